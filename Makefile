@@ -1,0 +1,50 @@
+# atende — two commands on a fresh Debian 12 machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+# Debian packages: espeak-ng is the offline voice for languages Piper's bundled voice lacks;
+# the rest are the real peers the end-to-end tests talk to.
+RUN_DEBS  := espeak-ng
+TEST_DEBS := espeak-ng baresip-core kamailio sox
+
+.PHONY: run test lint bench install install-test debs-run debs-test clean
+
+run: install
+	$(VENV)/bin/atende serve
+
+install: $(VENV)/.installed debs-run
+
+install-test: $(VENV)/.installed-test debs-test
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml $(VENV)/bin/python
+	$(PIP) install --quiet -e '.[piper]'
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
+	$(PIP) install --quiet -e '.[piper,dev]'
+	touch $@
+
+# Installs the Debian packages that are missing, when we are root; otherwise says what to install.
+debs-run:
+	@sh scripts/ensure-debs.sh $(RUN_DEBS)
+
+debs-test:
+	@sh scripts/ensure-debs.sh $(TEST_DEBS)
+
+lint: install-test
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy src
+
+test: lint
+	$(VENV)/bin/pytest -q
+
+bench: install-test
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""The conversation loop: VAD, turn-taking, barge-in, and the brain."""

@@ -1,0 +1,48 @@
+"""FastAPI application: health, calls and assistants."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import FastAPI, HTTPException, Query
+
+from atende import __version__
+from atende.api.schemas import AssistantOut, CallDetail, CallList, CallSummary
+from atende.store.db import Store
+
+CALL_STATUSES = ("ringing", "in_progress", "completed", "cancelled", "rejected", "failed")
+
+
+def create_api(store: Store) -> FastAPI:
+    app = FastAPI(title="atende", version=__version__,
+                  description="Self-hosted voice-AI for phone lines.")
+
+    @app.get("/health", tags=["system"])
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/v1/calls", response_model=CallList, tags=["calls"])
+    async def list_calls(
+        status: Annotated[str | None, Query(description=f"one of {', '.join(CALL_STATUSES)}")]
+        = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> CallList:
+        if status is not None and status not in CALL_STATUSES:
+            raise HTTPException(422, f"status must be one of {', '.join(CALL_STATUSES)}")
+        rows, total = await store.list_calls(status, limit, offset)
+        return CallList(items=[CallSummary.of(c) for c in rows], total=total, limit=limit,
+                        offset=offset)
+
+    @app.get("/v1/calls/{call_id}", response_model=CallDetail, tags=["calls"])
+    async def get_call(call_id: str) -> CallDetail:
+        call = await store.get_call(call_id)
+        if call is None:
+            raise HTTPException(404, f"no call with id {call_id!r}")
+        return CallDetail.of(call)
+
+    @app.get("/v1/assistants", response_model=list[AssistantOut], tags=["assistants"])
+    async def list_assistants() -> list[AssistantOut]:
+        return [AssistantOut.of(a) for a in await store.assistants()]
+
+    return app

@@ -1,0 +1,111 @@
+"""Response models of the API."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from atende.store import models
+
+
+def _iso(dt: datetime | None) -> datetime | None:
+    if dt is None:
+        return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)  # SQLite drops the zone: it is UTC
+
+
+class TurnOut(BaseModel):
+    seq: int
+    speaker: str = Field(description="caller or assistant")
+    text: str
+    intent: str | None
+    started_at: datetime
+    ended_at: datetime
+    interrupted: bool = Field(description="the caller barged in while the assistant spoke")
+    latency_ms: int | None = Field(
+        description="end of caller speech → first audio packet of this reply")
+    stt_ms: int | None
+    tts_ms: int | None
+    played_ms: int | None
+
+
+class EventOut(BaseModel):
+    at: datetime
+    kind: str
+    data: dict[str, Any]
+
+
+class CallSummary(BaseModel):
+    id: str
+    channel: str
+    direction: str
+    status: str = Field(description="ringing, in_progress, completed, cancelled, rejected, "
+                        "failed")
+    from_uri: str
+    to_uri: str
+    from_user: str | None
+    from_display: str | None
+    to_user: str | None
+    remote_address: str | None
+    assistant_id: str | None
+    hangup_cause: str | None
+    invite_at: datetime
+    answer_at: datetime | None
+    end_at: datetime | None
+    duration_s: float | None = Field(description="answer to end, in seconds")
+
+    @classmethod
+    def of(cls, c: models.Call) -> CallSummary:
+        answer, end = _iso(c.answer_at), _iso(c.end_at)
+        duration = (end - answer).total_seconds() if answer and end else None
+        return cls(
+            id=c.id, channel=c.channel, direction=c.direction, status=c.status,
+            from_uri=c.from_uri, to_uri=c.to_uri, from_user=c.from_user,
+            from_display=c.from_display, to_user=c.to_user, remote_address=c.remote_address,
+            assistant_id=c.assistant_id, hangup_cause=c.hangup_cause,
+            invite_at=_iso(c.invite_at) or c.invite_at, answer_at=answer, end_at=end,
+            duration_s=duration,
+        )
+
+
+class CallDetail(CallSummary):
+    turns: list[TurnOut]
+    events: list[EventOut]
+
+    @classmethod
+    def of(cls, c: models.Call) -> CallDetail:
+        base = CallSummary.of(c).model_dump()
+        turns = [TurnOut(
+            seq=t.seq, speaker=t.speaker, text=t.text, intent=t.intent,
+            started_at=_iso(t.started_at) or t.started_at,
+            ended_at=_iso(t.ended_at) or t.ended_at, interrupted=t.interrupted,
+            latency_ms=t.latency_ms, stt_ms=t.stt_ms, tts_ms=t.tts_ms, played_ms=t.played_ms,
+        ) for t in c.turns]
+        events = [EventOut(at=_iso(e.at) or e.at, kind=e.kind, data=e.data) for e in c.events]
+        return cls(**base, turns=turns, events=events)
+
+
+class CallList(BaseModel):
+    items: list[CallSummary]
+    total: int
+    limit: int
+    offset: int
+
+
+class AssistantOut(BaseModel):
+    id: str
+    name: str
+    extension: str = Field(description="SIP user part that reaches it: sip:<extension>@host")
+    language: str
+    voice: str
+    rules: dict[str, Any]
+    is_default: bool
+    created_at: datetime
+
+    @classmethod
+    def of(cls, a: models.Assistant) -> AssistantOut:
+        return cls(id=a.id, name=a.name, extension=a.extension, language=a.language,
+                   voice=a.voice, rules=a.rules, is_default=a.is_default,
+                   created_at=_iso(a.created_at) or a.created_at)

@@ -1,0 +1,1 @@
+"""The calls engine: call records, routing to assistants, and the agent sessions."""

@@ -1,0 +1,117 @@
+"""Decides what happens to each call and keeps its record: routes an incoming call to an
+assistant, runs the agent session on the answered leg, stores turns and the outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from atende.agent.brain import RuleBrain, RuleSet
+from atende.agent.session import AgentSession
+from atende.agent.turns import Turn
+from atende.channels.leg import CallInfo, CallLeg, Rejection
+from atende.providers.registry import ProviderRegistry
+from atende.store import models
+from atende.store.db import Store, insert_call, insert_event, insert_turn, update_call, utc
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Active:
+    assistant: models.Assistant
+    info: CallInfo
+    session: AgentSession | None = None
+    task: asyncio.Task[None] | None = None
+
+
+class CallEngine:
+    def __init__(self, store: Store, providers: ProviderRegistry, executor: Executor) -> None:
+        self.store = store
+        self.providers = providers
+        self.executor = executor
+        self.active: dict[str, _Active] = {}
+
+    async def preload(self) -> None:
+        """Load every assistant's voice and synthesise its greeting before calls arrive, so
+        the greeting starts as soon as a call is answered."""
+        loop = asyncio.get_running_loop()
+        for a in await self.store.assistants():
+            voice = self.providers.load_voice(a.voice)
+            greeting = RuleSet.from_dict(a.rules).greeting
+            if greeting:
+                await loop.run_in_executor(self.executor, voice.prepare, greeting)
+
+    # CallRouter -------------------------------------------------------------------------
+    async def admit(self, info: CallInfo) -> Rejection | None:
+        assistant = await self.store.assistant_for(info.to_user)
+        status = "ringing" if assistant else "rejected"
+        self.store.submit(insert_call(models.Call(
+            id=info.id, channel=info.channel, direction=info.direction,
+            from_uri=info.from_uri, to_uri=info.to_uri, from_user=info.from_user,
+            from_display=info.from_display, to_user=info.to_user,
+            remote_address=info.remote_address,
+            assistant_id=assistant.id if assistant else None, status=status,
+            hangup_cause=None if assistant else "no_such_assistant",
+            invite_at=datetime.now(UTC), end_at=None if assistant else datetime.now(UTC),
+        )))
+        if assistant is None:
+            log.info("call %s to %r: no such assistant", info.id, info.to_user)
+            return Rejection.NOT_FOUND
+        self.active[info.id] = _Active(assistant, info)
+        return None
+
+    def connected(self, leg: CallLeg) -> None:
+        active = self.active.get(leg.info.id)
+        if active is None:
+            return
+        self.store.submit(update_call(leg.info.id, status="in_progress",
+                                      answer_at=datetime.now(UTC)))
+        a = active.assistant
+        session = AgentSession(
+            leg, RuleBrain(RuleSet.from_dict(a.rules)), self.providers.stt,
+            self.providers.voice(a.voice), self.executor, observer=self,
+        )
+        active.session = session
+        active.task = asyncio.get_running_loop().create_task(self._run(active, leg))
+
+    def ended_before_answer(self, info: CallInfo, cause: str) -> None:
+        self.active.pop(info.id, None)
+        status = "cancelled" if cause == "cancelled" else "failed"
+        self.store.submit(update_call(info.id, status=status, hangup_cause=cause,
+                                      end_at=datetime.now(UTC)))
+
+    async def _run(self, active: _Active, leg: CallLeg) -> None:
+        assert active.session is not None
+        try:
+            await active.session.run()
+        except Exception:
+            log.exception("agent session of call %s failed", leg.info.id)
+            if not leg.ended:
+                await leg.hangup("agent_error")
+        finally:
+            self.active.pop(leg.info.id, None)
+            cause = leg.end_cause or "agent_error"
+            self.store.submit(update_call(leg.info.id, status="completed", hangup_cause=cause,
+                                          end_at=datetime.now(UTC)))
+            log.info("call %s ended: %s", leg.info.id, cause)
+
+    # SessionObserver --------------------------------------------------------------------
+    def on_turn(self, call_id: str, turn: Turn) -> None:
+        self.store.submit(insert_turn(
+            call_id, speaker=turn.speaker, text=turn.text, intent=turn.intent,
+            started_at=utc(turn.started_at), ended_at=utc(turn.ended_at),
+            interrupted=turn.interrupted, latency_ms=turn.latency_ms, stt_ms=turn.stt_ms,
+            tts_ms=turn.tts_ms, played_ms=turn.played_ms,
+        ))
+
+    def on_dtmf(self, call_id: str, digit: str, at: float) -> None:
+        self.store.submit(insert_event(call_id, at, "dtmf", {"digit": digit}))
+
+    async def close(self) -> None:
+        for active in list(self.active.values()):
+            if active.task is not None:
+                await asyncio.wait([active.task], timeout=5)

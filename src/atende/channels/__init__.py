@@ -1,0 +1,1 @@
+"""Channels: the ways a call reaches atende. Each ends in a CallLeg."""

@@ -1,0 +1,201 @@
+"""The call leg: what the agent sees of any call, whatever carries it.
+
+Audio inside atende is 16-bit little-endian mono PCM at 16 kHz in 20 ms frames; each channel
+converts once at its edge. A leg delivers events (audio, DTMF, hold, playout progress, end)
+on one queue and takes audio to play, a clear (barge-in), DTMF to send and a hang-up.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+from collections import deque
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Protocol
+
+SAMPLE_RATE = 16000
+FRAME_MS = 20
+FRAME_SAMPLES = SAMPLE_RATE * FRAME_MS // 1000
+FRAME_BYTES = FRAME_SAMPLES * 2
+SILENCE_FRAME = bytes(FRAME_BYTES)
+
+
+@dataclass(frozen=True)
+class AudioIn:
+    pcm: bytes  # one 20 ms frame
+    at: float
+
+
+@dataclass(frozen=True)
+class DtmfIn:
+    digit: str
+    duration_ms: int
+    at: float
+
+
+@dataclass(frozen=True)
+class HoldChanged:
+    on_hold: bool
+    at: float
+
+
+@dataclass(frozen=True)
+class PlayoutStarted:
+    """The first audio of a marked segment left us (e.g. the first RTP packet was sent)."""
+
+    mark: str
+    at: float
+
+
+@dataclass(frozen=True)
+class PlayoutDone:
+    mark: str
+    at: float
+    played_ms: int
+    interrupted: bool
+
+
+@dataclass(frozen=True)
+class LegEnded:
+    cause: str  # e.g. remote_hangup, local_hangup, cancelled, rtp_timeout, ack_timeout
+    at: float
+
+
+LegEvent = AudioIn | DtmfIn | HoldChanged | PlayoutStarted | PlayoutDone | LegEnded
+
+
+@dataclass
+class CallInfo:
+    """Channel-neutral facts about a call."""
+
+    id: str
+    channel: str
+    direction: str  # inbound | outbound
+    from_uri: str
+    to_uri: str
+    from_user: str | None = None
+    from_display: str | None = None
+    to_user: str | None = None
+    remote_address: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class Rejection(Enum):
+    """Why a call is refused, in channel-neutral words; each channel maps it to its own."""
+
+    NOT_FOUND = "not_found"
+    FORBIDDEN = "forbidden"
+    BUSY = "busy"
+    UNAVAILABLE = "unavailable"
+
+
+class CallRouter(Protocol):
+    """What a channel asks of the application about each incoming call."""
+
+    async def admit(self, info: CallInfo) -> Rejection | None: ...
+
+    def connected(self, leg: CallLeg) -> None: ...
+
+    def ended_before_answer(self, info: CallInfo, cause: str) -> None: ...
+
+
+@dataclass
+class _Segment:
+    mark: str | None
+    data: bytes
+    offset: int = 0
+    started: bool = False
+
+
+class OutboundAudio:
+    """Audio waiting to be sent, in marked segments, read out by the channel's pacer."""
+
+    def __init__(self) -> None:
+        self._segments: deque[_Segment] = deque()
+
+    def play(self, pcm: bytes, mark: str | None = None) -> None:
+        if pcm:
+            self._segments.append(_Segment(mark, pcm))
+
+    @property
+    def pending_bytes(self) -> int:
+        return sum(len(s.data) - s.offset for s in self._segments)
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._segments)
+
+    def clear(self, now: float) -> list[LegEvent]:
+        out: list[LegEvent] = []
+        for seg in self._segments:
+            if seg.mark is not None:
+                out.append(PlayoutDone(seg.mark, now, _ms(seg.offset), interrupted=True))
+        self._segments.clear()
+        return out
+
+    def read(self, nbytes: int, now: float) -> tuple[bytes | None, list[LegEvent]]:
+        """Up to ``nbytes`` of audio (padded with silence), or None when nothing is queued."""
+        if not self._segments:
+            return None, []
+        events: list[LegEvent] = []
+        buf = bytearray()
+        while self._segments and len(buf) < nbytes:
+            seg = self._segments[0]
+            if not seg.started:
+                seg.started = True
+                if seg.mark is not None:
+                    events.append(PlayoutStarted(seg.mark, now))
+            take = min(nbytes - len(buf), len(seg.data) - seg.offset)
+            buf += seg.data[seg.offset : seg.offset + take]
+            seg.offset += take
+            if seg.offset >= len(seg.data):
+                self._segments.popleft()
+                if seg.mark is not None:
+                    events.append(PlayoutDone(seg.mark, now, _ms(seg.offset), interrupted=False))
+        if len(buf) < nbytes:
+            buf += bytes(nbytes - len(buf))
+        return bytes(buf), events
+
+
+def _ms(nbytes: int) -> int:
+    return nbytes * 1000 // (SAMPLE_RATE * 2)
+
+
+class CallLeg(abc.ABC):
+    """One party of a call, as the agent sees it."""
+
+    def __init__(self, info: CallInfo) -> None:
+        self.info = info
+        self.events: asyncio.Queue[LegEvent] = asyncio.Queue()
+        self.outbound = OutboundAudio()
+        self.on_hold = False
+        self.ended = False
+        self.end_cause: str | None = None
+
+    def play(self, pcm: bytes, mark: str | None = None) -> None:
+        """Queue 16 kHz PCM to be sent to the party."""
+        self.outbound.play(pcm, mark)
+
+    def clear(self) -> None:
+        """Drop queued audio at once (barge-in). Reports interrupted segments."""
+        for ev in self.outbound.clear(self._now()):
+            self.events.put_nowait(ev)
+
+    @abc.abstractmethod
+    async def hangup(self, cause: str = "local_hangup") -> None: ...
+
+    @abc.abstractmethod
+    async def send_dtmf(self, digits: str) -> None: ...
+
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def _ended(self, cause: str) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        self.end_cause = cause
+        for ev in self.outbound.clear(self._now()):
+            self.events.put_nowait(ev)
+        self.events.put_nowait(LegEnded(cause, self._now()))

@@ -1,0 +1,1 @@
+"""The native SIP/RTP channel."""

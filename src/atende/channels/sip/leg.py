@@ -1,0 +1,54 @@
+"""A call leg carried by SIP signalling and RTP media."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from atende.channels.leg import AudioIn, CallInfo, CallLeg, DtmfIn, LegEvent
+from atende.media.dtmf import DtmfEvent
+from atende.media.endpoint import PortAllocator, RtpEndpoint
+
+
+class SipCallLeg(CallLeg):
+    def __init__(self, info: CallInfo, ports: PortAllocator,
+                 send_bye: Callable[[SipCallLeg], Awaitable[None]]) -> None:
+        super().__init__(info)
+        self._send_bye = send_bye
+        self.media = RtpEndpoint(ports, f"atende@{info.id}", self.outbound.read,
+                                 self._on_audio, self._on_dtmf, self._on_events)
+        self._closing = False
+
+    def _on_audio(self, frame: bytes, at: float) -> None:
+        if not self.on_hold and not self.ended:
+            self.events.put_nowait(AudioIn(frame, at))
+
+    def _on_dtmf(self, ev: DtmfEvent, at: float) -> None:
+        self.events.put_nowait(DtmfIn(ev.digit, ev.duration_ms, at))
+
+    def _on_events(self, events: list[LegEvent]) -> None:
+        for ev in events:
+            self.events.put_nowait(ev)
+
+    def clear(self) -> None:
+        super().clear()
+        self.media.reset_outbound()
+
+    async def hangup(self, cause: str = "local_hangup") -> None:
+        if self.ended or self._closing:
+            return
+        self._closing = True
+        try:
+            await self._send_bye(self)
+        finally:
+            await self.finish(cause)
+
+    async def finish(self, cause: str) -> None:
+        """The call is over (whoever ended it): stop media and tell the agent."""
+        self._ended(cause)
+        await self.media.close()
+
+    async def send_dtmf(self, digits: str) -> None:
+        for d in digits:
+            self.media.send_dtmf(d)
+            await asyncio.sleep(0.25)  # inter-digit pause, as a keypad would

@@ -1,0 +1,387 @@
+"""The SIP channel's user-agent server: turns INVITE dialogs into call legs.
+
+RFC 3261 UAS behaviour: 100/180/200 with an SDP answer, 2xx retransmission until ACK,
+CANCEL → 487, BYE, OPTIONS, re-INVITE (hold/unhold, offerless), INFO, and the right error
+for everything else. What to do with a call (accept, which assistant) is the router's
+decision, expressed without SIP terms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from atende.channels.leg import CallInfo, CallRouter, DtmfIn, HoldChanged, Rejection
+from atende.channels.sip.leg import SipCallLeg
+from atende.media.endpoint import PortAllocator
+from atende.sip.dialog import Dialog, new_tag
+from atende.sip.message import Request, Response, make_response
+from atende.sip.sdp import (
+    NegotiatedAudio,
+    NoCommonCodec,
+    SdpError,
+    SessionDescription,
+    build_answer,
+    build_offer,
+    negotiate,
+    new_session_id,
+    parse_sdp,
+)
+from atende.sip.transaction import Address, ServerTransaction, State
+from atende.sip.ua import UserAgent
+from atende.sip.uri import NameAddr
+from atende.telephony.guard import DirectCallPolicy
+
+log = logging.getLogger(__name__)
+
+ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO"
+SUPPORTED_EXTENSIONS: frozenset[str] = frozenset()
+REJECTION_STATUS = {
+    Rejection.NOT_FOUND: 404,
+    Rejection.FORBIDDEN: 403,
+    Rejection.BUSY: 486,
+    Rejection.UNAVAILABLE: 480,
+}
+KNOWN_METHODS = frozenset({"REGISTER", "SUBSCRIBE", "NOTIFY", "PUBLISH", "MESSAGE", "REFER",
+                           "UPDATE", "PRACK"})
+
+
+@dataclass
+class SipCall:
+    info: CallInfo
+    invite_txn: ServerTransaction
+    source: Address
+    leg: SipCallLeg | None = None
+    dialog: Dialog | None = None
+    cancelled: bool = False
+    offer: SessionDescription | None = None
+    session_id: int = field(default_factory=new_session_id)
+    sdp_version: int = 1
+    last_sdp: bytes = b""
+    answer_in_ack: bool = False
+
+
+class SipChannel:
+    def __init__(self, ua: UserAgent, router: CallRouter, ports: PortAllocator,
+                 policy: DirectCallPolicy, media_host: str = "0.0.0.0",
+                 answer_delay: float = 0.0) -> None:
+        self.ua = ua
+        ua.tu = self
+        self.router = router
+        self.ports = ports
+        self.policy = policy
+        self.media_host = media_host
+        self.answer_delay = answer_delay
+        self.calls: dict[tuple[str, str, str], SipCall] = {}
+        self._pending: dict[ServerTransaction, SipCall] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # dispatch ---------------------------------------------------------------------------
+    def on_request(self, req: Request, txn: ServerTransaction | None, source: Address) -> None:
+        method = req.method.upper()
+        if method == "ACK":
+            self._on_ack(req)
+            return
+        if txn is None:
+            return
+        if method not in ("CANCEL",):
+            unsupported = [o for o in req.headers.get_all("Require")
+                           if o.lower() not in SUPPORTED_EXTENSIONS]
+            if unsupported:
+                resp = make_response(req, 420)
+                resp.headers.add("Unsupported", ", ".join(unsupported))
+                self._respond(txn, resp)
+                return
+        if method == "CANCEL":
+            self._on_cancel(req, txn)
+        elif method == "OPTIONS":
+            self._respond(txn, self._capabilities(make_response(req, 200)))
+        elif req.to.tag:
+            self._in_dialog(req, txn, method)
+        elif method == "INVITE":
+            self._spawn(self._on_invite(req, txn, source))
+        elif method in ("BYE", "INFO"):
+            self._respond(txn, make_response(req, 481))
+        else:
+            self._reject_method(req, txn, method)
+
+    def _reject_method(self, req: Request, txn: ServerTransaction, method: str) -> None:
+        resp = make_response(req, 405 if method in KNOWN_METHODS else 501)
+        resp.headers.add("Allow", ALLOW)
+        self._respond(txn, resp)
+
+    def _capabilities(self, resp: Response) -> Response:
+        resp.headers.add("Allow", ALLOW)
+        resp.headers.add("Accept", "application/sdp")
+        resp.headers.add("Accept-Language", "en")
+        resp.headers.add("Supported", ", ".join(sorted(SUPPORTED_EXTENSIONS)))
+        return resp
+
+    def _respond(self, txn: ServerTransaction, resp: Response) -> None:
+        self.ua.respond(txn, resp)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _find(self, req: Request) -> SipCall | None:
+        return self.calls.get((req.call_id, req.to.tag or "", req.from_.tag or ""))
+
+    # new calls --------------------------------------------------------------------------
+    async def _on_invite(self, req: Request, txn: ServerTransaction, source: Address) -> None:
+        try:
+            await self._answer_invite(req, txn, source)
+        except Exception:
+            log.exception("failed to set up call %s", req.call_id)
+            if txn.state == State.PROCEEDING:
+                self._respond(txn, make_response(req, 500))
+
+    async def _answer_invite(self, req: Request, txn: ServerTransaction, source: Address
+                             ) -> None:
+        if not self.policy.allows(source[1]):
+            log.warning("refused direct call from %s (not in ATENDE_ALLOW_DIRECT)", source[1])
+            self._respond(txn, make_response(req, 403, "Direct calls not allowed from here"))
+            return
+        if not req.headers.get_all("Contact"):
+            self._respond(txn, make_response(req, 400, "Missing Contact"))
+            return
+        ctype = (req.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        offer: SessionDescription | None = None
+        if req.body:
+            if ctype != "application/sdp":
+                resp = make_response(req, 415)
+                resp.headers.add("Accept", "application/sdp")
+                self._respond(txn, resp)
+                return
+            try:
+                offer = parse_sdp(req.body)
+                negotiate(offer)
+            except NoCommonCodec:
+                resp = make_response(req, 488)
+                resp.headers.add("Warning", '305 atende "no common codec: PCMU/PCMA required"')
+                self._respond(txn, resp)
+                return
+            except SdpError as exc:
+                self._respond(txn, make_response(req, 400, f"Bad SDP: {exc}"[:80]))
+                return
+        from_ = req.from_
+        to = req.to
+        info = CallInfo(
+            id=uuid.uuid4().hex, channel="sip", direction="inbound",
+            from_uri=str(from_.uri), to_uri=str(req.uri), from_user=from_.uri.user,
+            from_display=from_.display, to_user=req.uri.user or to.uri.user,
+            remote_address=f"{source[1]}:{source[2]}",
+        )
+        call = SipCall(info, txn, source, offer=offer)
+        self._pending[txn] = call
+        try:
+            rejection = await self.router.admit(info)
+            if call.cancelled:
+                return
+            if rejection is not None:
+                self._respond(txn, make_response(req, REJECTION_STATUS[rejection]))
+                self.router.ended_before_answer(info, f"rejected_{rejection.name.lower()}")
+                return
+            await self._connect(req, call)
+        finally:
+            self._pending.pop(txn, None)
+
+    async def _connect(self, req: Request, call: SipCall) -> None:
+        txn = call.invite_txn
+        local_tag = new_tag()
+        host = self.ua.advertised_host(call.source[1])
+        contact = f"<sip:atende@{_host(host)}:{self.ua.port}" + (
+            ";transport=tcp>" if call.source[0] == "tcp" else ">")
+        dialog = Dialog.for_uas(req, local_tag, contact)
+        leg = SipCallLeg(call.info, self.ports, self._send_bye)
+        try:
+            await leg.media.open(self.media_host)
+        except OSError:
+            log.error("no RTP port free for call %s", call.info.id)
+            self._respond(txn, make_response(req, 503, "No media ports available"))
+            self.router.ended_before_answer(call.info, "no_media_ports")
+            return
+        call.leg, call.dialog = leg, dialog
+        ringing = make_response(req, 180, to_tag=local_tag)
+        ringing.headers.add("Contact", contact)
+        self._respond(txn, ringing)
+        if self.answer_delay > 0:
+            await asyncio.sleep(self.answer_delay)
+        if call.cancelled:
+            await leg.media.close()
+            return
+        if call.offer is not None:
+            body = self._answer_sdp(call, call.offer, host)
+        else:
+            call.answer_in_ack = True  # delayed offer: we offer in the 200, answer is in ACK
+            body = build_offer(host, leg.media.port, call.session_id, call.sdp_version)
+        ok = make_response(req, 200, to_tag=local_tag, body=body, content_type="application/sdp")
+        ok.headers.add("Contact", contact)
+        self._capabilities(ok)
+        self.calls[dialog.id] = call
+        self.ua.dialogs[dialog.id] = dialog
+        self._respond(txn, ok)
+        dialog.start_2xx(ok, self.ua.now(), call.source)
+        leg.media.start()
+        log.info("call %s answered: %s → %s", call.info.id, call.info.from_uri,
+                 call.info.to_uri)
+        self.router.connected(leg)
+
+    def _answer_sdp(self, call: SipCall, offer: SessionDescription, host: str) -> bytes:
+        assert call.leg is not None
+        idx, neg = negotiate(offer)
+        self._apply_media(call, neg)
+        body = build_answer(offer, idx, neg, host, call.leg.media.port, call.session_id,
+                            call.sdp_version)
+        if call.last_sdp and _without_origin(body) != _without_origin(call.last_sdp):
+            call.sdp_version += 1  # RFC 3264 §8: a changed description gets a new version
+            body = build_answer(offer, idx, neg, host, call.leg.media.port, call.session_id,
+                                call.sdp_version)
+        call.last_sdp = body
+        return body
+
+    def _apply_media(self, call: SipCall, neg: NegotiatedAudio) -> None:
+        leg = call.leg
+        assert leg is not None
+        leg.media.configure(neg)
+        on_hold = not neg.we_send
+        if on_hold != leg.on_hold:
+            leg.on_hold = on_hold
+            if on_hold:
+                leg.clear()
+            leg.events.put_nowait(HoldChanged(on_hold, self.ua.now()))
+
+    # in-dialog --------------------------------------------------------------------------
+    def _in_dialog(self, req: Request, txn: ServerTransaction, method: str) -> None:
+        call = self._find(req)
+        if call is None or call.dialog is None or call.leg is None:
+            self._respond(txn, make_response(req, 481))
+            return
+        if not call.dialog.accept_remote_cseq(req.cseq):
+            self._respond(txn, make_response(req, 500, "CSeq out of order"))
+            return
+        if method == "BYE":
+            self._respond(txn, make_response(req, 200))
+            self._drop(call)
+            self._spawn(call.leg.finish("remote_hangup"))
+        elif method == "INVITE":
+            self._on_reinvite(req, txn, call)
+        elif method == "INFO":
+            self._on_info(req, txn, call)
+        else:
+            self._reject_method(req, txn, method)
+
+    def _on_reinvite(self, req: Request, txn: ServerTransaction, call: SipCall) -> None:
+        assert call.dialog is not None and call.leg is not None
+        host = self.ua.advertised_host(call.source[1])
+        contacts = req.headers.get_all("Contact")
+        if req.body:
+            try:
+                offer = parse_sdp(req.body)
+                body = self._answer_sdp(call, offer, host)
+            except NoCommonCodec:
+                self._respond(txn, make_response(req, 488))
+                return
+            except SdpError as exc:
+                self._respond(txn, make_response(req, 400, f"Bad SDP: {exc}"[:80]))
+                return
+        else:
+            call.answer_in_ack = True
+            direction = "sendrecv"
+            body = build_offer(host, call.leg.media.port, call.session_id, call.sdp_version,
+                               direction)
+        if contacts:
+            # target refresh (§12.2.2)
+            call.dialog.remote_target = NameAddr.parse(contacts[0]).uri
+        ok = make_response(req, 200, body=body, content_type="application/sdp")
+        ok.headers.add("Contact", call.dialog.local_contact)
+        self._capabilities(ok)
+        self._respond(txn, ok)
+        call.dialog.start_2xx(ok, self.ua.now(), call.source)
+
+    def _on_info(self, req: Request, txn: ServerTransaction, call: SipCall) -> None:
+        assert call.leg is not None
+        ctype = (req.headers.get("Content-Type") or "").lower()
+        if "application/dtmf-relay" in ctype:
+            fields = dict(
+                line.split("=", 1) for line in req.body.decode("utf-8", "replace").splitlines()
+                if "=" in line
+            )
+            digit = fields.get("Signal", "").strip()
+            dur = fields.get("Duration", "160").strip()
+            if digit:
+                call.leg.events.put_nowait(
+                    DtmfIn(digit[:1], int(dur) if dur.isdigit() else 160, self.ua.now()))
+        self._respond(txn, make_response(req, 200))
+
+    def _on_ack(self, req: Request) -> None:
+        call = self._find(req)
+        if call is None or call.dialog is None:
+            return
+        call.dialog.on_ack()
+        if call.answer_in_ack and req.body:
+            call.answer_in_ack = False
+            try:
+                _, neg = negotiate(parse_sdp(req.body))
+                self._apply_media(call, neg)
+            except SdpError:
+                log.warning("call %s: unusable SDP answer in ACK; hanging up", call.info.id)
+                if call.leg is not None:
+                    self._spawn(call.leg.hangup("bad_sdp_answer"))
+
+    def _on_cancel(self, req: Request, txn: ServerTransaction) -> None:
+        invite = self.ua.layer.find_invite_for_cancel(req)
+        if invite is None:
+            self._respond(txn, make_response(req, 481))
+            return
+        self._respond(txn, make_response(req, 200))
+        call = self._pending.get(invite)
+        if invite.state == State.PROCEEDING:
+            self._respond(invite, make_response(invite.request, 487,
+                                                to_tag=call.dialog.local_tag if call and
+                                                call.dialog else new_tag()))
+            if call is not None:
+                call.cancelled = True
+                self.router.ended_before_answer(call.info, "cancelled")
+
+    def on_ack_timeout(self, dialog: Dialog) -> None:
+        call = self.calls.get(dialog.id)
+        if call is not None and call.leg is not None:
+            log.warning("call %s: no ACK for our 200 OK; hanging up", call.info.id)
+            self._spawn(call.leg.hangup("ack_timeout"))
+
+    # hang-up from our side --------------------------------------------------------------
+    async def _send_bye(self, leg: SipCallLeg) -> None:
+        call = next((c for c in self.calls.values() if c.leg is leg), None)
+        if call is None or call.dialog is None:
+            return
+        self._drop(call)
+        bye = call.dialog.create_request("BYE")
+        try:
+            resp = await asyncio.wait_for(self.ua.request(bye, call.source), 40)
+            log.info("call %s: BYE answered %d", call.info.id, resp.status)
+        except TimeoutError:
+            log.warning("call %s: BYE got no answer", call.info.id)
+
+    def _drop(self, call: SipCall) -> None:
+        if call.dialog is not None:
+            self.calls.pop(call.dialog.id, None)
+            self.ua.dialogs.pop(call.dialog.id, None)
+
+    async def close(self) -> None:
+        for call in list(self.calls.values()):
+            if call.leg is not None:
+                await call.leg.hangup("shutdown")
+
+
+def _host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _without_origin(sdp: bytes) -> bytes:
+    return b"\n".join(ln for ln in sdp.split(b"\n") if not ln.startswith(b"o="))

@@ -1,0 +1,63 @@
+"""The `atende` command."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from atende import __version__
+from atende.config import Settings
+
+app = typer.Typer(help="atende: AI assistants that answer and place phone calls.",
+                  no_args_is_help=True)
+
+
+@app.command()
+def serve(
+    bind: Annotated[str | None, typer.Option(help="listen address [ATENDE_BIND]")] = None,
+    sip_port: Annotated[int | None, typer.Option(help="SIP port [ATENDE_SIP_PORT]")] = None,
+    api_port: Annotated[int | None, typer.Option(help="API port [ATENDE_API_PORT]")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="data folder [ATENDE_DATA_DIR]")] = None,
+    public_ip: Annotated[str | None, typer.Option(help="address for SDP/Contact behind NAT "
+                                                       "[ATENDE_PUBLIC_IP]")] = None,
+    allow_direct: Annotated[str | None, typer.Option(
+        help="CIDRs that may call without a trunk [ATENDE_ALLOW_DIRECT]")] = None,
+    log_level: Annotated[str | None, typer.Option(help="debug, info, warning")] = None,
+) -> None:
+    """Start atende: SIP, media, the assistants and the REST API."""
+    overrides: dict[str, Any] = {
+        k: v for k, v in {
+            "bind": bind, "sip_port": sip_port, "api_port": api_port, "data_dir": data_dir,
+            "public_ip": public_ip, "allow_direct": allow_direct, "log_level": log_level,
+        }.items() if v is not None
+    }
+    try:
+        settings = Settings(**overrides)
+    except ValueError as exc:
+        typer.echo(f"invalid settings: {exc}", err=True)
+        raise typer.Exit(2) from None
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("alembic", "faster_whisper"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    from atende.server import serve as run_server
+
+    try:
+        asyncio.run(run_server(settings))
+    except OSError as exc:
+        typer.echo(f"cannot start: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    app()

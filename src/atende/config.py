@@ -1,0 +1,52 @@
+"""Settings: environment variables prefixed ATENDE_, overridable by `atende serve` flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from atende.telephony.guard import DEFAULT_DIRECT, parse_cidrs
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ATENDE_", extra="ignore")
+
+    bind: str = Field("0.0.0.0", description="address SIP, RTP and the API listen on")
+    sip_port: int = Field(5060, ge=1, le=65535, description="SIP port, UDP and TCP")
+    api_port: int = Field(8100, ge=1, le=65535, description="REST API port")
+    data_dir: Path = Field(Path("data"), description="SQLite database and recordings")
+    public_ip: str | None = Field(None, description="address put in SDP and Contact (NAT)")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite")
+    rtp_port_min: int = Field(10000, ge=1024, le=65534)
+    rtp_port_max: int = Field(20000, ge=1026, le=65535)
+    allow_direct: str = Field(
+        ",".join(DEFAULT_DIRECT),
+        description="comma-separated CIDRs allowed to call without a trunk",
+    )
+    stt_model_path: Path | None = Field(None, description="CTranslate2 Whisper model directory")
+    stt_language: str | None = Field("en", description="language for speech recognition")
+    tts_voice_path: Path | None = Field(None, description="Piper voice (.onnx) to use")
+    answer_delay_ms: int = Field(0, ge=0, le=60000, description="ring time before answering")
+    model_threads: int = Field(2, ge=1, le=64, description="worker threads for STT/TTS")
+    log_level: str = Field("info")
+
+    @field_validator("allow_direct")
+    @classmethod
+    def _check_cidrs(cls, v: str) -> str:
+        try:
+            parse_cidrs(v.split(","))
+        except ValueError as exc:
+            raise ValueError(f"ATENDE_ALLOW_DIRECT: {exc}") from None
+        return v
+
+    @property
+    def allow_direct_list(self) -> list[str]:
+        return [c.strip() for c in self.allow_direct.split(",") if c.strip()]
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'atende.db').resolve()}"

@@ -1,0 +1,1 @@
+"""Media: RTP/RTCP, codecs, jitter buffer, DTMF, resampling."""

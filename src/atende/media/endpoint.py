@@ -1,0 +1,270 @@
+"""asyncio RTP/RTCP endpoint for one call: a socket pair, symmetric-RTP latching, paced
+sending on a 20 ms (ptime) grid, decoding to 16 kHz frames, RTCP reports and DTMF."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from atende.channels.leg import FRAME_BYTES, SAMPLE_RATE, LegEvent
+from atende.media import g711
+from atende.media.dtmf import DtmfEvent, DtmfReceiver, dtmf_payloads
+from atende.media.jitter import JitterBuffer
+from atende.media.resample import StreamResampler
+from atende.media.rtcp import RtcpState, parse_compound
+from atende.media.rtp import ReceiverStats, RtpError, RtpPacket, RtpSender, looks_like_rtcp
+from atende.sip.sdp import NegotiatedAudio
+
+log = logging.getLogger(__name__)
+
+RTCP_INTERVAL = 5.0
+Addr = tuple[str, int]
+
+
+class _Proto(asyncio.DatagramProtocol):
+    def __init__(self, cb: Callable[[bytes, Addr], None]) -> None:
+        self.cb = cb
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        self.cb(data, (str(addr[0]), int(addr[1])))
+
+    def error_received(self, exc: Exception) -> None:
+        pass  # ICMP errors while the peer is not yet listening are normal
+
+
+class PortAllocator:
+    """Hands out even RTP ports (RTCP on port+1) from a configured range."""
+
+    def __init__(self, low: int, high: int) -> None:
+        self.low = low + (low % 2)
+        self.high = high
+        self.in_use: set[int] = set()
+
+    async def open_pair(self, host: str, on_rtp: Callable[[bytes, Addr], None],
+                        on_rtcp: Callable[[bytes, Addr], None]
+                        ) -> tuple[int, asyncio.DatagramTransport, asyncio.DatagramTransport]:
+        loop = asyncio.get_running_loop()
+        count = (self.high - self.low) // 2
+        start = secrets.randbelow(max(count, 1))
+        for i in range(count):
+            port = self.low + 2 * ((start + i) % count)
+            if port in self.in_use:
+                continue
+            try:
+                rtp, _ = await loop.create_datagram_endpoint(lambda: _Proto(on_rtp),
+                                                             local_addr=(host, port))
+            except OSError:
+                continue
+            try:
+                rtcp, _ = await loop.create_datagram_endpoint(lambda: _Proto(on_rtcp),
+                                                              local_addr=(host, port + 1))
+            except OSError:
+                rtp.close()
+                continue
+            self.in_use.add(port)
+            return port, rtp, rtcp
+        raise OSError("no free RTP port in the configured range")
+
+    def release(self, port: int) -> None:
+        self.in_use.discard(port)
+
+
+class RtpEndpoint:
+    def __init__(self, ports: PortAllocator, cname: str,
+                 pull: Callable[[int, float], tuple[bytes | None, list[LegEvent]]],
+                 on_audio: Callable[[bytes, float], None],
+                 on_dtmf: Callable[[DtmfEvent, float], None],
+                 on_events: Callable[[list[LegEvent]], None]) -> None:
+        self.ports = ports
+        self.pull = pull
+        self.on_audio = on_audio
+        self.on_dtmf = on_dtmf
+        self.on_events = on_events
+        self.port = 0
+        self._rtp: asyncio.DatagramTransport | None = None
+        self._rtcp: asyncio.DatagramTransport | None = None
+        self.neg: NegotiatedAudio | None = None
+        self.remote: Addr | None = None
+        self.remote_rtcp: Addr | None = None
+        self.latched = False
+        self.sender = RtpSender(0)
+        self.stats = ReceiverStats()
+        self.rtcp = RtcpState(cname)
+        self.jitter = JitterBuffer(depth=3)
+        self.dtmf = DtmfReceiver()
+        self._in_rs = StreamResampler(8000, SAMPLE_RATE)
+        self._out_rs = StreamResampler(SAMPLE_RATE, 8000)
+        self._in_buf = bytearray()
+        self._out_buf = bytearray()
+        self._task: asyncio.Task[None] | None = None
+        self.last_rtp_at: float | None = None
+        self.started_at = 0.0
+        self.packets_received = 0
+        self.send_times: list[float] = []  # kept only when record_send_times is set
+        self.record_send_times = False
+
+    async def open(self, host: str) -> int:
+        self.port, self._rtp, self._rtcp = await self.ports.open_pair(
+            host, self._on_rtp, self._on_rtcp)
+        return self.port
+
+    def configure(self, neg: NegotiatedAudio) -> None:
+        """Apply (re-)negotiated media. A new remote address re-arms latching."""
+        new_remote = (neg.remote_host, neg.remote_port)
+        if self.neg is None or (self.neg.remote_host, self.neg.remote_port) != new_remote:
+            self.remote = new_remote
+            self.remote_rtcp = (neg.remote_host, neg.remote_port + 1)
+            self.latched = False
+        if self.neg is None or self.neg.codec != neg.codec:
+            self.sender.payload_type = neg.codec.payload_type
+        self.neg = neg
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.started_at = loop.time()
+        self._task = loop.create_task(self._send_loop())
+
+    async def close(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        for t in (self._rtp, self._rtcp):
+            if t is not None:
+                t.close()
+        if self.port:
+            self.ports.release(self.port)
+
+    def reset_outbound(self) -> None:
+        """After a clear: drop what is inside the resampler so no tail leaks out."""
+        self._out_rs.reset()
+        self._out_buf.clear()
+        self.sender.mark_talkspurt()
+
+    # receive ----------------------------------------------------------------------------
+    def _on_rtp(self, data: bytes, addr: Addr) -> None:
+        if looks_like_rtcp(data):
+            self._on_rtcp(data, addr)
+            return
+        neg = self.neg
+        if neg is None:
+            return
+        try:
+            pkt = RtpPacket.parse(data)
+        except RtpError:
+            return
+        allowed = {neg.codec.payload_type, neg.dtmf_payload_type, 13}
+        if pkt.payload_type not in allowed:
+            return
+        now = asyncio.get_running_loop().time()
+        if not self.latched and addr != self.remote:
+            log.debug("latching RTP to %s:%s (SDP said %s)", addr[0], addr[1], self.remote)
+            self.remote = addr
+            self.remote_rtcp = (addr[0], addr[1] + 1)
+        self.latched = True
+        self.last_rtp_at = now
+        self.packets_received += 1
+        self.stats.update(pkt, now)
+        if pkt.payload_type == neg.dtmf_payload_type:
+            try:
+                for ev in self.dtmf.on_packet(pkt.timestamp, pkt.payload):
+                    self.on_dtmf(ev, now)
+            except ValueError:
+                pass
+            return
+        if pkt.payload_type != neg.codec.payload_type or not neg.we_receive:
+            return
+        for payload in self.jitter.push(pkt.sequence, pkt.payload):
+            if payload is None:
+                pcm8 = bytes(2 * 160)  # lost: conceal with 20 ms of silence
+            else:
+                pcm8 = g711.decode(payload, neg.codec.name).tobytes()
+            self._in_buf += self._in_rs.process(pcm8)
+            while len(self._in_buf) >= FRAME_BYTES:
+                frame = bytes(self._in_buf[:FRAME_BYTES])
+                del self._in_buf[:FRAME_BYTES]
+                self.on_audio(frame, now)
+
+    def _on_rtcp(self, data: bytes, addr: Addr) -> None:
+        try:
+            reports = parse_compound(data)
+        except ValueError:
+            return
+        now = asyncio.get_running_loop().time()
+        for r in reports:
+            self.rtcp.on_report(r, now)
+
+    # send -------------------------------------------------------------------------------
+    async def _send_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_t = loop.time()
+        next_rtcp = next_t + RTCP_INTERVAL
+        while True:
+            neg = self.neg
+            ptime = (neg.ptime_ms if neg else 20) / 1000
+            now = loop.time()
+            try:
+                self._send_one(now)
+                if now >= next_rtcp:
+                    next_rtcp = now + RTCP_INTERVAL
+                    self._send_rtcp(now)
+            except Exception:
+                log.exception("RTP send failed")
+            next_t += ptime
+            delay = next_t - loop.time()
+            if delay < -0.1:
+                next_t = loop.time()  # we stalled: restart the grid instead of bursting
+                delay = 0
+            await asyncio.sleep(delay)
+
+    def _send_one(self, now: float) -> None:
+        neg = self.neg
+        if neg is None or self._rtp is None or self.remote is None:
+            return
+        samples8 = neg.ptime_ms * 8
+        pcm16, events = self.pull(samples8 * 2 * 2, now)
+        if events:
+            self.on_events(events)
+        if not neg.we_send:
+            return
+        if pcm16 is None:
+            payload = bytes([g711.silence_byte(neg.codec.name)]) * samples8
+            self._out_rs.reset()
+            self._out_buf.clear()
+        else:
+            self._out_buf += self._out_rs.process(pcm16)
+            need = samples8 * 2
+            if len(self._out_buf) < need:
+                self._out_buf += bytes(need - len(self._out_buf))
+            chunk = bytes(self._out_buf[:need])
+            del self._out_buf[:need]
+            payload = g711.encode(np.frombuffer(chunk, dtype=np.int16), neg.codec.name)
+        pkt = self.sender.packet(payload, samples8)
+        self._rtp.sendto(pkt.encode(), self.remote)
+        if self.record_send_times:
+            self.send_times.append(now)
+
+    def _send_rtcp(self, now: float) -> None:
+        if self._rtcp is None or self.remote_rtcp is None:
+            return
+        data = self.rtcp.build(self.sender, self.stats, now, time.time(),
+                               sent_anything=self.sender.packets_sent > 0)
+        self._rtcp.sendto(data, self.remote_rtcp)
+
+    def send_dtmf(self, digit: str, duration_ms: int = 160) -> None:
+        """Send one RFC 4733 event immediately (the pacer keeps audio flowing)."""
+        neg = self.neg
+        if neg is None or neg.dtmf_payload_type is None or self._rtp is None or not self.remote:
+            raise RuntimeError("the peer did not negotiate telephone-event")
+        for payload, marker in dtmf_payloads(digit, duration_ms):
+            pkt = self.sender.packet(payload, 0, payload_type=neg.dtmf_payload_type,
+                                     marker=marker, advance=False)
+            self._rtp.sendto(pkt.encode(), self.remote)
+        self.sender.timestamp = (self.sender.timestamp + duration_ms * 8) & 0xFFFFFFFF

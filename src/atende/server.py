@@ -1,0 +1,103 @@
+"""Puts atende together: store, speech engines, SIP, the calls engine and the API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Generator
+from concurrent.futures import ThreadPoolExecutor
+
+import uvicorn
+
+from atende.api.app import create_api
+from atende.calls.engine import CallEngine
+from atende.channels.sip.server import SipChannel
+from atende.config import Settings
+from atende.media.endpoint import PortAllocator
+from atende.providers.registry import ProviderRegistry
+from atende.providers.stt.whisper import WhisperSTT
+from atende.sip.ua import UserAgent
+from atende.store.db import Store
+from atende.telephony.guard import DirectCallPolicy
+
+log = logging.getLogger("atende")
+
+
+class _ApiServer(uvicorn.Server):
+    """uvicorn without its own signal handling: atende's serve() owns SIGINT/SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+class Atende:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store = Store(settings.db_url)
+        self.executor = ThreadPoolExecutor(max_workers=settings.model_threads,
+                                           thread_name_prefix="models")
+        self.ua = UserAgent(public_ip=settings.public_ip)
+        self.engine: CallEngine | None = None
+        self.channel: SipChannel | None = None
+        self.api_server: uvicorn.Server | None = None
+        self._api_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        s = self.settings
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        await self.store.init()
+        loop = asyncio.get_running_loop()
+        log.info("loading speech models")
+        stt = await loop.run_in_executor(
+            self.executor, lambda: WhisperSTT(s.stt_model_path, s.stt_language))
+        providers = ProviderRegistry(stt, s.tts_voice_path)
+        self.engine = CallEngine(self.store, providers, self.executor)
+        await self.engine.preload()
+        # Warm the recogniser: its first run allocates buffers and is several times slower.
+        await loop.run_in_executor(self.executor, stt.transcribe, bytes(32000))
+        ports = PortAllocator(s.rtp_port_min, s.rtp_port_max)
+        self.channel = SipChannel(self.ua, self.engine, ports,
+                                  DirectCallPolicy(s.allow_direct_list), media_host=s.bind,
+                                  answer_delay=s.answer_delay_ms / 1000)
+        await self.ua.start(s.bind, s.sip_port)
+        config = uvicorn.Config(create_api(self.store), host=s.bind, port=s.api_port,
+                                log_config=None, access_log=False, lifespan="off")
+        self.api_server = _ApiServer(config)
+        self._api_task = loop.create_task(self.api_server.serve())
+        while not self.api_server.started:
+            if self._api_task.done():
+                self._api_task.result()
+                raise RuntimeError("the API server stopped while starting")
+            await asyncio.sleep(0.05)
+        log.info("atende ready: SIP on %s:%d (udp, tcp), API on http://%s:%d", s.bind,
+                 self.ua.port, s.bind, s.api_port)
+
+    async def stop(self) -> None:
+        if self.channel is not None:
+            await self.channel.close()
+        if self.engine is not None:
+            await self.engine.close()
+        await self.ua.close()
+        if self.api_server is not None:
+            self.api_server.should_exit = True
+        if self._api_task is not None:
+            await asyncio.wait([self._api_task], timeout=5)
+        await self.store.close()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+async def serve(settings: Settings) -> None:
+    app = Atende(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await app.start()
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting down")
+        await app.stop()

@@ -1,0 +1,137 @@
+"""Dialogs (RFC 3261 §12) and the UAS's 2xx retransmission until the ACK (§13.3.1.4)."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from enum import Enum
+
+from atende.sip.headers import CSeq, Headers
+from atende.sip.message import Request, Response
+from atende.sip.transaction import T1, T2
+from atende.sip.uri import NameAddr, SipUri
+
+
+def new_tag() -> str:
+    return secrets.token_hex(6)
+
+
+class DialogState(Enum):
+    EARLY = "early"
+    CONFIRMED = "confirmed"
+    TERMINATED = "terminated"
+
+
+@dataclass
+class Dialog:
+    call_id: str
+    local_tag: str
+    remote_tag: str
+    local_uri: str  # our From/To value without tag
+    remote_uri: str
+    remote_target: SipUri
+    local_contact: str
+    route_set: list[str] = field(default_factory=list)
+    local_seq: int = 0
+    remote_seq: int | None = None
+    state: DialogState = DialogState.EARLY
+    # 2xx retransmission state (UAS side, unreliable transports only)
+    pending_2xx: Response | None = None
+    retx_at: float | None = None
+    retx_interval: float = T1
+    give_up_at: float | None = None
+    pending_2xx_address: tuple[str, str, int] | None = None
+
+    @property
+    def id(self) -> tuple[str, str, str]:
+        return (self.call_id, self.local_tag, self.remote_tag)
+
+    @classmethod
+    def for_uas(cls, invite: Request, local_tag: str, local_contact: str) -> Dialog:
+        contact = invite.headers.get_all("Contact")
+        if not contact:
+            raise ValueError("INVITE without Contact")
+        from_ = invite.from_
+        to = invite.to
+        to.params.pop("tag", None)
+        remote = from_
+        remote_tag = remote.params.pop("tag", None) or ""
+        return cls(
+            call_id=invite.call_id,
+            local_tag=local_tag,
+            remote_tag=remote_tag,
+            local_uri=str(to),
+            remote_uri=str(remote),
+            remote_target=NameAddr.parse(contact[0]).uri,
+            local_contact=local_contact,
+            route_set=invite.headers.get_all("Record-Route"),
+            local_seq=secrets.randbelow(2**20) + 1,
+            remote_seq=invite.cseq.number,
+        )
+
+    def accept_remote_cseq(self, cseq: CSeq) -> bool:
+        """In-dialog requests must not go backwards (§12.2.2): False means answer 500."""
+        if cseq.method in ("ACK", "CANCEL"):
+            return True
+        if self.remote_seq is not None and cseq.number <= self.remote_seq:
+            return False
+        self.remote_seq = cseq.number
+        return True
+
+    def create_request(
+        self, method: str, body: bytes = b"", content_type: str | None = None
+    ) -> Request:
+        """A request inside this dialog, without Via (the transport layer adds it)."""
+        if method != "ACK":
+            self.local_seq += 1
+        h = Headers()
+        for route in self.route_set:
+            h.add("Route", route)
+        h.add("Max-Forwards", "70")
+        h.add("From", f"{self.local_uri};tag={self.local_tag}")
+        h.add("To", f"{self.remote_uri};tag={self.remote_tag}")
+        h.add("Call-ID", self.call_id)
+        h.add("CSeq", f"{self.local_seq} {method}")
+        h.add("Contact", self.local_contact)
+        if content_type:
+            h.add("Content-Type", content_type)
+        return Request(method, self.remote_target, h, body)
+
+    def next_hop(self) -> SipUri:
+        if self.route_set:
+            return NameAddr.parse(self.route_set[0]).uri
+        return self.remote_target
+
+    # 2xx retransmission ------------------------------------------------------------------
+    def start_2xx(self, resp: Response, now: float, address: tuple[str, str, int]) -> None:
+        reliable = address[0] != "udp"
+        self.pending_2xx = resp
+        self.pending_2xx_address = address
+        self.give_up_at = now + 64 * T1
+        self.retx_interval = T1
+        self.retx_at = None if reliable else now + T1
+
+    def on_ack(self) -> None:
+        self.pending_2xx = None
+        self.retx_at = None
+        self.give_up_at = None
+        if self.state == DialogState.EARLY:
+            self.state = DialogState.CONFIRMED
+
+    def next_deadline(self) -> float | None:
+        times = [t for t in (self.retx_at, self.give_up_at) if t is not None]
+        return min(times) if times else None
+
+    def tick(self, now: float) -> tuple[Response | None, bool]:
+        """Returns (2xx to resend, ack_timed_out)."""
+        if self.pending_2xx is None:
+            return None, False
+        if self.give_up_at is not None and now >= self.give_up_at:
+            self.pending_2xx = None
+            self.retx_at = self.give_up_at = None
+            return None, True
+        if self.retx_at is not None and now >= self.retx_at:
+            self.retx_interval = min(2 * self.retx_interval, T2)
+            self.retx_at = now + self.retx_interval
+            return self.pending_2xx, False
+        return None, False

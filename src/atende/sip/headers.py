@@ -1,0 +1,179 @@
+"""Header storage and the typed views of the headers the core needs (Via, CSeq)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from atende.sip.grammar import format_params, parse_params, split_commas
+from atende.sip.uri import split_hostport
+
+# RFC 3261 §7.3.3 and later RFCs' compact forms.
+COMPACT: dict[str, str] = {
+    "a": "Accept-Contact",
+    "b": "Referred-By",
+    "c": "Content-Type",
+    "d": "Request-Disposition",
+    "e": "Content-Encoding",
+    "f": "From",
+    "i": "Call-ID",
+    "j": "Reject-Contact",
+    "k": "Supported",
+    "l": "Content-Length",
+    "m": "Contact",
+    "o": "Event",
+    "r": "Refer-To",
+    "s": "Subject",
+    "t": "To",
+    "u": "Allow-Events",
+    "v": "Via",
+    "x": "Session-Expires",
+    "y": "Identity",
+}
+
+_SPECIAL_CASE = {
+    "call-id": "Call-ID",
+    "cseq": "CSeq",
+    "www-authenticate": "WWW-Authenticate",
+    "mime-version": "MIME-Version",
+    "rack": "RAck",
+    "rseq": "RSeq",
+}
+
+# Headers whose grammar is a comma-separated list, so several values may share one line.
+# (WWW-Authenticate and friends contain commas inside one value: never split those.)
+MULTI_VALUE = frozenset(
+    {
+        "Via",
+        "Contact",
+        "Route",
+        "Record-Route",
+        "Allow",
+        "Supported",
+        "Require",
+        "Proxy-Require",
+        "Unsupported",
+        "Accept",
+        "Accept-Encoding",
+        "Accept-Language",
+        "Allow-Events",
+        "Content-Encoding",
+        "In-Reply-To",
+    }
+)
+
+
+def canonical_name(name: str) -> str:
+    name = name.strip()
+    low = name.lower()
+    if low in COMPACT:
+        return COMPACT[low]
+    if low in _SPECIAL_CASE:
+        return _SPECIAL_CASE[low]
+    return "-".join(p.capitalize() for p in low.split("-"))
+
+
+class Headers:
+    """Ordered, case-insensitive multi-map of header fields."""
+
+    def __init__(self, items: list[tuple[str, str]] | None = None) -> None:
+        self._items: list[tuple[str, str]] = []
+        for name, value in items or []:
+            self.add(name, value)
+
+    def add(self, name: str, value: str) -> None:
+        self._items.append((canonical_name(name), value.strip()))
+
+    def set(self, name: str, value: str) -> None:
+        """Replace every field of ``name`` with one, keeping the first one's position."""
+        cname = canonical_name(name)
+        for i, (n, _) in enumerate(self._items):
+            if n == cname:
+                self._items[i] = (cname, value)
+                self._items = [
+                    it for j, it in enumerate(self._items) if j <= i or it[0] != cname
+                ]
+                return
+        self._items.append((cname, value))
+
+    def remove(self, name: str) -> None:
+        cname = canonical_name(name)
+        self._items = [it for it in self._items if it[0] != cname]
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        values = self.get_all(name)
+        return values[0] if values else default
+
+    def get_all(self, name: str) -> list[str]:
+        """All values, with comma-separated list headers split into separate values."""
+        cname = canonical_name(name)
+        out: list[str] = []
+        for n, v in self._items:
+            if n != cname:
+                continue
+            if cname in MULTI_VALUE:
+                out.extend(split_commas(v))
+            else:
+                out.append(v)
+        return out
+
+    def insert_first(self, name: str, value: str) -> None:
+        self._items.insert(0, (canonical_name(name), value))
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and any(n == canonical_name(name) for n, _ in self._items)
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(list(self._items))
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def copy(self) -> Headers:
+        h = Headers()
+        h._items = list(self._items)
+        return h
+
+
+@dataclass
+class Via:
+    transport: str
+    host: str
+    port: int | None = None
+    params: dict[str, str | None] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, value: str) -> Via:
+        proto, _, rest = value.strip().partition(" ")
+        bits = proto.split("/")
+        if len(bits) != 3 or bits[0].strip().upper() != "SIP":
+            raise ValueError(f"bad Via protocol {proto!r}")
+        sent_by, _, paramstr = rest.strip().partition(";")
+        host, port = split_hostport(sent_by)
+        return cls(bits[2].strip().upper(), host, port, parse_params(paramstr))
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        port = f":{self.port}" if self.port else ""
+        return f"SIP/2.0/{self.transport} {host}{port}{format_params(self.params)}"
+
+    @property
+    def branch(self) -> str | None:
+        return self.params.get("branch")
+
+
+@dataclass(frozen=True)
+class CSeq:
+    number: int
+    method: str
+
+    @classmethod
+    def parse(cls, value: str) -> CSeq:
+        num, _, method = value.strip().partition(" ")
+        method = method.strip()
+        if not num.isdigit() or len(num) > 10 or not method or int(num) >= 2**31:
+            raise ValueError(f"bad CSeq {value!r}")
+        return cls(int(num), method.upper())
+
+    def __str__(self) -> str:
+        return f"{self.number} {self.method}"

@@ -1,0 +1,362 @@
+"""SIP messages: parsing from bytes, serializing to bytes, and stream framing (RFC 3261 §7, §18.3).
+
+Parsing is strict where a wrong guess would be dangerous and lenient where peers commonly
+deviate (bare LF line ends, leading CRLFs). When a request is wrong but still carries the
+headers needed to answer it, the partial message travels with the error so the UA can send
+the right 4xx/5xx; otherwise the input is dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from atende.sip.errors import SipParseError
+from atende.sip.grammar import is_token
+from atende.sip.headers import CSeq, Headers, Via
+from atende.sip.uri import NameAddr, SipUri, UriError
+
+MAX_DATAGRAM = 65535
+MAX_HEADER_BYTES = 32 * 1024
+MAX_HEADER_COUNT = 200
+MAX_BODY_BYTES = 256 * 1024
+
+REASONS: dict[int, str] = {
+    100: "Trying",
+    180: "Ringing",
+    183: "Session Progress",
+    200: "OK",
+    202: "Accepted",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    407: "Proxy Authentication Required",
+    408: "Request Timeout",
+    413: "Request Entity Too Large",
+    415: "Unsupported Media Type",
+    416: "Unsupported URI Scheme",
+    420: "Bad Extension",
+    480: "Temporarily Unavailable",
+    481: "Call/Transaction Does Not Exist",
+    482: "Loop Detected",
+    483: "Too Many Hops",
+    486: "Busy Here",
+    487: "Request Terminated",
+    488: "Not Acceptable Here",
+    491: "Request Pending",
+    500: "Server Internal Error",
+    501: "Not Implemented",
+    503: "Service Unavailable",
+    505: "Version Not Supported",
+    513: "Message Too Large",
+    603: "Decline",
+}
+
+_STATUS_RE = re.compile(r"^SIP/2\.0 ([1-6]\d\d) ?(.*)$")
+
+
+@dataclass
+class Request:
+    method: str
+    uri: SipUri
+    headers: Headers = field(default_factory=Headers)
+    body: bytes = b""
+
+    @property
+    def is_request(self) -> bool:
+        return True
+
+    def encode(self) -> bytes:
+        return _encode(f"{self.method} {self.uri} SIP/2.0", self.headers, self.body)
+
+    # Typed accessors -------------------------------------------------------------------
+    @property
+    def call_id(self) -> str:
+        return self.headers.get("Call-ID") or ""
+
+    @property
+    def cseq(self) -> CSeq:
+        return CSeq.parse(self.headers.get("CSeq") or "")
+
+    @property
+    def top_via(self) -> Via:
+        return Via.parse(self.headers.get_all("Via")[0])
+
+    @property
+    def from_(self) -> NameAddr:
+        return NameAddr.parse(self.headers.get("From") or "")
+
+    @property
+    def to(self) -> NameAddr:
+        return NameAddr.parse(self.headers.get("To") or "")
+
+
+@dataclass
+class Response:
+    status: int
+    reason: str = ""
+    headers: Headers = field(default_factory=Headers)
+    body: bytes = b""
+
+    @property
+    def is_request(self) -> bool:
+        return False
+
+    def encode(self) -> bytes:
+        reason = self.reason or REASONS.get(self.status, "")
+        return _encode(f"SIP/2.0 {self.status} {reason}", self.headers, self.body)
+
+    @property
+    def call_id(self) -> str:
+        return self.headers.get("Call-ID") or ""
+
+    @property
+    def cseq(self) -> CSeq:
+        return CSeq.parse(self.headers.get("CSeq") or "")
+
+    @property
+    def top_via(self) -> Via:
+        return Via.parse(self.headers.get_all("Via")[0])
+
+    @property
+    def from_(self) -> NameAddr:
+        return NameAddr.parse(self.headers.get("From") or "")
+
+    @property
+    def to(self) -> NameAddr:
+        return NameAddr.parse(self.headers.get("To") or "")
+
+
+Message = Request | Response
+
+
+def _encode(start: str, headers: Headers, body: bytes) -> bytes:
+    lines = [start]
+    for name, value in headers:
+        if name != "Content-Length":
+            lines.append(f"{name}: {value}")
+    lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + body
+
+
+def _split_head(data: bytes) -> tuple[bytes, bytes]:
+    for sep in (b"\r\n\r\n", b"\n\n"):
+        idx = data.find(sep)
+        if idx >= 0:
+            return data[:idx], data[idx + len(sep) :]
+    return data, b""
+
+
+def parse_message(data: bytes, *, stream: bool = False) -> Message:
+    """Parse one complete message. ``stream`` tells that it came over TCP/TLS, where the
+    framer already cut the body by Content-Length."""
+    if len(data) > MAX_DATAGRAM and not stream:
+        raise SipParseError("message too large", 513)
+    data = data.lstrip(b"\r\n")
+    if not data:
+        raise SipParseError("empty message")
+    head, body = _split_head(data)
+    if len(head) > MAX_HEADER_BYTES:
+        # Too big to trust any part of it: answer 513 only if we can cheaply find the headers.
+        raise SipParseError("header section too large", 513, _salvage(head[:MAX_HEADER_BYTES]))
+    errors: list[tuple[str, int]] = []
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        text = head.decode("latin-1")
+        errors.append(("header section is not valid UTF-8", 400))
+
+    raw_lines = text.replace("\r\n", "\n").split("\n")
+    start, header_lines = raw_lines[0], raw_lines[1:]
+    headers = Headers()
+    current: list[str] | None = None
+    fields: list[list[str]] = []
+    for line in header_lines:
+        if line[:1] in (" ", "\t"):
+            if current is None:
+                errors.append(("continuation line before any header", 400))
+                continue
+            current[1] += " " + line.strip()  # RFC 3261 §7.3.1 folding
+            continue
+        name, sep, value = line.partition(":")
+        if not sep or not is_token(name.strip()):
+            errors.append((f"malformed header line {line[:40]!r}", 400))
+            current = None
+            continue
+        current = [name.strip(), value.strip()]
+        fields.append(current)
+    if len(fields) > MAX_HEADER_COUNT:
+        errors.append(("too many header fields", 513))
+    for name, value in fields:
+        headers.add(name, value)
+
+    msg: Message
+    parts = start.split(" ", 2)
+    status_match = _STATUS_RE.match(start)
+    if status_match:
+        msg = Response(int(status_match.group(1)), status_match.group(2), headers, body)
+    elif len(parts) == 3 and is_token(parts[0]) and parts[2].upper().startswith("SIP/"):
+        method, uri_s, version = parts
+        try:
+            uri = SipUri.parse(uri_s)
+        except UriError as exc:
+            bad_scheme = ":" in uri_s and uri_s.split(":", 1)[0].lower() not in ("sip", "sips")
+            placeholder = Request(method, SipUri("invalid"), headers, body)
+            if bad_scheme:
+                raise SipParseError(
+                    f"unsupported URI scheme: {uri_s[:40]}", 416, placeholder
+                ) from None
+            raise SipParseError(f"bad Request-URI: {exc}", 400, placeholder) from None
+        msg = Request(method, uri, headers, body)
+        if version.strip() != "SIP/2.0":
+            raise SipParseError(f"unsupported version {version[:20]!r}", 505, msg)
+    else:
+        raise SipParseError(f"bad start line {start[:60]!r}")
+
+    errors.extend(_check_body_length(headers, msg, stream))
+    errors.extend(_check_mandatory(msg))
+    if errors:
+        reason, status = errors[0]
+        raise SipParseError(reason, status, msg)
+    return msg
+
+
+def _check_body_length(headers: Headers, msg: Message, stream: bool) -> list[tuple[str, int]]:
+    cl = headers.get("Content-Length")
+    if cl is None:
+        if stream:
+            return [("Content-Length is required on stream transports", 400)]
+        return []
+    if not cl.isdigit():
+        return [(f"bad Content-Length {cl[:20]!r}", 400)]
+    length = int(cl)
+    if length > MAX_BODY_BYTES:
+        return [("body too large", 513)]
+    if length > len(msg.body):
+        # RFC 3261 §18.3: a datagram shorter than its Content-Length MUST be discarded.
+        raise SipParseError("body shorter than Content-Length", 400, None)
+    msg.body = msg.body[:length]
+    return []
+
+
+def _check_mandatory(msg: Message) -> list[tuple[str, int]]:
+    errors: list[tuple[str, int]] = []
+    h = msg.headers
+    vias = h.get_all("Via")
+    if not vias:
+        # Without a Via there is nowhere to send a response: drop.
+        raise SipParseError("missing Via", 400, None)
+    try:
+        Via.parse(vias[0])
+    except ValueError:
+        raise SipParseError("malformed Via", 400, None) from None
+    for name in ("From", "To", "Call-ID", "CSeq"):
+        if not h.get(name):
+            errors.append((f"missing {name} header", 400))
+    if errors:
+        return errors
+    try:
+        cseq = CSeq.parse(h.get("CSeq") or "")
+    except ValueError:
+        return [("malformed CSeq", 400)]
+    if isinstance(msg, Request) and cseq.method != msg.method.upper():
+        errors.append(("CSeq method does not match the request method", 400))
+    for name in ("From", "To"):
+        try:
+            NameAddr.parse(h.get(name) or "")
+        except (UriError, ValueError):
+            errors.append((f"malformed {name} header", 400))
+    mf = h.get("Max-Forwards")
+    if mf is not None and not mf.isdigit():
+        errors.append(("malformed Max-Forwards", 400))
+    return errors
+
+
+def _salvage(head: bytes) -> Message | None:
+    try:
+        msg = parse_message(head + b"\r\n\r\n")
+    except SipParseError as exc:
+        return exc.message
+    return msg
+
+
+class StreamFramer:
+    """Cuts a TCP/TLS byte stream into messages by Content-Length (RFC 3261 §18.3).
+
+    ``feed`` returns complete messages' bytes; the CRLF keep-alives of RFC 5626 §3.5.1 are
+    reported as ``b"\\r\\n\\r\\n"`` pings so the transport can answer with a single CRLF.
+    A stream that cannot be framed raises SipParseError: the connection must be closed.
+    """
+
+    PING = b"\r\n\r\n"
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> list[bytes]:
+        self._buf.extend(data)
+        out: list[bytes] = []
+        while True:
+            if self._buf.startswith(b"\r\n\r\n"):
+                del self._buf[:4]
+                out.append(self.PING)
+                continue
+            while self._buf[:2] == b"\r\n" and len(self._buf) >= 4:
+                del self._buf[:2]
+            idx = self._buf.find(b"\r\n\r\n")
+            if idx < 0:
+                if len(self._buf) > MAX_HEADER_BYTES:
+                    raise SipParseError("header section too large", 513)
+                return out
+            head = bytes(self._buf[:idx])
+            length = _content_length(head)
+            if length is None:
+                raise SipParseError("missing or bad Content-Length on stream transport")
+            if length > MAX_BODY_BYTES:
+                raise SipParseError("body too large", 513)
+            total = idx + 4 + length
+            if len(self._buf) < total:
+                return out
+            out.append(bytes(self._buf[:total]))
+            del self._buf[:total]
+
+
+def _content_length(head: bytes) -> int | None:
+    for line in head.split(b"\r\n")[1:]:
+        name, sep, value = line.partition(b":")
+        if sep and name.strip().lower() in (b"content-length", b"l"):
+            v = value.strip()
+            return int(v) if v.isdigit() else None
+    return None
+
+
+def make_response(
+    request: Request,
+    status: int,
+    reason: str | None = None,
+    *,
+    to_tag: str | None = None,
+    body: bytes = b"",
+    content_type: str | None = None,
+) -> Response:
+    """Build a response that copies Via, From, To, Call-ID and CSeq (RFC 3261 §8.2.6.2)."""
+    h = Headers()
+    for name in ("Via", "From", "To", "Call-ID", "CSeq"):
+        for value in _raw_values(request.headers, name):
+            h.add(name, value)
+    if to_tag and status != 100:
+        to = request.headers.get("To") or ""
+        try:
+            if NameAddr.parse(to).tag is None:
+                h.set("To", f"{to};tag={to_tag}")
+        except (UriError, ValueError):
+            pass
+    if content_type:
+        h.add("Content-Type", content_type)
+    return Response(status, reason or REASONS.get(status, ""), h, body)
+
+
+def _raw_values(headers: Headers, name: str) -> list[str]:
+    return [v for n, v in headers if n == name]

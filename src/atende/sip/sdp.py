@@ -1,0 +1,232 @@
+"""SDP (RFC 4566) parsing and the answerer's side of offer/answer (RFC 3264) for audio."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+# Static payload types we can speak (RFC 3551), and the names for dynamic ones.
+STATIC_PT = {0: ("PCMU", 8000), 8: ("PCMA", 8000)}
+SUPPORTED_CODECS = ("PCMU", "PCMA")
+DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
+MIRROR = {"sendrecv": "sendrecv", "sendonly": "recvonly", "recvonly": "sendonly",
+          "inactive": "inactive"}
+
+
+class SdpError(ValueError):
+    pass
+
+
+@dataclass
+class MediaDescription:
+    media: str
+    port: int
+    proto: str
+    formats: list[str]
+    connection: str | None = None
+    attributes: list[tuple[str, str | None]] = field(default_factory=list)
+
+    def attr(self, name: str) -> str | None:
+        for k, v in self.attributes:
+            if k == name:
+                return v
+        return None
+
+    def attrs(self, name: str) -> list[str]:
+        return [v or "" for k, v in self.attributes if k == name]
+
+    def direction(self, session_default: str) -> str:
+        for k, _ in self.attributes:
+            if k in DIRECTIONS:
+                return k
+        return session_default
+
+    def rtpmap(self) -> dict[int, tuple[str, int]]:
+        out: dict[int, tuple[str, int]] = {}
+        for v in self.attrs("rtpmap"):
+            pt_s, _, enc = v.partition(" ")
+            name, _, rest = enc.partition("/")
+            rate_s = rest.split("/")[0]
+            if pt_s.isdigit() and rate_s.isdigit():
+                out[int(pt_s)] = (name.upper(), int(rate_s))
+        return out
+
+
+@dataclass
+class SessionDescription:
+    origin: str
+    connection: str | None
+    media: list[MediaDescription]
+    attributes: list[tuple[str, str | None]] = field(default_factory=list)
+
+    @property
+    def direction(self) -> str:
+        for k, _ in self.attributes:
+            if k in DIRECTIONS:
+                return k
+        return "sendrecv"
+
+
+def parse_sdp(body: bytes) -> SessionDescription:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SdpError("SDP is not UTF-8") from None
+    origin = ""
+    conn: str | None = None
+    media: list[MediaDescription] = []
+    sess_attrs: list[tuple[str, str | None]] = []
+    seen_v = False
+    for line in text.replace("\r\n", "\n").split("\n"):
+        line = line.strip()
+        if not line:
+            continue
+        if len(line) < 2 or line[1] != "=":
+            raise SdpError(f"bad SDP line {line[:30]!r}")
+        kind, value = line[0], line[2:]
+        if kind == "v":
+            seen_v = True
+            if value != "0":
+                raise SdpError("unsupported SDP version")
+        elif kind == "o":
+            origin = value
+        elif kind == "c":
+            parts = value.split()
+            if len(parts) != 3 or parts[0] != "IN" or parts[1] not in ("IP4", "IP6"):
+                raise SdpError(f"bad connection line {value!r}")
+            addr = parts[2].split("/")[0]
+            if media:
+                media[-1].connection = addr
+            else:
+                conn = addr
+        elif kind == "m":
+            parts = value.split()
+            if len(parts) < 4 or not parts[1].split("/")[0].isdigit():
+                raise SdpError(f"bad media line {value!r}")
+            media.append(MediaDescription(parts[0], int(parts[1].split("/")[0]), parts[2],
+                                          parts[3:]))
+        elif kind == "a":
+            name, sep, v = value.partition(":")
+            attr = (name, v if sep else None)
+            (media[-1].attributes if media else sess_attrs).append(attr)
+    if not seen_v or not origin:
+        raise SdpError("SDP lacks v= or o=")
+    return SessionDescription(origin, conn, media, sess_attrs)
+
+
+@dataclass(frozen=True)
+class Codec:
+    name: str  # PCMU or PCMA
+    payload_type: int
+    clock_rate: int = 8000
+
+
+@dataclass(frozen=True)
+class NegotiatedAudio:
+    """What both sides agreed on for the audio stream."""
+
+    codec: Codec
+    remote_host: str
+    remote_port: int
+    dtmf_payload_type: int | None
+    ptime_ms: int
+    direction: str  # our direction (the answer's), e.g. recvonly when the peer holds us
+
+    @property
+    def we_send(self) -> bool:
+        return self.direction in ("sendrecv", "sendonly")
+
+    @property
+    def we_receive(self) -> bool:
+        return self.direction in ("sendrecv", "recvonly")
+
+
+class NoCommonCodec(SdpError):
+    pass
+
+
+def negotiate(offer: SessionDescription, supported: tuple[str, ...] = SUPPORTED_CODECS
+              ) -> tuple[int, NegotiatedAudio]:
+    """Pick the first audio stream we can serve; returns (m-line index, result).
+    Raises NoCommonCodec (answer 488) when no audio stream has a codec we speak."""
+    for idx, m in enumerate(offer.media):
+        if m.media != "audio" or m.port == 0 or m.proto.upper() not in ("RTP/AVP", "RTP/AVPF"):
+            continue
+        rtpmap = m.rtpmap()
+        codec: Codec | None = None
+        dtmf: int | None = None
+        for fmt in m.formats:
+            if not fmt.isdigit():
+                continue
+            pt = int(fmt)
+            name, rate = rtpmap.get(pt, STATIC_PT.get(pt, ("", 0)))
+            if name == "TELEPHONE-EVENT" and rate == 8000 and dtmf is None:
+                dtmf = pt
+            elif codec is None and name in supported and rate == 8000:
+                codec = Codec(name, pt)
+        if codec is None:
+            continue
+        host = m.connection or offer.connection
+        if not host:
+            raise SdpError("no connection address for the audio stream")
+        ptime_s = m.attr("ptime")
+        ptime = int(ptime_s) if ptime_s and ptime_s.isdigit() else 20
+        ptime = min(max(10, ptime - ptime % 10), 60)
+        direction = MIRROR[m.direction(offer.direction)]
+        if host in ("0.0.0.0", "::"):
+            # RFC 2543-style hold: treat as the peer not wanting our audio.
+            direction = "recvonly" if direction == "sendrecv" else "inactive"
+        return idx, NegotiatedAudio(codec, host, m.port, dtmf, ptime, direction)
+    raise NoCommonCodec("no common audio codec")
+
+
+def build_answer(offer: SessionDescription, chosen_index: int, neg: NegotiatedAudio,
+                 local_ip: str, local_port: int, session_id: int, version: int) -> bytes:
+    """Our answer: one m-line per offered stream (RFC 3264 §6), non-chosen ones rejected."""
+    ip_ver = "IP6" if ":" in local_ip else "IP4"
+    lines = [
+        "v=0",
+        f"o=atende {session_id} {version} IN {ip_ver} {local_ip}",
+        "s=atende",
+        f"c=IN {ip_ver} {local_ip}",
+        "t=0 0",
+    ]
+    for idx, m in enumerate(offer.media):
+        if idx != chosen_index:
+            lines.append(f"m={m.media} 0 {m.proto} {m.formats[0] if m.formats else '0'}")
+            continue
+        fmts = [str(neg.codec.payload_type)]
+        if neg.dtmf_payload_type is not None:
+            fmts.append(str(neg.dtmf_payload_type))
+        lines.append(f"m=audio {local_port} {m.proto} {' '.join(fmts)}")
+        lines.append(f"a=rtpmap:{neg.codec.payload_type} {neg.codec.name}/8000")
+        if neg.dtmf_payload_type is not None:
+            lines.append(f"a=rtpmap:{neg.dtmf_payload_type} telephone-event/8000")
+            lines.append(f"a=fmtp:{neg.dtmf_payload_type} 0-16")
+        lines.append(f"a=ptime:{neg.ptime_ms}")
+        lines.append(f"a={neg.direction}")
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def build_offer(local_ip: str, local_port: int, session_id: int, version: int,
+                direction: str = "sendrecv") -> bytes:
+    """Our offer, used when a peer sends an offerless re-INVITE."""
+    ip_ver = "IP6" if ":" in local_ip else "IP4"
+    return ("\r\n".join([
+        "v=0",
+        f"o=atende {session_id} {version} IN {ip_ver} {local_ip}",
+        "s=atende",
+        f"c=IN {ip_ver} {local_ip}",
+        "t=0 0",
+        f"m=audio {local_port} RTP/AVP 0 8 101",
+        "a=rtpmap:0 PCMU/8000",
+        "a=rtpmap:8 PCMA/8000",
+        "a=rtpmap:101 telephone-event/8000",
+        "a=fmtp:101 0-16",
+        "a=ptime:20",
+        f"a={direction}",
+    ]) + "\r\n").encode()
+
+
+def new_session_id() -> int:
+    return int(time.time() * 1000) & 0x7FFFFFFF

@@ -1,0 +1,306 @@
+"""SIP transactions (RFC 3261 §17, with the Accepted states of RFC 6026), sans-IO.
+
+Nothing here reads a clock or touches a socket: every entry point takes ``now`` (seconds,
+any monotonic origin) and returns actions for the caller to perform. The asyncio adapter
+calls ``TransactionLayer.tick(now)`` at ``next_deadline()``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from enum import Enum
+
+from atende.sip.headers import CSeq, Headers, Via
+from atende.sip.message import Message, Request, Response
+
+T1 = 0.5
+T2 = 4.0
+T4 = 5.0
+BRANCH_COOKIE = "z9hG4bK"
+
+# Where a message goes or came from: (transport, host, port); transport is "udp" or "tcp".
+Address = tuple[str, str, int]
+
+
+def new_branch() -> str:
+    return BRANCH_COOKIE + secrets.token_hex(8)
+
+
+class State(Enum):
+    CALLING = "calling"
+    TRYING = "trying"
+    PROCEEDING = "proceeding"
+    COMPLETED = "completed"
+    CONFIRMED = "confirmed"
+    ACCEPTED = "accepted"
+    TERMINATED = "terminated"
+
+
+# Actions -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Send:
+    message: Message
+    address: Address
+
+
+@dataclass(frozen=True)
+class Deliver:
+    """A message for the transaction user (a new request, or a response to our request)."""
+
+    message: Message
+    source: Address
+    transaction: Transaction | None
+
+
+@dataclass(frozen=True)
+class TimedOut:
+    """Timer B, F or H fired: the request (or our final response) got no answer."""
+
+    transaction: Transaction
+
+
+Action = Send | Deliver | TimedOut
+
+
+@dataclass(eq=False)
+class Transaction:
+    request: Request
+    address: Address
+    reliable: bool
+    state: State
+    timers: dict[str, float] = field(default_factory=dict)
+    intervals: dict[str, float] = field(default_factory=dict)
+    last_response: Response | None = None
+
+    @property
+    def is_invite(self) -> bool:
+        return self.request.method == "INVITE"
+
+    def next_deadline(self) -> float | None:
+        return min(self.timers.values()) if self.timers else None
+
+    def _start(self, name: str, now: float, interval: float) -> None:
+        self.timers[name] = now + interval
+        self.intervals[name] = interval
+
+    def _stop(self, *names: str) -> None:
+        for n in names:
+            self.timers.pop(n, None)
+
+    def _terminate(self) -> None:
+        self.state = State.TERMINATED
+        self.timers.clear()
+
+    def on_timer(self, name: str, now: float) -> list[Action]:
+        raise NotImplementedError
+
+
+# Server transactions (§17.2) -----------------------------------------------------------
+class ServerTransaction(Transaction):
+    def on_request(self, req: Request, now: float) -> list[Action]:
+        """A retransmission of the request (or the ACK of a non-2xx final response)."""
+        if req.method == "ACK":
+            if self.is_invite and self.state == State.COMPLETED:
+                self.state = State.CONFIRMED
+                self._stop("G", "H")
+                self._start("I", now, 0.0 if self.reliable else T4)
+            return []
+        if self.state in (State.PROCEEDING, State.COMPLETED) and self.last_response:
+            return [Send(self.last_response, self.address)]
+        return []  # TRYING / ACCEPTED / CONFIRMED: absorb
+
+    def send_response(self, resp: Response, now: float) -> list[Action]:
+        if self.state in (State.TERMINATED, State.CONFIRMED):
+            return []
+        if self.state in (State.COMPLETED, State.ACCEPTED) and not (
+            self.state == State.ACCEPTED and resp.status >= 200 and resp.status < 300
+        ):
+            return []
+        self.last_response = resp
+        out: list[Action] = [Send(resp, self.address)]
+        if resp.status < 200:
+            self.state = State.PROCEEDING
+        elif self.is_invite and resp.status < 300:
+            self.state = State.ACCEPTED
+            self._start("L", now, 64 * T1)
+        elif self.is_invite:
+            self.state = State.COMPLETED
+            if not self.reliable:
+                self._start("G", now, T1)
+            self._start("H", now, 64 * T1)
+        else:
+            self.state = State.COMPLETED
+            self._start("J", now, 0.0 if self.reliable else 64 * T1)
+        return out
+
+    def on_timer(self, name: str, now: float) -> list[Action]:
+        if name == "G" and self.last_response is not None:
+            self._start("G", now, min(2 * self.intervals["G"], T2))
+            return [Send(self.last_response, self.address)]
+        if name == "H":
+            self._terminate()
+            return [TimedOut(self)]
+        self._terminate()  # I, J, L
+        return []
+
+
+# Client transactions (§17.1) -----------------------------------------------------------
+class ClientTransaction(Transaction):
+    def start(self, now: float) -> list[Action]:
+        self._start("B" if self.is_invite else "F", now, 64 * T1)
+        if not self.reliable:
+            self._start("A" if self.is_invite else "E", now, T1)
+        return [Send(self.request, self.address)]
+
+    def on_response(self, resp: Response, source: Address, now: float) -> list[Action]:
+        deliver: list[Action] = [Deliver(resp, source, self)]
+        if self.state == State.TERMINATED:
+            return []
+        if self.is_invite:
+            if self.state == State.COMPLETED:
+                return [Send(self._ack_for(resp), self.address)] if resp.status >= 300 else []
+            if self.state == State.ACCEPTED:
+                return deliver if 200 <= resp.status < 300 else []
+            if resp.status < 200:
+                self.state = State.PROCEEDING
+                self._stop("A")
+                return deliver
+            self._stop("A", "B")
+            if resp.status < 300:
+                self.state = State.ACCEPTED
+                self._start("M", now, 64 * T1)
+                return deliver
+            self.state = State.COMPLETED
+            self._start("D", now, 0.0 if self.reliable else 32.0)
+            return [Send(self._ack_for(resp), self.address), *deliver]
+        # non-INVITE
+        if self.state == State.COMPLETED:
+            return []
+        if resp.status < 200:
+            self.state = State.PROCEEDING
+            return deliver
+        self.state = State.COMPLETED
+        self._stop("E", "F")
+        self._start("K", now, 0.0 if self.reliable else T4)
+        return deliver
+
+    def on_timer(self, name: str, now: float) -> list[Action]:
+        if name == "A":
+            self._start("A", now, 2 * self.intervals["A"])
+            return [Send(self.request, self.address)]
+        if name == "E":
+            nxt = T2 if self.state == State.PROCEEDING else min(2 * self.intervals["E"], T2)
+            self._start("E", now, nxt)
+            return [Send(self.request, self.address)]
+        if name in ("B", "F"):
+            self._terminate()
+            return [TimedOut(self)]
+        self._terminate()  # D, K, M
+        return []
+
+    def _ack_for(self, resp: Response) -> Request:
+        """The ACK for a non-2xx final response is part of this transaction (§17.1.1.3)."""
+        req = self.request
+        h = Headers()
+        h.add("Via", req.headers.get_all("Via")[0])
+        for route in req.headers.get_all("Route"):
+            h.add("Route", route)
+        h.add("Max-Forwards", "70")
+        h.add("From", req.headers.get("From") or "")
+        h.add("To", resp.headers.get("To") or "")
+        h.add("Call-ID", req.call_id)
+        h.add("CSeq", str(CSeq(req.cseq.number, "ACK")))
+        return Request("ACK", req.uri, h)
+
+
+# The layer -----------------------------------------------------------------------------
+def _server_key(req: Request) -> tuple[str, ...]:
+    via = req.top_via
+    method = "INVITE" if req.method == "ACK" else req.method
+    branch = via.branch or ""
+    if branch.startswith(BRANCH_COOKIE):
+        return (branch, f"{via.host}:{via.port}", method)
+    # RFC 2543 peers: match on the dialog-ish identifiers instead (§17.2.3).
+    cseq = req.cseq
+    return (req.call_id, str(cseq.number), req.from_.tag or "", f"{via.host}:{via.port}", method)
+
+
+def _client_key(msg: Message) -> tuple[str, str]:
+    via = Via.parse(msg.headers.get_all("Via")[0])
+    return (via.branch or "", msg.cseq.method if msg.cseq.method != "ACK" else "INVITE")
+
+
+class TransactionLayer:
+    def __init__(self) -> None:
+        self.server: dict[tuple[str, ...], ServerTransaction] = {}
+        self.client: dict[tuple[str, str], ClientTransaction] = {}
+
+    # incoming ---------------------------------------------------------------------------
+    def receive(self, msg: Message, source: Address, now: float) -> list[Action]:
+        reliable = source[0] != "udp"
+        if isinstance(msg, Request):
+            key = _server_key(msg)
+            txn = self.server.get(key)
+            if txn is not None:
+                return txn.on_request(msg, now)
+            if msg.method == "ACK":
+                return [Deliver(msg, source, None)]  # ACK for a 2xx: the TU's (dialog's) business
+            txn = ServerTransaction(msg, source, reliable, State.TRYING)
+            if msg.method == "INVITE":
+                txn.state = State.PROCEEDING
+            self.server[key] = txn
+            return [Deliver(msg, source, txn)]
+        ctxn = self.client.get(_client_key(msg))
+        if ctxn is None:
+            # A 2xx retransmitted after the INVITE transaction ended still needs an ACK.
+            if msg.cseq.method == "INVITE" and 200 <= msg.status < 300:
+                return [Deliver(msg, source, None)]
+            return []
+        actions = ctxn.on_response(msg, source, now)
+        self._reap()
+        return actions
+
+    def find_invite_for_cancel(self, cancel: Request) -> ServerTransaction | None:
+        key = _server_key(cancel)
+        return self.server.get((*key[:-1], "INVITE"))
+
+    # outgoing ---------------------------------------------------------------------------
+    def send_response(self, txn: ServerTransaction, resp: Response, now: float) -> list[Action]:
+        actions = txn.send_response(resp, now)
+        self._reap()
+        return actions
+
+    def send_request(
+        self, req: Request, address: Address, now: float
+    ) -> tuple[ClientTransaction, list[Action]]:
+        txn = ClientTransaction(req, address, address[0] != "udp", State.TRYING)
+        if req.method == "INVITE":
+            txn.state = State.CALLING
+        self.client[_client_key(req)] = txn
+        return txn, txn.start(now)
+
+    # time -------------------------------------------------------------------------------
+    def next_deadline(self) -> float | None:
+        deadlines = [
+            d
+            for t in [*self.server.values(), *self.client.values()]
+            if (d := t.next_deadline()) is not None
+        ]
+        return min(deadlines) if deadlines else None
+
+    def tick(self, now: float) -> list[Action]:
+        actions: list[Action] = []
+        for txn in [*self.server.values(), *self.client.values()]:
+            for name, deadline in sorted(txn.timers.items(), key=lambda kv: kv[1]):
+                if deadline <= now and name in txn.timers:
+                    del txn.timers[name]
+                    actions.extend(txn.on_timer(name, now))
+        self._reap()
+        return actions
+
+    def _reap(self) -> None:
+        for k in [k for k, t in self.server.items() if t.state == State.TERMINATED]:
+            del self.server[k]
+        for ck in [k for k, t in self.client.items() if t.state == State.TERMINATED]:
+            del self.client[ck]

@@ -1,0 +1,228 @@
+"""The asyncio user agent: feeds the transport's bytes through the sans-IO parser and
+transaction layer, runs the timers, and hands requests to a transaction user (TU)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Callable
+from typing import Protocol
+
+from atende.sip.dialog import Dialog
+from atende.sip.errors import SipParseError
+from atende.sip.headers import Via
+from atende.sip.message import Message, Request, Response, make_response, parse_message
+from atende.sip.transaction import (
+    Action,
+    Address,
+    ClientTransaction,
+    Deliver,
+    Send,
+    ServerTransaction,
+    TimedOut,
+    TransactionLayer,
+    new_branch,
+)
+from atende.sip.transport import SipTransport
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "atende/0.1"
+
+
+class TransactionUser(Protocol):
+    def on_request(self, req: Request, txn: ServerTransaction | None, source: Address) -> None:
+        ...
+
+    def on_ack_timeout(self, dialog: Dialog) -> None:
+        ...
+
+
+def local_ip_towards(host: str) -> str:
+    """The address our kernel would use to reach ``host``: a routing lookup, no packet sent."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect((host, 9))
+            return str(s.getsockname()[0])
+        except OSError:
+            return "127.0.0.1"
+
+
+def address_for_uri(host: str, port: int | None, transport: str) -> Address:
+    return (transport if transport in ("udp", "tcp") else "udp", host, port or 5060)
+
+
+class UserAgent:
+    def __init__(self, tu: TransactionUser | None = None, clock: Callable[[], float] | None = None,
+                 public_ip: str | None = None) -> None:
+        self.tu = tu
+        self.transport = SipTransport(self._on_data)
+        self.layer = TransactionLayer()
+        self.dialogs: dict[tuple[str, str, str], Dialog] = {}
+        self.public_ip = public_ip
+        self._clock = clock
+        self._wake = asyncio.Event()
+        self._timer_task: asyncio.Task[None] | None = None
+        self._pending: dict[ClientTransaction, asyncio.Future[Response]] = {}
+        self.bind_host = "0.0.0.0"
+        self.stats = {"received": 0, "malformed": 0, "dropped": 0, "errors": 0}
+
+    def now(self) -> float:
+        return self._clock() if self._clock else asyncio.get_running_loop().time()
+
+    async def start(self, host: str, port: int) -> None:
+        self.bind_host = host
+        await self.transport.start(host, port)
+        self._timer_task = asyncio.get_running_loop().create_task(self._timer_loop())
+
+    async def close(self) -> None:
+        if self._timer_task:
+            self._timer_task.cancel()
+        await self.transport.close()
+
+    @property
+    def port(self) -> int:
+        return self.transport.port
+
+    def advertised_host(self, peer_host: str) -> str:
+        if self.public_ip:
+            return self.public_ip
+        if self.bind_host not in ("0.0.0.0", "::"):
+            return self.bind_host
+        return local_ip_towards(peer_host)
+
+    # input ------------------------------------------------------------------------------
+    def _on_data(self, data: bytes, source: Address) -> None:
+        self.stats["received"] += 1
+        if not data.strip(b"\r\n\x00 "):
+            return  # UDP keep-alives (CRLF, zero bytes)
+        try:
+            msg = parse_message(data, stream=source[0] != "udp")
+        except SipParseError as exc:
+            self.stats["malformed"] += 1
+            self._reject_malformed(exc, source)
+            return
+        try:
+            if isinstance(msg, Request):
+                self._stamp_via(msg, source)
+            self._run(self.layer.receive(msg, source, self.now()))
+        except Exception:
+            # Whatever a peer sends must never take the server down.
+            self.stats["errors"] += 1
+            log.exception("error handling SIP message from %s:%s", source[1], source[2])
+            if isinstance(msg, Request) and msg.method not in ("ACK",):
+                self.send_stateless(make_response(msg, 500), source)
+
+    def _reject_malformed(self, exc: SipParseError, source: Address) -> None:
+        msg = exc.message
+        if isinstance(msg, Request) and msg.method != "ACK":
+            try:
+                self._stamp_via(msg, source)
+                resp = make_response(msg, exc.status)
+                resp.headers.add("Warning", f'399 atende "{exc.reason}"')
+                self.send_stateless(resp, source)
+                log.info("rejected malformed %s from %s:%s with %d: %s", msg.method, source[1],
+                         source[2], exc.status, exc.reason)
+                return
+            except Exception:
+                pass
+        self.stats["dropped"] += 1
+        log.info("dropped unparseable message from %s:%s: %s", source[1], source[2], exc.reason)
+
+    @staticmethod
+    def _stamp_via(req: Request, source: Address) -> None:
+        """RFC 3261 §18.2.1 'received' and RFC 3581 'rport' on the top Via."""
+        vias = req.headers.get_all("Via")
+        via = Via.parse(vias[0])
+        if via.host != source[1]:
+            via.params["received"] = source[1]
+        if "rport" in via.params:
+            via.params["rport"] = str(source[2])
+        vias[0] = str(via)
+        req.headers.remove("Via")
+        for v in reversed(vias):
+            req.headers.insert_first("Via", v)
+
+    def _run(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Send):
+                self.transport.send(action.message.encode(), action.address)
+            elif isinstance(action, Deliver):
+                self._deliver(action)
+            elif isinstance(action, TimedOut):
+                txn = action.transaction
+                fut = self._pending.pop(txn, None) if isinstance(txn, ClientTransaction) else None
+                if fut is not None and not fut.done():
+                    fut.set_result(make_response(txn.request, 408))
+        self._wake.set()
+
+    def _deliver(self, d: Deliver) -> None:
+        msg = d.message
+        if isinstance(msg, Request):
+            if self.tu is not None:
+                stxn = d.transaction if isinstance(d.transaction, ServerTransaction) else None
+                self.tu.on_request(msg, stxn, d.source)
+            return
+        txn = d.transaction
+        if isinstance(txn, ClientTransaction) and msg.status >= 200:
+            fut = self._pending.pop(txn, None)
+            if fut is not None and not fut.done():
+                fut.set_result(msg)
+
+    # output -----------------------------------------------------------------------------
+    def respond(self, txn: ServerTransaction, resp: Response) -> None:
+        if "Server" not in resp.headers:
+            resp.headers.add("Server", USER_AGENT)
+        self._run(self.layer.send_response(txn, resp, self.now()))
+
+    def send_stateless(self, msg: Message, address: Address) -> None:
+        self.transport.send(msg.encode(), address)
+
+    def send_2xx_retransmission(self, resp: Response, address: Address) -> None:
+        self.transport.send(resp.encode(), address)
+
+    async def request(self, req: Request, address: Address) -> Response:
+        """Send a request in a client transaction; resolves with the final response
+        (a synthetic 408 when Timer B/F fires)."""
+        host = self.advertised_host(address[1])
+        via = Via(address[0].upper(), host, self.port, {"branch": new_branch(), "rport": None})
+        req.headers.insert_first("Via", str(via))
+        if "User-Agent" not in req.headers:
+            req.headers.add("User-Agent", USER_AGENT)
+        txn, actions = self.layer.send_request(req, address, self.now())
+        fut: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+        self._pending[txn] = fut
+        self._run(actions)
+        return await fut
+
+    # timers -----------------------------------------------------------------------------
+    def _next_deadline(self) -> float | None:
+        times = [t for t in [self.layer.next_deadline(),
+                             *(d.next_deadline() for d in self.dialogs.values())] if t is not None]
+        return min(times) if times else None
+
+    async def _timer_loop(self) -> None:
+        while True:
+            deadline = self._next_deadline()
+            self._wake.clear()
+            timeout = None if deadline is None else max(0.0, deadline - self.now())
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            except TimeoutError:
+                pass
+            self.tick()
+
+    def tick(self) -> None:
+        now = self.now()
+        try:
+            self._run(self.layer.tick(now))
+            for dialog in list(self.dialogs.values()):
+                resend, timed_out = dialog.tick(now)
+                if resend is not None and dialog.pending_2xx_address is not None:
+                    self.send_2xx_retransmission(resend, dialog.pending_2xx_address)
+                if timed_out and self.tu is not None:
+                    self.tu.on_ack_timeout(dialog)
+        except Exception:
+            log.exception("SIP timer processing failed")

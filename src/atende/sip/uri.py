@@ -1,0 +1,149 @@
+"""SIP and SIPS URIs (RFC 3261 §19.1) and name-addr values (From, To, Contact, Route)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from atende.sip.grammar import format_params, parse_params, quote, unquote
+
+
+class UriError(ValueError):
+    pass
+
+
+@dataclass
+class SipUri:
+    host: str
+    user: str | None = None
+    port: int | None = None
+    scheme: str = "sip"
+    password: str | None = None
+    params: dict[str, str | None] = field(default_factory=dict)
+    headers: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> SipUri:
+        text = text.strip()
+        scheme, sep, rest = text.partition(":")
+        scheme = scheme.lower()
+        if not sep or scheme not in ("sip", "sips"):
+            raise UriError(f"unsupported URI scheme in {text!r}")
+        headers: str | None = None
+        if "?" in rest:
+            rest, _, headers = rest.partition("?")
+        user = password = None
+        if "@" in rest:
+            userinfo, _, rest = rest.rpartition("@")
+            user, _, pw = userinfo.partition(":")
+            password = pw or None
+            if not user:
+                raise UriError("empty user part")
+        hostport, _, paramstr = rest.partition(";")
+        host, port = _split_hostport(hostport)
+        if not host:
+            raise UriError(f"missing host in {text!r}")
+        return cls(
+            host=host,
+            user=user,
+            port=port,
+            scheme=scheme,
+            password=password,
+            params=parse_params(paramstr),
+            headers=headers,
+        )
+
+    def __str__(self) -> str:
+        s = f"{self.scheme}:"
+        if self.user is not None:
+            s += self.user
+            if self.password is not None:
+                s += ":" + self.password
+            s += "@"
+        s += f"[{self.host}]" if ":" in self.host else self.host
+        if self.port is not None:
+            s += f":{self.port}"
+        s += format_params(self.params)
+        if self.headers:
+            s += "?" + self.headers
+        return s
+
+    @property
+    def transport(self) -> str:
+        t = self.params.get("transport")
+        return (t or "udp").lower()
+
+
+def _split_hostport(hostport: str) -> tuple[str, int | None]:
+    hostport = hostport.strip()
+    if hostport.startswith("["):
+        end = hostport.find("]")
+        if end < 0:
+            raise UriError("unterminated IPv6 reference")
+        host, rest = hostport[1:end], hostport[end + 1 :]
+        if rest and not rest.startswith(":"):
+            raise UriError("garbage after IPv6 reference")
+        port_s = rest[1:] if rest else ""
+    else:
+        host, _, port_s = hostport.partition(":")
+    port: int | None = None
+    if port_s:
+        if not port_s.isdigit() or not 0 < int(port_s) < 65536:
+            raise UriError(f"bad port {port_s!r}")
+        port = int(port_s)
+    if any(c in host for c in " \t<>\"") or not host:
+        raise UriError(f"bad host {host!r}")
+    return host, port
+
+
+def split_hostport(hostport: str) -> tuple[str, int | None]:
+    """Public form for Via sent-by and similar ``host[:port]`` values."""
+    return _split_hostport(hostport)
+
+
+def _find_unquoted(text: str, char: str) -> int:
+    in_quotes = escaped = False
+    for i, ch in enumerate(text):
+        if escaped:
+            escaped = False
+        elif in_quotes and ch == "\\":
+            escaped = True
+        elif ch == '"':
+            in_quotes = not in_quotes
+        elif ch == char and not in_quotes:
+            return i
+    return -1
+
+
+@dataclass
+class NameAddr:
+    """``"Display" <uri>;params`` — the value of From, To, Contact, Route, Record-Route."""
+
+    uri: SipUri
+    display: str | None = None
+    params: dict[str, str | None] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str) -> NameAddr:
+        text = text.strip()
+        lt = _find_unquoted(text, "<")
+        if lt >= 0:
+            display_raw = text[:lt].strip()
+            uri_s, sep, tail = text[lt + 1 :].partition(">")
+            if not sep:
+                raise UriError(f"unterminated <uri> in {text!r}")
+            if display_raw.startswith('"') and not (len(display_raw) > 1
+                                                    and display_raw.endswith('"')):
+                raise UriError(f"unterminated display name in {text!r}")
+            display = unquote(display_raw) if display_raw else None
+            return cls(SipUri.parse(uri_s), display, parse_params(tail))
+        # addr-spec without brackets: parameters belong to the header, not the URI.
+        uri_s, _, tail = text.partition(";")
+        return cls(SipUri.parse(uri_s), None, parse_params(tail))
+
+    def __str__(self) -> str:
+        disp = f"{quote(self.display)} " if self.display else ""
+        return f"{disp}<{self.uri}>{format_params(self.params)}"
+
+    @property
+    def tag(self) -> str | None:
+        return self.params.get("tag")

@@ -1,0 +1,157 @@
+"""The store: migrations at start-up and the queries the engine and the API need.
+
+SQLAlchemy runs synchronously on one dedicated thread: writes stay ordered (a call's turns
+land in the order they happened), SQLite sees one writer, and the event loop never blocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+
+from atende.agent.brain import DEFAULT_RULES
+from atende.store.models import Assistant, Call, CallEvent, Turn
+
+T = TypeVar("T")
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def migrate(engine: Engine) -> None:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self.engine = make_engine(url)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+
+    async def run(self, fn: Callable[[Session], T]) -> T:
+        def job() -> T:
+            with self.sessions.begin() as session:
+                return fn(session)
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, job)
+
+    def submit(self, fn: Callable[[Session], object]) -> None:
+        """Fire-and-forget write, kept in order with every other store operation."""
+
+        def job() -> None:
+            with self.sessions.begin() as session:
+                fn(session)
+
+        self._executor.submit(job)
+
+    async def init(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._executor, migrate, self.engine)
+        await self.run(_ensure_default_assistant)
+
+    async def close(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self._executor.shutdown, True)
+        self.engine.dispose()
+
+    # assistants -------------------------------------------------------------------------
+    async def assistants(self) -> list[Assistant]:
+        return await self.run(lambda s: list(s.scalars(select(Assistant)
+                                                       .order_by(Assistant.created_at))))
+
+    async def assistant_for(self, extension: str | None) -> Assistant | None:
+        def q(s: Session) -> Assistant | None:
+            if not extension:
+                return s.scalars(select(Assistant).where(Assistant.is_default)).first()
+            return s.scalars(select(Assistant).where(
+                func.lower(Assistant.extension) == extension.lower())).first()
+
+        return await self.run(q)
+
+    # calls ------------------------------------------------------------------------------
+    async def list_calls(self, status: str | None, limit: int, offset: int
+                         ) -> tuple[list[Call], int]:
+        def q(s: Session) -> tuple[list[Call], int]:
+            stmt = select(Call)
+            count = select(func.count()).select_from(Call)
+            if status:
+                stmt = stmt.where(Call.status == status)
+                count = count.where(Call.status == status)
+            rows = list(s.scalars(stmt.order_by(Call.invite_at.desc(), Call.id)
+                                  .limit(limit).offset(offset)))
+            return rows, int(s.scalar(count) or 0)
+
+        return await self.run(q)
+
+    async def get_call(self, call_id: str) -> Call | None:
+        return await self.run(lambda s: s.scalars(
+            select(Call).where(Call.id == call_id)
+            .options(selectinload(Call.turns), selectinload(Call.events))).first())
+
+
+def _ensure_default_assistant(s: Session) -> None:
+    if s.scalars(select(Assistant).limit(1)).first() is not None:
+        return
+    s.add(Assistant(
+        id=uuid.uuid4().hex, name="Default assistant", extension="assistant", language="en",
+        voice="piper", rules=DEFAULT_RULES.to_dict(), is_default=True,
+        created_at=datetime.now(UTC),
+    ))
+
+
+# Writers used by the engine (run on the store thread) -------------------------------------
+def insert_call(call: Call) -> Callable[[Session], None]:
+    return lambda s: s.add(call)
+
+
+def update_call(call_id: str, **values: Any) -> Callable[[Session], None]:
+    def fn(s: Session) -> None:
+        row = s.get(Call, call_id)
+        if row is not None:
+            for k, v in values.items():
+                setattr(row, k, v)
+
+    return fn
+
+
+def insert_turn(call_id: str, **values: Any) -> Callable[[Session], None]:
+    def fn(s: Session) -> None:
+        seq = int(s.scalar(select(func.count()).select_from(Turn)
+                           .where(Turn.call_id == call_id)) or 0)
+        s.add(Turn(call_id=call_id, seq=seq, **values))
+
+    return fn
+
+
+def insert_event(call_id: str, at: float, kind: str, data: dict[str, Any]
+                 ) -> Callable[[Session], None]:
+    return lambda s: s.add(CallEvent(call_id=call_id, at=utc(at), kind=kind, data=data))

@@ -1,0 +1,79 @@
+"""Database tables."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Assistant(Base):
+    __tablename__ = "assistants"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    extension: Mapped[str] = mapped_column(String(64), unique=True)
+    language: Mapped[str] = mapped_column(String(16), default="en")
+    voice: Mapped[str] = mapped_column(String(300), default="piper")
+    rules: Mapped[dict[str, Any]] = mapped_column(JSON)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Call(Base):
+    __tablename__ = "calls"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    direction: Mapped[str] = mapped_column(String(16))
+    from_uri: Mapped[str] = mapped_column(String(500))
+    to_uri: Mapped[str] = mapped_column(String(500))
+    from_user: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    from_display: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    to_user: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    remote_address: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    assistant_id: Mapped[str | None] = mapped_column(
+        ForeignKey("assistants.id", ondelete="SET NULL"), nullable=True)
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    hangup_cause: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    invite_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    answer_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    end_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    turns: Mapped[list[Turn]] = relationship(order_by="Turn.seq", cascade="all, delete-orphan")
+    events: Mapped[list[CallEvent]] = relationship(order_by="CallEvent.id",
+                                                   cascade="all, delete-orphan")
+
+
+class Turn(Base):
+    __tablename__ = "turns"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    speaker: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    intent: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    interrupted: Mapped[bool] = mapped_column(Boolean, default=False)
+    latency_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    stt_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    tts_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    played_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class CallEvent(Base):
+    __tablename__ = "call_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    kind: Mapped[str] = mapped_column(String(32))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -1,0 +1,1 @@
+"""Telephony policy: trunks, number formats, inbound routing and guards."""

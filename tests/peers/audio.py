@@ -1,0 +1,82 @@
+"""Test audio: speech synthesised at test time, and measurements of what a peer heard."""
+
+from __future__ import annotations
+
+import wave
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from atende.media.resample import resample
+
+
+@lru_cache(maxsize=1)
+def _piper():  # type: ignore[no-untyped-def]
+    from atende.providers.tts.piper import PiperTTS
+
+    return PiperTTS()
+
+
+def write_wav(path: Path, pcm: bytes, rate: int) -> Path:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm)
+    return path
+
+
+def read_wav(path: Path) -> tuple[np.ndarray, int]:
+    with wave.open(str(path)) as w:
+        rate = w.getframerate()
+        data = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
+        if w.getnchannels() > 1:
+            data = data[:: w.getnchannels()]
+    return data, rate
+
+
+def speech_wav(path: Path, segments: list[tuple[float, str]], tail_s: float,
+               rate: int = 8000) -> Path:
+    """A phone-rate WAV: for each (silence before, sentence) the silence then the speech
+    (Piper's voice: Whisper recognises it reliably), then ``tail_s`` of silence."""
+    out = bytearray()
+    for lead_s, text in segments:
+        out += bytes(int(lead_s * rate) * 2)
+        out += resample(_piper().synthesize(text), 16000, rate)
+    out += bytes(int(tail_s * rate) * 2)
+    return write_wav(path, bytes(out), rate)
+
+
+def frame_levels(samples: np.ndarray, rate: int, frame_ms: int = 20) -> np.ndarray:
+    """RMS level in dBFS of each frame."""
+    n = rate * frame_ms // 1000
+    count = len(samples) // n
+    frames = samples[: count * n].astype(np.float64).reshape(count, n)
+    rms = np.sqrt(np.mean(frames * frames, axis=1))
+    return np.asarray(20 * np.log10(np.maximum(rms, 1e-3) / 32768.0))
+
+
+def voiced_spans(samples: np.ndarray, rate: int, threshold_dbfs: float = -45.0,
+                 min_gap_ms: int = 300) -> list[tuple[float, float]]:
+    """(start, end) seconds of stretches louder than the threshold, gaps shorter than
+    ``min_gap_ms`` bridged."""
+    levels = frame_levels(samples, rate)
+    spans: list[tuple[float, float]] = []
+    start = None
+    gap = 0
+    max_gap = min_gap_ms // 20
+    for i, lvl in enumerate(levels):
+        if lvl > threshold_dbfs:
+            if start is None:
+                start = i
+            gap = 0
+            end = i
+        elif start is not None:
+            gap += 1
+            if gap > max_gap:
+                spans.append((start * 0.02, (end + 1) * 0.02))
+                start = None
+    if start is not None:
+        spans.append((start * 0.02, (end + 1) * 0.02))
+    return spans
