@@ -94,7 +94,8 @@ class RuleBrain:
 DEFAULT_RULES = RuleSet(
     greeting="Hello, you have reached the atende assistant. How can I help you today?",
     intents=[
-        Intent("hours", ("opening hours", "open", "hours", "close", "closing", "closed"),
+        Intent("hours", ("opening hours", "opening", "open", "hours", "close", "closing",
+                         "closed"),
                "We are open Monday to Friday, from nine in the morning to six in the evening."),
         Intent("appointment", ("appointment", "book", "booking", "schedule", "reservation"),
                "I can help with that. Which day would suit you best?"),

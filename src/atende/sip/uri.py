@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from atende.sip.grammar import format_params, parse_params, quote, unquote
+
+
+_HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9\-_.]*[A-Za-z0-9])?\.?$")
+_IPV6_RE = re.compile(r"^[0-9A-Fa-f:.]+$")
 
 
 class UriError(ValueError):
@@ -36,8 +41,8 @@ class SipUri:
             userinfo, _, rest = rest.rpartition("@")
             user, _, pw = userinfo.partition(":")
             password = pw or None
-            if not user:
-                raise UriError("empty user part")
+            if not user or any(c in userinfo for c in ' \t"<>@'):
+                raise UriError(f"bad user part in {text!r}")
         hostport, _, paramstr = rest.partition(";")
         host, port = _split_hostport(hostport)
         if not host:
@@ -90,7 +95,7 @@ def _split_hostport(hostport: str) -> tuple[str, int | None]:
         if not port_s.isdigit() or not 0 < int(port_s) < 65536:
             raise UriError(f"bad port {port_s!r}")
         port = int(port_s)
-    if any(c in host for c in " \t<>\"") or not host:
+    if not host or not (_HOST_RE.match(host) or ":" in host and _IPV6_RE.match(host)):
         raise UriError(f"bad host {host!r}")
     return host, port
 

@@ -103,6 +103,8 @@ class SipChannel:
         elif req.to.tag:
             self._in_dialog(req, txn, method)
         elif method == "INVITE":
+            # Stop the caller's INVITE retransmissions while we decide (§17.2.1).
+            self._respond(txn, make_response(req, 100))
             self._spawn(self._on_invite(req, txn, source))
         elif method in ("BYE", "INFO"):
             self._respond(txn, make_response(req, 481))

@@ -1,0 +1,101 @@
+"""atende itself as a separate process, the way a user runs it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.peers.net import free_port
+
+Call = dict[str, Any]
+
+
+class AtendeProcess:
+    def __init__(self, workdir: Path, rtp_range: tuple[int, int], **env: str) -> None:
+        self.workdir = workdir
+        self.sip_port = free_port()
+        self.api_port = free_port()
+        self.env = {
+            **os.environ,
+            "ATENDE_BIND": "127.0.0.1",
+            "ATENDE_SIP_PORT": str(self.sip_port),
+            "ATENDE_API_PORT": str(self.api_port),
+            "ATENDE_DATA_DIR": str(workdir / "data"),
+            "ATENDE_RTP_PORT_MIN": str(rtp_range[0]),
+            "ATENDE_RTP_PORT_MAX": str(rtp_range[1]),
+            "ATENDE_LOG_LEVEL": "info",
+            **env,
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.base = f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "atende.log"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def start(self, timeout: float = 120) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        out = open(self.log_path, "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen([sys.executable, "-m", "atende", "serve"], env=self.env,
+                                     stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("atende exited while starting:\n" + self.log()[-3000:])
+            try:
+                if httpx.get(self.base + "/health", timeout=1).json() == {"status": "ok"}:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("atende did not become healthy:\n" + self.log()[-3000:])
+
+    def stop(self) -> int | None:
+        if self.proc is None:
+            return None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    # API helpers ------------------------------------------------------------------------
+    def get(self, path: str) -> Any:
+        r = httpx.get(self.base + path, timeout=10)
+        r.raise_for_status()
+        return r.json()
+
+    def calls(self) -> list[Call]:
+        return list(self.get("/v1/calls?limit=500")["items"])
+
+    def call(self, call_id: str) -> Call:
+        return dict(self.get(f"/v1/calls/{call_id}"))
+
+    async def wait_for_call(self, match: Callable[[Call], bool], timeout: float = 30
+                            ) -> Call:
+        """Poll the API until a call (with its turns) satisfies ``match``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for summary in await asyncio.to_thread(self.calls):
+                full = await asyncio.to_thread(self.call, summary["id"])
+                if match(full):
+                    return full
+            if time.monotonic() > deadline:
+                raise TimeoutError("no call matched; log tail:\n" + self.log()[-3000:])
+            await asyncio.sleep(0.2)

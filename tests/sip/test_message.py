@@ -1,0 +1,181 @@
+"""RFC 3261 message parsing and serialization."""
+
+from __future__ import annotations
+
+import pytest
+
+from atende.sip.errors import SipParseError
+from atende.sip.headers import CSeq, Headers, Via, canonical_name
+from atende.sip.message import Request, Response, StreamFramer, make_response, parse_message
+from atende.sip.uri import NameAddr, SipUri
+
+SDP = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+
+
+def invite(extra: str = "", body: bytes = SDP, start: str = "INVITE sip:bob@example.com SIP/2.0",
+           cl: str | None = None) -> bytes:
+    head = (
+        f"{start}\r\n"
+        "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK776asdhds;rport\r\n"
+        "Max-Forwards: 70\r\n"
+        'From: "Alice \\"A\\" Smith" <sip:alice@example.com>;tag=1928301774\r\n'
+        "To: <sip:bob@example.com>\r\n"
+        "Call-ID: a84b4c76e66710@pc33.example.com\r\n"
+        "CSeq: 314159 INVITE\r\n"
+        "Contact: <sip:alice@10.0.0.1>\r\n"
+        "Content-Type: application/sdp\r\n"
+        f"{extra}"
+        f"Content-Length: {len(body) if cl is None else cl}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+def test_parses_a_typical_invite() -> None:
+    msg = parse_message(invite())
+    assert isinstance(msg, Request)
+    assert msg.method == "INVITE"
+    assert msg.uri == SipUri("example.com", "bob")
+    assert msg.call_id == "a84b4c76e66710@pc33.example.com"
+    assert msg.cseq == CSeq(314159, "INVITE")
+    assert msg.from_.display == 'Alice "A" Smith'
+    assert msg.from_.tag == "1928301774"
+    assert msg.to.tag is None
+    assert msg.top_via.branch == "z9hG4bK776asdhds"
+    assert "rport" in msg.top_via.params
+    assert msg.body == SDP
+
+
+def test_compact_forms_folding_and_multi_value_headers() -> None:
+    raw = (
+        b"OPTIONS sip:carol@chicago.com SIP/2.0\r\n"
+        b"v: SIP/2.0/UDP a.example.com;branch=z9hG4bK1, SIP/2.0/TCP b.example.com:5070"
+        b";branch=z9hG4bK2\r\n"
+        b"Via: SIP/2.0/UDP c.example.com;branch=z9hG4bK3\r\n"
+        b"f: <sip:a@b>;tag=x\r\n"
+        b"t: <sip:carol@chicago.com>\r\n"
+        b"i: abc\r\n"
+        b"CSeq: 1 OPTIONS\r\n"
+        b"Subject: a folded\r\n"
+        b"   subject line\r\n"
+        b"k: timer,\r\n 100rel\r\n"
+        b"l: 0\r\n\r\n"
+    )
+    msg = parse_message(raw)
+    vias = msg.headers.get_all("Via")
+    assert [Via.parse(v).host for v in vias] == ["a.example.com", "b.example.com",
+                                                  "c.example.com"]
+    assert Via.parse(vias[1]).port == 5070
+    assert msg.headers.get("Subject") == "a folded subject line"
+    assert msg.headers.get_all("Supported") == ["timer", "100rel"]
+    assert msg.call_id == "abc"
+
+
+def test_serialization_round_trips_and_fixes_content_length() -> None:
+    msg = parse_message(invite())
+    msg.body = b"v=0\r\n"
+    again = parse_message(msg.encode())
+    assert again.body == b"v=0\r\n"
+    assert again.headers.get("Content-Length") == "5"
+    assert again.headers.get("From") == msg.headers.get("From")
+
+
+def test_datagram_body_longer_than_content_length_is_truncated() -> None:
+    msg = parse_message(invite(cl="4"))
+    assert msg.body == SDP[:4]
+
+
+def test_response_parsing() -> None:
+    raw = (b"SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKx\r\n"
+           b"From: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nCall-ID: q\r\nCSeq: 1 INVITE\r\n"
+           b"Content-Length: 0\r\n\r\n")
+    msg = parse_message(raw)
+    assert isinstance(msg, Response)
+    assert (msg.status, msg.reason) == (180, "Ringing")
+    assert msg.to.tag == "2"
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "answerable"),
+    [
+        (b"garbage\r\n\r\n", 400, False),
+        (b"\x00\x01\x02\x03binary", 400, False),
+        (invite(start="INVITE sip:bob@example.com SIP/3.0"), 505, True),
+        (invite(start="INVITE tel:+12025550123 SIP/2.0"), 416, True),
+        (invite(start="INVITE sip:@ SIP/2.0"), 400, True),
+        (invite().replace(b"Call-ID: a84b4c76e66710@pc33.example.com\r\n", b""), 400, True),
+        (invite().replace(b"CSeq: 314159 INVITE", b"CSeq: 314159 BYE"), 400, True),
+        (invite().replace(b"CSeq: 314159 INVITE", b"CSeq: abc INVITE"), 400, True),
+        (invite(cl="abc"), 400, True),
+        (invite(cl="9999"), 400, False),  # §18.3: shorter than Content-Length → discard
+        (invite().replace(b"Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK776asdhds;rport\r\n",
+                          b""), 400, False),
+        (invite().replace(b"Via: SIP/2.0/UDP", b"Via: HTTP/1.1/UDP"), 400, False),
+        (invite().replace(b'"Alice', b'"Al\xff\xfeice'), 400, True),
+        (invite(extra="X-Big: " + "a" * 40000 + "\r\n"), 513, True),
+        (invite(extra="Bad Header Line\r\n"), 400, True),
+        (invite().replace(b"From: ", b"From: <sip:unterminated"), 400, True),
+    ],
+)
+def test_malformed_messages(data: bytes, status: int, answerable: bool) -> None:
+    with pytest.raises(SipParseError) as err:
+        parse_message(data)
+    assert err.value.status == status
+    assert (err.value.message is not None) == answerable
+    if answerable:
+        assert isinstance(err.value.message, Request)
+
+
+def test_make_response_copies_dialog_headers_and_adds_to_tag() -> None:
+    req = parse_message(invite())
+    assert isinstance(req, Request)
+    resp = make_response(req, 180, to_tag="abc")
+    again = parse_message(resp.encode())
+    assert isinstance(again, Response)
+    assert again.to.tag == "abc"
+    assert again.headers.get("Via") == req.headers.get("Via")
+    assert again.cseq == req.cseq
+    assert make_response(req, 100, to_tag="abc").to.tag is None  # 100 never carries a tag
+
+
+def test_stream_framer_cuts_by_content_length() -> None:
+    a, b = invite(), invite(extra="X-Second: yes\r\n")
+    framer = StreamFramer()
+    data = a + b"\r\n\r\n" + b
+    out: list[bytes] = []
+    for i in range(0, len(data), 37):
+        out.extend(framer.feed(data[i : i + 37]))
+    assert out == [a, StreamFramer.PING, b]
+
+
+def test_stream_framer_requires_content_length() -> None:
+    framer = StreamFramer()
+    with pytest.raises(SipParseError):
+        framer.feed(invite().replace(b"Content-Length: ", b"X-Length: "))
+
+
+def test_stream_parse_requires_content_length() -> None:
+    data = invite().replace(b"Content-Length: ", b"X-Length: ")
+    with pytest.raises(SipParseError):
+        parse_message(data, stream=True)
+
+
+def test_uris_and_name_addr() -> None:
+    u = SipUri.parse("sips:alice:secret@[2001:db8::1]:5061;transport=tcp;lr?subject=x")
+    assert (u.scheme, u.user, u.password, u.host, u.port) == ("sips", "alice", "secret",
+                                                               "2001:db8::1", 5061)
+    assert u.params == {"transport": "tcp", "lr": None}
+    assert str(u) == "sips:alice:secret@[2001:db8::1]:5061;transport=tcp;lr?subject=x"
+    na = NameAddr.parse("sip:bob@h;tag=9")  # addr-spec: params belong to the header
+    assert na.tag == "9" and na.uri.params == {}
+    na = NameAddr.parse('"a<b" <sip:x@y;transport=udp>;tag=1')
+    assert na.display == "a<b" and na.uri.params == {"transport": "udp"} and na.tag == "1"
+
+
+def test_header_names_are_canonical() -> None:
+    assert canonical_name("call-id") == "Call-ID"
+    assert canonical_name("i") == "Call-ID"
+    assert canonical_name("CSEQ") == "CSeq"
+    assert canonical_name("x-custom-thing") == "X-Custom-Thing"
+    h = Headers([("v", "SIP/2.0/UDP a"), ("Via", "SIP/2.0/UDP b")])
+    h.set("Via", "SIP/2.0/UDP c")
+    assert h.get_all("Via") == ["SIP/2.0/UDP c"]
