@@ -47,7 +47,7 @@ class AtendeProcess:
 
     def start(self, timeout: float = 120) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        out = open(self.log_path, "wb")  # noqa: SIM115
+        out = open(self.log_path, "wb")
         self.proc = subprocess.Popen([sys.executable, "-m", "atende", "serve"], env=self.env,
                                      stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout

@@ -64,7 +64,7 @@ ctrl_tcp_listen 127.0.0.1:{self.ctrl_port}
     async def start(self) -> None:
         exe = require("baresip")
         self.write_config()
-        log = open(self.workdir / "baresip.log", "wb")  # noqa: SIM115
+        log = open(self.workdir / "baresip.log", "wb")
         self.proc = subprocess.Popen([exe, "-f", str(self.workdir)], stdin=subprocess.DEVNULL,
                                      stdout=log, stderr=subprocess.STDOUT)
         deadline = asyncio.get_running_loop().time() + 10

@@ -73,7 +73,7 @@ def test_2xx_gives_up_without_ack() -> None:
     while True:
         t = d.next_deadline()
         assert t is not None
-        resend, timed_out = d.tick(t)
+        _resend, timed_out = d.tick(t)
         if timed_out:
             assert t == 64 * T1
             break

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from atende.sip.message import Request, Response, make_response, parse_message
 from atende.sip.transaction import (
     T1,
@@ -82,7 +84,7 @@ def test_timer_g_caps_at_t2_and_timer_h_gives_up() -> None:
     layer.send_response(txn, make_response(request(), 500), 0.0)  # type: ignore[arg-type]
     fired = run_timers(layer, 64 * T1)
     times = [t for t, a in fired if isinstance(a, Send)]
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     assert max(gaps) == T2
     assert any(isinstance(a, TimedOut) for _, a in fired)
     assert fired[-1][0] == 64 * T1
