@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 from atende.sip.grammar import format_params, parse_params, quote, unquote
 
-
 _HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9\-_.]*[A-Za-z0-9])?\.?$")
 _IPV6_RE = re.compile(r"^[0-9A-Fa-f:.]+$")
 
@@ -95,7 +94,7 @@ def _split_hostport(hostport: str) -> tuple[str, int | None]:
         if not port_s.isdigit() or not 0 < int(port_s) < 65536:
             raise UriError(f"bad port {port_s!r}")
         port = int(port_s)
-    if not host or not (_HOST_RE.match(host) or ":" in host and _IPV6_RE.match(host)):
+    if not host or not (_HOST_RE.match(host) or (":" in host and _IPV6_RE.match(host))):
         raise UriError(f"bad host {host!r}")
     return host, port
 
