@@ -1,0 +1,142 @@
+"""Malformed and hostile SIP: the right response or silence, and the server keeps serving."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import pytest
+
+from atende.sip.message import parse_message
+from tests.peers.atende import AtendeProcess
+from tests.peers.audio import speech_wav
+from tests.peers.baresip import Baresip
+from tests.peers.sipclient import UdpSocket
+
+
+def request(port: int, *, start: str | None = None, drop: str | None = None,
+            replace: tuple[str, str] | None = None, extra: str = "", body: bytes = b"",
+            cl: str | None = None, method: str = "OPTIONS") -> bytes:
+    branch = "z9hG4bK" + secrets.token_hex(6)
+    call_id = secrets.token_hex(8)
+    lines = [
+        start or f"{method} sip:assistant@127.0.0.1 SIP/2.0",
+        f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch={branch};rport",
+        "Max-Forwards: 70",
+        "From: <sip:hostile@127.0.0.1>;tag=h1",
+        "To: <sip:assistant@127.0.0.1>",
+        f"Call-ID: {call_id}",
+        f"CSeq: 1 {method}",
+        f"Contact: <sip:hostile@127.0.0.1:{port}>",
+    ]
+    if drop:
+        lines = [ln for ln in lines if not ln.startswith(drop + ":")]
+    text = "\r\n".join(lines) + "\r\n" + extra
+    text += f"Content-Length: {len(body) if cl is None else cl}\r\n\r\n"
+    data = text.encode("utf-8", "surrogateescape") + body
+    if replace:
+        data = data.replace(replace[0].encode("latin-1"), replace[1].encode("latin-1"))
+    return data
+
+
+def cases(port: int) -> list[tuple[str, bytes, int | None]]:
+    """(name, datagram, expected status or None for 'dropped')."""
+    return [
+        ("garbage", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(200), None),
+        ("empty-lines", b"\r\n\r\n", None),
+        ("http", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", None),
+        ("bad-version", request(port, start="OPTIONS sip:assistant@127.0.0.1 SIP/7.0"), 505),
+        ("tel-uri", request(port, start="OPTIONS tel:+15551234 SIP/2.0"), 416),
+        ("bad-uri", request(port, start="OPTIONS sip:@@ SIP/2.0"), 400),
+        ("no-call-id", request(port, drop="Call-ID"), 400),
+        ("no-from", request(port, drop="From"), 400),
+        ("no-cseq", request(port, drop="CSeq"), 400),
+        ("no-via", request(port, drop="Via"), None),
+        ("cseq-mismatch", request(port, replace=("CSeq: 1 OPTIONS", "CSeq: 1 INVITE")), 400),
+        ("cseq-garbage", request(port, replace=("CSeq: 1 OPTIONS", "CSeq: x OPTIONS")), 400),
+        ("cl-not-a-number", request(port, cl="ten"), 400),
+        ("cl-too-long", request(port, body=b"v=0\r\n", cl="500"), None),
+        ("cl-negative", request(port, cl="-5"), 400),
+        ("non-utf8", request(port, replace=("hostile@", "host\xff\xfe@")), 400),
+        ("huge-header", request(port, extra="X-Junk: " + "A" * 50000 + "\r\n"), 513),
+        ("many-headers", request(port, extra="".join(f"X-H{i}: v\r\n" for i in range(300))),
+         513),
+        ("bad-header-line", request(port, extra="this line has no colon\r\n"), 400),
+        ("bad-max-forwards", request(port, replace=("Max-Forwards: 70", "Max-Forwards: x")),
+         400),
+        ("unterminated-quote", request(port, replace=("From: <", 'From: "open <')), 400),
+        ("invite-bad-sdp", request(port, method="INVITE", body=b"\xff\xfe\x00garbage",
+                                   extra="Content-Type: application/sdp\r\n"), 400),
+        ("invite-no-contact", request(port, method="INVITE", drop="Contact"), 400),
+        ("unknown-method", request(port, method="XYZZY"), 501),
+        ("response-garbage", b"SIP/2.0 200 OK\r\nVia: nonsense\r\n\r\n", None),
+        ("stray-response", b"SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKx"
+                           b"\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: zz\r\n"
+                           b"CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n", None),
+        ("stray-ack", request(port, method="ACK"), None),
+        ("keepalive", b"\r\n\r\n", None),
+        ("nul-bytes", bytes(64), None),
+    ]
+
+
+async def answered(sock: UdpSocket, target: tuple[str, int], data: bytes, port: int
+                   ) -> int | None:
+    """Send ``data`` then an OPTIONS probe; the datagrams are handled in order, so the status
+    of a response that comes before the probe's 200 is the answer to ``data``."""
+    probe = request(port)
+    probe_call_id = parse_message(probe).call_id.encode()
+    sock.send(data, target)
+    sock.send(probe, target)
+    first: int | None = None
+    while True:
+        raw, _ = await sock.recv(5)
+        # Answers to broken requests may lack the headers they lacked: read the status line.
+        assert raw.startswith(b"SIP/2.0 "), raw[:80]
+        status = int(raw[8:11])
+        if b"\r\nCall-ID: " + probe_call_id + b"\r\n" in raw:
+            assert status == 200
+            return first
+        if first is None and status >= 200:
+            first = status
+
+
+async def test_malformed_corpus(atende: AtendeProcess, tmp_path: Path) -> None:
+    sock = await UdpSocket.open()
+    target = ("127.0.0.1", atende.sip_port)
+    failures = []
+    try:
+        for name, data, expected in cases(sock.port):
+            got = await answered(sock, target, data, sock.port)
+            if got != expected:
+                failures.append(f"{name}: expected {expected}, got {got}")
+    finally:
+        sock.close()
+    assert not failures, failures
+    assert atende.alive()
+
+    # And it still takes a real call.
+    phone = Baresip(tmp_path, speech_wav(tmp_path / "in.wav", [], tail_s=10),
+                    account="<sip:afterhostile@127.0.0.1>;regint=0")
+    await phone.start()
+    try:
+        await phone.command("dial", f"sip:assistant@127.0.0.1:{atende.sip_port}")
+        await phone.wait_event("CALL_ESTABLISHED")
+        await phone.command("hangup")
+        await phone.wait_event("CALL_CLOSED")
+    finally:
+        await phone.stop()
+    await atende.wait_for_call(lambda c: c["from_user"] == "afterhostile"
+                               and c["status"] == "completed")
+
+
+@pytest.mark.parametrize("size", [1, 100, 1400, 65000])
+async def test_random_bytes_never_kill_the_server(atende: AtendeProcess, size: int) -> None:
+    sock = await UdpSocket.open()
+    try:
+        for _ in range(20):
+            junk = secrets.token_bytes(size)
+            got = await answered(sock, ("127.0.0.1", atende.sip_port), junk, sock.port)
+            assert got is None
+    finally:
+        sock.close()
+    assert atende.alive()
