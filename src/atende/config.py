@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     stt_language: str | None = Field("en", description="language for speech recognition")
     tts_voice_path: Path | None = Field(None, description="Piper voice (.onnx) to use")
     answer_delay_ms: int = Field(0, ge=0, le=60000, description="ring time before answering")
+    rtp_timeout_s: float = Field(60.0, ge=0, description="hang up after this long without "
+                                 "RTP from the caller (0: never)")
     model_threads: int = Field(2, ge=1, le=64, description="worker threads for STT/TTS")
     log_level: str = Field("info")
 

@@ -61,7 +61,8 @@ class Atende:
         ports = PortAllocator(s.rtp_port_min, s.rtp_port_max)
         self.channel = SipChannel(self.ua, self.engine, ports,
                                   DirectCallPolicy(s.allow_direct_list), media_host=s.bind,
-                                  answer_delay=s.answer_delay_ms / 1000)
+                                  answer_delay=s.answer_delay_ms / 1000,
+                                  rtp_timeout=s.rtp_timeout_s)
         await self.ua.start(s.bind, s.sip_port)
         config = uvicorn.Config(create_api(self.store), host=s.bind, port=s.api_port,
                                 log_config=None, access_log=False, lifespan="off")

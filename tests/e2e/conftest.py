@@ -23,10 +23,12 @@ def atende(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AtendeProcess]:
 
 @pytest.fixture(scope="session")
 def atende_strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AtendeProcess]:
-    """atende that rings for 3 s before answering and only takes direct calls from
-    127.0.0.1, for CANCEL and the direct-call guard."""
+    """atende that rings for 1.5 s before answering, only takes direct calls from
+    127.0.0.1, and hangs up after 2 s without RTP: for CANCEL, the direct-call guard and
+    the media timeout."""
     proc = AtendeProcess(Path(tmp_path_factory.mktemp("atende-strict")), (21000, 21999),
-                         ATENDE_ANSWER_DELAY_MS="3000", ATENDE_ALLOW_DIRECT="127.0.0.1/32")
+                         ATENDE_ANSWER_DELAY_MS="1500", ATENDE_ALLOW_DIRECT="127.0.0.1/32",
+                         ATENDE_RTP_TIMEOUT_S="2")
     proc.start()
     yield proc
     proc.stop()

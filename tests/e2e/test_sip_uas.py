@@ -9,7 +9,7 @@ import pytest
 
 from atende.media.dtmf import dtmf_payloads
 from atende.media.rtp import RtpPacket, looks_like_rtcp
-from atende.sip.message import Request, Response, parse_message
+from atende.sip.message import Request, Response, make_response, parse_message
 from atende.sip.sdp import parse_sdp
 from tests.peers.atende import AtendeProcess
 from tests.peers.sipclient import SipClient, UdpSocket, sdp_offer
@@ -327,3 +327,24 @@ def test_request_builder_is_valid_sip() -> None:
     c = SipClient(sock, ("127.0.0.1", 5060))  # type: ignore[arg-type]
     msg = parse_message(c.request("INVITE", c.new_dialog(), body=sdp_offer("127.0.0.1", 1)))
     assert isinstance(msg, Request) and msg.method == "INVITE"
+
+
+async def test_call_without_media_is_ended_by_atende(atende_strict: AtendeProcess) -> None:
+    c = await SipClient.open(server(atende_strict), user="silentpeer")
+    media = await UdpSocket.open()
+    try:
+        d = c.new_dialog()
+        assert (await c.call(d, sdp_offer("127.0.0.1", media.port))).status == 200
+        # We never send RTP: atende must send BYE on its own.
+        while True:
+            msg = await c.recv(timeout=10)
+            if isinstance(msg, Request) and msg.method == "BYE":
+                break
+        assert msg.to.tag == d.from_tag and msg.from_.tag == d.to_tag  # inside our dialog
+        c.sock.send(make_response(msg, 200).encode(), c.server)
+        call = await atende_strict.wait_for_call(
+            lambda x: x["from_user"] == "silentpeer" and x["status"] == "completed")
+        assert call["hangup_cause"] == "rtp_timeout"
+    finally:
+        c.close()
+        media.close()

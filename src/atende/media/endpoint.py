@@ -79,12 +79,18 @@ class RtpEndpoint:
                  pull: Callable[[int, float], tuple[bytes | None, list[LegEvent]]],
                  on_audio: Callable[[bytes, float], None],
                  on_dtmf: Callable[[DtmfEvent, float], None],
-                 on_events: Callable[[list[LegEvent]], None]) -> None:
+                 on_events: Callable[[list[LegEvent]], None],
+                 on_timeout: Callable[[], None] | None = None, rtp_timeout: float = 0.0
+                 ) -> None:
         self.ports = ports
         self.pull = pull
         self.on_audio = on_audio
         self.on_dtmf = on_dtmf
         self.on_events = on_events
+        self.on_timeout = on_timeout
+        self.rtp_timeout = rtp_timeout
+        self._timed_out = False
+        self._media_ref = 0.0  # when we last (re)started expecting media
         self.port = 0
         self._rtp: asyncio.DatagramTransport | None = None
         self._rtcp: asyncio.DatagramTransport | None = None
@@ -123,6 +129,7 @@ class RtpEndpoint:
         if self.neg is None or self.neg.codec != neg.codec:
             self.sender.payload_type = neg.codec.payload_type
         self.neg = neg
+        self._media_ref = asyncio.get_running_loop().time()
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -211,6 +218,7 @@ class RtpEndpoint:
             ptime = (neg.ptime_ms if neg else 20) / 1000
             now = loop.time()
             try:
+                self._check_timeout(now)
                 self._send_one(now)
                 if now >= next_rtcp:
                     next_rtcp = now + RTCP_INTERVAL
@@ -223,6 +231,19 @@ class RtpEndpoint:
                 next_t = loop.time()  # we stalled: restart the grid instead of bursting
                 delay = 0
             await asyncio.sleep(delay)
+
+    def _check_timeout(self, now: float) -> None:
+        """A peer that vanished without a BYE must not keep a call alive forever. Only a
+        sendrecv stream is expected to carry media; hold (sendonly/inactive) may be silent."""
+        neg = self.neg
+        if (self._timed_out or not self.rtp_timeout or neg is None
+                or neg.direction != "sendrecv" or self.on_timeout is None):
+            return
+        last = max(self.last_rtp_at or 0.0, self._media_ref, self.started_at)
+        if now - last > self.rtp_timeout:
+            self._timed_out = True
+            log.warning("no RTP for %.0f s: ending the call", now - last)
+            self.on_timeout()
 
     def _send_one(self, now: float) -> None:
         neg = self.neg

@@ -12,11 +12,14 @@ from atende.media.endpoint import PortAllocator, RtpEndpoint
 
 class SipCallLeg(CallLeg):
     def __init__(self, info: CallInfo, ports: PortAllocator,
-                 send_bye: Callable[[SipCallLeg], Awaitable[None]]) -> None:
+                 send_bye: Callable[[SipCallLeg], Awaitable[None]], rtp_timeout: float = 0.0
+                 ) -> None:
         super().__init__(info)
         self._send_bye = send_bye
         self.media = RtpEndpoint(ports, f"atende@{info.id}", self.outbound.read,
-                                 self._on_audio, self._on_dtmf, self._on_events)
+                                 self._on_audio, self._on_dtmf, self._on_events,
+                                 on_timeout=self._on_rtp_timeout, rtp_timeout=rtp_timeout)
+        self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
 
     def _on_audio(self, frame: bytes, at: float) -> None:
@@ -29,6 +32,11 @@ class SipCallLeg(CallLeg):
     def _on_events(self, events: list[LegEvent]) -> None:
         for ev in events:
             self.events.put_nowait(ev)
+
+    def _on_rtp_timeout(self) -> None:
+        task = asyncio.get_running_loop().create_task(self.hangup("rtp_timeout"))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def clear(self) -> None:
         super().clear()

@@ -68,7 +68,7 @@ class SipCall:
 class SipChannel:
     def __init__(self, ua: UserAgent, router: CallRouter, ports: PortAllocator,
                  policy: DirectCallPolicy, media_host: str = "0.0.0.0",
-                 answer_delay: float = 0.0) -> None:
+                 answer_delay: float = 0.0, rtp_timeout: float = 60.0) -> None:
         self.ua = ua
         ua.tu = self
         self.router = router
@@ -76,6 +76,7 @@ class SipChannel:
         self.policy = policy
         self.media_host = media_host
         self.answer_delay = answer_delay
+        self.rtp_timeout = rtp_timeout
         self.calls: dict[tuple[str, str, str], SipCall] = {}
         self._pending: dict[ServerTransaction, SipCall] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -200,7 +201,7 @@ class SipChannel:
         contact = f"<sip:atende@{_host(host)}:{self.ua.port}" + (
             ";transport=tcp>" if call.source[0] == "tcp" else ">")
         dialog = Dialog.for_uas(req, local_tag, contact)
-        leg = SipCallLeg(call.info, self.ports, self._send_bye)
+        leg = SipCallLeg(call.info, self.ports, self._send_bye, self.rtp_timeout)
         try:
             await leg.media.open(self.media_host)
         except OSError:
