@@ -1,0 +1,88 @@
+"""The offline agent's responsiveness, on the real engines (Whisper tiny.en int8, Piper):
+- greeting: call answered → first greeting audio frame out;
+- turn: end of caller speech → first reply audio frame out (p50/p95), which includes the
+  end-of-turn silence the VAD waits for.
+The call leg is in-memory (paced at 20 ms), so no network is measured here."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from atende.agent.brain import DEFAULT_RULES, RuleBrain
+from atende.agent.session import AgentSession
+from atende.channels.leg import FRAME_BYTES, CallInfo
+from atende.channels.memory import MemoryLeg
+from atende.media import g711
+from atende.media.resample import resample
+from atende.providers.stt.whisper import WhisperSTT
+from atende.providers.tts.base import CachedTTS
+from atende.providers.tts.piper import PiperTTS
+
+PHRASES = [
+    "What are your opening hours?",
+    "I would like to book an appointment.",
+    "Can I talk to a person please?",
+    "Are you open on Saturday?",
+    "Thank you very much.",
+    "I need to schedule a visit for next week.",
+]
+
+
+def phone_quality(pcm16k: bytes) -> bytes:
+    """Through G.711 at 8 kHz and back, as a phone call would deliver it."""
+    pcm8 = resample(pcm16k, 16000, 8000)
+    coded = g711.decode(g711.encode(np.frombuffer(pcm8, dtype=np.int16), "PCMU"), "PCMU")
+    return resample(coded.tobytes(), 8000, 16000)
+
+
+async def one_call(stt: WhisperSTT, tts: CachedTTS, phrase_pcm: bytes,
+                   executor: ThreadPoolExecutor) -> tuple[float, float]:
+    leg = MemoryLeg(CallInfo(uuid.uuid4().hex, "memory", "inbound", "bench", "assistant"))
+    session = AgentSession(leg, RuleBrain(DEFAULT_RULES), stt, tts, executor)
+    loop = asyncio.get_running_loop()
+    answered = loop.time()
+    leg.start()
+    task = loop.create_task(session.run())
+    while not leg.sent:
+        await asyncio.sleep(0.005)
+    greeting_delay = leg.sent[0][0] - answered
+    while leg.outbound.busy:  # let the greeting finish
+        await asyncio.sleep(0.02)
+    await leg.speak(bytes(FRAME_BYTES * 10))
+    speech_end = await leg.speak(phrase_pcm)
+    sent_before = len(leg.sent)
+    await leg.speak(bytes(FRAME_BYTES * 150))  # silence while the assistant answers
+    reply = [t for t, _ in leg.sent[sent_before:] if t > speech_end]
+    await leg.hangup()
+    await task
+    if not reply:
+        raise RuntimeError("the assistant did not answer")
+    return greeting_delay, reply[0] - speech_end
+
+
+async def main() -> None:
+    executor = ThreadPoolExecutor(max_workers=2)
+    stt = WhisperSTT()
+    tts = CachedTTS(PiperTTS())
+    tts.prepare(DEFAULT_RULES.greeting)
+    stt.transcribe(bytes(32000))
+    phrases = [phone_quality(tts.inner.synthesize(p)) for p in PHRASES]
+    greetings, turns = [], []
+    for _ in range(2):
+        for pcm in phrases:
+            g, t = await one_call(stt, tts, pcm, executor)
+            greetings.append(g * 1000)
+            turns.append(t * 1000)
+    g, t = np.array(greetings), np.array(turns)
+    print(f"greeting start after answer: p50 {np.percentile(g, 50):.0f} ms, "
+          f"p95 {np.percentile(g, 95):.0f} ms (n={len(g)})")
+    print(f"end of speech → first reply audio: p50 {np.percentile(t, 50):.0f} ms, "
+          f"p95 {np.percentile(t, 95):.0f} ms (n={len(t)}; includes 600 ms end-of-turn wait)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,17 @@
+"""Run every benchmark and print its figures. `make bench`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).parent
+BENCHES = ["sip_parse.py", "sip_calls.py", "media_calls.py", "agent_latency.py"]
+
+if __name__ == "__main__":
+    failed = 0
+    for name in BENCHES:
+        print(f"\n== {name}", flush=True)
+        failed |= subprocess.call([sys.executable, str(HERE / name)], cwd=HERE.parent)
+    sys.exit(failed)
