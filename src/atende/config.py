@@ -26,6 +26,8 @@ class Settings(BaseSettings):
         description="comma-separated CIDRs allowed to call without a trunk",
     )
     stt_model_path: Path | None = Field(None, description="CTranslate2 Whisper model directory")
+    stt_beam_size: int = Field(5, ge=1, le=10, description="Whisper beam size (1 is faster "
+                               "and less accurate)")
     stt_language: str | None = Field("en", description="language for speech recognition")
     tts_voice_path: Path | None = Field(None, description="Piper voice (.onnx) to use")
     answer_delay_ms: int = Field(0, ge=0, le=60000, description="ring time before answering")

@@ -51,8 +51,8 @@ class Atende:
         await self.store.init()
         loop = asyncio.get_running_loop()
         log.info("loading speech models")
-        stt = await loop.run_in_executor(
-            self.executor, lambda: WhisperSTT(s.stt_model_path, s.stt_language))
+        stt = await loop.run_in_executor(self.executor, lambda: WhisperSTT(
+            s.stt_model_path, s.stt_language, beam_size=s.stt_beam_size))
         providers = ProviderRegistry(stt, s.tts_voice_path)
         self.engine = CallEngine(self.store, providers, self.executor)
         await self.engine.preload()

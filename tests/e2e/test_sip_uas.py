@@ -113,6 +113,8 @@ async def test_invite_flow_rtp_hold_dtmf_and_bye(atende: AtendeProcess) -> None:
         for payload, marker in dtmf_payloads("7", 120):
             actual.send(RtpPacket(101, seq, 9000, 0x1234, payload, marker).encode(), target)
             seq += 1
+        await atende.wait_for_call(lambda x: x["from_user"] == "uastest" and any(
+            e["data"].get("digit") == "7" for e in x["events"]))
         # SIP INFO DTMF too.
         c.send(c.request("INFO", d, body=b"Signal=4\r\nDuration=160\r\n",
                          content_type="application/dtmf-relay"))

@@ -53,7 +53,7 @@ class CallEngine:
             id=info.id, channel=info.channel, direction=info.direction,
             from_uri=info.from_uri, to_uri=info.to_uri, from_user=info.from_user,
             from_display=info.from_display, to_user=info.to_user,
-            remote_address=info.remote_address,
+            remote_address=info.remote_address, external_id=info.external_id,
             assistant_id=assistant.id if assistant else None, status=status,
             hangup_cause=None if assistant else "no_such_assistant",
             invite_at=datetime.now(UTC), end_at=None if assistant else datetime.now(UTC),

@@ -78,6 +78,7 @@ class CallInfo:
     from_display: str | None = None
     to_user: str | None = None
     remote_address: str | None = None
+    external_id: str | None = None  # the channel's own id for the call (SIP Call-ID …)
     extra: dict[str, str] = field(default_factory=dict)
 
 

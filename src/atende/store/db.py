@@ -7,6 +7,7 @@ land in the order they happened), SQLite sees one writer, and the event loop nev
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +24,7 @@ from atende.agent.brain import DEFAULT_RULES
 from atende.store.models import Assistant, Call, CallEvent, Turn
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -70,8 +72,12 @@ class Store:
         """Fire-and-forget write, kept in order with every other store operation."""
 
         def job() -> None:
-            with self.sessions.begin() as session:
-                fn(session)
+            try:
+                with self.sessions.begin() as session:
+                    fn(session)
+            except Exception:
+                # Nobody awaits this write: say loudly that it failed.
+                log.exception("a database write failed")
 
         self._executor.submit(job)
 

@@ -38,6 +38,7 @@ class Call(Base):
     from_display: Mapped[str | None] = mapped_column(String(200), nullable=True)
     to_user: Mapped[str | None] = mapped_column(String(200), nullable=True)
     remote_address: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    external_id: Mapped[str | None] = mapped_column(String(300), nullable=True, index=True)
     assistant_id: Mapped[str | None] = mapped_column(
         ForeignKey("assistants.id", ondelete="SET NULL"), nullable=True)
     status: Mapped[str] = mapped_column(String(32), index=True)

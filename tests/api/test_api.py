@@ -1,0 +1,73 @@
+"""The REST API over a real SQLite store migrated by Alembic."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from atende.api.app import create_api
+from atende.store import models
+from atende.store.db import Store, insert_call, insert_turn, update_call
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    store = Store(f"sqlite:///{tmp_path / 'a.db'}")
+    asyncio.run(store.init())
+    t0 = datetime(2026, 1, 2, 10, 0, tzinfo=UTC)
+
+    async def seed() -> None:
+        for i in range(3):
+            store.submit(insert_call(models.Call(
+                id=f"c{i}", channel="sip", direction="inbound", from_uri="sip:a@b",
+                to_uri="sip:assistant@h", status="completed" if i else "in_progress",
+                invite_at=t0 + timedelta(minutes=i), external_id=f"sip-{i}")))
+        store.submit(update_call("c1", answer_at=t0 + timedelta(minutes=1, seconds=1),
+                                 end_at=t0 + timedelta(minutes=1, seconds=31),
+                                 hangup_cause="remote_hangup"))
+        for speaker, text in [("assistant", "Hello"), ("caller", "Hours?"),
+                              ("assistant", "Nine to six")]:
+            store.submit(insert_turn("c1", speaker=speaker, text=text, started_at=t0,
+                                     ended_at=t0, interrupted=False, latency_ms=700))
+        await store.run(lambda s: None)  # wait for the queued writes
+
+    asyncio.run(seed())
+    with TestClient(create_api(store)) as c:
+        yield c
+
+
+def test_health(client: TestClient) -> None:
+    assert client.get("/health").json() == {"status": "ok"}
+
+
+def test_list_and_filter_calls(client: TestClient) -> None:
+    body = client.get("/v1/calls").json()
+    assert body["total"] == 3 and [c["id"] for c in body["items"]] == ["c2", "c1", "c0"]
+    done = client.get("/v1/calls", params={"status": "completed", "limit": 1}).json()
+    assert done["total"] == 2 and len(done["items"]) == 1
+    r = client.get("/v1/calls", params={"status": "nonsense"})
+    assert r.status_code == 422 and "status must be one of" in r.json()["detail"]
+    assert client.get("/v1/calls", params={"limit": 0}).status_code == 422
+
+
+def test_call_detail(client: TestClient) -> None:
+    c = client.get("/v1/calls/c1").json()
+    assert c["duration_s"] == 30.0 and c["hangup_cause"] == "remote_hangup"
+    assert c["external_id"] == "sip-1"
+    assert [t["seq"] for t in c["turns"]] == [0, 1, 2]
+    assert [t["speaker"] for t in c["turns"]] == ["assistant", "caller", "assistant"]
+    assert c["invite_at"].endswith("Z") or c["invite_at"].endswith("+00:00")
+    r = client.get("/v1/calls/nope")
+    assert r.status_code == 404 and "nope" in r.json()["detail"]
+
+
+def test_default_assistant_exists(client: TestClient) -> None:
+    (a,) = client.get("/v1/assistants").json()
+    assert a["extension"] == "assistant" and a["is_default"] and a["rules"]["greeting"]
+    spec = client.get("/openapi.json").json()
+    assert "/v1/calls/{call_id}" in spec["paths"]

@@ -1,0 +1,80 @@
+"""The offline speech engines, loaded from the bundled packages and from user paths."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from atende.providers.registry import ProviderRegistry
+from atende.providers.stt.whisper import WhisperSTT, bundled_model_path
+from atende.providers.tts.base import CachedTTS, split_sentences
+from atende.providers.tts.piper import PiperTTS, bundled_voice_path
+from tests.peers.debian import require
+
+
+@pytest.fixture(scope="module")
+def piper() -> PiperTTS:
+    return PiperTTS()
+
+
+def test_whisper_from_a_user_supplied_path(tmp_path: Path, piper: PiperTTS) -> None:
+    model = tmp_path / "my-whisper"
+    shutil.copytree(bundled_model_path(), model)
+    stt = WhisperSTT(model)
+    assert stt.model_path == model
+    text = stt.transcribe(piper.synthesize("Please book an appointment for Monday."))
+    assert "appointment" in text.lower() and "monday" in text.lower()
+    assert stt.transcribe(bytes(800)) == ""  # too short to be speech
+
+
+def test_whisper_rejects_a_path_without_a_model(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"model\.bin"):
+        WhisperSTT(tmp_path)
+
+
+def test_piper_from_a_user_supplied_path(tmp_path: Path) -> None:
+    voice = tmp_path / "voice.onnx"
+    shutil.copy(bundled_voice_path(), voice)
+    shutil.copy(str(bundled_voice_path()) + ".json", str(voice) + ".json")
+    pcm = np.frombuffer(PiperTTS(voice).synthesize("Hello there."), dtype=np.int16)
+    assert 0.4 < len(pcm) / 16000 < 3 and np.abs(pcm).max() > 3000
+    with pytest.raises(FileNotFoundError):
+        PiperTTS(tmp_path / "missing.onnx")
+
+
+def test_espeak_speaks_portuguese() -> None:
+    require("espeak-ng")
+    registry = ProviderRegistry(stt=None, default_piper=None)  # type: ignore[arg-type]
+    voice = registry.load_voice("espeak:pt-br")
+    pcm = np.frombuffer(voice.synthesize("Bom dia, em que posso ajudar?"), dtype=np.int16)
+    assert len(pcm) / 16000 > 1 and np.abs(pcm).max() > 3000
+    with pytest.raises(ValueError, match="unknown voice"):
+        registry.load_voice("festival:en")
+
+
+def test_cache_prepares_sentences_as_they_will_be_spoken(piper: PiperTTS) -> None:
+    calls: list[str] = []
+
+    class Counting:
+        name = "counting"
+
+        def synthesize(self, text: str) -> bytes:
+            calls.append(text)
+            return piper.synthesize(text)
+
+    tts = CachedTTS(Counting())
+    text = "Hello, you have reached us. How can I help?"
+    tts.prepare(text)
+    assert calls == split_sentences(text)
+    for sentence in split_sentences(text):
+        assert tts.cached(sentence) is not None
+
+
+def test_sentence_split_keeps_the_first_chunk_short() -> None:
+    assert split_sentences("One. Two! Three?") == ["One.", "Two!", "Three?"]
+    long = "We are open Monday to Friday, from nine in the morning to six in the evening."
+    assert split_sentences(long) == ["We are open Monday to Friday,",
+                                     "from nine in the morning to six in the evening."]
