@@ -14,7 +14,7 @@ import numpy as np
 
 from atende.agent.brain import DEFAULT_RULES, RuleBrain
 from atende.agent.session import AgentSession
-from atende.channels.leg import FRAME_BYTES, CallInfo
+from atende.channels.leg import FRAME_BYTES, FRAME_SAMPLES, CallInfo
 from atende.channels.memory import MemoryLeg
 from atende.media import g711
 from atende.media.resample import resample
@@ -33,10 +33,14 @@ PHRASES = [
 
 
 def phone_quality(pcm16k: bytes) -> bytes:
-    """Through G.711 at 8 kHz and back, as a phone call would deliver it."""
+    """Through G.711 at 8 kHz and back, as a phone call would deliver it, with the
+    synthesiser's trailing silence cut so the last frame fed is the end of speech."""
     pcm8 = resample(pcm16k, 16000, 8000)
     coded = g711.decode(g711.encode(np.frombuffer(pcm8, dtype=np.int16), "PCMU"), "PCMU")
-    return resample(coded.tobytes(), 8000, 16000)
+    pcm = np.frombuffer(resample(coded.tobytes(), 8000, 16000), dtype=np.int16)
+    loud = np.nonzero(np.abs(pcm) > 800)[0]
+    end = (int(loud[-1]) // FRAME_SAMPLES + 1) * FRAME_SAMPLES
+    return pcm[:end].tobytes()
 
 
 async def one_call(stt: WhisperSTT, tts: CachedTTS, phrase_pcm: bytes,

@@ -6,6 +6,11 @@ import time
 
 from atende.sip.message import parse_message
 
+SDP = (
+    b"v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n"
+    b"m=audio 40000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\n"
+    b"a=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n"
+)
 INVITE = (
     b"INVITE sip:assistant@192.0.2.1:5060 SIP/2.0\r\n"
     b"Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK74bf9;rport\r\n"
@@ -19,10 +24,7 @@ INVITE = (
     b"Supported: replaces, timer\r\n"
     b"User-Agent: bench\r\n"
     b"Content-Type: application/sdp\r\n"
-    b"Content-Length: 180\r\n\r\n"
-    + b"v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n"
-    b"m=audio 40000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\n"
-    b"a=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n"
+    + f"Content-Length: {len(SDP)}\r\n\r\n".encode() + SDP
 )
 OK = (
     b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK74bf9\r\n"
