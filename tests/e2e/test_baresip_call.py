@@ -110,3 +110,25 @@ async def test_caller_speech_stops_the_greeting(atende: AtendeProcess, tmp_path:
     stop_after_onset = greeting_span[1] - onset
     print(f"greeting stopped {stop_after_onset * 1000:.0f} ms after speech onset")
     assert stop_after_onset < 0.5, stop_after_onset
+
+
+async def test_assistant_says_goodbye_and_hangs_up(atende: AtendeProcess, tmp_path: Path
+                                                   ) -> None:
+    wav = speech_wav(tmp_path / "in.wav", [(5.5, "That's all, goodbye.")], tail_s=20)
+    phone = Baresip(tmp_path, wav, account="<sip:goodbye@127.0.0.1>;regint=0")
+    await phone.start()
+    try:
+        await phone.command("dial", f"sip:assistant@127.0.0.1:{atende.sip_port}")
+        await phone.wait_event("CALL_ESTABLISHED")
+        # We never hang up: the BYE must come from atende.
+        await phone.wait_event("CALL_CLOSED", timeout=40)
+    finally:
+        await phone.stop()
+    call = await atende.wait_for_call(
+        lambda c: c["from_user"] == "goodbye" and c["status"] == "completed", timeout=10)
+    assert call["hangup_cause"] == "assistant_hangup"
+    bye = turns(call, "assistant")[-1]
+    assert bye["intent"] == "goodbye" and not bye["interrupted"]
+    # The goodbye was heard in full before the line dropped.
+    heard, rate = read_wav(phone.recordings()[0])
+    assert "goodbye" in transcribe(heard[int(6.5 * rate):], rate)
