@@ -37,20 +37,28 @@ def replied_with(intent: str, user: str):  # type: ignore[no-untyped-def]
     return match
 
 
-async def test_softphone_has_a_spoken_conversation(atende: AtendeProcess, tmp_path: Path
-                                                   ) -> None:
-    # Speak after the greeting has finished (it lasts about 4 s).
-    wav = speech_wav(tmp_path / "in.wav", [(6.0, QUESTION)], tail_s=15)
-    phone = Baresip(tmp_path, wav, account="<sip:conversation@127.0.0.1>;regint=0")
+async def converse(atende: AtendeProcess, tmp_path: Path, user: str, wav: Path,
+                   intent: str) -> tuple[Baresip, Call]:
+    """baresip calls atende, talks until the assistant has answered with ``intent``, and
+    hangs up."""
+    phone = Baresip(tmp_path, wav, account=f"<sip:{user}@127.0.0.1>;regint=0")
     await phone.start()
     try:
         await phone.command("dial", f"sip:assistant@127.0.0.1:{atende.sip_port}")
         await phone.wait_event("CALL_ESTABLISHED")
-        call = await atende.wait_for_call(replied_with("hours", "conversation"), timeout=40)
+        call = await atende.wait_for_call(replied_with(intent, user), timeout=40)
         await phone.command("hangup")
         await phone.wait_event("CALL_CLOSED")
     finally:
         await phone.stop()
+    return phone, call
+
+
+async def test_softphone_has_a_spoken_conversation(atende: AtendeProcess, tmp_path: Path
+                                                   ) -> None:
+    # Speak after the greeting has finished (it lasts about 4 s).
+    wav = speech_wav(tmp_path / "in.wav", [(6.0, QUESTION)], tail_s=15)
+    phone, call = await converse(atende, tmp_path, "conversation", wav, "hours")
 
     # The stored call is complete and ended by the caller's BYE.
     final = await atende.wait_for_call(
@@ -83,16 +91,7 @@ async def test_softphone_has_a_spoken_conversation(atende: AtendeProcess, tmp_pa
 async def test_caller_speech_stops_the_greeting(atende: AtendeProcess, tmp_path: Path) -> None:
     # Start talking 1.2 s into the call, well inside the ~4 s greeting.
     wav = speech_wav(tmp_path / "in.wav", [(1.2, QUESTION)], tail_s=15)
-    phone = Baresip(tmp_path, wav, account="<sip:bargein@127.0.0.1>;regint=0")
-    await phone.start()
-    try:
-        await phone.command("dial", f"sip:assistant@127.0.0.1:{atende.sip_port}")
-        await phone.wait_event("CALL_ESTABLISHED")
-        call = await atende.wait_for_call(replied_with("hours", "bargein"), timeout=40)
-        await phone.command("hangup")
-        await phone.wait_event("CALL_CLOSED")
-    finally:
-        await phone.stop()
+    phone, call = await converse(atende, tmp_path, "bargein", wav, "hours")
 
     greeting = turns(call, "assistant")[0]
     assert str(greeting["text"]).startswith("Hello")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from atende.agent.brain import RuleBrain
 from atende.agent.turns import SessionObserver, Turn
 from atende.agent.vad import Endpointer, SpeechStarted, TurnEnded, VadConfig
+from atende.aio import BackgroundTasks
 from atende.channels.leg import (
     AudioIn,
     CallLeg,
@@ -61,8 +62,8 @@ class AgentSession:
         self._utterances: dict[str, _Utterance] = {}
         self._current: _Utterance | None = None
         self._speak_task: asyncio.Task[None] | None = None
-        self._think_tasks: set[asyncio.Task[None]] = set()
-        self._hangup_tasks: set[asyncio.Task[None]] = set()
+        self._think_tasks = BackgroundTasks()
+        self._hangup_tasks = BackgroundTasks()
         self._seq = 0
         self._offset = 0.0
         self.barge_ins = 0
@@ -110,9 +111,7 @@ class AgentSession:
             self._interrupt()
 
     def _on_turn_ended(self, ev: TurnEnded) -> None:
-        task = asyncio.get_running_loop().create_task(self._respond(ev))
-        self._think_tasks.add(task)
-        task.add_done_callback(self._think_tasks.discard)
+        self._think_tasks.spawn(self._respond(ev))
 
     async def _respond(self, ev: TurnEnded) -> None:
         loop = asyncio.get_running_loop()
@@ -202,9 +201,7 @@ class AgentSession:
                           stt_ms=utt.stt_ms, tts_ms=utt.tts_ms, played_ms=utt.played_ms))
         if utt.action == "hangup" and not utt.interrupted and not self.leg.ended:
             # Not a think task: it must outlive the session loop, which ends on LegEnded.
-            task = asyncio.get_running_loop().create_task(self.leg.hangup("assistant_hangup"))
-            self._hangup_tasks.add(task)
-            task.add_done_callback(self._hangup_tasks.discard)
+            self._hangup_tasks.spawn(self.leg.hangup("assistant_hangup"))
 
     def _record(self, turn: Turn) -> None:
         if self.observer is not None:
@@ -216,8 +213,7 @@ class AgentSession:
     def _shutdown(self) -> None:
         if self._speak_task is not None:
             self._speak_task.cancel()
-        for t in list(self._think_tasks):
-            t.cancel()
+        self._think_tasks.cancel_all()
         utt = self._current
         if utt is not None and not utt.finished:
             utt.interrupted = True

@@ -57,8 +57,34 @@ REASONS: dict[int, str] = {
 _STATUS_RE = re.compile(r"^SIP/2\.0 ([1-6]\d\d) ?(.*)$")
 
 
+class _Fields:
+    """Typed views of the headers every message carries."""
+
+    headers: Headers
+
+    @property
+    def call_id(self) -> str:
+        return self.headers.get("Call-ID") or ""
+
+    @property
+    def cseq(self) -> CSeq:
+        return CSeq.parse(self.headers.get("CSeq") or "")
+
+    @property
+    def top_via(self) -> Via:
+        return Via.parse(self.headers.get_all("Via")[0])
+
+    @property
+    def from_(self) -> NameAddr:
+        return NameAddr.parse(self.headers.get("From") or "")
+
+    @property
+    def to(self) -> NameAddr:
+        return NameAddr.parse(self.headers.get("To") or "")
+
+
 @dataclass
-class Request:
+class Request(_Fields):
     method: str
     uri: SipUri
     headers: Headers = field(default_factory=Headers)
@@ -71,30 +97,9 @@ class Request:
     def encode(self) -> bytes:
         return _encode(f"{self.method} {self.uri} SIP/2.0", self.headers, self.body)
 
-    # Typed accessors -------------------------------------------------------------------
-    @property
-    def call_id(self) -> str:
-        return self.headers.get("Call-ID") or ""
-
-    @property
-    def cseq(self) -> CSeq:
-        return CSeq.parse(self.headers.get("CSeq") or "")
-
-    @property
-    def top_via(self) -> Via:
-        return Via.parse(self.headers.get_all("Via")[0])
-
-    @property
-    def from_(self) -> NameAddr:
-        return NameAddr.parse(self.headers.get("From") or "")
-
-    @property
-    def to(self) -> NameAddr:
-        return NameAddr.parse(self.headers.get("To") or "")
-
 
 @dataclass
-class Response:
+class Response(_Fields):
     status: int
     reason: str = ""
     headers: Headers = field(default_factory=Headers)
@@ -107,26 +112,6 @@ class Response:
     def encode(self) -> bytes:
         reason = self.reason or REASONS.get(self.status, "")
         return _encode(f"SIP/2.0 {self.status} {reason}", self.headers, self.body)
-
-    @property
-    def call_id(self) -> str:
-        return self.headers.get("Call-ID") or ""
-
-    @property
-    def cseq(self) -> CSeq:
-        return CSeq.parse(self.headers.get("CSeq") or "")
-
-    @property
-    def top_via(self) -> Via:
-        return Via.parse(self.headers.get_all("Via")[0])
-
-    @property
-    def from_(self) -> NameAddr:
-        return NameAddr.parse(self.headers.get("From") or "")
-
-    @property
-    def to(self) -> NameAddr:
-        return NameAddr.parse(self.headers.get("To") or "")
 
 
 Message = Request | Response

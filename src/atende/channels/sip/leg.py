@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
+from atende.aio import BackgroundTasks
 from atende.channels.leg import AudioIn, CallInfo, CallLeg, DtmfIn, LegEvent
 from atende.media.dtmf import DtmfEvent
 from atende.media.endpoint import PortAllocator, RtpEndpoint
@@ -19,7 +20,7 @@ class SipCallLeg(CallLeg):
         self.media = RtpEndpoint(ports, f"atende@{info.id}", self.outbound.read,
                                  self._on_audio, self._on_dtmf, self._on_events,
                                  on_timeout=self._on_rtp_timeout, rtp_timeout=rtp_timeout)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks()
         self._closing = False
 
     def _on_audio(self, frame: bytes, at: float) -> None:
@@ -34,9 +35,7 @@ class SipCallLeg(CallLeg):
             self.events.put_nowait(ev)
 
     def _on_rtp_timeout(self) -> None:
-        task = asyncio.get_running_loop().create_task(self.hangup("rtp_timeout"))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self.hangup("rtp_timeout"))
 
     def clear(self) -> None:
         super().clear()

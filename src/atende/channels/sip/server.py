@@ -15,6 +15,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from atende.aio import BackgroundTasks
 from atende.channels.leg import CallInfo, CallRouter, DtmfIn, HoldChanged, Rejection
 from atende.channels.sip.leg import SipCallLeg
 from atende.media.endpoint import PortAllocator
@@ -79,7 +80,7 @@ class SipChannel:
         self.rtp_timeout = rtp_timeout
         self.calls: dict[tuple[str, str, str], SipCall] = {}
         self._pending: dict[ServerTransaction, SipCall] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks()
 
     # dispatch ---------------------------------------------------------------------------
     def on_request(self, req: Request, txn: ServerTransaction | None, source: Address) -> None:
@@ -128,9 +129,7 @@ class SipChannel:
         self.ua.respond(txn, resp)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(coro)
 
     def _find(self, req: Request) -> SipCall | None:
         return self.calls.get((req.call_id, req.to.tag or "", req.from_.tag or ""))
