@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     answer_delay_ms: int = Field(0, ge=0, le=60000, description="ring time before answering")
     rtp_timeout_s: float = Field(60.0, ge=0, description="hang up after this long without "
                                  "RTP from the caller (0: never)")
+    max_calls: int = Field(10, ge=1, description="calls handled at once; more get 486 Busy. "
+                           "Offline speech models manage about 10 per 2 cores")
+    max_call_seconds: float = Field(3600, gt=0, description="hang up calls longer than this")
     model_threads: int = Field(2, ge=1, le=64, description="worker threads for STT/TTS")
     log_level: str = Field("info")
 

@@ -54,7 +54,8 @@ class Atende:
         stt = await loop.run_in_executor(self.executor, lambda: WhisperSTT(
             s.stt_model_path, s.stt_language, beam_size=s.stt_beam_size))
         providers = ProviderRegistry(stt, s.tts_voice_path)
-        self.engine = CallEngine(self.store, providers, self.executor)
+        self.engine = CallEngine(self.store, providers, self.executor, max_calls=s.max_calls,
+                                 max_call_seconds=s.max_call_seconds)
         await self.engine.preload()
         # Warm the recogniser: its first run allocates buffers and is several times slower.
         await loop.run_in_executor(self.executor, stt.transcribe, bytes(32000))

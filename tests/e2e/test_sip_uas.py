@@ -8,10 +8,12 @@ import itertools
 import pytest
 
 from atende.media.dtmf import dtmf_payloads
+from atende.media.rtcp import SR, parse_compound
 from atende.media.rtp import RtpPacket, looks_like_rtcp
 from atende.sip.message import Request, Response, make_response, parse_message
 from atende.sip.sdp import parse_sdp
 from tests.peers.atende import AtendeProcess
+from tests.peers.net import free_port
 from tests.peers.sipclient import SipClient, UdpSocket, sdp_offer
 
 
@@ -347,6 +349,123 @@ async def test_call_without_media_is_ended_by_atende(atende_strict: AtendeProces
         call = await atende_strict.wait_for_call(
             lambda x: x["from_user"] == "silentpeer" and x["status"] == "completed")
         assert call["hangup_cause"] == "rtp_timeout"
+    finally:
+        c.close()
+        media.close()
+
+
+async def test_merged_request_gets_482(atende: AtendeProcess) -> None:
+    c = await SipClient.open(server(atende))
+    try:
+        d = c.new_dialog()
+        first = c.request("INVITE", d, body=sdp_offer("127.0.0.1", 4000))
+        c.send(first)
+        ok = await c.final()
+        assert ok.status == 200
+        # The same request (Call-ID, From tag, CSeq) again, as if forked back by another path.
+        c.send(c.request("INVITE", d, body=sdp_offer("127.0.0.1", 4000)))
+        assert (await c.final()).status == 482
+        d.to_tag = ok.to.tag or ""
+        c.send(c.request("ACK", d))
+        d.cseq += 1
+        c.send(c.request("BYE", d))
+        assert (await c.final()).status == 200
+    finally:
+        c.close()
+
+
+async def test_rtp_from_a_stranger_is_not_latched(atende: AtendeProcess) -> None:
+    c = await SipClient.open(server(atende))
+    media = await UdpSocket.open()
+    stranger = await UdpSocket.open("127.0.0.7")
+    try:
+        d = c.new_dialog()
+        ok = await c.call(d, sdp_offer("127.0.0.1", media.port))
+        target = media_addr(ok)
+        await rtp_packets(media, 2)
+        for i in range(5):
+            stranger.send(RtpPacket(0, i, i * 160, 0x999, b"\xff" * 160).encode(), target)
+        # Media keeps going to the SDP address; none goes to the stranger.
+        assert await rtp_during(stranger, skip=0.0, window=0.5) == 0
+        assert len(await rtp_packets(media, 10)) == 10
+        c.send(c.request("BYE", d))
+        assert (await c.final()).status == 200
+    finally:
+        c.close()
+        media.close()
+        stranger.close()
+
+
+async def test_rtcp_sender_reports(atende: AtendeProcess) -> None:
+    port = free_port(pair=True)
+    media = await UdpSocket.open(port=port)
+    rtcp = await UdpSocket.open(port=port + 1)
+    c = await SipClient.open(server(atende))
+    try:
+        d = c.new_dialog()
+        assert (await c.call(d, sdp_offer("127.0.0.1", port))).status == 200
+        ssrc = (await rtp_packets(media, 1))[0].ssrc
+        data, _ = await rtcp.recv(timeout=8)  # the first report comes within 3.75 s
+        reports = parse_compound(data)
+        assert reports and reports[0].packet_type == SR and reports[0].ssrc == ssrc
+        assert reports[0].packets and reports[0].packets > 0
+        c.send(c.request("BYE", d))
+        assert (await c.final()).status == 200
+    finally:
+        c.close()
+        media.close()
+        rtcp.close()
+
+
+async def test_one_call_too_many_is_busy(atende_strict: AtendeProcess) -> None:
+    first = await SipClient.open(server(atende_strict), user="firstcaller")
+    second = await SipClient.open(server(atende_strict), user="secondcaller")
+    media = await UdpSocket.open()
+    try:
+        d1 = first.new_dialog()
+        assert (await first.call(d1, sdp_offer("127.0.0.1", media.port))).status == 200
+        d2 = second.new_dialog()
+        assert (await second.call(d2, sdp_offer("127.0.0.1", 4000))).status == 486
+        first.send(first.request("BYE", d1))
+        assert (await first.final()).status == 200
+        await atende_strict.wait_for_call(
+            lambda x: x["from_user"] == "firstcaller" and x["status"] == "completed")
+        busy = await atende_strict.wait_for_call(lambda x: x["from_user"] == "secondcaller")
+        assert (busy["status"], busy["hangup_cause"]) == ("rejected", "busy")
+    finally:
+        first.close()
+        second.close()
+        media.close()
+
+
+async def test_calls_are_limited_in_length(atende_strict: AtendeProcess) -> None:
+    c = await SipClient.open(server(atende_strict), user="longtalker")
+    media = await UdpSocket.open()
+    try:
+        d = c.new_dialog()
+        ok = await c.call(d, sdp_offer("127.0.0.1", media.port))
+        assert ok.status == 200
+        target = media_addr(ok)
+
+        async def keep_talking() -> None:  # so the media timeout is not what ends it
+            seq = 0
+            while True:
+                media.send(RtpPacket(0, seq, seq * 160, 77, b"\xff" * 160).encode(), target)
+                seq += 1
+                await asyncio.sleep(0.02)
+
+        talker = asyncio.get_running_loop().create_task(keep_talking())
+        try:
+            while True:
+                msg = await c.recv(timeout=10)
+                if isinstance(msg, Request) and msg.method == "BYE":
+                    break
+        finally:
+            talker.cancel()
+        c.sock.send(make_response(msg, 200).encode(), c.server)
+        call = await atende_strict.wait_for_call(
+            lambda x: x["from_user"] == "longtalker" and x["status"] == "completed")
+        assert call["hangup_cause"] == "max_duration"
     finally:
         c.close()
         media.close()

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from atende.agent.brain import RuleBrain, RuleSet
 from atende.agent.session import AgentSession
 from atende.agent.turns import Turn
+from atende.aio import BackgroundTasks
 from atende.channels.leg import CallInfo, CallLeg, Rejection
 from atende.providers.registry import ProviderRegistry
 from atende.store import models
@@ -26,14 +27,19 @@ class _Active:
     info: CallInfo
     session: AgentSession | None = None
     task: asyncio.Task[None] | None = None
+    limit: asyncio.TimerHandle | None = None
 
 
 class CallEngine:
-    def __init__(self, store: Store, providers: ProviderRegistry, executor: Executor) -> None:
+    def __init__(self, store: Store, providers: ProviderRegistry, executor: Executor,
+                 max_calls: int = 10, max_call_seconds: float = 3600) -> None:
         self.store = store
+        self.max_calls = max_calls
+        self.max_call_seconds = max_call_seconds
         self.providers = providers
         self.executor = executor
         self.active: dict[str, _Active] = {}
+        self._tasks = BackgroundTasks()
 
     async def preload(self) -> None:
         """Load every assistant's voice and synthesise its greeting before calls arrive, so
@@ -48,19 +54,27 @@ class CallEngine:
     # CallRouter -------------------------------------------------------------------------
     async def admit(self, info: CallInfo) -> Rejection | None:
         assistant = await self.store.assistant_for(info.to_user)
-        status = "ringing" if assistant else "rejected"
+        rejection: Rejection | None = None
+        cause: str | None = None
+        if assistant is None:
+            rejection, cause = Rejection.NOT_FOUND, "no_such_assistant"
+            log.info("call %s to %r: no such assistant", info.id, info.to_user)
+        elif len(self.active) >= self.max_calls:
+            rejection, cause = Rejection.BUSY, "busy"
+            log.warning("call %s refused: %d calls already (ATENDE_MAX_CALLS)", info.id,
+                        len(self.active))
+        now = datetime.now(UTC)
         self.store.submit(insert_call(models.Call(
             id=info.id, channel=info.channel, direction=info.direction,
             from_uri=info.from_uri, to_uri=info.to_uri, from_user=info.from_user,
             from_display=info.from_display, to_user=info.to_user,
             remote_address=info.remote_address, external_id=info.external_id,
-            assistant_id=assistant.id if assistant else None, status=status,
-            hangup_cause=None if assistant else "no_such_assistant",
-            invite_at=datetime.now(UTC), end_at=None if assistant else datetime.now(UTC),
+            assistant_id=assistant.id if assistant else None,
+            status="rejected" if rejection else "ringing", hangup_cause=cause,
+            invite_at=now, end_at=now if rejection else None,
         )))
-        if assistant is None:
-            log.info("call %s to %r: no such assistant", info.id, info.to_user)
-            return Rejection.NOT_FOUND
+        if rejection is not None or assistant is None:
+            return rejection
         self.active[info.id] = _Active(assistant, info)
         return None
 
@@ -76,7 +90,14 @@ class CallEngine:
             self.providers.voice(a.voice), self.executor, observer=self,
         )
         active.session = session
-        active.task = asyncio.get_running_loop().create_task(self._run(active, leg))
+        loop = asyncio.get_running_loop()
+        active.task = loop.create_task(self._run(active, leg))
+        active.limit = loop.call_later(self.max_call_seconds, self._too_long, leg)
+
+    def _too_long(self, leg: CallLeg) -> None:
+        if not leg.ended:
+            log.info("call %s reached ATENDE_MAX_CALL_SECONDS; hanging up", leg.info.id)
+            self._tasks.spawn(leg.hangup("max_duration"))
 
     def ended_before_answer(self, info: CallInfo, cause: str) -> None:
         self.active.pop(info.id, None)
@@ -93,6 +114,8 @@ class CallEngine:
             if not leg.ended:
                 await leg.hangup("agent_error")
         finally:
+            if active.limit is not None:
+                active.limit.cancel()
             self.active.pop(leg.info.id, None)
             cause = leg.end_cause or "agent_error"
             self.store.submit(update_call(leg.info.id, status="completed", hangup_cause=cause,

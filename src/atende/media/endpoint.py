@@ -23,6 +23,13 @@ from atende.sip.sdp import NegotiatedAudio
 log = logging.getLogger(__name__)
 
 RTCP_INTERVAL = 5.0
+
+
+def rtcp_delay(first: bool) -> float:
+    """RFC 3550 §6.3: half the interval before the first report, and each interval scaled
+    by a random factor in [0.5, 1.5] so calls started together do not report in lockstep."""
+    base = RTCP_INTERVAL / 2 if first else RTCP_INTERVAL
+    return base * (0.5 + secrets.randbelow(1001) / 1000)
 Addr = tuple[str, int]
 
 
@@ -98,6 +105,9 @@ class RtpEndpoint:
         self.remote: Addr | None = None
         self.remote_rtcp: Addr | None = None
         self.latched = False
+        # Hosts whose RTP we may latch onto: the SDP address and the signalling peer. RTP
+        # from anywhere else is ignored, so a stranger cannot hijack the stream (RTP bleed).
+        self.trusted_hosts: set[str] = set()
         self.sender = RtpSender(0)
         self.stats = ReceiverStats()
         self.rtcp = RtcpState(cname)
@@ -126,6 +136,7 @@ class RtpEndpoint:
             self.remote = new_remote
             self.remote_rtcp = (neg.remote_host, neg.remote_port + 1)
             self.latched = False
+        self.trusted_hosts.add(neg.remote_host)
         if self.neg is None or self.neg.codec != neg.codec:
             self.sender.payload_type = neg.codec.payload_type
         self.neg = neg
@@ -171,6 +182,8 @@ class RtpEndpoint:
         if pkt.payload_type not in allowed:
             return
         now = asyncio.get_running_loop().time()
+        if addr != self.remote and (self.latched or addr[0] not in self.trusted_hosts):
+            return
         if not self.latched and addr != self.remote:
             log.debug("latching RTP to %s:%s (SDP said %s)", addr[0], addr[1], self.remote)
             self.remote = addr
@@ -212,7 +225,7 @@ class RtpEndpoint:
     async def _send_loop(self) -> None:
         loop = asyncio.get_running_loop()
         next_t = loop.time()
-        next_rtcp = next_t + RTCP_INTERVAL
+        next_rtcp = next_t + rtcp_delay(first=True)
         while True:
             neg = self.neg
             ptime = (neg.ptime_ms if neg else 20) / 1000
@@ -221,7 +234,7 @@ class RtpEndpoint:
                 self._check_timeout(now)
                 self._send_one(now)
                 if now >= next_rtcp:
-                    next_rtcp = now + RTCP_INTERVAL
+                    next_rtcp = now + rtcp_delay(first=False)
                     self._send_rtcp(now)
             except Exception:
                 log.exception("RTP send failed")

@@ -23,6 +23,11 @@ class SipCallLeg(CallLeg):
         self._tasks = BackgroundTasks()
         self._closing = False
 
+    def trust_host(self, host: str) -> None:
+        """Allow symmetric-RTP latching to media coming from ``host`` (the signalling
+        peer: behind NAT, RTP comes from its public address, not the one in SDP)."""
+        self.media.trusted_hosts.add(host)
+
     def _on_audio(self, frame: bytes, at: float) -> None:
         if not self.on_hold and not self.ended:
             self.events.put_nowait(AudioIn(frame, at))

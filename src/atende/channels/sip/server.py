@@ -64,6 +64,7 @@ class SipCall:
     sdp_version: int = 1
     last_sdp: bytes = b""
     answer_in_ack: bool = False
+    invite_key: tuple[str, str, int] | None = None
 
 
 class SipChannel:
@@ -80,6 +81,9 @@ class SipChannel:
         self.rtp_timeout = rtp_timeout
         self.calls: dict[tuple[str, str, str], SipCall] = {}
         self._pending: dict[ServerTransaction, SipCall] = {}
+        # (Call-ID, From tag, CSeq) of INVITEs being handled or answered: the same request
+        # arriving again on another path (new branch) is a merged request (§8.2.2.2).
+        self._invite_keys: set[tuple[str, str, int]] = set()
         self._tasks = BackgroundTasks()
 
     # dispatch ---------------------------------------------------------------------------
@@ -105,9 +109,14 @@ class SipChannel:
         elif req.to.tag:
             self._in_dialog(req, txn, method)
         elif method == "INVITE":
+            key = (req.call_id, req.from_.tag or "", req.cseq.number)
+            if key in self._invite_keys:
+                self._respond(txn, make_response(req, 482))
+                return
+            self._invite_keys.add(key)
             # Stop the caller's INVITE retransmissions while we decide (§17.2.1).
             self._respond(txn, make_response(req, 100))
-            self._spawn(self._on_invite(req, txn, source))
+            self._spawn(self._on_invite(req, txn, source, key))
         elif method in ("BYE", "INFO"):
             self._respond(txn, make_response(req, 481))
         else:
@@ -135,16 +144,20 @@ class SipChannel:
         return self.calls.get((req.call_id, req.to.tag or "", req.from_.tag or ""))
 
     # new calls --------------------------------------------------------------------------
-    async def _on_invite(self, req: Request, txn: ServerTransaction, source: Address) -> None:
+    async def _on_invite(self, req: Request, txn: ServerTransaction, source: Address,
+                         key: tuple[str, str, int]) -> None:
         try:
-            await self._answer_invite(req, txn, source)
+            await self._answer_invite(req, txn, source, key)
         except Exception:
             log.exception("failed to set up call %s", req.call_id)
             if txn.state == State.PROCEEDING:
                 self._respond(txn, make_response(req, 500))
+        finally:
+            if not any(c.invite_key == key for c in self.calls.values()):
+                self._invite_keys.discard(key)
 
-    async def _answer_invite(self, req: Request, txn: ServerTransaction, source: Address
-                             ) -> None:
+    async def _answer_invite(self, req: Request, txn: ServerTransaction, source: Address,
+                             key: tuple[str, str, int]) -> None:
         if not self.policy.allows(source[1]):
             log.warning("refused direct call from %s (not in ATENDE_ALLOW_DIRECT)", source[1])
             self._respond(txn, make_response(req, 403, "Direct calls not allowed from here"))
@@ -179,17 +192,20 @@ class SipChannel:
             from_display=from_.display, to_user=req.uri.user or to.uri.user,
             remote_address=f"{source[1]}:{source[2]}", external_id=req.call_id,
         )
-        call = SipCall(info, txn, source, offer=offer)
+        call = SipCall(info, txn, source, offer=offer, invite_key=key)
         self._pending[txn] = call
         try:
             rejection = await self.router.admit(info)
             if call.cancelled:
                 return
-            if rejection is not None:
+            if rejection is not None:  # the router's own decision: it has recorded it
                 self._respond(txn, make_response(req, REJECTION_STATUS[rejection]))
-                self.router.ended_before_answer(info, f"rejected_{rejection.name.lower()}")
                 return
-            await self._connect(req, call)
+            try:
+                await self._connect(req, call)
+            except Exception:
+                self.router.ended_before_answer(info, "setup_failed")
+                raise
         finally:
             self._pending.pop(txn, None)
 
@@ -201,6 +217,7 @@ class SipChannel:
             ";transport=tcp>" if call.source[0] == "tcp" else ">")
         dialog = Dialog.for_uas(req, local_tag, contact)
         leg = SipCallLeg(call.info, self.ports, self._send_bye, self.rtp_timeout)
+        leg.trust_host(call.source[1])
         try:
             await leg.media.open(self.media_host)
         except OSError:
@@ -371,6 +388,8 @@ class SipChannel:
             log.warning("call %s: BYE got no answer", call.info.id)
 
     def _drop(self, call: SipCall) -> None:
+        if call.invite_key is not None:
+            self._invite_keys.discard(call.invite_key)
         if call.dialog is not None:
             self.calls.pop(call.dialog.id, None)
             self.ua.dialogs.pop(call.dialog.id, None)
