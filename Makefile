@@ -17,8 +17,10 @@ install: $(VENV)/.installed debs-run
 
 install-test: $(VENV)/.installed-test debs-test
 
+# Debian's own python3 needs the python3-venv package for this; pyenv builds do not.
 $(VENV)/bin/python:
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV) || (rm -rf $(VENV) && sh scripts/ensure-debs.sh python3-venv \
+		&& $(PYTHON) -m venv $(VENV))
 	$(PIP) install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml $(VENV)/bin/python
