@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-PACKAGES = {"baresip": "baresip-core", "kamailio": "kamailio", "sox": "sox",
+PACKAGES = {"baresip": "baresip-core", "kamailio": "kamailio", "kamcmd": "kamailio", "sox": "sox",
             "espeak-ng": "espeak-ng"}
 
 

@@ -106,6 +106,7 @@ def test_stale_nonce_is_retried_silently() -> None:
     refresh = reg.due(240.0)  # the cached nonce is now older than the PBX's 100 s TTL
     run(reg, pbx, refresh, 240.0)
     assert reg.state == RegState.REGISTERED and reg.failures == 0
+    assert reg.stale_retries == 1
     assert len(pbx.seen) == 4  # pre-emptive (stale) + fresh answer
 
 
@@ -141,6 +142,12 @@ def test_errors_in_plain_words_and_retry_after() -> None:
     reg.start(0.0)
     reg.on_timeout(0.0)
     assert reg.last_status == 408 and "no answer from the PBX" in reg.reason
+
+
+def test_password_never_appears_in_repr() -> None:
+    reg = make("Very-Secret-123")
+    assert "Very-Secret-123" not in repr(reg)
+    assert "Very-Secret-123" not in repr(reg.auth)
 
 
 def test_unregister() -> None:

@@ -96,7 +96,7 @@ class DigestClient:
     """Answers challenges for one set of credentials, counting nonce uses (``nc``)."""
 
     username: str
-    password: str
+    password: str = field(repr=False)  # never in logs or reprs
     _counts: dict[str, int] = field(default_factory=dict)
     last: Challenge | None = None
 

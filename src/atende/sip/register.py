@@ -6,7 +6,7 @@ responses and the time."""
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 from atende.sip.auth import DigestClient, pick_challenge
@@ -50,8 +50,8 @@ class Registration:
     user: str  # the extension / username in the address of record
     domain: str  # the registrar's domain (AOR host)
     username: str  # authentication username (often the same as ``user``)
-    password: str
-    contact: str  # our Contact URI, e.g. sip:ai-7f3a@192.0.2.1:5060
+    password: str = field(repr=False)  # never in logs or reprs
+    contact: str = ""  # our Contact URI, e.g. sip:ai-7f3a@192.0.2.1:5060
     expires: int = 300
 
     def __post_init__(self) -> None:
@@ -64,6 +64,8 @@ class Registration:
         self.last_status: int | None = None
         self.reason = "not started"
         self.failures = 0
+        self.stale_retries = 0
+        self.successes = 0
         self._due: float | None = None
         self._sent_credentials = False
         self._challenges_this_attempt = 0
@@ -144,6 +146,8 @@ class Registration:
             self.auth.last = None
             self._fail(explain(resp.status, resp.reason, True), now)
             return None
+        if challenge.stale and self._sent_credentials:
+            self.stale_retries += 1
         self.auth.last = challenge
         self._auth_header = "Proxy-Authorization" if resp.status == 407 else "Authorization"
         return self._build(0 if self.state == RegState.UNREGISTERING else self.expires)
@@ -156,6 +160,7 @@ class Registration:
             self.reason = "unregistered"
             return
         granted = self._granted(resp)
+        self.successes += 1
         self.state = RegState.REGISTERED
         self.failures = 0
         self.expires_at = now + granted

@@ -1,0 +1,161 @@
+"""kamailio (Debian) on loopback as the customer's PBX or carrier: a registrar with digest
+auth over static users, and a proxy that relays to registered contacts."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from pathlib import Path
+
+from tests.peers.debian import require
+from tests.peers.net import free_port
+
+CONFIG = """#!KAMAILIO
+debug=2
+log_stderror=yes
+children=2
+listen=udp:127.0.0.1:{port}
+listen=tcp:127.0.0.1:{port}
+alias="example.test"
+auto_aliases=no
+mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
+
+loadmodule "kex.so"
+loadmodule "corex.so"
+loadmodule "tm.so"
+loadmodule "tmx.so"
+loadmodule "sl.so"
+loadmodule "rr.so"
+loadmodule "pv.so"
+loadmodule "maxfwd.so"
+loadmodule "usrloc.so"
+loadmodule "registrar.so"
+loadmodule "textops.so"
+loadmodule "siputils.so"
+loadmodule "xlog.so"
+loadmodule "auth.so"
+loadmodule "htable.so"
+loadmodule "ctl.so"
+
+modparam("ctl", "binrpc", "unix:{ctl}")
+modparam("usrloc", "db_mode", 0)
+modparam("registrar", "gruu_enabled", 0)
+modparam("registrar", "min_expires", {min_expires})
+modparam("auth", "algorithm", "{algorithm}")
+modparam("auth", "nonce_expire", {nonce_expire})
+modparam("htable", "htable", "users=>size=4;")
+
+event_route[htable:mod-init] {{
+{users}
+}}
+
+request_route {{
+    xlog("L_NOTICE", "REQ $rm from $fu to $ru src $si:$sp\\n");
+    if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
+    if (is_method("OPTIONS") && uri == myself && $rU == $null) {{
+        sl_send_reply("200", "OK"); exit;
+    }}
+    if (has_totag()) {{
+        if (loose_route()) {{ t_relay(); exit; }}
+        if (is_method("ACK")) {{ if (t_check_trans()) {{ t_relay(); }} exit; }}
+        sl_send_reply("404", "Not here"); exit;
+    }}
+    if (is_method("CANCEL")) {{ if (t_check_trans()) {{ t_relay(); }} exit; }}
+    if (is_method("REGISTER")) {{
+        if (!pv_auth_check("$fd", "$sht(users=>$fU)", "0", "1")) {{
+            auth_challenge("$fd", "1");
+            exit;
+        }}
+        if (!save("location")) {{ sl_reply_error(); }}
+        exit;
+    }}
+    if (is_method("INVITE")) {{ record_route(); }}
+    if (uri == myself) {{
+        if (!lookup("location")) {{ sl_send_reply("404", "Not Found"); exit; }}
+    }}
+    t_relay();
+}}
+"""
+
+
+class Kamailio:
+    def __init__(self, workdir: Path, users: dict[str, str], algorithm: str = "MD5",
+                 nonce_expire: int = 300, min_expires: int = 60) -> None:
+        self.workdir = workdir
+        self.users = users
+        self.algorithm = algorithm
+        self.nonce_expire = nonce_expire
+        self.min_expires = min_expires
+        self.port = free_port()
+        self.ctl = str(workdir / "kamailio.ctl")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "kamailio.log"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def requests(self, method: str) -> int:
+        return self.log().count(f"REQ {method} ")
+
+    async def start(self) -> None:
+        exe = require("kamailio")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        users = "\n".join(f'    $sht(users=>{u}) = "{p}";' for u, p in self.users.items())
+        cfg = self.workdir / "kamailio.cfg"
+        cfg.write_text(CONFIG.format(port=self.port, ctl=self.ctl, users=users,
+                                     algorithm=self.algorithm, nonce_expire=self.nonce_expire,
+                                     min_expires=self.min_expires))
+        check = subprocess.run([exe, "-c", "-f", str(cfg)], capture_output=True, text=True)
+        if check.returncode != 0:
+            raise RuntimeError("bad kamailio config:\n" + check.stderr[-3000:])
+        out = open(self.log_path, "wb")
+        self.proc = subprocess.Popen([exe, "-f", str(cfg), "-DD", "-E", "-P",
+                                      str(self.workdir / "kamailio.pid"), "-Y",
+                                      str(self.workdir)],
+                                     stdout=out, stderr=subprocess.STDOUT)
+        await self._wait_ready()
+
+    async def _wait_ready(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        probe = (f"OPTIONS sip:127.0.0.1:{self.port} SIP/2.0\r\n"
+                 "Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKprobe;rport\r\nMax-Forwards: 70\r\n"
+                 "From: <sip:probe@127.0.0.1>;tag=p\r\nTo: <sip:127.0.0.1>\r\n"
+                 "Call-ID: probe\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n").encode()
+        from tests.peers.sipclient import UdpSocket
+
+        sock = await UdpSocket.open()
+        try:
+            while True:
+                if self.proc is not None and self.proc.poll() is not None:
+                    raise RuntimeError("kamailio exited:\n" + self.log()[-3000:])
+                sock.send(probe, ("127.0.0.1", self.port))
+                try:
+                    data, _ = await sock.recv(0.2)
+                    if data.startswith(b"SIP/2.0 200"):
+                        return
+                except TimeoutError:
+                    pass
+                if loop.time() > deadline:
+                    raise RuntimeError("kamailio did not answer:\n" + self.log()[-3000:])
+        finally:
+            sock.close()
+
+    def contacts(self, user: str) -> list[str]:
+        """Registered contact URIs of ``user`` (from kamailio's in-memory location table)."""
+        out = subprocess.run([require("kamcmd"), "-s", f"unix:{self.ctl}", "ul.lookup",
+                              "location", f"{user}@example.test"],
+                             capture_output=True, text=True)
+        return [ln.split(":", 1)[1].strip() for ln in out.stdout.splitlines()
+                if ln.strip().startswith("Address:")]
+
+    async def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                await asyncio.wait_for(asyncio.to_thread(self.proc.wait), 5)
+            except TimeoutError:
+                self.proc.kill()
