@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 from pydantic import Field, field_validator
@@ -37,6 +38,8 @@ class Settings(BaseSettings):
                            "Offline speech models manage about 10 per 2 cores")
     max_call_seconds: float = Field(3600, gt=0, description="hang up calls longer than this")
     model_threads: int = Field(2, ge=1, le=64, description="worker threads for STT/TTS")
+    secret_key: str | None = Field(None, description="Fernet key for secrets at rest; "
+                                   "default: secret.key in the data folder")
     log_level: str = Field("info")
 
     @field_validator("allow_direct")
@@ -51,6 +54,15 @@ class Settings(BaseSettings):
     @property
     def allow_direct_list(self) -> list[str]:
         return [c.strip() for c in self.allow_direct.split(",") if c.strip()]
+
+    @property
+    def sip_host(self) -> str:
+        """The address we tell others to send SIP to."""
+        if self.public_ip:
+            return self.public_ip
+        if self.bind not in ("0.0.0.0", "::"):
+            return self.bind
+        return socket.getfqdn()
 
     @property
     def db_url(self) -> str:

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import uvicorn
 
 from atende.api.app import create_api
+from atende.api.trunks import trunks_router
 from atende.calls.engine import CallEngine
 from atende.channels.sip.server import SipChannel
 from atende.config import Settings
@@ -20,7 +21,9 @@ from atende.providers.registry import ProviderRegistry
 from atende.providers.stt.whisper import WhisperSTT
 from atende.sip.ua import UserAgent
 from atende.store.db import Store
+from atende.store.secrets import SecretBox
 from atende.telephony.guard import DirectCallPolicy
+from atende.telephony.trunks import TrunkManager
 
 log = logging.getLogger("atende")
 
@@ -42,6 +45,7 @@ class Atende:
         self.ua = UserAgent(public_ip=settings.public_ip)
         self.engine: CallEngine | None = None
         self.channel: SipChannel | None = None
+        self.trunks: TrunkManager | None = None
         self.api_server: uvicorn.Server | None = None
         self._api_task: asyncio.Task[None] | None = None
 
@@ -59,13 +63,17 @@ class Atende:
         await self.engine.preload()
         # Warm the recogniser: its first run allocates buffers and is several times slower.
         await loop.run_in_executor(self.executor, stt.transcribe, bytes(32000))
+        box = SecretBox.from_settings(s.secret_key, s.data_dir)
         ports = PortAllocator(s.rtp_port_min, s.rtp_port_max)
         self.channel = SipChannel(self.ua, self.engine, ports,
                                   DirectCallPolicy(s.allow_direct_list), media_host=s.bind,
                                   answer_delay=s.answer_delay_ms / 1000,
                                   rtp_timeout=s.rtp_timeout_s)
         await self.ua.start(s.bind, s.sip_port)
-        config = uvicorn.Config(create_api(self.store), host=s.bind, port=s.api_port,
+        self.trunks = TrunkManager(self.ua, box)
+        await self.trunks.load(await self.store.trunks())
+        routers = [trunks_router(self.store, box, self.trunks, s.sip_host, self.ua.port)]
+        config = uvicorn.Config(create_api(self.store, routers), host=s.bind, port=s.api_port,
                                 log_config=None, access_log=False, lifespan="off")
         self.api_server = _ApiServer(config)
         self._api_task = loop.create_task(self.api_server.serve())
@@ -78,6 +86,8 @@ class Atende:
                  self.ua.port, s.bind, s.api_port)
 
     async def stop(self) -> None:
+        if self.trunks is not None:
+            await self.trunks.close()
         if self.channel is not None:
             await self.channel.close()
         if self.engine is not None:

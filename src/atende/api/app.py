@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import APIRouter, FastAPI, HTTPException, Query
 
 from atende import __version__
 from atende.api.schemas import AssistantOut, CallDetail, CallList, CallSummary
@@ -13,7 +13,7 @@ from atende.store.db import Store
 CALL_STATUSES = ("ringing", "in_progress", "completed", "cancelled", "rejected", "failed")
 
 
-def create_api(store: Store) -> FastAPI:
+def create_api(store: Store, routers: list[APIRouter] | None = None) -> FastAPI:
     app = FastAPI(title="atende", version=__version__,
                   description="Self-hosted voice-AI for phone lines.")
 
@@ -45,4 +45,6 @@ def create_api(store: Store) -> FastAPI:
     async def list_assistants() -> list[AssistantOut]:
         return [AssistantOut.of(a) for a in await store.assistants()]
 
+    for router in routers or []:
+        app.include_router(router)
     return app

@@ -21,7 +21,7 @@ from sqlalchemy import Engine, create_engine, event, func, select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from atende.agent.brain import DEFAULT_RULES
-from atende.store.models import Assistant, Call, CallEvent, Turn
+from atende.store.models import Assistant, Call, CallEvent, Trunk, Turn
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -102,6 +102,9 @@ class Store:
                 func.lower(Assistant.extension) == extension.lower())).first()
 
         return await self.run(q)
+
+    async def trunks(self) -> list[Trunk]:
+        return await self.run(lambda s: list(s.scalars(select(Trunk))))
 
     # calls ------------------------------------------------------------------------------
     async def list_calls(self, status: str | None, limit: int, offset: int

@@ -39,6 +39,8 @@ class Call(Base):
     to_user: Mapped[str | None] = mapped_column(String(200), nullable=True)
     remote_address: Mapped[str | None] = mapped_column(String(100), nullable=True)
     external_id: Mapped[str | None] = mapped_column(String(300), nullable=True, index=True)
+    trunk_id: Mapped[str | None] = mapped_column(
+        ForeignKey("trunks.id", ondelete="SET NULL"), nullable=True, index=True)
     assistant_id: Mapped[str | None] = mapped_column(
         ForeignKey("assistants.id", ondelete="SET NULL"), nullable=True)
     status: Mapped[str] = mapped_column(String(32), index=True)
@@ -78,3 +80,34 @@ class CallEvent(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     kind: Mapped[str] = mapped_column(String(32))
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class Trunk(Base):
+    """A connection to the customer's telephony: a PBX extension atende registers as, or a
+    DID trunk from a carrier. The password is stored encrypted (store/secrets.py)."""
+
+    __tablename__ = "trunks"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))  # extension | did
+    number: Mapped[str] = mapped_column(String(64))  # the extension or the DID number
+    username: Mapped[str] = mapped_column(String(200))
+    password_enc: Mapped[str] = mapped_column(Text)
+    host: Mapped[str] = mapped_column(String(255))
+    port: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    transport: Mapped[str] = mapped_column(String(8))
+    domain: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    outbound_proxy: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    number_format: Mapped[str] = mapped_column(String(16))
+    country: Mapped[str] = mapped_column(String(2))
+    inbound_auth: Mapped[str] = mapped_column(String(16))  # ip | digest
+    allowed_ips: Mapped[list[str]] = mapped_column(JSON)
+    contact_user: Mapped[str] = mapped_column(String(64), unique=True)
+    assistant_id: Mapped[str | None] = mapped_column(
+        ForeignKey("assistants.id", ondelete="SET NULL"), nullable=True)
+    max_concurrent_calls: Mapped[int] = mapped_column(Integer)
+    allowed_countries: Mapped[list[str]] = mapped_column(JSON)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

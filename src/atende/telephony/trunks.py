@@ -1,0 +1,155 @@
+"""Trunks at run time: each extension trunk keeps a live registration with its PBX, and
+changes (new credentials, new address) take effect at once, without a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from dataclasses import dataclass, field
+
+from atende.channels.sip.registration import RegistrationAgent
+from atende.sip.register import Registration
+from atende.sip.transaction import Address
+from atende.sip.ua import UserAgent
+from atende.sip.uri import split_hostport
+from atende.store import models
+from atende.store.secrets import SecretBox
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrunkConfig:
+    """What atende needs of a trunk while running (the password decrypted, in memory only)."""
+
+    id: str
+    name: str
+    kind: str
+    number: str
+    username: str
+    password: str = field(repr=False)
+    host: str
+    port: int | None
+    transport: str
+    domain: str | None
+    outbound_proxy: str | None
+    contact_user: str
+    inbound_auth: str
+    allowed_ips: tuple[str, ...]
+    assistant_id: str | None
+    max_concurrent_calls: int
+    number_format: str
+    country: str
+    allowed_countries: tuple[str, ...]
+    enabled: bool
+
+    @classmethod
+    def of(cls, row: models.Trunk, box: SecretBox) -> TrunkConfig:
+        return cls(
+            id=row.id, name=row.name, kind=row.kind, number=row.number,
+            username=row.username, password=box.decrypt(row.password_enc), host=row.host,
+            port=row.port, transport=row.transport, domain=row.domain,
+            outbound_proxy=row.outbound_proxy, contact_user=row.contact_user,
+            inbound_auth=row.inbound_auth, allowed_ips=tuple(row.allowed_ips),
+            assistant_id=row.assistant_id, max_concurrent_calls=row.max_concurrent_calls,
+            number_format=row.number_format, country=row.country,
+            allowed_countries=tuple(row.allowed_countries), enabled=row.enabled,
+        )
+
+    def registration_key(self) -> tuple[object, ...]:
+        """The fields that, when changed, require registering again."""
+        return (self.kind, self.number, self.username, self.password, self.host, self.port,
+                self.transport, self.domain, self.outbound_proxy, self.contact_user,
+                self.enabled)
+
+    def signalling_target(self) -> tuple[str, str, int]:
+        """(transport, host, port) where our requests go: the outbound proxy if set."""
+        if self.outbound_proxy:
+            host, port = split_hostport(self.outbound_proxy)
+            return (self.transport, host, port or 5060)
+        return (self.transport, self.host, self.port or 5060)
+
+
+@dataclass
+class LiveTrunk:
+    config: TrunkConfig
+    agent: RegistrationAgent | None = None
+    resolve_error: str | None = None
+
+
+class TrunkManager:
+    def __init__(self, ua: UserAgent, box: SecretBox) -> None:
+        self.ua = ua
+        self.box = box
+        self.trunks: dict[str, LiveTrunk] = {}
+
+    async def load(self, rows: list[models.Trunk]) -> None:
+        for row in rows:
+            await self.apply(row)
+
+    async def apply(self, row: models.Trunk) -> None:
+        """Start using a new or changed trunk."""
+        config = TrunkConfig.of(row, self.box)
+        old = self.trunks.get(config.id)
+        if old is not None and old.config.registration_key() == config.registration_key():
+            old.config = config  # nothing that affects registration changed
+            return
+        if old is not None and old.agent is not None:
+            await old.agent.stop()
+        live = LiveTrunk(config)
+        self.trunks[config.id] = live
+        if config.kind == "extension" and config.enabled:
+            await self._register(live)
+
+    async def _register(self, live: LiveTrunk) -> None:
+        c = live.config
+        transport, host, port = c.signalling_target()
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                host, port, type=socket.SOCK_DGRAM)
+            ip = str(infos[0][4][0])
+        except (OSError, IndexError) as exc:
+            live.resolve_error = f"cannot resolve {host!r}: {exc}"
+            log.warning("trunk %s: %s", c.name, live.resolve_error)
+            return
+        address: Address = (transport if transport in ("udp", "tcp") else "udp", ip, port)
+        our_host = self.ua.advertised_host(ip)
+        contact = f"sip:{c.contact_user}@{our_host}:{self.ua.port}"
+        if transport == "tcp":
+            contact += ";transport=tcp"
+        reg = Registration(c.number, c.domain or c.host, c.username, c.password, contact)
+        live.agent = RegistrationAgent(self.ua, reg, address)
+        live.agent.start()
+
+    async def remove(self, trunk_id: str) -> None:
+        live = self.trunks.pop(trunk_id, None)
+        if live is not None and live.agent is not None:
+            await live.agent.stop()
+
+    def registration(self, trunk_id: str) -> dict[str, object] | None:
+        live = self.trunks.get(trunk_id)
+        if live is None or live.config.kind != "extension":
+            return None
+        if live.resolve_error:
+            return {"state": "failed", "expires_in_s": None, "last_status": None,
+                    "reason": live.resolve_error}
+        if live.agent is None:
+            return {"state": "unregistered", "expires_in_s": None, "last_status": None,
+                    "reason": "trunk disabled"}
+        reg = live.agent.reg
+        expires_in = None
+        if reg.expires_at is not None:
+            expires_in = max(0, int(reg.expires_at - self.ua.now()))
+        return {"state": reg.state.value, "expires_in_s": expires_in,
+                "last_status": reg.last_status, "reason": reg.reason}
+
+    def by_contact_user(self, user: str | None) -> TrunkConfig | None:
+        for live in self.trunks.values():
+            if user and live.config.contact_user == user and live.config.enabled:
+                return live.config
+        return None
+
+    async def close(self) -> None:
+        for trunk_id in list(self.trunks):
+            await self.remove(trunk_id)
