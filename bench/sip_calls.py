@@ -12,6 +12,7 @@ from atende.channels.sip.server import SipChannel
 from atende.media.endpoint import PortAllocator
 from atende.sip.ua import UserAgent
 from atende.telephony.guard import DirectCallPolicy
+from atende.telephony.inbound import DirectOnly
 from tests.peers.sipclient import SipClient, sdp_offer
 
 SECONDS = 5.0
@@ -47,7 +48,7 @@ async def worker(port: int, stop_at: float, latencies: list[float]) -> None:
 
 async def main() -> None:
     ua = UserAgent()
-    SipChannel(ua, Accept(), PortAllocator(30000, 39999), DirectCallPolicy(),
+    SipChannel(ua, Accept(), PortAllocator(30000, 39999), DirectOnly(DirectCallPolicy()),
                media_host="127.0.0.1")
     await ua.start("127.0.0.1", 0)
     loop = asyncio.get_running_loop()

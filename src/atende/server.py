@@ -23,6 +23,7 @@ from atende.sip.ua import UserAgent
 from atende.store.db import Store
 from atende.store.secrets import SecretBox
 from atende.telephony.guard import DirectCallPolicy
+from atende.telephony.inbound import InboundGate
 from atende.telephony.trunks import TrunkManager
 
 log = logging.getLogger("atende")
@@ -65,12 +66,13 @@ class Atende:
         await loop.run_in_executor(self.executor, stt.transcribe, bytes(32000))
         box = SecretBox.from_settings(s.secret_key, s.data_dir)
         ports = PortAllocator(s.rtp_port_min, s.rtp_port_max)
-        self.channel = SipChannel(self.ua, self.engine, ports,
-                                  DirectCallPolicy(s.allow_direct_list), media_host=s.bind,
+        self.trunks = TrunkManager(self.ua, box)
+        gate = InboundGate(self.trunks, DirectCallPolicy(s.allow_direct_list))
+        self.engine.trunks = self.trunks
+        self.channel = SipChannel(self.ua, self.engine, ports, gate, media_host=s.bind,
                                   answer_delay=s.answer_delay_ms / 1000,
                                   rtp_timeout=s.rtp_timeout_s)
         await self.ua.start(s.bind, s.sip_port)
-        self.trunks = TrunkManager(self.ua, box)
         await self.trunks.load(await self.store.trunks())
         routers = [trunks_router(self.store, box, self.trunks, s.sip_host, self.ua.port)]
         config = uvicorn.Config(create_api(self.store, routers), host=s.bind, port=s.api_port,

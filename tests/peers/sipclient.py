@@ -121,9 +121,10 @@ class SipClient:
             if r.status >= 200:
                 return r
 
-    async def call(self, d: Dialog, body: bytes, extra: str = "") -> Response:
+    async def call(self, d: Dialog, body: bytes, extra: str = "", ruri: str | None = None
+                   ) -> Response:
         """INVITE → final response; on 2xx, records the To tag and SDP and sends the ACK."""
-        self.send(self.request("INVITE", d, body=body, extra=extra))
+        self.send(self.request("INVITE", d, body=body, extra=extra, ruri=ruri))
         final = await self.final()
         if 200 <= final.status < 300:
             d.to_tag = final.to.tag or ""

@@ -52,6 +52,7 @@ class CallSummary(BaseModel):
     external_id: str | None = Field(description="the channel's id for the call: the SIP "
                                     "Call-ID for SIP calls")
     assistant_id: str | None
+    trunk_id: str | None = Field(None, description="the trunk the call came through")
     hangup_cause: str | None
     invite_at: datetime
     answer_at: datetime | None
@@ -66,7 +67,8 @@ class CallSummary(BaseModel):
             id=c.id, channel=c.channel, direction=c.direction, status=c.status,
             from_uri=c.from_uri, to_uri=c.to_uri, from_user=c.from_user,
             from_display=c.from_display, to_user=c.to_user, remote_address=c.remote_address,
-            external_id=c.external_id, assistant_id=c.assistant_id, hangup_cause=c.hangup_cause,
+            external_id=c.external_id, trunk_id=c.trunk_id, assistant_id=c.assistant_id,
+            hangup_cause=c.hangup_cause,
             invite_at=_iso(c.invite_at) or c.invite_at, answer_at=answer, end_at=end,
             duration_s=duration,
         )

@@ -17,6 +17,7 @@ from atende.channels.leg import CallInfo, CallLeg, Rejection
 from atende.providers.registry import ProviderRegistry
 from atende.store import models
 from atende.store.db import Store, insert_call, insert_event, insert_turn, update_call, utc
+from atende.telephony.trunks import TrunkManager
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class CallEngine:
         self.providers = providers
         self.executor = executor
         self.active: dict[str, _Active] = {}
+        self.trunks: TrunkManager | None = None
         self._tasks = BackgroundTasks()
 
     async def preload(self) -> None:
@@ -53,7 +55,12 @@ class CallEngine:
 
     # CallRouter -------------------------------------------------------------------------
     async def admit(self, info: CallInfo) -> Rejection | None:
-        assistant = await self.store.assistant_for(info.to_user)
+        trunk = self.trunks.trunks.get(info.extra.get("trunk_id", "")) if self.trunks else None
+        if trunk is not None:
+            # A trunk's calls go to its assistant (or the default one).
+            assistant = await self.store.assistant_by_id(trunk.config.assistant_id)
+        else:
+            assistant = await self.store.assistant_for(info.to_user)
         rejection: Rejection | None = None
         cause: str | None = None
         if assistant is None:
@@ -63,12 +70,19 @@ class CallEngine:
             rejection, cause = Rejection.BUSY, "busy"
             log.warning("call %s refused: %d calls already (ATENDE_MAX_CALLS)", info.id,
                         len(self.active))
+        elif trunk is not None and sum(
+                1 for a in self.active.values() if a.info.extra.get("trunk_id") == trunk.config.id
+        ) >= trunk.config.max_concurrent_calls:
+            rejection, cause = Rejection.BUSY, "trunk_busy"
+            log.warning("call %s refused: trunk %s is at its max_concurrent_calls", info.id,
+                        trunk.config.name)
         now = datetime.now(UTC)
         self.store.submit(insert_call(models.Call(
             id=info.id, channel=info.channel, direction=info.direction,
             from_uri=info.from_uri, to_uri=info.to_uri, from_user=info.from_user,
             from_display=info.from_display, to_user=info.to_user,
             remote_address=info.remote_address, external_id=info.external_id,
+            trunk_id=trunk.config.id if trunk else None,
             assistant_id=assistant.id if assistant else None,
             status="rejected" if rejection else "ringing", hangup_cause=cause,
             invite_at=now, end_at=now if rejection else None,

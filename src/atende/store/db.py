@@ -94,6 +94,12 @@ class Store:
         return await self.run(lambda s: list(s.scalars(select(Assistant)
                                                        .order_by(Assistant.created_at))))
 
+    async def assistant_by_id(self, assistant_id: str | None) -> Assistant | None:
+        """The assistant with this id, or the default one when ``assistant_id`` is None."""
+        if assistant_id is None:
+            return await self.assistant_for(None)
+        return await self.run(lambda s: s.get(Assistant, assistant_id))
+
     async def assistant_for(self, extension: str | None) -> Assistant | None:
         def q(s: Session) -> Assistant | None:
             if not extension:

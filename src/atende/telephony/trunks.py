@@ -76,6 +76,7 @@ class LiveTrunk:
     config: TrunkConfig
     agent: RegistrationAgent | None = None
     resolve_error: str | None = None
+    peer_ips: set[str] = field(default_factory=set)  # where its PBX/carrier signals from
 
 
 class TrunkManager:
@@ -99,20 +100,34 @@ class TrunkManager:
             await old.agent.stop()
         live = LiveTrunk(config)
         self.trunks[config.id] = live
-        if config.kind == "extension" and config.enabled:
+        live.peer_ips = await self._resolve(live)
+        if config.kind == "extension" and config.enabled and not live.resolve_error:
             await self._register(live)
+
+    async def _resolve(self, live: LiveTrunk) -> set[str]:
+        """Addresses of the trunk's host and outbound proxy (requests from them are the
+        PBX's or carrier's)."""
+        c = live.config
+        ips: set[str] = set()
+        hosts = [(c.host, c.port or 5060)]
+        if c.outbound_proxy:
+            hosts.append(c.signalling_target()[1:])
+        for host, port in hosts:
+            try:
+                infos = await asyncio.get_running_loop().getaddrinfo(
+                    host, port, type=socket.SOCK_DGRAM)
+                ips.update(str(info[4][0]) for info in infos)
+            except OSError as exc:
+                live.resolve_error = f"cannot resolve {host!r}: {exc}"
+                log.warning("trunk %s: %s", c.name, live.resolve_error)
+        return ips
 
     async def _register(self, live: LiveTrunk) -> None:
         c = live.config
         transport, host, port = c.signalling_target()
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                host, port, type=socket.SOCK_DGRAM)
-            ip = str(infos[0][4][0])
-        except (OSError, IndexError) as exc:
-            live.resolve_error = f"cannot resolve {host!r}: {exc}"
-            log.warning("trunk %s: %s", c.name, live.resolve_error)
-            return
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port,
+                                                             type=socket.SOCK_DGRAM)
+        ip = str(infos[0][4][0])
         address: Address = (transport if transport in ("udp", "tcp") else "udp", ip, port)
         our_host = self.ua.advertised_host(ip)
         contact = f"sip:{c.contact_user}@{our_host}:{self.ua.port}"

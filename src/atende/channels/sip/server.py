@@ -13,7 +13,7 @@ import logging
 import uuid
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from atende.aio import BackgroundTasks
 from atende.channels.leg import CallInfo, CallRouter, DtmfIn, HoldChanged, Rejection
@@ -35,7 +35,7 @@ from atende.sip.sdp import (
 from atende.sip.transaction import Address, ServerTransaction, State
 from atende.sip.ua import UserAgent
 from atende.sip.uri import NameAddr
-from atende.telephony.guard import DirectCallPolicy
+from atende.telephony.inbound import Challenge, GateResult, Refuse
 
 log = logging.getLogger(__name__)
 
@@ -67,15 +67,21 @@ class SipCall:
     invite_key: tuple[str, str, int] | None = None
 
 
+class Gate(Protocol):
+    """Decides whether an incoming INVITE may proceed (trunk match, IP or digest)."""
+
+    def check(self, req: Request, source_ip: str, now: float) -> GateResult: ...
+
+
 class SipChannel:
     def __init__(self, ua: UserAgent, router: CallRouter, ports: PortAllocator,
-                 policy: DirectCallPolicy, media_host: str = "0.0.0.0",
+                 gate: Gate, media_host: str = "0.0.0.0",
                  answer_delay: float = 0.0, rtp_timeout: float = 60.0) -> None:
         self.ua = ua
         ua.tu = self
         self.router = router
         self.ports = ports
-        self.policy = policy
+        self.gate = gate
         self.media_host = media_host
         self.answer_delay = answer_delay
         self.rtp_timeout = rtp_timeout
@@ -158,9 +164,15 @@ class SipChannel:
 
     async def _answer_invite(self, req: Request, txn: ServerTransaction, source: Address,
                              key: tuple[str, str, int]) -> None:
-        if not self.policy.allows(source[1]):
-            log.warning("refused direct call from %s (not in ATENDE_ALLOW_DIRECT)", source[1])
-            self._respond(txn, make_response(req, 403, "Direct calls not allowed from here"))
+        verdict = self.gate.check(req, source[1], self.ua.now())
+        if isinstance(verdict, Refuse):
+            self._respond(txn, make_response(req, verdict.status, verdict.reason))
+            return
+        if isinstance(verdict, Challenge):
+            resp = make_response(req, 401)
+            for value in verdict.www_authenticate:
+                resp.headers.add("WWW-Authenticate", value)
+            self._respond(txn, resp)
             return
         if not req.headers.get_all("Contact"):
             self._respond(txn, make_response(req, 400, "Missing Contact"))
@@ -192,6 +204,8 @@ class SipChannel:
             from_display=from_.display, to_user=req.uri.user or to.uri.user,
             remote_address=f"{source[1]}:{source[2]}", external_id=req.call_id,
         )
+        if verdict.trunk is not None:
+            info.extra["trunk_id"] = verdict.trunk.id
         call = SipCall(info, txn, source, offer=offer, invite_key=key)
         self._pending[txn] = call
         try:

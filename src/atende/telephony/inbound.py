@@ -1,0 +1,116 @@
+"""Who is calling, and may they? Matches an incoming INVITE to a trunk and applies the
+trunk's inbound rule; calls that match no trunk fall to the direct-call policy."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from dataclasses import dataclass
+
+from atende.sip.auth import DigestServer
+from atende.sip.message import Request
+from atende.telephony.guard import DirectCallPolicy, parse_cidrs
+from atende.telephony.numbers import NumberError, format_for_trunk
+from atende.telephony.trunks import TrunkConfig, TrunkManager
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Admit:
+    trunk: TrunkConfig | None  # None: a direct call
+
+
+@dataclass(frozen=True)
+class Refuse:
+    status: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Challenge:
+    www_authenticate: list[str]
+
+
+GateResult = Admit | Refuse | Challenge
+
+
+def did_user_forms(trunk: TrunkConfig) -> set[str]:
+    """The Request-URI users that mean this DID: its SIP address user, and its number in
+    every format a carrier may use."""
+    forms = {trunk.contact_user}
+    for fmt in ("intl_plus", "intl_no_plus", "national"):
+        try:
+            forms.add(format_for_trunk(trunk.number, trunk.country, fmt))
+        except NumberError:
+            pass
+    return forms
+
+
+class InboundGate:
+    def __init__(self, trunks: TrunkManager, direct: DirectCallPolicy,
+                 realm: str = "atende") -> None:
+        self.trunks = trunks
+        self.direct = direct
+        self.digest = DigestServer(realm)
+
+    def check(self, req: Request, source_ip: str, now: float) -> GateResult:
+        user = (req.uri.user or "").split(";")[0]
+        for live in self.trunks.trunks.values():
+            t = live.config
+            if not t.enabled:
+                continue
+            if t.kind == "extension" and user == t.contact_user:
+                if source_ip in live.peer_ips or _in(source_ip, t.allowed_ips):
+                    return Admit(t)
+                log.warning("INVITE for trunk %s from %s, not its PBX: refused", t.name,
+                            source_ip)
+                return Refuse(403, "Not from this trunk's PBX")
+            if t.kind == "did" and user in did_user_forms(t):
+                return self._did(req, t, source_ip, live.peer_ips, now)
+        if self.direct.allows(source_ip):
+            return Admit(None)
+        log.warning("refused direct call from %s (not in ATENDE_ALLOW_DIRECT)", source_ip)
+        return Refuse(403, "Direct calls not allowed from here")
+
+    def _did(self, req: Request, t: TrunkConfig, source_ip: str, peer_ips: set[str],
+             now: float) -> GateResult:
+        if t.inbound_auth == "ip":
+            allowed = _in(source_ip, t.allowed_ips) or (
+                not t.allowed_ips and source_ip in peer_ips)
+            if allowed:
+                return Admit(t)
+            log.warning("INVITE for DID trunk %s from %s, not in its allowlist: refused",
+                        t.name, source_ip)
+            return Refuse(403, "Source address not allowed for this trunk")
+        header = req.headers.get("Authorization")
+        if header is None:
+            return Challenge(self.digest.challenges(now))
+        verdict = self.digest.verify(header, req.method, {t.username: t.password}, now)
+        if verdict.ok:
+            return Admit(t)
+        if verdict.stale:
+            return Challenge(self.digest.challenges(now, stale=True))
+        log.warning("INVITE for DID trunk %s from %s: bad credentials (%s)", t.name,
+                    source_ip, verdict.reason)
+        return Challenge(self.digest.challenges(now))
+
+
+class DirectOnly:
+    """A gate with no trunks: only the direct-call policy (tests, benchmarks)."""
+
+    def __init__(self, direct: DirectCallPolicy) -> None:
+        self.direct = direct
+
+    def check(self, req: Request, source_ip: str, now: float) -> GateResult:
+        if self.direct.allows(source_ip):
+            return Admit(None)
+        return Refuse(403, "Direct calls not allowed from here")
+
+
+def _in(ip: str, cidrs: tuple[str, ...]) -> bool:
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return any(addr.version == n.version and addr in n for n in parse_cidrs(cidrs))
