@@ -12,8 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 import uvicorn
 
 from atende.api.app import create_api
+from atende.api.outbound import outbound_router
 from atende.api.trunks import trunks_router
 from atende.calls.engine import CallEngine
+from atende.channels.sip.outbound import Dialer
 from atende.channels.sip.server import SipChannel
 from atende.config import Settings
 from atende.media.endpoint import PortAllocator
@@ -74,7 +76,9 @@ class Atende:
                                   rtp_timeout=s.rtp_timeout_s)
         await self.ua.start(s.bind, s.sip_port)
         await self.trunks.load(await self.store.trunks())
-        routers = [trunks_router(self.store, box, self.trunks, s.sip_host, self.ua.port)]
+        self.engine.dialer = Dialer(self.channel)
+        routers = [trunks_router(self.store, box, self.trunks, s.sip_host, self.ua.port),
+                   outbound_router(self.store, self.engine, self.trunks)]
         config = uvicorn.Config(create_api(self.store, routers), host=s.bind, port=s.api_port,
                                 log_config=None, access_log=False, lifespan="off")
         self.api_server = _ApiServer(config)

@@ -69,9 +69,24 @@ request_route {{
         if (!save("location")) {{ sl_reply_error(); }}
         exit;
     }}
+    # Calls placed by the PBX's own users must authenticate (407), as on a real PBX.
+    if (is_method("INVITE") && from_uri == myself && $sht(users=>$fU) != $null) {{
+        if (!pv_auth_check("$fd", "$sht(users=>$fU)", "0", "1")) {{
+            proxy_challenge("$fd", "1");
+            exit;
+        }}
+        consume_credentials();
+    }}
     if (is_method("INVITE")) {{ record_route(); }}
     if (uri == myself) {{
-        if (!lookup("location")) {{ sl_send_reply("404", "Not Found"); exit; }}
+        if (!lookup("location")) {{
+            if ($sht(users=>$rU) != $null) {{
+                sl_send_reply("480", "Temporarily Unavailable");
+            }} else {{
+                sl_send_reply("404", "Not Found");
+            }}
+            exit;
+        }}
     }}
     t_relay();
 }}

@@ -10,7 +10,8 @@ from atende import __version__
 from atende.api.schemas import AssistantOut, CallDetail, CallList, CallSummary
 from atende.store.db import Store
 
-CALL_STATUSES = ("ringing", "in_progress", "completed", "cancelled", "rejected", "failed")
+CALL_STATUSES = ("ringing", "dialing", "in_progress", "completed", "cancelled", "rejected",
+                 "failed", "busy", "no_answer")
 
 
 def create_api(store: Store, routers: list[APIRouter] | None = None) -> FastAPI:

@@ -14,10 +14,11 @@ from atende.agent.session import AgentSession
 from atende.agent.turns import Turn
 from atende.aio import BackgroundTasks
 from atende.channels.leg import CallInfo, CallLeg, Rejection
+from atende.channels.sip.outbound import Dialer, DialRequest
 from atende.providers.registry import ProviderRegistry
 from atende.store import models
 from atende.store.db import Store, insert_call, insert_event, insert_turn, update_call, utc
-from atende.telephony.trunks import TrunkManager
+from atende.telephony.trunks import TrunkConfig, TrunkManager
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class CallEngine:
         self.executor = executor
         self.active: dict[str, _Active] = {}
         self.trunks: TrunkManager | None = None
+        self.dialer: Dialer | None = None
         self._tasks = BackgroundTasks()
 
     async def preload(self) -> None:
@@ -112,6 +114,49 @@ class CallEngine:
         if not leg.ended:
             log.info("call %s reached ATENDE_MAX_CALL_SECONDS; hanging up", leg.info.id)
             self._tasks.spawn(leg.hangup("max_duration"))
+
+    # Outbound --------------------------------------------------------------------------
+    def capacity_problem(self, trunk: TrunkConfig) -> str | None:
+        """Why another call cannot start now, or None."""
+        if len(self.active) >= self.max_calls:
+            return f"atende is handling {len(self.active)} calls already (ATENDE_MAX_CALLS)"
+        on_trunk = sum(1 for a in self.active.values()
+                       if a.info.extra.get("trunk_id") == trunk.id)
+        if on_trunk >= trunk.max_concurrent_calls:
+            return f"trunk {trunk.name!r} is at its max_concurrent_calls ({on_trunk})"
+        return None
+
+    async def place_call(self, info: CallInfo, dial: DialRequest,
+                         assistant: models.Assistant) -> models.Call:
+        """Record an outbound call and start dialling it in the background."""
+        row = models.Call(
+            id=info.id, channel=info.channel, direction="outbound", from_uri=info.from_uri,
+            to_uri=info.to_uri, from_user=info.from_user, to_user=info.to_user,
+            trunk_id=info.extra.get("trunk_id"), assistant_id=assistant.id,
+            status="dialing", invite_at=datetime.now(UTC),
+        )
+        await self.store.run(lambda s: s.add(row))
+        active = _Active(assistant, info)
+        self.active[info.id] = active
+        assert self.dialer is not None
+        self._tasks.spawn(self._dial(active, dial))
+        return row
+
+    async def _dial(self, active: _Active, dial: DialRequest) -> None:
+        assert self.dialer is not None
+        outcome = await self.dialer.dial(dial)
+        info = active.info
+        if outcome.leg is None:
+            self.active.pop(info.id, None)
+            log.info("call %s to %s: %s (%s)", info.id, info.to_uri, outcome.status,
+                     outcome.reason)
+            self.store.submit(update_call(info.id, status=outcome.status,
+                                          sip_status=outcome.sip_status,
+                                          hangup_cause=outcome.reason[:64],
+                                          end_at=datetime.now(UTC)))
+            return
+        self.store.submit(update_call(info.id, sip_status=outcome.sip_status))
+        self.connected(outcome.leg)
 
     def ended_before_answer(self, info: CallInfo, cause: str) -> None:
         self.active.pop(info.id, None)

@@ -69,6 +69,31 @@ class Dialog:
             remote_seq=invite.cseq.number,
         )
 
+    @classmethod
+    def for_uac(cls, invite: Request, resp: Response) -> Dialog:
+        """The dialog a 2xx to our INVITE creates (§12.1.2): route set reversed."""
+        contact = resp.headers.get_all("Contact")
+        if not contact:
+            raise ValueError("2xx without Contact")
+        from_ = invite.from_
+        local_tag = from_.params.pop("tag", None) or ""
+        to = resp.to
+        remote_tag = to.params.pop("tag", None) or ""
+        return cls(
+            call_id=invite.call_id, local_tag=local_tag, remote_tag=remote_tag,
+            local_uri=str(from_), remote_uri=str(to),
+            remote_target=NameAddr.parse(contact[0]).uri,
+            local_contact=invite.headers.get("Contact") or "",
+            route_set=list(reversed(resp.headers.get_all("Record-Route"))),
+            local_seq=invite.cseq.number, remote_seq=None, state=DialogState.CONFIRMED,
+        )
+
+    def ack(self, invite_cseq: int, body: bytes = b"") -> Request:
+        """The ACK for a 2xx: its own transaction, the INVITE's CSeq number (§13.2.2.4)."""
+        req = self.create_request("ACK", body)
+        req.headers.set("CSeq", f"{invite_cseq} ACK")
+        return req
+
     def accept_remote_cseq(self, cseq: CSeq) -> bool:
         """In-dialog requests must not go backwards (§12.2.2): False means answer 500."""
         if cseq.method in ("ACK", "CANCEL"):

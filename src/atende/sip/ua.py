@@ -66,6 +66,8 @@ class UserAgent:
         self._wake = asyncio.Event()
         self._timer_task: asyncio.Task[None] | None = None
         self._pending: dict[ClientTransaction, asyncio.Future[Response]] = {}
+        self._provisional: dict[ClientTransaction, Callable[[Response], None]] = {}
+        self.on_2xx_retransmission: Callable[[Response], None] | None = None
         self.bind_host = "0.0.0.0"
         self.stats = {"received": 0, "malformed": 0, "dropped": 0, "errors": 0}
 
@@ -154,6 +156,8 @@ class UserAgent:
             elif isinstance(action, TimedOut):
                 txn = action.transaction
                 fut = self._pending.pop(txn, None) if isinstance(txn, ClientTransaction) else None
+                if isinstance(txn, ClientTransaction):
+                    self._provisional.pop(txn, None)
                 if fut is not None and not fut.done():
                     fut.set_result(make_response(txn.request, 408))
         self._wake.set()
@@ -166,10 +170,20 @@ class UserAgent:
                 self.tu.on_request(msg, stxn, d.source)
             return
         txn = d.transaction
-        if isinstance(txn, ClientTransaction) and msg.status >= 200:
-            fut = self._pending.pop(txn, None)
-            if fut is not None and not fut.done():
-                fut.set_result(msg)
+        if isinstance(txn, ClientTransaction) and msg.status < 200:
+            on_provisional = self._provisional.get(txn)
+            if on_provisional is not None:
+                on_provisional(msg)
+            return
+        fut = self._pending.pop(txn, None) if isinstance(txn, ClientTransaction) else None
+        if isinstance(txn, ClientTransaction):
+            self._provisional.pop(txn, None)
+        if fut is not None and not fut.done():
+            fut.set_result(msg)
+        elif msg.cseq.method == "INVITE" and 200 <= msg.status < 300:
+            # A retransmitted 2xx: our ACK was lost, the dialog's owner must send it again.
+            if self.on_2xx_retransmission is not None:
+                self.on_2xx_retransmission(msg)
 
     # output -----------------------------------------------------------------------------
     def respond(self, txn: ServerTransaction, resp: Response) -> None:
@@ -183,17 +197,23 @@ class UserAgent:
     def send_2xx_retransmission(self, resp: Response, address: Address) -> None:
         self.transport.send(resp.encode(), address)
 
-    async def request(self, req: Request, address: Address) -> Response:
+    async def request(self, req: Request, address: Address,
+                      on_provisional: Callable[[Response], None] | None = None) -> Response:
         """Send a request in a client transaction; resolves with the final response
-        (a synthetic 408 when Timer B/F fires)."""
-        host = self.advertised_host(address[1])
-        via = Via(address[0].upper(), host, self.port, {"branch": new_branch(), "rport": None})
-        req.headers.insert_first("Via", str(via))
+        (a synthetic 408 when Timer B/F fires). A request that already carries its Via
+        (a CANCEL, which must repeat its INVITE's) keeps it."""
+        if "Via" not in req.headers:
+            host = self.advertised_host(address[1])
+            via = Via(address[0].upper(), host, self.port,
+                      {"branch": new_branch(), "rport": None})
+            req.headers.insert_first("Via", str(via))
         if "User-Agent" not in req.headers:
             req.headers.add("User-Agent", USER_AGENT)
         txn, actions = self.layer.send_request(req, address, self.now())
         fut: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
         self._pending[txn] = fut
+        if on_provisional is not None:
+            self._provisional[txn] = on_provisional
         self._run(actions)
         return await fut
 

@@ -45,6 +45,7 @@ class Call(Base):
         ForeignKey("assistants.id", ondelete="SET NULL"), nullable=True)
     status: Mapped[str] = mapped_column(String(32), index=True)
     hangup_cause: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    sip_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
     invite_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     answer_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     end_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from dataclasses import dataclass
 
+from atende.channels.sip.gate import Admit, Challenge, GateResult, Refuse
 from atende.sip.auth import DigestServer
 from atende.sip.message import Request
 from atende.telephony.guard import DirectCallPolicy, parse_cidrs
@@ -14,25 +14,6 @@ from atende.telephony.numbers import NumberError, format_for_trunk
 from atende.telephony.trunks import TrunkConfig, TrunkManager
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Admit:
-    trunk: TrunkConfig | None  # None: a direct call
-
-
-@dataclass(frozen=True)
-class Refuse:
-    status: int
-    reason: str
-
-
-@dataclass(frozen=True)
-class Challenge:
-    www_authenticate: list[str]
-
-
-GateResult = Admit | Refuse | Challenge
 
 
 def did_user_forms(trunk: TrunkConfig) -> set[str]:

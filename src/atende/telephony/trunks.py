@@ -8,11 +8,13 @@ import logging
 import socket
 from dataclasses import dataclass, field
 
+from atende.channels.leg import CallInfo
+from atende.channels.sip.outbound import DialRequest, route_for_proxy
 from atende.channels.sip.registration import RegistrationAgent
 from atende.sip.register import Registration
 from atende.sip.transaction import Address
 from atende.sip.ua import UserAgent
-from atende.sip.uri import split_hostport
+from atende.sip.uri import SipUri, split_hostport
 from atende.store import models
 from atende.store.secrets import SecretBox
 
@@ -136,6 +138,30 @@ class TrunkManager:
         reg = Registration(c.number, c.domain or c.host, c.username, c.password, contact)
         live.agent = RegistrationAgent(self.ua, reg, address)
         live.agent.start()
+
+    async def first_hop(self, c: TrunkConfig) -> Address:
+        transport, host, port = c.signalling_target()
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port,
+                                                             type=socket.SOCK_DGRAM)
+        return (transport if transport in ("udp", "tcp") else "udp", str(infos[0][4][0]),
+                port)
+
+    async def dial_request(self, c: TrunkConfig, to_user: str, info: CallInfo,
+                           ring_timeout: float) -> DialRequest:
+        """How to reach ``to_user`` through trunk ``c``: Request-URI at the trunk's domain,
+        our identity there, and the first hop (outbound proxy or host)."""
+        domain = c.domain or c.host
+        ruri = SipUri(domain, user=to_user, port=None if c.domain else c.port)
+        route: list[str] = []
+        if c.outbound_proxy:
+            proxy_host, proxy_port = split_hostport(c.outbound_proxy)
+            route = route_for_proxy(proxy_host, proxy_port)
+        # Our identity at the same host:port the Request-URI names (a PBX on a non-default
+        # port knows itself by it).
+        ours = SipUri(domain, user=c.username, port=ruri.port)
+        return DialRequest(info=info, ruri=ruri, from_uri=str(ours),
+                           address=await self.first_hop(c), username=c.username,
+                           password=c.password, route=route, ring_timeout=ring_timeout)
 
     async def remove(self, trunk_id: str) -> None:
         live = self.trunks.pop(trunk_id, None)

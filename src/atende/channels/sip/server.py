@@ -13,10 +13,11 @@ import logging
 import uuid
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from atende.aio import BackgroundTasks
 from atende.channels.leg import CallInfo, CallRouter, DtmfIn, HoldChanged, Rejection
+from atende.channels.sip.gate import Challenge, Gate, Refuse
 from atende.channels.sip.leg import SipCallLeg
 from atende.media.endpoint import PortAllocator
 from atende.sip.dialog import Dialog, new_tag
@@ -35,7 +36,6 @@ from atende.sip.sdp import (
 from atende.sip.transaction import Address, ServerTransaction, State
 from atende.sip.ua import UserAgent
 from atende.sip.uri import NameAddr
-from atende.telephony.inbound import Challenge, GateResult, Refuse
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +54,8 @@ KNOWN_METHODS = frozenset({"REGISTER", "SUBSCRIBE", "NOTIFY", "PUBLISH", "MESSAG
 @dataclass
 class SipCall:
     info: CallInfo
-    invite_txn: ServerTransaction
-    source: Address
+    invite_txn: ServerTransaction | None  # None for calls we placed
+    source: Address  # where in-dialog requests go: the peer (inbound) or the next hop
     leg: SipCallLeg | None = None
     dialog: Dialog | None = None
     cancelled: bool = False
@@ -65,12 +65,7 @@ class SipCall:
     last_sdp: bytes = b""
     answer_in_ack: bool = False
     invite_key: tuple[str, str, int] | None = None
-
-
-class Gate(Protocol):
-    """Decides whether an incoming INVITE may proceed (trunk match, IP or digest)."""
-
-    def check(self, req: Request, source_ip: str, now: float) -> GateResult: ...
+    ack: Request | None = None  # our ACK for their 2xx (outbound), resent if it is lost
 
 
 class SipChannel:
@@ -90,6 +85,7 @@ class SipChannel:
         # (Call-ID, From tag, CSeq) of INVITEs being handled or answered: the same request
         # arriving again on another path (new branch) is a merged request (§8.2.2.2).
         self._invite_keys: set[tuple[str, str, int]] = set()
+        ua.on_2xx_retransmission = self._resend_ack
         self._tasks = BackgroundTasks()
 
     # dispatch ---------------------------------------------------------------------------
@@ -225,6 +221,7 @@ class SipChannel:
 
     async def _connect(self, req: Request, call: SipCall) -> None:
         txn = call.invite_txn
+        assert txn is not None
         local_tag = new_tag()
         host = self.ua.advertised_host(call.source[1])
         contact = f"<sip:atende@{_host(host)}:{self.ua.port}" + (
@@ -381,6 +378,11 @@ class SipChannel:
             if call is not None:
                 call.cancelled = True
                 self.router.ended_before_answer(call.info, "cancelled")
+
+    def _resend_ack(self, resp: Response) -> None:
+        call = self.calls.get((resp.call_id, resp.from_.tag or "", resp.to.tag or ""))
+        if call is not None and call.ack is not None:
+            self.ua.send_stateless(call.ack, call.source)
 
     def on_ack_timeout(self, dialog: Dialog) -> None:
         call = self.calls.get(dialog.id)

@@ -1,0 +1,35 @@
+"""What the SIP channel asks before taking an incoming call, and the possible answers.
+Implemented by telephony/inbound.py (trunks, allowlists, digest)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from atende.sip.message import Request
+
+if TYPE_CHECKING:
+    from atende.telephony.trunks import TrunkConfig
+
+
+@dataclass(frozen=True)
+class Admit:
+    trunk: TrunkConfig | None  # None: a direct call
+
+
+@dataclass(frozen=True)
+class Refuse:
+    status: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Challenge:
+    www_authenticate: list[str]
+
+
+GateResult = Admit | Refuse | Challenge
+
+
+class Gate(Protocol):
+    def check(self, req: Request, source_ip: str, now: float) -> GateResult: ...

@@ -1,0 +1,242 @@
+"""Placing calls (the UAC side of INVITE): offer, digest challenges, provisional responses,
+ring timeout with CANCEL, ACK, and an outcome in plain terms."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from atende.channels.leg import CallInfo
+from atende.channels.sip.leg import SipCallLeg
+from atende.channels.sip.server import SipCall, SipChannel
+from atende.sip.auth import DigestClient, pick_challenge
+from atende.sip.dialog import Dialog, new_tag
+from atende.sip.headers import CSeq, Headers, Via
+from atende.sip.message import Request, Response
+from atende.sip.sdp import SdpError, build_offer, negotiate, new_session_id, parse_sdp
+from atende.sip.transaction import Address, new_branch
+from atende.sip.uri import SipUri
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DialRequest:
+    info: CallInfo
+    ruri: SipUri
+    from_uri: str  # our address of record, e.g. sip:ai@pbx.example (no tag)
+    address: Address  # the first hop: the outbound proxy or the trunk host
+    username: str
+    password: str = field(repr=False)
+    route: list[str] = field(default_factory=list)
+    ring_timeout: float = 30.0
+
+
+@dataclass
+class DialOutcome:
+    status: str  # answered, busy, no_answer, rejected, failed, cancelled
+    sip_status: int | None
+    reason: str
+    leg: SipCallLeg | None = None
+    events: list[str] = field(default_factory=list)  # ringing, early_media …
+
+
+def _provisional_handler(call_id: str, heard: asyncio.Event, events: list[str]
+                         ) -> Callable[[Response], None]:
+    """Notes provisional responses. Early media (183 with SDP) is recorded but never taken
+    for an answer: the agent starts on the 2xx only."""
+
+    def on_provisional(resp: Response) -> None:
+        heard.set()
+        if resp.status > 100:
+            kind = "early_media" if resp.status == 183 and resp.body else "ringing"
+            if kind not in events:
+                events.append(kind)
+                log.info("call %s: %d %s", call_id, resp.status, resp.reason)
+
+    return on_provisional
+
+
+def classify(status: int, reason: str, synthetic: bool) -> tuple[str, str]:
+    """Turn a final response into an outcome and words for it."""
+    text = f"{status} {reason}".strip()
+    if synthetic:
+        return "failed", "no response from the trunk (check its address and transport)"
+    if status in (486, 600):
+        return "busy", text
+    if status in (408, 480, 487):
+        return "no_answer", text
+    if status in (401, 407):
+        return "failed", f"{text}: the trunk refused our credentials"
+    if 400 <= status < 500 or status >= 600:
+        return "rejected", text
+    return "failed", text
+
+
+class Dialer:
+    def __init__(self, channel: SipChannel) -> None:
+        self.channel = channel
+        self.ua = channel.ua
+
+    async def dial(self, d: DialRequest, cancel: asyncio.Event | None = None) -> DialOutcome:
+        ch = self.channel
+        leg = SipCallLeg(d.info, ch.ports, ch._send_bye, ch.rtp_timeout)
+        try:
+            await leg.media.open(ch.media_host)
+        except OSError:
+            return DialOutcome("failed", None, "no free RTP port")
+        try:
+            outcome = await self._invite(d, leg, cancel or asyncio.Event())
+        except Exception:
+            log.exception("placing call %s failed", d.info.id)
+            outcome = DialOutcome("failed", None, "internal error while dialling")
+        if outcome.leg is None:
+            await leg.media.close()
+        return outcome
+
+    def _build(self, d: DialRequest, call_id: str, from_tag: str, cseq: int, contact: str,
+               body: bytes, auth: tuple[str, str] | None) -> Request:
+        h = Headers()
+        for route in d.route:
+            h.add("Route", route)
+        h.add("Max-Forwards", "70")
+        h.add("From", f"<{d.from_uri}>;tag={from_tag}")
+        h.add("To", f"<{d.ruri}>")
+        h.add("Call-ID", call_id)
+        h.add("CSeq", f"{cseq} INVITE")
+        h.add("Contact", contact)
+        h.add("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO")
+        if auth is not None:
+            h.add(*auth)
+        h.add("Content-Type", "application/sdp")
+        return Request("INVITE", d.ruri, h, body)
+
+    async def _invite(self, d: DialRequest, leg: SipCallLeg, cancel: asyncio.Event
+                      ) -> DialOutcome:
+        loop = asyncio.get_running_loop()
+        host = self.ua.advertised_host(d.address[1])
+        hostpart = f"[{host}]" if ":" in host else host
+        transport = ";transport=tcp" if d.address[0] == "tcp" else ""
+        contact = f"<sip:atende@{hostpart}:{self.ua.port}{transport}>"
+        offer = build_offer(host, leg.media.port, new_session_id(), 1)
+        call_id = secrets.token_hex(12) + "@atende"
+        from_tag = new_tag()
+        cseq = secrets.randbelow(1000) + 1
+        deadline = loop.time() + d.ring_timeout
+        client = DigestClient(d.username, d.password)
+        auth: tuple[str, str] | None = None
+        events: list[str] = []
+        for _round in range(3):
+            invite = self._build(d, call_id, from_tag, cseq, contact, offer, auth)
+            heard = asyncio.Event()
+            task = loop.create_task(self.ua.request(
+                invite, d.address, _provisional_handler(d.info.id, heard, events)))
+            waiter = loop.create_task(cancel.wait())
+            done, _ = await asyncio.wait({task, waiter}, timeout=max(0.0, deadline -
+                                                                     loop.time()),
+                                         return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            if task not in done:
+                return await self._cancel(d, invite, task, heard, cancel.is_set(), events)
+            resp = task.result()
+            if resp.status in (401, 407):
+                header = "Proxy-Authenticate" if resp.status == 407 else "WWW-Authenticate"
+                challenge = pick_challenge(resp.headers.get_all(header))
+                already = auth is not None and not (challenge and challenge.stale)
+                if challenge is None or already:
+                    status, words = classify(resp.status, resp.reason, False)
+                    return DialOutcome(status, resp.status, words, events=events)
+                name = "Proxy-Authorization" if resp.status == 407 else "Authorization"
+                auth = (name, client.authorize(challenge, "INVITE", str(d.ruri)))
+                cseq += 1
+                continue
+            if 200 <= resp.status < 300:
+                return await self._answered(d, invite, resp, leg, events)
+            synthetic = resp.status == 408 and resp.to.tag is None and not heard.is_set()
+            status, words = classify(resp.status, resp.reason, synthetic)
+            return DialOutcome(status, resp.status, words, events=events)
+        return DialOutcome("failed", None, "too many authentication rounds", events=events)
+
+    async def _cancel(self, d: DialRequest, invite: Request, task: asyncio.Task[Response],
+                      heard: asyncio.Event, by_user: bool, events: list[str]) -> DialOutcome:
+        """Ring timeout or cancelled: CANCEL (only after a provisional, §9.1), then wait for
+        the INVITE's final answer. A 2xx that crosses our CANCEL is ACKed and hung up."""
+        try:
+            await asyncio.wait_for(heard.wait(), 32)
+        except TimeoutError:
+            pass
+        if not task.done():
+            cancel = Request("CANCEL", invite.uri, Headers())
+            cancel.headers.add("Via", invite.headers.get_all("Via")[0])
+            for route in invite.headers.get_all("Route"):
+                cancel.headers.add("Route", route)
+            cancel.headers.add("Max-Forwards", "70")
+            for name in ("From", "To", "Call-ID"):
+                cancel.headers.add(name, invite.headers.get(name) or "")
+            cancel.headers.add("CSeq", str(CSeq(invite.cseq.number, "CANCEL")))
+            await self.ua.request(cancel, d.address)
+        try:
+            resp = await asyncio.wait_for(task, 40)
+        except TimeoutError:
+            resp = None
+        if resp is not None and 200 <= resp.status < 300:
+            try:
+                dialog = Dialog.for_uac(invite, resp)
+                self.ua.send_stateless(self._with_via(dialog.ack(invite.cseq.number),
+                                                      d.address), d.address)
+                bye = dialog.create_request("BYE")
+                await self.ua.request(bye, d.address)
+            except (ValueError, TimeoutError):
+                pass
+        status = "cancelled" if by_user else "no_answer"
+        words = "cancelled before answer" if by_user else (
+            f"no answer within {d.ring_timeout:.0f} s")
+        return DialOutcome(status, resp.status if resp else None, words, events=events)
+
+    def _with_via(self, req: Request, address: Address) -> Request:
+        host = self.ua.advertised_host(address[1])
+        via = Via(address[0].upper(), host, self.ua.port, {"branch": new_branch(),
+                                                             "rport": None})
+        req.headers.insert_first("Via", str(via))
+        return req
+
+    async def _answered(self, d: DialRequest, invite: Request, resp: Response,
+                        leg: SipCallLeg, events: list[str]) -> DialOutcome:
+        dialog = Dialog.for_uac(invite, resp)
+        hop = await self._next_hop(dialog, d.address)
+        ack = self._with_via(dialog.ack(invite.cseq.number), hop)
+        self.ua.send_stateless(ack, hop)
+        try:
+            _, neg = negotiate(parse_sdp(resp.body))
+        except SdpError as exc:
+            log.warning("call %s: unusable SDP answer (%s); hanging up", d.info.id, exc)
+            await self.ua.request(dialog.create_request("BYE"), hop)
+            return DialOutcome("failed", resp.status, f"unusable SDP answer: {exc}",
+                               events=events)
+        call = SipCall(d.info, None, hop, leg=leg, dialog=dialog, ack=ack)
+        leg.media.configure(neg)
+        leg.trust_host(hop[1])
+        leg.media.start()
+        self.channel.calls[dialog.id] = call
+        log.info("call %s answered by %s", d.info.id, d.info.to_uri)
+        return DialOutcome("answered", resp.status, f"{resp.status} {resp.reason}".strip(),
+                           leg, events)
+
+    async def _next_hop(self, dialog: Dialog, fallback: Address) -> Address:
+        uri = dialog.next_hop()
+        transport = uri.params.get("transport") or fallback[0]
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(uri.host, uri.port or 5060)
+            ip = str(infos[0][4][0])
+        except (OSError, IndexError):
+            return fallback
+        return (transport.lower() if transport.lower() in ("udp", "tcp") else "udp", ip,
+                uri.port or 5060)
+
+
+def route_for_proxy(proxy_host: str, proxy_port: int | None) -> list[str]:
+    """The Route header that sends every request through an outbound proxy (loose routing)."""
+    return [f"<{SipUri(proxy_host, port=proxy_port, params={'lr': None})}>"]
