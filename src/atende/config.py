@@ -38,6 +38,13 @@ class Settings(BaseSettings):
                            "Offline speech models manage about 10 per 2 cores")
     max_call_seconds: float = Field(3600, gt=0, description="hang up calls longer than this")
     model_threads: int = Field(2, ge=1, le=64, description="worker threads for STT/TTS")
+    abuse_max_failures: int = Field(5, ge=1, description="refused or failed-auth INVITEs "
+                                    "from one address before it is blocked")
+    abuse_window_s: float = Field(60, gt=0, description="window for counting failures")
+    abuse_block_s: float = Field(600, ge=0, description="how long a blocked address stays "
+                                 "blocked")
+    sip_rate_per_s: float = Field(10, gt=0, description="new INVITE/REGISTER per second per "
+                                  "address (burst: twice that)")
     secret_key: str | None = Field(None, description="Fernet key for secrets at rest; "
                                    "default: secret.key in the data folder")
     log_level: str = Field("info")

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import uvicorn
 
+from atende.api.abuse import abuse_router
 from atende.api.app import create_api
 from atende.api.outbound import outbound_router
 from atende.api.trunks import trunks_router
@@ -24,6 +25,7 @@ from atende.providers.stt.whisper import WhisperSTT
 from atende.sip.ua import UserAgent
 from atende.store.db import Store
 from atende.store.secrets import SecretBox
+from atende.telephony.abuse import AbuseGuard
 from atende.telephony.guard import DirectCallPolicy
 from atende.telephony.inbound import InboundGate
 from atende.telephony.trunks import TrunkManager
@@ -46,6 +48,10 @@ class Atende:
         self.executor = ThreadPoolExecutor(max_workers=settings.model_threads,
                                            thread_name_prefix="models")
         self.ua = UserAgent(public_ip=settings.public_ip)
+        self.guard = AbuseGuard(settings.abuse_max_failures, settings.abuse_window_s,
+                                settings.abuse_block_s, settings.sip_rate_per_s,
+                                2 * settings.sip_rate_per_s)
+        self.ua.guard = self.guard
         self.engine: CallEngine | None = None
         self.channel: SipChannel | None = None
         self.trunks: TrunkManager | None = None
@@ -78,7 +84,8 @@ class Atende:
         await self.trunks.load(await self.store.trunks())
         self.engine.dialer = Dialer(self.channel)
         routers = [trunks_router(self.store, box, self.trunks, s.sip_host, self.ua.port),
-                   outbound_router(self.store, self.engine, self.trunks)]
+                   outbound_router(self.store, self.engine, self.trunks),
+                   abuse_router(self.guard, self.ua.now)]
         config = uvicorn.Config(create_api(self.store, routers), host=s.bind, port=s.api_port,
                                 log_config=None, access_log=False, lifespan="off")
         self.api_server = _ApiServer(config)

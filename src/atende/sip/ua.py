@@ -31,6 +31,16 @@ log = logging.getLogger(__name__)
 USER_AGENT = "atende/0.1"
 
 
+class Guard(Protocol):
+    """Flood and abuse protection (telephony/abuse.py implements it)."""
+
+    def is_blocked(self, ip: str, now: float) -> bool: ...
+
+    def allow(self, ip: str, now: float) -> bool: ...
+
+    def failure(self, ip: str, now: float, reason: str) -> None: ...
+
+
 class TransactionUser(Protocol):
     def on_request(self, req: Request, txn: ServerTransaction | None, source: Address) -> None:
         ...
@@ -68,6 +78,7 @@ class UserAgent:
         self._pending: dict[ClientTransaction, asyncio.Future[Response]] = {}
         self._provisional: dict[ClientTransaction, Callable[[Response], None]] = {}
         self.on_2xx_retransmission: Callable[[Response], None] | None = None
+        self.guard: Guard | None = None
         self.bind_host = "0.0.0.0"
         self.stats = {"received": 0, "malformed": 0, "dropped": 0, "errors": 0}
 
@@ -100,12 +111,21 @@ class UserAgent:
         self.stats["received"] += 1
         if not data.strip(b"\r\n\x00 "):
             return  # UDP keep-alives (CRLF, zero bytes)
+        if (self.guard is not None and not data.startswith(b"ACK ")
+                and self.guard.is_blocked(source[1], self.now())):
+            # Dropped unanswered. ACKs still pass: they stop our own retransmissions of
+            # the final responses that got the address blocked.
+            return
         try:
             msg = parse_message(data, stream=source[0] != "udp")
         except SipParseError as exc:
             self.stats["malformed"] += 1
             self._reject_malformed(exc, source)
             return
+        if (self.guard is not None and isinstance(msg, Request)
+                and msg.method in ("INVITE", "REGISTER") and "tag=" not in
+                (msg.headers.get("To") or "") and not self.guard.allow(source[1], self.now())):
+            return  # a flood: drop without answering
         try:
             if isinstance(msg, Request):
                 self._stamp_via(msg, source)

@@ -161,10 +161,15 @@ class SipChannel:
     async def _answer_invite(self, req: Request, txn: ServerTransaction, source: Address,
                              key: tuple[str, str, int]) -> None:
         verdict = self.gate.check(req, source[1], self.ua.now())
+        guard = self.ua.guard
         if isinstance(verdict, Refuse):
+            if guard is not None:
+                guard.failure(source[1], self.ua.now(), verdict.reason)
             self._respond(txn, make_response(req, verdict.status, verdict.reason))
             return
         if isinstance(verdict, Challenge):
+            if guard is not None and "Authorization" in req.headers:
+                guard.failure(source[1], self.ua.now(), "bad digest credentials")
             resp = make_response(req, 401)
             for value in verdict.www_authenticate:
                 resp.headers.add("WWW-Authenticate", value)

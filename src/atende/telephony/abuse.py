@@ -1,0 +1,98 @@
+"""Abuse guard, sans-IO: addresses that keep failing authentication or calling without
+being allowed get blocked for a while, and INVITE/REGISTER floods are rate limited per
+address. Blocked traffic is dropped without an answer (scanners learn nothing)."""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Source:
+    failures: deque[float] = field(default_factory=deque)
+    blocked_until: float = 0.0
+    reason: str = ""
+    tokens: float = 0.0
+    last_refill: float = 0.0
+    dropped: int = 0
+
+
+class AbuseGuard:
+    def __init__(self, max_failures: int = 5, window_s: float = 60.0, block_s: float = 600.0,
+                 rate_per_s: float = 10.0, burst: float = 20.0) -> None:
+        self.max_failures = max_failures
+        self.window_s = window_s
+        self.block_s = block_s
+        self.rate_per_s = rate_per_s
+        self.burst = burst
+        self._sources: dict[str, _Source] = {}
+        self.rate_limited = 0
+        self.blocked_drops = 0
+
+    def _src(self, ip: str, now: float) -> _Source:
+        src = self._sources.get(ip)
+        if src is None:
+            src = self._sources[ip] = _Source(tokens=self.burst, last_refill=now)
+            if len(self._sources) > 100_000:
+                self._forget(now)
+        return src
+
+    def _forget(self, now: float) -> None:
+        for ip in [ip for ip, s in self._sources.items()
+                   if s.blocked_until <= now and not s.failures]:
+            del self._sources[ip]
+
+    def is_blocked(self, ip: str, now: float) -> bool:
+        src = self._sources.get(ip)
+        if src is not None and src.blocked_until > now:
+            src.dropped += 1
+            self.blocked_drops += 1
+            return True
+        return False
+
+    def allow(self, ip: str, now: float) -> bool:
+        """Token bucket for INVITE and REGISTER: ``rate_per_s`` sustained, ``burst`` at once."""
+        src = self._src(ip, now)
+        src.tokens = min(self.burst, src.tokens + (now - src.last_refill) * self.rate_per_s)
+        src.last_refill = now
+        if src.tokens >= 1:
+            src.tokens -= 1
+            return True
+        self.rate_limited += 1
+        src.dropped += 1
+        if self.rate_limited % 100 == 1:
+            log.warning("rate limiting SIP requests from %s", ip)
+        return False
+
+    def failure(self, ip: str, now: float, reason: str) -> None:
+        """An authentication failure or a call from where calls are not allowed."""
+        src = self._src(ip, now)
+        src.failures.append(now)
+        while src.failures and src.failures[0] <= now - self.window_s:
+            src.failures.popleft()
+        if len(src.failures) >= self.max_failures and src.blocked_until <= now:
+            src.blocked_until = now + self.block_s
+            src.reason = reason
+            src.failures.clear()
+            log.warning("blocking %s for %.0f s after %d failures (last: %s)", ip,
+                        self.block_s, self.max_failures, reason)
+
+    def snapshot(self, now: float) -> dict[str, object]:
+        blocked = [
+            {"address": ip, "blocked_for_s": int(s.blocked_until - now), "reason": s.reason,
+             "dropped": s.dropped}
+            for ip, s in self._sources.items() if s.blocked_until > now
+        ]
+        watched = [
+            {"address": ip, "recent_failures": len(s.failures)}
+            for ip, s in self._sources.items() if s.failures and s.blocked_until <= now
+        ]
+        return {"blocked": blocked, "watched": watched, "rate_limited": self.rate_limited,
+                "blocked_drops": self.blocked_drops,
+                "policy": {"max_failures": self.max_failures, "window_s": self.window_s,
+                           "block_s": self.block_s, "rate_per_s": self.rate_per_s,
+                           "burst": self.burst}}
