@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 import logging
 import signal
+import uuid
 from collections.abc import Generator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import uvicorn
 
@@ -16,6 +18,8 @@ from atende.api.app import create_api
 from atende.api.outbound import outbound_router
 from atende.api.trunks import trunks_router
 from atende.calls.engine import CallEngine
+from atende.calls.trunk_test import run_trunk_test
+from atende.channels.leg import CallInfo
 from atende.channels.sip.outbound import Dialer
 from atende.channels.sip.server import SipChannel
 from atende.config import Settings
@@ -28,7 +32,7 @@ from atende.store.secrets import SecretBox
 from atende.telephony.abuse import AbuseGuard
 from atende.telephony.guard import DirectCallPolicy
 from atende.telephony.inbound import InboundGate
-from atende.telephony.trunks import TrunkManager
+from atende.telephony.trunks import TrunkConfig, TrunkManager
 
 log = logging.getLogger("atende")
 
@@ -83,7 +87,8 @@ class Atende:
         await self.ua.start(s.bind, s.sip_port)
         await self.trunks.load(await self.store.trunks())
         self.engine.dialer = Dialer(self.channel)
-        routers = [trunks_router(self.store, box, self.trunks, s.sip_host, self.ua.port),
+        routers = [trunks_router(self.store, box, self.trunks, s.sip_host, self.ua.port,
+                                 self._test_trunk),
                    outbound_router(self.store, self.engine, self.trunks),
                    abuse_router(self.guard, self.ua.now)]
         config = uvicorn.Config(create_api(self.store, routers), host=s.bind, port=s.api_port,
@@ -97,6 +102,17 @@ class Atende:
             await asyncio.sleep(0.05)
         log.info("atende ready: SIP on %s:%d (udp, tcp), API on http://%s:%d", s.bind,
                  self.ua.port, s.bind, s.api_port)
+
+    async def _test_trunk(self, trunk: TrunkConfig, to_user: str, ring_timeout: float
+                          ) -> dict[str, Any]:
+        assert self.trunks is not None and self.engine is not None
+        assert self.engine.dialer is not None
+        info = CallInfo(id=uuid.uuid4().hex, channel="sip", direction="outbound",
+                        from_uri="", to_uri="", to_user=to_user,
+                        extra={"trunk_id": trunk.id, "purpose": "trunk_test"})
+        dial = await self.trunks.dial_request(trunk, to_user, info, ring_timeout)
+        voice = self.engine.providers.voice("piper")
+        return await run_trunk_test(self.engine.dialer, dial, voice, self.executor)
 
     async def stop(self) -> None:
         if self.trunks is not None:

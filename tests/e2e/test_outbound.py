@@ -132,3 +132,49 @@ def test_toll_fraud_guard_and_validation(atende: AtendeProcess) -> None:
         assert r.status_code == 422
     finally:
         httpx.delete(atende.base + f"/v1/trunks/{t['id']}")
+
+
+async def test_trunk_test_endpoint(atende: AtendeProcess, pbx: Kamailio,
+                                   trunk: dict[str, Any], tmp_path: Path) -> None:
+    wav = speech_wav(tmp_path / "t.wav", [(0.5, "Hello?")], tail_s=15)
+    alice = await phone(tmp_path, pbx, "alice", wav)
+    try:
+        r = httpx.post(atende.base + f"/v1/trunks/{trunk['id']}/test", json={"to": "alice"},
+                       timeout=60)
+        await alice.wait_event("CALL_CLOSED", timeout=20)
+    finally:
+        await alice.stop()
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert report["ok"] is True
+    reg, call = report["steps"]
+    assert reg["check"] == "registration" and reg["ok"] and reg["sip_status"] == 200
+    assert call["ok"] and call["media_received"] and call["sip_status"] == 200
+    heard, rate = read_wav(alice.recordings()[0])
+    assert voiced_spans(heard, rate)  # the test message was heard
+
+    # A destination that is not reachable: the report says so, with the SIP evidence.
+    r = httpx.post(atende.base + f"/v1/trunks/{trunk['id']}/test", json={"to": "bob"},
+                   timeout=60).json()
+    assert r["ok"] is False
+    step = r["steps"][1]
+    assert step["sip_status"] == 480 and "nobody answered" in step["detail"]
+    assert "480" in step["detail"]
+
+
+async def test_trunk_test_reports_a_bad_password(atende: AtendeProcess, pbx: Kamailio
+                                                 ) -> None:
+    r = httpx.post(atende.base + "/v1/trunks", json={
+        "kind": "extension", "name": "Typo", "number": "ai", "username": "ai",
+        "password": "Wrong-Password-123", "host": "127.0.0.1", "port": pbx.port,
+        "country": "US"})
+    t = r.json()
+    try:
+        await registration(atende, t["id"], "failed")
+        report = httpx.post(atende.base + f"/v1/trunks/{t['id']}/test", json={},
+                            timeout=30).json()
+        assert report["ok"] is False
+        (reg,) = report["steps"]
+        assert reg["sip_status"] == 401 and "wrong username or password" in reg["detail"]
+    finally:
+        httpx.delete(atende.base + f"/v1/trunks/{t['id']}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import secrets
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -15,12 +16,13 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from atende.api.outbound import destination
 from atende.store import models
 from atende.store.db import Store
 from atende.store.secrets import SecretBox
 from atende.telephony.numbers import NumberError, NumberFormat, parse_number
 from atende.telephony.passwords import check_password
-from atende.telephony.trunks import TrunkManager
+from atende.telephony.trunks import TrunkConfig, TrunkManager
 
 
 class Kind(StrEnum):
@@ -201,8 +203,23 @@ class TrunkOut(BaseModel):
     warnings: list[str] = Field(default_factory=list)
 
 
+class TrunkTestIn(BaseModel):
+    to: str | None = Field(None, description="number or extension to call as a test",
+                           examples=["+351912345678"])
+    ring_timeout_s: float = Field(20, ge=3, le=60)
+
+
+class TrunkTestOut(BaseModel):
+    ok: bool
+    steps: list[dict[str, Any]] = Field(description="each check with ok, detail in plain "
+                                        "words and the SIP status behind it")
+
+
+Tester = Callable[[TrunkConfig, str, float], Awaitable[dict[str, Any]]]
+
+
 def trunks_router(store: Store, box: SecretBox, manager: TrunkManager, sip_host: str,
-                  sip_port: int) -> APIRouter:
+                  sip_port: int, tester: Tester | None = None) -> APIRouter:
     router = APIRouter(prefix="/v1/trunks", tags=["trunks"])
 
     def out(t: models.Trunk, warnings: list[str] | None = None) -> TrunkOut:
@@ -296,6 +313,29 @@ def trunks_router(store: Store, box: SecretBox, manager: TrunkManager, sip_host:
         row = await store.run(apply)
         await manager.apply(row)
         return out(row, warnings)
+
+    @router.post("/{trunk_id}/test", response_model=TrunkTestOut)
+    async def test(trunk_id: str, body: TrunkTestIn) -> TrunkTestOut:
+        """Check the registration (extension trunks) and, with ``to``, place a short test
+        call: it says a test message and hangs up. Takes up to the ring timeout."""
+        row = await load(trunk_id)
+        live = manager.trunks.get(row.id)
+        if live is None:
+            raise HTTPException(409, "trunk is not loaded yet; try again")
+        steps: list[dict[str, Any]] = []
+        reg = manager.registration(row.id)
+        if reg is not None:
+            steps.append({"check": "registration", "ok": reg["state"] == "registered",
+                          "detail": reg["reason"], "sip_status": reg["last_status"]})
+        if body.to:
+            if tester is None:
+                raise HTTPException(503, "test calls are not available")
+            user = destination(live.config, body.to.strip())
+            steps.append(await tester(live.config, user, body.ring_timeout_s))
+        if not steps:
+            steps.append({"check": "configuration", "ok": True,
+                          "detail": "DID trunks do not register: give 'to' to test a call"})
+        return TrunkTestOut(ok=all(s["ok"] for s in steps), steps=steps)
 
     @router.delete("/{trunk_id}", status_code=204, response_class=Response)
     async def delete(trunk_id: str) -> Response:

@@ -1,0 +1,67 @@
+"""Testing a trunk the way a user would: is it registered, and does a call through it
+connect with audio both ways? Every failure is explained with its SIP evidence."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import Executor
+from typing import Any
+
+from atende.channels.leg import LegEnded, PlayoutDone
+from atende.channels.sip.outbound import Dialer, DialRequest
+from atende.providers.tts.base import CachedTTS
+
+log = logging.getLogger(__name__)
+
+TEST_PHRASE = "This is a test call from atende. Your trunk works. Goodbye."
+MEDIA_WAIT_S = 3.0
+
+
+async def run_trunk_test(dialer: Dialer, dial: DialRequest, voice: CachedTTS,
+                    executor: Executor) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    outcome = await dialer.dial(dial)
+    step: dict[str, Any] = {"check": "call", "to": str(dial.ruri),
+                            "sip_status": outcome.sip_status, "events": outcome.events}
+    leg = outcome.leg
+    if leg is None:
+        step.update(ok=False, outcome=outcome.status, detail=_explain(outcome.status,
+                                                                      outcome.reason))
+        return step
+    try:
+        pcm = await loop.run_in_executor(executor, voice.synthesize, TEST_PHRASE)
+        leg.play(pcm, "trunk-test")
+        async with asyncio.timeout(len(pcm) / 32000 + 10):
+            while True:
+                ev = await leg.events.get()
+                if isinstance(ev, PlayoutDone) or isinstance(ev, LegEnded):
+                    break
+        received = leg.media.packets_received
+        if received == 0 and not leg.ended:
+            # Give a silent far end a moment: many phones send nothing until spoken to.
+            await asyncio.sleep(MEDIA_WAIT_S)
+            received = leg.media.packets_received
+        step.update(
+            ok=received > 0, outcome="answered", media_received=received > 0,
+            media_sent=leg.media.sender.packets_sent,
+            detail=("answered, and audio flowed both ways" if received else
+                    "answered, but no audio came back: check NAT, firewall rules for the RTP "
+                    "ports, or set ATENDE_PUBLIC_IP"))
+    except TimeoutError:
+        step.update(ok=False, outcome="answered", detail="answered, but playing the test "
+                    "message did not finish")
+    finally:
+        if not leg.ended:
+            await leg.hangup("trunk_test")
+    return step
+
+
+def _explain(status: str, reason: str) -> str:
+    hints = {
+        "busy": "the destination is busy",
+        "no_answer": "nobody answered (or the destination is not reachable right now)",
+        "rejected": "the PBX or carrier refused the call: check the number and its format",
+        "failed": "the call could not be placed",
+    }
+    return f"{hints.get(status, status)} — {reason}"
