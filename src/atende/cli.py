@@ -10,6 +10,8 @@ from typing import Annotated, Any
 import typer
 
 from atende import __version__
+from atende.cli_trunks import call as place_call
+from atende.cli_trunks import trunk_app
 from atende.config import Settings
 
 app = typer.Typer(help="atende: AI assistants that answer and place phone calls.",
@@ -57,6 +59,18 @@ def serve(
 def version() -> None:
     """Print the version."""
     typer.echo(__version__)
+
+
+app.add_typer(trunk_app, name="trunk")
+app.command("call")(place_call)
+
+
+@app.command("secret-key")
+def secret_key() -> None:
+    """Print a new key for ATENDE_SECRET_KEY."""
+    from atende.store.secrets import new_key
+
+    typer.echo(new_key())
 
 
 def main() -> None:
