@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Callable
 from typing import cast
 
@@ -14,6 +15,20 @@ from atende.sip.transaction import Address
 log = logging.getLogger(__name__)
 
 OnData = Callable[[bytes, Address], None]
+
+
+async def resolve(host: str, port: int) -> list[str]:
+    """Addresses of ``host`` (A/AAAA; SRV/NAPTR are not looked up). Raises OSError."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+    if not infos:
+        raise OSError(f"no address for {host!r}")
+    return [str(info[4][0]) for info in infos]
+
+
+def address(transport: str, ip: str, port: int) -> Address:
+    """An Address, with transports we do not speak (tls) mapped to udp."""
+    t = transport.lower()
+    return (t if t in ("udp", "tcp") else "udp", ip, port)
 
 
 class _UdpProtocol(asyncio.DatagramProtocol):

@@ -3,9 +3,7 @@ changes (new credentials, new address) take effect at once, without a restart.""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import socket
 from dataclasses import dataclass, field
 
 from atende.channels.leg import CallInfo
@@ -13,6 +11,7 @@ from atende.channels.sip.outbound import DialRequest, route_for_proxy
 from atende.channels.sip.registration import RegistrationAgent
 from atende.sip.register import Registration
 from atende.sip.transaction import Address
+from atende.sip.transport import address, resolve
 from atende.sip.ua import UserAgent
 from atende.sip.uri import SipUri, split_hostport
 from atende.store import models
@@ -116,9 +115,7 @@ class TrunkManager:
             hosts.append(c.signalling_target()[1:])
         for host, port in hosts:
             try:
-                infos = await asyncio.get_running_loop().getaddrinfo(
-                    host, port, type=socket.SOCK_DGRAM)
-                ips.update(str(info[4][0]) for info in infos)
+                ips.update(await resolve(host, port))
             except OSError as exc:
                 live.resolve_error = f"cannot resolve {host!r}: {exc}"
                 log.warning("trunk %s: %s", c.name, live.resolve_error)
@@ -126,25 +123,19 @@ class TrunkManager:
 
     async def _register(self, live: LiveTrunk) -> None:
         c = live.config
-        transport, host, port = c.signalling_target()
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port,
-                                                             type=socket.SOCK_DGRAM)
-        ip = str(infos[0][4][0])
-        address: Address = (transport if transport in ("udp", "tcp") else "udp", ip, port)
-        our_host = self.ua.advertised_host(ip)
+        transport = c.signalling_target()[0]
+        hop = await self.first_hop(c)
+        our_host = self.ua.advertised_host(hop[1])
         contact = f"sip:{c.contact_user}@{our_host}:{self.ua.port}"
         if transport == "tcp":
             contact += ";transport=tcp"
         reg = Registration(c.number, c.domain or c.host, c.username, c.password, contact)
-        live.agent = RegistrationAgent(self.ua, reg, address)
+        live.agent = RegistrationAgent(self.ua, reg, hop)
         live.agent.start()
 
     async def first_hop(self, c: TrunkConfig) -> Address:
         transport, host, port = c.signalling_target()
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port,
-                                                             type=socket.SOCK_DGRAM)
-        return (transport if transport in ("udp", "tcp") else "udp", str(infos[0][4][0]),
-                port)
+        return address(transport, (await resolve(host, port))[0], port)
 
     async def dial_request(self, c: TrunkConfig, to_user: str, info: CallInfo,
                            ring_timeout: float) -> DialRequest:

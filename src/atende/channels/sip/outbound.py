@@ -18,6 +18,7 @@ from atende.sip.headers import CSeq, Headers, Via
 from atende.sip.message import Request, Response
 from atende.sip.sdp import SdpError, build_offer, negotiate, new_session_id, parse_sdp
 from atende.sip.transaction import Address, new_branch
+from atende.sip.transport import address, resolve
 from atende.sip.uri import SipUri
 
 log = logging.getLogger(__name__)
@@ -229,12 +230,10 @@ class Dialer:
         uri = dialog.next_hop()
         transport = uri.params.get("transport") or fallback[0]
         try:
-            infos = await asyncio.get_running_loop().getaddrinfo(uri.host, uri.port or 5060)
-            ip = str(infos[0][4][0])
-        except (OSError, IndexError):
+            ip = (await resolve(uri.host, uri.port or 5060))[0]
+        except OSError:
             return fallback
-        return (transport.lower() if transport.lower() in ("udp", "tcp") else "udp", ip,
-                uri.port or 5060)
+        return address(transport, ip, uri.port or 5060)
 
 
 def route_for_proxy(proxy_host: str, proxy_port: int | None) -> list[str]:
