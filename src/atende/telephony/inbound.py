@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from functools import lru_cache
 
 from atende.channels.sip.gate import Admit, Challenge, GateResult, Refuse
 from atende.sip.auth import DigestServer
@@ -16,16 +17,18 @@ from atende.telephony.trunks import TrunkConfig, TrunkManager
 log = logging.getLogger(__name__)
 
 
-def did_user_forms(trunk: TrunkConfig) -> set[str]:
+@lru_cache(maxsize=4096)
+def did_user_forms(trunk: TrunkConfig) -> frozenset[str]:
     """The Request-URI users that mean this DID: its SIP address user, and its number in
-    every format a carrier may use."""
+    every format a carrier may use. Cached: trunk configs are immutable, and this runs for
+    every incoming INVITE."""
     forms = {trunk.contact_user}
     for fmt in ("intl_plus", "intl_no_plus", "national"):
         try:
             forms.add(format_for_trunk(trunk.number, trunk.country, fmt))
         except NumberError:
             pass
-    return forms
+    return frozenset(forms)
 
 
 class InboundGate:
