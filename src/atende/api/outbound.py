@@ -62,7 +62,7 @@ def outbound_router(store: Store, engine: CallEngine, trunks: TrunkManager) -> A
             raise HTTPException(422, f"assistant_id: no assistant with id {assistant_id!r}")
         problem = engine.capacity_problem(trunk)
         if problem:
-            raise HTTPException(429, f"cannot place the call now: {problem}")
+            raise HTTPException(429, f"cannot place the call now: {problem[1]}")
         info = CallInfo(id=uuid.uuid4().hex, channel="sip", direction="outbound",
                         from_uri=f"sip:{trunk.username}@{trunk.domain or trunk.host}",
                         to_uri="", from_user=trunk.username, to_user=user,

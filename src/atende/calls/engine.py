@@ -68,16 +68,9 @@ class CallEngine:
         if assistant is None:
             rejection, cause = Rejection.NOT_FOUND, "no_such_assistant"
             log.info("call %s to %r: no such assistant", info.id, info.to_user)
-        elif len(self.active) >= self.max_calls:
-            rejection, cause = Rejection.BUSY, "busy"
-            log.warning("call %s refused: %d calls already (ATENDE_MAX_CALLS)", info.id,
-                        len(self.active))
-        elif trunk is not None and sum(
-                1 for a in self.active.values() if a.info.extra.get("trunk_id") == trunk.config.id
-        ) >= trunk.config.max_concurrent_calls:
-            rejection, cause = Rejection.BUSY, "trunk_busy"
-            log.warning("call %s refused: trunk %s is at its max_concurrent_calls", info.id,
-                        trunk.config.name)
+        elif problem := self.capacity_problem(trunk.config if trunk else None):
+            rejection, cause = Rejection.BUSY, problem[0]
+            log.warning("call %s refused: %s", info.id, problem[1])
         now = datetime.now(UTC)
         self.store.submit(insert_call(models.Call(
             id=info.id, channel=info.channel, direction=info.direction,
@@ -116,14 +109,18 @@ class CallEngine:
             self._tasks.spawn(leg.hangup("max_duration"))
 
     # Outbound --------------------------------------------------------------------------
-    def capacity_problem(self, trunk: TrunkConfig) -> str | None:
-        """Why another call cannot start now, or None."""
+    def capacity_problem(self, trunk: TrunkConfig | None) -> tuple[str, str] | None:
+        """Why another call (on ``trunk``, if any) cannot start now: (cause, words) or None.
+        The same limits for calls coming in and calls going out."""
         if len(self.active) >= self.max_calls:
-            return f"atende is handling {len(self.active)} calls already (ATENDE_MAX_CALLS)"
-        on_trunk = sum(1 for a in self.active.values()
-                       if a.info.extra.get("trunk_id") == trunk.id)
-        if on_trunk >= trunk.max_concurrent_calls:
-            return f"trunk {trunk.name!r} is at its max_concurrent_calls ({on_trunk})"
+            return ("busy",
+                    f"atende is handling {len(self.active)} calls already (ATENDE_MAX_CALLS)")
+        if trunk is not None:
+            on_trunk = sum(1 for a in self.active.values()
+                           if a.info.extra.get("trunk_id") == trunk.id)
+            if on_trunk >= trunk.max_concurrent_calls:
+                return ("trunk_busy",
+                        f"trunk {trunk.name!r} is at its max_concurrent_calls ({on_trunk})")
         return None
 
     async def place_call(self, info: CallInfo, dial: DialRequest,

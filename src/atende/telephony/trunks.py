@@ -78,6 +78,7 @@ class LiveTrunk:
     agent: RegistrationAgent | None = None
     resolve_error: str | None = None
     peer_ips: set[str] = field(default_factory=set)  # where its PBX/carrier signals from
+    hop: Address | None = None  # where our requests to it go (proxy or host), resolved
 
 
 class TrunkManager:
@@ -107,27 +108,32 @@ class TrunkManager:
 
     async def _resolve(self, live: LiveTrunk) -> set[str]:
         """Addresses of the trunk's host and outbound proxy (requests from them are the
-        PBX's or carrier's)."""
+        PBX's or carrier's); also notes the first hop our requests go to."""
         c = live.config
         ips: set[str] = set()
+        transport, hop_host, hop_port = c.signalling_target()
         hosts = [(c.host, c.port or 5060)]
         if c.outbound_proxy:
-            hosts.append(c.signalling_target()[1:])
+            hosts.append((hop_host, hop_port))
         for host, port in hosts:
             try:
-                ips.update(await resolve(host, port))
+                found = await resolve(host, port)
             except OSError as exc:
                 live.resolve_error = f"cannot resolve {host!r}: {exc}"
                 log.warning("trunk %s: %s", c.name, live.resolve_error)
+                continue
+            ips.update(found)
+            if host == hop_host:
+                live.hop = address(transport, found[0], hop_port)
         return ips
 
     async def _register(self, live: LiveTrunk) -> None:
         c = live.config
-        transport = c.signalling_target()[0]
-        hop = await self.first_hop(c)
+        hop = live.hop
+        assert hop is not None  # _resolve succeeded
         our_host = self.ua.advertised_host(hop[1])
         contact = f"sip:{c.contact_user}@{our_host}:{self.ua.port}"
-        if transport == "tcp":
+        if hop[0] == "tcp":
             contact += ";transport=tcp"
         reg = Registration(c.number, c.domain or c.host, c.username, c.password, contact)
         live.agent = RegistrationAgent(self.ua, reg, hop)

@@ -119,9 +119,7 @@ class Dialer:
                       ) -> DialOutcome:
         loop = asyncio.get_running_loop()
         host = self.ua.advertised_host(d.address[1])
-        hostpart = f"[{host}]" if ":" in host else host
-        transport = ";transport=tcp" if d.address[0] == "tcp" else ""
-        contact = f"<sip:atende@{hostpart}:{self.ua.port}{transport}>"
+        contact = self.channel.contact_for(d.address)
         offer = build_offer(host, leg.media.port, new_session_id(), 1)
         call_id = secrets.token_hex(12) + "@atende"
         from_tag = new_tag()

@@ -11,9 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any
 
 from atende.aio import BackgroundTasks
 from atende.channels.leg import CallInfo, CallRouter, DtmfIn, HoldChanged, Rejection
@@ -118,7 +116,7 @@ class SipChannel:
             self._invite_keys.add(key)
             # Stop the caller's INVITE retransmissions while we decide (§17.2.1).
             self._respond(txn, make_response(req, 100))
-            self._spawn(self._on_invite(req, txn, source, key))
+            self._tasks.spawn(self._on_invite(req, txn, source, key))
         elif method in ("BYE", "INFO"):
             self._respond(txn, make_response(req, 481))
         else:
@@ -136,11 +134,14 @@ class SipChannel:
         resp.headers.add("Supported", ", ".join(sorted(SUPPORTED_EXTENSIONS)))
         return resp
 
+    def contact_for(self, peer: Address) -> str:
+        """Our Contact for a dialog with ``peer``: the address it can reach us on."""
+        host = self.ua.advertised_host(peer[1])
+        transport = ";transport=tcp" if peer[0] == "tcp" else ""
+        return f"<sip:atende@{_host(host)}:{self.ua.port}{transport}>"
+
     def _respond(self, txn: ServerTransaction, resp: Response) -> None:
         self.ua.respond(txn, resp)
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        self._tasks.spawn(coro)
 
     def _find(self, req: Request) -> SipCall | None:
         return self.calls.get((req.call_id, req.to.tag or "", req.from_.tag or ""))
@@ -229,8 +230,7 @@ class SipChannel:
         assert txn is not None
         local_tag = new_tag()
         host = self.ua.advertised_host(call.source[1])
-        contact = f"<sip:atende@{_host(host)}:{self.ua.port}" + (
-            ";transport=tcp>" if call.source[0] == "tcp" else ">")
+        contact = self.contact_for(call.source)
         dialog = Dialog.for_uas(req, local_tag, contact)
         leg = SipCallLeg(call.info, self.ports, self._send_bye, self.rtp_timeout)
         leg.trust_host(call.source[1])
@@ -303,7 +303,7 @@ class SipChannel:
         if method == "BYE":
             self._respond(txn, make_response(req, 200))
             self._drop(call)
-            self._spawn(call.leg.finish("remote_hangup"))
+            self._tasks.spawn(call.leg.finish("remote_hangup"))
         elif method == "INVITE":
             self._on_reinvite(req, txn, call)
         elif method == "INFO":
@@ -367,7 +367,7 @@ class SipChannel:
             except SdpError:
                 log.warning("call %s: unusable SDP answer in ACK; hanging up", call.info.id)
                 if call.leg is not None:
-                    self._spawn(call.leg.hangup("bad_sdp_answer"))
+                    self._tasks.spawn(call.leg.hangup("bad_sdp_answer"))
 
     def _on_cancel(self, req: Request, txn: ServerTransaction) -> None:
         invite = self.ua.layer.find_invite_for_cancel(req)
@@ -393,7 +393,7 @@ class SipChannel:
         call = self.calls.get(dialog.id)
         if call is not None and call.leg is not None:
             log.warning("call %s: no ACK for our 200 OK; hanging up", call.info.id)
-            self._spawn(call.leg.hangup("ack_timeout"))
+            self._tasks.spawn(call.leg.hangup("ack_timeout"))
 
     # hang-up from our side --------------------------------------------------------------
     async def _send_bye(self, leg: SipCallLeg) -> None:
