@@ -29,6 +29,13 @@ class Accept:
     def ended_before_answer(self, info: CallInfo, cause: str) -> None:
         pass
 
+    def decide_transfer(self, info: CallInfo, target: str) -> str | None:
+        return "not in this benchmark"
+
+    async def take_transfer(self, leg: CallLeg, target: str,
+                            headers: tuple[tuple[str, str], ...]) -> tuple[int | None, str]:
+        return None, "not in this benchmark"
+
 
 async def worker(port: int, stop_at: float, latencies: list[float]) -> None:
     c = await SipClient.open(("127.0.0.1", port))

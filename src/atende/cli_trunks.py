@@ -61,6 +61,8 @@ def add(
     outbound_proxy: Annotated[str | None, typer.Option()] = None,
     inbound_auth: Annotated[str, typer.Option(help="DID: ip or digest")] = "ip",
     allow_ip: Annotated[list[str] | None, typer.Option(help="DID allowlist entry")] = None,
+    accept_transfers: Annotated[bool, typer.Option(
+        help="let the other side transfer the assistant (REFER)")] = False,
     api: ApiUrl = DEFAULT_API,
 ) -> None:
     """Create a trunk."""
@@ -68,7 +70,7 @@ def add(
             "password": password, "host": host, "country": country, "port": port,
             "transport": transport, "number_format": number_format,
             "outbound_proxy": outbound_proxy, "inbound_auth": inbound_auth,
-            "allowed_ips": allow_ip or []}
+            "allowed_ips": allow_ip or [], "accept_transfers": accept_transfers}
     _show(_call("POST", f"{api}/v1/trunks", json=body))
 
 
@@ -101,6 +103,7 @@ def set_(trunk_id: str,
             value = typer.prompt("password", hide_input=True)
         changes[key] = json.loads(value) if key in ("port", "max_concurrent_calls",
                                                     "enabled", "allowed_ips",
+                                                    "accept_transfers",
                                                     "allowed_countries") else value
     _show(_call("PATCH", f"{api}/v1/trunks/{trunk_id}", json=changes))
 

@@ -15,6 +15,7 @@ import uvicorn
 
 from atende.api.abuse import abuse_router
 from atende.api.app import create_api
+from atende.api.live import live_router
 from atende.api.outbound import outbound_router
 from atende.api.trunks import trunks_router
 from atende.calls.engine import CallEngine
@@ -90,6 +91,7 @@ class Atende:
         routers = [trunks_router(self.store, box, self.trunks, s.sip_host, self.ua.port,
                                  self._test_trunk),
                    outbound_router(self.store, self.engine, self.trunks),
+                   live_router(self.engine),
                    abuse_router(self.guard, self.ua.now)]
         config = uvicorn.Config(create_api(self.store, routers), host=s.bind, port=s.api_port,
                                 log_config=None, access_log=False, lifespan="off")

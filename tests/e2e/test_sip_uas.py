@@ -123,6 +123,22 @@ async def test_invite_flow_rtp_hold_dtmf_and_bye(atende: AtendeProcess) -> None:
         assert (await c.final()).status == 200
         d.cseq += 1
 
+        # Transfers: a direct call's REFER is refused by policy (never ignored); NOTIFYs
+        # for subscriptions we do not have are refused as RFC 6665 says.
+        for method, extra, body, ctype, status in [
+            ("REFER", "Refer-To: <sip:bob@127.0.0.1>\r\n", b"", None, 403),
+            ("REFER", "", b"", None, 400),
+            ("NOTIFY", "Event: refer\r\nSubscription-State: active\r\n",
+             b"SIP/2.0 100 Trying\r\n", "message/sipfrag", 481),
+            ("NOTIFY", "Event: presence\r\nSubscription-State: active\r\n", b"", None, 489),
+        ]:
+            c.send(c.request(method, d, extra=extra, body=body, content_type=ctype))
+            answer = await c.final()
+            assert answer.status == status, (method, extra, answer.status)
+            if status == 403:
+                assert "trunk calls only" in (answer.headers.get("Warning") or "")
+            d.cseq += 1
+
         # Hold: the peer's sendonly is answered recvonly; atende stops sending.
         c.send(c.request("INVITE", d, body=sdp_offer("127.0.0.1", actual.port,
                                                       direction="sendonly", version=2)))

@@ -87,3 +87,12 @@ def test_no_retransmission_on_tcp() -> None:
     d.start_2xx(make_response(invite(), 200, to_tag="l"), 0.0, ("tcp", "10.0.0.1", 5060))
     assert d.tick(10.0) == (None, False)
     assert d.tick(64 * T1) == (None, True)
+
+
+def test_dialog_creating_responses_echo_record_route() -> None:
+    """§12.1.1: without the echo, the caller's in-dialog requests bypass its proxies."""
+    rr = ["<sip:proxy2.example.com;lr>", "<sip:proxy1.example.com;lr>"]
+    for status in (180, 200):
+        assert make_response(invite(), status, to_tag="l").headers.get_all("Record-Route") == rr
+    for status in (100, 486):
+        assert make_response(invite(), status, to_tag="l").headers.get_all("Record-Route") == []

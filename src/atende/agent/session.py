@@ -95,6 +95,10 @@ class AgentSession:
                     if self.observer:
                         self.observer.on_dtmf(self.leg.info.id, ev.digit, self._wall(ev.at))
                 elif isinstance(ev, HoldChanged):
+                    log.info("call %s: %s", self.leg.info.id,
+                             "on hold" if ev.on_hold else "resumed")
+                    if self.observer:
+                        self.observer.on_hold(self.leg.info.id, ev.on_hold, self._wall(ev.at))
                     if ev.on_hold:
                         self._interrupt()
                         self.endpointer.reset()

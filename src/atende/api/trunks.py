@@ -91,6 +91,10 @@ class TrunkFields(BaseModel):
     max_concurrent_calls: int | None = Field(None, ge=1, le=10000)
     allowed_countries: list[str] | None = Field(None, description="countries outbound calls "
                                                 "may reach; default: the trunk's country")
+    accept_transfers: bool | None = Field(None, description="when the other party transfers "
+                                          "the assistant (SIP REFER), call the target "
+                                          "through this trunk; default false: refused with "
+                                          "403")
     enabled: bool | None = None
 
     @field_validator("host", "domain")
@@ -195,6 +199,7 @@ class TrunkOut(BaseModel):
     assistant_id: str | None
     max_concurrent_calls: int
     allowed_countries: list[str]
+    accept_transfers: bool
     enabled: bool
     created_at: datetime
     updated_at: datetime
@@ -232,7 +237,8 @@ def trunks_router(store: Store, box: SecretBox, manager: TrunkManager, sip_host:
             country=t.country, inbound_auth=t.inbound_auth, allowed_ips=t.allowed_ips,
             sip_address=f"sip:{t.contact_user}@{host}:{sip_port}",
             assistant_id=t.assistant_id, max_concurrent_calls=t.max_concurrent_calls,
-            allowed_countries=t.allowed_countries, enabled=t.enabled,
+            allowed_countries=t.allowed_countries, accept_transfers=t.accept_transfers,
+            enabled=t.enabled,
             created_at=_utc(t.created_at), updated_at=_utc(t.updated_at),
             registration=RegistrationOut(**reg) if reg else None,  # type: ignore[arg-type]
             warnings=warnings or [],
@@ -261,6 +267,7 @@ def trunks_router(store: Store, box: SecretBox, manager: TrunkManager, sip_host:
             assistant_id=body.assistant_id,
             max_concurrent_calls=body.max_concurrent_calls or 10,
             allowed_countries=body.allowed_countries or [body.country],
+            accept_transfers=bool(body.accept_transfers),
             enabled=True if body.enabled is None else body.enabled,
             created_at=now, updated_at=now,
         )
@@ -289,7 +296,8 @@ def trunks_router(store: Store, box: SecretBox, manager: TrunkManager, sip_host:
         await load(trunk_id)
         changes: dict[str, Any] = body.model_dump(exclude_unset=True)
         await check_assistant(changes.get("assistant_id"))
-        for key in ("name", "number", "username", "host", "country", "password"):
+        for key in ("name", "number", "username", "host", "country", "password",
+                    "accept_transfers", "enabled", "max_concurrent_calls"):
             if key in changes and changes[key] is None:
                 raise HTTPException(422, f"{key}: cannot be empty")
         warnings = check_password(changes["password"])[1] if "password" in changes else []

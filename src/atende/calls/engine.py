@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+import uuid
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,12 +16,12 @@ from atende.agent.brain import RuleBrain, RuleSet
 from atende.agent.session import AgentSession
 from atende.agent.turns import Turn
 from atende.aio import BackgroundTasks
-from atende.channels.leg import CallInfo, CallLeg, Rejection
-from atende.channels.sip.outbound import Dialer, DialRequest
+from atende.channels.leg import CallInfo, CallLeg, Rejection, TransferResult
+from atende.channels.sip.outbound import Dialer, DialOutcome, DialRequest
 from atende.providers.registry import ProviderRegistry
 from atende.store import models
 from atende.store.db import Store, insert_call, insert_event, insert_turn, update_call, utc
-from atende.telephony.trunks import TrunkConfig, TrunkManager
+from atende.telephony.trunks import DestinationError, LiveTrunk, TrunkConfig, TrunkManager
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +30,7 @@ log = logging.getLogger(__name__)
 class _Active:
     assistant: models.Assistant
     info: CallInfo
+    leg: CallLeg | None = None
     session: AgentSession | None = None
     task: asyncio.Task[None] | None = None
     limit: asyncio.TimerHandle | None = None
@@ -99,6 +103,7 @@ class CallEngine:
             self.providers.voice(a.voice), self.executor, observer=self,
         )
         active.session = session
+        active.leg = leg
         loop = asyncio.get_running_loop()
         active.task = loop.create_task(self._run(active, leg))
         active.limit = loop.call_later(self.max_call_seconds, self._too_long, leg)
@@ -107,6 +112,80 @@ class CallEngine:
         if not leg.ended:
             log.info("call %s reached ATENDE_MAX_CALL_SECONDS; hanging up", leg.info.id)
             self._tasks.spawn(leg.hangup("max_duration"))
+
+    def _trunk_of(self, info: CallInfo) -> LiveTrunk | None:
+        if self.trunks is None:
+            return None
+        return self.trunks.trunks.get(info.extra.get("trunk_id", ""))
+
+    # Transfers asked by the other party (incoming REFER) --------------------------------
+    def decide_transfer(self, info: CallInfo, target: str) -> str | None:
+        refusal = self._transfer_refusal(info, target)
+        if refusal is not None:
+            self.store.submit(insert_event(info.id, time.time(), "transfer_refused",
+                                           {"to": target, "reason": refusal}))
+        return refusal
+
+    def _transfer_refusal(self, info: CallInfo, target: str) -> str | None:
+        trunk = self._trunk_of(info)
+        if trunk is None:
+            return "transfers are taken on trunk calls only"
+        if not trunk.config.accept_transfers:
+            return f"trunk {trunk.config.name!r} does not accept transfers (accept_transfers)"
+        try:
+            trunk.config.dial_user(target)
+        except DestinationError as exc:
+            return str(exc)
+        problem = self.capacity_problem(trunk.config)
+        return problem[1] if problem else None
+
+    async def take_transfer(self, leg: CallLeg, target: str,
+                            headers: tuple[tuple[str, str], ...]) -> tuple[int | None, str]:
+        active = self.active.get(leg.info.id)
+        trunk = self._trunk_of(leg.info)
+        if active is None or trunk is None:
+            return None, "the call has ended"
+        done: asyncio.Future[DialOutcome] = asyncio.get_running_loop().create_future()
+        try:
+            row = await self.dial_through(trunk.config, trunk.config.dial_user(target),
+                                          active.assistant, 30.0, headers=headers,
+                                          on_outcome=done.set_result)
+        except (DestinationError, OSError) as exc:
+            return None, str(exc)
+        self.store.submit(insert_event(leg.info.id, time.time(), "transferred_by_peer",
+                                       {"to": target, "call_id": row.id}))
+        outcome = await done
+        return outcome.sip_status, outcome.reason
+
+    # Live calls ------------------------------------------------------------------------
+    def live_leg(self, call_id: str) -> CallLeg | None:
+        active = self.active.get(call_id)
+        if active is None or active.leg is None or active.leg.ended:
+            return None
+        return active.leg
+
+    def transfer_target(self, call_id: str, to: str) -> str:
+        """Where a transfer of ``call_id`` to ``to`` goes. On a trunk call, a number or
+        extension is formatted for the trunk and passes its toll-fraud guard
+        (DestinationError); otherwise the channel qualifies ``to`` itself."""
+        active = self.active.get(call_id)
+        trunk = self._trunk_of(active.info) if active is not None else None
+        if trunk is None or to.strip().lower().startswith(("sip:", "sips:")):
+            return to.strip()
+        return str(trunk.config.uri_for(trunk.config.dial_user(to)))
+
+    async def transfer(self, leg: CallLeg, target: str, wait_s: float) -> TransferResult:
+        """Blind-transfer a live call; the outcome is kept with the call's events."""
+        self.store.submit(insert_event(leg.info.id, time.time(), "transfer_started",
+                                       {"to": target}))
+        leg.clear()  # the assistant stops mid-sentence: the caller is being handed over
+        result = await leg.transfer(target, wait_s)
+        log.info("call %s: transfer to %s: %s (%s)", leg.info.id, target, result.outcome,
+                 result.reason)
+        self.store.submit(insert_event(leg.info.id, time.time(), "transfer", {
+            "to": target, "outcome": result.outcome, "status": result.status,
+            "reason": result.reason, "progress": list(result.progress)}))
+        return result
 
     # Outbound --------------------------------------------------------------------------
     def capacity_problem(self, trunk: TrunkConfig | None) -> tuple[str, str] | None:
@@ -123,8 +202,26 @@ class CallEngine:
                         f"trunk {trunk.name!r} is at its max_concurrent_calls ({on_trunk})")
         return None
 
+    async def dial_through(self, trunk: TrunkConfig, user: str, assistant: models.Assistant,
+                           ring_timeout: float, headers: tuple[tuple[str, str], ...] = (),
+                           on_outcome: Callable[[DialOutcome], None] | None = None
+                           ) -> models.Call:
+        """Call ``user`` (already formatted by ``trunk.dial_user``) through ``trunk`` with
+        ``assistant`` talking. OSError: the trunk's address does not resolve."""
+        assert self.trunks is not None
+        info = CallInfo(id=uuid.uuid4().hex, channel="sip", direction="outbound",
+                        from_uri=str(trunk.uri_for(trunk.username)), to_uri="",
+                        from_user=trunk.username, to_user=user,
+                        extra={"trunk_id": trunk.id})
+        dial = await self.trunks.dial_request(trunk, user, info, ring_timeout)
+        dial.headers = headers
+        info.to_uri = str(dial.ruri)
+        return await self.place_call(info, dial, assistant, on_outcome)
+
     async def place_call(self, info: CallInfo, dial: DialRequest,
-                         assistant: models.Assistant) -> models.Call:
+                         assistant: models.Assistant,
+                         on_outcome: Callable[[DialOutcome], None] | None = None
+                         ) -> models.Call:
         """Record an outbound call and start dialling it in the background."""
         row = models.Call(
             id=info.id, channel=info.channel, direction="outbound", from_uri=info.from_uri,
@@ -136,12 +233,15 @@ class CallEngine:
         active = _Active(assistant, info)
         self.active[info.id] = active
         assert self.dialer is not None
-        self._tasks.spawn(self._dial(active, dial))
+        self._tasks.spawn(self._dial(active, dial, on_outcome))
         return row
 
-    async def _dial(self, active: _Active, dial: DialRequest) -> None:
+    async def _dial(self, active: _Active, dial: DialRequest,
+                    on_outcome: Callable[[DialOutcome], None] | None) -> None:
         assert self.dialer is not None
         outcome = await self.dialer.dial(dial)
+        if on_outcome is not None:
+            on_outcome(outcome)
         info = active.info
         if outcome.leg is None:
             self.active.pop(info.id, None)
@@ -189,6 +289,9 @@ class CallEngine:
 
     def on_dtmf(self, call_id: str, digit: str, at: float) -> None:
         self.store.submit(insert_event(call_id, at, "dtmf", {"digit": digit}))
+
+    def on_hold(self, call_id: str, on_hold: bool, at: float) -> None:
+        self.store.submit(insert_event(call_id, at, "hold" if on_hold else "resume", {}))
 
     async def close(self) -> None:
         for active in list(self.active.values()):

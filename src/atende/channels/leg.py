@@ -82,6 +82,20 @@ class CallInfo:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class TransferResult:
+    """How a blind transfer ended, in channel-neutral words."""
+
+    outcome: str  # transferred | failed | refused | timeout
+    status: int | None  # the channel's status code (SIP: the REFER's or the target's)
+    reason: str
+    progress: tuple[int, ...] = ()  # statuses reported while the target was called
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "transferred"
+
+
 class Rejection(Enum):
     """Why a call is refused, in channel-neutral words; each channel maps it to its own."""
 
@@ -99,6 +113,17 @@ class CallRouter(Protocol):
     def connected(self, leg: CallLeg) -> None: ...
 
     def ended_before_answer(self, info: CallInfo, cause: str) -> None: ...
+
+    def decide_transfer(self, info: CallInfo, target: str) -> str | None:
+        """Whether the other party may transfer this call to ``target``: None if it may,
+        else the reason it may not (the router keeps a record of refusals)."""
+        ...
+
+    async def take_transfer(self, leg: CallLeg, target: str,
+                            headers: tuple[tuple[str, str], ...]) -> tuple[int | None, str]:
+        """Call ``target`` on behalf of ``leg``'s call (the other party transferred us);
+        returns the final status of that call and its reason."""
+        ...
 
 
 @dataclass
@@ -188,6 +213,11 @@ class CallLeg(abc.ABC):
 
     @abc.abstractmethod
     async def send_dtmf(self, digits: str) -> None: ...
+
+    @abc.abstractmethod
+    async def transfer(self, target: str, wait_s: float = 60.0) -> TransferResult:
+        """Blind transfer: ask the party to call ``target`` (a channel address, or a user
+        or number the channel qualifies) instead. The leg ends if it succeeds."""
 
     def _now(self) -> float:
         return asyncio.get_running_loop().time()

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import asyncio
 
-from atende.channels.leg import FRAME_BYTES, FRAME_MS, AudioIn, CallInfo, CallLeg
+from atende.channels.leg import (
+    FRAME_BYTES,
+    FRAME_MS,
+    AudioIn,
+    CallInfo,
+    CallLeg,
+    TransferResult,
+)
 
 
 class MemoryLeg(CallLeg):
@@ -49,3 +56,6 @@ class MemoryLeg(CallLeg):
 
     async def send_dtmf(self, digits: str) -> None:
         raise NotImplementedError("an in-memory leg has no DTMF path")
+
+    async def transfer(self, target: str, wait_s: float = 60.0) -> TransferResult:
+        return TransferResult("refused", None, "an in-memory leg cannot be transferred")

@@ -45,6 +45,7 @@ REASONS: dict[int, str] = {
     486: "Busy Here",
     487: "Request Terminated",
     488: "Not Acceptable Here",
+    489: "Bad Event",
     491: "Request Pending",
     500: "Server Internal Error",
     501: "Not Implemented",
@@ -331,6 +332,11 @@ def make_response(
     for name in ("Via", "From", "To", "Call-ID", "CSeq"):
         for value in _raw_values(request.headers, name):
             h.add(name, value)
+    if 100 < status < 300:
+        # Responses that may establish a dialog echo the proxies' Record-Route (§12.1.1),
+        # or the peer's in-dialog requests would bypass them.
+        for value in _raw_values(request.headers, "Record-Route"):
+            h.add("Record-Route", value)
     if to_tag and status != 100:
         to = request.headers.get("To") or ""
         try:

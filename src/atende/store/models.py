@@ -109,6 +109,7 @@ class Trunk(Base):
         ForeignKey("assistants.id", ondelete="SET NULL"), nullable=True)
     max_concurrent_calls: Mapped[int] = mapped_column(Integer)
     allowed_countries: Mapped[list[str]] = mapped_column(JSON)
+    accept_transfers: Mapped[bool] = mapped_column(Boolean, default=False)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -4,6 +4,7 @@ changes (new credentials, new address) take effect at once, without a restart.""
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 
 from atende.channels.leg import CallInfo
@@ -16,8 +17,15 @@ from atende.sip.ua import UserAgent
 from atende.sip.uri import SipUri, split_hostport
 from atende.store import models
 from atende.store.secrets import SecretBox
+from atende.telephony.numbers import NumberError, format_for_trunk, number_country
 
 log = logging.getLogger(__name__)
+
+EXTENSION_RE = re.compile(r"^[A-Za-z0-9*#_.\-]{1,64}$")
+
+
+class DestinationError(ValueError):
+    """A destination a trunk may not or cannot call; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,7 @@ class TrunkConfig:
     number_format: str
     country: str
     allowed_countries: tuple[str, ...]
+    accept_transfers: bool
     enabled: bool
 
     @classmethod
@@ -55,7 +64,8 @@ class TrunkConfig:
             inbound_auth=row.inbound_auth, allowed_ips=tuple(row.allowed_ips),
             assistant_id=row.assistant_id, max_concurrent_calls=row.max_concurrent_calls,
             number_format=row.number_format, country=row.country,
-            allowed_countries=tuple(row.allowed_countries), enabled=row.enabled,
+            allowed_countries=tuple(row.allowed_countries),
+            accept_transfers=row.accept_transfers, enabled=row.enabled,
         )
 
     def registration_key(self) -> tuple[object, ...]:
@@ -63,6 +73,29 @@ class TrunkConfig:
         return (self.kind, self.number, self.username, self.password, self.host, self.port,
                 self.transport, self.domain, self.outbound_proxy, self.contact_user,
                 self.enabled)
+
+    def dial_user(self, to: str) -> str:
+        """The Request-URI user that reaches ``to`` (a number in any usual format, or an
+        internal extension on an extension trunk). The toll-fraud guard: numbers outside
+        ``allowed_countries`` raise DestinationError before anything is dialled."""
+        to = to.strip()
+        try:
+            user = format_for_trunk(to, self.country, self.number_format)
+        except NumberError as exc:
+            if self.kind == "extension" and EXTENSION_RE.match(to):
+                return to
+            raise DestinationError(str(exc)) from None
+        region = number_country(to, self.country)
+        if region not in self.allowed_countries:
+            raise DestinationError(
+                f"calls to {region} are not allowed on trunk {self.name!r} "
+                f"(allowed_countries: {', '.join(self.allowed_countries)})")
+        return user
+
+    def uri_for(self, user: str) -> SipUri:
+        """``user`` at the trunk's domain (or host:port when no domain is set)."""
+        return SipUri(self.domain or self.host, user=user,
+                      port=None if self.domain else self.port)
 
     def signalling_target(self) -> tuple[str, str, int]:
         """(transport, host, port) where our requests go: the outbound proxy if set."""
@@ -147,15 +180,14 @@ class TrunkManager:
                            ring_timeout: float) -> DialRequest:
         """How to reach ``to_user`` through trunk ``c``: Request-URI at the trunk's domain,
         our identity there, and the first hop (outbound proxy or host)."""
-        domain = c.domain or c.host
-        ruri = SipUri(domain, user=to_user, port=None if c.domain else c.port)
+        ruri = c.uri_for(to_user)
         route: list[str] = []
         if c.outbound_proxy:
             proxy_host, proxy_port = split_hostport(c.outbound_proxy)
             route = route_for_proxy(proxy_host, proxy_port)
         # Our identity at the same host:port the Request-URI names (a PBX on a non-default
         # port knows itself by it).
-        ours = SipUri(domain, user=c.username, port=ruri.port)
+        ours = c.uri_for(c.username)
         return DialRequest(info=info, ruri=ruri, from_uri=str(ours),
                            address=await self.first_hop(c), username=c.username,
                            password=c.password, route=route, ring_timeout=ring_timeout)

@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from atende.aio import BackgroundTasks
-from atende.channels.leg import AudioIn, CallInfo, CallLeg, DtmfIn, LegEvent
+from atende.channels.leg import AudioIn, CallInfo, CallLeg, DtmfIn, LegEvent, TransferResult
 from atende.media.dtmf import DtmfEvent
 from atende.media.endpoint import PortAllocator, RtpEndpoint
 
 
+class Signalling(Protocol):
+    """The in-dialog requests a leg needs from its SIP channel."""
+
+    async def send_bye(self, leg: SipCallLeg) -> None: ...
+
+    async def refer(self, leg: SipCallLeg, target: str, wait_s: float) -> TransferResult: ...
+
+
 class SipCallLeg(CallLeg):
-    def __init__(self, info: CallInfo, ports: PortAllocator,
-                 send_bye: Callable[[SipCallLeg], Awaitable[None]], rtp_timeout: float = 0.0
-                 ) -> None:
+    def __init__(self, info: CallInfo, ports: PortAllocator, signalling: Signalling,
+                 rtp_timeout: float = 0.0) -> None:
         super().__init__(info)
-        self._send_bye = send_bye
+        self._signalling = signalling
         self.media = RtpEndpoint(ports, f"atende@{info.id}", self.outbound.read,
                                  self._on_audio, self._on_dtmf, self._on_events,
                                  on_timeout=self._on_rtp_timeout, rtp_timeout=rtp_timeout)
@@ -51,7 +58,7 @@ class SipCallLeg(CallLeg):
             return
         self._closing = True
         try:
-            await self._send_bye(self)
+            await self._signalling.send_bye(self)
         finally:
             await self.finish(cause)
 
@@ -64,3 +71,11 @@ class SipCallLeg(CallLeg):
         for d in digits:
             self.media.send_dtmf(d)
             await asyncio.sleep(0.25)  # inter-digit pause, as a keypad would
+
+    async def transfer(self, target: str, wait_s: float = 60.0) -> TransferResult:
+        if self.ended or self._closing:
+            return TransferResult("failed", None, "the call has ended")
+        result = await self._signalling.refer(self, target, wait_s)
+        if result.ok:
+            await self.hangup("transferred")
+        return result

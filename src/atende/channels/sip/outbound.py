@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from atende.channels.leg import CallInfo
 from atende.channels.sip.leg import SipCallLeg
-from atende.channels.sip.server import SipCall, SipChannel
+from atende.channels.sip.server import ALLOW, SipCall, SipChannel
 from atende.sip.auth import DigestClient, pick_challenge
 from atende.sip.dialog import Dialog, new_tag
 from atende.sip.headers import CSeq, Headers, Via
@@ -34,6 +34,7 @@ class DialRequest:
     password: str = field(repr=False)
     route: list[str] = field(default_factory=list)
     ring_timeout: float = 30.0
+    headers: tuple[tuple[str, str], ...] = ()  # e.g. Replaces, from a REFER's target
 
 
 @dataclass
@@ -84,7 +85,7 @@ class Dialer:
 
     async def dial(self, d: DialRequest, cancel: asyncio.Event | None = None) -> DialOutcome:
         ch = self.channel
-        leg = SipCallLeg(d.info, ch.ports, ch._send_bye, ch.rtp_timeout)
+        leg = SipCallLeg(d.info, ch.ports, ch, ch.rtp_timeout)
         try:
             await leg.media.open(ch.media_host)
         except OSError:
@@ -109,7 +110,9 @@ class Dialer:
         h.add("Call-ID", call_id)
         h.add("CSeq", f"{cseq} INVITE")
         h.add("Contact", contact)
-        h.add("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO")
+        h.add("Allow", ALLOW)
+        for name, value in d.headers:
+            h.add(name, value)
         if auth is not None:
             h.add(*auth)
         h.add("Content-Type", "application/sdp")
@@ -219,7 +222,7 @@ class Dialer:
         leg.media.configure(neg)
         leg.trust_host(hop[1])
         leg.media.start()
-        self.channel.calls[dialog.id] = call
+        self.channel.add(call)
         log.info("call %s answered by %s", d.info.id, d.info.to_uri)
         return DialOutcome("answered", resp.status, f"{resp.status} {resp.reason}".strip(),
                            leg, events)

@@ -10,16 +10,33 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import uuid
 from dataclasses import dataclass, field
 
 from atende.aio import BackgroundTasks
-from atende.channels.leg import CallInfo, CallRouter, DtmfIn, HoldChanged, Rejection
+from atende.channels.leg import (
+    CallInfo,
+    CallRouter,
+    DtmfIn,
+    HoldChanged,
+    Rejection,
+    TransferResult,
+)
 from atende.channels.sip.gate import Challenge, Gate, Refuse
 from atende.channels.sip.leg import SipCallLeg
 from atende.media.endpoint import PortAllocator
 from atende.sip.dialog import Dialog, new_tag
 from atende.sip.message import Request, Response, make_response
+from atende.sip.refer import (
+    SIPFRAG,
+    Progress,
+    ReferError,
+    is_refer_event,
+    notify_progress,
+    refer_target,
+    sipfrag,
+)
 from atende.sip.sdp import (
     NegotiatedAudio,
     NoCommonCodec,
@@ -33,11 +50,11 @@ from atende.sip.sdp import (
 )
 from atende.sip.transaction import Address, ServerTransaction, State
 from atende.sip.ua import UserAgent
-from atende.sip.uri import NameAddr
+from atende.sip.uri import NameAddr, SipUri, UriError
 
 log = logging.getLogger(__name__)
 
-ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO"
+ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REFER, NOTIFY"
 SUPPORTED_EXTENSIONS: frozenset[str] = frozenset()
 REJECTION_STATUS = {
     Rejection.NOT_FOUND: 404,
@@ -47,6 +64,15 @@ REJECTION_STATUS = {
 }
 KNOWN_METHODS = frozenset({"REGISTER", "SUBSCRIBE", "NOTIFY", "PUBLISH", "MESSAGE", "REFER",
                            "UPDATE", "PRACK"})
+_TARGET_USER = re.compile(r"^[A-Za-z0-9+*#_.\-]{1,64}$")
+
+
+@dataclass
+class _TransferWait:
+    """Our REFER's implicit subscription: statuses NOTIFYed so far, and the last one."""
+
+    done: asyncio.Future[Progress]
+    statuses: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -64,6 +90,8 @@ class SipCall:
     answer_in_ack: bool = False
     invite_key: tuple[str, str, int] | None = None
     ack: Request | None = None  # our ACK for their 2xx (outbound), resent if it is lost
+    transfer: _TransferWait | None = None  # a REFER of ours waiting for its outcome
+    referred: bool = False  # the other party's REFER is being carried out
 
 
 class SipChannel:
@@ -78,7 +106,8 @@ class SipChannel:
         self.media_host = media_host
         self.answer_delay = answer_delay
         self.rtp_timeout = rtp_timeout
-        self.calls: dict[tuple[str, str, str], SipCall] = {}
+        self.calls: dict[tuple[str, str, str], SipCall] = {}  # by dialog id
+        self.by_id: dict[str, SipCall] = {}  # by CallInfo.id
         self._pending: dict[ServerTransaction, SipCall] = {}
         # (Call-ID, From tag, CSeq) of INVITEs being handled or answered: the same request
         # arriving again on another path (new branch) is a merged request (§8.2.2.2).
@@ -117,7 +146,7 @@ class SipChannel:
             # Stop the caller's INVITE retransmissions while we decide (§17.2.1).
             self._respond(txn, make_response(req, 100))
             self._tasks.spawn(self._on_invite(req, txn, source, key))
-        elif method in ("BYE", "INFO"):
+        elif method in ("BYE", "INFO", "NOTIFY", "REFER"):
             self._respond(txn, make_response(req, 481))
         else:
             self._reject_method(req, txn, method)
@@ -232,7 +261,7 @@ class SipChannel:
         host = self.ua.advertised_host(call.source[1])
         contact = self.contact_for(call.source)
         dialog = Dialog.for_uas(req, local_tag, contact)
-        leg = SipCallLeg(call.info, self.ports, self._send_bye, self.rtp_timeout)
+        leg = SipCallLeg(call.info, self.ports, self, self.rtp_timeout)
         leg.trust_host(call.source[1])
         try:
             await leg.media.open(self.media_host)
@@ -258,7 +287,7 @@ class SipChannel:
         ok = make_response(req, 200, to_tag=local_tag, body=body, content_type="application/sdp")
         ok.headers.add("Contact", contact)
         self._capabilities(ok)
-        self.calls[dialog.id] = call
+        self.add(call)
         self.ua.dialogs[dialog.id] = dialog
         self._respond(txn, ok)
         dialog.start_2xx(ok, self.ua.now(), call.source)
@@ -303,11 +332,15 @@ class SipChannel:
         if method == "BYE":
             self._respond(txn, make_response(req, 200))
             self._drop(call)
-            self._tasks.spawn(call.leg.finish("remote_hangup"))
+            self._tasks.spawn(call.leg.finish(_bye_cause(call)))
         elif method == "INVITE":
             self._on_reinvite(req, txn, call)
         elif method == "INFO":
             self._on_info(req, txn, call)
+        elif method == "NOTIFY":
+            self._on_notify(req, txn, call)
+        elif method == "REFER":
+            self._on_refer(req, txn, call)
         else:
             self._reject_method(req, txn, method)
 
@@ -354,6 +387,87 @@ class SipChannel:
                     DtmfIn(digit[:1], int(dur) if dur.isdigit() else 160, self.ua.now()))
         self._respond(txn, make_response(req, 200))
 
+    def _on_notify(self, req: Request, txn: ServerTransaction, call: SipCall) -> None:
+        wait = call.transfer
+        if not is_refer_event(req.headers.get("Event")):
+            self._respond(txn, make_response(req, 489))
+            return
+        if wait is None:  # no REFER of ours is waiting (RFC 6665 §4.1.3)
+            self._respond(txn, make_response(req, 481, "Subscription does not exist"))
+            return
+        try:
+            progress = notify_progress(req)
+        except ReferError as exc:
+            self._respond(txn, make_response(req, exc.status, exc.reason))
+            return
+        self._respond(txn, make_response(req, 200))
+        log.info("call %s: transfer progress %d %s", call.info.id, progress.status,
+                 progress.reason)
+        if progress.status:
+            wait.statuses.append(progress.status)
+        if progress.final and not wait.done.done():
+            wait.done.set_result(progress)
+
+    def _on_refer(self, req: Request, txn: ServerTransaction, call: SipCall) -> None:
+        """The other party transfers us (RFC 3515): accepted or refused by the router's
+        policy, never ignored. Accepted, we call the target and report through NOTIFYs."""
+        assert call.leg is not None and call.dialog is not None
+        try:
+            target = refer_target(req)
+        except ReferError as exc:
+            self._respond(txn, make_response(req, exc.status, exc.reason))
+            return
+        if call.referred or call.transfer is not None:
+            self._respond(txn, make_response(req, 491))
+            return
+        user = target.uri.user or ""
+        refusal = (self.router.decide_transfer(call.info, user) if user
+                   else "the transfer target has no user part")
+        if refusal is not None:
+            log.info("call %s: transfer to %s refused: %s", call.info.id, target.uri, refusal)
+            resp = make_response(req, 403, "Transfer Refused")
+            resp.headers.add("Warning", f'399 atende "{refusal.replace(chr(34), chr(39))}"')
+            self._respond(txn, resp)
+            return
+        call.referred = True
+        resp = make_response(req, 202)
+        resp.headers.add("Contact", call.dialog.local_contact)
+        self._respond(txn, resp)
+        log.info("call %s: transferred by the other party to %s", call.info.id, target.uri)
+        self._tasks.spawn(self._carry_out_refer(call, user, target.headers,
+                                                req.cseq.number))
+
+    async def _carry_out_refer(self, call: SipCall, user: str,
+                               headers: tuple[tuple[str, str], ...], event_id: int) -> None:
+        assert call.leg is not None
+        await self._notify_refer(call, event_id, 100, "Trying", final=False)
+        try:
+            status, reason = await self.router.take_transfer(call.leg, user, headers)
+        except Exception:
+            log.exception("call %s: carrying out a transfer failed", call.info.id)
+            status, reason = None, "internal error"
+        # A sipfrag needs a status line: no final answer at all reads as 503.
+        code = status if status is not None and status >= 200 else 503
+        await self._notify_refer(call, event_id, code, reason, final=True)
+        if 200 <= code < 300:
+            await call.leg.hangup("transferred")
+
+    async def _notify_refer(self, call: SipCall, event_id: int, status: int, reason: str,
+                            final: bool) -> None:
+        dialog = call.dialog
+        if dialog is None or dialog.id not in self.calls:
+            return  # the transferor hung up already: nobody to tell
+        req = dialog.create_request("NOTIFY", sipfrag(status, reason[:100]), SIPFRAG)
+        req.headers.add("Event", f"refer;id={event_id}")
+        req.headers.add("Subscription-State",
+                        "terminated;reason=noresource" if final else "active;expires=60")
+        try:
+            resp = await asyncio.wait_for(self.ua.request(req, call.source), 40)
+            if resp.status >= 300:
+                log.info("call %s: transfer NOTIFY answered %d", call.info.id, resp.status)
+        except TimeoutError:
+            log.warning("call %s: transfer NOTIFY got no answer", call.info.id)
+
     def _on_ack(self, req: Request) -> None:
         call = self._find(req)
         if call is None or call.dialog is None:
@@ -395,9 +509,9 @@ class SipChannel:
             log.warning("call %s: no ACK for our 200 OK; hanging up", call.info.id)
             self._tasks.spawn(call.leg.hangup("ack_timeout"))
 
-    # hang-up from our side --------------------------------------------------------------
-    async def _send_bye(self, leg: SipCallLeg) -> None:
-        call = next((c for c in self.calls.values() if c.leg is leg), None)
+    # requests from our side -------------------------------------------------------------
+    async def send_bye(self, leg: SipCallLeg) -> None:
+        call = self.by_id.get(leg.info.id)
         if call is None or call.dialog is None:
             return
         self._drop(call)
@@ -408,9 +522,55 @@ class SipChannel:
         except TimeoutError:
             log.warning("call %s: BYE got no answer", call.info.id)
 
+    async def refer(self, leg: SipCallLeg, target: str, wait_s: float) -> TransferResult:
+        """Blind transfer (RFC 3515, RFC 5589 §6): REFER the peer to ``target`` and follow
+        the referred call through the NOTIFYs until its final status."""
+        call = self.by_id.get(leg.info.id)
+        if call is None or call.dialog is None:
+            return TransferResult("failed", None, "the call is not connected")
+        if call.transfer is not None:
+            return TransferResult("refused", None, "a transfer is already in progress")
+        try:
+            uri = _target_uri(call.dialog, target)
+        except (UriError, ValueError) as exc:
+            return TransferResult("refused", None, f"bad transfer target: {exc}")
+        req = call.dialog.create_request("REFER")
+        req.headers.add("Refer-To", f"<{uri}>")
+        req.headers.add("Referred-By", f"<{NameAddr.parse(call.dialog.local_uri).uri}>")
+        wait = _TransferWait(asyncio.get_running_loop().create_future())
+        call.transfer = wait  # before sending: the first NOTIFY may overtake the 202
+        log.info("call %s: transferring to %s", call.info.id, uri)
+        try:
+            async with asyncio.timeout(wait_s):
+                resp = await self.ua.request(req, call.source)
+                if resp.status >= 300:
+                    return TransferResult("refused", resp.status,
+                                          f"{resp.status} {resp.reason}".strip())
+                final = await wait.done
+        except TimeoutError:
+            return TransferResult("timeout", None, f"no outcome within {wait_s:g} s",
+                                  tuple(wait.statuses))
+        finally:
+            call.transfer = None
+        statuses = tuple(wait.statuses)
+        words = f"{final.status} {final.reason}".strip()
+        if 200 <= final.status < 300:
+            return TransferResult("transferred", final.status, words, statuses)
+        if final.status == 0:
+            return TransferResult("failed", None, f"ended without an outcome ({final.reason})",
+                                  statuses)
+        return TransferResult("failed", final.status, words, statuses)
+
+    def add(self, call: SipCall) -> None:
+        """An answered call: in-dialog requests and the leg's own requests find it."""
+        assert call.dialog is not None
+        self.calls[call.dialog.id] = call
+        self.by_id[call.info.id] = call
+
     def _drop(self, call: SipCall) -> None:
         if call.invite_key is not None:
             self._invite_keys.discard(call.invite_key)
+        self.by_id.pop(call.info.id, None)
         if call.dialog is not None:
             self.calls.pop(call.dialog.id, None)
             self.ua.dialogs.pop(call.dialog.id, None)
@@ -419,6 +579,26 @@ class SipChannel:
         for call in list(self.calls.values()):
             if call.leg is not None:
                 await call.leg.hangup("shutdown")
+
+
+def _bye_cause(call: SipCall) -> str:
+    """Why the other party's BYE ended the call: a transferor hangs up once it has handed
+    us over (RFC 5589), and so may a transferee once our REFER has succeeded."""
+    wait = call.transfer
+    succeeded = (wait is not None and wait.done.done()
+                 and 200 <= wait.done.result().status < 300)
+    return "transferred" if call.referred or succeeded else "remote_hangup"
+
+
+def _target_uri(dialog: Dialog, target: str) -> SipUri:
+    """A SIP URI as given, or a bare user/number at the host of the party's own address."""
+    target = target.strip()
+    if target.lower().startswith(("sip:", "sips:")):
+        return SipUri.parse(target)
+    if not _TARGET_USER.match(target):
+        raise ValueError(f"{target!r} is neither a SIP URI nor a user or number")
+    peer = NameAddr.parse(dialog.remote_uri).uri
+    return SipUri(peer.host, user=target, port=peer.port)
 
 
 def _host(host: str) -> str:

@@ -1,0 +1,53 @@
+"""Control of calls in progress: blind transfer."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException
+from pydantic import BaseModel, Field
+
+from atende.calls.engine import CallEngine
+from atende.telephony.trunks import DestinationError
+
+
+class TransferIn(BaseModel):
+    to: str = Field(..., min_length=1, max_length=256,
+                    description="a SIP URI, or a number or extension; on a trunk call it is "
+                    "formatted for the trunk and checked against its allowed_countries",
+                    examples=["reception", "+351212345678", "sip:sales@pbx.example.com"])
+    timeout_s: float = Field(60, ge=5, le=300, description="give up waiting for the outcome "
+                             "after this long")
+
+
+class TransferOut(BaseModel):
+    outcome: str = Field(description="transferred (the call left atende), failed (the "
+                         "target did not take it: the assistant stays on the call), refused "
+                         "(the other party will not transfer) or timeout",
+                         examples=["transferred"])
+    sip_status: int | None = Field(description="the REFER's status when refused, else the "
+                                   "target's final status as NOTIFYed", examples=[200])
+    reason: str = Field(examples=["200 OK"])
+    progress: list[int] = Field(description="statuses NOTIFYed while the target was called",
+                                examples=[[100, 180, 200]])
+
+
+def live_router(engine: CallEngine) -> APIRouter:
+    router = APIRouter(tags=["calls"])
+
+    @router.post("/v1/calls/{call_id}/transfer", response_model=TransferOut,
+                 responses={404: {"description": "no call in progress with that id"},
+                            422: {"description": "the target cannot be called"}})
+    async def transfer(call_id: str, body: TransferIn) -> TransferOut:
+        """Blind-transfer a call in progress (SIP REFER) and wait for the outcome the other
+        party reports. On success atende leaves the call (hang-up cause `transferred`)."""
+        leg = engine.live_leg(call_id)
+        if leg is None:
+            raise HTTPException(404, f"no call in progress with id {call_id!r}")
+        try:
+            target = engine.transfer_target(call_id, body.to)
+        except DestinationError as exc:
+            raise HTTPException(422, f"to: {exc}") from None
+        result = await engine.transfer(leg, target, body.timeout_s)
+        return TransferOut(outcome=result.outcome, sip_status=result.status,
+                           reason=result.reason, progress=list(result.progress))
+
+    return router
