@@ -11,7 +11,7 @@ import typer
 
 from atende import __version__
 from atende.cli_trunks import call as place_call
-from atende.cli_trunks import trunk_app
+from atende.cli_trunks import transfer, trunk_app
 from atende.config import Settings
 
 app = typer.Typer(help="atende: AI assistants that answer and place phone calls.",
@@ -63,6 +63,7 @@ def version() -> None:
 
 app.add_typer(trunk_app, name="trunk")
 app.command("call")(place_call)
+app.command("transfer")(transfer)
 
 
 @app.command("secret-key")

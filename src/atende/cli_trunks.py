@@ -151,3 +151,14 @@ def call(to: str, trunk: Annotated[str, typer.Option(help="trunk id")],
     typer.echo(f"ended: {c['status']} ({c['hangup_cause']}, SIP {c['sip_status']})")
     raise typer.Exit(0 if c["status"] == "completed" else 1)
 
+
+
+def transfer(call_id: str, to: Annotated[str, typer.Argument(
+                 help="extension, number or sip: URI")],
+             api: ApiUrl = DEFAULT_API) -> None:
+    """Blind-transfer a call in progress and wait for the outcome."""
+    r = _call("POST", f"{api}/v1/calls/{call_id}/transfer", json={"to": to}, timeout=90)
+    progress = " → ".join(str(s) for s in r["progress"])
+    typer.echo(f"{r['outcome']}: {r['reason']}" + (f" (progress {progress})" if progress
+                                                    else ""))
+    raise typer.Exit(0 if r["outcome"] == "transferred" else 1)

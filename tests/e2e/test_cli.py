@@ -34,10 +34,12 @@ def test_trunk_commands(atende: AtendeProcess) -> None:
     assert trunk_id in listed.stdout and "CLI carrier" in listed.stdout
     weak = atende_cli(atende, "trunk", "set", trunk_id, "password=weak")
     assert weak.returncode == 1 and "at least 12 characters" in weak.stderr
-    renamed = atende_cli(atende, "trunk", "set", trunk_id, "name=Renamed", "port=5070")
+    renamed = atende_cli(atende, "trunk", "set", trunk_id, "name=Renamed", "port=5070",
+                         "accept_transfers=true")
     assert renamed.returncode == 0 and "'Renamed'" in renamed.stdout
     shown = atende_cli(atende, "trunk", "show", trunk_id)
     assert '"port": 5070' in shown.stdout and "Cli-Trunk-Pass-42" not in shown.stdout
+    assert '"accept_transfers": true' in shown.stdout
     assert atende_cli(atende, "trunk", "delete", trunk_id).returncode == 0
     missing = atende_cli(atende, "trunk", "show", trunk_id)
     assert missing.returncode == 1 and "error 404" in missing.stderr
@@ -48,3 +50,8 @@ async def test_call_command_reports_the_outcome(atende: AtendeProcess, pbx: Kama
     r = await asyncio.to_thread(atende_cli, atende, "call", "bob", "--trunk", trunk["id"])
     assert r.returncode == 1
     assert "dialing" in r.stdout and "ended: no_answer" in r.stdout and "SIP 480" in r.stdout
+
+
+def test_transfer_command_needs_a_live_call(atende: AtendeProcess) -> None:
+    r = atende_cli(atende, "transfer", "no-such-call", "reception")
+    assert r.returncode == 1 and "error 404: no call in progress" in r.stderr

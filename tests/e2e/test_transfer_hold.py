@@ -11,8 +11,13 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.test_outbound import finished, phone, place
-from tests.e2e.test_outbound import pbx, trunk  # noqa: F401  (fixtures)
+from tests.e2e.test_outbound import (  # noqa: F401  (pbx and trunk are fixtures)
+    finished,
+    pbx,
+    phone,
+    place,
+    trunk,
+)
 from tests.peers.atende import AtendeProcess, Call
 from tests.peers.audio import speech_wav
 from tests.peers.kamailio import Kamailio

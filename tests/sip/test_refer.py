@@ -28,8 +28,8 @@ def request(method: str, headers: str, body: bytes = b"") -> Request:
 def test_refer_target_plain_and_with_replaces() -> None:
     t = refer_target(request("REFER", "Refer-To: <sip:bob@pbx.example.com>\r\n"))
     assert str(t.uri) == "sip:bob@pbx.example.com" and t.headers == ()
-    t = refer_target(request(
-        "REFER", "r: <sip:bob@pbx.example.com?Replaces=abc%40host%3Bto-tag%3D1%3Bfrom-tag%3D2>\r\n"))
+    replaces = "abc%40host%3Bto-tag%3D1%3Bfrom-tag%3D2"
+    t = refer_target(request("REFER", f"r: <sip:bob@pbx.example.com?Replaces={replaces}>\r\n"))
     assert str(t.uri) == "sip:bob@pbx.example.com"
     assert t.headers == (("Replaces", "abc@host;to-tag=1;from-tag=2"),)
 
