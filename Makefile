@@ -6,7 +6,7 @@ PIP    := $(VENV)/bin/pip
 # Debian packages: espeak-ng is the offline voice for languages Piper's bundled voice lacks;
 # the rest are the real peers the end-to-end tests talk to.
 RUN_DEBS  := espeak-ng
-TEST_DEBS := espeak-ng baresip-core kamailio sox
+TEST_DEBS := espeak-ng baresip-core kamailio kamailio-tls-modules sox
 
 .PHONY: run test lint bench install install-test debs-run debs-test clean
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from atende.telephony.guard import DEFAULT_DIRECT, parse_cidrs
@@ -16,6 +16,11 @@ class Settings(BaseSettings):
 
     bind: str = Field("0.0.0.0", description="address SIP, RTP and the API listen on")
     sip_port: int = Field(5060, ge=1, le=65535, description="SIP port, UDP and TCP")
+    sip_tls_port: int = Field(5061, ge=0, le=65535, description="SIP over TLS port (0: no "
+                              "TLS listener)")
+    tls_cert: Path | None = Field(None, description="PEM certificate (chain) for the TLS "
+                                  "listener; default: a self-signed one in the data folder")
+    tls_key: Path | None = Field(None, description="PEM private key for ATENDE_TLS_CERT")
     api_port: int = Field(8100, ge=1, le=65535, description="REST API port")
     data_dir: Path = Field(Path("data"), description="SQLite database and recordings")
     public_ip: str | None = Field(None, description="address put in SDP and Contact (NAT)")
@@ -57,6 +62,12 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise ValueError(f"ATENDE_ALLOW_DIRECT: {exc}") from None
         return v
+
+    @model_validator(mode="after")
+    def _check_tls_pair(self) -> Settings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("ATENDE_TLS_CERT and ATENDE_TLS_KEY go together")
+        return self
 
     @property
     def allow_direct_list(self) -> list[str]:

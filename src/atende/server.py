@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import ssl
 import uuid
 from collections.abc import Generator
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +28,7 @@ from atende.config import Settings
 from atende.media.endpoint import PortAllocator
 from atende.providers.registry import ProviderRegistry
 from atende.providers.stt.whisper import WhisperSTT
+from atende.sip.tls import ensure_self_signed, server_context
 from atende.sip.ua import UserAgent
 from atende.store.db import Store
 from atende.store.secrets import SecretBox
@@ -85,7 +87,7 @@ class Atende:
         self.channel = SipChannel(self.ua, self.engine, ports, gate, media_host=s.bind,
                                   answer_delay=s.answer_delay_ms / 1000,
                                   rtp_timeout=s.rtp_timeout_s)
-        await self.ua.start(s.bind, s.sip_port)
+        await self.ua.start(s.bind, s.sip_port, s.sip_tls_port or None, self._tls_server())
         await self.trunks.load(await self.store.trunks())
         self.engine.dialer = Dialer(self.channel)
         routers = [trunks_router(self.store, box, self.trunks, s.sip_host, self.ua.port,
@@ -102,8 +104,19 @@ class Atende:
                 self._api_task.result()
                 raise RuntimeError("the API server stopped while starting")
             await asyncio.sleep(0.05)
-        log.info("atende ready: SIP on %s:%d (udp, tcp), API on http://%s:%d", s.bind,
-                 self.ua.port, s.bind, s.api_port)
+        tls = f", tls on {self.ua.transport.tls_port}" if self.ua.transport.tls_port else ""
+        log.info("atende ready: SIP on %s:%d (udp, tcp%s), API on http://%s:%d", s.bind,
+                 self.ua.port, tls, s.bind, s.api_port)
+
+    def _tls_server(self) -> ssl.SSLContext | None:
+        s = self.settings
+        if not s.sip_tls_port:
+            return None
+        if s.tls_cert is not None and s.tls_key is not None:
+            return server_context(s.tls_cert, s.tls_key)
+        names = [s.sip_host] + ([s.bind] if s.bind not in ("0.0.0.0", "::") else [])
+        cert, key = ensure_self_signed(s.data_dir / "tls", list(dict.fromkeys(names)))
+        return server_context(cert, key)
 
     async def _test_trunk(self, trunk: TrunkConfig, to_user: str, ring_timeout: float
                           ) -> dict[str, Any]:

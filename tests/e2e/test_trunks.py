@@ -63,7 +63,7 @@ def test_create_read_update_delete_a_did_trunk(atende: AtendeProcess) -> None:
         ({"number": "hello"}, "number", "not a phone number"),
         ({"allowed_ips": ["10.0.0.300"]}, "allowed_ips", "not an IP address"),
         ({"kind": "fax"}, "kind", ""),
-        ({"transport": "tls"}, "transport", ""),
+        ({"transport": "sctp"}, "transport", ""),
         ({"outbound_proxy": "proxy.test:99999"}, "outbound_proxy", "host:port"),
     ],
 )

@@ -23,11 +23,13 @@ class AtendeProcess:
     def __init__(self, workdir: Path, rtp_range: tuple[int, int], **env: str) -> None:
         self.workdir = workdir
         self.sip_port = free_port()
+        self.tls_port = free_port()
         self.api_port = free_port()
         self.env = {
             **os.environ,
             "ATENDE_BIND": "127.0.0.1",
             "ATENDE_SIP_PORT": str(self.sip_port),
+            "ATENDE_SIP_TLS_PORT": str(self.tls_port),
             "ATENDE_API_PORT": str(self.api_port),
             "ATENDE_DATA_DIR": str(workdir / "data"),
             "ATENDE_RTP_PORT_MIN": str(rtp_range[0]),

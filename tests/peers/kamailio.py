@@ -7,7 +7,7 @@ import asyncio
 import subprocess
 from pathlib import Path
 
-from tests.peers.debian import require
+from tests.peers.debian import require, require_package
 from tests.peers.net import free_port
 
 CONFIG = """#!KAMAILIO
@@ -16,9 +16,10 @@ log_stderror=yes
 children=2
 listen=udp:127.0.0.1:{port}
 listen=tcp:127.0.0.1:{port}
+{tls_listen}
 alias="example.test"
 auto_aliases=no
-mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
+mpath="{modules}"
 
 loadmodule "kex.so"
 loadmodule "corex.so"
@@ -36,6 +37,7 @@ loadmodule "xlog.so"
 loadmodule "auth.so"
 loadmodule "htable.so"
 loadmodule "ctl.so"
+{tls_module}
 
 modparam("ctl", "binrpc", "unix:{ctl}")
 modparam("usrloc", "db_mode", 0)
@@ -50,7 +52,7 @@ event_route[htable:mod-init] {{
 }}
 
 request_route {{
-    xlog("L_NOTICE", "REQ $rm from $fu to $ru src $si:$sp\\n");
+    xlog("L_NOTICE", "REQ $rm from $fu to $ru src $pr:$si:$sp\\n");
     if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
     if (is_method("OPTIONS") && uri == myself && $rU == $null) {{
         sl_send_reply("200", "OK"); exit;
@@ -93,15 +95,33 @@ request_route {{
 """
 
 
+MODULES = "/usr/lib/x86_64-linux-gnu/kamailio/modules/"
+TLS_CONFIG = """[server:default]
+method = TLSv1.2+
+verify_certificate = no
+require_certificate = no
+certificate = {cert}
+private_key = {key}
+
+[client:default]
+method = TLSv1.2+
+verify_certificate = no
+require_certificate = no
+"""
+
+
 class Kamailio:
     def __init__(self, workdir: Path, users: dict[str, str], algorithm: str = "MD5",
-                 nonce_expire: int = 300, min_expires: int = 60) -> None:
+                 nonce_expire: int = 300, min_expires: int = 60,
+                 tls_cert: tuple[Path, Path] | None = None) -> None:
         self.workdir = workdir
         self.users = users
         self.algorithm = algorithm
         self.nonce_expire = nonce_expire
         self.min_expires = min_expires
         self.port = free_port()
+        self.tls_cert = tls_cert  # (certificate, key): also listen for TLS on tls_port
+        self.tls_port = free_port() if tls_cert else None
         self.ctl = str(workdir / "kamailio.ctl")
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -120,9 +140,17 @@ class Kamailio:
         self.workdir.mkdir(parents=True, exist_ok=True)
         users = "\n".join(f'    $sht(users=>{u}) = "{p}";' for u, p in self.users.items())
         cfg = self.workdir / "kamailio.cfg"
+        tls_listen = tls_module = ""
+        if self.tls_cert is not None:
+            require_package("kamailio-tls-modules")
+            tls_cfg = self.workdir / "tls.cfg"
+            tls_cfg.write_text(TLS_CONFIG.format(cert=self.tls_cert[0], key=self.tls_cert[1]))
+            tls_listen = f"enable_tls=yes\nlisten=tls:127.0.0.1:{self.tls_port}"
+            tls_module = f'loadmodule "tls.so"\nmodparam("tls", "config", "{tls_cfg}")'
         cfg.write_text(CONFIG.format(port=self.port, ctl=self.ctl, users=users,
                                      algorithm=self.algorithm, nonce_expire=self.nonce_expire,
-                                     min_expires=self.min_expires))
+                                     min_expires=self.min_expires, tls_listen=tls_listen,
+                                     tls_module=tls_module, modules=MODULES))
         check = subprocess.run([exe, "-c", "-f", str(cfg)], capture_output=True, text=True)
         if check.returncode != 0:
             raise RuntimeError("bad kamailio config:\n" + check.stderr[-3000:])

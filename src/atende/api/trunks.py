@@ -33,6 +33,7 @@ class Kind(StrEnum):
 class Transport(StrEnum):
     UDP = "udp"
     TCP = "tcp"
+    TLS = "tls"
 
 
 class InboundAuth(StrEnum):
@@ -91,6 +92,10 @@ class TrunkFields(BaseModel):
     max_concurrent_calls: int | None = Field(None, ge=1, le=10000)
     allowed_countries: list[str] | None = Field(None, description="countries outbound calls "
                                                 "may reach; default: the trunk's country")
+    tls_verify: bool | None = Field(None, description="transport tls: check the PBX's "
+                                    "certificate against the system's CAs (default true; "
+                                    "false for self-signed PBX certificates: still "
+                                    "encrypted, but not authenticated)")
     accept_transfers: bool | None = Field(None, description="when the other party transfers "
                                           "the assistant (SIP REFER), call the target "
                                           "through this trunk; default false: refused with "
@@ -200,6 +205,7 @@ class TrunkOut(BaseModel):
     max_concurrent_calls: int
     allowed_countries: list[str]
     accept_transfers: bool
+    tls_verify: bool
     enabled: bool
     created_at: datetime
     updated_at: datetime
@@ -238,6 +244,7 @@ def trunks_router(store: Store, box: SecretBox, manager: TrunkManager, sip_host:
             sip_address=f"sip:{t.contact_user}@{host}:{sip_port}",
             assistant_id=t.assistant_id, max_concurrent_calls=t.max_concurrent_calls,
             allowed_countries=t.allowed_countries, accept_transfers=t.accept_transfers,
+            tls_verify=t.tls_verify,
             enabled=t.enabled,
             created_at=_utc(t.created_at), updated_at=_utc(t.updated_at),
             registration=RegistrationOut(**reg) if reg else None,  # type: ignore[arg-type]
@@ -268,6 +275,7 @@ def trunks_router(store: Store, box: SecretBox, manager: TrunkManager, sip_host:
             max_concurrent_calls=body.max_concurrent_calls or 10,
             allowed_countries=body.allowed_countries or [body.country],
             accept_transfers=bool(body.accept_transfers),
+            tls_verify=True if body.tls_verify is None else body.tls_verify,
             enabled=True if body.enabled is None else body.enabled,
             created_at=now, updated_at=now,
         )
@@ -297,7 +305,7 @@ def trunks_router(store: Store, box: SecretBox, manager: TrunkManager, sip_host:
         changes: dict[str, Any] = body.model_dump(exclude_unset=True)
         await check_assistant(changes.get("assistant_id"))
         for key in ("name", "number", "username", "host", "country", "password",
-                    "accept_transfers", "enabled", "max_concurrent_calls"):
+                    "accept_transfers", "tls_verify", "enabled", "max_concurrent_calls"):
             if key in changes and changes[key] is None:
                 raise HTTPException(422, f"{key}: cannot be empty")
         warnings = check_password(changes["password"])[1] if "password" in changes else []

@@ -42,6 +42,8 @@ def explain(status: int, reason: str, after_credentials: bool) -> str:
         480: "480: the PBX is temporarily unavailable",
         503: "503 Service Unavailable: the PBX is overloaded or down",
     }
+    if status == 503 and reason not in ("", "Service Unavailable"):
+        return f"503: {reason}"  # our own, for a connection that failed: it says why
     return known.get(status, f"{status} {reason}".strip())
 
 

@@ -280,6 +280,17 @@ class TransactionLayer:
         self.client[_client_key(req)] = txn
         return txn, txn.start(now)
 
+    def transport_error(self, address: Address) -> list[ClientTransaction]:
+        """Client transactions to ``address`` end at once when it cannot be reached
+        (§17.1.4); the TU hears of it as a failure of each."""
+        failed = [t for t in self.client.values()
+                  if t.address == address and t.state != State.TERMINATED]
+        for t in failed:
+            t.state = State.TERMINATED
+            t.timers.clear()
+        self._reap()
+        return failed
+
     # time -------------------------------------------------------------------------------
     def next_deadline(self) -> float | None:
         deadlines = [

@@ -1,20 +1,24 @@
-"""asyncio UDP and TCP transports for SIP: bytes in and out, nothing else."""
+"""asyncio UDP, TCP and TLS transports for SIP: bytes in and out, nothing else."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import socket
+import ssl
 from collections.abc import Callable
 from typing import cast
 
 from atende.sip.errors import SipParseError
 from atende.sip.message import StreamFramer
+from atende.sip.tls import client_context
 from atende.sip.transaction import Address
 
 log = logging.getLogger(__name__)
 
 OnData = Callable[[bytes, Address], None]
+OnError = Callable[[Address, str], None]
+STREAM_TRANSPORTS = ("tcp", "tls")
 
 
 async def resolve(host: str, port: int) -> list[str]:
@@ -26,9 +30,9 @@ async def resolve(host: str, port: int) -> list[str]:
 
 
 def address(transport: str, ip: str, port: int) -> Address:
-    """An Address, with transports we do not speak (tls) mapped to udp."""
+    """An Address, with transports we do not speak (sctp, ws…) mapped to udp."""
     t = transport.lower()
-    return (t if t in ("udp", "tcp") else "udp", ip, port)
+    return (t if t in ("udp", *STREAM_TRANSPORTS) else "udp", ip, port)
 
 
 class _UdpProtocol(asyncio.DatagramProtocol):
@@ -46,9 +50,12 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         log.debug("UDP error: %s", exc)  # ICMP port unreachable and the like
 
 
-class _TcpConnection(asyncio.Protocol):
-    def __init__(self, owner: SipTransport) -> None:
+class _StreamConnection(asyncio.Protocol):
+    """One TCP or TLS connection (the TLS layer is asyncio's, below this protocol)."""
+
+    def __init__(self, owner: SipTransport, kind: str) -> None:
         self.owner = owner
+        self.kind = kind
         self.framer = StreamFramer()
         self.transport: asyncio.Transport | None = None
         self.peer: Address | None = None
@@ -56,16 +63,16 @@ class _TcpConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
         host, port = transport.get_extra_info("peername")[:2]
-        self.peer = ("tcp", str(host), int(port))
-        self.owner.tcp_connections[self.peer] = self
+        self.peer = (self.kind, str(host), int(port))
+        self.owner.connections[self.peer] = self
 
     def data_received(self, data: bytes) -> None:
         assert self.peer is not None and self.transport is not None
         try:
             messages = self.framer.feed(data)
         except SipParseError as exc:
-            log.info("closing TCP connection from %s:%s: %s", self.peer[1], self.peer[2],
-                     exc.reason)
+            log.info("closing %s connection from %s:%s: %s", self.kind.upper(), self.peer[1],
+                     self.peer[2], exc.reason)
             self.transport.close()
             return
         for m in messages:
@@ -75,63 +82,115 @@ class _TcpConnection(asyncio.Protocol):
                 self.owner.on_data(m, self.peer)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.peer is not None:
-            self.owner.tcp_connections.pop(self.peer, None)
+        for key in [k for k, c in self.owner.connections.items() if c is self]:
+            del self.owner.connections[key]
 
 
 class SipTransport:
-    """One UDP socket and one TCP listener on the same address and port."""
+    """One UDP socket and one TCP listener on the same address and port, and optionally a
+    TLS listener on a port of its own."""
 
-    def __init__(self, on_data: OnData) -> None:
+    def __init__(self, on_data: OnData, on_error: OnError | None = None) -> None:
         self.on_data = on_data
+        self.on_error = on_error
         self.udp: asyncio.DatagramTransport | None = None
-        self.tcp_server: asyncio.Server | None = None
-        self.tcp_connections: dict[Address, _TcpConnection] = {}
+        self.servers: list[asyncio.Server] = []
+        self.connections: dict[Address, _StreamConnection] = {}
         self.port = 0
+        self.tls_port: int | None = None
+        # How to open TLS connections to a peer: its name (SNI and the certificate check)
+        # and whether the certificate must be trusted, by (ip, port).
+        self.tls_peers: dict[tuple[str, int], tuple[str, bool]] = {}
+        self._connecting: dict[Address, list[bytes]] = {}
 
-    async def start(self, host: str, port: int) -> None:
+    async def start(self, host: str, port: int, tls_port: int | None = None,
+                    tls_server: ssl.SSLContext | None = None) -> None:
         loop = asyncio.get_running_loop()
-        udp, _ = await loop.create_datagram_endpoint(
-            lambda: _UdpProtocol(self.on_data), local_addr=(host, port)
-        )
-        self.udp = udp
-        self.port = int(udp.get_extra_info("sockname")[1])
-        self.tcp_server = await loop.create_server(
-            lambda: _TcpConnection(self), host, self.port, reuse_address=True
-        )
+        for attempt in range(20):
+            udp, _ = await loop.create_datagram_endpoint(
+                lambda: _UdpProtocol(self.on_data), local_addr=(host, port)
+            )
+            self.udp = udp
+            self.port = int(udp.get_extra_info("sockname")[1])
+            try:
+                self.servers.append(await loop.create_server(
+                    lambda: _StreamConnection(self, "tcp"), host, self.port,
+                    reuse_address=True))
+                break
+            except OSError:
+                udp.close()
+                # Any port (0): the one UDP got may be taken for TCP; try another.
+                if port != 0 or attempt == 19:
+                    raise
+        if tls_port is not None and tls_server is not None:
+            server = await loop.create_server(lambda: _StreamConnection(self, "tls"), host,
+                                              tls_port, ssl=tls_server, reuse_address=True,
+                                              ssl_handshake_timeout=10)
+            self.servers.append(server)
+            self.tls_port = int(server.sockets[0].getsockname()[1])
+
+    def set_tls_peer(self, ip: str, port: int, server_name: str, verify: bool) -> None:
+        self.tls_peers[(ip, port)] = (server_name, verify)
 
     def send(self, data: bytes, address: Address) -> None:
         if address[0] == "udp":
             if self.udp is not None:
                 self.udp.sendto(data, (address[1], address[2]))
             return
-        conn = self.tcp_connections.get(address)
+        conn = self.connections.get(address)
         if conn is not None and conn.transport is not None:
             conn.transport.write(data)
             return
-        asyncio.get_running_loop().create_task(self._connect_and_send(data, address))
+        waiting = self._connecting.get(address)
+        if waiting is not None:  # a connection is being opened: go out on it
+            waiting.append(data)
+            return
+        self._connecting[address] = [data]
+        asyncio.get_running_loop().create_task(self._connect_and_send(address))
 
-    async def _connect_and_send(self, data: bytes, address: Address) -> None:
+    async def _connect_and_send(self, address: Address) -> None:
         loop = asyncio.get_running_loop()
+        kind, host, port = address
+        ctx: ssl.SSLContext | None = None
+        name: str | None = None
+        if kind == "tls":
+            name, verify = self.tls_peers.get((host, port), (host, True))
+            ctx = client_context(verify)
         try:
             _, proto = await loop.create_connection(
-                lambda: _TcpConnection(self), address[1], address[2]
-            )
-        except OSError as exc:
-            log.info("TCP connect to %s:%s failed: %s", address[1], address[2], exc)
+                lambda: _StreamConnection(self, kind), host, port, ssl=ctx,
+                server_hostname=name, ssl_handshake_timeout=10 if ctx else None)
+        except (OSError, ssl.SSLError, TimeoutError) as exc:
+            self._connecting.pop(address, None)
+            reason = _describe(kind, exc)
+            log.info("%s connection to %s:%s failed: %s", kind.upper(), host, port, reason)
+            if self.on_error is not None:
+                self.on_error(address, reason)
             return
         assert proto.transport is not None
         # Requests we send over a connection we opened are answered on it; key it by the
         # address we dialled so later sends find it.
-        self.tcp_connections[address] = proto
-        proto.transport.write(data)
+        self.connections[address] = proto
+        for data in self._connecting.pop(address, []):
+            proto.transport.write(data)
 
     async def close(self) -> None:
         if self.udp is not None:
             self.udp.close()
-        for conn in list(self.tcp_connections.values()):
+        for conn in list(self.connections.values()):
             if conn.transport is not None:
                 conn.transport.close()
-        if self.tcp_server is not None:
-            self.tcp_server.close()
-            await self.tcp_server.wait_closed()
+        for server in self.servers:
+            server.close()
+            await server.wait_closed()
+
+
+def _describe(kind: str, exc: BaseException) -> str:
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS certificate not trusted: {exc.verify_message}"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS handshake failed: {exc.reason or exc}"
+    if isinstance(exc, TimeoutError):
+        return f"{kind.upper()} connection timed out"
+    detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return f"{kind.upper()} connection failed: {detail}"

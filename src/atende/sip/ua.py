@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import ssl
 from collections.abc import Callable
 from typing import Protocol
 
@@ -61,14 +62,16 @@ def local_ip_towards(host: str) -> str:
 
 
 def address_for_uri(host: str, port: int | None, transport: str) -> Address:
-    return (transport if transport in ("udp", "tcp") else "udp", host, port or 5060)
+    if transport == "tls":
+        return ("tls", host, port or 5061)
+    return (transport if transport == "tcp" else "udp", host, port or 5060)
 
 
 class UserAgent:
     def __init__(self, tu: TransactionUser | None = None, clock: Callable[[], float] | None = None,
                  public_ip: str | None = None) -> None:
         self.tu = tu
-        self.transport = SipTransport(self._on_data)
+        self.transport = SipTransport(self._on_data, self._on_transport_error)
         self.layer = TransactionLayer()
         self.dialogs: dict[tuple[str, str, str], Dialog] = {}
         self.public_ip = public_ip
@@ -85,9 +88,10 @@ class UserAgent:
     def now(self) -> float:
         return self._clock() if self._clock else asyncio.get_running_loop().time()
 
-    async def start(self, host: str, port: int) -> None:
+    async def start(self, host: str, port: int, tls_port: int | None = None,
+                    tls_server: ssl.SSLContext | None = None) -> None:
         self.bind_host = host
-        await self.transport.start(host, port)
+        await self.transport.start(host, port, tls_port, tls_server)
         self._timer_task = asyncio.get_running_loop().create_task(self._timer_loop())
 
     async def close(self) -> None:
@@ -98,6 +102,19 @@ class UserAgent:
     @property
     def port(self) -> int:
         return self.transport.port
+
+    def port_for(self, transport: str) -> int:
+        """Our listening port for ``transport`` (TLS has a port of its own)."""
+        if transport == "tls" and self.transport.tls_port is not None:
+            return self.transport.tls_port
+        return self.transport.port
+
+    def contact_uri(self, user: str, peer: Address) -> str:
+        """A Contact URI at which ``peer`` reaches us, over the transport it uses."""
+        host = self.advertised_host(peer[1])
+        host = f"[{host}]" if ":" in host else host
+        transport = "" if peer[0] == "udp" else f";transport={peer[0]}"
+        return f"sip:{user}@{host}:{self.port_for(peer[0])}{transport}"
 
     def advertised_host(self, peer_host: str) -> str:
         if self.public_ip:
@@ -136,6 +153,15 @@ class UserAgent:
             log.exception("error handling SIP message from %s:%s", source[1], source[2])
             if isinstance(msg, Request) and msg.method not in ("ACK",):
                 self.send_stateless(make_response(msg, 500), source)
+
+    def _on_transport_error(self, address: Address, reason: str) -> None:
+        """A connection could not be opened: its requests fail now with a 503 that says
+        why, rather than after 32 s of Timer B/F."""
+        for txn in self.layer.transport_error(address):
+            fut = self._pending.pop(txn, None)
+            self._provisional.pop(txn, None)
+            if fut is not None and not fut.done():
+                fut.set_result(make_response(txn.request, 503, reason))
 
     def _reject_malformed(self, exc: SipParseError, source: Address) -> None:
         msg = exc.message
@@ -224,7 +250,7 @@ class UserAgent:
         (a CANCEL, which must repeat its INVITE's) keeps it."""
         if "Via" not in req.headers:
             host = self.advertised_host(address[1])
-            via = Via(address[0].upper(), host, self.port,
+            via = Via(address[0].upper(), host, self.port_for(address[0]),
                       {"branch": new_branch(), "rport": None})
             req.headers.insert_first("Via", str(via))
         if "User-Agent" not in req.headers:

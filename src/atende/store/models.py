@@ -110,6 +110,7 @@ class Trunk(Base):
     max_concurrent_calls: Mapped[int] = mapped_column(Integer)
     allowed_countries: Mapped[list[str]] = mapped_column(JSON)
     accept_transfers: Mapped[bool] = mapped_column(Boolean, default=False)
+    tls_verify: Mapped[bool] = mapped_column(Boolean, default=True)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

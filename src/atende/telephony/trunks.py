@@ -52,6 +52,7 @@ class TrunkConfig:
     country: str
     allowed_countries: tuple[str, ...]
     accept_transfers: bool
+    tls_verify: bool
     enabled: bool
 
     @classmethod
@@ -65,14 +66,19 @@ class TrunkConfig:
             assistant_id=row.assistant_id, max_concurrent_calls=row.max_concurrent_calls,
             number_format=row.number_format, country=row.country,
             allowed_countries=tuple(row.allowed_countries),
-            accept_transfers=row.accept_transfers, enabled=row.enabled,
+            accept_transfers=row.accept_transfers, tls_verify=row.tls_verify,
+            enabled=row.enabled,
         )
 
     def registration_key(self) -> tuple[object, ...]:
         """The fields that, when changed, require registering again."""
         return (self.kind, self.number, self.username, self.password, self.host, self.port,
-                self.transport, self.domain, self.outbound_proxy, self.contact_user,
-                self.enabled)
+                self.transport, self.tls_verify, self.domain, self.outbound_proxy,
+                self.contact_user, self.enabled)
+
+    @property
+    def default_port(self) -> int:
+        return 5061 if self.transport == "tls" else 5060
 
     def dial_user(self, to: str) -> str:
         """The Request-URI user that reaches ``to`` (a number in any usual format, or an
@@ -101,8 +107,8 @@ class TrunkConfig:
         """(transport, host, port) where our requests go: the outbound proxy if set."""
         if self.outbound_proxy:
             host, port = split_hostport(self.outbound_proxy)
-            return (self.transport, host, port or 5060)
-        return (self.transport, self.host, self.port or 5060)
+            return (self.transport, host, port or self.default_port)
+        return (self.transport, self.host, self.port or self.default_port)
 
 
 @dataclass
@@ -144,8 +150,8 @@ class TrunkManager:
         PBX's or carrier's); also notes the first hop our requests go to."""
         c = live.config
         ips: set[str] = set()
-        transport, hop_host, hop_port = c.signalling_target()
-        hosts = [(c.host, c.port or 5060)]
+        _, hop_host, hop_port = c.signalling_target()
+        hosts = [(c.host, c.port or c.default_port)]
         if c.outbound_proxy:
             hosts.append((hop_host, hop_port))
         for host, port in hosts:
@@ -157,24 +163,29 @@ class TrunkManager:
                 continue
             ips.update(found)
             if host == hop_host:
-                live.hop = address(transport, found[0], hop_port)
+                live.hop = self._hop(c, found[0])
         return ips
 
     async def _register(self, live: LiveTrunk) -> None:
         c = live.config
         hop = live.hop
         assert hop is not None  # _resolve succeeded
-        our_host = self.ua.advertised_host(hop[1])
-        contact = f"sip:{c.contact_user}@{our_host}:{self.ua.port}"
-        if hop[0] == "tcp":
-            contact += ";transport=tcp"
+        contact = self.ua.contact_uri(c.contact_user, hop)
         reg = Registration(c.number, c.domain or c.host, c.username, c.password, contact)
         live.agent = RegistrationAgent(self.ua, reg, hop)
         live.agent.start()
 
     async def first_hop(self, c: TrunkConfig) -> Address:
+        _, host, port = c.signalling_target()
+        return self._hop(c, (await resolve(host, port))[0])
+
+    def _hop(self, c: TrunkConfig, ip: str) -> Address:
+        """The first hop at ``ip``; over TLS, its certificate must name the host we were
+        given (not the address it resolved to)."""
         transport, host, port = c.signalling_target()
-        return address(transport, (await resolve(host, port))[0], port)
+        if transport == "tls":
+            self.ua.transport.set_tls_peer(ip, port, host, c.tls_verify)
+        return address(transport, ip, port)
 
     async def dial_request(self, c: TrunkConfig, to_user: str, info: CallInfo,
                            ring_timeout: float) -> DialRequest:

@@ -200,8 +200,8 @@ class Dialer:
 
     def _with_via(self, req: Request, address: Address) -> Request:
         host = self.ua.advertised_host(address[1])
-        via = Via(address[0].upper(), host, self.ua.port, {"branch": new_branch(),
-                                                             "rport": None})
+        via = Via(address[0].upper(), host, self.ua.port_for(address[0]),
+                  {"branch": new_branch(), "rport": None})
         req.headers.insert_first("Via", str(via))
         return req
 

@@ -165,9 +165,7 @@ class SipChannel:
 
     def contact_for(self, peer: Address) -> str:
         """Our Contact for a dialog with ``peer``: the address it can reach us on."""
-        host = self.ua.advertised_host(peer[1])
-        transport = ";transport=tcp" if peer[0] == "tcp" else ""
-        return f"<sip:atende@{_host(host)}:{self.ua.port}{transport}>"
+        return f"<{self.ua.contact_uri('atende', peer)}>"
 
     def _respond(self, txn: ServerTransaction, resp: Response) -> None:
         self.ua.respond(txn, resp)
@@ -599,10 +597,6 @@ def _target_uri(dialog: Dialog, target: str) -> SipUri:
         raise ValueError(f"{target!r} is neither a SIP URI nor a user or number")
     peer = NameAddr.parse(dialog.remote_uri).uri
     return SipUri(peer.host, user=target, port=peer.port)
-
-
-def _host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
 
 
 def _without_origin(sdp: bytes) -> bytes:
