@@ -126,7 +126,9 @@ class Atende:
                         from_uri="", to_uri="", to_user=to_user,
                         extra={"trunk_id": trunk.id, "purpose": "trunk_test"})
         dial = await self.trunks.dial_request(trunk, to_user, info, ring_timeout)
-        voice = self.engine.providers.voice("piper")
+        # Speak with the voice of the assistant that will take the trunk's calls.
+        assistant = await self.store.assistant_by_id(trunk.assistant_id)
+        voice = self.engine.providers.voice(assistant.voice if assistant else "piper")
         return await run_trunk_test(self.engine.dialer, dial, voice, self.executor)
 
     async def stop(self) -> None:

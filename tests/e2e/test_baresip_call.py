@@ -30,10 +30,13 @@ def turns(call: Call, speaker: str) -> list[dict[str, object]]:
     return [t for t in call["turns"] if t["speaker"] == speaker]
 
 
-def replied_with(intent: str, user: str):  # type: ignore[no-untyped-def]
+def replied_with(intent: str, user: str, trunk_id: str | None = None
+                 ):  # type: ignore[no-untyped-def]
+    """A call from ``user`` (through ``trunk_id``, when given: the atende under test is
+    shared, and earlier tests' calls are still listed) the assistant answered."""
     def match(c: Call) -> bool:
-        return c["from_user"] == user and any(
-            t["speaker"] == "assistant" and t["intent"] == intent for t in c["turns"])
+        return c["from_user"] == user and (trunk_id is None or c["trunk_id"] == trunk_id) \
+            and any(t["speaker"] == "assistant" and t["intent"] == intent for t in c["turns"])
     return match
 
 

@@ -58,7 +58,8 @@ async def test_staff_phone_calls_the_assistant_through_the_pbx(
                     await asyncio.sleep(0.1)
             await alice.command("dial", "sip:ai@example.test")
             await alice.wait_event("CALL_ESTABLISHED")
-            call = await atende.wait_for_call(replied_with("hours", "alice"), timeout=40)
+            call = await atende.wait_for_call(replied_with("hours", "alice", trunk["id"]),
+                                              timeout=40)
             await alice.command("hangup")
             await alice.wait_event("CALL_CLOSED")
         finally:
@@ -103,7 +104,8 @@ async def test_did_call_relayed_by_the_carrier_from_an_allowed_ip(
             # The carrier (kamailio) relays the call for the DID number to atende.
             await caller.command("dial", f"sip:+12025550188@127.0.0.1:{atende.sip_port}")
             await caller.wait_event("CALL_ESTABLISHED")
-            call = await atende.wait_for_call(replied_with("hours", "customer"), timeout=40)
+            call = await atende.wait_for_call(replied_with("hours", "customer", trunk["id"]),
+                                              timeout=40)
             await caller.command("hangup")
             await caller.wait_event("CALL_CLOSED")
         finally:
