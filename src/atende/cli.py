@@ -66,6 +66,20 @@ app.command("call")(place_call)
 app.command("transfer")(transfer)
 
 
+@app.command("webhook-secret")
+def show_webhook_secret(
+    data_dir: Annotated[Path | None, typer.Option(help="data folder [ATENDE_DATA_DIR]")] = None,
+) -> None:
+    """Print the key that signs result webhooks (give it to your receiver)."""
+    from atende.server import webhook_secret
+    from atende.store.secrets import SecretBox
+
+    overrides: dict[str, Any] = {"data_dir": data_dir} if data_dir else {}
+    settings = Settings(**overrides)
+    box = SecretBox.from_settings(settings.secret_key, settings.data_dir)
+    typer.echo(webhook_secret(settings, box))
+
+
 @app.command("secret-key")
 def secret_key() -> None:
     """Print a new key for ATENDE_SECRET_KEY."""

@@ -52,6 +52,13 @@ class Settings(BaseSettings):
                                   "address (burst: twice that)")
     secret_key: str | None = Field(None, description="Fernet key for secrets at rest; "
                                    "default: secret.key in the data folder")
+    webhook_secret: str | None = Field(None, description="key that signs result webhooks; "
+                                       "default: derived from the secret key (see `atende "
+                                       "webhook-secret`)")
+    webhook_retry_base_s: float = Field(10, gt=0, description="first webhook retry after "
+                                        "this long, then doubling up to an hour")
+    webhook_give_up_s: float = Field(48 * 3600, gt=0, description="stop retrying a webhook "
+                                     "this long after the call ended")
     log_level: str = Field("info")
 
     @field_validator("allow_direct")

@@ -16,6 +16,7 @@ import uvicorn
 
 from atende.api.abuse import abuse_router
 from atende.api.app import create_api
+from atende.api.deliveries import deliveries_router
 from atende.api.live import live_router
 from atende.api.outbound import outbound_router
 from atende.api.trunks import trunks_router
@@ -36,6 +37,7 @@ from atende.telephony.abuse import AbuseGuard
 from atende.telephony.guard import DirectCallPolicy
 from atende.telephony.inbound import InboundGate
 from atende.telephony.trunks import TrunkConfig, TrunkManager
+from atende.webhooks.outbox import Deliverer, RetryPolicy
 
 log = logging.getLogger("atende")
 
@@ -63,6 +65,7 @@ class Atende:
         self.channel: SipChannel | None = None
         self.trunks: TrunkManager | None = None
         self.api_server: uvicorn.Server | None = None
+        self.deliverer: Deliverer | None = None
         self._api_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -90,10 +93,15 @@ class Atende:
         await self.ua.start(s.bind, s.sip_port, s.sip_tls_port or None, self._tls_server())
         await self.trunks.load(await self.store.trunks())
         self.engine.dialer = Dialer(self.channel)
+        self.deliverer = Deliverer(self.store, webhook_secret(s, box), RetryPolicy(
+            base_s=s.webhook_retry_base_s, give_up_after_s=s.webhook_give_up_s))
+        self.engine.deliverer = self.deliverer
+        self.deliverer.start()  # picks up what was pending before a restart, too
         routers = [trunks_router(self.store, box, self.trunks, s.sip_host, self.ua.port,
                                  self._test_trunk),
                    outbound_router(self.store, self.engine, self.trunks),
                    live_router(self.engine),
+                   deliveries_router(self.store, self.deliverer),
                    abuse_router(self.guard, self.ua.now)]
         config = uvicorn.Config(create_api(self.store, routers), host=s.bind, port=s.api_port,
                                 log_config=None, access_log=False, lifespan="off")
@@ -138,6 +146,8 @@ class Atende:
             await self.channel.close()
         if self.engine is not None:
             await self.engine.close()
+        if self.deliverer is not None:
+            await self.deliverer.close()
         await self.ua.close()
         if self.api_server is not None:
             self.api_server.should_exit = True
@@ -145,6 +155,12 @@ class Atende:
             await asyncio.wait([self._api_task], timeout=5)
         await self.store.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def webhook_secret(settings: Settings, box: SecretBox) -> str:
+    """The key that signs result webhooks: ATENDE_WEBHOOK_SECRET, else one derived from
+    the secret key (so it survives restarts without a file of its own)."""
+    return settings.webhook_secret or "whsec_" + box.derive("webhook-signing")[:40]
 
 
 async def serve(settings: Settings) -> None:

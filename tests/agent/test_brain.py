@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from atende.agent.brain import DEFAULT_RULES, Intent, RuleBrain, RuleSet, normalize
+import pytest
+
+from atende.agent.brain import (
+    DEFAULT_RULES,
+    DEFAULT_TASK_RULES,
+    Intent,
+    RuleBrain,
+    RuleSet,
+    extract_time,
+    normalize,
+)
 
 
 def test_normalize_strips_case_accents_and_punctuation() -> None:
@@ -35,3 +45,48 @@ def test_heard_placeholder_and_round_trip() -> None:
     assert RuleBrain(rules).reply(" say cheese ").text == "You said: say cheese"
     again = RuleSet.from_dict(rules.to_dict())
     assert again == rules
+
+
+def task_brain(**context: object) -> RuleBrain:
+    return RuleBrain(DEFAULT_TASK_RULES.rendered(context))
+
+
+def test_task_rules_are_rendered_with_the_call() -> None:
+    b = task_brain(caller_name="Ana", task="Confirm tomorrow's 10:00 appointment.",
+                   metadata={"event_id": "e1"})
+    assert b.greeting().startswith("Hello Ana. ")
+    assert "Confirm tomorrow's 10:00 appointment. Can you confirm?" in b.greeting()
+    nameless = task_brain(task="Confirm the visit.")
+    assert nameless.greeting().startswith("Hello. This is")  # no dangling name
+    rules = RuleSet("Order {metadata.order_id} for {caller_name}, {nothing.here} {{ok}}")
+    assert rules.rendered({"metadata": {"order_id": 7}, "caller_name": "Rui"}).greeting \
+        == "Order 7 for Rui, {ok}"
+
+
+@pytest.mark.parametrize(("heard", "outcome", "fields"), [
+    ("Yes, I confirm.", "confirmed", {}),
+    ("Yeah, that works, I'll be there.", "confirmed", {}),
+    ("I can't make it. Can we reschedule to Thursday at 3 pm?", "reschedule_requested",
+     {"proposed_time": "thursday at 3 pm"}),
+    ("Yes but I need to reschedule.", "reschedule_requested", {}),
+    ("Could we move it to next Monday morning?", "reschedule_requested",
+     {"proposed_time": "next monday morning"}),
+    ("No, please cancel it.", "declined", {}),
+    ("No, you have the wrong number.", "wrong_person", {}),
+    ("Hmm, what is this about?", None, {}),
+])
+def test_task_outcomes(heard: str, outcome: str | None, fields: dict[str, str]) -> None:
+    r = task_brain(caller_name="Ana", task="Confirm the appointment.").reply(heard)
+    assert r.outcome == outcome and r.fields == fields
+    if outcome is not None:
+        assert r.action == "hangup"
+    if fields:
+        assert fields["proposed_time"] in r.text  # the reply repeats the proposed time
+
+
+def test_extract_time() -> None:
+    assert extract_time("maybe tomorrow afternoon?") == "tomorrow afternoon"
+    assert extract_time("at 10:30 am works") == "at 10:30 am"
+    assert extract_time("Can we do Thursday at 3 p.m.?") == "thursday at 3 pm"
+    assert extract_time("Friday at 3pm then") == "friday at 3 pm"
+    assert extract_time("no idea") is None

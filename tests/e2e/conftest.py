@@ -13,9 +13,11 @@ from tests.peers.debian import require
 
 @pytest.fixture(scope="session")
 def atende(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AtendeProcess]:
-    """atende with its defaults, as `make run` starts it (but on free loopback ports)."""
+    """atende with its defaults, as `make run` starts it (but on free loopback ports, and
+    retrying webhooks after 0.5 s, 1 s, 2 s … instead of 10 s, 20 s …)."""
     require("espeak-ng")
-    proc = AtendeProcess(Path(tmp_path_factory.mktemp("atende")), (20000, 20999))
+    proc = AtendeProcess(Path(tmp_path_factory.mktemp("atende")), (20000, 20999),
+                         ATENDE_WEBHOOK_RETRY_BASE_S="0.5")
     proc.start()
     yield proc
     proc.stop()

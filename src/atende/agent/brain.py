@@ -7,7 +7,9 @@ words always get the same answer.
 from __future__ import annotations
 
 import re
+import string
 import unicodedata
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +20,8 @@ class Intent:
     phrases: tuple[str, ...]
     reply: str
     action: str | None = None  # "hangup" ends the call after the reply
+    outcome: str | None = None  # what the call achieved when this intent is heard
+    extract: tuple[str, ...] = ()  # fields taken from what was said (see EXTRACTORS)
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,8 @@ class BrainReply:
     text: str
     intent: str | None
     action: str | None = None
+    outcome: str | None = None
+    fields: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -41,6 +47,8 @@ class RuleSet:
                 phrases=tuple(str(p) for p in i.get("phrases", [])),
                 reply=str(i["reply"]),
                 action=i.get("action"),
+                outcome=i.get("outcome"),
+                extract=tuple(str(f) for f in i.get("extract", [])),
             )
             for i in data.get("intents", [])
         ]
@@ -52,10 +60,66 @@ class RuleSet:
             "greeting": self.greeting,
             "fallback": self.fallback,
             "intents": [
-                {"name": i.name, "phrases": list(i.phrases), "reply": i.reply, "action": i.action}
+                {"name": i.name, "phrases": list(i.phrases), "reply": i.reply,
+                 "action": i.action, "outcome": i.outcome, "extract": list(i.extract)}
                 for i in self.intents
             ],
         }
+
+
+    def rendered(self, context: Mapping[str, Any]) -> RuleSet:
+        """The rules with ``{name}`` placeholders (``{caller_name}``, ``{task}``,
+        ``{metadata.event_date}`` …) filled from ``context``; unknown ones become empty."""
+        return RuleSet(
+            render(self.greeting, context),
+            [Intent(i.name, i.phrases, render(i.reply, context), i.action, i.outcome,
+                    i.extract) for i in self.intents],
+            render(self.fallback, context),
+        )
+
+
+class _Lenient(string.Formatter):
+    def get_value(self, key: int | str, args: Any, kwargs: Mapping[str, Any]) -> Any:
+        return kwargs.get(str(key), "")
+
+    def get_field(self, field_name: str, args: Any, kwargs: Mapping[str, Any]) -> Any:
+        value: Any = kwargs
+        for part in field_name.split("."):
+            value = value.get(part, "") if isinstance(value, Mapping) else ""
+        return value, field_name
+
+
+def render(template: str, context: Mapping[str, Any]) -> str:
+    """Fill ``{a}`` / ``{a.b}`` from ``context``; ``{{`` is a literal brace. Placeholders
+    the brain fills itself at reply time (``{heard}``, ``{proposed_time}``) are kept."""
+    keep = {"heard", "proposed_time", "proposed_time_phrase"}
+    ctx = {**context, **{k: "{" + k + "}" for k in keep}}
+    try:
+        text = " ".join(_Lenient().format(template, **ctx).split())
+        return re.sub(r" ([.,!?;:])", r"\1", text)  # an empty value before punctuation
+    except (ValueError, IndexError):
+        return template  # not a valid template: say it as written
+
+
+_WEEKDAY = r"(monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
+_TIME_RE = re.compile(
+    r"\b((?:(?:next|this|on)\s+)?(?:" + _WEEKDAY + r"|tomorrow|today|next week)"
+    r"(?:\s+(?:morning|afternoon|evening))?"
+    r"(?:\s+(?:at\s+)?\d{1,2}(?::\d{2})?\s*(?:am|pm|a m|p m|o clock|oclock)?)?"
+    r"|(?:at\s+)?\d{1,2}(?::\d{2})?\s*(?:am|pm|a m|p m|o clock|oclock))\b")
+
+
+def extract_time(heard: str) -> str | None:
+    """A day and/or time said in passing ("can we do Thursday at 3 pm?")."""
+    text = re.sub(r"\b([ap])\.\s?m\b\.?", r"\1m", heard.lower())  # "3 p.m." as transcribed
+    m = _TIME_RE.search(text)
+    if m is None:
+        return None
+    found = m.group(1).replace("a m", "am").replace("p m", "pm")
+    return " ".join(re.sub(r"(\d)(am|pm)\b", r"\1 \2", found).split())  # "3pm" → "3 pm"
+
+
+EXTRACTORS: dict[str, Callable[[str], str | None]] = {"proposed_time": extract_time}
 
 
 def normalize(text: str) -> str:
@@ -87,8 +151,14 @@ class RuleBrain:
         if best is None:
             return BrainReply(self.rules.fallback, None)
         intent = best[1]
-        return BrainReply(intent.reply.replace("{heard}", heard.strip()), intent.name,
-                          intent.action)
+        fields = {name: value for name in intent.extract
+                  if (value := EXTRACTORS[name](heard)) is not None}
+        text = intent.reply.replace("{heard}", heard.strip())
+        proposed = fields.get("proposed_time")
+        text = text.replace("{proposed_time_phrase}", f" for {proposed}" if proposed else "")
+        text = text.replace("{proposed_time}", proposed or "")
+        return BrainReply(" ".join(text.split()), intent.name, intent.action, intent.outcome,
+                          fields)
 
 
 DEFAULT_RULES = RuleSet(
@@ -107,4 +177,39 @@ DEFAULT_RULES = RuleSet(
     ],
     fallback="Sorry, I did not quite get that. You can ask about our opening hours, "
     "or book an appointment.",
+)
+
+# Calls placed to get something done ("task"): the seed's core case, confirming an
+# appointment. Assistants may carry their own under rules["task"].
+DEFAULT_TASK_RULES = RuleSet(
+    greeting="Hello {caller_name}. This is an automated call from the assistant. "
+    "I am calling about the following: {task} Can you confirm?",
+    intents=[
+        Intent("confirm", ("yes", "yeah", "yep", "sure", "i confirm", "confirmed", "confirm",
+                           "that works", "ill be there", "i will be there", "correct",
+                           "sounds good", "of course", "absolutely"),
+               "Thank you, that is confirmed. Have a nice day. Goodbye!", "hangup",
+               "confirmed"),
+        Intent("reschedule", ("reschedule", "re schedule", "another day", "another time",
+                              "different time", "different day", "cant make it",
+                              "cannot make it", "can not make it", "wont make it",
+                              "cant come", "cannot come", "not able to come",
+                              "change the time", "change the date", "move it", "postpone",
+                              "later date"),
+               "No problem. I have noted that you would like to reschedule"
+               "{proposed_time_phrase}. Someone will get back to you to confirm the new "
+               "time. Goodbye!", "hangup", "reschedule_requested", ("proposed_time",)),
+        Intent("decline", ("no", "nope", "cancel", "not interested", "no thank you",
+                           "no thanks", "dont want", "do not want", "dont call"),
+               "Understood, I have noted that. Thank you for your time. Goodbye!", "hangup",
+               "declined"),
+        Intent("wrong_person", ("wrong number", "wrong person", "nobody by that name",
+                                "no one by that name", "doesnt live here", "does not live here",
+                                "not me", "you have the wrong"),
+               "I am sorry for the trouble. I will make a note of it. Goodbye!", "hangup",
+               "wrong_person"),
+        Intent("goodbye", ("bye", "goodbye"), "Thank you. Goodbye!", "hangup"),
+    ],
+    fallback="Sorry, I did not catch that. Can you confirm, or would you like to "
+    "reschedule?",
 )

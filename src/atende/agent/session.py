@@ -130,6 +130,8 @@ class AgentSession:
         if self.endpointer.in_speech:
             return  # the caller kept talking: answer the next turn instead of talking over
         reply = self.brain.reply(text)
+        if reply.outcome is not None and self.observer is not None:
+            self.observer.on_outcome(self.leg.info.id, reply.outcome, reply.fields)
         self._start_speaking(reply.text, reply.intent, reply.action, ev.end_at, stt_ms)
 
     # speaking ---------------------------------------------------------------------------

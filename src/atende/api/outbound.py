@@ -1,46 +1,116 @@
-"""POST /v1/calls: place a call through a trunk and let an assistant talk."""
+"""POST /v1/calls: place a call through a trunk and let an assistant talk — optionally
+with a task to accomplish, metadata to carry and a webhook for the result."""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from fastapi import APIRouter, HTTPException
-from pydantic import BaseModel, Field
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    field_validator,
+    model_validator,
+)
 
 from atende.api.schemas import CallSummary
+from atende.calls.automation import CallJob
 from atende.calls.engine import CallEngine
 from atende.store import models
 from atende.store.db import Store
-from atende.telephony.trunks import DestinationError, TrunkConfig, TrunkManager
+from atende.telephony.trunks import DestinationError, LiveTrunk, TrunkConfig, TrunkManager
+
+MAX_METADATA_BYTES = 16 * 1024
+EXAMPLE: dict[str, JsonValue] = {
+    "phone_number": "+351912345678",
+    "task": "Confirm tomorrow's appointment at 10:00. If they cannot come, offer to "
+            "reschedule.",
+    "caller_name": "Ana",
+    "webhook_url": "https://crm.example.com/atende/callback",
+    "metadata": {"event_id": "evt_123", "calendar_id": "main"},
+}
 
 
-def destination(trunk: TrunkConfig, to: str) -> str:
+def destination(trunk: TrunkConfig, to: str, field: str = "to") -> str:
     """The Request-URI user for ``to``, or a 422 that says what is wrong with it."""
     try:
         return trunk.dial_user(to)
     except DestinationError as exc:
-        raise HTTPException(422, f"to: {exc}") from None
+        raise HTTPException(422, f"{field}: {exc}") from None
 
 
 class CallCreate(BaseModel):
-    to: str = Field(..., max_length=64, description="phone number (any usual format) or, on "
-                    "an extension trunk, an internal extension", examples=["+351912345678"])
-    trunk_id: str
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE]})
+
+    phone_number: str | None = Field(None, max_length=64, description="who to call: a phone "
+                                     "number in any usual format or, on an extension trunk, "
+                                     "an internal extension", examples=["+351912345678"])
+    to: str | None = Field(None, max_length=64, description="the same as phone_number")
+    task: str | None = Field(None, max_length=2000, description="what the assistant must "
+                             "accomplish, in plain words")
+    caller_name: str | None = Field(None, max_length=200, description="the name of the "
+                                    "person called, used in the conversation")
+    webhook_url: AnyHttpUrl | None = Field(None, description="where the signed result is "
+                                           "POSTed when the call is over")
+    metadata: dict[str, Any] = Field(default_factory=dict, description="your own data (up "
+                                     "to 16 KB of JSON), returned untouched in the result")
+    trunk_id: str | None = Field(None, description="default: the only enabled trunk")
     assistant_id: str | None = Field(None, description="default: the trunk's assistant")
     ring_timeout_s: float = Field(30, ge=3, le=180, description="give up (CANCEL) after "
                                   "ringing this long")
+
+    @field_validator("metadata")
+    @classmethod
+    def _small_metadata(cls, v: dict[str, Any]) -> dict[str, Any]:
+        if len(json.dumps(v, separators=(",", ":")).encode()) > MAX_METADATA_BYTES:
+            raise ValueError("metadata is larger than 16 KB of JSON")
+        return v
+
+    @model_validator(mode="after")
+    def _one_number(self) -> CallCreate:
+        if not (self.phone_number or self.to):
+            raise ValueError("phone_number is required")
+        if self.phone_number and self.to and self.phone_number != self.to:
+            raise ValueError("give phone_number or to, not two different numbers")
+        return self
+
+    @property
+    def number(self) -> str:
+        return (self.phone_number or self.to or "").strip()
+
+
+def pick_trunk(trunks: TrunkManager, trunk_id: str | None) -> TrunkConfig:
+    if trunk_id is None:
+        enabled = [t for t in trunks.trunks.values() if t.config.enabled]
+        if len(enabled) != 1:
+            raise HTTPException(422, "trunk_id: required when there is not exactly one "
+                                f"enabled trunk (there are {len(enabled)})")
+        return enabled[0].config
+    live: LiveTrunk | None = trunks.trunks.get(trunk_id)
+    if live is None:
+        raise HTTPException(422, f"trunk_id: no trunk with id {trunk_id!r}")
+    if not live.config.enabled:
+        raise HTTPException(422, f"trunk_id: trunk {live.config.name!r} is disabled")
+    return live.config
 
 
 def outbound_router(store: Store, engine: CallEngine, trunks: TrunkManager) -> APIRouter:
     router = APIRouter(tags=["calls"])
 
-    @router.post("/v1/calls", response_model=CallSummary, status_code=201)
+    @router.post("/v1/calls", response_model=CallSummary, status_code=201,
+                 responses={422: {"description": "a field is missing or wrong; the message "
+                                  "names it"},
+                            429: {"description": "atende or the trunk is at its call limit"}})
     async def place(body: CallCreate) -> CallSummary:
-        live = trunks.trunks.get(body.trunk_id)
-        if live is None:
-            raise HTTPException(422, f"trunk_id: no trunk with id {body.trunk_id!r}")
-        trunk = live.config
-        if not trunk.enabled:
-            raise HTTPException(422, f"trunk_id: trunk {trunk.name!r} is disabled")
-        user = destination(trunk, body.to)
+        """Call someone through a trunk. With `task`, the assistant works towards it and
+        the call ends with an `outcome`; with `webhook_url`, the result is POSTed there."""
+        trunk = pick_trunk(trunks, body.trunk_id)
+        field = "phone_number" if body.phone_number else "to"
+        user = destination(trunk, body.number, field)
         assistant_id = body.assistant_id or trunk.assistant_id
         assistant: models.Assistant | None = await store.assistant_by_id(assistant_id)
         if assistant is None:
@@ -48,8 +118,12 @@ def outbound_router(store: Store, engine: CallEngine, trunks: TrunkManager) -> A
         problem = engine.capacity_problem(trunk)
         if problem:
             raise HTTPException(429, f"cannot place the call now: {problem[1]}")
+        job = CallJob(phone_number=body.number, task=body.task, caller_name=body.caller_name,
+                      metadata=body.metadata,
+                      webhook_url=str(body.webhook_url) if body.webhook_url else None)
         try:
-            row = await engine.dial_through(trunk, user, assistant, body.ring_timeout_s)
+            row = await engine.dial_through(trunk, user, assistant, body.ring_timeout_s,
+                                            job=job)
         except OSError as exc:
             raise HTTPException(422, f"trunk_id: cannot resolve the trunk's host: {exc}"
                                 ) from None

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from atende.store import models
 
 
-def _iso(dt: datetime | None) -> datetime | None:
+def as_utc(dt: datetime | None) -> datetime | None:
     if dt is None:
         return None
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)  # SQLite drops the zone: it is UTC
@@ -60,10 +60,24 @@ class CallSummary(BaseModel):
     answer_at: datetime | None
     end_at: datetime | None
     duration_s: float | None = Field(description="answer to end, in seconds")
+    source: str | None = Field(None, description="how an outbound call was started: api, "
+                               "webhook or manual")
+    phone_number: str | None = Field(None, description="the number asked for")
+    task: str | None = None
+    caller_name: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict,
+                                     description="as given when the call was placed")
+    webhook_url: str | None = None
+    outcome: str | None = Field(None, description="confirmed, reschedule_requested, "
+                                "declined, wrong_person, no_answer, busy, failed or "
+                                "completed")
+    summary: str | None = None
+    fields: dict[str, Any] = Field(default_factory=dict, description="what was extracted "
+                                   "from the conversation, e.g. proposed_time")
 
     @classmethod
     def of(cls, c: models.Call) -> CallSummary:
-        answer, end = _iso(c.answer_at), _iso(c.end_at)
+        answer, end = as_utc(c.answer_at), as_utc(c.end_at)
         duration = (end - answer).total_seconds() if answer and end else None
         return cls(
             id=c.id, channel=c.channel, direction=c.direction, status=c.status,
@@ -71,8 +85,10 @@ class CallSummary(BaseModel):
             from_display=c.from_display, to_user=c.to_user, remote_address=c.remote_address,
             external_id=c.external_id, trunk_id=c.trunk_id, assistant_id=c.assistant_id,
             hangup_cause=c.hangup_cause, sip_status=c.sip_status,
-            invite_at=_iso(c.invite_at) or c.invite_at, answer_at=answer, end_at=end,
-            duration_s=duration,
+            invite_at=as_utc(c.invite_at) or c.invite_at, answer_at=answer, end_at=end,
+            duration_s=duration, source=c.source, phone_number=c.phone_number, task=c.task,
+            caller_name=c.caller_name, metadata=c.meta or {}, webhook_url=c.webhook_url,
+            outcome=c.outcome, summary=c.summary, fields=c.fields or {},
         )
 
 
@@ -85,11 +101,11 @@ class CallDetail(CallSummary):
         base = CallSummary.of(c).model_dump()
         turns = [TurnOut(
             seq=t.seq, speaker=t.speaker, text=t.text, intent=t.intent,
-            started_at=_iso(t.started_at) or t.started_at,
-            ended_at=_iso(t.ended_at) or t.ended_at, interrupted=t.interrupted,
+            started_at=as_utc(t.started_at) or t.started_at,
+            ended_at=as_utc(t.ended_at) or t.ended_at, interrupted=t.interrupted,
             latency_ms=t.latency_ms, stt_ms=t.stt_ms, tts_ms=t.tts_ms, played_ms=t.played_ms,
         ) for t in c.turns]
-        events = [EventOut(at=_iso(e.at) or e.at, kind=e.kind, data=e.data) for e in c.events]
+        events = [EventOut(at=as_utc(e.at) or e.at, kind=e.kind, data=e.data) for e in c.events]
         return cls(**base, turns=turns, events=events)
 
 
@@ -114,4 +130,4 @@ class AssistantOut(BaseModel):
     def of(cls, a: models.Assistant) -> AssistantOut:
         return cls(id=a.id, name=a.name, extension=a.extension, language=a.language,
                    voice=a.voice, rules=a.rules, is_default=a.is_default,
-                   created_at=_iso(a.created_at) or a.created_at)
+                   created_at=as_utc(a.created_at) or a.created_at)

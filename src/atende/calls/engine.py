@@ -9,19 +9,21 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from atende.agent.brain import RuleBrain, RuleSet
 from atende.agent.session import AgentSession
 from atende.agent.turns import Turn
 from atende.aio import BackgroundTasks
+from atende.calls.automation import CallJob, dial_outcome, rules_for, summarize
 from atende.channels.leg import CallInfo, CallLeg, Rejection, TransferResult
 from atende.channels.sip.outbound import Dialer, DialOutcome, DialRequest
 from atende.providers.registry import ProviderRegistry
 from atende.store import models
 from atende.store.db import Store, insert_call, insert_event, insert_turn, update_call, utc
 from atende.telephony.trunks import DestinationError, LiveTrunk, TrunkConfig, TrunkManager
+from atende.webhooks.outbox import Deliverer, finish_call
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,10 @@ class _Active:
     session: AgentSession | None = None
     task: asyncio.Task[None] | None = None
     limit: asyncio.TimerHandle | None = None
+    job: CallJob | None = None
+    rules: RuleSet | None = None  # what the assistant says and hears; set at placing
+    outcome: str | None = None
+    fields: dict[str, str] = field(default_factory=dict)
 
 
 class CallEngine:
@@ -47,6 +53,7 @@ class CallEngine:
         self.active: dict[str, _Active] = {}
         self.trunks: TrunkManager | None = None
         self.dialer: Dialer | None = None
+        self.deliverer: Deliverer | None = None
         self._tasks = BackgroundTasks()
 
     async def preload(self) -> None:
@@ -99,7 +106,7 @@ class CallEngine:
                                       answer_at=datetime.now(UTC)))
         a = active.assistant
         session = AgentSession(
-            leg, RuleBrain(RuleSet.from_dict(a.rules)), self.providers.stt,
+            leg, RuleBrain(active.rules or rules_for(a, active.job)), self.providers.stt,
             self.providers.voice(a.voice), self.executor, observer=self,
         )
         active.session = session
@@ -204,8 +211,8 @@ class CallEngine:
 
     async def dial_through(self, trunk: TrunkConfig, user: str, assistant: models.Assistant,
                            ring_timeout: float, headers: tuple[tuple[str, str], ...] = (),
-                           on_outcome: Callable[[DialOutcome], None] | None = None
-                           ) -> models.Call:
+                           on_outcome: Callable[[DialOutcome], None] | None = None,
+                           job: CallJob | None = None) -> models.Call:
         """Call ``user`` (already formatted by ``trunk.dial_user``) through ``trunk`` with
         ``assistant`` talking. OSError: the trunk's address does not resolve."""
         assert self.trunks is not None
@@ -216,21 +223,31 @@ class CallEngine:
         dial = await self.trunks.dial_request(trunk, user, info, ring_timeout)
         dial.headers = headers
         info.to_uri = str(dial.ruri)
-        return await self.place_call(info, dial, assistant, on_outcome)
+        return await self.place_call(info, dial, assistant, on_outcome, job)
 
     async def place_call(self, info: CallInfo, dial: DialRequest,
                          assistant: models.Assistant,
-                         on_outcome: Callable[[DialOutcome], None] | None = None
-                         ) -> models.Call:
+                         on_outcome: Callable[[DialOutcome], None] | None = None,
+                         job: CallJob | None = None) -> models.Call:
         """Record an outbound call and start dialling it in the background."""
         row = models.Call(
             id=info.id, channel=info.channel, direction="outbound", from_uri=info.from_uri,
             to_uri=info.to_uri, from_user=info.from_user, to_user=info.to_user,
             trunk_id=info.extra.get("trunk_id"), assistant_id=assistant.id,
-            status="dialing", invite_at=datetime.now(UTC),
+            status="dialing", invite_at=datetime.now(UTC), **(job.columns() if job else {}),
         )
         await self.store.run(lambda s: s.add(row))
-        active = _Active(assistant, info)
+        active = _Active(assistant, info, job=job, rules=rules_for(assistant, job))
+        if job is not None and job.task:
+            # The greeting names the caller and the task: synthesise it while it rings.
+            greeting = active.rules.greeting if active.rules else ""
+            voice = self.providers.voice(assistant.voice)
+
+            async def prepare() -> None:
+                loop = asyncio.get_running_loop()
+                await loop.run_in_executor(self.executor, voice.prepare, greeting)
+
+            self._tasks.spawn(prepare())
         self.active[info.id] = active
         assert self.dialer is not None
         self._tasks.spawn(self._dial(active, dial, on_outcome))
@@ -247,10 +264,10 @@ class CallEngine:
             self.active.pop(info.id, None)
             log.info("call %s to %s: %s (%s)", info.id, info.to_uri, outcome.status,
                      outcome.reason)
-            self.store.submit(update_call(info.id, status=outcome.status,
-                                          sip_status=outcome.sip_status,
-                                          hangup_cause=outcome.reason[:64],
-                                          end_at=datetime.now(UTC)))
+            result = dial_outcome(outcome.status)
+            self._finish(info.id, status=outcome.status, sip_status=outcome.sip_status,
+                         hangup_cause=outcome.reason[:64], outcome=result,
+                         summary=summarize(result, {}, None, outcome.reason))
             return
         self.store.submit(update_call(info.id, sip_status=outcome.sip_status))
         self.connected(outcome.leg)
@@ -274,9 +291,22 @@ class CallEngine:
                 active.limit.cancel()
             self.active.pop(leg.info.id, None)
             cause = leg.end_cause or "agent_error"
-            self.store.submit(update_call(leg.info.id, status="completed", hangup_cause=cause,
-                                          end_at=datetime.now(UTC)))
-            log.info("call %s ended: %s", leg.info.id, cause)
+            values: dict[str, object] = {}
+            if active.job is not None or active.outcome is not None:
+                # Calls placed with a job, or where the conversation settled something.
+                result = active.outcome or "completed"
+                who = active.job.caller_name if active.job else None
+                values = {"outcome": result, "fields": active.fields,
+                          "summary": summarize(result, active.fields, who, cause)}
+            self._finish(leg.info.id, status="completed", hangup_cause=cause, **values)
+            log.info("call %s ended: %s %s", leg.info.id, cause, values.get("outcome", ""))
+
+    def _finish(self, call_id: str, **values: object) -> None:
+        """The call's final state, and its result webhook if it has one (one write)."""
+        now = datetime.now(UTC)
+        self.store.submit(finish_call(call_id, now, end_at=now, **values))
+        if self.deliverer is not None:
+            self.deliverer.wake()  # its next look at the store comes after this write
 
     # SessionObserver --------------------------------------------------------------------
     def on_turn(self, call_id: str, turn: Turn) -> None:
@@ -289,6 +319,15 @@ class CallEngine:
 
     def on_dtmf(self, call_id: str, digit: str, at: float) -> None:
         self.store.submit(insert_event(call_id, at, "dtmf", {"digit": digit}))
+
+    def on_outcome(self, call_id: str, outcome: str, fields: dict[str, str]) -> None:
+        active = self.active.get(call_id)
+        if active is not None:
+            active.outcome = outcome
+            active.fields = {**active.fields, **fields}
+        log.info("call %s: outcome %s %s", call_id, outcome, fields or "")
+        self.store.submit(insert_event(call_id, time.time(), "outcome",
+                                       {"outcome": outcome, "fields": fields}))
 
     def on_hold(self, call_id: str, on_hold: bool, at: float) -> None:
         self.store.submit(insert_event(call_id, at, "hold" if on_hold else "resume", {}))

@@ -49,6 +49,16 @@ class Call(Base):
     invite_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     answer_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     end_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # Calls placed to get something done (call automation)
+    source: Mapped[str | None] = mapped_column(String(16), nullable=True, index=True)
+    task: Mapped[str | None] = mapped_column(Text, nullable=True)
+    caller_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    phone_number: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON, nullable=True)
+    webhook_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    summary: Mapped[str | None] = mapped_column(Text, nullable=True)
+    fields: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
     turns: Mapped[list[Turn]] = relationship(order_by="Turn.seq", cascade="all, delete-orphan")
     events: Mapped[list[CallEvent]] = relationship(order_by="CallEvent.id",
@@ -114,3 +124,23 @@ class Trunk(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Delivery(Base):
+    """A result webhook in the outbox: kept until delivered or given up, so none is lost
+    to a receiver that is down or to a restart."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # pending|delivered|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+                                                             nullable=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+                                                          nullable=True)
+    history: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # one entry per attempt

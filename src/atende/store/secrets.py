@@ -7,6 +7,8 @@ keep it with your backups but apart from the database.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from pathlib import Path
 
@@ -19,6 +21,7 @@ class SecretError(Exception):
 
 class SecretBox:
     def __init__(self, key: bytes) -> None:
+        self._key = key
         try:
             self._fernet = Fernet(key)
         except ValueError:
@@ -36,6 +39,11 @@ class SecretBox:
             with os.fdopen(fd, "wb") as f:
                 f.write(Fernet.generate_key())
         return cls(path.read_bytes().strip())
+
+    def derive(self, label: str) -> str:
+        """A secret of its own for ``label`` (hex), stable for this key: no extra file to
+        keep, and it changes when the key is rotated."""
+        return hmac.new(self._key, label.encode(), hashlib.sha256).hexdigest()
 
     def encrypt(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode()).decode()

@@ -1,0 +1,73 @@
+"""Calls placed to get something done: the task and its context, the rules the assistant
+follows for it, and the outcome in a word and a sentence."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from atende.agent.brain import DEFAULT_TASK_RULES, RuleSet
+from atende.store import models
+
+# What a finished call achieved. The first four come from the conversation, the rest from
+# how the call went.
+OUTCOMES = ("confirmed", "reschedule_requested", "declined", "wrong_person", "no_answer",
+            "busy", "voicemail", "failed", "completed")
+
+
+@dataclass(frozen=True)
+class CallJob:
+    """What the caller of the API asked for, kept with the call and returned untouched."""
+
+    phone_number: str
+    task: str | None = None
+    caller_name: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    webhook_url: str | None = None
+    source: str = "api"  # manual | webhook | api: how the call was started
+
+    def columns(self) -> dict[str, Any]:
+        return {"phone_number": self.phone_number, "task": self.task,
+                "caller_name": self.caller_name, "meta": self.metadata,
+                "webhook_url": self.webhook_url, "source": self.source}
+
+    def context(self) -> dict[str, Any]:
+        return {"task": self.task or "", "caller_name": self.caller_name or "",
+                "metadata": self.metadata, "phone_number": self.phone_number}
+
+
+def rules_for(assistant: models.Assistant, job: CallJob | None) -> RuleSet:
+    """The assistant's usual rules, or for a call with a task its task rules (its own
+    rules["task"], else the built-in appointment confirmation) filled in for this call."""
+    if job is None or not job.task:
+        return RuleSet.from_dict(assistant.rules)
+    own = assistant.rules.get("task")
+    rules = RuleSet.from_dict(own) if isinstance(own, dict) else DEFAULT_TASK_RULES
+    return rules.rendered(job.context())
+
+
+def dial_outcome(status: str) -> str:
+    """The outcome of a call that was never answered (Dialer statuses)."""
+    return {"busy": "busy", "no_answer": "no_answer"}.get(status, "failed")
+
+
+def summarize(outcome: str, fields: dict[str, str], who: str | None, reason: str | None
+              ) -> str:
+    name = who or "The person called"
+    if outcome == "confirmed":
+        return f"{name} confirmed."
+    if outcome == "reschedule_requested":
+        proposed = fields.get("proposed_time")
+        return f"{name} asked to reschedule" + (f" (proposed: {proposed})." if proposed
+                                                 else ".")
+    if outcome == "declined":
+        return f"{name} declined."
+    if outcome == "wrong_person":
+        return "Whoever answered said it was the wrong number or person."
+    if outcome == "no_answer":
+        return f"Nobody answered ({reason})." if reason else "Nobody answered."
+    if outcome == "busy":
+        return "The line was busy."
+    if outcome == "failed":
+        return f"The call could not be made ({reason})." if reason else "The call failed."
+    return "The call ended without a clear answer to the task."

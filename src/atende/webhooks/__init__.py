@@ -1,0 +1,1 @@
+"""Result webhooks: signed, kept in a durable outbox and retried until delivered."""

@@ -1,0 +1,209 @@
+"""The webhook outbox: a call's result is written with the call's final state in one
+transaction, then POSTed until the receiver says 2xx, with exponential backoff, for as long
+as the retry policy allows. Delivery is at least once: each POST carries the delivery id
+so receivers can drop repeats."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from atende import __version__
+from atende.store.db import Store
+from atende.store.models import Call, Delivery
+from atende.webhooks.signing import HEADER, sign
+
+log = logging.getLogger(__name__)
+EVENT = "call.finished"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    base_s: float = 10.0  # first retry after this; doubling each time
+    max_interval_s: float = 3600.0
+    give_up_after_s: float = 48 * 3600.0  # counted from the first attempt's creation
+
+    def delay(self, attempts: int) -> float:
+        return float(min(self.base_s * 2 ** max(0, attempts - 1), self.max_interval_s))
+
+
+def _iso(dt: datetime | None) -> str | None:
+    if dt is None:
+        return None
+    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).isoformat().replace("+00:00", "Z")
+
+
+def result_payload(call: Call) -> dict[str, Any]:
+    """What the receiver gets: the outcome first, the record of the call after."""
+    answer, end = call.answer_at, call.end_at
+    duration = None
+    if answer is not None and end is not None:
+        duration = round((_aware(end) - _aware(answer)).total_seconds(), 1)
+    return {
+        "event": EVENT,
+        "call_id": call.id,
+        "outcome": call.outcome,
+        "summary": call.summary,
+        "fields": call.fields or {},
+        "metadata": call.meta or {},
+        "phone_number": call.phone_number,
+        "caller_name": call.caller_name,
+        "task": call.task,
+        "status": call.status,
+        "sip_status": call.sip_status,
+        "hangup_cause": call.hangup_cause,
+        "assistant_id": call.assistant_id,
+        "trunk_id": call.trunk_id,
+        "created_at": _iso(call.invite_at),
+        "answered_at": _iso(answer),
+        "ended_at": _iso(end),
+        "duration_s": duration,
+        "transcript": [{"speaker": t.speaker, "text": t.text, "at": _iso(t.started_at)}
+                       for t in call.turns],
+    }
+
+
+def finish_call(call_id: str, now: datetime, **values: Any) -> Callable[[Session], None]:
+    """Store a call's final state and, if it has a webhook_url, its result delivery: one
+    transaction, so a crash can lose neither one without the other."""
+
+    def fn(s: Session) -> None:
+        call = s.scalars(select(Call).where(Call.id == call_id)
+                         .options(selectinload(Call.turns))).first()
+        if call is None:
+            return
+        for key, value in values.items():
+            setattr(call, key, value)
+        if call.webhook_url:
+            s.flush()
+            s.add(new_delivery(call, now))
+
+    return fn
+
+
+def new_delivery(call: Call, now: datetime, url: str | None = None) -> Delivery:
+    target = url or call.webhook_url
+    assert target is not None
+    return Delivery(call_id=call.id, url=target, payload=result_payload(call),
+                    status="pending", attempts=0, next_attempt_at=now, created_at=now,
+                    history=[])
+
+
+def _aware(dt: datetime) -> datetime:
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def record_attempt(delivery_id: int, now: datetime, status: int | None, error: str | None,
+                   ms: int, policy: RetryPolicy) -> Callable[[Session], Delivery | None]:
+    def fn(s: Session) -> Delivery | None:
+        d = s.get(Delivery, delivery_id)
+        if d is None:
+            return None
+        d.attempts += 1
+        d.history = [*d.history, {"at": _iso(now), "status": status, "error": error,
+                                  "ms": ms}]
+        if error is None:
+            d.status, d.delivered_at, d.next_attempt_at = "delivered", now, None
+        elif (now - _aware(d.created_at)).total_seconds() >= policy.give_up_after_s:
+            d.status, d.next_attempt_at = "failed", None
+        else:
+            d.next_attempt_at = now + timedelta(seconds=policy.delay(d.attempts))
+        return d
+
+    return fn
+
+
+class Deliverer:
+    """Sends due deliveries; woken when one is added, else sleeps until the next is due."""
+
+    def __init__(self, store: Store, secret: str, policy: RetryPolicy | None = None,
+                 timeout_s: float = 10.0) -> None:
+        self.store = store
+        self.secret = secret
+        self.policy = policy or RetryPolicy()
+        self.timeout_s = timeout_s
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _loop(self) -> None:
+        async with httpx.AsyncClient(timeout=self.timeout_s, follow_redirects=False,
+                                     headers={"User-Agent": f"atende/{__version__}"}
+                                     ) as client:
+            while True:
+                self._wake.clear()
+                try:
+                    due, next_at = await self.store.run(_due)
+                    # Side by side: one slow receiver must not hold up the others.
+                    await asyncio.gather(*(self._attempt(client, d) for d in due))
+                    if due:
+                        continue  # more may be due already
+                except Exception:
+                    log.exception("webhook delivery loop failed; retrying in 5 s")
+                    next_at = datetime.now(UTC) + timedelta(seconds=5)
+                timeout = None
+                if next_at is not None:
+                    timeout = max(0.05, (next_at - datetime.now(UTC)).total_seconds())
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout)
+                except TimeoutError:
+                    pass
+
+    async def _attempt(self, client: httpx.AsyncClient, d: Delivery) -> None:
+        body = json.dumps(d.payload, separators=(",", ":"), ensure_ascii=False).encode()
+        headers = {"Content-Type": "application/json", "Atende-Event": EVENT,
+                   "Atende-Delivery": str(d.id), "Atende-Attempt": str(d.attempts + 1),
+                   HEADER: sign(self.secret, int(time.time()), body)}
+        t0 = time.monotonic()
+        status: int | None = None
+        error: str | None = None
+        try:
+            resp = await client.post(d.url, content=body, headers=headers)
+            status = resp.status_code
+            if not 200 <= status < 300:
+                error = f"HTTP {status}"
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}".rstrip(": ")
+        ms = int((time.monotonic() - t0) * 1000)
+        row = await self.store.run(record_attempt(d.id, datetime.now(UTC), status, error, ms,
+                                                  self.policy))
+        if row is None:
+            return
+        if row.status == "delivered":
+            log.info("webhook %d for call %s delivered (attempt %d)", d.id, d.call_id,
+                     row.attempts)
+        else:
+            log.warning("webhook %d for call %s: attempt %d failed (%s); %s", d.id,
+                        d.call_id, row.attempts, error,
+                        "giving up" if row.status == "failed" else
+                        f"next at {_iso(row.next_attempt_at)}")
+
+
+def _due(s: Session) -> tuple[list[Delivery], datetime | None]:
+    now = datetime.now(UTC)
+    rows = list(s.scalars(select(Delivery).where(Delivery.status == "pending",
+                                                 Delivery.next_attempt_at <= now)
+                          .order_by(Delivery.next_attempt_at, Delivery.id).limit(20)))
+    upcoming = s.scalar(select(func.min(Delivery.next_attempt_at))
+                        .where(Delivery.status == "pending"))
+    return rows, (_aware(upcoming) if upcoming is not None else None)

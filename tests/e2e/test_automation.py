@@ -1,0 +1,172 @@
+"""Calls with a task: the appointment confirmation flow end to end (kamailio, a baresip
+phone that speaks, a real HTTP receiver), and the signed result webhook's outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from atende.webhooks.signing import HEADER, verify
+from tests.e2e.test_outbound import (  # noqa: F401  (pbx and trunk are fixtures)
+    finished,
+    pbx,
+    phone,
+    trunk,
+)
+from tests.peers.atende import AtendeProcess
+from tests.peers.audio import speech_wav
+from tests.peers.kamailio import Kamailio
+from tests.peers.webhook import WebhookReceiver, webhook_receiver
+
+TASK = "Confirm tomorrow's appointment at 10:00. If they cannot come, offer to reschedule."
+META = {"event_id": "evt_42", "calendar": {"id": "main", "tags": ["vip", 1]}}
+
+
+def webhook_secret(a: AtendeProcess) -> str:
+    """The signing key, as a user gets it: `atende webhook-secret` on the server."""
+    out = subprocess.run([sys.executable, "-m", "atende", "webhook-secret"], env=a.env,
+                         capture_output=True, text=True, timeout=60, check=True)
+    return out.stdout.strip()
+
+
+def documented_check() -> Any:
+    """The verification snippet of docs/automation.md, as a receiver would paste it."""
+    doc = (Path(__file__).parents[2] / "docs" / "automation.md").read_text()
+    code = doc.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, Any] = {}
+    exec(code, namespace)  # our own documentation, run as a reader would
+    return namespace["atende_signature_ok"]
+
+
+def place(a: AtendeProcess, **body: Any) -> dict[str, Any]:
+    r = httpx.post(a.base + "/v1/calls", json=body, timeout=10)
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+def deliveries(a: AtendeProcess, call_id: str) -> list[dict[str, Any]]:
+    return list(a.get(f"/v1/calls/{call_id}/deliveries"))
+
+
+@pytest.mark.parametrize(("said", "outcome", "fields"), [
+    ("Yes, I confirm.", "confirmed", {}),
+    ("I can't make it. Can we reschedule to Thursday at 3 pm?", "reschedule_requested",
+     {"proposed_time": "thursday at 3 pm"}),
+])
+async def test_appointment_confirmation_end_to_end(
+        atende: AtendeProcess, pbx: Kamailio, trunk: dict[str, Any],  # noqa: F811
+        tmp_path: Path, said: str, outcome: str, fields: dict[str, str]) -> None:
+    wav = speech_wav(tmp_path / "ana.wav", [(12.0, said)], tail_s=25)
+    ana = await phone(tmp_path, pbx, "alice", wav)
+    with webhook_receiver() as hook:
+        try:
+            call = place(atende, phone_number="alice", task=TASK, caller_name="Ana",
+                         webhook_url=hook.url, metadata=META, trunk_id=trunk["id"])
+            assert call["task"] == TASK and call["metadata"] == META
+            assert call["source"] == "api" and call["phone_number"] == "alice"
+            (got,) = await hook.wait_for(1, timeout=90)
+        finally:
+            await ana.stop()
+    secret = webhook_secret(atende)
+    signature = got.headers[HEADER]
+    assert verify(secret, signature, got.body, time.time())
+    assert not verify(secret, signature, got.body.replace(b"evt_42", b"evt_43"), time.time())
+    assert not verify("whsec_wrong", signature, got.body, time.time())
+    check = documented_check()
+    assert check(secret, signature, got.body) and not check(secret, signature, b"{}")
+    result = got.json
+    assert result["event"] == "call.finished" and result["call_id"] == call["id"]
+    assert result["outcome"] == outcome, result["transcript"]
+    assert result["fields"] == fields and result["metadata"] == META
+    assert result["caller_name"] == "Ana" and result["task"] == TASK
+    assert result["status"] == "completed" and result["hangup_cause"] == "assistant_hangup"
+    greeting = result["transcript"][0]
+    assert greeting["speaker"] == "assistant" and greeting["text"].startswith("Hello Ana.")
+    assert "Confirm tomorrow's appointment at 10:00." in greeting["text"]
+    assert any(t["speaker"] == "caller" for t in result["transcript"])
+    assert result["summary"].startswith("Ana ")
+    stored = atende.call(call["id"])
+    assert stored["outcome"] == outcome and stored["summary"] == result["summary"]
+    (d,) = deliveries(atende, call["id"])
+    assert d["status"] == "delivered" and d["attempts"] == 1
+    assert got.headers["Atende-Delivery"] == str(d["id"])
+
+
+async def test_result_webhook_is_retried_until_delivered(
+        atende: AtendeProcess, pbx: Kamailio, trunk: dict[str, Any]) -> None:  # noqa: F811
+    with webhook_receiver(fail_with=[503, 500]) as hook:
+        # bob's phone is not registered: the PBX says 480, the outcome is no_answer.
+        call = place(atende, phone_number="bob", task=TASK, webhook_url=hook.url,
+                     metadata={"n": 1}, trunk_id=trunk["id"])
+        got = await hook.wait_for(3, timeout=30)
+        assert [g.status for g in got] == [503, 500, 200]
+        assert {g.headers["Atende-Delivery"] for g in got} == {got[0].headers[
+            "Atende-Delivery"]}
+        assert [g.headers["Atende-Attempt"] for g in got] == ["1", "2", "3"]
+        assert got[0].body == got[2].body  # the same result each time
+        # Backoff doubles from 0.5 s (this atende's ATENDE_WEBHOOK_RETRY_BASE_S).
+        assert got[1].at - got[0].at >= 0.45 and got[2].at - got[1].at >= 0.95
+        result = got[2].json
+        assert result["outcome"] == "no_answer" and result["sip_status"] == 480
+        assert "480" in result["summary"] and result["metadata"] == {"n": 1}
+        (d,) = deliveries(atende, call["id"])
+        assert d["status"] == "delivered" and d["attempts"] == 3
+        assert [h["status"] for h in d["history"]] == [503, 500, 200]
+        assert d["history"][0]["error"] == "HTTP 503"
+
+        # Sent again on request, as a new delivery.
+        r = httpx.post(atende.base + f"/v1/calls/{call['id']}/deliveries", timeout=10)
+        assert r.status_code == 201, r.text
+        again = await hook.wait_for(4)
+        assert again[3].headers["Atende-Delivery"] == str(r.json()["id"])
+        assert again[3].json["outcome"] == "no_answer"
+
+
+async def test_receiver_down_for_a_while_loses_nothing(
+        atende: AtendeProcess, pbx: Kamailio, trunk: dict[str, Any]) -> None:  # noqa: F811
+    hook = WebhookReceiver()  # not listening yet: connections are refused
+    call = place(atende, phone_number="bob", task=TASK, webhook_url=hook.url,
+                 trunk_id=trunk["id"])
+    deadline = time.monotonic() + 30
+    while True:
+        ds = await asyncio.to_thread(deliveries, atende, call["id"])
+        if ds and ds[0]["attempts"] >= 2:
+            break
+        assert time.monotonic() < deadline, ds
+        await asyncio.sleep(0.2)
+    assert ds[0]["status"] == "pending" and ds[0]["next_attempt_at"]
+    assert all(h["error"].startswith("ConnectError") for h in ds[0]["history"])
+    hook.start()
+    try:
+        (got,) = await hook.wait_for(1, timeout=30)
+    finally:
+        hook.stop()
+    assert got.json["call_id"] == call["id"]
+    (d,) = deliveries(atende, call["id"])
+    assert d["status"] == "delivered" and d["history"][-1]["status"] == 200
+    assert d["attempts"] == len(d["history"]) >= 3
+
+
+def test_call_requests_that_must_be_refused(atende: AtendeProcess) -> None:
+    def post(**body: Any) -> httpx.Response:
+        return httpx.post(atende.base + "/v1/calls", json=body, timeout=10)
+
+    r = post(task=TASK, trunk_id="x")
+    assert r.status_code == 422 and "phone_number is required" in r.text
+    r = post(phone_number="+351912345678", to="+351911111111", trunk_id="x")
+    assert r.status_code == 422 and "not two different numbers" in r.text
+    r = post(phone_number="+351912345678", webhook_url="ftp://example.com/x", trunk_id="x")
+    assert r.status_code == 422 and "webhook_url" in r.text
+    r = post(phone_number="+351912345678", metadata={"big": "x" * 17000}, trunk_id="x")
+    assert r.status_code == 422 and "16 KB" in r.text
+    r = post(phone_number="+351912345678", trunk_id="nope")
+    assert r.status_code == 422 and "trunk_id" in r.text
+    r = httpx.get(atende.base + "/v1/calls/nope/deliveries", timeout=10)
+    assert r.status_code == 404

@@ -1,0 +1,62 @@
+"""The outbox's bookkeeping on a real SQLite store, and the signature scheme."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from atende.store import models
+from atende.store.db import Store, insert_call
+from atende.webhooks.outbox import RetryPolicy, finish_call, record_attempt
+from atende.webhooks.signing import sign, verify
+
+T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+
+def test_signatures() -> None:
+    body = b'{"outcome":"confirmed"}'
+    header = sign("whsec_k", 1_700_000_000, body)
+    assert header.startswith("t=1700000000,v1=") and len(header.split("v1=")[1]) == 64
+    assert verify("whsec_k", header, body, 1_700_000_100)
+    assert not verify("whsec_k", header, body, 1_700_000_301)  # too old: a replay
+    assert not verify("whsec_k", header, body + b" ", 1_700_000_000)
+    assert not verify("whsec_other", header, body, 1_700_000_000)
+    assert not verify("whsec_k", "v1=abc", body, 1_700_000_000)
+
+
+def test_backoff_doubles_up_to_its_cap() -> None:
+    p = RetryPolicy(base_s=10, max_interval_s=3600)
+    assert [p.delay(n) for n in (1, 2, 3, 4)] == [10, 20, 40, 80]
+    assert p.delay(20) == 3600
+
+
+async def test_finish_writes_the_delivery_and_attempts_move_it_on(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'a.db'}")
+    await store.init()
+    try:
+        for call_id, url in [("with", "http://127.0.0.1:9/hook"), ("without", None)]:
+            store.submit(insert_call(models.Call(
+                id=call_id, channel="sip", direction="outbound", from_uri="sip:a@b",
+                to_uri="sip:b@c", status="dialing", invite_at=T0, webhook_url=url,
+                meta={"k": "v"}, phone_number="+351912345678")))
+            store.submit(finish_call(call_id, T0, status="no_answer", outcome="no_answer",
+                                     end_at=T0))
+        rows = await store.run(lambda s: s.query(models.Delivery).all())
+        (d,) = rows  # only the call with a webhook_url gets one
+        assert d.call_id == "with" and d.status == "pending" and d.attempts == 0
+        assert d.payload["outcome"] == "no_answer" and d.payload["metadata"] == {"k": "v"}
+        policy = RetryPolicy(base_s=10, give_up_after_s=3600)
+
+        failed = await store.run(record_attempt(d.id, T0, 503, "HTTP 503", 12, policy))
+        assert failed is not None and failed.status == "pending" and failed.attempts == 1
+        assert failed.next_attempt_at is not None
+        assert failed.next_attempt_at.replace(tzinfo=UTC) == T0 + timedelta(seconds=10)
+        late = T0 + timedelta(seconds=3600)
+        gave_up = await store.run(record_attempt(d.id, late, None, "ConnectError", 1, policy))
+        assert gave_up is not None and gave_up.status == "failed"
+        assert gave_up.next_attempt_at is None
+        assert [h["error"] for h in gave_up.history] == ["HTTP 503", "ConnectError"]
+        ok = await store.run(record_attempt(d.id, late, 200, None, 5, policy))
+        assert ok is not None and ok.status == "delivered" and ok.attempts == 3
+    finally:
+        await store.close()
