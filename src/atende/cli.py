@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from atende import __version__
+from atende.cli_apikeys import apikey_app
 from atende.cli_trunks import call as place_call
 from atende.cli_trunks import transfer, trunk_app
 from atende.config import Settings
@@ -62,6 +63,7 @@ def version() -> None:
 
 
 app.add_typer(trunk_app, name="trunk")
+app.add_typer(apikey_app, name="apikey")
 app.command("call")(place_call)
 app.command("transfer")(transfer)
 

@@ -17,9 +17,19 @@ ApiUrl = Annotated[str, typer.Option("--api", envvar="ATENDE_API_URL",
 DEFAULT_API = "http://127.0.0.1:8100"
 
 
+def _headers() -> dict[str, str]:
+    """The API key: ATENDE_API_KEY, or the server's own key file when run on the server."""
+    from atende.config import from_env
+    from atende.store.apikeys import local_key
+
+    key = local_key(from_env().data_dir)
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
 def _call(method: str, url: str, **kw: Any) -> Any:
     try:
-        r = httpx.request(method, url, timeout=kw.pop("timeout", 15), **kw)
+        r = httpx.request(method, url, timeout=kw.pop("timeout", 15), headers=_headers(),
+                          **kw)
     except httpx.HTTPError as exc:
         typer.echo(f"cannot reach atende at {url}: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -94,3 +95,9 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'atende.db').resolve()}"
+
+
+def from_env() -> Settings:
+    """Settings from ATENDE_* variables alone (for commands run beside the server)."""
+    none: dict[str, Any] = {}
+    return Settings(**none)

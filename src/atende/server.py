@@ -31,6 +31,7 @@ from atende.providers.registry import ProviderRegistry
 from atende.providers.stt.whisper import WhisperSTT
 from atende.sip.tls import ensure_self_signed, server_context
 from atende.sip.ua import UserAgent
+from atende.store import apikeys
 from atende.store.db import Store
 from atende.store.secrets import SecretBox
 from atende.telephony.abuse import AbuseGuard
@@ -72,6 +73,9 @@ class Atende:
         s = self.settings
         s.data_dir.mkdir(parents=True, exist_ok=True)
         await self.store.init()
+        if await self.store.run(apikeys.bootstrap(s.data_dir)):
+            log.info("made the first API key: it is in %s (only its owner can read it)",
+                     s.data_dir / apikeys.KEY_FILE)
         loop = asyncio.get_running_loop()
         log.info("loading speech models")
         stt = await loop.run_in_executor(self.executor, lambda: WhisperSTT(

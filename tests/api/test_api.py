@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,8 +12,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from atende.api.app import create_api
-from atende.store import models
+from atende.store import apikeys, models
 from atende.store.db import Store, insert_call, insert_turn, update_call
+
+KEY = apikeys.new_key()
 
 
 @pytest.fixture
@@ -37,7 +40,8 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
         await store.run(lambda s: None)  # wait for the queued writes
 
     asyncio.run(seed())
-    with TestClient(create_api(store)) as c:
+    asyncio.run(store.run(apikeys.create("tests", KEY)))
+    with TestClient(create_api(store), headers={"Authorization": f"Bearer {KEY}"}) as c:
         yield c
 
 
@@ -71,3 +75,39 @@ def test_default_assistant_exists(client: TestClient) -> None:
     assert a["extension"] == "assistant" and a["is_default"] and a["rules"]["greeting"]
     spec = client.get("/openapi.json").json()
     assert "/v1/calls/{call_id}" in spec["paths"]
+
+
+def test_every_v1_route_needs_a_live_key(client: TestClient, tmp_path: Path) -> None:
+    open_paths = {"/health", "/openapi.json", "/docs"}
+    for path in open_paths:
+        assert client.get(path, headers={"Authorization": ""}).status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    routes = [(p, m) for p, ops in paths.items() if p.startswith("/v1/") for m in ops]
+    assert len(routes) >= 3
+    for template, method in routes:
+        path = re.sub(r"\{[^}]+\}", "c1", template)
+        r = client.request(method.upper(), path, headers={"Authorization": ""})
+        assert r.status_code == 401, (method, path)
+        assert "atende apikey create" in r.json()["detail"]
+        assert r.headers["WWW-Authenticate"].startswith("Bearer")
+    wrong = client.get("/v1/calls", headers={"Authorization": "Bearer atk_nope"})
+    assert wrong.status_code == 401 and wrong.json()["detail"] == "unknown or revoked API key"
+    basic = client.get("/v1/calls", headers={"Authorization": "Basic dXNlcjpwYXNz"})
+    assert basic.status_code == 401
+    scheme = client.get("/openapi.json").json()["components"]["securitySchemes"]
+    assert any(s["type"] == "http" and s["scheme"] == "bearer" for s in scheme.values())
+
+
+def test_revoked_keys_stop_working_at_once(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'k.db'}")
+    asyncio.run(store.init())
+    key = apikeys.new_key()
+    row = asyncio.run(store.run(apikeys.create("crm", key)))
+    assert row.prefix == key[:8] and apikeys.masked(row) == key[:8] + "…"
+    with TestClient(create_api(store), headers={"Authorization": f"Bearer {key}"}) as c:
+        assert c.get("/v1/calls").status_code == 200
+        asyncio.run(store.run(apikeys.revoke(row.id)))
+        assert c.get("/v1/calls").status_code == 401
+    stored = asyncio.run(store.run(apikeys.all_keys))
+    assert [k.key_hash for k in stored] == [apikeys.key_hash(key)]  # never the key itself
+    assert stored[0].last_used_at is not None

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
-
 from tests.peers.atende import AtendeProcess
 from tests.peers.sipclient import SipClient, sdp_offer
 
@@ -39,7 +37,7 @@ async def test_repeat_offender_is_blocked(atende_strict: AtendeProcess) -> None:
         good.send(good.request("OPTIONS", good.new_dialog()))
         assert (await good.final()).status == 200  # …while others are served
         assert await answered_within(bad, 1.0) == 0
-        report = httpx.get(atende_strict.base + "/v1/abuse").json()
+        report = atende_strict.api.get("/v1/abuse").json()
         (entry,) = [b for b in report["blocked"] if b["address"] == "127.0.0.12"]
         assert entry["blocked_for_s"] > 500 and "not allowed" in entry["reason"]
         assert entry["dropped"] >= 1
@@ -56,6 +54,6 @@ async def test_register_flood_is_rate_limited(atende: AtendeProcess) -> None:
             c.send(c.request("REGISTER", c.new_dialog()))
         answers = await answered_within(c, 1.5)
         assert 15 <= answers < 60  # the burst is answered (405), the rest dropped
-        assert httpx.get(atende.base + "/v1/abuse").json()["rate_limited"] >= 60 - answers
+        assert atende.api.get("/v1/abuse").json()["rate_limited"] >= 60 - answers
     finally:
         c.close()

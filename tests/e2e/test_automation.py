@@ -46,7 +46,7 @@ def documented_check() -> Any:
 
 
 def place(a: AtendeProcess, **body: Any) -> dict[str, Any]:
-    r = httpx.post(a.base + "/v1/calls", json=body, timeout=10)
+    r = a.api.post("/v1/calls", json=body, timeout=10)
     assert r.status_code == 201, r.text
     return dict(r.json())
 
@@ -122,7 +122,7 @@ async def test_result_webhook_is_retried_until_delivered(
         assert d["history"][0]["error"] == "HTTP 503"
 
         # Sent again on request, as a new delivery.
-        r = httpx.post(atende.base + f"/v1/calls/{call['id']}/deliveries", timeout=10)
+        r = atende.api.post(f"/v1/calls/{call['id']}/deliveries", timeout=10)
         assert r.status_code == 201, r.text
         again = await hook.wait_for(4)
         assert again[3].headers["Atende-Delivery"] == str(r.json()["id"])
@@ -156,7 +156,7 @@ async def test_receiver_down_for_a_while_loses_nothing(
 
 def test_call_requests_that_must_be_refused(atende: AtendeProcess) -> None:
     def post(**body: Any) -> httpx.Response:
-        return httpx.post(atende.base + "/v1/calls", json=body, timeout=10)
+        return atende.api.post("/v1/calls", json=body, timeout=10)
 
     r = post(task=TASK, trunk_id="x")
     assert r.status_code == 422 and "phone_number is required" in r.text
@@ -168,5 +168,5 @@ def test_call_requests_that_must_be_refused(atende: AtendeProcess) -> None:
     assert r.status_code == 422 and "16 KB" in r.text
     r = post(phone_number="+351912345678", trunk_id="nope")
     assert r.status_code == 422 and "trunk_id" in r.text
-    r = httpx.get(atende.base + "/v1/calls/nope/deliveries", timeout=10)
+    r = atende.api.get("/v1/calls/nope/deliveries", timeout=10)
     assert r.status_code == 404

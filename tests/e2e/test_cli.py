@@ -8,6 +8,8 @@ import subprocess
 import sys
 from typing import Any
 
+import httpx
+
 from tests.e2e.test_outbound import pbx, trunk  # noqa: F401  (fixtures)
 from tests.peers.atende import AtendeProcess
 from tests.peers.kamailio import Kamailio
@@ -15,7 +17,7 @@ from tests.peers.kamailio import Kamailio
 
 def atende_cli(a: AtendeProcess, *args: str, password: str | None = None
                ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "ATENDE_API_URL": a.base}
+    env = {**os.environ, "ATENDE_API_URL": a.base, "ATENDE_API_KEY": a.api_key}
     if password is not None:
         env["ATENDE_TRUNK_PASSWORD"] = password
     return subprocess.run([sys.executable, "-m", "atende", *args], env=env,
@@ -55,3 +57,35 @@ async def test_call_command_reports_the_outcome(atende: AtendeProcess, pbx: Kama
 def test_transfer_command_needs_a_live_call(atende: AtendeProcess) -> None:
     r = atende_cli(atende, "transfer", "no-such-call", "reception")
     assert r.returncode == 1 and "error 404: no call in progress" in r.stderr
+
+
+def test_apikey_commands_on_the_server(atende: AtendeProcess) -> None:
+    """Keys are made and revoked beside the server, against its database, and take effect
+    on the running server at once."""
+    env = {**atende.env}
+    env.pop("ATENDE_API_KEY", None)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "atende", "apikey", *args], env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    made = run("create", "--name", "crm")
+    assert made.returncode == 0, made.stderr
+    key = made.stdout.strip()
+    assert key.startswith("atk_") and "crm" in made.stderr
+    key_id = made.stderr.split("(id ", 1)[1].split(",", 1)[0]
+
+    def calls(with_key: str | None) -> int:
+        headers = {"Authorization": f"Bearer {with_key}"} if with_key else {}
+        return httpx.get(atende.base + "/v1/calls", headers=headers, timeout=10).status_code
+
+    assert calls(key) == 200 and calls(None) == 401
+    listed = run("list")
+    assert key_id in listed.stdout and "'crm'" in listed.stdout and "active" in listed.stdout
+    assert key not in listed.stdout and key[:8] + "…" in listed.stdout  # masked
+    assert "'admin'" in listed.stdout  # the key atende made on its first start
+    assert run("revoke", key_id).returncode == 0
+    assert calls(key) == 401
+    assert "revoked" in run("list").stdout
+    assert run("revoke", "nope").returncode == 1
+    assert key not in atende.log()

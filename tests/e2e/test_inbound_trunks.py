@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from atende.sip.auth import Challenge, DigestClient, pick_challenge
@@ -34,7 +33,7 @@ async def pbx(tmp_path: Path) -> AsyncIterator[Kamailio]:
 
 
 def create(a: AtendeProcess, body: dict[str, Any]) -> dict[str, Any]:
-    r = httpx.post(a.base + "/v1/trunks", json=body, timeout=10)
+    r = a.api.post("/v1/trunks", json=body, timeout=10)
     assert r.status_code == 201, r.text
     return dict(r.json())
 
@@ -70,7 +69,7 @@ async def test_staff_phone_calls_the_assistant_through_the_pbx(
         heard, rate = read_wav(alice.recordings()[0])
         assert voiced_spans(heard, rate)  # and alice heard the assistant
     finally:
-        httpx.delete(atende.base + f"/v1/trunks/{trunk['id']}")
+        atende.api.delete(f"/v1/trunks/{trunk['id']}")
 
 
 async def test_invite_to_an_extension_from_elsewhere_is_refused(
@@ -86,7 +85,7 @@ async def test_invite_to_an_extension_from_elsewhere_is_refused(
         assert (await c.final()).status == 403
     finally:
         c.close()
-        httpx.delete(atende.base + f"/v1/trunks/{trunk['id']}")
+        atende.api.delete(f"/v1/trunks/{trunk['id']}")
 
 
 async def test_did_call_relayed_by_the_carrier_from_an_allowed_ip(
@@ -123,7 +122,7 @@ async def test_did_call_relayed_by_the_carrier_from_an_allowed_ip(
         finally:
             c.close()
     finally:
-        httpx.delete(atende.base + f"/v1/trunks/{trunk['id']}")
+        atende.api.delete(f"/v1/trunks/{trunk['id']}")
 
 
 async def test_did_with_digest_accepts_the_right_credentials_only(
@@ -166,5 +165,5 @@ async def test_did_with_digest_accepts_the_right_credentials_only(
         assert call["to_user"] == "+351912345699"
     finally:
         c.close()
-        httpx.delete(atende.base + f"/v1/trunks/{trunk['id']}")
+        atende.api.delete(f"/v1/trunks/{trunk['id']}")
         await asyncio.sleep(0)

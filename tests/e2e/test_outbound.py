@@ -31,14 +31,14 @@ async def pbx(tmp_path: Path) -> AsyncIterator[Kamailio]:
 
 @pytest.fixture
 async def trunk(atende: AtendeProcess, pbx: Kamailio) -> AsyncIterator[dict[str, Any]]:
-    r = httpx.post(atende.base + "/v1/trunks", json={
+    r = atende.api.post("/v1/trunks", json={
         "kind": "extension", "name": "PBX out", "number": "ai", "username": "ai",
         "password": AI_PASS, "host": "127.0.0.1", "port": pbx.port, "country": "US"})
     assert r.status_code == 201, r.text
     t = r.json()
     await registration(atende, t["id"], "registered")
     yield t
-    httpx.delete(atende.base + f"/v1/trunks/{t['id']}")
+    atende.api.delete(f"/v1/trunks/{t['id']}")
 
 
 async def phone(tmp_path: Path, pbx: Kamailio, user: str, wav: Path, auto: bool = True
@@ -55,7 +55,7 @@ async def phone(tmp_path: Path, pbx: Kamailio, user: str, wav: Path, auto: bool 
 
 
 def place(a: AtendeProcess, **body: Any) -> httpx.Response:
-    return httpx.post(a.base + "/v1/calls", json=body, timeout=10)
+    return a.api.post("/v1/calls", json=body, timeout=10)
 
 
 async def finished(a: AtendeProcess, call_id: str) -> Call:
@@ -116,7 +116,7 @@ async def test_ring_timeout_cancels(atende: AtendeProcess, pbx: Kamailio,
 
 
 def test_toll_fraud_guard_and_validation(atende: AtendeProcess) -> None:
-    r = httpx.post(atende.base + "/v1/trunks", json={
+    r = atende.api.post("/v1/trunks", json={
         "kind": "did", "name": "US carrier", "number": "+1 202 555 0111",
         "username": "acme", "password": "Carrier-Pass-2024", "host": "127.0.0.1",
         "country": "US", "allowed_ips": ["127.0.0.1/32"]})
@@ -131,7 +131,7 @@ def test_toll_fraud_guard_and_validation(atende: AtendeProcess) -> None:
         r = place(atende, to="+12025550123", trunk_id=t["id"], ring_timeout_s=1)
         assert r.status_code == 422
     finally:
-        httpx.delete(atende.base + f"/v1/trunks/{t['id']}")
+        atende.api.delete(f"/v1/trunks/{t['id']}")
 
 
 async def test_trunk_test_endpoint(atende: AtendeProcess, pbx: Kamailio,
@@ -139,7 +139,7 @@ async def test_trunk_test_endpoint(atende: AtendeProcess, pbx: Kamailio,
     wav = speech_wav(tmp_path / "t.wav", [(0.5, "Hello?")], tail_s=15)
     alice = await phone(tmp_path, pbx, "alice", wav)
     try:
-        r = httpx.post(atende.base + f"/v1/trunks/{trunk['id']}/test", json={"to": "alice"},
+        r = atende.api.post(f"/v1/trunks/{trunk['id']}/test", json={"to": "alice"},
                        timeout=60)
         await alice.wait_event("CALL_CLOSED", timeout=20)
     finally:
@@ -154,7 +154,7 @@ async def test_trunk_test_endpoint(atende: AtendeProcess, pbx: Kamailio,
     assert voiced_spans(heard, rate)  # the test message was heard
 
     # A destination that is not reachable: the report says so, with the SIP evidence.
-    r = httpx.post(atende.base + f"/v1/trunks/{trunk['id']}/test", json={"to": "bob"},
+    r = atende.api.post(f"/v1/trunks/{trunk['id']}/test", json={"to": "bob"},
                    timeout=60).json()
     assert r["ok"] is False
     step = r["steps"][1]
@@ -164,17 +164,17 @@ async def test_trunk_test_endpoint(atende: AtendeProcess, pbx: Kamailio,
 
 async def test_trunk_test_reports_a_bad_password(atende: AtendeProcess, pbx: Kamailio
                                                  ) -> None:
-    r = httpx.post(atende.base + "/v1/trunks", json={
+    r = atende.api.post("/v1/trunks", json={
         "kind": "extension", "name": "Typo", "number": "ai", "username": "ai",
         "password": "Wrong-Password-123", "host": "127.0.0.1", "port": pbx.port,
         "country": "US"})
     t = r.json()
     try:
         await registration(atende, t["id"], "failed")
-        report = httpx.post(atende.base + f"/v1/trunks/{t['id']}/test", json={},
+        report = atende.api.post(f"/v1/trunks/{t['id']}/test", json={},
                             timeout=30).json()
         assert report["ok"] is False
         (reg,) = report["steps"]
         assert reg["sip_status"] == 401 and "wrong username or password" in reg["detail"]
     finally:
-        httpx.delete(atende.base + f"/v1/trunks/{t['id']}")
+        atende.api.delete(f"/v1/trunks/{t['id']}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from atende.sip.tls import ensure_self_signed
@@ -28,7 +27,7 @@ async def tls_pbx(tmp_path: Path) -> AsyncIterator[Kamailio]:
 
 async def test_extension_trunk_over_tls(atende: AtendeProcess, tls_pbx: Kamailio,
                                         tmp_path: Path) -> None:
-    r = httpx.post(atende.base + "/v1/trunks", json={
+    r = atende.api.post("/v1/trunks", json={
         "kind": "extension", "name": "TLS PBX", "number": "ai", "username": "ai",
         "password": USERS["ai"], "host": "127.0.0.1", "port": tls_pbx.tls_port,
         "transport": "tls", "country": "US"}, timeout=10)
@@ -41,7 +40,7 @@ async def test_extension_trunk_over_tls(atende: AtendeProcess, tls_pbx: Kamailio
         assert "TLS certificate not trusted" in reg["reason"], reg
         assert tls_pbx.contacts("ai") == []
 
-        r = httpx.patch(atende.base + f"/v1/trunks/{trunk['id']}",
+        r = atende.api.patch(f"/v1/trunks/{trunk['id']}",
                         json={"tls_verify": False}, timeout=10)
         assert r.status_code == 200
         await registration(atende, trunk["id"], "registered")
@@ -72,4 +71,4 @@ async def test_extension_trunk_over_tls(atende: AtendeProcess, tls_pbx: Kamailio
         assert "REQ INVITE from sip:ai@127.0.0.1" in tls_pbx.log()
         assert "src tls:127.0.0.1" in tls_pbx.log().split("REQ INVITE from sip:ai@")[1]
     finally:
-        httpx.delete(atende.base + f"/v1/trunks/{trunk['id']}")
+        atende.api.delete(f"/v1/trunks/{trunk['id']}")

@@ -32,7 +32,7 @@ async def live_call(a: AtendeProcess, trunk_id: str, to: str) -> str:
 
 
 async def transfer(a: AtendeProcess, call_id: str, to: str) -> httpx.Response:
-    return await asyncio.to_thread(httpx.post, a.base + f"/v1/calls/{call_id}/transfer",
+    return await asyncio.to_thread(a.api.post, f"/v1/calls/{call_id}/transfer",
                                    json={"to": to, "timeout_s": 40}, timeout=60)
 
 
@@ -153,7 +153,7 @@ async def test_the_phone_transfers_the_assistant_by_policy(
         assert (await finished(atende, first["id"]))["hangup_cause"] == "remote_hangup"
         assert "transfer failed: 403" in alice.log()
 
-        r = httpx.patch(atende.base + f"/v1/trunks/{trunk['id']}",
+        r = atende.api.patch(f"/v1/trunks/{trunk['id']}",
                         json={"accept_transfers": True}, timeout=10)
         assert r.status_code == 200 and r.json()["accept_transfers"] is True
         second = await call_and_transfer()

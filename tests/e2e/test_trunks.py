@@ -25,7 +25,7 @@ def did(**over: Any) -> dict[str, Any]:
 
 
 def post(a: AtendeProcess, body: dict[str, Any]) -> httpx.Response:
-    return httpx.post(a.base + "/v1/trunks", json=body, timeout=10)
+    return a.api.post("/v1/trunks", json=body, timeout=10)
 
 
 def test_create_read_update_delete_a_did_trunk(atende: AtendeProcess) -> None:
@@ -40,15 +40,15 @@ def test_create_read_update_delete_a_did_trunk(atende: AtendeProcess) -> None:
     assert other["sip_address"] != t["sip_address"]
     assert any("special character" in w for w in other["warnings"])
 
-    listed = httpx.get(atende.base + "/v1/trunks").json()
+    listed = atende.api.get("/v1/trunks").json()
     assert {t["id"], other["id"]} <= {x["id"] for x in listed}
-    r = httpx.patch(atende.base + f"/v1/trunks/{t['id']}",
+    r = atende.api.patch(f"/v1/trunks/{t['id']}",
                     json={"name": "Renamed", "number_format": "national"})
     assert r.status_code == 200 and r.json()["name"] == "Renamed"
     assert r.json()["number_format"] == "national"
-    assert httpx.delete(atende.base + f"/v1/trunks/{t['id']}").status_code == 204
-    assert httpx.get(atende.base + f"/v1/trunks/{t['id']}").status_code == 404
-    httpx.delete(atende.base + f"/v1/trunks/{other['id']}")
+    assert atende.api.delete(f"/v1/trunks/{t['id']}").status_code == 204
+    assert atende.api.get(f"/v1/trunks/{t['id']}").status_code == 404
+    atende.api.delete(f"/v1/trunks/{other['id']}")
 
 
 @pytest.mark.parametrize(
@@ -76,7 +76,7 @@ def test_validation_says_what_to_fix(atende: AtendeProcess, change: dict[str, An
 
 
 def test_missing_fields_and_unknown_assistant(atende: AtendeProcess) -> None:
-    r = httpx.post(atende.base + "/v1/trunks", json={"kind": "did"})
+    r = atende.api.post("/v1/trunks", json={"kind": "did"})
     assert r.status_code == 422
     missing = {tuple(e["loc"])[-1] for e in r.json()["detail"]}
     assert {"name", "number", "username", "password", "host", "country"} <= missing
@@ -91,14 +91,14 @@ def test_passwords_are_encrypted_at_rest(atende: AtendeProcess) -> None:
     blobs = [p.read_bytes() for p in db.parent.glob("atende.db*")]
     assert blobs and not any(secret.encode() in b for b in blobs)
     assert secret not in atende.log()
-    httpx.delete(atende.base + f"/v1/trunks/{t['id']}")
+    atende.api.delete(f"/v1/trunks/{t['id']}")
 
 
 async def registration(a: AtendeProcess, trunk_id: str, state: str,
                        timeout: float = 15) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
-        t = (await asyncio.to_thread(httpx.get, a.base + f"/v1/trunks/{trunk_id}")).json()
+        t = (await asyncio.to_thread(a.api.get, f"/v1/trunks/{trunk_id}")).json()
         if t["registration"]["state"] == state:
             return dict(t["registration"])
         if time.monotonic() > deadline:
@@ -123,17 +123,17 @@ async def test_extension_trunk_registers_and_follows_live_updates(
         assert contact.startswith(f"sip:{contact_user}@127.0.0.1:{atende.sip_port}")
 
         # New (wrong) credentials take effect at once: the PBX refuses them.
-        r = httpx.patch(atende.base + f"/v1/trunks/{t['id']}",
+        r = atende.api.patch(f"/v1/trunks/{t['id']}",
                         json={"password": "Wrong-Password-123"})
         assert r.status_code == 200
         reg = await registration(atende, t["id"], "failed")
         assert reg["reason"] == "401 after credentials: wrong username or password?"
         # And the right ones again, without restarting anything.
-        httpx.patch(atende.base + f"/v1/trunks/{t['id']}", json={"password": GOOD})
+        atende.api.patch(f"/v1/trunks/{t['id']}", json={"password": GOOD})
         await registration(atende, t["id"], "registered")
         assert pbx.contacts("ai")
 
-        assert httpx.delete(atende.base + f"/v1/trunks/{t['id']}").status_code == 204
+        assert atende.api.delete(f"/v1/trunks/{t['id']}").status_code == 204
         assert pbx.contacts("ai") == []  # unregistered on delete
         assert GOOD not in atende.log() and "Wrong-Password-123" not in atende.log()
     finally:

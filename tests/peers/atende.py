@@ -39,6 +39,9 @@ class AtendeProcess:
         }
         self.proc: subprocess.Popen[bytes] | None = None
         self.base = f"http://127.0.0.1:{self.api_port}"
+        self.api_key = ""
+        # The API as a user with a key sees it (the key is read once atende is up).
+        self.api = httpx.Client(base_url=self.base, timeout=10)
 
     @property
     def log_path(self) -> Path:
@@ -58,6 +61,11 @@ class AtendeProcess:
                 raise RuntimeError("atende exited while starting:\n" + self.log()[-3000:])
             try:
                 if httpx.get(self.base + "/health", timeout=1).json() == {"status": "ok"}:
+                    # atende's first start wrote its first API key for its operator.
+                    self.api_key = (Path(self.env["ATENDE_DATA_DIR"]) / "api.key"
+                                    ).read_text().strip()
+                    self.env["ATENDE_API_KEY"] = self.api_key  # for `atende` commands
+                    self.api.headers["Authorization"] = f"Bearer {self.api_key}"
                     return
             except httpx.HTTPError:
                 pass
@@ -79,7 +87,7 @@ class AtendeProcess:
 
     # API helpers ------------------------------------------------------------------------
     def get(self, path: str) -> Any:
-        r = httpx.get(self.base + path, timeout=10)
+        r = self.api.get(path)
         r.raise_for_status()
         return r.json()
 

@@ -1,12 +1,13 @@
-"""FastAPI application: health, calls and assistants."""
+"""FastAPI application: health, calls and assistants; every /v1 route needs an API key."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, FastAPI, HTTPException, Query
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query
 
 from atende import __version__
+from atende.api.auth import key_checker
 from atende.api.schemas import AssistantOut, CallDetail, CallList, CallSummary
 from atende.store.db import Store
 
@@ -22,7 +23,9 @@ def create_api(store: Store, routers: list[APIRouter] | None = None) -> FastAPI:
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/v1/calls", response_model=CallList, tags=["calls"])
+    v1 = APIRouter()
+
+    @v1.get("/v1/calls", response_model=CallList, tags=["calls"])
     async def list_calls(
         status: Annotated[str | None, Query(description=f"one of {', '.join(CALL_STATUSES)}")]
         = None,
@@ -35,17 +38,18 @@ def create_api(store: Store, routers: list[APIRouter] | None = None) -> FastAPI:
         return CallList(items=[CallSummary.of(c) for c in rows], total=total, limit=limit,
                         offset=offset)
 
-    @app.get("/v1/calls/{call_id}", response_model=CallDetail, tags=["calls"])
+    @v1.get("/v1/calls/{call_id}", response_model=CallDetail, tags=["calls"])
     async def get_call(call_id: str) -> CallDetail:
         call = await store.get_call(call_id)
         if call is None:
             raise HTTPException(404, f"no call with id {call_id!r}")
         return CallDetail.of(call)
 
-    @app.get("/v1/assistants", response_model=list[AssistantOut], tags=["assistants"])
+    @v1.get("/v1/assistants", response_model=list[AssistantOut], tags=["assistants"])
     async def list_assistants() -> list[AssistantOut]:
         return [AssistantOut.of(a) for a in await store.assistants()]
 
-    for router in routers or []:
-        app.include_router(router)
+    auth = [Depends(key_checker(store))]
+    for router in [v1, *(routers or [])]:
+        app.include_router(router, dependencies=auth)
     return app

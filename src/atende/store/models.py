@@ -144,3 +144,19 @@ class Delivery(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
                                                           nullable=True)
     history: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # one entry per attempt
+
+
+class ApiKey(Base):
+    """A key for the REST API. Only its SHA-256 is kept: the key is shown once, at
+    creation (keys are 256 random bits, so a fast hash is enough)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(16))  # the first characters, to tell keys apart
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+                                                          nullable=True)
