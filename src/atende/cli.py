@@ -11,6 +11,7 @@ import typer
 
 from atende import __version__
 from atende.cli_apikeys import apikey_app
+from atende.cli_hooks import hook_app
 from atende.cli_trunks import call as place_call
 from atende.cli_trunks import transfer, trunk_app
 from atende.config import Settings
@@ -64,6 +65,7 @@ def version() -> None:
 
 app.add_typer(trunk_app, name="trunk")
 app.add_typer(apikey_app, name="apikey")
+app.add_typer(hook_app, name="hook")
 app.command("call")(place_call)
 app.command("transfer")(transfer)
 

@@ -136,14 +136,33 @@ def test(trunk_id: str, to: Annotated[str | None, typer.Option(help="number to c
     raise typer.Exit(0 if report["ok"] else 1)
 
 
-def call(to: str, trunk: Annotated[str, typer.Option(help="trunk id")],
+def call(to: str,
+         task: Annotated[str | None, typer.Option(help="what the assistant must get done")]
+         = None,
+         name: Annotated[str | None, typer.Option(help="the name of the person called")]
+         = None,
+         trunk: Annotated[str | None, typer.Option(help="trunk id (default: the only one)")]
+         = None,
          assistant: Annotated[str | None, typer.Option(help="assistant id")] = None,
+         webhook_url: Annotated[str | None, typer.Option(help="where to POST the result")]
+         = None,
+         metadata: Annotated[str | None, typer.Option(help="JSON object kept with the call")]
+         = None,
          api: ApiUrl = DEFAULT_API,
          follow: Annotated[bool, typer.Option(help="show progress until it ends")] = True,
          ) -> None:
-    """Place a call through a trunk; the assistant talks."""
-    c = _call("POST", f"{api}/v1/calls", json={"to": to, "trunk_id": trunk,
-                                               "assistant_id": assistant})
+    """Place a call (by hand: counted as "manual"); the assistant talks and, with --task,
+    works towards it. Progress is shown until the outcome."""
+    try:
+        meta = json.loads(metadata) if metadata else {}
+    except json.JSONDecodeError as exc:
+        typer.echo(f"--metadata: not valid JSON ({exc.msg})", err=True)
+        raise typer.Exit(2) from None
+    body = {"phone_number": to, "task": task, "caller_name": name, "trunk_id": trunk,
+            "assistant_id": assistant, "webhook_url": webhook_url, "metadata": meta,
+            "source": "manual"}
+    c = _call("POST", f"{api}/v1/calls", json={k: v for k, v in body.items()
+                                               if v is not None})
     typer.echo(f"call {c['id']} to {c['to_uri']}: {c['status']}")
     if not follow:
         return
@@ -159,6 +178,8 @@ def call(to: str, trunk: Annotated[str, typer.Option(help="trunk id")],
             typer.echo(f"  {t['speaker']}: {t['text']}")
         shown = len(c["turns"])
     typer.echo(f"ended: {c['status']} ({c['hangup_cause']}, SIP {c['sip_status']})")
+    if c.get("outcome"):
+        typer.echo(f"outcome: {c['outcome']}: {c['summary']}")
     raise typer.Exit(0 if c["status"] == "completed" else 1)
 
 

@@ -17,8 +17,9 @@ import uvicorn
 from atende.api.abuse import abuse_router
 from atende.api.app import create_api
 from atende.api.deliveries import deliveries_router
+from atende.api.hooks import hooks_router, trigger_router
 from atende.api.live import live_router
-from atende.api.outbound import outbound_router
+from atende.api.outbound import CallStarter, outbound_router
 from atende.api.trunks import trunks_router
 from atende.calls.engine import CallEngine
 from atende.calls.trunk_test import run_trunk_test
@@ -101,13 +102,17 @@ class Atende:
             base_s=s.webhook_retry_base_s, give_up_after_s=s.webhook_give_up_s))
         self.engine.deliverer = self.deliverer
         self.deliverer.start()  # picks up what was pending before a restart, too
+        starter = CallStarter(self.store, self.engine, self.trunks)
         routers = [trunks_router(self.store, box, self.trunks, s.sip_host, self.ua.port,
                                  self._test_trunk),
-                   outbound_router(self.store, self.engine, self.trunks),
+                   outbound_router(starter),
+                   hooks_router(self.store),
                    live_router(self.engine),
                    deliveries_router(self.store, self.deliverer),
                    abuse_router(self.guard, self.ua.now)]
-        config = uvicorn.Config(create_api(self.store, routers), host=s.bind, port=s.api_port,
+        public = [trigger_router(self.store, starter)]
+        config = uvicorn.Config(create_api(self.store, routers, public), host=s.bind,
+                                port=s.api_port,
                                 log_config=None, access_log=False, lifespan="off")
         self.api_server = _ApiServer(config)
         self._api_task = loop.create_task(self.api_server.serve())

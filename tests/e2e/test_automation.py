@@ -4,6 +4,7 @@ phone that speaks, a real HTTP receiver), and the signed result webhook's outbox
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import time
@@ -55,22 +56,45 @@ def deliveries(a: AtendeProcess, call_id: str) -> list[dict[str, Any]]:
     return list(a.get(f"/v1/calls/{call_id}/deliveries"))
 
 
-@pytest.mark.parametrize(("said", "outcome", "fields"), [
-    ("Yes, I confirm.", "confirmed", {}),
-    ("I can't make it. Can we reschedule to Thursday at 3 pm?", "reschedule_requested",
-     {"proposed_time": "thursday at 3 pm"}),
+def hook_url(a: AtendeProcess, trunk_id: str) -> str:
+    """A trigger URL, made as a user would: `atende hook create`."""
+    out = subprocess.run([sys.executable, "-m", "atende", "hook", "create", "--name",
+                          "calendar", "--trunk", trunk_id, "--api", a.base], env=a.env,
+                         capture_output=True, text=True, timeout=60, check=True)
+    url = out.stdout.strip()
+    assert url.startswith(a.base + "/v1/hooks/hk_"), out
+    return url
+
+
+def trigger(url: str, fields: dict[str, str]) -> dict[str, Any]:
+    """What Zapier's or Make's form POST sends: no API key, form-encoded fields."""
+    r = httpx.post(url, data=fields, timeout=10)
+    assert r.status_code == 202, r.text
+    return dict(r.json())
+
+
+@pytest.mark.parametrize(("via", "said", "outcome", "fields"), [
+    ("api", "Yes, I confirm.", "confirmed", {}),
+    ("webhook", "I can't make it. Can we reschedule to Thursday at 3 pm?",
+     "reschedule_requested", {"proposed_time": "thursday at 3 pm"}),
 ])
 async def test_appointment_confirmation_end_to_end(
         atende: AtendeProcess, pbx: Kamailio, trunk: dict[str, Any],  # noqa: F811
-        tmp_path: Path, said: str, outcome: str, fields: dict[str, str]) -> None:
+        tmp_path: Path, via: str, said: str, outcome: str, fields: dict[str, str]) -> None:
+    """Level 3 (the REST API) and level 2 (a trigger URL fed a form, as Zapier does)."""
     wav = speech_wav(tmp_path / "ana.wav", [(12.0, said)], tail_s=25)
     ana = await phone(tmp_path, pbx, "alice", wav)
     with webhook_receiver() as hook:
         try:
-            call = place(atende, phone_number="alice", task=TASK, caller_name="Ana",
-                         webhook_url=hook.url, metadata=META, trunk_id=trunk["id"])
+            if via == "api":
+                call = place(atende, phone_number="alice", task=TASK, caller_name="Ana",
+                             webhook_url=hook.url, metadata=META, trunk_id=trunk["id"])
+            else:
+                call = trigger(hook_url(atende, trunk["id"]), {
+                    "phone_number": "alice", "task": TASK, "caller_name": "Ana",
+                    "webhook_url": hook.url, "metadata": json.dumps(META)})
             assert call["task"] == TASK and call["metadata"] == META
-            assert call["source"] == "api" and call["phone_number"] == "alice"
+            assert call["source"] == via and call["phone_number"] == "alice"
             (got,) = await hook.wait_for(1, timeout=90)
         finally:
             await ana.stop()
@@ -170,3 +194,48 @@ def test_call_requests_that_must_be_refused(atende: AtendeProcess) -> None:
     assert r.status_code == 422 and "trunk_id" in r.text
     r = atende.api.get("/v1/calls/nope/deliveries", timeout=10)
     assert r.status_code == 404
+
+
+async def test_triggers_idempotency_and_manual_calls(
+        atende: AtendeProcess, pbx: Kamailio, trunk: dict[str, Any]) -> None:  # noqa: F811
+    url = hook_url(atende, trunk["id"])
+    # Form fields one per metadata key, and JSON, both start calls (bob: no answer).
+    by_form = trigger(url, {"phone_number": "bob", "task": TASK, "metadata[order]": "77",
+                            "metadata.shop": "main"})
+    assert by_form["metadata"] == {"order": "77", "shop": "main"}
+    by_json = httpx.post(url, json={"phone_number": "bob", "metadata": {"n": [1]}}, timeout=10)
+    assert by_json.status_code == 202 and by_json.json()["source"] == "webhook"
+    assert httpx.post(url, content=b"<x/>", headers={"Content-Type": "text/xml"},
+                      timeout=10).status_code == 415
+    bad = httpx.post(url, json={"task": TASK}, timeout=10)
+    assert bad.status_code == 422 and "phone_number is required" in bad.text
+    assert httpx.post(url + "x", json={"phone_number": "bob"}, timeout=10).status_code == 404
+    # The token is shown once; listing masks it. Revoked, the URL is gone.
+    hooks = atende.api.get("/v1/hooks").json()
+    token = url.rsplit("/", 1)[1]
+    assert all(token not in h["url_path"] for h in hooks)
+    (mine,) = [h for h in hooks if h["url_path"] == f"/v1/hooks/{token[:7]}…"]
+    assert mine["last_used_at"] is not None
+    assert atende.api.delete(f"/v1/hooks/{mine['id']}").status_code == 204
+    assert httpx.post(url, json={"phone_number": "bob"}, timeout=10).status_code == 404
+    assert httpx.get(atende.base + "/v1/hooks", timeout=10).status_code == 401
+
+    # Idempotency-Key: the same request gives the same call; another request, a 409.
+    body = {"phone_number": "bob", "task": TASK, "trunk_id": trunk["id"]}
+    key = {"Idempotency-Key": f"order-77-{time.time()}"}
+    first = atende.api.post("/v1/calls", json=body, headers=key)
+    again = atende.api.post("/v1/calls", json=body, headers=key)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["id"] == first.json()["id"]
+    other = atende.api.post("/v1/calls", json={**body, "task": "Something else"}, headers=key)
+    assert other.status_code == 409 and "Idempotency-Key" in other.json()["detail"]
+
+    # Level 1, by hand: `atende call … --task … --name …`, followed to its outcome.
+    out = subprocess.run([sys.executable, "-m", "atende", "call", "bob", "--task", TASK,
+                          "--name", "Bob", "--trunk", trunk["id"], "--metadata",
+                          '{"ticket": 9}', "--api", atende.base], env=atende.env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1 and "outcome: no_answer" in out.stdout, out.stdout + out.stderr
+    manual = [c for c in atende.calls() if c["source"] == "manual"]
+    assert manual and manual[0]["metadata"] == {"ticket": 9}
+    assert manual[0]["caller_name"] == "Bob"

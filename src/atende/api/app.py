@@ -15,7 +15,10 @@ CALL_STATUSES = ("ringing", "dialing", "in_progress", "completed", "cancelled", 
                  "failed", "busy", "no_answer")
 
 
-def create_api(store: Store, routers: list[APIRouter] | None = None) -> FastAPI:
+def create_api(store: Store, routers: list[APIRouter] | None = None,
+               public: list[APIRouter] | None = None) -> FastAPI:
+    """``routers`` need an API key; ``public`` ones carry their own credential (a hook's
+    token) and are matched first."""
     app = FastAPI(title="atende", version=__version__,
                   description="Self-hosted voice-AI for phone lines.")
 
@@ -49,6 +52,8 @@ def create_api(store: Store, routers: list[APIRouter] | None = None) -> FastAPI:
     async def list_assistants() -> list[AssistantOut]:
         return [AssistantOut.of(a) for a in await store.assistants()]
 
+    for router in public or []:
+        app.include_router(router)
     auth = [Depends(key_checker(store))]
     for router in [v1, *(routers or [])]:
         app.include_router(router, dependencies=auth)

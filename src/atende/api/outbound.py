@@ -3,10 +3,11 @@ with a task to accomplish, metadata to carry and a webhook for the result."""
 
 from __future__ import annotations
 
+import hashlib
 import json
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, Header, HTTPException, Response
 from pydantic import (
     AnyHttpUrl,
     BaseModel,
@@ -16,6 +17,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from atende.api.schemas import CallSummary
 from atende.calls.automation import CallJob
@@ -62,6 +65,9 @@ class CallCreate(BaseModel):
     assistant_id: str | None = Field(None, description="default: the trunk's assistant")
     ring_timeout_s: float = Field(30, ge=3, le=180, description="give up (CANCEL) after "
                                   "ringing this long")
+    source: Literal["api", "manual"] = Field("api", description="manual when a person "
+                                             "started it (e.g. `atende call`), for the "
+                                             "statistics per integration level")
 
     @field_validator("metadata")
     @classmethod
@@ -98,35 +104,88 @@ def pick_trunk(trunks: TrunkManager, trunk_id: str | None) -> TrunkConfig:
     return live.config
 
 
-def outbound_router(store: Store, engine: CallEngine, trunks: TrunkManager) -> APIRouter:
-    router = APIRouter(tags=["calls"])
+class CallStarter:
+    """Starts calls for the REST API and the webhook triggers alike: the same checks, the
+    same idempotency, the same record."""
 
-    @router.post("/v1/calls", response_model=CallSummary, status_code=201,
-                 responses={422: {"description": "a field is missing or wrong; the message "
-                                  "names it"},
-                            429: {"description": "atende or the trunk is at its call limit"}})
-    async def place(body: CallCreate) -> CallSummary:
-        """Call someone through a trunk. With `task`, the assistant works towards it and
-        the call ends with an `outcome`; with `webhook_url`, the result is POSTed there."""
-        trunk = pick_trunk(trunks, body.trunk_id)
+    def __init__(self, store: Store, engine: CallEngine, trunks: TrunkManager) -> None:
+        self.store = store
+        self.engine = engine
+        self.trunks = trunks
+
+    async def start(self, body: CallCreate, source: str, idempotency_key: str | None = None,
+                    hook: models.Hook | None = None) -> tuple[models.Call, bool]:
+        """(the call, whether it is new). A repeated Idempotency-Key with the same request
+        returns the first call; with another request it is a 409."""
+        request_hash = None
+        if idempotency_key is not None:
+            if not 1 <= len(idempotency_key) <= 200:
+                raise HTTPException(422, "Idempotency-Key: 1 to 200 characters")
+            request_hash = hashlib.sha256(json.dumps(
+                [source, body.model_dump(mode="json")], sort_keys=True).encode()).hexdigest()
+            earlier = await self._by_key(idempotency_key, request_hash)
+            if earlier is not None:
+                return earlier, False
+        trunk = pick_trunk(self.trunks, body.trunk_id or (hook.trunk_id if hook else None))
         field = "phone_number" if body.phone_number else "to"
         user = destination(trunk, body.number, field)
-        assistant_id = body.assistant_id or trunk.assistant_id
-        assistant: models.Assistant | None = await store.assistant_by_id(assistant_id)
+        assistant_id = body.assistant_id or (hook.assistant_id if hook else None) \
+            or trunk.assistant_id
+        assistant = await self.store.assistant_by_id(assistant_id)
         if assistant is None:
             raise HTTPException(422, f"assistant_id: no assistant with id {assistant_id!r}")
-        problem = engine.capacity_problem(trunk)
+        problem = self.engine.capacity_problem(trunk)
         if problem:
             raise HTTPException(429, f"cannot place the call now: {problem[1]}")
         job = CallJob(phone_number=body.number, task=body.task, caller_name=body.caller_name,
                       metadata=body.metadata,
-                      webhook_url=str(body.webhook_url) if body.webhook_url else None)
+                      webhook_url=str(body.webhook_url) if body.webhook_url else None,
+                      source=source, hook_id=hook.id if hook else None,
+                      idempotency_key=idempotency_key, request_hash=request_hash)
         try:
-            row = await engine.dial_through(trunk, user, assistant, body.ring_timeout_s,
-                                            job=job)
+            row = await self.engine.dial_through(trunk, user, assistant, body.ring_timeout_s,
+                                                 job=job)
         except OSError as exc:
             raise HTTPException(422, f"trunk_id: cannot resolve the trunk's host: {exc}"
                                 ) from None
+        except IntegrityError:
+            # The same key raced in twice: the other request recorded its call first.
+            assert idempotency_key is not None and request_hash is not None
+            earlier = await self._by_key(idempotency_key, request_hash)
+            if earlier is None:
+                raise
+            return earlier, False
+        return row, True
+
+    async def _by_key(self, key: str, request_hash: str) -> models.Call | None:
+        row = await self.store.run(lambda s: s.scalars(
+            select(models.Call).where(models.Call.idempotency_key == key)).first())
+        if row is not None and row.request_hash != request_hash:
+            raise HTTPException(409, "Idempotency-Key was already used for a different "
+                                "request; use a new key for a new call")
+        return row
+
+
+def outbound_router(starter: CallStarter) -> APIRouter:
+    router = APIRouter(tags=["calls"])
+
+    @router.post("/v1/calls", response_model=CallSummary, status_code=201,
+                 responses={200: {"description": "the call made earlier with this "
+                                  "Idempotency-Key and the same request"},
+                            409: {"description": "the Idempotency-Key was used for another "
+                                  "request"},
+                            422: {"description": "a field is missing or wrong; the message "
+                                  "names it"},
+                            429: {"description": "atende or the trunk is at its call limit"}})
+    async def place(body: CallCreate, response: Response,
+                    idempotency_key: Annotated[str | None, Header(
+                        description="repeat a request safely: the same key and body give "
+                        "the same call")] = None) -> CallSummary:
+        """Call someone through a trunk. With `task`, the assistant works towards it and
+        the call ends with an `outcome`; with `webhook_url`, the result is POSTed there."""
+        row, created = await starter.start(body, body.source, idempotency_key)
+        if not created:
+            response.status_code = 200
         return CallSummary.of(row)
 
     return router

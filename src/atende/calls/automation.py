@@ -25,11 +25,16 @@ class CallJob:
     metadata: dict[str, Any] = field(default_factory=dict)
     webhook_url: str | None = None
     source: str = "api"  # manual | webhook | api: how the call was started
+    hook_id: str | None = None  # the webhook trigger that started it
+    idempotency_key: str | None = None
+    request_hash: str | None = None  # what was asked under that key
 
     def columns(self) -> dict[str, Any]:
         return {"phone_number": self.phone_number, "task": self.task,
                 "caller_name": self.caller_name, "meta": self.metadata,
-                "webhook_url": self.webhook_url, "source": self.source}
+                "webhook_url": self.webhook_url, "source": self.source,
+                "hook_id": self.hook_id, "idempotency_key": self.idempotency_key,
+                "request_hash": self.request_hash}
 
     def context(self) -> dict[str, Any]:
         return {"task": self.task or "", "caller_name": self.caller_name or "",

@@ -59,6 +59,10 @@ class Call(Base):
     outcome: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
     summary: Mapped[str | None] = mapped_column(Text, nullable=True)
     fields: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    hook_id: Mapped[str | None] = mapped_column(String(32), nullable=True)  # started by
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True,
+                                                        unique=True)
+    request_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     turns: Mapped[list[Turn]] = relationship(order_by="Turn.seq", cascade="all, delete-orphan")
     events: Mapped[list[CallEvent]] = relationship(order_by="CallEvent.id",
@@ -156,6 +160,24 @@ class ApiKey(Base):
     name: Mapped[str] = mapped_column(String(200))
     prefix: Mapped[str] = mapped_column(String(16))  # the first characters, to tell keys apart
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+                                                          nullable=True)
+
+
+class Hook(Base):
+    """A webhook trigger: a secret URL an automation platform POSTs to start calls. Only
+    the token's SHA-256 is kept."""
+
+    __tablename__ = "hooks"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    trunk_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    assistant_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
