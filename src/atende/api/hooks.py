@@ -3,7 +3,6 @@ call payload to — JSON or form-encoded — to start a call without writing cod
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 import uuid
@@ -19,14 +18,11 @@ from sqlalchemy.orm import Session
 from atende.api.outbound import CallCreate, CallStarter
 from atende.api.schemas import CallSummary, as_utc
 from atende.store import models
+from atende.store.apikeys import key_hash
 from atende.store.db import Store
 
 PREFIX = "hk_"
 MAX_BODY = 64 * 1024
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class HookCreate(BaseModel):
@@ -90,7 +86,7 @@ def hooks_router(store: Store) -> APIRouter:
         """Make a trigger URL. Its token is in `url_path` this once: keep it secret."""
         token = PREFIX + secrets.token_urlsafe(24)
         row = models.Hook(id=uuid.uuid4().hex[:12], name=body.name,
-                          prefix=token[:len(PREFIX) + 4], token_hash=token_hash(token),
+                          prefix=token[:len(PREFIX) + 4], token_hash=key_hash(token),
                           trunk_id=body.trunk_id, assistant_id=body.assistant_id,
                           created_at=datetime.now(UTC))
         await store.run(lambda s: s.add(row))
@@ -135,7 +131,7 @@ def trigger_router(store: Store, starter: CallStarter) -> APIRouter:
         """Start a call with the same payload as `POST /v1/calls` (JSON, or form fields
         with `metadata` as JSON or as `metadata[key]` fields). Accepted: 202."""
         hook = await store.run(lambda s: s.scalars(select(models.Hook).where(
-            models.Hook.token_hash == token_hash(token))).first())
+            models.Hook.token_hash == key_hash(token))).first())
         if hook is None or hook.revoked_at is not None:
             raise HTTPException(404, "no such hook")
         raw = await request.body()
