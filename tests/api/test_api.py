@@ -111,3 +111,32 @@ def test_revoked_keys_stop_working_at_once(tmp_path: Path) -> None:
     stored = asyncio.run(store.run(apikeys.all_keys))
     assert [k.key_hash for k in stored] == [apikeys.key_hash(key)]  # never the key itself
     assert stored[0].last_used_at is not None
+
+
+def test_calls_filtered_by_outcome_source_time_and_metadata(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'f.db'}")
+    asyncio.run(store.init())
+    t0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+    for i, (outcome, source, event) in enumerate([
+            ("confirmed", "api", "e1"), ("no_answer", "webhook", "e2"),
+            ("confirmed", "webhook", "e2"), (None, None, None)]):
+        store.submit(insert_call(models.Call(
+            id=f"f{i}", channel="sip", direction="outbound" if source else "inbound",
+            from_uri="sip:a@b", to_uri="sip:c@d", status="completed", outcome=outcome,
+            source=source, meta={"event_id": event, "n": i} if event else None,
+            invite_at=t0 + timedelta(days=i))))
+    asyncio.run(store.run(apikeys.create("t", KEY)))
+    with TestClient(create_api(store), headers={"Authorization": f"Bearer {KEY}"}) as c:
+        def ids(**params: str) -> list[str]:
+            r = c.get("/v1/calls", params=params)
+            assert r.status_code == 200, r.text
+            return sorted(x["id"] for x in r.json()["items"])
+
+        assert ids(outcome="confirmed") == ["f0", "f2"]
+        assert ids(source="webhook", outcome="confirmed") == ["f2"]
+        assert ids(**{"metadata.event_id": "e2"}) == ["f1", "f2"]
+        assert ids(**{"metadata.n": "1"}) == ["f1"]  # compared as text
+        assert ids(since="2026-05-02T12:00:00Z", until="2026-05-04T00:00:00Z") == ["f1", "f2"]
+        assert ids(direction="inbound") == ["f3"]
+        r = c.get("/v1/calls", params={"since": "2026-05-02T12:00:00"})
+        assert r.status_code == 422 and "time zone" in r.text

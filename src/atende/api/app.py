@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 
 from atende import __version__
 from atende.api.auth import key_checker
 from atende.api.schemas import AssistantOut, CallDetail, CallList, CallSummary
-from atende.store.db import Store
+from atende.store.db import CallFilter, Store
 
 CALL_STATUSES = ("ringing", "dialing", "in_progress", "completed", "cancelled", "rejected",
                  "failed", "busy", "no_answer")
@@ -30,14 +31,31 @@ def create_api(store: Store, routers: list[APIRouter] | None = None,
 
     @v1.get("/v1/calls", response_model=CallList, tags=["calls"])
     async def list_calls(
+        request: Request,
         status: Annotated[str | None, Query(description=f"one of {', '.join(CALL_STATUSES)}")]
         = None,
+        outcome: Annotated[str | None, Query(description="e.g. confirmed, no_answer")] = None,
+        source: Annotated[str | None, Query(description="manual, webhook or api")] = None,
+        direction: Annotated[str | None, Query(description="inbound or outbound")] = None,
+        trunk_id: str | None = None,
+        since: Annotated[datetime | None, Query(description="placed or received at or after "
+                                                "(ISO 8601 with zone)")] = None,
+        until: Annotated[datetime | None, Query(description="… and before")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> CallList:
+        """Newest first. Also filters by metadata: `?metadata.event_id=evt_123` (any
+        number of `metadata.<key>=<value>`, compared as text)."""
         if status is not None and status not in CALL_STATUSES:
             raise HTTPException(422, f"status must be one of {', '.join(CALL_STATUSES)}")
-        rows, total = await store.list_calls(status, limit, offset)
+        for name, value in (("since", since), ("until", until)):
+            if value is not None and value.tzinfo is None:
+                raise HTTPException(422, f"{name}: give a time zone, e.g. "
+                                    "2026-01-31T09:00:00Z")
+        meta = tuple((k[9:], v) for k, v in request.query_params.multi_items()
+                     if k.startswith("metadata.") and len(k) > 9)
+        filters = CallFilter(status, outcome, source, direction, trunk_id, since, until, meta)
+        rows, total = await store.list_calls(filters, limit, offset)
         return CallList(items=[CallSummary.of(c) for c in rows], total=total, limit=limit,
                         offset=offset)
 

@@ -11,13 +11,14 @@ import logging
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy import ColumnElement, Engine, create_engine, event, func, select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from atende.agent.brain import DEFAULT_RULES
@@ -113,14 +114,12 @@ class Store:
         return await self.run(lambda s: list(s.scalars(select(Trunk))))
 
     # calls ------------------------------------------------------------------------------
-    async def list_calls(self, status: str | None, limit: int, offset: int
+    async def list_calls(self, filters: CallFilter, limit: int, offset: int
                          ) -> tuple[list[Call], int]:
         def q(s: Session) -> tuple[list[Call], int]:
-            stmt = select(Call)
-            count = select(func.count()).select_from(Call)
-            if status:
-                stmt = stmt.where(Call.status == status)
-                count = count.where(Call.status == status)
+            conditions = filters.conditions()
+            stmt = select(Call).where(*conditions)
+            count = select(func.count()).select_from(Call).where(*conditions)
             rows = list(s.scalars(stmt.order_by(Call.invite_at.desc(), Call.id)
                                   .limit(limit).offset(offset)))
             return rows, int(s.scalar(count) or 0)
@@ -131,6 +130,35 @@ class Store:
         return await self.run(lambda s: s.scalars(
             select(Call).where(Call.id == call_id)
             .options(selectinload(Call.turns), selectinload(Call.events))).first())
+
+
+@dataclass(frozen=True)
+class CallFilter:
+    """What `GET /v1/calls` narrows by; every given field must match."""
+
+    status: str | None = None
+    outcome: str | None = None
+    source: str | None = None
+    direction: str | None = None
+    trunk_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    metadata: tuple[tuple[str, str], ...] = ()  # (key, value as text)
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        out: list[ColumnElement[bool]] = []
+        for column, value in ((Call.status, self.status), (Call.outcome, self.outcome),
+                              (Call.source, self.source), (Call.direction, self.direction),
+                              (Call.trunk_id, self.trunk_id)):
+            if value is not None:
+                out.append(column == value)
+        if self.since is not None:
+            out.append(Call.invite_at >= self.since)
+        if self.until is not None:
+            out.append(Call.invite_at < self.until)
+        for key, value in self.metadata:
+            out.append(Call.meta[key].as_string() == value)
+        return out
 
 
 def _ensure_default_assistant(s: Session) -> None:
