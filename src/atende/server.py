@@ -107,7 +107,7 @@ class Atende:
                                  self._test_trunk),
                    outbound_router(starter),
                    hooks_router(self.store),
-                   live_router(self.engine),
+                   live_router(self.engine, self.store),
                    deliveries_router(self.store, self.deliverer),
                    abuse_router(self.guard, self.ua.now)]
         public = [trigger_router(self.store, starter)]

@@ -239,3 +239,35 @@ async def test_triggers_idempotency_and_manual_calls(
     manual = [c for c in atende.calls() if c["source"] == "manual"]
     assert manual and manual[0]["metadata"] == {"ticket": 9}
     assert manual[0]["caller_name"] == "Bob"
+
+
+async def test_cancel_while_ringing_and_while_talking(
+        atende: AtendeProcess, pbx: Kamailio, trunk: dict[str, Any],  # noqa: F811
+        tmp_path: Path) -> None:
+    carol = await phone(tmp_path, pbx, "carol", speech_wav(tmp_path / "c.wav", [], 5),
+                        auto=False)
+    alice = await phone(tmp_path, pbx, "alice", speech_wav(tmp_path / "a.wav", [], 30))
+    try:
+        with webhook_receiver() as hook:
+            ringing = place(atende, phone_number="carol", task=TASK, webhook_url=hook.url,
+                            trunk_id=trunk["id"])
+            await carol.wait_event("CALL_INCOMING", timeout=10)
+            r = atende.api.post(f"/v1/calls/{ringing['id']}/cancel")
+            assert r.status_code == 202, r.text
+            await carol.wait_event("CALL_CLOSED", timeout=10)  # our CANCEL reached her
+            (got,) = await hook.wait_for(1)
+            assert got.json["outcome"] == "cancelled" and got.json["sip_status"] == 487
+
+            talking = place(atende, phone_number="alice", task=TASK, trunk_id=trunk["id"])
+            await atende.wait_for_call(lambda c: c["id"] == talking["id"]
+                                       and c["status"] == "in_progress")
+            assert atende.api.post(f"/v1/calls/{talking['id']}/cancel").status_code == 202
+            await alice.wait_event("CALL_CLOSED", timeout=10)
+            done = await finished(atende, talking["id"])
+    finally:
+        await carol.stop()
+        await alice.stop()
+    assert done["outcome"] == "cancelled" and done["hangup_cause"] == "cancelled"
+    again = atende.api.post(f"/v1/calls/{talking['id']}/cancel")
+    assert again.status_code == 409 and "already over" in again.json()["detail"]
+    assert atende.api.post("/v1/calls/nope/cancel").status_code == 404

@@ -1,11 +1,13 @@
-"""Control of calls in progress: blind transfer."""
+"""Control of calls in progress: cancel, blind transfer."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 
+from atende.api.schemas import CallSummary
 from atende.calls.engine import CallEngine
+from atende.store.db import Store
 from atende.telephony.trunks import DestinationError
 
 
@@ -30,8 +32,24 @@ class TransferOut(BaseModel):
                                 examples=[[100, 180, 200]])
 
 
-def live_router(engine: CallEngine) -> APIRouter:
+def live_router(engine: CallEngine, store: Store) -> APIRouter:
     router = APIRouter(tags=["calls"])
+
+    @router.post("/v1/calls/{call_id}/cancel", response_model=CallSummary, status_code=202,
+                 responses={404: {"description": "no such call"},
+                            409: {"description": "the call is already over"}})
+    async def cancel(call_id: str) -> CallSummary:
+        """Stop a call: one still ringing is cancelled, one in progress is hung up. It ends
+        with outcome `cancelled` (unless the conversation had already settled one), and
+        its result webhook is sent as for any call."""
+        if engine.cancel(call_id) is None:
+            row = await store.get_call(call_id)
+            if row is None:
+                raise HTTPException(404, f"no call with id {call_id!r}")
+            raise HTTPException(409, f"the call is already over ({row.status})")
+        row = await store.get_call(call_id)
+        assert row is not None
+        return CallSummary.of(row)
 
     @router.post("/v1/calls/{call_id}/transfer", response_model=TransferOut,
                  responses={404: {"description": "no call in progress with that id"},

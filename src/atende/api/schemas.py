@@ -69,8 +69,8 @@ class CallSummary(BaseModel):
                                      description="as given when the call was placed")
     webhook_url: str | None = None
     outcome: str | None = Field(None, description="confirmed, reschedule_requested, "
-                                "declined, wrong_person, no_answer, busy, failed or "
-                                "completed")
+                                "declined, wrong_person, no_answer, busy, failed, "
+                                "cancelled or completed")
     summary: str | None = None
     fields: dict[str, Any] = Field(default_factory=dict, description="what was extracted "
                                    "from the conversation, e.g. proposed_time")

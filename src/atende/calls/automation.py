@@ -12,7 +12,7 @@ from atende.store import models
 # What a finished call achieved. The first four come from the conversation, the rest from
 # how the call went.
 OUTCOMES = ("confirmed", "reschedule_requested", "declined", "wrong_person", "no_answer",
-            "busy", "voicemail", "failed", "completed")
+            "busy", "voicemail", "failed", "cancelled", "completed")
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,8 @@ def rules_for(assistant: models.Assistant, job: CallJob | None) -> RuleSet:
 
 def dial_outcome(status: str) -> str:
     """The outcome of a call that was never answered (Dialer statuses)."""
-    return {"busy": "busy", "no_answer": "no_answer"}.get(status, "failed")
+    return {"busy": "busy", "no_answer": "no_answer", "cancelled": "cancelled"}.get(
+        status, "failed")
 
 
 def summarize(outcome: str, fields: dict[str, str], who: str | None, reason: str | None
@@ -73,6 +74,8 @@ def summarize(outcome: str, fields: dict[str, str], who: str | None, reason: str
         return f"Nobody answered ({reason})." if reason else "Nobody answered."
     if outcome == "busy":
         return "The line was busy."
+    if outcome == "cancelled":
+        return "Cancelled before it was over."
     if outcome == "failed":
         return f"The call could not be made ({reason})." if reason else "The call failed."
     return "The call ended without a clear answer to the task."

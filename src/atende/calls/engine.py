@@ -40,6 +40,7 @@ class _Active:
     rules: RuleSet | None = None  # what the assistant says and hears; set at placing
     outcome: str | None = None
     fields: dict[str, str] = field(default_factory=dict)
+    cancel: asyncio.Event = field(default_factory=asyncio.Event)  # asked to stop by the API
 
 
 class CallEngine:
@@ -165,6 +166,18 @@ class CallEngine:
         return outcome.sip_status, outcome.reason
 
     # Live calls ------------------------------------------------------------------------
+    def cancel(self, call_id: str) -> str | None:
+        """Stop a call being dialled (CANCEL) or hang up one in progress. Returns what it
+        was doing ("dialing", "in_progress"), or None if it is not live."""
+        active = self.active.get(call_id)
+        if active is None or active.cancel.is_set():
+            return None
+        active.cancel.set()
+        if active.leg is None:
+            return "dialing"  # the dialer sees the event and CANCELs
+        self._tasks.spawn(active.leg.hangup("cancelled"))
+        return "in_progress"
+
     def live_leg(self, call_id: str) -> CallLeg | None:
         active = self.active.get(call_id)
         if active is None or active.leg is None or active.leg.ended:
@@ -256,7 +269,7 @@ class CallEngine:
     async def _dial(self, active: _Active, dial: DialRequest,
                     on_outcome: Callable[[DialOutcome], None] | None) -> None:
         assert self.dialer is not None
-        outcome = await self.dialer.dial(dial)
+        outcome = await self.dialer.dial(dial, active.cancel)
         if on_outcome is not None:
             on_outcome(outcome)
         info = active.info
@@ -294,7 +307,8 @@ class CallEngine:
             values: dict[str, object] = {}
             if active.job is not None or active.outcome is not None:
                 # Calls placed with a job, or where the conversation settled something.
-                result = active.outcome or "completed"
+                result = active.outcome or ("cancelled" if active.cancel.is_set() else
+                                            "completed")
                 who = active.job.caller_name if active.job else None
                 values = {"outcome": result, "fields": active.fields,
                           "summary": summarize(result, active.fields, who, cause)}
