@@ -10,9 +10,8 @@ from pydantic import AnyHttpUrl, BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from atende.api.schemas import as_utc
 from atende.store import models
-from atende.store.db import Store
+from atende.store.db import Store, as_utc
 from atende.webhooks.outbox import Deliverer, new_delivery
 
 LIVE = ("ringing", "dialing", "in_progress")
@@ -35,7 +34,7 @@ class DeliveryOut(BaseModel):
     def of(cls, d: models.Delivery) -> DeliveryOut:
         return cls(id=d.id, url=d.url, status=d.status, attempts=d.attempts,
                    next_attempt_at=as_utc(d.next_attempt_at),
-                   created_at=as_utc(d.created_at) or d.created_at,
+                   created_at=as_utc(d.created_at),
                    delivered_at=as_utc(d.delivered_at), history=d.history, payload=d.payload)
 
 

@@ -16,10 +16,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from atende.api.outbound import CallCreate, CallStarter
-from atende.api.schemas import CallSummary, as_utc
+from atende.api.schemas import CallSummary
 from atende.store import models
 from atende.store.apikeys import key_hash
-from atende.store.db import Store
+from atende.store.db import Store, as_utc
 
 PREFIX = "hk_"
 MAX_BODY = 64 * 1024
@@ -48,7 +48,7 @@ class HookOut(BaseModel):
     def of(cls, h: models.Hook, token: str | None = None) -> HookOut:
         return cls(id=h.id, name=h.name,
                    url_path=f"/v1/hooks/{token or h.prefix + '…'}", trunk_id=h.trunk_id,
-                   assistant_id=h.assistant_id, created_at=as_utc(h.created_at) or h.created_at,
+                   assistant_id=h.assistant_id, created_at=as_utc(h.created_at),
                    revoked_at=as_utc(h.revoked_at), last_used_at=as_utc(h.last_used_at))
 
 

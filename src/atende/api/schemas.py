@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from atende.store import models
-
-
-def as_utc(dt: datetime | None) -> datetime | None:
-    if dt is None:
-        return None
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)  # SQLite drops the zone: it is UTC
+from atende.store.db import as_utc
 
 
 class TurnOut(BaseModel):
@@ -85,7 +80,7 @@ class CallSummary(BaseModel):
             from_display=c.from_display, to_user=c.to_user, remote_address=c.remote_address,
             external_id=c.external_id, trunk_id=c.trunk_id, assistant_id=c.assistant_id,
             hangup_cause=c.hangup_cause, sip_status=c.sip_status,
-            invite_at=as_utc(c.invite_at) or c.invite_at, answer_at=answer, end_at=end,
+            invite_at=as_utc(c.invite_at), answer_at=answer, end_at=end,
             duration_s=duration, source=c.source, phone_number=c.phone_number, task=c.task,
             caller_name=c.caller_name, metadata=c.meta or {}, webhook_url=c.webhook_url,
             outcome=c.outcome, summary=c.summary, fields=c.fields or {},
@@ -101,11 +96,11 @@ class CallDetail(CallSummary):
         base = CallSummary.of(c).model_dump()
         turns = [TurnOut(
             seq=t.seq, speaker=t.speaker, text=t.text, intent=t.intent,
-            started_at=as_utc(t.started_at) or t.started_at,
-            ended_at=as_utc(t.ended_at) or t.ended_at, interrupted=t.interrupted,
+            started_at=as_utc(t.started_at),
+            ended_at=as_utc(t.ended_at), interrupted=t.interrupted,
             latency_ms=t.latency_ms, stt_ms=t.stt_ms, tts_ms=t.tts_ms, played_ms=t.played_ms,
         ) for t in c.turns]
-        events = [EventOut(at=as_utc(e.at) or e.at, kind=e.kind, data=e.data) for e in c.events]
+        events = [EventOut(at=as_utc(e.at), kind=e.kind, data=e.data) for e in c.events]
         return cls(**base, turns=turns, events=events)
 
 
@@ -130,4 +125,4 @@ class AssistantOut(BaseModel):
     def of(cls, a: models.Assistant) -> AssistantOut:
         return cls(id=a.id, name=a.name, extension=a.extension, language=a.language,
                    voice=a.voice, rules=a.rules, is_default=a.is_default,
-                   created_at=as_utc(a.created_at) or a.created_at)
+                   created_at=as_utc(a.created_at))

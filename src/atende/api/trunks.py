@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from atende.api.outbound import destination
 from atende.store import models
-from atende.store.db import Store
+from atende.store.db import Store, as_utc
 from atende.store.secrets import SecretBox
 from atende.telephony.numbers import NumberError, NumberFormat, parse_number
 from atende.telephony.passwords import check_password
@@ -246,7 +246,7 @@ def trunks_router(store: Store, box: SecretBox, manager: TrunkManager, sip_host:
             allowed_countries=t.allowed_countries, accept_transfers=t.accept_transfers,
             tls_verify=t.tls_verify,
             enabled=t.enabled,
-            created_at=_utc(t.created_at), updated_at=_utc(t.updated_at),
+            created_at=as_utc(t.created_at), updated_at=as_utc(t.updated_at),
             registration=RegistrationOut(**reg) if reg else None,  # type: ignore[arg-type]
             warnings=warnings or [],
         )
@@ -361,8 +361,4 @@ def trunks_router(store: Store, box: SecretBox, manager: TrunkManager, sip_host:
         return Response(status_code=204)
 
     return router
-
-
-def _utc(dt: datetime) -> datetime:
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 

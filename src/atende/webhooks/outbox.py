@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from atende import __version__
-from atende.store.db import Store
+from atende.store.db import Store, as_utc
 from atende.store.models import Call, Delivery
 from atende.webhooks.signing import HEADER, sign
 
@@ -38,9 +38,7 @@ class RetryPolicy:
 
 
 def _iso(dt: datetime | None) -> str | None:
-    if dt is None:
-        return None
-    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).isoformat().replace("+00:00", "Z")
+    return None if dt is None else as_utc(dt).isoformat().replace("+00:00", "Z")
 
 
 def result_payload(call: Call) -> dict[str, Any]:
@@ -48,7 +46,7 @@ def result_payload(call: Call) -> dict[str, Any]:
     answer, end = call.answer_at, call.end_at
     duration = None
     if answer is not None and end is not None:
-        duration = round((_aware(end) - _aware(answer)).total_seconds(), 1)
+        duration = round((as_utc(end) - as_utc(answer)).total_seconds(), 1)
     return {
         "event": EVENT,
         "call_id": call.id,
@@ -99,10 +97,6 @@ def new_delivery(call: Call, now: datetime, url: str | None = None) -> Delivery:
                     history=[])
 
 
-def _aware(dt: datetime) -> datetime:
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
 def record_attempt(delivery_id: int, now: datetime, status: int | None, error: str | None,
                    ms: int, policy: RetryPolicy) -> Callable[[Session], Delivery | None]:
     def fn(s: Session) -> Delivery | None:
@@ -114,7 +108,7 @@ def record_attempt(delivery_id: int, now: datetime, status: int | None, error: s
                                   "ms": ms}]
         if error is None:
             d.status, d.delivered_at, d.next_attempt_at = "delivered", now, None
-        elif (now - _aware(d.created_at)).total_seconds() >= policy.give_up_after_s:
+        elif (now - as_utc(d.created_at)).total_seconds() >= policy.give_up_after_s:
             d.status, d.next_attempt_at = "failed", None
         else:
             d.next_attempt_at = now + timedelta(seconds=policy.delay(d.attempts))
@@ -206,4 +200,4 @@ def _due(s: Session) -> tuple[list[Delivery], datetime | None]:
                           .order_by(Delivery.next_attempt_at, Delivery.id).limit(20)))
     upcoming = s.scalar(select(func.min(Delivery.next_attempt_at))
                         .where(Delivery.status == "pending"))
-    return rows, (_aware(upcoming) if upcoming is not None else None)
+    return rows, (as_utc(upcoming) if upcoming is not None else None)
