@@ -13,7 +13,7 @@ from atende import __version__
 from atende.cli_apikeys import apikey_app
 from atende.cli_hooks import hook_app
 from atende.cli_trunks import call as place_call
-from atende.cli_trunks import transfer, trunk_app
+from atende.cli_trunks import cancel, transfer, trunk_app
 from atende.config import Settings
 
 app = typer.Typer(help="atende: AI assistants that answer and place phone calls.",
@@ -68,6 +68,7 @@ app.add_typer(apikey_app, name="apikey")
 app.add_typer(hook_app, name="hook")
 app.command("call")(place_call)
 app.command("transfer")(transfer)
+app.command("cancel")(cancel)
 
 
 @app.command("webhook-secret")

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from atende.calls.hours import CallingHours, HoursError
 from atende.telephony.guard import DEFAULT_DIRECT, parse_cidrs
 
 
@@ -60,6 +61,9 @@ class Settings(BaseSettings):
                                         "this long, then doubling up to an hour")
     webhook_give_up_s: float = Field(48 * 3600, gt=0, description="stop retrying a webhook "
                                      "this long after the call ended")
+    calling_hours: str = Field("", description="daily window for calls placed through "
+                               "the API when the request gives none, as HH:MM-HH:MM in the "
+                               "callee's time zone (e.g. 09:00-20:00); empty: any time")
     log_level: str = Field("info")
 
     @field_validator("allow_direct")
@@ -70,6 +74,20 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise ValueError(f"ATENDE_ALLOW_DIRECT: {exc}") from None
         return v
+
+    @field_validator("calling_hours")
+    @classmethod
+    def _check_hours(cls, v: str) -> str:
+        if v.strip():
+            try:
+                CallingHours.parse(_window(v), ("UTC",))
+            except HoursError as exc:
+                raise ValueError(f"ATENDE_CALLING_HOURS: {exc} (as HH:MM-HH:MM)") from None
+        return v.strip()
+
+    @property
+    def default_calling_hours(self) -> dict[str, str] | None:
+        return _window(self.calling_hours) if self.calling_hours else None
 
     @model_validator(mode="after")
     def _check_tls_pair(self) -> Settings:
@@ -95,6 +113,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'atende.db').resolve()}"
+
+
+def _window(text: str) -> dict[str, str]:
+    start, _, end = text.partition("-")
+    return {"start": start.strip(), "end": end.strip()}
 
 
 def from_env() -> Settings:

@@ -10,6 +10,7 @@ import ssl
 import uuid
 from collections.abc import Generator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any
 
 import uvicorn
@@ -22,6 +23,7 @@ from atende.api.live import live_router
 from atende.api.outbound import CallStarter, outbound_router
 from atende.api.trunks import trunks_router
 from atende.calls.engine import CallEngine
+from atende.calls.queue import CallQueue, recover
 from atende.calls.trunk_test import run_trunk_test
 from atende.channels.leg import CallInfo
 from atende.channels.sip.outbound import Dialer
@@ -68,12 +70,19 @@ class Atende:
         self.trunks: TrunkManager | None = None
         self.api_server: uvicorn.Server | None = None
         self.deliverer: Deliverer | None = None
+        self.queue: CallQueue | None = None
         self._api_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         s = self.settings
         s.data_dir.mkdir(parents=True, exist_ok=True)
         await self.store.init()
+        # Calls a previous process left live died with it: close or requeue them before
+        # anything new starts.
+        recovered = await self.store.run(recover(datetime.now(UTC)))
+        if any(recovered.values()):
+            log.warning("after the last stop: %d interrupted call(s) queued again, %d closed",
+                        recovered["requeued"], recovered["closed"])
         if await self.store.run(apikeys.bootstrap(s.data_dir)):
             log.info("made the first API key: it is in %s (only its owner can read it)",
                      s.data_dir / apikeys.KEY_FILE)
@@ -102,12 +111,14 @@ class Atende:
             base_s=s.webhook_retry_base_s, give_up_after_s=s.webhook_give_up_s))
         self.engine.deliverer = self.deliverer
         self.deliverer.start()  # picks up what was pending before a restart, too
-        starter = CallStarter(self.store, self.engine, self.trunks)
+        self.queue = queue = CallQueue(self.store, self.engine, self.trunks)
+        queue.start()  # and so does the call queue
+        starter = CallStarter(self.store, queue, self.trunks, s.default_calling_hours)
         routers = [trunks_router(self.store, box, self.trunks, s.sip_host, self.ua.port,
                                  self._test_trunk),
                    outbound_router(starter),
                    hooks_router(self.store),
-                   live_router(self.engine, self.store),
+                   live_router(self.engine, queue, self.store),
                    deliveries_router(self.store, self.deliverer),
                    abuse_router(self.guard, self.ua.now)]
         public = [trigger_router(self.store, starter)]
@@ -149,6 +160,8 @@ class Atende:
         return await run_trunk_test(self.engine.dialer, dial, voice, self.executor)
 
     async def stop(self) -> None:
+        if self.queue is not None:
+            await self.queue.close()  # nothing new starts while the rest stops
         if self.trunks is not None:
             await self.trunks.close()
         if self.channel is not None:

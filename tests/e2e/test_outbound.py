@@ -60,7 +60,8 @@ def place(a: AtendeProcess, **body: Any) -> httpx.Response:
 
 async def finished(a: AtendeProcess, call_id: str) -> Call:
     return await a.wait_for_call(
-        lambda c: c["id"] == call_id and c["status"] not in ("dialing", "in_progress"),
+        lambda c: c["id"] == call_id and c["status"] not in ("queued", "dialing",
+                                                             "in_progress"),
         timeout=60)
 
 

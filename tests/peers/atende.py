@@ -82,6 +82,12 @@ class AtendeProcess:
             self.proc.kill()
             return self.proc.wait()
 
+    def kill(self) -> None:
+        """kill -9: no shutdown of any kind, as in a power cut or an OOM kill."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 

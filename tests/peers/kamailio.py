@@ -4,6 +4,7 @@ auth over static users, and a proxy that relays to registered contacts."""
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 from pathlib import Path
 
@@ -52,7 +53,7 @@ event_route[htable:mod-init] {{
 }}
 
 request_route {{
-    xlog("L_NOTICE", "REQ $rm from $fu to $ru src $pr:$si:$sp\\n");
+    xlog("L_NOTICE", "REQ $rm from $fu to $ru src $pr:$si:$sp cid $ci\\n");
     if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
     if (is_method("OPTIONS") && uri == myself && $rU == $null) {{
         sl_send_reply("200", "OK"); exit;
@@ -134,6 +135,13 @@ class Kamailio:
 
     def requests(self, method: str) -> int:
         return self.log().count(f"REQ {method} ")
+
+    def calls_to(self, user: str) -> set[str]:
+        """The Call-IDs of the INVITEs sent to ``user``: one per call placed (a challenged
+        INVITE, sent again with credentials, keeps its Call-ID)."""
+        found = re.findall(rf"REQ INVITE from \S+ to sip:{re.escape(user)}@\S+ src \S+ "
+                           r"cid (\S+)", self.log())
+        return set(found)
 
     async def start(self) -> None:
         exe = require("kamailio")

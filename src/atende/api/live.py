@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 
 from atende.api.schemas import CallSummary
 from atende.calls.engine import CallEngine
+from atende.calls.queue import CallQueue
 from atende.store.db import Store
 from atende.telephony.trunks import DestinationError
 
@@ -32,17 +33,18 @@ class TransferOut(BaseModel):
                                 examples=[[100, 180, 200]])
 
 
-def live_router(engine: CallEngine, store: Store) -> APIRouter:
+def live_router(engine: CallEngine, queue: CallQueue, store: Store) -> APIRouter:
     router = APIRouter(tags=["calls"])
 
     @router.post("/v1/calls/{call_id}/cancel", response_model=CallSummary, status_code=202,
                  responses={404: {"description": "no such call"},
                             409: {"description": "the call is already over"}})
     async def cancel(call_id: str) -> CallSummary:
-        """Stop a call: one still ringing is cancelled, one in progress is hung up. It ends
-        with outcome `cancelled` (unless the conversation had already settled one), and
-        its result webhook is sent as for any call."""
-        if engine.cancel(call_id) is None:
+        """Stop a call: one waiting in the queue is never placed, one still ringing is
+        cancelled, one in progress is hung up. It ends with outcome `cancelled` (unless the
+        conversation had already settled one), and its result webhook is sent as for any
+        call."""
+        if await queue.cancel(call_id) is None:
             row = await store.get_call(call_id)
             if row is None:
                 raise HTTPException(404, f"no call with id {call_id!r}")

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, HTTPException, Response
 from pydantic import (
     AnyHttpUrl,
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -22,12 +25,16 @@ from sqlalchemy.exc import IntegrityError
 
 from atende.api.schemas import CallSummary
 from atende.calls.automation import CallJob
-from atende.calls.engine import CallEngine
+from atende.calls.hours import CallingHours, HoursError, zones_for
+from atende.calls.queue import CallQueue
+from atende.calls.retry import RetryPolicy, first_attempt_at
 from atende.store import models
 from atende.store.db import Store
 from atende.telephony.trunks import DestinationError, LiveTrunk, TrunkConfig, TrunkManager
 
 MAX_METADATA_BYTES = 16 * 1024
+MAX_AHEAD_S = 90 * 86400  # how far ahead a call can be scheduled
+PAST_GRACE_S = 600  # a scheduled_at this far in the past is taken as "now" (clock skew)
 EXAMPLE: dict[str, JsonValue] = {
     "phone_number": "+351912345678",
     "task": "Confirm tomorrow's appointment at 10:00. If they cannot come, offer to "
@@ -44,6 +51,19 @@ def destination(trunk: TrunkConfig, to: str, field: str = "to") -> str:
         return trunk.dial_user(to)
     except DestinationError as exc:
         raise HTTPException(422, f"{field}: {exc}") from None
+
+
+class CallingHoursIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"start": "09:00", "end": "20:00", "days": ["mon", "tue", "wed", "thu", "fri"]}]})
+
+    start: str = Field(description="HH:MM, the callee's local time", examples=["09:00"])
+    end: str = Field(description="HH:MM, exclusive; after start (no crossing midnight)",
+                     examples=["20:00"])
+    days: list[str] | None = Field(None, description="mon … sun; default every day")
+    timezone: str | None = Field(None, description="IANA zone, e.g. Europe/Lisbon; default "
+                                 "the zone(s) of the number's country, all of which must "
+                                 "be inside the window")
 
 
 class CallCreate(BaseModel):
@@ -65,6 +85,18 @@ class CallCreate(BaseModel):
     assistant_id: str | None = Field(None, description="default: the trunk's assistant")
     ring_timeout_s: float = Field(30, ge=3, le=180, description="give up (CANCEL) after "
                                   "ringing this long")
+    scheduled_at: AwareDatetime | None = Field(None, description="place the call at this "
+                                               "time (ISO 8601 with its zone) instead of now",
+                                               examples=["2026-12-01T09:30:00+00:00"])
+    delay_seconds: int | None = Field(None, ge=0, le=MAX_AHEAD_S, description="place the "
+                                      "call this many seconds from now")
+    max_attempts: int = Field(1, ge=1, le=10, description="how many times to try when "
+                              "nobody answers, the line is busy or the network fails")
+    retry_after_seconds: int = Field(300, ge=1, le=7 * 86400, description="wait between "
+                                     "attempts")
+    calling_hours: CallingHoursIn | None = Field(None, description="never call outside "
+                                                 "this daily window (the first attempt "
+                                                 "waits for it too)")
     source: Literal["api", "manual"] = Field("api", description="manual when a person "
                                              "started it (e.g. `atende call`), for the "
                                              "statistics per integration level")
@@ -75,6 +107,12 @@ class CallCreate(BaseModel):
         if len(json.dumps(v, separators=(",", ":")).encode()) > MAX_METADATA_BYTES:
             raise ValueError("metadata is larger than 16 KB of JSON")
         return v
+
+    @model_validator(mode="after")
+    def _one_time(self) -> CallCreate:
+        if self.scheduled_at is not None and self.delay_seconds is not None:
+            raise ValueError("give scheduled_at or delay_seconds, not both")
+        return self
 
     @model_validator(mode="after")
     def _one_number(self) -> CallCreate:
@@ -106,12 +144,15 @@ def pick_trunk(trunks: TrunkManager, trunk_id: str | None) -> TrunkConfig:
 
 class CallStarter:
     """Starts calls for the REST API and the webhook triggers alike: the same checks, the
-    same idempotency, the same record."""
+    same idempotency, the same record. Every call goes through the queue, which places it
+    at once when it is due and has a place."""
 
-    def __init__(self, store: Store, engine: CallEngine, trunks: TrunkManager) -> None:
+    def __init__(self, store: Store, queue: CallQueue, trunks: TrunkManager,
+                 default_hours: dict[str, Any] | None = None) -> None:
         self.store = store
-        self.engine = engine
+        self.queue = queue
         self.trunks = trunks
+        self.default_hours = default_hours  # ATENDE_CALLING_HOURS
 
     async def start(self, body: CallCreate, source: str, idempotency_key: str | None = None,
                     hook: models.Hook | None = None) -> tuple[models.Call, bool]:
@@ -134,28 +175,61 @@ class CallStarter:
         assistant = await self.store.assistant_by_id(assistant_id)
         if assistant is None:
             raise HTTPException(422, f"assistant_id: no assistant with id {assistant_id!r}")
-        problem = self.engine.capacity_problem(trunk)
-        if problem:
-            raise HTTPException(429, f"cannot place the call now: {problem[1]}")
+        now = datetime.now(UTC)
+        policy = RetryPolicy(body.max_attempts, float(body.retry_after_seconds),
+                             self._hours(body, trunk))
+        wanted = self._when(body, now)
+        first = first_attempt_at(policy, wanted)
+        if first is None:  # parse() refuses windows that never open; kept for mypy
+            raise HTTPException(422, "calling_hours: the window never opens")
         job = CallJob(phone_number=body.number, task=body.task, caller_name=body.caller_name,
                       metadata=body.metadata,
                       webhook_url=str(body.webhook_url) if body.webhook_url else None,
                       source=source, hook_id=hook.id if hook else None,
-                      idempotency_key=idempotency_key, request_hash=request_hash)
+                      idempotency_key=idempotency_key, request_hash=request_hash,
+                      ring_timeout_s=body.ring_timeout_s, retry=policy)
+        row = models.Call(
+            id=uuid.uuid4().hex, channel="sip", direction="outbound",
+            from_uri=str(trunk.uri_for(trunk.username)), to_uri=str(trunk.uri_for(user)),
+            from_user=trunk.username, to_user=user, trunk_id=trunk.id,
+            assistant_id=assistant.id, status="queued", invite_at=now, attempts=0,
+            scheduled_at=wanted if wanted > now else None, next_attempt_at=first,
+            **job.columns())
         try:
-            row = await self.engine.dial_through(trunk, user, assistant, body.ring_timeout_s,
-                                                 job=job)
-        except OSError as exc:
-            raise HTTPException(422, f"trunk_id: cannot resolve the trunk's host: {exc}"
-                                ) from None
+            await self.store.run(lambda s: s.add(row))
         except IntegrityError:
             # The same key raced in twice: the other request recorded its call first.
-            assert idempotency_key is not None and request_hash is not None
+            if idempotency_key is None or request_hash is None:
+                raise
             earlier = await self._by_key(idempotency_key, request_hash)
             if earlier is None:
                 raise
             return earlier, False
-        return row, True
+        await self.queue.place(row, assistant)
+        fresh = await self.store.get_call(row.id)
+        return fresh or row, True
+
+    def _when(self, body: CallCreate, now: datetime) -> datetime:
+        if body.delay_seconds is not None:
+            return now + timedelta(seconds=body.delay_seconds)
+        if body.scheduled_at is None:
+            return now
+        at = body.scheduled_at.astimezone(UTC)
+        if at < now - timedelta(seconds=PAST_GRACE_S):
+            raise HTTPException(422, f"scheduled_at: {at.isoformat()} is in the past")
+        if at > now + timedelta(seconds=MAX_AHEAD_S):
+            raise HTTPException(422, "scheduled_at: at most 90 days ahead")
+        return max(at, now)
+
+    def _hours(self, body: CallCreate, trunk: TrunkConfig) -> CallingHours | None:
+        given = body.calling_hours.model_dump(exclude_none=True) if body.calling_hours \
+            else self.default_hours
+        if given is None:
+            return None
+        try:
+            return CallingHours.parse(given, zones_for(body.number, trunk.country))
+        except HoursError as exc:
+            raise HTTPException(422, f"calling_hours: {exc}") from None
 
     async def _by_key(self, key: str, request_hash: str) -> models.Call | None:
         row = await self.store.run(lambda s: s.scalars(
@@ -175,14 +249,18 @@ def outbound_router(starter: CallStarter) -> APIRouter:
                             409: {"description": "the Idempotency-Key was used for another "
                                   "request"},
                             422: {"description": "a field is missing or wrong; the message "
-                                  "names it"},
-                            429: {"description": "atende or the trunk is at its call limit"}})
+                                  "names it"}})
     async def place(body: CallCreate, response: Response,
                     idempotency_key: Annotated[str | None, Header(
                         description="repeat a request safely: the same key and body give "
                         "the same call")] = None) -> CallSummary:
         """Call someone through a trunk. With `task`, the assistant works towards it and
-        the call ends with an `outcome`; with `webhook_url`, the result is POSTed there."""
+        the call ends with an `outcome`; with `webhook_url`, the result is POSTed there.
+
+        The call is `dialing` at once, or `queued` when it is scheduled for later, outside
+        its `calling_hours`, or waiting for a free place (ATENDE_MAX_CALLS, the trunk's
+        `max_concurrent_calls`). Unanswered, busy and failed attempts are retried up to
+        `max_attempts` times, `retry_after_seconds` apart."""
         row, created = await starter.start(body, body.source, idempotency_key)
         if not created:
             response.status_code = 200

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from atende.calls.hours import CallingHours
 from atende.store import models
 from atende.store.db import as_utc
 
@@ -32,12 +33,28 @@ class EventOut(BaseModel):
     data: dict[str, Any]
 
 
+class AttemptOut(BaseModel):
+    seq: int = Field(description="1 for the first attempt")
+    started_at: datetime
+    ended_at: datetime | None
+    status: str | None = Field(description="answered, no_answer, busy, rejected, failed, "
+                               "cancelled, or interrupted (by a restart of atende)")
+    sip_status: int | None = Field(description="the final SIP status of the INVITE")
+    reason: str | None
+
+    @classmethod
+    def of(cls, a: models.CallAttempt) -> AttemptOut:
+        return cls(seq=a.seq, started_at=as_utc(a.started_at), ended_at=as_utc(a.ended_at),
+                   status=a.status, sip_status=a.sip_status, reason=a.reason)
+
+
 class CallSummary(BaseModel):
     id: str
     channel: str
     direction: str
-    status: str = Field(description="ringing, in_progress, completed, cancelled, rejected, "
-                        "failed")
+    status: str = Field(description="queued (waiting for its time, a free place or its "
+                        "next attempt), dialing, ringing, in_progress, completed, no_answer, "
+                        "busy, cancelled, rejected, failed")
     from_uri: str
     to_uri: str
     from_user: str | None
@@ -51,7 +68,8 @@ class CallSummary(BaseModel):
     hangup_cause: str | None
     sip_status: int | None = Field(None, description="outbound: the SIP status that ended "
                                    "the attempt (200 answered, 486 busy, 480 …)")
-    invite_at: datetime
+    invite_at: datetime = Field(description="when the INVITE came in; for a call placed "
+                                "through the API, when it was asked for")
     answer_at: datetime | None
     end_at: datetime | None
     duration_s: float | None = Field(description="answer to end, in seconds")
@@ -69,6 +87,15 @@ class CallSummary(BaseModel):
     summary: str | None = None
     fields: dict[str, Any] = Field(default_factory=dict, description="what was extracted "
                                    "from the conversation, e.g. proposed_time")
+    scheduled_at: datetime | None = Field(None, description="when the call was asked to "
+                                          "happen, if not at once")
+    next_attempt_at: datetime | None = Field(None, description="while queued: when the "
+                                             "next attempt is due")
+    attempts: int = Field(0, description="attempts made so far")
+    max_attempts: int | None = None
+    retry_after_s: float | None = None
+    calling_hours: dict[str, Any] | None = Field(None, description="the window the call "
+                                                 "keeps to, with the callee's time zones")
 
     @classmethod
     def of(cls, c: models.Call) -> CallSummary:
@@ -84,12 +111,18 @@ class CallSummary(BaseModel):
             duration_s=duration, source=c.source, phone_number=c.phone_number, task=c.task,
             caller_name=c.caller_name, metadata=c.meta or {}, webhook_url=c.webhook_url,
             outcome=c.outcome, summary=c.summary, fields=c.fields or {},
+            scheduled_at=as_utc(c.scheduled_at), next_attempt_at=as_utc(c.next_attempt_at),
+            attempts=c.attempts or 0, max_attempts=c.max_attempts,
+            retry_after_s=c.retry_after_s,
+            calling_hours=(CallingHours.from_stored(c.calling_hours).to_api()
+                           if c.calling_hours else None),
         )
 
 
 class CallDetail(CallSummary):
     turns: list[TurnOut]
     events: list[EventOut]
+    attempt_log: list[AttemptOut] = Field(description="each attempt at reaching the callee")
 
     @classmethod
     def of(cls, c: models.Call) -> CallDetail:
@@ -101,7 +134,8 @@ class CallDetail(CallSummary):
             latency_ms=t.latency_ms, stt_ms=t.stt_ms, tts_ms=t.tts_ms, played_ms=t.played_ms,
         ) for t in c.turns]
         events = [EventOut(at=as_utc(e.at), kind=e.kind, data=e.data) for e in c.events]
-        return cls(**base, turns=turns, events=events)
+        return cls(**base, turns=turns, events=events,
+                   attempt_log=[AttemptOut.of(a) for a in c.attempt_log])
 
 
 class CallList(BaseModel):

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from atende.agent.brain import DEFAULT_TASK_RULES, RuleSet
+from atende.calls.hours import CallingHours
+from atende.calls.retry import DEFAULT_RETRY_AFTER_S, RetryPolicy
 from atende.store import models
 
 # What a finished call achieved. The first four come from the conversation, the rest from
@@ -28,13 +30,31 @@ class CallJob:
     hook_id: str | None = None  # the webhook trigger that started it
     idempotency_key: str | None = None
     request_hash: str | None = None  # what was asked under that key
+    ring_timeout_s: float = 30.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     def columns(self) -> dict[str, Any]:
+        hours = self.retry.hours
         return {"phone_number": self.phone_number, "task": self.task,
                 "caller_name": self.caller_name, "meta": self.metadata,
                 "webhook_url": self.webhook_url, "source": self.source,
                 "hook_id": self.hook_id, "idempotency_key": self.idempotency_key,
-                "request_hash": self.request_hash}
+                "request_hash": self.request_hash, "ring_timeout_s": self.ring_timeout_s,
+                "max_attempts": self.retry.max_attempts,
+                "retry_after_s": self.retry.retry_after_s,
+                "calling_hours": hours.to_stored() if hours else None}
+
+    @classmethod
+    def of(cls, row: models.Call) -> CallJob:
+        """The job of a stored call, as the queue picks it up again."""
+        hours = CallingHours.from_stored(row.calling_hours) if row.calling_hours else None
+        return cls(phone_number=row.phone_number or row.to_user or "", task=row.task,
+                   caller_name=row.caller_name, metadata=row.meta or {},
+                   webhook_url=row.webhook_url, source=row.source or "api",
+                   hook_id=row.hook_id, idempotency_key=row.idempotency_key,
+                   request_hash=row.request_hash, ring_timeout_s=row.ring_timeout_s or 30.0,
+                   retry=RetryPolicy(row.max_attempts or 1,
+                                     row.retry_after_s or DEFAULT_RETRY_AFTER_S, hours))
 
     def context(self) -> dict[str, Any]:
         return {"task": self.task or "", "caller_name": self.caller_name or "",
@@ -57,9 +77,10 @@ def dial_outcome(status: str) -> str:
         status, "failed")
 
 
-def summarize(outcome: str, fields: dict[str, str], who: str | None, reason: str | None
-              ) -> str:
+def summarize(outcome: str, fields: dict[str, str], who: str | None, reason: str | None,
+              attempts: int = 1) -> str:
     name = who or "The person called"
+    tries = f" after {attempts} attempts" if attempts > 1 else ""
     if outcome == "confirmed":
         return f"{name} confirmed."
     if outcome == "reschedule_requested":
@@ -71,11 +92,11 @@ def summarize(outcome: str, fields: dict[str, str], who: str | None, reason: str
     if outcome == "wrong_person":
         return "Whoever answered said it was the wrong number or person."
     if outcome == "no_answer":
-        return f"Nobody answered ({reason})." if reason else "Nobody answered."
+        return f"Nobody answered{tries}" + (f" ({reason})." if reason else ".")
     if outcome == "busy":
-        return "The line was busy."
+        return f"The line was busy{tries}."
     if outcome == "cancelled":
         return "Cancelled before it was over."
     if outcome == "failed":
-        return f"The call could not be made ({reason})." if reason else "The call failed."
+        return f"The call could not be made{tries}" + (f" ({reason})." if reason else ".")
     return "The call ended without a clear answer to the task."

@@ -17,6 +17,8 @@ from atende.agent.session import AgentSession
 from atende.agent.turns import Turn
 from atende.aio import BackgroundTasks
 from atende.calls.automation import CallJob, dial_outcome, rules_for, summarize
+from atende.calls.queue import end_attempt, requeue
+from atende.calls.retry import next_attempt_at
 from atende.channels.leg import CallInfo, CallLeg, Rejection, TransferResult
 from atende.channels.sip.outbound import Dialer, DialOutcome, DialRequest
 from atende.providers.registry import ProviderRegistry
@@ -41,6 +43,13 @@ class _Active:
     outcome: str | None = None
     fields: dict[str, str] = field(default_factory=dict)
     cancel: asyncio.Event = field(default_factory=asyncio.Event)  # asked to stop by the API
+    attempt: int = 1  # of a queued call
+
+
+def _outbound_info(call_id: str, trunk: TrunkConfig, user: str) -> CallInfo:
+    return CallInfo(id=call_id, channel="sip", direction="outbound",
+                    from_uri=str(trunk.uri_for(trunk.username)), to_uri="",
+                    from_user=trunk.username, to_user=user, extra={"trunk_id": trunk.id})
 
 
 class CallEngine:
@@ -55,6 +64,7 @@ class CallEngine:
         self.trunks: TrunkManager | None = None
         self.dialer: Dialer | None = None
         self.deliverer: Deliverer | None = None
+        self.on_capacity: Callable[[], None] | None = None  # a place for a call came free
         self._tasks = BackgroundTasks()
 
     async def preload(self) -> None:
@@ -224,47 +234,73 @@ class CallEngine:
 
     async def dial_through(self, trunk: TrunkConfig, user: str, assistant: models.Assistant,
                            ring_timeout: float, headers: tuple[tuple[str, str], ...] = (),
-                           on_outcome: Callable[[DialOutcome], None] | None = None,
-                           job: CallJob | None = None) -> models.Call:
-        """Call ``user`` (already formatted by ``trunk.dial_user``) through ``trunk`` with
-        ``assistant`` talking. OSError: the trunk's address does not resolve."""
+                           on_outcome: Callable[[DialOutcome], None] | None = None
+                           ) -> models.Call:
+        """Call ``user`` (already formatted by ``trunk.dial_user``) through ``trunk`` now,
+        with ``assistant`` talking: one attempt, no queue (transfers taken for a peer).
+        OSError: the trunk's address does not resolve."""
         assert self.trunks is not None
-        info = CallInfo(id=uuid.uuid4().hex, channel="sip", direction="outbound",
-                        from_uri=str(trunk.uri_for(trunk.username)), to_uri="",
-                        from_user=trunk.username, to_user=user,
-                        extra={"trunk_id": trunk.id})
+        info = _outbound_info(uuid.uuid4().hex, trunk, user)
         dial = await self.trunks.dial_request(trunk, user, info, ring_timeout)
         dial.headers = headers
         info.to_uri = str(dial.ruri)
-        return await self.place_call(info, dial, assistant, on_outcome, job)
-
-    async def place_call(self, info: CallInfo, dial: DialRequest,
-                         assistant: models.Assistant,
-                         on_outcome: Callable[[DialOutcome], None] | None = None,
-                         job: CallJob | None = None) -> models.Call:
-        """Record an outbound call and start dialling it in the background."""
         row = models.Call(
             id=info.id, channel=info.channel, direction="outbound", from_uri=info.from_uri,
             to_uri=info.to_uri, from_user=info.from_user, to_user=info.to_user,
-            trunk_id=info.extra.get("trunk_id"), assistant_id=assistant.id,
-            status="dialing", invite_at=datetime.now(UTC), **(job.columns() if job else {}),
-        )
+            trunk_id=trunk.id, assistant_id=assistant.id, status="dialing",
+            invite_at=datetime.now(UTC), attempts=1)
         await self.store.run(lambda s: s.add(row))
-        active = _Active(assistant, info, job=job, rules=rules_for(assistant, job))
-        if job is not None and job.task:
-            # The greeting names the caller and the task: synthesise it while it rings.
-            greeting = active.rules.greeting if active.rules else ""
-            voice = self.providers.voice(assistant.voice)
-
-            async def prepare() -> None:
-                loop = asyncio.get_running_loop()
-                await loop.run_in_executor(self.executor, voice.prepare, greeting)
-
-            self._tasks.spawn(prepare())
+        active = _Active(assistant, info, rules=rules_for(assistant, None), attempt=1)
         self.active[info.id] = active
-        assert self.dialer is not None
         self._tasks.spawn(self._dial(active, dial, on_outcome))
         return row
+
+    # Queued calls (calls/queue.py claims them) ------------------------------------------
+    def reserve(self, call: models.Call, assistant: models.Assistant, trunk: TrunkConfig,
+                user: str) -> bool:
+        """Take a place for a queued call's next attempt, if atende and the trunk have
+        one: the queue then claims the call in the store and calls ``attempt``."""
+        if call.id in self.active or self.capacity_problem(trunk) is not None:
+            return False
+        job = CallJob.of(call)
+        self.active[call.id] = _Active(assistant, _outbound_info(call.id, trunk, user),
+                                       job=job, rules=rules_for(assistant, job))
+        return True
+
+    def release(self, call_id: str) -> None:
+        """Give back a place taken by ``reserve`` that was not used."""
+        self._release(call_id)
+
+    async def attempt(self, call_id: str, trunk: TrunkConfig, attempt: int) -> None:
+        """Dial the attempt number ``attempt`` of a reserved and claimed call."""
+        assert self.trunks is not None
+        active = self.active[call_id]
+        active.attempt = attempt
+        info = active.info
+        job = active.job
+        assert job is not None
+        if active.cancel.is_set():  # cancelled between the reservation and now
+            self._release(call_id)
+            self._attempt_over(active, "cancelled", None, "cancelled")
+            return
+        try:
+            dial = await self.trunks.dial_request(trunk, info.to_user or "", info,
+                                                  job.ring_timeout_s)
+        except OSError as exc:
+            self._release(call_id)
+            self._attempt_over(active, "failed", None, f"cannot resolve the trunk: {exc}")
+            return
+        info.to_uri = str(dial.ruri)
+        self.store.submit(update_call(call_id, to_uri=info.to_uri, from_uri=info.from_uri,
+                                      from_user=info.from_user, to_user=info.to_user))
+        if job.task and active.rules is not None:
+            # The greeting names the callee and the task: synthesise it while it rings.
+            self._tasks.spawn(self._prepare(active.assistant, active.rules.greeting))
+        self._tasks.spawn(self._dial(active, dial, None))
+
+    async def _prepare(self, assistant: models.Assistant, text: str) -> None:
+        voice = self.providers.voice(assistant.voice)
+        await asyncio.get_running_loop().run_in_executor(self.executor, voice.prepare, text)
 
     async def _dial(self, active: _Active, dial: DialRequest,
                     on_outcome: Callable[[DialOutcome], None] | None) -> None:
@@ -274,19 +310,48 @@ class CallEngine:
             on_outcome(outcome)
         info = active.info
         if outcome.leg is None:
-            self.active.pop(info.id, None)
+            self._release(info.id)
             log.info("call %s to %s: %s (%s)", info.id, info.to_uri, outcome.status,
                      outcome.reason)
-            result = dial_outcome(outcome.status)
-            self._finish(info.id, status=outcome.status, sip_status=outcome.sip_status,
-                         hangup_cause=outcome.reason[:64], outcome=result,
-                         summary=summarize(result, {}, None, outcome.reason))
+            self._attempt_over(active, outcome.status, outcome.sip_status, outcome.reason)
             return
         self.store.submit(update_call(info.id, sip_status=outcome.sip_status))
+        self.store.submit(end_attempt(info.id, active.attempt, None, "answered",
+                                      outcome.sip_status, None))
         self.connected(outcome.leg)
 
+    def _attempt_over(self, active: _Active, status: str, sip_status: int | None,
+                      reason: str) -> None:
+        """An attempt ended unanswered: try again later if its policy says so, else the
+        call is over."""
+        now = datetime.now(UTC)
+        call_id = active.info.id
+        job = active.job
+        retry_at = None
+        if job is not None and not active.cancel.is_set():
+            retry_at = next_attempt_at(job.retry, active.attempt, status, sip_status, now)
+        if retry_at is not None:
+            log.info("call %s: attempt %d %s; next attempt at %s", call_id, active.attempt,
+                     status, retry_at.isoformat(timespec="seconds"))
+            self.store.submit(requeue(call_id, active.attempt, now, retry_at, status,
+                                      sip_status, reason))
+            if self.on_capacity is not None:
+                self.on_capacity()
+            return
+        result = dial_outcome(status)
+        self.store.submit(end_attempt(call_id, active.attempt, now, status, sip_status,
+                                      reason))
+        self._finish(call_id, status=status, sip_status=sip_status,
+                     hangup_cause=reason[:64], outcome=result,
+                     summary=summarize(result, {}, job.caller_name if job else None,
+                                       reason, active.attempt))
+
+    def _release(self, call_id: str) -> None:
+        if self.active.pop(call_id, None) is not None and self.on_capacity is not None:
+            self.on_capacity()  # a queued call may be waiting for this place
+
     def ended_before_answer(self, info: CallInfo, cause: str) -> None:
-        self.active.pop(info.id, None)
+        self._release(info.id)
         status = "cancelled" if cause == "cancelled" else "failed"
         self.store.submit(update_call(info.id, status=status, hangup_cause=cause,
                                       end_at=datetime.now(UTC)))
@@ -302,7 +367,7 @@ class CallEngine:
         finally:
             if active.limit is not None:
                 active.limit.cancel()
-            self.active.pop(leg.info.id, None)
+            self._release(leg.info.id)
             cause = leg.end_cause or "agent_error"
             values: dict[str, object] = {}
             if active.job is not None or active.outcome is not None:
@@ -312,6 +377,9 @@ class CallEngine:
                 who = active.job.caller_name if active.job else None
                 values = {"outcome": result, "fields": active.fields,
                           "summary": summarize(result, active.fields, who, cause)}
+            if active.job is not None:
+                self.store.submit(end_attempt(leg.info.id, active.attempt, datetime.now(UTC),
+                                              None, None, cause))
             self._finish(leg.info.id, status="completed", hangup_cause=cause, **values)
             log.info("call %s ended: %s %s", leg.info.id, cause, values.get("outcome", ""))
 
@@ -319,8 +387,12 @@ class CallEngine:
         """The call's final state, and its result webhook if it has one (one write)."""
         now = datetime.now(UTC)
         self.store.submit(finish_call(call_id, now, end_at=now, **values))
+        self.result_ready()
+
+    def result_ready(self) -> None:
+        """A result webhook was written: send it now rather than at the next look."""
         if self.deliverer is not None:
-            self.deliverer.wake()  # its next look at the store comes after this write
+            self.deliverer.wake()  # its next look at the store comes after the write
 
     # SessionObserver --------------------------------------------------------------------
     def on_turn(self, call_id: str, turn: Turn) -> None:

@@ -140,7 +140,8 @@ class Store:
     async def get_call(self, call_id: str) -> Call | None:
         return await self.run(lambda s: s.scalars(
             select(Call).where(Call.id == call_id)
-            .options(selectinload(Call.turns), selectinload(Call.events))).first())
+            .options(selectinload(Call.turns), selectinload(Call.events),
+                     selectinload(Call.attempt_log))).first())
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -63,10 +63,38 @@ class Call(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True,
                                                         unique=True)
     request_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The queue: when the next attempt is due (None once it is not queued) and the policy
+    scheduled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+                                                          nullable=True)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+                                                             nullable=True, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    max_attempts: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    retry_after_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    calling_hours: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    ring_timeout_s: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     turns: Mapped[list[Turn]] = relationship(order_by="Turn.seq", cascade="all, delete-orphan")
     events: Mapped[list[CallEvent]] = relationship(order_by="CallEvent.id",
                                                    cascade="all, delete-orphan")
+    attempt_log: Mapped[list[CallAttempt]] = relationship(order_by="CallAttempt.seq",
+                                                         cascade="all, delete-orphan")
+
+
+class CallAttempt(Base):
+    """One try at reaching the callee: a call with retries has several."""
+
+    __tablename__ = "call_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)  # 1, 2, …
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # answered, no_answer, busy, rejected, failed, cancelled, interrupted (by a restart)
+    status: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    sip_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class Turn(Base):

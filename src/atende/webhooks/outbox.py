@@ -68,6 +68,9 @@ def result_payload(call: Call) -> dict[str, Any]:
         "duration_s": duration,
         "transcript": [{"speaker": t.speaker, "text": t.text, "at": _iso(t.started_at)}
                        for t in call.turns],
+        "attempts": [{"seq": a.seq, "status": a.status, "sip_status": a.sip_status,
+                      "reason": a.reason, "started_at": _iso(a.started_at),
+                      "ended_at": _iso(a.ended_at)} for a in call.attempt_log],
     }
 
 
@@ -77,7 +80,8 @@ def finish_call(call_id: str, now: datetime, **values: Any) -> Callable[[Session
 
     def fn(s: Session) -> None:
         call = s.scalars(select(Call).where(Call.id == call_id)
-                         .options(selectinload(Call.turns))).first()
+                         .options(selectinload(Call.turns),
+                                  selectinload(Call.attempt_log))).first()
         if call is None:
             return
         for key, value in values.items():

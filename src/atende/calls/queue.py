@@ -1,0 +1,293 @@
+"""The call queue: calls asked for later (scheduled_at, delay_seconds), calls waiting for a
+free place on their trunk, and retries. It lives in the store, not in memory, so a restart
+— even kill -9 — loses none and places none twice: an attempt starts by claiming its call
+in the store (queued → dialing) and the claim succeeds once.
+
+At start-up, calls that a previous process left dialing or in progress are closed, or
+queued again when their retry policy allows (``recover``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from atende.calls.automation import CallJob, summarize
+from atende.calls.retry import next_attempt_at
+from atende.store.db import Store, as_utc
+from atende.store.models import Assistant, Call, CallAttempt, CallEvent
+from atende.telephony.trunks import DestinationError, TrunkManager
+from atende.webhooks.outbox import finish_call
+
+if TYPE_CHECKING:
+    from atende.calls.engine import CallEngine
+
+log = logging.getLogger(__name__)
+LIVE = ("ringing", "dialing", "in_progress")  # what a previous process may have left
+_IDLE_S = 30.0  # look again at least this often, whatever happens
+
+
+# Store writers (run on the store thread) --------------------------------------------------
+def claim(call_id: str, now: datetime) -> Callable[[Session], int | None]:
+    """queued → dialing, once: the attempt's number, or None if the call is no longer
+    queued (cancelled, or claimed already)."""
+
+    def fn(s: Session) -> int | None:
+        done = s.execute(update(Call).where(Call.id == call_id, Call.status == "queued")
+                         .values(status="dialing", attempts=Call.attempts + 1,
+                                 next_attempt_at=None))
+        if getattr(done, "rowcount", 0) != 1:
+            return None
+        seq = int(s.scalar(select(Call.attempts).where(Call.id == call_id)) or 1)
+        s.add(CallAttempt(call_id=call_id, seq=seq, started_at=now))
+        return seq
+
+    return fn
+
+
+def end_attempt(call_id: str, seq: int, ended_at: datetime | None, status: str | None,
+                sip_status: int | None, reason: str | None) -> Callable[[Session], None]:
+    """Fill in how attempt ``seq`` went; None leaves a field as it is."""
+
+    def fn(s: Session) -> None:
+        row = s.scalars(select(CallAttempt).where(CallAttempt.call_id == call_id,
+                                                  CallAttempt.seq == seq)).first()
+        if row is None:
+            return
+        for key, value in (("ended_at", ended_at), ("status", status),
+                           ("sip_status", sip_status), ("reason", reason)):
+            if value is not None:
+                setattr(row, key, value[:200] if isinstance(value, str) else value)
+
+    return fn
+
+
+def requeue(call_id: str, seq: int, now: datetime, at: datetime, status: str,
+            sip_status: int | None, reason: str) -> Callable[[Session], None]:
+    """Attempt ``seq`` ended unanswered and the call will be tried again at ``at``."""
+
+    def fn(s: Session) -> None:
+        end_attempt(call_id, seq, now, status, sip_status, reason)(s)
+        s.execute(update(Call).where(Call.id == call_id).values(
+            status="queued", next_attempt_at=at, sip_status=sip_status,
+            hangup_cause=reason[:64]))
+        s.add(CallEvent(call_id=call_id, at=now, kind="retry_scheduled", data={
+            "attempt": seq, "status": status, "sip_status": sip_status, "reason": reason,
+            "next_attempt_at": at.isoformat()}))
+
+    return fn
+
+
+def cancel_queued(call_id: str, now: datetime) -> Callable[[Session], bool]:
+    """Cancel a call waiting in the queue (its result webhook goes out as for any call)."""
+
+    def fn(s: Session) -> bool:
+        done = s.execute(update(Call).where(Call.id == call_id, Call.status == "queued")
+                         .values(status="cancelled", next_attempt_at=None))
+        if getattr(done, "rowcount", 0) != 1:
+            return False
+        name = s.scalar(select(Call.caller_name).where(Call.id == call_id))
+        finish_call(call_id, now, end_at=now, outcome="cancelled", hangup_cause="cancelled",
+                    summary=summarize("cancelled", {}, name, None))(s)
+        return True
+
+    return fn
+
+
+def reschedule(call_id: str, at: datetime) -> Callable[[Session], None]:
+    def fn(s: Session) -> None:
+        s.execute(update(Call).where(Call.id == call_id, Call.status == "queued")
+                  .values(next_attempt_at=at))
+
+    return fn
+
+
+def give_up(call_id: str, now: datetime, reason: str) -> Callable[[Session], None]:
+    """A queued call that can no longer be placed (its trunk or assistant is gone)."""
+
+    def fn(s: Session) -> None:
+        name = s.scalar(select(Call.caller_name).where(Call.id == call_id))
+        finish_call(call_id, now, status="failed", end_at=now, next_attempt_at=None,
+                    outcome="failed", hangup_cause=reason[:64],
+                    summary=summarize("failed", {}, name, reason))(s)
+
+    return fn
+
+
+def due_calls(now: datetime, limit: int) -> Callable[
+        [Session], tuple[list[tuple[Call, Assistant | None]], datetime | None]]:
+    """The queued calls due by ``now``, earliest first, and when the next one is due."""
+
+    def fn(s: Session) -> tuple[list[tuple[Call, Assistant | None]], datetime | None]:
+        rows = list(s.scalars(select(Call).where(Call.status == "queued",
+                                                 Call.next_attempt_at <= now)
+                              .order_by(Call.next_attempt_at, Call.invite_at).limit(limit)))
+        out = [(row, s.get(Assistant, row.assistant_id) if row.assistant_id else None)
+               for row in rows]
+        upcoming = s.scalar(select(func.min(Call.next_attempt_at))
+                            .where(Call.status == "queued"))
+        return out, as_utc(upcoming) if upcoming is not None else None
+
+    return fn
+
+
+def recover(now: datetime) -> Callable[[Session], dict[str, int]]:
+    """Close what a previous process left live. Its calls' SIP dialogs and media died
+    with it: an unanswered attempt is retried if its policy allows (it counts as one),
+    anything else ends as ``failed`` with cause ``interrupted``, and its result webhook
+    goes out with what was settled before the restart."""
+
+    def fn(s: Session) -> dict[str, int]:
+        counts = {"requeued": 0, "closed": 0}
+        for call in list(s.scalars(select(Call).where(Call.status.in_(LIVE)))):
+            end_attempt(call.id, call.attempts, now, "interrupted", None,
+                        "atende restarted")(s)
+            answered = call.answer_at is not None
+            at = None
+            if call.phone_number is not None and not answered and call.attempts:
+                at = next_attempt_at(CallJob.of(call).retry, call.attempts, "interrupted",
+                                     None, now)
+            if at is not None:
+                call.status, call.next_attempt_at = "queued", at
+                call.hangup_cause = "interrupted"
+                s.add(CallEvent(call_id=call.id, at=now, kind="retry_scheduled", data={
+                    "attempt": call.attempts, "status": "interrupted",
+                    "reason": "atende restarted", "next_attempt_at": at.isoformat()}))
+                counts["requeued"] += 1
+                continue
+            values: dict[str, Any] = {"status": "failed", "end_at": now,
+                                      "hangup_cause": "interrupted"}
+            if call.phone_number is not None:  # a call with a job gets its outcome
+                outcome, fields = _settled(s, call.id)
+                values.update(outcome=outcome or "failed", fields=fields, summary=(
+                    summarize(outcome, fields, call.caller_name, None) if outcome else
+                    "atende restarted during the call; it was cut off."))
+            finish_call(call.id, now, **values)(s)
+            counts["closed"] += 1
+        return counts
+
+    return fn
+
+
+def _settled(s: Session, call_id: str) -> tuple[str | None, dict[str, Any]]:
+    """The outcome the conversation reached before it was cut, if any."""
+    event = s.scalars(select(CallEvent).where(CallEvent.call_id == call_id,
+                                              CallEvent.kind == "outcome")
+                      .order_by(CallEvent.id.desc())).first()
+    if event is None:
+        return None, {}
+    return event.data.get("outcome"), dict(event.data.get("fields") or {})
+
+
+# The queue -----------------------------------------------------------------------------
+class CallQueue:
+    """Starts queued calls when they are due and there is a place for them, oldest due
+    first; woken when a call is queued or a place comes free."""
+
+    def __init__(self, store: Store, engine: CallEngine, trunks: TrunkManager) -> None:
+        self.store = store
+        self.engine = engine
+        self.trunks = trunks
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        engine.on_capacity = self.wake
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def place(self, call: Call, assistant: Assistant) -> None:
+        """A call just queued: start it now if it is due and has a place, so the caller of
+        the API sees it dialing; else the loop takes it when it can."""
+        due = call.next_attempt_at is not None and as_utc(call.next_attempt_at) <= \
+            datetime.now(UTC)
+        if not due or not await self._start(call, assistant):
+            self.wake()
+
+    async def cancel(self, call_id: str) -> str | None:
+        """Cancel a queued or live call: what it was doing (queued, dialing, in_progress),
+        or None if it is over (or unknown)."""
+        live = self.engine.cancel(call_id)
+        if live is not None:
+            return live
+        if await self.store.run(cancel_queued(call_id, datetime.now(UTC))):
+            self.engine.result_ready()
+            return "queued"
+        # The queue may have claimed it meanwhile: then the engine has it now.
+        return self.engine.cancel(call_id)
+
+    async def _loop(self) -> None:
+        while True:
+            self._wake.clear()
+            blocked = False
+            try:
+                due, next_at = await self.store.run(due_calls(datetime.now(UTC), 50))
+                for call, assistant in due:
+                    if not await self._start(call, assistant):
+                        blocked = True
+                if due and not blocked:
+                    continue  # more may be due already
+            except Exception:
+                log.exception("the call queue failed; looking again in 5 s")
+                next_at = datetime.now(UTC) + timedelta(seconds=5)
+            # Blocked calls wait for a place to come free (engine.on_capacity wakes us).
+            timeout = _IDLE_S
+            if next_at is not None and not blocked:
+                timeout = min(_IDLE_S, max(0.05, (next_at - datetime.now(UTC))
+                                           .total_seconds()))
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            except TimeoutError:
+                pass
+
+    async def _start(self, call: Call, assistant: Assistant | None) -> bool:
+        """Start the call's next attempt; False when there is no place for it now."""
+        now = datetime.now(UTC)
+        live = self.trunks.trunks.get(call.trunk_id or "")
+        problem = None
+        if live is None:
+            problem = "its trunk was deleted"
+        elif not live.config.enabled:
+            problem = f"trunk {live.config.name!r} is disabled"
+        elif assistant is None:
+            problem = "its assistant was deleted"
+        if problem is None and live is not None:
+            try:
+                user = live.config.dial_user(call.phone_number or call.to_user or "")
+            except DestinationError as exc:
+                problem = str(exc)
+        if problem is not None or live is None or assistant is None:
+            log.warning("queued call %s cannot be placed: %s", call.id, problem)
+            await self.store.run(give_up(call.id, now, f"cannot be placed: {problem}"))
+            self.engine.result_ready()
+            return True
+        hours = CallJob.of(call).retry.hours
+        if hours is not None and not hours.is_open(now):
+            at = hours.next_open(now)
+            if at is None:
+                await self.store.run(give_up(call.id, now, "calling hours never open"))
+                self.engine.result_ready()
+            else:
+                await self.store.run(reschedule(call.id, at))
+            return True
+        if not self.engine.reserve(call, assistant, live.config, user):
+            return False
+        seq = await self.store.run(claim(call.id, now))
+        if seq is None:
+            self.engine.release(call.id)
+            return True
+        await self.engine.attempt(call.id, live.config, seq)
+        return True
