@@ -18,11 +18,13 @@ import uvicorn
 from atende.api.abuse import abuse_router
 from atende.api.app import create_api
 from atende.api.deliveries import deliveries_router
+from atende.api.events import events_router
 from atende.api.hooks import hooks_router, trigger_router
 from atende.api.live import live_router
 from atende.api.outbound import CallStarter, outbound_router
 from atende.api.trunks import trunks_router
 from atende.calls.engine import CallEngine
+from atende.calls.events import EventBus
 from atende.calls.queue import CallQueue, recover
 from atende.calls.trunk_test import run_trunk_test
 from atende.channels.leg import CallInfo
@@ -71,6 +73,7 @@ class Atende:
         self.api_server: uvicorn.Server | None = None
         self.deliverer: Deliverer | None = None
         self.queue: CallQueue | None = None
+        self.events = EventBus()
         self._api_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -92,7 +95,7 @@ class Atende:
             s.stt_model_path, s.stt_language, beam_size=s.stt_beam_size))
         providers = ProviderRegistry(stt, s.tts_voice_path)
         self.engine = CallEngine(self.store, providers, self.executor, max_calls=s.max_calls,
-                                 max_call_seconds=s.max_call_seconds)
+                                 max_call_seconds=s.max_call_seconds, events=self.events)
         await self.engine.preload()
         # Warm the recogniser: its first run allocates buffers and is several times slower.
         await loop.run_in_executor(self.executor, stt.transcribe, bytes(32000))
@@ -120,6 +123,7 @@ class Atende:
                    hooks_router(self.store),
                    live_router(self.engine, queue, self.store),
                    deliveries_router(self.store, self.deliverer),
+                   events_router(self.events, self.store),
                    abuse_router(self.guard, self.ua.now)]
         public = [trigger_router(self.store, starter)]
         config = uvicorn.Config(create_api(self.store, routers, public), host=s.bind,
@@ -160,6 +164,7 @@ class Atende:
         return await run_trunk_test(self.engine.dialer, dial, voice, self.executor)
 
     async def stop(self) -> None:
+        self.events.close()  # live streams end, so the API server can stop at once
         if self.queue is not None:
             await self.queue.close()  # nothing new starts while the rest stops
         if self.trunks is not None:

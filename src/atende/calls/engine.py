@@ -11,12 +11,14 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from atende.agent.brain import RuleBrain, RuleSet
 from atende.agent.session import AgentSession
 from atende.agent.turns import Turn
 from atende.aio import BackgroundTasks
 from atende.calls.automation import CallJob, dial_outcome, rules_for, summarize
+from atende.calls.events import EventBus, finished_data
 from atende.calls.queue import end_attempt, requeue
 from atende.calls.retry import next_attempt_at
 from atende.channels.leg import CallInfo, CallLeg, Rejection, TransferResult
@@ -54,7 +56,8 @@ def _outbound_info(call_id: str, trunk: TrunkConfig, user: str) -> CallInfo:
 
 class CallEngine:
     def __init__(self, store: Store, providers: ProviderRegistry, executor: Executor,
-                 max_calls: int = 10, max_call_seconds: float = 3600) -> None:
+                 max_calls: int = 10, max_call_seconds: float = 3600,
+                 events: EventBus | None = None) -> None:
         self.store = store
         self.max_calls = max_calls
         self.max_call_seconds = max_call_seconds
@@ -65,6 +68,7 @@ class CallEngine:
         self.dialer: Dialer | None = None
         self.deliverer: Deliverer | None = None
         self.on_capacity: Callable[[], None] | None = None  # a place for a call came free
+        self.events = events or EventBus()
         self._tasks = BackgroundTasks()
 
     async def preload(self) -> None:
@@ -105,7 +109,12 @@ class CallEngine:
             invite_at=now, end_at=now if rejection else None,
         )))
         if rejection is not None or assistant is None:
+            self.events.publish(info.id, "call.finished", finished_data(
+                {"status": "rejected", "hangup_cause": cause, "direction": info.direction}))
             return rejection
+        self.events.publish(info.id, "call.ringing", {
+            "direction": info.direction, "from": info.from_uri, "to": info.to_uri,
+            "trunk_id": trunk.config.id if trunk else None, "assistant_id": assistant.id})
         self.active[info.id] = _Active(assistant, info)
         return None
 
@@ -115,6 +124,7 @@ class CallEngine:
             return
         self.store.submit(update_call(leg.info.id, status="in_progress",
                                       answer_at=datetime.now(UTC)))
+        self.events.publish(leg.info.id, "call.answered", {"direction": leg.info.direction})
         a = active.assistant
         session = AgentSession(
             leg, RuleBrain(active.rules or rules_for(a, active.job)), self.providers.stt,
@@ -140,8 +150,8 @@ class CallEngine:
     def decide_transfer(self, info: CallInfo, target: str) -> str | None:
         refusal = self._transfer_refusal(info, target)
         if refusal is not None:
-            self.store.submit(insert_event(info.id, time.time(), "transfer_refused",
-                                           {"to": target, "reason": refusal}))
+            self._event(info.id, time.time(), "transfer_refused",
+                        {"to": target, "reason": refusal})
         return refusal
 
     def _transfer_refusal(self, info: CallInfo, target: str) -> str | None:
@@ -170,8 +180,8 @@ class CallEngine:
                                           on_outcome=done.set_result)
         except (DestinationError, OSError) as exc:
             return None, str(exc)
-        self.store.submit(insert_event(leg.info.id, time.time(), "transferred_by_peer",
-                                       {"to": target, "call_id": row.id}))
+        self._event(leg.info.id, time.time(), "transferred_by_peer",
+                    {"to": target, "call_id": row.id})
         outcome = await done
         return outcome.sip_status, outcome.reason
 
@@ -206,15 +216,14 @@ class CallEngine:
 
     async def transfer(self, leg: CallLeg, target: str, wait_s: float) -> TransferResult:
         """Blind-transfer a live call; the outcome is kept with the call's events."""
-        self.store.submit(insert_event(leg.info.id, time.time(), "transfer_started",
-                                       {"to": target}))
+        self._event(leg.info.id, time.time(), "transfer_started", {"to": target})
         leg.clear()  # the assistant stops mid-sentence: the caller is being handed over
         result = await leg.transfer(target, wait_s)
         log.info("call %s: transfer to %s: %s (%s)", leg.info.id, target, result.outcome,
                  result.reason)
-        self.store.submit(insert_event(leg.info.id, time.time(), "transfer", {
+        self._event(leg.info.id, time.time(), "transfer", {
             "to": target, "outcome": result.outcome, "status": result.status,
-            "reason": result.reason, "progress": list(result.progress)}))
+            "reason": result.reason, "progress": list(result.progress)})
         return result
 
     # Outbound --------------------------------------------------------------------------
@@ -252,6 +261,7 @@ class CallEngine:
         await self.store.run(lambda s: s.add(row))
         active = _Active(assistant, info, rules=rules_for(assistant, None), attempt=1)
         self.active[info.id] = active
+        self.events.publish(info.id, "call.dialing", {"attempt": 1, "to": info.to_uri})
         self._tasks.spawn(self._dial(active, dial, on_outcome))
         return row
 
@@ -293,6 +303,7 @@ class CallEngine:
         info.to_uri = str(dial.ruri)
         self.store.submit(update_call(call_id, to_uri=info.to_uri, from_uri=info.from_uri,
                                       from_user=info.from_user, to_user=info.to_user))
+        self.events.publish(call_id, "call.dialing", {"attempt": attempt, "to": info.to_uri})
         if job.task and active.rules is not None:
             # The greeting names the callee and the task: synthesise it while it rings.
             self._tasks.spawn(self._prepare(active.assistant, active.rules.greeting))
@@ -335,6 +346,9 @@ class CallEngine:
                      status, retry_at.isoformat(timespec="seconds"))
             self.store.submit(requeue(call_id, active.attempt, now, retry_at, status,
                                       sip_status, reason))
+            self.events.publish(call_id, "call.retry_scheduled", {
+                "attempt": active.attempt, "status": status, "sip_status": sip_status,
+                "reason": reason, "next_attempt_at": retry_at.isoformat()})
             if self.on_capacity is not None:
                 self.on_capacity()
             return
@@ -355,6 +369,8 @@ class CallEngine:
         status = "cancelled" if cause == "cancelled" else "failed"
         self.store.submit(update_call(info.id, status=status, hangup_cause=cause,
                                       end_at=datetime.now(UTC)))
+        self.events.publish(info.id, "call.finished", finished_data(
+            {"status": status, "hangup_cause": cause}))
 
     async def _run(self, active: _Active, leg: CallLeg) -> None:
         assert active.session is not None
@@ -388,6 +404,12 @@ class CallEngine:
         now = datetime.now(UTC)
         self.store.submit(finish_call(call_id, now, end_at=now, **values))
         self.result_ready()
+        self.events.publish(call_id, "call.finished", finished_data(values))
+
+    def _event(self, call_id: str, at: float, kind: str, data: dict[str, Any]) -> None:
+        """Something that happened on a call: kept with the call and sent live."""
+        self.store.submit(insert_event(call_id, at, kind, data))
+        self.events.publish(call_id, f"call.{kind}", data, at)
 
     def result_ready(self) -> None:
         """A result webhook was written: send it now rather than at the next look."""
@@ -396,6 +418,9 @@ class CallEngine:
 
     # SessionObserver --------------------------------------------------------------------
     def on_turn(self, call_id: str, turn: Turn) -> None:
+        self.events.publish(call_id, "call.turn", {
+            "speaker": turn.speaker, "text": turn.text, "intent": turn.intent,
+            "interrupted": turn.interrupted, "latency_ms": turn.latency_ms}, turn.ended_at)
         self.store.submit(insert_turn(
             call_id, speaker=turn.speaker, text=turn.text, intent=turn.intent,
             started_at=utc(turn.started_at), ended_at=utc(turn.ended_at),
@@ -404,7 +429,7 @@ class CallEngine:
         ))
 
     def on_dtmf(self, call_id: str, digit: str, at: float) -> None:
-        self.store.submit(insert_event(call_id, at, "dtmf", {"digit": digit}))
+        self._event(call_id, at, "dtmf", {"digit": digit})
 
     def on_outcome(self, call_id: str, outcome: str, fields: dict[str, str]) -> None:
         active = self.active.get(call_id)
@@ -412,11 +437,10 @@ class CallEngine:
             active.outcome = outcome
             active.fields = {**active.fields, **fields}
         log.info("call %s: outcome %s %s", call_id, outcome, fields or "")
-        self.store.submit(insert_event(call_id, time.time(), "outcome",
-                                       {"outcome": outcome, "fields": fields}))
+        self._event(call_id, time.time(), "outcome", {"outcome": outcome, "fields": fields})
 
     def on_hold(self, call_id: str, on_hold: bool, at: float) -> None:
-        self.store.submit(insert_event(call_id, at, "hold" if on_hold else "resume", {}))
+        self._event(call_id, at, "hold" if on_hold else "resume", {})
 
     async def close(self) -> None:
         for active in list(self.active.values()):

@@ -185,6 +185,10 @@ def _settled(s: Session, call_id: str) -> tuple[str | None, dict[str, Any]]:
     return event.data.get("outcome"), dict(event.data.get("fields") or {})
 
 
+def _iso(dt: datetime | None) -> str | None:
+    return None if dt is None else as_utc(dt).isoformat()
+
+
 # The queue -----------------------------------------------------------------------------
 class CallQueue:
     """Starts queued calls when they are due and there is a place for them, oldest due
@@ -215,6 +219,9 @@ class CallQueue:
         due = call.next_attempt_at is not None and as_utc(call.next_attempt_at) <= \
             datetime.now(UTC)
         if not due or not await self._start(call, assistant):
+            self.engine.events.publish(call.id, "call.queued", {
+                "next_attempt_at": _iso(call.next_attempt_at),
+                "scheduled_at": _iso(call.scheduled_at)})
             self.wake()
 
     async def cancel(self, call_id: str) -> str | None:
@@ -224,10 +231,15 @@ class CallQueue:
         if live is not None:
             return live
         if await self.store.run(cancel_queued(call_id, datetime.now(UTC))):
-            self.engine.result_ready()
+            self._finished(call_id, "cancelled", "cancelled", "cancelled")
             return "queued"
         # The queue may have claimed it meanwhile: then the engine has it now.
         return self.engine.cancel(call_id)
+
+    def _finished(self, call_id: str, status: str, outcome: str, cause: str) -> None:
+        self.engine.result_ready()
+        self.engine.events.publish(call_id, "call.finished", {
+            "status": status, "outcome": outcome, "hangup_cause": cause[:64]})
 
     async def _loop(self) -> None:
         while True:
@@ -271,15 +283,16 @@ class CallQueue:
                 problem = str(exc)
         if problem is not None or live is None or assistant is None:
             log.warning("queued call %s cannot be placed: %s", call.id, problem)
-            await self.store.run(give_up(call.id, now, f"cannot be placed: {problem}"))
-            self.engine.result_ready()
+            reason = f"cannot be placed: {problem}"
+            await self.store.run(give_up(call.id, now, reason))
+            self._finished(call.id, "failed", "failed", reason)
             return True
         hours = CallJob.of(call).retry.hours
         if hours is not None and not hours.is_open(now):
             at = hours.next_open(now)
             if at is None:
                 await self.store.run(give_up(call.id, now, "calling hours never open"))
-                self.engine.result_ready()
+                self._finished(call.id, "failed", "failed", "calling hours never open")
             else:
                 await self.store.run(reschedule(call.id, at))
             return True
