@@ -21,7 +21,9 @@ from atende.api.deliveries import deliveries_router
 from atende.api.events import events_router
 from atende.api.hooks import hooks_router, trigger_router
 from atende.api.live import live_router
+from atende.api.metrics import metrics_router
 from atende.api.outbound import CallStarter, outbound_router
+from atende.api.stats import stats_router
 from atende.api.trunks import trunks_router
 from atende.calls.engine import CallEngine
 from atende.calls.events import EventBus
@@ -124,6 +126,8 @@ class Atende:
                    live_router(self.engine, queue, self.store),
                    deliveries_router(self.store, self.deliverer),
                    events_router(self.events, self.store),
+                   stats_router(self.store),
+                   metrics_router(self.store, self._live_figures),
                    abuse_router(self.guard, self.ua.now)]
         public = [trigger_router(self.store, starter)]
         config = uvicorn.Config(create_api(self.store, routers, public), host=s.bind,
@@ -139,6 +143,17 @@ class Atende:
         tls = f", tls on {self.ua.transport.tls_port}" if self.ua.transport.tls_port else ""
         log.info("atende ready: SIP on %s:%d (udp, tcp%s), API on http://%s:%d", s.bind,
                  self.ua.port, tls, s.bind, s.api_port)
+
+    def _live_figures(self) -> tuple[int, dict[str, int], list[tuple[str, str, bool]]]:
+        """For /metrics: calls active now, SIP message counters, trunk registrations."""
+        active = len(self.engine.active) if self.engine else 0
+        lines = []
+        if self.trunks is not None:
+            for trunk_id, live in self.trunks.trunks.items():
+                reg = self.trunks.registration(trunk_id)
+                if reg is not None:
+                    lines.append((trunk_id, live.config.name, reg["state"] == "registered"))
+        return active, dict(self.ua.stats), lines
 
     def _tls_server(self) -> ssl.SSLContext | None:
         s = self.settings

@@ -12,8 +12,8 @@ from atende.api.auth import key_checker
 from atende.api.schemas import AssistantOut, CallDetail, CallList, CallSummary
 from atende.store.db import CallFilter, Store
 
-CALL_STATUSES = ("ringing", "dialing", "in_progress", "completed", "cancelled", "rejected",
-                 "failed", "busy", "no_answer")
+CALL_STATUSES = ("queued", "ringing", "dialing", "in_progress", "completed", "cancelled",
+                 "rejected", "failed", "busy", "no_answer")
 
 
 def create_api(store: Store, routers: list[APIRouter] | None = None,

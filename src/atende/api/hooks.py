@@ -52,28 +52,35 @@ class HookOut(BaseModel):
                    revoked_at=as_utc(h.revoked_at), last_used_at=as_utc(h.last_used_at))
 
 
+OBJECT_FIELDS = ("metadata", "calling_hours")  # objects in the JSON payload
+
+
 def form_payload(raw: bytes) -> dict[str, Any]:
-    """A form-encoded body as the JSON payload: ``metadata`` as a JSON string, or one
-    field per key as ``metadata[key]`` or ``metadata.key``."""
+    """A form-encoded body as the JSON payload. An object field (``metadata``,
+    ``calling_hours``) is a JSON string, or one form field per key as ``metadata[key]``
+    or ``metadata.key``."""
     out: dict[str, Any] = {}
-    meta: dict[str, Any] = {}
+    objects: dict[str, dict[str, Any]] = {}
     for key, value in parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True):
-        if key == "metadata":
+        name, _, sub = key.partition("[") if "[" in key else key.partition(".")
+        if name not in OBJECT_FIELDS:
+            if value != "":
+                out[key] = value
+            continue
+        into = objects.setdefault(name, {})
+        if not sub:
             try:
                 parsed = json.loads(value) if value else {}
             except json.JSONDecodeError:
-                raise HTTPException(422, "metadata: not valid JSON") from None
+                raise HTTPException(422, f"{name}: not valid JSON") from None
             if not isinstance(parsed, dict):
-                raise HTTPException(422, "metadata: must be a JSON object")
-            meta.update(parsed)
-        elif key.startswith("metadata[") and key.endswith("]"):
-            meta[key[9:-1]] = value
-        elif key.startswith("metadata."):
-            meta[key[9:]] = value
-        elif value != "":
-            out[key] = value
-    if meta:
-        out["metadata"] = meta
+                raise HTTPException(422, f"{name}: must be a JSON object")
+            into.update(parsed)
+        elif "[" in key and not key.endswith("]"):
+            raise HTTPException(422, f"{key}: a form field for {name} is {name}[key]")
+        else:
+            into[sub.removesuffix("]")] = value
+    out.update(objects)
     return out
 
 
@@ -129,7 +136,8 @@ def trigger_router(store: Store, starter: CallStarter) -> APIRouter:
                      "application/x-www-form-urlencoded": {"schema": {"type": "object"}}}}})
     async def trigger(token: str, request: Request) -> CallSummary:
         """Start a call with the same payload as `POST /v1/calls` (JSON, or form fields
-        with `metadata` as JSON or as `metadata[key]` fields). Accepted: 202."""
+        with `metadata` and `calling_hours` as JSON or as `metadata[key]` fields).
+        Accepted: 202."""
         hook = await store.run(lambda s: s.scalars(select(models.Hook).where(
             models.Hook.token_hash == key_hash(token))).first())
         if hook is None or hook.revoked_at is not None:

@@ -65,6 +65,12 @@ class CallingHoursIn(BaseModel):
                                  "the zone(s) of the number's country, all of which must "
                                  "be inside the window")
 
+    @field_validator("days", mode="before")
+    @classmethod
+    def _days_in_a_form(cls, v: object) -> object:
+        # A form field carries "mon,tue,wed" rather than a list.
+        return [d.strip() for d in v.split(",") if d.strip()] if isinstance(v, str) else v
+
 
 class CallCreate(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE]})

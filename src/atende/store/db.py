@@ -22,7 +22,8 @@ from sqlalchemy import ColumnElement, Engine, create_engine, event, func, select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from atende.agent.brain import DEFAULT_RULES
-from atende.store.models import Assistant, Call, CallEvent, Trunk, Turn
+from atende.calls.stats import CallRow
+from atende.store.models import Assistant, Call, CallEvent, Hook, Trunk, Turn
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -121,6 +122,9 @@ class Store:
 
         return await self.run(q)
 
+    async def hook_names(self) -> dict[str, str]:
+        return dict(await self.run(lambda s: [(h.id, h.name) for h in s.scalars(select(Hook))]))
+
     async def trunks(self) -> list[Trunk]:
         return await self.run(lambda s: list(s.scalars(select(Trunk))))
 
@@ -134,6 +138,20 @@ class Store:
             rows = list(s.scalars(stmt.order_by(Call.invite_at.desc(), Call.id)
                                   .limit(limit).offset(offset)))
             return rows, int(s.scalar(count) or 0)
+
+        return await self.run(q)
+
+    async def stat_rows(self, since: datetime, until: datetime) -> list[CallRow]:
+        """What calls/stats.py sums, for calls placed or received in [since, until)."""
+        columns = (Call.direction, Call.source, Call.assistant_id, Call.hook_id, Call.status,
+                   Call.outcome, Call.task.is_not(None), Call.attempts, Call.invite_at,
+                   Call.answer_at, Call.end_at)
+
+        def q(s: Session) -> list[CallRow]:
+            rows = s.execute(select(*columns).where(Call.invite_at >= since,
+                                                    Call.invite_at < until))
+            return [CallRow(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7] or 0,
+                            as_utc(r[8]), as_utc(r[9]), as_utc(r[10])) for r in rows]
 
         return await self.run(q)
 

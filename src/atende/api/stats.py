@@ -1,0 +1,112 @@
+"""GET /v1/stats: calls, answer rate, outcomes and success rate — overall, per integration
+level, per assistant, per trigger and per day."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, Field, JsonValue
+
+from atende.calls.stats import SUCCESS, Tally, tally
+from atende.store.db import Store
+
+DEFAULT_DAYS = 30
+MAX_DAYS = 400
+TALLY_EXAMPLE: dict[str, JsonValue] = {
+    "calls": 120, "finished": 118, "answered": 97, "answer_rate": 0.822,
+    "outcomes": {"confirmed": 71, "reschedule_requested": 12, "declined": 6, "no_answer": 19,
+                 "busy": 2},
+    "with_task": 118, "successes": 89, "success_rate": 0.7542, "attempts": 141,
+    "average_talk_s": 38.4}
+
+
+class Figures(BaseModel):
+    """One group's numbers."""
+
+    model_config = {"json_schema_extra": {"examples": [TALLY_EXAMPLE]}}
+
+    calls: int = Field(description="calls placed or received in the window")
+    finished: int = Field(description="of which are over")
+    answered: int
+    answer_rate: float | None = Field(description="answered / finished")
+    outcomes: dict[str, int] = Field(description="finished calls per outcome")
+    with_task: int = Field(description="finished calls that had a task")
+    successes: int = Field(description=f"of those, outcome {', '.join(SUCCESS)}")
+    success_rate: float | None = Field(description="successes / with_task")
+    attempts: int = Field(description="dialling attempts, retries included")
+    average_talk_s: float | None = Field(description="answer to hang-up, answered calls")
+
+    @classmethod
+    def of(cls, t: Tally) -> Figures:
+        return cls(**t.out())
+
+
+class Named(Figures):
+    id: str
+    name: str | None = Field(description="the assistant's or trigger's name, if it still "
+                             "exists")
+
+
+class Day(Figures):
+    day: str = Field(description="YYYY-MM-DD in the requested time zone")
+
+
+class StatsOut(BaseModel):
+    since: datetime
+    until: datetime
+    tz: str
+    overall: Figures
+    by_source: dict[str, Figures] = Field(description="manual, webhook, api; calls that "
+                                          "came in count as inbound")
+    by_assistant: list[Named]
+    by_hook: list[Named] = Field(description="per webhook trigger (integration)")
+    by_day: list[Day]
+
+
+def stats_router(store: Store) -> APIRouter:
+    router = APIRouter(tags=["stats"])
+
+    @router.get("/v1/stats", response_model=StatsOut,
+                responses={422: {"description": "a bad window or time zone"}})
+    async def stats(
+        since: Annotated[datetime | None, Query(description="start of the window, ISO 8601 "
+                                                "with zone (default: 30 days ago)")] = None,
+        until: Annotated[datetime | None, Query(description="end of the window (default: "
+                                                "now)")] = None,
+        tz: Annotated[str, Query(description="time zone of the days in by_day",
+                                 examples=["Europe/Lisbon"])] = "UTC",
+    ) -> StatsOut:
+        """How calls went in a window: how many, how many were answered, their outcomes
+        and how often the task succeeded — overall, per integration level (`source`), per
+        assistant, per webhook trigger and per day."""
+        try:
+            zone = ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise HTTPException(422, f"tz: {tz!r} is not an IANA time zone such as "
+                                "Europe/Lisbon") from None
+        for name, value in (("since", since), ("until", until)):
+            if value is not None and value.tzinfo is None:
+                raise HTTPException(422, f"{name}: give a time zone, e.g. "
+                                    "2026-01-31T09:00:00Z")
+        end = until.astimezone(UTC) if until else datetime.now(UTC)
+        start = since.astimezone(UTC) if since else end - timedelta(days=DEFAULT_DAYS)
+        if start >= end:
+            raise HTTPException(422, "since: must be before until")
+        if end - start > timedelta(days=MAX_DAYS):
+            raise HTTPException(422, f"the window is longer than {MAX_DAYS} days")
+        s = tally(await store.stat_rows(start, end), zone)
+        assistants = {a.id: a.name for a in await store.assistants()}
+        hooks = await store.hook_names()
+        return StatsOut(
+            since=start, until=end, tz=tz, overall=Figures.of(s.overall),
+            by_source={k: Figures.of(v) for k, v in sorted(s.by_source.items())},
+            by_assistant=[Named(id=k, name=assistants.get(k), **v.out())
+                          for k, v in sorted(s.by_assistant.items())],
+            by_hook=[Named(id=k, name=hooks.get(k), **v.out())
+                     for k, v in sorted(s.by_hook.items())],
+            by_day=[Day(day=k, **v.out()) for k, v in sorted(s.by_day.items())])
+
+    return router
