@@ -4,9 +4,10 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 # Debian packages: espeak-ng is the offline voice for languages Piper's bundled voice lacks;
-# the rest are the real peers the end-to-end tests talk to.
+# the rest are the real peers the end-to-end tests talk to (PostgreSQL: the storage tests
+# run on it as well as on SQLite).
 RUN_DEBS  := espeak-ng
-TEST_DEBS := espeak-ng baresip-core kamailio kamailio-tls-modules sox
+TEST_DEBS := espeak-ng baresip-core kamailio kamailio-tls-modules sox postgresql
 
 .PHONY: run test lint bench install install-test debs-run debs-test clean
 

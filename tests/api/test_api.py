@@ -19,8 +19,8 @@ KEY = apikeys.new_key()
 
 
 @pytest.fixture
-def client(tmp_path: Path) -> Iterator[TestClient]:
-    store = Store(f"sqlite:///{tmp_path / 'a.db'}")
+def client(store_url: str) -> Iterator[TestClient]:
+    store = Store(store_url)
     asyncio.run(store.init())
     t0 = datetime(2026, 1, 2, 10, 0, tzinfo=UTC)
 
@@ -98,8 +98,8 @@ def test_every_v1_route_needs_a_live_key(client: TestClient, tmp_path: Path) -> 
     assert any(s["type"] == "http" and s["scheme"] == "bearer" for s in scheme.values())
 
 
-def test_revoked_keys_stop_working_at_once(tmp_path: Path) -> None:
-    store = Store(f"sqlite:///{tmp_path / 'k.db'}")
+def test_revoked_keys_stop_working_at_once(store_url: str) -> None:
+    store = Store(store_url)
     asyncio.run(store.init())
     key = apikeys.new_key()
     row = asyncio.run(store.run(apikeys.create("crm", key)))
@@ -113,8 +113,8 @@ def test_revoked_keys_stop_working_at_once(tmp_path: Path) -> None:
     assert stored[0].last_used_at is not None
 
 
-def test_calls_filtered_by_outcome_source_time_and_metadata(tmp_path: Path) -> None:
-    store = Store(f"sqlite:///{tmp_path / 'f.db'}")
+def test_calls_filtered_by_outcome_source_time_and_metadata(store_url: str) -> None:
+    store = Store(store_url)
     asyncio.run(store.init())
     t0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
     for i, (outcome, source, event) in enumerate([

@@ -183,10 +183,15 @@ async def test_calls_wait_for_a_place_on_their_trunk(
 
 
 # kill -9 ------------------------------------------------------------------------------
-@pytest.fixture
-async def doomed(tmp_path: Path) -> AsyncIterator[AtendeProcess]:
-    """An atende of its own, to be killed and started again on the same data."""
-    a = AtendeProcess(tmp_path / "doomed", (22000, 22999), ATENDE_WEBHOOK_RETRY_BASE_S="0.5")
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def doomed(request: pytest.FixtureRequest, tmp_path: Path
+                 ) -> AsyncIterator[AtendeProcess]:
+    """An atende of its own, to be killed and started again on the same data (SQLite in
+    its data directory, or a PostgreSQL database)."""
+    env = {"ATENDE_WEBHOOK_RETRY_BASE_S": "0.5"}
+    if request.param == "postgresql":
+        env["ATENDE_DATABASE_URL"] = request.getfixturevalue("postgres").new_database()
+    a = AtendeProcess(tmp_path / "doomed", (22000, 22999), **env)
     a.start()
     yield a
     if a.alive():

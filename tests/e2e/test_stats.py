@@ -24,10 +24,14 @@ from tests.peers.webhook import webhook_receiver
 LISBON = ZoneInfo("Europe/Lisbon")
 
 
-@pytest.fixture
-async def counted(tmp_path: Path, pbx: Kamailio) -> AsyncIterator[  # noqa: F811
-        tuple[AtendeProcess, str]]:
-    a = AtendeProcess(tmp_path / "counted", (23000, 23999))
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def counted(request: pytest.FixtureRequest, tmp_path: Path,
+                  pbx: Kamailio) -> AsyncIterator[tuple[AtendeProcess, str]]:  # noqa: F811
+    """An atende of its own, on SQLite and on PostgreSQL."""
+    env = {}
+    if request.param == "postgresql":
+        env["ATENDE_DATABASE_URL"] = request.getfixturevalue("postgres").new_database()
+    a = AtendeProcess(tmp_path / "counted", (23000, 23999), **env)
     a.start()
     r = a.api.post("/v1/trunks", json={
         "kind": "extension", "name": "PBX", "number": "ai", "username": "ai",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from atende.store import models
 from atende.store.db import Store, insert_call
@@ -30,8 +29,8 @@ def test_backoff_doubles_up_to_its_cap() -> None:
     assert p.delay(20) == 3600
 
 
-async def test_finish_writes_the_delivery_and_attempts_move_it_on(tmp_path: Path) -> None:
-    store = Store(f"sqlite:///{tmp_path / 'a.db'}")
+async def test_finish_writes_the_delivery_and_attempts_move_it_on(store_url: str) -> None:
+    store = Store(store_url)
     await store.init()
     try:
         for call_id, url in [("with", "http://127.0.0.1:9/hook"), ("without", None)]:

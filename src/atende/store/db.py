@@ -18,12 +18,12 @@ from typing import Any, TypeVar, overload
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import ColumnElement, Engine, create_engine, event, func, select
+from sqlalchemy import ColumnElement, Engine, create_engine, event, func, inspect, select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from atende.agent.brain import DEFAULT_RULES
 from atende.calls.stats import CallRow
-from atende.store.models import Assistant, Call, CallEvent, Hook, Trunk, Turn
+from atende.store.models import Assistant, Base, Call, CallEvent, Hook, Trunk, Turn
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -202,8 +202,23 @@ def _ensure_default_assistant(s: Session) -> None:
 
 
 # Writers used by the engine (run on the store thread) -------------------------------------
+R = TypeVar("R", bound=Base)
+
+
+def fit(row: R) -> R:
+    """Clip each text to its column's length. What comes off the wire (a From header, a
+    Call-ID) may be longer than what we keep, and PostgreSQL refuses what SQLite would
+    store anyway."""
+    for attr in inspect(row).mapper.column_attrs:
+        length = getattr(attr.columns[0].type, "length", None)
+        value = getattr(row, attr.key)
+        if length and isinstance(value, str) and len(value) > length:
+            setattr(row, attr.key, value[:length])
+    return row
+
+
 def insert_call(call: Call) -> Callable[[Session], None]:
-    return lambda s: s.add(call)
+    return lambda s: s.add(fit(call))
 
 
 def update_call(call_id: str, **values: Any) -> Callable[[Session], None]:
