@@ -7,7 +7,7 @@ PIP    := $(VENV)/bin/pip
 # the rest are the real peers the end-to-end tests talk to (PostgreSQL: the storage tests
 # run on it as well as on SQLite).
 RUN_DEBS  := espeak-ng
-TEST_DEBS := espeak-ng baresip-core kamailio kamailio-tls-modules sox postgresql
+TEST_DEBS := espeak-ng baresip-core kamailio kamailio-tls-modules sox postgresql iproute2
 
 .PHONY: run test lint bench install install-test debs-run debs-test clean
 

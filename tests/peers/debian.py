@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 PACKAGES = {"baresip": "baresip-core", "kamailio": "kamailio", "kamcmd": "kamailio", "sox": "sox",
-            "espeak-ng": "espeak-ng"}
+            "espeak-ng": "espeak-ng", "ip": "iproute2", "unshare": "util-linux"}
 
 
 def _install(package: str) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi.routing import APIRoute
 
 from atende import __version__
 from atende.api.auth import key_checker
+from atende.api.openapi import IsoTime, install
 from atende.api.schemas import AssistantOut, CallDetail, CallList, CallSummary
 from atende.store.db import CallFilter, Store
 
@@ -20,7 +21,9 @@ def create_api(store: Store, routers: list[APIRouter] | None = None,
                public: list[APIRouter] | None = None) -> FastAPI:
     """``routers`` need an API key; ``public`` ones carry their own credential (a hook's
     token) and are matched first."""
-    app = FastAPI(title="atende", version=__version__,
+    # No redirect from /v1/trunks/ to /v1/trunks: a client with an empty id in its URL
+    # gets a 404, not somebody else's resource.
+    app = FastAPI(title="atende", version=__version__, redirect_slashes=False,
                   description="Self-hosted voice-AI for phone lines.")
 
     @app.get("/health", tags=["system"])
@@ -38,11 +41,11 @@ def create_api(store: Store, routers: list[APIRouter] | None = None,
         source: Annotated[str | None, Query(description="manual, webhook or api")] = None,
         direction: Annotated[str | None, Query(description="inbound or outbound")] = None,
         trunk_id: str | None = None,
-        since: Annotated[datetime | None, Query(description="placed or received at or after "
-                                                "(ISO 8601 with zone)")] = None,
-        until: Annotated[datetime | None, Query(description="… and before")] = None,
+        since: Annotated[IsoTime | None, Query(description="placed or received at or after "
+                                               "(ISO 8601 with zone)")] = None,
+        until: Annotated[IsoTime | None, Query(description="… and before")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     ) -> CallList:
         """Newest first. Also filters by metadata: `?metadata.event_id=evt_123` (any
         number of `metadata.<key>=<value>`, compared as text)."""
@@ -73,6 +76,9 @@ def create_api(store: Store, routers: list[APIRouter] | None = None,
     for router in public or []:
         app.include_router(router)
     auth = [Depends(key_checker(store))]
-    for router in [v1, *(routers or [])]:
+    keyed = [v1, *(routers or [])]
+    for router in keyed:
         app.include_router(router, dependencies=auth)
+    install(app, {r.path for router in keyed for r in router.routes
+                  if isinstance(r, APIRoute)})
     return app

@@ -91,6 +91,14 @@ def hooks_router(store: Store) -> APIRouter:
     @router.post("", response_model=HookOut, status_code=201)
     async def create(body: HookCreate) -> HookOut:
         """Make a trigger URL. Its token is in `url_path` this once: keep it secret."""
+        # Checked now: a hook pointing at nothing would only fail when the platform fires.
+        if body.trunk_id is not None and await store.run(
+                lambda s: s.get(models.Trunk, body.trunk_id)) is None:
+            raise HTTPException(422, f"trunk_id: no trunk with id {body.trunk_id!r}")
+        if body.assistant_id is not None and await store.assistant_by_id(
+                body.assistant_id) is None:
+            raise HTTPException(422, f"assistant_id: no assistant with id "
+                                f"{body.assistant_id!r}")
         token = PREFIX + secrets.token_urlsafe(24)
         row = models.Hook(id=uuid.uuid4().hex[:12], name=body.name,
                           prefix=token[:len(PREFIX) + 4], token_hash=key_hash(token),

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field, JsonValue
 
+from atende.api.openapi import IsoTime
 from atende.calls.stats import SUCCESS, Tally, tally
 from atende.store.db import Store
 
@@ -72,10 +73,10 @@ def stats_router(store: Store) -> APIRouter:
     @router.get("/v1/stats", response_model=StatsOut,
                 responses={422: {"description": "a bad window or time zone"}})
     async def stats(
-        since: Annotated[datetime | None, Query(description="start of the window, ISO 8601 "
-                                                "with zone (default: 30 days ago)")] = None,
-        until: Annotated[datetime | None, Query(description="end of the window (default: "
-                                                "now)")] = None,
+        since: Annotated[IsoTime | None, Query(description="start of the window, ISO 8601 "
+                                               "with zone (default: 30 days ago)")] = None,
+        until: Annotated[IsoTime | None, Query(description="end of the window (default: "
+                                               "now)")] = None,
         tz: Annotated[str, Query(description="time zone of the days in by_day",
                                  examples=["Europe/Lisbon"])] = "UTC",
     ) -> StatsOut:
