@@ -7,13 +7,15 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from atende.api import examples as ex
 from atende.telephony.abuse import AbuseGuard
 
 
 def abuse_router(guard: AbuseGuard, now: Callable[[], float]) -> APIRouter:
     router = APIRouter(tags=["system"])
 
-    @router.get("/v1/abuse")
+    @router.get("/v1/abuse", responses={200: {"content": {"application/json": {
+        "example": ex.ABUSE}}}})
     async def abuse() -> dict[str, Any]:
         """Blocked addresses (with the time left and the reason), addresses with recent
         failures, and how many requests were dropped for flooding."""

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.routing import APIRoute
 
 from atende import __version__
+from atende.api import examples as ex
 from atende.api.auth import key_checker
 from atende.api.openapi import IsoTime, install
 from atende.api.schemas import AssistantOut, CallDetail, CallList, CallSummary
@@ -26,7 +27,8 @@ def create_api(store: Store, routers: list[APIRouter] | None = None,
     app = FastAPI(title="atende", version=__version__, redirect_slashes=False,
                   description="Self-hosted voice-AI for phone lines.")
 
-    @app.get("/health", tags=["system"])
+    @app.get("/health", tags=["system"], responses={200: {"content": {"application/json": {
+        "example": {"status": "ok"}}}}})
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
@@ -35,17 +37,22 @@ def create_api(store: Store, routers: list[APIRouter] | None = None,
     @v1.get("/v1/calls", response_model=CallList, tags=["calls"])
     async def list_calls(
         request: Request,
-        status: Annotated[str | None, Query(description=f"one of {', '.join(CALL_STATUSES)}")]
-        = None,
-        outcome: Annotated[str | None, Query(description="e.g. confirmed, no_answer")] = None,
-        source: Annotated[str | None, Query(description="manual, webhook or api")] = None,
-        direction: Annotated[str | None, Query(description="inbound or outbound")] = None,
-        trunk_id: str | None = None,
+        status: Annotated[str | None, Query(description=f"one of {', '.join(CALL_STATUSES)}",
+                                            examples=["completed"])] = None,
+        outcome: Annotated[str | None, Query(description="e.g. confirmed, no_answer",
+                                             examples=["confirmed"])] = None,
+        source: Annotated[str | None, Query(description="manual, webhook or api",
+                                            examples=["webhook"])] = None,
+        direction: Annotated[str | None, Query(description="inbound or outbound",
+                                               examples=["outbound"])] = None,
+        trunk_id: Annotated[str | None, Query(examples=[ex.TRUNK_ID])] = None,
         since: Annotated[IsoTime | None, Query(description="placed or received at or after "
-                                               "(ISO 8601 with zone)")] = None,
-        until: Annotated[IsoTime | None, Query(description="… and before")] = None,
-        limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+                                               "(ISO 8601 with zone)",
+                                               examples=["2026-11-01T00:00:00Z"])] = None,
+        until: Annotated[IsoTime | None, Query(description="… and before",
+                                               examples=["2026-12-01T00:00:00Z"])] = None,
+        limit: Annotated[int, Query(ge=1, le=500, examples=[50])] = 50,
+        offset: Annotated[int, Query(ge=0, le=10_000_000, examples=[0])] = 0,
     ) -> CallList:
         """Newest first. Also filters by metadata: `?metadata.event_id=evt_123` (any
         number of `metadata.<key>=<value>`, compared as text)."""

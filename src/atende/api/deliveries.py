@@ -6,10 +6,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
-from pydantic import AnyHttpUrl, BaseModel, Field
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from atende.api import examples as ex
 from atende.store import models
 from atende.store.db import Store, as_utc
 from atende.webhooks.outbox import Deliverer, new_delivery
@@ -18,6 +19,8 @@ LIVE = ("ringing", "dialing", "in_progress")
 
 
 class DeliveryOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.DELIVERY))
+
     id: int = Field(description="also sent as the Atende-Delivery header: drop repeats")
     url: str
     status: str = Field(description="pending (will be retried), delivered or failed (gave "
@@ -39,6 +42,8 @@ class DeliveryOut(BaseModel):
 
 
 class RedeliverIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.REDELIVER_IN))
+
     url: AnyHttpUrl | None = Field(None, description="default: the call's webhook_url")
 
 

@@ -8,9 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, HTTPException, Query
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
+from atende.api import examples as ex
 from atende.calls.events import EventBus
 from atende.store.db import Store
 
+SAMPLE = (f"event: call.dialing\nid: 5f2a9c01-17\ndata: {{\"call_id\": \"{ex.CALL_ID}\", "
+          "\"at\": 1763631000.1, \"attempt\": 1, \"to\": \"sip:+351912345678@pbx.example"
+          ".com\"}\n\n")
 KINDS = ("call.queued, call.dialing, call.ringing (incoming), call.answered, call.turn, "
          "call.outcome, call.hold, call.resume, call.dtmf, call.transfer_started, "
          "call.transfer, call.transfer_refused, call.retry_scheduled, call.finished; "
@@ -21,7 +25,8 @@ def events_router(bus: EventBus, store: Store) -> APIRouter:
     router = APIRouter(tags=["events"])
 
     async def known_call(call_id: Annotated[str | None, Query(
-            description="only this call's events")] = None) -> str | None:
+            description="only this call's events", examples=[ex.CALL_ID])] = None
+            ) -> str | None:
         # A dependency: it answers 404 before the stream starts (a generator cannot).
         if call_id is not None and await store.get_call(call_id) is None:
             raise HTTPException(404, f"no call with id {call_id!r}")
@@ -31,7 +36,8 @@ def events_router(bus: EventBus, store: Store) -> APIRouter:
                 responses={200: {"description": "a text/event-stream: one event per thing "
                                  "that happens, `event:` its kind, `id:` for Last-Event-ID, "
                                  "`data:` JSON with call_id, at (Unix time) and details. "
-                                 "Kinds: " + KINDS},
+                                 "Kinds: " + KINDS,
+                                 "content": {"text/event-stream": {"example": SAMPLE}}},
                            404: {"description": "no call with that call_id"}})
     async def stream(
             # A default, not Annotated: known_call is local to this function, which a

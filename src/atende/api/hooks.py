@@ -11,10 +11,11 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, HTTPException, Request, Response
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from atende.api import examples as ex
 from atende.api.outbound import CallCreate, CallStarter
 from atende.api.schemas import CallSummary
 from atende.store import models
@@ -26,6 +27,8 @@ MAX_BODY = 64 * 1024
 
 
 class HookCreate(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.HOOK_CREATE))
+
     name: str = Field(..., min_length=1, max_length=200, examples=["calendar"])
     trunk_id: str | None = Field(None, description="trunk for its calls (default: the "
                                  "only enabled trunk)")
@@ -34,6 +37,8 @@ class HookCreate(BaseModel):
 
 
 class HookOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.HOOK))
+
     id: str
     name: str
     url_path: str = Field(description="POST here; the token is shown at creation only, "

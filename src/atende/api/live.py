@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from atende.api import examples as ex
 from atende.api.schemas import CallSummary
 from atende.calls.engine import CallEngine
 from atende.calls.queue import CallQueue
@@ -13,6 +14,8 @@ from atende.telephony.trunks import DestinationError
 
 
 class TransferIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.TRANSFER_IN))
+
     to: str = Field(..., min_length=1, max_length=256,
                     description="a SIP URI, or a number or extension; on a trunk call it is "
                     "formatted for the trunk and checked against its allowed_countries",
@@ -22,6 +25,8 @@ class TransferIn(BaseModel):
 
 
 class TransferOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.TRANSFER_OUT))
+
     outcome: str = Field(description="transferred (the call left atende), failed (the "
                          "target did not take it: the assistant stays on the call), refused "
                          "(the other party will not transfer) or timeout",

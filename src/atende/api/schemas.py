@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from atende.api import examples as ex
 from atende.calls.hours import CallingHours
 from atende.store import models
 from atende.store.db import as_utc
@@ -49,6 +50,8 @@ class AttemptOut(BaseModel):
 
 
 class CallSummary(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.CALL, ex.QUEUED_CALL))
+
     id: str
     channel: str
     direction: str
@@ -120,6 +123,8 @@ class CallSummary(BaseModel):
 
 
 class CallDetail(CallSummary):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.CALL_DETAIL))
+
     turns: list[TurnOut]
     events: list[EventOut]
     attempt_log: list[AttemptOut] = Field(description="each attempt at reaching the callee")
@@ -139,6 +144,8 @@ class CallDetail(CallSummary):
 
 
 class CallList(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.CALL_LIST))
+
     items: list[CallSummary]
     total: int
     limit: int
@@ -146,6 +153,8 @@ class CallList(BaseModel):
 
 
 class AssistantOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.ASSISTANT))
+
     id: str
     name: str
     extension: str = Field(description="SIP user part that reaches it: sip:<extension>@host")

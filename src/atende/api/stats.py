@@ -56,6 +56,14 @@ class Day(Figures):
 
 
 class StatsOut(BaseModel):
+    model_config = {"json_schema_extra": {"examples": [{
+        "since": "2026-11-01T00:00:00Z", "until": "2026-12-01T00:00:00Z", "tz": "UTC",
+        "overall": TALLY_EXAMPLE, "by_source": {"webhook": TALLY_EXAMPLE},
+        "by_assistant": [{"id": "9c1d3e5f7a9b4c2d8e0f1a3b5c7d9e1f",
+                          "name": "Default assistant", **TALLY_EXAMPLE}],
+        "by_hook": [{"id": "a1b2c3d4e5f6", "name": "calendar", **TALLY_EXAMPLE}],
+        "by_day": [{"day": "2026-11-20", **TALLY_EXAMPLE}]}]}}
+
     since: datetime
     until: datetime
     tz: str
@@ -74,9 +82,11 @@ def stats_router(store: Store) -> APIRouter:
                 responses={422: {"description": "a bad window or time zone"}})
     async def stats(
         since: Annotated[IsoTime | None, Query(description="start of the window, ISO 8601 "
-                                               "with zone (default: 30 days ago)")] = None,
+                                               "with zone (default: 30 days ago)",
+                                               examples=["2026-11-01T00:00:00Z"])] = None,
         until: Annotated[IsoTime | None, Query(description="end of the window (default: "
-                                               "now)")] = None,
+                                               "now)", examples=["2026-12-01T00:00:00Z"])]
+        = None,
         tz: Annotated[str, Query(description="time zone of the days in by_day",
                                  examples=["Europe/Lisbon"])] = "UTC",
     ) -> StatsOut:

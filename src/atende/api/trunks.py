@@ -12,10 +12,18 @@ from typing import Any
 
 import phonenumbers
 from fastapi import APIRouter, HTTPException, Response
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from atende.api import examples as ex
 from atende.api.outbound import destination
 from atende.store import models
 from atende.store.db import Store, as_utc
@@ -92,15 +100,15 @@ class TrunkFields(BaseModel):
     max_concurrent_calls: int | None = Field(None, ge=1, le=10000)
     allowed_countries: list[str] | None = Field(None, description="countries outbound calls "
                                                 "may reach; default: the trunk's country")
-    tls_verify: bool | None = Field(None, description="transport tls: check the PBX's "
+    tls_verify: StrictBool | None = Field(None, description="transport tls: check the PBX's "
                                     "certificate against the system's CAs (default true; "
                                     "false for self-signed PBX certificates: still "
                                     "encrypted, but not authenticated)")
-    accept_transfers: bool | None = Field(None, description="when the other party transfers "
+    accept_transfers: StrictBool | None = Field(None, description="when the other party transfers "
                                           "the assistant (SIP REFER), call the target "
                                           "through this trunk; default false: refused with "
                                           "403")
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
 
     @field_validator("host", "domain")
     @classmethod
@@ -153,6 +161,8 @@ class TrunkFields(BaseModel):
 
 
 class TrunkCreate(TrunkFields):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.TRUNK_CREATE))
+
     kind: Kind
     name: str = Field(..., max_length=200, examples=["Office PBX"])
     number: str = Field(..., max_length=64)
@@ -174,7 +184,7 @@ class TrunkCreate(TrunkFields):
 
 
 class TrunkUpdate(TrunkFields):
-    pass
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.TRUNK_UPDATE))
 
 
 class RegistrationOut(BaseModel):
@@ -185,6 +195,8 @@ class RegistrationOut(BaseModel):
 
 
 class TrunkOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.TRUNK))
+
     id: str
     name: str
     kind: str
@@ -215,12 +227,16 @@ class TrunkOut(BaseModel):
 
 
 class TrunkTestIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.TRUNK_TEST_IN))
+
     to: str | None = Field(None, description="number or extension to call as a test",
                            examples=["+351912345678"])
     ring_timeout_s: float = Field(20, ge=3, le=60)
 
 
 class TrunkTestOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.TRUNK_TEST_OUT))
+
     ok: bool
     steps: list[dict[str, Any]] = Field(description="each check with ok, detail in plain "
                                         "words and the SIP status behind it")
@@ -304,9 +320,11 @@ def trunks_router(store: Store, box: SecretBox, manager: TrunkManager, sip_host:
         await load(trunk_id)
         changes: dict[str, Any] = body.model_dump(exclude_unset=True)
         await check_assistant(changes.get("assistant_id"))
-        for key in ("name", "number", "username", "host", "country", "password",
-                    "accept_transfers", "tls_verify", "enabled", "max_concurrent_calls"):
-            if key in changes and changes[key] is None:
+        columns = models.Trunk.__table__.columns
+        for key, value in changes.items():
+            # null clears what may be empty (domain, outbound_proxy, port …), nothing else
+            if value is None and not columns["password_enc" if key == "password"
+                                              else key].nullable:
                 raise HTTPException(422, f"{key}: cannot be empty")
         warnings = check_password(changes["password"])[1] if "password" in changes else []
 
@@ -347,7 +365,11 @@ def trunks_router(store: Store, box: SecretBox, manager: TrunkManager, sip_host:
             if tester is None:
                 raise HTTPException(503, "test calls are not available")
             user = destination(live.config, body.to.strip())
-            steps.append(await tester(live.config, user, body.ring_timeout_s))
+            try:
+                steps.append(await tester(live.config, user, body.ring_timeout_s))
+            except OSError as exc:  # the trunk's host does not resolve
+                steps.append({"check": "call", "ok": False, "outcome": "failed",
+                              "detail": f"cannot reach the trunk's host: {exc}"})
         if not steps:
             steps.append({"check": "configuration", "ok": True,
                           "detail": "DID trunks do not register: give 'to' to test a call"})
