@@ -9,15 +9,15 @@ queued again when their retry policy allows (``recover``).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from atende.aio import WakeableLoop, seconds_until
 from atende.calls.automation import CallJob, summarize
 from atende.calls.retry import next_attempt_at
 from atende.store.db import Store, as_utc
@@ -198,20 +198,9 @@ class CallQueue:
         self.store = store
         self.engine = engine
         self.trunks = trunks
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._loop = WakeableLoop(self._round)
+        self.start, self.wake, self.close = self._loop.start, self._loop.wake, self._loop.close
         engine.on_capacity = self.wake
-
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._loop())
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
 
     async def place(self, call: Call, assistant: Assistant) -> None:
         """A call just queued: start it now if it is due and has a place, so the caller of
@@ -241,29 +230,22 @@ class CallQueue:
         self.engine.events.publish(call_id, "call.finished", {
             "status": status, "outcome": outcome, "hangup_cause": cause[:64]})
 
-    async def _loop(self) -> None:
-        while True:
-            self._wake.clear()
-            blocked = False
-            try:
-                due, next_at = await self.store.run(due_calls(datetime.now(UTC), 50))
-                for call, assistant in due:
-                    if not await self._start(call, assistant):
-                        blocked = True
-                if due and not blocked:
-                    continue  # more may be due already
-            except Exception:
-                log.exception("the call queue failed; looking again in 5 s")
-                next_at = datetime.now(UTC) + timedelta(seconds=5)
-            # Blocked calls wait for a place to come free (engine.on_capacity wakes us).
-            timeout = _IDLE_S
-            if next_at is not None and not blocked:
-                timeout = min(_IDLE_S, max(0.05, (next_at - datetime.now(UTC))
-                                           .total_seconds()))
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout)
-            except TimeoutError:
-                pass
+    async def _round(self) -> float | None:
+        blocked = False
+        try:
+            due, next_at = await self.store.run(due_calls(datetime.now(UTC), 50))
+            for call, assistant in due:
+                if not await self._start(call, assistant):
+                    blocked = True
+        except Exception:
+            log.exception("the call queue failed; looking again in 5 s")
+            return 5.0
+        if due and not blocked:
+            return 0  # more may be due already
+        # Blocked calls wait for a place to come free (engine.on_capacity wakes us).
+        if next_at is None or blocked:
+            return _IDLE_S
+        return min(_IDLE_S, seconds_until(next_at))
 
     async def _start(self, call: Call, assistant: Assistant | None) -> bool:
         """Start the call's next attempt; False when there is no place for it now."""

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from atende import __version__
+from atende.aio import WakeableLoop, seconds_until
 from atende.store.db import Store, as_utc
 from atende.store.models import Call, Delivery
 from atende.webhooks.signing import HEADER, sign
@@ -130,42 +131,26 @@ class Deliverer:
         self.secret = secret
         self.policy = policy or RetryPolicy()
         self.timeout_s = timeout_s
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._loop())
-
-    def wake(self) -> None:
-        self._wake.set()
+        self._client = httpx.AsyncClient(timeout=timeout_s, follow_redirects=False,
+                                         headers={"User-Agent": f"atende/{__version__}"})
+        self._loop = WakeableLoop(self._round)
+        self.start, self.wake = self._loop.start, self._loop.wake
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._loop.close()
+        await self._client.aclose()
 
-    async def _loop(self) -> None:
-        async with httpx.AsyncClient(timeout=self.timeout_s, follow_redirects=False,
-                                     headers={"User-Agent": f"atende/{__version__}"}
-                                     ) as client:
-            while True:
-                self._wake.clear()
-                try:
-                    due, next_at = await self.store.run(_due)
-                    # Side by side: one slow receiver must not hold up the others.
-                    await asyncio.gather(*(self._attempt(client, d) for d in due))
-                    if due:
-                        continue  # more may be due already
-                except Exception:
-                    log.exception("webhook delivery loop failed; retrying in 5 s")
-                    next_at = datetime.now(UTC) + timedelta(seconds=5)
-                timeout = None
-                if next_at is not None:
-                    timeout = max(0.05, (next_at - datetime.now(UTC)).total_seconds())
-                try:
-                    await asyncio.wait_for(self._wake.wait(), timeout)
-                except TimeoutError:
-                    pass
+    async def _round(self) -> float | None:
+        try:
+            due, next_at = await self.store.run(_due)
+            # Side by side: one slow receiver must not hold up the others.
+            await asyncio.gather(*(self._attempt(self._client, d) for d in due))
+        except Exception:
+            log.exception("webhook delivery loop failed; retrying in 5 s")
+            return 5.0
+        if due:
+            return 0  # more may be due already
+        return None if next_at is None else seconds_until(next_at)
 
     async def _attempt(self, client: httpx.AsyncClient, d: Delivery) -> None:
         body = json.dumps(d.payload, separators=(",", ":"), ensure_ascii=False).encode()
