@@ -10,7 +10,7 @@ from fastapi.routing import APIRoute
 from atende import __version__
 from atende.api import examples as ex
 from atende.api.auth import key_checker
-from atende.api.openapi import IsoTime, install
+from atende.api.openapi import IsoTime, install, require_zones
 from atende.api.schemas import AssistantOut, CallDetail, CallList, CallSummary
 from atende.store.db import CallFilter, Store
 
@@ -58,10 +58,7 @@ def create_api(store: Store, routers: list[APIRouter] | None = None,
         number of `metadata.<key>=<value>`, compared as text)."""
         if status is not None and status not in CALL_STATUSES:
             raise HTTPException(422, f"status must be one of {', '.join(CALL_STATUSES)}")
-        for name, value in (("since", since), ("until", until)):
-            if value is not None and value.tzinfo is None:
-                raise HTTPException(422, f"{name}: give a time zone, e.g. "
-                                    "2026-01-31T09:00:00Z")
+        require_zones(since=since, until=until)
         meta = tuple((k[9:], v) for k, v in request.query_params.multi_items()
                      if k.startswith("metadata.") and len(k) > 9)
         filters = CallFilter(status, outcome, source, direction, trunk_id, since, until, meta)

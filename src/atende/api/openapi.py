@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException
 from fastapi.openapi.utils import get_openapi
 from pydantic import BeforeValidator
 
@@ -42,6 +42,14 @@ def _iso_only(value: object) -> object:
 
 
 IsoTime = Annotated[datetime, BeforeValidator(_iso_only)]
+
+
+def require_zones(**times: datetime | None) -> None:
+    """A 422 naming the first of ``times`` given without a zone: which instant a naive
+    time means depends on a zone nobody said."""
+    for name, value in times.items():
+        if value is not None and value.tzinfo is None:
+            raise HTTPException(422, f"{name}: give a time zone, e.g. 2026-01-31T09:00:00Z")
 
 
 def install(app: FastAPI, keyed_paths: set[str]) -> None:

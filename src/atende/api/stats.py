@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field, JsonValue
 
-from atende.api.openapi import IsoTime
+from atende.api.openapi import IsoTime, require_zones
 from atende.calls.stats import SUCCESS, Tally, tally
 from atende.store.db import Store
 
@@ -98,10 +98,7 @@ def stats_router(store: Store) -> APIRouter:
         except (ZoneInfoNotFoundError, ValueError):
             raise HTTPException(422, f"tz: {tz!r} is not an IANA time zone such as "
                                 "Europe/Lisbon") from None
-        for name, value in (("since", since), ("until", until)):
-            if value is not None and value.tzinfo is None:
-                raise HTTPException(422, f"{name}: give a time zone, e.g. "
-                                    "2026-01-31T09:00:00Z")
+        require_zones(since=since, until=until)
         end = until.astimezone(UTC) if until else datetime.now(UTC)
         start = since.astimezone(UTC) if since else end - timedelta(days=DEFAULT_DAYS)
         if start >= end:

@@ -19,7 +19,7 @@ from atende.agent.turns import Turn
 from atende.aio import BackgroundTasks
 from atende.calls.automation import CallJob, dial_outcome, rules_for, summarize
 from atende.calls.events import EventBus, finished_data
-from atende.calls.queue import end_attempt, requeue
+from atende.calls.queue import end_attempt, requeue, retry_data
 from atende.calls.retry import next_attempt_at
 from atende.channels.leg import CallInfo, CallLeg, Rejection, TransferResult
 from atende.channels.sip.outbound import Dialer, DialOutcome, DialRequest
@@ -346,9 +346,8 @@ class CallEngine:
                      status, retry_at.isoformat(timespec="seconds"))
             self.store.submit(requeue(call_id, active.attempt, now, retry_at, status,
                                       sip_status, reason))
-            self.events.publish(call_id, "call.retry_scheduled", {
-                "attempt": active.attempt, "status": status, "sip_status": sip_status,
-                "reason": reason, "next_attempt_at": retry_at.isoformat()})
+            self.events.publish(call_id, "call.retry_scheduled", retry_data(
+                active.attempt, status, sip_status, reason, retry_at))
             if self.on_capacity is not None:
                 self.on_capacity()
             return
@@ -403,6 +402,10 @@ class CallEngine:
         """The call's final state, and its result webhook if it has one (one write)."""
         now = datetime.now(UTC)
         self.store.submit(finish_call(call_id, now, end_at=now, **values))
+        self.announce_finished(call_id, values)
+
+    def announce_finished(self, call_id: str, values: dict[str, Any]) -> None:
+        """A call's final state was written: send its webhook and tell who is watching."""
         self.result_ready()
         self.events.publish(call_id, "call.finished", finished_data(values))
 

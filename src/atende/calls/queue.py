@@ -68,6 +68,13 @@ def end_attempt(call_id: str, seq: int, ended_at: datetime | None, status: str |
     return fn
 
 
+def retry_data(seq: int, status: str, sip_status: int | None, reason: str,
+               at: datetime) -> dict[str, Any]:
+    """What a retry_scheduled event says, kept with the call and sent live alike."""
+    return {"attempt": seq, "status": status, "sip_status": sip_status, "reason": reason,
+            "next_attempt_at": at.isoformat()}
+
+
 def requeue(call_id: str, seq: int, now: datetime, at: datetime, status: str,
             sip_status: int | None, reason: str) -> Callable[[Session], None]:
     """Attempt ``seq`` ended unanswered and the call will be tried again at ``at``."""
@@ -77,9 +84,8 @@ def requeue(call_id: str, seq: int, now: datetime, at: datetime, status: str,
         s.execute(update(Call).where(Call.id == call_id).values(
             status="queued", next_attempt_at=at, sip_status=sip_status,
             hangup_cause=reason[:64]))
-        s.add(CallEvent(call_id=call_id, at=now, kind="retry_scheduled", data={
-            "attempt": seq, "status": status, "sip_status": sip_status, "reason": reason,
-            "next_attempt_at": at.isoformat()}))
+        s.add(CallEvent(call_id=call_id, at=now, kind="retry_scheduled",
+                        data=retry_data(seq, status, sip_status, reason, at)))
 
     return fn
 
@@ -156,9 +162,9 @@ def recover(now: datetime) -> Callable[[Session], dict[str, int]]:
             if at is not None:
                 call.status, call.next_attempt_at = "queued", at
                 call.hangup_cause = "interrupted"
-                s.add(CallEvent(call_id=call.id, at=now, kind="retry_scheduled", data={
-                    "attempt": call.attempts, "status": "interrupted",
-                    "reason": "atende restarted", "next_attempt_at": at.isoformat()}))
+                s.add(CallEvent(call_id=call.id, at=now, kind="retry_scheduled",
+                                data=retry_data(call.attempts, "interrupted", None,
+                                                "atende restarted", at)))
                 counts["requeued"] += 1
                 continue
             values: dict[str, Any] = {"status": "failed", "end_at": now,
@@ -226,9 +232,8 @@ class CallQueue:
         return self.engine.cancel(call_id)
 
     def _finished(self, call_id: str, status: str, outcome: str, cause: str) -> None:
-        self.engine.result_ready()
-        self.engine.events.publish(call_id, "call.finished", {
-            "status": status, "outcome": outcome, "hangup_cause": cause[:64]})
+        self.engine.announce_finished(call_id, {"status": status, "outcome": outcome,
+                                                "hangup_cause": cause[:64]})
 
     async def _round(self) -> float | None:
         blocked = False
