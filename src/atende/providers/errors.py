@@ -1,0 +1,43 @@
+"""How a provider failed, in words the agent can act on (fall back, retry elsewhere)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+FailureKind = Literal["timeout", "rate_limited", "server", "connection", "auth", "request",
+                      "protocol"]
+
+
+class ProviderError(Exception):
+    """A provider call failed. ``kind`` says why; ``status`` is the HTTP status if any."""
+
+    def __init__(self, provider: str, kind: FailureKind, message: str,
+                 status: int | None = None, retry_after_s: float | None = None) -> None:
+        super().__init__(f"{provider}: {kind}: {message}")
+        self.provider = provider
+        self.kind = kind
+        self.message = message
+        self.status = status
+        self.retry_after_s = retry_after_s
+
+
+def kind_for_status(status: int) -> FailureKind:
+    if status in (401, 403):
+        return "auth"
+    if status == 429:
+        return "rate_limited"
+    if status == 408:
+        return "timeout"
+    if status >= 500:
+        return "server"
+    return "request"
+
+
+def retry_after(value: str | None) -> float | None:
+    """Retry-After in seconds (the HTTP-date form is rare from APIs and ignored)."""
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None

@@ -1,0 +1,1 @@
+"""Language models: one interface (base.py), one small adapter per vendor dialect."""
