@@ -9,9 +9,12 @@ from __future__ import annotations
 import re
 import string
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from atende.agent.actions import CallActions
+from atende.providers.tts.base import split_sentences
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,19 @@ class RuleBrain:
 
     def greeting(self) -> str:
         return self.rules.greeting
+
+    async def respond(self, heard: str, actions: CallActions) -> AsyncGenerator[str, None]:
+        reply = self.reply(heard)
+        actions.intent(reply.intent)
+        if reply.outcome is not None:
+            actions.set_outcome(reply.outcome, reply.fields)
+        if reply.action == "hangup":
+            actions.end_after_speaking()
+        for sentence in split_sentences(reply.text):
+            yield sentence
+
+    def said(self, text: str, interrupted: bool) -> None:
+        pass  # the rules do not remember
 
     def reply(self, heard: str) -> BrainReply:
         text = f" {normalize(heard)} "

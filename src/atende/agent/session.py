@@ -1,15 +1,19 @@
 """The agent session: listens on a CallLeg, decides when the caller's turn ends, asks the
-brain, speaks the reply, and stops speaking the moment the caller barges in."""
+brain, speaks the reply sentence by sentence as the brain produces it, and stops speaking the
+moment the caller barges in. When a provider fails it speaks the fallback: never dead air."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from typing import Any
 
-from atende.agent.brain import RuleBrain
+from atende.agent.actions import Brain, CallActions
+from atende.agent.fallback import Fallback, MessageTaker
 from atende.agent.turns import SessionObserver, Turn
 from atende.agent.vad import Endpointer, SpeechStarted, TurnEnded, VadConfig
 from atende.aio import BackgroundTasks
@@ -21,7 +25,9 @@ from atende.channels.leg import (
     LegEnded,
     PlayoutDone,
     PlayoutStarted,
+    TransferResult,
 )
+from atende.providers.errors import ProviderError
 from atende.providers.stt.base import SpeechToText
 from atende.providers.tts.base import CachedTTS, split_sentences
 
@@ -31,27 +37,80 @@ log = logging.getLogger(__name__)
 @dataclass
 class _Utterance:
     uid: str
-    text: str
-    intent: str | None
-    action: str | None
     caller_end_at: float | None  # loop time; None for the greeting
-    sentences: int = 0
+    stt_ms: int | None = None
+    think_at: float | None = None  # loop time the brain was asked
+    intent: str | None = None
+    sentences: list[str] = field(default_factory=list)  # queued to play, in order
+    started: int = 0  # how many of them began to play
     queued: int = 0
     done: int = 0
+    closed: bool = False  # no more sentences will come
+    hangup: bool = False
     first_audio_at: float | None = None
     last_audio_at: float | None = None
     played_ms: int = 0
     interrupted: bool = False
     finished: bool = False
-    tts_ms: int = 0
-    stt_ms: int | None = None
-    marks: set[str] = field(default_factory=set)
+    tts_ms: int | None = None  # synthesis of the first sentence
+    llm_ms: int | None = None
+    drained: asyncio.Event = field(default_factory=asyncio.Event)  # all queued audio played
+
+
+def _sentences(text: str) -> Callable[[CallActions], AsyncGenerator[str, None]]:
+    async def say(actions: CallActions) -> AsyncGenerator[str, None]:
+        for sentence in split_sentences(text):
+            yield sentence
+    return say
+
+
+class _Actions:
+    """CallActions for one utterance: what its brain does lands on this call, after what
+    it said so far has been heard."""
+
+    def __init__(self, session: AgentSession, utt: _Utterance) -> None:
+        self.session = session
+        self.utt = utt
+
+    def intent(self, name: str | None) -> None:
+        self.utt.intent = name
+
+    def set_outcome(self, outcome: str, fields: dict[str, str]) -> None:
+        observer = self.session.observer
+        if observer is not None:
+            observer.on_outcome(self.session.leg.info.id, outcome, fields)
+
+    def end_after_speaking(self) -> None:
+        self.utt.hangup = True
+
+    async def transfer(self, target: str) -> TransferResult:
+        await self.utt.drained.wait()
+        observer = self.session.observer
+        if observer is None:
+            return TransferResult("refused", None, "this call cannot be transferred")
+        # The transfer outlives the session loop (the leg ends when it succeeds).
+        task = self.session._call_tasks.spawn(observer.transfer_call(self.session.leg, target))
+        result: TransferResult = await asyncio.shield(task)
+        return result
+
+    async def send_dtmf(self, digits: str) -> None:
+        await self.utt.drained.wait()
+        await self.session.leg.send_dtmf(digits)
+
+    def event(self, kind: str, data: dict[str, Any]) -> None:
+        self.session._event(kind, data)
+
+    def first_token(self) -> None:
+        if self.utt.llm_ms is None and self.utt.think_at is not None:
+            self.utt.llm_ms = int((asyncio.get_running_loop().time() - self.utt.think_at)
+                                  * 1000)
 
 
 class AgentSession:
-    def __init__(self, leg: CallLeg, brain: RuleBrain, stt: SpeechToText, tts: CachedTTS,
+    def __init__(self, leg: CallLeg, brain: Brain, stt: SpeechToText, tts: CachedTTS,
                  executor: Executor, observer: SessionObserver | None = None,
-                 vad: VadConfig | None = None, endpointer: Endpointer | None = None) -> None:
+                 vad: VadConfig | None = None, endpointer: Endpointer | None = None,
+                 fallback: Fallback | None = None) -> None:
         self.leg = leg
         self.brain = brain
         self.stt = stt
@@ -59,11 +118,12 @@ class AgentSession:
         self.executor = executor
         self.observer = observer
         self.endpointer = endpointer or Endpointer(vad)
+        self.fallback = fallback or Fallback()
         self._utterances: dict[str, _Utterance] = {}
         self._current: _Utterance | None = None
         self._speak_task: asyncio.Task[None] | None = None
         self._think_tasks = BackgroundTasks()
-        self._hangup_tasks = BackgroundTasks()
+        self._call_tasks = BackgroundTasks()  # hang-ups, transfers: outlive the loop
         self._seq = 0
         self._offset = 0.0
         self.barge_ins = 0
@@ -76,7 +136,7 @@ class AgentSession:
         self._offset = time.time() - loop.time()
         greeting = self.brain.greeting()
         if greeting:
-            self._start_speaking(greeting, None, None, None)
+            self._start_speaking(_sentences(greeting), None)
         try:
             while True:
                 ev = await self.leg.events.get()
@@ -129,56 +189,96 @@ class AgentSession:
                           stt_ms=stt_ms))
         if self.endpointer.in_speech:
             return  # the caller kept talking: answer the next turn instead of talking over
-        reply = self.brain.reply(text)
-        if reply.outcome is not None and self.observer is not None:
-            self.observer.on_outcome(self.leg.info.id, reply.outcome, reply.fields)
-        self._start_speaking(reply.text, reply.intent, reply.action, ev.end_at, stt_ms)
+        brain = self.brain
+        self._start_speaking(lambda actions: brain.respond(text, actions), ev.end_at, stt_ms)
 
     # speaking ---------------------------------------------------------------------------
-    def _start_speaking(self, text: str, intent: str | None, action: str | None,
+    def _start_speaking(self, produce: Callable[[CallActions], AsyncGenerator[str, None]],
                         caller_end_at: float | None, stt_ms: int | None = None) -> None:
         self._interrupt()
         self._seq += 1
-        utt = _Utterance(f"u{self._seq}", text, intent, action, caller_end_at, stt_ms=stt_ms)
+        utt = _Utterance(f"u{self._seq}", caller_end_at, stt_ms=stt_ms,
+                         think_at=asyncio.get_running_loop().time())
+        utt.drained.set()
         self._current = utt
         self._utterances[utt.uid] = utt
-        self._speak_task = asyncio.get_running_loop().create_task(self._speak(utt))
+        sentences = produce(_Actions(self, utt))
+        self._speak_task = asyncio.get_running_loop().create_task(self._speak(utt, sentences))
 
-    async def _speak(self, utt: _Utterance) -> None:
+    async def _speak(self, utt: _Utterance, sentences: AsyncGenerator[str, None]) -> None:
+        try:
+            try:
+                async for sentence in sentences:
+                    if not await self._say(utt, sentence):
+                        return
+            finally:
+                await sentences.aclose()  # now, not when collected: its memory must settle
+        except ProviderError as exc:
+            await self._fall_back(utt, exc)
+        finally:
+            utt.closed = True
+            self._settle(utt, asyncio.get_running_loop().time())
+
+    async def _say(self, utt: _Utterance, sentence: str) -> bool:
+        """Synthesise and queue one sentence; False once the utterance is interrupted."""
         loop = asyncio.get_running_loop()
-        sentences = split_sentences(utt.text) or [utt.text]
-        utt.sentences = len(sentences)
-        for i, sentence in enumerate(sentences):
-            t0 = loop.time()
-            pcm = self.tts.cached(sentence)
-            if pcm is None:
-                pcm = await loop.run_in_executor(self.executor, self.tts.synthesize, sentence)
-            utt.tts_ms += int((loop.time() - t0) * 1000)
-            if utt.interrupted or self.leg.ended:
+        t0 = loop.time()
+        pcm = self.tts.cached(sentence)
+        if pcm is None:
+            pcm = await loop.run_in_executor(self.executor, self.tts.synthesize, sentence)
+        if utt.tts_ms is None:
+            utt.tts_ms = int((loop.time() - t0) * 1000)
+        if utt.interrupted or self.leg.ended:
+            return False
+        mark = f"{utt.uid}:{len(utt.sentences)}"
+        utt.sentences.append(sentence)
+        utt.queued += 1
+        utt.drained.clear()
+        self.leg.play(pcm, mark)
+        return True
+
+    async def _fall_back(self, utt: _Utterance, exc: ProviderError) -> None:
+        fb = self.fallback
+        log.warning("call %s: %s; fallback: %s", self.leg.info.id, exc, fb.action)
+        self._event("fallback", {"provider": exc.provider, "kind": exc.kind,
+                                 "action": fb.action})
+        for sentence in split_sentences(fb.line()):
+            if not await self._say(utt, sentence):
                 return
-            mark = f"{utt.uid}:{i}"
-            utt.marks.add(mark)
-            utt.queued += 1
-            self.leg.play(pcm, mark)
+        if fb.action == "hangup":
+            utt.hangup = True
+        elif fb.action == "message":
+            self.brain = MessageTaker()
+        elif fb.action == "transfer" and fb.target:
+            result = await _Actions(self, utt).transfer(fb.target)
+            if not result.ok and not self.leg.ended:
+                self.brain = MessageTaker()
+                for sentence in split_sentences("I could not put you through. Please leave "
+                                                "a message after this."):
+                    if not await self._say(utt, sentence):
+                        return
 
     def _interrupt(self) -> None:
         utt = self._current
         if utt is None or utt.finished:
             return
         utt.interrupted = True
+        utt.closed = True
         if self._speak_task is not None:
             self._speak_task.cancel()
         self.leg.clear()  # queues PlayoutDone(interrupted) for what was pending
-        if utt.queued == utt.done:
-            self._finish(utt, asyncio.get_running_loop().time())
+        self._settle(utt, asyncio.get_running_loop().time())
 
     def _utt_for(self, mark: str) -> _Utterance | None:
         return self._utterances.get(mark.split(":")[0])
 
     def _on_playout_started(self, ev: PlayoutStarted) -> None:
         utt = self._utt_for(ev.mark)
-        if utt is not None and utt.first_audio_at is None:
+        if utt is None:
+            return
+        if utt.first_audio_at is None:
             utt.first_audio_at = ev.at
+        utt.started = max(utt.started, int(ev.mark.split(":")[1]) + 1)
 
     def _on_playout_done(self, ev: PlayoutDone) -> None:
         utt = self._utt_for(ev.mark)
@@ -189,25 +289,35 @@ class AgentSession:
         utt.last_audio_at = ev.at
         if ev.interrupted:
             utt.interrupted = True
-        all_done = utt.done >= utt.sentences and utt.sentences > 0
-        if all_done or (utt.interrupted and utt.done >= utt.queued):
-            self._finish(utt, ev.at)
+            utt.closed = True
+        if utt.done >= utt.queued:
+            utt.drained.set()
+        self._settle(utt, ev.at)
+
+    def _settle(self, utt: _Utterance, at: float) -> None:
+        """Finish ``utt`` once nothing more will be said and all of it was played."""
+        if utt.closed and not utt.finished and utt.done >= utt.queued:
+            self._finish(utt, at)
 
     def _finish(self, utt: _Utterance, at: float) -> None:
         utt.finished = True
         self._utterances.pop(utt.uid, None)
         if self._current is utt:
             self._current = None
-        started = utt.first_audio_at if utt.first_audio_at is not None else at
-        latency = None
-        if utt.caller_end_at is not None and utt.first_audio_at is not None:
-            latency = int((utt.first_audio_at - utt.caller_end_at) * 1000)
-        self._record(Turn("assistant", utt.text, self._wall(started), self._wall(at),
-                          intent=utt.intent, interrupted=utt.interrupted, latency_ms=latency,
-                          stt_ms=utt.stt_ms, tts_ms=utt.tts_ms, played_ms=utt.played_ms))
-        if utt.action == "hangup" and not utt.interrupted and not self.leg.ended:
-            # Not a think task: it must outlive the session loop, which ends on LegEnded.
-            self._hangup_tasks.spawn(self.leg.hangup("assistant_hangup"))
+        heard = utt.sentences[: utt.started] if utt.interrupted else utt.sentences
+        text = " ".join(heard)
+        self.brain.said(text, utt.interrupted)
+        if utt.sentences:
+            started = utt.first_audio_at if utt.first_audio_at is not None else at
+            latency = None
+            if utt.caller_end_at is not None and utt.first_audio_at is not None:
+                latency = int((utt.first_audio_at - utt.caller_end_at) * 1000)
+            self._record(Turn("assistant", text, self._wall(started), self._wall(at),
+                              intent=utt.intent, interrupted=utt.interrupted,
+                              latency_ms=latency, stt_ms=utt.stt_ms, llm_ms=utt.llm_ms,
+                              tts_ms=utt.tts_ms, played_ms=utt.played_ms))
+        if utt.hangup and not utt.interrupted and not self.leg.ended:
+            self._call_tasks.spawn(self.leg.hangup("assistant_hangup"))
 
     def _record(self, turn: Turn) -> None:
         if self.observer is not None:
@@ -215,6 +325,10 @@ class AgentSession:
                 self.observer.on_turn(self.leg.info.id, turn)
             except Exception:
                 log.exception("could not record a turn")
+
+    def _event(self, kind: str, data: dict[str, Any]) -> None:
+        if self.observer is not None:
+            self.observer.on_event(self.leg.info.id, kind, data)
 
     def _shutdown(self) -> None:
         if self._speak_task is not None:

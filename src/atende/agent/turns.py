@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from atende.channels.leg import CallLeg, TransferResult
 
 
 @dataclass
@@ -16,6 +19,7 @@ class Turn:
     interrupted: bool = False
     latency_ms: int | None = None  # assistant turns: end of caller speech → first audio sent
     stt_ms: int | None = None
+    llm_ms: int | None = None  # end of STT → the model's first token
     tts_ms: int | None = None
     played_ms: int | None = None
 
@@ -28,3 +32,9 @@ class SessionObserver(Protocol):
     def on_hold(self, call_id: str, on_hold: bool, at: float) -> None: ...
 
     def on_outcome(self, call_id: str, outcome: str, fields: dict[str, str]) -> None: ...
+
+    def on_event(self, call_id: str, kind: str, data: dict[str, Any]) -> None: ...
+
+    async def transfer_call(self, leg: CallLeg, to: str) -> TransferResult:
+        """Blind-transfer the call to ``to`` (an extension, number or SIP URI)."""
+        ...

@@ -445,6 +445,19 @@ class CallEngine:
     def on_hold(self, call_id: str, on_hold: bool, at: float) -> None:
         self._event(call_id, at, "hold" if on_hold else "resume", {})
 
+    def on_event(self, call_id: str, kind: str, data: dict[str, Any]) -> None:
+        self._event(call_id, time.time(), kind, data)
+
+    async def transfer_call(self, leg: CallLeg, to: str) -> TransferResult:
+        """A transfer the assistant decided (a tool call or its fallback)."""
+        try:
+            target = self.transfer_target(leg.info.id, to)
+        except DestinationError as exc:
+            self._event(leg.info.id, time.time(), "transfer_refused",
+                        {"to": to, "reason": str(exc)})
+            return TransferResult("refused", None, str(exc))
+        return await self.transfer(leg, target, 30.0)
+
     async def close(self) -> None:
         for active in list(self.active.values()):
             if active.task is not None:

@@ -94,7 +94,7 @@ class MessagesDecoder:
         kind = data.get("type") if isinstance(data, dict) else None
         if kind == "error":
             err = data.get("error") or {}
-            raise ProviderError(self.provider, _ERROR_KINDS.get(err.get("type"), "server"),
+            raise ProviderError(self.provider, _ERROR_KINDS.get(str(err.get("type")), "server"),
                                 str(err.get("message", "error event")))
         index = int(data.get("index", 0)) if isinstance(data, dict) else 0
         if kind == "content_block_start":

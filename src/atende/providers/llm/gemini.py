@@ -14,7 +14,6 @@ from atende.providers.llm.base import (
     Finished,
     LlmEvent,
     LlmSettings,
-    Message,
     TextDelta,
     ToolCall,
 )

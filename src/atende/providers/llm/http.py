@@ -107,6 +107,11 @@ class HttpLanguageModel:
                             return
                 for event in decoder.end():
                     yield event
+        except ProviderError as exc:
+            if exc.provider == self.name:
+                raise
+            raise ProviderError(self.name, exc.kind, exc.message, exc.status,
+                                exc.retry_after_s) from None
         except httpx.TimeoutException:
             raise ProviderError(self.name, "timeout",
                                 f"no answer within {t:g} s") from None

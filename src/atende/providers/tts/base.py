@@ -17,16 +17,44 @@ class TextToSpeech(Protocol):
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+")
+_COMMA = re.compile(r",\s+")
+
+
+class SentenceChunker:
+    """Cuts text that arrives in pieces (an LLM's stream) into sentences to speak, each as
+    soon as it is complete, so the first is synthesised while the rest is generated. A long
+    first sentence is cut at a comma: time to first audio grows with its length."""
+
+    def __init__(self, max_first_words: int = 12) -> None:
+        self.max_first_words = max_first_words
+        self._buffer = ""
+        self._first = True
+
+    def feed(self, text: str) -> list[str]:
+        self._buffer += text
+        out: list[str] = []
+        while (m := _SENTENCE_END.search(self._buffer)) is not None:
+            out.append(self._buffer[: m.start()].strip())
+            self._buffer = self._buffer[m.end():]
+        if self._first and not out and len(self._buffer.split()) > self.max_first_words:
+            if (c := _COMMA.search(self._buffer)) is not None:
+                out.append(self._buffer[: c.start() + 1].strip())
+                self._buffer = self._buffer[c.end():]
+        out = [s for s in out if s]
+        if out:
+            self._first = False
+        return out
+
+    def flush(self) -> list[str]:
+        out = self.feed("") if self._first else []  # a long first sentence: its comma
+        rest, self._buffer = self._buffer.strip(), ""
+        return [*out, rest] if rest else out
 
 
 def split_sentences(text: str, max_first_words: int = 12) -> list[str]:
-    """Sentences, so the first can be spoken while the rest is synthesised. A long first
-    sentence is cut at a comma: time to first audio grows with its length."""
-    parts = [p.strip() for p in _SENTENCE_END.split(text.strip()) if p.strip()]
-    if parts and len(parts[0].split()) > max_first_words and "," in parts[0]:
-        head, _, tail = parts[0].partition(",")
-        parts = [head.strip() + ",", tail.strip(), *parts[1:]]
-    return parts
+    """``text`` cut as the chunker cuts a stream of it."""
+    chunker = SentenceChunker(max_first_words)
+    return chunker.feed(text) + chunker.flush()
 
 
 class CachedTTS:

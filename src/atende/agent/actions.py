@@ -1,0 +1,46 @@
+"""What a brain may do on a call (``CallActions``, given to it each turn by the session),
+and what the session asks of a brain (``Brain``). The rule brain and the LLM brain both
+act through the same actions, so outcomes, hang-ups and transfers work alike."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any, Protocol
+
+from atende.channels.leg import TransferResult
+
+
+class CallActions(Protocol):
+    def intent(self, name: str | None) -> None:
+        """Label the reply (the rule brain's matched intent), kept with the turn."""
+
+    def set_outcome(self, outcome: str, fields: dict[str, str]) -> None: ...
+
+    def end_after_speaking(self) -> None:
+        """Hang up once what was said so far has been heard."""
+
+    async def transfer(self, target: str) -> TransferResult:
+        """Blind-transfer the caller to ``target`` once what was said has been heard."""
+        ...
+
+    async def send_dtmf(self, digits: str) -> None:
+        """Send DTMF once what was said has been heard (menus listen after prompts)."""
+
+    def event(self, kind: str, data: dict[str, Any]) -> None:
+        """Something worth keeping with the call (a tool call, a provider failure)."""
+
+    def first_token(self) -> None:
+        """The model started answering (latency accounting)."""
+
+
+class Brain(Protocol):
+    def greeting(self) -> str: ...
+
+    def respond(self, heard: str, actions: CallActions) -> AsyncGenerator[str, None]:
+        """Sentences to say in answer to ``heard``, as soon as each is ready; acting on
+        the call through ``actions`` on the way. May raise ProviderError."""
+        ...
+
+    def said(self, text: str, interrupted: bool) -> None:
+        """What the caller actually heard of the last reply (less than planned when the
+        caller barged in), so the brain's memory matches the call."""

@@ -1,0 +1,52 @@
+"""What the assistant does when a provider fails mid-call: never dead air. It says a line,
+then goes on listening, hangs up, transfers to a person, or takes a message."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+
+from atende.agent.actions import CallActions
+from atende.providers.tts.base import split_sentences
+
+FALLBACK_ACTIONS = ("continue", "hangup", "transfer", "message")
+
+
+@dataclass(frozen=True)
+class Fallback:
+    message: str = "I am sorry, I am having trouble understanding right now."
+    action: str = "continue"  # one of FALLBACK_ACTIONS
+    target: str | None = None  # where "transfer" sends the caller
+
+    def __post_init__(self) -> None:
+        if self.action not in FALLBACK_ACTIONS:
+            raise ValueError(f"fallback action must be one of {', '.join(FALLBACK_ACTIONS)}")
+        if self.action == "transfer" and not self.target:
+            raise ValueError("a transfer fallback needs a destination")
+
+    def line(self) -> str:
+        if self.action == "message":
+            return f"{self.message} Please leave a message after this, and we will get back " \
+                   "to you."
+        return self.message
+
+
+class MessageTaker:
+    """The brain after a "message" fallback: what the caller says next is the message."""
+
+    def __init__(self, thanks: str = "Thank you, your message has been taken. Goodbye!"
+                 ) -> None:
+        self.thanks = thanks
+
+    def greeting(self) -> str:
+        return ""
+
+    async def respond(self, heard: str, actions: CallActions) -> AsyncGenerator[str, None]:
+        actions.intent("message")
+        actions.set_outcome("message_taken", {"message": heard.strip()})
+        actions.end_after_speaking()
+        for sentence in split_sentences(self.thanks):
+            yield sentence
+
+    def said(self, text: str, interrupted: bool) -> None:
+        pass

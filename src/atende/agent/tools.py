@@ -1,0 +1,174 @@
+"""The tools an assistant can call: built-ins executed on the call leg (transfer, DTMF,
+outcome, hang-up) and the business's own HTTP tools. Arguments come from a model, so each
+is checked and a mistake is answered to the model in words, never raised."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from atende.agent.actions import CallActions
+from atende.providers.llm.base import Tool, ToolCall
+
+log = logging.getLogger(__name__)
+
+OUTCOMES = ("confirmed", "reschedule_requested", "declined", "wrong_person", "completed",
+            "message_taken", "voicemail", "transferred")
+BUILTINS = ("set_outcome", "end_call", "transfer_call", "send_dtmf")
+TOOL_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+DTMF = re.compile(r"^[0-9*#A-Da-d]{1,32}$")
+MAX_RESULT_CHARS = 4000
+
+
+@dataclass(frozen=True)
+class Destination:
+    name: str
+    target: str  # an extension, a number or a SIP URI
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class HttpTool:
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    url: str
+    method: str = "POST"  # POST sends the arguments as JSON; GET as the query
+    headers: dict[str, str] = field(default_factory=dict)  # e.g. Authorization
+    timeout_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    content: dict[str, Any]
+    stop: bool = False  # the call is ending or handed over: no more model rounds
+
+
+def _outcome_schema() -> dict[str, Any]:
+    return {"type": "string", "enum": list(OUTCOMES)}
+
+
+def builtin_spec(name: str, destinations: list[Destination]) -> Tool:
+    if name == "set_outcome":
+        return Tool(name, "Record what the call achieved, with any values the caller gave "
+                    "(for example proposed_time when they ask to reschedule).", {
+                        "type": "object", "properties": {
+                            "outcome": _outcome_schema(),
+                            "fields": {"type": "object", "description": "values as text",
+                                       "additionalProperties": {"type": "string"}}},
+                        "required": ["outcome"]})
+    if name == "end_call":
+        return Tool(name, "Hang up after your last words have been heard. Say goodbye "
+                    "first, in the same reply.", {
+                        "type": "object", "properties": {"outcome": _outcome_schema()}})
+    if name == "transfer_call":
+        names = [d.name for d in destinations]
+        where = "; ".join(f"{d.name}: {d.description}" if d.description else d.name
+                          for d in destinations)
+        return Tool(name, f"Hand the caller over to a person. Tell them first. Destinations: "
+                    f"{where}.", {"type": "object", "properties": {
+                        "destination": {"type": "string", "enum": names}},
+                        "required": ["destination"]})
+    if name == "send_dtmf":
+        return Tool(name, "Press phone keys, e.g. to navigate a menu.", {
+            "type": "object", "properties": {"digits": {
+                "type": "string", "description": "0-9, *, #, A-D"}}, "required": ["digits"]})
+    raise ValueError(f"unknown tool {name!r}: built-in tools are {', '.join(BUILTINS)}")
+
+
+class ToolBox:
+    def __init__(self, builtins: list[str], destinations: list[Destination] | None = None,
+                 http_tools: list[HttpTool] | None = None,
+                 client: httpx.AsyncClient | None = None) -> None:
+        self.destinations = {d.name: d for d in destinations or []}
+        names = [b for b in builtins if b != "transfer_call" or self.destinations]
+        self.specs = [builtin_spec(b, list(self.destinations.values())) for b in names]
+        self.http = {t.name: t for t in http_tools or []}
+        self.specs += [Tool(t.name, t.description, t.parameters) for t in self.http.values()]
+        self._builtins = set(names)
+        self._client = client
+
+    async def run(self, call: ToolCall, actions: CallActions) -> ToolResult:
+        args = call.arguments
+        actions.event("tool_call", {"name": call.name, "arguments": args})
+        if "_unparsed" in args:
+            result = ToolResult({"error": "the arguments were not a JSON object"})
+        elif call.name in self._builtins:
+            result = await self._builtin(call.name, args, actions)
+        elif call.name in self.http:
+            result = ToolResult(await self._http(self.http[call.name], args))
+        else:
+            result = ToolResult({"error": f"there is no tool named {call.name!r}"})
+        actions.event("tool_result", {"name": call.name, "result": result.content})
+        return result
+
+    async def _builtin(self, name: str, args: dict[str, Any], actions: CallActions
+                       ) -> ToolResult:
+        if name in ("set_outcome", "end_call"):
+            outcome = args.get("outcome")
+            if outcome is not None and outcome not in OUTCOMES:
+                return ToolResult({"error": f"outcome must be one of {', '.join(OUTCOMES)}"})
+            if outcome is None and name == "set_outcome":
+                return ToolResult({"error": "outcome is required"})
+            fields = args.get("fields") or {}
+            if not isinstance(fields, dict):
+                return ToolResult({"error": "fields must be an object"})
+            if outcome is not None:
+                actions.set_outcome(str(outcome), {str(k): str(v) for k, v in fields.items()
+                                                   if v is not None})
+            if name == "set_outcome":
+                return ToolResult({"ok": True})
+            actions.end_after_speaking()
+            return ToolResult({"ok": True, "note": "the call ends after your last words"},
+                              stop=True)
+        if name == "send_dtmf":
+            digits = str(args.get("digits", ""))
+            if not DTMF.match(digits):
+                return ToolResult({"error": "digits must be 1 to 32 of 0-9 * # A-D"})
+            await actions.send_dtmf(digits.upper())
+            return ToolResult({"ok": True, "sent": digits.upper()})
+        dest = self.destinations.get(str(args.get("destination", "")))
+        if dest is None:
+            return ToolResult({"error": "destination must be one of "
+                               + ", ".join(self.destinations)})
+        outcome = await actions.transfer(dest.target)
+        if outcome.ok:
+            return ToolResult({"ok": True, "transferred_to": dest.name}, stop=True)
+        return ToolResult({"ok": False, "error": f"the transfer did not go through: "
+                           f"{outcome.reason}. Tell the caller and offer to take a message."})
+
+    async def _http(self, tool: HttpTool, args: dict[str, Any]) -> dict[str, Any]:
+        client = self._client or httpx.AsyncClient()
+        try:
+            if tool.method == "GET":
+                resp = await client.get(tool.url, params=_query(args), headers=tool.headers,
+                                        timeout=tool.timeout_s)
+            else:
+                resp = await client.request(tool.method, tool.url, json=args,
+                                            headers=tool.headers, timeout=tool.timeout_s)
+        except httpx.TimeoutException:
+            return {"error": f"{tool.name} did not answer within {tool.timeout_s:g} s"}
+        except httpx.HTTPError as exc:
+            return {"error": f"{tool.name} could not be reached ({type(exc).__name__})"}
+        finally:
+            if self._client is None:
+                await client.aclose()
+        try:
+            body: Any = resp.json()
+        except ValueError:
+            body = resp.text[:MAX_RESULT_CHARS]
+        if len(json.dumps(body)) > MAX_RESULT_CHARS:
+            body = json.dumps(body)[:MAX_RESULT_CHARS] + "…"
+        if resp.is_success:
+            return {"status": resp.status_code, "result": body}
+        log.info("tool %s answered %d", tool.name, resp.status_code)
+        return {"status": resp.status_code, "error": body}
+
+
+def _query(args: dict[str, Any]) -> dict[str, str]:
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in args.items()}
