@@ -17,6 +17,7 @@ import uvicorn
 
 from atende.api.abuse import abuse_router
 from atende.api.app import create_api
+from atende.api.assistants import assistants_router
 from atende.api.deliveries import deliveries_router
 from atende.api.events import events_router
 from atende.api.hooks import hooks_router, trigger_router
@@ -102,6 +103,7 @@ class Atende:
         # Warm the recogniser: its first run allocates buffers and is several times slower.
         await loop.run_in_executor(self.executor, stt.transcribe, bytes(32000))
         box = SecretBox.from_settings(s.secret_key, s.data_dir)
+        self.engine.secrets = box
         ports = PortAllocator(s.rtp_port_min, s.rtp_port_max)
         self.trunks = TrunkManager(self.ua, box)
         gate = InboundGate(self.trunks, DirectCallPolicy(s.allow_direct_list))
@@ -121,6 +123,7 @@ class Atende:
         starter = CallStarter(self.store, queue, self.trunks, s.default_calling_hours)
         routers = [trunks_router(self.store, box, self.trunks, s.sip_host, self.ua.port,
                                  self._test_trunk),
+                   assistants_router(self.store, box, self.engine.prepare_assistant),
                    outbound_router(starter),
                    hooks_router(self.store),
                    live_router(self.engine, queue, self.store),
@@ -188,6 +191,7 @@ class Atende:
             await self.channel.close()
         if self.engine is not None:
             await self.engine.close()
+            await self.engine.providers.close()
         if self.deliverer is not None:
             await self.deliverer.close()
         await self.ua.close()

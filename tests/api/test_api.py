@@ -12,8 +12,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from atende.api.app import create_api
+from atende.api.assistants import assistants_router
 from atende.store import apikeys, models
 from atende.store.db import Store, insert_call, insert_turn, update_call
+from atende.store.secrets import SecretBox, new_key
 
 KEY = apikeys.new_key()
 
@@ -41,7 +43,11 @@ def client(store_url: str) -> Iterator[TestClient]:
 
     asyncio.run(seed())
     asyncio.run(store.run(apikeys.create("tests", KEY)))
-    with TestClient(create_api(store), headers={"Authorization": f"Bearer {KEY}"}) as c:
+    async def prepare(a: models.Assistant) -> None:
+        pass  # voices: tests/api/test_assistants.py
+
+    app = create_api(store, [assistants_router(store, SecretBox(new_key().encode()), prepare)])
+    with TestClient(app, headers={"Authorization": f"Bearer {KEY}"}) as c:
         yield c
 
 

@@ -8,18 +8,19 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from atende.api.assistants import AssistantCreate, AssistantFields, AssistantOut
 from atende.api.deliveries import DeliveryOut, RedeliverIn
 from atende.api.hooks import HookCreate, HookOut
 from atende.api.live import TransferIn, TransferOut
 from atende.api.outbound import CallCreate, CallingHoursIn
-from atende.api.schemas import AssistantOut, CallDetail, CallList, CallSummary
+from atende.api.schemas import CallDetail, CallList, CallSummary
 from atende.api.stats import Figures, StatsOut
 from atende.api.trunks import TrunkCreate, TrunkOut, TrunkTestIn, TrunkTestOut, TrunkUpdate
 
 MODELS: list[type[BaseModel]] = [
     CallCreate, CallingHoursIn, CallSummary, CallDetail, CallList, AssistantOut, TrunkCreate,
     TrunkUpdate, TrunkOut, TrunkTestIn, TrunkTestOut, HookCreate, HookOut, TransferIn,
-    TransferOut, DeliveryOut, RedeliverIn, Figures, StatsOut]
+    TransferOut, DeliveryOut, RedeliverIn, Figures, StatsOut, AssistantCreate, AssistantFields]
 
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)

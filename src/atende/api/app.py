@@ -1,4 +1,4 @@
-"""FastAPI application: health, calls and assistants; every /v1 route needs an API key."""
+"""FastAPI application: health and calls; every /v1 route needs an API key."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from atende import __version__
 from atende.api import examples as ex
 from atende.api.auth import key_checker
 from atende.api.openapi import IsoTime, install, require_zones
-from atende.api.schemas import AssistantOut, CallDetail, CallList, CallSummary
+from atende.api.schemas import CallDetail, CallList, CallSummary
 from atende.store.db import CallFilter, Store
 
 CALL_STATUSES = ("queued", "ringing", "dialing", "in_progress", "completed", "cancelled",
@@ -72,10 +72,6 @@ def create_api(store: Store, routers: list[APIRouter] | None = None,
         if call is None:
             raise HTTPException(404, f"no call with id {call_id!r}")
         return CallDetail.of(call)
-
-    @v1.get("/v1/assistants", response_model=list[AssistantOut], tags=["assistants"])
-    async def list_assistants() -> list[AssistantOut]:
-        return [AssistantOut.of(a) for a in await store.assistants()]
 
     for router in public or []:
         app.include_router(router)

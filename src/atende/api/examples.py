@@ -58,10 +58,41 @@ CALL_DETAIL: dict[str, Any] = {
          "status": "answered", "sip_status": 200, "reason": "assistant_hangup"}],
 }
 CALL_LIST: dict[str, Any] = {"items": [CALL], "total": 1, "limit": 50, "offset": 0}
+ASSISTANT_CREATE: dict[str, Any] = {
+    "name": "Reception", "extension": "reception", "voice": "piper",
+    "greeting": "Hello, this is the clinic. How can I help?",
+    "prompt": "You answer calls for a dental clinic. Be brief and friendly.",
+    "llm": [{"provider": "openai", "model": "gpt-4o-mini", "api_key": "sk-…"},
+            {"provider": "openai", "model": "llama3.1", "base_url": "http://127.0.0.1:11434/v1"}],
+    "tools": ["set_outcome", "end_call", "transfer_call"],
+    "http_tools": [{"name": "find_slot", "description": "Free appointment slots on a day.",
+                    "parameters": {"type": "object", "properties": {
+                        "day": {"type": "string", "description": "YYYY-MM-DD"}},
+                        "required": ["day"]},
+                    "url": "https://crm.example.com/slots", "method": "GET",
+                    "headers": {"Authorization": "Bearer crm-token"}}],
+    "transfers": [{"name": "reception", "target": "100",
+                   "description": "the front desk, for anything you cannot answer"}],
+    "fallback": {"message": "Sorry, I am having trouble.", "action": "transfer",
+                 "destination": "reception"},
+    "turn_taking": {"end_of_turn_ms": 600, "vad_aggressiveness": 2, "max_call_seconds": 600}}
+ASSISTANT_UPDATE: dict[str, Any] = {"greeting": "Good morning, clinic here.",
+                                    "fallback": {"action": "message"}}
 ASSISTANT: dict[str, Any] = {
-    "id": ASSISTANT_ID, "name": "Default assistant", "extension": "assistant",
-    "language": "en", "voice": "piper", "rules": {"greeting": "Hello, how can I help?"},
-    "is_default": True, "created_at": AT}
+    "id": ASSISTANT_ID, "name": "Reception", "extension": "reception", "language": "en",
+    "voice": "piper", "greeting": ASSISTANT_CREATE["greeting"],
+    "prompt": ASSISTANT_CREATE["prompt"], "mode": "pipeline",
+    "llm": [{"provider": "openai", "model": "gpt-4o-mini", "base_url": None,
+             "temperature": None, "max_tokens": 400, "timeout_s": 5.0, "api_key_set": True}],
+    "tools": ["set_outcome", "end_call", "transfer_call"],
+    "http_tools": [{"name": "find_slot", "description": "Free appointment slots on a day.",
+                    "parameters": ASSISTANT_CREATE["http_tools"][0]["parameters"],
+                    "url": "https://crm.example.com/slots", "method": "GET", "timeout_s": 5.0,
+                    "header_names": ["Authorization"]}],
+    "transfers": ASSISTANT_CREATE["transfers"], "fallback": ASSISTANT_CREATE["fallback"],
+    "turn_taking": ASSISTANT_CREATE["turn_taking"],
+    "rules": {"greeting": "Hello, how can I help?", "intents": [], "fallback": "Sorry?"},
+    "is_default": False, "created_at": AT, "updated_at": AT}
 TRUNK_CREATE: dict[str, Any] = {
     "kind": "extension", "name": "Office PBX", "number": "1000", "username": "1000",
     "password": "Corr3ct-Horse-Battery", "host": "pbx.example.com", "country": "PT",

@@ -23,9 +23,11 @@ class TurnOut(BaseModel):
     interrupted: bool = Field(description="the caller barged in while the assistant spoke")
     latency_ms: int | None = Field(
         description="end of caller speech → first audio packet of this reply")
-    stt_ms: int | None
-    tts_ms: int | None
-    played_ms: int | None
+    stt_ms: int | None = Field(description="speech recognition of the caller's turn")
+    llm_ms: int | None = Field(None, description="STT done → the language model's first "
+                               "token (LLM assistants)")
+    tts_ms: int | None = Field(description="synthesis of the reply's first sentence")
+    played_ms: int | None = Field(description="audio of the reply actually played")
 
 
 class EventOut(BaseModel):
@@ -136,7 +138,8 @@ class CallDetail(CallSummary):
             seq=t.seq, speaker=t.speaker, text=t.text, intent=t.intent,
             started_at=as_utc(t.started_at),
             ended_at=as_utc(t.ended_at), interrupted=t.interrupted,
-            latency_ms=t.latency_ms, stt_ms=t.stt_ms, tts_ms=t.tts_ms, played_ms=t.played_ms,
+            latency_ms=t.latency_ms, stt_ms=t.stt_ms, llm_ms=t.llm_ms, tts_ms=t.tts_ms,
+            played_ms=t.played_ms,
         ) for t in c.turns]
         events = [EventOut(at=as_utc(e.at), kind=e.kind, data=e.data) for e in c.events]
         return cls(**base, turns=turns, events=events,
@@ -150,22 +153,3 @@ class CallList(BaseModel):
     total: int
     limit: int
     offset: int
-
-
-class AssistantOut(BaseModel):
-    model_config = ConfigDict(json_schema_extra=ex.examples(ex.ASSISTANT))
-
-    id: str
-    name: str
-    extension: str = Field(description="SIP user part that reaches it: sip:<extension>@host")
-    language: str
-    voice: str
-    rules: dict[str, Any]
-    is_default: bool
-    created_at: datetime
-
-    @classmethod
-    def of(cls, a: models.Assistant) -> AssistantOut:
-        return cls(id=a.id, name=a.name, extension=a.extension, language=a.language,
-                   voice=a.voice, rules=a.rules, is_default=a.is_default,
-                   created_at=as_utc(a.created_at))

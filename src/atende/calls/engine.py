@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from atende.agent.brain import RuleBrain, RuleSet
+from atende.agent.assistant import TurnTaking, brain_for, fallback, greeting
+from atende.agent.brain import RuleSet
 from atende.agent.session import AgentSession
 from atende.agent.turns import Turn
 from atende.aio import BackgroundTasks
@@ -26,6 +27,7 @@ from atende.channels.sip.outbound import Dialer, DialOutcome, DialRequest
 from atende.providers.registry import ProviderRegistry
 from atende.store import models
 from atende.store.db import Store, insert_call, insert_event, insert_turn, update_call, utc
+from atende.store.secrets import SecretBox
 from atende.telephony.trunks import DestinationError, LiveTrunk, TrunkConfig, TrunkManager
 from atende.webhooks.outbox import Deliverer, finish_call
 
@@ -69,17 +71,23 @@ class CallEngine:
         self.deliverer: Deliverer | None = None
         self.on_capacity: Callable[[], None] | None = None  # a place for a call came free
         self.events = events or EventBus()
+        self.secrets: SecretBox | None = None  # decrypts assistants' provider keys
         self._tasks = BackgroundTasks()
 
     async def preload(self) -> None:
         """Load every assistant's voice and synthesise its greeting before calls arrive, so
         the greeting starts as soon as a call is answered."""
-        loop = asyncio.get_running_loop()
         for a in await self.store.assistants():
-            voice = self.providers.load_voice(a.voice)
-            greeting = RuleSet.from_dict(a.rules).greeting
-            if greeting:
-                await loop.run_in_executor(self.executor, voice.prepare, greeting)
+            await self.prepare_assistant(a)
+
+    async def prepare_assistant(self, a: models.Assistant) -> None:
+        """Load the assistant's voice and synthesise its greeting (when it is the same on
+        every call). ValueError: the voice is unknown."""
+        loop = asyncio.get_running_loop()
+        voice = await loop.run_in_executor(self.executor, self.providers.load_voice, a.voice)
+        text = greeting(a, RuleSet.from_dict(a.rules))
+        if text and "{" not in text:
+            await loop.run_in_executor(self.executor, voice.prepare, text)
 
     # CallRouter -------------------------------------------------------------------------
     async def admit(self, info: CallInfo) -> Rejection | None:
@@ -126,15 +134,21 @@ class CallEngine:
                                       answer_at=datetime.now(UTC)))
         self.events.publish(leg.info.id, "call.answered", {"direction": leg.info.direction})
         a = active.assistant
+        job = active.job
+        context = job.context() if job is not None and job.task else None
+        brain = brain_for(a, active.rules or rules_for(a, job), context, self.secrets,
+                          self.providers.http)
+        turns = TurnTaking.of(a.conversation)
         session = AgentSession(
-            leg, RuleBrain(active.rules or rules_for(a, active.job)), self.providers.stt,
-            self.providers.voice(a.voice), self.executor, observer=self,
+            leg, brain, self.providers.stt, self.providers.voice(a.voice), self.executor,
+            observer=self, vad=turns.vad(), fallback=fallback(a),
         )
         active.session = session
         active.leg = leg
         loop = asyncio.get_running_loop()
         active.task = loop.create_task(self._run(active, leg))
-        active.limit = loop.call_later(self.max_call_seconds, self._too_long, leg)
+        limit = min(self.max_call_seconds, turns.max_call_seconds or self.max_call_seconds)
+        active.limit = loop.call_later(limit, self._too_long, leg)
 
     def _too_long(self, leg: CallLeg) -> None:
         if not leg.ended:
@@ -306,7 +320,8 @@ class CallEngine:
         self.events.publish(call_id, "call.dialing", {"attempt": attempt, "to": info.to_uri})
         if job.task and active.rules is not None:
             # The greeting names the callee and the task: synthesise it while it rings.
-            self._tasks.spawn(self._prepare(active.assistant, active.rules.greeting))
+            text = greeting(active.assistant, active.rules, job.context())
+            self._tasks.spawn(self._prepare(active.assistant, text))
         self._tasks.spawn(self._dial(active, dial, None))
 
     async def _prepare(self, assistant: models.Assistant, text: str) -> None:
@@ -428,7 +443,7 @@ class CallEngine:
             call_id, speaker=turn.speaker, text=turn.text, intent=turn.intent,
             started_at=utc(turn.started_at), ended_at=utc(turn.ended_at),
             interrupted=turn.interrupted, latency_ms=turn.latency_ms, stt_ms=turn.stt_ms,
-            tts_ms=turn.tts_ms, played_ms=turn.played_ms,
+            llm_ms=turn.llm_ms, tts_ms=turn.tts_ms, played_ms=turn.played_ms,
         ))
 
     def on_dtmf(self, call_id: str, digit: str, at: float) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import httpx
+
 from atende.providers.stt.base import SpeechToText
 from atende.providers.tts.base import CachedTTS, TextToSpeech
 
@@ -40,6 +42,9 @@ class ProviderRegistry:
         self.stt = stt
         self.default_piper = default_piper
         self._voices: dict[str, CachedTTS] = {}
+        # One client for every cloud provider: kept-alive connections spare each turn a
+        # TCP and TLS handshake.
+        self.http = httpx.AsyncClient(limits=httpx.Limits(max_keepalive_connections=20))
 
     def load_voice(self, spec: str) -> CachedTTS:
         """Load (once) and return a voice. Call this at start-up or when an assistant is
@@ -47,6 +52,9 @@ class ProviderRegistry:
         if spec not in self._voices:
             self._voices[spec] = CachedTTS(_load_tts(spec, self.default_piper))
         return self._voices[spec]
+
+    async def close(self) -> None:
+        await self.http.aclose()
 
     def voice(self, spec: str) -> CachedTTS:
         if spec not in self._voices:

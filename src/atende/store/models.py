@@ -24,6 +24,18 @@ class Assistant(Base):
     rules: Mapped[dict[str, Any]] = mapped_column(JSON)
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Set through /v1/assistants (agent/assistant.py reads them). Keys inside ``llm`` and
+    # headers of ``http_tools`` are encrypted (store/secrets.py).
+    greeting: Mapped[str | None] = mapped_column(Text, nullable=True)
+    prompt: Mapped[str | None] = mapped_column(Text, nullable=True)
+    mode: Mapped[str] = mapped_column(String(16), default="pipeline")
+    llm: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
+    tools: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    http_tools: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
+    transfers: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
+    fallback: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    conversation: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class Call(Base):
@@ -111,6 +123,7 @@ class Turn(Base):
     interrupted: Mapped[bool] = mapped_column(Boolean, default=False)
     latency_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
     stt_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    llm_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
     tts_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
     played_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
 

@@ -1,0 +1,110 @@
+"""An assistant's stored configuration turned into what a call needs: its brain (rules or
+language models with tools), its fallback and its turn-taking. Secrets are decrypted here,
+for the call, and kept in memory only."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import httpx
+
+from atende.agent.actions import Brain
+from atende.agent.brain import RuleBrain, RuleSet, render
+from atende.agent.fallback import Fallback
+from atende.agent.llm_brain import LlmBrain
+from atende.agent.tools import BUILTINS, Destination, HttpTool, ToolBox
+from atende.agent.vad import VadConfig
+from atende.providers.llm.base import LlmSettings
+from atende.providers.llm.factory import language_model
+from atende.store import models
+from atende.store.secrets import SecretBox
+
+DEFAULT_PROMPT = ("You are a friendly phone assistant. Speak in short, plain sentences "
+                  "suitable for a phone call; no lists, markdown or emojis.")
+TASK_PROMPT = """
+This is a call you placed to get something done.
+Task: {task}
+You are speaking with: {caller_name}
+Context: {metadata_json}
+When the person answers the task, record it with set_outcome: confirmed, \
+reschedule_requested (put the time they propose in fields.proposed_time), declined, or \
+wrong_person. Then say a short goodbye and call end_call in the same reply."""
+
+
+@dataclass(frozen=True)
+class TurnTaking:
+    end_of_turn_ms: int = 600
+    vad_aggressiveness: int = 2
+    max_call_seconds: int | None = None
+
+    @classmethod
+    def of(cls, data: Mapping[str, Any] | None) -> TurnTaking:
+        d = data or {}
+        return cls(int(d.get("end_of_turn_ms", 600)), int(d.get("vad_aggressiveness", 2)),
+                   d.get("max_call_seconds"))
+
+    def vad(self) -> VadConfig:
+        return VadConfig(aggressiveness=self.vad_aggressiveness, end_ms=self.end_of_turn_ms)
+
+
+def greeting(a: models.Assistant, rules: RuleSet,
+             context: Mapping[str, Any] | None = None) -> str:
+    """What the assistant says first: its own greeting (filled in for the call), else that
+    of its rules."""
+    return render(a.greeting, context or {}) if a.greeting else rules.greeting
+
+
+def destinations(a: models.Assistant) -> list[Destination]:
+    return [Destination(str(d["name"]), str(d["target"]), str(d.get("description", "")))
+            for d in a.transfers or []]
+
+
+def fallback(a: models.Assistant) -> Fallback:
+    f = a.fallback or {}
+    targets = {d.name: d.target for d in destinations(a)}
+    kwargs = {"message": f["message"]} if f.get("message") else {}
+    return Fallback(action=f.get("action", "continue"),
+                    target=targets.get(f.get("destination") or ""), **kwargs)
+
+
+def llm_settings(a: models.Assistant, box: SecretBox) -> list[LlmSettings]:
+    return [LlmSettings(
+        provider=m["provider"], model=m["model"],
+        api_key=box.decrypt(m["api_key_enc"]) if m.get("api_key_enc") else None,
+        base_url=m.get("base_url"), temperature=m.get("temperature"),
+        max_tokens=int(m.get("max_tokens", 400)), timeout_s=float(m.get("timeout_s", 5.0)))
+        for m in a.llm or []]
+
+
+def http_tools(a: models.Assistant, box: SecretBox) -> list[HttpTool]:
+    out = []
+    for t in a.http_tools or []:
+        headers = json.loads(box.decrypt(t["headers_enc"])) if t.get("headers_enc") else {}
+        out.append(HttpTool(t["name"], t.get("description", ""), t["parameters"], t["url"],
+                            t.get("method", "POST"), headers, float(t.get("timeout_s", 5.0))))
+    return out
+
+
+def system_prompt(a: models.Assistant, context: Mapping[str, Any] | None) -> str:
+    prompt = a.prompt or DEFAULT_PROMPT
+    if context is None:
+        return render(prompt, {})
+    ctx = {**context, "metadata_json": json.dumps(context.get("metadata") or {})}
+    return render(prompt, ctx) + "\n" + TASK_PROMPT.format_map(
+        {k: ctx.get(k) or "(not given)" for k in ("task", "caller_name", "metadata_json")})
+
+
+def brain_for(a: models.Assistant, rules: RuleSet, context: Mapping[str, Any] | None,
+              box: SecretBox | None, client: httpx.AsyncClient | None) -> Brain:
+    """The rule brain with ``rules`` (already chosen and filled for the call), or the
+    language models when the assistant has them. ``context``: the call's task, if any."""
+    first = greeting(a, rules, context)
+    if not a.llm or box is None:
+        return RuleBrain(replace(rules, greeting=first))
+    models_ = [language_model(s, client) for s in llm_settings(a, box)]
+    tools = ToolBox(a.tools if a.tools is not None else list(BUILTINS), destinations(a),
+                    http_tools(a, box), client)
+    return LlmBrain(models_, system_prompt(a, context), first, tools)

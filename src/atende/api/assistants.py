@@ -1,0 +1,359 @@
+"""/v1/assistants: who answers and places calls, what they say, which models they think
+with, which tools they may use, and what they do when a provider fails."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, HTTPException, Response
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from atende.agent.brain import DEFAULT_RULES, RuleSet
+from atende.agent.fallback import FALLBACK_ACTIONS
+from atende.agent.tools import BUILTINS, TOOL_NAME
+from atende.api import examples as ex
+from atende.store import models
+from atende.store.db import Store, as_utc
+from atende.store.secrets import SecretBox
+
+NAME_PATTERN = TOOL_NAME.pattern
+Builtin = Literal["set_outcome", "end_call", "transfer_call", "send_dtmf"]
+assert set(Builtin.__args__) == set(BUILTINS)  # type: ignore[attr-defined]
+
+
+def _http_url(v: str | None) -> str | None:
+    if v is None:
+        return v
+    parts = urlsplit(v.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL")
+    return v.strip()
+
+
+class LlmIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    provider: Literal["openai", "anthropic", "gemini"] = Field(
+        description="openai also covers compatible servers (Ollama, vLLM, llama.cpp, LM "
+        "Studio): set base_url")
+    model: str = Field(min_length=1, max_length=200)
+    base_url: str | None = Field(None, max_length=500,
+                                 description="default: the vendor's own API")
+    api_key: str | None = Field(None, min_length=1, max_length=1000,
+                                description="write-only; stored encrypted. Omitted on "
+                                "update: the key of the same provider at the same position "
+                                "is kept")
+    temperature: float | None = Field(None, ge=0, le=2)
+    max_tokens: int = Field(400, ge=16, le=8192)
+    timeout_s: float = Field(5.0, ge=0.5, le=60, description="to the first token; on "
+                             "timeout the next model (or the fallback) takes over")
+
+    _url = field_validator("base_url")(_http_url)
+
+
+class LlmOut(BaseModel):
+    provider: str
+    model: str
+    base_url: str | None
+    temperature: float | None
+    max_tokens: int
+    timeout_s: float
+    api_key_set: bool
+
+
+class HttpToolIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=NAME_PATTERN)
+    description: str = Field(min_length=1, max_length=1000)
+    parameters: dict[str, Any] = Field(description="JSON Schema of the arguments: an object")
+    url: str = Field(max_length=1000)
+    method: Literal["GET", "POST"] = "POST"
+    headers: dict[str, str] | None = Field(None, description="write-only (e.g. "
+                                           "Authorization); stored encrypted")
+    timeout_s: float = Field(5.0, ge=0.5, le=30)
+
+    _url = field_validator("url")(_http_url)
+
+    @field_validator("parameters")
+    @classmethod
+    def _object(cls, v: dict[str, Any]) -> dict[str, Any]:
+        if v.get("type") != "object":
+            raise ValueError('must be a JSON Schema with "type": "object"')
+        return v
+
+
+class HttpToolOut(BaseModel):
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    url: str
+    method: str
+    timeout_s: float
+    header_names: list[str]
+
+
+class DestinationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=NAME_PATTERN, examples=["reception"])
+    target: str = Field(min_length=1, max_length=200,
+                        description="extension, number or sip: URI", examples=["100"])
+    description: str = Field("", max_length=300, description="when to use it (the model "
+                             "reads this)")
+
+
+class FallbackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    message: str | None = Field(None, min_length=1, max_length=500)
+    action: Literal["continue", "hangup", "transfer", "message"] = "continue"
+    destination: str | None = Field(None, description="a transfer destination's name, "
+                                    "for action transfer")
+
+
+class TurnTakingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    end_of_turn_ms: int = Field(600, ge=200, le=3000, description="caller silence that "
+                                "ends their turn")
+    vad_aggressiveness: int = Field(2, ge=0, le=3, description="0 hears the most as speech")
+    max_call_seconds: int | None = Field(None, ge=10, le=86400)
+
+
+class AssistantFields(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=ex.examples(
+        ex.ASSISTANT_UPDATE))
+    name: str | None = Field(None, min_length=1, max_length=200)
+    extension: str | None = Field(None, pattern=r"^[A-Za-z0-9_.+-]{1,64}$",
+                                  description="SIP user part that reaches it")
+    language: str | None = Field(None, min_length=2, max_length=16)
+    voice: str | None = Field(None, min_length=1, max_length=300,
+                              description="piper, piper:/path/voice.onnx or espeak:<voice>")
+    greeting: str | None = Field(None, max_length=2000, description="said first; "
+                                 "{caller_name}, {task}, {metadata.x} are filled in")
+    prompt: str | None = Field(None, max_length=20000,
+                               description="system prompt of the language model")
+    mode: Literal["pipeline"] | None = Field(None, description="pipeline: STT → LLM (or "
+                                             "rules) → TTS")
+    llm: list[LlmIn] | None = Field(None, max_length=3, description="first is used; the "
+                                    "others are backups. Empty: the offline rules answer")
+    tools: list[Builtin] | None = None
+    http_tools: list[HttpToolIn] | None = Field(None, max_length=20)
+    transfers: list[DestinationIn] | None = Field(None, max_length=20)
+    fallback: FallbackIn | None = None
+    turn_taking: TurnTakingIn | None = None
+    rules: dict[str, Any] | None = Field(None, description="the offline brain's greeting, "
+                                         "intents and fallback")
+    is_default: StrictBool | None = None
+
+
+class AssistantCreate(AssistantFields):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.ASSISTANT_CREATE))
+    name: str = Field(min_length=1, max_length=200)
+    extension: str = Field(pattern=r"^[A-Za-z0-9_.+-]{1,64}$")
+
+
+class AssistantOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.ASSISTANT))
+
+    id: str
+    name: str
+    extension: str = Field(description="SIP user part that reaches it: sip:<extension>@host")
+    language: str
+    voice: str
+    greeting: str | None
+    prompt: str | None
+    mode: str
+    llm: list[LlmOut]
+    tools: list[str]
+    http_tools: list[HttpToolOut]
+    transfers: list[DestinationIn]
+    fallback: FallbackIn
+    turn_taking: TurnTakingIn
+    rules: dict[str, Any]
+    is_default: bool
+    created_at: datetime
+    updated_at: datetime | None
+
+    @classmethod
+    def of(cls, a: models.Assistant) -> AssistantOut:
+        return cls(
+            id=a.id, name=a.name, extension=a.extension, language=a.language, voice=a.voice,
+            greeting=a.greeting, prompt=a.prompt, mode=a.mode,
+            llm=[LlmOut(provider=m["provider"], model=m["model"], base_url=m.get("base_url"),
+                        temperature=m.get("temperature"), max_tokens=m.get("max_tokens", 400),
+                        timeout_s=m.get("timeout_s", 5.0), api_key_set=bool(m.get("api_key_enc")))
+                 for m in a.llm or []],
+            tools=list(a.tools if a.tools is not None else BUILTINS),
+            http_tools=[HttpToolOut(name=t["name"], description=t["description"],
+                                    parameters=t["parameters"], url=t["url"],
+                                    method=t["method"], timeout_s=t["timeout_s"],
+                                    header_names=t.get("header_names", []))
+                        for t in a.http_tools or []],
+            transfers=[DestinationIn(**d) for d in a.transfers or []],
+            fallback=FallbackIn(**(a.fallback or {})),
+            turn_taking=TurnTakingIn(**(a.conversation or {})),
+            rules=a.rules, is_default=a.is_default, created_at=as_utc(a.created_at),
+            updated_at=as_utc(a.updated_at) if a.updated_at else None)
+
+
+def _llm_rows(new: list[LlmIn], old: list[dict[str, Any]], box: SecretBox
+              ) -> list[dict[str, Any]]:
+    rows = []
+    for i, m in enumerate(new):
+        row = m.model_dump(exclude={"api_key"})
+        if m.api_key is not None:
+            row["api_key_enc"] = box.encrypt(m.api_key)
+        elif i < len(old) and old[i].get("provider") == m.provider and old[i].get("api_key_enc"):
+            row["api_key_enc"] = old[i]["api_key_enc"]
+        rows.append(row)
+    return rows
+
+
+def _tool_rows(new: list[HttpToolIn], old: list[dict[str, Any]], box: SecretBox
+               ) -> list[dict[str, Any]]:
+    before = {t["name"]: t for t in old}
+    rows = []
+    for t in new:
+        row = t.model_dump(exclude={"headers"})
+        if t.headers is not None:
+            row["headers_enc"] = box.encrypt(json.dumps(t.headers)) if t.headers else None
+            row["header_names"] = sorted(t.headers)
+        elif t.name in before:
+            row["headers_enc"] = before[t.name].get("headers_enc")
+            row["header_names"] = before[t.name].get("header_names", [])
+        rows.append(row)
+    return rows
+
+
+def check(a: models.Assistant) -> None:
+    """What the fields allow one by one but not together."""
+    names = [d["name"] for d in a.transfers or []]
+    if len(set(names)) != len(names):
+        raise HTTPException(422, "transfers: each destination needs its own name")
+    tools = [t["name"] for t in a.http_tools or []]
+    if len(set(tools)) != len(tools) or set(tools) & set(BUILTINS):
+        raise HTTPException(422, "http_tools: names must be unique and not those of the "
+                            f"built-in tools ({', '.join(BUILTINS)})")
+    fb = a.fallback or {}
+    if fb.get("action") == "transfer" and fb.get("destination") not in names:
+        raise HTTPException(422, "fallback.destination: name one of the transfers "
+                            f"({', '.join(names) or 'there are none'})")
+    assert fb.get("action", "continue") in FALLBACK_ACTIONS
+    try:
+        RuleSet.from_dict(a.rules)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise HTTPException(422, f"rules: each intent needs a name and a reply ({exc})"
+                            ) from None
+
+
+def assistants_router(store: Store, box: SecretBox,
+                      prepare: Callable[[models.Assistant], Awaitable[None]]) -> APIRouter:
+    """``prepare`` loads an assistant's voice and greeting (ValueError: unknown voice)."""
+    router = APIRouter(prefix="/v1/assistants", tags=["assistants"])
+
+    async def load(assistant_id: str) -> models.Assistant:
+        row = await store.assistant_by_id(assistant_id)
+        if row is None:
+            raise HTTPException(404, f"no assistant with id {assistant_id!r}")
+        return row
+
+    def apply(row: models.Assistant, body: AssistantFields) -> None:
+        changes = body.model_dump(exclude_unset=True)
+        for key in ("name", "extension", "language", "voice", "mode", "is_default"):
+            if key in changes:
+                if changes[key] is None:
+                    raise HTTPException(422, f"{key}: cannot be empty")
+                setattr(row, key, changes[key])
+        for key in ("greeting", "prompt", "tools"):
+            if key in changes:
+                setattr(row, key, changes[key])
+        if "llm" in changes:
+            row.llm = _llm_rows(body.llm or [], row.llm or [], box)
+        if "http_tools" in changes:
+            row.http_tools = _tool_rows(body.http_tools or [], row.http_tools or [], box)
+        if "transfers" in changes:
+            row.transfers = changes["transfers"] or []
+        if "fallback" in changes:
+            row.fallback = changes["fallback"]
+        if "turn_taking" in changes:
+            row.conversation = changes["turn_taking"]
+        if "rules" in changes:
+            row.rules = changes["rules"] or {}
+        check(row)
+
+    async def save(row: models.Assistant) -> models.Assistant:
+        try:
+            await prepare(row)
+        except ValueError as exc:
+            raise HTTPException(422, f"voice: {exc}") from None
+
+        def write(s: Session) -> models.Assistant:
+            taken = s.scalars(select(models.Assistant.id).where(
+                func.lower(models.Assistant.extension) == row.extension.lower(),
+                models.Assistant.id != row.id)).first()
+            if taken is not None:
+                raise HTTPException(409, f"extension {row.extension!r} is taken by "
+                                    f"assistant {taken}")
+            if row.is_default:
+                s.execute(update(models.Assistant).where(models.Assistant.id != row.id)
+                          .values(is_default=False))
+            merged = s.merge(row)
+            s.flush()
+            return merged
+
+        return await store.run(write)
+
+    @router.get("", response_model=list[AssistantOut])
+    async def list_assistants() -> list[AssistantOut]:
+        return [AssistantOut.of(a) for a in await store.assistants()]
+
+    @router.post("", response_model=AssistantOut, status_code=201)
+    async def create(body: AssistantCreate) -> AssistantOut:
+        """Without `llm` the assistant answers with its offline rules."""
+        now = datetime.now(UTC)
+        row = models.Assistant(id=uuid.uuid4().hex, name=body.name, extension=body.extension,
+                               language="en", voice="piper", mode="pipeline",
+                               rules=DEFAULT_RULES.to_dict(), is_default=False,
+                               created_at=now, updated_at=now)
+        apply(row, body)
+        return AssistantOut.of(await save(row))
+
+    @router.get("/{assistant_id}", response_model=AssistantOut)
+    async def get(assistant_id: str) -> AssistantOut:
+        return AssistantOut.of(await load(assistant_id))
+
+    @router.patch("/{assistant_id}", response_model=AssistantOut)
+    async def patch(assistant_id: str, body: AssistantFields) -> AssistantOut:
+        row = await load(assistant_id)
+        was_default = row.is_default
+        apply(row, body)
+        if was_default and not row.is_default:
+            raise HTTPException(409, "make another assistant the default instead")
+        row.updated_at = datetime.now(UTC)
+        return AssistantOut.of(await save(row))
+
+    @router.delete("/{assistant_id}", status_code=204, response_class=Response)
+    async def delete(assistant_id: str) -> Response:
+        row = await load(assistant_id)
+        if row.is_default:
+            raise HTTPException(409, "the default assistant cannot be deleted; make "
+                                "another one the default first")
+
+        def remove(s: Session) -> None:
+            trunk = s.scalars(select(models.Trunk.name).where(
+                models.Trunk.assistant_id == assistant_id)).first()
+            if trunk is not None:
+                raise HTTPException(409, f"trunk {trunk!r} sends its calls to this "
+                                    "assistant; point it elsewhere first")
+            target = s.get(models.Assistant, assistant_id)
+            if target is not None:
+                s.delete(target)
+
+        await store.run(remove)
+        return Response(status_code=204)
+
+    return router

@@ -1,0 +1,150 @@
+"""/v1/assistants: configuration stored with its secrets encrypted, never shown back, and
+every mistake answered with a 4xx that says what to fix."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from atende.api.app import create_api
+from atende.api.assistants import assistants_router
+from atende.providers.registry import ProviderRegistry
+from atende.store import apikeys, models
+from atende.store.db import Store
+from atende.store.secrets import SecretBox, new_key
+from tests.peers.debian import require
+
+KEY = apikeys.new_key()
+BOX = SecretBox(new_key().encode())
+LLM = {"provider": "openai", "model": "gpt-4o-mini", "api_key": "sk-secret-1"}
+TOOL = {"name": "find_slot", "description": "Free slots on a day.",
+        "parameters": {"type": "object", "properties": {"day": {"type": "string"}}},
+        "url": "https://crm.example.com/slots", "headers": {"Authorization": "Bearer crm-9"}}
+
+
+@pytest.fixture
+def api(store_url: str) -> Iterator[tuple[TestClient, Store]]:
+    require("espeak-ng")
+    store = Store(store_url)
+    asyncio.run(store.init())
+    asyncio.run(store.run(apikeys.create("tests", KEY)))
+    voices = ProviderRegistry(None)  # type: ignore[arg-type]  # no recogniser needed here
+
+    async def prepare(a: models.Assistant) -> None:
+        voices.load_voice(a.voice)  # ValueError for a voice that does not exist
+
+    app = create_api(store, [assistants_router(store, BOX, prepare)])
+    with TestClient(app, headers={"Authorization": f"Bearer {KEY}"}) as client:
+        yield client, store
+
+
+def stored(store: Store, assistant_id: str) -> models.Assistant:
+    row = asyncio.run(store.assistant_by_id(assistant_id))
+    assert row is not None
+    return row
+
+
+def create(client: TestClient, **body: Any) -> dict[str, Any]:
+    r = client.post("/v1/assistants", json={"name": "Reception", "extension": "reception",
+                                            **body})
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+def test_keys_and_headers_are_encrypted_and_never_shown(
+        api: tuple[TestClient, Store]) -> None:
+    client, store = api
+    a = create(client, llm=[LLM, {"provider": "anthropic", "model": "claude-x"}],
+               http_tools=[TOOL], prompt="Be brief.", greeting="Clinic, hello.",
+               voice="espeak:en-us")
+    assert a["llm"][0]["api_key_set"] and not a["llm"][1]["api_key_set"]
+    assert a["http_tools"][0]["header_names"] == ["Authorization"]
+    assert a["tools"] == ["set_outcome", "end_call", "transfer_call", "send_dtmf"]
+    assert a["fallback"] == {"message": None, "action": "continue", "destination": None}
+    text = json.dumps(client.get(f"/v1/assistants/{a['id']}").json())
+    assert "sk-secret-1" not in text and "crm-9" not in text
+    row = stored(store, a["id"])
+    assert row.llm is not None and row.http_tools is not None
+    assert "sk-secret-1" not in json.dumps(row.llm) and "crm-9" not in json.dumps(row.http_tools)
+    assert BOX.decrypt(row.llm[0]["api_key_enc"]) == "sk-secret-1"
+    assert json.loads(BOX.decrypt(row.http_tools[0]["headers_enc"])) == TOOL["headers"]
+
+    # An update without the key keeps it (same provider, same place); another provider
+    # there does not inherit it; headers are kept by tool name.
+    r = client.patch(f"/v1/assistants/{a['id']}", json={
+        "llm": [{**LLM, "api_key": None, "model": "gpt-4.1"}, {"provider": "gemini",
+                                                              "model": "g"}],
+        "http_tools": [{**TOOL, "headers": None, "description": "Slots."}]})
+    assert r.status_code == 200, r.text
+    row = stored(store, a["id"])
+    assert row.llm is not None and row.http_tools is not None
+    assert BOX.decrypt(row.llm[0]["api_key_enc"]) == "sk-secret-1"
+    assert row.llm[0]["model"] == "gpt-4.1" and "api_key_enc" not in row.llm[1]
+    assert row.http_tools[0]["description"] == "Slots."
+    assert json.loads(BOX.decrypt(row.http_tools[0]["headers_enc"])) == TOOL["headers"]
+
+
+@pytest.mark.parametrize(("body", "status", "says"), [
+    ({"voice": "klingon"}, 422, "voice: unknown voice"),
+    ({"llm": [{"provider": "acme", "model": "x"}]}, 422, "provider"),
+    ({"llm": [{**LLM, "base_url": "ftp://x"}]}, 422, "http:// or https://"),
+    ({"tools": ["launch_rockets"]}, 422, "tools"),
+    ({"http_tools": [{**TOOL, "name": "end_call"}]}, 422, "not those of the built-in"),
+    ({"http_tools": [{**TOOL, "parameters": {"type": "string"}}]}, 422, '"type": "object"'),
+    ({"fallback": {"action": "transfer", "destination": "desk"}}, 422,
+     "fallback.destination: name one of the transfers (there are none)"),
+    ({"transfers": [{"name": "a", "target": "1"}, {"name": "a", "target": "2"}]}, 422,
+     "its own name"),
+    ({"turn_taking": {"end_of_turn_ms": 50}}, 422, "end_of_turn_ms"),
+    ({"rules": {"intents": [{"phrases": ["x"]}]}}, 422, "rules: each intent needs"),
+    ({"extension": "assistant"}, 409, "extension 'assistant' is taken"),
+    ({"extension": "has space"}, 422, "extension"),
+    ({"mode": "realtime"}, 422, "mode"),
+])
+def test_mistakes_are_refused_with_what_to_fix(api: tuple[TestClient, Store],
+                                               body: dict[str, Any], status: int,
+                                               says: str) -> None:
+    client, _ = api
+    r = client.post("/v1/assistants", json={"name": "X", "extension": "x", **body})
+    assert r.status_code == status, r.text
+    assert says in str(r.json()), r.json()
+    assert len(client.get("/v1/assistants").json()) == 1  # nothing was saved
+
+
+def test_default_assistant_and_deletion(api: tuple[TestClient, Store]) -> None:
+    client, store = api
+    (default,) = client.get("/v1/assistants").json()
+    a = create(client, is_default=True, transfers=[{"name": "desk", "target": "100"}],
+               fallback={"action": "transfer", "destination": "desk"})
+    listed = {x["id"]: x["is_default"] for x in client.get("/v1/assistants").json()}
+    assert listed == {default["id"]: False, a["id"]: True}
+    r = client.patch(f"/v1/assistants/{a['id']}", json={"is_default": False})
+    assert r.status_code == 409 and "another assistant the default" in r.json()["detail"]
+    r = client.delete(f"/v1/assistants/{a['id']}")
+    assert r.status_code == 409 and "cannot be deleted" in r.json()["detail"]
+    assert client.patch(f"/v1/assistants/{default['id']}",
+                        json={"is_default": True}).status_code == 200
+
+    created = stored(store, a["id"]).created_at
+
+    def add_trunk(s: Any) -> None:
+        s.add(models.Trunk(id="t1", name="PBX", kind="extension", number="1", username="1",
+                           password_enc=BOX.encrypt("x"), host="127.0.0.1", transport="udp",
+                           assistant_id=a["id"], contact_user="t1", number_format="e164",
+                           country="PT", inbound_auth="ip", max_concurrent_calls=2,
+                           allowed_ips=[], allowed_countries=[], updated_at=created,
+                           created_at=created))
+
+    asyncio.run(store.run(add_trunk))
+    r = client.delete(f"/v1/assistants/{a['id']}")
+    assert r.status_code == 409 and "trunk 'PBX'" in r.json()["detail"]
+    asyncio.run(store.run(lambda s: s.delete(s.get(models.Trunk, "t1"))))
+    assert client.delete(f"/v1/assistants/{a['id']}").status_code == 204
+    assert client.get(f"/v1/assistants/{a['id']}").status_code == 404
+    r = client.patch("/v1/assistants/nope", json={"name": "y"})
+    assert r.status_code == 404 and "nope" in r.json()["detail"]
