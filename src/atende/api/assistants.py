@@ -311,7 +311,8 @@ def assistants_router(store: Store, box: SecretBox,
     async def list_assistants() -> list[AssistantOut]:
         return [AssistantOut.of(a) for a in await store.assistants()]
 
-    @router.post("", response_model=AssistantOut, status_code=201)
+    @router.post("", response_model=AssistantOut, status_code=201, responses={
+        409: {"description": "the extension is taken"}})
     async def create(body: AssistantCreate) -> AssistantOut:
         """Without `llm` the assistant answers with its offline rules."""
         now = datetime.now(UTC)
@@ -326,7 +327,9 @@ def assistants_router(store: Store, box: SecretBox,
     async def get(assistant_id: str) -> AssistantOut:
         return AssistantOut.of(await load(assistant_id))
 
-    @router.patch("/{assistant_id}", response_model=AssistantOut)
+    @router.patch("/{assistant_id}", response_model=AssistantOut, responses={
+        409: {"description": "the extension is taken, or the default would be left "
+                             "without a successor"}})
     async def patch(assistant_id: str, body: AssistantFields) -> AssistantOut:
         row = await load(assistant_id)
         was_default = row.is_default
@@ -336,7 +339,8 @@ def assistants_router(store: Store, box: SecretBox,
         row.updated_at = datetime.now(UTC)
         return AssistantOut.of(await save(row))
 
-    @router.delete("/{assistant_id}", status_code=204, response_class=Response)
+    @router.delete("/{assistant_id}", status_code=204, response_class=Response, responses={
+        409: {"description": "it is the default, or a trunk sends its calls to it"}})
     async def delete(assistant_id: str) -> Response:
         row = await load(assistant_id)
         if row.is_default:

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from atende.api import examples as ex
 from atende.api.outbound import destination
+from atende.sip.uri import UriError, split_hostport
 from atende.store import models
 from atende.store.db import Store, as_utc
 from atende.store.secrets import SecretBox
@@ -55,8 +56,10 @@ def _host(v: str) -> str:
         raise ValueError("give the host name or address only, without sip: or a scheme")
     if ":" in v and not _is_ipv6(v):
         raise ValueError("give the host without a port: use the port field")
-    if not v or any(c in v for c in " /@;"):
-        raise ValueError(f"{v!r} is not a host name or address")
+    try:  # what the SIP stack will parse later, checked now: a 422, not a 500
+        split_hostport(f"[{v.strip('[]')}]" if _is_ipv6(v) else v)
+    except UriError:
+        raise ValueError(f"{v!r} is not a host name or address") from None
     return v
 
 
