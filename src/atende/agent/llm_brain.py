@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 
 from atende.agent.actions import CallActions
 from atende.agent.tools import ToolBox
@@ -56,13 +57,15 @@ class LlmBrain:
             calls: list[ToolCall] = []
             chunker = SentenceChunker()
             try:
-                async for event in self._stream(actions):
-                    if isinstance(event, TextDelta):
-                        text.append(event.text)
-                        for sentence in chunker.feed(event.text):
-                            yield sentence
-                    elif isinstance(event, ToolCall):
-                        calls.append(event)
+                # aclosing: a barge-in closes the HTTP stream now, not when collected.
+                async with aclosing(self._stream(actions)) as events:
+                    async for event in events:
+                        if isinstance(event, TextDelta):
+                            text.append(event.text)
+                            for sentence in chunker.feed(event.text):
+                                yield sentence
+                        elif isinstance(event, ToolCall):
+                            calls.append(event)
                 for sentence in chunker.flush():
                     yield sentence
             finally:  # also when interrupted: memory keeps what was generated
@@ -81,16 +84,17 @@ class LlmBrain:
         log.warning("the model kept calling tools for %d rounds; waiting for the caller",
                     self.max_rounds)
 
-    async def _stream(self, actions: CallActions) -> AsyncIterator[LlmEvent]:
+    async def _stream(self, actions: CallActions) -> AsyncGenerator[LlmEvent, None]:
         last: ProviderError | None = None
         for model in self.models:
             started = False
             try:
-                async for event in model.stream(self.conversation):
-                    if not started:
-                        started = True
-                        actions.first_token()
-                    yield event
+                async with aclosing(model.stream(self.conversation)) as events:
+                    async for event in events:
+                        if not started:
+                            started = True
+                            actions.first_token()
+                        yield event
                 return
             except ProviderError as exc:
                 if started:

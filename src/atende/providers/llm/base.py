@@ -6,7 +6,7 @@ back into ``TextDelta``, ``ToolCall`` and ``Finished``; the agent never sees ven
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -68,7 +68,7 @@ class LlmSettings:
 class LanguageModel(Protocol):
     name: str
 
-    def stream(self, conversation: Conversation) -> AsyncIterator[LlmEvent]:
+    def stream(self, conversation: Conversation) -> AsyncGenerator[LlmEvent, None]:
         """The reply as it is generated. Raises ProviderError when the provider fails,
         including a stream that stops before the reply is finished."""
         ...

@@ -5,7 +5,7 @@ fail into a ProviderError the agent can act on."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -89,7 +89,7 @@ class HttpLanguageModel:
         self.name = f"{dialect.name}:{settings.model}"
         self._client = client
 
-    async def stream(self, conversation: Conversation) -> AsyncIterator[LlmEvent]:
+    async def stream(self, conversation: Conversation) -> AsyncGenerator[LlmEvent, None]:
         req = self.dialect.request(self.settings, conversation)
         t = self.settings.timeout_s
         timeout = httpx.Timeout(t, connect=min(t, 5.0))
