@@ -26,7 +26,16 @@ from atende.providers.llm.factory import language_model
 from atende.providers.stt.whisper import WhisperSTT
 from atende.providers.tts.base import CachedTTS
 from atende.providers.tts.piper import PiperTTS
-from tests.peers.vendor import Answer, Request, Status, Stream, VendorServer, data_events
+from tests.peers.vendor import (
+    Answer,
+    Request,
+    Status,
+    Stream,
+    VendorServer,
+    data_events,
+    openai_chunk,
+)
+from tests.peers.vendor import openai_reply as reply
 
 GREETING = "Hello Ana, I am calling to confirm your appointment tomorrow at ten."
 
@@ -72,22 +81,6 @@ class Record:
 
     def said(self, speaker: str) -> list[str]:
         return [t.text for t in self.turns if t.speaker == speaker]
-
-
-def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-    return {"object": "chat.completion.chunk",
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
-
-
-def reply(text: str, *calls: tuple[str, dict[str, Any]], gap_s: float = 0.0) -> Stream:
-    """A streamed chat completion: ``text`` a few words per chunk, then ``calls``."""
-    words = text.split(" ")
-    parts = [chunk({"content": " ".join(words[i:i + 3]) + " "}) for i in range(0, len(words), 3)]
-    parts += [chunk({"tool_calls": [{"index": i, "id": f"call_{name}", "type": "function",
-                                     "function": {"name": name, "arguments": json.dumps(args)}}]})
-              for i, (name, args) in enumerate(calls)]
-    parts.append(chunk({}, "tool_calls" if calls else "stop"))
-    return Stream(data_events(*parts, done=True), gap_s=gap_s)
 
 
 def last_user_text(req: Request) -> str:
@@ -259,7 +252,7 @@ async def test_backup_model_answers_when_the_first_fails(
 async def test_failure_speaks_the_fallback_and_the_call_goes_on(
         call_with: Callable[..., Call], speech: Callable[[str], bytes]) -> None:
     answers: list[Answer] = [
-        Stream(data_events(chunk({"content": "Let me"})), cut_after=1),  # cut mid-reply
+        Stream(data_events(openai_chunk({"content": "Let me"})), cut_after=1),  # cut mid-reply
         reply("I am back. How can I help?")]
     with VendorServer(lambda req: answers.pop(0)) as llm:
         call = call_with([llm.url], Fallback("Sorry, one moment please."))

@@ -20,24 +20,9 @@ from tests.e2e.test_outbound import (  # noqa: F401  (pbx and trunk are fixtures
 from tests.peers.atende import AtendeProcess
 from tests.peers.audio import speech_wav
 from tests.peers.kamailio import Kamailio
-from tests.peers.vendor import Answer, Request, Status, Stream, VendorServer, data_events
+from tests.peers.vendor import Answer, Request, Status, VendorServer
+from tests.peers.vendor import openai_reply as reply
 from tests.peers.webhook import webhook_receiver
-
-
-def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-    return {"object": "chat.completion.chunk",
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
-
-
-def reply(text: str, *calls: tuple[str, dict[str, Any]]) -> Stream:
-    words = text.split(" ")
-    parts = [chunk({"content": " ".join(words[i:i + 4]) + " "})
-             for i in range(0, len(words), 4)] if text else []
-    parts += [chunk({"tool_calls": [{"index": i, "id": f"call_{name}_{i}", "type": "function",
-                                     "function": {"name": name, "arguments": json.dumps(a)}}]})
-              for i, (name, a) in enumerate(calls)]
-    parts.append(chunk({}, "tool_calls" if calls else "stop"))
-    return Stream(data_events(*parts, done=True))
 
 
 def conversation_model(rules: Callable[[str, list[dict[str, Any]]], Answer]

@@ -137,3 +137,25 @@ class VendorServer:
                 time.sleep(answer.gap_s)
         sock.sendall(b"0\r\n\r\n")
         return True
+
+
+def openai_chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+    """One ``chat.completion.chunk`` of OpenAI's stream."""
+    return {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1,
+            "model": "test-model",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+
+def openai_reply(text: str, *calls: tuple[str, dict[str, Any]], gap_s: float = 0.0,
+                 words_per_chunk: int = 3) -> Stream:
+    """A streamed chat completion as OpenAI sends it: ``text`` a few words per chunk, then
+    each tool call (id ``call_<name>``) whole, the finish reason and ``[DONE]``."""
+    words = text.split(" ") if text else []
+    parts = [openai_chunk({"content": " ".join(words[i:i + words_per_chunk]) + " "})
+             for i in range(0, len(words), words_per_chunk)]
+    parts += [openai_chunk({"tool_calls": [{
+        "index": i, "id": f"call_{name}", "type": "function",
+        "function": {"name": name, "arguments": json.dumps(args)}}]})
+        for i, (name, args) in enumerate(calls)]
+    parts.append(openai_chunk({}, "tool_calls" if calls else "stop"))
+    return Stream(data_events(*parts, done=True), gap_s=gap_s)

@@ -31,6 +31,7 @@ from tests.peers.vendor import (
     VendorServer,
     data_events,
     named_events,
+    openai_chunk,
 )
 
 OUTCOME = Tool("set_outcome", "Record what the call achieved.", {
@@ -60,11 +61,6 @@ async def collect(provider: str, answer: Answer | list[Answer], **settings: Any
 
 def text_of(events: list[LlmEvent]) -> str:
     return "".join(e.text for e in events if isinstance(e, TextDelta))
-
-
-def openai_chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-    return {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "m-1",
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
 
 
 # --- the event-stream parser ---------------------------------------------------------------
