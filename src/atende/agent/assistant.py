@@ -36,15 +36,14 @@ wrong_person. Then say a short goodbye and call end_call in the same reply."""
 
 @dataclass(frozen=True)
 class TurnTaking:
-    end_of_turn_ms: int = 600
-    vad_aggressiveness: int = 2
+    end_of_turn_ms: int = VadConfig.end_ms
+    vad_aggressiveness: int = VadConfig.aggressiveness
     max_call_seconds: int | None = None
 
     @classmethod
     def of(cls, data: Mapping[str, Any] | None) -> TurnTaking:
-        d = data or {}
-        return cls(int(d.get("end_of_turn_ms", 600)), int(d.get("vad_aggressiveness", 2)),
-                   d.get("max_call_seconds"))
+        """From the stored ``turn_taking`` (the API's, with every field), or the defaults."""
+        return cls(**(data or {}))
 
     def vad(self) -> VadConfig:
         return VadConfig(aggressiveness=self.vad_aggressiveness, end_ms=self.end_of_turn_ms)
@@ -75,7 +74,7 @@ def llm_settings(a: models.Assistant, box: SecretBox) -> list[LlmSettings]:
         provider=m["provider"], model=m["model"],
         api_key=box.decrypt(m["api_key_enc"]) if m.get("api_key_enc") else None,
         base_url=m.get("base_url"), temperature=m.get("temperature"),
-        max_tokens=int(m.get("max_tokens", 400)), timeout_s=float(m.get("timeout_s", 5.0)))
+        max_tokens=m["max_tokens"], timeout_s=m["timeout_s"])
         for m in a.llm or []]
 
 
@@ -83,8 +82,8 @@ def http_tools(a: models.Assistant, box: SecretBox) -> list[HttpTool]:
     out = []
     for t in a.http_tools or []:
         headers = json.loads(box.decrypt(t["headers_enc"])) if t.get("headers_enc") else {}
-        out.append(HttpTool(t["name"], t.get("description", ""), t["parameters"], t["url"],
-                            t.get("method", "POST"), headers, float(t.get("timeout_s", 5.0))))
+        out.append(HttpTool(t["name"], t["description"], t["parameters"], t["url"],
+                            t["method"], headers, t["timeout_s"]))
     return out
 
 

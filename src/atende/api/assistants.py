@@ -17,8 +17,10 @@ from sqlalchemy.orm import Session
 
 from atende.agent.brain import DEFAULT_RULES, RuleSet
 from atende.agent.fallback import FALLBACK_ACTIONS
-from atende.agent.tools import BUILTINS, TOOL_NAME
+from atende.agent.tools import BUILTINS, TOOL_NAME, HttpTool
+from atende.agent.vad import VadConfig
 from atende.api import examples as ex
+from atende.providers.llm.base import LlmSettings
 from atende.store import models
 from atende.store.db import Store, as_utc
 from atende.store.secrets import SecretBox
@@ -50,8 +52,9 @@ class LlmIn(BaseModel):
                                 "update: the key of the same provider at the same position "
                                 "is kept")
     temperature: float | None = Field(None, ge=0, le=2)
-    max_tokens: int = Field(400, ge=16, le=8192)
-    timeout_s: float = Field(5.0, ge=0.5, le=60, description="to the first token; on "
+    max_tokens: int = Field(LlmSettings.max_tokens, ge=16, le=8192)
+    timeout_s: float = Field(LlmSettings.timeout_s, ge=0.5, le=60, description="to the "
+                             "first token; on "
                              "timeout the next model (or the fallback) takes over")
 
     _url = field_validator("base_url")(_http_url)
@@ -73,10 +76,10 @@ class HttpToolIn(BaseModel):
     description: str = Field(min_length=1, max_length=1000)
     parameters: dict[str, Any] = Field(description="JSON Schema of the arguments: an object")
     url: str = Field(max_length=1000)
-    method: Literal["GET", "POST"] = "POST"
+    method: Literal["GET", "POST"] = HttpTool.method  # type: ignore[assignment]
     headers: dict[str, str] | None = Field(None, description="write-only (e.g. "
                                            "Authorization); stored encrypted")
-    timeout_s: float = Field(5.0, ge=0.5, le=30)
+    timeout_s: float = Field(HttpTool.timeout_s, ge=0.5, le=30)
 
     _url = field_validator("url")(_http_url)
 
@@ -117,9 +120,10 @@ class FallbackIn(BaseModel):
 
 class TurnTakingIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    end_of_turn_ms: int = Field(600, ge=200, le=3000, description="caller silence that "
-                                "ends their turn")
-    vad_aggressiveness: int = Field(2, ge=0, le=3, description="0 hears the most as speech")
+    end_of_turn_ms: int = Field(VadConfig.end_ms, ge=200, le=3000,
+                                description="caller silence that ends their turn")
+    vad_aggressiveness: int = Field(VadConfig.aggressiveness, ge=0, le=3,
+                                    description="0 hears the most as speech")
     max_call_seconds: int | None = Field(None, ge=10, le=86400)
 
 
@@ -184,8 +188,8 @@ class AssistantOut(BaseModel):
             id=a.id, name=a.name, extension=a.extension, language=a.language, voice=a.voice,
             greeting=a.greeting, prompt=a.prompt, mode=a.mode,
             llm=[LlmOut(provider=m["provider"], model=m["model"], base_url=m.get("base_url"),
-                        temperature=m.get("temperature"), max_tokens=m.get("max_tokens", 400),
-                        timeout_s=m.get("timeout_s", 5.0), api_key_set=bool(m.get("api_key_enc")))
+                        temperature=m.get("temperature"), max_tokens=m["max_tokens"],
+                        timeout_s=m["timeout_s"], api_key_set=bool(m.get("api_key_enc")))
                  for m in a.llm or []],
             tools=list(a.tools if a.tools is not None else BUILTINS),
             http_tools=[HttpToolOut(name=t["name"], description=t["description"],

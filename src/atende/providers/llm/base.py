@@ -62,7 +62,7 @@ class LlmSettings:
     base_url: str | None = None
     temperature: float | None = None
     max_tokens: int = 400
-    timeout_s: float = 8.0  # to the first byte, and between bytes after it
+    timeout_s: float = 5.0  # to the first byte, and between bytes after it
 
 
 class LanguageModel(Protocol):
