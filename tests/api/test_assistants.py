@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from atende.agent.assistant import TurnTaking, voicemail
+from atende.agent.turn_policy import TurnPolicy
 from atende.api.app import create_api
 from atende.api.assistants import assistants_router
 from atende.providers.registry import ProviderRegistry
@@ -102,6 +104,11 @@ def test_keys_and_headers_are_encrypted_and_never_shown(
      "its own name"),
     ({"turn_taking": {"end_of_turn_ms": 50}}, 422, "end_of_turn_ms"),
     ({"rules": {"intents": [{"phrases": ["x"]}]}}, 422, "rules: each intent needs"),
+    ({"voicemail": {"detect": True, "action": "leave_message"}}, 422,
+     "message: needed for action leave_message"),
+    ({"voicemail": {"detect": "yes"}}, 422, "detect"),
+    ({"turn_taking": {"reprompt_after_ms": 500}}, 422, "reprompt_after_ms"),
+    ({"turn_taking": {"backchannels": [""]}}, 422, "backchannels"),
     ({"extension": "assistant"}, 409, "extension 'assistant' is taken"),
     ({"extension": "has space"}, 422, "extension"),
     ({"mode": "realtime"}, 422, "mode"),
@@ -114,6 +121,31 @@ def test_mistakes_are_refused_with_what_to_fix(api: tuple[TestClient, Store],
     assert r.status_code == status, r.text
     assert says in str(r.json()), r.json()
     assert len(client.get("/v1/assistants").json()) == 1  # nothing was saved
+
+
+def test_turn_taking_and_voicemail_round_trip_and_reach_the_call(
+        api: tuple[TestClient, Store]) -> None:
+    client, store = api
+    a = create(client, turn_taking={"reprompt_after_ms": 5000, "max_reprompts": 1,
+                                    "backchannels": ["d'accord"]},
+               voicemail={"detect": True, "action": "leave_message",
+                          "message": "Hello {caller_name}, please call {metadata.shop}."})
+    assert a["turn_taking"]["reprompt_after_ms"] == 5000
+    assert a["turn_taking"]["min_barge_in_ms"] == 150  # defaults shown
+    assert a["voicemail"]["max_greeting_ms"] == 2500
+    row = stored(store, a["id"])
+    policy = TurnTaking.of(row.conversation).policy()
+    assert policy.reprompt_after_ms == 5000 and policy.max_reprompts == 1
+    assert policy.is_backchannel("D'accord.") and not policy.is_backchannel("Okay.")
+    screen = voicemail(row, {"caller_name": "Ana", "metadata": {"shop": "the bakery"}})
+    assert screen is not None and screen.config.action == "leave_message"
+    assert screen.config.message == "Hello Ana, please call the bakery."
+    # Off again; a partial update leaves the other settings alone.
+    r = client.patch(f"/v1/assistants/{a['id']}", json={"voicemail": {"detect": False}})
+    assert r.status_code == 200 and r.json()["turn_taking"]["max_reprompts"] == 1
+    assert voicemail(stored(store, a["id"]), None) is None
+    # Assistants stored before these settings existed get the defaults.
+    assert TurnTaking.of({"end_of_turn_ms": 700}).policy() == TurnPolicy()
 
 
 def test_default_assistant_and_deletion(api: tuple[TestClient, Store]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import wave
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -36,16 +37,37 @@ def read_wav(path: Path) -> tuple[np.ndarray, int]:
     return data, rate
 
 
-def speech_wav(path: Path, segments: list[tuple[float, str]], tail_s: float,
-               rate: int = 8000) -> Path:
-    """A phone-rate WAV: for each (silence before, sentence) the silence then the speech
-    (Piper's voice: Whisper recognises it reliably), then ``tail_s`` of silence."""
+@dataclass(frozen=True)
+class Tone:
+    """A pure tone, like an answering machine's beep."""
+
+    hz: float
+    seconds: float
+    dbfs: float = -12.0
+
+    def pcm(self, rate: int) -> bytes:
+        t = np.arange(int(self.seconds * rate)) / rate
+        amplitude = 32767 * 10 ** (self.dbfs / 20)
+        return (amplitude * np.sin(2 * np.pi * self.hz * t)).astype(np.int16).tobytes()
+
+
+def speech(segments: list[tuple[float, str | Tone]], tail_s: float, rate: int = 16000
+           ) -> bytes:
+    """For each (silence before, sentence or tone) the silence then the sound (Piper's
+    voice: Whisper recognises it reliably), then ``tail_s`` of silence."""
     out = bytearray()
-    for lead_s, text in segments:
+    for lead_s, sound in segments:
         out += bytes(int(lead_s * rate) * 2)
-        out += resample(_piper().synthesize(text), 16000, rate)
+        out += sound.pcm(rate) if isinstance(sound, Tone) else \
+            resample(_piper().synthesize(sound), 16000, rate)
     out += bytes(int(tail_s * rate) * 2)
-    return write_wav(path, bytes(out), rate)
+    return bytes(out)
+
+
+def speech_wav(path: Path, segments: list[tuple[float, str | Tone]], tail_s: float,
+               rate: int = 8000) -> Path:
+    """``speech`` as a phone-rate WAV."""
+    return write_wav(path, speech(segments, tail_s, rate), rate)
 
 
 def frame_levels(samples: np.ndarray, rate: int, frame_ms: int = 20) -> np.ndarray:

@@ -16,7 +16,9 @@ from atende.agent.brain import RuleBrain, RuleSet, render
 from atende.agent.fallback import Fallback
 from atende.agent.llm_brain import LlmBrain
 from atende.agent.tools import BUILTINS, Destination, HttpTool, ToolBox
+from atende.agent.turn_policy import TurnPolicy
 from atende.agent.vad import VadConfig
+from atende.agent.voicemail import VoicemailConfig, VoicemailDetector
 from atende.providers.llm.base import LlmSettings
 from atende.providers.llm.factory import language_model
 from atende.store import models
@@ -39,14 +41,41 @@ class TurnTaking:
     end_of_turn_ms: int = VadConfig.end_ms
     vad_aggressiveness: int = VadConfig.aggressiveness
     max_call_seconds: int | None = None
+    min_barge_in_ms: int = TurnPolicy.min_barge_in_ms
+    backchannels: tuple[str, ...] = TurnPolicy.backchannels
+    reprompt_after_ms: int | None = TurnPolicy.reprompt_after_ms
+    reprompt: str = TurnPolicy.reprompt
+    max_reprompts: int = TurnPolicy.max_reprompts
+    silence_goodbye: str = TurnPolicy.silence_goodbye
 
     @classmethod
     def of(cls, data: Mapping[str, Any] | None) -> TurnTaking:
-        """From the stored ``turn_taking`` (the API's, with every field), or the defaults."""
-        return cls(**(data or {}))
+        """From the stored ``turn_taking`` (the API's, with every field; rows stored before
+        a field existed take its default), or the defaults."""
+        values = dict(data or {})
+        if values.get("backchannels") is not None:
+            values["backchannels"] = tuple(values["backchannels"])
+        else:
+            values.pop("backchannels", None)
+        return cls(**values)
 
     def vad(self) -> VadConfig:
         return VadConfig(aggressiveness=self.vad_aggressiveness, end_ms=self.end_of_turn_ms)
+
+    def policy(self) -> TurnPolicy:
+        return TurnPolicy(self.min_barge_in_ms, self.backchannels, self.reprompt_after_ms,
+                          self.reprompt, self.max_reprompts, self.silence_goodbye)
+
+
+def voicemail(a: models.Assistant, context: Mapping[str, Any] | None
+              ) -> VoicemailDetector | None:
+    """The answering-machine screen of a call the assistant places, if it has one; the
+    message it leaves is filled in for the call."""
+    config = VoicemailConfig.of(a.voicemail)
+    if not config.detect:
+        return None
+    message = render(config.message, context or {}) if config.message else None
+    return VoicemailDetector(replace(config, message=message))
 
 
 def greeting(a: models.Assistant, rules: RuleSet,

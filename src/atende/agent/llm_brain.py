@@ -43,6 +43,7 @@ class LlmBrain:
         if greeting:
             self.conversation.messages.append(Message("assistant", greeting))
         self._reply_from = 0  # where the last reply starts (the greeting, at first)
+        self._cut = False  # the last reply's memory was cut to what the caller heard
 
     def greeting(self) -> str:
         return self._greeting
@@ -52,6 +53,7 @@ class LlmBrain:
         self._answer_pending_calls()
         messages.append(Message("user", heard))
         self._reply_from = len(messages)
+        self._cut = False
         for _ in range(self.max_rounds):
             text: list[str] = []
             calls: list[ToolCall] = []
@@ -120,15 +122,18 @@ class LlmBrain:
                                             tool_name=call.name))
 
     def said(self, text: str, interrupted: bool) -> None:
-        """After a barge-in, the reply's text in memory becomes what was heard."""
-        if not interrupted:
+        """After a barge-in, the reply's text in memory becomes what was heard; when the
+        session takes a cut reply up again, what was heard in all."""
+        if not interrupted and not self._cut:
             return
+        self._cut = interrupted
         messages = self.conversation.messages
         rest = text
         for i in range(self._reply_from, len(messages)):
             m = messages[i]
             if m.role == "assistant" and m.text:
-                messages[i] = Message("assistant", rest + ("…" if rest else ""),
+                messages[i] = Message("assistant", rest + ("…" if rest and interrupted
+                                                            else ""),
                                       m.tool_calls)
                 rest = ""
         self.conversation.messages = [m for m in messages if m.role != "assistant" or

@@ -1,6 +1,12 @@
 """The agent session: listens on a CallLeg, decides when the caller's turn ends, asks the
 brain, speaks the reply sentence by sentence as the brain produces it, and stops speaking the
-moment the caller barges in. When a provider fails it speaks the fallback: never dead air."""
+moment the caller barges in. When a provider fails it speaks the fallback: never dead air.
+
+Turn-taking (``TurnPolicy``): a barge-in needs ``min_barge_in_ms`` of caller speech; if what
+interrupted turns out to be a backchannel ("uh-huh") or noise, the assistant takes up again
+from the sentence it was cut in. A silent caller is reprompted, and after repeated silence the
+call is ended. On calls it places, the session can first listen for an answering machine
+(``VoicemailDetector``) and hang up or leave a message instead of greeting."""
 
 from __future__ import annotations
 
@@ -14,8 +20,10 @@ from typing import Any
 
 from atende.agent.actions import Brain, CallActions
 from atende.agent.fallback import Fallback, MessageTaker
+from atende.agent.turn_policy import TurnPolicy
 from atende.agent.turns import SessionObserver, Turn
 from atende.agent.vad import Endpointer, SpeechStarted, TurnEnded, VadConfig
+from atende.agent.voicemail import Human, LeaveMessage, Machine, VoicemailDetector
 from atende.aio import BackgroundTasks
 from atende.channels.leg import (
     AudioIn,
@@ -45,8 +53,13 @@ class _Utterance:
     started: int = 0  # how many of them began to play
     queued: int = 0
     done: int = 0
+    completed: int = 0  # played to their end
     closed: bool = False  # no more sentences will come
     hangup: bool = False
+    hangup_cause: str = "assistant_hangup"
+    cut_by: float | None = None  # onset of the caller speech that barged in
+    resumes: _Utterance | None = None  # the cut utterance this one takes up again
+    reply: bool = True  # the brain's (its memory follows); not a reprompt or a message
     first_audio_at: float | None = None
     last_audio_at: float | None = None
     played_ms: int = 0
@@ -57,11 +70,22 @@ class _Utterance:
     drained: asyncio.Event = field(default_factory=asyncio.Event)  # all queued audio played
 
 
-def _sentences(text: str) -> Callable[[CallActions], AsyncGenerator[str, None]]:
+def _sentences(text: str | list[str], hangup: bool = False
+               ) -> Callable[[CallActions], AsyncGenerator[str, None]]:
+    sentences = split_sentences(text) if isinstance(text, str) else text
+
     async def say(actions: CallActions) -> AsyncGenerator[str, None]:
-        for sentence in split_sentences(text):
+        if hangup:
+            actions.end_after_speaking()
+        for sentence in sentences:
             yield sentence
     return say
+
+
+def _heard_before(utt: _Utterance) -> list[str]:
+    """The sentences heard in full of the utterances ``utt`` takes up again."""
+    cut = utt.resumes
+    return [] if cut is None else _heard_before(cut) + cut.sentences[: cut.completed]
 
 
 class _Actions:
@@ -110,7 +134,8 @@ class AgentSession:
     def __init__(self, leg: CallLeg, brain: Brain, stt: SpeechToText, tts: CachedTTS,
                  executor: Executor, observer: SessionObserver | None = None,
                  vad: VadConfig | None = None, endpointer: Endpointer | None = None,
-                 fallback: Fallback | None = None) -> None:
+                 fallback: Fallback | None = None, policy: TurnPolicy | None = None,
+                 voicemail: VoicemailDetector | None = None) -> None:
         self.leg = leg
         self.brain = brain
         self.stt = stt
@@ -119,6 +144,8 @@ class AgentSession:
         self.observer = observer
         self.endpointer = endpointer or Endpointer(vad)
         self.fallback = fallback or Fallback()
+        self.policy = policy or TurnPolicy()
+        self.screen = voicemail  # listening for a machine before greeting; None once done
         self._utterances: dict[str, _Utterance] = {}
         self._current: _Utterance | None = None
         self._speak_task: asyncio.Task[None] | None = None
@@ -127,6 +154,11 @@ class AgentSession:
         self._seq = 0
         self._offset = 0.0
         self.barge_ins = 0
+        self._resumable: _Utterance | None = None  # cut by a barge-in, maybe by mistake
+        self._idle_since: float | None = None
+        self._reprompts = 0
+        self._on_hold = False
+        self._question: str | None = None  # the last one the caller heard, unanswered
 
     def _wall(self, loop_time: float) -> float:
         return loop_time + self._offset
@@ -134,24 +166,23 @@ class AgentSession:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         self._offset = time.time() - loop.time()
-        greeting = self.brain.greeting()
-        if greeting:
-            self._start_speaking(_sentences(greeting), None)
+        if self.screen is None:
+            self._greet()
         try:
             while True:
                 ev = await self.leg.events.get()
                 if isinstance(ev, AudioIn):
-                    for vev in self.endpointer.feed(ev.pcm, ev.at):
-                        if isinstance(vev, SpeechStarted):
-                            self._on_speech_started(vev)
-                        else:
-                            self._on_turn_ended(vev)
+                    if self.screen is not None:
+                        self._on_screened(ev)
+                    else:
+                        self._listen(ev)
                 elif isinstance(ev, PlayoutStarted):
                     self._on_playout_started(ev)
                 elif isinstance(ev, PlayoutDone):
                     self._on_playout_done(ev)
                 elif isinstance(ev, DtmfIn):
                     log.info("call %s: DTMF %s", self.leg.info.id, ev.digit)
+                    self._idle_since, self._reprompts = None, 0
                     if self.observer:
                         self.observer.on_dtmf(self.leg.info.id, ev.digit, self._wall(ev.at))
                 elif isinstance(ev, HoldChanged):
@@ -159,6 +190,7 @@ class AgentSession:
                              "on hold" if ev.on_hold else "resumed")
                     if self.observer:
                         self.observer.on_hold(self.leg.info.id, ev.on_hold, self._wall(ev.at))
+                    self._on_hold = ev.on_hold
                     if ev.on_hold:
                         self._interrupt()
                         self.endpointer.reset()
@@ -167,12 +199,105 @@ class AgentSession:
         finally:
             self._shutdown()
 
+    def _greet(self) -> None:
+        greeting = self.brain.greeting()
+        if greeting:
+            self._start_speaking(_sentences(greeting), None)
+
+    # answering machines -----------------------------------------------------------------
+    def _on_screened(self, ev: AudioIn) -> None:
+        assert self.screen is not None
+        for verdict in self.screen.feed(ev.pcm, ev.at):
+            if isinstance(verdict, Human):
+                log.info("call %s: answered by a person (%s)", self.leg.info.id,
+                         verdict.reason)
+                self._event("answered_by", {"answered_by": "human", "reason": verdict.reason})
+                self.screen = None
+                self.endpointer.reset()
+                self._greet()
+            elif isinstance(verdict, Machine):
+                log.info("call %s: answered by a machine (%s)", self.leg.info.id,
+                         verdict.reason)
+                self._event("answered_by", {"answered_by": "machine",
+                                            "reason": verdict.reason})
+                if self.observer is not None:
+                    self.observer.on_outcome(self.leg.info.id, "voicemail",
+                                             {"detected_by": verdict.reason})
+                if not self._voicemail_message():
+                    self._call_tasks.spawn(self.leg.hangup("voicemail"))
+            elif isinstance(verdict, LeaveMessage):
+                self._event("voicemail_message", {"cue": verdict.reason})
+                self._start_speaking(_sentences(self._voicemail_message(), hangup=True),
+                                     None, hangup_cause="voicemail", reply=False)
+
+    def _voicemail_message(self) -> str:
+        c = self.screen.config if self.screen is not None else None
+        return (c.message or "") if c is not None and c.action == "leave_message" else ""
+
     # listening --------------------------------------------------------------------------
-    def _on_speech_started(self, ev: SpeechStarted) -> None:
-        if self._current is not None and not self._current.finished:
-            log.info("call %s: barge-in", self.leg.info.id)
-            self.barge_ins += 1
-            self._interrupt()
+    def _listen(self, ev: AudioIn) -> None:
+        onset = self.endpointer.onset_at
+        turn_ended = False
+        for vev in self.endpointer.feed(ev.pcm, ev.at):
+            if isinstance(vev, SpeechStarted):
+                self._idle_since = None
+            else:
+                turn_ended = True
+                self._on_turn_ended(vev)
+        if onset is not None and not self.endpointer.in_speech and not turn_ended:
+            self._on_noise(onset)  # too short to be a turn
+        self._check_barge_in()
+        self._check_silence(ev.at)
+
+    def _on_noise(self, onset: float) -> None:
+        cut = self._resumable
+        if cut is not None and cut.cut_by == onset:
+            log.info("call %s: a noise over the assistant; taking up again",
+                     self.leg.info.id)
+            self._resume(cut)
+
+    def _check_barge_in(self) -> None:
+        """Caller speech over the assistant's audio stops it once it has lasted
+        ``min_barge_in_ms``: whenever it began, the assistant never talks over the caller."""
+        utt = self._current
+        if utt is None or utt.finished or utt.first_audio_at is None or \
+                self.endpointer.voiced_ms < self.policy.min_barge_in_ms:
+            return
+        log.info("call %s: barge-in", self.leg.info.id)
+        self.barge_ins += 1
+        utt.cut_by = self.endpointer.onset_at
+        self._resumable = utt
+        self._interrupt()
+
+    def _idle(self) -> bool:
+        """Nobody is speaking and nothing is being prepared: the caller's move."""
+        return (self._current is None and not self.endpointer.in_speech
+                and not self._think_tasks and not self._call_tasks and not self._on_hold
+                and not self.leg.ended)
+
+    def _check_silence(self, at: float) -> None:
+        p = self.policy
+        if p.reprompt_after_ms is None or not self._idle():
+            self._idle_since = None
+            return
+        if self._idle_since is None:
+            self._idle_since = at
+            return
+        if (at - self._idle_since) * 1000 < p.reprompt_after_ms:
+            return
+        self._idle_since = None
+        if self._reprompts >= p.max_reprompts:
+            log.info("call %s: no answer to %d reprompts; ending the call",
+                     self.leg.info.id, self._reprompts)
+            self._event("silence_hangup", {"reprompts": self._reprompts})
+            self._start_speaking(_sentences(p.silence_goodbye, hangup=True), None,
+                                 hangup_cause="silence", reply=False)
+        else:
+            self._reprompts += 1
+            self._event("reprompt", {"count": self._reprompts})
+            # Asked again with it, so that "yes, I'm here" cannot answer something else.
+            text = f"{p.reprompt} {self._question}" if self._question else p.reprompt
+            self._start_speaking(_sentences(text), None, reply=False)
 
     def _on_turn_ended(self, ev: TurnEnded) -> None:
         self._think_tasks.spawn(self._respond(ev))
@@ -182,23 +307,48 @@ class AgentSession:
         t0 = loop.time()
         text = await loop.run_in_executor(self.executor, self.stt.transcribe, ev.audio)
         stt_ms = int((loop.time() - t0) * 1000)
-        if not text.strip() or self.leg.ended:
+        if self.leg.ended:
+            return
+        cut = self._resumable
+        if cut is not None and cut.cut_by != ev.onset_at:
+            cut = None  # cut by other speech than this turn
+        backchannel = self.policy.is_backchannel(text)
+        if text.strip():
+            self._record(Turn("caller", text, self._wall(ev.onset_at), self._wall(ev.end_at),
+                              stt_ms=stt_ms, intent="backchannel" if backchannel else None))
+        if cut is not None and (backchannel or not text.strip()):
+            log.info("call %s: %s over the assistant; taking up again", self.leg.info.id,
+                     repr(text) if text.strip() else "noise")
+            self._resume(cut)
+            return
+        if not text.strip():
             return
         log.info("call %s: caller said %r (stt %d ms)", self.leg.info.id, text, stt_ms)
-        self._record(Turn("caller", text, self._wall(ev.onset_at), self._wall(ev.end_at),
-                          stt_ms=stt_ms))
+        self._reprompts = 0
         if self.endpointer.in_speech:
             return  # the caller kept talking: answer the next turn instead of talking over
         brain = self.brain
         self._start_speaking(lambda actions: brain.respond(text, actions), ev.end_at, stt_ms)
 
+    def _resume(self, cut: _Utterance) -> None:
+        """Say again what a mistaken barge-in cut: from the sentence it was cut in."""
+        rest = cut.sentences[cut.completed:]
+        if self._current is not None or not rest or self.endpointer.in_speech:
+            return
+        self._start_speaking(_sentences(rest, hangup=cut.hangup), None,
+                             hangup_cause=cut.hangup_cause, resumes=cut, reply=cut.reply)
+
     # speaking ---------------------------------------------------------------------------
     def _start_speaking(self, produce: Callable[[CallActions], AsyncGenerator[str, None]],
-                        caller_end_at: float | None, stt_ms: int | None = None) -> None:
+                        caller_end_at: float | None, stt_ms: int | None = None,
+                        hangup_cause: str = "assistant_hangup",
+                        resumes: _Utterance | None = None, reply: bool = True) -> None:
         self._interrupt()
+        self._resumable = None
         self._seq += 1
         utt = _Utterance(f"u{self._seq}", caller_end_at, stt_ms=stt_ms,
-                         think_at=asyncio.get_running_loop().time())
+                         think_at=asyncio.get_running_loop().time(),
+                         hangup_cause=hangup_cause, resumes=resumes, reply=reply)
         utt.drained.set()
         self._current = utt
         self._utterances[utt.uid] = utt
@@ -285,6 +435,7 @@ class AgentSession:
         if utt is None or utt.finished:
             return
         utt.done += 1
+        utt.completed += 0 if ev.interrupted else 1
         utt.played_ms += ev.played_ms
         utt.last_audio_at = ev.at
         if ev.interrupted:
@@ -306,7 +457,11 @@ class AgentSession:
             self._current = None
         heard = utt.sentences[: utt.started] if utt.interrupted else utt.sentences
         text = " ".join(heard)
-        self.brain.said(text, utt.interrupted)
+        if utt.reply:
+            # A reply taken up again after a mistaken barge-in is remembered as one reply.
+            self.brain.said(" ".join(_heard_before(utt) + heard), utt.interrupted)
+            asked = [s for s in heard if s.rstrip().endswith("?")]
+            self._question = asked[-1] if asked and not utt.interrupted else None
         if utt.sentences:
             started = utt.first_audio_at if utt.first_audio_at is not None else at
             latency = None
@@ -317,7 +472,10 @@ class AgentSession:
                               latency_ms=latency, stt_ms=utt.stt_ms, llm_ms=utt.llm_ms,
                               tts_ms=utt.tts_ms, played_ms=utt.played_ms))
         if utt.hangup and not utt.interrupted and not self.leg.ended:
-            self._call_tasks.spawn(self.leg.hangup("assistant_hangup"))
+            if utt.hangup_cause == "voicemail" and self.observer is not None:
+                self.observer.on_outcome(self.leg.info.id, "voicemail",
+                                         {"message_left": text})
+            self._call_tasks.spawn(self.leg.hangup(utt.hangup_cause))
 
     def _record(self, turn: Turn) -> None:
         if self.observer is not None:

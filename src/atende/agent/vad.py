@@ -83,6 +83,16 @@ class Endpointer:
         self._voiced_ms = 0
         self._silent_run = 0
 
+    @property
+    def voiced_ms(self) -> int:
+        """Voiced audio in the speech under way (0 between turns)."""
+        return self._voiced_ms if self.in_speech else 0
+
+    @property
+    def onset_at(self) -> float | None:
+        """Arrival time of the speech under way, if any."""
+        return self._onset if self.in_speech else None
+
     def reset(self) -> None:
         self._window.clear()
         self.in_speech = False

@@ -7,18 +7,20 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, HTTPException, Response
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from atende.agent.brain import DEFAULT_RULES, RuleSet
 from atende.agent.fallback import FALLBACK_ACTIONS
 from atende.agent.tools import BUILTINS, TOOL_NAME, HttpTool
+from atende.agent.turn_policy import TurnPolicy
 from atende.agent.vad import VadConfig
+from atende.agent.voicemail import VoicemailConfig
 from atende.api import examples as ex
 from atende.providers.llm.base import LlmSettings
 from atende.store import models
@@ -125,6 +127,46 @@ class TurnTakingIn(BaseModel):
     vad_aggressiveness: int = Field(VadConfig.aggressiveness, ge=0, le=3,
                                     description="0 hears the most as speech")
     max_call_seconds: int | None = Field(None, ge=10, le=86400)
+    min_barge_in_ms: int = Field(TurnPolicy.min_barge_in_ms, ge=60, le=2000,
+                                 description="caller speech that stops the assistant")
+    backchannels: list[Annotated[str, Field(min_length=1, max_length=40)]] | None = Field(
+        None, max_length=200, description="words that, said over the assistant, do not "
+        "take the turn (it carries on); null: the built-in English/Portuguese/Spanish list")
+    reprompt_after_ms: int | None = Field(
+        TurnPolicy.reprompt_after_ms, ge=2000, le=120_000,
+        description="caller silence before the reprompt; null: never reprompt")
+    reprompt: str = Field(TurnPolicy.reprompt, min_length=1, max_length=300)
+    max_reprompts: int = Field(TurnPolicy.max_reprompts, ge=0, le=10,
+                               description="unanswered reprompts before the call is ended")
+    silence_goodbye: str = Field(TurnPolicy.silence_goodbye, min_length=1, max_length=300)
+
+
+class VoicemailIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    detect: StrictBool = Field(False, description="on calls atende places, listen before "
+                               "greeting: a machine ends the call with outcome voicemail")
+    action: Literal["hangup", "leave_message"] = "hangup"
+    message: str | None = Field(None, min_length=1, max_length=2000, description="left "
+                                "after the beep, for leave_message; {caller_name}, {task}, "
+                                "{metadata.x} are filled in")
+    initial_silence_ms: int = Field(VoicemailConfig.initial_silence_ms, ge=1000, le=10_000,
+                                    description="silence after answering before greeting "
+                                    "anyway")
+    max_greeting_ms: int = Field(VoicemailConfig.max_greeting_ms, ge=1000, le=10_000,
+                                 description="longer speech is a machine's greeting")
+    after_greeting_ms: int = Field(VoicemailConfig.after_greeting_ms, ge=300, le=3000,
+                                   description="silence that ends a person's hello")
+    message_silence_ms: int = Field(VoicemailConfig.message_silence_ms, ge=500, le=10_000,
+                                    description="without a beep, silence after the machine's "
+                                    "greeting before the message")
+    max_message_wait_ms: int = Field(VoicemailConfig.max_message_wait_ms, ge=1000,
+                                     le=120_000)
+
+    @model_validator(mode="after")
+    def _message_to_leave(self) -> VoicemailIn:
+        if self.action == "leave_message" and not self.message:
+            raise ValueError("message: needed for action leave_message")
+        return self
 
 
 class AssistantFields(BaseModel):
@@ -149,6 +191,7 @@ class AssistantFields(BaseModel):
     transfers: list[DestinationIn] | None = Field(None, max_length=20)
     fallback: FallbackIn | None = None
     turn_taking: TurnTakingIn | None = None
+    voicemail: VoicemailIn | None = None
     rules: dict[str, Any] | None = Field(None, description="the offline brain's greeting, "
                                          "intents and fallback")
     is_default: StrictBool | None = None
@@ -177,6 +220,7 @@ class AssistantOut(BaseModel):
     transfers: list[DestinationIn]
     fallback: FallbackIn
     turn_taking: TurnTakingIn
+    voicemail: VoicemailIn
     rules: dict[str, Any]
     is_default: bool
     created_at: datetime
@@ -200,6 +244,7 @@ class AssistantOut(BaseModel):
             transfers=[DestinationIn(**d) for d in a.transfers or []],
             fallback=FallbackIn(**(a.fallback or {})),
             turn_taking=TurnTakingIn(**(a.conversation or {})),
+            voicemail=VoicemailIn(**(a.voicemail or {})),
             rules=a.rules, is_default=a.is_default, created_at=as_utc(a.created_at),
             updated_at=as_utc(a.updated_at) if a.updated_at else None)
 
@@ -285,6 +330,8 @@ def assistants_router(store: Store, box: SecretBox,
             row.fallback = changes["fallback"]
         if "turn_taking" in changes:
             row.conversation = changes["turn_taking"]
+        if "voicemail" in changes:
+            row.voicemail = changes["voicemail"]
         if "rules" in changes:
             row.rules = changes["rules"] or {}
         check(row)

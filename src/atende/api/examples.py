@@ -75,7 +75,11 @@ ASSISTANT_CREATE: dict[str, Any] = {
                    "description": "the front desk, for anything you cannot answer"}],
     "fallback": {"message": "Sorry, I am having trouble.", "action": "transfer",
                  "destination": "reception"},
-    "turn_taking": {"end_of_turn_ms": 600, "vad_aggressiveness": 2, "max_call_seconds": 600}}
+    "turn_taking": {"end_of_turn_ms": 600, "vad_aggressiveness": 2, "max_call_seconds": 600,
+                    "reprompt_after_ms": 8000, "max_reprompts": 1},
+    "voicemail": {"detect": True, "action": "leave_message",
+                  "message": "Hello {caller_name}, this is the clinic about your "
+                  "appointment. Please call us back on 210 000 000."}}
 ASSISTANT_UPDATE: dict[str, Any] = {"greeting": "Good morning, clinic here.",
                                     "fallback": {"action": "message"}}
 ASSISTANT: dict[str, Any] = {
@@ -90,7 +94,13 @@ ASSISTANT: dict[str, Any] = {
                     "url": "https://crm.example.com/slots", "method": "GET", "timeout_s": 5.0,
                     "header_names": ["Authorization"]}],
     "transfers": ASSISTANT_CREATE["transfers"], "fallback": ASSISTANT_CREATE["fallback"],
-    "turn_taking": ASSISTANT_CREATE["turn_taking"],
+    "turn_taking": {**ASSISTANT_CREATE["turn_taking"], "min_barge_in_ms": 150,
+                    "backchannels": None, "reprompt": "Are you still there?",
+                    "silence_goodbye": "I cannot hear anyone, so I will end the call now. "
+                    "Goodbye."},
+    "voicemail": {**ASSISTANT_CREATE["voicemail"], "initial_silence_ms": 3500,
+                  "max_greeting_ms": 2500, "after_greeting_ms": 800,
+                  "message_silence_ms": 2000, "max_message_wait_ms": 30000},
     "rules": {"greeting": "Hello, how can I help?", "intents": [], "fallback": "Sorry?"},
     "is_default": False, "created_at": AT, "updated_at": AT}
 TRUNK_CREATE: dict[str, Any] = {

@@ -95,6 +95,9 @@ def summarize(outcome: str, fields: dict[str, str], who: str | None, reason: str
         return f"Nobody answered{tries}" + (f" ({reason})." if reason else ".")
     if outcome == "busy":
         return f"The line was busy{tries}."
+    if outcome == "voicemail":
+        return "An answering machine took the call" + (
+            "; the message was left." if fields.get("message_left") else ".")
     if outcome == "cancelled":
         return "Cancelled before it was over."
     if outcome == "failed":

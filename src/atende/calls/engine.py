@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from atende.agent.assistant import TurnTaking, brain_for, fallback, greeting
+from atende.agent.assistant import TurnTaking, brain_for, fallback, greeting, voicemail
 from atende.agent.brain import RuleSet
 from atende.agent.session import AgentSession
 from atende.agent.turns import Turn
@@ -141,7 +141,8 @@ class CallEngine:
         turns = TurnTaking.of(a.conversation)
         session = AgentSession(
             leg, brain, self.providers.stt, self.providers.voice(a.voice), self.executor,
-            observer=self, vad=turns.vad(), fallback=fallback(a),
+            observer=self, vad=turns.vad(), fallback=fallback(a), policy=turns.policy(),
+            voicemail=voicemail(a, context) if leg.info.direction == "outbound" else None,
         )
         active.session = session
         active.leg = leg

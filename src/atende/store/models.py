@@ -35,6 +35,7 @@ class Assistant(Base):
     transfers: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     fallback: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     conversation: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    voicemail: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 

@@ -1,0 +1,143 @@
+"""An agent session on an in-memory leg, with the real speech engines (Whisper, Piper): the
+caller's side speaks in real time and what the session reports is recorded."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from atende.agent.actions import Brain
+from atende.agent.session import AgentSession
+from atende.agent.turns import Turn
+from atende.channels.leg import FRAME_BYTES, CallInfo, CallLeg, TransferResult
+from atende.channels.memory import MemoryLeg
+from atende.providers.stt.whisper import WhisperSTT
+from atende.providers.tts.base import CachedTTS
+from atende.providers.tts.piper import PiperTTS
+
+
+@pytest.fixture(scope="module")
+def engines() -> tuple[WhisperSTT, CachedTTS]:
+    return WhisperSTT(), CachedTTS(PiperTTS())
+
+
+@pytest.fixture(scope="module")
+def executor() -> Iterator[ThreadPoolExecutor]:
+    with ThreadPoolExecutor(2) as pool:
+        yield pool
+
+
+@dataclass
+class Record:
+    """What the session reports about the call (the engine stores the same)."""
+
+    turns: list[Turn] = field(default_factory=list)
+    outcomes: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    transfers: list[tuple[str, bool]] = field(default_factory=list)  # (to, still talking)
+
+    def on_turn(self, call_id: str, turn: Turn) -> None:
+        self.turns.append(turn)
+
+    def on_dtmf(self, call_id: str, digit: str, at: float) -> None:
+        pass
+
+    def on_hold(self, call_id: str, on_hold: bool, at: float) -> None:
+        pass
+
+    def on_outcome(self, call_id: str, outcome: str, fields: dict[str, str]) -> None:
+        self.outcomes.append((outcome, fields))
+
+    def on_event(self, call_id: str, kind: str, data: dict[str, Any]) -> None:
+        self.events.append((kind, data))
+
+    async def transfer_call(self, leg: CallLeg, to: str) -> TransferResult:
+        self.transfers.append((to, leg.outbound.busy))
+        return await leg.transfer(to)
+
+    def said(self, speaker: str) -> list[str]:
+        return [t.text for t in self.turns if t.speaker == speaker]
+
+
+
+@dataclass
+class Call:
+    leg: MemoryLeg
+    session: AgentSession
+    record: Record
+    task: asyncio.Task[None]
+    speaking: bool = False
+    line: asyncio.Task[None] | None = None
+
+    def __post_init__(self) -> None:
+        self.line = asyncio.get_running_loop().create_task(self._silence())
+
+    async def _silence(self) -> None:
+        """The caller's microphone between their words: silence, in real time."""
+        while not self.leg.ended:
+            if self.speaking:
+                await asyncio.sleep(0.01)
+            else:
+                await self.leg.speak(bytes(FRAME_BYTES))
+
+    async def greeting_heard(self) -> None:
+        await wait_for(lambda: bool(self.leg.sent) and not self.leg.outbound.busy)
+
+    async def say(self, pcm: bytes) -> float:
+        """Speak ``pcm``; returns the time of its last frame."""
+        self.speaking = True
+        try:
+            return await self.leg.speak(pcm)
+        finally:
+            self.speaking = False
+
+    async def end(self) -> None:
+        if not self.leg.ended:
+            await self.leg.hangup()
+        await asyncio.wait_for(self.task, 10)
+        if self.line is not None:
+            self.line.cancel()
+
+
+async def wait_for(check: Callable[[], bool], timeout: float = 20.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not check():
+        assert loop.time() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+
+@pytest.fixture(scope="module")
+def speech(engines: tuple[WhisperSTT, CachedTTS]) -> Callable[[str], bytes]:
+    return engines[1].inner.synthesize
+
+
+StartCall = Callable[..., Call]
+
+
+@pytest.fixture
+async def start_call(engines: tuple[WhisperSTT, CachedTTS], executor: ThreadPoolExecutor
+                     ) -> AsyncIterator[StartCall]:
+    """``start_call(brain, **session_options)``: a call the session answers at once."""
+    calls: list[Call] = []
+
+    def start(brain: Brain, **options: Any) -> Call:
+        stt, tts = engines
+        leg = MemoryLeg(CallInfo(uuid.uuid4().hex, "memory", "outbound", "atende", "ana"))
+        record = Record()
+        session = AgentSession(leg, brain, stt, tts, executor, observer=record, **options)
+        leg.start()
+        call = Call(leg, session, record, asyncio.get_running_loop().create_task(session.run()))
+        calls.append(call)
+        return call
+
+    yield start
+    for c in calls:
+        await c.end()
