@@ -13,15 +13,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
 from typing import Any
 
-from atende.agent.actions import Brain, CallActions
-from atende.agent.fallback import Fallback, MessageTaker
+from atende.agent.actions import Brain, Speech
+from atende.agent.fallback import NOT_PUT_THROUGH, Fallback, MessageTaker
 from atende.agent.turn_policy import TurnPolicy
 from atende.agent.turns import SessionObserver, Turn
+from atende.agent.utterance import Utterance, heard_before, sentences
 from atende.agent.vad import Endpointer, SpeechStarted, TurnEnded, VadConfig
 from atende.agent.voicemail import Human, LeaveMessage, Machine, VoicemailDetector
 from atende.aio import BackgroundTasks
@@ -42,57 +42,11 @@ from atende.providers.tts.base import CachedTTS, split_sentences
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class _Utterance:
-    uid: str
-    caller_end_at: float | None  # loop time; None for the greeting
-    stt_ms: int | None = None
-    think_at: float | None = None  # loop time the brain was asked
-    intent: str | None = None
-    sentences: list[str] = field(default_factory=list)  # queued to play, in order
-    started: int = 0  # how many of them began to play
-    queued: int = 0
-    done: int = 0
-    completed: int = 0  # played to their end
-    closed: bool = False  # no more sentences will come
-    hangup: bool = False
-    hangup_cause: str = "assistant_hangup"
-    cut_by: float | None = None  # onset of the caller speech that barged in
-    resumes: _Utterance | None = None  # the cut utterance this one takes up again
-    reply: bool = True  # the brain's (its memory follows); not a reprompt or a message
-    first_audio_at: float | None = None
-    last_audio_at: float | None = None
-    played_ms: int = 0
-    interrupted: bool = False
-    finished: bool = False
-    tts_ms: int | None = None  # synthesis of the first sentence
-    llm_ms: int | None = None
-    drained: asyncio.Event = field(default_factory=asyncio.Event)  # all queued audio played
-
-
-def _sentences(text: str | list[str], hangup: bool = False
-               ) -> Callable[[CallActions], AsyncGenerator[str, None]]:
-    sentences = split_sentences(text) if isinstance(text, str) else text
-
-    async def say(actions: CallActions) -> AsyncGenerator[str, None]:
-        if hangup:
-            actions.end_after_speaking()
-        for sentence in sentences:
-            yield sentence
-    return say
-
-
-def _heard_before(utt: _Utterance) -> list[str]:
-    """The sentences heard in full of the utterances ``utt`` takes up again."""
-    cut = utt.resumes
-    return [] if cut is None else _heard_before(cut) + cut.sentences[: cut.completed]
-
-
 class _Actions:
     """CallActions for one utterance: what its brain does lands on this call, after what
     it said so far has been heard."""
 
-    def __init__(self, session: AgentSession, utt: _Utterance) -> None:
+    def __init__(self, session: AgentSession, utt: Utterance) -> None:
         self.session = session
         self.utt = utt
 
@@ -135,7 +89,8 @@ class AgentSession:
                  executor: Executor, observer: SessionObserver | None = None,
                  vad: VadConfig | None = None, endpointer: Endpointer | None = None,
                  fallback: Fallback | None = None, policy: TurnPolicy | None = None,
-                 voicemail: VoicemailDetector | None = None) -> None:
+                 voicemail: VoicemailDetector | None = None,
+                 opening: Speech | None = None) -> None:
         self.leg = leg
         self.brain = brain
         self.stt = stt
@@ -146,15 +101,16 @@ class AgentSession:
         self.fallback = fallback or Fallback()
         self.policy = policy or TurnPolicy()
         self.screen = voicemail  # listening for a machine before greeting; None once done
-        self._utterances: dict[str, _Utterance] = {}
-        self._current: _Utterance | None = None
+        self.opening = opening  # said and done first instead of the brain's greeting
+        self._utterances: dict[str, Utterance] = {}
+        self._current: Utterance | None = None
         self._speak_task: asyncio.Task[None] | None = None
         self._think_tasks = BackgroundTasks()
         self._call_tasks = BackgroundTasks()  # hang-ups, transfers: outlive the loop
         self._seq = 0
         self._offset = 0.0
         self.barge_ins = 0
-        self._resumable: _Utterance | None = None  # cut by a barge-in, maybe by mistake
+        self._resumable: Utterance | None = None  # cut by a barge-in, maybe by mistake
         self._idle_since: float | None = None
         self._reprompts = 0
         self._on_hold = False
@@ -200,9 +156,12 @@ class AgentSession:
             self._shutdown()
 
     def _greet(self) -> None:
+        if self.opening is not None:
+            self._start_speaking(self.opening, None, hangup_cause="closed", reply=False)
+            return
         greeting = self.brain.greeting()
         if greeting:
-            self._start_speaking(_sentences(greeting), None)
+            self._start_speaking(sentences(greeting), None)
 
     # answering machines -----------------------------------------------------------------
     def _on_screened(self, ev: AudioIn) -> None:
@@ -227,7 +186,7 @@ class AgentSession:
                     self._call_tasks.spawn(self.leg.hangup("voicemail"))
             elif isinstance(verdict, LeaveMessage):
                 self._event("voicemail_message", {"cue": verdict.reason})
-                self._start_speaking(_sentences(self._voicemail_message(), hangup=True),
+                self._start_speaking(sentences(self._voicemail_message(), hangup=True),
                                      None, hangup_cause="voicemail", reply=False)
 
     def _voicemail_message(self) -> str:
@@ -290,14 +249,14 @@ class AgentSession:
             log.info("call %s: no answer to %d reprompts; ending the call",
                      self.leg.info.id, self._reprompts)
             self._event("silence_hangup", {"reprompts": self._reprompts})
-            self._start_speaking(_sentences(p.silence_goodbye, hangup=True), None,
+            self._start_speaking(sentences(p.silence_goodbye, hangup=True), None,
                                  hangup_cause="silence", reply=False)
         else:
             self._reprompts += 1
             self._event("reprompt", {"count": self._reprompts})
             # Asked again with it, so that "yes, I'm here" cannot answer something else.
             text = f"{p.reprompt} {self._question}" if self._question else p.reprompt
-            self._start_speaking(_sentences(text), None, reply=False)
+            self._start_speaking(sentences(text), None, reply=False)
 
     def _on_turn_ended(self, ev: TurnEnded) -> None:
         self._think_tasks.spawn(self._respond(ev))
@@ -330,46 +289,46 @@ class AgentSession:
         brain = self.brain
         self._start_speaking(lambda actions: brain.respond(text, actions), ev.end_at, stt_ms)
 
-    def _resume(self, cut: _Utterance) -> None:
+    def _resume(self, cut: Utterance) -> None:
         """Say again what a mistaken barge-in cut: from the sentence it was cut in."""
         rest = cut.sentences[cut.completed:]
         if self._current is not None or not rest or self.endpointer.in_speech:
             return
-        self._start_speaking(_sentences(rest, hangup=cut.hangup), None,
+        self._start_speaking(sentences(rest, hangup=cut.hangup), None,
                              hangup_cause=cut.hangup_cause, resumes=cut, reply=cut.reply)
 
     # speaking ---------------------------------------------------------------------------
-    def _start_speaking(self, produce: Callable[[CallActions], AsyncGenerator[str, None]],
+    def _start_speaking(self, produce: Speech,
                         caller_end_at: float | None, stt_ms: int | None = None,
                         hangup_cause: str = "assistant_hangup",
-                        resumes: _Utterance | None = None, reply: bool = True) -> None:
+                        resumes: Utterance | None = None, reply: bool = True) -> None:
         self._interrupt()
         self._resumable = None
         self._seq += 1
-        utt = _Utterance(f"u{self._seq}", caller_end_at, stt_ms=stt_ms,
+        utt = Utterance(f"u{self._seq}", caller_end_at, stt_ms=stt_ms,
                          think_at=asyncio.get_running_loop().time(),
                          hangup_cause=hangup_cause, resumes=resumes, reply=reply)
         utt.drained.set()
         self._current = utt
         self._utterances[utt.uid] = utt
-        sentences = produce(_Actions(self, utt))
-        self._speak_task = asyncio.get_running_loop().create_task(self._speak(utt, sentences))
+        stream = produce(_Actions(self, utt))
+        self._speak_task = asyncio.get_running_loop().create_task(self._speak(utt, stream))
 
-    async def _speak(self, utt: _Utterance, sentences: AsyncGenerator[str, None]) -> None:
+    async def _speak(self, utt: Utterance, stream: AsyncGenerator[str, None]) -> None:
         try:
             try:
-                async for sentence in sentences:
+                async for sentence in stream:
                     if not await self._say(utt, sentence):
                         return
             finally:
-                await sentences.aclose()  # now, not when collected: its memory must settle
+                await stream.aclose()  # now, not when collected: its memory must settle
         except ProviderError as exc:
             await self._fall_back(utt, exc)
         finally:
             utt.closed = True
             self._settle(utt, asyncio.get_running_loop().time())
 
-    async def _say(self, utt: _Utterance, sentence: str) -> bool:
+    async def _say(self, utt: Utterance, sentence: str) -> bool:
         """Synthesise and queue one sentence; False once the utterance is interrupted."""
         loop = asyncio.get_running_loop()
         t0 = loop.time()
@@ -387,7 +346,7 @@ class AgentSession:
         self.leg.play(pcm, mark)
         return True
 
-    async def _fall_back(self, utt: _Utterance, exc: ProviderError) -> None:
+    async def _fall_back(self, utt: Utterance, exc: ProviderError) -> None:
         fb = self.fallback
         log.warning("call %s: %s; fallback: %s", self.leg.info.id, exc, fb.action)
         self._event("fallback", {"provider": exc.provider, "kind": exc.kind,
@@ -403,8 +362,7 @@ class AgentSession:
             result = await _Actions(self, utt).transfer(fb.target)
             if not result.ok and not self.leg.ended:
                 self.brain = MessageTaker()
-                for sentence in split_sentences("I could not put you through. Please leave "
-                                                "a message after this."):
+                for sentence in split_sentences(NOT_PUT_THROUGH):
                     if not await self._say(utt, sentence):
                         return
 
@@ -419,7 +377,7 @@ class AgentSession:
         self.leg.clear()  # queues PlayoutDone(interrupted) for what was pending
         self._settle(utt, asyncio.get_running_loop().time())
 
-    def _utt_for(self, mark: str) -> _Utterance | None:
+    def _utt_for(self, mark: str) -> Utterance | None:
         return self._utterances.get(mark.split(":")[0])
 
     def _on_playout_started(self, ev: PlayoutStarted) -> None:
@@ -445,12 +403,12 @@ class AgentSession:
             utt.drained.set()
         self._settle(utt, ev.at)
 
-    def _settle(self, utt: _Utterance, at: float) -> None:
+    def _settle(self, utt: Utterance, at: float) -> None:
         """Finish ``utt`` once nothing more will be said and all of it was played."""
         if utt.closed and not utt.finished and utt.done >= utt.queued:
             self._finish(utt, at)
 
-    def _finish(self, utt: _Utterance, at: float) -> None:
+    def _finish(self, utt: Utterance, at: float) -> None:
         utt.finished = True
         self._utterances.pop(utt.uid, None)
         if self._current is utt:
@@ -459,7 +417,7 @@ class AgentSession:
         text = " ".join(heard)
         if utt.reply:
             # A reply taken up again after a mistaken barge-in is remembered as one reply.
-            self.brain.said(" ".join(_heard_before(utt) + heard), utt.interrupted)
+            self.brain.said(" ".join(heard_before(utt) + heard), utt.interrupted)
             asked = [s for s in heard if s.rstrip().endswith("?")]
             self._question = asked[-1] if asked and not utt.interrupted else None
         if utt.sentences:
