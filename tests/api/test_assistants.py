@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from atende.agent.assistant import TurnTaking, voicemail
+from atende.agent.assistant import TurnTaking, after_hours, voicemail
+from atende.agent.fallback import MessageTaker
 from atende.agent.turn_policy import TurnPolicy
 from atende.api.app import create_api
 from atende.api.assistants import assistants_router
@@ -107,6 +109,17 @@ def test_keys_and_headers_are_encrypted_and_never_shown(
     ({"voicemail": {"detect": True, "action": "leave_message"}}, 422,
      "message: needed for action leave_message"),
     ({"voicemail": {"detect": "yes"}}, 422, "detect"),
+    ({"business_hours": {"timezone": "Mars/Olympus", "weekly": {}}}, 422,
+     "not an IANA time zone"),
+    ({"business_hours": {"timezone": "UTC", "weekly": {"mon": ["9-5"]}}}, 422,
+     "not a window such as 09:00-13:00"),
+    ({"business_hours": {"timezone": "UTC", "weekly": {"funday": ["09:00-10:00"]}}}, 422,
+     "weekly"),
+    ({"business_hours": {"timezone": "UTC", "weekly": {}, "holidays": ["xmas"]}}, 422,
+     "not a date"),
+    ({"business_hours": {"timezone": "UTC", "weekly": {},
+                         "closed": {"action": "transfer", "destination": "desk"}}}, 422,
+     "business_hours.closed.destination: name one of the transfers"),
     ({"turn_taking": {"reprompt_after_ms": 500}}, 422, "reprompt_after_ms"),
     ({"turn_taking": {"backchannels": [""]}}, 422, "backchannels"),
     ({"extension": "assistant"}, 409, "extension 'assistant' is taken"),
@@ -144,6 +157,19 @@ def test_turn_taking_and_voicemail_round_trip_and_reach_the_call(
     r = client.patch(f"/v1/assistants/{a['id']}", json={"voicemail": {"detect": False}})
     assert r.status_code == 200 and r.json()["turn_taking"]["max_reprompts"] == 1
     assert voicemail(stored(store, a["id"]), None) is None
+    # Opening hours: calls outside them get the closed message and a message taker.
+    r = client.patch(f"/v1/assistants/{a['id']}", json={"business_hours": {
+        "timezone": "Europe/Lisbon", "weekly": {"mon": [" 09:00-18:00 "]},
+        "holidays": ["2026-12-07"], "closed": {"action": "message"}}})
+    assert r.status_code == 200, r.text
+    assert r.json()["business_hours"]["weekly"] == {"mon": ["09:00-18:00"]}
+    row = stored(store, a["id"])
+    assert after_hours(row, datetime(2026, 11, 23, 10, tzinfo=UTC)) is None  # a Monday
+    closed = after_hours(row, datetime(2026, 12, 7, 10, tzinfo=UTC))  # a holiday
+    assert closed is not None and isinstance(closed[1], MessageTaker)
+    r = client.patch(f"/v1/assistants/{a['id']}", json={"business_hours": None})
+    assert r.status_code == 200 and r.json()["business_hours"] is None
+    assert after_hours(stored(store, a["id"]), datetime(2026, 12, 7, 10, tzinfo=UTC)) is None
     # Assistants stored before these settings existed get the defaults.
     assert TurnTaking.of({"end_of_turn_ms": 700}).policy() == TurnPolicy()
 

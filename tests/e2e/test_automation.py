@@ -23,6 +23,7 @@ from tests.e2e.test_outbound import (  # noqa: F401  (pbx and trunk are fixtures
 )
 from tests.peers.atende import AtendeProcess
 from tests.peers.audio import speech_wav
+from tests.peers.baresip import Baresip
 from tests.peers.kamailio import Kamailio
 from tests.peers.webhook import WebhookReceiver, webhook_receiver
 
@@ -50,6 +51,22 @@ def place(a: AtendeProcess, **body: Any) -> dict[str, Any]:
     r = a.api.post("/v1/calls", json=body, timeout=10)
     assert r.status_code == 201, r.text
     return dict(r.json())
+
+
+async def task_call(a: AtendeProcess, pbx: Kamailio, tmp_path: Path,  # noqa: F811
+                    wav: Path, trunk_id: str, **body: Any
+                    ) -> tuple[dict[str, Any], dict[str, Any], Baresip]:
+    """The appointment task, called to Ana at alice's phone (which plays ``wav``): the call
+    as placed, the result webhook's body, and the (stopped) phone."""
+    ana = await phone(tmp_path, pbx, "alice", wav)
+    with webhook_receiver() as hook:
+        try:
+            call = place(a, phone_number="alice", task=TASK, caller_name="Ana",
+                         webhook_url=hook.url, trunk_id=trunk_id, **body)
+            (got,) = await hook.wait_for(1, timeout=90)
+        finally:
+            await ana.stop()
+    return call, dict(got.json), ana
 
 
 def deliveries(a: AtendeProcess, call_id: str) -> list[dict[str, Any]]:

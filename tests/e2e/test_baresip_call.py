@@ -137,3 +137,30 @@ async def test_assistant_says_goodbye_and_hangs_up(atende: AtendeProcess, tmp_pa
     # The goodbye was heard in full before the line dropped.
     heard, rate = read_wav(phone.recordings()[0])
     assert "goodbye" in transcribe(heard[int(6.5 * rate):], rate)
+
+
+async def test_outside_opening_hours_the_caller_leaves_a_message(
+        atende: AtendeProcess, tmp_path: Path) -> None:
+    closed = "We are closed right now. Please leave a message after this."
+    r = atende.api.post("/v1/assistants", json={
+        "name": "Closed", "extension": "closed-desk", "voice": "espeak:en-us",
+        "business_hours": {"timezone": "Europe/Lisbon", "weekly": {},  # never open
+                           "closed": {"message": closed, "action": "message"}}})
+    assert r.status_code == 201, r.text
+    wav = speech_wav(tmp_path / "in.wav", [(6.0, "Please call me back tomorrow morning.")],
+                     tail_s=15)
+    phone = Baresip(tmp_path, wav, account="<sip:closedcaller@127.0.0.1>;regint=0")
+    await phone.start()
+    try:
+        await phone.command("dial", f"sip:closed-desk@127.0.0.1:{atende.sip_port}")
+        await phone.wait_event("CALL_CLOSED", timeout=60)  # thanked, then hung up on
+        call = await atende.wait_for_call(
+            lambda c: c["from_user"] == "closedcaller" and c["status"] == "completed",
+            timeout=20)
+    finally:
+        await phone.stop()
+    assert turns(call, "assistant")[0]["text"] == closed
+    assert call["outcome"] == "message_taken", call["turns"]
+    assert "call me back" in call["fields"]["message"].lower()
+    assert [e["data"] for e in call["events"] if e["kind"] == "closed"] == [
+        {"action": "message"}]

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.test_automation import TASK, place
+from tests.e2e.test_automation import TASK, task_call
 from tests.e2e.test_outbound import (  # noqa: F401  (pbx and trunk are fixtures)
     finished,
     pbx,
@@ -22,7 +22,6 @@ from tests.peers.audio import speech_wav
 from tests.peers.kamailio import Kamailio
 from tests.peers.vendor import Answer, Request, Status, VendorServer
 from tests.peers.vendor import openai_reply as reply
-from tests.peers.webhook import webhook_receiver
 
 
 def conversation_model(rules: Callable[[str, list[dict[str, Any]]], Answer]
@@ -56,19 +55,13 @@ async def test_the_model_confirms_the_appointment_with_a_tool_call(
                          ("set_outcome", {"outcome": "confirmed"}), ("end_call", {}))
         return reply("Sorry, could you say that again?")
 
-    with VendorServer(conversation_model(rules)) as llm, webhook_receiver() as hook:
+    with VendorServer(conversation_model(rules)) as llm:
         bot = assistant(atende, extension="llm-confirm", llm=[
             {"provider": "openai", "model": "test-model", "base_url": llm.url,
              "api_key": "sk-e2e-secret"}])
-        ana = await phone(tmp_path, pbx, "alice",
-                          speech_wav(tmp_path / "ana.wav", [(12.0, "Yes, I confirm.")], 25))
-        try:
-            call = place(atende, phone_number="alice", task=TASK, caller_name="Ana",
-                         webhook_url=hook.url, trunk_id=trunk["id"], assistant_id=bot["id"])
-            (got,) = await hook.wait_for(1, timeout=90)
-        finally:
-            await ana.stop()
-    result = got.json
+        wav = speech_wav(tmp_path / "ana.wav", [(12.0, "Yes, I confirm.")], 25)
+        call, result, _ = await task_call(atende, pbx, tmp_path, wav, trunk["id"],
+                                          assistant_id=bot["id"])
     assert result["outcome"] == "confirmed", result["transcript"]
     assert result["hangup_cause"] == "assistant_hangup"
     said = [t["text"] for t in result["transcript"] if t["speaker"] == "assistant"]

@@ -7,16 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.test_automation import TASK, place
-from tests.e2e.test_outbound import (  # noqa: F401  (pbx and trunk are fixtures)
-    pbx,
-    phone,
-    trunk,
-)
+from tests.e2e.test_automation import task_call
+from tests.e2e.test_outbound import pbx, trunk  # noqa: F401  (fixtures)
 from tests.peers.atende import AtendeProcess
 from tests.peers.audio import Tone, read_wav, speech_wav, voiced_spans
 from tests.peers.kamailio import Kamailio
-from tests.peers.webhook import webhook_receiver
 
 MACHINE = ("Hi, you have reached Ana. I cannot take your call right now. "
            "Please leave a message after the tone.")
@@ -37,15 +32,8 @@ async def test_a_voicemail_gets_the_message_after_the_beep(
         tmp_path: Path) -> None:
     bot = screening_assistant(atende, "vm-message")
     wav = speech_wav(tmp_path / "vm.wav", [(0.5, MACHINE), (0.4, Tone(1000, 0.5))], 20)
-    machine = await phone(tmp_path, pbx, "alice", wav)
-    with webhook_receiver() as hook:
-        try:
-            call = place(atende, phone_number="alice", task=TASK, caller_name="Ana",
-                         webhook_url=hook.url, trunk_id=trunk["id"], assistant_id=bot["id"])
-            (got,) = await hook.wait_for(1, timeout=90)
-        finally:
-            await machine.stop()
-    result = got.json
+    call, result, machine = await task_call(atende, pbx, tmp_path, wav, trunk["id"],
+                                            assistant_id=bot["id"])
     left = MESSAGE.format(caller_name="Ana")
     assert result["outcome"] == "voicemail", result["transcript"]
     assert result["fields"] == {"detected_by": "long_greeting", "message_left": left}
@@ -69,15 +57,8 @@ async def test_a_person_who_says_hello_is_greeted_and_answers(
         tmp_path: Path) -> None:
     bot = screening_assistant(atende, "vm-person")
     wav = speech_wav(tmp_path / "ana.wav", [(0.5, "Hello?"), (12.0, "Yes, I confirm.")], 20)
-    ana = await phone(tmp_path, pbx, "alice", wav)
-    with webhook_receiver() as hook:
-        try:
-            call = place(atende, phone_number="alice", task=TASK, caller_name="Ana",
-                         webhook_url=hook.url, trunk_id=trunk["id"], assistant_id=bot["id"])
-            (got,) = await hook.wait_for(1, timeout=90)
-        finally:
-            await ana.stop()
-    result = got.json
+    call, result, _ = await task_call(atende, pbx, tmp_path, wav, trunk["id"],
+                                      assistant_id=bot["id"])
     assert result["outcome"] == "confirmed", result["transcript"]
     said = [t["text"] for t in result["transcript"] if t["speaker"] == "assistant"]
     assert said[0].startswith("Hello Ana.")

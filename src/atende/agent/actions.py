@@ -4,7 +4,7 @@ act through the same actions, so outcomes, hang-ups and transfers work alike."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from typing import Any, Protocol
 
 from atende.channels.leg import TransferResult
@@ -44,3 +44,7 @@ class Brain(Protocol):
     def said(self, text: str, interrupted: bool) -> None:
         """What the caller actually heard of the last reply (less than planned when the
         caller barged in), so the brain's memory matches the call."""
+
+
+# Something to say, sentence by sentence as it is ready, acting on the call on the way.
+Speech = Callable[[CallActions], AsyncGenerator[str, None]]

@@ -7,13 +7,15 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 import httpx
 
-from atende.agent.actions import Brain
+from atende.agent.actions import Brain, Speech
 from atende.agent.brain import RuleBrain, RuleSet, render
-from atende.agent.fallback import Fallback
+from atende.agent.business_hours import BusinessHours, closed_opening
+from atende.agent.fallback import Fallback, MessageTaker
 from atende.agent.llm_brain import LlmBrain
 from atende.agent.tools import BUILTINS, Destination, HttpTool, ToolBox
 from atende.agent.turn_policy import TurnPolicy
@@ -83,6 +85,16 @@ def greeting(a: models.Assistant, rules: RuleSet,
     """What the assistant says first: its own greeting (filled in for the call), else that
     of its rules."""
     return render(a.greeting, context or {}) if a.greeting else rules.greeting
+
+
+def after_hours(a: models.Assistant, at: datetime) -> tuple[Speech, Brain] | None:
+    """For a call coming in at ``at`` outside the assistant's hours: what it says and does
+    first, and the brain that hears the caller afterwards (who takes their message)."""
+    hours = BusinessHours.of(a.business_hours)
+    if hours is None or hours.is_open(at):
+        return None
+    targets = {d.name: d.target for d in destinations(a)}
+    return closed_opening(hours, targets.get(hours.destination or "")), MessageTaker()
 
 
 def destinations(a: models.Assistant) -> list[Destination]:

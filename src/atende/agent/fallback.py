@@ -10,6 +10,7 @@ from atende.agent.actions import CallActions
 from atende.providers.tts.base import split_sentences
 
 FALLBACK_ACTIONS = ("continue", "hangup", "transfer", "message")
+NOT_PUT_THROUGH = "I could not put you through. Please leave a message after this."
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,14 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from atende.agent.brain import DEFAULT_RULES, RuleSet
+from atende.agent.business_hours import DEFAULT_CLOSED, holiday, parse_window
 from atende.agent.fallback import FALLBACK_ACTIONS
 from atende.agent.tools import BUILTINS, TOOL_NAME, HttpTool
 from atende.agent.turn_policy import TurnPolicy
 from atende.agent.vad import VadConfig
 from atende.agent.voicemail import VoicemailConfig
 from atende.api import examples as ex
+from atende.calls.hours import known_zone
 from atende.providers.llm.base import LlmSettings
 from atende.store import models
 from atende.store.db import Store, as_utc
@@ -169,6 +171,52 @@ class VoicemailIn(BaseModel):
         return self
 
 
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class ClosedIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    message: str | None = Field(None, min_length=1, max_length=1000,
+                                description=f"said first; default: {DEFAULT_CLOSED!r}")
+    action: Literal["hangup", "message", "transfer"] = Field(
+        "hangup", description="then hang up, take a message, or transfer")
+    destination: str | None = Field(None, description="a transfer destination's name, for "
+                                    "action transfer")
+
+
+class BusinessHoursIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    timezone: str = Field(examples=["Europe/Lisbon"], description="IANA time zone")
+    weekly: dict[Day, list[str]] = Field(
+        description="open windows per day, HH:MM-HH:MM (24:00 for midnight); a day not "
+        "listed is closed", examples=[{"mon": ["09:00-13:00", "14:00-18:00"]}])
+    holidays: list[str] = Field([], max_length=400, description="dates closed all day, "
+                                "YYYY-MM-DD")
+    closed: ClosedIn = Field(default_factory=lambda: ClosedIn.model_validate({}))
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        if not known_zone(v):
+            raise ValueError(f"{v!r} is not an IANA time zone such as Europe/Lisbon")
+        return v
+
+    @field_validator("weekly")
+    @classmethod
+    def _windows(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        for windows in v.values():
+            if len(windows) > 10:
+                raise ValueError("at most 10 windows a day")
+            for w in windows:
+                parse_window(w)
+        return {day: [w.strip() for w in windows] for day, windows in v.items()}
+
+    @field_validator("holidays")
+    @classmethod
+    def _dates(cls, v: list[str]) -> list[str]:
+        return [holiday(d) for d in v]
+
+
 class AssistantFields(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra=ex.examples(
         ex.ASSISTANT_UPDATE))
@@ -192,6 +240,8 @@ class AssistantFields(BaseModel):
     fallback: FallbackIn | None = None
     turn_taking: TurnTakingIn | None = None
     voicemail: VoicemailIn | None = None
+    business_hours: BusinessHoursIn | None = Field(None, description="calls coming outside "
+                                                   "them get `closed`; null: always open")
     rules: dict[str, Any] | None = Field(None, description="the offline brain's greeting, "
                                          "intents and fallback")
     is_default: StrictBool | None = None
@@ -221,6 +271,7 @@ class AssistantOut(BaseModel):
     fallback: FallbackIn
     turn_taking: TurnTakingIn
     voicemail: VoicemailIn
+    business_hours: BusinessHoursIn | None
     rules: dict[str, Any]
     is_default: bool
     created_at: datetime
@@ -245,6 +296,7 @@ class AssistantOut(BaseModel):
             fallback=FallbackIn(**(a.fallback or {})),
             turn_taking=TurnTakingIn(**(a.conversation or {})),
             voicemail=VoicemailIn(**(a.voicemail or {})),
+            business_hours=BusinessHoursIn(**a.business_hours) if a.business_hours else None,
             rules=a.rules, is_default=a.is_default, created_at=as_utc(a.created_at),
             updated_at=as_utc(a.updated_at) if a.updated_at else None)
 
@@ -292,6 +344,10 @@ def check(a: models.Assistant) -> None:
         raise HTTPException(422, "fallback.destination: name one of the transfers "
                             f"({', '.join(names) or 'there are none'})")
     assert fb.get("action", "continue") in FALLBACK_ACTIONS
+    closed = (a.business_hours or {}).get("closed") or {}
+    if closed.get("action") == "transfer" and closed.get("destination") not in names:
+        raise HTTPException(422, "business_hours.closed.destination: name one of the "
+                            f"transfers ({', '.join(names) or 'there are none'})")
     try:
         RuleSet.from_dict(a.rules)
     except (KeyError, TypeError, AttributeError) as exc:
@@ -332,6 +388,8 @@ def assistants_router(store: Store, box: SecretBox,
             row.conversation = changes["turn_taking"]
         if "voicemail" in changes:
             row.voicemail = changes["voicemail"]
+        if "business_hours" in changes:
+            row.business_hours = changes["business_hours"]
         if "rules" in changes:
             row.rules = changes["rules"] or {}
         check(row)

@@ -79,7 +79,13 @@ ASSISTANT_CREATE: dict[str, Any] = {
                     "reprompt_after_ms": 8000, "max_reprompts": 1},
     "voicemail": {"detect": True, "action": "leave_message",
                   "message": "Hello {caller_name}, this is the clinic about your "
-                  "appointment. Please call us back on 210 000 000."}}
+                  "appointment. Please call us back on 210 000 000."},
+    "business_hours": {"timezone": "Europe/Lisbon",
+                       "weekly": {d: ["09:00-13:00", "14:00-18:00"]
+                                  for d in ("mon", "tue", "wed", "thu", "fri")},
+                       "holidays": ["2026-12-25"],
+                       "closed": {"message": "We are closed. Please leave a message.",
+                                  "action": "message", "destination": None}}}
 ASSISTANT_UPDATE: dict[str, Any] = {"greeting": "Good morning, clinic here.",
                                     "fallback": {"action": "message"}}
 ASSISTANT: dict[str, Any] = {
@@ -101,6 +107,7 @@ ASSISTANT: dict[str, Any] = {
     "voicemail": {**ASSISTANT_CREATE["voicemail"], "initial_silence_ms": 3500,
                   "max_greeting_ms": 2500, "after_greeting_ms": 800,
                   "message_silence_ms": 2000, "max_message_wait_ms": 30000},
+    "business_hours": ASSISTANT_CREATE["business_hours"],
     "rules": {"greeting": "Hello, how can I help?", "intents": [], "fallback": "Sorry?"},
     "is_default": False, "created_at": AT, "updated_at": AT}
 TRUNK_CREATE: dict[str, Any] = {

@@ -13,7 +13,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from atende.agent.assistant import TurnTaking, brain_for, fallback, greeting, voicemail
+from atende.agent.assistant import (
+    TurnTaking,
+    after_hours,
+    brain_for,
+    fallback,
+    greeting,
+    voicemail,
+)
 from atende.agent.brain import RuleSet
 from atende.agent.session import AgentSession
 from atende.agent.turns import Turn
@@ -136,13 +143,20 @@ class CallEngine:
         a = active.assistant
         job = active.job
         context = job.context() if job is not None and job.task else None
-        brain = brain_for(a, active.rules or rules_for(a, job), context, self.secrets,
-                          self.providers.http)
+        inbound = leg.info.direction == "inbound"
+        closed = after_hours(a, datetime.now(UTC)) if inbound else None
+        if closed is not None:
+            log.info("call %s: outside %s's hours", leg.info.id, a.name)
+            opening, brain = closed
+        else:
+            opening = None
+            brain = brain_for(a, active.rules or rules_for(a, job), context, self.secrets,
+                              self.providers.http)
         turns = TurnTaking.of(a.conversation)
         session = AgentSession(
             leg, brain, self.providers.stt, self.providers.voice(a.voice), self.executor,
             observer=self, vad=turns.vad(), fallback=fallback(a), policy=turns.policy(),
-            voicemail=voicemail(a, context) if leg.info.direction == "outbound" else None,
+            voicemail=None if inbound else voicemail(a, context), opening=opening,
         )
         active.session = session
         active.leg = leg

@@ -52,7 +52,7 @@ class CallingHours:
             raise HoursError(f"days: unknown day {unknown[0]!r} (use mon … sun)")
         zone = data.get("timezone")
         if zone is not None:
-            if not isinstance(zone, str) or not _known_zone(zone):
+            if not isinstance(zone, str) or not known_zone(zone):
                 raise HoursError(f"timezone: {zone!r} is not an IANA time zone such as "
                                  "Europe/Lisbon")
             zones: tuple[str, ...] = (zone,)
@@ -125,7 +125,7 @@ def _hhmm(value: object, name: str) -> time:
     return time(int(m.group(1)), int(m.group(2)))
 
 
-def _known_zone(name: str) -> bool:
+def known_zone(name: str) -> bool:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -143,7 +143,7 @@ def zones_for(number: str, country: str) -> tuple[str, ...]:
         parsed = None
     if parsed is not None and phonenumbers.is_valid_number(parsed):
         found = tuple(z for z in number_zones.time_zones_for_number(parsed)
-                      if z != number_zones.UNKNOWN_TIMEZONE and _known_zone(z))
+                      if z != number_zones.UNKNOWN_TIMEZONE and known_zone(z))
         if found:
             return found
         country = phonenumbers.region_code_for_number(parsed) or country
@@ -160,6 +160,6 @@ def country_zones(country: str) -> tuple[str, ...]:
         if line.startswith("#") or not line.strip():
             continue
         cols = line.split("\t")
-        if len(cols) >= 3 and cols[0] == code and _known_zone(cols[2]):
+        if len(cols) >= 3 and cols[0] == code and known_zone(cols[2]):
             out.append(cols[2])
     return tuple(out)

@@ -36,6 +36,7 @@ class Assistant(Base):
     fallback: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     conversation: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     voicemail: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    business_hours: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
