@@ -113,7 +113,6 @@ class AgentSession:
         self._resumable: Utterance | None = None  # cut by a barge-in, maybe by mistake
         self._idle_since: float | None = None
         self._reprompts = 0
-        self._on_hold = False
         self._question: str | None = None  # the last one the caller heard, unanswered
 
     def _wall(self, loop_time: float) -> float:
@@ -146,7 +145,6 @@ class AgentSession:
                              "on hold" if ev.on_hold else "resumed")
                     if self.observer:
                         self.observer.on_hold(self.leg.info.id, ev.on_hold, self._wall(ev.at))
-                    self._on_hold = ev.on_hold
                     if ev.on_hold:
                         self._interrupt()
                         self.endpointer.reset()
@@ -204,16 +202,20 @@ class AgentSession:
                 turn_ended = True
                 self._on_turn_ended(vev)
         if onset is not None and not self.endpointer.in_speech and not turn_ended:
-            self._on_noise(onset)  # too short to be a turn
+            self._take_up_again(onset, "")  # too short to be a turn: a noise
         self._check_barge_in()
         self._check_silence(ev.at)
 
-    def _on_noise(self, onset: float) -> None:
+    def _take_up_again(self, onset: float, heard: str) -> bool:
+        """If the speech that began at ``onset`` cut the assistant and was only ``heard``
+        (a backchannel, or no words), say again what it cut."""
         cut = self._resumable
-        if cut is not None and cut.cut_by == onset:
-            log.info("call %s: a noise over the assistant; taking up again",
-                     self.leg.info.id)
-            self._resume(cut)
+        if cut is None or cut.cut_by != onset:
+            return False
+        log.info("call %s: %s over the assistant; taking up again", self.leg.info.id,
+                 repr(heard) if heard.strip() else "a noise")
+        self._resume(cut)
+        return True
 
     def _check_barge_in(self) -> None:
         """Caller speech over the assistant's audio stops it once it has lasted
@@ -231,7 +233,7 @@ class AgentSession:
     def _idle(self) -> bool:
         """Nobody is speaking and nothing is being prepared: the caller's move."""
         return (self._current is None and not self.endpointer.in_speech
-                and not self._think_tasks and not self._call_tasks and not self._on_hold
+                and not self._think_tasks and not self._call_tasks and not self.leg.on_hold
                 and not self.leg.ended)
 
     def _check_silence(self, at: float) -> None:
@@ -268,17 +270,11 @@ class AgentSession:
         stt_ms = int((loop.time() - t0) * 1000)
         if self.leg.ended:
             return
-        cut = self._resumable
-        if cut is not None and cut.cut_by != ev.onset_at:
-            cut = None  # cut by other speech than this turn
         backchannel = self.policy.is_backchannel(text)
         if text.strip():
             self._record(Turn("caller", text, self._wall(ev.onset_at), self._wall(ev.end_at),
                               stt_ms=stt_ms, intent="backchannel" if backchannel else None))
-        if cut is not None and (backchannel or not text.strip()):
-            log.info("call %s: %s over the assistant; taking up again", self.leg.info.id,
-                     repr(text) if text.strip() else "noise")
-            self._resume(cut)
+        if (backchannel or not text.strip()) and self._take_up_again(ev.onset_at, text):
             return
         if not text.strip():
             return
