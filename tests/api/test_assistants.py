@@ -147,7 +147,7 @@ def test_turn_taking_and_voicemail_round_trip_and_reach_the_call(
     assert a["turn_taking"]["min_barge_in_ms"] == 150  # defaults shown
     assert a["voicemail"]["max_greeting_ms"] == 2500
     row = stored(store, a["id"])
-    policy = TurnTaking.of(row.conversation).policy()
+    policy = TurnTaking.of(row.conversation).policy
     assert policy.reprompt_after_ms == 5000 and policy.max_reprompts == 1
     assert policy.is_backchannel("D'accord.") and not policy.is_backchannel("Okay.")
     screen = voicemail(row, {"caller_name": "Ana", "metadata": {"shop": "the bakery"}})
@@ -171,7 +171,7 @@ def test_turn_taking_and_voicemail_round_trip_and_reach_the_call(
     assert r.status_code == 200 and r.json()["business_hours"] is None
     assert after_hours(stored(store, a["id"]), datetime(2026, 12, 7, 10, tzinfo=UTC)) is None
     # Assistants stored before these settings existed get the defaults.
-    assert TurnTaking.of({"end_of_turn_ms": 700}).policy() == TurnPolicy()
+    assert TurnTaking.of({"end_of_turn_ms": 700}).policy == TurnPolicy()
 
 
 def test_default_assistant_and_deletion(api: tuple[TestClient, Store]) -> None:

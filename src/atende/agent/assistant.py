@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any
 
@@ -43,30 +43,22 @@ class TurnTaking:
     end_of_turn_ms: int = VadConfig.end_ms
     vad_aggressiveness: int = VadConfig.aggressiveness
     max_call_seconds: int | None = None
-    min_barge_in_ms: int = TurnPolicy.min_barge_in_ms
-    backchannels: tuple[str, ...] = TurnPolicy.backchannels
-    reprompt_after_ms: int | None = TurnPolicy.reprompt_after_ms
-    reprompt: str = TurnPolicy.reprompt
-    max_reprompts: int = TurnPolicy.max_reprompts
-    silence_goodbye: str = TurnPolicy.silence_goodbye
+    policy: TurnPolicy = field(default_factory=TurnPolicy)  # barge-in, backchannels, silence
 
     @classmethod
     def of(cls, data: Mapping[str, Any] | None) -> TurnTaking:
         """From the stored ``turn_taking`` (the API's, with every field; rows stored before
         a field existed take its default), or the defaults."""
         values = dict(data or {})
-        if values.get("backchannels") is not None:
-            values["backchannels"] = tuple(values["backchannels"])
+        policy = {f.name: values.pop(f.name) for f in fields(TurnPolicy) if f.name in values}
+        if policy.get("backchannels") is not None:
+            policy["backchannels"] = tuple(policy["backchannels"])
         else:
-            values.pop("backchannels", None)
-        return cls(**values)
+            policy.pop("backchannels", None)  # null: the built-in list
+        return cls(**values, policy=TurnPolicy(**policy))
 
     def vad(self) -> VadConfig:
         return VadConfig(aggressiveness=self.vad_aggressiveness, end_ms=self.end_of_turn_ms)
-
-    def policy(self) -> TurnPolicy:
-        return TurnPolicy(self.min_barge_in_ms, self.backchannels, self.reprompt_after_ms,
-                          self.reprompt, self.max_reprompts, self.silence_goodbye)
 
 
 def voicemail(a: models.Assistant, context: Mapping[str, Any] | None

@@ -155,7 +155,7 @@ class CallEngine:
         turns = TurnTaking.of(a.conversation)
         session = AgentSession(
             leg, brain, self.providers.stt, self.providers.voice(a.voice), self.executor,
-            observer=self, vad=turns.vad(), fallback=fallback(a), policy=turns.policy(),
+            observer=self, vad=turns.vad(), fallback=fallback(a), policy=turns.policy,
             voicemail=None if inbound else voicemail(a, context), opening=opening,
         )
         active.session = session
