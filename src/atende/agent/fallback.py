@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
-from atende.agent.actions import CallActions
+from atende.agent.actions import CallActions, Speech
 from atende.providers.tts.base import split_sentences
 
 FALLBACK_ACTIONS = ("continue", "hangup", "transfer", "message")
@@ -30,6 +30,23 @@ class Fallback:
             return f"{self.message} Please leave a message after this, and we will get back " \
                    "to you."
         return self.message
+
+
+def fallback_speech(fb: Fallback) -> Speech:
+    """What the assistant says and does when its provider fails: the fallback line, then
+    the action. After ``message``, and after a transfer that did not go through, the
+    caller's next words are a message: the session's brain must then be a MessageTaker."""
+    async def speech(actions: CallActions) -> AsyncGenerator[str, None]:
+        if fb.action == "hangup":
+            actions.end_after_speaking()
+        for sentence in split_sentences(fb.line()):
+            yield sentence
+        if fb.action == "transfer" and fb.target:
+            result = await actions.transfer(fb.target)
+            if not result.ok:
+                for sentence in split_sentences(NOT_PUT_THROUGH):
+                    yield sentence
+    return speech
 
 
 class MessageTaker:

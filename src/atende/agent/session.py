@@ -15,10 +15,11 @@ import logging
 import time
 from collections.abc import AsyncGenerator
 from concurrent.futures import Executor
+from contextlib import aclosing
 from typing import Any
 
 from atende.agent.actions import Brain, Speech
-from atende.agent.fallback import NOT_PUT_THROUGH, Fallback, MessageTaker
+from atende.agent.fallback import Fallback, MessageTaker, fallback_speech
 from atende.agent.turn_policy import TurnPolicy
 from atende.agent.turns import SessionObserver, Turn
 from atende.agent.utterance import Utterance, heard_before, sentences
@@ -37,7 +38,7 @@ from atende.channels.leg import (
 )
 from atende.providers.errors import ProviderError
 from atende.providers.stt.base import SpeechToText
-from atende.providers.tts.base import CachedTTS, split_sentences
+from atende.providers.tts.base import CachedTTS
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ class AgentSession:
                  vad: VadConfig | None = None, endpointer: Endpointer | None = None,
                  fallback: Fallback | None = None, policy: TurnPolicy | None = None,
                  voicemail: VoicemailDetector | None = None,
-                 opening: Speech | None = None) -> None:
+                 opening: Speech | None = None, opening_cause: str = "closed") -> None:
         self.leg = leg
         self.brain = brain
         self.stt = stt
@@ -102,6 +103,7 @@ class AgentSession:
         self.policy = policy or TurnPolicy()
         self.screen = voicemail  # listening for a machine before greeting; None once done
         self.opening = opening  # said and done first instead of the brain's greeting
+        self.opening_cause = opening_cause  # of the hang-up, if the opening ends the call
         self._utterances: dict[str, Utterance] = {}
         self._current: Utterance | None = None
         self._speak_task: asyncio.Task[None] | None = None
@@ -155,7 +157,8 @@ class AgentSession:
 
     def _greet(self) -> None:
         if self.opening is not None:
-            self._start_speaking(self.opening, None, hangup_cause="closed", reply=False)
+            self._start_speaking(self.opening, None, hangup_cause=self.opening_cause,
+                                 reply=False)
             return
         greeting = self.brain.greeting()
         if greeting:
@@ -347,20 +350,12 @@ class AgentSession:
         log.warning("call %s: %s; fallback: %s", self.leg.info.id, exc, fb.action)
         self._event("fallback", {"provider": exc.provider, "kind": exc.kind,
                                  "action": fb.action})
-        for sentence in split_sentences(fb.line()):
-            if not await self._say(utt, sentence):
-                return
-        if fb.action == "hangup":
-            utt.hangup = True
-        elif fb.action == "message":
-            self.brain = MessageTaker()
-        elif fb.action == "transfer" and fb.target:
-            result = await _Actions(self, utt).transfer(fb.target)
-            if not result.ok and not self.leg.ended:
-                self.brain = MessageTaker()
-                for sentence in split_sentences(NOT_PUT_THROUGH):
-                    if not await self._say(utt, sentence):
-                        return
+        if fb.action in ("message", "transfer"):
+            self.brain = MessageTaker()  # a transfer that fails takes a message
+        async with aclosing(fallback_speech(fb)(_Actions(self, utt))) as lines:
+            async for sentence in lines:
+                if not await self._say(utt, sentence):
+                    return
 
     def _interrupt(self) -> None:
         utt = self._current

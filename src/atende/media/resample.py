@@ -22,6 +22,15 @@ class StreamResampler:
         out = self._rs.resample_chunk(np.frombuffer(pcm, dtype=np.int16))
         return bytes(np.asarray(out, dtype=np.int16).tobytes())
 
+    def flush(self) -> bytes:
+        """The samples still held in the filter (the end of a stretch of audio); the
+        stream starts afresh after it."""
+        if self._rs is None:
+            return b""
+        out = self._rs.resample_chunk(np.zeros(0, dtype=np.int16), last=True)
+        self.reset()
+        return bytes(np.asarray(out, dtype=np.int16).tobytes())
+
     def reset(self) -> None:
         self.__init__(self.in_rate, self.out_rate)  # type: ignore[misc]
 

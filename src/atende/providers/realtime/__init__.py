@@ -1,0 +1,1 @@
+"""Speech-to-speech vendors behind one interface (``base.RealtimeProtocol``)."""

@@ -1,0 +1,215 @@
+"""The realtime session against a local server speaking OpenAI Realtime's protocol, on an
+in-memory leg paced like RTP: greeting, turns, barge-in with truncation, tools, G.711 end to
+end, and the fallback when the vendor fails."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from atende.agent.actions import Brain, Speech
+from atende.agent.brain import DEFAULT_RULES, RuleBrain
+from atende.agent.fallback import Fallback
+from atende.agent.realtime_session import RealtimeSession
+from atende.agent.session import AgentSession
+from atende.agent.tools import BUILTINS, ToolBox
+from atende.channels.leg import CallInfo
+from atende.channels.memory import MemoryLeg
+from atende.providers.realtime.base import RealtimeConfig, RealtimeSettings
+from atende.providers.realtime.connection import RealtimeConnection
+from atende.providers.realtime.openai import OpenAIRealtime
+from atende.providers.stt.whisper import WhisperSTT
+from atende.providers.tts.base import CachedTTS
+from tests.agent.conftest import Call, Record, wait_for
+from tests.peers.audio import Tone, speech
+from tests.peers.realtime import FakeRealtime, Reply
+
+PROMPT = "You are the front desk of a dental clinic."
+VOICE = Tone(440, 1.0)  # the model's audio: a tone is easy to find in what was played
+CALLER = Tone(300, 0.6, -20)
+
+
+def tone(seconds: float, hz: float = 440) -> bytes:
+    return Tone(hz, seconds).pcm(16000)
+
+
+StartRealtime = Callable[..., Call]
+
+
+@pytest.fixture
+async def start_realtime(engines: tuple[WhisperSTT, CachedTTS], executor: ThreadPoolExecutor
+                         ) -> AsyncIterator[StartRealtime]:
+    """``start_realtime(server, fallback=…, wire_codec=…, api_key=…)``."""
+    calls: list[Call] = []
+
+    def start(server: FakeRealtime, fallback: Fallback | None = None,
+              wire_codec: str | None = None, api_key: str = "sk-test") -> Call:
+        stt, tts = engines
+        leg = MemoryLeg(CallInfo(uuid.uuid4().hex, "memory", "inbound", "ana", "atende"))
+        record = Record()
+        settings = RealtimeSettings("openai", "gpt-realtime", api_key, "marin", server.url, 5)
+
+        def pipeline(opening: Speech, brain: Brain | None) -> AgentSession:
+            return AgentSession(leg, brain or RuleBrain(DEFAULT_RULES), stt, tts,
+                                executor, observer=record, opening=opening,
+                                opening_cause="assistant_hangup")
+
+        session = RealtimeSession(
+            leg, RealtimeConnection(OpenAIRealtime(settings), 5),
+            RealtimeConfig(PROMPT, "Hello, dental clinic.", ToolBox(list(BUILTINS)).specs,
+                           end_of_turn_ms=400, wire_codec=wire_codec),
+            ToolBox(list(BUILTINS)), observer=record, fallback=fallback, pipeline=pipeline)
+        leg.start()
+        call = Call(leg, session, record,  # type: ignore[arg-type]
+                    asyncio.get_running_loop().create_task(session.run()))
+        calls.append(call)
+        return call
+
+    yield start
+    for c in calls:
+        await c.end()
+
+
+def played_s(call: Call) -> float:
+    return len(call.leg.sent) * 0.02
+
+
+async def test_greets_hears_and_answers(start_realtime: StartRealtime) -> None:
+    with FakeRealtime([Reply("Hello, dental clinic.", tone(1.0)),
+                       Reply("We open at nine.", tone(0.6, 660))],
+                      heard=["When do you open?"]) as server:
+        call = start_realtime(server)
+        await wait_for(lambda: played_s(call) >= 1.0 and not call.leg.outbound.busy)
+        await call.say(CALLER.pcm(16000))
+        await wait_for(lambda: len(call.record.said("assistant")) == 2)
+        conn = server.last
+
+    session = conn.of_type("session.update")[0]["session"]
+    assert session["type"] == "realtime" and session["instructions"] == PROMPT
+    assert session["audio"]["input"]["format"] == {"type": "audio/pcm", "rate": 24000}
+    assert session["audio"]["output"]["voice"] == "marin"
+    assert session["audio"]["input"]["turn_detection"]["silence_duration_ms"] == 400
+    assert [t["name"] for t in session["tools"]] == ["set_outcome", "end_call", "send_dtmf"]
+    greet = conn.of_type("response.create")[0]["response"]["instructions"]
+    assert "Hello, dental clinic." in greet
+    # The caller's line went up as 24 kHz PCM, in which the server heard them speak once.
+    assert len(conn.speech_started) == 1
+
+    turns = call.record.turns
+    assert [(t.speaker, t.text) for t in turns] == [
+        ("assistant", "Hello, dental clinic."), ("caller", "When do you open?"),
+        ("assistant", "We open at nine.")]
+    greeting, answer = turns[0], turns[2]
+    assert not greeting.interrupted and abs(greeting.played_ms - 1000) <= 20
+    assert greeting.latency_ms is None  # nobody spoke before it
+    assert answer.latency_ms is not None and 0 <= answer.latency_ms < 500
+    assert abs(played_s(call) - 1.6) <= 0.06  # both replies, whole, nothing else
+
+
+async def test_barge_in_stops_the_audio_and_truncates_what_was_heard(
+        start_realtime: StartRealtime) -> None:
+    with FakeRealtime([Reply("Let me tell you all about our opening hours.", tone(4.0))],
+                      heard=["Sorry, one question."]) as server:
+        call = start_realtime(server)
+        await wait_for(lambda: played_s(call) >= 1.2)
+        loop = asyncio.get_running_loop()
+        onset = loop.time()
+        await call.say(CALLER.pcm(16000))
+        await wait_for(lambda: bool(server.last.of_type("conversation.item.truncate")))
+        await wait_for(lambda: len(call.record.turns) >= 2)
+        conn = server.last
+
+    last_frame_at = call.leg.sent[-1][0]
+    print(f"assistant audio stopped {(last_frame_at - onset) * 1000:.0f} ms after onset")
+    assert last_frame_at - onset < 0.25
+    truncate = conn.of_type("conversation.item.truncate")[0]
+    assert truncate["item_id"] == "item_1" and truncate["content_index"] == 0
+    # What the vendor is told is what left the leg, to the frame.
+    assert abs(truncate["audio_end_ms"] - played_s(call) * 1000) <= 20
+    assert not conn.of_type("response.cancel")  # its reply was already complete
+    greeting = call.record.turns[0]
+    assert greeting.interrupted and greeting.played_ms == truncate["audio_end_ms"]
+    assert not [e for e in call.record.events if e[0] == "provider_error"]
+    assert call.session.barge_ins == 1  # type: ignore[attr-defined]
+
+
+async def test_tools_set_the_outcome_and_end_the_call_after_the_goodbye(
+        start_realtime: StartRealtime) -> None:
+    goodbye = Reply("Thank you, see you at nine. Goodbye!", tone(0.8, 550), calls=[
+        ("set_outcome", {"outcome": "confirmed", "fields": {"proposed_time": "9:00"}}),
+        ("end_call", {})])
+    with FakeRealtime([Reply("Hello, can you come at nine?", tone(0.4)), goodbye],
+                      heard=["Yes, nine is fine."]) as server:
+        call = start_realtime(server)
+        await wait_for(lambda: played_s(call) >= 0.4)
+        await call.say(CALLER.pcm(16000))
+        await asyncio.wait_for(call.task, 10)
+        conn = server.last
+
+    assert call.leg.end_cause == "assistant_hangup"
+    assert call.record.outcomes == [("confirmed", {"proposed_time": "9:00"})]
+    # The goodbye was played whole before the hang-up.
+    assert abs(played_s(call) - 1.2) <= 0.06
+    outputs = [e["item"] for e in conn.of_type("conversation.item.create")]
+    assert [(o["type"], o["call_id"]) for o in outputs] == [
+        ("function_call_output", "call_2_0"), ("function_call_output", "call_2_1")]
+    # end_call: the model is not asked to speak again.
+    assert len(conn.of_type("response.create")) == 1
+    assert [e[0] for e in call.record.events].count("tool_call") == 2
+
+
+async def test_g711_calls_are_pcmu_end_to_end(start_realtime: StartRealtime) -> None:
+    loop = asyncio.get_running_loop()
+    with FakeRealtime([Reply("Hello, dental clinic.", tone(1.0))]) as server:
+        t0 = loop.time()
+        call = start_realtime(server, wire_codec="PCMU")
+        await wait_for(lambda: played_s(call) >= 1.0 and not call.leg.outbound.busy)
+        await call.say(CALLER.pcm(16000))
+        await wait_for(lambda: len(server.last.speech_started) == 1)
+        await call.end()
+        elapsed_ms = (loop.time() - t0) * 1000
+        conn = server.last
+    fmt = conn.of_type("session.update")[0]["session"]["audio"]
+    assert fmt["input"]["format"] == {"type": "audio/pcmu"}
+    assert fmt["output"]["format"] == {"type": "audio/pcmu"}
+    # 8 kHz μ-law (8 bytes a millisecond) for as long as the call was up, less the time
+    # to connect; the server heard the caller in it (silence as PCM would be loud μ-law).
+    assert elapsed_ms - 500 < conn.audio_bytes / 8 <= elapsed_ms, (conn.audio_bytes, elapsed_ms)
+    assert abs(played_s(call) - 1.0) <= 0.04
+
+
+async def test_a_dropped_connection_falls_back_and_takes_a_message(
+        start_realtime: StartRealtime) -> None:
+    fb = Fallback(action="message")
+    with FakeRealtime([Reply("Hello, dental clinic.", tone(0.5))], drop_after=1) as server:
+        call = start_realtime(server, fallback=fb)
+        await wait_for(lambda: any(e[0] == "fallback" for e in call.record.events))
+        await wait_for(lambda: played_s(call) > 3 and not call.leg.outbound.busy)
+        await call.say(speech([(0.2, "Please call me back tomorrow.")], tail_s=1.0))
+        await asyncio.wait_for(call.task, 20)
+
+    fallback = next(d for k, d in call.record.events if k == "fallback")
+    assert fallback == {"provider": "openai", "kind": "connection", "action": "message"}
+    assert call.record.said("assistant")[1].startswith(fb.message)
+    outcome, fields = call.record.outcomes[0]
+    assert outcome == "message_taken" and "call me back" in fields["message"].lower()
+    assert call.leg.end_cause == "assistant_hangup"
+
+
+@pytest.mark.parametrize(("status", "kind"), [(429, "rate_limited"), (401, "auth")])
+async def test_a_refused_connection_is_never_dead_air(
+        start_realtime: StartRealtime, status: int, kind: str) -> None:
+    fb = Fallback(message="Sorry, we cannot take your call right now.", action="hangup")
+    refuse: dict[str, Any] = {"refuse": status} if status != 401 else {}
+    with FakeRealtime([], **refuse) as server:
+        call = start_realtime(server, fallback=fb, api_key="sk-test" if refuse else "wrong")
+        await asyncio.wait_for(call.task, 20)
+    assert ("fallback", {"provider": "openai", "kind": kind, "action": "hangup"}) in \
+        call.record.events
+    assert call.record.said("assistant") == [fb.message]
+    assert played_s(call) > 1.0 and call.leg.end_cause == "assistant_hangup"

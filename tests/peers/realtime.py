@@ -1,0 +1,252 @@
+"""A local server that speaks OpenAI Realtime's WebSocket protocol (GA event names), for
+tests: it checks the bearer key and the session settings, listens to the audio with a simple
+energy VAD (as the real server's ``server_vad`` would: ``speech_started``/``speech_stopped``,
+then a transcript and a reply), answers each response with the test's next scripted reply,
+and records what the client sent. It runs on its own thread and event loop, so in-process
+sessions and a separate atende process can both use it."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+
+import numpy as np
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from atende.media import g711
+from atende.media.resample import resample
+
+
+@dataclass
+class Reply:
+    """What the model says (its transcript and 16 kHz audio) and the tools it calls."""
+
+    text: str = ""
+    pcm: bytes = b""
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+
+@dataclass
+class Connection:
+    """What one client connection did."""
+
+    headers: Headers
+    path: str
+    events: list[dict[str, Any]] = field(default_factory=list)  # without audio payloads
+    audio_bytes: int = 0  # of input_audio_buffer.append, decoded from base64
+    speech_started: list[float] = field(default_factory=list)  # time.monotonic()
+    replies_sent: int = 0
+
+    def of_type(self, kind: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e["type"] == kind]
+
+
+class FakeRealtime:
+    CHUNK_MS = 100
+
+    def __init__(self, replies: list[Reply], heard: list[str] | None = None,
+                 api_key: str = "sk-test", refuse: int | None = None,
+                 drop_after: int | None = None, fail_reply: int | None = None,
+                 threshold: float = 600.0) -> None:
+        self.replies = list(replies)
+        self.heard = list(heard or [])  # transcripts of the caller's turns, in order
+        self.api_key = api_key
+        self.refuse = refuse  # answer the handshake with this HTTP status
+        self.drop_after = drop_after  # close the socket after this many replies
+        self.fail_reply = fail_reply  # this reply (1-based) ends as a failed response
+        self.threshold = threshold
+        self.connections: list[Connection] = []
+        self.port = 0
+        self._loop = asyncio.new_event_loop()
+        self._server: Server | None = None
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def last(self) -> Connection:
+        return self.connections[-1]
+
+    def __enter__(self) -> FakeRealtime:
+        self._thread.start()
+        async def start() -> Server:
+            return await serve(self._session, "127.0.0.1", 0, process_request=self._check,
+                               compression=None)
+        self._server = asyncio.run_coroutine_threadsafe(start(), self._loop).result(5)
+        self.port = next(iter(self._server.sockets)).getsockname()[1]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Stop listening now; the loop stops once open connections have closed (their
+        clients may be on the test's loop, which is blocked here)."""
+        async def stop() -> None:
+            assert self._server is not None
+            self._server.close()
+            await self._server.wait_closed()
+            self._loop.stop()
+        asyncio.run_coroutine_threadsafe(stop(), self._loop)
+
+    def _check(self, conn: ServerConnection, request: Request) -> Response | None:
+        if self.refuse is not None:
+            return conn.respond(HTTPStatus(self.refuse), "refused by the test\n")
+        if request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return conn.respond(HTTPStatus.UNAUTHORIZED, "bad key\n")
+        if not request.path.startswith("/v1/realtime?model="):
+            return conn.respond(HTTPStatus.NOT_FOUND, "no such path\n")
+        return None
+
+    async def _session(self, ws: ServerConnection) -> None:
+        assert ws.request is not None
+        rec = Connection(ws.request.headers, ws.request.path)
+        self.connections.append(rec)
+        state = _State()
+        await _send(ws, {"type": "session.created", "session": {"type": "realtime"}})
+        try:
+            async for message in ws:
+                ev = json.loads(message)
+                if ev["type"] == "input_audio_buffer.append":
+                    pcm = state.decode(ev["audio"])
+                    rec.audio_bytes += len(base64.b64decode(ev["audio"]))
+                    await self._listen(ws, rec, state, pcm)
+                    continue
+                rec.events.append(ev)
+                await self._client_event(ws, rec, state, ev)
+        except ConnectionClosed:
+            pass
+
+    async def _client_event(self, ws: ServerConnection, rec: Connection, state: _State,
+                            ev: dict[str, Any]) -> None:
+        kind = ev["type"]
+        if kind == "session.update":
+            session = ev["session"]
+            fmt = session["audio"]["input"]["format"]
+            state.codec = fmt["type"].removeprefix("audio/")
+            state.silence_ms = session["audio"]["input"]["turn_detection"][
+                "silence_duration_ms"]
+            await _send(ws, {"type": "session.updated", "session": session})
+        elif kind == "response.create":
+            await self._reply(ws, rec, state)
+        elif kind == "response.cancel":
+            # Like the real server: a cancel with nothing in progress is an error event.
+            await _send(ws, {"type": "error", "error": {
+                "type": "invalid_request_error", "code": "response_cancel_not_active",
+                "message": "Cancellation failed: no active response found"}})
+        elif kind == "conversation.item.truncate":
+            length = state.items.get(ev["item_id"])
+            if length is None or ev["audio_end_ms"] > length:
+                await _send(ws, {"type": "error", "error": {
+                    "type": "invalid_request_error", "code": "invalid_value",
+                    "message": f"audio_end_ms {ev['audio_end_ms']} is past the audio"}})
+            else:
+                await _send(ws, {"type": "conversation.item.truncated",
+                                 "item_id": ev["item_id"], "content_index": 0,
+                                 "audio_end_ms": ev["audio_end_ms"]})
+
+    async def _listen(self, ws: ServerConnection, rec: Connection, state: _State,
+                      pcm: np.ndarray) -> None:
+        """Server VAD: 40 ms of energy starts speech; ``silence_duration_ms`` ends it."""
+        voiced = bool(pcm.size) and float(np.sqrt(np.mean(pcm.astype(np.float64) ** 2))) \
+            > self.threshold
+        ms = pcm.size * 1000 // state.rate
+        state.audio_ms += ms
+        if voiced:
+            state.voiced_ms += ms
+            state.quiet_ms = 0
+        else:
+            state.quiet_ms += ms
+            if not state.speaking:
+                state.voiced_ms = 0
+        if not state.speaking and state.voiced_ms >= 40:
+            state.speaking = True
+            rec.speech_started.append(time.monotonic())
+            await _send(ws, {"type": "input_audio_buffer.speech_started",
+                             "audio_start_ms": state.audio_ms - 40, "item_id": "in"})
+        elif state.speaking and state.quiet_ms >= state.silence_ms:
+            state.speaking = False
+            state.voiced_ms = 0
+            await _send(ws, {"type": "input_audio_buffer.speech_stopped",
+                             "audio_end_ms": state.audio_ms, "item_id": "in"})
+            await _send(ws, {"type": "input_audio_buffer.committed", "item_id": "in"})
+            heard = self.heard.pop(0) if self.heard else ""
+            await _send(ws, {"type": "conversation.item.input_audio_transcription.completed",
+                             "item_id": "in", "content_index": 0, "transcript": heard})
+            await self._reply(ws, rec, state)
+
+    async def _reply(self, ws: ServerConnection, rec: Connection, state: _State) -> None:
+        if not self.replies:
+            return
+        reply = self.replies.pop(0)
+        rec.replies_sent += 1
+        n = rec.replies_sent
+        rid, item = f"resp_{n}", f"item_{n}"
+        await _send(ws, {"type": "response.created", "response": {"id": rid,
+                                                                    "status": "in_progress"}})
+        if reply.pcm:
+            state.items[item] = len(reply.pcm) * 1000 // 32000
+            wire = state.encode(reply.pcm)
+            step = len(wire) * self.CHUNK_MS // max(1, state.items[item])
+            step -= step % 2
+            for i in range(0, len(wire), max(2, step)):
+                await _send(ws, {"type": "response.output_audio.delta", "response_id": rid,
+                                 "item_id": item, "output_index": 0, "content_index": 0,
+                                 "delta": base64.b64encode(wire[i:i + step]).decode()})
+            await _send(ws, {"type": "response.output_audio.done", "item_id": item})
+            await _send(ws, {"type": "response.output_audio_transcript.done",
+                             "response_id": rid, "item_id": item, "output_index": 0,
+                             "content_index": 0, "transcript": reply.text})
+        for i, (name, args) in enumerate(reply.calls):
+            await _send(ws, {"type": "response.function_call_arguments.done",
+                             "response_id": rid, "item_id": f"fc_{n}_{i}",
+                             "output_index": i + 1, "call_id": f"call_{n}_{i}",
+                             "name": name, "arguments": json.dumps(args)})
+        if self.fail_reply == n:
+            await _send(ws, {"type": "response.done", "response": {
+                "id": rid, "status": "failed", "status_details": {"type": "failed", "error": {
+                    "type": "server_error", "message": "The server had an error"}}}})
+        else:
+            await _send(ws, {"type": "response.done", "response": {"id": rid,
+                                                                    "status": "completed"}})
+        if self.drop_after == n:
+            await ws.close(1011, "internal error")
+
+
+@dataclass
+class _State:
+    codec: str = "pcm"
+    silence_ms: int = 500
+    audio_ms: int = 0
+    voiced_ms: int = 0
+    quiet_ms: int = 0
+    speaking: bool = False
+    items: dict[str, int] = field(default_factory=dict)  # item → audio length in ms
+
+    @property
+    def rate(self) -> int:
+        return 24000 if self.codec == "pcm" else 8000
+
+    def decode(self, b64: str) -> np.ndarray:
+        raw = base64.b64decode(b64)
+        if self.codec == "pcm":
+            return np.frombuffer(raw, dtype=np.int16)
+        return g711.decode(raw, self.codec.upper())
+
+    def encode(self, pcm16k: bytes) -> bytes:
+        pcm = resample(pcm16k, 16000, self.rate)
+        if self.codec == "pcm":
+            return pcm
+        return g711.encode(np.frombuffer(pcm, dtype=np.int16), self.codec.upper())
+
+
+async def _send(ws: ServerConnection, event: dict[str, Any]) -> None:
+    await ws.send(json.dumps(event))
