@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from atende.api.assistants import AssistantCreate, AssistantFields, AssistantOut
+from atende.api.assistant_fields import AssistantCreate, AssistantFields, AssistantOut
 from atende.api.deliveries import DeliveryOut, RedeliverIn
 from atende.api.hooks import HookCreate, HookOut
 from atende.api.live import TransferIn, TransferOut

@@ -1,0 +1,292 @@
+"""The shapes of /v1/assistants: what a client sends (each field checked on its own, with
+a message that says what to fix) and what it gets back (keys never included)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
+
+from atende.agent.business_hours import DEFAULT_CLOSED, holiday, parse_window
+from atende.agent.tools import BUILTINS, TOOL_NAME, HttpTool
+from atende.agent.turn_policy import TurnPolicy
+from atende.agent.vad import VadConfig
+from atende.agent.voicemail import VoicemailConfig
+from atende.api import examples as ex
+from atende.calls.hours import known_zone
+from atende.providers.llm.base import LlmSettings
+from atende.store import models
+from atende.store.db import as_utc
+
+NAME_PATTERN = TOOL_NAME.pattern
+Builtin = Literal["set_outcome", "end_call", "transfer_call", "send_dtmf"]
+assert set(Builtin.__args__) == set(BUILTINS)  # type: ignore[attr-defined]
+
+
+def _http_url(v: str | None) -> str | None:
+    if v is None:
+        return v
+    parts = urlsplit(v.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL")
+    return v.strip()
+
+
+class LlmIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    provider: Literal["openai", "anthropic", "gemini"] = Field(
+        description="openai also covers compatible servers (Ollama, vLLM, llama.cpp, LM "
+        "Studio): set base_url")
+    model: str = Field(min_length=1, max_length=200)
+    base_url: str | None = Field(None, max_length=500,
+                                 description="default: the vendor's own API")
+    api_key: str | None = Field(None, min_length=1, max_length=1000,
+                                description="write-only; stored encrypted. Omitted on "
+                                "update: the key of the same provider at the same position "
+                                "is kept")
+    temperature: float | None = Field(None, ge=0, le=2)
+    max_tokens: int = Field(LlmSettings.max_tokens, ge=16, le=8192)
+    timeout_s: float = Field(LlmSettings.timeout_s, ge=0.5, le=60, description="to the "
+                             "first token; on "
+                             "timeout the next model (or the fallback) takes over")
+
+    _url = field_validator("base_url")(_http_url)
+
+
+class LlmOut(BaseModel):
+    provider: str
+    model: str
+    base_url: str | None
+    temperature: float | None
+    max_tokens: int
+    timeout_s: float
+    api_key_set: bool
+
+
+class HttpToolIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=NAME_PATTERN)
+    description: str = Field(min_length=1, max_length=1000)
+    parameters: dict[str, Any] = Field(description="JSON Schema of the arguments: an object")
+    url: str = Field(max_length=1000)
+    method: Literal["GET", "POST"] = HttpTool.method  # type: ignore[assignment]
+    headers: dict[str, str] | None = Field(None, description="write-only (e.g. "
+                                           "Authorization); stored encrypted")
+    timeout_s: float = Field(HttpTool.timeout_s, ge=0.5, le=30)
+
+    _url = field_validator("url")(_http_url)
+
+    @field_validator("parameters")
+    @classmethod
+    def _object(cls, v: dict[str, Any]) -> dict[str, Any]:
+        if v.get("type") != "object":
+            raise ValueError('must be a JSON Schema with "type": "object"')
+        return v
+
+
+class HttpToolOut(BaseModel):
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    url: str
+    method: str
+    timeout_s: float
+    header_names: list[str]
+
+
+class DestinationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=NAME_PATTERN, examples=["reception"])
+    target: str = Field(min_length=1, max_length=200,
+                        description="extension, number or sip: URI", examples=["100"])
+    description: str = Field("", max_length=300, description="when to use it (the model "
+                             "reads this)")
+
+
+class FallbackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    message: str | None = Field(None, min_length=1, max_length=500)
+    action: Literal["continue", "hangup", "transfer", "message"] = "continue"
+    destination: str | None = Field(None, description="a transfer destination's name, "
+                                    "for action transfer")
+
+
+class TurnTakingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    end_of_turn_ms: int = Field(VadConfig.end_ms, ge=200, le=3000,
+                                description="caller silence that ends their turn")
+    vad_aggressiveness: int = Field(VadConfig.aggressiveness, ge=0, le=3,
+                                    description="0 hears the most as speech")
+    max_call_seconds: int | None = Field(None, ge=10, le=86400)
+    min_barge_in_ms: int = Field(TurnPolicy.min_barge_in_ms, ge=60, le=2000,
+                                 description="caller speech that stops the assistant")
+    backchannels: list[Annotated[str, Field(min_length=1, max_length=40)]] | None = Field(
+        None, max_length=200, description="words that, said over the assistant, do not "
+        "take the turn (it carries on); null: the built-in English/Portuguese/Spanish list")
+    reprompt_after_ms: int | None = Field(
+        TurnPolicy.reprompt_after_ms, ge=2000, le=120_000,
+        description="caller silence before the reprompt; null: never reprompt")
+    reprompt: str = Field(TurnPolicy.reprompt, min_length=1, max_length=300)
+    max_reprompts: int = Field(TurnPolicy.max_reprompts, ge=0, le=10,
+                               description="unanswered reprompts before the call is ended")
+    silence_goodbye: str = Field(TurnPolicy.silence_goodbye, min_length=1, max_length=300)
+
+
+class VoicemailIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    detect: StrictBool = Field(False, description="on calls atende places, listen before "
+                               "greeting: a machine ends the call with outcome voicemail")
+    action: Literal["hangup", "leave_message"] = "hangup"
+    message: str | None = Field(None, min_length=1, max_length=2000, description="left "
+                                "after the beep, for leave_message; {caller_name}, {task}, "
+                                "{metadata.x} are filled in")
+    initial_silence_ms: int = Field(VoicemailConfig.initial_silence_ms, ge=1000, le=10_000,
+                                    description="silence after answering before greeting "
+                                    "anyway")
+    max_greeting_ms: int = Field(VoicemailConfig.max_greeting_ms, ge=1000, le=10_000,
+                                 description="longer speech is a machine's greeting")
+    after_greeting_ms: int = Field(VoicemailConfig.after_greeting_ms, ge=300, le=3000,
+                                   description="silence that ends a person's hello")
+    message_silence_ms: int = Field(VoicemailConfig.message_silence_ms, ge=500, le=10_000,
+                                    description="without a beep, silence after the machine's "
+                                    "greeting before the message")
+    max_message_wait_ms: int = Field(VoicemailConfig.max_message_wait_ms, ge=1000,
+                                     le=120_000)
+
+    @model_validator(mode="after")
+    def _message_to_leave(self) -> VoicemailIn:
+        if self.action == "leave_message" and not self.message:
+            raise ValueError("message: needed for action leave_message")
+        return self
+
+
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class ClosedIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    message: str | None = Field(None, min_length=1, max_length=1000,
+                                description=f"said first; default: {DEFAULT_CLOSED!r}")
+    action: Literal["hangup", "message", "transfer"] = Field(
+        "hangup", description="then hang up, take a message, or transfer")
+    destination: str | None = Field(None, description="a transfer destination's name, for "
+                                    "action transfer")
+
+
+class BusinessHoursIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    timezone: str = Field(examples=["Europe/Lisbon"], description="IANA time zone")
+    weekly: dict[Day, list[str]] = Field(
+        description="open windows per day, HH:MM-HH:MM (24:00 for midnight); a day not "
+        "listed is closed", examples=[{"mon": ["09:00-13:00", "14:00-18:00"]}])
+    holidays: list[str] = Field([], max_length=400, description="dates closed all day, "
+                                "YYYY-MM-DD")
+    closed: ClosedIn = Field(default_factory=lambda: ClosedIn.model_validate({}))
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        if not known_zone(v):
+            raise ValueError(f"{v!r} is not an IANA time zone such as Europe/Lisbon")
+        return v
+
+    @field_validator("weekly")
+    @classmethod
+    def _windows(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        for windows in v.values():
+            if len(windows) > 10:
+                raise ValueError("at most 10 windows a day")
+            for w in windows:
+                parse_window(w)
+        return {day: [w.strip() for w in windows] for day, windows in v.items()}
+
+    @field_validator("holidays")
+    @classmethod
+    def _dates(cls, v: list[str]) -> list[str]:
+        return [holiday(d) for d in v]
+
+
+class AssistantFields(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=ex.examples(
+        ex.ASSISTANT_UPDATE))
+    name: str | None = Field(None, min_length=1, max_length=200)
+    extension: str | None = Field(None, pattern=r"^[A-Za-z0-9_.+-]{1,64}$",
+                                  description="SIP user part that reaches it")
+    language: str | None = Field(None, min_length=2, max_length=16)
+    voice: str | None = Field(None, min_length=1, max_length=300,
+                              description="piper, piper:/path/voice.onnx or espeak:<voice>")
+    greeting: str | None = Field(None, max_length=2000, description="said first; "
+                                 "{caller_name}, {task}, {metadata.x} are filled in")
+    prompt: str | None = Field(None, max_length=20000,
+                               description="system prompt of the language model")
+    mode: Literal["pipeline"] | None = Field(None, description="pipeline: STT → LLM (or "
+                                             "rules) → TTS")
+    llm: list[LlmIn] | None = Field(None, max_length=3, description="first is used; the "
+                                    "others are backups. Empty: the offline rules answer")
+    tools: list[Builtin] | None = None
+    http_tools: list[HttpToolIn] | None = Field(None, max_length=20)
+    transfers: list[DestinationIn] | None = Field(None, max_length=20)
+    fallback: FallbackIn | None = None
+    turn_taking: TurnTakingIn | None = None
+    voicemail: VoicemailIn | None = None
+    business_hours: BusinessHoursIn | None = Field(None, description="calls coming outside "
+                                                   "them get `closed`; null: always open")
+    rules: dict[str, Any] | None = Field(None, description="the offline brain's greeting, "
+                                         "intents and fallback")
+    is_default: StrictBool | None = None
+
+
+class AssistantCreate(AssistantFields):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.ASSISTANT_CREATE))
+    name: str = Field(min_length=1, max_length=200)
+    extension: str = Field(pattern=r"^[A-Za-z0-9_.+-]{1,64}$")
+
+
+class AssistantOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=ex.examples(ex.ASSISTANT))
+
+    id: str
+    name: str
+    extension: str = Field(description="SIP user part that reaches it: sip:<extension>@host")
+    language: str
+    voice: str
+    greeting: str | None
+    prompt: str | None
+    mode: str
+    llm: list[LlmOut]
+    tools: list[str]
+    http_tools: list[HttpToolOut]
+    transfers: list[DestinationIn]
+    fallback: FallbackIn
+    turn_taking: TurnTakingIn
+    voicemail: VoicemailIn
+    business_hours: BusinessHoursIn | None
+    rules: dict[str, Any]
+    is_default: bool
+    created_at: datetime
+    updated_at: datetime | None
+
+    @classmethod
+    def of(cls, a: models.Assistant) -> AssistantOut:
+        return cls(
+            id=a.id, name=a.name, extension=a.extension, language=a.language, voice=a.voice,
+            greeting=a.greeting, prompt=a.prompt, mode=a.mode,
+            llm=[LlmOut(provider=m["provider"], model=m["model"], base_url=m.get("base_url"),
+                        temperature=m.get("temperature"), max_tokens=m["max_tokens"],
+                        timeout_s=m["timeout_s"], api_key_set=bool(m.get("api_key_enc")))
+                 for m in a.llm or []],
+            tools=list(a.tools if a.tools is not None else BUILTINS),
+            http_tools=[HttpToolOut(name=t["name"], description=t["description"],
+                                    parameters=t["parameters"], url=t["url"],
+                                    method=t["method"], timeout_s=t["timeout_s"],
+                                    header_names=t.get("header_names", []))
+                        for t in a.http_tools or []],
+            transfers=[DestinationIn(**d) for d in a.transfers or []],
+            fallback=FallbackIn(**(a.fallback or {})),
+            turn_taking=TurnTakingIn(**(a.conversation or {})),
+            voicemail=VoicemailIn(**(a.voicemail or {})),
+            business_hours=BusinessHoursIn(**a.business_hours) if a.business_hours else None,
+            rules=a.rules, is_default=a.is_default, created_at=as_utc(a.created_at),
+            updated_at=as_utc(a.updated_at) if a.updated_at else None)
