@@ -114,7 +114,7 @@ async def test_caller_speech_stops_the_greeting(atende: AtendeProcess, tmp_path:
                          if s[0] <= onset < s[1] + 0.2)
     stop_after_onset = greeting_span[1] - onset
     print(f"greeting stopped {stop_after_onset * 1000:.0f} ms after speech onset")
-    assert stop_after_onset < 0.5, stop_after_onset
+    assert stop_after_onset < 0.25, stop_after_onset
 
 
 async def test_assistant_says_goodbye_and_hangs_up(atende: AtendeProcess, tmp_path: Path
