@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from atende.agent.assistant import TurnTaking, after_hours, voicemail
+from atende.agent.assistant import TurnTaking, after_hours, realtime_settings, voicemail
 from atende.agent.fallback import MessageTaker
 from atende.agent.turn_policy import TurnPolicy
 from atende.api.app import create_api
@@ -93,6 +93,31 @@ def test_keys_and_headers_are_encrypted_and_never_shown(
     assert json.loads(BOX.decrypt(row.http_tools[0]["headers_enc"])) == TOOL["headers"]
 
 
+def test_realtime_settings_keep_their_key_encrypted(api: tuple[TestClient, Store]) -> None:
+    client, store = api
+    a = create(client, mode="realtime", realtime={
+        "provider": "openai", "voice": "marin", "api_key": "sk-live-7",
+        "base_url": "wss://realtime.example.com/v1"})
+    assert a["mode"] == "realtime"
+    assert a["realtime"] == {"provider": "openai", "model": "gpt-realtime", "voice": "marin",
+                             "base_url": "wss://realtime.example.com/v1", "timeout_s": 10.0,
+                             "api_key_set": True}
+    row = stored(store, a["id"])
+    assert row.realtime is not None and "sk-live-7" not in json.dumps(row.realtime)
+    assert BOX.decrypt(row.realtime["api_key_enc"]) == "sk-live-7"
+    # Changing the model without the key keeps it; the call gets it decrypted.
+    r = client.patch(f"/v1/assistants/{a['id']}", json={"realtime": {
+        "provider": "openai", "model": "gpt-realtime-mini", "voice": "cedar"}})
+    assert r.status_code == 200, r.text
+    assert "sk-live-7" not in r.text and r.json()["realtime"]["api_key_set"]
+    settings = realtime_settings(stored(store, a["id"]), BOX)
+    assert settings is not None and settings.api_key == "sk-live-7"
+    assert (settings.model, settings.voice) == ("gpt-realtime-mini", "cedar")
+    # Back to the pipeline: the call no longer uses the realtime model.
+    r = client.patch(f"/v1/assistants/{a['id']}", json={"mode": "pipeline"})
+    assert r.status_code == 200 and realtime_settings(stored(store, a["id"]), BOX) is None
+
+
 @pytest.mark.parametrize(("body", "status", "says"), [
     ({"voice": "klingon"}, 422, "voice: unknown voice"),
     ({"llm": [{"provider": "acme", "model": "x"}]}, 422, "provider"),
@@ -124,7 +149,13 @@ def test_keys_and_headers_are_encrypted_and_never_shown(
     ({"turn_taking": {"backchannels": [""]}}, 422, "backchannels"),
     ({"extension": "assistant"}, 409, "extension 'assistant' is taken"),
     ({"extension": "has space"}, 422, "extension"),
-    ({"mode": "realtime"}, 422, "mode"),
+    ({"mode": "realtime"}, 422, "realtime: mode realtime needs its speech-to-speech"),
+    ({"mode": "streaming"}, 422, "mode"),
+    ({"mode": "realtime", "realtime": {"provider": "openai", "base_url": "ftp://x"}}, 422,
+     "wss://"),
+    ({"mode": "realtime", "realtime": {"provider": "acme"}}, 422, "provider"),
+    ({"mode": "realtime", "realtime": {"provider": "openai"},
+      "voicemail": {"detect": True}}, 422, "voicemail.detect: answering-machine detection"),
 ])
 def test_mistakes_are_refused_with_what_to_fix(api: tuple[TestClient, Store],
                                                body: dict[str, Any], status: int,

@@ -119,7 +119,8 @@ def test_audio_both_ways_at_24_khz_and_the_tail_at_the_end() -> None:
         out += ev.pcm
     [tail] = feed(p, type="response.output_audio.done", item_id="i1")
     assert isinstance(tail, AudioOut)
-    assert len(out + tail.pcm) == 2 * 3200  # 200 ms at 16 kHz, none held back
+    # 200 ms at 16 kHz as it arrives; the end holds only the filter's ~1.5 ms.
+    assert len(out) == 2 * 3200 and 0 < len(tail.pcm) <= 64
     for _ in range(10):
         p.audio(bytes(640))
     appended = b"".join(base64.b64decode(e["audio"]) for e in sent(p))

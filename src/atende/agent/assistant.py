@@ -5,9 +5,11 @@ for the call, and kept in memory only."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass, field, fields, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -17,14 +19,23 @@ from atende.agent.brain import RuleBrain, RuleSet, render
 from atende.agent.business_hours import BusinessHours, closed_opening
 from atende.agent.fallback import Fallback, MessageTaker
 from atende.agent.llm_brain import LlmBrain
+from atende.agent.realtime_session import RealtimeSession
+from atende.agent.session import AgentSession
 from atende.agent.tools import BUILTINS, Destination, HttpTool, ToolBox
 from atende.agent.turn_policy import TurnPolicy
+from atende.agent.turns import SessionObserver
 from atende.agent.vad import VadConfig
 from atende.agent.voicemail import VoicemailConfig, VoicemailDetector
+from atende.channels.leg import CallLeg
 from atende.providers.llm.base import LlmSettings
 from atende.providers.llm.factory import language_model
+from atende.providers.realtime.base import RealtimeConfig, RealtimeSettings
+from atende.providers.realtime.factory import realtime_connection
+from atende.providers.registry import ProviderRegistry
 from atende.store import models
 from atende.store.secrets import SecretBox
+
+log = logging.getLogger(__name__)
 
 DEFAULT_PROMPT = ("You are a friendly phone assistant. Speak in short, plain sentences "
                   "suitable for a phone call; no lists, markdown or emojis.")
@@ -129,6 +140,12 @@ def system_prompt(a: models.Assistant, context: Mapping[str, Any] | None) -> str
         {k: ctx.get(k) or "(not given)" for k in ("task", "caller_name", "metadata_json")})
 
 
+def toolbox(a: models.Assistant, box: SecretBox, client: httpx.AsyncClient | None
+            ) -> ToolBox:
+    return ToolBox(a.tools if a.tools is not None else list(BUILTINS), destinations(a),
+                   http_tools(a, box), client)
+
+
 def brain_for(a: models.Assistant, rules: RuleSet, context: Mapping[str, Any] | None,
               box: SecretBox | None, client: httpx.AsyncClient | None) -> Brain:
     """The rule brain with ``rules`` (already chosen and filled for the call), or the
@@ -137,6 +154,58 @@ def brain_for(a: models.Assistant, rules: RuleSet, context: Mapping[str, Any] | 
     if not a.llm or box is None:
         return RuleBrain(replace(rules, greeting=first))
     models_ = [language_model(s, client) for s in llm_settings(a, box)]
-    tools = ToolBox(a.tools if a.tools is not None else list(BUILTINS), destinations(a),
-                    http_tools(a, box), client)
-    return LlmBrain(models_, system_prompt(a, context), first, tools)
+    return LlmBrain(models_, system_prompt(a, context), first, toolbox(a, box, client))
+
+
+def realtime_settings(a: models.Assistant, box: SecretBox | None) -> RealtimeSettings | None:
+    """The speech-to-speech model of an assistant in mode realtime, key decrypted."""
+    r = a.realtime
+    if a.mode != "realtime" or not r or box is None:
+        return None
+    return RealtimeSettings(
+        provider=r["provider"], model=r.get("model") or "",
+        api_key=box.decrypt(r["api_key_enc"]) if r.get("api_key_enc") else None,
+        voice=r.get("voice"), base_url=r.get("base_url"),
+        timeout_s=r.get("timeout_s", RealtimeSettings.timeout_s))
+
+
+def realtime_config(a: models.Assistant, rules: RuleSet, context: Mapping[str, Any] | None,
+                    tools: ToolBox, wire_codec: str | None) -> RealtimeConfig:
+    return RealtimeConfig(
+        instructions=system_prompt(a, context), greeting=greeting(a, rules, context),
+        tools=tools.specs, end_of_turn_ms=TurnTaking.of(a.conversation).end_of_turn_ms,
+        language=a.language, wire_codec=wire_codec)
+
+
+def session_for(a: models.Assistant, leg: CallLeg, rules: RuleSet,
+                context: Mapping[str, Any] | None, providers: ProviderRegistry,
+                executor: Executor, box: SecretBox | None, observer: SessionObserver
+                ) -> AgentSession | RealtimeSession:
+    """The session that runs the call on ``leg``: the closed message outside opening hours,
+    else the realtime model (mode realtime), else the pipeline. ``rules``: chosen and
+    filled for the call; ``context``: the call's task, if any."""
+    inbound = leg.info.direction == "inbound"
+    turns = TurnTaking.of(a.conversation)
+
+    def pipeline(opening: Speech | None, brain: Brain | None,
+                 cause: str = "closed") -> AgentSession:
+        return AgentSession(
+            leg, brain or brain_for(a, rules, context, box, providers.http), providers.stt,
+            providers.voice(a.voice), executor, observer=observer, vad=turns.vad(),
+            fallback=fallback(a), policy=turns.policy,
+            voicemail=None if inbound or opening else voicemail(a, context),
+            opening=opening, opening_cause=cause)
+
+    closed = after_hours(a, datetime.now(UTC)) if inbound else None
+    if closed is not None:
+        log.info("call %s: outside %s's hours", leg.info.id, a.name)
+        return pipeline(*closed)
+    settings = realtime_settings(a, box)
+    if settings is None or box is None:
+        return pipeline(None, None)
+    tools = toolbox(a, box, providers.http)
+    return RealtimeSession(
+        leg, realtime_connection(settings),
+        realtime_config(a, rules, context, tools, leg.wire_codec), tools, observer=observer,
+        fallback=fallback(a),
+        pipeline=lambda opening, brain: pipeline(opening, brain, "assistant_hangup"))

@@ -17,6 +17,8 @@ from atende.agent.voicemail import VoicemailConfig
 from atende.api import examples as ex
 from atende.calls.hours import known_zone
 from atende.providers.llm.base import LlmSettings
+from atende.providers.realtime.base import RealtimeSettings
+from atende.providers.realtime.openai import DEFAULT_MODEL as DEFAULT_REALTIME_MODEL
 from atende.store import models
 from atende.store.db import as_utc
 
@@ -61,6 +63,42 @@ class LlmOut(BaseModel):
     base_url: str | None
     temperature: float | None
     max_tokens: int
+    timeout_s: float
+    api_key_set: bool
+
+
+def _ws_url(v: str | None) -> str | None:
+    if v is None:
+        return v
+    parts = urlsplit(v.strip())
+    if parts.scheme not in ("http", "https", "ws", "wss") or not parts.hostname:
+        raise ValueError("must be an https://, wss://, http:// or ws:// URL")
+    return v.strip()
+
+
+class RealtimeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    provider: Literal["openai"] = Field(description="OpenAI Realtime (or a server that "
+                                        "speaks it: set base_url)")
+    model: str = Field(DEFAULT_REALTIME_MODEL, min_length=1, max_length=200)
+    voice: str | None = Field(None, min_length=1, max_length=100,
+                              description="the vendor's voice name; default: its own")
+    base_url: str | None = Field(None, max_length=500, description="default: the vendor's "
+                                 "own API, e.g. wss://api.openai.com/v1")
+    api_key: str | None = Field(None, min_length=1, max_length=1000, description="write-only; "
+                                "stored encrypted. Omitted on update: the key is kept while "
+                                "the provider stays the same")
+    timeout_s: float = Field(RealtimeSettings.timeout_s, ge=1, le=60, description="to connect "
+                             "and be ready; after it (or any failure) the fallback runs")
+
+    _url = field_validator("base_url")(_ws_url)
+
+
+class RealtimeOut(BaseModel):
+    provider: str
+    model: str
+    voice: str | None
+    base_url: str | None
     timeout_s: float
     api_key_set: bool
 
@@ -221,8 +259,11 @@ class AssistantFields(BaseModel):
                                  "{caller_name}, {task}, {metadata.x} are filled in")
     prompt: str | None = Field(None, max_length=20000,
                                description="system prompt of the language model")
-    mode: Literal["pipeline"] | None = Field(None, description="pipeline: STT → LLM (or "
-                                             "rules) → TTS")
+    mode: Literal["pipeline", "realtime"] | None = Field(
+        None, description="pipeline: STT → LLM (or rules) → TTS; realtime: a "
+        "speech-to-speech model (set `realtime`), the pipeline taking over if it fails")
+    realtime: RealtimeIn | None = Field(None, description="the speech-to-speech model of "
+                                        "mode realtime")
     llm: list[LlmIn] | None = Field(None, max_length=3, description="first is used; the "
                                     "others are backups. Empty: the offline rules answer")
     tools: list[Builtin] | None = None
@@ -255,6 +296,7 @@ class AssistantOut(BaseModel):
     greeting: str | None
     prompt: str | None
     mode: str
+    realtime: RealtimeOut | None
     llm: list[LlmOut]
     tools: list[str]
     http_tools: list[HttpToolOut]
@@ -273,6 +315,9 @@ class AssistantOut(BaseModel):
         return cls(
             id=a.id, name=a.name, extension=a.extension, language=a.language, voice=a.voice,
             greeting=a.greeting, prompt=a.prompt, mode=a.mode,
+            realtime=RealtimeOut(**{k: v for k, v in a.realtime.items() if k != "api_key_enc"},
+                                 api_key_set=bool(a.realtime.get("api_key_enc")))
+            if a.realtime else None,
             llm=[LlmOut(provider=m["provider"], model=m["model"], base_url=m.get("base_url"),
                         temperature=m.get("temperature"), max_tokens=m["max_tokens"],
                         timeout_s=m["timeout_s"], api_key_set=bool(m.get("api_key_enc")))

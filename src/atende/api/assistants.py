@@ -22,6 +22,7 @@ from atende.api.assistant_fields import (
     AssistantOut,
     HttpToolIn,
     LlmIn,
+    RealtimeIn,
 )
 from atende.store import models
 from atende.store.db import Store
@@ -39,6 +40,18 @@ def _llm_rows(new: list[LlmIn], old: list[dict[str, Any]], box: SecretBox
             row["api_key_enc"] = old[i]["api_key_enc"]
         rows.append(row)
     return rows
+
+
+def _realtime_row(new: RealtimeIn | None, old: dict[str, Any] | None, box: SecretBox
+                  ) -> dict[str, Any] | None:
+    if new is None:
+        return None
+    row = new.model_dump(exclude={"api_key"})
+    if new.api_key is not None:
+        row["api_key_enc"] = box.encrypt(new.api_key)
+    elif old and old.get("provider") == new.provider and old.get("api_key_enc"):
+        row["api_key_enc"] = old["api_key_enc"]
+    return row
 
 
 def _tool_rows(new: list[HttpToolIn], old: list[dict[str, Any]], box: SecretBox
@@ -75,6 +88,12 @@ def check(a: models.Assistant) -> None:
     if closed.get("action") == "transfer" and closed.get("destination") not in names:
         raise HTTPException(422, "business_hours.closed.destination: name one of the "
                             f"transfers ({', '.join(names) or 'there are none'})")
+    if a.mode == "realtime" and not a.realtime:
+        raise HTTPException(422, "realtime: mode realtime needs its speech-to-speech "
+                            "provider (realtime.provider, and realtime.api_key)")
+    if a.mode == "realtime" and (a.voicemail or {}).get("detect"):
+        raise HTTPException(422, "voicemail.detect: answering-machine detection works in "
+                            "mode pipeline only, for now")
     try:
         RuleSet.from_dict(a.rules)
     except (KeyError, TypeError, AttributeError) as exc:
@@ -103,6 +122,8 @@ def assistants_router(store: Store, box: SecretBox,
         for key in ("greeting", "prompt", "tools"):
             if key in changes:
                 setattr(row, key, changes[key])
+        if "realtime" in changes:
+            row.realtime = _realtime_row(body.realtime, row.realtime, box)
         if "llm" in changes:
             row.llm = _llm_rows(body.llm or [], row.llm or [], box)
         if "http_tools" in changes:

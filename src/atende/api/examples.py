@@ -91,7 +91,7 @@ ASSISTANT_UPDATE: dict[str, Any] = {"greeting": "Good morning, clinic here.",
 ASSISTANT: dict[str, Any] = {
     "id": ASSISTANT_ID, "name": "Reception", "extension": "reception", "language": "en",
     "voice": "piper", "greeting": ASSISTANT_CREATE["greeting"],
-    "prompt": ASSISTANT_CREATE["prompt"], "mode": "pipeline",
+    "prompt": ASSISTANT_CREATE["prompt"], "mode": "pipeline", "realtime": None,
     "llm": [{"provider": "openai", "model": "gpt-4o-mini", "base_url": None,
              "temperature": None, "max_tokens": 400, "timeout_s": 5.0, "api_key_set": True}],
     "tools": ["set_outcome", "end_call", "transfer_call"],

@@ -13,15 +13,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from atende.agent.assistant import (
-    TurnTaking,
-    after_hours,
-    brain_for,
-    fallback,
-    greeting,
-    voicemail,
-)
+from atende.agent.assistant import TurnTaking, greeting, session_for
 from atende.agent.brain import RuleSet
+from atende.agent.realtime_session import RealtimeSession
 from atende.agent.session import AgentSession
 from atende.agent.turns import Turn
 from atende.aio import BackgroundTasks
@@ -46,7 +40,7 @@ class _Active:
     assistant: models.Assistant
     info: CallInfo
     leg: CallLeg | None = None
-    session: AgentSession | None = None
+    session: AgentSession | RealtimeSession | None = None
     task: asyncio.Task[None] | None = None
     limit: asyncio.TimerHandle | None = None
     job: CallJob | None = None
@@ -143,21 +137,9 @@ class CallEngine:
         a = active.assistant
         job = active.job
         context = job.context() if job is not None and job.task else None
-        inbound = leg.info.direction == "inbound"
-        closed = after_hours(a, datetime.now(UTC)) if inbound else None
-        if closed is not None:
-            log.info("call %s: outside %s's hours", leg.info.id, a.name)
-            opening, brain = closed
-        else:
-            opening = None
-            brain = brain_for(a, active.rules or rules_for(a, job), context, self.secrets,
-                              self.providers.http)
+        session = session_for(a, leg, active.rules or rules_for(a, job), context,
+                              self.providers, self.executor, self.secrets, self)
         turns = TurnTaking.of(a.conversation)
-        session = AgentSession(
-            leg, brain, self.providers.stt, self.providers.voice(a.voice), self.executor,
-            observer=self, vad=turns.vad(), fallback=fallback(a), policy=turns.policy,
-            voicemail=None if inbound else voicemail(a, context), opening=opening,
-        )
         active.session = session
         active.leg = leg
         loop = asyncio.get_running_loop()

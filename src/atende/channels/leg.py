@@ -199,6 +199,12 @@ class CallLeg(abc.ABC):
         self.ended = False
         self.end_cause: str | None = None
 
+    @property
+    def wire_codec(self) -> str | None:
+        """PCMU or PCMA when the party's audio is G.711 (8 kHz) on the wire, so a vendor
+        can be given the phone's own format; None otherwise."""
+        return None
+
     def play(self, pcm: bytes, mark: str | None = None) -> None:
         """Queue 16 kHz PCM to be sent to the party."""
         self.outbound.play(pcm, mark)

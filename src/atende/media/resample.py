@@ -20,7 +20,8 @@ TAPS_PER_PHASE = 24  # stop band about -70 dB; delay ~TAPS/2 input samples (1.5 
 def _lowpass(length: int, cutoff: float, gain: float) -> npt.NDArray[np.float64]:
     """A Kaiser-windowed sinc: ``cutoff`` in cycles per sample (0.5 is Nyquist)."""
     k = np.arange(length) - (length - 1) / 2
-    return gain * 2 * cutoff * np.sinc(2 * cutoff * k) * np.kaiser(length, 8.0)
+    return np.asarray(gain * 2 * cutoff * np.sinc(2 * cutoff * k) * np.kaiser(length, 8.0),
+                      dtype=np.float64)
 
 
 class StreamResampler:

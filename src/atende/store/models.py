@@ -25,7 +25,7 @@ class Assistant(Base):
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # Set through /v1/assistants (agent/assistant.py reads them). Keys inside ``llm`` and
-    # headers of ``http_tools`` are encrypted (store/secrets.py).
+    # ``realtime`` and headers of ``http_tools`` are encrypted (store/secrets.py).
     greeting: Mapped[str | None] = mapped_column(Text, nullable=True)
     prompt: Mapped[str | None] = mapped_column(Text, nullable=True)
     mode: Mapped[str] = mapped_column(String(16), default="pipeline")
@@ -37,6 +37,7 @@ class Assistant(Base):
     conversation: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     voicemail: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     business_hours: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    realtime: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # mode realtime
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 

@@ -35,6 +35,12 @@ class SipCallLeg(CallLeg):
         peer: behind NAT, RTP comes from its public address, not the one in SDP)."""
         self.media.trusted_hosts.add(host)
 
+    @property
+    def wire_codec(self) -> str | None:
+        neg = self.media.neg
+        return neg.codec.name if neg is not None and neg.codec.name in ("PCMU", "PCMA") \
+            else None
+
     def _on_audio(self, frame: bytes, at: float) -> None:
         if not self.on_hold and not self.ended:
             self.events.put_nowait(AudioIn(frame, at))
