@@ -24,6 +24,7 @@ from atende.api.hooks import hooks_router, trigger_router
 from atende.api.live import live_router
 from atende.api.metrics import metrics_router
 from atende.api.outbound import CallStarter, outbound_router
+from atende.api.recordings import recordings_router
 from atende.api.stats import stats_router
 from atende.api.trunks import trunks_router
 from atende.calls.engine import CallEngine
@@ -104,6 +105,7 @@ class Atende:
         await loop.run_in_executor(self.executor, stt.transcribe, bytes(32000))
         box = SecretBox.from_settings(s.secret_key, s.data_dir)
         self.engine.secrets = box
+        self.engine.recordings = s.data_dir / "recordings"
         ports = PortAllocator(s.rtp_port_min, s.rtp_port_max)
         self.trunks = TrunkManager(self.ua, box)
         gate = InboundGate(self.trunks, DirectCallPolicy(s.allow_direct_list))
@@ -127,6 +129,7 @@ class Atende:
                    outbound_router(starter),
                    hooks_router(self.store),
                    live_router(self.engine, queue, self.store),
+                   recordings_router(self.store, self.engine.recordings),
                    deliveries_router(self.store, self.deliverer),
                    events_router(self.events, self.store),
                    stats_router(self.store),

@@ -4,6 +4,7 @@ receives, and the truncation atende reports is checked against what baresip hear
 
 from __future__ import annotations
 
+import wave
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +35,9 @@ def chirp_position_s(samples: np.ndarray, rate: int, end_s: float) -> float:
     return (hz - F0) / SWEEP + 0.03  # the window's centre is 30 ms before the end
 
 
-def realtime_assistant(atende: AtendeProcess, server: FakeRealtime, extension: str) -> str:
-    r = atende.api.post("/v1/assistants", json={
+def realtime_assistant(atende: AtendeProcess, server: FakeRealtime, extension: str,
+                       **extra: object) -> str:
+    r = atende.api.post("/v1/assistants", json={**extra,
         "name": f"Realtime {extension}", "extension": extension, "voice": "espeak:en-us",
         "greeting": GREETING, "prompt": "You are the clinic's receptionist.",
         "mode": "realtime", "fallback": {"action": "hangup"},
@@ -51,7 +53,7 @@ async def test_barge_in_on_a_realtime_call_stops_the_audio_and_truncates(
         atende: AtendeProcess, tmp_path: Path) -> None:
     greeting = chirp(4.0)
     with FakeRealtime([Reply(GREETING, greeting)], heard=["Sorry, a question."]) as server:
-        realtime_assistant(atende, server, "rt-desk")
+        realtime_assistant(atende, server, "rt-desk", record=True)
         # The caller speaks 1.5 s into the call, inside the 4 s greeting.
         wav = speech_wav(tmp_path / "in.wav", [(1.5, Tone(300, 0.8, -18))], tail_s=8)
         phone = Baresip(tmp_path, wav, account="<sip:rtcaller@127.0.0.1>;regint=0")
@@ -93,6 +95,28 @@ async def test_barge_in_on_a_realtime_call_stops_the_audio_and_truncates(
     assert greeting_turn["text"] == GREETING and greeting_turn["interrupted"] is True
     assert greeting_turn["played_ms"] == truncate["audio_end_ms"]
     assert caller_turn["text"] == "Sorry, a question."
+
+    # The call was recorded: the caller on the left, the assistant on the right, in step.
+    final = await atende.wait_for_call(
+        lambda c: c["id"] == call["id"] and c["status"] == "completed", timeout=10)
+    assert final["recording"] == f"/v1/calls/{call['id']}/recording"
+    r = atende.api.get(final["recording"])
+    assert r.status_code == 200 and r.headers["content-type"] == "audio/wav"
+    wav = tmp_path / "recording.wav"
+    wav.write_bytes(r.content)
+    with wave.open(str(wav)) as w:
+        assert (w.getnchannels(), w.getframerate()) == (2, 16000)
+        both = np.frombuffer(w.readframes(w.getnframes()), np.int16).reshape(-1, 2)
+    left, right = both[:, 0].copy(), both[:, 1].copy()
+    caller_at = voiced_spans(left, 16000)[0][0]
+    said = voiced_spans(right, 16000, min_gap_ms=200)[0]
+    assert said[0] < 1.0 < caller_at  # the greeting first, then the caller over it
+    # As the phone heard it: the greeting stops right after the caller starts.
+    assert 0 < said[1] - caller_at < 0.25, (said, caller_at)
+    assert abs((said[1] - said[0]) - (played[1] - played[0])) < 0.1
+    assert atende.api.delete(final["recording"]).status_code == 204
+    assert atende.api.get(final["recording"]).status_code == 404
+    assert atende.call(call["id"])["recording"] is None
 
 
 async def test_a_realtime_vendor_that_refuses_gets_the_fallback(

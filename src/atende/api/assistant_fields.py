@@ -276,6 +276,8 @@ class AssistantFields(BaseModel):
                                                    "them get `closed`; null: always open")
     rules: dict[str, Any] | None = Field(None, description="the offline brain's greeting, "
                                          "intents and fallback")
+    record: StrictBool | None = Field(None, description="keep a two-channel WAV of each "
+                                      "call (GET /v1/calls/{id}/recording)")
     is_default: StrictBool | None = None
 
 
@@ -306,6 +308,7 @@ class AssistantOut(BaseModel):
     voicemail: VoicemailIn
     business_hours: BusinessHoursIn | None
     rules: dict[str, Any]
+    record: bool
     is_default: bool
     created_at: datetime
     updated_at: datetime | None
@@ -333,5 +336,6 @@ class AssistantOut(BaseModel):
             turn_taking=TurnTakingIn(**(a.conversation or {})),
             voicemail=VoicemailIn(**(a.voicemail or {})),
             business_hours=BusinessHoursIn(**a.business_hours) if a.business_hours else None,
-            rules=a.rules, is_default=a.is_default, created_at=as_utc(a.created_at),
+            rules=a.rules, record=bool(a.record), is_default=a.is_default,
+            created_at=as_utc(a.created_at),
             updated_at=as_utc(a.updated_at) if a.updated_at else None)

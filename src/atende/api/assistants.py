@@ -114,7 +114,7 @@ def assistants_router(store: Store, box: SecretBox,
 
     def apply(row: models.Assistant, body: AssistantFields) -> None:
         changes = body.model_dump(exclude_unset=True)
-        for key in ("name", "extension", "language", "voice", "mode", "is_default"):
+        for key in ("name", "extension", "language", "voice", "mode", "record", "is_default"):
             if key in changes:
                 if changes[key] is None:
                     raise HTTPException(422, f"{key}: cannot be empty")
@@ -175,7 +175,7 @@ def assistants_router(store: Store, box: SecretBox,
         now = datetime.now(UTC)
         row = models.Assistant(id=uuid.uuid4().hex, name=body.name, extension=body.extension,
                                language="en", voice="piper", mode="pipeline",
-                               rules=DEFAULT_RULES.to_dict(), is_default=False,
+                               rules=DEFAULT_RULES.to_dict(), is_default=False, record=False,
                                created_at=now, updated_at=now)
         apply(row, body)
         return AssistantOut.of(await save(row))

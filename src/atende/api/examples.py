@@ -56,6 +56,7 @@ CALL_DETAIL: dict[str, Any] = {
          "status": "no_answer", "sip_status": 480, "reason": "480 Temporarily Unavailable"},
         {"seq": 2, "started_at": AT, "ended_at": "2026-11-20T09:30:41Z",
          "status": "answered", "sip_status": 200, "reason": "assistant_hangup"}],
+    "recording": f"/v1/calls/{CALL['id']}/recording",
 }
 CALL_LIST: dict[str, Any] = {"items": [CALL], "total": 1, "limit": 50, "offset": 0}
 ASSISTANT_CREATE: dict[str, Any] = {
@@ -109,7 +110,7 @@ ASSISTANT: dict[str, Any] = {
                   "message_silence_ms": 2000, "max_message_wait_ms": 30000},
     "business_hours": ASSISTANT_CREATE["business_hours"],
     "rules": {"greeting": "Hello, how can I help?", "intents": [], "fallback": "Sorry?"},
-    "is_default": False, "created_at": AT, "updated_at": AT}
+    "record": False, "is_default": False, "created_at": AT, "updated_at": AT}
 TRUNK_CREATE: dict[str, Any] = {
     "kind": "extension", "name": "Office PBX", "number": "1000", "username": "1000",
     "password": "Corr3ct-Horse-Battery", "host": "pbx.example.com", "country": "PT",

@@ -130,6 +130,8 @@ class CallDetail(CallSummary):
     turns: list[TurnOut]
     events: list[EventOut]
     attempt_log: list[AttemptOut] = Field(description="each attempt at reaching the callee")
+    recording: str | None = Field(None, description="where its two-channel WAV is (caller "
+                                  "left, assistant right), when its assistant records calls")
 
     @classmethod
     def of(cls, c: models.Call) -> CallDetail:
@@ -143,7 +145,8 @@ class CallDetail(CallSummary):
         ) for t in c.turns]
         events = [EventOut(at=as_utc(e.at), kind=e.kind, data=e.data) for e in c.events]
         return cls(**base, turns=turns, events=events,
-                   attempt_log=[AttemptOut.of(a) for a in c.attempt_log])
+                   attempt_log=[AttemptOut.of(a) for a in c.attempt_log],
+                   recording=f"/v1/calls/{c.id}/recording" if c.recorded else None)
 
 
 class CallList(BaseModel):

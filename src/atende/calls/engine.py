@@ -11,6 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from atende.agent.assistant import TurnTaking, greeting, session_for
@@ -25,6 +26,7 @@ from atende.calls.queue import end_attempt, requeue, retry_data
 from atende.calls.retry import next_attempt_at
 from atende.channels.leg import CallInfo, CallLeg, Rejection, TransferResult
 from atende.channels.sip.outbound import Dialer, DialOutcome, DialRequest
+from atende.media.recording import WavRecorder, recording_path
 from atende.providers.registry import ProviderRegistry
 from atende.store import models
 from atende.store.db import Store, insert_call, insert_event, insert_turn, update_call, utc
@@ -73,6 +75,7 @@ class CallEngine:
         self.on_capacity: Callable[[], None] | None = None  # a place for a call came free
         self.events = events or EventBus()
         self.secrets: SecretBox | None = None  # decrypts assistants' provider keys
+        self.recordings: Path | None = None  # where calls are recorded (None: never)
         self._tasks = BackgroundTasks()
 
     async def preload(self) -> None:
@@ -143,9 +146,20 @@ class CallEngine:
         active.session = session
         active.leg = leg
         loop = asyncio.get_running_loop()
+        if a.record and self.recordings is not None:
+            self._record(leg, loop.time())
         active.task = loop.create_task(self._run(active, leg))
         limit = min(self.max_call_seconds, turns.max_call_seconds or self.max_call_seconds)
         active.limit = loop.call_later(limit, self._too_long, leg)
+
+    def _record(self, leg: CallLeg, start: float) -> None:
+        assert self.recordings is not None
+        try:
+            leg.recorder = WavRecorder(recording_path(self.recordings, leg.info.id), start)
+        except OSError as exc:  # the call goes on without it
+            log.error("call %s: cannot record (%s)", leg.info.id, exc)
+            return
+        self.store.submit(update_call(leg.info.id, recorded=True))
 
     def _too_long(self, leg: CallLeg) -> None:
         if not leg.ended:
@@ -394,6 +408,8 @@ class CallEngine:
         finally:
             if active.limit is not None:
                 active.limit.cancel()
+            if leg.recorder is not None:
+                leg.recorder.close()
             self._release(leg.info.id)
             cause = leg.end_cause or "agent_error"
             values: dict[str, object] = {}

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
 
+from atende.media.recording import ASSISTANT, CALLER, WavRecorder
+
 SAMPLE_RATE = 16000
 FRAME_MS = 20
 FRAME_SAMPLES = SAMPLE_RATE * FRAME_MS // 1000
@@ -198,6 +200,22 @@ class CallLeg(abc.ABC):
         self.on_hold = False
         self.ended = False
         self.end_cause: str | None = None
+        self.recorder: WavRecorder | None = None  # set when the call is recorded
+
+    def heard(self, pcm: bytes, at: float) -> None:
+        """A frame of the party's audio (the channel calls this): to the agent, and to the
+        recording."""
+        if self.recorder is not None:
+            self.recorder.add(CALLER, pcm, at)
+        self.events.put_nowait(AudioIn(pcm, at))
+
+    def pull(self, nbytes: int, now: float) -> tuple[bytes | None, list[LegEvent]]:
+        """The next audio to send, for the channel's pacer (None: nothing queued); what is
+        sent, silence included, goes to the recording."""
+        frame, events = self.outbound.read(nbytes, now)
+        if self.recorder is not None:
+            self.recorder.add(ASSISTANT, frame if frame is not None else bytes(nbytes), now)
+        return frame, events
 
     @property
     def wire_codec(self) -> str | None:

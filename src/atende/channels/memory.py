@@ -8,7 +8,6 @@ import asyncio
 from atende.channels.leg import (
     FRAME_BYTES,
     FRAME_MS,
-    AudioIn,
     CallInfo,
     CallLeg,
     TransferResult,
@@ -29,7 +28,7 @@ class MemoryLeg(CallLeg):
         next_t = loop.time()
         while not self.ended:
             now = loop.time()
-            frame, events = self.outbound.read(FRAME_BYTES, now)
+            frame, events = self.pull(FRAME_BYTES, now)
             for ev in events:
                 self.events.put_nowait(ev)
             if frame is not None:
@@ -44,7 +43,7 @@ class MemoryLeg(CallLeg):
         at = next_t
         for i in range(0, len(pcm) - FRAME_BYTES + 1, FRAME_BYTES):
             at = loop.time()
-            self.events.put_nowait(AudioIn(pcm[i : i + FRAME_BYTES], at))
+            self.heard(pcm[i : i + FRAME_BYTES], at)
             next_t += FRAME_MS / 1000
             await asyncio.sleep(max(0.0, next_t - loop.time()))
         return at

@@ -38,6 +38,7 @@ class Assistant(Base):
     voicemail: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     business_hours: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     realtime: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # mode realtime
+    record: Mapped[bool] = mapped_column(Boolean, default=False)  # two-channel WAV per call
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
@@ -64,6 +65,7 @@ class Call(Base):
     invite_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     answer_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     end_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    recorded: Mapped[bool] = mapped_column(Boolean, default=False)  # its WAV is on disk
     # Calls placed to get something done (call automation)
     source: Mapped[str | None] = mapped_column(String(16), nullable=True, index=True)
     task: Mapped[str | None] = mapped_column(Text, nullable=True)

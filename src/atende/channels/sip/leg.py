@@ -6,7 +6,7 @@ import asyncio
 from typing import Protocol
 
 from atende.aio import BackgroundTasks
-from atende.channels.leg import AudioIn, CallInfo, CallLeg, DtmfIn, LegEvent, TransferResult
+from atende.channels.leg import CallInfo, CallLeg, DtmfIn, LegEvent, TransferResult
 from atende.media.dtmf import DtmfEvent
 from atende.media.endpoint import PortAllocator, RtpEndpoint
 
@@ -24,7 +24,7 @@ class SipCallLeg(CallLeg):
                  rtp_timeout: float = 0.0) -> None:
         super().__init__(info)
         self._signalling = signalling
-        self.media = RtpEndpoint(ports, f"atende@{info.id}", self.outbound.read,
+        self.media = RtpEndpoint(ports, f"atende@{info.id}", self.pull,
                                  self._on_audio, self._on_dtmf, self._on_events,
                                  on_timeout=self._on_rtp_timeout, rtp_timeout=rtp_timeout)
         self._tasks = BackgroundTasks()
@@ -43,7 +43,7 @@ class SipCallLeg(CallLeg):
 
     def _on_audio(self, frame: bytes, at: float) -> None:
         if not self.on_hold and not self.ended:
-            self.events.put_nowait(AudioIn(frame, at))
+            self.heard(frame, at)
 
     def _on_dtmf(self, ev: DtmfEvent, at: float) -> None:
         self.events.put_nowait(DtmfIn(ev.digit, ev.duration_ms, at))
