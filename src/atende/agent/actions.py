@@ -4,10 +4,15 @@ act through the same actions, so outcomes, hang-ups and transfers work alike."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from atende.channels.leg import TransferResult
+from atende.channels.leg import CallLeg, TransferResult
+
+if TYPE_CHECKING:
+    from atende.agent.turns import SessionObserver
+    from atende.aio import BackgroundTasks
 
 
 class CallActions(Protocol):
@@ -48,3 +53,17 @@ class Brain(Protocol):
 
 # Something to say, sentence by sentence as it is ready, acting on the call on the way.
 Speech = Callable[[CallActions], AsyncGenerator[str, None]]
+
+
+async def transfer_when_heard(heard: asyncio.Event, observer: SessionObserver | None,
+                              leg: CallLeg, tasks: BackgroundTasks, target: str
+                              ) -> TransferResult:
+    """Transfer ``leg`` to ``target`` once ``heard`` is set (the announcement was played).
+    The transfer runs in ``tasks``: it outlives the session loop, which ends with the leg
+    when the transfer succeeds."""
+    await heard.wait()
+    if observer is None:
+        return TransferResult("refused", None, "this call cannot be transferred")
+    result: TransferResult = await asyncio.shield(
+        tasks.spawn(observer.transfer_call(leg, target)))
+    return result

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from atende.agent.actions import Brain, Speech
+from atende.agent.actions import Brain, Speech, transfer_when_heard
 from atende.agent.fallback import Fallback, MessageTaker, fallback_speech
 from atende.agent.session import AgentSession
 from atende.agent.tools import ToolBox
@@ -102,12 +102,7 @@ class _Actions:
 
     async def transfer(self, target: str) -> TransferResult:
         s = self.session
-        await s.drained.wait()
-        if s.observer is None:
-            return TransferResult("refused", None, "this call cannot be transferred")
-        task = s._call_tasks.spawn(s.observer.transfer_call(s.leg, target))
-        result: TransferResult = await asyncio.shield(task)
-        return result
+        return await transfer_when_heard(s.drained, s.observer, s.leg, s._call_tasks, target)
 
     async def send_dtmf(self, digits: str) -> None:
         await self.session.drained.wait()

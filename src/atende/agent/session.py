@@ -18,7 +18,7 @@ from concurrent.futures import Executor
 from contextlib import aclosing
 from typing import Any
 
-from atende.agent.actions import Brain, Speech
+from atende.agent.actions import Brain, Speech, transfer_when_heard
 from atende.agent.fallback import Fallback, MessageTaker, fallback_speech
 from atende.agent.turn_policy import TurnPolicy
 from atende.agent.turns import SessionObserver, Turn
@@ -63,14 +63,9 @@ class _Actions:
         self.utt.hangup = True
 
     async def transfer(self, target: str) -> TransferResult:
-        await self.utt.drained.wait()
-        observer = self.session.observer
-        if observer is None:
-            return TransferResult("refused", None, "this call cannot be transferred")
-        # The transfer outlives the session loop (the leg ends when it succeeds).
-        task = self.session._call_tasks.spawn(observer.transfer_call(self.session.leg, target))
-        result: TransferResult = await asyncio.shield(task)
-        return result
+        s = self.session
+        return await transfer_when_heard(self.utt.drained, s.observer, s.leg, s._call_tasks,
+                                         target)
 
     async def send_dtmf(self, digits: str) -> None:
         await self.utt.drained.wait()
