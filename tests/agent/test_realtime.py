@@ -138,6 +138,27 @@ async def test_barge_in_stops_the_audio_and_truncates_what_was_heard(
     assert call.session.barge_ins == 1  # type: ignore[attr-defined]
 
 
+async def test_late_audio_of_a_cut_reply_is_never_played(
+        start_realtime: StartRealtime) -> None:
+    """The vendor streams its reply a little faster than real time, as OpenAI does; when the
+    caller cuts in, deltas already on their way still arrive. None of them may play."""
+    with FakeRealtime([Reply("Let me tell you all about our opening hours.", tone(4.0))],
+                      heard=["Sorry, one question."], pace_s=0.08, late=3) as server:
+        call = start_realtime(server)
+        await wait_for(lambda: played_s(call) >= 1.2)
+        onset = asyncio.get_running_loop().time()
+        await call.say(CALLER.pcm(16000))
+        await wait_for(lambda: bool(server.last.of_type("conversation.item.truncate")))
+        # The cancelled reply's end comes after its late deltas: all of them were handled.
+        await wait_for(lambda: call.session.replies_done == 1)  # type: ignore[attr-defined]
+        conn = server.last
+    assert conn.late_deltas >= 2  # audio did arrive after the caller cut in
+    assert call.leg.sent[-1][0] - onset < 0.25
+    [truncate] = conn.of_type("conversation.item.truncate")
+    assert abs(truncate["audio_end_ms"] - played_s(call) * 1000) <= 20
+    assert len(conn.of_type("response.cancel")) == 1  # the reply was still being generated
+
+
 async def test_tools_set_the_outcome_and_end_the_call_after_the_goodbye(
         start_realtime: StartRealtime) -> None:
     goodbye = Reply("Thank you, see you at nine. Goodbye!", tone(0.8, 550), calls=[

@@ -45,6 +45,7 @@ class Connection:
     audio_bytes: int = 0  # of input_audio_buffer.append, decoded from base64
     speech_started: list[float] = field(default_factory=list)  # time.monotonic()
     replies_sent: int = 0
+    late_deltas: int = 0  # audio sent after the caller started speaking over it
 
     def of_type(self, kind: str) -> list[dict[str, Any]]:
         return [e for e in self.events if e["type"] == kind]
@@ -56,7 +57,7 @@ class FakeRealtime:
     def __init__(self, replies: list[Reply], heard: list[str] | None = None,
                  api_key: str = "sk-test", refuse: int | None = None,
                  drop_after: int | None = None, fail_reply: int | None = None,
-                 threshold: float = 600.0) -> None:
+                 threshold: float = 600.0, pace_s: float = 0.0, late: int = 2) -> None:
         self.replies = list(replies)
         self.heard = list(heard or [])  # transcripts of the caller's turns, in order
         self.api_key = api_key
@@ -64,6 +65,10 @@ class FakeRealtime:
         self.drop_after = drop_after  # close the socket after this many replies
         self.fail_reply = fail_reply  # this reply (1-based) ends as a failed response
         self.threshold = threshold
+        # pace_s: seconds between audio deltas (0: all at once). A reply being streamed is
+        # cancelled when the caller starts speaking, after ``late`` more deltas (in flight).
+        self.pace_s = pace_s
+        self.late = late
         self.connections: list[Connection] = []
         self.port = 0
         self._loop = asyncio.new_event_loop()
@@ -137,6 +142,8 @@ class FakeRealtime:
             await _send(ws, {"type": "session.updated", "session": session})
         elif kind == "response.create":
             await self._reply(ws, rec, state)
+        elif kind == "response.cancel" and any(not t.done() for t in state.tasks):
+            state.cancel.set()
         elif kind == "response.cancel":
             # Like the real server: a cancel with nothing in progress is an error event.
             await _send(ws, {"type": "error", "error": {
@@ -170,6 +177,7 @@ class FakeRealtime:
         if not state.speaking and state.voiced_ms >= 40:
             state.speaking = True
             rec.speech_started.append(time.monotonic())
+            state.cancel.set()
             await _send(ws, {"type": "input_audio_buffer.speech_started",
                              "audio_start_ms": state.audio_ms - 40, "item_id": "in"})
         elif state.speaking and state.quiet_ms >= state.silence_ms:
@@ -186,10 +194,19 @@ class FakeRealtime:
     async def _reply(self, ws: ServerConnection, rec: Connection, state: _State) -> None:
         if not self.replies:
             return
-        reply = self.replies.pop(0)
+        state.cancel.clear()
+        stream = self._stream(ws, rec, state, self.replies.pop(0))
+        if self.pace_s:
+            state.tasks.add(asyncio.get_running_loop().create_task(stream))
+        else:
+            await stream
+
+    async def _stream(self, ws: ServerConnection, rec: Connection, state: _State,
+                      reply: Reply) -> None:
         rec.replies_sent += 1
         n = rec.replies_sent
         rid, item = f"resp_{n}", f"item_{n}"
+        status = "completed"
         await _send(ws, {"type": "response.created", "response": {"id": rid,
                                                                     "status": "in_progress"}})
         if reply.pcm:
@@ -197,10 +214,19 @@ class FakeRealtime:
             wire = state.encode(reply.pcm)
             step = len(wire) * self.CHUNK_MS // max(1, state.items[item])
             step -= step % 2
+            late = None
             for i in range(0, len(wire), max(2, step)):
+                if self.pace_s and state.cancel.is_set():
+                    late = self.late if late is None else late - 1
+                    if late <= 0:
+                        status = "cancelled"
+                        break
+                    rec.late_deltas += 1
                 await _send(ws, {"type": "response.output_audio.delta", "response_id": rid,
                                  "item_id": item, "output_index": 0, "content_index": 0,
                                  "delta": base64.b64encode(wire[i:i + step]).decode()})
+                if self.pace_s:
+                    await asyncio.sleep(self.pace_s)
             await _send(ws, {"type": "response.output_audio.done", "item_id": item})
             await _send(ws, {"type": "response.output_audio_transcript.done",
                              "response_id": rid, "item_id": item, "output_index": 0,
@@ -216,7 +242,7 @@ class FakeRealtime:
                     "type": "server_error", "message": "The server had an error"}}}})
         else:
             await _send(ws, {"type": "response.done", "response": {"id": rid,
-                                                                    "status": "completed"}})
+                                                                    "status": status}})
         if self.drop_after == n:
             await ws.close(1011, "internal error")
 
@@ -230,6 +256,8 @@ class _State:
     quiet_ms: int = 0
     speaking: bool = False
     items: dict[str, int] = field(default_factory=dict)  # item → audio length in ms
+    cancel: asyncio.Event = field(default_factory=asyncio.Event)  # the caller spoke
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)  # paced replies
 
     @property
     def rate(self) -> int:

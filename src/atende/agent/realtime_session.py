@@ -131,7 +131,9 @@ class RealtimeSession:
         self.drained = asyncio.Event()  # nothing being said or still to be said
         self.drained.set()
         self.barge_ins = 0
+        self.replies_done = 0  # the vendor's replies over (finished or cancelled)
         self._items: dict[str, _Item] = {}
+        self._cut_ids: set[str] = set()  # their late audio is dropped
         self._producing = False
         self._caller_started_at: float | None = None
         self._caller_end_at: float | None = None
@@ -208,6 +210,7 @@ class RealtimeSession:
         elif isinstance(ev, ToolRequest):
             self._tool_tasks.spawn(self._run_tool(ev))
         elif isinstance(ev, ReplyDone):
+            self.replies_done += 1
             self._producing = False
             for item in list(self._items.values()):
                 item.produced = True
@@ -228,12 +231,14 @@ class RealtimeSession:
 
     # what the assistant says ------------------------------------------------------------
     def _play(self, ev: AudioOut) -> None:
+        if ev.item in self._cut_ids:
+            return  # late audio of a reply the caller cut
         item = self._items.get(ev.item)
         if item is None:
             item = self._items[ev.item] = _Item(ev.item, self._caller_end_at)
             self._caller_end_at = None
         if item.cut or self.leg.on_hold or self.leg.ended or not ev.pcm:
-            return  # late audio of a reply the caller cut
+            return
         item.queued += 1
         self._producing = True
         self.drained.clear()
@@ -281,6 +286,8 @@ class RealtimeSession:
 
     def _finish(self, item: _Item) -> None:
         self._items.pop(item.id, None)
+        if item.cut:
+            self._cut_ids.add(item.id)
         if not item.queued:
             return
         at = item.last_audio_at or self._now()

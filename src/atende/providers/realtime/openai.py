@@ -73,6 +73,7 @@ class OpenAIRealtime:
         self._calls: set[str] = set()  # tool calls waiting for their results
         self._answered = False  # results were sent since the model last spoke
         self._quiet = False  # one of them ended the call: no more replies
+        self._cut: set[str] = set()  # items the caller cut: their late audio is dropped
 
     def url(self) -> str:
         base = ws_base(self.settings.base_url or DEFAULT_URL).rstrip("/")
@@ -125,6 +126,7 @@ class OpenAIRealtime:
 
     def interrupted(self, item: str, played_ms: int) -> None:
         self._wire.drop()
+        self._cut.add(item)
         if self._active is not None:
             self._send({"type": "response.cancel"})
         self._send({"type": "conversation.item.truncate", "item_id": item,
@@ -162,8 +164,12 @@ class OpenAIRealtime:
 
     def _event(self, kind: str, ev: dict[str, Any]) -> list[RealtimeEvent]:
         if kind in ("response.output_audio.delta", "response.audio.delta"):
+            if ev["item_id"] in self._cut:
+                return []  # in flight when the caller cut it: never into the resampler
             return [AudioOut(str(ev["item_id"]), self._wire.decode(ev["delta"]))]
         if kind in ("response.output_audio.done", "response.audio.done"):
+            if ev["item_id"] in self._cut:
+                return []
             tail = self._wire.end()
             return [AudioOut(str(ev["item_id"]), tail)] if tail else []
         if kind == "input_audio_buffer.speech_started":
