@@ -43,6 +43,9 @@ class RealtimeConnection:
                 self._writer = asyncio.get_running_loop().create_task(self._write())
                 self.flush()
                 await self._until_ready()
+        except ProviderError:  # the vendor refused the session once connected
+            await self.close()
+            raise
         except TimeoutError:
             await self.close()
             raise ProviderError(p.name, "timeout", f"not ready within {self.timeout_s:g} s"
