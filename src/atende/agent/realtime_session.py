@@ -24,7 +24,7 @@ from atende.agent.actions import Brain, Speech, transfer_when_heard
 from atende.agent.fallback import Fallback, MessageTaker, fallback_speech
 from atende.agent.session import AgentSession
 from atende.agent.tools import ToolBox
-from atende.agent.turns import SessionObserver, Turn
+from atende.agent.turns import CallReport, SessionObserver, Turn
 from atende.aio import BackgroundTasks
 from atende.channels.leg import (
     AudioIn,
@@ -109,7 +109,7 @@ class _Actions:
         await self.session.leg.send_dtmf(digits)
 
     def event(self, kind: str, data: dict[str, Any]) -> None:
-        self.session._event(kind, data)
+        self.session.report.event(kind, data)
 
     def first_token(self) -> None:
         pass
@@ -125,6 +125,7 @@ class RealtimeSession:
         self.config = config
         self.tools = tools
         self.observer = observer
+        self.report = CallReport(observer, leg.info.id)
         self.fallback = fallback or Fallback()
         self.pipeline = pipeline
         self.hangup_cause: str | None = None  # set: hang up once everything was heard
@@ -218,7 +219,7 @@ class RealtimeSession:
             self._check_drained()
         elif isinstance(ev, Failed):
             log.warning("call %s: %s: %s", self.leg.info.id, self.protocol.name, ev.message)
-            self._event("provider_error", {"provider": self.protocol.name, "kind": ev.kind,
+            self.report.event("provider_error", {"provider": self.protocol.name, "kind": ev.kind,
                                            "message": ev.message})
         elif isinstance(ev, DtmfIn):
             if self.observer is not None:
@@ -294,7 +295,7 @@ class RealtimeSession:
         latency = None
         if item.caller_end_at is not None and item.first_audio_at is not None:
             latency = int((item.first_audio_at - item.caller_end_at) * 1000)
-        self._record(Turn("assistant", item.text, self._wall(item.first_audio_at or at),
+        self.report.turn(Turn("assistant", item.text, self._wall(item.first_audio_at or at),
                           self._wall(at), interrupted=item.cut, latency_ms=latency,
                           played_ms=item.played_ms))
 
@@ -317,7 +318,7 @@ class RealtimeSession:
             return
         now = self._now()
         log.info("call %s: caller said %r", self.leg.info.id, text)
-        self._record(Turn("caller", text, self._wall(self._caller_started_at or now),
+        self.report.turn(Turn("caller", text, self._wall(self._caller_started_at or now),
                           self._wall(now)))
 
     async def _run_tool(self, request: ToolRequest) -> None:
@@ -332,7 +333,7 @@ class RealtimeSession:
     async def _fall_back(self, exc: ProviderError) -> None:
         fb = self.fallback
         log.warning("call %s: %s; fallback: %s", self.leg.info.id, exc, fb.action)
-        self._event("fallback", {"provider": exc.provider, "kind": exc.kind,
+        self.report.event("fallback", {"provider": exc.provider, "kind": exc.kind,
                                  "action": fb.action})
         self.leg.clear()
         if self.pipeline is None:
@@ -341,13 +342,3 @@ class RealtimeSession:
         brain = MessageTaker() if fb.action in ("message", "transfer") else None
         await self.pipeline(fallback_speech(fb), brain).run()
 
-    def _record(self, turn: Turn) -> None:
-        if self.observer is not None:
-            try:
-                self.observer.on_turn(self.leg.info.id, turn)
-            except Exception:
-                log.exception("could not record a turn")
-
-    def _event(self, kind: str, data: dict[str, Any]) -> None:
-        if self.observer is not None:
-            self.observer.on_event(self.leg.info.id, kind, data)

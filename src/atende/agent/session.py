@@ -21,7 +21,7 @@ from typing import Any
 from atende.agent.actions import Brain, Speech, transfer_when_heard
 from atende.agent.fallback import Fallback, MessageTaker, fallback_speech
 from atende.agent.turn_policy import TurnPolicy
-from atende.agent.turns import SessionObserver, Turn
+from atende.agent.turns import CallReport, SessionObserver, Turn
 from atende.agent.utterance import Utterance, heard_before, sentences
 from atende.agent.vad import Endpointer, SpeechStarted, TurnEnded, VadConfig
 from atende.agent.voicemail import Human, LeaveMessage, Machine, VoicemailDetector
@@ -72,7 +72,7 @@ class _Actions:
         await self.session.leg.send_dtmf(digits)
 
     def event(self, kind: str, data: dict[str, Any]) -> None:
-        self.session._event(kind, data)
+        self.session.report.event(kind, data)
 
     def first_token(self) -> None:
         if self.utt.llm_ms is None and self.utt.think_at is not None:
@@ -93,6 +93,7 @@ class AgentSession:
         self.tts = tts
         self.executor = executor
         self.observer = observer
+        self.report = CallReport(observer, leg.info.id)
         self.endpointer = endpointer or Endpointer(vad)
         self.fallback = fallback or Fallback()
         self.policy = policy or TurnPolicy()
@@ -166,14 +167,14 @@ class AgentSession:
             if isinstance(verdict, Human):
                 log.info("call %s: answered by a person (%s)", self.leg.info.id,
                          verdict.reason)
-                self._event("answered_by", {"answered_by": "human", "reason": verdict.reason})
+                self.report.event("answered_by", {"answered_by": "human", "reason": verdict.reason})
                 self.screen = None
                 self.endpointer.reset()
                 self._greet()
             elif isinstance(verdict, Machine):
                 log.info("call %s: answered by a machine (%s)", self.leg.info.id,
                          verdict.reason)
-                self._event("answered_by", {"answered_by": "machine",
+                self.report.event("answered_by", {"answered_by": "machine",
                                             "reason": verdict.reason})
                 if self.observer is not None:
                     self.observer.on_outcome(self.leg.info.id, "voicemail",
@@ -181,7 +182,7 @@ class AgentSession:
                 if not self._voicemail_message():
                     self._call_tasks.spawn(self.leg.hangup("voicemail"))
             elif isinstance(verdict, LeaveMessage):
-                self._event("voicemail_message", {"cue": verdict.reason})
+                self.report.event("voicemail_message", {"cue": verdict.reason})
                 self._start_speaking(sentences(self._voicemail_message(), hangup=True),
                                      None, hangup_cause="voicemail", reply=False)
 
@@ -248,12 +249,12 @@ class AgentSession:
         if self._reprompts >= p.max_reprompts:
             log.info("call %s: no answer to %d reprompts; ending the call",
                      self.leg.info.id, self._reprompts)
-            self._event("silence_hangup", {"reprompts": self._reprompts})
+            self.report.event("silence_hangup", {"reprompts": self._reprompts})
             self._start_speaking(sentences(p.silence_goodbye, hangup=True), None,
                                  hangup_cause="silence", reply=False)
         else:
             self._reprompts += 1
-            self._event("reprompt", {"count": self._reprompts})
+            self.report.event("reprompt", {"count": self._reprompts})
             # Asked again with it, so that "yes, I'm here" cannot answer something else.
             text = f"{p.reprompt} {self._question}" if self._question else p.reprompt
             self._start_speaking(sentences(text), None, reply=False)
@@ -270,7 +271,7 @@ class AgentSession:
             return
         backchannel = self.policy.is_backchannel(text)
         if text.strip():
-            self._record(Turn("caller", text, self._wall(ev.onset_at), self._wall(ev.end_at),
+            self.report.turn(Turn("caller", text, self._wall(ev.onset_at), self._wall(ev.end_at),
                               stt_ms=stt_ms, intent="backchannel" if backchannel else None))
         if (backchannel or not text.strip()) and self._take_up_again(ev.onset_at, text):
             return
@@ -343,7 +344,7 @@ class AgentSession:
     async def _fall_back(self, utt: Utterance, exc: ProviderError) -> None:
         fb = self.fallback
         log.warning("call %s: %s; fallback: %s", self.leg.info.id, exc, fb.action)
-        self._event("fallback", {"provider": exc.provider, "kind": exc.kind,
+        self.report.event("fallback", {"provider": exc.provider, "kind": exc.kind,
                                  "action": fb.action})
         if fb.action in ("message", "transfer"):
             self.brain = MessageTaker()  # a transfer that fails takes a message
@@ -411,7 +412,7 @@ class AgentSession:
             latency = None
             if utt.caller_end_at is not None and utt.first_audio_at is not None:
                 latency = int((utt.first_audio_at - utt.caller_end_at) * 1000)
-            self._record(Turn("assistant", text, self._wall(started), self._wall(at),
+            self.report.turn(Turn("assistant", text, self._wall(started), self._wall(at),
                               intent=utt.intent, interrupted=utt.interrupted,
                               latency_ms=latency, stt_ms=utt.stt_ms, llm_ms=utt.llm_ms,
                               tts_ms=utt.tts_ms, played_ms=utt.played_ms))
@@ -420,17 +421,6 @@ class AgentSession:
                 self.observer.on_outcome(self.leg.info.id, "voicemail",
                                          {"message_left": text})
             self._call_tasks.spawn(self.leg.hangup(utt.hangup_cause))
-
-    def _record(self, turn: Turn) -> None:
-        if self.observer is not None:
-            try:
-                self.observer.on_turn(self.leg.info.id, turn)
-            except Exception:
-                log.exception("could not record a turn")
-
-    def _event(self, kind: str, data: dict[str, Any]) -> None:
-        if self.observer is not None:
-            self.observer.on_event(self.leg.info.id, kind, data)
 
     def _shutdown(self) -> None:
         if self._speak_task is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -38,3 +39,26 @@ class SessionObserver(Protocol):
     async def transfer_call(self, leg: CallLeg, to: str) -> TransferResult:
         """Blind-transfer the call to ``to`` (an extension, number or SIP URI)."""
         ...
+
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CallReport:
+    """Where a session reports its call's turns and events: the observer, if there is one.
+    A turn that cannot be stored is logged; it never ends the call."""
+
+    observer: SessionObserver | None
+    call_id: str
+
+    def turn(self, turn: Turn) -> None:
+        if self.observer is not None:
+            try:
+                self.observer.on_turn(self.call_id, turn)
+            except Exception:
+                log.exception("could not record a turn")
+
+    def event(self, kind: str, data: dict[str, Any]) -> None:
+        if self.observer is not None:
+            self.observer.on_event(self.call_id, kind, data)

@@ -3,6 +3,7 @@ a message that says what to fix) and what it gets back (keys never included)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -27,13 +28,22 @@ Builtin = Literal["set_outcome", "end_call", "transfer_call", "send_dtmf"]
 assert set(Builtin.__args__) == set(BUILTINS)  # type: ignore[attr-defined]
 
 
-def _http_url(v: str | None) -> str | None:
-    if v is None:
-        return v
-    parts = urlsplit(v.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an http:// or https:// URL")
-    return v.strip()
+def _url_of(*schemes: str) -> Callable[[str | None], str | None]:
+    """A validator of URLs with one of ``schemes`` (its error names them, most usual
+    first)."""
+    def check(v: str | None) -> str | None:
+        if v is None:
+            return v
+        parts = urlsplit(v.strip())
+        if parts.scheme not in schemes or not parts.hostname:
+            names = [f"{x}://" for x in schemes]
+            raise ValueError(f"must be an {', '.join(names[:-1])} or {names[-1]} URL")
+        return v.strip()
+    return check
+
+
+_http_url = _url_of("http", "https")
+_ws_url = _url_of("https", "wss", "http", "ws")
 
 
 class LlmIn(BaseModel):
@@ -65,15 +75,6 @@ class LlmOut(BaseModel):
     max_tokens: int
     timeout_s: float
     api_key_set: bool
-
-
-def _ws_url(v: str | None) -> str | None:
-    if v is None:
-        return v
-    parts = urlsplit(v.strip())
-    if parts.scheme not in ("http", "https", "ws", "wss") or not parts.hostname:
-        raise ValueError("must be an https://, wss://, http:// or ws:// URL")
-    return v.strip()
 
 
 class RealtimeIn(BaseModel):
