@@ -37,8 +37,8 @@ class StreamResampler:
         length = TAPS_PER_PHASE * self._up
         # Pass band to 0.92 of the lower Nyquist: the transition band sits above speech.
         h = _lowpass(length, 0.46 / max(self._up, self._down), float(self._up))
-        # Phase p of the filter, taps reversed so a window of input dots straight into it.
-        self._phases = np.stack([h[p::self._up][::-1] for p in range(self._up)])
+        # Phase p of the filter: the taps that meet input samples at upsampled offset p.
+        self._phases = np.stack([h[p::self._up] for p in range(self._up)])
         self._taps = self._phases.shape[1]
         self.reset()
 
@@ -52,16 +52,34 @@ class StreamResampler:
             return pcm
         x = np.concatenate([self._history, np.frombuffer(pcm, dtype=np.int16)])
         n_new = len(x) - (self._taps - 1)
-        # Output j sits at upsampled index u; it needs input q = u // L and the taps-1
-        # before it, all of which are in x (offset by the history's length).
-        u = np.arange(self._next, n_new * self._up, self._down)
-        q = u // self._up + self._taps - 1
-        windows = x[q[:, None] - np.arange(self._taps - 1, -1, -1)[None, :]]
-        y = np.einsum("jk,jk->j", windows, self._phases[u % self._up])
-        self._history = x[len(x) - (self._taps - 1):]
-        self._next = int(u[-1]) + self._down - n_new * self._up if len(u) else \
+        if self._up == 1:  # decimation (16 → 8 kHz): one phase, every M-th position
+            y = np.convolve(x, self._phases[0], mode="valid")[self._next::self._down]
+            last = self._next + (len(y) - 1) * self._down
+        elif self._down == 1:  # interpolation (8 → 16 kHz): the phases side by side
+            y = np.column_stack([np.convolve(x, ph, mode="valid") for ph in self._phases]
+                                ).ravel()[self._next:]
+            last = n_new * self._up - 1
+        else:
+            y, last = self._any_ratio(x, n_new)
+        self._next = last + self._down - n_new * self._up if len(y) else \
             self._next - n_new * self._up
+        self._history = x[len(x) - (self._taps - 1):]
         return bytes(np.clip(np.rint(y), -32768, 32767).astype(np.int16).tobytes())
+
+    def _any_ratio(self, x: npt.NDArray[np.float64], n_new: int
+                   ) -> tuple[npt.NDArray[np.float64], int]:
+        """Outputs for L/M in general, and the upsampled index of the last one."""
+        u = np.arange(self._next, n_new * self._up, self._down)
+        # Output j sits at upsampled index u: phase u % L of the filter over the input up to
+        # q = u // L (x holds the taps - 1 samples before the chunk, so "valid" convolution
+        # index q is exactly that). Each phase is one convolution in C, read at its q.
+        q, phase = u // self._up, u % self._up
+        y = np.empty(len(u))
+        for p in range(self._up):
+            at = phase == p
+            if at.any():
+                y[at] = np.convolve(x, self._phases[p], mode="valid")[q[at]]
+        return y, int(u[-1]) if len(u) else self._next
 
     def flush(self) -> bytes:
         """The end of a stretch of audio (what the filter's delay still holds); the
