@@ -12,14 +12,21 @@ from typing import Any
 
 import pytest
 
-from atende.agent.actions import Brain
+from atende.agent.actions import Brain, Speech
+from atende.agent.brain import DEFAULT_RULES, RuleBrain
+from atende.agent.fallback import Fallback
+from atende.agent.realtime_session import RealtimeSession
 from atende.agent.session import AgentSession
+from atende.agent.tools import BUILTINS, ToolBox
 from atende.agent.turns import Turn
 from atende.channels.leg import FRAME_BYTES, CallInfo, CallLeg, TransferResult
 from atende.channels.memory import MemoryLeg
+from atende.providers.realtime.base import RealtimeConfig, RealtimeSettings
+from atende.providers.realtime.factory import realtime_connection
 from atende.providers.stt.whisper import WhisperSTT
 from atende.providers.tts.base import CachedTTS
 from atende.providers.tts.piper import PiperTTS
+from tests.peers.realtime import FakeServer
 
 
 @pytest.fixture(scope="module")
@@ -135,6 +142,51 @@ async def start_call(engines: tuple[WhisperSTT, CachedTTS], executor: ThreadPool
         session = AgentSession(leg, brain, stt, tts, executor, observer=record, **options)
         leg.start()
         call = Call(leg, session, record, asyncio.get_running_loop().create_task(session.run()))
+        calls.append(call)
+        return call
+
+    yield start
+    for c in calls:
+        await c.end()
+
+
+PROMPT = "You are the front desk of a dental clinic."
+StartRealtime = Callable[..., Call]
+
+
+def played_s(call: Call) -> float:
+    return len(call.leg.sent) * 0.02
+
+
+@pytest.fixture
+async def start_realtime(engines: tuple[WhisperSTT, CachedTTS], executor: ThreadPoolExecutor
+                         ) -> AsyncIterator[StartRealtime]:
+    """``start_realtime(server, fallback=…, wire_codec=…, api_key=…, provider=…, model=…,
+    voice=…)``: a realtime session on a paced in-memory leg, the pipeline behind it."""
+    calls: list[Call] = []
+
+    def start(server: FakeServer, fallback: Fallback | None = None,
+              wire_codec: str | None = None, api_key: str = "sk-test",
+              provider: str = "openai", model: str = "gpt-realtime",
+              voice: str | None = "marin") -> Call:
+        stt, tts = engines
+        leg = MemoryLeg(CallInfo(uuid.uuid4().hex, "memory", "inbound", "ana", "atende"))
+        record = Record()
+        settings = RealtimeSettings(provider, model, api_key, voice, server.url, 5)
+
+        def pipeline(opening: Speech, brain: Brain | None) -> AgentSession:
+            return AgentSession(leg, brain or RuleBrain(DEFAULT_RULES), stt, tts,
+                                executor, observer=record, opening=opening,
+                                opening_cause="assistant_hangup")
+
+        session = RealtimeSession(
+            leg, realtime_connection(settings),
+            RealtimeConfig(PROMPT, "Hello, dental clinic.", ToolBox(list(BUILTINS)).specs,
+                           end_of_turn_ms=400, wire_codec=wire_codec),
+            ToolBox(list(BUILTINS)), observer=record, fallback=fallback, pipeline=pipeline)
+        leg.start()
+        call = Call(leg, session, record,  # type: ignore[arg-type]
+                    asyncio.get_running_loop().create_task(session.run()))
         calls.append(call)
         return call
 

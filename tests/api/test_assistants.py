@@ -113,6 +113,16 @@ def test_realtime_settings_keep_their_key_encrypted(api: tuple[TestClient, Store
     settings = realtime_settings(stored(store, a["id"]), BOX)
     assert settings is not None and settings.api_key == "sk-live-7"
     assert (settings.model, settings.voice) == ("gpt-realtime-mini", "cedar")
+    # Another vendor: the key is not carried over to it; its model has its own default.
+    r = client.patch(f"/v1/assistants/{a['id']}", json={"realtime": {"provider": "gemini"}})
+    assert r.status_code == 200, r.text
+    assert r.json()["realtime"]["model"] == "gemini-live-2.5-flash-preview"
+    assert not r.json()["realtime"]["api_key_set"]
+    r = client.patch(f"/v1/assistants/{a['id']}", json={"realtime": {
+        "provider": "elevenlabs", "model": "agent_7", "api_key": "xi-9", "voice": "v1"}})
+    settings = realtime_settings(stored(store, a["id"]), BOX)
+    assert settings is not None and (settings.provider, settings.model, settings.api_key) == (
+        "elevenlabs", "agent_7", "xi-9")
     # Back to the pipeline: the call no longer uses the realtime model.
     r = client.patch(f"/v1/assistants/{a['id']}", json={"mode": "pipeline"})
     assert r.status_code == 200 and realtime_settings(stored(store, a["id"]), BOX) is None
@@ -154,6 +164,8 @@ def test_realtime_settings_keep_their_key_encrypted(api: tuple[TestClient, Store
     ({"mode": "realtime", "realtime": {"provider": "openai", "base_url": "ftp://x"}}, 422,
      "wss://"),
     ({"mode": "realtime", "realtime": {"provider": "acme"}}, 422, "provider"),
+    ({"mode": "realtime", "realtime": {"provider": "elevenlabs"}}, 422,
+     "the ElevenLabs agent's id is needed"),
     ({"mode": "realtime", "realtime": {"provider": "openai"},
       "voicemail": {"detect": True}}, 422, "voicemail.detect: answering-machine detection"),
 ])

@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -44,6 +44,7 @@ class Connection:
     events: list[dict[str, Any]] = field(default_factory=list)  # without audio payloads
     audio_bytes: int = 0  # of input_audio_buffer.append, decoded from base64
     speech_started: list[float] = field(default_factory=list)  # time.monotonic()
+    interrupted: list[float] = field(default_factory=list)  # when the server said so
     replies_sent: int = 0
     late_deltas: int = 0  # audio sent after the caller started speaking over it
 
@@ -51,7 +52,10 @@ class Connection:
         return [e for e in self.events if e["type"] == kind]
 
 
-class FakeRealtime:
+class FakeServer:
+    """A vendor's server on its own thread and loop: what every dialect shares (scripted
+    replies, transcripts of the caller's turns, refusals, pacing, an energy VAD)."""
+
     CHUNK_MS = 100
 
     def __init__(self, replies: list[Reply], heard: list[str] | None = None,
@@ -83,7 +87,7 @@ class FakeRealtime:
     def last(self) -> Connection:
         return self.connections[-1]
 
-    def __enter__(self) -> FakeRealtime:
+    def __enter__(self) -> Self:
         self._thread.start()
         async def start() -> Server:
             return await serve(self._session, "127.0.0.1", 0, process_request=self._check,
@@ -103,8 +107,69 @@ class FakeRealtime:
         asyncio.run_coroutine_threadsafe(stop(), self._loop)
 
     def _check(self, conn: ServerConnection, request: Request) -> Response | None:
+        raise NotImplementedError
+
+    async def _session(self, ws: ServerConnection) -> None:
+        raise NotImplementedError
+
+    def _refused(self, conn: ServerConnection) -> Response | None:
         if self.refuse is not None:
             return conn.respond(HTTPStatus(self.refuse), "refused by the test\n")
+        return None
+
+    def _chunks(self, wire: bytes, ms: int) -> list[bytes]:
+        """``wire`` (``ms`` long) cut into pieces of about CHUNK_MS, on sample bounds."""
+        step = len(wire) * self.CHUNK_MS // max(1, ms)
+        step = max(2, step - step % 2)
+        return [wire[i:i + step] for i in range(0, len(wire), step)]
+
+    def _hear(self, rec: Connection, vad: EnergyVad, pcm: np.ndarray, rate: int
+              ) -> str | None:
+        """The VAD's verdict on a frame: "started", "stopped" or None."""
+        verdict = vad.feed(pcm, rate, self.threshold)
+        if verdict == "started":
+            rec.speech_started.append(time.monotonic())
+        return verdict
+
+
+@dataclass
+class EnergyVad:
+    """40 ms of energy starts speech; ``silence_ms`` of quiet ends it."""
+
+    silence_ms: int = 500
+    audio_ms: int = 0
+    voiced_ms: int = 0
+    quiet_ms: int = 0
+    speaking: bool = False
+
+    def feed(self, pcm: np.ndarray, rate: int, threshold: float) -> str | None:
+        voiced = bool(pcm.size) and float(np.sqrt(np.mean(pcm.astype(np.float64) ** 2))) \
+            > threshold
+        ms = pcm.size * 1000 // rate
+        self.audio_ms += ms
+        if voiced:
+            self.voiced_ms += ms
+            self.quiet_ms = 0
+        else:
+            self.quiet_ms += ms
+            if not self.speaking:
+                self.voiced_ms = 0
+        if not self.speaking and self.voiced_ms >= 40:
+            self.speaking = True
+            return "started"
+        if self.speaking and self.quiet_ms >= self.silence_ms:
+            self.speaking = False
+            self.voiced_ms = 0
+            return "stopped"
+        return None
+
+
+class FakeRealtime(FakeServer):
+    """OpenAI Realtime."""
+
+    def _check(self, conn: ServerConnection, request: Request) -> Response | None:
+        if (refused := self._refused(conn)) is not None:
+            return refused
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return conn.respond(HTTPStatus.UNAUTHORIZED, "bad key\n")
         if not request.path.startswith("/v1/realtime?model="):
@@ -137,7 +202,7 @@ class FakeRealtime:
             session = ev["session"]
             fmt = session["audio"]["input"]["format"]
             state.codec = fmt["type"].removeprefix("audio/")
-            state.silence_ms = session["audio"]["input"]["turn_detection"][
+            state.vad.silence_ms = session["audio"]["input"]["turn_detection"][
                 "silence_duration_ms"]
             await _send(ws, {"type": "session.updated", "session": session})
         elif kind == "response.create":
@@ -162,29 +227,16 @@ class FakeRealtime:
 
     async def _listen(self, ws: ServerConnection, rec: Connection, state: _State,
                       pcm: np.ndarray) -> None:
-        """Server VAD: 40 ms of energy starts speech; ``silence_duration_ms`` ends it."""
-        voiced = bool(pcm.size) and float(np.sqrt(np.mean(pcm.astype(np.float64) ** 2))) \
-            > self.threshold
-        ms = pcm.size * 1000 // state.rate
-        state.audio_ms += ms
-        if voiced:
-            state.voiced_ms += ms
-            state.quiet_ms = 0
-        else:
-            state.quiet_ms += ms
-            if not state.speaking:
-                state.voiced_ms = 0
-        if not state.speaking and state.voiced_ms >= 40:
-            state.speaking = True
-            rec.speech_started.append(time.monotonic())
+        """Server VAD: ``speech_started``, then on silence ``speech_stopped``, the
+        transcript and a reply."""
+        verdict = self._hear(rec, state.vad, pcm, state.rate)
+        if verdict == "started":
             state.cancel.set()
             await _send(ws, {"type": "input_audio_buffer.speech_started",
-                             "audio_start_ms": state.audio_ms - 40, "item_id": "in"})
-        elif state.speaking and state.quiet_ms >= state.silence_ms:
-            state.speaking = False
-            state.voiced_ms = 0
+                             "audio_start_ms": state.vad.audio_ms - 40, "item_id": "in"})
+        elif verdict == "stopped":
             await _send(ws, {"type": "input_audio_buffer.speech_stopped",
-                             "audio_end_ms": state.audio_ms, "item_id": "in"})
+                             "audio_end_ms": state.vad.audio_ms, "item_id": "in"})
             await _send(ws, {"type": "input_audio_buffer.committed", "item_id": "in"})
             heard = self.heard.pop(0) if self.heard else ""
             await _send(ws, {"type": "conversation.item.input_audio_transcription.completed",
@@ -211,11 +263,8 @@ class FakeRealtime:
                                                                     "status": "in_progress"}})
         if reply.pcm:
             state.items[item] = len(reply.pcm) * 1000 // 32000
-            wire = state.encode(reply.pcm)
-            step = len(wire) * self.CHUNK_MS // max(1, state.items[item])
-            step -= step % 2
             late = None
-            for i in range(0, len(wire), max(2, step)):
+            for chunk in self._chunks(state.encode(reply.pcm), state.items[item]):
                 if self.pace_s and state.cancel.is_set():
                     late = self.late if late is None else late - 1
                     if late <= 0:
@@ -224,7 +273,7 @@ class FakeRealtime:
                     rec.late_deltas += 1
                 await _send(ws, {"type": "response.output_audio.delta", "response_id": rid,
                                  "item_id": item, "output_index": 0, "content_index": 0,
-                                 "delta": base64.b64encode(wire[i:i + step]).decode()})
+                                 "delta": base64.b64encode(chunk).decode()})
                 if self.pace_s:
                     await asyncio.sleep(self.pace_s)
             await _send(ws, {"type": "response.output_audio.done", "item_id": item})
@@ -250,11 +299,7 @@ class FakeRealtime:
 @dataclass
 class _State:
     codec: str = "pcm"
-    silence_ms: int = 500
-    audio_ms: int = 0
-    voiced_ms: int = 0
-    quiet_ms: int = 0
-    speaking: bool = False
+    vad: EnergyVad = field(default_factory=EnergyVad)
     items: dict[str, int] = field(default_factory=dict)  # item → audio length in ms
     cancel: asyncio.Event = field(default_factory=asyncio.Event)  # the caller spoke
     tasks: set[asyncio.Task[None]] = field(default_factory=set)  # paced replies

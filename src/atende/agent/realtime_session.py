@@ -45,6 +45,7 @@ from atende.providers.realtime.base import (
     CallerStarted,
     CallerStopped,
     CallerText,
+    Ended,
     Failed,
     Interrupted,
     RealtimeConfig,
@@ -136,6 +137,7 @@ class RealtimeSession:
         self._items: dict[str, _Item] = {}
         self._cut_ids: set[str] = set()  # their late audio is dropped
         self._producing = False
+        self._vendor_gone = False  # it ended the conversation: nothing more is sent
         self._caller_started_at: float | None = None
         self._caller_end_at: float | None = None
         self._actions = _Actions(self)
@@ -189,7 +191,7 @@ class RealtimeSession:
 
     def _handle(self, ev: LegEvent | RealtimeEvent) -> None:
         if isinstance(ev, AudioIn):
-            if not self.leg.on_hold:
+            if not self.leg.on_hold and not self._vendor_gone:
                 self.protocol.audio(ev.pcm)
                 self.conn.flush()
         elif isinstance(ev, AudioOut):
@@ -212,11 +214,14 @@ class RealtimeSession:
             self._tool_tasks.spawn(self._run_tool(ev))
         elif isinstance(ev, ReplyDone):
             self.replies_done += 1
-            self._producing = False
-            for item in list(self._items.values()):
-                item.produced = True
-                self._settle(item)
-            self._check_drained()
+            self._reply_over()
+        elif isinstance(ev, Ended):
+            log.info("call %s: %s ended the conversation", self.leg.info.id,
+                     self.protocol.name)
+            self.report.event("provider_ended", {"provider": self.protocol.name})
+            self._vendor_gone = True
+            self.hangup_cause = self.hangup_cause or "assistant_hangup"
+            self._reply_over()
         elif isinstance(ev, Failed):
             log.warning("call %s: %s: %s", self.leg.info.id, self.protocol.name, ev.message)
             self.report.event("provider_error", {"provider": self.protocol.name, "kind": ev.kind,
@@ -229,6 +234,13 @@ class RealtimeSession:
                 self.observer.on_hold(self.leg.info.id, ev.on_hold, self._wall(ev.at))
             if ev.on_hold:
                 self._cut()
+
+    def _reply_over(self) -> None:
+        self._producing = False
+        for item in list(self._items.values()):
+            item.produced = True
+            self._settle(item)
+        self._check_drained()
 
     # what the assistant says ------------------------------------------------------------
     def _play(self, ev: AudioOut) -> None:
@@ -258,6 +270,10 @@ class RealtimeSession:
         item.last_audio_at = ev.at
         if ev.interrupted:
             item.cut = True
+        if not item.playing and not self.protocol.signals_reply_end:
+            # A vendor that never says its reply is over: all it sent has been played.
+            item.produced = True
+            self._producing = any(i.playing for i in self._items.values())
         self._settle(item)
         self._check_drained()
 

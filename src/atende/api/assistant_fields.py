@@ -19,6 +19,7 @@ from atende.api import examples as ex
 from atende.calls.hours import known_zone
 from atende.providers.llm.base import LlmSettings
 from atende.providers.realtime.base import RealtimeSettings
+from atende.providers.realtime.gemini import DEFAULT_MODEL as DEFAULT_GEMINI_MODEL
 from atende.providers.realtime.openai import DEFAULT_MODEL as DEFAULT_REALTIME_MODEL
 from atende.store import models
 from atende.store.db import as_utc
@@ -79,13 +80,19 @@ class LlmOut(BaseModel):
 
 class RealtimeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    provider: Literal["openai"] = Field(description="OpenAI Realtime (or a server that "
-                                        "speaks it: set base_url)")
-    model: str = Field(DEFAULT_REALTIME_MODEL, min_length=1, max_length=200)
-    voice: str | None = Field(None, min_length=1, max_length=100,
-                              description="the vendor's voice name; default: its own")
+    provider: Literal["openai", "elevenlabs", "gemini"] = Field(
+        description="openai: OpenAI Realtime (or a server that speaks it: set base_url); "
+        "elevenlabs: an ElevenLabs Conversational AI agent; gemini: Gemini Live")
+    model: str | None = Field(None, min_length=1, max_length=200, description=(
+        f"default: {DEFAULT_REALTIME_MODEL} (openai), {DEFAULT_GEMINI_MODEL} (gemini); "
+        "elevenlabs: the agent's id (required)"))
+    voice: str | None = Field(None, min_length=1, max_length=100, description="the "
+                              "vendor's voice (OpenAI/Gemini voice name, ElevenLabs "
+                              "voice_id); default: the model's or agent's own")
     base_url: str | None = Field(None, max_length=500, description="default: the vendor's "
-                                 "own API, e.g. wss://api.openai.com/v1")
+                                 "own API, e.g. wss://api.openai.com/v1, "
+                                 "wss://api.elevenlabs.io, "
+                                 "wss://generativelanguage.googleapis.com")
     api_key: str | None = Field(None, min_length=1, max_length=1000, description="write-only; "
                                 "stored encrypted. Omitted on update: the key is kept while "
                                 "the provider stays the same")
@@ -93,6 +100,15 @@ class RealtimeIn(BaseModel):
                              "and be ready; after it (or any failure) the fallback runs")
 
     _url = field_validator("base_url")(_ws_url)
+
+    @model_validator(mode="after")
+    def _model(self) -> RealtimeIn:
+        if self.model is None and self.provider == "elevenlabs":
+            raise ValueError("model: the ElevenLabs agent's id is needed (agent_id)")
+        if self.model is None:
+            self.model = DEFAULT_GEMINI_MODEL if self.provider == "gemini" else \
+                DEFAULT_REALTIME_MODEL
+        return self
 
 
 class RealtimeOut(BaseModel):

@@ -99,6 +99,12 @@ class ReplyDone:
 
 
 @dataclass(frozen=True)
+class Ended:
+    """The vendor ended the conversation on purpose (its own end-call tool): hang up once
+    what it said has been heard."""
+
+
+@dataclass(frozen=True)
 class Failed:
     kind: FailureKind
     message: str
@@ -106,12 +112,28 @@ class Failed:
 
 
 RealtimeEvent = (Ready | AudioOut | CallerStarted | CallerStopped | Interrupted | CallerText
-                 | AssistantText | ToolRequest | ReplyDone | Failed)
+                 | AssistantText | ToolRequest | ReplyDone | Ended | Failed)
+
+
+def close_failure(code: int | None, reason: str) -> Failed:
+    """A WebSocket closed by the vendor (``code`` None: without a close frame), as a fatal
+    failure whose kind follows the close code (RFC 6455 §7.4.1)."""
+    why = f"{code} {reason}".strip() if code is not None else "no close frame"
+    kinds: dict[int, FailureKind] = {1003: "request", 1007: "request", 1008: "request",
+                                     1011: "server", 1012: "server", 1013: "rate_limited"}
+    kind = kinds.get(code or 0, "connection")
+    if "quota" in reason.lower() or "rate" in reason.lower():
+        kind = "rate_limited"
+    elif any(w in reason.lower() for w in ("api key", "auth", "permission", "unauthori")):
+        kind = "auth"
+    return Failed(kind, f"the connection closed ({why})")
 
 
 class RealtimeProtocol(Protocol):
     name: str
     outbox: list[str]  # messages to send, in order; the connection empties it
+    # False: the vendor never says a reply is over (ElevenLabs); a reply all played out is.
+    signals_reply_end: bool
 
     def url(self) -> str: ...
 
@@ -122,6 +144,9 @@ class RealtimeProtocol(Protocol):
         speaks first only on request)."""
 
     def receive(self, message: str) -> list[RealtimeEvent]: ...
+
+    def closed(self, code: int | None, reason: str) -> Ended | Failed:
+        """What the vendor closing the socket means: the end of the call, or a failure."""
 
     def audio(self, pcm: bytes) -> None:
         """A frame of the caller's audio."""

@@ -13,6 +13,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from atende.providers.errors import ProviderError, kind_for_status
 from atende.providers.realtime.base import (
+    Ended,
     Failed,
     Ready,
     RealtimeConfig,
@@ -64,7 +65,9 @@ class RealtimeConnection:
             try:
                 message = await self._ws.recv()
             except ConnectionClosed as exc:
-                raise ProviderError(self.protocol.name, "connection",
+                closed = self._closed(exc)
+                kind = closed.kind if isinstance(closed, Failed) else "connection"
+                raise ProviderError(self.protocol.name, kind,
                                     f"closed before it was ready ({_why(exc)})") from None
             for ev in self._receive(message):
                 if isinstance(ev, Ready):
@@ -107,7 +110,12 @@ class RealtimeConnection:
                 for ev in self._receive(await self._ws.recv()):
                     yield ev
         except ConnectionClosed as exc:
-            yield Failed("connection", f"the connection closed ({_why(exc)})")
+            yield self._closed(exc)
+
+    def _closed(self, exc: ConnectionClosed) -> Ended | Failed:
+        frame = exc.rcvd
+        return self.protocol.closed(frame.code if frame else None,
+                                    frame.reason if frame else "")
 
     async def close(self) -> None:
         if self._writer is not None:

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from atende.providers.realtime.base import RealtimeProtocol, RealtimeSettings
 from atende.providers.realtime.connection import RealtimeConnection
+from atende.providers.realtime.elevenlabs import ElevenLabsAgent
+from atende.providers.realtime.gemini import GeminiLive
 from atende.providers.realtime.openai import OpenAIRealtime
 
-PROVIDERS = ("openai",)
+PROVIDERS = ("openai", "elevenlabs", "gemini")
 
 
 def realtime_protocol(settings: RealtimeSettings) -> RealtimeProtocol:
     if settings.provider == "openai":
         return OpenAIRealtime(settings)
+    if settings.provider == "elevenlabs":
+        return ElevenLabsAgent(settings)
+    if settings.provider == "gemini":
+        return GeminiLive(settings)
     raise ValueError(f"unknown realtime provider {settings.provider!r}: use one of "
                      f"{', '.join(PROVIDERS)}")
 

@@ -21,6 +21,7 @@ from atende.providers.realtime.base import (
     CallerStarted,
     CallerStopped,
     CallerText,
+    Ended,
     Failed,
     Ready,
     RealtimeConfig,
@@ -29,6 +30,7 @@ from atende.providers.realtime.base import (
     ReplyDone,
     ToolRequest,
     WireAudio,
+    close_failure,
 )
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,7 @@ def _failure_kind(error: dict[str, Any]) -> FailureKind:
 
 class OpenAIRealtime:
     name = "openai"
+    signals_reply_end = True
 
     def __init__(self, settings: RealtimeSettings) -> None:
         self.settings = settings
@@ -150,6 +153,11 @@ class OpenAIRealtime:
         if not self._quiet:
             self._send({"type": "response.create"})
         self._answered = self._quiet = False
+
+    def closed(self, code: int | None, reason: str) -> Ended | Failed:
+        # The model never ends a call by closing: any close (even at the session's time
+        # limit) leaves a caller on the line, so the fallback takes over.
+        return close_failure(code, reason)
 
     def receive(self, message: str) -> list[RealtimeEvent]:
         try:
