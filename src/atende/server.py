@@ -123,6 +123,7 @@ class Atende:
         self.queue = queue = CallQueue(self.store, self.engine, self.trunks)
         queue.start()  # and so does the call queue
         starter = CallStarter(self.store, queue, self.trunks, s.default_calling_hours)
+        self.engine.callbacks = starter.callback
         routers = [trunks_router(self.store, box, self.trunks, s.sip_host, self.ua.port,
                                  self._test_trunk),
                    assistants_router(self.store, box, self.engine.prepare_assistant),

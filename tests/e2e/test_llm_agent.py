@@ -6,7 +6,9 @@ the phone receives, a transfer to another phone; its failure speaks the fallback
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +80,49 @@ async def test_the_model_confirms_the_appointment_with_a_tool_call(
     calls = [e["name"] for e in events(stored, "tool_call")]
     assert calls == ["set_outcome", "end_call"]
     assert "sk-e2e-secret" not in atende.log()
+
+
+async def test_the_model_schedules_the_call_back_it_promised(
+        atende: AtendeProcess, pbx: Kamailio, trunk: dict[str, Any],  # noqa: F811
+        tmp_path: Path) -> None:
+    reason = "Confirm Ana's dental appointment; she was busy."
+
+    def rules(heard: str, messages: list[dict[str, Any]]) -> Answer:
+        if messages[-1]["role"] == "tool":
+            return reply("")
+        if "call me back" in heard:
+            return reply("Of course, we will call you tomorrow. Goodbye!",
+                         ("schedule_callback", {"in_minutes": 1440, "reason": reason}),
+                         ("end_call", {}))
+        return reply("Sorry, could you say that again?")
+
+    with VendorServer(conversation_model(rules)) as llm:
+        bot = assistant(atende, extension="llm-callback", llm=[
+            {"provider": "openai", "model": "test-model", "base_url": llm.url}],
+            tools=["set_outcome", "end_call", "schedule_callback"])
+        wav = speech_wav(tmp_path / "ana.wav",
+                         [(12.0, "I'm busy right now. Please call me back tomorrow.")], 25)
+        call, result, _ = await task_call(atende, pbx, tmp_path, wav, trunk["id"],
+                                          assistant_id=bot["id"])
+    promised_at = time.time()
+    assert result["hangup_cause"] == "assistant_hangup", result["transcript"]
+    assert "schedule_callback" in {t["function"]["name"] for t in llm.requests[0].json["tools"]}
+    stored = atende.call(call["id"])
+    (scheduled,) = events(stored, "callback_scheduled")
+    assert scheduled["ok"] is True and scheduled["number"] == "alice"
+    # The call back is queued like any scheduled call: same person, trunk and assistant,
+    # the first call's context kept and linked.
+    later = atende.call(scheduled["call_id"])
+    assert later["status"] == "queued" and later["source"] == "callback"
+    assert (later["phone_number"], later["trunk_id"], later["assistant_id"]) == (
+        "alice", trunk["id"], bot["id"])
+    assert later["task"] == reason and later["caller_name"] == "Ana"
+    assert later["metadata"]["callback_of"] == call["id"]
+    assert later["webhook_url"] == call["webhook_url"]
+    due = datetime.fromisoformat(later["next_attempt_at"]).timestamp()
+    assert abs(due - (promised_at + 86400)) < 120, later["next_attempt_at"]
+    r = atende.api.post(f"/v1/calls/{later['id']}/cancel")
+    assert r.status_code == 202 and r.json()["status"] == "cancelled", r.text
 
 
 async def test_dtmf_and_transfer_tools_act_on_the_call(

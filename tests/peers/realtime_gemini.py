@@ -6,8 +6,9 @@ Like the real one: it sends JSON in binary frames; the first client message must
 reason; the model speaks when given a ``clientContent`` turn or when its VAD hears the
 caller finish (input transcription arrives in pieces); audio comes down as 24 kHz PCM in
 ``serverContent.modelTurn`` parts, with the output transcription, then ``turnComplete``;
-speech over the model gets ``interrupted``, after the audio already on its way; tools are ``toolCall``s, and after the
-``toolResponse`` the model carries on (the next scripted reply)."""
+speech over the model gets ``interrupted``, after the audio already on its way; tools are
+``toolCall``s, and after the ``toolResponse`` the model carries on (the next scripted
+reply)."""
 
 from __future__ import annotations
 

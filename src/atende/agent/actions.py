@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from atende.channels.leg import CallLeg, TransferResult
@@ -33,6 +34,12 @@ class CallActions(Protocol):
 
     def event(self, kind: str, data: dict[str, Any]) -> None:
         """Something worth keeping with the call (a tool call, a provider failure)."""
+
+    async def schedule_callback(self, at: datetime, number: str | None, reason: str
+                                ) -> dict[str, Any]:
+        """Queue a call back at ``at`` to ``number`` (None: this call's other party), by
+        the same assistant, about ``reason``: the new call's id, or an ``error``."""
+        ...
 
     def first_token(self) -> None:
         """The model started answering (latency accounting)."""
@@ -67,3 +74,10 @@ async def transfer_when_heard(heard: asyncio.Event, observer: SessionObserver | 
     result: TransferResult = await asyncio.shield(
         tasks.spawn(observer.transfer_call(leg, target)))
     return result
+
+
+async def schedule_callback(observer: SessionObserver | None, leg: CallLeg, at: datetime,
+                            number: str | None, reason: str) -> dict[str, Any]:
+    if observer is None:
+        return {"error": "call backs cannot be scheduled on this call"}
+    return await observer.schedule_callback(leg.info.id, at, number, reason)

@@ -18,9 +18,10 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from atende.agent.actions import Brain, Speech, transfer_when_heard
+from atende.agent.actions import Brain, Speech, schedule_callback, transfer_when_heard
 from atende.agent.fallback import Fallback, MessageTaker, fallback_speech
 from atende.agent.session import AgentSession
 from atende.agent.tools import ToolBox
@@ -108,6 +109,11 @@ class _Actions:
     async def send_dtmf(self, digits: str) -> None:
         await self.session.drained.wait()
         await self.session.leg.send_dtmf(digits)
+
+    async def schedule_callback(self, at: datetime, number: str | None, reason: str
+                                ) -> dict[str, Any]:
+        return await schedule_callback(self.session.observer, self.session.leg, at, number,
+                                       reason)
 
     def event(self, kind: str, data: dict[str, Any]) -> None:
         self.session.report.event(kind, data)

@@ -16,9 +16,10 @@ import time
 from collections.abc import AsyncGenerator
 from concurrent.futures import Executor
 from contextlib import aclosing
+from datetime import datetime
 from typing import Any
 
-from atende.agent.actions import Brain, Speech, transfer_when_heard
+from atende.agent.actions import Brain, Speech, schedule_callback, transfer_when_heard
 from atende.agent.fallback import Fallback, MessageTaker, fallback_speech
 from atende.agent.turn_policy import TurnPolicy
 from atende.agent.turns import CallReport, SessionObserver, Turn
@@ -70,6 +71,11 @@ class _Actions:
     async def send_dtmf(self, digits: str) -> None:
         await self.utt.drained.wait()
         await self.session.leg.send_dtmf(digits)
+
+    async def schedule_callback(self, at: datetime, number: str | None, reason: str
+                                ) -> dict[str, Any]:
+        return await schedule_callback(self.session.observer, self.session.leg, at, number,
+                                       reason)
 
     def event(self, kind: str, data: dict[str, Any]) -> None:
         self.session.report.event(kind, data)

@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -19,7 +21,9 @@ log = logging.getLogger(__name__)
 
 OUTCOMES = ("confirmed", "reschedule_requested", "declined", "wrong_person", "completed",
             "message_taken", "voicemail", "transferred")
-BUILTINS = ("set_outcome", "end_call", "transfer_call", "send_dtmf")
+BUILTINS = ("set_outcome", "end_call", "transfer_call", "send_dtmf")  # on by default
+OPTIONAL = ("schedule_callback",)  # only when the assistant's tools name them
+MAX_CALLBACK_MINUTES = 90 * 24 * 60  # as far ahead as a scheduled call may be
 TOOL_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 DTMF = re.compile(r"^[0-9*#A-Da-d]{1,32}$")
 MAX_RESULT_CHARS = 4000
@@ -78,13 +82,52 @@ def builtin_spec(name: str, destinations: list[Destination]) -> Tool:
         return Tool(name, "Press phone keys, e.g. to navigate a menu.", {
             "type": "object", "properties": {"digits": {
                 "type": "string", "description": "0-9, *, #, A-D"}}, "required": ["digits"]})
-    raise ValueError(f"unknown tool {name!r}: built-in tools are {', '.join(BUILTINS)}")
+    if name == "schedule_callback":
+        return Tool(name, "Arrange a call back when the person asks to be called later. "
+                    "Give in_minutes or at. Confirm the time with them first.", {
+                        "type": "object", "properties": {
+                            "in_minutes": {"type": "integer", "minimum": 1,
+                                           "maximum": MAX_CALLBACK_MINUTES,
+                                           "description": "how long from now"},
+                            "at": {"type": "string", "description": "ISO 8601 date and "
+                                   "time with its UTC offset, e.g. 2026-05-04T15:00:00-03:00"},
+                            "reason": {"type": "string",
+                                       "description": "what the call back is about"},
+                            "number": {"type": "string", "description": "only if they "
+                                       "give another number; default: this call's"}},
+                        "required": ["reason"]})
+    raise ValueError(f"unknown tool {name!r}: built-in tools are "
+                     f"{', '.join(BUILTINS + OPTIONAL)}")
+
+
+def callback_time(args: dict[str, Any], now: datetime) -> datetime | str:
+    """When the model asked to call back (``in_minutes`` or ``at``), or what is wrong."""
+    minutes, at = args.get("in_minutes"), args.get("at")
+    if (minutes is None) == (at is None):
+        return "give either in_minutes or at"
+    if minutes is not None:
+        if isinstance(minutes, bool) or not isinstance(minutes, int | float) or \
+                not 1 <= minutes <= MAX_CALLBACK_MINUTES:
+            return f"in_minutes must be a number from 1 to {MAX_CALLBACK_MINUTES}"
+        return now + timedelta(minutes=float(minutes))
+    try:
+        when = datetime.fromisoformat(str(at))
+    except ValueError:
+        return "at must be an ISO 8601 date and time, e.g. 2026-05-04T15:00:00-03:00"
+    if when.tzinfo is None:
+        return "at needs its UTC offset (e.g. -03:00 or Z): whose 3 pm?"
+    if when <= now:
+        return f"at is in the past (it is now {now.isoformat(timespec='minutes')})"
+    if when > now + timedelta(minutes=MAX_CALLBACK_MINUTES):
+        return "at is more than 90 days ahead"
+    return when.astimezone(UTC)
 
 
 class ToolBox:
     def __init__(self, builtins: list[str], destinations: list[Destination] | None = None,
                  http_tools: list[HttpTool] | None = None,
-                 client: httpx.AsyncClient | None = None) -> None:
+                 client: httpx.AsyncClient | None = None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.destinations = {d.name: d for d in destinations or []}
         names = [b for b in builtins if b != "transfer_call" or self.destinations]
         self.specs = [builtin_spec(b, list(self.destinations.values())) for b in names]
@@ -92,6 +135,7 @@ class ToolBox:
         self.specs += [Tool(t.name, t.description, t.parameters) for t in self.http.values()]
         self._builtins = set(names)
         self._client = client
+        self._clock = clock
 
     async def run(self, call: ToolCall, actions: CallActions) -> ToolResult:
         args = call.arguments
@@ -132,6 +176,8 @@ class ToolBox:
                 return ToolResult({"error": "digits must be 1 to 32 of 0-9 * # A-D"})
             await actions.send_dtmf(digits.upper())
             return ToolResult({"ok": True, "sent": digits.upper()})
+        if name == "schedule_callback":
+            return ToolResult(await self._callback(args, actions))
         dest = self.destinations.get(str(args.get("destination", "")))
         if dest is None:
             return ToolResult({"error": "destination must be one of "
@@ -141,6 +187,17 @@ class ToolBox:
             return ToolResult({"ok": True, "transferred_to": dest.name}, stop=True)
         return ToolResult({"ok": False, "error": f"the transfer did not go through: "
                            f"{outcome.reason}. Tell the caller and offer to take a message."})
+
+    async def _callback(self, args: dict[str, Any], actions: CallActions) -> dict[str, Any]:
+        when = callback_time(args, self._clock())
+        if isinstance(when, str):
+            return {"error": when}
+        reason = str(args.get("reason") or "").strip()
+        if not reason:
+            return {"error": "reason is required: what the call back is about"}
+        number = args.get("number")
+        number = str(number).strip() if number not in (None, "") else None
+        return await actions.schedule_callback(when, number, reason[:500])
 
     async def _http(self, tool: HttpTool, args: dict[str, Any]) -> dict[str, Any]:
         client = self._client or httpx.AsyncClient()

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from atende.channels.leg import CallLeg, TransferResult
 
 
@@ -38,6 +40,11 @@ class SessionObserver(Protocol):
 
     async def transfer_call(self, leg: CallLeg, to: str) -> TransferResult:
         """Blind-transfer the call to ``to`` (an extension, number or SIP URI)."""
+        ...
+
+    async def schedule_callback(self, call_id: str, at: datetime, number: str | None,
+                                reason: str) -> dict[str, Any]:
+        """See ``CallActions.schedule_callback``."""
         ...
 
 

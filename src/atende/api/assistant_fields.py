@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 from atende.agent.business_hours import DEFAULT_CLOSED, holiday, parse_window
-from atende.agent.tools import BUILTINS, TOOL_NAME, HttpTool
+from atende.agent.tools import BUILTINS, OPTIONAL, TOOL_NAME, HttpTool
 from atende.agent.turn_policy import TurnPolicy
 from atende.agent.vad import VadConfig
 from atende.agent.voicemail import VoicemailConfig
@@ -25,8 +25,9 @@ from atende.store import models
 from atende.store.db import as_utc
 
 NAME_PATTERN = TOOL_NAME.pattern
-Builtin = Literal["set_outcome", "end_call", "transfer_call", "send_dtmf"]
-assert set(Builtin.__args__) == set(BUILTINS)  # type: ignore[attr-defined]
+Builtin = Literal["set_outcome", "end_call", "transfer_call", "send_dtmf",
+                  "schedule_callback"]
+assert set(Builtin.__args__) == set(BUILTINS + OPTIONAL)  # type: ignore[attr-defined]
 
 
 def _url_of(*schemes: str) -> Callable[[str | None], str | None]:
@@ -283,7 +284,8 @@ class AssistantFields(BaseModel):
                                         "mode realtime")
     llm: list[LlmIn] | None = Field(None, max_length=3, description="first is used; the "
                                     "others are backups. Empty: the offline rules answer")
-    tools: list[Builtin] | None = None
+    tools: list[Builtin] | None = Field(None, description="built-in tools the model may "
+                                        "call; default: all but schedule_callback")
     http_tools: list[HttpToolIn] | None = Field(None, max_length=20)
     transfers: list[DestinationIn] | None = Field(None, max_length=20)
     fallback: FallbackIn | None = None

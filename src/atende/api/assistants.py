@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from atende.agent.brain import DEFAULT_RULES, RuleSet
 from atende.agent.fallback import FALLBACK_ACTIONS
-from atende.agent.tools import BUILTINS
+from atende.agent.tools import BUILTINS, OPTIONAL
 from atende.api.assistant_fields import (
     AssistantCreate,
     AssistantFields,
@@ -76,9 +76,9 @@ def check(a: models.Assistant) -> None:
     if len(set(names)) != len(names):
         raise HTTPException(422, "transfers: each destination needs its own name")
     tools = [t["name"] for t in a.http_tools or []]
-    if len(set(tools)) != len(tools) or set(tools) & set(BUILTINS):
+    if len(set(tools)) != len(tools) or set(tools) & set(BUILTINS + OPTIONAL):
         raise HTTPException(422, "http_tools: names must be unique and not those of the "
-                            f"built-in tools ({', '.join(BUILTINS)})")
+                            f"built-in tools ({', '.join(BUILTINS + OPTIONAL)})")
     fb = a.fallback or {}
     if fb.get("action") == "transfer" and fb.get("destination") not in names:
         raise HTTPException(422, "fallback.destination: name one of the transfers "

@@ -17,6 +17,7 @@ from pydantic import (
     ConfigDict,
     Field,
     JsonValue,
+    ValidationError,
     field_validator,
     model_validator,
 )
@@ -24,12 +25,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from atende.api.schemas import CallSummary
-from atende.calls.automation import CallJob
+from atende.calls.automation import Callback, CallJob
 from atende.calls.hours import CallingHours, HoursError, zones_for
 from atende.calls.queue import CallQueue
 from atende.calls.retry import RetryPolicy, first_attempt_at
 from atende.store import models
-from atende.store.db import Store
+from atende.store.db import Store, as_utc
 from atende.telephony.trunks import DestinationError, LiveTrunk, TrunkConfig, TrunkManager
 
 MAX_METADATA_BYTES = 16 * 1024
@@ -214,6 +215,25 @@ class CallStarter:
         await self.queue.place(row, assistant)
         fresh = await self.store.get_call(row.id)
         return fresh or row, True
+
+    async def callback(self, req: Callback) -> dict[str, Any]:
+        """Queue the call back an assistant promised (``CallEngine.callbacks``): what the
+        model is told, the new call's id and first attempt, or what went wrong."""
+        try:
+            body = CallCreate.model_validate({
+                "phone_number": req.number, "task": req.reason,
+                "caller_name": req.caller_name, "webhook_url": req.webhook_url,
+                "metadata": {**req.metadata, "callback_of": req.of_call},
+                "trunk_id": req.trunk_id, "assistant_id": req.assistant_id,
+                "scheduled_at": req.at})
+            row, _ = await self.start(body, "callback")
+        except ValidationError as exc:
+            return {"error": "; ".join(str(e["msg"]) for e in exc.errors())}
+        except HTTPException as exc:
+            return {"error": str(exc.detail)}
+        first = row.next_attempt_at or req.at
+        return {"ok": True, "call_id": row.id, "number": req.number,
+                "first_attempt_at": as_utc(first).isoformat(timespec="minutes")}
 
     def _when(self, body: CallCreate, now: datetime) -> datetime:
         if body.delay_seconds is not None:

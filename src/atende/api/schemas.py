@@ -79,7 +79,8 @@ class CallSummary(BaseModel):
     end_at: datetime | None
     duration_s: float | None = Field(description="answer to end, in seconds")
     source: str | None = Field(None, description="how an outbound call was started: api, "
-                               "webhook or manual")
+                               "webhook, manual, or callback (an assistant promised it on "
+                               "the call in metadata.callback_of)")
     phone_number: str | None = Field(None, description="the number asked for")
     task: str | None = None
     caller_name: str | None = None

@@ -68,8 +68,8 @@ class StatsOut(BaseModel):
     until: datetime
     tz: str
     overall: Figures
-    by_source: dict[str, Figures] = Field(description="manual, webhook, api; calls that "
-                                          "came in count as inbound")
+    by_source: dict[str, Figures] = Field(description="manual, webhook, api, callback; "
+                                          "calls that came in count as inbound")
     by_assistant: list[Named]
     by_hook: list[Named] = Field(description="per webhook trigger (integration)")
     by_day: list[Day]

@@ -4,6 +4,7 @@ follows for it, and the outcome in a word and a sentence."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from atende.agent.brain import DEFAULT_TASK_RULES, RuleSet
@@ -59,6 +60,22 @@ class CallJob:
     def context(self) -> dict[str, Any]:
         return {"task": self.task or "", "caller_name": self.caller_name or "",
                 "metadata": self.metadata, "phone_number": self.phone_number}
+
+
+@dataclass(frozen=True)
+class Callback:
+    """A call back an assistant promised on call ``of_call``: placed like any scheduled
+    call, by the same assistant on the same trunk, with the first call's context."""
+
+    of_call: str
+    at: datetime
+    number: str
+    reason: str  # the new call's task
+    assistant_id: str
+    trunk_id: str | None = None
+    caller_name: str | None = None
+    webhook_url: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 def rules_for(assistant: models.Assistant, job: CallJob | None) -> RuleSet:

@@ -7,7 +7,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,7 +20,7 @@ from atende.agent.realtime_session import RealtimeSession
 from atende.agent.session import AgentSession
 from atende.agent.turns import Turn
 from atende.aio import BackgroundTasks
-from atende.calls.automation import CallJob, dial_outcome, rules_for, summarize
+from atende.calls.automation import Callback, CallJob, dial_outcome, rules_for, summarize
 from atende.calls.events import EventBus, finished_data
 from atende.calls.queue import end_attempt, requeue, retry_data
 from atende.calls.retry import next_attempt_at
@@ -76,6 +76,8 @@ class CallEngine:
         self.events = events or EventBus()
         self.secrets: SecretBox | None = None  # decrypts assistants' provider keys
         self.recordings: Path | None = None  # where calls are recorded (None: never)
+        # Queues the call backs assistants promise (the API's call starter).
+        self.callbacks: Callable[[Callback], Awaitable[dict[str, Any]]] | None = None
         self._tasks = BackgroundTasks()
 
     async def preload(self) -> None:
@@ -485,6 +487,26 @@ class CallEngine:
                         {"to": to, "reason": str(exc)})
             return TransferResult("refused", None, str(exc))
         return await self.transfer(leg, target, 30.0)
+
+    async def schedule_callback(self, call_id: str, at: datetime, number: str | None,
+                                reason: str) -> dict[str, Any]:
+        active = self.active.get(call_id)
+        if active is None or self.callbacks is None:
+            return {"error": "call backs cannot be scheduled on this call"}
+        info, job = active.info, active.job
+        # Who to call back: the person on this call (the number dialled, or the caller's).
+        to = number or (job.phone_number if job is not None else info.from_user)
+        if not to:
+            return {"error": "this call's number is unknown: ask for it and give number"}
+        result = await self.callbacks(Callback(
+            of_call=call_id, at=at, number=to, reason=reason, assistant_id=active.assistant.id,
+            trunk_id=info.extra.get("trunk_id"),
+            caller_name=job.caller_name if job is not None else info.from_display,
+            webhook_url=job.webhook_url if job is not None else None,
+            metadata=dict(job.metadata) if job is not None else {}))
+        kind = "callback_refused" if "error" in result else "callback_scheduled"
+        self._event(call_id, time.time(), kind, {"number": to, "reason": reason, **result})
+        return result
 
     async def close(self) -> None:
         for active in list(self.active.values()):
