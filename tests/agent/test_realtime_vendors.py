@@ -32,6 +32,18 @@ def gemini(start: StartRealtime, server: FakeGemini, **kwargs: object) -> Call:
                  voice="Puck", **kwargs)
 
 
+async def speak_over(call: Call) -> float:
+    """The caller speaks over the greeting once 1.2 s of it played; when they started."""
+    await wait_for(lambda: played_s(call) >= 1.2)
+    onset = asyncio.get_running_loop().time()
+    await call.say(CALLER.pcm(16000))
+    await wait_for(lambda: call.session.barge_ins == 1)  # type: ignore[attr-defined]
+    return onset
+
+
+LONG = Reply("Let me tell you all about our opening hours.", tone(4.0))
+
+
 # ElevenLabs -----------------------------------------------------------------------------
 async def test_elevenlabs_agent_greets_hears_and_answers(
         start_realtime: StartRealtime) -> None:
@@ -60,13 +72,10 @@ async def test_elevenlabs_agent_greets_hears_and_answers(
 
 async def test_elevenlabs_interruption_stops_the_audio_and_drops_its_late_chunks(
         start_realtime: StartRealtime) -> None:
-    with FakeElevenLabs([Reply("Let me tell you all about our opening hours.", tone(4.0))],
-                        heard=["Sorry, one question."], pace_s=0.08, late=3) as server:
+    with FakeElevenLabs([LONG], heard=["Sorry, one question."], pace_s=0.08,
+                        late=3) as server:
         call = elevenlabs(start_realtime, server)
-        await wait_for(lambda: played_s(call) >= 1.2)
-        onset = asyncio.get_running_loop().time()
-        await call.say(CALLER.pcm(16000))
-        await wait_for(lambda: call.session.barge_ins == 1)
+        onset = await speak_over(call)
         await wait_for(lambda: server.last.late_deltas >= 2)
         # The caller's turn ends well after the late chunks came: none of them played.
         await wait_for(lambda: "Sorry, one question." in call.record.said("caller"))
@@ -162,13 +171,9 @@ async def test_gemini_greets_hears_and_answers(start_realtime: StartRealtime) ->
 async def test_gemini_interrupted_stops_the_audio(start_realtime: StartRealtime) -> None:
     """Gemini sends ``interrupted`` once its generation has stopped, after the audio that
     was already on its way: that plays until the interruption, nothing after it."""
-    with FakeGemini([Reply("Let me tell you all about our opening hours.", tone(4.0))],
-                    heard=["Sorry, one question."], pace_s=0.08, late=3) as server:
+    with FakeGemini([LONG], heard=["Sorry, one question."], pace_s=0.08, late=3) as server:
         call = gemini(start_realtime, server)
-        await wait_for(lambda: played_s(call) >= 1.2)
-        onset = asyncio.get_running_loop().time()
-        await call.say(CALLER.pcm(16000))
-        await wait_for(lambda: call.session.barge_ins == 1)
+        onset = await speak_over(call)
         # The caller's turn ends well after the interruption: nothing more played.
         await wait_for(lambda: "Sorry, one question." in call.record.said("caller"))
         conn = server.last

@@ -12,6 +12,7 @@ import base64
 import json
 import threading
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Self
@@ -123,6 +124,43 @@ class FakeServer:
         step = max(2, step - step % 2)
         return [wire[i:i + step] for i in range(0, len(wire), step)]
 
+    async def _reply(self, ws: ServerConnection, rec: Connection, state: StreamState
+                     ) -> None:
+        """Stream the next scripted reply (in the background when paced, so that the
+        caller can be heard speaking over it)."""
+        if not self.replies:
+            await self._no_reply(ws)
+            return
+        state.cancel.clear()
+        stream = self._stream(ws, rec, state, self.replies.pop(0))
+        if self.pace_s:
+            state.tasks.add(asyncio.get_running_loop().create_task(stream))
+        else:
+            await stream
+
+    async def _no_reply(self, ws: ServerConnection) -> None:
+        pass
+
+    async def _stream(self, ws: ServerConnection, rec: Connection, state: Any,
+                      reply: Reply) -> None:
+        raise NotImplementedError
+
+    async def _paced(self, rec: Connection, state: StreamState, chunks: list[bytes]
+                     ) -> AsyncIterator[bytes]:
+        """``chunks`` to send, one every ``pace_s``; once the caller spoke over them, only
+        the ``late`` ones already on their way (then ``state.cut`` is set)."""
+        late = None
+        for chunk in chunks:
+            if self.pace_s and state.cancel.is_set():
+                late = self.late if late is None else late - 1
+                if late <= 0:
+                    state.cut = True
+                    return
+                rec.late_deltas += 1
+            yield chunk
+            if self.pace_s:
+                await asyncio.sleep(self.pace_s)
+
     def _hear(self, rec: Connection, vad: EnergyVad, pcm: np.ndarray, rate: int
               ) -> str | None:
         """The VAD's verdict on a frame: "started", "stopped" or None."""
@@ -162,6 +200,16 @@ class EnergyVad:
             self.voiced_ms = 0
             return "stopped"
         return None
+
+
+@dataclass
+class StreamState:
+    """Per connection: the VAD, and the replies being streamed."""
+
+    vad: EnergyVad = field(default_factory=EnergyVad)
+    cancel: asyncio.Event = field(default_factory=asyncio.Event)  # the caller spoke
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)  # paced replies
+    cut: bool = False  # the last reply stopped because the caller spoke over it
 
 
 class FakeRealtime(FakeServer):
@@ -243,16 +291,6 @@ class FakeRealtime(FakeServer):
                              "item_id": "in", "content_index": 0, "transcript": heard})
             await self._reply(ws, rec, state)
 
-    async def _reply(self, ws: ServerConnection, rec: Connection, state: _State) -> None:
-        if not self.replies:
-            return
-        state.cancel.clear()
-        stream = self._stream(ws, rec, state, self.replies.pop(0))
-        if self.pace_s:
-            state.tasks.add(asyncio.get_running_loop().create_task(stream))
-        else:
-            await stream
-
     async def _stream(self, ws: ServerConnection, rec: Connection, state: _State,
                       reply: Reply) -> None:
         rec.replies_sent += 1
@@ -263,19 +301,13 @@ class FakeRealtime(FakeServer):
                                                                     "status": "in_progress"}})
         if reply.pcm:
             state.items[item] = len(reply.pcm) * 1000 // 32000
-            late = None
-            for chunk in self._chunks(state.encode(reply.pcm), state.items[item]):
-                if self.pace_s and state.cancel.is_set():
-                    late = self.late if late is None else late - 1
-                    if late <= 0:
-                        status = "cancelled"
-                        break
-                    rec.late_deltas += 1
+            state.cut = False
+            chunks = self._chunks(state.encode(reply.pcm), state.items[item])
+            async for chunk in self._paced(rec, state, chunks):
                 await _send(ws, {"type": "response.output_audio.delta", "response_id": rid,
                                  "item_id": item, "output_index": 0, "content_index": 0,
                                  "delta": base64.b64encode(chunk).decode()})
-                if self.pace_s:
-                    await asyncio.sleep(self.pace_s)
+            status = "cancelled" if state.cut else status
             await _send(ws, {"type": "response.output_audio.done", "item_id": item})
             await _send(ws, {"type": "response.output_audio_transcript.done",
                              "response_id": rid, "item_id": item, "output_index": 0,
@@ -297,12 +329,9 @@ class FakeRealtime(FakeServer):
 
 
 @dataclass
-class _State:
+class _State(StreamState):
     codec: str = "pcm"
-    vad: EnergyVad = field(default_factory=EnergyVad)
     items: dict[str, int] = field(default_factory=dict)  # item → audio length in ms
-    cancel: asyncio.Event = field(default_factory=asyncio.Event)  # the caller spoke
-    tasks: set[asyncio.Task[None]] = field(default_factory=set)  # paced replies
 
     @property
     def rate(self) -> int:

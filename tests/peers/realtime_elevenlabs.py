@@ -11,7 +11,6 @@ tool calls have their results."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import time
@@ -26,17 +25,14 @@ from websockets.http11 import Request, Response
 
 from atende.media import g711
 from atende.media.resample import resample
-from tests.peers.realtime import Connection, EnergyVad, FakeServer, Reply
+from tests.peers.realtime import Connection, FakeServer, Reply, StreamState
 
 
 @dataclass
-class _State:
-    vad: EnergyVad = field(default_factory=EnergyVad)
+class _State(StreamState):
     event_id: int = 0  # the server's event counter
     speaking: int | None = None  # event id of the reply the caller would be hearing
     speaking_until: float = 0.0  # time.monotonic() when its audio would have played out
-    cancel: asyncio.Event = field(default_factory=asyncio.Event)
-    tasks: set[asyncio.Task[None]] = field(default_factory=set)
     waiting: set[str] = field(default_factory=set)  # client tool calls without a result
     ending: bool = False  # hang up once every tool call has its result
 
@@ -132,16 +128,6 @@ class FakeElevenLabs(FakeServer):
                 "user_transcript": heard, "event_id": state.event_id}})
             await self._reply(ws, rec, state)
 
-    async def _reply(self, ws: ServerConnection, rec: Connection, state: _State) -> None:
-        if not self.replies:
-            return
-        state.cancel.clear()
-        stream = self._stream(ws, rec, state, self.replies.pop(0))
-        if self.pace_s:
-            state.tasks.add(asyncio.get_running_loop().create_task(stream))
-        else:
-            await stream
-
     async def _stream(self, ws: ServerConnection, rec: Connection, state: _State,
                       reply: Reply) -> None:
         rec.replies_sent += 1
@@ -152,17 +138,10 @@ class FakeElevenLabs(FakeServer):
             "agent_response": reply.text, "event_id": eid}})
         ms = len(reply.pcm) * 1000 // 32000
         state.speaking_until = time.monotonic() + ms / 1000
-        late = None
-        for chunk in self._chunks(self._encode(reply.pcm), ms):
-            if self.pace_s and state.cancel.is_set():
-                late = self.late if late is None else late - 1
-                if late <= 0:
-                    break
-                rec.late_deltas += 1
+        state.cut = False
+        async for chunk in self._paced(rec, state, self._chunks(self._encode(reply.pcm), ms)):
             await _send(ws, {"type": "audio", "audio_event": {
                 "audio_base_64": base64.b64encode(chunk).decode(), "event_id": eid}})
-            if self.pace_s:
-                await asyncio.sleep(self.pace_s)
         for i, (name, args) in enumerate(reply.calls):
             state.waiting.add(f"tool_{n}_{i}")
             await _send(ws, {"type": "client_tool_call", "client_tool_call": {

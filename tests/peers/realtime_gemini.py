@@ -12,7 +12,6 @@ reply)."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import time
@@ -27,15 +26,12 @@ from websockets.http11 import Request, Response
 
 from atende.media.resample import resample
 from atende.providers.realtime.gemini import PATH
-from tests.peers.realtime import Connection, EnergyVad, FakeServer, Reply
+from tests.peers.realtime import Connection, FakeServer, Reply, StreamState
 
 
 @dataclass
-class _State:
-    vad: EnergyVad = field(default_factory=EnergyVad)
+class _State(StreamState):
     speaking_until: float = 0.0  # time.monotonic() when the model's audio has played out
-    cancel: asyncio.Event = field(default_factory=asyncio.Event)
-    tasks: set[asyncio.Task[None]] = field(default_factory=set)
     waiting: set[str] = field(default_factory=set)  # tool calls without a response yet
 
 
@@ -111,16 +107,8 @@ class FakeGemini(FakeServer):
                         "text": piece}}})
             await self._reply(ws, rec, state)
 
-    async def _reply(self, ws: ServerConnection, rec: Connection, state: _State) -> None:
-        if not self.replies:
-            await _send(ws, {"serverContent": {"turnComplete": True}})
-            return
-        state.cancel.clear()
-        stream = self._stream(ws, rec, state, self.replies.pop(0))
-        if self.pace_s:
-            state.tasks.add(asyncio.get_running_loop().create_task(stream))
-        else:
-            await stream
+    async def _no_reply(self, ws: ServerConnection) -> None:
+        await _send(ws, {"serverContent": {"turnComplete": True}})
 
     async def _stream(self, ws: ServerConnection, rec: Connection, state: _State,
                       reply: Reply) -> None:
@@ -130,16 +118,9 @@ class FakeGemini(FakeServer):
         state.speaking_until = time.monotonic() + ms / 1000
         words = reply.text.split(" ")
         chunks = self._chunks(resample(reply.pcm, 16000, 24000), ms)
-        late = None
-        for i, chunk in enumerate(chunks):
-            if self.pace_s and state.cancel.is_set():
-                late = self.late if late is None else late - 1
-                if late <= 0:
-                    # Generation stopped: nothing of this turn comes after this.
-                    rec.interrupted.append(time.monotonic())
-                    await _send(ws, {"serverContent": {"interrupted": True}})
-                    return
-                rec.late_deltas += 1
+        state.cut = False
+        i = 0
+        async for chunk in self._paced(rec, state, chunks):
             content: dict[str, Any] = {"modelTurn": {"parts": [{"inlineData": {
                 "mimeType": "audio/pcm;rate=24000",
                 "data": base64.b64encode(chunk).decode()}}]}}
@@ -147,8 +128,12 @@ class FakeGemini(FakeServer):
                 content["outputTranscription"] = {
                     "text": words[i] + (" " if i + 1 < len(words) else "")}
             await _send(ws, {"serverContent": content})
-            if self.pace_s:
-                await asyncio.sleep(self.pace_s)
+            i += 1
+        if state.cut:
+            # Generation stopped: nothing of this turn comes after this.
+            rec.interrupted.append(time.monotonic())
+            await _send(ws, {"serverContent": {"interrupted": True}})
+            return
         if len(words) > len(chunks):
             await _send(ws, {"serverContent": {"outputTranscription": {
                 "text": " ".join(words[len(chunks):])}}})
