@@ -113,6 +113,13 @@ class FakeServer:
     async def _session(self, ws: ServerConnection) -> None:
         raise NotImplementedError
 
+    def _connection(self, ws: ServerConnection) -> Connection:
+        """The record of a client that just connected."""
+        assert ws.request is not None
+        rec = Connection(ws.request.headers, ws.request.path)
+        self.connections.append(rec)
+        return rec
+
     def _refused(self, conn: ServerConnection) -> Response | None:
         if self.refuse is not None:
             return conn.respond(HTTPStatus(self.refuse), "refused by the test\n")
@@ -225,9 +232,7 @@ class FakeRealtime(FakeServer):
         return None
 
     async def _session(self, ws: ServerConnection) -> None:
-        assert ws.request is not None
-        rec = Connection(ws.request.headers, ws.request.path)
-        self.connections.append(rec)
+        rec = self._connection(ws)
         state = _State()
         await _send(ws, {"type": "session.created", "session": {"type": "realtime"}})
         try:

@@ -63,9 +63,7 @@ class FakeElevenLabs(FakeServer):
         return None
 
     async def _session(self, ws: ServerConnection) -> None:
-        assert ws.request is not None
-        rec = Connection(ws.request.headers, ws.request.path)
-        self.connections.append(rec)
+        rec = self._connection(ws)
         state = _State()
         try:
             first = json.loads(await ws.recv())

@@ -48,9 +48,7 @@ class FakeGemini(FakeServer):
         return None
 
     async def _session(self, ws: ServerConnection) -> None:
-        assert ws.request is not None
-        rec = Connection(ws.request.headers, ws.request.path)
-        self.connections.append(rec)
+        rec = self._connection(ws)
         state = _State()
         try:
             first = json.loads(await ws.recv())
@@ -58,7 +56,7 @@ class FakeGemini(FakeServer):
             if "setup" not in first:
                 await ws.close(1007, "Invalid JSON payload: setup must be sent first")
                 return
-            if ws.request.headers.get("x-goog-api-key") != self.api_key:
+            if rec.headers.get("x-goog-api-key") != self.api_key:
                 await ws.close(1007, "API key not valid. Please pass a valid API key.")
                 return
             detection = first["setup"]["realtimeInputConfig"]["automaticActivityDetection"]

@@ -13,6 +13,8 @@ vendor hears the call without another resampling step).
 from __future__ import annotations
 
 import base64
+import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -113,6 +115,24 @@ class Failed:
 
 RealtimeEvent = (Ready | AudioOut | CallerStarted | CallerStopped | Interrupted | CallerText
                  | AssistantText | ToolRequest | ReplyDone | Ended | Failed)
+
+
+def decoded(message: str, handle: Callable[[dict[str, Any]], list[RealtimeEvent]],
+            what: str, typed: bool = True) -> list[RealtimeEvent]:
+    """``message`` (JSON) handed to ``handle`` as an object (with a ``type`` when
+    ``typed``). One that is not such an object, or that ``handle`` finds malformed, is a
+    non-fatal protocol failure: one bad message from a vendor does not end the call."""
+    try:
+        msg = json.loads(message)
+        if not isinstance(msg, dict) or (typed and "type" not in msg):
+            raise TypeError("not an object")
+    except (ValueError, TypeError):
+        return [Failed("protocol", f"not {what}: {message[:80]!r}", False)]
+    try:
+        return handle(msg)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        return [Failed("protocol", f"malformed {msg.get('type') or 'message'}: {exc}",
+                       False)]
 
 
 def close_failure(code: int | None, reason: str) -> Failed:

@@ -38,6 +38,7 @@ from atende.providers.realtime.base import (
     ToolRequest,
     WireAudio,
     close_failure,
+    decoded,
 )
 from atende.providers.realtime.openai import ws_base
 
@@ -112,15 +113,7 @@ class ElevenLabsAgent:
         return Ended() if code == 1000 else close_failure(code, reason)
 
     def receive(self, message: str) -> list[RealtimeEvent]:
-        try:
-            ev = json.loads(message)
-            kind = ev["type"]
-        except (ValueError, TypeError, KeyError):
-            return [Failed("protocol", f"not an agent event: {message[:80]!r}", False)]
-        try:
-            return self._event(str(kind), ev)
-        except (KeyError, TypeError, ValueError) as exc:
-            return [Failed("protocol", f"malformed {kind}: {exc}", False)]
+        return decoded(message, lambda ev: self._event(str(ev["type"]), ev), "an agent event")
 
     @property
     def _item(self) -> str:

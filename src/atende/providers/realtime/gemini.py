@@ -35,6 +35,7 @@ from atende.providers.realtime.base import (
     ToolRequest,
     WireAudio,
     close_failure,
+    decoded,
 )
 from atende.providers.realtime.openai import ws_base
 
@@ -126,16 +127,7 @@ class GeminiLive:
         return close_failure(code, reason)
 
     def receive(self, message: str) -> list[RealtimeEvent]:
-        try:
-            msg = json.loads(message)
-            if not isinstance(msg, dict):
-                raise TypeError("not an object")
-        except (ValueError, TypeError):
-            return [Failed("protocol", f"not a Live message: {message[:80]!r}", False)]
-        try:
-            return self._message(msg)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            return [Failed("protocol", f"malformed message: {exc}", False)]
+        return decoded(message, self._message, "a Live message", typed=False)
 
     @property
     def _item(self) -> str:

@@ -31,6 +31,7 @@ from atende.providers.realtime.base import (
     ToolRequest,
     WireAudio,
     close_failure,
+    decoded,
 )
 
 log = logging.getLogger(__name__)
@@ -160,15 +161,7 @@ class OpenAIRealtime:
         return close_failure(code, reason)
 
     def receive(self, message: str) -> list[RealtimeEvent]:
-        try:
-            ev = json.loads(message)
-            kind = ev["type"]
-        except (ValueError, TypeError, KeyError):
-            return [Failed("protocol", f"not a Realtime event: {message[:80]!r}", False)]
-        try:
-            return self._event(str(kind), ev)
-        except (KeyError, TypeError, ValueError) as exc:
-            return [Failed("protocol", f"malformed {kind}: {exc}", False)]
+        return decoded(message, lambda ev: self._event(str(ev["type"]), ev), "a Realtime event")
 
     def _event(self, kind: str, ev: dict[str, Any]) -> list[RealtimeEvent]:
         if kind in ("response.output_audio.delta", "response.audio.delta"):
