@@ -32,6 +32,7 @@ from atende.providers.llm.factory import language_model
 from atende.providers.realtime.base import RealtimeConfig, RealtimeSettings
 from atende.providers.realtime.factory import realtime_connection
 from atende.providers.registry import ProviderRegistry
+from atende.providers.speech import SpeechSettings
 from atende.store import models
 from atende.store.secrets import SecretBox
 
@@ -169,6 +170,19 @@ def realtime_settings(a: models.Assistant, box: SecretBox | None) -> RealtimeSet
         timeout_s=r.get("timeout_s", RealtimeSettings.timeout_s))
 
 
+def speech_settings(row: Mapping[str, Any] | None, box: SecretBox | None,
+                    language: str | None = None) -> SpeechSettings | None:
+    """A cloud recogniser's or voice's settings (``stt``/``tts``), key decrypted."""
+    if not row or box is None:
+        return None
+    return SpeechSettings(
+        provider=row["provider"], model=row["model"],
+        api_key=box.decrypt(row["api_key_enc"]) if row.get("api_key_enc") else None,
+        voice=row.get("voice"), language=row.get("language") or language,
+        base_url=row.get("base_url"),
+        timeout_s=row.get("timeout_s", SpeechSettings.timeout_s))
+
+
 def realtime_config(a: models.Assistant, rules: RuleSet, context: Mapping[str, Any] | None,
                     tools: ToolBox, wire_codec: str | None) -> RealtimeConfig:
     return RealtimeConfig(
@@ -189,12 +203,15 @@ def session_for(a: models.Assistant, leg: CallLeg, rules: RuleSet,
 
     def pipeline(opening: Speech | None, brain: Brain | None,
                  cause: str = "closed") -> AgentSession:
+        stt, tts = speech_settings(a.stt, box, a.language), speech_settings(a.tts, box)
         return AgentSession(
             leg, brain or brain_for(a, rules, context, box, providers.http), providers.stt,
             providers.voice(a.voice), executor, observer=observer, vad=turns.vad(),
             fallback=fallback(a), policy=turns.policy,
             voicemail=None if inbound or opening else voicemail(a, context),
-            opening=opening, opening_cause=cause)
+            opening=opening, opening_cause=cause,
+            cloud_stt=providers.transcriber(stt) if stt else None,
+            cloud_tts=providers.cloud_voice(tts) if tts else None)
 
     closed = after_hours(a, datetime.now(UTC)) if inbound else None
     if closed is not None:

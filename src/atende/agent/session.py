@@ -21,6 +21,8 @@ from typing import Any
 
 from atende.agent.actions import Brain, Speech, schedule_callback, transfer_when_heard
 from atende.agent.fallback import Fallback, MessageTaker, fallback_speech
+from atende.agent.hearing import Hearing
+from atende.agent.speaking import Speaker
 from atende.agent.turn_policy import TurnPolicy
 from atende.agent.turns import CallReport, SessionObserver, Turn
 from atende.agent.utterance import Utterance, heard_before, sentences
@@ -38,8 +40,8 @@ from atende.channels.leg import (
     TransferResult,
 )
 from atende.providers.errors import ProviderError
-from atende.providers.stt.base import SpeechToText
-from atende.providers.tts.base import CachedTTS
+from atende.providers.stt.base import CloudTranscriber, SpeechToText, TranscriptStream
+from atende.providers.tts.base import CachedStream, CachedTTS
 
 log = logging.getLogger(__name__)
 
@@ -92,14 +94,18 @@ class AgentSession:
                  vad: VadConfig | None = None, endpointer: Endpointer | None = None,
                  fallback: Fallback | None = None, policy: TurnPolicy | None = None,
                  voicemail: VoicemailDetector | None = None,
-                 opening: Speech | None = None, opening_cause: str = "closed") -> None:
+                 opening: Speech | None = None, opening_cause: str = "closed",
+                 cloud_stt: CloudTranscriber | None = None,
+                 cloud_tts: CachedStream | None = None) -> None:
         self.leg = leg
         self.brain = brain
-        self.stt = stt
-        self.tts = tts
         self.executor = executor
         self.observer = observer
         self.report = CallReport(observer, leg.info.id)
+        # The local engines (stt, tts) hear and speak when there is no cloud one, and
+        # whenever the cloud one fails.
+        self.hearing = Hearing(stt, executor, self.report, cloud_stt)
+        self.speaker = Speaker(tts, executor, self.report, cloud_tts)
         self.endpointer = endpointer or Endpointer(vad)
         self.fallback = fallback or Fallback()
         self.policy = policy or TurnPolicy()
@@ -152,6 +158,7 @@ class AgentSession:
                     if ev.on_hold:
                         self._interrupt()
                         self.endpointer.reset()
+                        self.hearing.dropped()
                 elif isinstance(ev, LegEnded):
                     break
         finally:
@@ -200,13 +207,18 @@ class AgentSession:
     def _listen(self, ev: AudioIn) -> None:
         onset = self.endpointer.onset_at
         turn_ended = False
-        for vev in self.endpointer.feed(ev.pcm, ev.at):
+        events = self.endpointer.feed(ev.pcm, ev.at)
+        if onset is not None:
+            self.hearing.heard(ev.pcm)  # a frame of the speech under way (or its last)
+        for vev in events:
             if isinstance(vev, SpeechStarted):
                 self._idle_since = None
+                self.hearing.started(self.endpointer.turn_audio)
             else:
                 turn_ended = True
                 self._on_turn_ended(vev)
         if onset is not None and not self.endpointer.in_speech and not turn_ended:
+            self.hearing.dropped()
             self._take_up_again(onset, "")  # too short to be a turn: a noise
         self._check_barge_in()
         self._check_silence(ev.at)
@@ -266,12 +278,12 @@ class AgentSession:
             self._start_speaking(sentences(text), None, reply=False)
 
     def _on_turn_ended(self, ev: TurnEnded) -> None:
-        self._think_tasks.spawn(self._respond(ev))
+        self._think_tasks.spawn(self._respond(ev, self.hearing.ended()))
 
-    async def _respond(self, ev: TurnEnded) -> None:
+    async def _respond(self, ev: TurnEnded, stream: TranscriptStream | None) -> None:
         loop = asyncio.get_running_loop()
         t0 = loop.time()
-        text = await loop.run_in_executor(self.executor, self.stt.transcribe, ev.audio)
+        text = await self.hearing.transcribe(stream, ev.audio)
         stt_ms = int((loop.time() - t0) * 1000)
         if self.leg.ended:
             return
@@ -330,21 +342,27 @@ class AgentSession:
             self._settle(utt, asyncio.get_running_loop().time())
 
     async def _say(self, utt: Utterance, sentence: str) -> bool:
-        """Synthesise and queue one sentence; False once the utterance is interrupted."""
+        """Synthesise one sentence and queue its audio as it comes (one marked segment,
+        however many pieces); False once the utterance is interrupted."""
         loop = asyncio.get_running_loop()
         t0 = loop.time()
-        pcm = self.tts.cached(sentence)
-        if pcm is None:
-            pcm = await loop.run_in_executor(self.executor, self.tts.synthesize, sentence)
-        if utt.tts_ms is None:
-            utt.tts_ms = int((loop.time() - t0) * 1000)
+        mark: str | None = None
+        async with aclosing(self.speaker.pieces(sentence)) as pieces:
+            async for pcm in pieces:
+                if utt.tts_ms is None:
+                    utt.tts_ms = int((loop.time() - t0) * 1000)
+                if utt.interrupted or self.leg.ended:
+                    return False
+                if mark is None:
+                    mark = f"{utt.uid}:{len(utt.sentences)}"
+                    utt.sentences.append(sentence)
+                    utt.queued += 1
+                    utt.drained.clear()
+                self.leg.play(pcm, mark, more=True)
         if utt.interrupted or self.leg.ended:
             return False
-        mark = f"{utt.uid}:{len(utt.sentences)}"
-        utt.sentences.append(sentence)
-        utt.queued += 1
-        utt.drained.clear()
-        self.leg.play(pcm, mark)
+        if mark is not None:
+            self.leg.play(b"", mark)  # the sentence is all there
         return True
 
     async def _fall_back(self, utt: Utterance, exc: ProviderError) -> None:
@@ -432,6 +450,7 @@ class AgentSession:
         if self._speak_task is not None:
             self._speak_task.cancel()
         self._think_tasks.cancel_all()
+        self.hearing.close()
         utt = self._current
         if utt is not None and not utt.finished:
             utt.interrupted = True

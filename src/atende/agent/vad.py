@@ -93,6 +93,11 @@ class Endpointer:
         """Arrival time of the speech under way, if any."""
         return self._onset if self.in_speech else None
 
+    @property
+    def turn_audio(self) -> bytes:
+        """The audio of the speech under way so far, pre-roll included."""
+        return bytes(self._turn) if self.in_speech else b""
+
     def reset(self) -> None:
         self._window.clear()
         self.in_speech = False

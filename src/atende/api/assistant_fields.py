@@ -21,6 +21,7 @@ from atende.providers.llm.base import LlmSettings
 from atende.providers.realtime.base import RealtimeSettings
 from atende.providers.realtime.gemini import DEFAULT_MODEL as DEFAULT_GEMINI_MODEL
 from atende.providers.realtime.openai import DEFAULT_MODEL as DEFAULT_REALTIME_MODEL
+from atende.providers.speech import STT_MODELS, TTS_MODELS, TTS_VOICES, SpeechSettings
 from atende.store import models
 from atende.store.db import as_utc
 
@@ -119,6 +120,83 @@ class RealtimeOut(BaseModel):
     base_url: str | None
     timeout_s: float
     api_key_set: bool
+
+
+_KEY = Field(None, min_length=1, max_length=1000, description="write-only; stored encrypted. "
+             "Omitted on update: the key is kept while the provider stays the same")
+
+
+class SttIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    provider: Literal["deepgram", "openai"] = Field(
+        description="deepgram: streaming recognition, the caller's words sent as they "
+        "speak; openai: the turn sent when it ends (or a server that copies the API: set "
+        "base_url)")
+    model: str | None = Field(None, min_length=1, max_length=200, description=(
+        f"default: {STT_MODELS['deepgram']} (deepgram), {STT_MODELS['openai']} (openai)"))
+    language: str | None = Field(None, min_length=2, max_length=16,
+                                 description="default: the assistant's language")
+    base_url: str | None = Field(None, max_length=500, description="default: the vendor's "
+                                 "own API (wss://api.deepgram.com, https://api.openai.com/v1)")
+    api_key: str | None = _KEY
+    timeout_s: float = Field(SpeechSettings.timeout_s, ge=0.5, le=30, description="to "
+                             "connect, and for the transcript once the turn ends; after it "
+                             "(or any failure) the local recogniser hears the turn")
+
+    @model_validator(mode="after")
+    def _defaults(self) -> SttIn:
+        self.model = self.model or STT_MODELS[self.provider]
+        check = _ws_url if self.provider == "deepgram" else _http_url
+        try:
+            self.base_url = check(self.base_url)
+        except ValueError as exc:
+            raise ValueError(f"base_url: {exc}") from None
+        return self
+
+
+class TtsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    provider: Literal["elevenlabs", "openai"] = Field(
+        description="elevenlabs or openai, streamed: the first words play while the rest of "
+        "the sentence is made")
+    model: str | None = Field(None, min_length=1, max_length=200, description=(
+        f"default: {TTS_MODELS['elevenlabs']} (elevenlabs), {TTS_MODELS['openai']} "
+        "(openai)"))
+    voice: str | None = Field(None, min_length=1, max_length=100, description="the "
+                              "ElevenLabs voice_id (required), or the OpenAI voice "
+                              f"(default {TTS_VOICES['openai']})")
+    base_url: str | None = Field(None, max_length=500, description="default: the vendor's "
+                                 "own API (https://api.elevenlabs.io, "
+                                 "https://api.openai.com/v1)")
+    api_key: str | None = _KEY
+    timeout_s: float = Field(SpeechSettings.timeout_s, ge=0.5, le=30, description="for the "
+                             "first audio of a sentence and between its pieces; after it (or "
+                             "any failure) the local voice speaks")
+
+    _url = field_validator("base_url")(_http_url)
+
+    @model_validator(mode="after")
+    def _defaults(self) -> TtsIn:
+        if self.voice is None and self.provider == "elevenlabs":
+            raise ValueError("voice: the ElevenLabs voice_id is needed")
+        self.model = self.model or TTS_MODELS[self.provider]
+        self.voice = self.voice or TTS_VOICES.get(self.provider)
+        return self
+
+
+class SpeechOut(BaseModel):
+    provider: str
+    model: str
+    voice: str | None = None
+    language: str | None = None
+    base_url: str | None
+    timeout_s: float
+    api_key_set: bool
+
+    @classmethod
+    def of(cls, row: dict[str, Any] | None) -> SpeechOut | None:
+        return cls(**{k: v for k, v in row.items() if k != "api_key_enc"},
+                   api_key_set=bool(row.get("api_key_enc"))) if row else None
 
 
 class HttpToolIn(BaseModel):
@@ -272,7 +350,13 @@ class AssistantFields(BaseModel):
                                   description="SIP user part that reaches it")
     language: str | None = Field(None, min_length=2, max_length=16)
     voice: str | None = Field(None, min_length=1, max_length=300,
-                              description="piper, piper:/path/voice.onnx or espeak:<voice>")
+                              description="the local voice: piper, piper:/path/voice.onnx or "
+                              "espeak:<voice>; with `tts` it speaks when the cloud voice "
+                              "fails")
+    stt: SttIn | None = Field(None, description="a cloud recogniser; null: the local one "
+                              "(Whisper), which also takes over when the cloud one fails")
+    tts: TtsIn | None = Field(None, description="a cloud voice; null: the local `voice`, "
+                              "which also takes over when the cloud one fails")
     greeting: str | None = Field(None, max_length=2000, description="said first; "
                                  "{caller_name}, {task}, {metadata.x} are filled in")
     prompt: str | None = Field(None, max_length=20000,
@@ -314,6 +398,8 @@ class AssistantOut(BaseModel):
     extension: str = Field(description="SIP user part that reaches it: sip:<extension>@host")
     language: str
     voice: str
+    stt: SpeechOut | None
+    tts: SpeechOut | None
     greeting: str | None
     prompt: str | None
     mode: str
@@ -336,6 +422,7 @@ class AssistantOut(BaseModel):
     def of(cls, a: models.Assistant) -> AssistantOut:
         return cls(
             id=a.id, name=a.name, extension=a.extension, language=a.language, voice=a.voice,
+            stt=SpeechOut.of(a.stt), tts=SpeechOut.of(a.tts),
             greeting=a.greeting, prompt=a.prompt, mode=a.mode,
             realtime=RealtimeOut(**{k: v for k, v in a.realtime.items() if k != "api_key_enc"},
                                  api_key_set=bool(a.realtime.get("api_key_enc")))

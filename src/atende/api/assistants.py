@@ -23,6 +23,8 @@ from atende.api.assistant_fields import (
     HttpToolIn,
     LlmIn,
     RealtimeIn,
+    SttIn,
+    TtsIn,
 )
 from atende.store import models
 from atende.store.db import Store
@@ -42,8 +44,8 @@ def _llm_rows(new: list[LlmIn], old: list[dict[str, Any]], box: SecretBox
     return rows
 
 
-def _realtime_row(new: RealtimeIn | None, old: dict[str, Any] | None, box: SecretBox
-                  ) -> dict[str, Any] | None:
+def _provider_row(new: RealtimeIn | SttIn | TtsIn | None, old: dict[str, Any] | None,
+                  box: SecretBox) -> dict[str, Any] | None:
     if new is None:
         return None
     row = new.model_dump(exclude={"api_key"})
@@ -123,7 +125,11 @@ def assistants_router(store: Store, box: SecretBox,
             if key in changes:
                 setattr(row, key, changes[key])
         if "realtime" in changes:
-            row.realtime = _realtime_row(body.realtime, row.realtime, box)
+            row.realtime = _provider_row(body.realtime, row.realtime, box)
+        if "stt" in changes:
+            row.stt = _provider_row(body.stt, row.stt, box)
+        if "tts" in changes:
+            row.tts = _provider_row(body.tts, row.tts, box)
         if "llm" in changes:
             row.llm = _llm_rows(body.llm or [], row.llm or [], box)
         if "http_tools" in changes:

@@ -61,6 +61,8 @@ CALL_DETAIL: dict[str, Any] = {
 CALL_LIST: dict[str, Any] = {"items": [CALL], "total": 1, "limit": 50, "offset": 0}
 ASSISTANT_CREATE: dict[str, Any] = {
     "name": "Reception", "extension": "reception", "voice": "piper",
+    "stt": {"provider": "deepgram", "api_key": "dg-…"},
+    "tts": {"provider": "elevenlabs", "voice": "JBFqnCBsd6RMkjVDRZzb", "api_key": "xi-…"},
     "greeting": "Hello, this is the clinic. How can I help?",
     "prompt": "You answer calls for a dental clinic. Be brief and friendly.",
     "llm": [{"provider": "openai", "model": "gpt-4o-mini", "api_key": "sk-…"},
@@ -92,6 +94,11 @@ ASSISTANT_UPDATE: dict[str, Any] = {"greeting": "Good morning, clinic here.",
 ASSISTANT: dict[str, Any] = {
     "id": ASSISTANT_ID, "name": "Reception", "extension": "reception", "language": "en",
     "voice": "piper", "greeting": ASSISTANT_CREATE["greeting"],
+    "stt": {"provider": "deepgram", "model": "nova-3", "voice": None, "language": None,
+            "base_url": None, "timeout_s": 5.0, "api_key_set": True},
+    "tts": {"provider": "elevenlabs", "model": "eleven_flash_v2_5",
+            "voice": "JBFqnCBsd6RMkjVDRZzb", "language": None, "base_url": None,
+            "timeout_s": 5.0, "api_key_set": True},
     "prompt": ASSISTANT_CREATE["prompt"], "mode": "pipeline", "realtime": None,
     "llm": [{"provider": "openai", "model": "gpt-4o-mini", "base_url": None,
              "temperature": None, "max_tokens": 400, "timeout_s": 5.0, "api_key_set": True}],

@@ -131,9 +131,10 @@ class CallRouter(Protocol):
 @dataclass
 class _Segment:
     mark: str | None
-    data: bytes
+    data: bytes | bytearray
     offset: int = 0
     started: bool = False
+    open: bool = False  # more audio of it is coming: it waits (in silence) for the rest
 
 
 class OutboundAudio:
@@ -142,9 +143,18 @@ class OutboundAudio:
     def __init__(self) -> None:
         self._segments: deque[_Segment] = deque()
 
-    def play(self, pcm: bytes, mark: str | None = None) -> None:
-        if pcm:
-            self._segments.append(_Segment(mark, pcm))
+    def play(self, pcm: bytes, mark: str | None = None, more: bool = False) -> None:
+        """Queue ``pcm``. ``more``: the segment ``mark`` goes on with the next play of the
+        same mark (speech streamed as it is synthesised); it is done once a play of it
+        comes without ``more``, so it is reported as one segment however it arrived."""
+        last = self._segments[-1] if self._segments else None
+        if mark is not None and last is not None and last.mark == mark and last.open:
+            if not isinstance(last.data, bytearray):
+                last.data = bytearray(last.data)
+            last.data += pcm
+            last.open = more
+        elif pcm:
+            self._segments.append(_Segment(mark, pcm, open=more))
 
     @property
     def pending_bytes(self) -> int:
@@ -178,6 +188,8 @@ class OutboundAudio:
             buf += seg.data[seg.offset : seg.offset + take]
             seg.offset += take
             if seg.offset >= len(seg.data):
+                if seg.open:
+                    break  # the rest of it is not here yet: silence until it is
                 self._segments.popleft()
                 if seg.mark is not None:
                     events.append(PlayoutDone(seg.mark, now, _ms(seg.offset), interrupted=False))
@@ -223,9 +235,9 @@ class CallLeg(abc.ABC):
         can be given the phone's own format; None otherwise."""
         return None
 
-    def play(self, pcm: bytes, mark: str | None = None) -> None:
-        """Queue 16 kHz PCM to be sent to the party."""
-        self.outbound.play(pcm, mark)
+    def play(self, pcm: bytes, mark: str | None = None, more: bool = False) -> None:
+        """Queue 16 kHz PCM to be sent to the party (``more``: see OutboundAudio.play)."""
+        self.outbound.play(pcm, mark, more)
 
     def clear(self) -> None:
         """Drop queued audio at once (barge-in). Reports interrupted segments."""

@@ -41,3 +41,16 @@ def retry_after(value: str | None) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         return None
+
+
+def kind_for_close(code: int | None, reason: str) -> FailureKind:
+    """Why a vendor closed a WebSocket (``code`` None: without a close frame), from the
+    close code (RFC 6455 §7.4.1) and the words of its reason."""
+    kinds: dict[int, FailureKind] = {1003: "request", 1007: "request", 1008: "request",
+                                     1011: "server", 1012: "server", 1013: "rate_limited"}
+    why = reason.lower()
+    if "quota" in why or "rate" in why:
+        return "rate_limited"
+    if any(w in why for w in ("api key", "auth", "permission", "unauthori")):
+        return "auth"
+    return kinds.get(code or 0, "connection")

@@ -8,12 +8,15 @@ installed, ``piper`` falls back to espeak-ng in English with a warning.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from pathlib import Path
 
 import httpx
 
-from atende.providers.stt.base import SpeechToText
-from atende.providers.tts.base import CachedTTS, TextToSpeech
+from atende.providers import speech
+from atende.providers.speech import SpeechSettings
+from atende.providers.stt.base import CloudTranscriber, SpeechToText
+from atende.providers.tts.base import CachedStream, CachedTTS, TextToSpeech
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,9 @@ class ProviderRegistry:
         self.stt = stt
         self.default_piper = default_piper
         self._voices: dict[str, CachedTTS] = {}
+        # Cloud voices by their settings (key included: a changed key is a new entry), so
+        # a greeting said whole once is not asked for again on the next call.
+        self._cloud: OrderedDict[SpeechSettings, CachedStream] = OrderedDict()
         # One client for every cloud provider: kept-alive connections spare each turn a
         # TCP and TLS handshake.
         self.http = httpx.AsyncClient(limits=httpx.Limits(max_keepalive_connections=20))
@@ -52,6 +58,17 @@ class ProviderRegistry:
         if spec not in self._voices:
             self._voices[spec] = CachedTTS(_load_tts(spec, self.default_piper))
         return self._voices[spec]
+
+    def cloud_voice(self, settings: SpeechSettings) -> CachedStream:
+        voice = self._cloud.pop(settings, None) or CachedStream(
+            speech.cloud_voice(settings, self.http))
+        self._cloud[settings] = voice
+        while len(self._cloud) > 32:
+            self._cloud.popitem(last=False)
+        return voice
+
+    def transcriber(self, settings: SpeechSettings) -> CloudTranscriber:
+        return speech.transcriber(settings, self.http)
 
     async def close(self) -> None:
         await self.http.aclose()

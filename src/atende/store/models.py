@@ -24,8 +24,9 @@ class Assistant(Base):
     rules: Mapped[dict[str, Any]] = mapped_column(JSON)
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    # Set through /v1/assistants (agent/assistant.py reads them). Keys inside ``llm`` and
-    # ``realtime`` and headers of ``http_tools`` are encrypted (store/secrets.py).
+    # Set through /v1/assistants (agent/assistant.py reads them). Keys inside ``llm``,
+    # ``realtime``, ``stt`` and ``tts`` and headers of ``http_tools`` are encrypted
+    # (store/secrets.py).
     greeting: Mapped[str | None] = mapped_column(Text, nullable=True)
     prompt: Mapped[str | None] = mapped_column(Text, nullable=True)
     mode: Mapped[str] = mapped_column(String(16), default="pipeline")
@@ -39,6 +40,8 @@ class Assistant(Base):
     business_hours: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     realtime: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # mode realtime
     record: Mapped[bool] = mapped_column(Boolean, default=False)  # two-channel WAV per call
+    stt: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # cloud recogniser
+    tts: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # cloud voice
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 

@@ -11,11 +11,16 @@ from typing import Any, Protocol
 
 import httpx
 
-from atende.providers.errors import ProviderError, kind_for_status, retry_after
+from atende.providers.errors import ProviderError, kind_for_status
+from atende.providers.httpio import (
+    MAX_ERROR_BODY,
+    error_text,
+    raise_for_status,
+    timeout,
+    transport_failures,
+)
 from atende.providers.llm.base import Conversation, LlmEvent, LlmSettings
 from atende.providers.sse import SseEvent, SseParser
-
-MAX_ERROR_BODY = 4096
 
 
 @dataclass(frozen=True)
@@ -41,21 +46,6 @@ class Dialect(Protocol):
     def request(self, settings: LlmSettings, conversation: Conversation) -> HttpRequest: ...
 
     def decoder(self) -> Decoder: ...
-
-
-def error_text(raw: bytes) -> str:
-    """The message in a vendor's JSON error body ({"error": {"message": …}} for all three),
-    or the start of the body as it came."""
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        return raw[:300].decode("utf-8", "replace").strip() or "(empty body)"
-    err = data.get("error") if isinstance(data, dict) else None
-    if isinstance(err, dict) and isinstance(err.get("message"), str):
-        return str(err["message"])
-    if isinstance(err, str):
-        return err
-    return json.dumps(data)[:300]
 
 
 def stream_error(provider: str, data: Any) -> ProviderError | None:
@@ -92,11 +82,11 @@ class HttpLanguageModel:
     async def stream(self, conversation: Conversation) -> AsyncGenerator[LlmEvent, None]:
         req = self.dialect.request(self.settings, conversation)
         t = self.settings.timeout_s
-        timeout = httpx.Timeout(t, connect=min(t, 5.0))
         client = self._client or httpx.AsyncClient()
         try:
-            async with client.stream("POST", req.url, headers=req.headers, json=req.body,
-                                     timeout=timeout) as resp:
+            async with transport_failures(self.name, t), client.stream(
+                    "POST", req.url, headers=req.headers, json=req.body,
+                    timeout=timeout(t)) as resp:
                 await self._check(resp)
                 parser, decoder = SseParser(), self.dialect.decoder()
                 async for chunk in resp.aiter_text():
@@ -112,26 +102,12 @@ class HttpLanguageModel:
                 raise
             raise ProviderError(self.name, exc.kind, exc.message, exc.status,
                                 exc.retry_after_s) from None
-        except httpx.TimeoutException:
-            raise ProviderError(self.name, "timeout",
-                                f"no answer within {t:g} s") from None
-        except httpx.HTTPError as exc:
-            raise ProviderError(self.name, "connection",
-                                f"{type(exc).__name__}: {exc}".rstrip(": ")) from None
         finally:
             if self._client is None:
                 await client.aclose()
 
     async def _check(self, resp: httpx.Response) -> None:
-        if resp.status_code >= 400:
-            raw = b""
-            async for part in resp.aiter_bytes():
-                raw += part
-                if len(raw) >= MAX_ERROR_BODY:
-                    break
-            raise ProviderError(self.name, kind_for_status(resp.status_code),
-                                error_text(raw), resp.status_code,
-                                retry_after(resp.headers.get("retry-after")))
+        await raise_for_status(self.name, resp)
         ctype = resp.headers.get("content-type", "")
         if "text/event-stream" not in ctype:
             raw = (await resp.aread())[:MAX_ERROR_BODY]

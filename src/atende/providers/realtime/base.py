@@ -22,7 +22,7 @@ import numpy as np
 
 from atende.media import g711
 from atende.media.resample import StreamResampler
-from atende.providers.errors import FailureKind
+from atende.providers.errors import FailureKind, kind_for_close
 from atende.providers.llm.base import Tool
 
 RATE = 16000
@@ -137,16 +137,9 @@ def decoded(message: str, handle: Callable[[dict[str, Any]], list[RealtimeEvent]
 
 def close_failure(code: int | None, reason: str) -> Failed:
     """A WebSocket closed by the vendor (``code`` None: without a close frame), as a fatal
-    failure whose kind follows the close code (RFC 6455 §7.4.1)."""
+    failure whose kind follows the close code and reason."""
     why = f"{code} {reason}".strip() if code is not None else "no close frame"
-    kinds: dict[int, FailureKind] = {1003: "request", 1007: "request", 1008: "request",
-                                     1011: "server", 1012: "server", 1013: "rate_limited"}
-    kind = kinds.get(code or 0, "connection")
-    if "quota" in reason.lower() or "rate" in reason.lower():
-        kind = "rate_limited"
-    elif any(w in reason.lower() for w in ("api key", "auth", "permission", "unauthori")):
-        kind = "auth"
-    return Failed(kind, f"the connection closed ({why})")
+    return Failed(kind_for_close(code, reason), f"the connection closed ({why})")
 
 
 class RealtimeProtocol(Protocol):

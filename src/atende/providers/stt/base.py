@@ -12,3 +12,26 @@ class SpeechToText(Protocol):
     def transcribe(self, pcm16k: bytes) -> str:
         """Text of one utterance of 16 kHz mono int16 PCM."""
         ...
+
+
+class TranscriptStream(Protocol):
+    """One caller turn on its way to a cloud recogniser, opened when the caller starts
+    speaking: a streaming vendor hears the audio as it comes, so its transcript is ready
+    soon after the turn ends; a batch one is sent the whole turn at the end."""
+
+    def feed(self, pcm16k: bytes) -> None:
+        """Audio of the turn as it arrives (the first call: all of it so far)."""
+
+    async def finish(self, turn: bytes) -> str:
+        """The transcript, once the turn (all of its audio: ``turn``) is over.
+        ProviderError if the vendor fails."""
+        ...
+
+    async def cancel(self) -> None:
+        """The speech was not a turn after all (a cough): nothing to transcribe."""
+
+
+class CloudTranscriber(Protocol):
+    name: str
+
+    def open(self) -> TranscriptStream: ...

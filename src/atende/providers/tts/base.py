@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import AsyncGenerator
 from typing import Protocol
 
 
@@ -13,6 +14,17 @@ class TextToSpeech(Protocol):
 
     def synthesize(self, text: str) -> bytes:
         """16 kHz mono int16 PCM for ``text`` (blocking; run it in a worker thread)."""
+        ...
+
+
+class StreamingVoice(Protocol):
+    """A voice reached over the network: a sentence's audio arrives in pieces, each to be
+    played as soon as it comes."""
+
+    name: str
+
+    def stream(self, text: str) -> AsyncGenerator[bytes, None]:
+        """16 kHz mono int16 PCM for ``text``, in pieces; ProviderError if it fails."""
         ...
 
 
@@ -89,3 +101,29 @@ class CachedTTS:
     def cached(self, text: str) -> bytes | None:
         with self._lock:
             return self._cache.get(text)
+
+
+class CachedStream:
+    """A streaming voice that remembers the audio of phrases it said whole (greetings,
+    fixed lines), so that saying one again costs no request."""
+
+    def __init__(self, inner: StreamingVoice, capacity: int = 256) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.capacity = capacity
+        self._cache: OrderedDict[str, bytes] = OrderedDict()
+
+    def cached(self, text: str) -> bytes | None:
+        hit = self._cache.get(text)
+        if hit is not None:
+            self._cache.move_to_end(text)
+        return hit
+
+    async def stream(self, text: str) -> AsyncGenerator[bytes, None]:
+        parts: list[bytes] = []
+        async for pcm in self.inner.stream(text):
+            parts.append(pcm)
+            yield pcm
+        self._cache[text] = b"".join(parts)  # reached only when the vendor said it all
+        while len(self._cache) > self.capacity:
+            self._cache.popitem(last=False)

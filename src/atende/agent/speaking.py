@@ -1,0 +1,52 @@
+"""How the assistant's sentences become audio. With a cloud voice, each sentence is
+streamed and its pieces go to the phone as they arrive; phrases said whole before
+(greetings, fixed lines) come from its cache. When the cloud voice fails, the local one
+(Piper or espeak-ng) says the sentence, and every sentence after it on this call: a
+second voice is better than silence, and better than waiting for a failing vendor again."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncGenerator
+from concurrent.futures import Executor
+
+from atende.agent.turns import CallReport
+from atende.providers.errors import ProviderError
+from atende.providers.tts.base import CachedStream, CachedTTS
+
+log = logging.getLogger(__name__)
+
+
+class Speaker:
+    def __init__(self, local: CachedTTS, executor: Executor, report: CallReport,
+                 cloud: CachedStream | None = None) -> None:
+        self.local = local
+        self.executor = executor
+        self.report = report
+        self.cloud = cloud
+
+    async def pieces(self, sentence: str) -> AsyncGenerator[bytes, None]:
+        """16 kHz PCM of ``sentence``, piece by piece. If the cloud voice fails after some
+        of it was given, the local voice says the whole sentence after that part."""
+        if self.cloud is not None:
+            hit = self.cloud.cached(sentence)
+            if hit is not None:
+                yield hit
+                return
+            try:
+                async for pcm in self.cloud.stream(sentence):
+                    yield pcm
+                return
+            except ProviderError as exc:
+                log.warning("call %s: %s; the local voice takes over", self.report.call_id,
+                            exc)
+                self.report.event("provider_error", {
+                    "provider": f"tts:{exc.provider}", "kind": exc.kind,
+                    "status": exc.status, "message": exc.message, "fallback": "local"})
+                self.cloud = None
+        local = self.local.cached(sentence)
+        if local is None:
+            loop = asyncio.get_running_loop()
+            local = await loop.run_in_executor(self.executor, self.local.synthesize, sentence)
+        yield local
