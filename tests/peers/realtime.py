@@ -10,21 +10,21 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any, Self
+from typing import Any
 
 import numpy as np
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import ServerConnection
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from atende.media import g711
 from atende.media.resample import resample
+from tests.peers.wsserver import WsServer
 
 
 @dataclass
@@ -53,7 +53,7 @@ class Connection:
         return [e for e in self.events if e["type"] == kind]
 
 
-class FakeServer:
+class FakeServer(WsServer):
     """A vendor's server on its own thread and loop: what every dialect shares (scripted
     replies, transcripts of the caller's turns, refusals, pacing, an energy VAD)."""
 
@@ -63,6 +63,7 @@ class FakeServer:
                  api_key: str = "sk-test", refuse: int | None = None,
                  drop_after: int | None = None, fail_reply: int | None = None,
                  threshold: float = 600.0, pace_s: float = 0.0, late: int = 2) -> None:
+        super().__init__()
         self.replies = list(replies)
         self.heard = list(heard or [])  # transcripts of the caller's turns, in order
         self.api_key = api_key
@@ -75,43 +76,10 @@ class FakeServer:
         self.pace_s = pace_s
         self.late = late
         self.connections: list[Connection] = []
-        self.port = 0
-        self._loop = asyncio.new_event_loop()
-        self._server: Server | None = None
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
 
     @property
     def last(self) -> Connection:
         return self.connections[-1]
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        async def start() -> Server:
-            return await serve(self._session, "127.0.0.1", 0, process_request=self._check,
-                               compression=None)
-        self._server = asyncio.run_coroutine_threadsafe(start(), self._loop).result(5)
-        self.port = next(iter(self._server.sockets)).getsockname()[1]
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        """Stop listening now; the loop stops once open connections have closed (their
-        clients may be on the test's loop, which is blocked here)."""
-        async def stop() -> None:
-            assert self._server is not None
-            self._server.close()
-            await self._server.wait_closed()
-            self._loop.stop()
-        asyncio.run_coroutine_threadsafe(stop(), self._loop)
-
-    def _check(self, conn: ServerConnection, request: Request) -> Response | None:
-        raise NotImplementedError
-
-    async def _session(self, ws: ServerConnection) -> None:
-        raise NotImplementedError
 
     def _connection(self, ws: ServerConnection) -> Connection:
         """The record of a client that just connected."""
@@ -119,11 +87,6 @@ class FakeServer:
         rec = Connection(ws.request.headers, ws.request.path)
         self.connections.append(rec)
         return rec
-
-    def _refused(self, conn: ServerConnection) -> Response | None:
-        if self.refuse is not None:
-            return conn.respond(HTTPStatus(self.refuse), "refused by the test\n")
-        return None
 
     def _chunks(self, wire: bytes, ms: int) -> list[bytes]:
         """``wire`` (``ms`` long) cut into pieces of about CHUNK_MS, on sample bounds."""

@@ -40,6 +40,22 @@ class Stream:
 
 
 @dataclass
+class Audio:
+    """Raw audio as a streamed voice sends it: ``pcm`` in chunks of ``chunk`` bytes (odd
+    sizes split samples between chunks, as real streams do), ``gap_s`` apart.
+    ``cut_after`` closes the connection after that many chunks."""
+
+    pcm: bytes
+    chunk: int = 3201
+    gap_s: float = 0.0
+    cut_after: int | None = None
+    content_type: str = "audio/pcm"
+
+    def pieces(self) -> list[bytes]:
+        return [self.pcm[i:i + self.chunk] for i in range(0, len(self.pcm), self.chunk)]
+
+
+@dataclass
 class Status:
     code: int
     body: str = ""
@@ -53,7 +69,7 @@ class Silence:
     seconds: float
 
 
-Answer = Stream | Status | Silence
+Answer = Stream | Audio | Status | Silence
 
 
 def data_events(*objects: Any, done: bool = False) -> list[str]:
@@ -72,6 +88,8 @@ class VendorServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.requests: list[Request] = []
+        self.finished_at: list[float] = []  # time.monotonic() each streamed answer ended
+        self.abandoned = 0  # streamed answers the client stopped reading (hung up on)
         self._lock = threading.Lock()
         vendor = self
 
@@ -122,20 +140,28 @@ class VendorServer:
             sock.sendall(f"HTTP/1.1 {answer.code} X\r\nContent-Type: application/json\r\n"
                          f"Content-Length: {len(body)}\r\n{extra}\r\n".encode() + body)
             return True
-        sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-                     b"Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n")
-        for i, event in enumerate(answer.events):
+        if isinstance(answer, Audio):
+            ctype, pieces = answer.content_type, answer.pieces()
+        else:
+            ctype, pieces = "text/event-stream", [e.encode() for e in answer.events]
+        sock.sendall(f"HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\n"
+                     "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     .encode())
+        for i, data in enumerate(pieces):
             if answer.cut_after is not None and i >= answer.cut_after:
                 sock.shutdown(socket.SHUT_RDWR)
                 return False
-            data = event.encode()
             try:
                 sock.sendall(b"%x\r\n%s\r\n" % (len(data), data))
             except OSError:
+                with self._lock:
+                    self.abandoned += 1
                 return False  # the client went away (it was interrupted)
             if answer.gap_s:
                 time.sleep(answer.gap_s)
         sock.sendall(b"0\r\n\r\n")
+        with self._lock:
+            self.finished_at.append(time.monotonic())
         return True
 
 

@@ -147,12 +147,12 @@ class OutboundAudio:
         """Queue ``pcm``. ``more``: the segment ``mark`` goes on with the next play of the
         same mark (speech streamed as it is synthesised); it is done once a play of it
         comes without ``more``, so it is reported as one segment however it arrived."""
-        last = self._segments[-1] if self._segments else None
-        if mark is not None and last is not None and last.mark == mark and last.open:
-            if not isinstance(last.data, bytearray):
-                last.data = bytearray(last.data)
-            last.data += pcm
-            last.open = more
+        seg = next((s for s in reversed(self._segments) if s.open and s.mark == mark), None)
+        if mark is not None and seg is not None:
+            if not isinstance(seg.data, bytearray):
+                seg.data = bytearray(seg.data)
+            seg.data += pcm
+            seg.open = more
         elif pcm:
             self._segments.append(_Segment(mark, pcm, open=more))
 
