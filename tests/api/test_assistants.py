@@ -12,7 +12,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from atende.agent.assistant import TurnTaking, after_hours, realtime_settings, voicemail
+from atende.agent.assistant import (
+    TurnTaking,
+    after_hours,
+    realtime_settings,
+    speech_settings,
+    voicemail,
+)
 from atende.agent.fallback import MessageTaker
 from atende.agent.turn_policy import TurnPolicy
 from atende.api.app import create_api
@@ -128,6 +134,44 @@ def test_realtime_settings_keep_their_key_encrypted(api: tuple[TestClient, Store
     assert r.status_code == 200 and realtime_settings(stored(store, a["id"]), BOX) is None
 
 
+def test_cloud_speech_settings_keep_their_keys_encrypted(api: tuple[TestClient, Store]
+                                                         ) -> None:
+    client, store = api
+    a = create(client, language="pt-BR", stt={"provider": "deepgram", "api_key": "dg-live-3"},
+               tts={"provider": "elevenlabs", "voice": "v-42", "api_key": "xi-live-4",
+                    "base_url": "https://tts.example.com"})
+    assert a["stt"] == {"provider": "deepgram", "model": "nova-3", "voice": None,
+                        "language": None, "base_url": None, "timeout_s": 5.0,
+                        "api_key_set": True}
+    assert a["tts"] == {"provider": "elevenlabs", "model": "eleven_flash_v2_5",
+                        "voice": "v-42", "language": None,
+                        "base_url": "https://tts.example.com", "timeout_s": 5.0,
+                        "api_key_set": True}
+    row = stored(store, a["id"])
+    for column, key in ((row.stt, "dg-live-3"), (row.tts, "xi-live-4")):
+        assert column is not None and key not in json.dumps(column)
+        assert BOX.decrypt(column["api_key_enc"]) == key
+    stt = speech_settings(row.stt, BOX, row.language)
+    assert stt is not None and (stt.api_key, stt.language) == ("dg-live-3", "pt-BR")
+    # A new model without the key keeps it; another vendor does not inherit it.
+    r = client.patch(f"/v1/assistants/{a['id']}", json={
+        "stt": {"provider": "deepgram", "model": "nova-2", "language": "pt"},
+        "tts": {"provider": "openai"}})
+    assert r.status_code == 200, r.text
+    assert "live" not in r.text
+    row = stored(store, a["id"])
+    stt = speech_settings(row.stt, BOX, row.language)
+    assert stt is not None and (stt.model, stt.api_key, stt.language) == (
+        "nova-2", "dg-live-3", "pt")
+    tts = speech_settings(row.tts, BOX)
+    assert tts is not None and (tts.provider, tts.model, tts.voice, tts.api_key) == (
+        "openai", "gpt-4o-mini-tts", "alloy", None)
+    # null: back to the local engines.
+    r = client.patch(f"/v1/assistants/{a['id']}", json={"stt": None, "tts": None})
+    assert r.status_code == 200 and r.json()["stt"] is None and r.json()["tts"] is None
+    assert speech_settings(stored(store, a["id"]).stt, BOX) is None
+
+
 @pytest.mark.parametrize(("body", "status", "says"), [
     ({"voice": "klingon"}, 422, "voice: unknown voice"),
     ({"llm": [{"provider": "acme", "model": "x"}]}, 422, "provider"),
@@ -144,6 +188,12 @@ def test_realtime_settings_keep_their_key_encrypted(api: tuple[TestClient, Store
     ({"voicemail": {"detect": True, "action": "leave_message"}}, 422,
      "message: needed for action leave_message"),
     ({"voicemail": {"detect": "yes"}}, 422, "detect"),
+    ({"tts": {"provider": "elevenlabs"}}, 422, "voice: the ElevenLabs voice_id is needed"),
+    ({"tts": {"provider": "acme", "voice": "v"}}, 422, "provider"),
+    ({"stt": {"provider": "openai", "base_url": "wss://x"}}, 422,
+     "base_url: must be an http:// or https:// URL"),
+    ({"stt": {"provider": "deepgram", "base_url": "ftp://x"}}, 422, "wss://"),
+    ({"stt": {"provider": "deepgram", "timeout_s": 0}}, 422, "timeout_s"),
     ({"business_hours": {"timezone": "Mars/Olympus", "weekly": {}}}, 422,
      "not an IANA time zone"),
     ({"business_hours": {"timezone": "UTC", "weekly": {"mon": ["9-5"]}}}, 422,
