@@ -162,13 +162,13 @@ def played_s(call: Call) -> float:
 async def start_realtime(engines: tuple[WhisperSTT, CachedTTS], executor: ThreadPoolExecutor
                          ) -> AsyncIterator[StartRealtime]:
     """``start_realtime(server, fallback=…, wire_codec=…, api_key=…, provider=…, model=…,
-    voice=…)``: a realtime session on a paced in-memory leg, the pipeline behind it."""
+    voice=…, tools=…)``: a realtime session on a paced in-memory leg, the pipeline behind it."""
     calls: list[Call] = []
 
     def start(server: FakeServer, fallback: Fallback | None = None,
               wire_codec: str | None = None, api_key: str = "sk-test",
               provider: str = "openai", model: str = "gpt-realtime",
-              voice: str | None = "marin") -> Call:
+              voice: str | None = "marin", tools: ToolBox | None = None) -> Call:
         stt, tts = engines
         leg = MemoryLeg(CallInfo(uuid.uuid4().hex, "memory", "inbound", "ana", "atende"))
         record = Record()
@@ -179,11 +179,12 @@ async def start_realtime(engines: tuple[WhisperSTT, CachedTTS], executor: Thread
                                 executor, observer=record, opening=opening,
                                 opening_cause="assistant_hangup")
 
+        box = tools or ToolBox(list(BUILTINS))
         session = RealtimeSession(
             leg, realtime_connection(settings),
-            RealtimeConfig(PROMPT, "Hello, dental clinic.", ToolBox(list(BUILTINS)).specs,
+            RealtimeConfig(PROMPT, "Hello, dental clinic.", box.specs,
                            end_of_turn_ms=400, wire_codec=wire_codec),
-            ToolBox(list(BUILTINS)), observer=record, fallback=fallback, pipeline=pipeline)
+            box, observer=record, fallback=fallback, pipeline=pipeline)
         leg.start()
         call = Call(leg, session, record,  # type: ignore[arg-type]
                     asyncio.get_running_loop().create_task(session.run()))

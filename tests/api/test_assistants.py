@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import wave
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -134,6 +136,21 @@ def test_realtime_settings_keep_their_key_encrypted(api: tuple[TestClient, Store
     assert r.status_code == 200 and realtime_settings(stored(store, a["id"]), BOX) is None
 
 
+def test_hold_music_and_the_hold_tools(api: tuple[TestClient, Store], tmp_path: Path
+                                       ) -> None:
+    client, _ = api
+    music = tmp_path / "music.wav"
+    with wave.open(str(music), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(bytes(16000))
+    a = create(client, tools=["hold", "end_call"], hold_music=str(music))
+    assert a["hold_music"] == str(music) and a["tools"] == ["hold", "end_call"]
+    r = client.patch(f"/v1/assistants/{a['id']}", json={"hold_music": None})
+    assert r.status_code == 200 and r.json()["hold_music"] is None
+
+
 def test_cloud_speech_settings_keep_their_keys_encrypted(api: tuple[TestClient, Store]
                                                          ) -> None:
     client, store = api
@@ -188,6 +205,8 @@ def test_cloud_speech_settings_keep_their_keys_encrypted(api: tuple[TestClient, 
     ({"voicemail": {"detect": True, "action": "leave_message"}}, 422,
      "message: needed for action leave_message"),
     ({"voicemail": {"detect": "yes"}}, 422, "detect"),
+    ({"hold_music": "/nonexistent/music.wav"}, 422, "hold_music: /nonexistent/music.wav: "
+     "not a readable WAV file"),
     ({"tts": {"provider": "elevenlabs"}}, 422, "voice: the ElevenLabs voice_id is needed"),
     ({"tts": {"provider": "acme", "voice": "v"}}, 422, "provider"),
     ({"stt": {"provider": "openai", "base_url": "wss://x"}}, 422,

@@ -41,6 +41,15 @@ class CallActions(Protocol):
         the same assistant, about ``reason``: the new call's id, or an ``error``."""
         ...
 
+    async def hold(self, max_s: float, reason: str) -> dict[str, Any]:
+        """Put the caller on hold with music once what was said has been heard, until
+        ``resume``, the assistant's next words, or ``max_s`` seconds."""
+        ...
+
+    async def resume(self) -> dict[str, Any]:
+        """Take the caller off hold."""
+        ...
+
     def first_token(self) -> None:
         """The model started answering (latency accounting)."""
 

@@ -27,6 +27,7 @@ from atende.agent.turns import SessionObserver
 from atende.agent.vad import VadConfig
 from atende.agent.voicemail import VoicemailConfig, VoicemailDetector
 from atende.channels.leg import CallLeg
+from atende.media.music import music_for
 from atende.providers.llm.base import LlmSettings
 from atende.providers.llm.factory import language_model
 from atende.providers.realtime.base import RealtimeConfig, RealtimeSettings
@@ -211,7 +212,8 @@ def session_for(a: models.Assistant, leg: CallLeg, rules: RuleSet,
             voicemail=None if inbound or opening else voicemail(a, context),
             opening=opening, opening_cause=cause,
             cloud_stt=providers.transcriber(stt) if stt else None,
-            cloud_tts=providers.cloud_voice(tts) if tts else None)
+            cloud_tts=providers.cloud_voice(tts) if tts else None,
+            hold_music=music_for(a.hold_music))
 
     closed = after_hours(a, datetime.now(UTC)) if inbound else None
     if closed is not None:
@@ -224,5 +226,5 @@ def session_for(a: models.Assistant, leg: CallLeg, rules: RuleSet,
     return RealtimeSession(
         leg, realtime_connection(settings),
         realtime_config(a, rules, context, tools, leg.wire_codec), tools, observer=observer,
-        fallback=fallback(a),
+        fallback=fallback(a), hold_music=music_for(a.hold_music),
         pipeline=lambda opening, brain: pipeline(opening, brain, "assistant_hangup"))

@@ -23,6 +23,7 @@ from typing import Any
 
 from atende.agent.actions import Brain, Speech, schedule_callback, transfer_when_heard
 from atende.agent.fallback import Fallback, MessageTaker, fallback_speech
+from atende.agent.hold import HoldMusic, start_hold, stop_hold
 from atende.agent.session import AgentSession
 from atende.agent.tools import ToolBox
 from atende.agent.turns import CallReport, SessionObserver, Turn
@@ -38,6 +39,7 @@ from atende.channels.leg import (
     PlayoutStarted,
     TransferResult,
 )
+from atende.media.music import default_hold_music
 from atende.providers.errors import ProviderError
 from atende.providers.llm.base import ToolCall
 from atende.providers.realtime.base import (
@@ -115,6 +117,13 @@ class _Actions:
         return await schedule_callback(self.session.observer, self.session.leg, at, number,
                                        reason)
 
+    async def hold(self, max_s: float, reason: str) -> dict[str, Any]:
+        await self.session.drained.wait()
+        return start_hold(self.session.hold, max_s, reason)
+
+    async def resume(self) -> dict[str, Any]:
+        return stop_hold(self.session.hold)
+
     def event(self, kind: str, data: dict[str, Any]) -> None:
         self.session.report.event(kind, data)
 
@@ -125,7 +134,8 @@ class _Actions:
 class RealtimeSession:
     def __init__(self, leg: CallLeg, connection: RealtimeConnection, config: RealtimeConfig,
                  tools: ToolBox, observer: SessionObserver | None = None,
-                 fallback: Fallback | None = None, pipeline: Pipeline | None = None) -> None:
+                 fallback: Fallback | None = None, pipeline: Pipeline | None = None,
+                 hold_music: bytes | None = None) -> None:
         self.leg = leg
         self.conn = connection
         self.protocol = connection.protocol
@@ -135,6 +145,7 @@ class RealtimeSession:
         self.report = CallReport(observer, leg.info.id)
         self.fallback = fallback or Fallback()
         self.pipeline = pipeline
+        self.hold = HoldMusic(leg, hold_music or default_hold_music(), self.report)
         self.hangup_cause: str | None = None  # set: hang up once everything was heard
         self.drained = asyncio.Event()  # nothing being said or still to be said
         self.drained.set()
@@ -184,6 +195,7 @@ class RealtimeSession:
         finally:
             pumps.cancel_all()
             self._tool_tasks.cancel_all()
+            self.hold.stop(self._now(), "hangup")
             await self.conn.close()
             self._finish_all()
 
@@ -197,7 +209,10 @@ class RealtimeSession:
 
     def _handle(self, ev: LegEvent | RealtimeEvent) -> None:
         if isinstance(ev, AudioIn):
-            if not self.leg.on_hold and not self._vendor_gone:
+            if self.hold.active:  # on hold: the music plays and the model hears nothing
+                if self.hold.due(ev.at):
+                    self.hold.stop(ev.at, "timeout")
+            elif not self.leg.on_hold and not self._vendor_gone:
                 self.protocol.audio(ev.pcm)
                 self.conn.flush()
         elif isinstance(ev, AudioOut):
@@ -258,12 +273,15 @@ class RealtimeSession:
             self._caller_end_at = None
         if item.cut or self.leg.on_hold or self.leg.ended or not ev.pcm:
             return
+        self.hold.stop(self._now(), "speech")  # the model speaking takes them off hold
         item.queued += 1
         self._producing = True
         self.drained.clear()
         self.leg.play(ev.pcm, f"{item.id}:{item.queued}")
 
     def _on_playout(self, ev: PlayoutStarted | PlayoutDone) -> None:
+        if isinstance(ev, PlayoutDone) and self.hold.played(ev.mark):
+            return
         item = self._items.get(ev.mark.rpartition(":")[0])
         if item is None:
             return

@@ -22,6 +22,7 @@ from typing import Any
 from atende.agent.actions import Brain, Speech, schedule_callback, transfer_when_heard
 from atende.agent.fallback import Fallback, MessageTaker, fallback_speech
 from atende.agent.hearing import Hearing
+from atende.agent.hold import HOLD_OVER, HoldMusic, start_hold, stop_hold
 from atende.agent.speaking import Speaker
 from atende.agent.turn_policy import TurnPolicy
 from atende.agent.turns import CallReport, SessionObserver, Turn
@@ -39,6 +40,7 @@ from atende.channels.leg import (
     PlayoutStarted,
     TransferResult,
 )
+from atende.media.music import default_hold_music
 from atende.providers.errors import ProviderError
 from atende.providers.stt.base import CloudTranscriber, SpeechToText, TranscriptStream
 from atende.providers.tts.base import CachedStream, CachedTTS
@@ -79,6 +81,13 @@ class _Actions:
         return await schedule_callback(self.session.observer, self.session.leg, at, number,
                                        reason)
 
+    async def hold(self, max_s: float, reason: str) -> dict[str, Any]:
+        await self.utt.drained.wait()
+        return start_hold(self.session.hold, max_s, reason)
+
+    async def resume(self) -> dict[str, Any]:
+        return stop_hold(self.session.hold)
+
     def event(self, kind: str, data: dict[str, Any]) -> None:
         self.session.report.event(kind, data)
 
@@ -96,7 +105,8 @@ class AgentSession:
                  voicemail: VoicemailDetector | None = None,
                  opening: Speech | None = None, opening_cause: str = "closed",
                  cloud_stt: CloudTranscriber | None = None,
-                 cloud_tts: CachedStream | None = None) -> None:
+                 cloud_tts: CachedStream | None = None,
+                 hold_music: bytes | None = None) -> None:
         self.leg = leg
         self.brain = brain
         self.executor = executor
@@ -106,6 +116,7 @@ class AgentSession:
         # whenever the cloud one fails.
         self.hearing = Hearing(stt, executor, self.report, cloud_stt)
         self.speaker = Speaker(tts, executor, self.report, cloud_tts)
+        self.hold = HoldMusic(leg, hold_music or default_hold_music(), self.report)
         self.endpointer = endpointer or Endpointer(vad)
         self.fallback = fallback or Fallback()
         self.policy = policy or TurnPolicy()
@@ -205,6 +216,12 @@ class AgentSession:
 
     # listening --------------------------------------------------------------------------
     def _listen(self, ev: AudioIn) -> None:
+        if self.hold.active:  # the caller hears music and is not listened to
+            self._idle_since = None
+            if self.hold.due(ev.at):
+                self.hold.stop(ev.at, "timeout")
+                self._start_speaking(sentences(HOLD_OVER), None, reply=False)
+            return
         onset = self.endpointer.onset_at
         turn_ended = False
         events = self.endpointer.feed(ev.pcm, ev.at)
@@ -251,7 +268,7 @@ class AgentSession:
         """Nobody is speaking and nothing is being prepared: the caller's move."""
         return (self._current is None and not self.endpointer.in_speech
                 and not self._think_tasks and not self._call_tasks and not self.leg.on_hold
-                and not self.leg.ended)
+                and not self.hold.active and not self.leg.ended)
 
     def _check_silence(self, at: float) -> None:
         p = self.policy
@@ -354,6 +371,7 @@ class AgentSession:
                 if utt.interrupted or self.leg.ended:
                     return False
                 if mark is None:
+                    self.hold.stop(loop.time(), "speech")  # speaking takes them off hold
                     mark = f"{utt.uid}:{len(utt.sentences)}"
                     utt.sentences.append(sentence)
                     utt.queued += 1
@@ -400,6 +418,8 @@ class AgentSession:
         utt.started = max(utt.started, int(ev.mark.split(":")[1]) + 1)
 
     def _on_playout_done(self, ev: PlayoutDone) -> None:
+        if self.hold.played(ev.mark):
+            return
         utt = self._utt_for(ev.mark)
         if utt is None or utt.finished:
             return
@@ -451,6 +471,7 @@ class AgentSession:
             self._speak_task.cancel()
         self._think_tasks.cancel_all()
         self.hearing.close()
+        self.hold.stop(asyncio.get_running_loop().time(), "hangup")
         utt = self._current
         if utt is not None and not utt.finished:
             utt.interrupted = True

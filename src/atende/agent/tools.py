@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from atende.agent.actions import CallActions
+from atende.agent.hold import DEFAULT_HOLD_S, MAX_HOLD_S
 from atende.providers.llm.base import Tool, ToolCall
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 OUTCOMES = ("confirmed", "reschedule_requested", "declined", "wrong_person", "completed",
             "message_taken", "voicemail", "transferred")
 BUILTINS = ("set_outcome", "end_call", "transfer_call", "send_dtmf")  # on by default
-OPTIONAL = ("schedule_callback",)  # only when the assistant's tools name them
+OPTIONAL = ("schedule_callback", "hold", "resume")  # only when the tools name them
 MAX_CALLBACK_MINUTES = 90 * 24 * 60  # as far ahead as a scheduled call may be
 TOOL_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 DTMF = re.compile(r"^[0-9*#A-Da-d]{1,32}$")
@@ -96,6 +97,20 @@ def builtin_spec(name: str, destinations: list[Destination]) -> Tool:
                             "number": {"type": "string", "description": "only if they "
                                        "give another number; default: this call's"}},
                         "required": ["reason"]})
+    if name == "hold":
+        return Tool(name, "Put the caller on hold with music while you do something that "
+                    "takes a while (tell them first, in the same reply). The music stops "
+                    "when you speak again or call resume.", {
+                        "type": "object", "properties": {
+                            "reason": {"type": "string", "description": "what you are "
+                                       "doing meanwhile"},
+                            "max_seconds": {"type": "integer", "minimum": 5,
+                                            "maximum": MAX_HOLD_S,
+                                            "description": "the longest the caller will "
+                                            f"wait (default {DEFAULT_HOLD_S})"}}})
+    if name == "resume":
+        return Tool(name, "Take the caller off hold (speaking to them does it too).",
+                    {"type": "object", "properties": {}})
     raise ValueError(f"unknown tool {name!r}: built-in tools are "
                      f"{', '.join(BUILTINS + OPTIONAL)}")
 
@@ -130,6 +145,8 @@ class ToolBox:
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.destinations = {d.name: d for d in destinations or []}
         names = [b for b in builtins if b != "transfer_call" or self.destinations]
+        if "hold" in names and "resume" not in names:
+            names.append("resume")  # a hold needs its way back
         self.specs = [builtin_spec(b, list(self.destinations.values())) for b in names]
         self.http = {t.name: t for t in http_tools or []}
         self.specs += [Tool(t.name, t.description, t.parameters) for t in self.http.values()]
@@ -178,6 +195,15 @@ class ToolBox:
             return ToolResult({"ok": True, "sent": digits.upper()})
         if name == "schedule_callback":
             return ToolResult(await self._callback(args, actions))
+        if name == "hold":
+            seconds = args.get("max_seconds", DEFAULT_HOLD_S)
+            if isinstance(seconds, bool) or not isinstance(seconds, int | float) or \
+                    not 5 <= seconds <= MAX_HOLD_S:
+                return ToolResult({"error": f"max_seconds must be from 5 to {MAX_HOLD_S}"})
+            return ToolResult(await actions.hold(float(seconds),
+                                                 str(args.get("reason") or "")[:200]))
+        if name == "resume":
+            return ToolResult(await actions.resume())
         dest = self.destinations.get(str(args.get("destination", "")))
         if dest is None:
             return ToolResult({"error": "destination must be one of "

@@ -27,7 +27,7 @@ from atende.store.db import as_utc
 
 NAME_PATTERN = TOOL_NAME.pattern
 Builtin = Literal["set_outcome", "end_call", "transfer_call", "send_dtmf",
-                  "schedule_callback"]
+                  "schedule_callback", "hold", "resume"]
 assert set(Builtin.__args__) == set(BUILTINS + OPTIONAL)  # type: ignore[attr-defined]
 
 
@@ -369,7 +369,11 @@ class AssistantFields(BaseModel):
     llm: list[LlmIn] | None = Field(None, max_length=3, description="first is used; the "
                                     "others are backups. Empty: the offline rules answer")
     tools: list[Builtin] | None = Field(None, description="built-in tools the model may "
-                                        "call; default: all but schedule_callback")
+                                        "call; default: all but schedule_callback, hold "
+                                        "and resume (naming hold brings resume)")
+    hold_music: str | None = Field(None, min_length=1, max_length=500, description="a WAV "
+                                   "file on the server, played while the assistant holds "
+                                   "the caller; null: a built-in soft chime")
     http_tools: list[HttpToolIn] | None = Field(None, max_length=20)
     transfers: list[DestinationIn] | None = Field(None, max_length=20)
     fallback: FallbackIn | None = None
@@ -413,6 +417,7 @@ class AssistantOut(BaseModel):
     voicemail: VoicemailIn
     business_hours: BusinessHoursIn | None
     rules: dict[str, Any]
+    hold_music: str | None
     record: bool
     is_default: bool
     created_at: datetime
@@ -442,6 +447,7 @@ class AssistantOut(BaseModel):
             turn_taking=TurnTakingIn(**(a.conversation or {})),
             voicemail=VoicemailIn(**(a.voicemail or {})),
             business_hours=BusinessHoursIn(**a.business_hours) if a.business_hours else None,
-            rules=a.rules, record=bool(a.record), is_default=a.is_default,
+            rules=a.rules, hold_music=a.hold_music, record=bool(a.record),
+            is_default=a.is_default,
             created_at=as_utc(a.created_at),
             updated_at=as_utc(a.updated_at) if a.updated_at else None)

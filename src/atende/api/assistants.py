@@ -26,6 +26,7 @@ from atende.api.assistant_fields import (
     SttIn,
     TtsIn,
 )
+from atende.media.music import load_music
 from atende.store import models
 from atende.store.db import Store
 from atende.store.secrets import SecretBox
@@ -124,6 +125,13 @@ def assistants_router(store: Store, box: SecretBox,
         for key in ("greeting", "prompt", "tools"):
             if key in changes:
                 setattr(row, key, changes[key])
+        if "hold_music" in changes:
+            if body.hold_music is not None:
+                try:
+                    load_music(body.hold_music)
+                except ValueError as exc:
+                    raise HTTPException(422, f"hold_music: {exc}") from None
+            row.hold_music = body.hold_music
         if "realtime" in changes:
             row.realtime = _provider_row(body.realtime, row.realtime, box)
         if "stt" in changes:

@@ -117,7 +117,7 @@ ASSISTANT: dict[str, Any] = {
                   "message_silence_ms": 2000, "max_message_wait_ms": 30000},
     "business_hours": ASSISTANT_CREATE["business_hours"],
     "rules": {"greeting": "Hello, how can I help?", "intents": [], "fallback": "Sorry?"},
-    "record": False, "is_default": False, "created_at": AT, "updated_at": AT}
+    "hold_music": None, "record": False, "is_default": False, "created_at": AT, "updated_at": AT}
 TRUNK_CREATE: dict[str, Any] = {
     "kind": "extension", "name": "Office PBX", "number": "1000", "username": "1000",
     "password": "Corr3ct-Horse-Battery", "host": "pbx.example.com", "country": "PT",

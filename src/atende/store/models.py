@@ -42,6 +42,7 @@ class Assistant(Base):
     record: Mapped[bool] = mapped_column(Boolean, default=False)  # two-channel WAV per call
     stt: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # cloud recogniser
     tts: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # cloud voice
+    hold_music: Mapped[str | None] = mapped_column(String(500), nullable=True)  # a WAV path
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 

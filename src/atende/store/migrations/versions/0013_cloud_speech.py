@@ -1,6 +1,6 @@
 """Cloud speech per assistant: a recogniser (``stt``: Deepgram, OpenAI) and a voice
 (``tts``: ElevenLabs, OpenAI), each with its key encrypted; the local engines stay the
-backup.
+backup. And the music an assistant plays while it holds the caller.
 
 Revision ID: 0013
 Revises: 0012
@@ -19,9 +19,11 @@ def upgrade() -> None:
     with op.batch_alter_table("assistants") as batch:
         batch.add_column(sa.Column("stt", sa.JSON(), nullable=True))
         batch.add_column(sa.Column("tts", sa.JSON(), nullable=True))
+        batch.add_column(sa.Column("hold_music", sa.String(500), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("assistants") as batch:
+        batch.drop_column("hold_music")
         batch.drop_column("tts")
         batch.drop_column("stt")

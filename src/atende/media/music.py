@@ -1,0 +1,69 @@
+"""Music for a caller on hold: a soft chime loop made here (no file to ship, nothing under
+anyone's copyright), or the business's own WAV file, as 16 kHz mono PCM."""
+
+from __future__ import annotations
+
+import logging
+import wave
+from functools import cache, lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from atende.media.resample import resample
+
+log = logging.getLogger(__name__)
+
+RATE = 16000
+# A slow C major arpeggio and its answer: notes (Hz) of half a second each.
+_NOTES = (261.63, 329.63, 392.00, 523.25, 392.00, 329.63, 293.66, 349.23, 440.00, 587.33,
+          440.00, 349.23, 261.63, 329.63, 392.00, 329.63)
+
+
+@cache
+def default_hold_music() -> bytes:
+    """Eight seconds that loop without a click: each note fades in and out."""
+    n = RATE // 2
+    t = np.arange(n) / RATE
+    envelope = np.minimum(1.0, t / 0.02) * np.exp(-3.0 * t)
+    notes = [(np.sin(2 * np.pi * f * t) + 0.25 * np.sin(4 * np.pi * f * t)) * envelope
+             for f in _NOTES]
+    samples = np.concatenate(notes) * (32767 * 10 ** (-18 / 20) / 1.25)
+    return bytes(samples.astype(np.int16).tobytes())
+
+
+def load_music(path: str | Path) -> bytes:
+    """A WAV file (PCM, any rate, mono or stereo) as 16 kHz mono. ValueError says what is
+    wrong with it."""
+    try:
+        with wave.open(str(path)) as w:
+            if w.getsampwidth() != 2:
+                raise ValueError(f"{path}: only 16-bit PCM WAV files are supported")
+            channels, rate = w.getnchannels(), w.getframerate()
+            frames = w.readframes(w.getnframes())
+    except (OSError, EOFError, wave.Error) as exc:
+        raise ValueError(f"{path}: not a readable WAV file ({exc})") from None
+    samples = np.frombuffer(frames, dtype=np.int16)
+    if channels > 1:
+        samples = samples.reshape(-1, channels).mean(axis=1).astype(np.int16)
+    if samples.size < rate // 2:
+        raise ValueError(f"{path}: shorter than half a second")
+    return resample(samples.tobytes(), rate, RATE)
+
+
+def music_for(path: str | None) -> bytes:
+    """The music of ``path`` (read once per version of the file), or the default one. A
+    file that went missing since it was set is logged and replaced by the default: a call
+    is never refused over its hold music."""
+    if path is None:
+        return default_hold_music()
+    try:
+        return _cached(path, Path(path).stat().st_mtime_ns)
+    except (OSError, ValueError) as exc:
+        log.warning("hold music %s cannot be used (%s); playing the default", path, exc)
+        return default_hold_music()
+
+
+@lru_cache(maxsize=16)
+def _cached(path: str, mtime_ns: int) -> bytes:
+    return load_music(path)
