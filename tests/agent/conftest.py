@@ -64,7 +64,8 @@ class Record:
     def on_event(self, call_id: str, kind: str, data: dict[str, Any]) -> None:
         self.events.append((kind, data))
 
-    async def transfer_call(self, leg: CallLeg, to: str) -> TransferResult:
+    async def transfer_call(self, leg: CallLeg, to: str, bridge: bool = False
+                            ) -> TransferResult:
         self.transfers.append((to, leg.outbound.busy))
         return await leg.transfer(to)
 

@@ -205,6 +205,7 @@ def test_cloud_speech_settings_keep_their_keys_encrypted(api: tuple[TestClient, 
     ({"voicemail": {"detect": True, "action": "leave_message"}}, 422,
      "message: needed for action leave_message"),
     ({"voicemail": {"detect": "yes"}}, 422, "detect"),
+    ({"transfers": [{"name": "a", "target": "1", "mode": "conference"}]}, 422, "mode"),
     ({"hold_music": "/nonexistent/music.wav"}, 422, "hold_music: /nonexistent/music.wav: "
      "not a readable WAV file"),
     ({"tts": {"provider": "elevenlabs"}}, 422, "voice: the ElevenLabs voice_id is needed"),

@@ -102,3 +102,30 @@ def voiced_spans(samples: np.ndarray, rate: int, threshold_dbfs: float = -45.0,
     if start is not None:
         spans.append((start * 0.02, (end + 1) * 0.02))
     return spans
+
+
+def heard_so_far(path: Path) -> tuple[np.ndarray, int]:
+    """The samples of a WAV that is still being written (its header's sizes are not final
+    yet): all that follows its data chunk's header."""
+    raw = path.read_bytes() if path.exists() else b""
+    at = raw.find(b"data")
+    if at < 0 or len(raw) < 44:
+        return np.zeros(0, np.int16), 8000
+    rate = int.from_bytes(raw[24:28], "little")
+    body = raw[at + 8:]
+    return np.frombuffer(body[: len(body) - len(body) % 2], np.int16), rate
+
+
+def tone_spans(samples: np.ndarray, rate: int, hz: float, window_s: float = 0.1
+               ) -> list[float]:
+    """Start times (s) of the windows whose sound is a tone of about ``hz``."""
+    n = int(rate * window_s)
+    out = []
+    for i in range(0, len(samples) - n + 1, n):
+        x = samples[i:i + n].astype(np.float64)
+        if 20 * np.log10(max(float(np.sqrt(np.mean(x * x))), 1e-3) / 32768) < -40:
+            continue
+        spectrum = np.abs(np.fft.rfft(x * np.hanning(n)))
+        if abs(float(np.fft.rfftfreq(n, 1 / rate)[int(np.argmax(spectrum))]) - hz) < 25:
+            out.append(i / rate)
+    return out

@@ -25,8 +25,10 @@ class CallActions(Protocol):
     def end_after_speaking(self) -> None:
         """Hang up once what was said so far has been heard."""
 
-    async def transfer(self, target: str) -> TransferResult:
-        """Blind-transfer the caller to ``target`` once what was said has been heard."""
+    async def transfer(self, target: str, bridge: bool = False) -> TransferResult:
+        """Transfer the caller to ``target`` once what was said has been heard: blind
+        (the channel's own transfer, SIP REFER), or with ``bridge`` by calling ``target``
+        and joining the two calls."""
         ...
 
     async def send_dtmf(self, digits: str) -> None:
@@ -72,8 +74,8 @@ Speech = Callable[[CallActions], AsyncGenerator[str, None]]
 
 
 async def transfer_when_heard(heard: asyncio.Event, observer: SessionObserver | None,
-                              leg: CallLeg, tasks: BackgroundTasks, target: str
-                              ) -> TransferResult:
+                              leg: CallLeg, tasks: BackgroundTasks, target: str,
+                              bridge: bool = False) -> TransferResult:
     """Transfer ``leg`` to ``target`` once ``heard`` is set (the announcement was played).
     The transfer runs in ``tasks``: it outlives the session loop, which ends with the leg
     when the transfer succeeds."""
@@ -81,7 +83,7 @@ async def transfer_when_heard(heard: asyncio.Event, observer: SessionObserver | 
     if observer is None:
         return TransferResult("refused", None, "this call cannot be transferred")
     result: TransferResult = await asyncio.shield(
-        tasks.spawn(observer.transfer_call(leg, target)))
+        tasks.spawn(observer.transfer_call(leg, target, bridge)))
     return result
 
 

@@ -98,21 +98,23 @@ def after_hours(a: models.Assistant, at: datetime) -> tuple[Speech, Brain] | Non
     hours = BusinessHours.of(a.business_hours)
     if hours is None or hours.is_open(at):
         return None
-    targets = {d.name: d.target for d in destinations(a)}
-    return closed_opening(hours, targets.get(hours.destination or "")), MessageTaker()
+    dest = {d.name: d for d in destinations(a)}.get(hours.destination or "")
+    return closed_opening(hours, dest.target if dest else None,
+                          dest.bridge if dest else False), MessageTaker()
 
 
 def destinations(a: models.Assistant) -> list[Destination]:
-    return [Destination(str(d["name"]), str(d["target"]), str(d.get("description", "")))
+    return [Destination(str(d["name"]), str(d["target"]), str(d.get("description", "")),
+                        d.get("mode") == "bridge")
             for d in a.transfers or []]
 
 
 def fallback(a: models.Assistant) -> Fallback:
     f = a.fallback or {}
-    targets = {d.name: d.target for d in destinations(a)}
+    dest = {d.name: d for d in destinations(a)}.get(f.get("destination") or "")
     kwargs = {"message": f["message"]} if f.get("message") else {}
-    return Fallback(action=f.get("action", "continue"),
-                    target=targets.get(f.get("destination") or ""), **kwargs)
+    return Fallback(action=f.get("action", "continue"), target=dest.target if dest else None,
+                    bridge=dest.bridge if dest else False, **kwargs)
 
 
 def llm_settings(a: models.Assistant, box: SecretBox) -> list[LlmSettings]:

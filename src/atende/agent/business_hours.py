@@ -76,7 +76,7 @@ def holiday(text: str) -> str:
         raise ValueError(f"{text!r} is not a date such as 2026-12-25") from None
 
 
-def closed_opening(hours: BusinessHours, target: str | None) -> Speech:
+def closed_opening(hours: BusinessHours, target: str | None, bridge: bool = False) -> Speech:
     """What the assistant says and does first on a call outside its hours: the closed
     message, then hang up, or transfer to ``target`` (the destination's address). With
     ``message`` (and after a transfer that fails) the caller's next words are taken as a
@@ -88,7 +88,7 @@ def closed_opening(hours: BusinessHours, target: str | None) -> Speech:
         for sentence in split_sentences(hours.message):
             yield sentence
         if hours.action == "transfer" and target is not None:
-            result = await actions.transfer(target)
+            result = await actions.transfer(target, bridge)
             if not result.ok:
                 yield NOT_PUT_THROUGH
     return opening

@@ -18,6 +18,7 @@ class Fallback:
     message: str = "I am sorry, I am having trouble understanding right now."
     action: str = "continue"  # one of FALLBACK_ACTIONS
     target: str | None = None  # where "transfer" sends the caller
+    bridge: bool = False  # by calling the target and joining the calls
 
     def __post_init__(self) -> None:
         if self.action not in FALLBACK_ACTIONS:
@@ -42,7 +43,7 @@ def fallback_speech(fb: Fallback) -> Speech:
         for sentence in split_sentences(fb.line()):
             yield sentence
         if fb.action == "transfer" and fb.target:
-            result = await actions.transfer(fb.target)
+            result = await actions.transfer(fb.target, fb.bridge)
             if not result.ok:
                 for sentence in split_sentences(NOT_PUT_THROUGH):
                     yield sentence

@@ -32,6 +32,7 @@ from atende.channels.leg import (
     AudioIn,
     CallLeg,
     DtmfIn,
+    HandedOver,
     HoldChanged,
     LegEnded,
     LegEvent,
@@ -104,9 +105,10 @@ class _Actions:
         self.session.hangup_cause = "assistant_hangup"
         self.session._check_drained()
 
-    async def transfer(self, target: str) -> TransferResult:
+    async def transfer(self, target: str, bridge: bool = False) -> TransferResult:
         s = self.session
-        return await transfer_when_heard(s.drained, s.observer, s.leg, s._call_tasks, target)
+        return await transfer_when_heard(s.drained, s.observer, s.leg, s._call_tasks, target,
+                                         bridge)
 
     async def send_dtmf(self, digits: str) -> None:
         await self.session.drained.wait()
@@ -187,7 +189,7 @@ class RealtimeSession:
         try:
             while True:
                 ev = await inbox.get()
-                if isinstance(ev, LegEnded):
+                if isinstance(ev, LegEnded | HandedOver):
                     return None
                 if isinstance(ev, Failed) and ev.fatal:
                     return ProviderError(self.protocol.name, ev.kind, ev.message)

@@ -34,6 +34,7 @@ from atende.channels.leg import (
     AudioIn,
     CallLeg,
     DtmfIn,
+    HandedOver,
     HoldChanged,
     LegEnded,
     PlayoutDone,
@@ -67,10 +68,10 @@ class _Actions:
     def end_after_speaking(self) -> None:
         self.utt.hangup = True
 
-    async def transfer(self, target: str) -> TransferResult:
+    async def transfer(self, target: str, bridge: bool = False) -> TransferResult:
         s = self.session
         return await transfer_when_heard(self.utt.drained, s.observer, s.leg, s._call_tasks,
-                                         target)
+                                         target, bridge)
 
     async def send_dtmf(self, digits: str) -> None:
         await self.utt.drained.wait()
@@ -170,7 +171,7 @@ class AgentSession:
                         self._interrupt()
                         self.endpointer.reset()
                         self.hearing.dropped()
-                elif isinstance(ev, LegEnded):
+                elif isinstance(ev, LegEnded | HandedOver):
                     break
         finally:
             self._shutdown()

@@ -35,6 +35,7 @@ class Destination:
     name: str
     target: str  # an extension, a number or a SIP URI
     description: str = ""
+    bridge: bool = False  # call the target and join the calls, instead of a blind transfer
 
 
 @dataclass(frozen=True)
@@ -208,7 +209,7 @@ class ToolBox:
         if dest is None:
             return ToolResult({"error": "destination must be one of "
                                + ", ".join(self.destinations)})
-        outcome = await actions.transfer(dest.target)
+        outcome = await actions.transfer(dest.target, dest.bridge)
         if outcome.ok:
             return ToolResult({"ok": True, "transferred_to": dest.name}, stop=True)
         return ToolResult({"ok": False, "error": f"the transfer did not go through: "

@@ -38,8 +38,10 @@ class SessionObserver(Protocol):
 
     def on_event(self, call_id: str, kind: str, data: dict[str, Any]) -> None: ...
 
-    async def transfer_call(self, leg: CallLeg, to: str) -> TransferResult:
-        """Blind-transfer the call to ``to`` (an extension, number or SIP URI)."""
+    async def transfer_call(self, leg: CallLeg, to: str, bridge: bool = False
+                            ) -> TransferResult:
+        """Transfer the call to ``to`` (an extension, number or SIP URI): blind, or with
+        ``bridge`` by calling ``to`` and joining the calls (the leg is then handed over)."""
         ...
 
     async def schedule_callback(self, call_id: str, at: datetime, number: str | None,

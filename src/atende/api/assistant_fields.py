@@ -237,6 +237,10 @@ class DestinationIn(BaseModel):
                         description="extension, number or sip: URI", examples=["100"])
     description: str = Field("", max_length=300, description="when to use it (the model "
                              "reads this)")
+    mode: Literal["refer", "bridge"] = Field(
+        "refer", description="refer: a blind transfer (SIP REFER: the PBX or carrier calls "
+        "the target); bridge: atende calls the target on the call's trunk and joins the two "
+        "calls (for trunks that do not take REFER), the caller hearing ringback meanwhile")
 
 
 class FallbackIn(BaseModel):

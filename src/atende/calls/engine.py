@@ -24,6 +24,7 @@ from atende.calls.automation import Callback, CallJob, dial_outcome, rules_for, 
 from atende.calls.events import EventBus, finished_data
 from atende.calls.queue import end_attempt, requeue, retry_data
 from atende.calls.retry import next_attempt_at
+from atende.calls.transfers import Transfers, outbound_info
 from atende.channels.leg import CallInfo, CallLeg, Rejection, TransferResult
 from atende.channels.sip.outbound import Dialer, DialOutcome, DialRequest
 from atende.media.recording import WavRecorder, recording_path
@@ -31,7 +32,7 @@ from atende.providers.registry import ProviderRegistry
 from atende.store import models
 from atende.store.db import Store, insert_call, insert_event, insert_turn, update_call, utc
 from atende.store.secrets import SecretBox
-from atende.telephony.trunks import DestinationError, LiveTrunk, TrunkConfig, TrunkManager
+from atende.telephony.trunks import TrunkConfig, TrunkManager
 from atende.webhooks.outbox import Deliverer, finish_call
 
 log = logging.getLogger(__name__)
@@ -51,12 +52,6 @@ class _Active:
     fields: dict[str, str] = field(default_factory=dict)
     cancel: asyncio.Event = field(default_factory=asyncio.Event)  # asked to stop by the API
     attempt: int = 1  # of a queued call
-
-
-def _outbound_info(call_id: str, trunk: TrunkConfig, user: str) -> CallInfo:
-    return CallInfo(id=call_id, channel="sip", direction="outbound",
-                    from_uri=str(trunk.uri_for(trunk.username)), to_uri="",
-                    from_user=trunk.username, to_user=user, extra={"trunk_id": trunk.id})
 
 
 class CallEngine:
@@ -79,6 +74,7 @@ class CallEngine:
         # Queues the call backs assistants promise (the API's call starter).
         self.callbacks: Callable[[Callback], Awaitable[dict[str, Any]]] | None = None
         self._tasks = BackgroundTasks()
+        self.transfers = Transfers(self)
 
     async def preload(self) -> None:
         """Load every assistant's voice and synthesise its greeting before calls arrive, so
@@ -168,49 +164,27 @@ class CallEngine:
             log.info("call %s reached ATENDE_MAX_CALL_SECONDS; hanging up", leg.info.id)
             self._tasks.spawn(leg.hangup("max_duration"))
 
-    def _trunk_of(self, info: CallInfo) -> LiveTrunk | None:
-        if self.trunks is None:
-            return None
-        return self.trunks.trunks.get(info.extra.get("trunk_id", ""))
-
-    # Transfers asked by the other party (incoming REFER) --------------------------------
+    # Transfers (calls/transfers.py) ------------------------------------------------
     def decide_transfer(self, info: CallInfo, target: str) -> str | None:
-        refusal = self._transfer_refusal(info, target)
+        refusal = self.transfers.refusal(info, target)
         if refusal is not None:
             self._event(info.id, time.time(), "transfer_refused",
                         {"to": target, "reason": refusal})
         return refusal
 
-    def _transfer_refusal(self, info: CallInfo, target: str) -> str | None:
-        trunk = self._trunk_of(info)
-        if trunk is None:
-            return "transfers are taken on trunk calls only"
-        if not trunk.config.accept_transfers:
-            return f"trunk {trunk.config.name!r} does not accept transfers (accept_transfers)"
-        try:
-            trunk.config.dial_user(target)
-        except DestinationError as exc:
-            return str(exc)
-        problem = self.capacity_problem(trunk.config)
-        return problem[1] if problem else None
-
     async def take_transfer(self, leg: CallLeg, target: str,
                             headers: tuple[tuple[str, str], ...]) -> tuple[int | None, str]:
-        active = self.active.get(leg.info.id)
-        trunk = self._trunk_of(leg.info)
-        if active is None or trunk is None:
-            return None, "the call has ended"
-        done: asyncio.Future[DialOutcome] = asyncio.get_running_loop().create_future()
-        try:
-            row = await self.dial_through(trunk.config, trunk.config.dial_user(target),
-                                          active.assistant, 30.0, headers=headers,
-                                          on_outcome=done.set_result)
-        except (DestinationError, OSError) as exc:
-            return None, str(exc)
-        self._event(leg.info.id, time.time(), "transferred_by_peer",
-                    {"to": target, "call_id": row.id})
-        outcome = await done
-        return outcome.sip_status, outcome.reason
+        return await self.transfers.take(leg, target, headers)
+
+    def transfer_target(self, call_id: str, to: str) -> str:
+        return self.transfers.target(call_id, to)
+
+    async def transfer(self, leg: CallLeg, target: str, wait_s: float) -> TransferResult:
+        return await self.transfers.blind(leg, target, wait_s)
+
+    async def transfer_call(self, leg: CallLeg, to: str, bridge: bool = False
+                            ) -> TransferResult:
+        return await self.transfers.by_assistant(leg, to, bridge)
 
     # Live calls ------------------------------------------------------------------------
     def cancel(self, call_id: str) -> str | None:
@@ -230,28 +204,6 @@ class CallEngine:
         if active is None or active.leg is None or active.leg.ended:
             return None
         return active.leg
-
-    def transfer_target(self, call_id: str, to: str) -> str:
-        """Where a transfer of ``call_id`` to ``to`` goes. On a trunk call, a number or
-        extension is formatted for the trunk and passes its toll-fraud guard
-        (DestinationError); otherwise the channel qualifies ``to`` itself."""
-        active = self.active.get(call_id)
-        trunk = self._trunk_of(active.info) if active is not None else None
-        if trunk is None or to.strip().lower().startswith(("sip:", "sips:")):
-            return to.strip()
-        return str(trunk.config.uri_for(trunk.config.dial_user(to)))
-
-    async def transfer(self, leg: CallLeg, target: str, wait_s: float) -> TransferResult:
-        """Blind-transfer a live call; the outcome is kept with the call's events."""
-        self._event(leg.info.id, time.time(), "transfer_started", {"to": target})
-        leg.clear()  # the assistant stops mid-sentence: the caller is being handed over
-        result = await leg.transfer(target, wait_s)
-        log.info("call %s: transfer to %s: %s (%s)", leg.info.id, target, result.outcome,
-                 result.reason)
-        self._event(leg.info.id, time.time(), "transfer", {
-            "to": target, "outcome": result.outcome, "status": result.status,
-            "reason": result.reason, "progress": list(result.progress)})
-        return result
 
     # Outbound --------------------------------------------------------------------------
     def capacity_problem(self, trunk: TrunkConfig | None) -> tuple[str, str] | None:
@@ -276,7 +228,7 @@ class CallEngine:
         with ``assistant`` talking: one attempt, no queue (transfers taken for a peer).
         OSError: the trunk's address does not resolve."""
         assert self.trunks is not None
-        info = _outbound_info(uuid.uuid4().hex, trunk, user)
+        info = outbound_info(uuid.uuid4().hex, trunk, user)
         dial = await self.trunks.dial_request(trunk, user, info, ring_timeout)
         dial.headers = headers
         info.to_uri = str(dial.ruri)
@@ -300,7 +252,7 @@ class CallEngine:
         if call.id in self.active or self.capacity_problem(trunk) is not None:
             return False
         job = CallJob.of(call)
-        self.active[call.id] = _Active(assistant, _outbound_info(call.id, trunk, user),
+        self.active[call.id] = _Active(assistant, outbound_info(call.id, trunk, user),
                                        job=job, rules=rules_for(assistant, job))
         return True
 
@@ -403,6 +355,7 @@ class CallEngine:
         assert active.session is not None
         try:
             await active.session.run()
+            await self.transfers.joined(leg)  # transferred by joining it to another call
         except Exception:
             log.exception("agent session of call %s failed", leg.info.id)
             if not leg.ended:
@@ -477,16 +430,6 @@ class CallEngine:
 
     def on_event(self, call_id: str, kind: str, data: dict[str, Any]) -> None:
         self._event(call_id, time.time(), kind, data)
-
-    async def transfer_call(self, leg: CallLeg, to: str) -> TransferResult:
-        """A transfer the assistant decided (a tool call or its fallback)."""
-        try:
-            target = self.transfer_target(leg.info.id, to)
-        except DestinationError as exc:
-            self._event(leg.info.id, time.time(), "transfer_refused",
-                        {"to": to, "reason": str(exc)})
-            return TransferResult("refused", None, str(exc))
-        return await self.transfer(leg, target, 30.0)
 
     async def schedule_callback(self, call_id: str, at: datetime, number: str | None,
                                 reason: str) -> dict[str, Any]:

@@ -64,7 +64,16 @@ class LegEnded:
     at: float
 
 
-LegEvent = AudioIn | DtmfIn | HoldChanged | PlayoutStarted | PlayoutDone | LegEnded
+@dataclass(frozen=True)
+class HandedOver:
+    """The leg now belongs to something else (a bridge to the party it was transferred
+    to): the agent stops listening and speaking on it, without hanging up."""
+
+    at: float
+
+
+LegEvent = (AudioIn | DtmfIn | HoldChanged | PlayoutStarted | PlayoutDone | LegEnded
+            | HandedOver)
 
 
 @dataclass
@@ -213,6 +222,7 @@ class CallLeg(abc.ABC):
         self.ended = False
         self.end_cause: str | None = None
         self.recorder: WavRecorder | None = None  # set when the call is recorded
+        self.done = asyncio.Event()  # set when the leg ends
 
     def heard(self, pcm: bytes, at: float) -> None:
         """A frame of the party's audio (the channel calls this): to the agent, and to the
@@ -239,6 +249,10 @@ class CallLeg(abc.ABC):
         """Queue 16 kHz PCM to be sent to the party (``more``: see OutboundAudio.play)."""
         self.outbound.play(pcm, mark, more)
 
+    def hand_over(self) -> None:
+        """Tell whoever listens on the leg (the agent) to let go of it: see HandedOver."""
+        self.events.put_nowait(HandedOver(self._now()))
+
     def clear(self) -> None:
         """Drop queued audio at once (barge-in). Reports interrupted segments."""
         for ev in self.outbound.clear(self._now()):
@@ -263,6 +277,7 @@ class CallLeg(abc.ABC):
             return
         self.ended = True
         self.end_cause = cause
+        self.done.set()
         for ev in self.outbound.clear(self._now()):
             self.events.put_nowait(ev)
         self.events.put_nowait(LegEnded(cause, self._now()))

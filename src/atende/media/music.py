@@ -1,5 +1,6 @@
-"""Music for a caller on hold: a soft chime loop made here (no file to ship, nothing under
-anyone's copyright), or the business's own WAV file, as 16 kHz mono PCM."""
+"""Sounds for a caller who waits, as 16 kHz mono PCM: music on hold (a soft chime loop made
+here, so there is no file to ship and nothing under anyone's copyright, or the business's
+own WAV file), and the ringback tone of a call being put through."""
 
 from __future__ import annotations
 
@@ -30,6 +31,16 @@ def default_hold_music() -> bytes:
              for f in _NOTES]
     samples = np.concatenate(notes) * (32767 * 10 ** (-18 / 20) / 1.25)
     return bytes(samples.astype(np.int16).tobytes())
+
+
+@cache
+def ringback_tone(seconds: int = 30) -> bytes:
+    """ITU-T E.180's common ringing tone: 425 Hz, 1 s on and 4 s off."""
+    t = np.arange(RATE) / RATE
+    ring = np.sin(2 * np.pi * 425 * t) * np.minimum(1.0, np.minimum(t, 1 - t) / 0.01)
+    cycle = np.concatenate([ring, np.zeros(4 * RATE)]) * (32767 * 10 ** (-16 / 20))
+    cycles = np.tile(cycle, -(-seconds // 5))[: seconds * RATE]
+    return bytes(cycles.astype(np.int16).tobytes())
 
 
 def load_music(path: str | Path) -> bytes:

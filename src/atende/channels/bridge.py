@@ -1,0 +1,54 @@
+"""Two legs joined: what each party says is played to the other, and the keys each presses
+are sent on; when either hangs up, so does the other. Channel-neutral, like the legs: a SIP
+caller can be bridged to a SIP callee today, and to any other channel's leg later.
+
+The relay adds at most one 20 ms frame of delay. A party whose audio arrives faster than
+the other side's clock sends it (clock drift, a burst after a network stall) has the excess
+dropped once MAX_QUEUED_MS is waiting, so the delay can never grow."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from atende.aio import BackgroundTasks
+from atende.channels.leg import SAMPLE_RATE, AudioIn, CallLeg, DtmfIn, LegEnded
+
+log = logging.getLogger(__name__)
+
+MAX_QUEUED_MS = 120
+_MAX_QUEUED_BYTES = SAMPLE_RATE * 2 * MAX_QUEUED_MS // 1000
+
+
+async def _relay(src: CallLeg, dst: CallLeg, tasks: BackgroundTasks) -> CallLeg:
+    """``src``'s audio and keys to ``dst`` until ``src`` ends; returns ``src``."""
+    while True:
+        ev = await src.events.get()
+        if isinstance(ev, AudioIn):
+            if dst.outbound.pending_bytes < _MAX_QUEUED_BYTES:
+                dst.play(ev.pcm)
+        elif isinstance(ev, DtmfIn):
+            tasks.spawn(dst.send_dtmf(ev.digit))
+        elif isinstance(ev, LegEnded):
+            return src
+
+
+async def bridge(a: CallLeg, b: CallLeg, cause: str = "bridge_ended") -> CallLeg:
+    """Join ``a`` and ``b`` until one of them ends; the other is then hung up with
+    ``cause``. Returns the leg that ended first."""
+    tasks = BackgroundTasks()
+    relays = [asyncio.ensure_future(_relay(a, b, tasks)),
+              asyncio.ensure_future(_relay(b, a, tasks))]
+    try:
+        done, _ = await asyncio.wait(relays, return_when=asyncio.FIRST_COMPLETED)
+        first = next(iter(done)).result()
+    finally:
+        for r in relays:
+            r.cancel()
+        tasks.cancel_all()
+    other = b if first is a else a
+    if not other.ended:
+        await other.hangup(cause)
+    log.info("call %s: bridge over (%s hung up first)", a.info.id,
+             "the caller" if first is a else "the other party")
+    return first
