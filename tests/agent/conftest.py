@@ -18,6 +18,7 @@ from atende.agent.fallback import Fallback
 from atende.agent.realtime_session import RealtimeSession
 from atende.agent.session import AgentSession
 from atende.agent.tools import BUILTINS, ToolBox
+from atende.agent.turn_policy import TurnPolicy
 from atende.agent.turns import Turn
 from atende.channels.leg import FRAME_BYTES, CallInfo, CallLeg, TransferResult
 from atende.channels.memory import MemoryLeg
@@ -163,13 +164,15 @@ def played_s(call: Call) -> float:
 async def start_realtime(engines: tuple[WhisperSTT, CachedTTS], executor: ThreadPoolExecutor
                          ) -> AsyncIterator[StartRealtime]:
     """``start_realtime(server, fallback=…, wire_codec=…, api_key=…, provider=…, model=…,
-    voice=…, tools=…)``: a realtime session on a paced in-memory leg, the pipeline behind it."""
+    voice=…, tools=…, policy=…)``: a realtime session on a paced in-memory leg, the
+    pipeline behind it."""
     calls: list[Call] = []
 
     def start(server: FakeServer, fallback: Fallback | None = None,
               wire_codec: str | None = None, api_key: str = "sk-test",
               provider: str = "openai", model: str = "gpt-realtime",
-              voice: str | None = "marin", tools: ToolBox | None = None) -> Call:
+              voice: str | None = "marin", tools: ToolBox | None = None,
+              policy: TurnPolicy | None = None) -> Call:
         stt, tts = engines
         leg = MemoryLeg(CallInfo(uuid.uuid4().hex, "memory", "inbound", "ana", "atende"))
         record = Record()
@@ -185,7 +188,7 @@ async def start_realtime(engines: tuple[WhisperSTT, CachedTTS], executor: Thread
             leg, realtime_connection(settings),
             RealtimeConfig(PROMPT, "Hello, dental clinic.", box.specs,
                            end_of_turn_ms=400, wire_codec=wire_codec),
-            box, observer=record, fallback=fallback, pipeline=pipeline)
+            box, observer=record, fallback=fallback, pipeline=pipeline, policy=policy)
         leg.start()
         call = Call(leg, session, record,  # type: ignore[arg-type]
                     asyncio.get_running_loop().create_task(session.run()))

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 
 from atende.agent.fallback import Fallback
+from atende.agent.turn_policy import TurnPolicy
+from atende.channels.leg import DtmfIn
 from tests.agent.conftest import PROMPT, StartRealtime, played_s, wait_for
 from tests.peers.audio import Tone, speech
 from tests.peers.realtime import FakeRealtime, Reply
@@ -177,3 +179,49 @@ async def test_a_refused_connection_is_never_dead_air(
         call.record.events
     assert call.record.said("assistant") == [fb.message]
     assert played_s(call) > 1.0 and call.leg.end_cause == "assistant_hangup"
+
+
+def notes(conn: Any) -> list[str]:
+    """What atende told the model in words (system messages)."""
+    return [e["item"]["content"][0]["text"] for e in conn.of_type("conversation.item.create")
+            if e["item"]["type"] == "message" and e["item"]["role"] == "system"]
+
+
+async def test_a_silent_caller_is_reprompted_then_the_model_says_goodbye(
+        start_realtime: StartRealtime) -> None:
+    policy = TurnPolicy(reprompt_after_ms=2000, max_reprompts=1)
+    with FakeRealtime([Reply("Hello, dental clinic.", tone(0.4)),
+                       Reply("Are you still there?", tone(0.5, 550)),
+                       Reply("Goodbye then.", tone(0.6, 660))]) as server:
+        call = start_realtime(server, policy=policy)
+        await asyncio.wait_for(call.task, 20)
+        conn = server.last
+    assert call.leg.end_cause == "silence"
+    told = notes(conn)
+    assert len(told) == 2, told
+    assert "said nothing for 2 seconds" in told[0] and policy.reprompt in told[0]
+    assert "goodbye" in told[1].lower() and policy.silence_goodbye in told[1]
+    assert len(conn.of_type("response.create")) == 3  # greeting, reprompt, goodbye
+    assert [k for k, _ in call.record.events] == ["reprompt", "silence_hangup"]
+    greeting, reprompt, goodbye = [t for t in call.record.turns if t.speaker == "assistant"]
+    assert 1.9 <= reprompt.started_at - greeting.ended_at <= 2.4
+    assert not goodbye.interrupted and goodbye.played_ms >= 580  # heard whole, then hung up
+
+
+async def test_keys_the_caller_presses_are_told_to_the_model(
+        start_realtime: StartRealtime) -> None:
+    with FakeRealtime([Reply("Hello. Press one for sales, then the hash key.", tone(0.4)),
+                       Reply("Sales, one moment.", tone(0.4, 550))]) as server:
+        call = start_realtime(server)
+        await wait_for(lambda: played_s(call) >= 0.4)
+        loop = asyncio.get_running_loop()
+        for key in "1#":
+            call.leg.events.put_nowait(DtmfIn(key, 100, loop.time()))
+        await wait_for(lambda: played_s(call) >= 0.8)
+        for key in "42":  # no hash: the entry ends after a pause
+            call.leg.events.put_nowait(DtmfIn(key, 100, loop.time()))
+        await wait_for(lambda: len(notes(server.last)) == 2, timeout=5)
+        conn = server.last
+    assert notes(conn) == ["The caller pressed 1 # on their phone's keypad.",
+                           "The caller pressed 4 2 on their phone's keypad."]
+    assert call.record.said("assistant")[1] == "Sales, one moment."

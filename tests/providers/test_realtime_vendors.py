@@ -27,6 +27,7 @@ from atende.providers.realtime.base import (
 )
 from atende.providers.realtime.elevenlabs import ElevenLabsAgent
 from atende.providers.realtime.gemini import GeminiLive
+from atende.providers.realtime.openai import OpenAIRealtime
 
 FRAME = np.full(320, 1000, dtype=np.int16).tobytes()  # 20 ms at 16 kHz
 
@@ -214,3 +215,32 @@ def test_gemini_tools_go_away_and_errors() -> None:
     quota = p.closed(1011, "You exceeded your current quota")
     assert isinstance(quota, Failed) and quota.kind == "rate_limited"
     assert isinstance(p.closed(None, ""), Failed)  # never a normal end for Gemini
+
+
+def test_what_the_model_cannot_hear_is_told_in_each_dialect() -> None:
+    """Keys and silence, as text: ElevenLabs answers a user_message (a contextual update
+    only informs it); Gemini a client turn marked complete; OpenAI a system item followed
+    by response.create (only when no response is running, which would be refused)."""
+    el, _ = eleven()
+    el.prompt("The caller pressed 1.", respond=True)
+    el.prompt("The caller is driving.", respond=False)
+    assert sent(el) == [{"type": "user_message", "text": "The caller pressed 1."},
+                        {"type": "contextual_update", "text": "The caller is driving."}]
+    assert el.handles_silence
+    gm = GeminiLive(RealtimeSettings("gemini", "m", "k"))
+    gm.prompt("The caller pressed 1.", respond=True)
+    assert sent(gm) == [{"clientContent": {"turns": [
+        {"role": "user", "parts": [{"text": "The caller pressed 1."}]}],
+        "turnComplete": True}}]
+    assert not gm.handles_silence
+    op = OpenAIRealtime(RealtimeSettings("openai"))
+    op.prompt("The caller pressed 1.", respond=True)
+    out = [json.loads(m) for m in op.outbox]
+    assert out == [{"type": "conversation.item.create", "item": {
+        "type": "message", "role": "system",
+        "content": [{"type": "input_text", "text": "The caller pressed 1."}]}},
+        {"type": "response.create"}]
+    op.outbox.clear()
+    op.receive(json.dumps({"type": "response.created", "response": {"id": "r1"}}))
+    op.prompt("The caller pressed 2.", respond=True)
+    assert [json.loads(m)["type"] for m in op.outbox] == ["conversation.item.create"]

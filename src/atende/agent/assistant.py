@@ -228,5 +228,5 @@ def session_for(a: models.Assistant, leg: CallLeg, rules: RuleSet,
     return RealtimeSession(
         leg, realtime_connection(settings),
         realtime_config(a, rules, context, tools, leg.wire_codec), tools, observer=observer,
-        fallback=fallback(a), hold_music=music_for(a.hold_music),
+        fallback=fallback(a), hold_music=music_for(a.hold_music), policy=turns.policy,
         pipeline=lambda opening, brain: pipeline(opening, brain, "assistant_hangup"))

@@ -17,7 +17,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -26,7 +26,9 @@ from atende.agent.fallback import Fallback, MessageTaker, fallback_speech
 from atende.agent.hold import HoldMusic, start_hold, stop_hold
 from atende.agent.session import AgentSession
 from atende.agent.tools import ToolBox
+from atende.agent.turn_policy import Keypad, SilenceWatch, TurnPolicy
 from atende.agent.turns import CallReport, SessionObserver, Turn
+from atende.agent.vad import rms_dbfs
 from atende.aio import BackgroundTasks
 from atende.channels.leg import (
     AudioIn,
@@ -60,6 +62,9 @@ from atende.providers.realtime.base import (
 from atende.providers.realtime.connection import RealtimeConnection
 
 log = logging.getLogger(__name__)
+
+CALLER_AUDIBLE_DBFS = -45.0  # louder frames count as the caller making a sound
+GOODBYE_WAIT_S = 8.0  # for the model's goodbye to a silent caller, before hanging up
 
 # The pipeline session that takes the call over when the vendor fails: it opens with the
 # given speech; brain None: the assistant's own.
@@ -137,7 +142,7 @@ class RealtimeSession:
     def __init__(self, leg: CallLeg, connection: RealtimeConnection, config: RealtimeConfig,
                  tools: ToolBox, observer: SessionObserver | None = None,
                  fallback: Fallback | None = None, pipeline: Pipeline | None = None,
-                 hold_music: bytes | None = None) -> None:
+                 hold_music: bytes | None = None, policy: TurnPolicy | None = None) -> None:
         self.leg = leg
         self.conn = connection
         self.protocol = connection.protocol
@@ -148,6 +153,12 @@ class RealtimeSession:
         self.fallback = fallback or Fallback()
         self.pipeline = pipeline
         self.hold = HoldMusic(leg, hold_music or default_hold_music(), self.report)
+        self.policy = policy or TurnPolicy()
+        # A vendor that reprompts by itself (ElevenLabs) is left to it: twice is too many.
+        self.silence = SilenceWatch(replace(self.policy, reprompt_after_ms=None)
+                                    if self.protocol.handles_silence else self.policy)
+        self.keypad = Keypad()
+        self._goodbye_at: float | None = None  # asked the model to say goodbye, then
         self.hangup_cause: str | None = None  # set: hang up once everything was heard
         self.drained = asyncio.Event()  # nothing being said or still to be said
         self.drained.set()
@@ -217,6 +228,7 @@ class RealtimeSession:
             elif not self.leg.on_hold and not self._vendor_gone:
                 self.protocol.audio(ev.pcm)
                 self.conn.flush()
+            self._tick(ev)
         elif isinstance(ev, AudioOut):
             self._play(ev)
         elif isinstance(ev, PlayoutStarted | PlayoutDone):
@@ -228,6 +240,7 @@ class RealtimeSession:
         elif isinstance(ev, CallerStopped):
             self._caller_end_at = self._now()
         elif isinstance(ev, CallerText):
+            self.silence.answered()
             self._caller_said(ev.text)
         elif isinstance(ev, AssistantText):
             item = self._items.get(ev.item)
@@ -252,6 +265,8 @@ class RealtimeSession:
         elif isinstance(ev, DtmfIn):
             if self.observer is not None:
                 self.observer.on_dtmf(self.leg.info.id, ev.digit, self._wall(ev.at))
+            self.silence.answered()
+            self._keys(self.keypad.press(ev.digit, ev.at))
         elif isinstance(ev, HoldChanged):
             if self.observer is not None:
                 self.observer.on_hold(self.leg.info.id, ev.on_hold, self._wall(ev.at))
@@ -276,6 +291,8 @@ class RealtimeSession:
         if item.cut or self.leg.on_hold or self.leg.ended or not ev.pcm:
             return
         self.hold.stop(self._now(), "speech")  # the model speaking takes them off hold
+        if self._goodbye_at is not None:
+            self.hangup_cause = "silence"  # once this goodbye has been heard
         item.queued += 1
         self._producing = True
         self.drained.clear()
@@ -353,6 +370,44 @@ class RealtimeSession:
         if self.hangup_cause is not None and not self.leg.ended:
             cause, self.hangup_cause = self.hangup_cause, None
             self._call_tasks.spawn(self.leg.hangup(cause))
+
+    # what the model cannot hear: keys, and silence -------------------------------------
+    def _tick(self, ev: AudioIn) -> None:
+        """The line's clock (a frame every 20 ms): keys to pass on, silence to act on."""
+        self._keys(self.keypad.due(ev.at))
+        if rms_dbfs(ev.pcm) > CALLER_AUDIBLE_DBFS:
+            self.silence.restart()  # someone is making a sound: not silence
+        if self._goodbye_at is not None:
+            if ev.at - self._goodbye_at > GOODBYE_WAIT_S and self.hangup_cause is None \
+                    and not self.leg.ended:
+                self._call_tasks.spawn(self.leg.hangup("silence"))  # it said nothing
+            return
+        idle = (self.drained.is_set() and not self._producing and not self._tool_tasks
+                and not self.leg.on_hold and not self.hold.active and not self._vendor_gone)
+        verdict = self.silence.tick(ev.at, idle)
+        p = self.policy
+        if verdict == "reprompt":
+            self.report.event("reprompt", {"count": self.silence.reprompts})
+            self._tell(f"The caller has said nothing for {(p.reprompt_after_ms or 0) / 1000:g} "
+                       "seconds. "
+                       f'Check briefly that they are still there, e.g. "{p.reprompt}"')
+        elif verdict == "goodbye":
+            log.info("call %s: no answer to %d reprompts; ending the call",
+                     self.leg.info.id, self.silence.reprompts)
+            self.report.event("silence_hangup", {"reprompts": self.silence.reprompts})
+            self._goodbye_at = ev.at
+            self._tell("The caller still says nothing. Say goodbye in one short sentence, "
+                       f'e.g. "{p.silence_goodbye}" The call ends after it.')
+
+    def _keys(self, keys: str | None) -> None:
+        if keys:
+            log.info("call %s: keys %s passed to the model", self.leg.info.id, keys)
+            self._tell(f"The caller pressed {' '.join(keys)} on their phone's keypad.")
+
+    def _tell(self, text: str) -> None:
+        if not self._vendor_gone and not self.leg.ended:
+            self.protocol.prompt(text, respond=True)
+            self.conn.flush()
 
     # what the caller says and the model does --------------------------------------------
     def _caller_said(self, text: str) -> None:

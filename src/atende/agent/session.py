@@ -24,7 +24,7 @@ from atende.agent.fallback import Fallback, MessageTaker, fallback_speech
 from atende.agent.hearing import Hearing
 from atende.agent.hold import HOLD_OVER, HoldMusic, start_hold, stop_hold
 from atende.agent.speaking import Speaker
-from atende.agent.turn_policy import TurnPolicy
+from atende.agent.turn_policy import SilenceWatch, TurnPolicy
 from atende.agent.turns import CallReport, SessionObserver, Turn
 from atende.agent.utterance import Utterance, heard_before, sentences
 from atende.agent.vad import Endpointer, SpeechStarted, TurnEnded, VadConfig
@@ -133,8 +133,7 @@ class AgentSession:
         self._offset = 0.0
         self.barge_ins = 0
         self._resumable: Utterance | None = None  # cut by a barge-in, maybe by mistake
-        self._idle_since: float | None = None
-        self._reprompts = 0
+        self.silence = SilenceWatch(self.policy)
         self._question: str | None = None  # the last one the caller heard, unanswered
 
     def _wall(self, loop_time: float) -> float:
@@ -159,7 +158,7 @@ class AgentSession:
                     self._on_playout_done(ev)
                 elif isinstance(ev, DtmfIn):
                     log.info("call %s: DTMF %s", self.leg.info.id, ev.digit)
-                    self._idle_since, self._reprompts = None, 0
+                    self.silence.answered()
                     if self.observer:
                         self.observer.on_dtmf(self.leg.info.id, ev.digit, self._wall(ev.at))
                 elif isinstance(ev, HoldChanged):
@@ -218,7 +217,7 @@ class AgentSession:
     # listening --------------------------------------------------------------------------
     def _listen(self, ev: AudioIn) -> None:
         if self.hold.active:  # the caller hears music and is not listened to
-            self._idle_since = None
+            self.silence.restart()
             if self.hold.due(ev.at):
                 self.hold.stop(ev.at, "timeout")
                 self._start_speaking(sentences(HOLD_OVER), None, reply=False)
@@ -230,7 +229,7 @@ class AgentSession:
             self.hearing.heard(ev.pcm)  # a frame of the speech under way (or its last)
         for vev in events:
             if isinstance(vev, SpeechStarted):
-                self._idle_since = None
+                self.silence.restart()
                 self.hearing.started(self.endpointer.turn_audio)
             else:
                 turn_ended = True
@@ -272,25 +271,16 @@ class AgentSession:
                 and not self.hold.active and not self.leg.ended)
 
     def _check_silence(self, at: float) -> None:
-        p = self.policy
-        if p.reprompt_after_ms is None or not self._idle():
-            self._idle_since = None
-            return
-        if self._idle_since is None:
-            self._idle_since = at
-            return
-        if (at - self._idle_since) * 1000 < p.reprompt_after_ms:
-            return
-        self._idle_since = None
-        if self._reprompts >= p.max_reprompts:
+        p, watch = self.policy, self.silence
+        verdict = watch.tick(at, self._idle())
+        if verdict == "goodbye":
             log.info("call %s: no answer to %d reprompts; ending the call",
-                     self.leg.info.id, self._reprompts)
-            self.report.event("silence_hangup", {"reprompts": self._reprompts})
+                     self.leg.info.id, watch.reprompts)
+            self.report.event("silence_hangup", {"reprompts": watch.reprompts})
             self._start_speaking(sentences(p.silence_goodbye, hangup=True), None,
                                  hangup_cause="silence", reply=False)
-        else:
-            self._reprompts += 1
-            self.report.event("reprompt", {"count": self._reprompts})
+        elif verdict == "reprompt":
+            self.report.event("reprompt", {"count": watch.reprompts})
             # Asked again with it, so that "yes, I'm here" cannot answer something else.
             text = f"{p.reprompt} {self._question}" if self._question else p.reprompt
             self._start_speaking(sentences(text), None, reply=False)
@@ -314,7 +304,7 @@ class AgentSession:
         if not text.strip():
             return
         log.info("call %s: caller said %r (stt %d ms)", self.leg.info.id, text, stt_ms)
-        self._reprompts = 0
+        self.silence.answered()
         if self.endpointer.in_speech:
             return  # the caller kept talking: answer the next turn instead of talking over
         brain = self.brain

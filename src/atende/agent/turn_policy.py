@@ -47,3 +47,62 @@ class TurnPolicy:
             else:
                 return False
         return True
+
+
+@dataclass
+class SilenceWatch:
+    """When a silent caller is reprompted, and when the call is given up: fed the time and
+    whether the line is idle (nobody speaking, nothing being prepared), it says
+    ``reprompt`` after ``reprompt_after_ms`` of idleness, and ``goodbye`` once
+    ``max_reprompts`` went unanswered. Sans-IO: the session applies its verdicts."""
+
+    policy: TurnPolicy
+    idle_since: float | None = None
+    reprompts: int = 0  # in a row, unanswered
+
+    def tick(self, now: float, idle: bool) -> str | None:
+        p = self.policy
+        if p.reprompt_after_ms is None or not idle:
+            self.idle_since = None
+            return None
+        if self.idle_since is None:
+            self.idle_since = now
+            return None
+        if (now - self.idle_since) * 1000 < p.reprompt_after_ms:
+            return None
+        self.idle_since = None
+        if self.reprompts >= p.max_reprompts:
+            return "goodbye"
+        self.reprompts += 1
+        return "reprompt"
+
+    def restart(self) -> None:
+        """Something happened on the line: the silence starts again from now."""
+        self.idle_since = None
+
+    def answered(self) -> None:
+        """The caller said or pressed something: the reprompts start again too."""
+        self.idle_since = None
+        self.reprompts = 0
+
+
+class Keypad:
+    """Keys the caller presses, gathered into one entry for a model that cannot hear them:
+    the entry ends with ``#`` or after ``gap_s`` without another key."""
+
+    def __init__(self, gap_s: float = 1.5) -> None:
+        self.gap_s = gap_s
+        self._keys = ""
+        self._last = 0.0
+
+    def press(self, key: str, at: float) -> str | None:
+        self._keys += key
+        self._last = at
+        return self._take() if key == "#" else None
+
+    def due(self, now: float) -> str | None:
+        return self._take() if self._keys and now - self._last >= self.gap_s else None
+
+    def _take(self) -> str:
+        keys, self._keys = self._keys, ""
+        return keys

@@ -80,6 +80,13 @@ class LlmOut(BaseModel):
     api_key_set: bool
 
 
+def _key() -> Any:
+    """The write-only key of a provider's settings (realtime, stt, tts)."""
+    return Field(None, min_length=1, max_length=1000, description="write-only; stored "
+                 "encrypted. Omitted on update: the key is kept while the provider stays "
+                 "the same")
+
+
 class RealtimeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     provider: Literal["openai", "elevenlabs", "gemini"] = Field(
@@ -95,9 +102,7 @@ class RealtimeIn(BaseModel):
                                  "own API, e.g. wss://api.openai.com/v1, "
                                  "wss://api.elevenlabs.io, "
                                  "wss://generativelanguage.googleapis.com")
-    api_key: str | None = Field(None, min_length=1, max_length=1000, description="write-only; "
-                                "stored encrypted. Omitted on update: the key is kept while "
-                                "the provider stays the same")
+    api_key: str | None = _key()
     timeout_s: float = Field(RealtimeSettings.timeout_s, ge=1, le=60, description="to connect "
                              "and be ready; after it (or any failure) the fallback runs")
 
@@ -122,10 +127,6 @@ class RealtimeOut(BaseModel):
     api_key_set: bool
 
 
-_KEY = Field(None, min_length=1, max_length=1000, description="write-only; stored encrypted. "
-             "Omitted on update: the key is kept while the provider stays the same")
-
-
 class SttIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     provider: Literal["deepgram", "openai"] = Field(
@@ -138,7 +139,7 @@ class SttIn(BaseModel):
                                  description="default: the assistant's language")
     base_url: str | None = Field(None, max_length=500, description="default: the vendor's "
                                  "own API (wss://api.deepgram.com, https://api.openai.com/v1)")
-    api_key: str | None = _KEY
+    api_key: str | None = _key()
     timeout_s: float = Field(SpeechSettings.timeout_s, ge=0.5, le=30, description="to "
                              "connect, and for the transcript once the turn ends; after it "
                              "(or any failure) the local recogniser hears the turn")
@@ -168,7 +169,7 @@ class TtsIn(BaseModel):
     base_url: str | None = Field(None, max_length=500, description="default: the vendor's "
                                  "own API (https://api.elevenlabs.io, "
                                  "https://api.openai.com/v1)")
-    api_key: str | None = _KEY
+    api_key: str | None = _key()
     timeout_s: float = Field(SpeechSettings.timeout_s, ge=0.5, le=30, description="for the "
                              "first audio of a sentence and between its pieces; after it (or "
                              "any failure) the local voice speaks")

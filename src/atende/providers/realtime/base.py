@@ -147,6 +147,8 @@ class RealtimeProtocol(Protocol):
     outbox: list[str]  # messages to send, in order; the connection empties it
     # False: the vendor never says a reply is over (ElevenLabs); a reply all played out is.
     signals_reply_end: bool
+    # True: the vendor's own agent reprompts a silent caller (ElevenLabs' turn timeout).
+    handles_silence: bool
 
     def url(self) -> str: ...
 
@@ -170,6 +172,10 @@ class RealtimeProtocol(Protocol):
     def tool_result(self, request: ToolRequest, output: dict[str, Any],
                     respond: bool) -> None:
         """``output`` of a tool; ``respond``: let the model speak again after it."""
+
+    def prompt(self, text: str, respond: bool) -> None:
+        """Tell the model of something on the call it cannot hear (keys pressed, a silent
+        caller), in words; ``respond``: and have it speak now."""
 
 
 # audio at the edge ----------------------------------------------------------------------

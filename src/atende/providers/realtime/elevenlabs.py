@@ -60,6 +60,7 @@ def wire_for(fmt: str) -> WireAudio:
 class ElevenLabsAgent:
     name = "elevenlabs"
     signals_reply_end = False
+    handles_silence = True  # the agent's turn timeout reprompts a silent caller
 
     def __init__(self, settings: RealtimeSettings) -> None:
         self.settings = settings
@@ -108,6 +109,11 @@ class ElevenLabsAgent:
             return  # the call is ending or handed over: the agent must not go on
         self._send({"type": "client_tool_result", "tool_call_id": request.call_id,
                     "result": json.dumps(output), "is_error": "error" in output})
+
+    def prompt(self, text: str, respond: bool) -> None:
+        # A user message makes the agent answer; a contextual update only informs it.
+        self._send({"type": "user_message" if respond else "contextual_update",
+                    "text": text})
 
     def closed(self, code: int | None, reason: str) -> Ended | Failed:
         return Ended() if code == 1000 else close_failure(code, reason)

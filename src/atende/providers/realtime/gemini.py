@@ -59,6 +59,7 @@ def _rate(mime: str) -> int:
 class GeminiLive:
     name = "gemini"
     signals_reply_end = True
+    handles_silence = False
 
     def __init__(self, settings: RealtimeSettings) -> None:
         self.settings = settings
@@ -121,6 +122,10 @@ class GeminiLive:
             return  # the call is ending or handed over: the model must not go on
         self._send({"toolResponse": {"functionResponses": [
             {"id": request.call_id, "name": request.name, "response": output}]}})
+
+    def prompt(self, text: str, respond: bool) -> None:
+        self._send({"clientContent": {"turns": [{"role": "user", "parts": [{"text": text}]}],
+                                      "turnComplete": respond}})
 
     def closed(self, code: int | None, reason: str) -> Ended | Failed:
         # Gemini reports errors (bad key, bad setup, quota) in the close frame's reason.

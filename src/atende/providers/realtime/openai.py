@@ -68,6 +68,7 @@ def _failure_kind(error: dict[str, Any]) -> FailureKind:
 class OpenAIRealtime:
     name = "openai"
     signals_reply_end = True
+    handles_silence = False
 
     def __init__(self, settings: RealtimeSettings) -> None:
         self.settings = settings
@@ -145,6 +146,13 @@ class OpenAIRealtime:
         self._answered = True
         self._quiet = self._quiet or not respond
         self._respond()
+
+    def prompt(self, text: str, respond: bool) -> None:
+        self._send({"type": "conversation.item.create", "item": {
+            "type": "message", "role": "system",
+            "content": [{"type": "input_text", "text": text}]}})
+        if respond and self._active is None:  # one speaking now hears of it next turn
+            self._send({"type": "response.create"})
 
     def _respond(self) -> None:
         """Once every tool of a reply has its result and the reply is over, the model
