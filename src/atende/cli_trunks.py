@@ -220,9 +220,13 @@ def cancel(call_id: str, api: ApiUrl = DEFAULT_API) -> None:
 
 def transfer(call_id: str, to: Annotated[str, typer.Argument(
                  help="extension, number or sip: URI")],
-             api: ApiUrl = DEFAULT_API) -> None:
-    """Blind-transfer a call in progress and wait for the outcome."""
-    r = _call("POST", f"{api}/v1/calls/{call_id}/transfer", json={"to": to}, timeout=90)
+             api: ApiUrl = DEFAULT_API,
+             bridge: Annotated[bool, typer.Option(
+                 "--bridge", help="call the target and join the calls (for trunks that "
+                 "take no REFER)")] = False) -> None:
+    """Transfer a call in progress (blind, or --bridge) and wait for the outcome."""
+    r = _call("POST", f"{api}/v1/calls/{call_id}/transfer",
+              json={"to": to, "mode": "bridge" if bridge else "refer"}, timeout=90)
     progress = " → ".join(str(s) for s in r["progress"])
     typer.echo(f"{r['outcome']}: {r['reason']}" + (f" (progress {progress})" if progress
                                                     else ""))

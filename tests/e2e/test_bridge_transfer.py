@@ -10,6 +10,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from tests.e2e.test_cli import atende_cli
 from tests.e2e.test_llm_agent import assistant, conversation_model, events
 from tests.e2e.test_outbound import (  # noqa: F401  (pbx and trunk are fixtures)
     finished,
@@ -121,3 +122,36 @@ async def test_a_bridged_transfer_nobody_answers_is_told_to_the_model(
     assert done["hangup_cause"] == "assistant_hangup"
     heard, rate = read_wav(alice.recordings()[0])
     assert tone_spans(heard, rate, RINGBACK_HZ)  # while kamailio looked for "nobody"
+
+
+async def test_the_cli_bridges_a_call_and_the_target_hanging_up_ends_it(
+        atende: AtendeProcess, pbx: Kamailio, trunk: dict[str, Any],  # noqa: F811
+        tmp_path: Path) -> None:
+    alice = await phone(tmp_path, pbx, "alice", speech_wav(tmp_path / "a.wav", [], 40))
+    bob = await phone(tmp_path, pbx, "bob", speech_wav(
+        tmp_path / "b.wav", [(1.0, Tone(BOB_HZ, 1.0))], 30))
+    try:
+        r = atende.api.post("/v1/calls", json={"phone_number": "alice",
+                                               "trunk_id": trunk["id"]})
+        assert r.status_code == 201, r.text
+        call_id = r.json()["id"]
+        await atende.wait_for_call(
+            lambda c: c["id"] == call_id and c["status"] == "in_progress", timeout=30)
+        out = await asyncio.to_thread(atende_cli, atende, "transfer", call_id, "bob",
+                                      "--bridge")
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert out.stdout.strip() == "transferred: the calls are joined"
+        alice_heard = alice.workdir / "rec"
+        await until(lambda: any(tone_spans(*heard_so_far(p), BOB_HZ)
+                                for p in alice_heard.glob("dump-*-dec.wav")), 30)
+        await bob.command("hangup")
+        await alice.wait_event("CALL_CLOSED", timeout=10)  # atende ended alice's call
+        done = await finished(atende, call_id)
+    finally:
+        await alice.stop()
+        await bob.stop()
+    (ended,) = events(done, "bridge_ended")
+    assert ended["hung_up_first"] == "target"
+    assert done["hangup_cause"] == "bridge_ended"
+    (started,) = events(done, "transfer_started")
+    assert started["mode"] == "bridge"

@@ -1,6 +1,8 @@
-"""Control of calls in progress: cancel, blind transfer."""
+"""Control of calls in progress: cancel, transfer (blind, or bridged by atende)."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,15 +23,20 @@ class TransferIn(BaseModel):
                     "formatted for the trunk and checked against its allowed_countries",
                     examples=["reception", "+351212345678", "sip:sales@pbx.example.com"])
     timeout_s: float = Field(60, ge=5, le=300, description="give up waiting for the outcome "
-                             "after this long")
+                             "after this long (refer; a bridged call rings for 30 s)")
+    mode: Literal["refer", "bridge"] = Field(
+        "refer", description="refer: the other party is asked to call the target (SIP "
+        "REFER); bridge: atende calls the target on the call's trunk, the caller hearing "
+        "ringback, and joins the two calls once it answers")
 
 
 class TransferOut(BaseModel):
     model_config = ConfigDict(json_schema_extra=ex.examples(ex.TRANSFER_OUT))
 
-    outcome: str = Field(description="transferred (the call left atende), failed (the "
-                         "target did not take it: the assistant stays on the call), refused "
-                         "(the other party will not transfer) or timeout",
+    outcome: str = Field(description="transferred (refer: the call left atende; bridge: "
+                         "the calls are joined), failed (the target did not take it: the "
+                         "assistant stays on the call), refused (the other party will not "
+                         "transfer) or timeout",
                          examples=["transferred"])
     sip_status: int | None = Field(description="the REFER's status when refused, else the "
                                    "target's final status as NOTIFYed", examples=[200])
@@ -62,16 +69,21 @@ def live_router(engine: CallEngine, queue: CallQueue, store: Store) -> APIRouter
                  responses={404: {"description": "no call in progress with that id"},
                             422: {"description": "the target cannot be called"}})
     async def transfer(call_id: str, body: TransferIn) -> TransferOut:
-        """Blind-transfer a call in progress (SIP REFER) and wait for the outcome the other
-        party reports. On success atende leaves the call (hang-up cause `transferred`)."""
+        """Transfer a call in progress and wait for the outcome. `refer`: a blind transfer
+        (SIP REFER), where on success atende leaves the call (hang-up cause `transferred`).
+        `bridge`: atende calls the target itself and joins the calls until either party
+        hangs up (event `bridge_ended`)."""
         leg = engine.live_leg(call_id)
         if leg is None:
             raise HTTPException(404, f"no call in progress with id {call_id!r}")
         try:
-            target = engine.transfer_target(call_id, body.to)
+            if body.mode == "bridge":
+                result = await engine.transfers.dial_and_join(leg, body.to)
+            else:
+                result = await engine.transfer(leg, engine.transfer_target(call_id, body.to),
+                                               body.timeout_s)
         except DestinationError as exc:
             raise HTTPException(422, f"to: {exc}") from None
-        result = await engine.transfer(leg, target, body.timeout_s)
         return TransferOut(outcome=result.outcome, sip_status=result.status,
                            reason=result.reason, progress=list(result.progress))
 

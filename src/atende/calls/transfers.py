@@ -107,16 +107,17 @@ class Transfers:
         """A transfer the assistant decided (a tool call, its fallback, closed hours)."""
         try:
             if bridge_it:
-                return await self._dial_and_join(leg, to)
+                return await self.dial_and_join(leg, to)
             target = self.target(leg.info.id, to)
         except DestinationError as exc:
             self._event(leg.info.id, "transfer_refused", {"to": to, "reason": str(exc)})
             return TransferResult("refused", None, str(exc))
         return await self.blind(leg, target, RING_TIMEOUT_S)
 
-    async def _dial_and_join(self, leg: CallLeg, to: str) -> TransferResult:
+    async def dial_and_join(self, leg: CallLeg, to: str) -> TransferResult:
         """Call ``to`` on the call's trunk with ringback for the caller; once it answers,
-        hand ``leg`` over (the session lets go of it) for ``joined`` to bridge."""
+        hand ``leg`` over (the session lets go of it) for ``joined`` to bridge.
+        DestinationError: ``to`` cannot be called from this call."""
         engine = self.engine
         trunk = self.trunk_of(leg.info)
         if trunk is None or engine.trunks is None or engine.dialer is None:
