@@ -65,6 +65,8 @@ def test_music_loops_and_files_are_checked(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not a readable WAV"):
         load_music(bad)
     assert music_for(str(tmp_path / "gone.wav")) == music  # a call never fails over it
+    with pytest.raises(ValueError, match="no such file"):
+        load_music(tmp_path)  # a folder, or a FIFO or device, is never opened
     buf = io.BytesIO()
     with wave.open(buf, "wb") as w:
         w.setnchannels(1)

@@ -207,7 +207,8 @@ def test_cloud_speech_settings_keep_their_keys_encrypted(api: tuple[TestClient, 
     ({"voicemail": {"detect": "yes"}}, 422, "detect"),
     ({"transfers": [{"name": "a", "target": "1", "mode": "conference"}]}, 422, "mode"),
     ({"hold_music": "/nonexistent/music.wav"}, 422, "hold_music: /nonexistent/music.wav: "
-     "not a readable WAV file"),
+     "no such file"),
+    ({"hold_music": __file__}, 422, "not a readable WAV file"),  # this file: Python
     ({"tts": {"provider": "elevenlabs"}}, 422, "voice: the ElevenLabs voice_id is needed"),
     ({"tts": {"provider": "acme", "voice": "v"}}, 422, "provider"),
     ({"stt": {"provider": "openai", "base_url": "wss://x"}}, 422,

@@ -16,6 +16,7 @@ from atende.media.resample import resample
 log = logging.getLogger(__name__)
 
 RATE = 16000
+MAX_MUSIC_BYTES = 32 << 20
 # A slow C major arpeggio and its answer: notes (Hz) of half a second each.
 _NOTES = (261.63, 329.63, 392.00, 523.25, 392.00, 329.63, 293.66, 349.23, 440.00, 587.33,
           440.00, 349.23, 261.63, 329.63, 392.00, 329.63)
@@ -47,6 +48,11 @@ def load_music(path: str | Path) -> bytes:
     """A WAV file (PCM, any rate, mono or stereo) as 16 kHz mono. ValueError says what is
     wrong with it."""
     try:
+        # Only a plain file of a sane size: a FIFO or a device would block whoever reads.
+        if not Path(path).is_file():
+            raise ValueError(f"{path}: no such file (it must be a WAV file on the server)")
+        if Path(path).stat().st_size > MAX_MUSIC_BYTES:
+            raise ValueError(f"{path}: larger than {MAX_MUSIC_BYTES >> 20} MiB")
         with wave.open(str(path)) as w:
             if w.getsampwidth() != 2:
                 raise ValueError(f"{path}: only 16-bit PCM WAV files are supported")
