@@ -118,15 +118,26 @@ async def test_barge_in_leaves_only_what_was_heard_in_the_models_memory(
 
 async def test_backup_model_answers_when_the_first_fails(
         call_with: Callable[..., Call], speech: Callable[[str], bytes]) -> None:
-    with VendorServer(lambda req: Status(503, '{"error": {"message": "overloaded"}}')) as bad, \
-            VendorServer(lambda req: reply("The backup is here.")) as good:
+    backup: list[Answer] = [reply("The backup is here."), reply("Still the backup."),
+                            Status(500, '{"error": {"message": "down too"}}')]
+    first: list[Answer] = [Status(503, '{"error": {"message": "overloaded"}}'),
+                           reply("The first one is back.")]
+    with VendorServer(lambda req: first.pop(0)) as bad, \
+            VendorServer(lambda req: backup.pop(0)) as good:
         call = call_with([bad.url, good.url])
         await call.greeting_heard()
-        await call.say(speech("Hello?"))
-        await wait_for(lambda: len(call.record.said("assistant")) == 2)
-    assert call.record.said("assistant")[-1] == "The backup is here."
-    (err,) = [d for k, d in call.record.events if k == "provider_error"]
-    assert err["status"] == 503 and err["kind"] == "server" and "overloaded" in err["message"]
+        for n, words in enumerate(("Hello?", "Are you there?", "And now?"), start=2):
+            await call.say(speech(words))
+            await wait_for(lambda n=n: len(call.record.said("assistant")) == n
+                           and not call.leg.outbound.busy)
+    assert call.record.said("assistant")[1:] == [
+        "The backup is here.", "Still the backup.", "The first one is back."]
+    # After its failure the first model was not asked first again (each turn would have
+    # waited for it), until the backup failed too.
+    assert (len(bad.requests), len(good.requests)) == (2, 3)
+    errors = [d for k, d in call.record.events if k == "provider_error"]
+    assert [(e["status"], e["kind"]) for e in errors] == [(503, "server"), (500, "server")]
+    assert "overloaded" in errors[0]["message"]
     assert not [k for k, _ in call.record.events if k == "fallback"]
 
 

@@ -3,7 +3,9 @@ go to the model, its reply is spoken sentence by sentence as it streams, and its
 are run on the call, their results fed back for another round.
 
 With several models, a failure before the first word moves on to the next one (a backup
-provider); a failure after it is the session's to handle (its fallback)."""
+provider); a failure after it is the session's to handle (its fallback). A model that
+failed is asked last for the rest of the call: otherwise every turn would wait out its
+timeout before the backup speaks."""
 
 from __future__ import annotations
 
@@ -42,6 +44,7 @@ class LlmBrain:
         self.conversation = Conversation(system, [], tools.specs)
         if greeting:
             self.conversation.messages.append(Message("assistant", greeting))
+        self._benched: list[LanguageModel] = []  # failed on this call: asked last
         self._reply_from = 0  # where the last reply starts (the greeting, at first)
         self._cut = False  # the last reply's memory was cut to what the caller heard
 
@@ -88,7 +91,8 @@ class LlmBrain:
 
     async def _stream(self, actions: CallActions) -> AsyncGenerator[LlmEvent, None]:
         last: ProviderError | None = None
-        for model in self.models:
+        order = [m for m in self.models if m not in self._benched] + self._benched
+        for model in order:
             started = False
             try:
                 async with aclosing(model.stream(self.conversation)) as events:
@@ -97,13 +101,17 @@ class LlmBrain:
                             started = True
                             actions.first_token()
                         yield event
+                if model in self._benched:
+                    self._benched.remove(model)  # it answered again
                 return
             except ProviderError as exc:
                 if started:
                     raise
                 last = exc
+                if len(self.models) > 1 and model not in self._benched:
+                    self._benched.append(model)
                 log.warning("%s failed (%s); %s", model.name, exc.kind,
-                            "trying the next model" if model is not self.models[-1]
+                            "trying the next model" if model is not order[-1]
                             else "no model left")
                 actions.event("provider_error", {"provider": model.name, "kind": exc.kind,
                                                  "status": exc.status, "message": exc.message})
