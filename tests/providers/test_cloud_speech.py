@@ -229,3 +229,18 @@ async def test_a_phrase_said_whole_is_cached_and_a_cut_one_is_not(
         await gen.aclose()  # a barge-in
         assert voice.cached("A long sentence that the caller cuts off in the middle.") is None
     assert len(api.requests) == 2
+
+
+async def test_the_phrase_cache_is_bounded_by_bytes(client: httpx.AsyncClient) -> None:
+    with VendorServer(elevenlabs_voice(gap_s=0.0)) as api:
+        voice = CachedStream(cloud_voice(elevenlabs(api.url), client), max_bytes=30000)
+        phrases = [f"Phrase {n}." for n in range(5)]  # 0.2 s, 6,400 bytes each
+        for p in phrases:
+            await collect(voice, p)
+        long = "A sentence far too long to be worth keeping in the cache."  # 35 KB
+        await collect(voice, long)
+        assert voice.cached(long) is None  # more than a quarter of the cache: not kept
+        assert voice.cached(phrases[0]) is None  # the oldest went to make room
+        assert all(voice.cached(p) is not None for p in phrases[1:])
+        await collect(voice, phrases[0])
+    assert len(api.requests) == 7

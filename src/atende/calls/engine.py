@@ -213,8 +213,11 @@ class CallEngine:
             return ("busy",
                     f"atende is handling {len(self.active)} calls already (ATENDE_MAX_CALLS)")
         if trunk is not None:
-            on_trunk = sum(1 for a in self.active.values()
-                           if a.info.extra.get("trunk_id") == trunk.id)
+            # A bridged transfer holds a second channel of its trunk (no agent: it does
+            # not count towards ATENDE_MAX_CALLS, which is about speech engines).
+            legs = [a.info for a in self.active.values()] + [
+                leg.info for leg in self.transfers.bridged.values()]
+            on_trunk = sum(1 for info in legs if info.extra.get("trunk_id") == trunk.id)
             if on_trunk >= trunk.max_concurrent_calls:
                 return ("trunk_busy",
                         f"trunk {trunk.name!r} is at its max_concurrent_calls ({on_trunk})")

@@ -38,7 +38,8 @@ def outbound_info(call_id: str, trunk: TrunkConfig, user: str) -> CallInfo:
 class Transfers:
     def __init__(self, engine: CallEngine) -> None:
         self.engine = engine
-        self.bridged: dict[str, CallLeg] = {}  # call id → the leg it is joined to
+        # call id → the leg it is joined to (a channel of the trunk, while it lasts)
+        self.bridged: dict[str, CallLeg] = {}
 
     def trunk_of(self, info: CallInfo) -> LiveTrunk | None:
         trunks = self.engine.trunks
@@ -157,16 +158,19 @@ class Transfers:
 
     async def joined(self, leg: CallLeg) -> bool:
         """Run the bridge of ``leg``, if its session handed it over to one (True)."""
-        other = self.bridged.pop(leg.info.id, None)
+        other = self.bridged.get(leg.info.id)
         if other is None:
             return False
         loop = asyncio.get_running_loop()
         start = loop.time()
-        if leg.ended:
-            await other.hangup("bridge_ended")
-        else:
-            first = await bridge(leg, other)
-            self._event(leg.info.id, "bridge_ended", {
-                "hung_up_first": "caller" if first is leg else "target",
-                "seconds": round(loop.time() - start, 1)})
+        try:
+            if leg.ended:
+                await other.hangup("bridge_ended")
+            else:
+                first = await bridge(leg, other)
+                self._event(leg.info.id, "bridge_ended", {
+                    "hung_up_first": "caller" if first is leg else "target",
+                    "seconds": round(loop.time() - start, 1)})
+        finally:
+            del self.bridged[leg.info.id]  # its channel on the trunk is free again
         return True

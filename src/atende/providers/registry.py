@@ -63,7 +63,7 @@ class ProviderRegistry:
         voice = self._cloud.pop(settings, None) or CachedStream(
             speech.cloud_voice(settings, self.http))
         self._cloud[settings] = voice
-        while len(self._cloud) > 32:
+        while len(self._cloud) > 16:
             self._cloud.popitem(last=False)
         return voice
 

@@ -105,13 +105,15 @@ class CachedTTS:
 
 class CachedStream:
     """A streaming voice that remembers the audio of phrases it said whole (greetings,
-    fixed lines), so that saying one again costs no request."""
+    fixed lines), so that saying one again costs no request. Bounded by bytes: a model's
+    replies are mostly said once, and must not pile up."""
 
-    def __init__(self, inner: StreamingVoice, capacity: int = 256) -> None:
+    def __init__(self, inner: StreamingVoice, max_bytes: int = 8 << 20) -> None:
         self.inner = inner
         self.name = inner.name
-        self.capacity = capacity
+        self.max_bytes = max_bytes  # 8 MiB: about four minutes of 16 kHz speech
         self._cache: OrderedDict[str, bytes] = OrderedDict()
+        self._bytes = 0
 
     def cached(self, text: str) -> bytes | None:
         hit = self._cache.get(text)
@@ -124,6 +126,13 @@ class CachedStream:
         async for pcm in self.inner.stream(text):
             parts.append(pcm)
             yield pcm
-        self._cache[text] = b"".join(parts)  # reached only when the vendor said it all
-        while len(self._cache) > self.capacity:
-            self._cache.popitem(last=False)
+        self._keep(text, b"".join(parts))  # reached only when the vendor said it all
+
+    def _keep(self, text: str, pcm: bytes) -> None:
+        if len(pcm) > self.max_bytes // 4 or text in self._cache:
+            return
+        self._cache[text] = pcm
+        self._bytes += len(pcm)
+        while self._bytes > self.max_bytes:
+            _, old = self._cache.popitem(last=False)
+            self._bytes -= len(old)
