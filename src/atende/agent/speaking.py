@@ -10,6 +10,7 @@ import asyncio
 import logging
 from collections.abc import AsyncGenerator
 from concurrent.futures import Executor
+from contextlib import aclosing
 
 from atende.agent.turns import CallReport
 from atende.providers.errors import ProviderError
@@ -35,8 +36,10 @@ class Speaker:
                 yield hit
                 return
             try:
-                async for pcm in self.cloud.stream(sentence):
-                    yield pcm
+                # aclosing: a barge-in ends the download now, not when it is collected.
+                async with aclosing(self.cloud.stream(sentence)) as stream:
+                    async for pcm in stream:
+                        yield pcm
                 return
             except ProviderError as exc:
                 log.warning("call %s: %s; the local voice takes over", self.report.call_id,

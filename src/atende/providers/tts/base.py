@@ -6,6 +6,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from typing import Protocol
 
 
@@ -123,9 +124,10 @@ class CachedStream:
 
     async def stream(self, text: str) -> AsyncGenerator[bytes, None]:
         parts: list[bytes] = []
-        async for pcm in self.inner.stream(text):
-            parts.append(pcm)
-            yield pcm
+        async with aclosing(self.inner.stream(text)) as stream:
+            async for pcm in stream:
+                parts.append(pcm)
+                yield pcm
         self._keep(text, b"".join(parts))  # reached only when the vendor said it all
 
     def _keep(self, text: str, pcm: bytes) -> None:
