@@ -163,7 +163,7 @@ class DeepgramStream:
     async def _read(self, ws: ClientConnection) -> None:
         p = self.protocol
         try:
-            while True:
+            while not p.done:  # after Metadata the turn's results are all in
                 p.receive(await ws.recv())
                 if p.error is not None:
                     raise p.error
