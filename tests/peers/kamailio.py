@@ -4,7 +4,10 @@ auth over static users, and a proxy that relays to registered contacts."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import re
+import signal
 import subprocess
 from pathlib import Path
 
@@ -166,7 +169,8 @@ class Kamailio:
         self.proc = subprocess.Popen([exe, "-f", str(cfg), "-DD", "-E", "-P",
                                       str(self.workdir / "kamailio.pid"), "-Y",
                                       str(self.workdir)],
-                                     stdout=out, stderr=subprocess.STDOUT)
+                                     stdout=out, stderr=subprocess.STDOUT,
+                                     start_new_session=True)  # its workers: one group
         await self._wait_ready()
 
     async def _wait_ready(self) -> None:
@@ -204,9 +208,16 @@ class Kamailio:
                 if ln.strip().startswith("Address:")]
 
     async def stop(self) -> None:
+        """End kamailio and every worker it forked: a main process slow to exit (a loaded
+        machine) used to be killed alone, leaving its workers running."""
         if self.proc is not None:
-            self.proc.terminate()
+            group = self.proc.pid  # start_new_session: the group has the main's id
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGTERM)
             try:
                 await asyncio.wait_for(asyncio.to_thread(self.proc.wait), 5)
             except TimeoutError:
-                self.proc.kill()
+                pass
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)  # whatever of it is left
+            await asyncio.to_thread(self.proc.wait)
