@@ -156,8 +156,9 @@ class OutboundAudio:
         """Queue ``pcm``. ``more``: the segment ``mark`` goes on with the next play of the
         same mark (speech streamed as it is synthesised); it is done once a play of it
         comes without ``more``, so it is reported as one segment however it arrived."""
-        seg = next((s for s in reversed(self._segments) if s.open and s.mark == mark), None)
-        if mark is not None and seg is not None:
+        seg = None if mark is None else next(
+            (s for s in reversed(self._segments) if s.open and s.mark == mark), None)
+        if seg is not None:
             if not isinstance(seg.data, bytearray):
                 seg.data = bytearray(seg.data)
             seg.data += pcm
