@@ -57,9 +57,8 @@ class Hearing:
             except ProviderError as exc:
                 log.warning("call %s: %s; the local recogniser takes over",
                             self.report.call_id, exc)
-                self.report.event("provider_error", {
-                    "provider": f"stt:{exc.provider}", "kind": exc.kind,
-                    "status": exc.status, "message": exc.message, "fallback": "local"})
+                self.report.event("provider_error", exc.report(
+                    provider=f"stt:{exc.provider}", fallback="local"))
                 # For the rest of the call: a vendor that just failed would likely fail
                 # again, each time costing the caller its timeout.
                 self.cloud = None

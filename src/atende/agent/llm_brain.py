@@ -113,8 +113,7 @@ class LlmBrain:
                 log.warning("%s failed (%s); %s", model.name, exc.kind,
                             "trying the next model" if model is not order[-1]
                             else "no model left")
-                actions.event("provider_error", {"provider": model.name, "kind": exc.kind,
-                                                 "status": exc.status, "message": exc.message})
+                actions.event("provider_error", exc.report(provider=model.name))
         assert last is not None
         raise last
 

@@ -44,9 +44,8 @@ class Speaker:
             except ProviderError as exc:
                 log.warning("call %s: %s; the local voice takes over", self.report.call_id,
                             exc)
-                self.report.event("provider_error", {
-                    "provider": f"tts:{exc.provider}", "kind": exc.kind,
-                    "status": exc.status, "message": exc.message, "fallback": "local"})
+                self.report.event("provider_error", exc.report(
+                    provider=f"tts:{exc.provider}", fallback="local"))
                 self.cloud = None
         local = self.local.cached(sentence)
         if local is None:

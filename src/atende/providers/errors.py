@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 FailureKind = Literal["timeout", "rate_limited", "server", "connection", "auth", "request",
                       "protocol"]
@@ -19,6 +19,12 @@ class ProviderError(Exception):
         self.message = message
         self.status = status
         self.retry_after_s = retry_after_s
+
+    def report(self, **extra: Any) -> dict[str, Any]:
+        """What a call's ``provider_error`` event says of it (``extra`` added or
+        overriding). The message is the vendor's words: never a key."""
+        return {"provider": self.provider, "kind": self.kind, "status": self.status,
+                "message": self.message, **extra}
 
 
 def kind_for_status(status: int) -> FailureKind:
