@@ -14,9 +14,10 @@ import numpy as np
 
 from atende.agent.brain import DEFAULT_RULES, RuleBrain
 from atende.agent.session import AgentSession
-from atende.channels.leg import FRAME_BYTES, FRAME_SAMPLES, CallInfo
+from atende.channels.leg import CallInfo
 from atende.channels.memory import MemoryLeg
 from atende.media import g711
+from atende.media.audio import FRAME_BYTES, FRAME_SAMPLES
 from atende.media.resample import resample
 from atende.providers.stt.whisper import WhisperSTT
 from atende.providers.tts.base import CachedTTS

@@ -26,8 +26,9 @@ from atende.agent.brain import DEFAULT_RULES, RuleBrain
 from atende.agent.session import AgentSession
 from atende.agent.turns import Turn
 from atende.agent.vad import VadConfig
-from atende.channels.leg import FRAME_BYTES, CallInfo, CallLeg, TransferResult
+from atende.channels.leg import CallInfo, CallLeg, TransferResult
 from atende.channels.memory import MemoryLeg
+from atende.media.audio import FRAME_BYTES
 from atende.providers.tts.base import CachedTTS
 from atende.providers.tts.piper import PiperTTS
 

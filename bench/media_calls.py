@@ -15,7 +15,6 @@ import time
 
 import numpy as np
 
-from atende.channels.leg import LegEvent
 from atende.media.dtmf import DtmfEvent
 from atende.media.endpoint import PortAllocator, RtpEndpoint
 from atende.media.rtp import RtpPacket
@@ -53,10 +52,10 @@ async def run(n: int) -> tuple[float, float, float]:
     pos = [0] * n
 
     def puller(i: int):  # type: ignore[no-untyped-def]
-        def pull(nbytes: int, now: float) -> tuple[bytes | None, list[LegEvent]]:
+        def pull(nbytes: int, now: float) -> bytes | None:
             p = pos[i]
             pos[i] = (p + nbytes) % (len(SPEECH) - nbytes)
-            return SPEECH[p : p + nbytes], []
+            return SPEECH[p : p + nbytes]
         return pull
 
     def ignore_audio(frame: bytes, at: float) -> None:
@@ -65,11 +64,8 @@ async def run(n: int) -> tuple[float, float, float]:
     def ignore_dtmf(ev: DtmfEvent, at: float) -> None:
         pass
 
-    def ignore_events(evs: list[LegEvent]) -> None:
-        pass
-
     for i in range(n):
-        ep = RtpEndpoint(ports, f"bench{i}", puller(i), ignore_audio, ignore_dtmf, ignore_events)
+        ep = RtpEndpoint(ports, f"bench{i}", puller(i), ignore_audio, ignore_dtmf)
         await ep.open("127.0.0.1")
         ep.configure(NegotiatedAudio(Codec("PCMU", 0), "127.0.0.1", sink_port, 101, 20,
                                      "sendrecv"))

@@ -9,8 +9,8 @@ import time
 
 from atende.channels.leg import CallInfo, CallLeg, Rejection
 from atende.channels.sip.server import SipChannel
+from atende.channels.sip.ua import UserAgent
 from atende.media.endpoint import PortAllocator
-from atende.sip.ua import UserAgent
 from atende.telephony.guard import DirectCallPolicy
 from atende.telephony.inbound import DirectOnly
 from tests.peers.sipclient import SipClient, sdp_offer

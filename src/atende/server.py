@@ -15,6 +15,7 @@ from typing import Any
 
 import uvicorn
 
+from atende.agent.brain import DEFAULT_RULES
 from atende.api.abuse import abuse_router
 from atende.api.app import create_api
 from atende.api.assistants import assistants_router
@@ -34,12 +35,12 @@ from atende.calls.trunk_test import run_trunk_test
 from atende.channels.leg import CallInfo
 from atende.channels.sip.outbound import Dialer
 from atende.channels.sip.server import SipChannel
+from atende.channels.sip.tls import ensure_self_signed, server_context
+from atende.channels.sip.ua import UserAgent
 from atende.config import Settings
 from atende.media.endpoint import PortAllocator
 from atende.providers.registry import ProviderRegistry
 from atende.providers.stt.whisper import WhisperSTT
-from atende.sip.tls import ensure_self_signed, server_context
-from atende.sip.ua import UserAgent
 from atende.store import apikeys
 from atende.store.db import Store
 from atende.store.secrets import SecretBox
@@ -83,7 +84,7 @@ class Atende:
     async def start(self) -> None:
         s = self.settings
         s.data_dir.mkdir(parents=True, exist_ok=True)
-        await self.store.init()
+        await self.store.init(DEFAULT_RULES.to_dict())
         # Calls a previous process left live died with it: close or requeue them before
         # anything new starts.
         recovered = await self.store.run(recover(datetime.now(UTC)))

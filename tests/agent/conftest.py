@@ -20,8 +20,9 @@ from atende.agent.session import AgentSession
 from atende.agent.tools import BUILTINS, ToolBox
 from atende.agent.turn_policy import TurnPolicy
 from atende.agent.turns import Turn
-from atende.channels.leg import FRAME_BYTES, CallInfo, CallLeg, TransferResult
+from atende.channels.leg import CallInfo, CallLeg, TransferResult
 from atende.channels.memory import MemoryLeg
+from atende.media.audio import FRAME_BYTES
 from atende.providers.realtime.base import RealtimeConfig, RealtimeSettings
 from atende.providers.realtime.factory import realtime_connection
 from atende.providers.stt.whisper import WhisperSTT

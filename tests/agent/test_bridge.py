@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 
 from atende.channels.bridge import MAX_QUEUED_MS, bridge
-from atende.channels.leg import FRAME_BYTES, CallInfo
+from atende.channels.leg import CallInfo
 from atende.channels.memory import MemoryLeg
+from atende.media.audio import FRAME_BYTES
 from tests.agent.conftest import wait_for
 
 

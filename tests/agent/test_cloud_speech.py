@@ -14,7 +14,8 @@ import httpx
 import pytest
 
 from atende.agent.brain import DEFAULT_RULES, RuleBrain
-from atende.providers.speech import SpeechSettings, cloud_voice, transcriber
+from atende.providers.cloud_speech import cloud_voice, transcriber
+from atende.providers.speech import SpeechSettings
 from atende.providers.stt.base import CloudTranscriber
 from atende.providers.stt.whisper import WhisperSTT
 from atende.providers.tts.base import CachedStream, CachedTTS

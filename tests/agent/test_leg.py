@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from atende.channels.leg import FRAME_BYTES, OutboundAudio, PlayoutDone, PlayoutStarted
+from atende.channels.leg import OutboundAudio, PlayoutDone, PlayoutStarted
+from atende.media.audio import FRAME_BYTES
 
 
 def test_marks_report_start_and_end_of_playout() -> None:

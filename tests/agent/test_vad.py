@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from atende.agent.vad import Endpointer, SpeechStarted, TurnEnded, VadConfig, rms_dbfs
-from atende.channels.leg import FRAME_BYTES, FRAME_SAMPLES
+from atende.media.audio import FRAME_BYTES, FRAME_SAMPLES
 
 LOUD = (np.random.default_rng(1).normal(0, 4000, FRAME_SAMPLES)).astype(np.int16).tobytes()
 QUIET = bytes(FRAME_BYTES)

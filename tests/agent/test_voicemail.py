@@ -14,7 +14,7 @@ from atende.agent.voicemail import (
     VoicemailConfig,
     VoicemailDetector,
 )
-from atende.channels.leg import FRAME_BYTES, SAMPLE_RATE
+from atende.media.audio import FRAME_BYTES, SAMPLE_RATE
 from atende.media.resample import resample
 from tests.peers.audio import Tone, speech
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from atende.agent.brain import DEFAULT_RULES
 from atende.api.app import create_api
 from atende.api.assistants import assistants_router
 from atende.store import apikeys, models
@@ -23,7 +24,7 @@ KEY = apikeys.new_key()
 @pytest.fixture
 def client(store_url: str) -> Iterator[TestClient]:
     store = Store(store_url)
-    asyncio.run(store.init())
+    asyncio.run(store.init(DEFAULT_RULES.to_dict()))
     t0 = datetime(2026, 1, 2, 10, 0, tzinfo=UTC)
 
     async def seed() -> None:

@@ -21,6 +21,7 @@ from atende.agent.assistant import (
     speech_settings,
     voicemail,
 )
+from atende.agent.brain import DEFAULT_RULES
 from atende.agent.fallback import MessageTaker
 from atende.agent.turn_policy import TurnPolicy
 from atende.api.app import create_api
@@ -43,7 +44,7 @@ TOOL = {"name": "find_slot", "description": "Free slots on a day.",
 def api(store_url: str) -> Iterator[tuple[TestClient, Store]]:
     require("espeak-ng")
     store = Store(store_url)
-    asyncio.run(store.init())
+    asyncio.run(store.init(DEFAULT_RULES.to_dict()))
     asyncio.run(store.run(apikeys.create("tests", KEY)))
     voices = ProviderRegistry(None)  # type: ignore[arg-type]  # no recogniser needed here
 

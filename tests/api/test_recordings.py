@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from atende.agent.brain import DEFAULT_RULES
 from atende.api.app import create_api
 from atende.api.recordings import recordings_router
 from atende.media.recording import ASSISTANT, CALLER, WavRecorder, recording_path
@@ -31,7 +32,7 @@ def call_row(call_id: str, recorded: bool, ended: bool) -> models.Call:
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient]:
     store = Store(f"sqlite:///{tmp_path / 'store.db'}")
-    asyncio.run(store.init())
+    asyncio.run(store.init(DEFAULT_RULES.to_dict()))
     asyncio.run(store.run(apikeys.create("tests", KEY)))
     folder = tmp_path / "recordings"
     for call_id, recorded, ended in (("done", True, True), ("live", True, False),

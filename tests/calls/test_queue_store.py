@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from atende.agent.brain import DEFAULT_RULES
 from atende.calls.queue import cancel_queued, claim, due_calls, end_attempt, recover, requeue
 from atende.store import models
 from atende.store.db import Store, insert_event
@@ -19,7 +20,7 @@ T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 @pytest.fixture
 async def store(store_url: str) -> AsyncIterator[Store]:
     s = Store(store_url)
-    await s.init()
+    await s.init(DEFAULT_RULES.to_dict())
     yield s
     await s.close()
 

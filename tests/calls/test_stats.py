@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from atende.calls.stats import CallRow, tally
+from atende.calls.stats import tally
+from atende.store.db import CallRow
 
 T0 = datetime(2026, 7, 1, 23, 30, tzinfo=UTC)  # 00:30 on 2 July in Lisbon (summer time)
 

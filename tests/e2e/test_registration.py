@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from atende.channels.sip.registration import RegistrationAgent
+from atende.channels.sip.ua import UserAgent
 from atende.sip.register import Registration, RegState
-from atende.sip.ua import UserAgent
 from tests.peers.kamailio import Kamailio
 
 PASSWORD = "Corr3ct-Horse-Battery"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from atende.sip.tls import ensure_self_signed
+from atende.channels.sip.tls import ensure_self_signed
 from tests.e2e.test_baresip_call import QUESTION, replied_with
 from tests.e2e.test_outbound import USERS, finished, phone, place
 from tests.e2e.test_trunks import registration

@@ -12,8 +12,9 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from atende.providers.cloud_speech import cloud_voice, transcriber
 from atende.providers.errors import ProviderError
-from atende.providers.speech import SpeechSettings, cloud_voice, transcriber
+from atende.providers.speech import SpeechSettings
 from atende.providers.stt.deepgram import DeepgramProtocol
 from atende.providers.tts.base import CachedStream, StreamingVoice
 from tests.peers.audio import Tone

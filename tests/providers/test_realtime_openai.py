@@ -19,8 +19,9 @@ from atende.providers.realtime.base import (
     RealtimeSettings,
     ReplyDone,
     ToolRequest,
+    ws_base,
 )
-from atende.providers.realtime.openai import OpenAIRealtime, ws_base
+from atende.providers.realtime.openai import OpenAIRealtime
 
 
 def feed(p: OpenAIRealtime, **event: Any) -> list[Any]:

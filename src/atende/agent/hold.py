@@ -10,7 +10,8 @@ import logging
 from typing import Any
 
 from atende.agent.turns import CallReport
-from atende.channels.leg import SAMPLE_RATE, CallLeg
+from atende.channels.leg import CallLeg
+from atende.media.audio import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 

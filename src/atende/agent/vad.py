@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from atende.channels.leg import FRAME_MS, SAMPLE_RATE
+from atende.media.audio import FRAME_MS, SAMPLE_RATE
 
 Classifier = Callable[[bytes], bool]
 

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from atende.agent.vad import Classifier, Endpointer, SpeechStarted, TurnEnded, VadConfig, rms_dbfs
-from atende.channels.leg import FRAME_MS, SAMPLE_RATE
+from atende.media.audio import FRAME_MS, SAMPLE_RATE
 
 ACTIONS = ("hangup", "leave_message")
 

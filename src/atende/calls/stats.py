@@ -11,27 +11,12 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import tzinfo
 from typing import Any
 
+from atende.store.db import CallRow
+
 SUCCESS = ("confirmed", "reschedule_requested", "declined")
-
-
-@dataclass(frozen=True)
-class CallRow:
-    """The columns of a call the statistics need."""
-
-    direction: str
-    source: str | None
-    assistant_id: str | None
-    hook_id: str | None
-    status: str
-    outcome: str | None
-    task: bool
-    attempts: int
-    invite_at: datetime
-    answer_at: datetime | None
-    end_at: datetime | None
 
 
 @dataclass

@@ -10,6 +10,7 @@ from typing import Any
 
 from atende.channels.leg import LegEnded, PlayoutDone
 from atende.channels.sip.outbound import Dialer, DialRequest
+from atende.media.audio import BYTES_PER_SECOND
 from atende.providers.tts.base import CachedTTS
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ async def run_trunk_test(dialer: Dialer, dial: DialRequest, voice: CachedTTS,
     try:
         pcm = await loop.run_in_executor(executor, voice.synthesize, TEST_PHRASE)
         leg.play(pcm, "trunk-test")
-        async with asyncio.timeout(len(pcm) / 32000 + 10):
+        async with asyncio.timeout(len(pcm) / BYTES_PER_SECOND + 10):
             while True:
                 ev = await leg.events.get()
                 if isinstance(ev, PlayoutDone) or isinstance(ev, LegEnded):

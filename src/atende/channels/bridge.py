@@ -12,7 +12,8 @@ import asyncio
 import logging
 
 from atende.aio import BackgroundTasks
-from atende.channels.leg import SAMPLE_RATE, AudioIn, CallLeg, DtmfIn, LegEnded
+from atende.channels.leg import AudioIn, CallLeg, DtmfIn, LegEnded
+from atende.media.audio import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The call leg: what the agent sees of any call, whatever carries it.
 
-Audio inside atende is 16-bit little-endian mono PCM at 16 kHz in 20 ms frames; each channel
-converts once at its edge. A leg delivers events (audio, DTMF, hold, playout progress, end)
+Audio on a leg is atende's internal format (media/audio.py); each channel converts once at
+its edge. A leg delivers events (audio, DTMF, hold, playout progress, end)
 on one queue and takes audio to play, a clear (barge-in), DTMF to send and a hang-up.
 """
 
@@ -14,13 +14,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
 
+from atende.media.audio import SAMPLE_RATE
 from atende.media.recording import ASSISTANT, CALLER, WavRecorder
-
-SAMPLE_RATE = 16000
-FRAME_MS = 20
-FRAME_SAMPLES = SAMPLE_RATE * FRAME_MS // 1000
-FRAME_BYTES = FRAME_SAMPLES * 2
-SILENCE_FRAME = bytes(FRAME_BYTES)
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,11 @@ from __future__ import annotations
 import asyncio
 
 from atende.channels.leg import (
-    FRAME_BYTES,
-    FRAME_MS,
     CallInfo,
     CallLeg,
     TransferResult,
 )
+from atende.media.audio import FRAME_BYTES, FRAME_MS
 
 
 class MemoryLeg(CallLeg):

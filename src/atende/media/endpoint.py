@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from atende.channels.leg import FRAME_BYTES, SAMPLE_RATE, LegEvent
 from atende.media import g711
+from atende.media.audio import FRAME_BYTES, SAMPLE_RATE
 from atende.media.dtmf import DtmfEvent, DtmfReceiver, dtmf_payloads
 from atende.media.jitter import JitterBuffer
 from atende.media.resample import StreamResampler
@@ -83,17 +83,15 @@ class PortAllocator:
 
 class RtpEndpoint:
     def __init__(self, ports: PortAllocator, cname: str,
-                 pull: Callable[[int, float], tuple[bytes | None, list[LegEvent]]],
+                 pull: Callable[[int, float], bytes | None],
                  on_audio: Callable[[bytes, float], None],
                  on_dtmf: Callable[[DtmfEvent, float], None],
-                 on_events: Callable[[list[LegEvent]], None],
                  on_timeout: Callable[[], None] | None = None, rtp_timeout: float = 0.0
                  ) -> None:
         self.ports = ports
         self.pull = pull
         self.on_audio = on_audio
         self.on_dtmf = on_dtmf
-        self.on_events = on_events
         self.on_timeout = on_timeout
         self.rtp_timeout = rtp_timeout
         self._timed_out = False
@@ -263,9 +261,7 @@ class RtpEndpoint:
         if neg is None or self._rtp is None or self.remote is None:
             return
         samples8 = neg.ptime_ms * 8
-        pcm16, events = self.pull(samples8 * 2 * 2, now)
-        if events:
-            self.on_events(events)
+        pcm16 = self.pull(samples8 * 2 * 2, now)
         if not neg.we_send:
             return
         if pcm16 is None:

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
+from atende.media.audio import SAMPLE_RATE
 from atende.media.resample import resample
 
 log = logging.getLogger(__name__)
 
-RATE = 16000
 MAX_MUSIC_BYTES = 32 << 20
 # A slow C major arpeggio and its answer: notes (Hz) of half a second each.
 _NOTES = (261.63, 329.63, 392.00, 523.25, 392.00, 329.63, 293.66, 349.23, 440.00, 587.33,
@@ -25,8 +25,8 @@ _NOTES = (261.63, 329.63, 392.00, 523.25, 392.00, 329.63, 293.66, 349.23, 440.00
 @cache
 def default_hold_music() -> bytes:
     """Eight seconds that loop without a click: each note fades in and out."""
-    n = RATE // 2
-    t = np.arange(n) / RATE
+    n = SAMPLE_RATE // 2
+    t = np.arange(n) / SAMPLE_RATE
     envelope = np.minimum(1.0, t / 0.02) * np.exp(-3.0 * t)
     notes = [(np.sin(2 * np.pi * f * t) + 0.25 * np.sin(4 * np.pi * f * t)) * envelope
              for f in _NOTES]
@@ -37,10 +37,10 @@ def default_hold_music() -> bytes:
 @cache
 def ringback_tone(seconds: int = 30) -> bytes:
     """ITU-T E.180's common ringing tone: 425 Hz, 1 s on and 4 s off."""
-    t = np.arange(RATE) / RATE
+    t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
     ring = np.sin(2 * np.pi * 425 * t) * np.minimum(1.0, np.minimum(t, 1 - t) / 0.01)
-    cycle = np.concatenate([ring, np.zeros(4 * RATE)]) * (32767 * 10 ** (-16 / 20))
-    cycles = np.tile(cycle, -(-seconds // 5))[: seconds * RATE]
+    cycle = np.concatenate([ring, np.zeros(4 * SAMPLE_RATE)]) * (32767 * 10 ** (-16 / 20))
+    cycles = np.tile(cycle, -(-seconds // 5))[: seconds * SAMPLE_RATE]
     return bytes(cycles.astype(np.int16).tobytes())
 
 
@@ -65,7 +65,7 @@ def load_music(path: str | Path) -> bytes:
         samples = samples.reshape(-1, channels).mean(axis=1).astype(np.int16)
     if samples.size < rate // 2:
         raise ValueError(f"{path}: shorter than half a second")
-    return resample(samples.tobytes(), rate, RATE)
+    return resample(samples.tobytes(), rate, SAMPLE_RATE)
 
 
 def music_for(path: str | None) -> bytes:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from atende.providers import speech
+from atende.providers import cloud_speech
 from atende.providers.speech import SpeechSettings
 from atende.providers.stt.base import CloudTranscriber, SpeechToText
 from atende.providers.tts.base import CachedStream, CachedTTS, TextToSpeech
@@ -61,14 +61,14 @@ class ProviderRegistry:
 
     def cloud_voice(self, settings: SpeechSettings) -> CachedStream:
         voice = self._cloud.pop(settings, None) or CachedStream(
-            speech.cloud_voice(settings, self.http))
+            cloud_speech.cloud_voice(settings, self.http))
         self._cloud[settings] = voice
         while len(self._cloud) > 16:
             self._cloud.popitem(last=False)
         return voice
 
     def transcriber(self, settings: SpeechSettings) -> CloudTranscriber:
-        return speech.transcriber(settings, self.http)
+        return cloud_speech.transcriber(settings, self.http)
 
     async def close(self) -> None:
         await self.http.aclose()

@@ -21,13 +21,28 @@ from alembic.config import Config
 from sqlalchemy import ColumnElement, Engine, create_engine, event, func, inspect, select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from atende.agent.brain import DEFAULT_RULES
-from atende.calls.stats import CallRow
 from atende.store.models import Assistant, Base, Call, CallEvent, Hook, Trunk, Turn
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+@dataclass(frozen=True)
+class CallRow:
+    """The columns of a call that the statistics (calls/stats.py) need."""
+
+    direction: str
+    source: str | None
+    assistant_id: str | None
+    hook_id: str | None
+    status: str
+    outcome: str | None
+    task: bool
+    attempts: int
+    invite_at: datetime
+    answer_at: datetime | None
+    end_at: datetime | None
 
 
 def utc(ts: float) -> datetime:
@@ -94,9 +109,13 @@ class Store:
 
         self._executor.submit(job)
 
-    async def init(self) -> None:
+    async def init(self, default_rules: dict[str, Any] | None = None) -> None:
+        """Bring the schema up to date; with ``default_rules`` (the agent's), a store with
+        no assistant yet gets a default one that speaks them."""
         await asyncio.get_running_loop().run_in_executor(self._executor, migrate, self.engine)
-        await self.run(_ensure_default_assistant)
+        if default_rules is not None:
+            rules = default_rules
+            await self.run(lambda s: _ensure_default_assistant(s, rules))
 
     async def close(self) -> None:
         await asyncio.get_running_loop().run_in_executor(None, self._executor.shutdown, True)
@@ -191,12 +210,12 @@ class CallFilter:
         return out
 
 
-def _ensure_default_assistant(s: Session) -> None:
+def _ensure_default_assistant(s: Session, rules: dict[str, Any]) -> None:
     if s.scalars(select(Assistant).limit(1)).first() is not None:
         return
     s.add(Assistant(
         id=uuid.uuid4().hex, name="Default assistant", extension="assistant", language="en",
-        voice="piper", rules=DEFAULT_RULES.to_dict(), is_default=True,
+        voice="piper", rules=rules, is_default=True,
         created_at=datetime.now(UTC),
     ))
 

@@ -46,7 +46,7 @@ class InboundGate:
                 continue
             if t.kind == "extension" and user == t.contact_user:
                 if source_ip in live.peer_ips or _in(source_ip, t.allowed_ips):
-                    return Admit(t)
+                    return Admit(t.id)
                 log.warning("INVITE for trunk %s from %s, not its PBX: refused", t.name,
                             source_ip)
                 return Refuse(403, "Not from this trunk's PBX")
@@ -63,7 +63,7 @@ class InboundGate:
             allowed = _in(source_ip, t.allowed_ips) or (
                 not t.allowed_ips and source_ip in peer_ips)
             if allowed:
-                return Admit(t)
+                return Admit(t.id)
             log.warning("INVITE for DID trunk %s from %s, not in its allowlist: refused",
                         t.name, source_ip)
             return Refuse(403, "Source address not allowed for this trunk")
@@ -72,7 +72,7 @@ class InboundGate:
             return Challenge(self.digest.challenges(now))
         verdict = self.digest.verify(header, req.method, {t.username: t.password}, now)
         if verdict.ok:
-            return Admit(t)
+            return Admit(t.id)
         if verdict.stale:
             return Challenge(self.digest.challenges(now, stale=True))
         log.warning("INVITE for DID trunk %s from %s: bad credentials (%s)", t.name,

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from atende.channels.leg import CallInfo
 from atende.channels.sip.outbound import DialRequest, route_for_proxy
 from atende.channels.sip.registration import RegistrationAgent
+from atende.channels.sip.transport import address, resolve
+from atende.channels.sip.ua import UserAgent
 from atende.sip.register import Registration
 from atende.sip.transaction import Address
-from atende.sip.transport import address, resolve
-from atende.sip.ua import UserAgent
 from atende.sip.uri import SipUri, split_hostport
 from atende.store import models
 from atende.store.secrets import SecretBox

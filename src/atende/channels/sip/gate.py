@@ -4,17 +4,14 @@ Implemented by telephony/inbound.py (trunks, allowlists, digest)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from atende.sip.message import Request
-
-if TYPE_CHECKING:
-    from atende.telephony.trunks import TrunkConfig
 
 
 @dataclass(frozen=True)
 class Admit:
-    trunk: TrunkConfig | None  # None: a direct call
+    trunk_id: str | None  # the trunk the call came in on; None: a direct call
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import asyncio
 from typing import Protocol
 
 from atende.aio import BackgroundTasks
-from atende.channels.leg import CallInfo, CallLeg, DtmfIn, LegEvent, TransferResult
+from atende.channels.leg import CallInfo, CallLeg, DtmfIn, TransferResult
 from atende.media.dtmf import DtmfEvent
 from atende.media.endpoint import PortAllocator, RtpEndpoint
 
@@ -24,8 +24,8 @@ class SipCallLeg(CallLeg):
                  rtp_timeout: float = 0.0) -> None:
         super().__init__(info)
         self._signalling = signalling
-        self.media = RtpEndpoint(ports, f"atende@{info.id}", self.pull,
-                                 self._on_audio, self._on_dtmf, self._on_events,
+        self.media = RtpEndpoint(ports, f"atende@{info.id}", self._pull,
+                                 self._on_audio, self._on_dtmf,
                                  on_timeout=self._on_rtp_timeout, rtp_timeout=rtp_timeout)
         self._tasks = BackgroundTasks()
         self._closing = False
@@ -48,9 +48,11 @@ class SipCallLeg(CallLeg):
     def _on_dtmf(self, ev: DtmfEvent, at: float) -> None:
         self.events.put_nowait(DtmfIn(ev.digit, ev.duration_ms, at))
 
-    def _on_events(self, events: list[LegEvent]) -> None:
-        for ev in events:
+    def _pull(self, nbytes: int, now: float) -> bytes | None:
+        frame, events = self.pull(nbytes, now)
+        for ev in events:  # playout progress, for the agent
             self.events.put_nowait(ev)
+        return frame
 
     def _on_rtp_timeout(self) -> None:
         self._tasks.spawn(self.hangup("rtp_timeout"))

@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from atende.channels.leg import CallInfo
 from atende.channels.sip.leg import SipCallLeg
 from atende.channels.sip.server import ALLOW, SipCall, SipChannel
+from atende.channels.sip.transport import address, resolve
 from atende.sip.auth import DigestClient, pick_challenge
 from atende.sip.dialog import Dialog, new_tag
 from atende.sip.headers import CSeq, Headers, Via
 from atende.sip.message import Request, Response
 from atende.sip.sdp import SdpError, build_offer, negotiate, new_session_id, parse_sdp
 from atende.sip.transaction import Address, new_branch
-from atende.sip.transport import address, resolve
 from atende.sip.uri import SipUri
 
 log = logging.getLogger(__name__)

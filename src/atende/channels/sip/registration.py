@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from atende.channels.sip.ua import UserAgent
 from atende.sip.message import Request
 from atende.sip.register import Registration, RegState
 from atende.sip.transaction import Address
-from atende.sip.ua import UserAgent
 
 log = logging.getLogger(__name__)
 UNREGISTER_TIMEOUT = 10.0

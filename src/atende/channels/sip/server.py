@@ -25,6 +25,7 @@ from atende.channels.leg import (
 )
 from atende.channels.sip.gate import Challenge, Gate, Refuse
 from atende.channels.sip.leg import SipCallLeg
+from atende.channels.sip.ua import UserAgent
 from atende.media.endpoint import PortAllocator
 from atende.sip.dialog import Dialog, new_tag
 from atende.sip.message import Request, Response, make_response
@@ -49,7 +50,6 @@ from atende.sip.sdp import (
     parse_sdp,
 )
 from atende.sip.transaction import Address, ServerTransaction, State
-from atende.sip.ua import UserAgent
 from atende.sip.uri import NameAddr, SipUri, UriError
 
 log = logging.getLogger(__name__)
@@ -233,8 +233,8 @@ class SipChannel:
             from_display=from_.display, to_user=req.uri.user or to.uri.user,
             remote_address=f"{source[1]}:{source[2]}", external_id=req.call_id,
         )
-        if verdict.trunk is not None:
-            info.extra["trunk_id"] = verdict.trunk.id
+        if verdict.trunk_id is not None:
+            info.extra["trunk_id"] = verdict.trunk_id
         call = SipCall(info, txn, source, offer=offer, invite_key=key)
         self._pending[txn] = call
         try:

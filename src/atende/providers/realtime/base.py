@@ -21,11 +21,10 @@ from typing import Any, Protocol
 import numpy as np
 
 from atende.media import g711
+from atende.media.audio import SAMPLE_RATE
 from atende.media.resample import StreamResampler
 from atende.providers.errors import FailureKind, kind_for_close
 from atende.providers.llm.base import Tool
-
-RATE = 16000
 
 
 @dataclass(frozen=True)
@@ -186,8 +185,8 @@ class WireAudio:
     def __init__(self, codec: str, rate: int) -> None:
         self.codec = codec  # pcm | pcmu | pcma
         self.rate = 8000 if codec in ("pcmu", "pcma") else rate
-        self._up = StreamResampler(RATE, self.rate)
-        self._down = StreamResampler(self.rate, RATE)
+        self._up = StreamResampler(SAMPLE_RATE, self.rate)
+        self._down = StreamResampler(self.rate, SAMPLE_RATE)
 
     def encode(self, pcm: bytes) -> str:
         """Our audio as the vendor's base64 ("" while the resampler fills)."""
@@ -216,3 +215,12 @@ class WireAudio:
     def drop(self) -> None:
         """Forget audio held back (a reply that was cut)."""
         self._down.reset()
+
+
+def ws_base(url: str) -> str:
+    """An https:// base URL (as users copy it) in its WebSocket form."""
+    if url.startswith("https://"):
+        return "wss://" + url[len("https://"):]
+    if url.startswith("http://"):
+        return "ws://" + url[len("http://"):]
+    return url

@@ -39,8 +39,8 @@ from atende.providers.realtime.base import (
     WireAudio,
     close_failure,
     decoded,
+    ws_base,
 )
-from atende.providers.realtime.openai import ws_base
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ import logging
 from typing import Any
 from urllib.parse import quote
 
+from atende.media.audio import SAMPLE_RATE
 from atende.providers.llm.gemini import gemini_schema
 from atende.providers.realtime.base import (
-    RATE,
     AssistantText,
     AudioOut,
     CallerText,
@@ -36,8 +36,8 @@ from atende.providers.realtime.base import (
     WireAudio,
     close_failure,
     decoded,
+    ws_base,
 )
-from atende.providers.realtime.openai import ws_base
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ class GeminiLive:
 
     def audio(self, pcm: bytes) -> None:
         self._send({"realtimeInput": {"audio": {
-            "mimeType": f"audio/pcm;rate={RATE}", "data": base64.b64encode(pcm).decode()}}})
+            "mimeType": f"audio/pcm;rate={SAMPLE_RATE}", "data": base64.b64encode(pcm).decode()}}})
 
     def interrupted(self, item: str, played_ms: int) -> None:
         self._out.drop()

@@ -32,6 +32,7 @@ from atende.providers.realtime.base import (
     WireAudio,
     close_failure,
     decoded,
+    ws_base,
 )
 
 log = logging.getLogger(__name__)
@@ -42,15 +43,6 @@ DEFAULT_VOICE = "marin"
 TRANSCRIBER = "gpt-4o-mini-transcribe"
 # Answers to requests that raced the server (it had already cancelled or finished).
 HARMLESS = {"response_cancel_not_active"}
-
-
-def ws_base(url: str) -> str:
-    """An https:// base URL (as users copy it) in its WebSocket form."""
-    if url.startswith("https://"):
-        return "wss://" + url[len("https://"):]
-    if url.startswith("http://"):
-        return "ws://" + url[len("http://"):]
-    return url
 
 
 def _failure_kind(error: dict[str, Any]) -> FailureKind:

@@ -8,6 +8,7 @@ import wave
 
 import httpx
 
+from atende.media.audio import SAMPLE_RATE
 from atende.providers.errors import ProviderError
 from atende.providers.httpio import raise_for_status, timeout, transport_failures
 from atende.providers.speech import SpeechSettings
@@ -20,7 +21,7 @@ def wav(pcm16k: bytes) -> bytes:
     with wave.open(buf, "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
-        w.setframerate(16000)
+        w.setframerate(SAMPLE_RATE)
         w.writeframes(pcm16k)
     return buf.getvalue()
 

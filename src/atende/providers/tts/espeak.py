@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import wave
 
+from atende.media.audio import SAMPLE_RATE
 from atende.media.resample import resample
 
 
@@ -32,4 +33,4 @@ class EspeakTTS:
         with wave.open(io.BytesIO(proc.stdout)) as w:
             rate = w.getframerate()
             frames = w.readframes(w.getnframes())
-        return resample(frames, rate, 16000)
+        return resample(frames, rate, SAMPLE_RATE)

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from atende.media.audio import SAMPLE_RATE
 from atende.media.resample import StreamResampler
 from atende.providers.errors import ProviderError
 from atende.providers.httpio import (
@@ -24,7 +25,7 @@ async def stream_pcm(client: httpx.AsyncClient, provider: str, url: str,
                      timeout_s: float) -> AsyncGenerator[bytes, None]:
     """POST ``body`` as JSON; the answer is int16 mono PCM at ``rate``. ``timeout_s`` bounds
     the wait for the first byte and every gap after it."""
-    resampler = StreamResampler(rate, 16000)
+    resampler = StreamResampler(rate, SAMPLE_RATE)
     async with transport_failures(provider, timeout_s), client.stream(
             "POST", url, headers=headers, json=body, timeout=timeout(timeout_s)) as resp:
         await raise_for_status(provider, resp)

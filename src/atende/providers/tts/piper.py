@@ -7,6 +7,7 @@ import logging
 import threading
 from pathlib import Path
 
+from atende.media.audio import SAMPLE_RATE
 from atende.media.resample import resample
 
 log = logging.getLogger(__name__)
@@ -39,4 +40,4 @@ class PiperTTS:
             for chunk in self._voice.synthesize(text):
                 rate = chunk.sample_rate
                 chunks.append(chunk.audio_int16_bytes)
-        return resample(b"".join(chunks), rate, 16000)
+        return resample(b"".join(chunks), rate, SAMPLE_RATE)

@@ -7,12 +7,12 @@ import asyncio
 import ssl
 from pathlib import Path
 
+from atende.channels.sip.tls import ensure_self_signed, server_context
+from atende.channels.sip.ua import UserAgent
 from atende.sip.dialog import Dialog
 from atende.sip.headers import Headers
 from atende.sip.message import Request, make_response
-from atende.sip.tls import ensure_self_signed, server_context
 from atende.sip.transaction import Address, ServerTransaction
-from atende.sip.ua import UserAgent
 from atende.sip.uri import SipUri
 from tests.peers.net import free_port
 

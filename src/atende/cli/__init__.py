@@ -10,10 +10,11 @@ from typing import Annotated, Any
 import typer
 
 from atende import __version__
-from atende.cli_apikeys import apikey_app
-from atende.cli_hooks import hook_app
-from atende.cli_trunks import call as place_call
-from atende.cli_trunks import cancel, transfer, trunk_app
+from atende.cli.apikeys import apikey_app
+from atende.cli.calls import call as place_call
+from atende.cli.calls import cancel, transfer
+from atende.cli.hooks import hook_app
+from atende.cli.trunks import trunk_app
 from atende.config import Settings
 
 app = typer.Typer(help="atende: AI assistants that answer and place phone calls.",

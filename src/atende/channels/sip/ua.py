@@ -10,6 +10,7 @@ import ssl
 from collections.abc import Callable
 from typing import Protocol
 
+from atende.channels.sip.transport import SipTransport
 from atende.sip.dialog import Dialog
 from atende.sip.errors import SipParseError
 from atende.sip.headers import Via
@@ -25,7 +26,6 @@ from atende.sip.transaction import (
     TransactionLayer,
     new_branch,
 )
-from atende.sip.transport import SipTransport
 
 log = logging.getLogger(__name__)
 
