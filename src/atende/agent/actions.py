@@ -7,13 +7,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
+from atende.agent.hold import HoldMusic, start_hold, stop_hold
+from atende.agent.turns import CallReport, SessionObserver
+from atende.aio import BackgroundTasks
 from atende.channels.leg import CallLeg, TransferResult
-
-if TYPE_CHECKING:
-    from atende.agent.turns import SessionObserver
-    from atende.aio import BackgroundTasks
 
 
 class CallActions(Protocol):
@@ -73,22 +72,74 @@ class Brain(Protocol):
 Speech = Callable[[CallActions], AsyncGenerator[str, None]]
 
 
-async def transfer_when_heard(heard: asyncio.Event, observer: SessionObserver | None,
-                              leg: CallLeg, tasks: BackgroundTasks, target: str,
-                              bridge: bool = False) -> TransferResult:
-    """Transfer ``leg`` to ``target`` once ``heard`` is set (the announcement was played).
-    The transfer runs in ``tasks``: it outlives the session loop, which ends with the leg
-    when the transfer succeeds."""
-    await heard.wait()
-    if observer is None:
-        return TransferResult("refused", None, "this call cannot be transferred")
-    result: TransferResult = await asyncio.shield(
-        tasks.spawn(observer.transfer_call(leg, target, bridge)))
-    return result
+def _nothing() -> None:
+    pass
 
 
-async def schedule_callback(observer: SessionObserver | None, leg: CallLeg, at: datetime,
-                            number: str | None, reason: str) -> dict[str, Any]:
-    if observer is None:
-        return {"error": "call backs cannot be scheduled on this call"}
-    return await observer.schedule_callback(leg.info.id, at, number, reason)
+def _no_intent(name: str | None) -> None:
+    pass
+
+
+class LegActions:
+    """The CallActions both sessions give their brain or model. Each lands on the call
+    once ``heard`` is set: what was said before it has been played. Where the pipeline and
+    the realtime session differ (where an intent or a hang-up is noted, the model's
+    latency), they pass their own callbacks."""
+
+    def __init__(self, leg: CallLeg, heard: asyncio.Event, observer: SessionObserver | None,
+                 report: CallReport, hold: HoldMusic, tasks: BackgroundTasks,
+                 end_after_speaking: Callable[[], None],
+                 intent: Callable[[str | None], None] = _no_intent,
+                 first_token: Callable[[], None] = _nothing) -> None:
+        self._leg = leg
+        self._heard = heard
+        self._observer = observer
+        self._report = report
+        self._hold = hold
+        self._tasks = tasks  # a transfer outlives the session loop that asked for it
+        self._end_after_speaking = end_after_speaking
+        self._intent = intent
+        self._first_token = first_token
+
+    def intent(self, name: str | None) -> None:
+        self._intent(name)
+
+    def set_outcome(self, outcome: str, fields: dict[str, str]) -> None:
+        if self._observer is not None:
+            self._observer.on_outcome(self._leg.info.id, outcome, fields)
+
+    def end_after_speaking(self) -> None:
+        self._end_after_speaking()
+
+    async def transfer(self, target: str, bridge: bool = False) -> TransferResult:
+        await self._heard.wait()
+        if self._observer is None:
+            return TransferResult("refused", None, "this call cannot be transferred")
+        # Shielded: the transfer goes on if the session loop ends (as it does once a
+        # successful transfer ends the leg).
+        result: TransferResult = await asyncio.shield(
+            self._tasks.spawn(self._observer.transfer_call(self._leg, target, bridge)))
+        return result
+
+    async def send_dtmf(self, digits: str) -> None:
+        await self._heard.wait()
+        await self._leg.send_dtmf(digits)
+
+    async def schedule_callback(self, at: datetime, number: str | None, reason: str
+                                ) -> dict[str, Any]:
+        if self._observer is None:
+            return {"error": "call backs cannot be scheduled on this call"}
+        return await self._observer.schedule_callback(self._leg.info.id, at, number, reason)
+
+    async def hold(self, max_s: float, reason: str) -> dict[str, Any]:
+        await self._heard.wait()
+        return start_hold(self._hold, max_s, reason)
+
+    async def resume(self) -> dict[str, Any]:
+        return stop_hold(self._hold)
+
+    def event(self, kind: str, data: dict[str, Any]) -> None:
+        self._report.event(kind, data)
+
+    def first_token(self) -> None:
+        self._first_token()

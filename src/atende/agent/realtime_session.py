@@ -18,12 +18,10 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
-from typing import Any
 
-from atende.agent.actions import Brain, Speech, schedule_callback, transfer_when_heard
+from atende.agent.actions import Brain, LegActions, Speech
 from atende.agent.fallback import Fallback, MessageTaker, fallback_speech
-from atende.agent.hold import HoldMusic, start_hold, stop_hold
+from atende.agent.hold import HoldMusic
 from atende.agent.session import AgentSession
 from atende.agent.tools import ToolBox
 from atende.agent.turn_policy import Keypad, SilenceWatch, TurnPolicy
@@ -40,7 +38,6 @@ from atende.channels.leg import (
     LegEvent,
     PlayoutDone,
     PlayoutStarted,
-    TransferResult,
 )
 from atende.media.music import default_hold_music
 from atende.providers.errors import ProviderError
@@ -92,52 +89,6 @@ class _Item:
         return self.done < self.queued
 
 
-class _Actions:
-    """CallActions for the model's tools: what they do lands on the call once what the
-    model said before calling them has been heard."""
-
-    def __init__(self, session: RealtimeSession) -> None:
-        self.session = session
-
-    def intent(self, name: str | None) -> None:
-        pass
-
-    def set_outcome(self, outcome: str, fields: dict[str, str]) -> None:
-        if self.session.observer is not None:
-            self.session.observer.on_outcome(self.session.leg.info.id, outcome, fields)
-
-    def end_after_speaking(self) -> None:
-        self.session.hangup_cause = "assistant_hangup"
-        self.session._check_drained()
-
-    async def transfer(self, target: str, bridge: bool = False) -> TransferResult:
-        s = self.session
-        return await transfer_when_heard(s.drained, s.observer, s.leg, s._call_tasks, target,
-                                         bridge)
-
-    async def send_dtmf(self, digits: str) -> None:
-        await self.session.drained.wait()
-        await self.session.leg.send_dtmf(digits)
-
-    async def schedule_callback(self, at: datetime, number: str | None, reason: str
-                                ) -> dict[str, Any]:
-        return await schedule_callback(self.session.observer, self.session.leg, at, number,
-                                       reason)
-
-    async def hold(self, max_s: float, reason: str) -> dict[str, Any]:
-        await self.session.drained.wait()
-        return start_hold(self.session.hold, max_s, reason)
-
-    async def resume(self) -> dict[str, Any]:
-        return stop_hold(self.session.hold)
-
-    def event(self, kind: str, data: dict[str, Any]) -> None:
-        self.session.report.event(kind, data)
-
-    def first_token(self) -> None:
-        pass
-
-
 class RealtimeSession:
     def __init__(self, leg: CallLeg, connection: RealtimeConnection, config: RealtimeConfig,
                  tools: ToolBox, observer: SessionObserver | None = None,
@@ -170,9 +121,11 @@ class RealtimeSession:
         self._vendor_gone = False  # it ended the conversation: nothing more is sent
         self._caller_started_at: float | None = None
         self._caller_end_at: float | None = None
-        self._actions = _Actions(self)
         self._tool_tasks = BackgroundTasks()
         self._call_tasks = BackgroundTasks()  # hang-ups, transfers: outlive the loop
+        # The model's tools act once what it said before calling them has been heard.
+        self._actions = LegActions(leg, self.drained, observer, self.report, self.hold,
+                                   self._call_tasks, self._end_after_speaking)
         self._offset = 0.0
 
     def _wall(self, loop_time: float) -> float:
@@ -362,6 +315,10 @@ class RealtimeSession:
         for item in list(self._items.values()):
             item.cut = item.cut or item.playing
             self._finish(item)
+
+    def _end_after_speaking(self) -> None:
+        self.hangup_cause = "assistant_hangup"
+        self._check_drained()
 
     def _check_drained(self) -> None:
         if self._producing or any(i.playing for i in self._items.values()):

@@ -16,13 +16,11 @@ import time
 from collections.abc import AsyncGenerator
 from concurrent.futures import Executor
 from contextlib import aclosing
-from datetime import datetime
-from typing import Any
 
-from atende.agent.actions import Brain, Speech, schedule_callback, transfer_when_heard
+from atende.agent.actions import Brain, LegActions, Speech
 from atende.agent.fallback import Fallback, MessageTaker, fallback_speech
 from atende.agent.hearing import Hearing
-from atende.agent.hold import HOLD_OVER, HoldMusic, start_hold, stop_hold
+from atende.agent.hold import HOLD_OVER, HoldMusic
 from atende.agent.speaking import Speaker
 from atende.agent.turn_policy import SilenceWatch, TurnPolicy
 from atende.agent.turns import CallReport, SessionObserver, Turn
@@ -39,7 +37,6 @@ from atende.channels.leg import (
     LegEnded,
     PlayoutDone,
     PlayoutStarted,
-    TransferResult,
 )
 from atende.media.music import default_hold_music
 from atende.providers.errors import ProviderError
@@ -47,55 +44,6 @@ from atende.providers.stt.base import CloudTranscriber, SpeechToText, Transcript
 from atende.providers.tts.base import CachedStream, CachedTTS
 
 log = logging.getLogger(__name__)
-
-
-class _Actions:
-    """CallActions for one utterance: what its brain does lands on this call, after what
-    it said so far has been heard."""
-
-    def __init__(self, session: AgentSession, utt: Utterance) -> None:
-        self.session = session
-        self.utt = utt
-
-    def intent(self, name: str | None) -> None:
-        self.utt.intent = name
-
-    def set_outcome(self, outcome: str, fields: dict[str, str]) -> None:
-        observer = self.session.observer
-        if observer is not None:
-            observer.on_outcome(self.session.leg.info.id, outcome, fields)
-
-    def end_after_speaking(self) -> None:
-        self.utt.hangup = True
-
-    async def transfer(self, target: str, bridge: bool = False) -> TransferResult:
-        s = self.session
-        return await transfer_when_heard(self.utt.drained, s.observer, s.leg, s._call_tasks,
-                                         target, bridge)
-
-    async def send_dtmf(self, digits: str) -> None:
-        await self.utt.drained.wait()
-        await self.session.leg.send_dtmf(digits)
-
-    async def schedule_callback(self, at: datetime, number: str | None, reason: str
-                                ) -> dict[str, Any]:
-        return await schedule_callback(self.session.observer, self.session.leg, at, number,
-                                       reason)
-
-    async def hold(self, max_s: float, reason: str) -> dict[str, Any]:
-        await self.utt.drained.wait()
-        return start_hold(self.session.hold, max_s, reason)
-
-    async def resume(self) -> dict[str, Any]:
-        return stop_hold(self.session.hold)
-
-    def event(self, kind: str, data: dict[str, Any]) -> None:
-        self.session.report.event(kind, data)
-
-    def first_token(self) -> None:
-        if self.utt.llm_ms is None and self.utt.think_at is not None:
-            self.utt.llm_ms = int((asyncio.get_running_loop().time() - self.utt.think_at)
-                                  * 1000)
 
 
 class AgentSession:
@@ -332,8 +280,24 @@ class AgentSession:
         utt.drained.set()
         self._current = utt
         self._utterances[utt.uid] = utt
-        stream = produce(_Actions(self, utt))
+        stream = produce(self._actions(utt))
         self._speak_task = asyncio.get_running_loop().create_task(self._speak(utt, stream))
+
+    def _actions(self, utt: Utterance) -> LegActions:
+        """What the brain does while saying ``utt`` lands on the call once it was heard."""
+
+        def intent(name: str | None) -> None:
+            utt.intent = name
+
+        def end_after_speaking() -> None:
+            utt.hangup = True
+
+        def first_token() -> None:
+            if utt.llm_ms is None and utt.think_at is not None:
+                utt.llm_ms = int((asyncio.get_running_loop().time() - utt.think_at) * 1000)
+
+        return LegActions(self.leg, utt.drained, self.observer, self.report, self.hold,
+                          self._call_tasks, end_after_speaking, intent, first_token)
 
     async def _speak(self, utt: Utterance, stream: AsyncGenerator[str, None]) -> None:
         try:
@@ -381,7 +345,7 @@ class AgentSession:
                                  "action": fb.action})
         if fb.action in ("message", "transfer"):
             self.brain = MessageTaker()  # a transfer that fails takes a message
-        async with aclosing(fallback_speech(fb)(_Actions(self, utt))) as lines:
+        async with aclosing(fallback_speech(fb)(self._actions(utt))) as lines:
             async for sentence in lines:
                 if not await self._say(utt, sentence):
                     return
