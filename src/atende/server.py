@@ -31,9 +31,9 @@ from atende.api.trunks import trunks_router
 from atende.calls.engine import CallEngine
 from atende.calls.events import EventBus
 from atende.calls.queue import CallQueue, recover
-from atende.calls.trunk_test import run_trunk_test
+from atende.channels.dialer import DialRequest
 from atende.channels.leg import CallInfo
-from atende.channels.sip.outbound import Dialer
+from atende.channels.sip.outbound import SipDialer
 from atende.channels.sip.server import SipChannel
 from atende.channels.sip.tls import ensure_self_signed, server_context
 from atende.channels.sip.ua import UserAgent
@@ -45,8 +45,10 @@ from atende.store import apikeys
 from atende.store.db import Store
 from atende.store.secrets import SecretBox
 from atende.telephony.abuse import AbuseGuard
+from atende.telephony.dialing import TrunkDialer
 from atende.telephony.guard import DirectCallPolicy
 from atende.telephony.inbound import InboundGate
+from atende.telephony.trunk_check import check_call
 from atende.telephony.trunks import TrunkConfig, TrunkManager
 from atende.webhooks.outbox import Deliverer, RetryPolicy
 
@@ -116,7 +118,7 @@ class Atende:
                                   rtp_timeout=s.rtp_timeout_s)
         await self.ua.start(s.bind, s.sip_port, s.sip_tls_port or None, self._tls_server())
         await self.trunks.load(await self.store.trunks())
-        self.engine.dialer = Dialer(self.channel)
+        self.engine.dialer = TrunkDialer(self.trunks, SipDialer(self.channel))
         self.deliverer = Deliverer(self.store, webhook_secret(s, box), RetryPolicy(
             base_s=s.webhook_retry_base_s, give_up_after_s=s.webhook_give_up_s))
         self.engine.deliverer = self.deliverer
@@ -180,11 +182,12 @@ class Atende:
         info = CallInfo(id=uuid.uuid4().hex, channel="sip", direction="outbound",
                         from_uri="", to_uri="", to_user=to_user,
                         extra={"trunk_id": trunk.id, "purpose": "trunk_test"})
-        dial = await self.trunks.dial_request(trunk, to_user, info, ring_timeout)
         # Speak with the voice of the assistant that will take the trunk's calls.
         assistant = await self.store.assistant_by_id(trunk.assistant_id)
         voice = self.engine.providers.voice(assistant.voice if assistant else "piper")
-        return await run_trunk_test(self.engine.dialer, dial, voice, self.executor)
+        return await check_call(self.engine.dialer,
+                                DialRequest(info, to_user, trunk.id, ring_timeout), voice,
+                                self.executor)
 
     async def stop(self) -> None:
         self.events.close()  # live streams end, so the API server can stop at once

@@ -25,8 +25,8 @@ from atende.calls.events import EventBus, finished_data
 from atende.calls.queue import end_attempt, requeue, retry_data
 from atende.calls.retry import next_attempt_at
 from atende.calls.transfers import Transfers, outbound_info
+from atende.channels.dialer import Dialer, DialError, DialOutcome, DialRequest, PreparedDial
 from atende.channels.leg import CallInfo, CallLeg, Rejection, TransferResult
-from atende.channels.sip.outbound import Dialer, DialOutcome, DialRequest
 from atende.media.recording import WavRecorder, recording_path
 from atende.providers.registry import ProviderRegistry
 from atende.store import models
@@ -229,12 +229,12 @@ class CallEngine:
                            ) -> models.Call:
         """Call ``user`` (already formatted by ``trunk.dial_user``) through ``trunk`` now,
         with ``assistant`` talking: one attempt, no queue (transfers taken for a peer).
-        OSError: the trunk's address does not resolve."""
-        assert self.trunks is not None
+        DialError: the call cannot be placed (the trunk's address does not resolve)."""
+        assert self.dialer is not None
         info = outbound_info(uuid.uuid4().hex, trunk, user)
-        dial = await self.trunks.dial_request(trunk, user, info, ring_timeout)
-        dial.headers = headers
-        info.to_uri = str(dial.ruri)
+        prepared = await self.dialer.prepare(DialRequest(info, user, trunk.id, ring_timeout,
+                                                         headers))
+        info.to_uri = prepared.address
         row = models.Call(
             id=info.id, channel=info.channel, direction="outbound", from_uri=info.from_uri,
             to_uri=info.to_uri, from_user=info.from_user, to_user=info.to_user,
@@ -244,7 +244,7 @@ class CallEngine:
         active = _Active(assistant, info, rules=rules_for(assistant, None), attempt=1)
         self.active[info.id] = active
         self.events.publish(info.id, "call.dialing", {"attempt": 1, "to": info.to_uri})
-        self._tasks.spawn(self._dial(active, dial, on_outcome))
+        self._tasks.spawn(self._dial(active, prepared, on_outcome))
         return row
 
     # Queued calls (calls/queue.py claims them) ------------------------------------------
@@ -265,7 +265,7 @@ class CallEngine:
 
     async def attempt(self, call_id: str, trunk: TrunkConfig, attempt: int) -> None:
         """Dial the attempt number ``attempt`` of a reserved and claimed call."""
-        assert self.trunks is not None
+        assert self.dialer is not None
         active = self.active[call_id]
         active.attempt = attempt
         info = active.info
@@ -276,13 +276,13 @@ class CallEngine:
             self._attempt_over(active, "cancelled", None, "cancelled")
             return
         try:
-            dial = await self.trunks.dial_request(trunk, info.to_user or "", info,
-                                                  job.ring_timeout_s)
-        except OSError as exc:
+            prepared = await self.dialer.prepare(DialRequest(
+                info, info.to_user or "", trunk.id, job.ring_timeout_s))
+        except DialError as exc:
             self._release(call_id)
-            self._attempt_over(active, "failed", None, f"cannot resolve the trunk: {exc}")
+            self._attempt_over(active, "failed", None, str(exc))
             return
-        info.to_uri = str(dial.ruri)
+        info.to_uri = prepared.address
         self.store.submit(update_call(call_id, to_uri=info.to_uri, from_uri=info.from_uri,
                                       from_user=info.from_user, to_user=info.to_user))
         self.events.publish(call_id, "call.dialing", {"attempt": attempt, "to": info.to_uri})
@@ -290,16 +290,16 @@ class CallEngine:
             # The greeting names the callee and the task: synthesise it while it rings.
             text = greeting(active.assistant, active.rules, job.context())
             self._tasks.spawn(self._prepare(active.assistant, text))
-        self._tasks.spawn(self._dial(active, dial, None))
+        self._tasks.spawn(self._dial(active, prepared, None))
 
     async def _prepare(self, assistant: models.Assistant, text: str) -> None:
         voice = self.providers.voice(assistant.voice)
         await asyncio.get_running_loop().run_in_executor(self.executor, voice.prepare, text)
 
-    async def _dial(self, active: _Active, dial: DialRequest,
+    async def _dial(self, active: _Active, prepared: PreparedDial,
                     on_outcome: Callable[[DialOutcome], None] | None) -> None:
         assert self.dialer is not None
-        outcome = await self.dialer.dial(dial, active.cancel)
+        outcome = await self.dialer.dial(prepared, active.cancel)
         if on_outcome is not None:
             on_outcome(outcome)
         info = active.info

@@ -16,8 +16,8 @@ import uuid
 from typing import TYPE_CHECKING
 
 from atende.channels.bridge import bridge
+from atende.channels.dialer import DialError, DialOutcome, DialRequest
 from atende.channels.leg import CallInfo, CallLeg, TransferResult
-from atende.channels.sip.outbound import DialOutcome
 from atende.media.music import ringback_tone
 from atende.telephony.trunks import DestinationError, LiveTrunk, TrunkConfig
 
@@ -75,7 +75,7 @@ class Transfers:
             row = await engine.dial_through(trunk.config, trunk.config.dial_user(target),
                                             active.assistant, RING_TIMEOUT_S,
                                             headers=headers, on_outcome=done.set_result)
-        except (DestinationError, OSError) as exc:
+        except (DestinationError, DialError) as exc:
             return None, str(exc)
         self._event(leg.info.id, "transferred_by_peer", {"to": target, "call_id": row.id})
         outcome = await done
@@ -121,7 +121,7 @@ class Transfers:
         DestinationError: ``to`` cannot be called from this call."""
         engine = self.engine
         trunk = self.trunk_of(leg.info)
-        if trunk is None or engine.trunks is None or engine.dialer is None:
+        if trunk is None or engine.dialer is None:
             raise DestinationError("a bridged transfer dials out on the call's trunk, and "
                                    "this call came without one")
         user = trunk.config.dial_user(to)
@@ -130,14 +130,15 @@ class Transfers:
             raise DestinationError(problem[1])
         info = outbound_info(uuid.uuid4().hex, trunk.config, user)
         try:
-            dial = await engine.trunks.dial_request(trunk.config, user, info, RING_TIMEOUT_S)
-        except OSError as exc:
-            raise DestinationError(f"the trunk's address does not resolve ({exc})") from None
-        self._event(leg.info.id, "transfer_started", {"to": str(dial.ruri), "mode": "bridge"})
+            prepared = await engine.dialer.prepare(DialRequest(info, user, trunk.config.id,
+                                                               RING_TIMEOUT_S))
+        except DialError as exc:
+            raise DestinationError(str(exc)) from None
+        self._event(leg.info.id, "transfer_started", {"to": prepared.address, "mode": "bridge"})
         leg.clear()
         leg.play(ringback_tone())
         # The caller hanging up while it rings cancels the call to the target.
-        outcome = await engine.dialer.dial(dial, cancel=leg.done)
+        outcome = await engine.dialer.dial(prepared, cancel=leg.done)
         leg.clear()
         other = outcome.leg
         if outcome.status != "answered" or other is None or leg.ended:
@@ -146,12 +147,12 @@ class Transfers:
             status = "failed" if outcome.status == "answered" else outcome.status
             reason = "the caller hung up" if leg.ended else outcome.reason
             self._event(leg.info.id, "transfer", {
-                "to": str(dial.ruri), "mode": "bridge", "outcome": status,
+                "to": prepared.address, "mode": "bridge", "outcome": status,
                 "status": outcome.sip_status, "reason": reason})
             return TransferResult("failed", outcome.sip_status, reason)
         self.bridged[leg.info.id] = other
         self._event(leg.info.id, "transfer", {
-            "to": str(dial.ruri), "mode": "bridge", "outcome": "transferred",
+            "to": prepared.address, "mode": "bridge", "outcome": "transferred",
             "status": outcome.sip_status, "reason": "answered; the calls are joined"})
         leg.hand_over()
         return TransferResult("transferred", outcome.sip_status, "the calls are joined")

@@ -241,6 +241,11 @@ class CallLeg(abc.ABC):
         can be given the phone's own format; None otherwise."""
         return None
 
+    def media_counts(self) -> tuple[int, int]:
+        """(received, sent): units of audio on the wire so far (RTP packets on SIP), for
+        telling whether audio flowed both ways; (0, 0) where the channel does not count."""
+        return 0, 0
+
     def play(self, pcm: bytes, mark: str | None = None, more: bool = False) -> None:
         """Queue 16 kHz PCM to be sent to the party (``more``: see OutboundAudio.play)."""
         self.outbound.play(pcm, mark, more)

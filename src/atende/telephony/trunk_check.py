@@ -8,8 +8,8 @@ import logging
 from concurrent.futures import Executor
 from typing import Any
 
+from atende.channels.dialer import Dialer, DialError, DialRequest
 from atende.channels.leg import LegEnded, PlayoutDone
-from atende.channels.sip.outbound import Dialer, DialRequest
 from atende.media.audio import BYTES_PER_SECOND
 from atende.providers.tts.base import CachedTTS
 
@@ -19,11 +19,17 @@ TEST_PHRASE = "This is a test call from atende. Your trunk works. Goodbye."
 MEDIA_WAIT_S = 3.0
 
 
-async def run_trunk_test(dialer: Dialer, dial: DialRequest, voice: CachedTTS,
-                    executor: Executor) -> dict[str, Any]:
+async def check_call(dialer: Dialer, request: DialRequest, voice: CachedTTS,
+                     executor: Executor) -> dict[str, Any]:
+    """Place a short call that says TEST_PHRASE and hangs up: the 'call' step of a trunk
+    test, with what went wrong in words a user can act on."""
     loop = asyncio.get_running_loop()
-    outcome = await dialer.dial(dial)
-    step: dict[str, Any] = {"check": "call", "to": str(dial.ruri),
+    try:
+        prepared = await dialer.prepare(request)
+    except DialError as exc:
+        return {"check": "call", "ok": False, "outcome": "failed", "detail": str(exc)}
+    outcome = await dialer.dial(prepared)
+    step: dict[str, Any] = {"check": "call", "to": prepared.address,
                             "sip_status": outcome.sip_status, "events": outcome.events}
     leg = outcome.leg
     if leg is None:
@@ -38,14 +44,14 @@ async def run_trunk_test(dialer: Dialer, dial: DialRequest, voice: CachedTTS,
                 ev = await leg.events.get()
                 if isinstance(ev, PlayoutDone) or isinstance(ev, LegEnded):
                     break
-        received = leg.media.packets_received
+        received, _ = leg.media_counts()
         if received == 0 and not leg.ended:
             # Give a silent far end a moment: many phones send nothing until spoken to.
             await asyncio.sleep(MEDIA_WAIT_S)
-            received = leg.media.packets_received
+        received, sent = leg.media_counts()
         step.update(
             ok=received > 0, outcome="answered", media_received=received > 0,
-            media_sent=leg.media.sender.packets_sent,
+            media_sent=sent,
             detail=("answered, and audio flowed both ways" if received else
                     "answered, but no audio came back: check NAT, firewall rules for the RTP "
                     "ports, or set ATENDE_PUBLIC_IP"))

@@ -7,8 +7,6 @@ import logging
 import re
 from dataclasses import dataclass, field
 
-from atende.channels.leg import CallInfo
-from atende.channels.sip.outbound import DialRequest, route_for_proxy
 from atende.channels.sip.registration import RegistrationAgent
 from atende.channels.sip.transport import address, resolve
 from atende.channels.sip.ua import UserAgent
@@ -186,22 +184,6 @@ class TrunkManager:
         if transport == "tls":
             self.ua.transport.set_tls_peer(ip, port, host, c.tls_verify)
         return address(transport, ip, port)
-
-    async def dial_request(self, c: TrunkConfig, to_user: str, info: CallInfo,
-                           ring_timeout: float) -> DialRequest:
-        """How to reach ``to_user`` through trunk ``c``: Request-URI at the trunk's domain,
-        our identity there, and the first hop (outbound proxy or host)."""
-        ruri = c.uri_for(to_user)
-        route: list[str] = []
-        if c.outbound_proxy:
-            proxy_host, proxy_port = split_hostport(c.outbound_proxy)
-            route = route_for_proxy(proxy_host, proxy_port)
-        # Our identity at the same host:port the Request-URI names (a PBX on a non-default
-        # port knows itself by it).
-        ours = c.uri_for(c.username)
-        return DialRequest(info=info, ruri=ruri, from_uri=str(ours),
-                           address=await self.first_hop(c), username=c.username,
-                           password=c.password, route=route, ring_timeout=ring_timeout)
 
     async def remove(self, trunk_id: str) -> None:
         live = self.trunks.pop(trunk_id, None)

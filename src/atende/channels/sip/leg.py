@@ -41,6 +41,9 @@ class SipCallLeg(CallLeg):
         return neg.codec.name if neg is not None and neg.codec.name in ("PCMU", "PCMA") \
             else None
 
+    def media_counts(self) -> tuple[int, int]:
+        return self.media.packets_received, self.media.sender.packets_sent
+
     def _on_audio(self, frame: bytes, at: float) -> None:
         if not self.on_hold and not self.ended:
             self.heard(frame, at)

@@ -1,5 +1,6 @@
-"""Placing calls (the UAC side of INVITE): offer, digest challenges, provisional responses,
-ring timeout with CANCEL, ACK, and an outcome in plain terms."""
+"""Placing calls over SIP (the UAC side of INVITE): offer, digest challenges, provisional
+responses, ring timeout with CANCEL, ACK, and an outcome in plain terms. What to call and
+through which trunk is decided above (telephony/dialing.py builds the ``SipDial``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from atende.channels.dialer import DialOutcome
 from atende.channels.leg import CallInfo
 from atende.channels.sip.leg import SipCallLeg
 from atende.channels.sip.server import ALLOW, SipCall, SipChannel
@@ -24,8 +26,11 @@ from atende.sip.uri import SipUri
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class DialRequest:
+@dataclass(frozen=True)
+class SipDial:
+    """A call to place over SIP, resolved: the Request-URI, who we are, the first hop and
+    our credentials for its challenges."""
+
     info: CallInfo
     ruri: SipUri
     from_uri: str  # our address of record, e.g. sip:ai@pbx.example (no tag)
@@ -35,15 +40,6 @@ class DialRequest:
     route: list[str] = field(default_factory=list)
     ring_timeout: float = 30.0
     headers: tuple[tuple[str, str], ...] = ()  # e.g. Replaces, from a REFER's target
-
-
-@dataclass
-class DialOutcome:
-    status: str  # answered, busy, no_answer, rejected, failed, cancelled
-    sip_status: int | None
-    reason: str
-    leg: SipCallLeg | None = None
-    events: list[str] = field(default_factory=list)  # ringing, early_media …
 
 
 def _provisional_handler(call_id: str, heard: asyncio.Event, events: list[str]
@@ -78,12 +74,14 @@ def classify(status: int, reason: str, synthetic: bool) -> tuple[str, str]:
     return "failed", text
 
 
-class Dialer:
+class SipDialer:
+    """Sends INVITEs for the SIP channel and makes a leg of each answered call."""
+
     def __init__(self, channel: SipChannel) -> None:
         self.channel = channel
         self.ua = channel.ua
 
-    async def dial(self, d: DialRequest, cancel: asyncio.Event | None = None) -> DialOutcome:
+    async def dial(self, d: SipDial, cancel: asyncio.Event | None = None) -> DialOutcome:
         ch = self.channel
         leg = SipCallLeg(d.info, ch.ports, ch, ch.rtp_timeout)
         try:
@@ -99,7 +97,7 @@ class Dialer:
             await leg.media.close()
         return outcome
 
-    def _build(self, d: DialRequest, call_id: str, from_tag: str, cseq: int, contact: str,
+    def _build(self, d: SipDial, call_id: str, from_tag: str, cseq: int, contact: str,
                body: bytes, auth: tuple[str, str] | None) -> Request:
         h = Headers()
         for route in d.route:
@@ -118,7 +116,7 @@ class Dialer:
         h.add("Content-Type", "application/sdp")
         return Request("INVITE", d.ruri, h, body)
 
-    async def _invite(self, d: DialRequest, leg: SipCallLeg, cancel: asyncio.Event
+    async def _invite(self, d: SipDial, leg: SipCallLeg, cancel: asyncio.Event
                       ) -> DialOutcome:
         loop = asyncio.get_running_loop()
         host = self.ua.advertised_host(d.address[1])
@@ -162,7 +160,7 @@ class Dialer:
             return DialOutcome(status, resp.status, words, events=events)
         return DialOutcome("failed", None, "too many authentication rounds", events=events)
 
-    async def _cancel(self, d: DialRequest, invite: Request, task: asyncio.Task[Response],
+    async def _cancel(self, d: SipDial, invite: Request, task: asyncio.Task[Response],
                       heard: asyncio.Event, by_user: bool, events: list[str]) -> DialOutcome:
         """Ring timeout or cancelled: CANCEL (only after a provisional, §9.1), then wait for
         the INVITE's final answer. A 2xx that crosses our CANCEL is ACKed and hung up."""
@@ -205,7 +203,7 @@ class Dialer:
         req.headers.insert_first("Via", str(via))
         return req
 
-    async def _answered(self, d: DialRequest, invite: Request, resp: Response,
+    async def _answered(self, d: SipDial, invite: Request, resp: Response,
                         leg: SipCallLeg, events: list[str]) -> DialOutcome:
         dialog = Dialog.for_uac(invite, resp)
         hop = await self._next_hop(dialog, d.address)
