@@ -7,13 +7,17 @@ import pytest
 from atende.sip.auth import (
     AuthError,
     Challenge,
+    ChallengeResponder,
     DigestClient,
     DigestServer,
     Verdict,
+    challenge_in,
     digest_response,
     parse_auth_params,
     pick_challenge,
 )
+from atende.sip.headers import Headers
+from atende.sip.message import Response
 
 
 def test_rfc2617_md5_qop_auth_vector() -> None:
@@ -98,3 +102,63 @@ def test_server_replay_stale_and_forged_nonces() -> None:
         "incomplete credentials")
     unknown = DigestClient("nobody", "p").authorize(challenge, "INVITE", "sip:a@b")
     assert server.verify(unknown, "INVITE", users, 1.0).reason == "unknown user"
+
+
+def _challenged(status: int, *values: str) -> Response:
+    resp = Response(status, "Unauthorized" if status == 401 else "Proxy Authentication "
+                    "Required", Headers())
+    name = "WWW-Authenticate" if status == 401 else "Proxy-Authenticate"
+    for value in values:
+        resp.headers.add(name, value)
+    return resp
+
+
+def test_responder_answers_once_then_gives_up_on_refused_credentials() -> None:
+    """One rule for every request we send (REGISTER, INVITE …): a challenge is answered
+    when we sent no credentials; the same challenge again means they were refused."""
+    server = DigestServer("pbx")
+    responder = ChallengeResponder(DigestClient("ai", "right"))
+    assert responder.credentials("INVITE", "sip:100@pbx") is None and not responder.sent
+    challenge = challenge_in(_challenged(407, *server.challenges(0.0)))
+    assert challenge is not None and responder.accept(challenge, 407)
+    name, value = responder.credentials("INVITE", "sip:100@pbx") or ("", "")
+    assert name == "Proxy-Authorization" and responder.sent
+    assert server.verify(value, "INVITE", {"ai": "right"}, 1.0).ok
+    again = challenge_in(_challenged(407, *server.challenges(1.0)))
+    assert again is not None and not responder.accept(again, 407)
+    assert responder.credentials("INVITE", "sip:100@pbx") is None  # forgotten
+
+
+def test_responder_answers_stale_nonces_a_bounded_number_of_times() -> None:
+    server = DigestServer("pbx")
+    responder = ChallengeResponder(DigestClient("ai", "right"))
+    first = challenge_in(_challenged(401, *server.challenges(0.0)))
+    assert first is not None and responder.accept(first, 401)
+    responder.credentials("REGISTER", "sip:pbx")
+    stale = challenge_in(_challenged(401, *server.challenges(50.0, stale=True)))
+    assert stale is not None and stale.stale and responder.accept(stale, 401)
+    responder.credentials("REGISTER", "sip:pbx")
+    assert not responder.accept(stale, 401)  # a server that only ever says stale
+
+
+def test_responder_retries_reused_credentials_that_met_a_new_nonce() -> None:
+    """Credentials sent at once with the last challenge (a registration refresh) may meet
+    a new nonce without 'stale': answered once per attempt."""
+    responder = ChallengeResponder(DigestClient("ai", "right"))
+    old = Challenge("pbx", "n1", "MD5", ("auth",))
+    assert responder.accept(old, 401)
+    responder.new_attempt()
+    assert responder.credentials("REGISTER", "sip:pbx") is not None
+    new = Challenge("pbx", "n2", "MD5", ("auth",))
+    assert responder.accept(new, 401)
+    responder.credentials("REGISTER", "sip:pbx")
+    assert not responder.accept(Challenge("pbx", "n3", "MD5", ("auth",)), 401)
+
+
+def test_challenge_in_reads_the_header_of_its_status_and_skips_what_we_cannot_answer() -> None:
+    sha = 'Digest realm="r", nonce="n", algorithm=SHA-256, qop="auth"'
+    assert challenge_in(_challenged(401, sha)) == Challenge.parse(sha)
+    proxy_only = _challenged(407, sha)
+    proxy_only.status = 401  # a 401 carrying only Proxy-Authenticate: nothing to answer
+    assert challenge_in(proxy_only) is None
+    assert challenge_in(_challenged(401, 'Basic realm="x"')) is None

@@ -15,6 +15,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from atende.sip.grammar import split_commas, unquote
+from atende.sip.message import Response
 
 SUPPORTED = ("SHA-256", "MD5")
 
@@ -138,6 +139,57 @@ def pick_challenge(values: list[str]) -> Challenge | None:
             usable.append(ch)
     usable.sort(key=lambda c: 0 if c.algorithm.startswith("SHA-256") else 1)
     return usable[0] if usable else None
+
+
+MAX_CHALLENGES = 2  # challenges answered in one attempt (a second only when stale)
+
+
+def challenge_in(resp: Response) -> Challenge | None:
+    """The challenge to answer in a 401 (``WWW-Authenticate``) or a 407
+    (``Proxy-Authenticate``), or None when it offers none we can answer."""
+    name = "Proxy-Authenticate" if resp.status == 407 else "WWW-Authenticate"
+    return pick_challenge(resp.headers.get_all(name))
+
+
+@dataclass
+class ChallengeResponder:
+    """Our side of digest authentication for a request and its retries (RFC 3261 §22.2,
+    §22.3), so that every request we send gives up alike: credentials go again only when
+    the last request carried none, the server says the nonce was stale, or (once per
+    attempt) credentials reused from an earlier challenge met a new nonce. The last
+    challenge answered is kept, so later requests can carry credentials at once."""
+
+    client: DigestClient
+    header: str | None = None  # Authorization or Proxy-Authorization, once we answered
+    sent: bool = False  # the last request carried credentials
+    rounds: int = 0  # challenges taken in this attempt
+
+    def new_attempt(self) -> None:
+        self.rounds = 0
+
+    def credentials(self, method: str, uri: str) -> tuple[str, str] | None:
+        """The header for the next request: the last challenge answered again (next
+        nonce count), or None before any."""
+        last = self.client.last
+        self.sent = last is not None and self.header is not None
+        if last is None or self.header is None:
+            return None
+        return self.header, self.client.authorize(last, method, uri)
+
+    def accept(self, challenge: Challenge, status: int) -> bool:
+        """A challenge in a 401/407 to our last request: True to send it again (with
+        ``credentials``); False when our credentials were refused."""
+        last = self.client.last
+        retry = not self.sent or challenge.stale or (
+            last is not None and challenge.nonce != last.nonce and self.rounds == 0)
+        self.rounds += 1
+        if not retry or self.rounds > MAX_CHALLENGES:
+            self.header = None
+            self.client.last = None
+            return False
+        self.client.last = challenge
+        self.header = "Proxy-Authorization" if status == 407 else "Authorization"
+        return True
 
 
 # Server side ---------------------------------------------------------------------------

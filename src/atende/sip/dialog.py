@@ -6,8 +6,9 @@ import secrets
 from dataclasses import dataclass, field
 from enum import Enum
 
-from atende.sip.headers import CSeq, Headers
+from atende.sip.headers import CSeq
 from atende.sip.message import Request, Response
+from atende.sip.requests import new_request
 from atende.sip.transaction import T1, T2
 from atende.sip.uri import NameAddr, SipUri
 
@@ -90,9 +91,7 @@ class Dialog:
 
     def ack(self, invite_cseq: int, body: bytes = b"") -> Request:
         """The ACK for a 2xx: its own transaction, the INVITE's CSeq number (§13.2.2.4)."""
-        req = self.create_request("ACK", body)
-        req.headers.set("CSeq", f"{invite_cseq} ACK")
-        return req
+        return self._request("ACK", invite_cseq, body, None)
 
     def accept_remote_cseq(self, cseq: CSeq) -> bool:
         """In-dialog requests must not go backwards (§12.2.2): False means answer 500."""
@@ -109,18 +108,14 @@ class Dialog:
         """A request inside this dialog, without Via (the transport layer adds it)."""
         if method != "ACK":
             self.local_seq += 1
-        h = Headers()
-        for route in self.route_set:
-            h.add("Route", route)
-        h.add("Max-Forwards", "70")
-        h.add("From", f"{self.local_uri};tag={self.local_tag}")
-        h.add("To", f"{self.remote_uri};tag={self.remote_tag}")
-        h.add("Call-ID", self.call_id)
-        h.add("CSeq", f"{self.local_seq} {method}")
-        h.add("Contact", self.local_contact)
-        if content_type:
-            h.add("Content-Type", content_type)
-        return Request(method, self.remote_target, h, body)
+        return self._request(method, self.local_seq, body, content_type)
+
+    def _request(self, method: str, cseq: int, body: bytes, content_type: str | None
+                 ) -> Request:
+        return new_request(method, self.remote_target, f"{self.local_uri};tag={self.local_tag}",
+                           f"{self.remote_uri};tag={self.remote_tag}", self.call_id, cseq,
+                           contact=self.local_contact, route=self.route_set, body=body,
+                           content_type=content_type or None)
 
     def next_hop(self) -> SipUri:
         if self.route_set:

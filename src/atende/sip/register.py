@@ -9,10 +9,10 @@ import secrets
 from dataclasses import dataclass, field
 from enum import Enum
 
-from atende.sip.auth import DigestClient, pick_challenge
+from atende.sip.auth import ChallengeResponder, DigestClient, challenge_in
 from atende.sip.dialog import new_tag
-from atende.sip.headers import Headers
 from atende.sip.message import Request, Response
+from atende.sip.requests import ALLOW, new_request
 from atende.sip.uri import NameAddr, SipUri, UriError
 
 MIN_BACKOFF = 30.0
@@ -60,7 +60,7 @@ class Registration:
         self.call_id = secrets.token_hex(12) + "@atende"
         self.from_tag = new_tag()
         self.cseq = secrets.randbelow(10000) + 1
-        self.auth = DigestClient(self.username, self.password)
+        self.auth = ChallengeResponder(DigestClient(self.username, self.password))
         self.state = RegState.UNREGISTERED
         self.expires_at: float | None = None
         self.last_status: int | None = None
@@ -69,35 +69,25 @@ class Registration:
         self.stale_retries = 0
         self.successes = 0
         self._due: float | None = None
-        self._sent_credentials = False
-        self._challenges_this_attempt = 0
-        self._auth_header: str | None = None  # Authorization or Proxy-Authorization
 
     # building requests ------------------------------------------------------------------
     def _build(self, expires: int) -> Request:
         self.cseq += 1
         uri = SipUri(self.domain)
         aor = f"<sip:{self.user}@{self.domain}>"
-        h = Headers()
-        h.add("Max-Forwards", "70")
-        h.add("From", f"{aor};tag={self.from_tag}")
-        h.add("To", aor)
-        h.add("Call-ID", self.call_id)
-        h.add("CSeq", f"{self.cseq} REGISTER")
-        h.add("Contact", f"<{self.contact}>")
-        h.add("Expires", str(expires))
-        h.add("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO")
-        req = Request("REGISTER", uri, h)
-        self._sent_credentials = False
-        if self.auth.last is not None and self._auth_header is not None:
-            # Reuse the last challenge (next nonce count): saves a round trip per refresh.
-            h.add(self._auth_header, self.auth.authorize(self.auth.last, "REGISTER", str(uri)))
-            self._sent_credentials = True
+        req = new_request("REGISTER", uri, f"{aor};tag={self.from_tag}", aor, self.call_id,
+                          self.cseq, contact=f"<{self.contact}>",
+                          headers=[("Expires", str(expires)), ("Allow", ALLOW)])
+        # The last challenge answered again (next nonce count): saves a round trip per
+        # refresh.
+        credentials = self.auth.credentials("REGISTER", str(uri))
+        if credentials is not None:
+            req.headers.add(*credentials)
         return req
 
     def start(self, now: float) -> Request:
         self.state = RegState.REGISTERING
-        self._challenges_this_attempt = 0
+        self.auth.new_attempt()
         self._due = None
         return self._build(self.expires)
 
@@ -108,7 +98,7 @@ class Registration:
             self.state = RegState.UNREGISTERED
             return None
         self.state = RegState.UNREGISTERING
-        self._challenges_this_attempt = 0
+        self.auth.new_attempt()
         return self._build(0)
 
     # responses --------------------------------------------------------------------------
@@ -129,33 +119,25 @@ class Registration:
                 self.expires = int(min_expires)
                 return self._build(self.expires)
         retry_after = (resp.headers.get("Retry-After") or "").split(";")[0].strip()
-        self._fail(explain(resp.status, resp.reason, self._sent_credentials), now,
+        self._fail(explain(resp.status, resp.reason, self.auth.sent), now,
                    int(retry_after) if retry_after.isdigit() else None)
         return None
 
     def _on_challenge(self, resp: Response, now: float) -> Request | None:
-        header = "Proxy-Authenticate" if resp.status == 407 else "WWW-Authenticate"
-        challenge = pick_challenge(resp.headers.get_all(header))
+        challenge = challenge_in(resp)
         if challenge is None:
             self._fail(explain(resp.status, resp.reason, False), now)
             return None
-        retry_ok = not self._sent_credentials or challenge.stale or (
-            self.auth.last is not None and challenge.nonce != self.auth.last.nonce
-            and self._challenges_this_attempt == 0)
-        self._challenges_this_attempt += 1
-        if not retry_ok or self._challenges_this_attempt > 2:
-            self._auth_header = None
-            self.auth.last = None
+        was_sent = self.auth.sent
+        if not self.auth.accept(challenge, resp.status):
             self._fail(explain(resp.status, resp.reason, True), now)
             return None
-        if challenge.stale and self._sent_credentials:
+        if challenge.stale and was_sent:
             self.stale_retries += 1
-        self.auth.last = challenge
-        self._auth_header = "Proxy-Authorization" if resp.status == 407 else "Authorization"
         return self._build(0 if self.state == RegState.UNREGISTERING else self.expires)
 
     def _on_success(self, resp: Response, now: float) -> None:
-        self._challenges_this_attempt = 0
+        self.auth.new_attempt()
         if self.state == RegState.UNREGISTERING:
             self.state = RegState.UNREGISTERED
             self.expires_at = None
@@ -209,7 +191,7 @@ class Registration:
         if self._due is None or now < self._due:
             return None
         self._due = None
-        self._challenges_this_attempt = 0
+        self.auth.new_attempt()
         if self.state == RegState.FAILED:
             self.state = RegState.REGISTERING
         return self._build(self.expires)

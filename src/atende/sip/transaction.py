@@ -11,8 +11,9 @@ import secrets
 from dataclasses import dataclass, field
 from enum import Enum
 
-from atende.sip.headers import CSeq, Headers, Via
+from atende.sip.headers import Via
 from atende.sip.message import Message, Request, Response
+from atende.sip.requests import ack_for_failure
 
 T1 = 0.5
 T2 = 4.0
@@ -200,18 +201,7 @@ class ClientTransaction(Transaction):
         return []
 
     def _ack_for(self, resp: Response) -> Request:
-        """The ACK for a non-2xx final response is part of this transaction (§17.1.1.3)."""
-        req = self.request
-        h = Headers()
-        h.add("Via", req.headers.get_all("Via")[0])
-        for route in req.headers.get_all("Route"):
-            h.add("Route", route)
-        h.add("Max-Forwards", "70")
-        h.add("From", req.headers.get("From") or "")
-        h.add("To", resp.headers.get("To") or "")
-        h.add("Call-ID", req.call_id)
-        h.add("CSeq", str(CSeq(req.cseq.number, "ACK")))
-        return Request("ACK", req.uri, h)
+        return ack_for_failure(self.request, resp)
 
 
 # The layer -----------------------------------------------------------------------------

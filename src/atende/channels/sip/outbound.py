@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from atende.channels.dialer import DialOutcome
 from atende.channels.leg import CallInfo
 from atende.channels.sip.leg import SipCallLeg
-from atende.channels.sip.server import ALLOW, SipCall, SipChannel
+from atende.channels.sip.server import SipCall, SipChannel
 from atende.channels.sip.transport import address, resolve
-from atende.sip.auth import DigestClient, pick_challenge
+from atende.sip.auth import ChallengeResponder, DigestClient, challenge_in
 from atende.sip.dialog import Dialog, new_tag
-from atende.sip.headers import CSeq, Headers, Via
 from atende.sip.message import Request, Response
+from atende.sip.requests import ALLOW, cancel_for, new_request
 from atende.sip.sdp import SdpError, build_offer, negotiate, new_session_id, parse_sdp
-from atende.sip.transaction import Address, new_branch
+from atende.sip.transaction import Address
 from atende.sip.uri import SipUri
 
 log = logging.getLogger(__name__)
@@ -99,22 +99,10 @@ class SipDialer:
 
     def _build(self, d: SipDial, call_id: str, from_tag: str, cseq: int, contact: str,
                body: bytes, auth: tuple[str, str] | None) -> Request:
-        h = Headers()
-        for route in d.route:
-            h.add("Route", route)
-        h.add("Max-Forwards", "70")
-        h.add("From", f"<{d.from_uri}>;tag={from_tag}")
-        h.add("To", f"<{d.ruri}>")
-        h.add("Call-ID", call_id)
-        h.add("CSeq", f"{cseq} INVITE")
-        h.add("Contact", contact)
-        h.add("Allow", ALLOW)
-        for name, value in d.headers:
-            h.add(name, value)
-        if auth is not None:
-            h.add(*auth)
-        h.add("Content-Type", "application/sdp")
-        return Request("INVITE", d.ruri, h, body)
+        return new_request("INVITE", d.ruri, f"<{d.from_uri}>;tag={from_tag}", f"<{d.ruri}>",
+                           call_id, cseq, contact=contact, route=d.route,
+                           headers=[("Allow", ALLOW), *d.headers, *([auth] if auth else [])],
+                           body=body, content_type="application/sdp")
 
     async def _invite(self, d: SipDial, leg: SipCallLeg, cancel: asyncio.Event
                       ) -> DialOutcome:
@@ -126,10 +114,10 @@ class SipDialer:
         from_tag = new_tag()
         cseq = secrets.randbelow(1000) + 1
         deadline = loop.time() + d.ring_timeout
-        client = DigestClient(d.username, d.password)
-        auth: tuple[str, str] | None = None
+        responder = ChallengeResponder(DigestClient(d.username, d.password))
         events: list[str] = []
-        for _round in range(3):
+        while True:  # once more for each challenge the responder answers (a bounded few)
+            auth = responder.credentials("INVITE", str(d.ruri))
             invite = self._build(d, call_id, from_tag, cseq, contact, offer, auth)
             heard = asyncio.Event()
             task = loop.create_task(self.ua.request(
@@ -143,14 +131,10 @@ class SipDialer:
                 return await self._cancel(d, invite, task, heard, cancel.is_set(), events)
             resp = task.result()
             if resp.status in (401, 407):
-                header = "Proxy-Authenticate" if resp.status == 407 else "WWW-Authenticate"
-                challenge = pick_challenge(resp.headers.get_all(header))
-                already = auth is not None and not (challenge and challenge.stale)
-                if challenge is None or already:
+                challenge = challenge_in(resp)
+                if challenge is None or not responder.accept(challenge, resp.status):
                     status, words = classify(resp.status, resp.reason, False)
                     return DialOutcome(status, resp.status, words, events=events)
-                name = "Proxy-Authorization" if resp.status == 407 else "Authorization"
-                auth = (name, client.authorize(challenge, "INVITE", str(d.ruri)))
                 cseq += 1
                 continue
             if 200 <= resp.status < 300:
@@ -158,7 +142,6 @@ class SipDialer:
             synthetic = resp.status == 408 and resp.to.tag is None and not heard.is_set()
             status, words = classify(resp.status, resp.reason, synthetic)
             return DialOutcome(status, resp.status, words, events=events)
-        return DialOutcome("failed", None, "too many authentication rounds", events=events)
 
     async def _cancel(self, d: SipDial, invite: Request, task: asyncio.Task[Response],
                       heard: asyncio.Event, by_user: bool, events: list[str]) -> DialOutcome:
@@ -169,15 +152,7 @@ class SipDialer:
         except TimeoutError:
             pass
         if not task.done():
-            cancel = Request("CANCEL", invite.uri, Headers())
-            cancel.headers.add("Via", invite.headers.get_all("Via")[0])
-            for route in invite.headers.get_all("Route"):
-                cancel.headers.add("Route", route)
-            cancel.headers.add("Max-Forwards", "70")
-            for name in ("From", "To", "Call-ID"):
-                cancel.headers.add(name, invite.headers.get(name) or "")
-            cancel.headers.add("CSeq", str(CSeq(invite.cseq.number, "CANCEL")))
-            await self.ua.request(cancel, d.address)
+            await self.ua.request(cancel_for(invite), d.address)
         try:
             resp = await asyncio.wait_for(task, 40)
         except TimeoutError:
@@ -185,7 +160,7 @@ class SipDialer:
         if resp is not None and 200 <= resp.status < 300:
             try:
                 dialog = Dialog.for_uac(invite, resp)
-                self.ua.send_stateless(self._with_via(dialog.ack(invite.cseq.number),
+                self.ua.send_stateless(self.ua.add_via(dialog.ack(invite.cseq.number),
                                                       d.address), d.address)
                 bye = dialog.create_request("BYE")
                 await self.ua.request(bye, d.address)
@@ -196,18 +171,11 @@ class SipDialer:
             f"no answer within {d.ring_timeout:.0f} s")
         return DialOutcome(status, resp.status if resp else None, words, events=events)
 
-    def _with_via(self, req: Request, address: Address) -> Request:
-        host = self.ua.advertised_host(address[1])
-        via = Via(address[0].upper(), host, self.ua.port_for(address[0]),
-                  {"branch": new_branch(), "rport": None})
-        req.headers.insert_first("Via", str(via))
-        return req
-
     async def _answered(self, d: SipDial, invite: Request, resp: Response,
                         leg: SipCallLeg, events: list[str]) -> DialOutcome:
         dialog = Dialog.for_uac(invite, resp)
         hop = await self._next_hop(dialog, d.address)
-        ack = self._with_via(dialog.ack(invite.cseq.number), hop)
+        ack = self.ua.add_via(dialog.ack(invite.cseq.number), hop)
         self.ua.send_stateless(ack, hop)
         try:
             _, neg = negotiate(parse_sdp(resp.body))

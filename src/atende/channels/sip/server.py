@@ -38,6 +38,7 @@ from atende.sip.refer import (
     refer_target,
     sipfrag,
 )
+from atende.sip.requests import ALLOW
 from atende.sip.sdp import (
     NegotiatedAudio,
     NoCommonCodec,
@@ -54,7 +55,6 @@ from atende.sip.uri import NameAddr, SipUri, UriError
 
 log = logging.getLogger(__name__)
 
-ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, REFER, NOTIFY"
 SUPPORTED_EXTENSIONS: frozenset[str] = frozenset()
 REJECTION_STATUS = {
     Rejection.NOT_FOUND: 404,

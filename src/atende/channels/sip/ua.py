@@ -145,7 +145,7 @@ class UserAgent:
             return  # a flood: drop without answering
         try:
             if isinstance(msg, Request):
-                self._stamp_via(msg, source)
+                self._mark_received(msg, source)
             self._run(self.layer.receive(msg, source, self.now()))
         except Exception:
             # Whatever a peer sends must never take the server down.
@@ -167,7 +167,7 @@ class UserAgent:
         msg = exc.message
         if isinstance(msg, Request) and msg.method != "ACK":
             try:
-                self._stamp_via(msg, source)
+                self._mark_received(msg, source)
                 resp = make_response(msg, exc.status)
                 resp.headers.add("Warning", f'399 atende "{exc.reason}"')
                 self.send_stateless(resp, source)
@@ -180,7 +180,7 @@ class UserAgent:
         log.info("dropped unparseable message from %s:%s: %s", source[1], source[2], exc.reason)
 
     @staticmethod
-    def _stamp_via(req: Request, source: Address) -> None:
+    def _mark_received(req: Request, source: Address) -> None:
         """RFC 3261 §18.2.1 'received' and RFC 3581 'rport' on the top Via."""
         vias = req.headers.get_all("Via")
         via = Via.parse(vias[0])
@@ -243,16 +243,22 @@ class UserAgent:
     def send_2xx_retransmission(self, resp: Response, address: Address) -> None:
         self.transport.send(resp.encode(), address)
 
-    async def request(self, req: Request, address: Address,
-                      on_provisional: Callable[[Response], None] | None = None) -> Response:
-        """Send a request in a client transaction; resolves with the final response
-        (a synthetic 408 when Timer B/F fires). A request that already carries its Via
-        (a CANCEL, which must repeat its INVITE's) keeps it."""
+    def add_via(self, req: Request, address: Address) -> Request:
+        """Our Via on a request about to go to ``address`` (a new branch: a transaction of
+        its own). One that already carries its Via (a CANCEL, which must repeat its
+        INVITE's) keeps it."""
         if "Via" not in req.headers:
             host = self.advertised_host(address[1])
             via = Via(address[0].upper(), host, self.port_for(address[0]),
                       {"branch": new_branch(), "rport": None})
             req.headers.insert_first("Via", str(via))
+        return req
+
+    async def request(self, req: Request, address: Address,
+                      on_provisional: Callable[[Response], None] | None = None) -> Response:
+        """Send a request in a client transaction; resolves with the final response
+        (a synthetic 408 when Timer B/F fires)."""
+        self.add_via(req, address)
         if "User-Agent" not in req.headers:
             req.headers.add("User-Agent", USER_AGENT)
         txn, actions = self.layer.send_request(req, address, self.now())
