@@ -184,7 +184,8 @@ class SipDialer:
             await self.ua.request(dialog.create_request("BYE"), hop)
             return DialOutcome("failed", resp.status, f"unusable SDP answer: {exc}",
                                events=events)
-        call = SipCall(d.info, None, hop, leg=leg, dialog=dialog, ack=ack)
+        call = SipCall(d.info, None, hop, leg=leg, dialog=dialog, ack=ack,
+                       credentials=DigestClient(d.username, d.password))
         leg.media.configure(neg)
         leg.trust_host(hop[1])
         leg.media.start()

@@ -27,6 +27,7 @@ from atende.channels.sip.gate import Challenge, Gate, Refuse
 from atende.channels.sip.leg import SipCallLeg
 from atende.channels.sip.ua import UserAgent
 from atende.media.endpoint import PortAllocator
+from atende.sip.auth import DigestClient
 from atende.sip.dialog import Dialog, new_tag
 from atende.sip.message import Request, Response, make_response
 from atende.sip.refer import (
@@ -90,6 +91,9 @@ class SipCall:
     answer_in_ack: bool = False
     invite_key: tuple[str, str, int] | None = None
     ack: Request | None = None  # our ACK for their 2xx (outbound), resent if it is lost
+    # What answers the far end's challenges to our in-dialog requests (calls we placed
+    # through a trunk: its credentials).
+    credentials: DigestClient | None = field(default=None, repr=False)
     transfer: _TransferWait | None = None  # a REFER of ours waiting for its outcome
     referred: bool = False  # the other party's REFER is being carried out
 
@@ -455,12 +459,17 @@ class SipChannel:
         dialog = call.dialog
         if dialog is None or dialog.id not in self.calls:
             return  # the transferor hung up already: nobody to tell
-        req = dialog.create_request("NOTIFY", sipfrag(status, reason[:100]), SIPFRAG)
-        req.headers.add("Event", f"refer;id={event_id}")
-        req.headers.add("Subscription-State",
-                        "terminated;reason=noresource" if final else "active;expires=60")
+
+        def notify() -> Request:
+            req = dialog.create_request("NOTIFY", sipfrag(status, reason[:100]), SIPFRAG)
+            req.headers.add("Event", f"refer;id={event_id}")
+            req.headers.add("Subscription-State",
+                            "terminated;reason=noresource" if final else "active;expires=60")
+            return req
+
         try:
-            resp = await asyncio.wait_for(self.ua.request(req, call.source), 40)
+            resp = await asyncio.wait_for(self.ua.request_with_credentials(
+                notify, call.source, call.credentials), 40)
             if resp.status >= 300:
                 log.info("call %s: transfer NOTIFY answered %d", call.info.id, resp.status)
         except TimeoutError:
@@ -513,9 +522,10 @@ class SipChannel:
         if call is None or call.dialog is None:
             return
         self._drop(call)
-        bye = call.dialog.create_request("BYE")
+        dialog = call.dialog
         try:
-            resp = await asyncio.wait_for(self.ua.request(bye, call.source), 40)
+            resp = await asyncio.wait_for(self.ua.request_with_credentials(
+                lambda: dialog.create_request("BYE"), call.source, call.credentials), 40)
             log.info("call %s: BYE answered %d", call.info.id, resp.status)
         except TimeoutError:
             log.warning("call %s: BYE got no answer", call.info.id)
@@ -532,15 +542,21 @@ class SipChannel:
             uri = _target_uri(call.dialog, target)
         except (UriError, ValueError) as exc:
             return TransferResult("refused", None, f"bad transfer target: {exc}")
-        req = call.dialog.create_request("REFER")
-        req.headers.add("Refer-To", f"<{uri}>")
-        req.headers.add("Referred-By", f"<{NameAddr.parse(call.dialog.local_uri).uri}>")
+        dialog = call.dialog
+
+        def refer() -> Request:
+            req = dialog.create_request("REFER")
+            req.headers.add("Refer-To", f"<{uri}>")
+            req.headers.add("Referred-By", f"<{NameAddr.parse(dialog.local_uri).uri}>")
+            return req
+
         wait = _TransferWait(asyncio.get_running_loop().create_future())
         call.transfer = wait  # before sending: the first NOTIFY may overtake the 202
         log.info("call %s: transferring to %s", call.info.id, uri)
         try:
             async with asyncio.timeout(wait_s):
-                resp = await self.ua.request(req, call.source)
+                resp = await self.ua.request_with_credentials(refer, call.source,
+                                                              call.credentials)
                 if resp.status >= 300:
                     return TransferResult("refused", resp.status,
                                           f"{resp.status} {resp.reason}".strip())

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from atende.channels.sip.transport import SipTransport
+from atende.sip.auth import ChallengeResponder, DigestClient, challenge_in
 from atende.sip.dialog import Dialog
 from atende.sip.errors import SipParseError
 from atende.sip.headers import Via
@@ -268,6 +269,26 @@ class UserAgent:
             self._provisional[txn] = on_provisional
         self._run(actions)
         return await fut
+
+    async def request_with_credentials(self, make: Callable[[], Request], address: Address,
+                                       credentials: DigestClient | None) -> Response:
+        """Send the request ``make`` builds; when the far end challenges it (401/407) and
+        we have ``credentials``, send a new one (``make`` again: a new CSeq) that answers
+        the challenge, by the rule every request of ours follows (ChallengeResponder)."""
+        responder = None if credentials is None else ChallengeResponder(
+            DigestClient(credentials.username, credentials.password))
+        req = make()
+        while True:
+            resp = await self.request(req, address)
+            if responder is None or resp.status not in (401, 407):
+                return resp
+            challenge = challenge_in(resp)
+            if challenge is None or not responder.accept(challenge, resp.status):
+                return resp
+            req = make()
+            answer = responder.credentials(req.method, str(req.uri))
+            if answer is not None:
+                req.headers.add(*answer)
 
     # timers -----------------------------------------------------------------------------
     def _next_deadline(self) -> float | None:
