@@ -69,11 +69,10 @@ class Atende:
         self.store = Store(settings.db_url)
         self.executor = ThreadPoolExecutor(max_workers=settings.model_threads,
                                            thread_name_prefix="models")
-        self.ua = UserAgent(public_ip=settings.public_ip)
         self.guard = AbuseGuard(settings.abuse_max_failures, settings.abuse_window_s,
                                 settings.abuse_block_s, settings.sip_rate_per_s,
                                 2 * settings.sip_rate_per_s)
-        self.ua.guard = self.guard
+        self.ua = UserAgent(public_ip=settings.public_ip, guard=self.guard)
         self.engine: CallEngine | None = None
         self.channel: SipChannel | None = None
         self.trunks: TrunkManager | None = None
@@ -113,7 +112,8 @@ class Atende:
         self.trunks = TrunkManager(self.ua, box)
         gate = InboundGate(self.trunks, DirectCallPolicy(s.allow_direct_list))
         self.engine.trunks = self.trunks
-        self.channel = SipChannel(self.ua, self.engine, ports, gate, media_host=s.bind,
+        self.channel = SipChannel(self.ua, self.engine, ports, gate, self.guard,
+                                  media_host=s.bind,
                                   answer_delay=s.answer_delay_ms / 1000,
                                   rtp_timeout=s.rtp_timeout_s)
         await self.ua.start(s.bind, s.sip_port, s.sip_tls_port or None, self._tls_server())

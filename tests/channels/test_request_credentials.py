@@ -9,7 +9,7 @@ import asyncio
 from atende.channels.sip.ua import UserAgent
 from atende.sip.auth import DigestClient, DigestServer
 from atende.sip.dialog import Dialog
-from atende.sip.message import Request, make_response
+from atende.sip.message import Request, Response, make_response
 from atende.sip.requests import new_request
 from atende.sip.transaction import Address, ServerTransaction
 from atende.sip.uri import SipUri
@@ -20,7 +20,7 @@ class ChallengingPbx:
 
     def __init__(self, ua: UserAgent, password: str) -> None:
         self.ua = ua
-        ua.tu = self
+        ua.serve(self)
         self.password = password
         self.digest = DigestServer("pbx")
         self.seen: list[tuple[str, int, bool]] = []  # method, CSeq, had credentials
@@ -43,6 +43,9 @@ class ChallengingPbx:
     def on_ack_timeout(self, dialog: Dialog) -> None:
         pass
 
+    def on_2xx_retransmission(self, resp: Response) -> None:
+        pass
+
 
 async def test_a_challenged_bye_is_answered_once_with_the_calls_credentials() -> None:
     pbx_ua, ours = UserAgent(), UserAgent()
@@ -58,16 +61,17 @@ async def test_a_challenged_bye_is_answered_once_with_the_calls_credentials() ->
 
     try:
         async with asyncio.timeout(10):
-            resp = await ours.request_with_credentials(bye, address, DigestClient("ai", "right"))
+            resp = await ours.request_with_credentials(bye(), bye, address,
+                                                   DigestClient("ai", "right"))
             assert resp.status == 200
             assert pbx.seen == [("BYE", 10, False), ("BYE", 11, True)]
             pbx.seen.clear()
-            refused = await ours.request_with_credentials(bye, address,
+            refused = await ours.request_with_credentials(bye(), bye, address,
                                                           DigestClient("ai", "wrong"))
             assert refused.status == 407  # tried once: wrong credentials are not resent
             assert pbx.seen == [("BYE", 12, False), ("BYE", 13, True)]
             pbx.seen.clear()
-            plain = await ours.request_with_credentials(bye, address, None)
+            plain = await ours.request_with_credentials(bye(), bye, address, None)
             assert plain.status == 407 and pbx.seen == [("BYE", 14, False)]
     finally:
         await ours.close()

@@ -11,7 +11,7 @@ from atende.channels.sip.tls import ensure_self_signed, server_context
 from atende.channels.sip.ua import UserAgent
 from atende.sip.dialog import Dialog
 from atende.sip.headers import Headers
-from atende.sip.message import Request, make_response
+from atende.sip.message import Request, Response, make_response
 from atende.sip.transaction import Address, ServerTransaction
 from atende.sip.uri import SipUri
 from tests.peers.net import free_port
@@ -28,13 +28,16 @@ def options(port: int) -> Request:
 class Answer200:
     def __init__(self, ua: UserAgent) -> None:
         self.ua = ua
-        ua.tu = self
+        ua.serve(self)
 
     def on_request(self, req: Request, txn: ServerTransaction | None, source: Address) -> None:
         if txn is not None:
             self.ua.respond(txn, make_response(req, 200))
 
     def on_ack_timeout(self, dialog: Dialog) -> None:
+        pass
+
+    def on_2xx_retransmission(self, resp: Response) -> None:
         pass
 
 

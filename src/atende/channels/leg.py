@@ -227,6 +227,18 @@ class CallLeg(abc.ABC):
             self.recorder.add(CALLER, pcm, at)
         self.events.put_nowait(AudioIn(pcm, at))
 
+    def key_pressed(self, digit: str, duration_ms: int, at: float) -> None:
+        """A key the party pressed (the channel calls this)."""
+        self.events.put_nowait(DtmfIn(digit, duration_ms, at))
+
+    def hold_changed(self, on_hold: bool, at: float) -> None:
+        """The party put us on hold or took us off it (the channel calls this): nothing
+        queued is sent to a party that holds us."""
+        self.on_hold = on_hold
+        if on_hold:
+            self.clear()
+        self.events.put_nowait(HoldChanged(on_hold, at))
+
     def pull(self, nbytes: int, now: float) -> tuple[bytes | None, list[LegEvent]]:
         """The next audio to send, for the channel's pacer (None: nothing queued); what is
         sent, silence included, goes to the recording."""

@@ -6,7 +6,7 @@ import asyncio
 from typing import Protocol
 
 from atende.aio import BackgroundTasks
-from atende.channels.leg import CallInfo, CallLeg, DtmfIn, TransferResult
+from atende.channels.leg import CallInfo, CallLeg, TransferResult
 from atende.media.dtmf import DtmfEvent
 from atende.media.endpoint import PortAllocator, RtpEndpoint
 
@@ -49,7 +49,7 @@ class SipCallLeg(CallLeg):
             self.heard(frame, at)
 
     def _on_dtmf(self, ev: DtmfEvent, at: float) -> None:
-        self.events.put_nowait(DtmfIn(ev.digit, ev.duration_ms, at))
+        self.key_pressed(ev.digit, ev.duration_ms, at)
 
     def _pull(self, nbytes: int, now: float) -> bytes | None:
         frame, events = self.pull(nbytes, now)

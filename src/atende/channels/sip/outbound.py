@@ -17,6 +17,7 @@ from atende.channels.sip.server import SipCall, SipChannel
 from atende.channels.sip.transport import address, resolve
 from atende.sip.auth import ChallengeResponder, DigestClient, challenge_in
 from atende.sip.dialog import Dialog, new_tag
+from atende.sip.invite import InviteSession
 from atende.sip.message import Request, Response
 from atende.sip.requests import ALLOW, cancel_for, new_request
 from atende.sip.sdp import SdpError, build_offer, negotiate, new_session_id, parse_sdp
@@ -184,8 +185,10 @@ class SipDialer:
             await self.ua.request(dialog.create_request("BYE"), hop)
             return DialOutcome("failed", resp.status, f"unusable SDP answer: {exc}",
                                events=events)
-        call = SipCall(d.info, None, hop, leg=leg, dialog=dialog, ack=ack,
-                       credentials=DigestClient(d.username, d.password))
+        session = InviteSession.placed(dialog, hop, self.ua.advertised_host(hop[1]),
+                                       leg.media.port)
+        call = SipCall(d.info, session, leg, ack=ack,
+                       credentials=DigestClient(d.username, d.password), connected=True)
         leg.media.configure(neg)
         leg.trust_host(hop[1])
         leg.media.start()

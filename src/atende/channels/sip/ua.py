@@ -44,11 +44,16 @@ class Guard(Protocol):
 
 
 class TransactionUser(Protocol):
+    """What the user agent hands its requests and dialog timers to (the SIP channel)."""
+
     def on_request(self, req: Request, txn: ServerTransaction | None, source: Address) -> None:
         ...
 
     def on_ack_timeout(self, dialog: Dialog) -> None:
         ...
+
+    def on_2xx_retransmission(self, resp: Response) -> None:
+        """A 2xx to our INVITE came again: our ACK was lost, so it must go again."""
 
 
 def local_ip_towards(host: str) -> str:
@@ -69,22 +74,41 @@ def address_for_uri(host: str, port: int | None, transport: str) -> Address:
 
 
 class UserAgent:
-    def __init__(self, tu: TransactionUser | None = None, clock: Callable[[], float] | None = None,
-                 public_ip: str | None = None) -> None:
-        self.tu = tu
+    """SIP over the network for atende: the transports, the transaction layer and its
+    timers, the 2xx retransmissions of the dialogs it is given, and the requests that go
+    to the one transaction user it serves (the SIP channel)."""
+
+    def __init__(self, clock: Callable[[], float] | None = None,
+                 public_ip: str | None = None, guard: Guard | None = None) -> None:
+        self.tu: TransactionUser | None = None
         self.transport = SipTransport(self._on_data, self._on_transport_error)
         self.layer = TransactionLayer()
-        self.dialogs: dict[tuple[str, str, str], Dialog] = {}
+        self._dialogs: dict[tuple[str, str, str], Dialog] = {}
         self.public_ip = public_ip
         self._clock = clock
         self._wake = asyncio.Event()
         self._timer_task: asyncio.Task[None] | None = None
         self._pending: dict[ClientTransaction, asyncio.Future[Response]] = {}
         self._provisional: dict[ClientTransaction, Callable[[Response], None]] = {}
-        self.on_2xx_retransmission: Callable[[Response], None] | None = None
-        self.guard: Guard | None = None
+        self.guard = guard
         self.bind_host = "0.0.0.0"
         self.stats = {"received": 0, "malformed": 0, "dropped": 0, "errors": 0}
+
+    def serve(self, tu: TransactionUser) -> None:
+        """Hand incoming requests and dialog timers to ``tu`` from now on."""
+        self.tu = tu
+
+    def track(self, dialog: Dialog) -> None:
+        """Run ``dialog``'s 2xx retransmission timers until ``forget``."""
+        self._dialogs[dialog.id] = dialog
+        self._wake.set()
+
+    def forget(self, dialog: Dialog) -> None:
+        self._dialogs.pop(dialog.id, None)
+
+    def invite_for_cancel(self, cancel: Request) -> ServerTransaction | None:
+        """The INVITE server transaction a CANCEL is for (RFC 3261 §9.2)."""
+        return self.layer.find_invite_for_cancel(cancel)
 
     def now(self) -> float:
         return self._clock() if self._clock else asyncio.get_running_loop().time()
@@ -229,8 +253,8 @@ class UserAgent:
             fut.set_result(msg)
         elif msg.cseq.method == "INVITE" and 200 <= msg.status < 300:
             # A retransmitted 2xx: our ACK was lost, the dialog's owner must send it again.
-            if self.on_2xx_retransmission is not None:
-                self.on_2xx_retransmission(msg)
+            if self.tu is not None:
+                self.tu.on_2xx_retransmission(msg)
 
     # output -----------------------------------------------------------------------------
     def respond(self, txn: ServerTransaction, resp: Response) -> None:
@@ -270,14 +294,14 @@ class UserAgent:
         self._run(actions)
         return await fut
 
-    async def request_with_credentials(self, make: Callable[[], Request], address: Address,
+    async def request_with_credentials(self, req: Request,
+                                       again: Callable[[], Request | None], address: Address,
                                        credentials: DigestClient | None) -> Response:
-        """Send the request ``make`` builds; when the far end challenges it (401/407) and
-        we have ``credentials``, send a new one (``make`` again: a new CSeq) that answers
-        the challenge, by the rule every request of ours follows (ChallengeResponder)."""
+        """Send ``req``; when the far end challenges it (401/407) and we have
+        ``credentials``, send the request ``again`` builds (a new CSeq) with the answer,
+        by the rule every request of ours follows (ChallengeResponder)."""
         responder = None if credentials is None else ChallengeResponder(
             DigestClient(credentials.username, credentials.password))
-        req = make()
         while True:
             resp = await self.request(req, address)
             if responder is None or resp.status not in (401, 407):
@@ -285,7 +309,10 @@ class UserAgent:
             challenge = challenge_in(resp)
             if challenge is None or not responder.accept(challenge, resp.status):
                 return resp
-            req = make()
+            retry = again()
+            if retry is None:
+                return resp
+            req = retry
             answer = responder.credentials(req.method, str(req.uri))
             if answer is not None:
                 req.headers.add(*answer)
@@ -293,7 +320,7 @@ class UserAgent:
     # timers -----------------------------------------------------------------------------
     def _next_deadline(self) -> float | None:
         times = [t for t in [self.layer.next_deadline(),
-                             *(d.next_deadline() for d in self.dialogs.values())] if t is not None]
+                             *(d.next_deadline() for d in self._dialogs.values())] if t is not None]
         return min(times) if times else None
 
     async def _timer_loop(self) -> None:
@@ -311,7 +338,7 @@ class UserAgent:
         now = self.now()
         try:
             self._run(self.layer.tick(now))
-            for dialog in list(self.dialogs.values()):
+            for dialog in list(self._dialogs.values()):
                 resend, timed_out = dialog.tick(now)
                 if resend is not None and dialog.pending_2xx_address is not None:
                     self.send_2xx_retransmission(resend, dialog.pending_2xx_address)

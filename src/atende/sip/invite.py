@@ -1,0 +1,530 @@
+"""One call's INVITE dialog usage as a sans-IO state machine: offer/answer (RFC 3264) with
+delayed offers, CANCEL, re-INVITE for hold in both directions with glare (RFC 3261 §14),
+REFER and its NOTIFYs both ways (RFC 3515), INFO DTMF, and the end of the session. It
+serves the call we answered and, once it is answered, the call we placed.
+
+The driver (channels/sip/server.py) feeds it each request of the call with the time, and
+the final responses to the requests it asked to send; it carries out the actions that come
+back: responses on their transaction, requests to send in the dialog, media to configure,
+and what to tell the call leg. Nothing here touches a socket, a clock or the leg.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from enum import Enum
+
+from atende.sip.dialog import Dialog
+from atende.sip.message import Request, Response, make_response
+from atende.sip.refer import (
+    SIPFRAG,
+    Progress,
+    ReferError,
+    ReferTarget,
+    is_refer_event,
+    notify_progress,
+    refer_target,
+    sipfrag,
+)
+from atende.sip.requests import ALLOW
+from atende.sip.sdp import (
+    NegotiatedAudio,
+    NoCommonCodec,
+    SdpError,
+    SessionDescription,
+    build_answer,
+    build_offer,
+    negotiate,
+    new_session_id,
+    parse_sdp,
+)
+from atende.sip.transaction import Address, ServerTransaction
+from atende.sip.uri import NameAddr, UriError
+
+SUPPORTED_EXTENSIONS: frozenset[str] = frozenset()
+KNOWN_METHODS = frozenset({"REGISTER", "SUBSCRIBE", "NOTIFY", "PUBLISH", "MESSAGE", "REFER",
+                           "UPDATE", "PRACK"})
+
+
+# What the driver is asked to do ---------------------------------------------------------
+@dataclass(frozen=True)
+class Reply:
+    """Send ``response`` on the request's server transaction."""
+
+    txn: ServerTransaction
+    response: Response
+
+
+@dataclass(frozen=True)
+class Send:
+    """Send ``request`` in the dialog (its own client transaction) and feed its final
+    response back to ``on_response``."""
+
+    request: Request
+
+
+@dataclass(frozen=True)
+class SendAck:
+    """Send the ACK of a 2xx to our re-INVITE (no transaction of its own)."""
+
+    request: Request
+
+
+@dataclass(frozen=True)
+class Media:
+    """(Re)configure the call's audio; ``on_hold``: the other party holds us (we must not
+    send), ``hold_changed``: that is new."""
+
+    audio: NegotiatedAudio
+    on_hold: bool
+    hold_changed: bool
+
+
+@dataclass(frozen=True)
+class Digit:
+    digit: str
+    duration_ms: int
+
+
+@dataclass(frozen=True)
+class Ended:
+    """The call is over from the far end's side, or never began: stop its media."""
+
+    cause: str
+
+
+@dataclass(frozen=True)
+class HangUp:
+    """End the call from our side (the driver's hang-up sends ``bye``)."""
+
+    cause: str
+
+
+@dataclass(frozen=True)
+class TransferAsked:
+    """The other party REFERs us to ``target``: answer with ``accept_refer`` or
+    ``refuse_refer``, then report with ``notify``."""
+
+    target: ReferTarget
+    txn: ServerTransaction
+    request: Request
+
+
+@dataclass(frozen=True)
+class TransferProgress:
+    """A NOTIFY about our REFER's referred call."""
+
+    progress: Progress
+
+
+@dataclass(frozen=True)
+class ReinviteRefused:
+    """Our re-INVITE got a final failure (other than glare, which is retried)."""
+
+    status: int
+
+
+Action = (Reply | Send | SendAck | Media | Digit | Ended | HangUp | TransferAsked
+          | TransferProgress | ReinviteRefused)
+
+
+# Checks of a request before any call exists ---------------------------------------------
+def unsupported(req: Request) -> Response | None:
+    """420 for a request that requires an extension we lack (RFC 3261 §8.2.2.3)."""
+    wanted = [o for o in req.headers.get_all("Require")
+              if o.lower() not in SUPPORTED_EXTENSIONS]
+    if not wanted:
+        return None
+    resp = make_response(req, 420)
+    resp.headers.add("Unsupported", ", ".join(wanted))
+    return resp
+
+
+def not_allowed(req: Request) -> Response:
+    """405 for a method we know but do not take here, 501 for one we do not know."""
+    resp = make_response(req, 405 if req.method.upper() in KNOWN_METHODS else 501)
+    resp.headers.add("Allow", ALLOW)
+    return resp
+
+
+def with_capabilities(resp: Response) -> Response:
+    """What we take, on an OPTIONS answer or a 2xx to INVITE (RFC 3261 §11.2)."""
+    resp.headers.add("Allow", ALLOW)
+    resp.headers.add("Accept", "application/sdp")
+    resp.headers.add("Accept-Language", "en")
+    resp.headers.add("Supported", ", ".join(sorted(SUPPORTED_EXTENSIONS)))
+    return resp
+
+
+def screen_invite(req: Request) -> tuple[SessionDescription | None, Response | None]:
+    """A new INVITE checked before anything is set up for it: its offer (None: a delayed
+    offer), or the response that refuses it (400 without a usable Contact, 415 for a body
+    that is not SDP, 488 with no common codec, 400 for SDP we cannot read)."""
+    contacts = req.headers.get_all("Contact")
+    if not contacts:
+        return None, make_response(req, 400, "Missing Contact")
+    try:
+        NameAddr.parse(contacts[0])
+    except (UriError, ValueError):
+        return None, make_response(req, 400, "Bad Contact")
+    if not req.body:
+        return None, None
+    ctype = (req.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    if ctype != "application/sdp":
+        resp = make_response(req, 415)
+        resp.headers.add("Accept", "application/sdp")
+        return None, resp
+    try:
+        offer = parse_sdp(req.body)
+        negotiate(offer)
+    except NoCommonCodec:
+        resp = make_response(req, 488)
+        resp.headers.add("Warning", '305 atende "no common codec: PCMU/PCMA required"')
+        return None, resp
+    except SdpError as exc:
+        return None, make_response(req, 400, f"Bad SDP: {exc}"[:80])
+    return offer, None
+
+
+class Phase(Enum):
+    EARLY = "early"  # we answer: INVITE received, no final response yet
+    ANSWERED = "answered"  # our 2xx sent, its ACK not yet here
+    CONFIRMED = "confirmed"
+    ENDED = "ended"
+
+
+class InviteSession:
+    """The dialog of one call and everything that happens in it."""
+
+    def __init__(self, dialog: Dialog, peer: Address, media_host: str, media_port: int,
+                 phase: Phase, invite: Request | None = None,
+                 invite_txn: ServerTransaction | None = None,
+                 offer: SessionDescription | None = None, we_called: bool = False) -> None:
+        self.dialog = dialog
+        self.peer = peer  # where in-dialog requests go: the other party or the next hop
+        self.media_host = media_host  # our SDP's address and port
+        self.media_port = media_port
+        self.phase = phase
+        self.we_called = we_called  # we own the Call-ID (the glare back-off depends on it)
+        self.on_hold = False
+        self._invite = invite  # the INVITE we answer (UAS)
+        self._invite_txn = invite_txn
+        self._offer = offer
+        self._session_id = new_session_id()
+        self._sdp_version = 1
+        self._last_sdp = b""
+        self._answer_in_ack = False  # we offered in a 2xx: the answer comes in the ACK
+        self._referred = False  # the other party's REFER is being carried out
+        self._transfer: list[int] | None = None  # our REFER's statuses, while it waits
+        self._transfer_ok = False
+        self._reinvite: Request | None = None  # ours, waiting for its final response
+        self._reinvite_direction = "sendrecv"
+        self._retry_at: float | None = None  # glare: when our re-INVITE goes again
+
+    # the call we answer ----------------------------------------------------------------
+    @classmethod
+    def answering(cls, invite: Request, txn: ServerTransaction, peer: Address,
+                  local_tag: str, contact: str, media_host: str, media_port: int,
+                  offer: SessionDescription | None) -> InviteSession:
+        """The session of an INVITE that ``screen_invite`` passed and that we take."""
+        dialog = Dialog.for_uas(invite, local_tag, contact)
+        return cls(dialog, peer, media_host, media_port, Phase.EARLY, invite, txn, offer)
+
+    def ring(self) -> list[Action]:
+        if self.phase != Phase.EARLY or self._invite is None or self._invite_txn is None:
+            return []
+        ringing = make_response(self._invite, 180, to_tag=self.dialog.local_tag)
+        ringing.headers.add("Contact", self.dialog.local_contact)
+        return [Reply(self._invite_txn, ringing)]
+
+    def answer(self, now: float) -> list[Action]:
+        """Our 2xx: the answer to the offer, or our offer when the INVITE had none."""
+        if self.phase != Phase.EARLY or self._invite is None or self._invite_txn is None:
+            return []
+        actions: list[Action] = []
+        if self._offer is not None:
+            body, media = self._answer(self._offer)
+            actions.append(media)
+        else:
+            self._answer_in_ack = True
+            body = self._our_offer("sendrecv")
+        ok = make_response(self._invite, 200, to_tag=self.dialog.local_tag, body=body,
+                           content_type="application/sdp")
+        ok.headers.add("Contact", self.dialog.local_contact)
+        with_capabilities(ok)
+        self.phase = Phase.ANSWERED
+        self.dialog.start_2xx(ok, now, self.peer)
+        actions.append(Reply(self._invite_txn, ok))
+        return actions
+
+    def cancel(self) -> list[Action]:
+        """A CANCEL of the INVITE (its own 200 is the driver's): 487 while unanswered."""
+        if self.phase != Phase.EARLY or self._invite is None or self._invite_txn is None:
+            return []
+        self.phase = Phase.ENDED
+        return [Reply(self._invite_txn, make_response(self._invite, 487,
+                                                      to_tag=self.dialog.local_tag)),
+                Ended("cancelled")]
+
+    def ack_timeout(self) -> list[Action]:
+        """Our 2xx was never ACKed (Timer H's 64·T1, §13.3.1.4)."""
+        if self.phase != Phase.ANSWERED:
+            return []
+        return [HangUp("ack_timeout")]
+
+    # the call we placed ----------------------------------------------------------------
+    @classmethod
+    def placed(cls, dialog: Dialog, peer: Address, media_host: str, media_port: int
+               ) -> InviteSession:
+        """The session of our INVITE once its 2xx was ACKed."""
+        return cls(dialog, peer, media_host, media_port, Phase.CONFIRMED, we_called=True)
+
+    # requests of the other party -------------------------------------------------------
+    def receive(self, req: Request, txn: ServerTransaction | None, now: float
+                ) -> list[Action]:
+        """An in-dialog request (``txn`` None for an ACK)."""
+        method = req.method.upper()
+        if method == "ACK":
+            return self._on_ack(req)
+        if txn is None:
+            return []
+        if self.phase in (Phase.EARLY, Phase.ENDED):
+            return [Reply(txn, make_response(req, 481))]
+        refusal = unsupported(req)
+        if refusal is not None:
+            return [Reply(txn, refusal)]
+        if not self.dialog.accept_remote_cseq(req.cseq):
+            return [Reply(txn, make_response(req, 500, "CSeq out of order"))]
+        if method == "BYE":
+            self.phase = Phase.ENDED
+            return [Reply(txn, make_response(req, 200)), Ended(self._bye_cause())]
+        if method == "INVITE":
+            return self._on_reinvite(req, txn, now)
+        if method == "INFO":
+            return self._on_info(req, txn)
+        if method == "NOTIFY":
+            return self._on_notify(req, txn)
+        if method == "REFER":
+            return self._on_refer(req, txn)
+        return [Reply(txn, not_allowed(req))]
+
+    def _on_ack(self, req: Request) -> list[Action]:
+        if self.phase not in (Phase.ANSWERED, Phase.CONFIRMED):
+            return []
+        self.dialog.on_ack()
+        if self.phase == Phase.ANSWERED:
+            self.phase = Phase.CONFIRMED
+        if not (self._answer_in_ack and req.body):
+            return []
+        self._answer_in_ack = False
+        try:
+            _, audio = negotiate(parse_sdp(req.body))
+        except SdpError:
+            return [HangUp("bad_sdp_answer")]
+        return [self._media(audio)]
+
+    def _on_reinvite(self, req: Request, txn: ServerTransaction, now: float
+                     ) -> list[Action]:
+        if self._reinvite is not None:
+            # Both of us re-INVITEd at once (glare): theirs waits (§14.2).
+            return [Reply(txn, make_response(req, 491))]
+        contacts = req.headers.get_all("Contact")
+        target = None
+        if contacts:
+            try:  # a target refresh (§12.2.2)
+                target = NameAddr.parse(contacts[0]).uri
+            except (UriError, ValueError):
+                return [Reply(txn, make_response(req, 400, "Bad Contact"))]
+        actions: list[Action] = []
+        if req.body:
+            try:
+                body, media = self._answer(parse_sdp(req.body))
+            except NoCommonCodec:
+                return [Reply(txn, make_response(req, 488))]
+            except SdpError as exc:
+                return [Reply(txn, make_response(req, 400, f"Bad SDP: {exc}"[:80]))]
+            actions.append(media)
+        else:
+            self._answer_in_ack = True
+            body = self._our_offer("sendrecv")
+        if target is not None:
+            self.dialog.remote_target = target
+        ok = make_response(req, 200, body=body, content_type="application/sdp")
+        ok.headers.add("Contact", self.dialog.local_contact)
+        with_capabilities(ok)
+        self.phase = Phase.ANSWERED
+        self.dialog.start_2xx(ok, now, self.peer)
+        actions.append(Reply(txn, ok))
+        return actions
+
+    def _on_info(self, req: Request, txn: ServerTransaction) -> list[Action]:
+        actions: list[Action] = [Reply(txn, make_response(req, 200))]
+        ctype = (req.headers.get("Content-Type") or "").lower()
+        if "application/dtmf-relay" in ctype:
+            fields = dict(line.split("=", 1) for line in
+                          req.body.decode("utf-8", "replace").splitlines() if "=" in line)
+            digit = fields.get("Signal", "").strip()
+            duration = fields.get("Duration", "160").strip()
+            if digit:
+                actions.append(Digit(digit[:1], int(duration) if duration.isdigit() else 160))
+        return actions
+
+    def _on_notify(self, req: Request, txn: ServerTransaction) -> list[Action]:
+        if not is_refer_event(req.headers.get("Event")):
+            return [Reply(txn, make_response(req, 489))]
+        if self._transfer is None:  # no REFER of ours is waiting (RFC 6665 §4.1.3)
+            return [Reply(txn, make_response(req, 481, "Subscription does not exist"))]
+        try:
+            progress = notify_progress(req)
+        except ReferError as exc:
+            return [Reply(txn, make_response(req, exc.status, exc.reason))]
+        if progress.status:
+            self._transfer.append(progress.status)
+        if progress.final and 200 <= progress.status < 300:
+            self._transfer_ok = True
+        return [Reply(txn, make_response(req, 200)), TransferProgress(progress)]
+
+    def _on_refer(self, req: Request, txn: ServerTransaction) -> list[Action]:
+        try:
+            target = refer_target(req)
+        except ReferError as exc:
+            return [Reply(txn, make_response(req, exc.status, exc.reason))]
+        if self._referred or self._transfer is not None:
+            return [Reply(txn, make_response(req, 491))]
+        return [TransferAsked(target, txn, req)]
+
+    # answers to the other party's REFER ------------------------------------------------
+    def accept_refer(self, ask: TransferAsked) -> list[Action]:
+        self._referred = True
+        resp = make_response(ask.request, 202)
+        resp.headers.add("Contact", self.dialog.local_contact)
+        return [Reply(ask.txn, resp)]
+
+    def refuse_refer(self, ask: TransferAsked, why: str) -> list[Action]:
+        resp = make_response(ask.request, 403, "Transfer Refused")
+        resp.headers.add("Warning", f'399 atende "{warning_text(why)}"')
+        return [Reply(ask.txn, resp)]
+
+    def notify(self, event_id: int, status: int, reason: str, final: bool) -> Request | None:
+        """A NOTIFY of how the call the other party transferred us to goes (RFC 3515
+        §2.4.4); None once the dialog is over (nobody to tell)."""
+        if self.phase == Phase.ENDED:
+            return None
+        req = self.dialog.create_request("NOTIFY", sipfrag(status, reason[:100]), SIPFRAG)
+        req.headers.add("Event", f"refer;id={event_id}")
+        req.headers.add("Subscription-State",
+                        "terminated;reason=noresource" if final else "active;expires=60")
+        return req
+
+    # requests of ours ------------------------------------------------------------------
+    def bye(self) -> Request | None:
+        """Our BYE; None when the call is over already (or was never answered)."""
+        if self.phase in (Phase.EARLY, Phase.ENDED):
+            return None
+        self.phase = Phase.ENDED
+        return self.dialog.create_request("BYE")
+
+    def refer(self, target: str) -> Request:
+        """Our REFER of the other party to ``target`` (a SIP URI); its NOTIFYs come as
+        TransferProgress until ``transfer_over``."""
+        req = self.dialog.create_request("REFER")
+        req.headers.add("Refer-To", f"<{target}>")
+        req.headers.add("Referred-By", f"<{NameAddr.parse(self.dialog.local_uri).uri}>")
+        self._transfer = []
+        self._transfer_ok = False
+        return req
+
+    @property
+    def transferring(self) -> bool:
+        return self._transfer is not None
+
+    def transfer_over(self) -> tuple[int, ...]:
+        """Our REFER is settled (or given up on): the statuses its NOTIFYs reported."""
+        statuses = tuple(self._transfer or ())
+        self._transfer = None
+        return statuses
+
+    def reinvite(self, direction: str) -> list[Action]:
+        """Offer ``direction`` again (sendonly: we hold the other party; sendrecv:
+        resume). Nothing while another INVITE is in progress."""
+        if self.phase != Phase.CONFIRMED or self._reinvite is not None:
+            return []
+        self._reinvite_direction = direction
+        self._retry_at = None
+        req = self.dialog.create_request("INVITE", self._our_offer(direction),
+                                         "application/sdp")
+        self._reinvite = req
+        return [Send(req)]
+
+    def on_response(self, req: Request, resp: Response, now: float) -> list[Action]:
+        """The final response to a request we sent (``Send``)."""
+        if req is not self._reinvite:
+            return []  # BYE, NOTIFY, REFER: their drivers read the response themselves
+        self._reinvite = None
+        if 200 <= resp.status < 300:
+            ack = self.dialog.ack(req.cseq.number)
+            try:
+                _, audio = negotiate(parse_sdp(resp.body))
+            except SdpError:
+                return [SendAck(ack), HangUp("bad_sdp_answer")]
+            return [SendAck(ack), self._media(audio)]
+        if resp.status == 491:
+            # Glare: back off and try again (§14.1: 2.1–4 s if we own the Call-ID, else
+            # up to 2 s), unless the other party's own re-INVITE settles it first.
+            low, high = (2.1, 4.0) if self.we_called else (0.0, 2.0)
+            self._retry_at = now + random.uniform(low, high)
+            return []
+        return [ReinviteRefused(resp.status)]
+
+    def next_deadline(self) -> float | None:
+        return self._retry_at
+
+    def tick(self, now: float) -> list[Action]:
+        if self._retry_at is None or now < self._retry_at:
+            return []
+        self._retry_at = None
+        return self.reinvite(self._reinvite_direction)
+
+    # offer/answer ----------------------------------------------------------------------
+    def _answer(self, offer: SessionDescription) -> tuple[bytes, Media]:
+        index, audio = negotiate(offer)
+        body = build_answer(offer, index, audio, self.media_host, self.media_port,
+                            self._session_id, self._sdp_version)
+        if self._last_sdp and _without_origin(body) != _without_origin(self._last_sdp):
+            self._sdp_version += 1  # RFC 3264 §8: a changed description, a new version
+            body = build_answer(offer, index, audio, self.media_host, self.media_port,
+                                self._session_id, self._sdp_version)
+        self._last_sdp = body
+        return body, self._media(audio)
+
+    def _our_offer(self, direction: str) -> bytes:
+        body = build_offer(self.media_host, self.media_port, self._session_id,
+                           self._sdp_version, direction)
+        if self._last_sdp and _without_origin(body) != _without_origin(self._last_sdp):
+            self._sdp_version += 1
+            body = build_offer(self.media_host, self.media_port, self._session_id,
+                               self._sdp_version, direction)
+        self._last_sdp = body
+        return body
+
+    def _media(self, audio: NegotiatedAudio) -> Media:
+        on_hold = not audio.we_send
+        changed = on_hold != self.on_hold
+        self.on_hold = on_hold
+        return Media(audio, on_hold, changed)
+
+    def _bye_cause(self) -> str:
+        """Why the other party's BYE ended the call: a transferor hangs up once it has
+        handed us over (RFC 5589), and so may a transferee once our REFER succeeded."""
+        return "transferred" if self._referred or self._transfer_ok else "remote_hangup"
+
+
+def warning_text(text: str) -> str:
+    """Text for a Warning header's quoted string (RFC 3261 §20.43): no quotes or line
+    breaks can break out of it."""
+    return " ".join(text.replace('"', "'").replace("\\", "/").split())
+
+
+def _without_origin(sdp: bytes) -> bytes:
+    return b"\n".join(ln for ln in sdp.split(b"\n") if not ln.startswith(b"o="))
