@@ -14,6 +14,9 @@ from atende.telephony.guard import DEFAULT_DIRECT, parse_cidrs
 
 
 class Settings(BaseSettings):
+    """atende's settings, from ATENDE_* environment variables or the command line, checked at
+    start."""
+
     model_config = SettingsConfigDict(env_prefix="ATENDE_", extra="ignore")
 
     bind: str = Field("0.0.0.0", description="address SIP, RTP and the API listen on")

@@ -64,6 +64,9 @@ class _ApiServer(uvicorn.Server):
 
 
 class Atende:
+    """The running server: builds the store, speech engines, SIP, the calls engine, the queue
+    and the API from the settings, starts them in order and stops them in reverse."""
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.store = Store(settings.db_url)

@@ -16,6 +16,8 @@ from atende.channels.leg import CallLeg, TransferResult
 
 
 class CallActions(Protocol):
+    """What a brain may do on a call, given to it each turn by the session."""
+
     def intent(self, name: str | None) -> None:
         """Label the reply (the rule brain's matched intent), kept with the turn."""
 
@@ -56,6 +58,9 @@ class CallActions(Protocol):
 
 
 class Brain(Protocol):
+    """What a session asks of a brain: a greeting, and sentences in answer to what the caller
+    said."""
+
     def greeting(self) -> str: ...
 
     def respond(self, heard: str, actions: CallActions) -> AsyncGenerator[str, None]:

@@ -53,6 +53,9 @@ wrong_person. Then say a short goodbye and call end_call in the same reply."""
 
 @dataclass(frozen=True)
 class TurnTaking:
+    """An assistant's conversation settings: reprompts, end-of-turn silence, barge-in and call
+    length."""
+
     end_of_turn_ms: int = VadConfig.end_ms
     vad_aggressiveness: int = VadConfig.aggressiveness
     max_call_seconds: int | None = None

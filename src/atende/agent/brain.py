@@ -19,6 +19,8 @@ from atende.providers.tts.base import split_sentences
 
 @dataclass(frozen=True)
 class Intent:
+    """One thing a rule-based assistant listens for and how it answers."""
+
     name: str
     phrases: tuple[str, ...]
     reply: str
@@ -29,6 +31,8 @@ class Intent:
 
 @dataclass(frozen=True)
 class BrainReply:
+    """What the rule brain answers to one thing the caller said."""
+
     text: str
     intent: str | None
     action: str | None = None
@@ -38,6 +42,9 @@ class BrainReply:
 
 @dataclass
 class RuleSet:
+    """What a rule-based assistant says and listens for: greeting, intents with their phrases
+    and replies, and the fallback line."""
+
     greeting: str
     intents: list[Intent] = field(default_factory=list)
     fallback: str = "Sorry, I did not catch that. Could you say it another way?"
@@ -133,6 +140,9 @@ def normalize(text: str) -> str:
 
 
 class RuleBrain:
+    """A brain without a model: answers by matching the caller's words against the assistant's
+    intents."""
+
     def __init__(self, rules: RuleSet) -> None:
         self.rules = rules
         self._compiled = [

@@ -39,6 +39,8 @@ def parse_window(text: str) -> tuple[time, time | None]:
 
 @dataclass(frozen=True)
 class BusinessHours:
+    """When an assistant takes calls: weekly windows in its time zone, and holidays."""
+
     timezone: str
     weekly: dict[str, list[str]]  # "mon" → ["09:00-13:00", "14:00-18:00"]; absent: closed
     holidays: tuple[str, ...] = ()  # ISO dates, closed all day

@@ -15,6 +15,9 @@ NOT_PUT_THROUGH = "I could not put you through. Please leave a message after thi
 
 @dataclass(frozen=True)
 class Fallback:
+    """What an assistant does when its provider fails: what it says, and whether it goes on,
+    transfers, hangs up or takes a message."""
+
     message: str = "I am sorry, I am having trouble understanding right now."
     action: str = "continue"  # one of FALLBACK_ACTIONS
     target: str | None = None  # where "transfer" sends the caller

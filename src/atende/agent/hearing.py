@@ -19,6 +19,9 @@ log = logging.getLogger(__name__)
 
 
 class Hearing:
+    """What a call hears with: a cloud recogniser while it works, the local one for the turn
+    and the rest of the call once it fails."""
+
     def __init__(self, local: SpeechToText, executor: Executor, report: CallReport,
                  cloud: CloudTranscriber | None = None) -> None:
         self.local = local

@@ -23,6 +23,9 @@ HOLD_OVER = "Thank you for holding."  # said when the longest hold asked for is 
 
 
 class HoldMusic:
+    """Music on hold for a call: plays it while the caller is held and says when the hold ends
+    and why."""
+
     def __init__(self, leg: CallLeg, music: bytes, report: CallReport) -> None:
         self.leg = leg
         self.music = music

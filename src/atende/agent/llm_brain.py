@@ -33,6 +33,9 @@ NOT_RUN = json.dumps({"error": "not run: the caller interrupted"})
 
 
 class LlmBrain:
+    """A brain that thinks with a language model: keeps the conversation, streams the reply
+    sentence by sentence, runs the model's tool calls and falls back to backup models."""
+
     def __init__(self, models: list[LanguageModel], system: str, greeting: str,
                  tools: ToolBox, max_rounds: int = 4) -> None:
         if not models:

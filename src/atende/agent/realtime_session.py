@@ -90,6 +90,10 @@ class _Item:
 
 
 class RealtimeSession:
+    """The conversation on one call leg held by a speech-to-speech model (OpenAI Realtime,
+    ElevenLabs, Gemini Live): audio both ways, barge-in truncating the model's reply to
+    what was heard, the model's tools acting on the call."""
+
     def __init__(self, leg: CallLeg, connection: RealtimeConnection, config: RealtimeConfig,
                  tools: ToolBox, observer: SessionObserver | None = None,
                  fallback: Fallback | None = None, pipeline: Pipeline | None = None,

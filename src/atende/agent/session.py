@@ -47,6 +47,10 @@ log = logging.getLogger(__name__)
 
 
 class AgentSession:
+    """The conversation on one call leg with local or cloud speech: listens (VAD, end of turn),
+    hears (STT), thinks (the brain), speaks (TTS) sentence by sentence, and lets the
+    caller barge in."""
+
     def __init__(self, leg: CallLeg, brain: Brain, stt: SpeechToText, tts: CachedTTS,
                  executor: Executor, observer: SessionObserver | None = None,
                  vad: VadConfig | None = None, endpointer: Endpointer | None = None,

@@ -20,6 +20,9 @@ log = logging.getLogger(__name__)
 
 
 class Speaker:
+    """What a call speaks with: a cloud voice while it works, the local one for the sentence
+    and the rest of the call once it fails."""
+
     def __init__(self, local: CachedTTS, executor: Executor, report: CallReport,
                  cloud: CachedStream | None = None) -> None:
         self.local = local

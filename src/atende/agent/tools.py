@@ -32,6 +32,8 @@ MAX_RESULT_CHARS = 4000
 
 @dataclass(frozen=True)
 class Destination:
+    """A transfer destination an assistant may name."""
+
     name: str
     target: str  # an extension, a number or a SIP URI
     description: str = ""
@@ -40,6 +42,8 @@ class Destination:
 
 @dataclass(frozen=True)
 class HttpTool:
+    """An assistant's own HTTP tool: what the model sees of it and where it is called."""
+
     name: str
     description: str
     parameters: dict[str, Any]
@@ -51,6 +55,8 @@ class HttpTool:
 
 @dataclass(frozen=True)
 class ToolResult:
+    """What a tool call returns to the model."""
+
     content: dict[str, Any]
     stop: bool = False  # the call is ending or handed over: no more model rounds
 
@@ -140,6 +146,10 @@ def callback_time(args: dict[str, Any], now: datetime) -> datetime | str:
 
 
 class ToolBox:
+    """The tools an assistant's language model may call on a call (outcome, hang-up, transfer,
+    DTMF, call-back, hold, its HTTP tools): their schemas for the model and what each
+    does through the call's actions."""
+
     def __init__(self, builtins: list[str], destinations: list[Destination] | None = None,
                  http_tools: list[HttpTool] | None = None,
                  client: httpx.AsyncClient | None = None,

@@ -24,6 +24,9 @@ def _words(text: str) -> str:
 
 @dataclass(frozen=True)
 class TurnPolicy:
+    """How an assistant takes turns with a silent caller: when to reprompt, how often, and when
+    to give up."""
+
     min_barge_in_ms: int = 150  # caller speech that stops the assistant
     backchannels: tuple[str, ...] = BACKCHANNELS
     reprompt_after_ms: int | None = 8000  # caller silence before "are you still there?"

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class Turn:
+    """One turn of the conversation, with its timings, as reported to the observer."""
+
     speaker: str  # caller | assistant
     text: str
     started_at: float  # wall-clock seconds
@@ -28,6 +30,9 @@ class Turn:
 
 
 class SessionObserver(Protocol):
+    """Who a session tells about the call (the calls engine): turns, DTMF, outcomes, holds,
+    events, and who carries out transfers and call-backs."""
+
     def on_turn(self, call_id: str, turn: Turn) -> None: ...
 
     def on_dtmf(self, call_id: str, digit: str, at: float) -> None: ...

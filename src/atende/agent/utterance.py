@@ -13,6 +13,9 @@ from atende.providers.tts.base import split_sentences
 
 @dataclass
 class Utterance:
+    """One thing the assistant says on a call: its sentences, how much of it was played, and
+    what follows once it is heard."""
+
     uid: str
     caller_end_at: float | None  # loop time; None for the greeting
     stt_ms: int | None = None

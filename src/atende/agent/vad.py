@@ -21,6 +21,8 @@ Classifier = Callable[[bytes], bool]
 
 @dataclass(frozen=True)
 class VadConfig:
+    """Voice activity detection settings: thresholds and the silence that ends a turn."""
+
     aggressiveness: int = 2
     start_ms: int = 120  # voiced audio needed to declare speech
     end_ms: int = 600  # silence that ends a turn
@@ -32,11 +34,15 @@ class VadConfig:
 
 @dataclass(frozen=True)
 class SpeechStarted:
+    """The caller started speaking."""
+
     onset_at: float  # arrival time of the first voiced frame
 
 
 @dataclass(frozen=True)
 class TurnEnded:
+    """The caller's turn is over."""
+
     audio: bytes
     onset_at: float
     end_at: float  # arrival time of the last voiced frame
@@ -67,6 +73,9 @@ def webrtc_classifier(aggressiveness: int, energy_floor_dbfs: float) -> Classifi
 
 
 class Endpointer:
+    """Voice activity detection with end-of-turn detection: tells when the caller starts
+    speaking and when a turn is over."""
+
     def __init__(self, config: VadConfig | None = None, classifier: Classifier | None = None
                  ) -> None:
         self.config = config or VadConfig()

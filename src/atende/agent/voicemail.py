@@ -30,6 +30,9 @@ ACTIONS = ("hangup", "leave_message")
 
 @dataclass(frozen=True)
 class VoicemailConfig:
+    """Whether an assistant listens for an answering machine on calls it places, and what it
+    does then."""
+
     detect: bool = False
     action: str = "hangup"  # hangup | leave_message
     message: str | None = None  # what to leave (placeholders filled per call)
@@ -47,18 +50,24 @@ class VoicemailConfig:
 
 @dataclass(frozen=True)
 class Human:
+    """A person answered."""
+
     reason: str  # short_greeting | silence
     at: float
 
 
 @dataclass(frozen=True)
 class Machine:
+    """An answering machine answered."""
+
     reason: str  # long_greeting | beep
     at: float
 
 
 @dataclass(frozen=True)
 class LeaveMessage:
+    """The answering machine's beep: leave the message now."""
+
     reason: str  # beep | silence | timeout
     at: float
 

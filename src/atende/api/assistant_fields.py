@@ -50,6 +50,8 @@ _ws_url = _url_of("https", "wss", "http", "ws")
 
 
 class LlmIn(BaseModel):
+    """The language model an assistant thinks with (mode pipeline)."""
+
     model_config = ConfigDict(extra="forbid")
     provider: Literal["openai", "anthropic", "gemini"] = Field(
         description="openai also covers compatible servers (Ollama, vLLM, llama.cpp, LM "
@@ -71,6 +73,8 @@ class LlmIn(BaseModel):
 
 
 class LlmOut(BaseModel):
+    """An assistant's language model, its key masked."""
+
     provider: str
     model: str
     base_url: str | None
@@ -88,6 +92,8 @@ def _key() -> Any:
 
 
 class RealtimeIn(BaseModel):
+    """The speech-to-speech model that holds the conversation (mode realtime)."""
+
     model_config = ConfigDict(extra="forbid")
     provider: Literal["openai", "elevenlabs", "gemini"] = Field(
         description="openai: OpenAI Realtime (or a server that speaks it: set base_url); "
@@ -119,6 +125,8 @@ class RealtimeIn(BaseModel):
 
 
 class RealtimeOut(BaseModel):
+    """An assistant's realtime model, its key masked."""
+
     provider: str
     model: str
     voice: str | None
@@ -128,6 +136,8 @@ class RealtimeOut(BaseModel):
 
 
 class SttIn(BaseModel):
+    """A cloud recogniser for the assistant (the local Whisper takes over when it fails)."""
+
     model_config = ConfigDict(extra="forbid")
     provider: Literal["deepgram", "openai"] = Field(
         description="deepgram: streaming recognition, the caller's words sent as they "
@@ -156,6 +166,8 @@ class SttIn(BaseModel):
 
 
 class TtsIn(BaseModel):
+    """A cloud voice for the assistant (the local voice takes over when it fails)."""
+
     model_config = ConfigDict(extra="forbid")
     provider: Literal["elevenlabs", "openai"] = Field(
         description="elevenlabs or openai, streamed: the first words play while the rest of "
@@ -186,6 +198,8 @@ class TtsIn(BaseModel):
 
 
 class SpeechOut(BaseModel):
+    """An assistant's cloud recogniser or voice, its key masked."""
+
     provider: str
     model: str
     voice: str | None = None
@@ -201,6 +215,8 @@ class SpeechOut(BaseModel):
 
 
 class HttpToolIn(BaseModel):
+    """An HTTP endpoint of yours the assistant's model may call as a tool."""
+
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=NAME_PATTERN)
     description: str = Field(min_length=1, max_length=1000)
@@ -222,6 +238,8 @@ class HttpToolIn(BaseModel):
 
 
 class HttpToolOut(BaseModel):
+    """An assistant's HTTP tool, its header values masked."""
+
     name: str
     description: str
     parameters: dict[str, Any]
@@ -232,6 +250,8 @@ class HttpToolOut(BaseModel):
 
 
 class DestinationIn(BaseModel):
+    """Somewhere the assistant may transfer calls to, by name."""
+
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=NAME_PATTERN, examples=["reception"])
     target: str = Field(min_length=1, max_length=200,
@@ -245,6 +265,8 @@ class DestinationIn(BaseModel):
 
 
 class FallbackIn(BaseModel):
+    """What the assistant does when its provider fails."""
+
     model_config = ConfigDict(extra="forbid")
     message: str | None = Field(None, min_length=1, max_length=500)
     action: Literal["continue", "hangup", "transfer", "message"] = "continue"
@@ -253,6 +275,8 @@ class FallbackIn(BaseModel):
 
 
 class TurnTakingIn(BaseModel):
+    """How the assistant takes turns: reprompts, end-of-turn silence, barge-in, call length."""
+
     model_config = ConfigDict(extra="forbid")
     end_of_turn_ms: int = Field(VadConfig.end_ms, ge=200, le=3000,
                                 description="caller silence that ends their turn")
@@ -274,6 +298,8 @@ class TurnTakingIn(BaseModel):
 
 
 class VoicemailIn(BaseModel):
+    """Answering-machine detection on calls the assistant places."""
+
     model_config = ConfigDict(extra="forbid")
     detect: StrictBool = Field(False, description="on calls atende places, listen before "
                                "greeting: a machine ends the call with outcome voicemail")
@@ -305,6 +331,8 @@ Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
 class ClosedIn(BaseModel):
+    """What the assistant does outside its business hours."""
+
     model_config = ConfigDict(extra="forbid")
     message: str | None = Field(None, min_length=1, max_length=1000,
                                 description=f"said first; default: {DEFAULT_CLOSED!r}")
@@ -315,6 +343,8 @@ class ClosedIn(BaseModel):
 
 
 class BusinessHoursIn(BaseModel):
+    """When the assistant takes calls: weekly windows in a time zone, and holidays."""
+
     model_config = ConfigDict(extra="forbid")
     timezone: str = Field(examples=["Europe/Lisbon"], description="IANA time zone")
     weekly: dict[Day, list[str]] = Field(
@@ -348,6 +378,8 @@ class BusinessHoursIn(BaseModel):
 
 
 class AssistantFields(BaseModel):
+    """An assistant's settings, as given to create or change it."""
+
     model_config = ConfigDict(extra="forbid", json_schema_extra=ex.examples(
         ex.ASSISTANT_UPDATE))
     name: str | None = Field(None, min_length=1, max_length=200)
@@ -394,12 +426,16 @@ class AssistantFields(BaseModel):
 
 
 class AssistantCreate(AssistantFields):
+    """A new assistant."""
+
     model_config = ConfigDict(json_schema_extra=ex.examples(ex.ASSISTANT_CREATE))
     name: str = Field(min_length=1, max_length=200)
     extension: str = Field(pattern=r"^[A-Za-z0-9_.+-]{1,64}$")
 
 
 class AssistantOut(BaseModel):
+    """An assistant, its secrets masked."""
+
     model_config = ConfigDict(json_schema_extra=ex.examples(ex.ASSISTANT))
 
     id: str

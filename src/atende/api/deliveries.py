@@ -19,6 +19,8 @@ LIVE = ("ringing", "dialing", "in_progress")
 
 
 class DeliveryOut(BaseModel):
+    """A result webhook of a call: where it goes, its attempts and where it stands."""
+
     model_config = ConfigDict(json_schema_extra=ex.examples(ex.DELIVERY))
 
     id: int = Field(description="also sent as the Atende-Delivery header: drop repeats")
@@ -42,6 +44,8 @@ class DeliveryOut(BaseModel):
 
 
 class RedeliverIn(BaseModel):
+    """Send a call's result webhook again, optionally elsewhere."""
+
     model_config = ConfigDict(json_schema_extra=ex.examples(ex.REDELIVER_IN))
 
     url: AnyHttpUrl | None = Field(None, description="default: the call's webhook_url")

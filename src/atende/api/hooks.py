@@ -27,6 +27,8 @@ MAX_BODY = 64 * 1024
 
 
 class HookCreate(BaseModel):
+    """A new trigger URL for an automation platform."""
+
     model_config = ConfigDict(json_schema_extra=ex.examples(ex.HOOK_CREATE))
 
     name: str = Field(..., min_length=1, max_length=200, examples=["calendar"])
@@ -37,6 +39,8 @@ class HookCreate(BaseModel):
 
 
 class HookOut(BaseModel):
+    """A trigger URL, its token masked."""
+
     model_config = ConfigDict(json_schema_extra=ex.examples(ex.HOOK))
 
     id: str

@@ -16,6 +16,8 @@ from atende.telephony.trunks import DestinationError
 
 
 class TransferIn(BaseModel):
+    """Where to transfer a call in progress, and how."""
+
     model_config = ConfigDict(json_schema_extra=ex.examples(ex.TRANSFER_IN))
 
     to: str = Field(..., min_length=1, max_length=256,
@@ -31,6 +33,8 @@ class TransferIn(BaseModel):
 
 
 class TransferOut(BaseModel):
+    """How a transfer ended."""
+
     model_config = ConfigDict(json_schema_extra=ex.examples(ex.TRANSFER_OUT))
 
     outcome: str = Field(description="transferred (refer: the call left atende; bridge: "

@@ -55,6 +55,8 @@ def destination(trunk: TrunkConfig, to: str, field: str = "to") -> str:
 
 
 class CallingHoursIn(BaseModel):
+    """When the callee may be called, in their time zone."""
+
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"start": "09:00", "end": "20:00", "days": ["mon", "tue", "wed", "thu", "fri"]}]})
 
@@ -74,6 +76,8 @@ class CallingHoursIn(BaseModel):
 
 
 class CallCreate(BaseModel):
+    """A call to place: who, what for, when, and where its result goes."""
+
     model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE]})
 
     phone_number: str | None = Field(None, max_length=64, description="who to call: a phone "

@@ -14,6 +14,8 @@ from atende.store.db import as_utc
 
 
 class TurnOut(BaseModel):
+    """One turn of a call's conversation, with its timings."""
+
     seq: int
     speaker: str = Field(description="caller or assistant")
     text: str
@@ -31,12 +33,16 @@ class TurnOut(BaseModel):
 
 
 class EventOut(BaseModel):
+    """Something that happened on a call."""
+
     at: datetime
     kind: str
     data: dict[str, Any]
 
 
 class AttemptOut(BaseModel):
+    """One dialling attempt of a call and how it went."""
+
     seq: int = Field(description="1 for the first attempt")
     started_at: datetime
     ended_at: datetime | None
@@ -52,6 +58,8 @@ class AttemptOut(BaseModel):
 
 
 class CallSummary(BaseModel):
+    """A call: who, its status, outcome and times."""
+
     model_config = ConfigDict(json_schema_extra=ex.examples(ex.CALL, ex.QUEUED_CALL))
 
     id: str
@@ -126,6 +134,8 @@ class CallSummary(BaseModel):
 
 
 class CallDetail(CallSummary):
+    """A call with its transcript, events, attempts and recording."""
+
     model_config = ConfigDict(json_schema_extra=ex.examples(ex.CALL_DETAIL))
 
     turns: list[TurnOut]
@@ -151,6 +161,8 @@ class CallDetail(CallSummary):
 
 
 class CallList(BaseModel):
+    """A page of calls."""
+
     model_config = ConfigDict(json_schema_extra=ex.examples(ex.CALL_LIST))
 
     items: list[CallSummary]

@@ -46,16 +46,22 @@ class Figures(BaseModel):
 
 
 class Named(Figures):
+    """The figures of one assistant or trigger."""
+
     id: str
     name: str | None = Field(description="the assistant's or trigger's name, if it still "
                              "exists")
 
 
 class Day(Figures):
+    """The figures of one day."""
+
     day: str = Field(description="YYYY-MM-DD in the requested time zone")
 
 
 class StatsOut(BaseModel):
+    """Call statistics of a period, in total and by source, assistant, trigger and day."""
+
     model_config = {"json_schema_extra": {"examples": [{
         "since": "2026-11-01T00:00:00Z", "until": "2026-12-01T00:00:00Z", "tz": "UTC",
         "overall": TALLY_EXAMPLE, "by_source": {"webhook": TALLY_EXAMPLE},

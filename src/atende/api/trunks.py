@@ -35,17 +35,23 @@ from atende.telephony.trunks import TrunkConfig, TrunkManager
 
 
 class Kind(StrEnum):
+    """extension: atende registers with a PBX; did: a carrier sends calls to atende."""
+
     EXTENSION = "extension"
     DID = "did"
 
 
 class Transport(StrEnum):
+    """The SIP transport to the PBX or carrier."""
+
     UDP = "udp"
     TCP = "tcp"
     TLS = "tls"
 
 
 class InboundAuth(StrEnum):
+    """How calls from a DID trunk are recognised: by source address or by digest."""
+
     IP = "ip"
     DIGEST = "digest"
 
@@ -164,6 +170,8 @@ class TrunkFields(BaseModel):
 
 
 class TrunkCreate(TrunkFields):
+    """A new trunk."""
+
     model_config = ConfigDict(json_schema_extra=ex.examples(ex.TRUNK_CREATE))
 
     kind: Kind
@@ -187,10 +195,14 @@ class TrunkCreate(TrunkFields):
 
 
 class TrunkUpdate(TrunkFields):
+    """Changes to a trunk (only the fields given)."""
+
     model_config = ConfigDict(json_schema_extra=ex.examples(ex.TRUNK_UPDATE))
 
 
 class RegistrationOut(BaseModel):
+    """An extension trunk's registration, in plain words."""
+
     state: str = Field(description="unregistered, registering, registered, failed")
     expires_in_s: int | None
     last_status: int | None = Field(description="SIP status of the last REGISTER answer")
@@ -198,6 +210,8 @@ class RegistrationOut(BaseModel):
 
 
 class TrunkOut(BaseModel):
+    """A trunk, its password never shown."""
+
     model_config = ConfigDict(json_schema_extra=ex.examples(ex.TRUNK))
 
     id: str
@@ -230,6 +244,8 @@ class TrunkOut(BaseModel):
 
 
 class TrunkTestIn(BaseModel):
+    """A trunk test: the registration, and a short call when a number is given."""
+
     model_config = ConfigDict(json_schema_extra=ex.examples(ex.TRUNK_TEST_IN))
 
     to: str | None = Field(None, description="number or extension to call as a test",
@@ -238,6 +254,8 @@ class TrunkTestIn(BaseModel):
 
 
 class TrunkTestOut(BaseModel):
+    """What a trunk test found, step by step."""
+
     model_config = ConfigDict(json_schema_extra=ex.examples(ex.TRUNK_TEST_OUT))
 
     ok: bool

@@ -55,6 +55,10 @@ class _Active:
 
 
 class CallEngine:
+    """Decides what happens to each call and keeps its record: the channels' router (which
+    assistant answers, whether there is room), the sessions' observer (turns, outcomes,
+    events), the API's handle on live calls and the queue's way of placing them."""
+
     def __init__(self, store: Store, providers: ProviderRegistry, executor: Executor,
                  max_calls: int = 10, max_call_seconds: float = 3600,
                  events: EventBus | None = None) -> None:

@@ -30,6 +30,8 @@ def finished_data(values: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class LiveEvent:
+    """One live event of a call, as sent to watchers."""
+
     id: str
     seq: int
     at: float
@@ -51,6 +53,9 @@ class _Subscriber:
 
 
 class EventBus:
+    """Live call events for whoever watches (the API's server-sent events), with a short
+    history so a late subscriber misses nothing."""
+
     def __init__(self, backlog: int = BACKLOG) -> None:
         self.epoch = secrets.token_hex(4)
         self._seq = 0

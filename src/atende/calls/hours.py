@@ -30,6 +30,8 @@ class HoursError(ValueError):
 
 @dataclass(frozen=True)
 class CallingHours:
+    """Weekly windows in a time zone when calls may be placed (a callee's calling hours)."""
+
     start: time
     end: time  # exclusive; windows do not cross midnight
     days: frozenset[int]  # 0 = Monday

@@ -13,6 +13,8 @@ DEFAULT_RETRY_AFTER_S = 300.0
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """How a queued call is tried again when nobody answers."""
+
     max_attempts: int = 1  # 1: no retries
     retry_after_s: float = DEFAULT_RETRY_AFTER_S
     hours: CallingHours | None = None

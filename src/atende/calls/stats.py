@@ -21,6 +21,8 @@ SUCCESS = ("confirmed", "reschedule_requested", "declined")
 
 @dataclass
 class Tally:
+    """Counters of one group of calls (answered, with a task, succeeded …)."""
+
     calls: int = 0
     finished: int = 0  # over: not queued, ringing or in progress
     answered: int = 0
@@ -66,6 +68,8 @@ def _rate(part: int, whole: int) -> float | None:
 
 @dataclass
 class Stats:
+    """Statistics of a period: in total and by source, assistant, trigger and day."""
+
     overall: Tally = field(default_factory=Tally)
     by_source: dict[str, Tally] = field(default_factory=dict)
     by_assistant: dict[str, Tally] = field(default_factory=dict)

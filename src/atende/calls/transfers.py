@@ -36,6 +36,9 @@ def outbound_info(call_id: str, trunk: TrunkConfig, user: str) -> CallInfo:
 
 
 class Transfers:
+    """Transfers of live calls: blind ones through the channel, bridged ones where atende calls
+    the target and joins the calls, and those the other party asks for."""
+
     def __init__(self, engine: CallEngine) -> None:
         self.engine = engine
         # call id → the leg it is joined to (a channel of the trunk, while it lasts)

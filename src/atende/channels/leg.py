@@ -20,12 +20,16 @@ from atende.media.recording import ASSISTANT, CALLER, WavRecorder
 
 @dataclass(frozen=True)
 class AudioIn:
+    """A 20 ms frame of the party's audio."""
+
     pcm: bytes  # one 20 ms frame
     at: float
 
 
 @dataclass(frozen=True)
 class DtmfIn:
+    """A key the party pressed."""
+
     digit: str
     duration_ms: int
     at: float
@@ -33,6 +37,8 @@ class DtmfIn:
 
 @dataclass(frozen=True)
 class HoldChanged:
+    """The party put us on hold or took us off it."""
+
     on_hold: bool
     at: float
 
@@ -47,6 +53,8 @@ class PlayoutStarted:
 
 @dataclass(frozen=True)
 class PlayoutDone:
+    """A marked segment finished playing, or was cut (barge-in), after ``played_ms``."""
+
     mark: str
     at: float
     played_ms: int
@@ -55,6 +63,8 @@ class PlayoutDone:
 
 @dataclass(frozen=True)
 class LegEnded:
+    """The call is over, and why."""
+
     cause: str  # e.g. remote_hangup, local_hangup, cancelled, rtp_timeout, ack_timeout
     at: float
 

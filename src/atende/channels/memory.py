@@ -14,6 +14,9 @@ from atende.media.audio import FRAME_BYTES, FRAME_MS
 
 
 class MemoryLeg(CallLeg):
+    """A call leg in memory, paced like a phone line: for benchmarks and tests of the agent
+    without a network."""
+
     def __init__(self, info: CallInfo) -> None:
         super().__init__(info)
         self.sent: list[tuple[float, bytes]] = []  # (time, frame) of non-silent output

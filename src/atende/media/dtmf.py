@@ -18,12 +18,16 @@ def event_to_digit(event: int) -> str | None:
 
 @dataclass(frozen=True)
 class DtmfEvent:
+    """A key press received as RFC 4733 events."""
+
     digit: str
     duration_ms: int
 
 
 @dataclass(frozen=True)
 class EventPayload:
+    """An RFC 4733 telephone-event payload."""
+
     event: int
     end: bool
     volume: int

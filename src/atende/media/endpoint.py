@@ -82,6 +82,10 @@ class PortAllocator:
 
 
 class RtpEndpoint:
+    """One call's media socket pair (RTP and RTCP): latches to the peer, reorders what arrives
+    through the jitter buffer into 16 kHz frames, and paces what we send every ptime,
+    with RTCP reports and RFC 4733 DTMF."""
+
     def __init__(self, ports: PortAllocator, cname: str,
                  pull: Callable[[int, float], bytes | None],
                  on_audio: Callable[[bytes, float], None],

@@ -15,6 +15,9 @@ def _seq_before(a: int, b: int) -> bool:
 
 
 class JitterBuffer:
+    """Puts RTP packets back in order and hides small losses, releasing audio at the pace it
+    was sent."""
+
     def __init__(self, depth: int = 3) -> None:
         self.depth = depth
         self._buf: dict[int, bytes] = {}

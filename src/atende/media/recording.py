@@ -26,6 +26,9 @@ def recording_path(directory: Path, call_id: str) -> Path:
 
 
 class StereoTimeline:
+    """Two channels of audio laid out by time (caller left, assistant right), gaps filled with
+    silence."""
+
     def __init__(self, start: float, rate: int = 16000) -> None:
         self.start = start
         self.rate = rate

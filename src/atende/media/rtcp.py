@@ -19,6 +19,8 @@ def ntp_timestamp(unix_time: float) -> tuple[int, int]:
 
 @dataclass
 class ReportBlock:
+    """One reception report block of an RTCP sender or receiver report."""
+
     ssrc: int
     fraction_lost: int
     cumulative_lost: int
@@ -35,6 +37,8 @@ class ReportBlock:
 
 @dataclass
 class RtcpReport:
+    """An RTCP sender or receiver report, parsed."""
+
     packet_type: int
     ssrc: int
     ntp: tuple[int, int] | None = None

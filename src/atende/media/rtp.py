@@ -10,11 +10,15 @@ RTP_VERSION = 2
 
 
 class RtpError(ValueError):
+    """A datagram that is not a usable RTP packet."""
+
     pass
 
 
 @dataclass
 class RtpPacket:
+    """One RTP packet (RFC 3550 §5.1), parsed and built."""
+
     payload_type: int
     sequence: int
     timestamp: int

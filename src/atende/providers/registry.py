@@ -41,6 +41,9 @@ def _load_tts(spec: str, default_piper: Path | None) -> TextToSpeech:
 
 
 class ProviderRegistry:
+    """The speech engines atende has: loads each voice once and hands out recognisers, voices
+    and cloud engines by name."""
+
     def __init__(self, stt: SpeechToText, default_piper: Path | None = None) -> None:
         self.stt = stt
         self.default_piper = default_piper

@@ -14,6 +14,8 @@ TTS_VOICES = {"openai": "alloy"}  # ElevenLabs has no default: a voice_id is nee
 
 @dataclass(frozen=True)
 class SpeechSettings:
+    """An assistant's cloud recogniser or voice: provider, model, key, voice and language."""
+
     provider: str
     model: str
     api_key: str | None = None

@@ -11,12 +11,16 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class SseEvent:
+    """One server-sent event."""
+
     data: str
     event: str = "message"
     id: str | None = None
 
 
 class SseParser:
+    """Splits a server-sent events stream into events, however its chunks arrive."""
+
     def __init__(self) -> None:
         self._buffer = ""
         self._data: list[str] = []

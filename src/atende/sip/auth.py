@@ -21,6 +21,8 @@ SUPPORTED = ("SHA-256", "MD5")
 
 
 class AuthError(ValueError):
+    """A challenge or credentials that cannot be read or answered."""
+
     pass
 
 
@@ -48,6 +50,8 @@ def parse_auth_params(value: str) -> tuple[str, dict[str, str]]:
 
 @dataclass(frozen=True)
 class Challenge:
+    """A digest challenge from a 401 or 407 (WWW-Authenticate or Proxy-Authenticate)."""
+
     realm: str
     nonce: str
     algorithm: str = "MD5"
@@ -195,6 +199,8 @@ class ChallengeResponder:
 # Server side ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Verdict:
+    """What checking a request's digest credentials found."""
+
     ok: bool
     username: str | None = None
     stale: bool = False

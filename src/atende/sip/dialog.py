@@ -18,6 +18,8 @@ def new_tag() -> str:
 
 
 class DialogState(Enum):
+    """Where a dialog stands (RFC 3261 §12)."""
+
     EARLY = "early"
     CONFIRMED = "confirmed"
     TERMINATED = "terminated"
@@ -25,6 +27,9 @@ class DialogState(Enum):
 
 @dataclass
 class Dialog:
+    """A SIP dialog (RFC 3261 §12): its identifiers, route set and sequence numbers, the
+    requests built inside it, and the retransmission of our 2xx until its ACK."""
+
     call_id: str
     local_tag: str
     remote_tag: str

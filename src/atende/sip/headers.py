@@ -137,6 +137,8 @@ class Headers:
 
 @dataclass
 class Via:
+    """A Via header value (RFC 3261 §20.42)."""
+
     transport: str
     host: str
     port: int | None = None
@@ -164,6 +166,8 @@ class Via:
 
 @dataclass(frozen=True)
 class CSeq:
+    """A CSeq header value: sequence number and method."""
+
     number: int
     method: str
 

@@ -83,6 +83,8 @@ class Media:
 
 @dataclass(frozen=True)
 class Digit:
+    """A key the other party pressed (INFO DTMF)."""
+
     digit: str
     duration_ms: int
 
@@ -188,6 +190,8 @@ def screen_invite(req: Request) -> tuple[SessionDescription | None, Response | N
 
 
 class Phase(Enum):
+    """Where an INVITE session stands."""
+
     EARLY = "early"  # we answer: INVITE received, no final response yet
     ANSWERED = "answered"  # our 2xx sent, its ACK not yet here
     CONFIRMED = "confirmed"

@@ -86,6 +86,8 @@ class _Fields:
 
 @dataclass
 class Request(_Fields):
+    """A SIP request."""
+
     method: str
     uri: SipUri
     headers: Headers = field(default_factory=Headers)
@@ -101,6 +103,8 @@ class Request(_Fields):
 
 @dataclass
 class Response(_Fields):
+    """A SIP response."""
+
     status: int
     reason: str = ""
     headers: Headers = field(default_factory=Headers)

@@ -27,6 +27,8 @@ class ReferError(ValueError):
 
 @dataclass(frozen=True)
 class ReferTarget:
+    """Where a REFER sends us, with the headers to carry into the new call."""
+
     uri: SipUri  # without its embedded headers
     headers: tuple[tuple[str, str], ...] = ()  # e.g. (("Replaces", "…"),) for the INVITE
 

@@ -20,6 +20,8 @@ MAX_BACKOFF = 1800.0
 
 
 class RegState(Enum):
+    """Where a registration stands."""
+
     UNREGISTERED = "unregistered"
     REGISTERING = "registering"
     REGISTERED = "registered"
@@ -49,6 +51,10 @@ def explain(status: int, reason: str, after_credentials: bool) -> str:
 
 @dataclass
 class Registration:
+    """One registration of ours with a PBX or carrier (RFC 3261 §10), sans-IO: the REGISTER
+    requests to send, challenges answered, refreshes before expiry and back-off after
+    failures, with its state in plain words."""
+
     user: str  # the extension / username in the address of record
     domain: str  # the registrar's domain (AOR host)
     username: str  # authentication username (often the same as ``user``)

@@ -14,11 +14,15 @@ MIRROR = {"sendrecv": "sendrecv", "sendonly": "recvonly", "recvonly": "sendonly"
 
 
 class SdpError(ValueError):
+    """An SDP body atende cannot use."""
+
     pass
 
 
 @dataclass
 class MediaDescription:
+    """One m= section of an SDP body with its attributes."""
+
     media: str
     port: int
     proto: str
@@ -54,6 +58,8 @@ class MediaDescription:
 
 @dataclass
 class SessionDescription:
+    """An SDP body (RFC 4566) as far as atende reads it."""
+
     origin: str
     connection: str | None
     media: list[MediaDescription]
@@ -116,6 +122,8 @@ def parse_sdp(body: bytes) -> SessionDescription:
 
 @dataclass(frozen=True)
 class Codec:
+    """An audio codec by name, payload type and clock rate."""
+
     name: str  # PCMU or PCMA
     payload_type: int
     clock_rate: int = 8000
@@ -142,6 +150,8 @@ class NegotiatedAudio:
 
 
 class NoCommonCodec(SdpError):
+    """An offer without a codec atende speaks."""
+
     pass
 
 

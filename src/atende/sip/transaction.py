@@ -29,6 +29,8 @@ def new_branch() -> str:
 
 
 class State(Enum):
+    """Transaction states of RFC 3261 §17 and RFC 6026."""
+
     CALLING = "calling"
     TRYING = "trying"
     PROCEEDING = "proceeding"
@@ -41,6 +43,8 @@ class State(Enum):
 # Actions -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Send:
+    """Send a message to an address."""
+
     message: Message
     address: Address
 
@@ -66,6 +70,9 @@ Action = Send | Deliver | TimedOut
 
 @dataclass(eq=False)
 class Transaction:
+    """What client and server transactions share: the request, where it goes, the state and the
+    timers."""
+
     request: Request
     address: Address
     reliable: bool
@@ -99,6 +106,9 @@ class Transaction:
 
 # Server transactions (§17.2) -----------------------------------------------------------
 class ServerTransaction(Transaction):
+    """A request of the other side and our responses to it, resent when the request comes again
+    (RFC 3261 §17.2)."""
+
     def on_request(self, req: Request, now: float) -> list[Action]:
         """A retransmission of the request (or the ACK of a non-2xx final response)."""
         if req.method == "ACK":
@@ -148,6 +158,8 @@ class ServerTransaction(Transaction):
 
 # Client transactions (§17.1) -----------------------------------------------------------
 class ClientTransaction(Transaction):
+    """A request of ours and its retransmissions until its final response (RFC 3261 §17.1)."""
+
     def start(self, now: float) -> list[Action]:
         self._start("B" if self.is_invite else "F", now, 64 * T1)
         if not self.reliable:
@@ -222,6 +234,10 @@ def _client_key(msg: Message) -> tuple[str, str]:
 
 
 class TransactionLayer:
+    """All SIP transactions of the user agent (RFC 3261 §17), sans-IO: matches messages to
+    transactions, runs their timers from the time given, and says what to send or
+    deliver."""
+
     def __init__(self) -> None:
         self.server: dict[tuple[str, ...], ServerTransaction] = {}
         self.client: dict[tuple[str, str], ClientTransaction] = {}

@@ -12,11 +12,15 @@ _IPV6_RE = re.compile(r"^[0-9A-Fa-f:.]+$")
 
 
 class UriError(ValueError):
+    """A URI that cannot be parsed."""
+
     pass
 
 
 @dataclass
 class SipUri:
+    """A SIP or SIPS URI (RFC 3261 §19.1)."""
+
     host: str
     user: str | None = None
     port: int | None = None

@@ -84,6 +84,9 @@ def make_engine(url: str) -> Engine:
 
 
 class Store:
+    """The database: runs queries and writes on one thread so the event loop never blocks, with
+    the schema migrated at start."""
+
     def __init__(self, url: str) -> None:
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)

@@ -10,10 +10,14 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
 class Base(DeclarativeBase):
+    """The declarative base of atende's tables."""
+
     pass
 
 
 class Assistant(Base):
+    """An assistant as stored: its extension, voice, rules or model, tools and settings."""
+
     __tablename__ = "assistants"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -47,6 +51,9 @@ class Assistant(Base):
 
 
 class Call(Base):
+    """A call's record: who, how it went, its task and outcome, with its turns, events and
+    attempts."""
+
     __tablename__ = "calls"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -119,6 +126,8 @@ class CallAttempt(Base):
 
 
 class Turn(Base):
+    """One turn of a call as stored: who spoke, what, and its timings."""
+
     __tablename__ = "turns"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -138,6 +147,8 @@ class Turn(Base):
 
 
 class CallEvent(Base):
+    """Something that happened on a call, as stored (a transfer, a tool call, DTMF …)."""
+
     __tablename__ = "call_events"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

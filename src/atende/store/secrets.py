@@ -16,10 +16,15 @@ from cryptography.fernet import Fernet, InvalidToken
 
 
 class SecretError(Exception):
+    """A stored secret that cannot be decrypted."""
+
     pass
 
 
 class SecretBox:
+    """Encrypts the secrets atende stores (SIP passwords, provider keys, tool headers) with its
+    secret key."""
+
     def __init__(self, key: bytes) -> None:
         self._key = key
         try:

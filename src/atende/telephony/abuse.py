@@ -22,6 +22,9 @@ class _Source:
 
 
 class AbuseGuard:
+    """Flood and brute-force protection for SIP, sans-IO: rate limits new requests per address
+    and blocks addresses that keep failing."""
+
     def __init__(self, max_failures: int = 5, window_s: float = 60.0, block_s: float = 600.0,
                  rate_per_s: float = 10.0, burst: float = 20.0) -> None:
         self.max_failures = max_failures

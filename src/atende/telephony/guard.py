@@ -25,6 +25,8 @@ def parse_cidrs(values: Iterable[str]) -> list[IpNetwork]:
 
 
 class DirectCallPolicy:
+    """Which addresses may call atende without a trunk (ATENDE_ALLOW_DIRECT)."""
+
     def __init__(self, cidrs: Iterable[str] | None = None) -> None:
         self.networks = parse_cidrs(cidrs if cidrs is not None else DEFAULT_DIRECT)
 

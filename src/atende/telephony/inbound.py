@@ -32,6 +32,9 @@ def did_user_forms(trunk: TrunkConfig) -> frozenset[str]:
 
 
 class InboundGate:
+    """Who may call: matches an incoming INVITE to a trunk and applies its inbound rule (its
+    PBX's address, an allowlist or digest); other calls fall to the direct-call policy."""
+
     def __init__(self, trunks: TrunkManager, direct: DirectCallPolicy,
                  realm: str = "atende") -> None:
         self.trunks = trunks

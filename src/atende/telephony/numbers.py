@@ -18,12 +18,16 @@ import phonenumbers
 
 
 class NumberFormat(StrEnum):
+    """How a trunk writes numbers: +E.164, E.164 without +, or national."""
+
     INTL_PLUS = "intl_plus"
     INTL_NO_PLUS = "intl_no_plus"
     NATIONAL = "national"
 
 
 class NumberError(ValueError):
+    """A number that cannot be read or written as asked."""
+
     pass
 
 

@@ -111,6 +111,8 @@ class TrunkConfig:
 
 @dataclass
 class LiveTrunk:
+    """A trunk in use: its configuration, registration and resolved addresses."""
+
     config: TrunkConfig
     agent: RegistrationAgent | None = None
     resolve_error: str | None = None
@@ -119,6 +121,9 @@ class LiveTrunk:
 
 
 class TrunkManager:
+    """The trunks in use: resolves their addresses, keeps each extension trunk registered with
+    its PBX and applies changes at once, without a restart."""
+
     def __init__(self, ua: UserAgent, box: SecretBox) -> None:
         self.ua = ua
         self.box = box

@@ -30,6 +30,8 @@ EVENT = "call.finished"
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """When a failed result webhook is tried again, and when it is given up."""
+
     base_s: float = 10.0  # first retry after this; doubling each time
     max_interval_s: float = 3600.0
     give_up_after_s: float = 48 * 3600.0  # counted from the first attempt's creation

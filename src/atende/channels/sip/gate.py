@@ -11,17 +11,23 @@ from atende.sip.message import Request
 
 @dataclass(frozen=True)
 class Admit:
+    """Take the call."""
+
     trunk_id: str | None  # the trunk the call came in on; None: a direct call
 
 
 @dataclass(frozen=True)
 class Refuse:
+    """Refuse the call with this status."""
+
     status: int
     reason: str
 
 
 @dataclass(frozen=True)
 class Challenge:
+    """Ask for digest credentials first."""
+
     www_authenticate: list[str]
 
 
@@ -29,4 +35,6 @@ GateResult = Admit | Refuse | Challenge
 
 
 class Gate(Protocol):
+    """What the SIP channel asks before taking an incoming call."""
+
     def check(self, req: Request, source_ip: str, now: float) -> GateResult: ...

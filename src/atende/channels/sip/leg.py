@@ -20,6 +20,8 @@ class Signalling(Protocol):
 
 
 class SipCallLeg(CallLeg):
+    """A call leg carried by SIP signalling and RTP media: what the agent sees of a SIP call."""
+
     def __init__(self, info: CallInfo, ports: PortAllocator, signalling: Signalling,
                  rtp_timeout: float = 0.0) -> None:
         super().__init__(info)

@@ -16,6 +16,9 @@ UNREGISTER_TIMEOUT = 10.0
 
 
 class RegistrationAgent:
+    """Runs one Registration over the user agent: sends its requests, feeds back the responses
+    and wakes it for refreshes and retries."""
+
     def __init__(self, ua: UserAgent, registration: Registration, address: Address) -> None:
         self.ua = ua
         self.reg = registration

@@ -60,6 +60,8 @@ def messages(conversation: Conversation) -> list[dict[str, Any]]:
 
 
 class AnthropicMessages:
+    """An Anthropic model through the Messages API."""
+
     name = "anthropic"
 
     def request(self, settings: LlmSettings, conversation: Conversation) -> HttpRequest:
@@ -84,6 +86,8 @@ class AnthropicMessages:
 
 @dataclass
 class MessagesDecoder:
+    """Reads an Anthropic Messages stream into text and tool calls."""
+
     provider: str
     done: bool = False
     _tools: dict[int, tuple[str, str, list[str]]] = field(default_factory=dict)

@@ -13,6 +13,8 @@ from typing import Any, Literal, Protocol
 
 @dataclass(frozen=True)
 class ToolCall:
+    """A tool call a language model made."""
+
     id: str
     name: str
     arguments: dict[str, Any]
@@ -20,6 +22,8 @@ class ToolCall:
 
 @dataclass(frozen=True)
 class Message:
+    """One message of a conversation with a language model."""
+
     role: Literal["user", "assistant", "tool"]
     text: str = ""
     tool_calls: tuple[ToolCall, ...] = ()
@@ -29,6 +33,8 @@ class Message:
 
 @dataclass(frozen=True)
 class Tool:
+    """A tool offered to a language model."""
+
     name: str
     description: str
     parameters: dict[str, Any]  # JSON Schema of the arguments (an object)
@@ -36,6 +42,8 @@ class Tool:
 
 @dataclass
 class Conversation:
+    """What a language model is given: instructions, messages and tools."""
+
     system: str
     messages: list[Message] = field(default_factory=list)
     tools: list[Tool] = field(default_factory=list)
@@ -43,11 +51,15 @@ class Conversation:
 
 @dataclass(frozen=True)
 class TextDelta:
+    """A piece of the model's reply text."""
+
     text: str
 
 
 @dataclass(frozen=True)
 class Finished:
+    """The model's reply is over."""
+
     reason: str  # the vendor's: stop, tool_calls, end_turn, length …
 
 
@@ -56,6 +68,8 @@ LlmEvent = TextDelta | ToolCall | Finished
 
 @dataclass(frozen=True)
 class LlmSettings:
+    """An assistant's language model: provider, model, key, base URL and limits."""
+
     provider: str  # openai | anthropic | gemini
     model: str
     api_key: str | None = None
@@ -66,6 +80,8 @@ class LlmSettings:
 
 
 class LanguageModel(Protocol):
+    """A language model atende can stream replies from."""
+
     name: str
 
     def stream(self, conversation: Conversation) -> AsyncGenerator[LlmEvent, None]:

@@ -63,6 +63,8 @@ def contents(conversation: Conversation) -> list[dict[str, Any]]:
 
 
 class GeminiGenerate:
+    """A Gemini model through generateContent."""
+
     name = "gemini"
 
     def request(self, settings: LlmSettings, conversation: Conversation) -> HttpRequest:
@@ -90,6 +92,8 @@ class GeminiGenerate:
 
 @dataclass
 class GenerateDecoder:
+    """Reads a Gemini streamGenerateContent stream into text and tool calls."""
+
     provider: str
     done: bool = False
     _reason: str | None = None

@@ -25,12 +25,16 @@ from atende.providers.sse import SseEvent, SseParser
 
 @dataclass(frozen=True)
 class HttpRequest:
+    """A request to a vendor's HTTP API."""
+
     url: str
     headers: dict[str, str]
     body: dict[str, Any]
 
 
 class Decoder(Protocol):
+    """Reads one vendor's streamed response into text and tool calls."""
+
     done: bool  # the reply is complete; anything after it is ignored
 
     def feed(self, event: SseEvent) -> list[LlmEvent]: ...
@@ -41,6 +45,8 @@ class Decoder(Protocol):
 
 
 class Dialect(Protocol):
+    """One vendor's HTTP request shape and stream decoder."""
+
     name: str
 
     def request(self, settings: LlmSettings, conversation: Conversation) -> HttpRequest: ...

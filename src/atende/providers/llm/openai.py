@@ -45,6 +45,9 @@ def _message(m: Message) -> dict[str, Any]:
 
 
 class OpenAIChat:
+    """An OpenAI-compatible Chat Completions model (OpenAI, Ollama, vLLM, llama.cpp, LM
+    Studio)."""
+
     name = "openai"
 
     def request(self, settings: LlmSettings, conversation: Conversation) -> HttpRequest:
@@ -83,6 +86,8 @@ class _PartialCall:
 
 @dataclass
 class ChatDecoder:
+    """Reads an OpenAI-compatible Chat Completions stream into text and tool calls."""
+
     provider: str
     done: bool = False
     _calls: dict[int, _PartialCall] = field(default_factory=dict)

@@ -29,6 +29,8 @@ from atende.providers.llm.base import Tool
 
 @dataclass(frozen=True)
 class RealtimeSettings:
+    """An assistant's realtime model: provider, model, voice, key and URL."""
+
     provider: str  # openai | elevenlabs | gemini
     model: str = ""  # OpenAI/Gemini model; ElevenLabs: the agent id
     api_key: str | None = None
@@ -57,6 +59,8 @@ class Ready:
 
 @dataclass(frozen=True)
 class AudioOut:
+    """Audio the model said."""
+
     item: str  # the assistant item (OpenAI) or event id (ElevenLabs) this audio belongs to
     pcm: bytes
 
@@ -78,17 +82,23 @@ class Interrupted:
 
 @dataclass(frozen=True)
 class CallerText:
+    """Text of what the caller said, as the vendor heard it."""
+
     text: str
 
 
 @dataclass(frozen=True)
 class AssistantText:
+    """Text of what the model said."""
+
     item: str
     text: str
 
 
 @dataclass(frozen=True)
 class ToolRequest:
+    """The model asks for a tool call."""
+
     call_id: str
     name: str
     arguments: dict[str, Any]
@@ -107,6 +117,8 @@ class Ended:
 
 @dataclass(frozen=True)
 class Failed:
+    """The vendor reported a failure."""
+
     kind: FailureKind
     message: str
     fatal: bool = True  # the conversation cannot go on over this connection
@@ -142,6 +154,9 @@ def close_failure(code: int | None, reason: str) -> Failed:
 
 
 class RealtimeProtocol(Protocol):
+    """What every realtime vendor protocol offers the session, sans-IO: messages to send for
+    audio and tools, and the events its messages mean."""
+
     name: str
     outbox: list[str]  # messages to send, in order; the connection empties it
     # False: the vendor never says a reply is over (ElevenLabs); a reply all played out is.

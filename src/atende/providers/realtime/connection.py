@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 
 class RealtimeConnection:
+    """The WebSocket to a realtime speech vendor for one call: runs its sans-IO protocol over
+    the socket and reports failures as ProviderErrors."""
+
     def __init__(self, protocol: RealtimeProtocol, timeout_s: float = 10.0) -> None:
         self.protocol = protocol
         self.timeout_s = timeout_s

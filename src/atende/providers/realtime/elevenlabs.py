@@ -58,6 +58,9 @@ def wire_for(fmt: str) -> WireAudio:
 
 
 class ElevenLabsAgent:
+    """An ElevenLabs Conversational AI agent's messages for one conversation, sans-IO: audio
+    both ways, client tools, interruptions and the agent's own turn-taking."""
+
     name = "elevenlabs"
     signals_reply_end = False
     handles_silence = True  # the agent's turn timeout reprompts a silent caller

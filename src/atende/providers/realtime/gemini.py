@@ -57,6 +57,9 @@ def _rate(mime: str) -> int:
 
 
 class GeminiLive:
+    """The Gemini Live API's messages for one conversation, sans-IO: setup, audio both ways,
+    tool calls and interruptions."""
+
     name = "gemini"
     signals_reply_end = True
     handles_silence = False

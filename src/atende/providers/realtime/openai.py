@@ -58,6 +58,9 @@ def _failure_kind(error: dict[str, Any]) -> FailureKind:
 
 
 class OpenAIRealtime:
+    """The OpenAI Realtime API's events for one conversation, sans-IO: what to send for audio,
+    tools and truncation, and what the server's events mean."""
+
     name = "openai"
     signals_reply_end = True
     handles_silence = False

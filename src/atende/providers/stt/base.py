@@ -7,6 +7,8 @@ from typing import Protocol
 
 
 class SpeechToText(Protocol):
+    """A recogniser that turns a turn's 16 kHz PCM into text."""
+
     name: str
 
     def transcribe(self, pcm16k: bytes) -> str:
@@ -32,6 +34,8 @@ class TranscriptStream(Protocol):
 
 
 class CloudTranscriber(Protocol):
+    """A cloud recogniser that hears a turn as it is spoken."""
+
     name: str
 
     def open(self) -> TranscriptStream: ...

@@ -175,6 +175,8 @@ class DeepgramStream:
 
 
 class DeepgramSTT:
+    """Deepgram streaming recognition: one WebSocket per caller turn, opened at speech onset."""
+
     name = "deepgram"
 
     def __init__(self, settings: SpeechSettings) -> None:

@@ -43,6 +43,9 @@ class _WholeTurn:
 
 
 class OpenAITranscriber:
+    """Speech recognition by OpenAI's transcription endpoint: the whole turn, sent when it
+    ends."""
+
     name = "openai"
 
     def __init__(self, settings: SpeechSettings, client: httpx.AsyncClient) -> None:

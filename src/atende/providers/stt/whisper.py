@@ -26,6 +26,8 @@ def bundled_model_path() -> Path:
 
 
 class WhisperSTT:
+    """Local speech recognition with faster-whisper (the bundled tiny.en or a model folder)."""
+
     name = "whisper"
 
     def __init__(self, model_path: str | Path | None = None, language: str | None = "en",

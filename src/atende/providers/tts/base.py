@@ -11,6 +11,8 @@ from typing import Protocol
 
 
 class TextToSpeech(Protocol):
+    """A voice that turns a sentence into 16 kHz PCM."""
+
     name: str
 
     def synthesize(self, text: str) -> bytes:

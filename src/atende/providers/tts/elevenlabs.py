@@ -16,6 +16,8 @@ DEFAULT_URL = "https://api.elevenlabs.io"
 
 
 class ElevenLabsTTS:
+    """An ElevenLabs voice, streamed sentence by sentence as 16 kHz PCM."""
+
     name = "elevenlabs"
 
     def __init__(self, settings: SpeechSettings, client: httpx.AsyncClient) -> None:

@@ -15,6 +15,9 @@ from atende.media.resample import resample
 
 
 class EspeakTTS:
+    """A voice spoken by espeak-ng (run as its own program), for languages the bundled Piper
+    voice lacks."""
+
     name = "espeak"
 
     def __init__(self, voice: str = "en-us", rate_wpm: int = 165) -> None:

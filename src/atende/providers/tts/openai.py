@@ -14,6 +14,8 @@ DEFAULT_URL = "https://api.openai.com/v1"
 
 
 class OpenAITTS:
+    """An OpenAI voice, streamed sentence by sentence (24 kHz PCM converted to 16 kHz)."""
+
     name = "openai"
 
     def __init__(self, settings: SpeechSettings, client: httpx.AsyncClient) -> None:

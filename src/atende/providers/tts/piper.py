@@ -20,6 +20,8 @@ def bundled_voice_path() -> Path:
 
 
 class PiperTTS:
+    """A local Piper voice (the bundled one or a voice file)."""
+
     name = "piper"
 
     def __init__(self, model_path: str | Path | None = None) -> None:

@@ -1,6 +1,7 @@
-"""The import rules of docs/architecture.md, checked on the source: packages import only
-the layers below them, nothing imports in a circle, and the sans-IO SIP core touches no
-socket or event loop. A new upward import or cycle fails here, naming the modules."""
+"""The rules of docs/architecture.md, checked on the source: packages import only the
+layers below them, nothing imports in a circle, the sans-IO SIP core touches no socket or
+event loop, and every public class says what it is for. A break fails here, naming the
+modules."""
 
 from __future__ import annotations
 
@@ -185,3 +186,13 @@ def test_the_checker_sees_what_it_checks() -> None:
     assert any(i.typing_only for i in imports)
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_every_public_class_has_a_docstring() -> None:
+    missing = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.parse(path.read_text()).body:
+            if (isinstance(node, ast.ClassDef) and not node.name.startswith("_")
+                    and ast.get_docstring(node) is None):
+                missing.append(f"{module_name(path)}.{node.name}")
+    assert not missing, "public classes without a docstring: " + ", ".join(missing)
