@@ -55,8 +55,8 @@ async def worker(port: int, stop_at: float, latencies: list[float]) -> None:
 
 async def main() -> None:
     ua = UserAgent()
-    SipChannel(ua, Accept(), PortAllocator(30000, 39999), DirectOnly(DirectCallPolicy()),
-               media_host="127.0.0.1")
+    SipChannel(ua, PortAllocator(30000, 39999), DirectOnly(DirectCallPolicy()),
+               media_host="127.0.0.1").serve(Accept())
     await ua.start("127.0.0.1", 0)
     loop = asyncio.get_running_loop()
     latencies: list[float] = []

@@ -28,9 +28,12 @@ from atende.api.outbound import CallStarter, outbound_router
 from atende.api.recordings import recordings_router
 from atende.api.stats import stats_router
 from atende.api.trunks import trunks_router
+from atende.calls.automation import Callback
 from atende.calls.engine import CallEngine
 from atende.calls.events import EventBus
+from atende.calls.live import LiveCalls
 from atende.calls.queue import CallQueue, recover
+from atende.calls.records import CallRecords
 from atende.channels.dialer import DialRequest
 from atende.channels.leg import CallInfo
 from atende.channels.sip.outbound import SipDialer
@@ -83,6 +86,8 @@ class Atende:
         self.deliverer: Deliverer | None = None
         self.queue: CallQueue | None = None
         self.events = EventBus()
+        self.live: LiveCalls | None = None
+        self.starter: CallStarter | None = None
         self._api_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -103,40 +108,40 @@ class Atende:
         stt = await loop.run_in_executor(self.executor, lambda: WhisperSTT(
             s.stt_model_path, s.stt_language, beam_size=s.stt_beam_size))
         providers = ProviderRegistry(stt, s.tts_voice_path)
-        self.engine = CallEngine(self.store, providers, self.executor, max_calls=s.max_calls,
-                                 max_call_seconds=s.max_call_seconds, events=self.events)
+        box = SecretBox.from_settings(s.secret_key, s.data_dir)
+        self.trunks = TrunkManager(self.ua, box)
+        self.channel = SipChannel(self.ua, PortAllocator(s.rtp_port_min, s.rtp_port_max),
+                                  InboundGate(self.trunks, DirectCallPolicy(s.allow_direct_list)),
+                                  self.guard, media_host=s.bind,
+                                  answer_delay=s.answer_delay_ms / 1000,
+                                  rtp_timeout=s.rtp_timeout_s)
+        self.deliverer = Deliverer(self.store, webhook_secret(s, box), RetryPolicy(
+            base_s=s.webhook_retry_base_s, give_up_after_s=s.webhook_give_up_s))
+        self.live = live = LiveCalls(s.max_calls)
+        records = CallRecords(self.store, self.events, self.deliverer)
+        self.engine = CallEngine(
+            self.store, providers, self.executor, live, records, self.trunks,
+            TrunkDialer(self.trunks, SipDialer(self.channel)), secrets=box,
+            recordings=s.data_dir / "recordings", callbacks=self._callback,
+            max_call_seconds=s.max_call_seconds)
         await self.engine.preload()
         # Warm the recogniser: its first run allocates buffers and is several times slower.
         await loop.run_in_executor(self.executor, stt.transcribe, bytes(32000))
-        box = SecretBox.from_settings(s.secret_key, s.data_dir)
-        self.engine.secrets = box
-        self.engine.recordings = s.data_dir / "recordings"
-        ports = PortAllocator(s.rtp_port_min, s.rtp_port_max)
-        self.trunks = TrunkManager(self.ua, box)
-        gate = InboundGate(self.trunks, DirectCallPolicy(s.allow_direct_list))
-        self.engine.trunks = self.trunks
-        self.channel = SipChannel(self.ua, self.engine, ports, gate, self.guard,
-                                  media_host=s.bind,
-                                  answer_delay=s.answer_delay_ms / 1000,
-                                  rtp_timeout=s.rtp_timeout_s)
+        self.channel.serve(self.engine)
         await self.ua.start(s.bind, s.sip_port, s.sip_tls_port or None, self._tls_server())
         await self.trunks.load(await self.store.trunks())
-        self.engine.dialer = TrunkDialer(self.trunks, SipDialer(self.channel))
-        self.deliverer = Deliverer(self.store, webhook_secret(s, box), RetryPolicy(
-            base_s=s.webhook_retry_base_s, give_up_after_s=s.webhook_give_up_s))
-        self.engine.deliverer = self.deliverer
         self.deliverer.start()  # picks up what was pending before a restart, too
-        self.queue = queue = CallQueue(self.store, self.engine, self.trunks)
+        self.queue = queue = CallQueue(self.store, self.engine, live, records, self.trunks)
         queue.start()  # and so does the call queue
-        starter = CallStarter(self.store, queue, self.trunks, s.default_calling_hours)
-        self.engine.callbacks = starter.callback
+        self.starter = starter = CallStarter(self.store, queue, self.trunks,
+                                             s.default_calling_hours)
         routers = [trunks_router(self.store, box, self.trunks, s.sip_host, self.ua.port,
                                  self._test_trunk),
                    assistants_router(self.store, box, self.engine.prepare_assistant),
                    outbound_router(starter),
                    hooks_router(self.store),
-                   live_router(self.engine, queue, self.store),
-                   recordings_router(self.store, self.engine.recordings),
+                   live_router(live, self.engine.transfers, queue, self.store),
+                   recordings_router(self.store, s.data_dir / "recordings"),
                    deliveries_router(self.store, self.deliverer),
                    events_router(self.events, self.store),
                    stats_router(self.store),
@@ -157,9 +162,16 @@ class Atende:
         log.info("atende ready: SIP on %s:%d (udp, tcp%s), API on http://%s:%d", s.bind,
                  self.ua.port, tls, s.bind, s.api_port)
 
+    async def _callback(self, callback: Callback) -> dict[str, Any]:
+        """Queue a call back an assistant promised, like any call. The starter is made
+        after the engine (it needs the queue, which needs the engine)."""
+        if self.starter is None:
+            return {"error": "call backs cannot be scheduled while atende starts"}
+        return await self.starter.callback(callback)
+
     def _live_figures(self) -> tuple[int, dict[str, int], list[tuple[str, str, bool]]]:
         """For /metrics: calls active now, SIP message counters, trunk registrations."""
-        active = len(self.engine.active) if self.engine else 0
+        active = len(self.live) if self.live else 0
         lines = []
         if self.trunks is not None:
             for trunk_id, live in self.trunks.trunks.items():
@@ -181,7 +193,6 @@ class Atende:
     async def _test_trunk(self, trunk: TrunkConfig, to_user: str, ring_timeout: float
                           ) -> dict[str, Any]:
         assert self.trunks is not None and self.engine is not None
-        assert self.engine.dialer is not None
         info = CallInfo(id=uuid.uuid4().hex, channel="sip", direction="outbound",
                         from_uri="", to_uri="", to_user=to_user,
                         extra={"trunk_id": trunk.id, "purpose": "trunk_test"})

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from atende.sip.errors import SipParseError
 from atende.sip.headers import CSeq, Headers, Via, canonical_name
-from atende.sip.message import Request, Response, StreamFramer, make_response, parse_message
+from atende.sip.message import (
+    Request,
+    Response,
+    SipParseError,
+    StreamFramer,
+    make_response,
+    parse_message,
+)
 from atende.sip.uri import NameAddr, SipUri
 
 SDP = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"

@@ -9,8 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from atende.api import examples as ex
 from atende.api.schemas import CallSummary
-from atende.calls.engine import CallEngine
+from atende.calls.live import LiveCalls
 from atende.calls.queue import CallQueue
+from atende.calls.transfers import Transfers
 from atende.store.db import Store
 from atende.telephony.trunks import DestinationError
 
@@ -49,7 +50,8 @@ class TransferOut(BaseModel):
                                 examples=[[100, 180, 200]])
 
 
-def live_router(engine: CallEngine, queue: CallQueue, store: Store) -> APIRouter:
+def live_router(live: LiveCalls, transfers: Transfers, queue: CallQueue, store: Store
+                ) -> APIRouter:
     router = APIRouter(tags=["calls"])
 
     @router.post("/v1/calls/{call_id}/cancel", response_model=CallSummary, status_code=202,
@@ -77,14 +79,14 @@ def live_router(engine: CallEngine, queue: CallQueue, store: Store) -> APIRouter
         (SIP REFER), where on success atende leaves the call (hang-up cause `transferred`).
         `bridge`: atende calls the target itself and joins the calls until either party
         hangs up (event `bridge_ended`)."""
-        leg = engine.live_leg(call_id)
+        leg = live.leg(call_id)
         if leg is None:
             raise HTTPException(404, f"no call in progress with id {call_id!r}")
         try:
             if body.mode == "bridge":
-                result = await engine.transfers.dial_and_join(leg, body.to)
+                result = await transfers.dial_and_join(leg, body.to)
             else:
-                result = await engine.transfer(leg, engine.transfer_target(call_id, body.to),
+                result = await transfers.blind(leg, transfers.target(call_id, body.to),
                                                body.timeout_s)
         except DestinationError as exc:
             raise HTTPException(422, f"to: {exc}") from None

@@ -5,24 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from atende.agent.assistant import TurnTaking, greeting, session_for
 from atende.agent.brain import RuleSet
-from atende.agent.realtime_session import RealtimeSession
-from atende.agent.session import AgentSession
 from atende.agent.turns import Turn
 from atende.aio import BackgroundTasks
 from atende.calls.automation import Callback, CallJob, dial_outcome, rules_for, summarize
-from atende.calls.events import EventBus, finished_data
+from atende.calls.events import finished_data
+from atende.calls.live import LiveCall, LiveCalls
 from atende.calls.queue import end_attempt, requeue, retry_data
+from atende.calls.records import CallRecords
 from atende.calls.retry import next_attempt_at
 from atende.calls.transfers import Transfers, outbound_info
 from atende.channels.dialer import Dialer, DialError, DialOutcome, DialRequest, PreparedDial
@@ -30,55 +28,38 @@ from atende.channels.leg import CallInfo, CallLeg, Rejection, TransferResult
 from atende.media.recording import WavRecorder, recording_path
 from atende.providers.registry import ProviderRegistry
 from atende.store import models
-from atende.store.db import Store, insert_call, insert_event, insert_turn, update_call, utc
+from atende.store.db import Store, insert_call, insert_turn, update_call, utc
 from atende.store.secrets import SecretBox
 from atende.telephony.trunks import TrunkConfig, TrunkManager
-from atende.webhooks.outbox import Deliverer, finish_call
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class _Active:
-    assistant: models.Assistant
-    info: CallInfo
-    leg: CallLeg | None = None
-    session: AgentSession | RealtimeSession | None = None
-    task: asyncio.Task[None] | None = None
-    limit: asyncio.TimerHandle | None = None
-    job: CallJob | None = None
-    rules: RuleSet | None = None  # what the assistant says and hears; set at placing
-    outcome: str | None = None
-    fields: dict[str, str] = field(default_factory=dict)
-    cancel: asyncio.Event = field(default_factory=asyncio.Event)  # asked to stop by the API
-    attempt: int = 1  # of a queued call
 
 
 class CallEngine:
     """Decides what happens to each call and keeps its record: the channels' router (which
     assistant answers, whether there is room), the sessions' observer (turns, outcomes,
-    events), the API's handle on live calls and the queue's way of placing them."""
+    events) and the placer of outbound attempts (for the queue and transfers). The live
+    calls are in LiveCalls, what is written and told of them goes through CallRecords."""
 
     def __init__(self, store: Store, providers: ProviderRegistry, executor: Executor,
-                 max_calls: int = 10, max_call_seconds: float = 3600,
-                 events: EventBus | None = None) -> None:
+                 live: LiveCalls, records: CallRecords, trunks: TrunkManager,
+                 dialer: Dialer, secrets: SecretBox | None = None,
+                 recordings: Path | None = None,
+                 callbacks: Callable[[Callback], Awaitable[dict[str, Any]]] | None = None,
+                 max_call_seconds: float = 3600) -> None:
         self.store = store
-        self.max_calls = max_calls
-        self.max_call_seconds = max_call_seconds
         self.providers = providers
         self.executor = executor
-        self.active: dict[str, _Active] = {}
-        self.trunks: TrunkManager | None = None
-        self.dialer: Dialer | None = None
-        self.deliverer: Deliverer | None = None
-        self.on_capacity: Callable[[], None] | None = None  # a place for a call came free
-        self.events = events or EventBus()
-        self.secrets: SecretBox | None = None  # decrypts assistants' provider keys
-        self.recordings: Path | None = None  # where calls are recorded (None: never)
-        # Queues the call backs assistants promise (the API's call starter).
-        self.callbacks: Callable[[Callback], Awaitable[dict[str, Any]]] | None = None
+        self.live = live
+        self.records = records
+        self.trunks = trunks
+        self.dialer = dialer
+        self.secrets = secrets  # decrypts assistants' provider keys
+        self.recordings = recordings  # where calls are recorded (None: never)
+        self.callbacks = callbacks  # queues the call backs assistants promise
+        self.max_call_seconds = max_call_seconds
         self._tasks = BackgroundTasks()
-        self.transfers = Transfers(self)
+        self.transfers = Transfers(live, records, trunks, dialer, self.dial_through)
 
     async def preload(self) -> None:
         """Load every assistant's voice and synthesise its greeting before calls arrive, so
@@ -97,7 +78,7 @@ class CallEngine:
 
     # CallRouter -------------------------------------------------------------------------
     async def admit(self, info: CallInfo) -> Rejection | None:
-        trunk = self.trunks.trunks.get(info.extra.get("trunk_id", "")) if self.trunks else None
+        trunk = self.trunks.trunks.get(info.extra.get("trunk_id", ""))
         if trunk is not None:
             # A trunk's calls go to its assistant (or the default one).
             assistant = await self.store.assistant_by_id(trunk.config.assistant_id)
@@ -108,7 +89,7 @@ class CallEngine:
         if assistant is None:
             rejection, cause = Rejection.NOT_FOUND, "no_such_assistant"
             log.info("call %s to %r: no such assistant", info.id, info.to_user)
-        elif problem := self.capacity_problem(trunk.config if trunk else None):
+        elif problem := self.live.capacity_problem(trunk.config if trunk else None):
             rejection, cause = Rejection.BUSY, problem[0]
             log.warning("call %s refused: %s", info.id, problem[1])
         now = datetime.now(UTC)
@@ -123,22 +104,23 @@ class CallEngine:
             invite_at=now, end_at=now if rejection else None,
         )))
         if rejection is not None or assistant is None:
-            self.events.publish(info.id, "call.finished", finished_data(
+            self.records.events.publish(info.id, "call.finished", finished_data(
                 {"status": "rejected", "hangup_cause": cause, "direction": info.direction}))
             return rejection
-        self.events.publish(info.id, "call.ringing", {
+        self.records.events.publish(info.id, "call.ringing", {
             "direction": info.direction, "from": info.from_uri, "to": info.to_uri,
             "trunk_id": trunk.config.id if trunk else None, "assistant_id": assistant.id})
-        self.active[info.id] = _Active(assistant, info)
+        self.live.add(LiveCall(assistant, info))
         return None
 
     def connected(self, leg: CallLeg) -> None:
-        active = self.active.get(leg.info.id)
+        active = self.live.get(leg.info.id)
         if active is None:
             return
         self.store.submit(update_call(leg.info.id, status="in_progress",
                                       answer_at=datetime.now(UTC)))
-        self.events.publish(leg.info.id, "call.answered", {"direction": leg.info.direction})
+        self.records.events.publish(leg.info.id, "call.answered",
+                                    {"direction": leg.info.direction})
         a = active.assistant
         job = active.job
         context = job.context() if job is not None and job.task else None
@@ -172,61 +154,18 @@ class CallEngine:
     def decide_transfer(self, info: CallInfo, target: str) -> str | None:
         refusal = self.transfers.refusal(info, target)
         if refusal is not None:
-            self._event(info.id, time.time(), "transfer_refused",
-                        {"to": target, "reason": refusal})
+            self.records.event(info.id, "transfer_refused", {"to": target, "reason": refusal})
         return refusal
 
     async def take_transfer(self, leg: CallLeg, target: str,
                             headers: tuple[tuple[str, str], ...]) -> tuple[int | None, str]:
         return await self.transfers.take(leg, target, headers)
 
-    def transfer_target(self, call_id: str, to: str) -> str:
-        return self.transfers.target(call_id, to)
-
-    async def transfer(self, leg: CallLeg, target: str, wait_s: float) -> TransferResult:
-        return await self.transfers.blind(leg, target, wait_s)
-
     async def transfer_call(self, leg: CallLeg, to: str, bridge: bool = False
                             ) -> TransferResult:
         return await self.transfers.by_assistant(leg, to, bridge)
 
-    # Live calls ------------------------------------------------------------------------
-    def cancel(self, call_id: str) -> str | None:
-        """Stop a call being dialled (CANCEL) or hang up one in progress. Returns what it
-        was doing ("dialing", "in_progress"), or None if it is not live."""
-        active = self.active.get(call_id)
-        if active is None or active.cancel.is_set():
-            return None
-        active.cancel.set()
-        if active.leg is None:
-            return "dialing"  # the dialer sees the event and CANCELs
-        self._tasks.spawn(active.leg.hangup("cancelled"))
-        return "in_progress"
-
-    def live_leg(self, call_id: str) -> CallLeg | None:
-        active = self.active.get(call_id)
-        if active is None or active.leg is None or active.leg.ended:
-            return None
-        return active.leg
-
     # Outbound --------------------------------------------------------------------------
-    def capacity_problem(self, trunk: TrunkConfig | None) -> tuple[str, str] | None:
-        """Why another call (on ``trunk``, if any) cannot start now: (cause, words) or None.
-        The same limits for calls coming in and calls going out."""
-        if len(self.active) >= self.max_calls:
-            return ("busy",
-                    f"atende is handling {len(self.active)} calls already (ATENDE_MAX_CALLS)")
-        if trunk is not None:
-            # A bridged transfer holds a second channel of its trunk (no agent: it does
-            # not count towards ATENDE_MAX_CALLS, which is about speech engines).
-            legs = [a.info for a in self.active.values()] + [
-                leg.info for leg in self.transfers.bridged.values()]
-            on_trunk = sum(1 for info in legs if info.extra.get("trunk_id") == trunk.id)
-            if on_trunk >= trunk.max_concurrent_calls:
-                return ("trunk_busy",
-                        f"trunk {trunk.name!r} is at its max_concurrent_calls ({on_trunk})")
-        return None
-
     async def dial_through(self, trunk: TrunkConfig, user: str, assistant: models.Assistant,
                            ring_timeout: float, headers: tuple[tuple[str, str], ...] = (),
                            on_outcome: Callable[[DialOutcome], None] | None = None
@@ -234,7 +173,6 @@ class CallEngine:
         """Call ``user`` (already formatted by ``trunk.dial_user``) through ``trunk`` now,
         with ``assistant`` talking: one attempt, no queue (transfers taken for a peer).
         DialError: the call cannot be placed (the trunk's address does not resolve)."""
-        assert self.dialer is not None
         info = outbound_info(uuid.uuid4().hex, trunk, user)
         prepared = await self.dialer.prepare(DialRequest(info, user, trunk.id, ring_timeout,
                                                          headers))
@@ -245,9 +183,9 @@ class CallEngine:
             trunk_id=trunk.id, assistant_id=assistant.id, status="dialing",
             invite_at=datetime.now(UTC), attempts=1)
         await self.store.run(lambda s: s.add(row))
-        active = _Active(assistant, info, rules=rules_for(assistant, None), attempt=1)
-        self.active[info.id] = active
-        self.events.publish(info.id, "call.dialing", {"attempt": 1, "to": info.to_uri})
+        active = LiveCall(assistant, info, rules=rules_for(assistant, None), attempt=1)
+        self.live.add(active)
+        self.records.events.publish(info.id, "call.dialing", {"attempt": 1, "to": info.to_uri})
         self._tasks.spawn(self._dial(active, prepared, on_outcome))
         return row
 
@@ -256,40 +194,41 @@ class CallEngine:
                 user: str) -> bool:
         """Take a place for a queued call's next attempt, if atende and the trunk have
         one: the queue then claims the call in the store and calls ``attempt``."""
-        if call.id in self.active or self.capacity_problem(trunk) is not None:
+        if call.id in self.live or self.live.capacity_problem(trunk) is not None:
             return False
         job = CallJob.of(call)
-        self.active[call.id] = _Active(assistant, outbound_info(call.id, trunk, user),
-                                       job=job, rules=rules_for(assistant, job))
+        self.live.add(LiveCall(assistant, outbound_info(call.id, trunk, user), job=job,
+                               rules=rules_for(assistant, job)))
         return True
 
     def release(self, call_id: str) -> None:
         """Give back a place taken by ``reserve`` that was not used."""
-        self._release(call_id)
+        self.live.release(call_id)
 
     async def attempt(self, call_id: str, trunk: TrunkConfig, attempt: int) -> None:
         """Dial the attempt number ``attempt`` of a reserved and claimed call."""
-        assert self.dialer is not None
-        active = self.active[call_id]
+        active = self.live.get(call_id)
+        assert active is not None  # reserved
         active.attempt = attempt
         info = active.info
         job = active.job
         assert job is not None
         if active.cancel.is_set():  # cancelled between the reservation and now
-            self._release(call_id)
+            self.live.release(call_id)
             self._attempt_over(active, "cancelled", None, "cancelled")
             return
         try:
             prepared = await self.dialer.prepare(DialRequest(
                 info, info.to_user or "", trunk.id, job.ring_timeout_s))
         except DialError as exc:
-            self._release(call_id)
+            self.live.release(call_id)
             self._attempt_over(active, "failed", None, str(exc))
             return
         info.to_uri = prepared.address
         self.store.submit(update_call(call_id, to_uri=info.to_uri, from_uri=info.from_uri,
                                       from_user=info.from_user, to_user=info.to_user))
-        self.events.publish(call_id, "call.dialing", {"attempt": attempt, "to": info.to_uri})
+        self.records.events.publish(call_id, "call.dialing",
+                                    {"attempt": attempt, "to": info.to_uri})
         if job.task and active.rules is not None:
             # The greeting names the callee and the task: synthesise it while it rings.
             text = greeting(active.assistant, active.rules, job.context())
@@ -300,15 +239,14 @@ class CallEngine:
         voice = self.providers.voice(assistant.voice)
         await asyncio.get_running_loop().run_in_executor(self.executor, voice.prepare, text)
 
-    async def _dial(self, active: _Active, prepared: PreparedDial,
+    async def _dial(self, active: LiveCall, prepared: PreparedDial,
                     on_outcome: Callable[[DialOutcome], None] | None) -> None:
-        assert self.dialer is not None
         outcome = await self.dialer.dial(prepared, active.cancel)
         if on_outcome is not None:
             on_outcome(outcome)
         info = active.info
         if outcome.leg is None:
-            self._release(info.id)
+            self.live.release(info.id)
             log.info("call %s to %s: %s (%s)", info.id, info.to_uri, outcome.status,
                      outcome.reason)
             self._attempt_over(active, outcome.status, outcome.sip_status, outcome.reason)
@@ -318,7 +256,7 @@ class CallEngine:
                                       outcome.sip_status, None))
         self.connected(outcome.leg)
 
-    def _attempt_over(self, active: _Active, status: str, sip_status: int | None,
+    def _attempt_over(self, active: LiveCall, status: str, sip_status: int | None,
                       reason: str) -> None:
         """An attempt ended unanswered: try again later if its policy says so, else the
         call is over."""
@@ -333,32 +271,26 @@ class CallEngine:
                      status, retry_at.isoformat(timespec="seconds"))
             self.store.submit(requeue(call_id, active.attempt, now, retry_at, status,
                                       sip_status, reason))
-            self.events.publish(call_id, "call.retry_scheduled", retry_data(
+            self.records.events.publish(call_id, "call.retry_scheduled", retry_data(
                 active.attempt, status, sip_status, reason, retry_at))
-            if self.on_capacity is not None:
-                self.on_capacity()
             return
         result = dial_outcome(status)
         self.store.submit(end_attempt(call_id, active.attempt, now, status, sip_status,
                                       reason))
-        self._finish(call_id, status=status, sip_status=sip_status,
+        self.records.finish(call_id, status=status, sip_status=sip_status,
                      hangup_cause=reason[:64], outcome=result,
                      summary=summarize(result, {}, job.caller_name if job else None,
                                        reason, active.attempt))
 
-    def _release(self, call_id: str) -> None:
-        if self.active.pop(call_id, None) is not None and self.on_capacity is not None:
-            self.on_capacity()  # a queued call may be waiting for this place
-
     def ended_before_answer(self, info: CallInfo, cause: str) -> None:
-        self._release(info.id)
+        self.live.release(info.id)
         status = "cancelled" if cause == "cancelled" else "failed"
         self.store.submit(update_call(info.id, status=status, hangup_cause=cause,
                                       end_at=datetime.now(UTC)))
-        self.events.publish(info.id, "call.finished", finished_data(
+        self.records.events.publish(info.id, "call.finished", finished_data(
             {"status": status, "hangup_cause": cause}))
 
-    async def _run(self, active: _Active, leg: CallLeg) -> None:
+    async def _run(self, active: LiveCall, leg: CallLeg) -> None:
         assert active.session is not None
         try:
             await active.session.run()
@@ -372,7 +304,7 @@ class CallEngine:
                 active.limit.cancel()
             if leg.recorder is not None:
                 leg.recorder.close()
-            self._release(leg.info.id)
+            self.live.release(leg.info.id)
             cause = leg.end_cause or "agent_error"
             values: dict[str, object] = {}
             if active.job is not None or active.outcome is not None:
@@ -385,33 +317,12 @@ class CallEngine:
             if active.job is not None:
                 self.store.submit(end_attempt(leg.info.id, active.attempt, datetime.now(UTC),
                                               None, None, cause))
-            self._finish(leg.info.id, status="completed", hangup_cause=cause, **values)
+            self.records.finish(leg.info.id, status="completed", hangup_cause=cause, **values)
             log.info("call %s ended: %s %s", leg.info.id, cause, values.get("outcome", ""))
-
-    def _finish(self, call_id: str, **values: object) -> None:
-        """The call's final state, and its result webhook if it has one (one write)."""
-        now = datetime.now(UTC)
-        self.store.submit(finish_call(call_id, now, end_at=now, **values))
-        self.announce_finished(call_id, values)
-
-    def announce_finished(self, call_id: str, values: dict[str, Any]) -> None:
-        """A call's final state was written: send its webhook and tell who is watching."""
-        self.result_ready()
-        self.events.publish(call_id, "call.finished", finished_data(values))
-
-    def _event(self, call_id: str, at: float, kind: str, data: dict[str, Any]) -> None:
-        """Something that happened on a call: kept with the call and sent live."""
-        self.store.submit(insert_event(call_id, at, kind, data))
-        self.events.publish(call_id, f"call.{kind}", data, at)
-
-    def result_ready(self) -> None:
-        """A result webhook was written: send it now rather than at the next look."""
-        if self.deliverer is not None:
-            self.deliverer.wake()  # its next look at the store comes after the write
 
     # SessionObserver --------------------------------------------------------------------
     def on_turn(self, call_id: str, turn: Turn) -> None:
-        self.events.publish(call_id, "call.turn", {
+        self.records.events.publish(call_id, "call.turn", {
             "speaker": turn.speaker, "text": turn.text, "intent": turn.intent,
             "interrupted": turn.interrupted, "latency_ms": turn.latency_ms}, turn.ended_at)
         self.store.submit(insert_turn(
@@ -422,25 +333,25 @@ class CallEngine:
         ))
 
     def on_dtmf(self, call_id: str, digit: str, at: float) -> None:
-        self._event(call_id, at, "dtmf", {"digit": digit})
+        self.records.event(call_id, "dtmf", {"digit": digit}, at)
 
     def on_outcome(self, call_id: str, outcome: str, fields: dict[str, str]) -> None:
-        active = self.active.get(call_id)
+        active = self.live.get(call_id)
         if active is not None:
             active.outcome = outcome
             active.fields = {**active.fields, **fields}
         log.info("call %s: outcome %s %s", call_id, outcome, fields or "")
-        self._event(call_id, time.time(), "outcome", {"outcome": outcome, "fields": fields})
+        self.records.event(call_id, "outcome", {"outcome": outcome, "fields": fields})
 
     def on_hold(self, call_id: str, on_hold: bool, at: float) -> None:
-        self._event(call_id, at, "hold" if on_hold else "resume", {})
+        self.records.event(call_id, "hold" if on_hold else "resume", {}, at)
 
     def on_event(self, call_id: str, kind: str, data: dict[str, Any]) -> None:
-        self._event(call_id, time.time(), kind, data)
+        self.records.event(call_id, kind, data)
 
     async def schedule_callback(self, call_id: str, at: datetime, number: str | None,
                                 reason: str) -> dict[str, Any]:
-        active = self.active.get(call_id)
+        active = self.live.get(call_id)
         if active is None or self.callbacks is None:
             return {"error": "call backs cannot be scheduled on this call"}
         info, job = active.info, active.job
@@ -455,10 +366,10 @@ class CallEngine:
             webhook_url=job.webhook_url if job is not None else None,
             metadata=dict(job.metadata) if job is not None else {}))
         kind = "callback_refused" if "error" in result else "callback_scheduled"
-        self._event(call_id, time.time(), kind, {"number": to, "reason": reason, **result})
+        self.records.event(call_id, kind, {"number": to, "reason": reason, **result})
         return result
 
     async def close(self) -> None:
-        for active in list(self.active.values()):
+        for active in self.live:
             if active.task is not None:
                 await asyncio.wait([active.task], timeout=5)

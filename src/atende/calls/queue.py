@@ -12,21 +12,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from atende.aio import WakeableLoop, seconds_until
 from atende.calls.automation import CallJob, summarize
+from atende.calls.live import LiveCalls
+from atende.calls.records import CallRecords
 from atende.calls.retry import next_attempt_at
 from atende.store.db import Store, as_utc
 from atende.store.models import Assistant, Call, CallAttempt, CallEvent
-from atende.telephony.trunks import DestinationError, TrunkManager
+from atende.telephony.trunks import DestinationError, TrunkConfig, TrunkManager
 from atende.webhooks.outbox import finish_call
-
-if TYPE_CHECKING:
-    from atende.calls.engine import CallEngine
 
 log = logging.getLogger(__name__)
 LIVE = ("ringing", "dialing", "in_progress")  # what a previous process may have left
@@ -196,17 +195,31 @@ def _iso(dt: datetime | None) -> str | None:
 
 
 # The queue -----------------------------------------------------------------------------
+class Attempts(Protocol):
+    """Who places the attempts the queue starts (the calls engine)."""
+
+    def reserve(self, call: Call, assistant: Assistant, trunk: TrunkConfig, user: str
+                ) -> bool: ...
+
+    def release(self, call_id: str) -> None: ...
+
+    async def attempt(self, call_id: str, trunk: TrunkConfig, attempt: int) -> None: ...
+
+
 class CallQueue:
     """Starts queued calls when they are due and there is a place for them, oldest due
     first; woken when a call is queued or a place comes free."""
 
-    def __init__(self, store: Store, engine: CallEngine, trunks: TrunkManager) -> None:
+    def __init__(self, store: Store, attempts: Attempts, live: LiveCalls,
+                 records: CallRecords, trunks: TrunkManager) -> None:
         self.store = store
-        self.engine = engine
+        self.attempts = attempts
+        self.live = live
+        self.records = records
         self.trunks = trunks
         self._loop = WakeableLoop(self._round)
         self.start, self.wake, self.close = self._loop.start, self._loop.wake, self._loop.close
-        engine.on_capacity = self.wake
+        live.on_freed(self.wake)
 
     async def place(self, call: Call, assistant: Assistant) -> None:
         """A call just queued: start it now if it is due and has a place, so the caller of
@@ -214,7 +227,7 @@ class CallQueue:
         due = call.next_attempt_at is not None and as_utc(call.next_attempt_at) <= \
             datetime.now(UTC)
         if not due or not await self._start(call, assistant):
-            self.engine.events.publish(call.id, "call.queued", {
+            self.records.events.publish(call.id, "call.queued", {
                 "next_attempt_at": _iso(call.next_attempt_at),
                 "scheduled_at": _iso(call.scheduled_at)})
             self.wake()
@@ -222,17 +235,17 @@ class CallQueue:
     async def cancel(self, call_id: str) -> str | None:
         """Cancel a queued or live call: what it was doing (queued, dialing, in_progress),
         or None if it is over (or unknown)."""
-        live = self.engine.cancel(call_id)
-        if live is not None:
-            return live
+        doing = self.live.cancel(call_id)
+        if doing is not None:
+            return doing
         if await self.store.run(cancel_queued(call_id, datetime.now(UTC))):
             self._finished(call_id, "cancelled", "cancelled", "cancelled")
             return "queued"
         # The queue may have claimed it meanwhile: then the engine has it now.
-        return self.engine.cancel(call_id)
+        return self.live.cancel(call_id)
 
     def _finished(self, call_id: str, status: str, outcome: str, cause: str) -> None:
-        self.engine.announce_finished(call_id, {"status": status, "outcome": outcome,
+        self.records.announce_finished(call_id, {"status": status, "outcome": outcome,
                                                 "hangup_cause": cause[:64]})
 
     async def _round(self) -> float | None:
@@ -247,7 +260,7 @@ class CallQueue:
             return 5.0
         if due and not blocked:
             return 0  # more may be due already
-        # Blocked calls wait for a place to come free (engine.on_capacity wakes us).
+        # Blocked calls wait for a place to come free (LiveCalls.on_freed wakes us).
         if next_at is None or blocked:
             return _IDLE_S
         return min(_IDLE_S, seconds_until(next_at))
@@ -283,11 +296,11 @@ class CallQueue:
             else:
                 await self.store.run(reschedule(call.id, at))
             return True
-        if not self.engine.reserve(call, assistant, live.config, user):
+        if not self.attempts.reserve(call, assistant, live.config, user):
             return False
         seq = await self.store.run(claim(call.id, now))
         if seq is None:
-            self.engine.release(call.id)
+            self.attempts.release(call.id)
             return True
-        await self.engine.attempt(call.id, live.config, seq)
+        await self.attempts.attempt(call.id, live.config, seq)
         return True

@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import uuid
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import Protocol
 
+from atende.calls.live import LiveCalls
+from atende.calls.records import CallRecords
 from atende.channels.bridge import bridge
-from atende.channels.dialer import DialError, DialOutcome, DialRequest
+from atende.channels.dialer import Dialer, DialError, DialOutcome, DialRequest
 from atende.channels.leg import CallInfo, CallLeg, TransferResult
 from atende.media.music import ringback_tone
-from atende.telephony.trunks import DestinationError, LiveTrunk, TrunkConfig
-
-if TYPE_CHECKING:
-    from atende.calls.engine import CallEngine
+from atende.store import models
+from atende.telephony.trunks import DestinationError, LiveTrunk, TrunkConfig, TrunkManager
 
 log = logging.getLogger(__name__)
 
@@ -35,21 +35,33 @@ def outbound_info(call_id: str, trunk: TrunkConfig, user: str) -> CallInfo:
                     from_user=trunk.username, to_user=user, extra={"trunk_id": trunk.id})
 
 
-class Transfers:
-    """Transfers of live calls: blind ones through the channel, bridged ones where atende calls
-    the target and joins the calls, and those the other party asks for."""
+class DialThrough(Protocol):
+    """Places a call now with an assistant talking (CallEngine.dial_through): for a
+    transfer the other party asks for, the call to its target."""
 
-    def __init__(self, engine: CallEngine) -> None:
-        self.engine = engine
-        # call id → the leg it is joined to (a channel of the trunk, while it lasts)
-        self.bridged: dict[str, CallLeg] = {}
+    def __call__(self, trunk: TrunkConfig, user: str, assistant: models.Assistant,
+                 ring_timeout: float, headers: tuple[tuple[str, str], ...] = (),
+                 on_outcome: Callable[[DialOutcome], None] | None = None
+                 ) -> Awaitable[models.Call]: ...
+
+
+class Transfers:
+    """Transfers of live calls: blind ones through the channel, bridged ones where atende
+    calls the target and joins the calls, and those the other party asks for."""
+
+    def __init__(self, live: LiveCalls, records: CallRecords, trunks: TrunkManager,
+                 dialer: Dialer, dial_through: DialThrough) -> None:
+        self.live = live
+        self.records = records
+        self.trunks = trunks
+        self.dialer = dialer
+        self.dial_through = dial_through
 
     def trunk_of(self, info: CallInfo) -> LiveTrunk | None:
-        trunks = self.engine.trunks
-        return trunks.trunks.get(info.extra.get("trunk_id", "")) if trunks else None
+        return self.trunks.trunks.get(info.extra.get("trunk_id", ""))
 
     def _event(self, call_id: str, kind: str, data: dict[str, object]) -> None:
-        self.engine._event(call_id, time.time(), kind, dict(data))
+        self.records.event(call_id, kind, dict(data))
 
     # asked by the other party ----------------------------------------------------------
     def refusal(self, info: CallInfo, target: str) -> str | None:
@@ -63,19 +75,18 @@ class Transfers:
             trunk.config.dial_user(target)
         except DestinationError as exc:
             return str(exc)
-        problem = self.engine.capacity_problem(trunk.config)
+        problem = self.live.capacity_problem(trunk.config)
         return problem[1] if problem else None
 
     async def take(self, leg: CallLeg, target: str, headers: tuple[tuple[str, str], ...]
                    ) -> tuple[int | None, str]:
-        engine = self.engine
-        active = engine.active.get(leg.info.id)
+        active = self.live.get(leg.info.id)
         trunk = self.trunk_of(leg.info)
         if active is None or trunk is None:
             return None, "the call has ended"
         done: asyncio.Future[DialOutcome] = asyncio.get_running_loop().create_future()
         try:
-            row = await engine.dial_through(trunk.config, trunk.config.dial_user(target),
+            row = await self.dial_through(trunk.config, trunk.config.dial_user(target),
                                             active.assistant, RING_TIMEOUT_S,
                                             headers=headers, on_outcome=done.set_result)
         except (DestinationError, DialError) as exc:
@@ -89,7 +100,7 @@ class Transfers:
         """Where a transfer of ``call_id`` to ``to`` goes. On a trunk call, a number or
         extension is formatted for the trunk and passes its toll-fraud guard
         (DestinationError); otherwise the channel qualifies ``to`` itself."""
-        active = self.engine.active.get(call_id)
+        active = self.live.get(call_id)
         trunk = self.trunk_of(active.info) if active is not None else None
         if trunk is None or to.strip().lower().startswith(("sip:", "sips:")):
             return to.strip()
@@ -122,18 +133,17 @@ class Transfers:
         """Call ``to`` on the call's trunk with ringback for the caller; once it answers,
         hand ``leg`` over (the session lets go of it) for ``joined`` to bridge.
         DestinationError: ``to`` cannot be called from this call."""
-        engine = self.engine
         trunk = self.trunk_of(leg.info)
-        if trunk is None or engine.dialer is None:
+        if trunk is None:
             raise DestinationError("a bridged transfer dials out on the call's trunk, and "
                                    "this call came without one")
         user = trunk.config.dial_user(to)
-        problem = engine.capacity_problem(trunk.config)
+        problem = self.live.capacity_problem(trunk.config)
         if problem is not None:
             raise DestinationError(problem[1])
         info = outbound_info(uuid.uuid4().hex, trunk.config, user)
         try:
-            prepared = await engine.dialer.prepare(DialRequest(info, user, trunk.config.id,
+            prepared = await self.dialer.prepare(DialRequest(info, user, trunk.config.id,
                                                                RING_TIMEOUT_S))
         except DialError as exc:
             raise DestinationError(str(exc)) from None
@@ -141,7 +151,7 @@ class Transfers:
         leg.clear()
         leg.play(ringback_tone())
         # The caller hanging up while it rings cancels the call to the target.
-        outcome = await engine.dialer.dial(prepared, cancel=leg.done)
+        outcome = await self.dialer.dial(prepared, cancel=leg.done)
         leg.clear()
         other = outcome.leg
         if outcome.status != "answered" or other is None or leg.ended:
@@ -153,7 +163,7 @@ class Transfers:
                 "to": prepared.address, "mode": "bridge", "outcome": status,
                 "status": outcome.sip_status, "reason": reason})
             return TransferResult("failed", outcome.sip_status, reason)
-        self.bridged[leg.info.id] = other
+        self.live.bridged[leg.info.id] = other
         self._event(leg.info.id, "transfer", {
             "to": prepared.address, "mode": "bridge", "outcome": "transferred",
             "status": outcome.sip_status, "reason": "answered; the calls are joined"})
@@ -162,7 +172,7 @@ class Transfers:
 
     async def joined(self, leg: CallLeg) -> bool:
         """Run the bridge of ``leg``, if its session handed it over to one (True)."""
-        other = self.bridged.get(leg.info.id)
+        other = self.live.bridged.get(leg.info.id)
         if other is None:
             return False
         loop = asyncio.get_running_loop()
@@ -176,5 +186,5 @@ class Transfers:
                     "hung_up_first": "caller" if first is leg else "target",
                     "seconds": round(loop.time() - start, 1)})
         finally:
-            del self.bridged[leg.info.id]  # its channel on the trunk is free again
+            del self.live.bridged[leg.info.id]  # its channel on the trunk is free again
         return True

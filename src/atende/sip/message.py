@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from atende.sip.errors import SipParseError
 from atende.sip.grammar import is_token
 from atende.sip.headers import CSeq, Headers, Via
 from atende.sip.uri import NameAddr, SipUri, UriError
@@ -20,6 +19,22 @@ MAX_DATAGRAM = 65535
 MAX_HEADER_BYTES = 32 * 1024
 MAX_HEADER_COUNT = 200
 MAX_BODY_BYTES = 256 * 1024
+
+class SipParseError(Exception):
+    """A message that cannot be accepted.
+
+    ``status`` is the response a UAS should send for it (400, 505, 513, 416 …) when
+    ``message`` — whatever could be parsed — carries enough headers to build a response.
+    ``message`` is None when nothing usable was parsed: such input is dropped silently,
+    as RFC 3261 §18 requires for messages we cannot answer.
+    """
+
+    def __init__(self, reason: str, status: int = 400, message: Message | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+        self.message = message
+
 
 REASONS: dict[int, str] = {
     100: "Trying",

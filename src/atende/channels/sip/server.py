@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from atende.aio import BackgroundTasks
-from atende.channels.leg import CallInfo, CallRouter, Rejection, TransferResult
+from atende.channels.leg import CallInfo, CallLeg, CallRouter, Rejection, TransferResult
 from atende.channels.sip.gate import Challenge, Gate, Refuse
 from atende.channels.sip.leg import SipCallLeg
 from atende.channels.sip.ua import Guard, UserAgent
@@ -88,15 +88,35 @@ class _Incoming:
     cancelled: bool = False
 
 
-class SipChannel:
-    """The SIP side of atende: serves the user agent's requests and places nothing itself
-    (channels/sip/outbound.py places calls and hands them here)."""
+class _NotServing:
+    """The router of a channel not yet serving: every call is refused as unavailable."""
 
-    def __init__(self, ua: UserAgent, router: CallRouter, ports: PortAllocator,
-                 gate: Gate, guard: Guard | None = None, media_host: str = "0.0.0.0",
+    async def admit(self, info: CallInfo) -> Rejection | None:
+        return Rejection.UNAVAILABLE
+
+    def connected(self, leg: CallLeg) -> None:
+        pass
+
+    def ended_before_answer(self, info: CallInfo, cause: str) -> None:
+        pass
+
+    def decide_transfer(self, info: CallInfo, target: str) -> str | None:
+        return "atende is not taking calls"
+
+    async def take_transfer(self, leg: CallLeg, target: str,
+                            headers: tuple[tuple[str, str], ...]) -> tuple[int | None, str]:
+        return None, "atende is not taking calls"
+
+
+class SipChannel:
+    """The SIP side of atende: serves the user agent's requests once given a router, and
+    takes the calls channels/sip/outbound.py places."""
+
+    def __init__(self, ua: UserAgent, ports: PortAllocator, gate: Gate,
+                 guard: Guard | None = None, media_host: str = "0.0.0.0",
                  answer_delay: float = 0.0, rtp_timeout: float = 60.0) -> None:
         self.ua = ua
-        self.router = router
+        self.router: CallRouter = _NotServing()
         self.ports = ports
         self.gate = gate
         self.guard = guard
@@ -110,7 +130,12 @@ class SipChannel:
         # arriving again on another path (new branch) is a merged request (§8.2.2.2).
         self._invite_keys: set[tuple[str, str, int]] = set()
         self._tasks = BackgroundTasks()
-        ua.serve(self)
+
+    def serve(self, router: CallRouter) -> None:
+        """Take calls from now on, deciding each with ``router`` (the calls engine, made
+        after the channel: it places calls through the channel's dialer)."""
+        self.router = router
+        self.ua.serve(self)
 
     # dispatch ---------------------------------------------------------------------------
     def on_request(self, req: Request, txn: ServerTransaction | None, source: Address) -> None:

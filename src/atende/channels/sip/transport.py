@@ -10,8 +10,7 @@ from collections.abc import Callable
 from typing import cast
 
 from atende.channels.sip.tls import client_context
-from atende.sip.errors import SipParseError
-from atende.sip.message import StreamFramer
+from atende.sip.message import SipParseError, StreamFramer
 from atende.sip.transaction import Address
 
 log = logging.getLogger(__name__)

@@ -13,9 +13,15 @@ from typing import Protocol
 from atende.channels.sip.transport import SipTransport
 from atende.sip.auth import ChallengeResponder, DigestClient, challenge_in
 from atende.sip.dialog import Dialog
-from atende.sip.errors import SipParseError
 from atende.sip.headers import Via
-from atende.sip.message import Message, Request, Response, make_response, parse_message
+from atende.sip.message import (
+    Message,
+    Request,
+    Response,
+    SipParseError,
+    make_response,
+    parse_message,
+)
 from atende.sip.transaction import (
     Action,
     Address,
