@@ -38,8 +38,8 @@ async def test_registers_refreshes_and_unregisters(tmp_path: Path, algorithm: st
         assert agent.reg.last_status == 200
         assert agent.reg.expires_at is not None
         # The challenge we answered (and kamailio accepted) used the configured algorithm.
-        assert agent.reg.auth.last is not None
-        assert agent.reg.auth.last.algorithm == algorithm
+        assert agent.reg.auth.client.last is not None
+        assert agent.reg.auth.client.last.algorithm == algorithm
         await agent.stop()
         assert agent.reg.state == RegState.UNREGISTERED
         assert pbx.contacts("ai") == []

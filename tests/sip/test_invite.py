@@ -20,9 +20,9 @@ from atende.sip.invite import (
     SendAck,
     TransferAsked,
     TransferProgress,
-    screen_invite,
 )
 from atende.sip.message import Request, Response, make_response, parse_message
+from atende.sip.screening import screen_invite
 from atende.sip.sdp import parse_sdp
 from atende.sip.transaction import Deliver, ServerTransaction, TransactionLayer
 

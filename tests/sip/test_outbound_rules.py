@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from atende.channels.sip.outbound import classify, route_for_proxy
+from atende.channels.sip.outbound import route_for_proxy
+from atende.sip.invite_client import classify
 from atende.sip.uri import NameAddr
 
 

@@ -27,7 +27,7 @@ from atende.sip.refer import (
     refer_target,
     sipfrag,
 )
-from atende.sip.requests import ALLOW
+from atende.sip.screening import not_allowed, warning_text, with_capabilities
 from atende.sip.sdp import (
     NegotiatedAudio,
     NoCommonCodec,
@@ -41,10 +41,6 @@ from atende.sip.sdp import (
 )
 from atende.sip.transaction import Address, ServerTransaction
 from atende.sip.uri import NameAddr, UriError
-
-SUPPORTED_EXTENSIONS: frozenset[str] = frozenset()
-KNOWN_METHODS = frozenset({"REGISTER", "SUBSCRIBE", "NOTIFY", "PUBLISH", "MESSAGE", "REFER",
-                           "UPDATE", "PRACK"})
 
 
 # What the driver is asked to do ---------------------------------------------------------
@@ -129,64 +125,6 @@ class ReinviteRefused:
 
 Action = (Reply | Send | SendAck | Media | Digit | Ended | HangUp | TransferAsked
           | TransferProgress | ReinviteRefused)
-
-
-# Checks of a request before any call exists ---------------------------------------------
-def unsupported(req: Request) -> Response | None:
-    """420 for a request that requires an extension we lack (RFC 3261 §8.2.2.3)."""
-    wanted = [o for o in req.headers.get_all("Require")
-              if o.lower() not in SUPPORTED_EXTENSIONS]
-    if not wanted:
-        return None
-    resp = make_response(req, 420)
-    resp.headers.add("Unsupported", ", ".join(wanted))
-    return resp
-
-
-def not_allowed(req: Request) -> Response:
-    """405 for a method we know but do not take here, 501 for one we do not know."""
-    resp = make_response(req, 405 if req.method.upper() in KNOWN_METHODS else 501)
-    resp.headers.add("Allow", ALLOW)
-    return resp
-
-
-def with_capabilities(resp: Response) -> Response:
-    """What we take, on an OPTIONS answer or a 2xx to INVITE (RFC 3261 §11.2)."""
-    resp.headers.add("Allow", ALLOW)
-    resp.headers.add("Accept", "application/sdp")
-    resp.headers.add("Accept-Language", "en")
-    resp.headers.add("Supported", ", ".join(sorted(SUPPORTED_EXTENSIONS)))
-    return resp
-
-
-def screen_invite(req: Request) -> tuple[SessionDescription | None, Response | None]:
-    """A new INVITE checked before anything is set up for it: its offer (None: a delayed
-    offer), or the response that refuses it (400 without a usable Contact, 415 for a body
-    that is not SDP, 488 with no common codec, 400 for SDP we cannot read)."""
-    contacts = req.headers.get_all("Contact")
-    if not contacts:
-        return None, make_response(req, 400, "Missing Contact")
-    try:
-        NameAddr.parse(contacts[0])
-    except (UriError, ValueError):
-        return None, make_response(req, 400, "Bad Contact")
-    if not req.body:
-        return None, None
-    ctype = (req.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-    if ctype != "application/sdp":
-        resp = make_response(req, 415)
-        resp.headers.add("Accept", "application/sdp")
-        return None, resp
-    try:
-        offer = parse_sdp(req.body)
-        negotiate(offer)
-    except NoCommonCodec:
-        resp = make_response(req, 488)
-        resp.headers.add("Warning", '305 atende "no common codec: PCMU/PCMA required"')
-        return None, resp
-    except SdpError as exc:
-        return None, make_response(req, 400, f"Bad SDP: {exc}"[:80])
-    return offer, None
 
 
 class Phase(Enum):
@@ -287,7 +225,8 @@ class InviteSession:
     # requests of the other party -------------------------------------------------------
     def receive(self, req: Request, txn: ServerTransaction | None, now: float
                 ) -> list[Action]:
-        """An in-dialog request (``txn`` None for an ACK)."""
+        """An in-dialog request (``txn`` None for an ACK), its required extensions checked
+        already (sip/screening.py)."""
         method = req.method.upper()
         if method == "ACK":
             return self._on_ack(req)
@@ -295,9 +234,6 @@ class InviteSession:
             return []
         if self.phase in (Phase.EARLY, Phase.ENDED):
             return [Reply(txn, make_response(req, 481))]
-        refusal = unsupported(req)
-        if refusal is not None:
-            return [Reply(txn, refusal)]
         if not self.dialog.accept_remote_cseq(req.cseq):
             return [Reply(txn, make_response(req, 500, "CSeq out of order"))]
         if method == "BYE":
@@ -522,12 +458,6 @@ class InviteSession:
         """Why the other party's BYE ended the call: a transferor hangs up once it has
         handed us over (RFC 5589), and so may a transferee once our REFER succeeded."""
         return "transferred" if self._referred or self._transfer_ok else "remote_hangup"
-
-
-def warning_text(text: str) -> str:
-    """Text for a Warning header's quoted string (RFC 3261 §20.43): no quotes or line
-    breaks can break out of it."""
-    return " ".join(text.replace('"', "'").replace("\\", "/").split())
 
 
 def _without_origin(sdp: bytes) -> bytes:

@@ -1,26 +1,34 @@
-"""Placing calls over SIP (the UAC side of INVITE): offer, digest challenges, provisional
-responses, ring timeout with CANCEL, ACK, and an outcome in plain terms. What to call and
-through which trunk is decided above (telephony/dialing.py builds the ``SipDial``)."""
+"""Placing calls over SIP: the driver of sip/invite_client.py (our INVITE until it is
+settled) over the user agent, and the hand-over of an answered call to the SIP channel as
+an InviteSession. What to call and through which trunk is decided above
+(telephony/dialing.py builds the ``SipDial``)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from atende.aio import BackgroundTasks
 from atende.channels.dialer import DialOutcome
 from atende.channels.leg import CallInfo
 from atende.channels.sip.leg import SipCallLeg
 from atende.channels.sip.server import SipCall, SipChannel
 from atende.channels.sip.transport import address, resolve
-from atende.sip.auth import ChallengeResponder, DigestClient, challenge_in
+from atende.sip.auth import DigestClient
 from atende.sip.dialog import Dialog, new_tag
 from atende.sip.invite import InviteSession
+from atende.sip.invite_client import (
+    Done,
+    InviteClient,
+    Progress,
+    SendAck,
+    SendInvite,
+    SendRequest,
+)
 from atende.sip.message import Request, Response
-from atende.sip.requests import ALLOW, cancel_for, new_request
-from atende.sip.sdp import SdpError, build_offer, negotiate, new_session_id, parse_sdp
+from atende.sip.sdp import build_offer, new_session_id
 from atende.sip.transaction import Address
 from atende.sip.uri import SipUri
 
@@ -43,44 +51,13 @@ class SipDial:
     headers: tuple[tuple[str, str], ...] = ()  # e.g. Replaces, from a REFER's target
 
 
-def _provisional_handler(call_id: str, heard: asyncio.Event, events: list[str]
-                         ) -> Callable[[Response], None]:
-    """Notes provisional responses. Early media (183 with SDP) is recorded but never taken
-    for an answer: the agent starts on the 2xx only."""
-
-    def on_provisional(resp: Response) -> None:
-        heard.set()
-        if resp.status > 100:
-            kind = "early_media" if resp.status == 183 and resp.body else "ringing"
-            if kind not in events:
-                events.append(kind)
-                log.info("call %s: %d %s", call_id, resp.status, resp.reason)
-
-    return on_provisional
-
-
-def classify(status: int, reason: str, synthetic: bool) -> tuple[str, str]:
-    """Turn a final response into an outcome and words for it."""
-    text = f"{status} {reason}".strip()
-    if synthetic:
-        return "failed", "no response from the trunk (check its address and transport)"
-    if status in (486, 600):
-        return "busy", text
-    if status in (408, 480, 487):
-        return "no_answer", text
-    if status in (401, 407):
-        return "failed", f"{text}: the trunk refused our credentials"
-    if 400 <= status < 500 or status >= 600:
-        return "rejected", text
-    return "failed", text
-
-
 class SipDialer:
     """Sends INVITEs for the SIP channel and makes a leg of each answered call."""
 
     def __init__(self, channel: SipChannel) -> None:
         self.channel = channel
         self.ua = channel.ua
+        self._tasks = BackgroundTasks()  # CANCELs and BYEs: their answers change nothing
 
     async def dial(self, d: SipDial, cancel: asyncio.Event | None = None) -> DialOutcome:
         ch = self.channel
@@ -98,104 +75,91 @@ class SipDialer:
             await leg.media.close()
         return outcome
 
-    def _build(self, d: SipDial, call_id: str, from_tag: str, cseq: int, contact: str,
-               body: bytes, auth: tuple[str, str] | None) -> Request:
-        return new_request("INVITE", d.ruri, f"<{d.from_uri}>;tag={from_tag}", f"<{d.ruri}>",
-                           call_id, cseq, contact=contact, route=d.route,
-                           headers=[("Allow", ALLOW), *d.headers, *([auth] if auth else [])],
-                           body=body, content_type="application/sdp")
-
     async def _invite(self, d: SipDial, leg: SipCallLeg, cancel: asyncio.Event
                       ) -> DialOutcome:
+        """Run the InviteClient: its requests go out, the INVITE's responses, the user's
+        cancel and its deadlines come back in, one at a time, until it is Done."""
         loop = asyncio.get_running_loop()
-        host = self.ua.advertised_host(d.address[1])
-        contact = self.channel.contact_for(d.address)
-        offer = build_offer(host, leg.media.port, new_session_id(), 1)
-        call_id = secrets.token_hex(12) + "@atende"
-        from_tag = new_tag()
-        cseq = secrets.randbelow(1000) + 1
-        deadline = loop.time() + d.ring_timeout
-        responder = ChallengeResponder(DigestClient(d.username, d.password))
-        events: list[str] = []
-        while True:  # once more for each challenge the responder answers (a bounded few)
-            auth = responder.credentials("INVITE", str(d.ruri))
-            invite = self._build(d, call_id, from_tag, cseq, contact, offer, auth)
-            heard = asyncio.Event()
-            task = loop.create_task(self.ua.request(
-                invite, d.address, _provisional_handler(d.info.id, heard, events)))
-            waiter = loop.create_task(cancel.wait())
-            done, _ = await asyncio.wait({task, waiter}, timeout=max(0.0, deadline -
-                                                                     loop.time()),
-                                         return_when=asyncio.FIRST_COMPLETED)
+        client = InviteClient(
+            ruri=d.ruri, from_=f"<{d.from_uri}>;tag={new_tag()}",
+            contact=self.channel.contact_for(d.address),
+            offer=build_offer(self.ua.advertised_host(d.address[1]), leg.media.port,
+                              new_session_id(), 1),
+            credentials=DigestClient(d.username, d.password),
+            call_id=secrets.token_hex(12) + "@atende", cseq=secrets.randbelow(1000) + 1,
+            ring_timeout=d.ring_timeout, started_at=self.ua.now(), route=d.route,
+            headers=d.headers)
+        inbox: asyncio.Queue[tuple[str, Response | None]] = asyncio.Queue()
+        waiter = loop.create_task(cancel.wait())
+        waiter.add_done_callback(lambda _: inbox.put_nowait(("cancel", None)))
+        tasks: set[asyncio.Task[None]] = set()
+        hop = d.address  # where the dialog's requests go, once a 2xx made one
+        ack: Request | None = None
+        actions = client.start()
+        try:
+            while True:
+                for action in actions:
+                    if isinstance(action, Done):
+                        return await self._done(d, leg, client, action, ack, hop)
+                    if isinstance(action, SendAck):
+                        hop = await self._next_hop(action.dialog, d.address)
+                        ack = self.ua.add_via(action.request, hop)
+                        self.ua.send_stateless(ack, hop)
+                    elif isinstance(action, SendInvite):
+                        tasks.add(loop.create_task(
+                            self._send_invite(action.request, d.address, inbox)))
+                    elif isinstance(action, SendRequest):
+                        to = d.address if action.dialog is None else hop
+                        self._tasks.spawn(self._send_quietly(action.request, to))
+                    elif isinstance(action, Progress):
+                        log.info("call %s: %d %s", d.info.id, action.status, action.reason)
+                deadline = client.next_deadline()
+                timeout = None if deadline is None else max(0.0, deadline - self.ua.now())
+                try:
+                    kind, resp = await asyncio.wait_for(inbox.get(), timeout)
+                except TimeoutError:
+                    actions = client.tick(self.ua.now())
+                    continue
+                now = self.ua.now()
+                if kind == "cancel":
+                    actions = client.cancel(now)
+                elif resp is not None:
+                    actions = (client.provisional(resp, now) if kind == "provisional"
+                               else client.final(resp, now))
+        finally:
             waiter.cancel()
-            if task not in done:
-                return await self._cancel(d, invite, task, heard, cancel.is_set(), events)
-            resp = task.result()
-            if resp.status in (401, 407):
-                challenge = challenge_in(resp)
-                if challenge is None or not responder.accept(challenge, resp.status):
-                    status, words = classify(resp.status, resp.reason, False)
-                    return DialOutcome(status, resp.status, words, events=events)
-                cseq += 1
-                continue
-            if 200 <= resp.status < 300:
-                return await self._answered(d, invite, resp, leg, events)
-            synthetic = resp.status == 408 and resp.to.tag is None and not heard.is_set()
-            status, words = classify(resp.status, resp.reason, synthetic)
-            return DialOutcome(status, resp.status, words, events=events)
+            for task in tasks:
+                task.cancel()
 
-    async def _cancel(self, d: SipDial, invite: Request, task: asyncio.Task[Response],
-                      heard: asyncio.Event, by_user: bool, events: list[str]) -> DialOutcome:
-        """Ring timeout or cancelled: CANCEL (only after a provisional, §9.1), then wait for
-        the INVITE's final answer. A 2xx that crosses our CANCEL is ACKed and hung up."""
-        try:
-            await asyncio.wait_for(heard.wait(), 32)
-        except TimeoutError:
-            pass
-        if not task.done():
-            await self.ua.request(cancel_for(invite), d.address)
-        try:
-            resp = await asyncio.wait_for(task, 40)
-        except TimeoutError:
-            resp = None
-        if resp is not None and 200 <= resp.status < 300:
-            try:
-                dialog = Dialog.for_uac(invite, resp)
-                self.ua.send_stateless(self.ua.add_via(dialog.ack(invite.cseq.number),
-                                                      d.address), d.address)
-                bye = dialog.create_request("BYE")
-                await self.ua.request(bye, d.address)
-            except (ValueError, TimeoutError):
-                pass
-        status = "cancelled" if by_user else "no_answer"
-        words = "cancelled before answer" if by_user else (
-            f"no answer within {d.ring_timeout:.0f} s")
-        return DialOutcome(status, resp.status if resp else None, words, events=events)
+    async def _send_invite(self, invite: Request, to: Address,
+                           inbox: asyncio.Queue[tuple[str, Response | None]]) -> None:
+        final = await self.ua.request(invite, to,
+                                      lambda resp: inbox.put_nowait(("provisional", resp)))
+        inbox.put_nowait(("final", final))
 
-    async def _answered(self, d: SipDial, invite: Request, resp: Response,
-                        leg: SipCallLeg, events: list[str]) -> DialOutcome:
-        dialog = Dialog.for_uac(invite, resp)
-        hop = await self._next_hop(dialog, d.address)
-        ack = self.ua.add_via(dialog.ack(invite.cseq.number), hop)
-        self.ua.send_stateless(ack, hop)
-        try:
-            _, neg = negotiate(parse_sdp(resp.body))
-        except SdpError as exc:
-            log.warning("call %s: unusable SDP answer (%s); hanging up", d.info.id, exc)
-            await self.ua.request(dialog.create_request("BYE"), hop)
-            return DialOutcome("failed", resp.status, f"unusable SDP answer: {exc}",
-                               events=events)
+    async def _send_quietly(self, req: Request, to: Address) -> None:
+        resp = await self.ua.request(req, to)
+        if resp.status >= 300:
+            log.info("%s of call %s answered %d", req.method, req.call_id, resp.status)
+
+    async def _done(self, d: SipDial, leg: SipCallLeg, client: InviteClient, done: Done,
+                    ack: Request | None, hop: Address) -> DialOutcome:
+        events = list(client.events)
+        if done.status != "answered" or done.dialog is None or done.audio is None:
+            if done.reason.startswith("unusable SDP"):
+                log.warning("call %s: %s; hanging up", d.info.id, done.reason)
+            return DialOutcome(done.status, done.sip_status, done.reason, events=events)
+        dialog = done.dialog
         session = InviteSession.placed(dialog, hop, self.ua.advertised_host(hop[1]),
                                        leg.media.port)
         call = SipCall(d.info, session, leg, ack=ack,
                        credentials=DigestClient(d.username, d.password), connected=True)
-        leg.media.configure(neg)
+        leg.media.configure(done.audio)
         leg.trust_host(hop[1])
         leg.media.start()
         self.channel.add(call)
         log.info("call %s answered by %s", d.info.id, d.info.to_uri)
-        return DialOutcome("answered", resp.status, f"{resp.status} {resp.reason}".strip(),
-                           leg, events)
+        return DialOutcome("answered", done.sip_status, done.reason, leg, events)
 
     async def _next_hop(self, dialog: Dialog, fallback: Address) -> Address:
         uri = dialog.next_hop()

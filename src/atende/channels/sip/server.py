@@ -34,13 +34,10 @@ from atende.sip.invite import (
     SendAck,
     TransferAsked,
     TransferProgress,
-    not_allowed,
-    screen_invite,
-    unsupported,
-    with_capabilities,
 )
 from atende.sip.message import Request, Response, make_response
 from atende.sip.refer import Progress
+from atende.sip.screening import not_allowed, screen_invite, unsupported, with_capabilities
 from atende.sip.sdp import SessionDescription
 from atende.sip.transaction import Address, ServerTransaction, State
 from atende.sip.uri import NameAddr, SipUri, UriError

@@ -1,0 +1,78 @@
+"""What a user agent server checks of a request before anything is set up for it
+(RFC 3261 §8.2): required extensions, methods, a new INVITE's Contact and offer, and the
+headers that say what we take. Pure functions: a request in, a refusal (or what to use)
+out."""
+
+from __future__ import annotations
+
+from atende.sip.message import Request, Response, make_response
+from atende.sip.requests import ALLOW
+from atende.sip.sdp import NoCommonCodec, SdpError, SessionDescription, negotiate, parse_sdp
+from atende.sip.uri import NameAddr, UriError
+
+SUPPORTED_EXTENSIONS: frozenset[str] = frozenset()
+KNOWN_METHODS = frozenset({"REGISTER", "SUBSCRIBE", "NOTIFY", "PUBLISH", "MESSAGE", "REFER",
+                           "UPDATE", "PRACK"})
+
+
+def unsupported(req: Request) -> Response | None:
+    """420 for a request that requires an extension we lack (RFC 3261 §8.2.2.3)."""
+    wanted = [o for o in req.headers.get_all("Require")
+              if o.lower() not in SUPPORTED_EXTENSIONS]
+    if not wanted:
+        return None
+    resp = make_response(req, 420)
+    resp.headers.add("Unsupported", ", ".join(wanted))
+    return resp
+
+
+def not_allowed(req: Request) -> Response:
+    """405 for a method we know but do not take here, 501 for one we do not know."""
+    resp = make_response(req, 405 if req.method.upper() in KNOWN_METHODS else 501)
+    resp.headers.add("Allow", ALLOW)
+    return resp
+
+
+def with_capabilities(resp: Response) -> Response:
+    """What we take, on an OPTIONS answer or a 2xx to INVITE (RFC 3261 §11.2)."""
+    resp.headers.add("Allow", ALLOW)
+    resp.headers.add("Accept", "application/sdp")
+    resp.headers.add("Accept-Language", "en")
+    resp.headers.add("Supported", ", ".join(sorted(SUPPORTED_EXTENSIONS)))
+    return resp
+
+
+def screen_invite(req: Request) -> tuple[SessionDescription | None, Response | None]:
+    """A new INVITE checked before anything is set up for it: its offer (None: a delayed
+    offer), or the response that refuses it (400 without a usable Contact, 415 for a body
+    that is not SDP, 488 with no common codec, 400 for SDP we cannot read)."""
+    contacts = req.headers.get_all("Contact")
+    if not contacts:
+        return None, make_response(req, 400, "Missing Contact")
+    try:
+        NameAddr.parse(contacts[0])
+    except (UriError, ValueError):
+        return None, make_response(req, 400, "Bad Contact")
+    if not req.body:
+        return None, None
+    ctype = (req.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    if ctype != "application/sdp":
+        resp = make_response(req, 415)
+        resp.headers.add("Accept", "application/sdp")
+        return None, resp
+    try:
+        offer = parse_sdp(req.body)
+        negotiate(offer)
+    except NoCommonCodec:
+        resp = make_response(req, 488)
+        resp.headers.add("Warning", '305 atende "no common codec: PCMU/PCMA required"')
+        return None, resp
+    except SdpError as exc:
+        return None, make_response(req, 400, f"Bad SDP: {exc}"[:80])
+    return offer, None
+
+
+def warning_text(text: str) -> str:
+    """Text for a Warning header's quoted string (RFC 3261 §20.43): no quotes or line
+    breaks can break out of it."""
+    return " ".join(text.replace('"', "'").replace("\\", "/").split())
