@@ -71,15 +71,20 @@ def replies(actions: list[object]) -> list[Response]:
     return [a.response for a in actions if isinstance(a, Reply)]
 
 
-def answered(offer_body: str = sdp()) -> tuple[InviteSession, Peer]:
-    """A call we took and answered, its ACK received."""
+def taking(body: str = "") -> tuple[InviteSession, Peer]:
+    """A call we take: its INVITE (with ``body`` as the offer) passed the checks."""
     peer = Peer()
-    invite, txn = peer.send(raw("INVITE", 1, body=offer_body))
+    invite, txn = peer.send(raw("INVITE", 1, body=body))
     assert txn is not None
     offer, refusal = screen_invite(invite)
     assert refusal is None
-    session = InviteSession.answering(invite, txn, PEER, OUR_TAG, "<sip:atende@192.0.2.1>",
-                                      "192.0.2.1", 30000, offer)
+    return InviteSession.answering(invite, txn, PEER, OUR_TAG, "<sip:atende@192.0.2.1>",
+                                   "192.0.2.1", 30000, offer), peer
+
+
+def answered(offer_body: str = sdp()) -> tuple[InviteSession, Peer]:
+    """A call we took and answered, its ACK received."""
+    session, peer = taking(offer_body)
     session.ring()
     session.answer(0.0)
     session.receive(raw("ACK", 1, to_tag=OUR_TAG), None, 0.1)
@@ -93,12 +98,7 @@ def in_dialog(session: InviteSession, peer: Peer, method: str, cseq: int, now: f
 
 
 def test_an_offer_is_answered_with_ringing_then_200_and_media() -> None:
-    peer = Peer()
-    invite, txn = peer.send(raw("INVITE", 1, body=sdp(codec=8)))
-    assert txn is not None
-    offer, _ = screen_invite(invite)
-    session = InviteSession.answering(invite, txn, PEER, OUR_TAG, "<sip:atende@192.0.2.1>",
-                                      "192.0.2.1", 30000, offer)
+    session, _ = taking(sdp(codec=8))
     [ringing] = replies(session.ring())
     assert ringing.status == 180 and ringing.to.tag == OUR_TAG
     assert ringing.headers.get("Contact") == "<sip:atende@192.0.2.1>"
@@ -119,35 +119,20 @@ def test_an_offer_is_answered_with_ringing_then_200_and_media() -> None:
 
 
 def test_an_unacknowledged_2xx_hangs_up() -> None:
-    peer = Peer()
-    invite, txn = peer.send(raw("INVITE", 1, body=sdp()))
-    assert txn is not None
-    offer, _ = screen_invite(invite)
-    session = InviteSession.answering(invite, txn, PEER, OUR_TAG, "<sip:a@b>", "192.0.2.1",
-                                      30000, offer)
+    session, _ = taking(sdp())
     session.answer(0.0)
     assert session.ack_timeout() == [HangUp("ack_timeout")]
 
 
 def test_a_delayed_offer_gets_ours_and_its_answer_comes_in_the_ack() -> None:
-    peer = Peer()
-    invite, txn = peer.send(raw("INVITE", 1))
-    assert txn is not None
-    offer, refusal = screen_invite(invite)
-    assert offer is None and refusal is None
-    session = InviteSession.answering(invite, txn, PEER, OUR_TAG, "<sip:a@b>", "192.0.2.1",
-                                      30000, offer)
+    session, _ = taking()  # no offer
     [ok] = replies(session.answer(0.0))
     assert parse_sdp(ok.body).media[0].port == 30000  # our offer
     actions = session.receive(raw("ACK", 1, to_tag=OUR_TAG, body=sdp("sendonly")), None, 0.1)
     assert [(a.on_hold, a.hold_changed) for a in actions if isinstance(a, Media)] == [
         (True, True)]
     # An answer we cannot use ends the call.
-    peer2 = Peer()
-    invite2, txn2 = peer2.send(raw("INVITE", 1))
-    assert txn2 is not None
-    other = InviteSession.answering(invite2, txn2, PEER, OUR_TAG, "<sip:a@b>", "192.0.2.1",
-                                    30000, None)
+    other, _ = taking()
     other.answer(0.0)
     assert other.receive(raw("ACK", 1, to_tag=OUR_TAG, body="nonsense"), None, 0.1) == [
         HangUp("bad_sdp_answer")]
@@ -167,11 +152,7 @@ def test_invites_that_cannot_be_taken_are_refused_before_anything_is_set_up() ->
 
 
 def test_cancel_while_ringing_gets_487_and_ends_the_call() -> None:
-    peer = Peer()
-    invite, txn = peer.send(raw("INVITE", 1, body=sdp()))
-    assert txn is not None
-    session = InviteSession.answering(invite, txn, PEER, OUR_TAG, "<sip:a@b>", "192.0.2.1",
-                                      30000, screen_invite(invite)[0])
+    session, _ = taking(sdp())
     session.ring()
     actions = session.cancel()
     [terminated] = replies(actions)
@@ -253,11 +234,7 @@ def test_info_dtmf_cseq_order_and_unknown_methods() -> None:
 
 
 def test_requests_before_the_answer_or_after_the_end_get_481() -> None:
-    peer = Peer()
-    invite, txn = peer.send(raw("INVITE", 1, body=sdp()))
-    assert txn is not None
-    session = InviteSession.answering(invite, txn, PEER, OUR_TAG, "<sip:a@b>", "192.0.2.1",
-                                      30000, screen_invite(invite)[0])
+    session, peer = taking(sdp())
     assert replies(in_dialog(session, peer, "BYE", 2))[0].status == 481
     session, peer = answered()
     actions = in_dialog(session, peer, "BYE", 2)
