@@ -81,6 +81,7 @@ class AgentSession:
         self._speak_task: asyncio.Task[None] | None = None
         self._think_tasks = BackgroundTasks()
         self._call_tasks = BackgroundTasks()  # hang-ups, transfers: outlive the loop
+        self._warm_up = BackgroundTasks()  # lines synthesised ahead of need
         self._seq = 0
         self._offset = 0.0
         self.barge_ins = 0
@@ -96,6 +97,7 @@ class AgentSession:
         self._offset = time.time() - loop.time()
         if self.screen is None:
             self._greet()
+        self._warm_up.spawn(self._prepare_lines(self._speak_task))
         try:
             while True:
                 ev = await self.leg.events.get()
@@ -126,6 +128,16 @@ class AgentSession:
                     break
         finally:
             self._shutdown()
+
+    async def _prepare_lines(self, opening: asyncio.Task[None] | None) -> None:
+        """Once the opening is synthesised, the reprompt and the goodbye to a silent caller:
+        they then start as soon as the silence is long enough."""
+        if opening is not None:
+            await asyncio.wait([opening])
+        try:
+            await self.speaker.prepare([self.policy.reprompt, self.policy.silence_goodbye])
+        except Exception:  # said later, it will fail (and be handled) there again
+            log.exception("call %s: preparing the reprompt failed", self.leg.info.id)
 
     def _greet(self) -> None:
         if self.opening is not None:
@@ -429,6 +441,7 @@ class AgentSession:
         if self._speak_task is not None:
             self._speak_task.cancel()
         self._think_tasks.cancel_all()
+        self._warm_up.cancel_all()
         self.hearing.close()
         self.hold.stop(asyncio.get_running_loop().time(), "hangup")
         utt = self._current

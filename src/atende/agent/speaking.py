@@ -30,6 +30,17 @@ class Speaker:
         self.report = report
         self.cloud = cloud
 
+    async def prepare(self, texts: list[str]) -> None:
+        """Synthesise with the local voice, ahead of time, lines the call may have to say
+        at once (what a silent caller hears), so each starts when it is due rather than a
+        synthesis later. A cloud voice fetches them when they are said: each costs a
+        request."""
+        if self.cloud is not None:
+            return
+        loop = asyncio.get_running_loop()
+        for text in texts:
+            await loop.run_in_executor(self.executor, self.local.prepare, text)
+
     async def pieces(self, sentence: str) -> AsyncGenerator[bytes, None]:
         """16 kHz PCM of ``sentence``, piece by piece. If the cloud voice fails after some
         of it was given, the local voice says the whole sentence after that part."""

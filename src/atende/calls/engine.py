@@ -8,7 +8,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +92,7 @@ class CallEngine:
         elif problem := self.live.capacity_problem(trunk.config if trunk else None):
             rejection, cause = Rejection.BUSY, problem[0]
             log.warning("call %s refused: %s", info.id, problem[1])
-        now = datetime.now(UTC)
+        now = self.records.wall()
         self.store.submit(insert_call(models.Call(
             id=info.id, channel=info.channel, direction=info.direction,
             from_uri=info.from_uri, to_uri=info.to_uri, from_user=info.from_user,
@@ -118,7 +118,7 @@ class CallEngine:
         if active is None:
             return
         self.store.submit(update_call(leg.info.id, status="in_progress",
-                                      answer_at=datetime.now(UTC)))
+                                      answer_at=self.records.wall()))
         self.records.events.publish(leg.info.id, "call.answered",
                                     {"direction": leg.info.direction})
         a = active.assistant
@@ -181,7 +181,7 @@ class CallEngine:
             id=info.id, channel=info.channel, direction="outbound", from_uri=info.from_uri,
             to_uri=info.to_uri, from_user=info.from_user, to_user=info.to_user,
             trunk_id=trunk.id, assistant_id=assistant.id, status="dialing",
-            invite_at=datetime.now(UTC), attempts=1)
+            invite_at=self.records.wall(), attempts=1)
         await self.store.run(lambda s: s.add(row))
         active = LiveCall(assistant, info, rules=rules_for(assistant, None), attempt=1)
         self.live.add(active)
@@ -260,7 +260,7 @@ class CallEngine:
                       reason: str) -> None:
         """An attempt ended unanswered: try again later if its policy says so, else the
         call is over."""
-        now = datetime.now(UTC)
+        now = self.records.wall()
         call_id = active.info.id
         job = active.job
         retry_at = None
@@ -286,7 +286,7 @@ class CallEngine:
         self.live.release(info.id)
         status = "cancelled" if cause == "cancelled" else "failed"
         self.store.submit(update_call(info.id, status=status, hangup_cause=cause,
-                                      end_at=datetime.now(UTC)))
+                                      end_at=self.records.wall()))
         self.records.events.publish(info.id, "call.finished", finished_data(
             {"status": status, "hangup_cause": cause}))
 
@@ -315,7 +315,7 @@ class CallEngine:
                 values = {"outcome": result, "fields": active.fields,
                           "summary": summarize(result, active.fields, who, cause)}
             if active.job is not None:
-                self.store.submit(end_attempt(leg.info.id, active.attempt, datetime.now(UTC),
+                self.store.submit(end_attempt(leg.info.id, active.attempt, self.records.wall(),
                                               None, None, cause))
             self.records.finish(leg.info.id, status="completed", hangup_cause=cause, **values)
             log.info("call %s ended: %s %s", leg.info.id, cause, values.get("outcome", ""))

@@ -22,10 +22,16 @@ class CallRecords:
         self.store = store
         self.events = events
         self._deliverer = deliverer
-        self._clock = clock  # wall-clock seconds: when events happened
+        # Wall-clock seconds: when things happened to calls, for every record of the
+        # calls engine (timers and audio timelines use the event loop's clock).
+        self._clock = clock
 
     def now(self) -> float:
         return self._clock()
+
+    def wall(self) -> datetime:
+        """The same clock as a time for the call's rows (started, answered, ended)."""
+        return datetime.fromtimestamp(self._clock(), UTC)
 
     def event(self, call_id: str, kind: str, data: dict[str, Any], at: float | None = None
               ) -> None:
@@ -36,7 +42,7 @@ class CallRecords:
 
     def finish(self, call_id: str, **values: object) -> None:
         """The call's final state, and its result webhook if it has one (one write)."""
-        now = datetime.fromtimestamp(self._clock(), UTC)
+        now = self.wall()
         self.store.submit(finish_call(call_id, now, end_at=now, **values))
         self.announce_finished(call_id, values)
 
