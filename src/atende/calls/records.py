@@ -26,9 +26,6 @@ class CallRecords:
         # calls engine (timers and audio timelines use the event loop's clock).
         self._clock = clock
 
-    def now(self) -> float:
-        return self._clock()
-
     def wall(self) -> datetime:
         """The same clock as a time for the call's rows (started, answered, ended)."""
         return datetime.fromtimestamp(self._clock(), UTC)

@@ -180,6 +180,12 @@ class ChallengeResponder:
             return None
         return self.header, self.client.authorize(last, method, uri)
 
+    def retry(self, resp: Response) -> bool:
+        """A 401/407 to our last request: True to send it again (with ``credentials``);
+        False when it offers nothing we can answer or our credentials were refused."""
+        challenge = challenge_in(resp)
+        return challenge is not None and self.accept(challenge, resp.status)
+
     def accept(self, challenge: Challenge, status: int) -> bool:
         """A challenge in a 401/407 to our last request: True to send it again (with
         ``credentials``); False when our credentials were refused."""

@@ -12,6 +12,7 @@ and what to tell the call leg. Nothing here touches a socket, a clock or the leg
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -429,22 +430,21 @@ class InviteSession:
     # offer/answer ----------------------------------------------------------------------
     def _answer(self, offer: SessionDescription) -> tuple[bytes, Media]:
         index, audio = negotiate(offer)
-        body = build_answer(offer, index, audio, self.media_host, self.media_port,
-                            self._session_id, self._sdp_version)
-        if self._last_sdp and _without_origin(body) != _without_origin(self._last_sdp):
-            self._sdp_version += 1  # RFC 3264 §8: a changed description, a new version
-            body = build_answer(offer, index, audio, self.media_host, self.media_port,
-                                self._session_id, self._sdp_version)
-        self._last_sdp = body
+        body = self._versioned(lambda version: build_answer(
+            offer, index, audio, self.media_host, self.media_port, self._session_id, version))
         return body, self._media(audio)
 
     def _our_offer(self, direction: str) -> bytes:
-        body = build_offer(self.media_host, self.media_port, self._session_id,
-                           self._sdp_version, direction)
+        return self._versioned(lambda version: build_offer(
+            self.media_host, self.media_port, self._session_id, version, direction))
+
+    def _versioned(self, build: Callable[[int], bytes]) -> bytes:
+        """Our next description, built by ``build`` for an o= version: the same version
+        when it says what the last one said, the next when it changed (RFC 3264 §8)."""
+        body = build(self._sdp_version)
         if self._last_sdp and _without_origin(body) != _without_origin(self._last_sdp):
             self._sdp_version += 1
-            body = build_offer(self.media_host, self.media_port, self._session_id,
-                               self._sdp_version, direction)
+            body = build(self._sdp_version)
         self._last_sdp = body
         return body
 

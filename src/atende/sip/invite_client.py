@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-from atende.sip.auth import ChallengeResponder, DigestClient, challenge_in
+from atende.sip.auth import ChallengeResponder, DigestClient
 from atende.sip.dialog import Dialog
 from atende.sip.message import Request, Response
 from atende.sip.requests import ALLOW, cancel_for, new_request
@@ -161,8 +161,7 @@ class InviteClient:
             return []  # a 2xx again: the driver resends its ACK
         assert self.invite is not None
         if resp.status in (401, 407) and self.stage != Stage.CANCELLING:
-            challenge = challenge_in(resp)
-            if challenge is not None and self._responder.accept(challenge, resp.status):
+            if self._responder.retry(resp):
                 self.cseq += 1
                 self._heard = False
                 return [SendInvite(self._build())]

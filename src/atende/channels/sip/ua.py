@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from atende.channels.sip.transport import SipTransport
-from atende.sip.auth import ChallengeResponder, DigestClient, challenge_in
+from atende.sip.auth import ChallengeResponder, DigestClient
 from atende.sip.dialog import Dialog
 from atende.sip.headers import Via
 from atende.sip.message import (
@@ -312,8 +312,7 @@ class UserAgent:
             resp = await self.request(req, address)
             if responder is None or resp.status not in (401, 407):
                 return resp
-            challenge = challenge_in(resp)
-            if challenge is None or not responder.accept(challenge, resp.status):
+            if not responder.retry(resp):
                 return resp
             retry = again()
             if retry is None:
