@@ -180,6 +180,15 @@ def test_the_sip_core_does_no_io() -> None:
     assert not wrong, "the sans-IO SIP core must stay free of I/O:\n" + "\n".join(wrong)
 
 
+def test_the_agent_reads_no_stored_row() -> None:
+    """A call's agent gets its assistant as a profile of plain values (calls/ builds it from
+    the row and decrypts its keys): the conversation never touches the database or the
+    secret box."""
+    wrong = [f"{imp.source}:{imp.line} imports {imp.target}" for imp in all_imports()
+             if package_of(imp.source) == "agent" and package_of(imp.target) == "store"]
+    assert not wrong, "\n".join(wrong)
+
+
 def test_the_checker_sees_what_it_checks() -> None:
     """The rules above would pass on nothing at all: make sure they read real imports,
     including those only for type checkers."""

@@ -14,18 +14,14 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from atende.agent.assistant import (
-    TurnTaking,
-    after_hours,
-    realtime_settings,
-    speech_settings,
-    voicemail,
-)
+from atende.agent.assistant import after_hours, voicemail
 from atende.agent.brain import DEFAULT_RULES
 from atende.agent.fallback import MessageTaker
+from atende.agent.profile import AssistantProfile, TurnTaking
 from atende.agent.turn_policy import TurnPolicy
 from atende.api.app import create_api
 from atende.api.assistants import assistants_router
+from atende.calls.assistant_rows import profile_of
 from atende.providers.registry import ProviderRegistry
 from atende.store import apikeys, models
 from atende.store.db import Store
@@ -54,6 +50,11 @@ def api(store_url: str) -> Iterator[tuple[TestClient, Store]]:
     app = create_api(store, [assistants_router(store, BOX, prepare)])
     with TestClient(app, headers={"Authorization": f"Bearer {KEY}"}) as client:
         yield client, store
+
+
+def profile(store: Store, assistant_id: str) -> AssistantProfile:
+    """The assistant as a call gets it."""
+    return profile_of(stored(store, assistant_id), BOX)
 
 
 def stored(store: Store, assistant_id: str) -> models.Assistant:
@@ -100,6 +101,12 @@ def test_keys_and_headers_are_encrypted_and_never_shown(
     assert row.llm[0]["model"] == "gpt-4.1" and "api_key_enc" not in row.llm[1]
     assert row.http_tools[0]["description"] == "Slots."
     assert json.loads(BOX.decrypt(row.http_tools[0]["headers_enc"])) == TOOL["headers"]
+    # A call gets them in clear, the second model without a key.
+    call = profile(store, a["id"])
+    assert [(m.provider, m.model, m.api_key) for m in call.llm] == [
+        ("openai", "gpt-4.1", "sk-secret-1"), ("gemini", "g", None)]
+    assert call.http_tools[0].headers == TOOL["headers"]
+    assert call.greeting == "Clinic, hello." and call.prompt == "Be brief."
 
 
 def test_realtime_settings_keep_their_key_encrypted(api: tuple[TestClient, Store]) -> None:
@@ -119,7 +126,7 @@ def test_realtime_settings_keep_their_key_encrypted(api: tuple[TestClient, Store
         "provider": "openai", "model": "gpt-realtime-mini", "voice": "cedar"}})
     assert r.status_code == 200, r.text
     assert "sk-live-7" not in r.text and r.json()["realtime"]["api_key_set"]
-    settings = realtime_settings(stored(store, a["id"]), BOX)
+    settings = profile(store, a["id"]).realtime
     assert settings is not None and settings.api_key == "sk-live-7"
     assert (settings.model, settings.voice) == ("gpt-realtime-mini", "cedar")
     # Another vendor: the key is not carried over to it; its model has its own default.
@@ -129,12 +136,12 @@ def test_realtime_settings_keep_their_key_encrypted(api: tuple[TestClient, Store
     assert not r.json()["realtime"]["api_key_set"]
     r = client.patch(f"/v1/assistants/{a['id']}", json={"realtime": {
         "provider": "elevenlabs", "model": "agent_7", "api_key": "xi-9", "voice": "v1"}})
-    settings = realtime_settings(stored(store, a["id"]), BOX)
+    settings = profile(store, a["id"]).realtime
     assert settings is not None and (settings.provider, settings.model, settings.api_key) == (
         "elevenlabs", "agent_7", "xi-9")
     # Back to the pipeline: the call no longer uses the realtime model.
     r = client.patch(f"/v1/assistants/{a['id']}", json={"mode": "pipeline"})
-    assert r.status_code == 200 and realtime_settings(stored(store, a["id"]), BOX) is None
+    assert r.status_code == 200 and profile(store, a["id"]).realtime is None
 
 
 def test_hold_music_and_the_hold_tools(api: tuple[TestClient, Store], tmp_path: Path
@@ -169,7 +176,7 @@ def test_cloud_speech_settings_keep_their_keys_encrypted(api: tuple[TestClient, 
     for column, key in ((row.stt, "dg-live-3"), (row.tts, "xi-live-4")):
         assert column is not None and key not in json.dumps(column)
         assert BOX.decrypt(column["api_key_enc"]) == key
-    stt = speech_settings(row.stt, BOX, row.language)
+    stt = profile(store, a["id"]).stt
     assert stt is not None and (stt.api_key, stt.language) == ("dg-live-3", "pt-BR")
     # A new model without the key keeps it; another vendor does not inherit it.
     r = client.patch(f"/v1/assistants/{a['id']}", json={
@@ -177,17 +184,15 @@ def test_cloud_speech_settings_keep_their_keys_encrypted(api: tuple[TestClient, 
         "tts": {"provider": "openai"}})
     assert r.status_code == 200, r.text
     assert "live" not in r.text
-    row = stored(store, a["id"])
-    stt = speech_settings(row.stt, BOX, row.language)
+    stt, tts = profile(store, a["id"]).stt, profile(store, a["id"]).tts
     assert stt is not None and (stt.model, stt.api_key, stt.language) == (
         "nova-2", "dg-live-3", "pt")
-    tts = speech_settings(row.tts, BOX)
     assert tts is not None and (tts.provider, tts.model, tts.voice, tts.api_key) == (
         "openai", "gpt-4o-mini-tts", "alloy", None)
     # null: back to the local engines.
     r = client.patch(f"/v1/assistants/{a['id']}", json={"stt": None, "tts": None})
     assert r.status_code == 200 and r.json()["stt"] is None and r.json()["tts"] is None
-    assert speech_settings(stored(store, a["id"]).stt, BOX) is None
+    assert profile(store, a["id"]).stt is None
 
 
 @pytest.mark.parametrize(("body", "status", "says"), [
@@ -261,8 +266,8 @@ def test_turn_taking_and_voicemail_round_trip_and_reach_the_call(
     assert a["turn_taking"]["reprompt_after_ms"] == 5000
     assert a["turn_taking"]["min_barge_in_ms"] == 150  # defaults shown
     assert a["voicemail"]["max_greeting_ms"] == 2500
-    row = stored(store, a["id"])
-    policy = TurnTaking.of(row.conversation).policy
+    row = profile(store, a["id"])
+    policy = row.turns.policy
     assert policy.reprompt_after_ms == 5000 and policy.max_reprompts == 1
     assert policy.is_backchannel("D'accord.") and not policy.is_backchannel("Okay.")
     screen = voicemail(row, {"caller_name": "Ana", "metadata": {"shop": "the bakery"}})
@@ -271,20 +276,20 @@ def test_turn_taking_and_voicemail_round_trip_and_reach_the_call(
     # Off again; a partial update leaves the other settings alone.
     r = client.patch(f"/v1/assistants/{a['id']}", json={"voicemail": {"detect": False}})
     assert r.status_code == 200 and r.json()["turn_taking"]["max_reprompts"] == 1
-    assert voicemail(stored(store, a["id"]), None) is None
+    assert voicemail(profile(store, a["id"]), None) is None
     # Opening hours: calls outside them get the closed message and a message taker.
     r = client.patch(f"/v1/assistants/{a['id']}", json={"business_hours": {
         "timezone": "Europe/Lisbon", "weekly": {"mon": [" 09:00-18:00 "]},
         "holidays": ["2026-12-07"], "closed": {"action": "message"}}})
     assert r.status_code == 200, r.text
     assert r.json()["business_hours"]["weekly"] == {"mon": ["09:00-18:00"]}
-    row = stored(store, a["id"])
+    row = profile(store, a["id"])
     assert after_hours(row, datetime(2026, 11, 23, 10, tzinfo=UTC)) is None  # a Monday
     closed = after_hours(row, datetime(2026, 12, 7, 10, tzinfo=UTC))  # a holiday
     assert closed is not None and isinstance(closed[1], MessageTaker)
     r = client.patch(f"/v1/assistants/{a['id']}", json={"business_hours": None})
     assert r.status_code == 200 and r.json()["business_hours"] is None
-    assert after_hours(stored(store, a["id"]), datetime(2026, 12, 7, 10, tzinfo=UTC)) is None
+    assert after_hours(profile(store, a["id"]), datetime(2026, 12, 7, 10, tzinfo=UTC)) is None
     # Assistants stored before these settings existed get the defaults.
     assert TurnTaking.of({"end_of_turn_ms": 700}).policy == TurnPolicy()
 

@@ -50,7 +50,7 @@ class RuleSet:
     fallback: str = "Sorry, I did not catch that. Could you say it another way?"
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RuleSet:
+    def from_dict(cls, data: Mapping[str, Any]) -> RuleSet:
         intents = [
             Intent(
                 name=str(i["name"]),

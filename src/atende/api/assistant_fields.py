@@ -16,6 +16,7 @@ from atende.agent.turn_policy import TurnPolicy
 from atende.agent.vad import VadConfig
 from atende.agent.voicemail import VoicemailConfig
 from atende.api import examples as ex
+from atende.calls.assistant_rows import shown_provider, shown_tool
 from atende.calls.hours import known_zone
 from atende.providers.llm.base import LlmSettings
 from atende.providers.realtime.base import RealtimeSettings
@@ -77,8 +78,8 @@ class LlmOut(BaseModel):
 
     provider: str
     model: str
-    base_url: str | None
-    temperature: float | None
+    base_url: str | None = None
+    temperature: float | None = None
     max_tokens: int
     timeout_s: float
     api_key_set: bool
@@ -210,8 +211,7 @@ class SpeechOut(BaseModel):
 
     @classmethod
     def of(cls, row: dict[str, Any] | None) -> SpeechOut | None:
-        return cls(**{k: v for k, v in row.items() if k != "api_key_enc"},
-                   api_key_set=bool(row.get("api_key_enc"))) if row else None
+        return cls(**shown_provider(row)) if row else None
 
 
 class HttpToolIn(BaseModel):
@@ -470,19 +470,10 @@ class AssistantOut(BaseModel):
             id=a.id, name=a.name, extension=a.extension, language=a.language, voice=a.voice,
             stt=SpeechOut.of(a.stt), tts=SpeechOut.of(a.tts),
             greeting=a.greeting, prompt=a.prompt, mode=a.mode,
-            realtime=RealtimeOut(**{k: v for k, v in a.realtime.items() if k != "api_key_enc"},
-                                 api_key_set=bool(a.realtime.get("api_key_enc")))
-            if a.realtime else None,
-            llm=[LlmOut(provider=m["provider"], model=m["model"], base_url=m.get("base_url"),
-                        temperature=m.get("temperature"), max_tokens=m["max_tokens"],
-                        timeout_s=m["timeout_s"], api_key_set=bool(m.get("api_key_enc")))
-                 for m in a.llm or []],
+            realtime=RealtimeOut(**shown_provider(a.realtime)) if a.realtime else None,
+            llm=[LlmOut(**shown_provider(m)) for m in a.llm or []],
             tools=list(a.tools if a.tools is not None else BUILTINS),
-            http_tools=[HttpToolOut(name=t["name"], description=t["description"],
-                                    parameters=t["parameters"], url=t["url"],
-                                    method=t["method"], timeout_s=t["timeout_s"],
-                                    header_names=t.get("header_names", []))
-                        for t in a.http_tools or []],
+            http_tools=[HttpToolOut(**shown_tool(t)) for t in a.http_tools or []],
             transfers=[DestinationIn(**d) for d in a.transfers or []],
             fallback=FallbackIn(**(a.fallback or {})),
             turn_taking=TurnTakingIn(**(a.conversation or {})),

@@ -3,11 +3,9 @@ with, which tools they may use, and what they do when a provider fails."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
 
 from fastapi import APIRouter, HTTPException, Response
 from sqlalchemy import func, select, update
@@ -20,57 +18,12 @@ from atende.api.assistant_fields import (
     AssistantCreate,
     AssistantFields,
     AssistantOut,
-    HttpToolIn,
-    LlmIn,
-    RealtimeIn,
-    SttIn,
-    TtsIn,
 )
+from atende.calls.assistant_rows import llm_rows, provider_row, tool_rows
 from atende.media.music import load_music
 from atende.store import models
 from atende.store.db import Store
 from atende.store.secrets import SecretBox
-
-
-def _llm_rows(new: list[LlmIn], old: list[dict[str, Any]], box: SecretBox
-              ) -> list[dict[str, Any]]:
-    rows = []
-    for i, m in enumerate(new):
-        row = m.model_dump(exclude={"api_key"})
-        if m.api_key is not None:
-            row["api_key_enc"] = box.encrypt(m.api_key)
-        elif i < len(old) and old[i].get("provider") == m.provider and old[i].get("api_key_enc"):
-            row["api_key_enc"] = old[i]["api_key_enc"]
-        rows.append(row)
-    return rows
-
-
-def _provider_row(new: RealtimeIn | SttIn | TtsIn | None, old: dict[str, Any] | None,
-                  box: SecretBox) -> dict[str, Any] | None:
-    if new is None:
-        return None
-    row = new.model_dump(exclude={"api_key"})
-    if new.api_key is not None:
-        row["api_key_enc"] = box.encrypt(new.api_key)
-    elif old and old.get("provider") == new.provider and old.get("api_key_enc"):
-        row["api_key_enc"] = old["api_key_enc"]
-    return row
-
-
-def _tool_rows(new: list[HttpToolIn], old: list[dict[str, Any]], box: SecretBox
-               ) -> list[dict[str, Any]]:
-    before = {t["name"]: t for t in old}
-    rows = []
-    for t in new:
-        row = t.model_dump(exclude={"headers"})
-        if t.headers is not None:
-            row["headers_enc"] = box.encrypt(json.dumps(t.headers)) if t.headers else None
-            row["header_names"] = sorted(t.headers)
-        elif t.name in before:
-            row["headers_enc"] = before[t.name].get("headers_enc")
-            row["header_names"] = before[t.name].get("header_names", [])
-        rows.append(row)
-    return rows
 
 
 def check(a: models.Assistant) -> None:
@@ -133,15 +86,15 @@ def assistants_router(store: Store, box: SecretBox,
                     raise HTTPException(422, f"hold_music: {exc}") from None
             row.hold_music = body.hold_music
         if "realtime" in changes:
-            row.realtime = _provider_row(body.realtime, row.realtime, box)
+            row.realtime = provider_row(body.realtime, row.realtime, box)
         if "stt" in changes:
-            row.stt = _provider_row(body.stt, row.stt, box)
+            row.stt = provider_row(body.stt, row.stt, box)
         if "tts" in changes:
-            row.tts = _provider_row(body.tts, row.tts, box)
+            row.tts = provider_row(body.tts, row.tts, box)
         if "llm" in changes:
-            row.llm = _llm_rows(body.llm or [], row.llm or [], box)
+            row.llm = llm_rows(body.llm or [], row.llm or [], box)
         if "http_tools" in changes:
-            row.http_tools = _tool_rows(body.http_tools or [], row.http_tools or [], box)
+            row.http_tools = tool_rows(body.http_tools or [], row.http_tools or [], box)
         if "transfers" in changes:
             row.transfers = changes["transfers"] or []
         if "fallback" in changes:

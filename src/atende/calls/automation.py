@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from atende.agent.brain import DEFAULT_TASK_RULES, RuleSet
+from atende.agent.profile import AssistantProfile
 from atende.calls.hours import CallingHours
 from atende.calls.retry import DEFAULT_RETRY_AFTER_S, RetryPolicy
 from atende.store import models
@@ -78,7 +79,7 @@ class Callback:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-def rules_for(assistant: models.Assistant, job: CallJob | None) -> RuleSet:
+def rules_for(assistant: AssistantProfile, job: CallJob | None) -> RuleSet:
     """The assistant's usual rules, or for a call with a task its task rules (its own
     rules["task"], else the built-in appointment confirmation) filled in for this call."""
     if job is None or not job.task:

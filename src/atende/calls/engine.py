@@ -12,10 +12,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from atende.agent.assistant import TurnTaking, greeting, session_for
-from atende.agent.brain import RuleSet
+from atende.agent.assistant import greeting, session_for
+from atende.agent.brain import RuleSet, render
+from atende.agent.profile import AssistantProfile
 from atende.agent.turns import Turn
 from atende.aio import BackgroundTasks
+from atende.calls.assistant_rows import profile_of
 from atende.calls.automation import Callback, CallJob, dial_outcome, rules_for, summarize
 from atende.calls.events import finished_data
 from atende.calls.live import LiveCall, LiveCalls
@@ -43,7 +45,7 @@ class CallEngine:
 
     def __init__(self, store: Store, providers: ProviderRegistry, executor: Executor,
                  live: LiveCalls, records: CallRecords, trunks: TrunkManager,
-                 dialer: Dialer, secrets: SecretBox | None = None,
+                 dialer: Dialer, secrets: SecretBox,
                  recordings: Path | None = None,
                  callbacks: Callable[[Callback], Awaitable[dict[str, Any]]] | None = None,
                  max_call_seconds: float = 3600) -> None:
@@ -54,7 +56,7 @@ class CallEngine:
         self.records = records
         self.trunks = trunks
         self.dialer = dialer
-        self.secrets = secrets  # decrypts assistants' provider keys
+        self.secrets = secrets  # decrypts assistants' provider keys, for each call
         self.recordings = recordings  # where calls are recorded (None: never)
         self.callbacks = callbacks  # queues the call backs assistants promise
         self.max_call_seconds = max_call_seconds
@@ -72,7 +74,7 @@ class CallEngine:
         every call). ValueError: the voice is unknown."""
         loop = asyncio.get_running_loop()
         voice = await loop.run_in_executor(self.executor, self.providers.load_voice, a.voice)
-        text = greeting(a, RuleSet.from_dict(a.rules))
+        text = render(a.greeting, {}) if a.greeting else RuleSet.from_dict(a.rules).greeting
         if text and "{" not in text:
             await loop.run_in_executor(self.executor, voice.prepare, text)
 
@@ -81,9 +83,10 @@ class CallEngine:
         trunk = self.trunks.trunks.get(info.extra.get("trunk_id", ""))
         if trunk is not None:
             # A trunk's calls go to its assistant (or the default one).
-            assistant = await self.store.assistant_by_id(trunk.config.assistant_id)
+            row = await self.store.assistant_by_id(trunk.config.assistant_id)
         else:
-            assistant = await self.store.assistant_for(info.to_user)
+            row = await self.store.assistant_for(info.to_user)
+        assistant = profile_of(row, self.secrets) if row is not None else None
         rejection: Rejection | None = None
         cause: str | None = None
         if assistant is None:
@@ -125,15 +128,14 @@ class CallEngine:
         job = active.job
         context = job.context() if job is not None and job.task else None
         session = session_for(a, leg, active.rules or rules_for(a, job), context,
-                              self.providers, self.executor, self.secrets, self)
-        turns = TurnTaking.of(a.conversation)
+                              self.providers, self.executor, self, self.records.wall())
         active.session = session
         active.leg = leg
         loop = asyncio.get_running_loop()
         if a.record and self.recordings is not None:
             self._record(leg, loop.time())
         active.task = loop.create_task(self._run(active, leg))
-        limit = min(self.max_call_seconds, turns.max_call_seconds or self.max_call_seconds)
+        limit = min(self.max_call_seconds, a.turns.max_call_seconds or self.max_call_seconds)
         active.limit = loop.call_later(limit, self._too_long, leg)
 
     def _record(self, leg: CallLeg, start: float) -> None:
@@ -166,7 +168,7 @@ class CallEngine:
         return await self.transfers.by_assistant(leg, to, bridge)
 
     # Outbound --------------------------------------------------------------------------
-    async def dial_through(self, trunk: TrunkConfig, user: str, assistant: models.Assistant,
+    async def dial_through(self, trunk: TrunkConfig, user: str, assistant: AssistantProfile,
                            ring_timeout: float, headers: tuple[tuple[str, str], ...] = (),
                            on_outcome: Callable[[DialOutcome], None] | None = None
                            ) -> models.Call:
@@ -197,8 +199,9 @@ class CallEngine:
         if call.id in self.live or self.live.capacity_problem(trunk) is not None:
             return False
         job = CallJob.of(call)
-        self.live.add(LiveCall(assistant, outbound_info(call.id, trunk, user), job=job,
-                               rules=rules_for(assistant, job)))
+        profile = profile_of(assistant, self.secrets)
+        self.live.add(LiveCall(profile, outbound_info(call.id, trunk, user), job=job,
+                               rules=rules_for(profile, job)))
         return True
 
     def release(self, call_id: str) -> None:
@@ -235,7 +238,7 @@ class CallEngine:
             self._tasks.spawn(self._prepare(active.assistant, text))
         self._tasks.spawn(self._dial(active, prepared, None))
 
-    async def _prepare(self, assistant: models.Assistant, text: str) -> None:
+    async def _prepare(self, assistant: AssistantProfile, text: str) -> None:
         voice = self.providers.voice(assistant.voice)
         await asyncio.get_running_loop().run_in_executor(self.executor, voice.prepare, text)
 

@@ -9,12 +9,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from atende.agent.brain import RuleSet
+from atende.agent.profile import AssistantProfile
 from atende.agent.realtime_session import RealtimeSession
 from atende.agent.session import AgentSession
 from atende.aio import BackgroundTasks
 from atende.calls.automation import CallJob
 from atende.channels.leg import CallInfo, CallLeg
-from atende.store import models
 from atende.telephony.trunks import TrunkConfig
 
 
@@ -23,7 +23,7 @@ class LiveCall:
     """A call from the moment it is admitted or reserved until it ends: who talks on it,
     its leg and session once connected, and what the conversation settled."""
 
-    assistant: models.Assistant
+    assistant: AssistantProfile
     info: CallInfo
     leg: CallLeg | None = None
     session: AgentSession | RealtimeSession | None = None

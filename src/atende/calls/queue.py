@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from atende.aio import WakeableLoop, seconds_until
+from atende.aio import WakeableLoop
 from atende.calls.automation import CallJob, summarize
 from atende.calls.live import LiveCalls
 from atende.calls.records import CallRecords
@@ -225,7 +225,7 @@ class CallQueue:
         """A call just queued: start it now if it is due and has a place, so the caller of
         the API sees it dialing; else the loop takes it when it can."""
         due = call.next_attempt_at is not None and as_utc(call.next_attempt_at) <= \
-            datetime.now(UTC)
+            self.records.wall()
         if not due or not await self._start(call, assistant):
             self.records.events.publish(call.id, "call.queued", {
                 "next_attempt_at": _iso(call.next_attempt_at),
@@ -238,7 +238,7 @@ class CallQueue:
         doing = self.live.cancel(call_id)
         if doing is not None:
             return doing
-        if await self.store.run(cancel_queued(call_id, datetime.now(UTC))):
+        if await self.store.run(cancel_queued(call_id, self.records.wall())):
             self._finished(call_id, "cancelled", "cancelled", "cancelled")
             return "queued"
         # The queue may have claimed it meanwhile: then the engine has it now.
@@ -251,7 +251,7 @@ class CallQueue:
     async def _round(self) -> float | None:
         blocked = False
         try:
-            due, next_at = await self.store.run(due_calls(datetime.now(UTC), 50))
+            due, next_at = await self.store.run(due_calls(self.records.wall(), 50))
             for call, assistant in due:
                 if not await self._start(call, assistant):
                     blocked = True
@@ -263,11 +263,11 @@ class CallQueue:
         # Blocked calls wait for a place to come free (LiveCalls.on_freed wakes us).
         if next_at is None or blocked:
             return _IDLE_S
-        return min(_IDLE_S, seconds_until(next_at))
+        return min(_IDLE_S, max(0.05, (as_utc(next_at) - self.records.wall()).total_seconds()))
 
     async def _start(self, call: Call, assistant: Assistant | None) -> bool:
         """Start the call's next attempt; False when there is no place for it now."""
-        now = datetime.now(UTC)
+        now = self.records.wall()
         live = self.trunks.trunks.get(call.trunk_id or "")
         problem = None
         if live is None:

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from atende.agent.profile import AssistantProfile
 from atende.calls.live import LiveCalls
 from atende.calls.records import CallRecords
 from atende.channels.bridge import bridge
@@ -39,7 +40,7 @@ class DialThrough(Protocol):
     """Places a call now with an assistant talking (CallEngine.dial_through): for a
     transfer the other party asks for, the call to its target."""
 
-    def __call__(self, trunk: TrunkConfig, user: str, assistant: models.Assistant,
+    def __call__(self, trunk: TrunkConfig, user: str, assistant: AssistantProfile,
                  ring_timeout: float, headers: tuple[tuple[str, str], ...] = (),
                  on_outcome: Callable[[DialOutcome], None] | None = None
                  ) -> Awaitable[models.Call]: ...

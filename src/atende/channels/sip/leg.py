@@ -14,12 +14,12 @@ from atende.media.endpoint import PortAllocator, RtpEndpoint
 class Signalling(Protocol):
     """The in-dialog requests a leg needs from its SIP channel."""
 
-    async def send_bye(self, leg: SipCallLeg) -> None: ...
+    async def send_bye(self, leg: SipLeg) -> None: ...
 
-    async def refer(self, leg: SipCallLeg, target: str, wait_s: float) -> TransferResult: ...
+    async def refer(self, leg: SipLeg, target: str, wait_s: float) -> TransferResult: ...
 
 
-class SipCallLeg(CallLeg):
+class SipLeg(CallLeg):
     """A call leg carried by SIP signalling and RTP media: what the agent sees of a SIP call."""
 
     def __init__(self, info: CallInfo, ports: PortAllocator, signalling: Signalling,

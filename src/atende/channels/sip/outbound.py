@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from atende.aio import BackgroundTasks
 from atende.channels.dialer import DialOutcome
 from atende.channels.leg import CallInfo
-from atende.channels.sip.leg import SipCallLeg
-from atende.channels.sip.server import SipCall, SipChannel
+from atende.channels.sip.leg import SipLeg
+from atende.channels.sip.server import DialogCall, SipChannel
 from atende.channels.sip.transport import address, resolve
 from atende.sip.auth import DigestClient
 from atende.sip.dialog import Dialog, new_tag
@@ -61,7 +61,7 @@ class SipDialer:
 
     async def dial(self, d: SipDial, cancel: asyncio.Event | None = None) -> DialOutcome:
         ch = self.channel
-        leg = SipCallLeg(d.info, ch.ports, ch, ch.rtp_timeout)
+        leg = SipLeg(d.info, ch.ports, ch, ch.rtp_timeout)
         try:
             await leg.media.open(ch.media_host)
         except OSError:
@@ -75,7 +75,7 @@ class SipDialer:
             await leg.media.close()
         return outcome
 
-    async def _invite(self, d: SipDial, leg: SipCallLeg, cancel: asyncio.Event
+    async def _invite(self, d: SipDial, leg: SipLeg, cancel: asyncio.Event
                       ) -> DialOutcome:
         """Run the InviteClient: its requests go out, the INVITE's responses, the user's
         cancel and its deadlines come back in, one at a time, until it is Done."""
@@ -142,7 +142,7 @@ class SipDialer:
         if resp.status >= 300:
             log.info("%s of call %s answered %d", req.method, req.call_id, resp.status)
 
-    async def _done(self, d: SipDial, leg: SipCallLeg, client: InviteClient, done: Done,
+    async def _done(self, d: SipDial, leg: SipLeg, client: InviteClient, done: Done,
                     ack: Request | None, hop: Address) -> DialOutcome:
         events = list(client.events)
         if done.status != "answered" or done.dialog is None or done.audio is None:
@@ -152,7 +152,7 @@ class SipDialer:
         dialog = done.dialog
         session = InviteSession.placed(dialog, hop, self.ua.advertised_host(hop[1]),
                                        leg.media.port)
-        call = SipCall(d.info, session, leg, ack=ack,
+        call = DialogCall(d.info, session, leg, ack=ack,
                        credentials=DigestClient(d.username, d.password), connected=True)
         leg.media.configure(done.audio)
         leg.trust_host(hop[1])

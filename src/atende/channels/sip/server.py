@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from atende.aio import BackgroundTasks
 from atende.channels.leg import CallInfo, CallLeg, CallRouter, Rejection, TransferResult
 from atende.channels.sip.gate import Challenge, Gate, Refuse
-from atende.channels.sip.leg import SipCallLeg
+from atende.channels.sip.leg import SipLeg
 from atende.channels.sip.ua import Guard, UserAgent
 from atende.media.endpoint import PortAllocator
 from atende.sip.auth import DigestClient
@@ -55,12 +55,13 @@ IN_DIALOG_WAIT_S = 40.0  # past Timer F (32 s): a request of ours that got no an
 
 
 @dataclass
-class SipCall:
-    """A call on the SIP channel once it has a dialog: its leg and its INVITE session."""
+class DialogCall:
+    """A call of the SIP channel once it has a dialog (either direction): its leg, its INVITE
+    session, and what the channel keeps to answer the odd request of it."""
 
     info: CallInfo
     session: InviteSession
-    leg: SipCallLeg
+    leg: SipLeg
     # (Call-ID, From tag, CSeq) of the INVITE we answered: a merged request (§8.2.2.2)
     invite_key: tuple[str, str, int] | None = None
     ack: Request | None = None  # our ACK for their 2xx (calls we placed), resent if lost
@@ -81,7 +82,7 @@ class _Incoming:
 
     info: CallInfo
     offer: SessionDescription | None  # None: a delayed offer
-    call: SipCall | None = None  # once it rings
+    call: DialogCall | None = None  # once it rings
     cancelled: bool = False
 
 
@@ -120,8 +121,8 @@ class SipChannel:
         self.media_host = media_host
         self.answer_delay = answer_delay
         self.rtp_timeout = rtp_timeout
-        self.calls: dict[tuple[str, str, str], SipCall] = {}  # by dialog id
-        self.by_id: dict[str, SipCall] = {}  # by CallInfo.id
+        self.calls: dict[tuple[str, str, str], DialogCall] = {}  # by dialog id
+        self.by_id: dict[str, DialogCall] = {}  # by CallInfo.id
         self._incoming: dict[ServerTransaction, _Incoming] = {}
         # (Call-ID, From tag, CSeq) of INVITEs being handled or answered: the same request
         # arriving again on another path (new branch) is a merged request (§8.2.2.2).
@@ -174,11 +175,11 @@ class SipChannel:
         """Our Contact for a dialog with ``peer``: the address it can reach us on."""
         return f"<{self.ua.contact_uri('atende', peer)}>"
 
-    def _find(self, req: Request) -> SipCall | None:
+    def _find(self, req: Request) -> DialogCall | None:
         return self.calls.get((req.call_id, req.to.tag or "", req.from_.tag or ""))
 
     # what the session asks for ----------------------------------------------------------
-    def _apply(self, call: SipCall, actions: list[Action]) -> None:
+    def _apply(self, call: DialogCall, actions: list[Action]) -> None:
         for action in actions:
             if isinstance(action, Reply):
                 self.ua.respond(action.txn, action.response)
@@ -206,14 +207,14 @@ class SipChannel:
                 log.info("call %s: our re-INVITE was refused (%d)", call.info.id,
                          action.status)
 
-    def _ended(self, call: SipCall, cause: str) -> None:
+    def _ended(self, call: DialogCall, cause: str) -> None:
         if not call.connected:  # cancelled while it rang: the router never had the leg
             self.router.ended_before_answer(call.info, cause)
             return
         self._drop(call)
         self._tasks.spawn(call.leg.finish(cause))
 
-    async def _send(self, call: SipCall, req: Request) -> None:
+    async def _send(self, call: DialogCall, req: Request) -> None:
         resp = await self.ua.request(req, call.peer)
         self._apply(call, call.session.on_response(req, resp, self.ua.now()))
         deadline = call.session.next_deadline()
@@ -284,7 +285,7 @@ class SipChannel:
 
     async def _connect(self, req: Request, txn: ServerTransaction, source: Address,
                        key: tuple[str, str, int], incoming: _Incoming) -> None:
-        leg = SipCallLeg(incoming.info, self.ports, self, self.rtp_timeout)
+        leg = SipLeg(incoming.info, self.ports, self, self.rtp_timeout)
         leg.trust_host(source[1])
         try:
             await leg.media.open(self.media_host)
@@ -296,7 +297,7 @@ class SipChannel:
         session = InviteSession.answering(
             req, txn, source, new_tag(), self.contact_for(source),
             self.ua.advertised_host(source[1]), leg.media.port, incoming.offer)
-        call = SipCall(incoming.info, session, leg, invite_key=key)
+        call = DialogCall(incoming.info, session, leg, invite_key=key)
         incoming.call = call
         self._apply(call, session.ring())
         if self.answer_delay > 0:
@@ -339,7 +340,7 @@ class SipChannel:
             self._apply(call, call.session.ack_timeout())
 
     # transfers the other party asks for --------------------------------------------------
-    def _on_refer(self, call: SipCall, ask: TransferAsked) -> None:
+    def _on_refer(self, call: DialogCall, ask: TransferAsked) -> None:
         """The other party transfers us (RFC 3515): accepted or refused by the router's
         policy, never ignored. Accepted, we call the target and report through NOTIFYs."""
         target = ask.target
@@ -355,7 +356,7 @@ class SipChannel:
         self._tasks.spawn(self._carry_out_refer(call, user, target.headers,
                                                 ask.request.cseq.number))
 
-    async def _carry_out_refer(self, call: SipCall, user: str,
+    async def _carry_out_refer(self, call: DialogCall, user: str,
                                headers: tuple[tuple[str, str], ...], event_id: int) -> None:
         await self._notify_refer(call, event_id, 100, "Trying", final=False)
         try:
@@ -369,7 +370,7 @@ class SipChannel:
         if 200 <= code < 300:
             await call.leg.hangup("transferred")
 
-    async def _notify_refer(self, call: SipCall, event_id: int, status: int, reason: str,
+    async def _notify_refer(self, call: DialogCall, event_id: int, status: int, reason: str,
                             final: bool) -> None:
         session = call.session
         req = session.notify(event_id, status, reason, final)
@@ -385,7 +386,7 @@ class SipChannel:
             log.warning("call %s: transfer NOTIFY got no answer", call.info.id)
 
     # requests from our side -------------------------------------------------------------
-    async def send_bye(self, leg: SipCallLeg) -> None:
+    async def send_bye(self, leg: SipLeg) -> None:
         call = self.by_id.get(leg.info.id)
         if call is None:
             return
@@ -402,7 +403,7 @@ class SipChannel:
         except TimeoutError:
             log.warning("call %s: BYE got no answer", call.info.id)
 
-    async def refer(self, leg: SipCallLeg, target: str, wait_s: float) -> TransferResult:
+    async def refer(self, leg: SipLeg, target: str, wait_s: float) -> TransferResult:
         """Blind transfer (RFC 3515, RFC 5589 §6): REFER the peer to ``target`` and follow
         the referred call through the NOTIFYs until its final status."""
         call = self.by_id.get(leg.info.id)
@@ -447,7 +448,7 @@ class SipChannel:
                                   statuses)
         return TransferResult("failed", final.status, words, statuses)
 
-    def _on_progress(self, call: SipCall, progress: Progress) -> None:
+    def _on_progress(self, call: DialogCall, progress: Progress) -> None:
         log.info("call %s: transfer progress %d %s", call.info.id, progress.status,
                  progress.reason)
         done = call.transfer
@@ -455,14 +456,14 @@ class SipChannel:
             done.set_result(progress)
 
     # the table of calls -----------------------------------------------------------------
-    def add(self, call: SipCall) -> None:
+    def add(self, call: DialogCall) -> None:
         """An answered call: in-dialog requests, its timers and its leg find it."""
         dialog = call.session.dialog
         self.calls[dialog.id] = call
         self.by_id[call.info.id] = call
         self.ua.track(dialog)
 
-    def _drop(self, call: SipCall) -> None:
+    def _drop(self, call: DialogCall) -> None:
         if call.invite_key is not None:
             self._invite_keys.discard(call.invite_key)
         self.by_id.pop(call.info.id, None)

@@ -1,0 +1,168 @@
+"""The stored form of an assistant's settings, in one place: the API writes it (keys and
+header values encrypted, a key kept when it is not sent again) and a call reads it back as
+an AssistantProfile (keys decrypted, in memory only). The non-secret fields are stored as
+the API's models dump them; the agent's dataclasses take the same names."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from atende.agent.business_hours import BusinessHours
+from atende.agent.fallback import Fallback
+from atende.agent.profile import AssistantProfile, TurnTaking
+from atende.agent.tools import Destination, HttpTool
+from atende.agent.voicemail import VoicemailConfig
+from atende.providers.llm.base import LlmSettings
+from atende.providers.realtime.base import RealtimeSettings
+from atende.providers.speech import SpeechSettings
+from atende.store import models
+from atende.store.secrets import SecretBox
+
+KEY = "api_key_enc"  # a provider's API key, encrypted
+HEADERS = "headers_enc"  # an HTTP tool's headers (JSON), encrypted
+HEADER_NAMES = "header_names"  # their names, in clear, for the API to show
+
+
+class ProviderFields(Protocol):
+    """An API model of a provider (language model, realtime, recogniser, voice)."""
+
+    @property
+    def provider(self) -> str: ...
+    @property
+    def api_key(self) -> str | None: ...
+    def model_dump(self, *, exclude: set[str]) -> dict[str, Any]: ...
+
+
+class ToolFields(Protocol):
+    """An API model of an HTTP tool."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def headers(self) -> dict[str, str] | None: ...
+    def model_dump(self, *, exclude: set[str]) -> dict[str, Any]: ...
+
+
+# Writing (the API) ------------------------------------------------------------------------
+def provider_row(new: ProviderFields | None, old: Mapping[str, Any] | None, box: SecretBox
+                 ) -> dict[str, Any] | None:
+    """A provider as stored: its key encrypted; without a new key, the old one is kept if
+    the provider is the same."""
+    if new is None:
+        return None
+    row = new.model_dump(exclude={"api_key"})
+    if new.api_key is not None:
+        row[KEY] = box.encrypt(new.api_key)
+    elif old and old.get("provider") == new.provider and old.get(KEY):
+        row[KEY] = old[KEY]
+    return row
+
+
+def llm_rows(new: Sequence[ProviderFields], old: list[dict[str, Any]], box: SecretBox
+             ) -> list[dict[str, Any]]:
+    """The language models as stored, each keeping the key of the one at its place before."""
+    return [provider_row(m, old[i] if i < len(old) else None, box) or {}
+            for i, m in enumerate(new)]
+
+
+def tool_rows(new: Sequence[ToolFields], old: list[dict[str, Any]], box: SecretBox
+              ) -> list[dict[str, Any]]:
+    """HTTP tools as stored: header values encrypted, names in clear; a tool sent without
+    headers keeps those of the tool of the same name."""
+    before = {t["name"]: t for t in old}
+    rows = []
+    for t in new:
+        row = t.model_dump(exclude={"headers"})
+        if t.headers is not None:
+            row[HEADERS] = box.encrypt(json.dumps(t.headers)) if t.headers else None
+            row[HEADER_NAMES] = sorted(t.headers)
+        elif t.name in before:
+            row[HEADERS] = before[t.name].get(HEADERS)
+            row[HEADER_NAMES] = before[t.name].get(HEADER_NAMES, [])
+        rows.append(row)
+    return rows
+
+
+def shown_provider(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored provider as the API shows it: whether it has a key, not the key."""
+    return {**{k: v for k, v in row.items() if k != KEY}, "api_key_set": bool(row.get(KEY))}
+
+
+def shown_tool(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored HTTP tool as the API shows it: its header names, not their values."""
+    return {**{k: v for k, v in row.items() if k != HEADERS},
+            HEADER_NAMES: row.get(HEADER_NAMES, [])}
+
+
+# Reading (a call) -------------------------------------------------------------------------
+def _key(row: Mapping[str, Any], box: SecretBox) -> str | None:
+    return box.decrypt(row[KEY]) if row.get(KEY) else None
+
+
+def llm_settings(row: Mapping[str, Any], box: SecretBox) -> LlmSettings:
+    return LlmSettings(provider=row["provider"], model=row["model"], api_key=_key(row, box),
+                       base_url=row.get("base_url"), temperature=row.get("temperature"),
+                       max_tokens=row["max_tokens"], timeout_s=row["timeout_s"])
+
+
+def realtime_settings(row: Mapping[str, Any] | None, box: SecretBox
+                      ) -> RealtimeSettings | None:
+    """The speech-to-speech model, key decrypted."""
+    if not row:
+        return None
+    return RealtimeSettings(
+        provider=row["provider"], model=row.get("model") or "", api_key=_key(row, box),
+        voice=row.get("voice"), base_url=row.get("base_url"),
+        timeout_s=row.get("timeout_s", RealtimeSettings.timeout_s))
+
+
+def speech_settings(row: Mapping[str, Any] | None, box: SecretBox,
+                    language: str | None = None) -> SpeechSettings | None:
+    """A cloud recogniser's or voice's settings (``stt``/``tts``), key decrypted;
+    ``language``: the assistant's, when the row names none."""
+    if not row:
+        return None
+    return SpeechSettings(
+        provider=row["provider"], model=row["model"], api_key=_key(row, box),
+        voice=row.get("voice"), language=row.get("language") or language,
+        base_url=row.get("base_url"),
+        timeout_s=row.get("timeout_s", SpeechSettings.timeout_s))
+
+
+def http_tool(row: Mapping[str, Any], box: SecretBox) -> HttpTool:
+    headers = json.loads(box.decrypt(row[HEADERS])) if row.get(HEADERS) else {}
+    return HttpTool(row["name"], row["description"], row["parameters"], row["url"],
+                    row["method"], headers, row["timeout_s"])
+
+
+def destination(row: Mapping[str, Any]) -> Destination:
+    return Destination(str(row["name"]), str(row["target"]), str(row.get("description", "")),
+                       row.get("mode") == "bridge")
+
+
+def fallback(row: Mapping[str, Any] | None, destinations: tuple[Destination, ...]
+             ) -> Fallback:
+    f = row or {}
+    dest = next((d for d in destinations if d.name == f.get("destination")), None)
+    kwargs = {"message": f["message"]} if f.get("message") else {}
+    return Fallback(action=f.get("action", "continue"), target=dest.target if dest else None,
+                    bridge=dest.bridge if dest else False, **kwargs)
+
+
+def profile_of(a: models.Assistant, box: SecretBox) -> AssistantProfile:
+    """The assistant as a call sees it, its keys decrypted (for one call, in memory)."""
+    destinations = tuple(destination(d) for d in a.transfers or [])
+    return AssistantProfile(
+        id=a.id, name=a.name, rules=a.rules, voice=a.voice, language=a.language,
+        mode=a.mode, record=a.record, greeting=a.greeting, prompt=a.prompt,
+        llm=tuple(llm_settings(m, box) for m in a.llm or []),
+        tools=tuple(a.tools) if a.tools is not None else None,
+        http_tools=tuple(http_tool(t, box) for t in a.http_tools or []),
+        destinations=destinations, fallback=fallback(a.fallback, destinations),
+        turns=TurnTaking.of(a.conversation), voicemail=VoicemailConfig.of(a.voicemail),
+        hours=BusinessHours.of(a.business_hours),
+        realtime=realtime_settings(a.realtime, box) if a.mode == "realtime" else None,
+        stt=speech_settings(a.stt, box, a.language), tts=speech_settings(a.tts, box),
+        hold_music=a.hold_music)
