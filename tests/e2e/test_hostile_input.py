@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from atende.sip.message import parse_message
+from atende.sip.message import Response, StreamFramer, parse_message
 from tests.peers.atende import AtendeProcess
 from tests.peers.audio import speech_wav
 from tests.peers.baresip import Baresip
@@ -55,7 +57,8 @@ def cases(port: int) -> list[tuple[str, bytes, int | None]]:
         ("cseq-mismatch", request(port, replace=("CSeq: 1 OPTIONS", "CSeq: 1 INVITE")), 400),
         ("cseq-garbage", request(port, replace=("CSeq: 1 OPTIONS", "CSeq: x OPTIONS")), 400),
         ("cl-not-a-number", request(port, cl="ten"), 400),
-        ("cl-too-long", request(port, body=b"v=0\r\n", cl="500"), None),
+        # RFC 3261 §18.3: a request shorter than its Content-Length gets 400
+        ("cl-too-long", request(port, body=b"v=0\r\n", cl="500"), 400),
         ("cl-negative", request(port, cl="-5"), 400),
         ("non-utf8", request(port, replace=("hostile@", "host\xff\xfe@")), 400),
         ("huge-header", request(port, extra="X-Junk: " + "A" * 50000 + "\r\n"), 513),
@@ -76,7 +79,97 @@ def cases(port: int) -> list[tuple[str, bytes, int | None]]:
         ("stray-ack", request(port, method="ACK"), None),
         ("keepalive", b"\r\n\r\n", None),
         ("nul-bytes", bytes(64), None),
+        *hardening_cases(port),
     ]
+
+
+def hardening_cases(port: int) -> list[tuple[str, bytes, int | None]]:
+    """Issue 16, items 1-3: what used to raise in the parser, go unanswered, or be taken."""
+    sdp = (b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+           b"m=audio 4000 RTP/AVP 0\r\n")
+    sdp_type = "Content-Type: application/sdp\r\n"
+    return [
+        ("cl-superscript", request(port, cl="\u00b2"), 400),
+        ("port-circled", request(port, start="OPTIONS sip:assistant@127.0.0.1:5\u246060 SIP/2.0"),
+         400),
+        ("via-open-quote", request(port, replace=(";rport", ';x="open')), None),
+        ("start-leading-space", request(port, start=" OPTIONS sip:assistant@127.0.0.1 SIP/2.0"),
+         400),
+        ("start-two-spaces", request(port, start="OPTIONS  sip:assistant@127.0.0.1 SIP/2.0"),
+         400),
+        ("two-content-lengths", request(port, extra="Content-Length: 4\r\n"), 400),
+        ("two-call-ids", request(port, extra="Call-ID: second\r\n"), 400),
+        ("two-tos", request(port, extra="t: <sip:other@127.0.0.1>\r\n"), 400),
+        ("two-max-forwards", request(port, extra="Max-Forwards: 9\r\n"), 400),
+        ("via-with-spaces", request(port, replace=("Via: SIP/2.0/UDP", "Via: SIP / 2.0 / UDP")),
+         200),
+        ("user-reserved", request(
+            port, start="OPTIONS sip:user;par=u%40example.net@127.0.0.1 SIP/2.0"), 200),
+        ("invite-accept-html", request(port, method="INVITE", body=sdp,
+                                       extra=sdp_type + "Accept: text/html\r\n"), 406),
+        ("invite-sdp-port", request(port, method="INVITE", body=sdp.replace(b"4000", b"99999"),
+                                    extra=sdp_type), 400),
+        ("invite-sdp-host", request(port, method="INVITE", body=sdp.replace(
+            b"c=IN IP4 127.0.0.1", b"c=IN IP4 media.example.com"), extra=sdp_type), 400),
+    ]
+
+
+class TcpPeer:
+    """A SIP peer on one TCP connection to atende."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        self.framer = StreamFramer()
+        self.pending: list[bytes] = []
+        self.port = writer.get_extra_info("sockname")[1]
+
+    @classmethod
+    async def open(cls, port: int) -> TcpPeer:
+        return cls(*await asyncio.open_connection("127.0.0.1", port))
+
+    def send(self, **kw: Any) -> None:
+        """A request made by ``request``, its Via saying TCP."""
+        self.writer.write(request(self.port, **kw).replace(b"SIP/2.0/UDP", b"SIP/2.0/TCP"))
+
+    async def reply(self) -> Response | None:
+        """The next response, or None when atende closed the connection."""
+        while not self.pending:
+            data = await asyncio.wait_for(self.reader.read(65536), 5)
+            if not data:
+                return None
+            self.pending.extend(self.framer.feed(data))
+        msg = parse_message(self.pending.pop(0), stream=True)
+        assert isinstance(msg, Response)
+        return msg
+
+
+async def test_what_broke_the_parser_gets_400_over_tcp_and_the_connection_stays(
+        atende: AtendeProcess) -> None:
+    peer = await TcpPeer.open(atende.sip_port)
+    try:
+        for kw in ({"start": "OPTIONS sip:a@127.0.0.1:5\u246060 SIP/2.0"},
+                   {"start": " OPTIONS sip:a@127.0.0.1 SIP/2.0"},
+                   {"extra": "Call-ID: second\r\n"},
+                   {"replace": (";rport", ';x="open')}):  # no usable Via: no answer
+            peer.send(**kw)
+            if "replace" not in kw:
+                reply = await peer.reply()
+                assert reply is not None and reply.status == 400, kw
+        peer.send()
+        reply = await peer.reply()
+        assert reply is not None and reply.status == 200  # the same connection, still served
+    finally:
+        peer.writer.close()
+    # A length that cannot be read leaves no way to find the next message: its 400, then
+    # the connection is closed.
+    for extra, cl in (("", "\u00b2"), ("Content-Length: 3\r\n", None)):
+        peer = await TcpPeer.open(atende.sip_port)
+        peer.send(extra=extra, cl=cl)
+        reply = await peer.reply()
+        assert reply is not None and reply.status == 400
+        assert await peer.reply() is None
+        peer.writer.close()
+    assert atende.alive()
 
 
 async def answered(sock: UdpSocket, target: tuple[str, int], data: bytes, port: int

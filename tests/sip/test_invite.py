@@ -22,7 +22,7 @@ from atende.sip.invite import (
     TransferProgress,
 )
 from atende.sip.message import Request, Response, make_response, parse_message
-from atende.sip.screening import screen_invite
+from atende.sip.screening import screen_invite, warning
 from atende.sip.sdp import parse_sdp
 from atende.sip.transaction import Deliver, ServerTransaction, TransactionLayer
 
@@ -145,10 +145,30 @@ def test_invites_that_cannot_be_taken_are_refused_before_anything_is_set_up() ->
         (raw("INVITE", 1, body="hello", ctype="text/plain"), 415),
         (raw("INVITE", 1, body=sdp(codec=18)), 488),  # G.729 only
         (raw("INVITE", 1, body="v=0\r\nm=audio notaport RTP/AVP 0\r\n"), 400),
+        # Issue 16.2: what used to fail only once the call was admitted
+        (raw("INVITE", 1, body=sdp(port=99999)), 400),
+        (raw("INVITE", 1, body=sdp().replace("c=IN IP4 10.0.0.1", "c=IN IP4 rtp.evil.example")),
+         400),
+        (raw("INVITE", 1, body=sdp().replace("c=IN IP4 10.0.0.1", "c=IN IP6 10.0.0.1")), 400),
+        (raw("INVITE", 1, body=sdp(codec=300).replace(
+            "a=rtpmap:101", "a=rtpmap:300 PCMU/8000\r\na=rtpmap:101")), 488),
+        (raw("INVITE", 1, body=sdp(), extra="Record-Route: <sip:proxy;lr\r\n"), 400),
+        # 3.: the caller would take no SDP in our answer
+        (raw("INVITE", 1, body=sdp(), extra="Accept: text/html\r\n"), 406),
+        (raw("INVITE", 1, body=sdp(), extra="Accept:\r\n"), 406),
     ]
     for invite, status in cases:
         offer, refusal = screen_invite(invite)
         assert offer is None and refusal is not None and refusal.status == status, status
+    for accept in ("application/sdp", "application/*;q=0.5", "*/*", "text/html, application/sdp"):
+        offer, refusal = screen_invite(raw("INVITE", 1, body=sdp(), extra=f"Accept: {accept}\r\n"))
+        assert refusal is None and offer is not None, accept
+
+
+def test_our_warnings_stay_one_quoted_string() -> None:
+    value = warning('bad "thing"\\ here\r\nInjected: yes')
+    assert value == '399 atende "bad \'thing\'/ here Injected: yes"'
+    assert value.count('"') == 2
 
 
 def test_cancel_while_ringing_gets_487_and_ends_the_call() -> None:

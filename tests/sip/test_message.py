@@ -112,7 +112,26 @@ def test_response_parsing() -> None:
         (invite().replace(b"CSeq: 314159 INVITE", b"CSeq: 314159 BYE"), 400, True),
         (invite().replace(b"CSeq: 314159 INVITE", b"CSeq: abc INVITE"), 400, True),
         (invite(cl="abc"), 400, True),
-        (invite(cl="9999"), 400, False),  # §18.3: shorter than Content-Length → discard
+        (invite(cl="9999"), 400, True),  # §18.3: a request shorter than its length: 400
+        # Digits that str.isdigit takes and int refuses (issue 16.1)
+        (invite(cl="\u00b2"), 400, True),
+        (invite(start="INVITE sip:bob@example.com:5\u246060 SIP/2.0"), 400, True),
+        (invite().replace(b"CSeq: 314159", "CSeq: 31415\u2460".encode()), 400, True),
+        (invite(extra="Max-Forwards: \u00b2\r\n").replace(b"Max-Forwards: 70\r\n", b""),
+         400, True),
+        # A Via with an unterminated quote cannot be answered (nowhere to send it)
+        (invite().replace(b";rport\r\n", b';x="abc\r\n'), 400, False),
+        # RFC 3261 §7.1: one space between the request line's parts, none around them
+        (invite(start=" INVITE sip:bob@example.com SIP/2.0"), 400, True),
+        (invite(start="INVITE  sip:bob@example.com SIP/2.0"), 400, True),
+        (invite(start="INVITE sip:bob@example.com SIP/2.0 "), 400, True),
+        # Headers a request carries once (a second Content-Length is a smuggling attempt)
+        (invite(extra="Content-Length: 0\r\n"), 400, True),
+        (invite(extra="Call-ID: another@pc33\r\n"), 400, True),
+        (invite(extra="f: <sip:eve@example.com>;tag=9\r\n"), 400, True),
+        (invite(extra="To: <sip:carol@example.com>\r\n"), 400, True),
+        (invite(extra="CSeq: 314160 INVITE\r\n"), 400, True),
+        (invite(extra="Max-Forwards: 69\r\n"), 400, True),
         (invite().replace(b"Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK776asdhds;rport\r\n",
                           b""), 400, False),
         (invite().replace(b"Via: SIP/2.0/UDP", b"Via: HTTP/1.1/UDP"), 400, False),
@@ -129,6 +148,39 @@ def test_malformed_messages(data: bytes, status: int, answerable: bool) -> None:
     assert (err.value.message is not None) == answerable
     if answerable:
         assert isinstance(err.value.message, Request)
+
+
+def test_a_response_shorter_than_its_length_or_with_a_bad_status_line_is_dropped() -> None:
+    ok = (b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKx\r\nFrom: <sip:a@b>;tag=1\r\n"
+          b"To: <sip:c@d>;tag=2\r\nCall-ID: q\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n")
+    for data in (ok.replace(b"Length: 0", b"Length: 50"),
+                 ok.replace(b"200 OK", "2\u0660\u0660 OK".encode()),
+                 ok.replace(b"SIP/2.0 200", b" SIP/2.0 200")):
+        with pytest.raises(SipParseError) as err:
+            parse_message(data)
+        assert err.value.message is None
+
+
+def test_valid_though_unusual_requests_parse() -> None:
+    """RFC 4475 §3.1.1: whitespace around a Via's separators, folded headers, reserved and
+    escaped characters in the user part, a method nobody knows."""
+    msg = parse_message(invite().replace(
+        b"Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK776asdhds;rport",
+        b"Via: SIP  /  2.0\r\n /UDP 10.0.0.1 : 5060 ; branch = z9hG4bK776asdhds ; rport"))
+    assert (msg.top_via.transport, msg.top_via.host, msg.top_via.port, msg.top_via.branch) == (
+        "UDP", "10.0.0.1", 5060, "z9hG4bK776asdhds")
+    for user in ("user;par=u%40example.net", "sips%3Auser%40example.com", "a?b=c;d",
+                 "!~*'()&=+$,;?/"):
+        msg = parse_message(invite(start=f"INVITE sip:{user}@example.com SIP/2.0"))
+        assert isinstance(msg, Request) and msg.uri.user == user, user
+    msg = parse_message(invite(start="NEWMETHOD sip:bob@example.com SIP/2.0").replace(
+        b"314159 INVITE", b"314159 NEWMETHOD"))
+    assert isinstance(msg, Request) and msg.method == "NEWMETHOD"
+
+
+def test_the_stream_framer_refuses_two_lengths() -> None:
+    with pytest.raises(SipParseError):
+        StreamFramer().feed(invite(extra="Content-Length: 3\r\n"))
 
 
 def test_make_response_copies_dialog_headers_and_adds_to_tag() -> None:

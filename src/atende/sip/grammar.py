@@ -6,10 +6,16 @@ from __future__ import annotations
 import re
 
 TOKEN_RE = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+$")
+_DIGITS_RE = re.compile(r"[0-9]+")
 
 
 def is_token(s: str) -> bool:
     return bool(TOKEN_RE.match(s))
+
+
+def is_digits(s: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also takes "²" or "①", which ``int`` refuses."""
+    return _DIGITS_RE.fullmatch(s) is not None
 
 
 def unquote(s: str) -> str:
@@ -71,7 +77,13 @@ def split_outside_quotes(s: str, sep: str) -> list[str]:
 
 
 def split_commas(value: str) -> list[str]:
-    return [p.strip() for p in split_outside_quotes(value, ",") if p.strip()]
+    """The values of a comma-separated list header; with an unterminated quote, the whole
+    field as one value, for the parser of that header to refuse."""
+    try:
+        parts = split_outside_quotes(value, ",")
+    except ValueError:
+        parts = [value]
+    return [p.strip() for p in parts if p.strip()]
 
 
 def parse_params(s: str) -> dict[str, str | None]:

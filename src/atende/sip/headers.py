@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from atende.sip.grammar import format_params, parse_params, split_commas
+from atende.sip.grammar import format_params, is_digits, parse_params, split_commas
 from atende.sip.uri import split_hostport
 
 # RFC 3261 §7.3.3 and later RFCs' compact forms.
@@ -135,6 +136,9 @@ class Headers:
         return h
 
 
+_VIA_RE = re.compile(r"\s*([^\s/]+)\s*/\s*([^\s/]+)\s*/\s*([^\s/]+)\s+(\S.*)", re.S)
+
+
 @dataclass
 class Via:
     """A Via header value (RFC 3261 §20.42)."""
@@ -146,13 +150,14 @@ class Via:
 
     @classmethod
     def parse(cls, value: str) -> Via:
-        proto, _, rest = value.strip().partition(" ")
-        bits = proto.split("/")
-        if len(bits) != 3 or bits[0].strip().upper() != "SIP":
-            raise ValueError(f"bad Via protocol {proto!r}")
-        sent_by, _, paramstr = rest.strip().partition(";")
-        host, port = split_hostport(sent_by)
-        return cls(bits[2].strip().upper(), host, port, parse_params(paramstr))
+        """ValueError for a value that is not a Via. Whitespace is allowed around the
+        slashes, the colon and the semicolons (RFC 3261 §7.3.1 SWS, RFC 4475 §3.1.1.1)."""
+        m = _VIA_RE.match(value)
+        if m is None or m.group(1).upper() != "SIP" or m.group(2) != "2.0":
+            raise ValueError(f"bad Via protocol {value[:30]!r}")
+        sent_by, _, paramstr = m.group(4).partition(";")
+        host, port = split_hostport("".join(sent_by.split()))
+        return cls(m.group(3).upper(), host, port, parse_params(paramstr))
 
     def __str__(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
@@ -175,7 +180,7 @@ class CSeq:
     def parse(cls, value: str) -> CSeq:
         num, _, method = value.strip().partition(" ")
         method = method.strip()
-        if not num.isdigit() or len(num) > 10 or not method or int(num) >= 2**31:
+        if not is_digits(num) or len(num) > 10 or not method or int(num) >= 2**31:
             raise ValueError(f"bad CSeq {value!r}")
         return cls(int(num), method.upper())
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from atende.sip.dialog import Dialog
+from atende.sip.grammar import is_digits
 from atende.sip.message import Request, Response, make_response
 from atende.sip.refer import (
     SIPFRAG,
@@ -28,7 +29,7 @@ from atende.sip.refer import (
     refer_target,
     sipfrag,
 )
-from atende.sip.screening import not_allowed, warning_text, with_capabilities
+from atende.sip.screening import not_allowed, warning, with_capabilities
 from atende.sip.sdp import (
     NegotiatedAudio,
     NoCommonCodec,
@@ -308,7 +309,7 @@ class InviteSession:
             digit = fields.get("Signal", "").strip()
             duration = fields.get("Duration", "160").strip()
             if digit:
-                actions.append(Digit(digit[:1], int(duration) if duration.isdigit() else 160))
+                actions.append(Digit(digit[:1], int(duration) if is_digits(duration) else 160))
         return actions
 
     def _on_notify(self, req: Request, txn: ServerTransaction) -> list[Action]:
@@ -344,7 +345,7 @@ class InviteSession:
 
     def refuse_refer(self, ask: TransferAsked, why: str) -> list[Action]:
         resp = make_response(ask.request, 403, "Transfer Refused")
-        resp.headers.add("Warning", f'399 atende "{warning_text(why)}"')
+        resp.headers.add("Warning", warning(why))
         return [Reply(ask.txn, resp)]
 
     def notify(self, event_id: int, status: int, reason: str, final: bool) -> Request | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from atende.sip.grammar import is_token
+from atende.sip.grammar import is_digits, is_token
 from atende.sip.headers import CSeq, Headers, Via
 from atende.sip.uri import NameAddr, SipUri, UriError
 
@@ -70,7 +70,12 @@ REASONS: dict[int, str] = {
     603: "Decline",
 }
 
-_STATUS_RE = re.compile(r"^SIP/2\.0 ([1-6]\d\d) ?(.*)$")
+_STATUS_RE = re.compile(r"^SIP/2\.0 ([1-6][0-9][0-9]) ?(.*)$")
+# RFC 3261 §7.1: Method SP Request-URI SP SIP-Version, one space each, nothing around.
+_REQUEST_RE = re.compile(r"([^\s]+) ([^\s]+) (SIP/[^\s]+)")
+# A request may carry each of these once (RFC 3261 §20: not a comma-separated list).
+SINGLE_HEADERS = ("Call-ID", "From", "To", "CSeq", "Max-Forwards", "Content-Length",
+                  "Content-Type")
 
 
 class _Fields:
@@ -198,12 +203,12 @@ def parse_message(data: bytes, *, stream: bool = False) -> Message:
         headers.add(name, value)
 
     msg: Message
-    parts = start.split(" ", 2)
+    request_line = _REQUEST_RE.fullmatch(start)
     status_match = _STATUS_RE.match(start)
     if status_match:
         msg = Response(int(status_match.group(1)), status_match.group(2), headers, body)
-    elif len(parts) == 3 and is_token(parts[0]) and parts[2].upper().startswith("SIP/"):
-        method, uri_s, version = parts
+    elif request_line and is_token(request_line.group(1)):
+        method, uri_s, version = request_line.groups()
         try:
             uri = SipUri.parse(uri_s)
         except UriError as exc:
@@ -218,9 +223,10 @@ def parse_message(data: bytes, *, stream: bool = False) -> Message:
         if version.strip() != "SIP/2.0":
             raise SipParseError(f"unsupported version {version[:20]!r}", 505, msg)
     else:
-        raise SipParseError(f"bad start line {start[:60]!r}")
+        raise SipParseError(f"bad start line {start[:60]!r}", 400, _answerable(start, headers))
 
-    errors.extend(_check_body_length(headers, msg, stream))
+    single = _check_single(headers)
+    errors.extend(single or _check_body_length(headers, msg, stream))
     errors.extend(_check_mandatory(msg))
     if errors:
         reason, status = errors[0]
@@ -234,16 +240,39 @@ def _check_body_length(headers: Headers, msg: Message, stream: bool) -> list[tup
         if stream:
             return [("Content-Length is required on stream transports", 400)]
         return []
-    if not cl.isdigit():
+    if not is_digits(cl):
         return [(f"bad Content-Length {cl[:20]!r}", 400)]
     length = int(cl)
     if length > MAX_BODY_BYTES:
         return [("body too large", 513)]
     if length > len(msg.body):
-        # RFC 3261 §18.3: a datagram shorter than its Content-Length MUST be discarded.
-        raise SipParseError("body shorter than Content-Length", 400, None)
+        # RFC 3261 §18.3: a datagram shorter than its Content-Length is an error: a
+        # response is discarded, a request should get a 400.
+        raise SipParseError("body shorter than Content-Length", 400,
+                            msg if isinstance(msg, Request) else None)
     msg.body = msg.body[:length]
     return []
+
+
+def _check_single(headers: Headers) -> list[tuple[str, int]]:
+    return [(f"more than one {name} header", 400) for name in SINGLE_HEADERS
+            if len(headers.get_all(name)) > 1]
+
+
+def _answerable(start: str, headers: Headers) -> Request | None:
+    """For a request line we cannot read, a stand-in request to answer 400 to when its
+    headers can be answered (CSeq names the method); None for a response or when they
+    cannot: the message is dropped."""
+    if start.lstrip().upper().startswith("SIP/"):
+        return None
+    try:
+        method = CSeq.parse(headers.get("CSeq") or "").method
+        msg = Request(method, SipUri("invalid"), headers)
+        if _check_mandatory(msg) or _check_single(headers):
+            return None
+    except (SipParseError, ValueError):
+        return None
+    return msg
 
 
 def _check_mandatory(msg: Message) -> list[tuple[str, int]]:
@@ -274,7 +303,7 @@ def _check_mandatory(msg: Message) -> list[tuple[str, int]]:
         except (UriError, ValueError):
             errors.append((f"malformed {name} header", 400))
     mf = h.get("Max-Forwards")
-    if mf is not None and not mf.isdigit():
+    if mf is not None and not is_digits(mf):
         errors.append(("malformed Max-Forwards", 400))
     return errors
 
@@ -285,6 +314,15 @@ def _salvage(head: bytes) -> Message | None:
     except SipParseError as exc:
         return exc.message
     return msg
+
+
+class FramingError(SipParseError):
+    """A stream that cannot be cut into messages any more. ``head``: the header section
+    that broke it, so that it can be answered (400) before the connection is closed."""
+
+    def __init__(self, reason: str, head: bytes) -> None:
+        super().__init__(reason)
+        self.head = head
 
 
 class StreamFramer:
@@ -318,7 +356,8 @@ class StreamFramer:
             head = bytes(self._buf[:idx])
             length = _content_length(head)
             if length is None:
-                raise SipParseError("missing or bad Content-Length on stream transport")
+                raise FramingError("missing or bad Content-Length on stream transport",
+                                   head + b"\r\n\r\n")
             if length > MAX_BODY_BYTES:
                 raise SipParseError("body too large", 513)
             total = idx + 4 + length
@@ -329,12 +368,14 @@ class StreamFramer:
 
 
 def _content_length(head: bytes) -> int | None:
-    for line in head.split(b"\r\n")[1:]:
-        name, sep, value = line.partition(b":")
-        if sep and name.strip().lower() in (b"content-length", b"l"):
-            v = value.strip()
-            return int(v) if v.isdigit() else None
-    return None
+    """The stream's body length; None when it is missing, not a number, or given twice
+    (two lengths are two ways to cut the stream: refuse to choose)."""
+    found = [line.partition(b":")[2].strip() for line in head.split(b"\r\n")[1:]
+             if line.partition(b":")[1] and
+             line.partition(b":")[0].strip().lower() in (b"content-length", b"l")]
+    if len(found) != 1 or not found[0].isdigit():
+        return None
+    return int(found[0])
 
 
 def make_response(
@@ -349,7 +390,9 @@ def make_response(
     """Build a response that copies Via, From, To, Call-ID and CSeq (RFC 3261 §8.2.6.2)."""
     h = Headers()
     for name in ("Via", "From", "To", "Call-ID", "CSeq"):
-        for value in _raw_values(request.headers, name):
+        values = _raw_values(request.headers, name)
+        # A request that (wrongly) carries two Call-IDs gets an answer that carries one.
+        for value in values if name == "Via" else values[:1]:
             h.add(name, value)
     if 100 < status < 300:
         # Responses that may establish a dialog echo the proxies' Record-Route (§12.1.1),

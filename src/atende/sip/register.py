@@ -11,6 +11,7 @@ from enum import Enum
 
 from atende.sip.auth import ChallengeResponder, DigestClient, challenge_in
 from atende.sip.dialog import new_tag
+from atende.sip.grammar import is_digits
 from atende.sip.message import Request, Response
 from atende.sip.requests import ALLOW, new_request
 from atende.sip.uri import NameAddr, SipUri, UriError
@@ -121,12 +122,12 @@ class Registration:
             return None
         if resp.status == 423:
             min_expires = resp.headers.get("Min-Expires")
-            if min_expires and min_expires.isdigit() and int(min_expires) > self.expires:
+            if min_expires and is_digits(min_expires) and int(min_expires) > self.expires:
                 self.expires = int(min_expires)
                 return self._build(self.expires)
         retry_after = (resp.headers.get("Retry-After") or "").split(";")[0].strip()
         self._fail(explain(resp.status, resp.reason, self.auth.sent), now,
-                   int(retry_after) if retry_after.isdigit() else None)
+                   int(retry_after) if is_digits(retry_after) else None)
         return None
 
     def _on_challenge(self, resp: Response, now: float) -> Request | None:
@@ -165,10 +166,10 @@ class Registration:
                 na = NameAddr.parse(value)
             except (UriError, ValueError):
                 continue
-            if _same_contact(str(na.uri), ours) and (na.params.get("expires") or "").isdigit():
+            if _same_contact(str(na.uri), ours) and is_digits(na.params.get("expires") or ""):
                 return int(na.params["expires"] or 0)
         exp = resp.headers.get("Expires")
-        if exp and exp.isdigit():
+        if exp and is_digits(exp):
             return int(exp)
         return self.expires
 

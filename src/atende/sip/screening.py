@@ -45,14 +45,21 @@ def with_capabilities(resp: Response) -> Response:
 def screen_invite(req: Request) -> tuple[SessionDescription | None, Response | None]:
     """A new INVITE checked before anything is set up for it: its offer (None: a delayed
     offer), or the response that refuses it (400 without a usable Contact, 415 for a body
-    that is not SDP, 488 with no common codec, 400 for SDP we cannot read)."""
+    that is not SDP, 406 when the caller takes no SDP in our answer, 488 with no common
+    codec, 400 for SDP we cannot read)."""
     contacts = req.headers.get_all("Contact")
     if not contacts:
         return None, make_response(req, 400, "Missing Contact")
     try:
         NameAddr.parse(contacts[0])
+        for route in req.headers.get_all("Record-Route"):  # the dialog's route set
+            NameAddr.parse(route)
     except (UriError, ValueError):
-        return None, make_response(req, 400, "Bad Contact")
+        return None, make_response(req, 400, "Bad Contact or Record-Route")
+    if not takes_sdp(req):
+        resp = make_response(req, 406)
+        resp.headers.add("Accept", "application/sdp")
+        return None, resp
     if not req.body:
         return None, None
     ctype = (req.headers.get("Content-Type") or "").split(";")[0].strip().lower()
@@ -65,11 +72,25 @@ def screen_invite(req: Request) -> tuple[SessionDescription | None, Response | N
         negotiate(offer)
     except NoCommonCodec:
         resp = make_response(req, 488)
-        resp.headers.add("Warning", '305 atende "no common codec: PCMU/PCMA required"')
+        resp.headers.add("Warning", warning("no common codec: PCMU/PCMA required", 305))
         return None, resp
     except SdpError as exc:
         return None, make_response(req, 400, f"Bad SDP: {exc}"[:80])
     return offer, None
+
+
+def takes_sdp(req: Request) -> bool:
+    """Whether the request's Accept (if it has one) lets our answer carry SDP (RFC 3261
+    §20.1: an Accept header present but empty takes nothing)."""
+    if "Accept" not in req.headers:
+        return True
+    kinds = {a.split(";")[0].strip().lower() for a in req.headers.get_all("Accept")}
+    return bool(kinds & {"application/sdp", "application/*", "*/*"})
+
+
+def warning(text: str, code: int = 399) -> str:
+    """A Warning header's value from us (RFC 3261 §20.43)."""
+    return f'{code} atende "{warning_text(text)}"'
 
 
 def warning_text(text: str) -> str:

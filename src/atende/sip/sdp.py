@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from dataclasses import dataclass, field
+
+from atende.sip.grammar import is_digits
 
 # Static payload types we can speak (RFC 3551), and the names for dynamic ones.
 STATIC_PT = {0: ("PCMU", 8000), 8: ("PCMA", 8000)}
@@ -51,7 +54,7 @@ class MediaDescription:
             pt_s, _, enc = v.partition(" ")
             name, _, rest = enc.partition("/")
             rate_s = rest.split("/")[0]
-            if pt_s.isdigit() and rate_s.isdigit():
+            if is_digits(pt_s) and is_digits(rate_s):
                 out[int(pt_s)] = (name.upper(), int(rate_s))
         return out
 
@@ -101,14 +104,19 @@ def parse_sdp(body: bytes) -> SessionDescription:
             if len(parts) != 3 or parts[0] != "IN" or parts[1] not in ("IP4", "IP6"):
                 raise SdpError(f"bad connection line {value!r}")
             addr = parts[2].split("/")[0]
+            if not _is_address(addr, parts[1]):
+                # We send media to it: a name would be resolved, a wrong one dialled.
+                raise SdpError(f"connection address is not an {parts[1]} address: "
+                               f"{addr[:40]!r}")
             if media:
                 media[-1].connection = addr
             else:
                 conn = addr
         elif kind == "m":
             parts = value.split()
-            if len(parts) < 4 or not parts[1].split("/")[0].isdigit():
-                raise SdpError(f"bad media line {value!r}")
+            port_s = parts[1].split("/")[0] if len(parts) >= 4 else ""
+            if not is_digits(port_s) or int(port_s) > 65535:
+                raise SdpError(f"bad media line {value[:60]!r}")
             media.append(MediaDescription(parts[0], int(parts[1].split("/")[0]), parts[2],
                                           parts[3:]))
         elif kind == "a":
@@ -118,6 +126,14 @@ def parse_sdp(body: bytes) -> SessionDescription:
     if not seen_v or not origin:
         raise SdpError("SDP lacks v= or o=")
     return SessionDescription(origin, conn, media, sess_attrs)
+
+
+def _is_address(text: str, kind: str) -> bool:
+    try:
+        addr = ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return addr.version == (4 if kind == "IP4" else 6)
 
 
 @dataclass(frozen=True)
@@ -166,7 +182,7 @@ def negotiate(offer: SessionDescription, supported: tuple[str, ...] = SUPPORTED_
         codec: Codec | None = None
         dtmf: int | None = None
         for fmt in m.formats:
-            if not fmt.isdigit():
+            if not is_digits(fmt) or int(fmt) > 127:  # RTP has seven bits for it
                 continue
             pt = int(fmt)
             name, rate = rtpmap.get(pt, STATIC_PT.get(pt, ("", 0)))
@@ -180,7 +196,7 @@ def negotiate(offer: SessionDescription, supported: tuple[str, ...] = SUPPORTED_
         if not host:
             raise SdpError("no connection address for the audio stream")
         ptime_s = m.attr("ptime")
-        ptime = int(ptime_s) if ptime_s and ptime_s.isdigit() else 20
+        ptime = int(ptime_s) if ptime_s and is_digits(ptime_s) else 20
         ptime = min(max(10, ptime - ptime % 10), 60)
         direction = MIRROR[m.direction(offer.direction)]
         if host in ("0.0.0.0", "::"):

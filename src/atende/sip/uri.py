@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from atende.sip.grammar import format_params, parse_params, quote, unquote
+from atende.sip.grammar import format_params, is_digits, parse_params, quote, unquote
 
 _HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9\-_.]*[A-Za-z0-9])?\.?$")
 _IPV6_RE = re.compile(r"^[0-9A-Fa-f:.]+$")
@@ -36,16 +36,18 @@ class SipUri:
         scheme = scheme.lower()
         if not sep or scheme not in ("sip", "sips"):
             raise UriError(f"unsupported URI scheme in {text!r}")
+        user = password = None
+        if "@" in rest:
+            # The user part may hold "?", ";" and "=" (RFC 3261 §25.1 user-unreserved);
+            # "@" is escaped everywhere but where it ends it.
+            userinfo, _, rest = rest.partition("@")
+            user, _, pw = userinfo.partition(":")
+            password = pw or None
+            if not user or any(c in userinfo for c in ' \t"<>'):
+                raise UriError(f"bad user part in {text!r}")
         headers: str | None = None
         if "?" in rest:
             rest, _, headers = rest.partition("?")
-        user = password = None
-        if "@" in rest:
-            userinfo, _, rest = rest.rpartition("@")
-            user, _, pw = userinfo.partition(":")
-            password = pw or None
-            if not user or any(c in userinfo for c in ' \t"<>@'):
-                raise UriError(f"bad user part in {text!r}")
         hostport, _, paramstr = rest.partition(";")
         host, port = _split_hostport(hostport)
         if not host:
@@ -95,7 +97,7 @@ def _split_hostport(hostport: str) -> tuple[str, int | None]:
         host, _, port_s = hostport.partition(":")
     port: int | None = None
     if port_s:
-        if not port_s.isdigit() or not 0 < int(port_s) < 65536:
+        if not is_digits(port_s) or not 0 < int(port_s) < 65536:
             raise UriError(f"bad port {port_s!r}")
         port = int(port_s)
     if not host or not (_HOST_RE.match(host) or (":" in host and _IPV6_RE.match(host))):

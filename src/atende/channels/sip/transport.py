@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import cast
 
 from atende.channels.sip.tls import client_context
-from atende.sip.message import SipParseError, StreamFramer
+from atende.sip.message import FramingError, SipParseError, StreamFramer
 from atende.sip.transaction import Address
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,8 @@ class _StreamConnection(asyncio.Protocol):
         except SipParseError as exc:
             log.info("closing %s connection from %s:%s: %s", self.kind.upper(), self.peer[1],
                      self.peer[2], exc.reason)
+            if isinstance(exc, FramingError):
+                self.owner.on_data(exc.head, self.peer)  # its 400, written before the close
             self.transport.close()
             return
         for m in messages:

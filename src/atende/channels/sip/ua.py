@@ -22,6 +22,7 @@ from atende.sip.message import (
     make_response,
     parse_message,
 )
+from atende.sip.screening import warning
 from atende.sip.transaction import (
     Action,
     Address,
@@ -170,6 +171,10 @@ class UserAgent:
             self.stats["malformed"] += 1
             self._reject_malformed(exc, source)
             return
+        except Exception:  # a parser bug must not close a connection or stop the loop
+            self.stats["errors"] += 1
+            log.exception("error parsing a SIP message from %s:%s", source[1], source[2])
+            return
         if (self.guard is not None and isinstance(msg, Request)
                 and msg.method in ("INVITE", "REGISTER") and "tag=" not in
                 (msg.headers.get("To") or "") and not self.guard.allow(source[1], self.now())):
@@ -200,7 +205,7 @@ class UserAgent:
             try:
                 self._mark_received(msg, source)
                 resp = make_response(msg, exc.status)
-                resp.headers.add("Warning", f'399 atende "{exc.reason}"')
+                resp.headers.add("Warning", warning(exc.reason))
                 self.send_stateless(resp, source)
                 log.info("rejected malformed %s from %s:%s with %d: %s", msg.method, source[1],
                          source[2], exc.status, exc.reason)
