@@ -197,6 +197,10 @@ def test_cloud_speech_settings_keep_their_keys_encrypted(api: tuple[TestClient, 
 
 @pytest.mark.parametrize(("body", "status", "says"), [
     ({"voice": "klingon"}, 422, "voice: unknown voice"),
+    # Issue 16.10: these were 500s
+    ({"voice": "piper:/missing"}, 422, "cannot load the Piper voice '/missing'"),
+    ({"voice": "espeak:<bad>"}, 422, "is not an espeak-ng voice name"),
+    ({"voice": "espeak:xx-nowhere"}, 422, "espeak-ng has no voice 'xx-nowhere'"),
     ({"llm": [{"provider": "acme", "model": "x"}]}, 422, "provider"),
     ({"llm": [{**LLM, "base_url": "ftp://x"}]}, 422, "http:// or https://"),
     ({"tools": ["launch_rockets"]}, 422, "tools"),

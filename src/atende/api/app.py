@@ -9,7 +9,8 @@ from fastapi.routing import APIRoute
 
 from atende import __version__
 from atende.api import examples as ex
-from atende.api.auth import key_checker
+from atende.api.auth import key_check, key_checker
+from atende.api.intake import Intake, Routes
 from atende.api.openapi import IsoTime, install, require_zones
 from atende.api.schemas import CallDetail, CallList, CallSummary
 from atende.store.db import CallFilter, Store
@@ -79,6 +80,9 @@ def create_api(store: Store, routers: list[APIRouter] | None = None,
     keyed = [v1, *(routers or [])]
     for router in keyed:
         app.include_router(router, dependencies=auth)
+    app.add_middleware(Intake, keys=key_check(store), routes=Routes(
+        keyed=tuple(r for router in keyed for r in router.routes),
+        public=tuple(r for router in public or [] for r in router.routes)))
     install(app, {r.path for router in keyed for r in router.routes
                   if isinstance(r, APIRoute)})
     return app

@@ -22,16 +22,20 @@ log = logging.getLogger(__name__)
 
 
 def _load_tts(spec: str, default_piper: Path | None) -> TextToSpeech:
+    """ValueError says what is wrong with ``spec`` (unknown kind, voice or file)."""
     kind, _, arg = spec.partition(":")
     if kind == "espeak":
         from atende.providers.tts.espeak import EspeakTTS
 
-        return EspeakTTS(arg or "en-us")
+        return EspeakTTS.checked(arg or "en-us")
     if kind == "piper":
         try:
             from atende.providers.tts.piper import PiperTTS
 
-            return PiperTTS(arg or default_piper)
+            try:
+                return PiperTTS(arg or default_piper)
+            except Exception as exc:  # missing, unreadable or not a model: the user's path
+                raise ValueError(f"cannot load the Piper voice {arg!r}: {exc}") from None
         except ImportError:
             log.warning("piper-tts is not installed; voice %r falls back to espeak-ng", spec)
             from atende.providers.tts.espeak import EspeakTTS

@@ -6,12 +6,15 @@ Robotic, but it speaks dozens of languages (pt-br, es, fr …) in a few millisec
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import subprocess
 import wave
 
 from atende.media.audio import SAMPLE_RATE
 from atende.media.resample import resample
+
+_VOICE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_+\-]{0,39}")
 
 
 class EspeakTTS:
@@ -27,6 +30,19 @@ class EspeakTTS:
         self.exe = exe
         self.voice = voice
         self.rate_wpm = rate_wpm
+
+    @classmethod
+    def checked(cls, voice: str) -> EspeakTTS:
+        """The voice if espeak-ng has it; ValueError otherwise (a name like en-us, pt-br or
+        en+f3)."""
+        if not _VOICE.fullmatch(voice):
+            raise ValueError(f"{voice[:40]!r} is not an espeak-ng voice name (e.g. en-us)")
+        tts = cls(voice)
+        probe = subprocess.run([tts.exe, "-v", voice, "-q", "--", "."], capture_output=True,
+                               timeout=10)
+        if probe.returncode != 0:
+            raise ValueError(f"espeak-ng has no voice {voice!r} (see espeak-ng --voices)")
+        return tts
 
     def synthesize(self, text: str) -> bytes:
         proc = subprocess.run(
