@@ -226,6 +226,11 @@ async def test_triggers_idempotency_and_manual_calls(
                       timeout=10).status_code == 415
     bad = httpx.post(url, json={"task": TASK}, timeout=10)
     assert bad.status_code == 422 and "phone_number is required" in bad.text
+    # The trunk the URL was made for is the only one it dials through (issue 16.13).
+    other = httpx.post(url, json={"phone_number": "bob", "trunk_id": "another"}, timeout=10)
+    assert other.status_code == 422 and "this trigger URL places its calls with" in other.text
+    same = httpx.post(url, json={"phone_number": "bob", "trunk_id": trunk["id"]}, timeout=10)
+    assert same.status_code == 202
     assert httpx.post(url + "x", json={"phone_number": "bob"}, timeout=10).status_code == 404
     # The token is shown once; listing masks it. Revoked, the URL is gone.
     hooks = atende.api.get("/v1/hooks").json()

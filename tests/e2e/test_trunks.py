@@ -65,6 +65,10 @@ def test_create_read_update_delete_a_did_trunk(atende: AtendeProcess) -> None:
         ({"kind": "fax"}, "kind", ""),
         ({"transport": "sctp"}, "transport", ""),
         ({"outbound_proxy": "proxy.test:99999"}, "outbound_proxy", "host:port"),
+        # Issue 16.14: what reaches a SIP header keeps to its grammar
+        ({"username": 'acme"\r\nX-Injected: 1'}, "username", "user part"),
+        ({"username": "acme\\"}, "username", "user part"),
+        ({"number": '"+1 202" <sip:x@y>'}, "number", "no quotes"),
     ],
 )
 def test_validation_says_what_to_fix(atende: AtendeProcess, change: dict[str, Any],
@@ -73,6 +77,10 @@ def test_validation_says_what_to_fix(atende: AtendeProcess, change: dict[str, An
     assert r.status_code == 422
     text = r.text
     assert field in text and words in text, text
+    # A rejected password is still somebody's password: never echoed back (16.15), nor
+    # the valid one beside another field's error.
+    assert change.get("password", "Provider-Pass-2024") not in text, text
+    assert "Provider-Pass-2024" not in text
 
 
 def test_missing_fields_and_unknown_assistant(atende: AtendeProcess) -> None:

@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
 from atende import __version__
@@ -32,6 +35,13 @@ def create_api(store: Store, routers: list[APIRouter] | None = None,
         "example": {"status": "ok"}}}}})
     async def health() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Without the input pydantic would echo: it may be a rejected password or key, or
+        # (for a check across fields) the whole body with its secrets.
+        return JSONResponse(status_code=422, content={"detail": jsonable_encoder(
+            [{k: e[k] for k in ("type", "loc", "msg") if k in e} for e in exc.errors()])})
 
     v1 = APIRouter()
 

@@ -178,6 +178,13 @@ class CallStarter:
             earlier = await self._by_key(idempotency_key, request_hash)
             if earlier is not None:
                 return earlier, False
+        if hook is not None:
+            # A trigger URL's holder places calls the way its maker chose, nothing else.
+            for name, bound, asked in (("trunk_id", hook.trunk_id, body.trunk_id),
+                                       ("assistant_id", hook.assistant_id, body.assistant_id)):
+                if bound and asked and asked != bound:
+                    raise HTTPException(422, f"{name}: this trigger URL places its calls "
+                                        f"with {bound!r}; leave {name} out")
         trunk = pick_trunk(self.trunks, body.trunk_id or (hook.trunk_id if hook else None))
         field = "phone_number" if body.phone_number else "to"
         user = destination(trunk, body.number, field)

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from atende.api import examples as ex
 from atende.api.outbound import destination
+from atende.sip.grammar import is_user
 from atende.sip.uri import UriError, split_hostport
 from atende.store import models
 from atende.store.db import Store, as_utc
@@ -123,6 +124,24 @@ class TrunkFields(BaseModel):
     @classmethod
     def _check_host(cls, v: str | None) -> str | None:
         return None if v is None else _host(v)
+
+    @field_validator("username")
+    @classmethod
+    def _check_username(cls, v: str | None) -> str | None:
+        # It is written into REGISTER's Authorization and our From: a quote or a line
+        # break there would write headers of the caller's choosing.
+        if v is not None and not is_user(v):
+            raise ValueError("username: letters, digits and - _ . ! ~ * ' ( ) & = + $ , ; ? / "
+                             "(or %XX escapes) only, as in a SIP address's user part")
+        return v
+
+    @field_validator("number")
+    @classmethod
+    def _number_chars(cls, v: str | None) -> str | None:
+        if v is not None and not is_user("".join(v.split())):
+            raise ValueError("number: an extension (e.g. 1000) or a phone number (e.g. "
+                             "+1 202 555 0123): no quotes, spaces inside words, @ or :")
+        return v
 
     @field_validator("outbound_proxy")
     @classmethod

@@ -7,10 +7,18 @@ import re
 
 TOKEN_RE = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+$")
 _DIGITS_RE = re.compile(r"[0-9]+")
+# RFC 3261 §25.1 user: unreserved / escaped / user-unreserved. No quote, backslash, space,
+# line break, "<", ">", "@" or ":" can get through into a header we write.
+_USER_RE = re.compile(r"(?:[A-Za-z0-9\-_.!~*'()&=+$,;?/]|%[0-9A-Fa-f]{2})+")
 
 
 def is_token(s: str) -> bool:
     return bool(TOKEN_RE.match(s))
+
+
+def is_user(s: str) -> bool:
+    """Whether ``s`` may stand as the user part of a SIP URI as it is."""
+    return _USER_RE.fullmatch(s) is not None
 
 
 def is_digits(s: str) -> bool:
