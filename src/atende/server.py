@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import ssl
 import uuid
 from collections.abc import Generator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -92,7 +94,8 @@ class Atende:
 
     async def start(self) -> None:
         s = self.settings
-        s.data_dir.mkdir(parents=True, exist_ok=True)
+        os.umask(0o077)  # what atende writes is its user's alone (see keep_private)
+        keep_private(s.data_dir)
         await self.store.init(DEFAULT_RULES.to_dict())
         # Calls a previous process left live died with it: close or requeue them before
         # anything new starts.
@@ -223,6 +226,19 @@ class Atende:
             await asyncio.wait([self._api_task], timeout=5)
         await self.store.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def keep_private(data_dir: Path) -> None:
+    """Only atende's own user reads what it keeps (transcripts, call audio, the database,
+    keys): what an earlier version left readable by others is tightened (with umask 077,
+    what it makes from now on is 0600, its folders 0700)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    for path in (data_dir, *data_dir.rglob("*")):
+        if path.is_symlink():
+            continue
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            path.chmod(mode & 0o700)
 
 
 def webhook_secret(settings: Settings, box: SecretBox) -> str:
