@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +38,7 @@ class WakeableLoop:
         self._work = work
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -46,20 +47,39 @@ class WakeableLoop:
         self._wake.set()
 
     async def close(self) -> None:
+        # The flag ends the loop even if the cancel is lost: Python 3.11's wait_for drops
+        # a cancel that comes as the awaited thing completes (a wake() just before).
+        self._closing = True
+        self._wake.set()
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _run(self) -> None:
-        while True:
+        while not self._closing:
             self._wake.clear()  # before the round: a wake-up during it is not lost
             timeout = await self._work()
-            if timeout == 0:
+            if timeout == 0 or self._closing:
                 continue
+            woken = asyncio.ensure_future(self._wake.wait())
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout)
-            except TimeoutError:
-                pass
+                await asyncio.wait([woken], timeout=timeout)
+            finally:
+                woken.cancel()
+
+
+async def all_before(awaitables: Iterable[Awaitable[Any]], deadline: float) -> int:
+    """Run ``awaitables`` side by side until the event loop's clock reaches ``deadline``;
+    those still running then are cancelled. Returns how many did not finish in time."""
+    tasks = [asyncio.ensure_future(a) for a in awaitables]
+    if not tasks:
+        return 0
+    left = max(0.0, deadline - asyncio.get_running_loop().time())
+    _, late = await asyncio.wait(tasks, timeout=left)
+    for task in late:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return len(late)
 
 
 def seconds_until(at: datetime, at_least: float = 0.05) -> float:

@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     max_calls: int = Field(10, ge=1, description="calls handled at once; more get 486 Busy. "
                            "Offline speech models manage about 10 per 2 cores")
     max_call_seconds: float = Field(3600, gt=0, description="hang up calls longer than this")
+    shutdown_timeout_s: float = Field(10.0, gt=0, le=300, description="on SIGTERM, how long "
+                                      "to wait in all for calls to hang up and peers to answer")
     model_threads: int = Field(2, ge=1, le=64, description="worker threads for STT/TTS")
     abuse_max_failures: int = Field(5, ge=1, description="refused or failed-auth INVITEs "
                                     "from one address before it is blocked")

@@ -18,6 +18,7 @@ from typing import Any
 import uvicorn
 
 from atende.agent.brain import DEFAULT_RULES
+from atende.aio import all_before
 from atende.api.abuse import abuse_router
 from atende.api.app import create_api
 from atende.api.assistants import assistants_router
@@ -207,15 +208,18 @@ class Atende:
                                 self.executor)
 
     async def stop(self) -> None:
+        """Stop within ATENDE_SHUTDOWN_TIMEOUT_S: calls are hung up all at once, and
+        whatever peer does not answer is given up on at the deadline."""
+        deadline = asyncio.get_running_loop().time() + self.settings.shutdown_timeout_s
         self.events.close()  # live streams end, so the API server can stop at once
         if self.queue is not None:
             await self.queue.close()  # nothing new starts while the rest stops
-        if self.trunks is not None:
-            await self.trunks.close()
-        if self.channel is not None:
-            await self.channel.close()
-        if self.engine is not None:
-            await self.engine.close()
+        # Unregistering and hanging up side by side: an unreachable PBX delays no BYE.
+        await all_before([c for c in (self.trunks.close() if self.trunks else None,
+                                      self.channel.close(deadline) if self.channel else None)
+                          if c is not None], deadline + 0.5)
+        if self.engine is not None:  # the sessions write their records (a second at least)
+            await self.engine.close(max(deadline, asyncio.get_running_loop().time() + 1))
             await self.engine.providers.close()
         if self.deliverer is not None:
             await self.deliverer.close()

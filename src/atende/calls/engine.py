@@ -16,7 +16,7 @@ from atende.agent.assistant import greeting, session_for
 from atende.agent.brain import RuleSet, render
 from atende.agent.profile import AssistantProfile
 from atende.agent.turns import Turn
-from atende.aio import BackgroundTasks
+from atende.aio import BackgroundTasks, all_before
 from atende.calls.assistant_rows import profile_of
 from atende.calls.automation import Callback, CallJob, dial_outcome, rules_for, summarize
 from atende.calls.events import finished_data
@@ -372,7 +372,6 @@ class CallEngine:
         self.records.event(call_id, kind, {"number": to, "reason": reason, **result})
         return result
 
-    async def close(self) -> None:
-        for active in self.live:
-            if active.task is not None:
-                await asyncio.wait([active.task], timeout=5)
+    async def close(self, deadline: float) -> None:
+        """Let the sessions finish their records, until ``deadline`` (event-loop time)."""
+        await all_before([a.task for a in self.live if a.task is not None], deadline)

@@ -12,7 +12,7 @@ import re
 import uuid
 from dataclasses import dataclass, field
 
-from atende.aio import BackgroundTasks
+from atende.aio import BackgroundTasks, all_before
 from atende.channels.leg import CallInfo, CallLeg, CallRouter, Rejection, TransferResult
 from atende.channels.sip.gate import Challenge, Gate, Refuse
 from atende.channels.sip.leg import SipLeg
@@ -471,9 +471,13 @@ class SipChannel:
         self.calls.pop(dialog.id, None)
         self.ua.forget(dialog)
 
-    async def close(self) -> None:
-        for call in list(self.calls.values()):
-            await call.leg.hangup("shutdown")
+    async def close(self, deadline: float) -> None:
+        """Hang up every call at once, waiting for the answers to our BYEs until
+        ``deadline`` (event-loop time): a peer that never answers holds nobody else up."""
+        late = await all_before([call.leg.hangup("shutdown") for call in self.calls.values()],
+                                deadline)
+        if late:
+            log.warning("%d call(s) did not answer our BYE before the shutdown deadline", late)
 
 
 def _target_uri(dialog: Dialog, target: str) -> SipUri:
