@@ -24,7 +24,7 @@ from tests.e2e.test_outbound import (  # noqa: F401  (pbx and trunk are fixtures
 from tests.e2e.test_trunks import registration
 from tests.peers.atende import AtendeProcess
 from tests.peers.audio import speech_wav
-from tests.peers.kamailio import Kamailio
+from tests.peers.kamailio import NAMED_EXTENSIONS, Kamailio
 from tests.peers.webhook import WebhookReceiver, webhook_receiver
 
 
@@ -202,6 +202,7 @@ async def test_kill_9_with_calls_queued_and_webhooks_pending(
         doomed: AtendeProcess, pbx: Kamailio, tmp_path: Path) -> None:  # noqa: F811
     r = doomed.api.post("/v1/trunks", json={
         "kind": "extension", "name": "PBX", "number": "ai", "username": "ai",
+        "extension_pattern": NAMED_EXTENSIONS,
         "password": AI_PASS, "host": "127.0.0.1", "port": pbx.port, "country": "US"})
     assert r.status_code == 201, r.text
     trunk_id = r.json()["id"]

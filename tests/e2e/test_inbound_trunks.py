@@ -16,7 +16,7 @@ from tests.e2e.test_trunks import registration
 from tests.peers.atende import AtendeProcess
 from tests.peers.audio import read_wav, speech_wav, voiced_spans
 from tests.peers.baresip import Baresip
-from tests.peers.kamailio import Kamailio
+from tests.peers.kamailio import NAMED_EXTENSIONS, Kamailio
 from tests.peers.sipclient import SipClient, sdp_offer
 
 AI_PASS = "Corr3ct-Horse-Battery"
@@ -41,6 +41,7 @@ def create(a: AtendeProcess, body: dict[str, Any]) -> dict[str, Any]:
 async def test_staff_phone_calls_the_assistant_through_the_pbx(
         atende: AtendeProcess, pbx: Kamailio, tmp_path: Path) -> None:
     trunk = create(atende, {"kind": "extension", "name": "PBX", "number": "ai",
+                            "extension_pattern": NAMED_EXTENSIONS,
                             "username": "ai", "password": AI_PASS, "host": "127.0.0.1",
                             "port": pbx.port, "country": "US"})
     try:
@@ -75,6 +76,7 @@ async def test_staff_phone_calls_the_assistant_through_the_pbx(
 async def test_invite_to_an_extension_from_elsewhere_is_refused(
         atende: AtendeProcess, pbx: Kamailio) -> None:
     trunk = create(atende, {"kind": "extension", "name": "PBX2", "number": "ai",
+                            "extension_pattern": NAMED_EXTENSIONS,
                             "username": "ai", "password": AI_PASS, "host": "127.0.0.1",
                             "port": pbx.port, "country": "US"})
     contact_user = trunk["sip_address"].split(":")[1].split("@")[0]

@@ -14,7 +14,7 @@ from tests.e2e.test_trunks import registration
 from tests.peers.atende import AtendeProcess, Call
 from tests.peers.audio import read_wav, speech_wav, voiced_spans
 from tests.peers.baresip import Baresip
-from tests.peers.kamailio import Kamailio
+from tests.peers.kamailio import NAMED_EXTENSIONS, Kamailio
 
 AI_PASS = "Corr3ct-Horse-Battery"
 USERS = {"ai": AI_PASS, "alice": "Alice-Phone-Pass-1", "bob": "Bob-Phone-Pass-22",
@@ -33,6 +33,7 @@ async def pbx(tmp_path: Path) -> AsyncIterator[Kamailio]:
 async def trunk(atende: AtendeProcess, pbx: Kamailio) -> AsyncIterator[dict[str, Any]]:
     r = atende.api.post("/v1/trunks", json={
         "kind": "extension", "name": "PBX out", "number": "ai", "username": "ai",
+        "extension_pattern": NAMED_EXTENSIONS,
         "password": AI_PASS, "host": "127.0.0.1", "port": pbx.port, "country": "US"})
     assert r.status_code == 201, r.text
     t = r.json()
@@ -167,6 +168,7 @@ async def test_trunk_test_reports_a_bad_password(atende: AtendeProcess, pbx: Kam
                                                  ) -> None:
     r = atende.api.post("/v1/trunks", json={
         "kind": "extension", "name": "Typo", "number": "ai", "username": "ai",
+        "extension_pattern": NAMED_EXTENSIONS,
         "password": "Wrong-Password-123", "host": "127.0.0.1", "port": pbx.port,
         "country": "US"})
     t = r.json()

@@ -18,7 +18,7 @@ from tests.e2e.test_outbound import AI_PASS, finished, pbx, phone  # noqa: F401
 from tests.e2e.test_trunks import registration
 from tests.peers.atende import AtendeProcess
 from tests.peers.audio import speech_wav
-from tests.peers.kamailio import Kamailio
+from tests.peers.kamailio import NAMED_EXTENSIONS, Kamailio
 from tests.peers.webhook import webhook_receiver
 
 LISBON = ZoneInfo("Europe/Lisbon")
@@ -35,6 +35,7 @@ async def counted(request: pytest.FixtureRequest, tmp_path: Path,
     a.start()
     r = a.api.post("/v1/trunks", json={
         "kind": "extension", "name": "PBX", "number": "ai", "username": "ai",
+        "extension_pattern": NAMED_EXTENSIONS,
         "password": AI_PASS, "host": "127.0.0.1", "port": pbx.port, "country": "US"})
     assert r.status_code == 201, r.text
     await registration(a, r.json()["id"], "registered")

@@ -13,7 +13,7 @@ from tests.e2e.test_outbound import USERS, finished, phone, place
 from tests.e2e.test_trunks import registration
 from tests.peers.atende import AtendeProcess
 from tests.peers.audio import speech_wav
-from tests.peers.kamailio import Kamailio
+from tests.peers.kamailio import NAMED_EXTENSIONS, Kamailio
 
 
 @pytest.fixture
@@ -29,6 +29,7 @@ async def test_extension_trunk_over_tls(atende: AtendeProcess, tls_pbx: Kamailio
                                         tmp_path: Path) -> None:
     r = atende.api.post("/v1/trunks", json={
         "kind": "extension", "name": "TLS PBX", "number": "ai", "username": "ai",
+        "extension_pattern": NAMED_EXTENSIONS,
         "password": USERS["ai"], "host": "127.0.0.1", "port": tls_pbx.tls_port,
         "transport": "tls", "country": "US"}, timeout=10)
     assert r.status_code == 201, r.text

@@ -141,6 +141,18 @@ async def test_extension_trunk_registers_and_follows_live_updates(
         await registration(atende, t["id"], "registered")
         assert pbx.contacts("ai")
 
+        # The toll-fraud guard (16.12): an outside-line prefix in front of a US number is
+        # no extension, and the US is not among this Portuguese trunk's countries.
+        for to in ("90012025550123", "00012025550123", "0012025550123#", "0012025550123"):
+            r = atende.api.post("/v1/calls", json={"phone_number": to, "trunk_id": t["id"]})
+            assert r.status_code == 422 and "phone_number" in r.text, (to, r.text)
+        r = atende.api.patch(f"/v1/trunks/{t['id']}", json={"extension_pattern": "[0-9"})
+        assert r.status_code == 422 and "not a regular expression" in r.text
+        r = atende.api.patch(f"/v1/trunks/{t['id']}", json={"extension_pattern": "[0-9]*"})
+        assert r.status_code == 422 and "empty destination" in r.text
+        r = atende.api.patch(f"/v1/trunks/{t['id']}", json={"extension_pattern": "[a-z]+"})
+        assert r.status_code == 200 and r.json()["extension_pattern"] == "[a-z]+"
+
         assert atende.api.delete(f"/v1/trunks/{t['id']}").status_code == 204
         assert pbx.contacts("ai") == []  # unregistered on delete
         assert GOOD not in atende.log() and "Wrong-Password-123" not in atende.log()

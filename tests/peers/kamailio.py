@@ -221,3 +221,7 @@ class Kamailio:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(group, signal.SIGKILL)  # whatever of it is left
             await asyncio.to_thread(self.proc.wait)
+
+# The test PBX's users have names (alice, bob …): an extension trunk to it dials them as
+# extensions only if its extension_pattern says so (the default takes 2-6 digits).
+NAMED_EXTENSIONS = "[a-z]+|[0-9]{2,6}"

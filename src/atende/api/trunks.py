@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable
@@ -32,7 +33,7 @@ from atende.store.db import Store, as_utc
 from atende.store.secrets import SecretBox
 from atende.telephony.numbers import NumberError, NumberFormat, parse_number
 from atende.telephony.passwords import check_password
-from atende.telephony.trunks import TrunkConfig, TrunkManager
+from atende.telephony.trunks import DEFAULT_EXTENSIONS, TrunkConfig, TrunkManager
 
 
 class Kind(StrEnum):
@@ -118,7 +119,25 @@ class TrunkFields(BaseModel):
                                           "the assistant (SIP REFER), call the target "
                                           "through this trunk; default false: refused with "
                                           "403")
+    extension_pattern: str | None = Field(
+        None, max_length=200, description="extension trunks: a regular expression the whole "
+        "destination must match to be dialled as an internal extension (e.g. "
+        "[0-9]{3,4}|\\*[0-9]{2}); anything else is a phone number, checked against "
+        f"allowed_countries. Default (null): {DEFAULT_EXTENSIONS}", examples=["[0-9]{3,4}"])
     enabled: StrictBool | None = None
+
+    @field_validator("extension_pattern")
+    @classmethod
+    def _check_pattern(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        try:
+            re.compile(v)
+        except re.error as exc:
+            raise ValueError(f"extension_pattern: not a regular expression ({exc})") from None
+        if re.fullmatch(v, "") is not None:
+            raise ValueError("extension_pattern: it must not match an empty destination")
+        return v
 
     @field_validator("host", "domain")
     @classmethod
@@ -253,6 +272,7 @@ class TrunkOut(BaseModel):
     max_concurrent_calls: int
     allowed_countries: list[str]
     accept_transfers: bool
+    extension_pattern: str | None
     tls_verify: bool
     enabled: bool
     created_at: datetime
@@ -300,6 +320,7 @@ def trunks_router(store: Store, box: SecretBox, manager: TrunkManager, sip_host:
             sip_address=f"sip:{t.contact_user}@{host}:{sip_port}",
             assistant_id=t.assistant_id, max_concurrent_calls=t.max_concurrent_calls,
             allowed_countries=t.allowed_countries, accept_transfers=t.accept_transfers,
+            extension_pattern=t.extension_pattern,
             tls_verify=t.tls_verify,
             enabled=t.enabled,
             created_at=as_utc(t.created_at), updated_at=as_utc(t.updated_at),
@@ -331,6 +352,7 @@ def trunks_router(store: Store, box: SecretBox, manager: TrunkManager, sip_host:
             max_concurrent_calls=body.max_concurrent_calls or 10,
             allowed_countries=body.allowed_countries or [body.country],
             accept_transfers=bool(body.accept_transfers),
+            extension_pattern=body.extension_pattern,
             tls_verify=True if body.tls_verify is None else body.tls_verify,
             enabled=True if body.enabled is None else body.enabled,
             created_at=now, updated_at=now,

@@ -185,6 +185,8 @@ class Trunk(Base):
     max_concurrent_calls: Mapped[int] = mapped_column(Integer)
     allowed_countries: Mapped[list[str]] = mapped_column(JSON)
     accept_transfers: Mapped[bool] = mapped_column(Boolean, default=False)
+    # extension trunks: a regular expression for internal extensions (None: 2-6 digits)
+    extension_pattern: Mapped[str | None] = mapped_column(String(200), nullable=True)
     tls_verify: Mapped[bool] = mapped_column(Boolean, default=True)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from atende.channels.sip.registration import RegistrationAgent
 from atende.channels.sip.transport import address, resolve
 from atende.channels.sip.ua import UserAgent
+from atende.sip.grammar import is_user
 from atende.sip.register import Registration
 from atende.sip.transaction import Address
 from atende.sip.uri import SipUri, split_hostport
@@ -19,7 +20,11 @@ from atende.telephony.numbers import NumberError, format_for_trunk, number_count
 
 log = logging.getLogger(__name__)
 
-EXTENSION_RE = re.compile(r"^[A-Za-z0-9*#_.\-]{1,64}$")
+# What an extension trunk dials as an internal extension unless it says otherwise: 2-6
+# digits. Longer strings are phone numbers and meet the country check (a "9" or "00"
+# prefix in front of a foreign number is not an extension).
+DEFAULT_EXTENSIONS = "[0-9]{2,6}"
+PHONE_NUMBER_RE = re.compile(r"\+?[0-9]{2,20}")
 
 
 class DestinationError(ValueError):
@@ -52,6 +57,7 @@ class TrunkConfig:
     accept_transfers: bool
     tls_verify: bool
     enabled: bool
+    extension_pattern: str | None = None  # extension trunks; None: DEFAULT_EXTENSIONS
 
     @classmethod
     def of(cls, row: models.Trunk, box: SecretBox) -> TrunkConfig:
@@ -65,7 +71,7 @@ class TrunkConfig:
             number_format=row.number_format, country=row.country,
             allowed_countries=tuple(row.allowed_countries),
             accept_transfers=row.accept_transfers, tls_verify=row.tls_verify,
-            enabled=row.enabled,
+            enabled=row.enabled, extension_pattern=row.extension_pattern,
         )
 
     def registration_key(self) -> tuple[object, ...]:
@@ -79,17 +85,28 @@ class TrunkConfig:
         return 5061 if self.transport == "tls" else 5060
 
     def dial_user(self, to: str) -> str:
-        """The Request-URI user that reaches ``to`` (a number in any usual format, or an
-        internal extension on an extension trunk). The toll-fraud guard: numbers outside
-        ``allowed_countries`` raise DestinationError before anything is dialled."""
+        """The Request-URI user that reaches ``to``: on an extension trunk an internal
+        extension (what ``extension_pattern`` matches, whole), else a phone number in any
+        usual format. The toll-fraud guard: anything else, and numbers outside
+        ``allowed_countries``, raise DestinationError before anything is dialled."""
         to = to.strip()
+        if self.kind == "extension" and re.fullmatch(
+                self.extension_pattern or DEFAULT_EXTENSIONS, to):
+            user = to.replace("#", "%23")  # "#" is escaped in a SIP user part
+            if not is_user(user):
+                raise DestinationError(f"{to!r} cannot be a SIP user part")
+            return user
+        number = "".join(ch for ch in to if ch not in " -.()/")
+        if not PHONE_NUMBER_RE.fullmatch(number):
+            hint = ("an extension matching the trunk's extension_pattern, or "
+                    if self.kind == "extension" else "")
+            raise DestinationError(f"{to!r}: dial {hint}a phone number (digits, an "
+                                   "optional leading +)")
         try:
-            user = format_for_trunk(to, self.country, self.number_format)
+            user = format_for_trunk(number, self.country, self.number_format)
         except NumberError as exc:
-            if self.kind == "extension" and EXTENSION_RE.match(to):
-                return to
             raise DestinationError(str(exc)) from None
-        region = number_country(to, self.country)
+        region = number_country(number, self.country)
         if region not in self.allowed_countries:
             raise DestinationError(
                 f"calls to {region} are not allowed on trunk {self.name!r} "
