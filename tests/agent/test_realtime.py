@@ -5,6 +5,7 @@ end, and the fallback when the vendor fails."""
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -206,6 +207,27 @@ async def test_a_silent_caller_is_reprompted_then_the_model_says_goodbye(
     greeting, reprompt, goodbye = [t for t in call.record.turns if t.speaker == "assistant"]
     assert 1.9 <= reprompt.started_at - greeting.ended_at <= 2.4
     assert not goodbye.interrupted and goodbye.played_ms >= 580  # heard whole, then hung up
+
+
+async def test_time_on_hold_is_not_silence_for_the_model_either(
+        start_realtime: StartRealtime) -> None:
+    policy = TurnPolicy(reprompt_after_ms=2000, max_reprompts=1)
+    with FakeRealtime([Reply("Hello, dental clinic.", tone(0.4)),
+                       Reply("Are you still there?", tone(0.5, 550)),
+                       Reply("Goodbye then.", tone(0.6, 660))]) as server:
+        call = start_realtime(server, policy=policy)
+        loop = asyncio.get_running_loop()
+        await wait_for(lambda: any(t.speaker == "assistant" for t in call.record.turns))
+        await asyncio.sleep(1.0)
+        call.speaking = True  # a silent line while on hold
+        call.leg.hold_changed(True, loop.time())
+        await asyncio.sleep(2.5)
+        resumed = time.time()
+        call.leg.hold_changed(False, loop.time())
+        call.speaking = False
+        await asyncio.wait_for(call.task, 20)
+    reprompt = [t for t in call.record.turns if t.speaker == "assistant"][1]
+    assert 1.75 <= reprompt.started_at - resumed <= 2.5
 
 
 async def test_keys_the_caller_presses_are_told_to_the_model(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -89,6 +90,28 @@ async def test_a_silent_caller_is_reprompted_then_the_call_ends(
     turns = [t for t in call.record.turns if t.speaker == "assistant"]
     for before, reprompt in itertools.pairwise(turns[2:]):
         assert reprompt.started_at - before.ended_at == pytest.approx(2.0, abs=0.25)
+
+
+async def test_time_on_hold_is_not_silence(start_call: StartCall) -> None:
+    """Issue 16.7: a caller who put the assistant on hold (their line silent, as with
+    a=inactive) and took it off again is reprompted a whole reprompt_after_ms later, not at
+    once for the silence before and during the hold."""
+    policy = TurnPolicy(reprompt_after_ms=2000, max_reprompts=1)
+    call = start_call(rules(), policy=policy)
+    await call.greeting_heard()
+    loop = asyncio.get_running_loop()
+    await asyncio.sleep(1.5)  # most of a reprompt's silence, then the hold
+    call.speaking = True  # no RTP while on hold
+    call.leg.hold_changed(True, loop.time())
+    await asyncio.sleep(3.0)
+    resumed = time.time()  # turns carry wall-clock times
+    call.leg.hold_changed(False, loop.time())
+    call.speaking = False
+    await wait_for(lambda: len(call.record.said("assistant")) == 2)
+    reprompt = [t for t in call.record.turns if t.speaker == "assistant"][1]
+    assert reprompt.text == policy.reprompt
+    assert reprompt.started_at - resumed == pytest.approx(2.0, abs=0.25)
+    await call.end()
 
 
 def screen(action: str = "hangup", message: str | None = None) -> VoicemailDetector:

@@ -227,6 +227,7 @@ class RealtimeSession:
         elif isinstance(ev, HoldChanged):
             if self.observer is not None:
                 self.observer.on_hold(self.leg.info.id, ev.on_hold, self._wall(ev.at))
+            self.silence.restart()  # time on hold is not the caller's silence
             if ev.on_hold:
                 self._cut()
 

@@ -120,6 +120,7 @@ class AgentSession:
                              "on hold" if ev.on_hold else "resumed")
                     if self.observer:
                         self.observer.on_hold(self.leg.info.id, ev.on_hold, self._wall(ev.at))
+                    self.silence.restart()  # time on hold is not the caller's silence
                     if ev.on_hold:
                         self._interrupt()
                         self.endpointer.reset()
