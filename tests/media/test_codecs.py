@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
 
 from atende.media import g711
@@ -57,10 +59,37 @@ def test_dtmf_one_event_per_key_even_with_three_end_packets() -> None:
 def test_dtmf_lost_end_is_reported_when_next_key_starts() -> None:
     rx = DtmfReceiver()
     assert rx.on_packet(1000, EventPayload(11, False, 10, 160).encode()) == []
+    assert rx.on_packet(1000, EventPayload(11, False, 10, 320).encode()) == []
     out = rx.on_packet(5000, EventPayload(10, False, 10, 160).encode())
     assert [e.digit for e in out] == ["#"]
     out = rx.on_packet(5000, EventPayload(10, True, 10, 800).encode())
     assert [(e.digit, e.duration_ms) for e in out] == [("*", 100)]
+
+
+def test_stray_and_malformed_events_press_no_key() -> None:
+    """Issue 16.5: an RTP fuzz made 49 key presses out of lone packets."""
+    rng = random.Random(7)
+    rx = DtmfReceiver()
+    pressed = []
+    for _ in range(20000):  # random events, flags and durations, each at its own time
+        pressed += rx.on_packet(rng.getrandbits(32), rng.randbytes(4))
+    assert pressed == []
+    # Packets of one event that disagree: another key half-way, a duration that goes
+    # back, an event that is no key, a zero duration.
+    for ts, packets in enumerate([[(5, False, 160), (7, True, 800)],
+                                  [(5, False, 800), (5, True, 160)],
+                                  [(99, False, 160), (99, True, 800)],
+                                  [(5, False, 0), (5, True, 0)]]):
+        for event, end, duration in packets:
+            pressed += rx.on_packet(100 + ts, EventPayload(event, end, 10, duration).encode())
+    assert pressed == []
+    # A real press still gets through, end packets triplicated or all lost.
+    for payload, _ in dtmf_payloads("9", 120):
+        pressed += rx.on_packet(900, payload)
+    for payload, _ in dtmf_payloads("1", 120)[:-3]:
+        pressed += rx.on_packet(1900, payload)
+    pressed += rx.on_packet(2900, EventPayload(2, False, 10, 160).encode())
+    assert [e.digit for e in pressed] == ["9", "1"]
 
 
 def test_dtmf_payloads_shape() -> None:

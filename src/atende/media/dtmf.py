@@ -50,26 +50,43 @@ class DtmfReceiver:
 
     An event is identified by its RTP timestamp; the end packet is sent three times and
     must be reported once. If the end packets are all lost, the event is reported when the
-    next one begins.
+    next one begins. A key press is believed only once two packets of it agree (the same
+    known event, durations that do not go back): a lone packet, stray or malformed,
+    presses nothing.
     """
 
     def __init__(self, clock_rate: int = 8000) -> None:
         self.clock_rate = clock_rate
         self._current_ts: int | None = None
         self._current: EventPayload | None = None
+        self._packets = 0  # of the current event that agree with each other
+        self._broken = False  # the current event's packets disagreed: it is not reported
         self._reported: set[int] = set()
 
     def on_packet(self, timestamp: int, payload: bytes) -> list[DtmfEvent]:
+        """ValueError for a payload too short to be an event."""
         ev = EventPayload.parse(payload)
         out: list[DtmfEvent] = []
         if timestamp != self._current_ts:
-            if self._current is not None and self._current_ts not in self._reported:
+            if self._current is not None and self._believable():
                 out.extend(self._report(self._current_ts, self._current))
-            self._current_ts = timestamp
+            self._current_ts, self._current = timestamp, None
+            self._packets, self._broken = 0, False
+        before = self._current
+        if event_to_digit(ev.event) is None or ev.duration == 0 or (
+                before is not None and (ev.event != before.event
+                                        or ev.duration < before.duration)):
+            self._broken = True
+            return out
         self._current = ev
-        if ev.end and timestamp not in self._reported:
+        self._packets += 1
+        if ev.end and self._believable():
             out.extend(self._report(timestamp, ev))
         return out
+
+    def _believable(self) -> bool:
+        return (not self._broken and self._packets >= 2
+                and self._current_ts not in self._reported)
 
     def _report(self, ts: int | None, ev: EventPayload) -> list[DtmfEvent]:
         if ts is None:

@@ -115,6 +115,7 @@ class RtpEndpoint:
         self.rtcp = RtcpState(cname)
         self.jitter = JitterBuffer(depth=3)
         self.dtmf = DtmfReceiver()
+        self.audio_ssrc: int | None = None  # of the caller's audio, once it comes
         self._in_rs = StreamResampler(8000, SAMPLE_RATE)
         self._out_rs = StreamResampler(SAMPLE_RATE, 8000)
         self._in_buf = bytearray()
@@ -138,6 +139,7 @@ class RtpEndpoint:
             self.remote = new_remote
             self.remote_rtcp = (neg.remote_host, neg.remote_port + 1)
             self.latched = False
+            self.audio_ssrc = None
         self.trusted_hosts.add(neg.remote_host)
         if self.neg is None or self.neg.codec != neg.codec:
             self.sender.payload_type = neg.codec.payload_type
@@ -195,13 +197,18 @@ class RtpEndpoint:
         self.packets_received += 1
         self.stats.update(pkt, now)
         if pkt.payload_type == neg.dtmf_payload_type:
+            if self.audio_ssrc is not None and pkt.ssrc != self.audio_ssrc:
+                return  # key presses come in the caller's own audio stream (RFC 4733 §2.1)
             try:
                 for ev in self.dtmf.on_packet(pkt.timestamp, pkt.payload):
                     self.on_dtmf(ev, now)
             except ValueError:
                 pass
             return
-        if pkt.payload_type != neg.codec.payload_type or not neg.we_receive:
+        if pkt.payload_type != neg.codec.payload_type:
+            return
+        self.audio_ssrc = pkt.ssrc
+        if not neg.we_receive:
             return
         for payload in self.jitter.push(pkt.sequence, pkt.payload):
             if payload is None:
