@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     abuse_max_failures: int = Field(5, ge=1, description="refused or failed-auth INVITEs "
                                     "from one address before it is blocked")
     abuse_window_s: float = Field(60, gt=0, description="window for counting failures")
+    abuse_max_user_failures: int = Field(10, ge=1, description="failed digests for one "
+                                         "username, from any addresses, before it is locked")
     abuse_block_s: float = Field(600, ge=0, description="how long a blocked address stays "
                                  "blocked")
     sip_rate_per_s: float = Field(10, gt=0, description="new INVITE/REGISTER per second per "

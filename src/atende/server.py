@@ -80,7 +80,7 @@ class Atende:
                                            thread_name_prefix="models")
         self.guard = AbuseGuard(settings.abuse_max_failures, settings.abuse_window_s,
                                 settings.abuse_block_s, settings.sip_rate_per_s,
-                                2 * settings.sip_rate_per_s)
+                                2 * settings.sip_rate_per_s, settings.abuse_max_user_failures)
         self.ua = UserAgent(public_ip=settings.public_ip, guard=self.guard)
         self.engine: CallEngine | None = None
         self.channel: SipChannel | None = None

@@ -33,3 +33,31 @@ def test_rate_limit_with_burst_and_refill() -> None:
     assert not g.allow("203.0.113.7", 0.5)
     assert g.rate_limited == 3
     assert g.allow("203.0.113.8", 0.5)  # per address
+
+
+def test_a_trunks_own_address_is_counted_but_never_blocked() -> None:
+    """Issue 16.6: five INVITEs from the PBX for an unknown user blocked the PBX itself."""
+    g = AbuseGuard(max_failures=5, window_s=60, block_s=600)
+    for i in range(20):
+        g.failure("10.0.0.2", float(i), "no such user", protected=True)
+    assert not g.is_blocked("10.0.0.2", 21.0)
+    report = g.snapshot(21.0)
+    assert report["blocked"] == []
+    assert report["watched"] == [{"address": "10.0.0.2", "recent_failures": 20}]
+
+
+def test_one_username_guessed_from_many_addresses_is_locked() -> None:
+    """160 wrong digests from 40 addresses blocked nobody: four each, under the limit."""
+    g = AbuseGuard(max_failures=5, window_s=60, block_s=600, max_user_failures=10)
+    now = 0.0
+    for i in range(40):
+        for _ in range(4):
+            now += 0.1
+            g.failure(f"198.51.100.{i}", now, "bad digest credentials", user="carrier")
+    assert not any(g.is_blocked(f"198.51.100.{i}", now) for i in range(40))
+    assert g.user_locked("carrier", now)
+    assert not g.user_locked("someone-else", now)
+    [locked] = g.snapshot(now)["locked_users"]  # type: ignore[misc]
+    assert locked["user"] == "carrier" and locked["refused"] == 1
+    assert 584 <= locked["locked_for_s"] <= 586  # locked at the 10th failure, at t = 1 s
+    assert not g.user_locked("carrier", now + 601)  # for block_s, then it may try again

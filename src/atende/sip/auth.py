@@ -15,7 +15,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from atende.sip.grammar import split_commas, unquote
-from atende.sip.message import Response
+from atende.sip.message import Request, Response
 
 SUPPORTED = ("SHA-256", "MD5")
 
@@ -46,6 +46,18 @@ def parse_auth_params(value: str) -> tuple[str, dict[str, str]]:
             raise AuthError(f"bad auth parameter {part!r}")
         params[key.strip().lower()] = unquote(val.strip())
     return scheme, params
+
+
+def digest_username(req: Request) -> str | None:
+    """The username a request's Authorization (or Proxy-Authorization) tries, if any."""
+    for name in ("Authorization", "Proxy-Authorization"):
+        value = req.headers.get(name)
+        if value is not None:
+            try:
+                return parse_auth_params(value)[1].get("username")
+            except AuthError:
+                return None
+    return None
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,9 @@
 """Abuse guard, sans-IO: addresses that keep failing authentication or calling without
 being allowed get blocked for a while, and INVITE/REGISTER floods are rate limited per
-address. Blocked traffic is dropped without an answer (scanners learn nothing)."""
+address. Blocked traffic is dropped without an answer (scanners learn nothing). A username
+whose digest keeps failing, from however many addresses, is locked for a while: only its
+trunk's own addresses may still try it. A trunk's own addresses are never blocked (their
+failures are counted and shown): blocking them would cut the PBX or carrier off."""
 
 from __future__ import annotations
 
@@ -26,8 +29,11 @@ class AbuseGuard:
     and blocks addresses that keep failing."""
 
     def __init__(self, max_failures: int = 5, window_s: float = 60.0, block_s: float = 600.0,
-                 rate_per_s: float = 10.0, burst: float = 20.0) -> None:
+                 rate_per_s: float = 10.0, burst: float = 20.0,
+                 max_user_failures: int = 10) -> None:
         self.max_failures = max_failures
+        self.max_user_failures = max_user_failures
+        self._users: dict[str, _Source] = {}  # digest usernames: failures and locks
         self.window_s = window_s
         self.block_s = block_s
         self.rate_per_s = rate_per_s
@@ -71,18 +77,50 @@ class AbuseGuard:
             log.warning("rate limiting SIP requests from %s", ip)
         return False
 
-    def failure(self, ip: str, now: float, reason: str) -> None:
-        """An authentication failure or a call from where calls are not allowed."""
+    def failure(self, ip: str, now: float, reason: str, user: str | None = None,
+                protected: bool = False) -> None:
+        """An authentication failure (``user``: the digest username tried) or a call from
+        where calls are not allowed. ``protected``: a trunk's own address, counted but
+        never blocked."""
+        if user:
+            self._user_failure(user[:200], now)
         src = self._src(ip, now)
         src.failures.append(now)
         while src.failures and src.failures[0] <= now - self.window_s:
             src.failures.popleft()
+        if protected:
+            if len(src.failures) == self.max_failures:
+                log.warning("%s keeps failing (%s) but is a trunk's address: not blocked",
+                            ip, reason)
+            return
         if len(src.failures) >= self.max_failures and src.blocked_until <= now:
             src.blocked_until = now + self.block_s
             src.reason = reason
             src.failures.clear()
             log.warning("blocking %s for %.0f s after %d failures (last: %s)", ip,
                         self.block_s, self.max_failures, reason)
+
+    def _user_failure(self, user: str, now: float) -> None:
+        rec = self._users.get(user)
+        if rec is None:
+            if len(self._users) > 10_000:  # spread over made-up names: keep only the locked
+                self._users = {u: r for u, r in self._users.items() if r.blocked_until > now}
+            rec = self._users[user] = _Source()
+        rec.failures.append(now)
+        while rec.failures and rec.failures[0] <= now - self.window_s:
+            rec.failures.popleft()
+        if len(rec.failures) >= self.max_user_failures and rec.blocked_until <= now:
+            rec.blocked_until = now + self.block_s
+            rec.failures.clear()
+            log.warning("locking user %r for %.0f s after %d failed digests", user,
+                        self.block_s, self.max_user_failures)
+
+    def user_locked(self, user: str, now: float) -> bool:
+        rec = self._users.get(user[:200])
+        if rec is not None and rec.blocked_until > now:
+            rec.dropped += 1
+            return True
+        return False
 
     def snapshot(self, now: float) -> dict[str, object]:
         blocked = [
@@ -94,8 +132,13 @@ class AbuseGuard:
             {"address": ip, "recent_failures": len(s.failures)}
             for ip, s in self._sources.items() if s.failures and s.blocked_until <= now
         ]
-        return {"blocked": blocked, "watched": watched, "rate_limited": self.rate_limited,
+        locked = [{"user": u, "locked_for_s": int(r.blocked_until - now),
+                   "refused": r.dropped}
+                  for u, r in self._users.items() if r.blocked_until > now]
+        return {"blocked": blocked, "watched": watched, "locked_users": locked,
+                "rate_limited": self.rate_limited,
                 "blocked_drops": self.blocked_drops,
                 "policy": {"max_failures": self.max_failures, "window_s": self.window_s,
                            "block_s": self.block_s, "rate_per_s": self.rate_per_s,
+                           "max_user_failures": self.max_user_failures,
                            "burst": self.burst}}

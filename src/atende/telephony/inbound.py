@@ -60,6 +60,10 @@ class InboundGate:
         log.warning("refused direct call from %s (not in ATENDE_ALLOW_DIRECT)", source_ip)
         return Refuse(403, "Direct calls not allowed from here")
 
+    def trunk_address(self, source_ip: str) -> bool:
+        return any(source_ip in live.peer_ips or _in(source_ip, live.config.allowed_ips)
+                   for live in self.trunks.trunks.values())
+
     def _did(self, req: Request, t: TrunkConfig, source_ip: str, peer_ips: set[str],
              now: float) -> GateResult:
         if t.inbound_auth == "ip":
@@ -93,6 +97,9 @@ class DirectOnly:
         if self.direct.allows(source_ip):
             return Admit(None)
         return Refuse(403, "Direct calls not allowed from here")
+
+    def trunk_address(self, source_ip: str) -> bool:
+        return False
 
 
 def _in(ip: str, cidrs: tuple[str, ...]) -> bool:

@@ -38,3 +38,7 @@ class Gate(Protocol):
     """What the SIP channel asks before taking an incoming call."""
 
     def check(self, req: Request, source_ip: str, now: float) -> GateResult: ...
+
+    def trunk_address(self, source_ip: str) -> bool:
+        """Whether ``source_ip`` is a trunk's own PBX or carrier (never to be blocked)."""
+        ...

@@ -18,7 +18,7 @@ from atende.channels.sip.gate import Challenge, Gate, Refuse
 from atende.channels.sip.leg import SipLeg
 from atende.channels.sip.ua import Guard, UserAgent
 from atende.media.endpoint import PortAllocator
-from atende.sip.auth import DigestClient
+from atende.sip.auth import DigestClient, digest_username
 from atende.sip.dialog import Dialog, new_tag
 from atende.sip.invite import (
     Action,
@@ -239,15 +239,24 @@ class SipChannel:
     async def _answer_invite(self, req: Request, txn: ServerTransaction, source: Address,
                              key: tuple[str, str, int]) -> None:
         now = self.ua.now()
+        ours = self.gate.trunk_address(source[1])
+        user = digest_username(req)
+        if (user is not None and not ours and self.guard is not None
+                and self.guard.user_locked(user, now)):
+            # Guessed at from many addresses: only the trunk's own may try it for a while.
+            self.guard.failure(source[1], now, "tried a locked user")
+            self.ua.respond(txn, make_response(req, 403, "Too many failed attempts"))
+            return
         verdict = self.gate.check(req, source[1], now)
         if isinstance(verdict, Refuse):
             if self.guard is not None:
-                self.guard.failure(source[1], now, verdict.reason)
+                self.guard.failure(source[1], now, verdict.reason, protected=ours)
             self.ua.respond(txn, make_response(req, verdict.status, verdict.reason))
             return
         if isinstance(verdict, Challenge):
-            if self.guard is not None and "Authorization" in req.headers:
-                self.guard.failure(source[1], now, "bad digest credentials")
+            if self.guard is not None and user is not None:
+                self.guard.failure(source[1], now, "bad digest credentials", user=user,
+                                   protected=ours)
             resp = make_response(req, 401)
             for value in verdict.www_authenticate:
                 resp.headers.add("WWW-Authenticate", value)

@@ -47,7 +47,10 @@ class Guard(Protocol):
 
     def allow(self, ip: str, now: float) -> bool: ...
 
-    def failure(self, ip: str, now: float, reason: str) -> None: ...
+    def failure(self, ip: str, now: float, reason: str, user: str | None = None,
+                protected: bool = False) -> None: ...
+
+    def user_locked(self, user: str, now: float) -> bool: ...
 
 
 class TransactionUser(Protocol):
@@ -160,10 +163,12 @@ class UserAgent:
         self.stats["received"] += 1
         if not data.strip(b"\r\n\x00 "):
             return  # UDP keep-alives (CRLF, zero bytes)
-        if (self.guard is not None and not data.startswith(b"ACK ")
+        if (self.guard is not None and not data.startswith((b"ACK ", b"SIP/2.0 "))
                 and self.guard.is_blocked(source[1], self.now())):
             # Dropped unanswered. ACKs still pass: they stop our own retransmissions of
-            # the final responses that got the address blocked.
+            # the final responses that got the address blocked. So do responses: they
+            # answer our own requests (REGISTER, calls we place), to a PBX that may have
+            # been blocked for somebody else's failures.
             return
         try:
             msg = parse_message(data, stream=source[0] != "udp")
