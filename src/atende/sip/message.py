@@ -338,6 +338,10 @@ class StreamFramer:
     def __init__(self) -> None:
         self._buf = bytearray()
 
+    def pending(self) -> bool:
+        """Whether part of a message is waiting for the rest (stray line ends aside)."""
+        return bool(self._buf.strip(b"\r\n"))
+
     def feed(self, data: bytes) -> list[bytes]:
         self._buf.extend(data)
         out: list[bytes] = []

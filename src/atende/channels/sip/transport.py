@@ -7,6 +7,7 @@ import logging
 import socket
 import ssl
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import cast
 
 from atende.channels.sip.tls import client_context
@@ -18,6 +19,18 @@ log = logging.getLogger(__name__)
 OnData = Callable[[bytes, Address], None]
 OnError = Callable[[Address, str], None]
 STREAM_TRANSPORTS = ("tcp", "tls")
+
+
+@dataclass(frozen=True)
+class StreamLimits:
+    """What a TCP or TLS connection someone opens to us may cost (issue 16.4): hundreds of
+    idle or slowloris connections stayed open. Connections we open (to a PBX) are ours and
+    are kept."""
+
+    idle_s: float = 120.0  # no byte for this long: closed (keep-alive pings count)
+    message_s: float = 10.0  # a message started must be complete within this
+    per_address: int = 64  # open connections from one address
+    sweep_s: float = 2.0
 
 
 async def resolve(host: str, port: int) -> list[str]:
@@ -52,21 +65,33 @@ class _UdpProtocol(asyncio.DatagramProtocol):
 class _StreamConnection(asyncio.Protocol):
     """One TCP or TLS connection (the TLS layer is asyncio's, below this protocol)."""
 
-    def __init__(self, owner: SipTransport, kind: str) -> None:
+    def __init__(self, owner: SipTransport, kind: str, accepted: bool) -> None:
         self.owner = owner
         self.kind = kind
+        self.accepted = accepted  # opened by the peer (limited), not by us
         self.framer = StreamFramer()
         self.transport: asyncio.Transport | None = None
         self.peer: Address | None = None
+        self.last_data = 0.0  # event-loop time
+        self.partial_since: float | None = None  # a message begun and not yet complete
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
         host, port = transport.get_extra_info("peername")[:2]
         self.peer = (self.kind, str(host), int(port))
+        self.last_data = asyncio.get_running_loop().time()
+        if self.accepted and self.owner.accepted_from(self.peer[1]) >= \
+                self.owner.limits.per_address:
+            log.warning("%s connection from %s refused: %d already open from there",
+                        self.kind.upper(), self.peer[1], self.owner.limits.per_address)
+            self.transport.abort()
+            return
         self.owner.connections[self.peer] = self
 
     def data_received(self, data: bytes) -> None:
         assert self.peer is not None and self.transport is not None
+        now = asyncio.get_running_loop().time()
+        self.last_data = now
         try:
             messages = self.framer.feed(data)
         except SipParseError as exc:
@@ -76,6 +101,10 @@ class _StreamConnection(asyncio.Protocol):
                 self.owner.on_data(exc.head, self.peer)  # its 400, written before the close
             self.transport.close()
             return
+        if self.framer.pending():
+            self.partial_since = self.partial_since or now
+        else:
+            self.partial_since = None
         for m in messages:
             if m == StreamFramer.PING:
                 self.transport.write(b"\r\n")  # RFC 5626 keep-alive pong
@@ -91,12 +120,15 @@ class SipTransport:
     """One UDP socket and one TCP listener on the same address and port, and optionally a
     TLS listener on a port of its own."""
 
-    def __init__(self, on_data: OnData, on_error: OnError | None = None) -> None:
+    def __init__(self, on_data: OnData, on_error: OnError | None = None,
+                 limits: StreamLimits = StreamLimits()) -> None:
         self.on_data = on_data
         self.on_error = on_error
         self.udp: asyncio.DatagramTransport | None = None
         self.servers: list[asyncio.Server] = []
         self.connections: dict[Address, _StreamConnection] = {}
+        self.limits = limits
+        self._sweeper: asyncio.Task[None] | None = None
         self.port = 0
         self.tls_port: int | None = None
         # How to open TLS connections to a peer: its name (SNI and the certificate check)
@@ -115,7 +147,7 @@ class SipTransport:
             self.port = int(udp.get_extra_info("sockname")[1])
             try:
                 self.servers.append(await loop.create_server(
-                    lambda: _StreamConnection(self, "tcp"), host, self.port,
+                    lambda: _StreamConnection(self, "tcp", accepted=True), host, self.port,
                     reuse_address=True))
                 break
             except OSError:
@@ -124,11 +156,38 @@ class SipTransport:
                 if port != 0 or attempt == 19:
                     raise
         if tls_port is not None and tls_server is not None:
-            server = await loop.create_server(lambda: _StreamConnection(self, "tls"), host,
+            server = await loop.create_server(lambda: _StreamConnection(self, "tls", True), host,
                                               tls_port, ssl=tls_server, reuse_address=True,
                                               ssl_handshake_timeout=10)
             self.servers.append(server)
             self.tls_port = int(server.sockets[0].getsockname()[1])
+        self._sweeper = loop.create_task(self._sweep())
+
+    def accepted_from(self, ip: str) -> int:
+        return sum(1 for c in self.connections.values() if c.accepted and c.peer is not None
+                   and c.peer[1] == ip)
+
+    async def _sweep(self) -> None:
+        """Close the connections opened to us that sit idle, or that started a message
+        and do not finish it (slowloris)."""
+        loop = asyncio.get_running_loop()
+        lim = self.limits
+        while True:
+            await asyncio.sleep(lim.sweep_s)
+            now = loop.time()
+            for conn in list(self.connections.values()):
+                if not conn.accepted or conn.transport is None or conn.peer is None:
+                    continue
+                if now - conn.last_data > lim.idle_s:
+                    why = f"idle for {lim.idle_s:.0f} s"
+                elif conn.partial_since is not None and now - conn.partial_since > \
+                        lim.message_s:
+                    why = f"a message unfinished after {lim.message_s:.0f} s"
+                else:
+                    continue
+                log.info("closing %s connection from %s:%s: %s", conn.kind.upper(),
+                         conn.peer[1], conn.peer[2], why)
+                conn.transport.abort()
 
     def set_tls_peer(self, ip: str, port: int, server_name: str, verify: bool) -> None:
         self.tls_peers[(ip, port)] = (server_name, verify)
@@ -159,7 +218,7 @@ class SipTransport:
             ctx = client_context(verify)
         try:
             _, proto = await loop.create_connection(
-                lambda: _StreamConnection(self, kind), host, port, ssl=ctx,
+                lambda: _StreamConnection(self, kind, accepted=False), host, port, ssl=ctx,
                 server_hostname=name, ssl_handshake_timeout=10 if ctx else None)
         except (OSError, ssl.SSLError, TimeoutError) as exc:
             self._connecting.pop(address, None)
@@ -176,6 +235,8 @@ class SipTransport:
             proto.transport.write(data)
 
     async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         if self.udp is not None:
             self.udp.close()
         for conn in list(self.connections.values()):
