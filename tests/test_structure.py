@@ -26,7 +26,7 @@ LAYERS: list[set[str]] = [
     {"media"},
     {"sip"},
     {"store"},
-    {"aio", "atende"},
+    {"aio", "atende", "egress"},
 ]
 SANS_IO = ("atende.sip",)
 IO_MODULES = {"asyncio", "socket", "ssl", "selectors", "threading", "concurrent"}

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
                                  "blocked")
     sip_rate_per_s: float = Field(10, gt=0, description="new INVITE/REGISTER per second per "
                                   "address (burst: twice that)")
+    allow_private_urls: str = Field("", description="where webhooks, HTTP tools and model "
+                                    "base URLs may point besides public addresses: empty "
+                                    "(nowhere else), all, or private CIDRs, comma-separated")
     secret_key: str | None = Field(None, description="Fernet key for secrets at rest; "
                                    "default: secret.key in the data folder")
     webhook_secret: str | None = Field(None, description="key that signs result webhooks; "

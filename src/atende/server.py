@@ -44,6 +44,7 @@ from atende.channels.sip.server import SipChannel
 from atende.channels.sip.tls import ensure_self_signed, server_context
 from atende.channels.sip.ua import UserAgent
 from atende.config import Settings
+from atende.egress import EgressPolicy
 from atende.media.endpoint import PortAllocator
 from atende.providers.registry import ProviderRegistry
 from atende.providers.stt.whisper import WhisperSTT
@@ -111,7 +112,8 @@ class Atende:
         log.info("loading speech models")
         stt = await loop.run_in_executor(self.executor, lambda: WhisperSTT(
             s.stt_model_path, s.stt_language, beam_size=s.stt_beam_size))
-        providers = ProviderRegistry(stt, s.tts_voice_path)
+        egress = EgressPolicy(s.allow_private_urls)
+        providers = ProviderRegistry(stt, s.tts_voice_path, egress)
         box = SecretBox.from_settings(s.secret_key, s.data_dir)
         self.trunks = TrunkManager(self.ua, box)
         self.channel = SipChannel(self.ua, PortAllocator(s.rtp_port_min, s.rtp_port_max),
@@ -120,7 +122,8 @@ class Atende:
                                   answer_delay=s.answer_delay_ms / 1000,
                                   rtp_timeout=s.rtp_timeout_s)
         self.deliverer = Deliverer(self.store, webhook_secret(s, box), RetryPolicy(
-            base_s=s.webhook_retry_base_s, give_up_after_s=s.webhook_give_up_s))
+            base_s=s.webhook_retry_base_s, give_up_after_s=s.webhook_give_up_s),
+            egress=egress)
         self.live = live = LiveCalls(s.max_calls)
         records = CallRecords(self.store, self.events, self.deliverer)
         self.engine = CallEngine(
@@ -138,15 +141,15 @@ class Atende:
         self.queue = queue = CallQueue(self.store, self.engine, live, records, self.trunks)
         queue.start()  # and so does the call queue
         self.starter = starter = CallStarter(self.store, queue, self.trunks,
-                                             s.default_calling_hours)
+                                             s.default_calling_hours, egress)
         routers = [trunks_router(self.store, box, self.trunks, s.sip_host, self.ua.port,
                                  self._test_trunk),
-                   assistants_router(self.store, box, self.engine.prepare_assistant),
+                   assistants_router(self.store, box, self.engine.prepare_assistant, egress),
                    outbound_router(starter),
                    hooks_router(self.store),
                    live_router(live, self.engine.transfers, queue, self.store),
                    recordings_router(self.store, s.data_dir / "recordings"),
-                   deliveries_router(self.store, self.deliverer),
+                   deliveries_router(self.store, self.deliverer, egress),
                    events_router(self.events, self.store),
                    stats_router(self.store),
                    metrics_router(self.store, self._live_figures),

@@ -35,6 +35,8 @@ class AtendeProcess:
             "ATENDE_RTP_PORT_MIN": str(rtp_range[0]),
             "ATENDE_RTP_PORT_MAX": str(rtp_range[1]),
             "ATENDE_LOG_LEVEL": "info",
+            # The tests' webhook receivers and vendor servers listen on loopback.
+            "ATENDE_ALLOW_PRIVATE_URLS": "all",
             **env,
         }
         self.proc: subprocess.Popen[bytes] | None = None

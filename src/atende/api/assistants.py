@@ -19,7 +19,8 @@ from atende.api.assistant_fields import (
     AssistantFields,
     AssistantOut,
 )
-from atende.calls.assistant_rows import llm_rows, provider_row, tool_rows
+from atende.calls.assistant_rows import assistant_urls, llm_rows, provider_row, tool_rows
+from atende.egress import EgressPolicy
 from atende.media.music import load_music
 from atende.store import models
 from atende.store.db import Store
@@ -58,8 +59,11 @@ def check(a: models.Assistant) -> None:
 
 
 def assistants_router(store: Store, box: SecretBox,
-                      prepare: Callable[[models.Assistant], Awaitable[None]]) -> APIRouter:
-    """``prepare`` loads an assistant's voice and greeting (ValueError: unknown voice)."""
+                      prepare: Callable[[models.Assistant], Awaitable[None]],
+                      egress: EgressPolicy | None = None) -> APIRouter:
+    """``prepare`` loads an assistant's voice and greeting (ValueError: unknown voice);
+    ``egress``: where its tools and providers' URLs may point."""
+    reachable = egress or EgressPolicy()
     router = APIRouter(prefix="/v1/assistants", tags=["assistants"])
 
     async def load(assistant_id: str) -> models.Assistant:
@@ -108,6 +112,9 @@ def assistants_router(store: Store, box: SecretBox,
         if "rules" in changes:
             row.rules = changes["rules"] or {}
         check(row)
+        for name, url in assistant_urls(row):
+            if (why := reachable.check_url(url, ("http", "https", "ws", "wss"))) is not None:
+                raise HTTPException(422, f"{name}: {why}")
 
     async def save(row: models.Assistant) -> models.Assistant:
         try:

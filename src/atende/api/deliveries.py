@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from atende.api import examples as ex
+from atende.egress import EgressPolicy
 from atende.store import models
 from atende.store.db import Store, as_utc
 from atende.webhooks.outbox import Deliverer, new_delivery
@@ -51,7 +52,10 @@ class RedeliverIn(BaseModel):
     url: AnyHttpUrl | None = Field(None, description="default: the call's webhook_url")
 
 
-def deliveries_router(store: Store, deliverer: Deliverer) -> APIRouter:
+def deliveries_router(store: Store, deliverer: Deliverer,
+                      egress: EgressPolicy | None = None) -> APIRouter:
+    egress = egress or EgressPolicy()
+
     router = APIRouter(tags=["calls"])
 
     @router.get("/v1/calls/{call_id}/deliveries", response_model=list[DeliveryOut])
@@ -77,6 +81,8 @@ def deliveries_router(store: Store, deliverer: Deliverer) -> APIRouter:
     async def redeliver(call_id: str, body: RedeliverIn | None = None) -> DeliveryOut:
         """Send the call's result again (its current state), now, as a new delivery."""
         url = str(body.url) if body and body.url else None
+        if url is not None and (why := egress.check_url(url)) is not None:
+            raise HTTPException(422, f"url: {why}")
 
         def add(s: Session) -> models.Delivery | str:
             call = s.scalars(select(models.Call).where(models.Call.id == call_id)

@@ -130,6 +130,7 @@ TRUNK: dict[str, Any] = {
     "inbound_auth": "digest", "allowed_ips": [],
     "sip_address": "sip:t-5b7d9f1a@atende.example.com:5060", "assistant_id": None,
     "max_concurrent_calls": 10, "allowed_countries": ["PT"], "accept_transfers": False,
+    "extension_pattern": None,
     "tls_verify": True, "enabled": True, "created_at": AT, "updated_at": AT,
     "registration": {"state": "registered", "expires_in_s": 3412, "last_status": 200,
                      "reason": "registered"},

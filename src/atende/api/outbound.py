@@ -29,6 +29,7 @@ from atende.calls.automation import Callback, CallJob
 from atende.calls.hours import CallingHours, HoursError, zones_for
 from atende.calls.queue import CallQueue
 from atende.calls.retry import RetryPolicy, first_attempt_at
+from atende.egress import EgressPolicy
 from atende.store import models
 from atende.store.db import Store, as_utc
 from atende.telephony.trunks import DestinationError, LiveTrunk, TrunkConfig, TrunkManager
@@ -159,11 +160,13 @@ class CallStarter:
     at once when it is due and has a place."""
 
     def __init__(self, store: Store, queue: CallQueue, trunks: TrunkManager,
-                 default_hours: dict[str, Any] | None = None) -> None:
+                 default_hours: dict[str, Any] | None = None,
+                 egress: EgressPolicy | None = None) -> None:
         self.store = store
         self.queue = queue
         self.trunks = trunks
         self.default_hours = default_hours  # ATENDE_CALLING_HOURS
+        self.egress = egress or EgressPolicy()  # where webhook_url may point
 
     async def start(self, body: CallCreate, source: str, idempotency_key: str | None = None,
                     hook: models.Hook | None = None) -> tuple[models.Call, bool]:
@@ -178,6 +181,9 @@ class CallStarter:
             earlier = await self._by_key(idempotency_key, request_hash)
             if earlier is not None:
                 return earlier, False
+        if body.webhook_url is not None and (
+                why := self.egress.check_url(str(body.webhook_url))) is not None:
+            raise HTTPException(422, f"webhook_url: {why}")
         if hook is not None:
             # A trigger URL's holder places calls the way its maker chose, nothing else.
             for name, bound, asked in (("trunk_id", hook.trunk_id, body.trunk_id),

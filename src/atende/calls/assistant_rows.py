@@ -96,6 +96,15 @@ def shown_tool(row: Mapping[str, Any]) -> dict[str, Any]:
             HEADER_NAMES: row.get(HEADER_NAMES, [])}
 
 
+def assistant_urls(a: models.Assistant) -> list[tuple[str, str]]:
+    """(field, URL) of every address the assistant's settings send requests to."""
+    found = [(f"llm[{i}].base_url", m.get("base_url")) for i, m in enumerate(a.llm or [])]
+    found += [(f"http_tools[{i}].url", t.get("url")) for i, t in enumerate(a.http_tools or [])]
+    found += [(f"{name}.base_url", (row or {}).get("base_url"))
+              for name, row in (("realtime", a.realtime), ("stt", a.stt), ("tts", a.tts))]
+    return [(name, str(url)) for name, url in found if url]
+
+
 # Reading (a call) -------------------------------------------------------------------------
 def _key(row: Mapping[str, Any], box: SecretBox) -> str | None:
     return box.decrypt(row[KEY]) if row.get(KEY) else None

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from atende.egress import EgressPolicy, guarded_client
 from atende.providers import cloud_speech
 from atende.providers.speech import SpeechSettings
 from atende.providers.stt.base import CloudTranscriber, SpeechToText
@@ -48,7 +49,8 @@ class ProviderRegistry:
     """The speech engines atende has: loads each voice once and hands out recognisers, voices
     and cloud engines by name."""
 
-    def __init__(self, stt: SpeechToText, default_piper: Path | None = None) -> None:
+    def __init__(self, stt: SpeechToText, default_piper: Path | None = None,
+                 egress: EgressPolicy | None = None) -> None:
         self.stt = stt
         self.default_piper = default_piper
         self._voices: dict[str, CachedTTS] = {}
@@ -56,8 +58,10 @@ class ProviderRegistry:
         # a greeting said whole once is not asked for again on the next call.
         self._cloud: OrderedDict[SpeechSettings, CachedStream] = OrderedDict()
         # One client for every cloud provider: kept-alive connections spare each turn a
-        # TCP and TLS handshake.
-        self.http = httpx.AsyncClient(limits=httpx.Limits(max_keepalive_connections=20))
+        # TCP and TLS handshake. Base URLs and HTTP tools are the users': public addresses
+        # only, unless the operator allows more.
+        self.http = guarded_client(egress or EgressPolicy(),
+                                   limits=httpx.Limits(max_keepalive_connections=20))
 
     def load_voice(self, spec: str) -> CachedTTS:
         """Load (once) and return a voice. Call this at start-up or when an assistant is

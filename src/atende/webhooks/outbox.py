@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from atende import __version__
 from atende.aio import WakeableLoop, seconds_until
+from atende.egress import EgressPolicy, guarded_client
 from atende.store.db import Store, as_utc
 from atende.store.models import Call, Delivery
 from atende.webhooks.signing import HEADER, sign
@@ -128,13 +129,15 @@ class Deliverer:
     """Sends due deliveries; woken when one is added, else sleeps until the next is due."""
 
     def __init__(self, store: Store, secret: str, policy: RetryPolicy | None = None,
-                 timeout_s: float = 10.0) -> None:
+                 timeout_s: float = 10.0, egress: EgressPolicy | None = None) -> None:
         self.store = store
         self.secret = secret
         self.policy = policy or RetryPolicy()
         self.timeout_s = timeout_s
-        self._client = httpx.AsyncClient(timeout=timeout_s, follow_redirects=False,
-                                         headers={"User-Agent": f"atende/{__version__}"})
+        # Where results may go: public addresses unless the operator allows more.
+        self._client = guarded_client(egress or EgressPolicy(), timeout=timeout_s,
+                                      follow_redirects=False,
+                                      headers={"User-Agent": f"atende/{__version__}"})
         self._loop = WakeableLoop(self._round)
         self.start, self.wake = self._loop.start, self._loop.wake
 
