@@ -304,10 +304,12 @@ async def test_call_over_tcp(atende: AtendeProcess) -> None:
         bye = tmp.request("BYE", d).replace(b"SIP/2.0/UDP", b"SIP/2.0/TCP")
         writer.write(bye)
         assert (await asyncio.wait_for(read_response(), 5)).status == 200
-        # A stream that cannot be framed is closed, not guessed at.
+        # A stream that cannot be framed is closed, not guessed at: what is answerable of
+        # it gets its 400 first.
         writer.write(b"OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bKq"
                      b"\r\n\r\n")
-        assert await asyncio.wait_for(reader.read(), 5) == b""
+        last = await asyncio.wait_for(reader.read(), 5)  # everything, up to the close
+        assert last == b"" or last.startswith(b"SIP/2.0 400 ")
     finally:
         writer.close()
         media.close()
