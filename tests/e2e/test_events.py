@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -126,4 +128,35 @@ async def test_retries_live_and_resuming_with_last_event_id(
     r = atende.api.get("/v1/events", params={"call_id": "nope"})
     assert r.status_code == 404 and "nope" in r.json()["detail"]
     r = httpx.get(atende.base + "/v1/events", timeout=5)
+    assert r.status_code == 401
+
+
+async def test_a_revoked_key_loses_its_open_stream(atende: AtendeProcess) -> None:
+    """Issue 16.15: revoking a key used to leave its /v1/events stream open for good."""
+    env = atende.env
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "atende", "apikey", *args], env=env,
+                              capture_output=True, text=True, timeout=60, check=True)
+
+    made = cli("create", "--name", "dashboard")
+    key = made.stdout.strip()
+    key_id = made.stderr.split("(id ")[1].split(",")[0]
+    async with httpx.AsyncClient(base_url=atende.base, timeout=httpx.Timeout(10, read=30),
+                                 headers={"Authorization": f"Bearer {key}"}) as client:
+        async with client.stream("GET", "/v1/events") as r:
+            assert r.status_code == 200
+            stream = EventStream(r.aiter_lines())
+            await asyncio.to_thread(cli, "revoke", key_id)
+            revoked = asyncio.get_running_loop().time()
+            event = await asyncio.wait_for(stream.next(), 15)
+            while event["event"] != "stream.revoked":
+                event = await asyncio.wait_for(stream.next(), 15)
+            assert asyncio.get_running_loop().time() - revoked < 8
+            try:
+                await asyncio.wait_for(stream.next(), 5)
+                raise AssertionError("the stream went on")
+            except EOFError:
+                pass  # and then it ends
+    r = httpx.get(atende.base + "/v1/calls", headers={"Authorization": f"Bearer {key}"})
     assert r.status_code == 401

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from atende.api import examples as ex
-from atende.calls.events import EventBus
+from atende.calls.events import EventBus, LiveEvent
+from atende.store import apikeys
 from atende.store.db import Store
+
+KEY_CHECK_S = 5.0  # how soon a revoked key's open stream ends
 
 SAMPLE = (f"event: call.dialing\nid: 5f2a9c01-17\ndata: {{\"call_id\": \"{ex.CALL_ID}\", "
           "\"at\": 1763631000.1, \"attempt\": 1, \"to\": \"sip:+351912345678@pbx.example"
@@ -18,7 +24,7 @@ SAMPLE = (f"event: call.dialing\nid: 5f2a9c01-17\ndata: {{\"call_id\": \"{ex.CAL
 KINDS = ("call.queued, call.dialing, call.ringing (incoming), call.answered, call.turn, "
          "call.outcome, call.hold, call.resume, call.dtmf, call.transfer_started, "
          "call.transfer, call.transfer_refused, call.retry_scheduled, call.finished; "
-         "stream.reset and stream.lagged about the stream itself")
+         "stream.reset, stream.lagged and stream.revoked about the stream itself")
 
 
 def events_router(bus: EventBus, store: Store) -> APIRouter:
@@ -40,6 +46,7 @@ def events_router(bus: EventBus, store: Store) -> APIRouter:
                                  "content": {"text/event-stream": {"example": SAMPLE}}},
                            404: {"description": "no call with that call_id"}})
     async def stream(
+            request: Request,
             # A default, not Annotated: known_call is local to this function, which a
             # postponed annotation could not name.
             call_id: str | None = Depends(known_call),
@@ -51,8 +58,31 @@ def events_router(bus: EventBus, store: Store) -> APIRouter:
         gap is too long) the stream starts with a `stream.reset` event, and the calls'
         state is in `GET /v1/calls`. A client too slow to keep up gets `stream.lagged` and
         is disconnected. A comment line is sent every 15 s to keep proxies from closing
-        an idle stream."""
-        async for event in bus.subscribe(call_id, last_event_id):
-            yield ServerSentEvent(data=event.payload(), event=event.kind, id=event.id)
+        an idle stream. When the key the stream was opened with is revoked, the stream
+        ends within a few seconds with `stream.revoked`."""
+        key_id = request.scope.get("state", {}).get("api_key_id")
+        events = bus.subscribe(call_id, last_event_id)
+        next_event: asyncio.Future[LiveEvent] | None = None
+        try:
+            while True:
+                next_event = next_event or asyncio.ensure_future(anext(events))
+                done, _ = await asyncio.wait([next_event], timeout=KEY_CHECK_S)
+                if next_event in done:
+                    try:
+                        event = next_event.result()
+                    except StopAsyncIteration:
+                        return
+                    next_event = None
+                    yield ServerSentEvent(data=event.payload(), event=event.kind,
+                                          id=event.id)
+                elif key_id is not None and not await store.run(apikeys.is_live(key_id)):
+                    yield ServerSentEvent(data=json.dumps({"at": time.time()}),
+                                          event="stream.revoked")
+                    return
+        finally:
+            if next_event is not None:  # let it finish before the generator is closed
+                next_event.cancel()
+                await asyncio.gather(next_event, return_exceptions=True)
+            await events.aclose()
 
     return router

@@ -13,7 +13,7 @@ import asyncio
 import secrets
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,7 +111,7 @@ class EventBus:
                          {"reason": reason})
 
     def subscribe(self, call_id: str | None = None, last_event_id: str | None = None
-                  ) -> AsyncIterator[LiveEvent]:
+                  ) -> AsyncGenerator[LiveEvent, None]:
         """Events as they happen from now on (after the backlog a reconnecting client
         missed). The stream ends when the client falls too far behind, with a
         ``stream.lagged`` event, or when atende stops."""
@@ -123,7 +123,7 @@ class EventBus:
         return self._stream(sub, missed, gap, self._seq)
 
     async def _stream(self, sub: _Subscriber, missed: list[LiveEvent], gap: str | None,
-                      newest: int) -> AsyncIterator[LiveEvent]:
+                      newest: int) -> AsyncGenerator[LiveEvent, None]:
         # ``newest``: the last event this client has; it is sent nothing older.
         try:
             if gap is not None:

@@ -58,6 +58,15 @@ def revoke(key_id: str) -> Callable[[Session], ApiKey | None]:
     return fn
 
 
+def is_live(key_id: str) -> Callable[[Session], bool]:
+    """Whether the key still stands (not revoked, not deleted)."""
+    def fn(s: Session) -> bool:
+        row = s.get(ApiKey, key_id)
+        return row is not None and row.revoked_at is None
+
+    return fn
+
+
 def lookup(key: str) -> Callable[[Session], ApiKey | None]:
     """The live key row for ``key``, or None (unknown or revoked)."""
     digest = key_hash(key)
