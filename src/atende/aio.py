@@ -21,6 +21,10 @@ class BackgroundTasks:
         task.add_done_callback(self._tasks.discard)
         return task
 
+    async def wait(self) -> None:
+        """Until every task spawned so far has finished."""
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
     def cancel_all(self) -> None:
         for task in list(self._tasks):
             task.cancel()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,12 @@ def did(**over: Any) -> dict[str, Any]:
     return body
 
 
+async def until(check: Callable[[], bool], timeout: float = 10) -> None:
+    async with asyncio.timeout(timeout):
+        while not check():
+            await asyncio.sleep(0.05)
+
+
 def post(a: AtendeProcess, body: dict[str, Any]) -> httpx.Response:
     return a.api.post("/v1/trunks", json=body, timeout=10)
 
@@ -36,7 +43,13 @@ def test_create_read_update_delete_a_did_trunk(atende: AtendeProcess) -> None:
     assert t["warnings"] == []  # the password has a special character
     assert t["number_format"] == "intl_plus" and t["allowed_countries"] == ["US"]
     assert t["sip_address"].startswith("sip:t") and t["registration"] is None
-    other = post(atende, did(name="Second", password="NoSpecialChars2024")).json()
+    # One number, one trunk, however it is written (16.15: two trunks shared a DID).
+    r = post(atende, did(name="Again", number="+1 (202) 555-0123"))
+    assert r.status_code == 409 and "'Carrier' already has +12025550123" in r.text
+    other = post(atende, did(name="Second", number="+1 202 555 0124",
+                             password="NoSpecialChars2024")).json()
+    r = atende.api.patch(f"/v1/trunks/{other['id']}", json={"number": "2025550123"})
+    assert r.status_code == 409
     assert other["sip_address"] != t["sip_address"]
     assert any("special character" in w for w in other["warnings"])
 
@@ -154,7 +167,22 @@ async def test_extension_trunk_registers_and_follows_live_updates(
         assert r.status_code == 200 and r.json()["extension_pattern"] == "[a-z]+"
 
         assert atende.api.delete(f"/v1/trunks/{t['id']}").status_code == 204
-        assert pbx.contacts("ai") == []  # unregistered on delete
+        await until(lambda: pbx.contacts("ai") == [])  # unregistered on delete
         assert GOOD not in atende.log() and "Wrong-Password-123" not in atende.log()
     finally:
         await pbx.stop()
+
+
+async def test_deleting_a_trunk_whose_pbx_is_gone_does_not_wait_for_it(
+        atende: AtendeProcess) -> None:
+    """Issue 16.15: DELETE waited ~10 s for an unreachable PBX to answer the unregister."""
+    r = post(atende, {"kind": "extension", "name": "Gone PBX", "number": "ai",
+                      "username": "ai", "password": GOOD, "host": "127.0.0.78",
+                      "port": 5999, "country": "PT"})
+    assert r.status_code == 201, r.text
+    t = r.json()
+    await registration(atende, t["id"], "registering")
+    started = time.monotonic()
+    assert atende.api.delete(f"/v1/trunks/{t['id']}").status_code == 204
+    assert time.monotonic() - started < 2
+    assert atende.api.get(f"/v1/trunks/{t['id']}").status_code == 404

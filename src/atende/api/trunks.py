@@ -305,6 +305,14 @@ class TrunkTestOut(BaseModel):
 Tester = Callable[[TrunkConfig, str, float], Awaitable[dict[str, Any]]]
 
 
+def e164(number: str, country: str) -> str | None:
+    try:
+        return phonenumbers.format_number(parse_number(number, country),
+                                          phonenumbers.PhoneNumberFormat.E164)
+    except NumberError:
+        return None
+
+
 def trunks_router(store: Store, box: SecretBox, manager: TrunkManager, sip_host: str,
                   sip_port: int, tester: Tester | None = None) -> APIRouter:
     router = APIRouter(prefix="/v1/trunks", tags=["trunks"])
@@ -327,6 +335,20 @@ def trunks_router(store: Store, box: SecretBox, manager: TrunkManager, sip_host:
             registration=RegistrationOut(**reg) if reg else None,  # type: ignore[arg-type]
             warnings=warnings or [],
         )
+
+    def refuse_same_did(s: Session, row: models.Trunk) -> None:
+        """409 when another DID trunk has the same number, however written: the calls to
+        it would go to whichever trunk matched first."""
+        if row.kind != "did":
+            return
+        mine = e164(row.number, row.country)
+        if mine is None:
+            return
+        for other in s.scalars(select(models.Trunk).where(models.Trunk.kind == "did",
+                                                         models.Trunk.id != row.id)):
+            if e164(other.number, other.country) == mine:
+                raise HTTPException(409, f"number: trunk {other.name!r} already has "
+                                    f"{mine}")
 
     async def check_assistant(assistant_id: str | None) -> None:
         if assistant_id is None:
@@ -357,7 +379,11 @@ def trunks_router(store: Store, box: SecretBox, manager: TrunkManager, sip_host:
             enabled=True if body.enabled is None else body.enabled,
             created_at=now, updated_at=now,
         )
-        await store.run(lambda s: s.add(row))
+        def add(s: Session) -> None:
+            refuse_same_did(s, row)
+            s.add(row)
+
+        await store.run(add)
         await manager.apply(row)
         return out(row, check_password(body.password)[1])
 
@@ -403,6 +429,7 @@ def trunks_router(store: Store, box: SecretBox, manager: TrunkManager, sip_host:
                     parse_number(row.number, row.country)
                 except NumberError as exc:
                     raise HTTPException(422, f"number: {exc}") from None
+                refuse_same_did(s, row)
             row.updated_at = datetime.now(UTC)
             return row
 
@@ -436,7 +463,7 @@ def trunks_router(store: Store, box: SecretBox, manager: TrunkManager, sip_host:
     @router.delete("/{trunk_id}", status_code=204, response_class=Response)
     async def delete(trunk_id: str) -> Response:
         row = await load(trunk_id)
-        await manager.remove(row.id)
+        manager.remove(row.id)
         await store.run(lambda s: s.delete(s.get(models.Trunk, trunk_id)))
         return Response(status_code=204)
 

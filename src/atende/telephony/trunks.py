@@ -7,6 +7,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 
+from atende.aio import BackgroundTasks
 from atende.channels.sip.registration import RegistrationAgent
 from atende.channels.sip.transport import address, resolve
 from atende.channels.sip.ua import UserAgent
@@ -145,6 +146,7 @@ class TrunkManager:
         self.ua = ua
         self.box = box
         self.trunks: dict[str, LiveTrunk] = {}
+        self._leaving = BackgroundTasks()  # unregistrations of removed trunks
 
     async def load(self, rows: list[models.Trunk]) -> None:
         for row in rows:
@@ -207,10 +209,12 @@ class TrunkManager:
             self.ua.transport.set_tls_peer(ip, port, host, c.tls_verify)
         return address(transport, ip, port)
 
-    async def remove(self, trunk_id: str) -> None:
+    def remove(self, trunk_id: str) -> None:
+        """Stop using a trunk at once; its PBX is told (unregistered) in the background,
+        so an unreachable PBX holds nobody up (up to 10 s per try)."""
         live = self.trunks.pop(trunk_id, None)
         if live is not None and live.agent is not None:
-            await live.agent.stop()
+            self._leaving.spawn(live.agent.stop())
 
     def registration(self, trunk_id: str) -> dict[str, object] | None:
         live = self.trunks.get(trunk_id)
@@ -236,5 +240,7 @@ class TrunkManager:
         return None
 
     async def close(self) -> None:
+        """Unregister every trunk, side by side (the caller bounds how long it waits)."""
         for trunk_id in list(self.trunks):
-            await self.remove(trunk_id)
+            self.remove(trunk_id)
+        await self._leaving.wait()
