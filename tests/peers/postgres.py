@@ -46,11 +46,19 @@ class Postgres:
             self._as = ["runuser", "-u", "postgres", "--"]
         self._run(str(bin_dir / "initdb"), "-D", str(self.data), "-U", "postgres",
                   "-A", "trust", "--no-sync", "-E", "UTF8")
-        self._run(str(bin_dir / "pg_ctl"), "-D", str(self.data), "-l",
+        self._bin = bin_dir
+        self.resume()
+
+    def pause(self) -> None:
+        """Stop the server, keeping its data (a database outage)."""
+        self._run(str(self._bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def resume(self) -> None:
+        """Start it (again), on the same port."""
+        self._run(str(self._bin / "pg_ctl"), "-D", str(self.data), "-l",
                   str(self.dir / "server.log"), "-w", "-t", "60", "-o",
                   f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 "
                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off", "start")
-        self._bin = bin_dir
 
     def new_database(self) -> str:
         """A fresh, empty database: its SQLAlchemy URL."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
@@ -9,6 +10,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from sqlalchemy.exc import OperationalError
 
 from atende import __version__
 from atende.api import examples as ex
@@ -18,6 +20,7 @@ from atende.api.openapi import IsoTime, install, require_zones
 from atende.api.schemas import CallDetail, CallList, CallSummary
 from atende.store.db import CallFilter, Store
 
+log = logging.getLogger(__name__)
 CALL_STATUSES = ("queued", "ringing", "dialing", "in_progress", "completed", "cancelled",
                  "rejected", "failed", "busy", "no_answer")
 
@@ -31,10 +34,24 @@ def create_api(store: Store, routers: list[APIRouter] | None = None,
     app = FastAPI(title="atende", version=__version__, redirect_slashes=False,
                   description="Self-hosted voice-AI for phone lines.")
 
-    @app.get("/health", tags=["system"], responses={200: {"content": {"application/json": {
-        "example": {"status": "ok"}}}}})
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
+    @app.get("/health", tags=["system"], responses={
+        200: {"content": {"application/json": {"example": {"status": "ok"}}}},
+        503: {"description": "a dependency is failing: the database does not answer, or "
+                             "writes wait for it", "content": {"application/json": {
+                                 "example": {"status": "degraded", "problems": [
+                                     "database unreachable: connection refused"]}}}}})
+    async def health() -> JSONResponse:
+        problem = await store.health()
+        if problem is None:
+            return JSONResponse({"status": "ok"})
+        return JSONResponse({"status": "degraded", "problems": [problem]}, status_code=503)
+
+    @app.exception_handler(OperationalError)
+    async def database_down(request: Request, exc: OperationalError) -> JSONResponse:
+        log.error("database unreachable for %s %s: %s", request.method, request.url.path,
+                  str(exc).splitlines()[0][:200])
+        return JSONResponse({"detail": "the database is unreachable; try again shortly"},
+                            status_code=503, headers={"Retry-After": "5"})
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -13,6 +13,8 @@ from typing import Any
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from atende.store.db import unavailable
+
 # A request body past its route's limit is refused with 413 as it arrives.
 DEFAULT_BODY_BYTES = 256 * 1024
 BODY_BYTES_BY_PREFIX = (("/v1/assistants", 1024 * 1024),)  # prompts and rules run long
@@ -109,7 +111,14 @@ class Intake:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1")
                    for k, v in scope.get("headers", [])}
         if self.routes.need_key(scope):
-            key_id, problem, challenge = await self.keys(headers.get("authorization"))
+            try:
+                key_id, problem, challenge = await self.keys(headers.get("authorization"))
+            except Exception as exc:
+                if not unavailable(exc):
+                    raise
+                await _answer(send, 503, "the database is unreachable; try again shortly",
+                              [(b"retry-after", b"5")])
+                return
             if key_id is None:
                 await _answer(send, 401, problem, [(b"www-authenticate", challenge.encode())])
                 return

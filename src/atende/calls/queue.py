@@ -220,6 +220,7 @@ class CallQueue:
         self._loop = WakeableLoop(self._round)
         self.start, self.wake, self.close = self._loop.start, self._loop.wake, self._loop.close
         live.on_freed(self.wake)
+        store.on_caught_up(self.wake)  # attempts requeued during an outage
 
     async def place(self, call: Call, assistant: Assistant) -> None:
         """A call just queued: start it now if it is due and has a place, so the caller of

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from typing import Any, TypeVar, overload
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import ColumnElement, Engine, create_engine, event, func, inspect, select
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from atende.store.models import Assistant, Base, Call, CallEvent, Hook, Trunk, Turn
@@ -83,14 +86,39 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be reached now (down, restarting, locked),
+    as opposed to a write that could never succeed."""
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeout):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
 class Store:
     """The database: runs queries and writes on one thread so the event loop never blocks, with
-    the schema migrated at start."""
+    the schema migrated at start. Background writes (``submit``: call states, turns,
+    events) are durable: while the database is unreachable they wait, in order, and are
+    written when it is back."""
 
     def __init__(self, url: str) -> None:
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+        # Writes not yet made, oldest first; touched on the store thread only.
+        self._backlog: deque[Callable[[Session], object]] = deque()
+        self._retry_s = 0.0  # while the database is unreachable: the next wait
+        self.outage: str | None = None  # why the database is unreachable, while it is
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._caught_up: list[Callable[[], None]] = []
+        self._closed = False
+
+    @property
+    def pending_writes(self) -> int:
+        return len(self._backlog)
+
+    def on_caught_up(self, callback: Callable[[], None]) -> None:
+        """``callback`` (on the event loop) when writes held by an outage are all made."""
+        self._caught_up.append(callback)
 
     async def run(self, fn: Callable[[Session], T]) -> T:
         def job() -> T:
@@ -100,28 +128,84 @@ class Store:
         return await asyncio.get_running_loop().run_in_executor(self._executor, job)
 
     def submit(self, fn: Callable[[Session], object]) -> None:
-        """Fire-and-forget write, kept in order with every other store operation."""
+        """A write nobody waits for, kept in order with every other store operation and
+        made even if the database is down now: it waits (in order) until it is back."""
 
         def job() -> None:
-            try:
-                with self.sessions.begin() as session:
-                    fn(session)
-            except Exception:
-                # Nobody awaits this write: say loudly that it failed.
-                log.exception("a database write failed")
+            self._backlog.append(fn)
+            if len(self._backlog) == 1:
+                self._drain()
 
         self._executor.submit(job)
+
+    def _drain(self) -> None:
+        """On the store thread: make the waiting writes, oldest first, until one finds the
+        database unreachable (then try again later, backing off)."""
+        while self._backlog:
+            try:
+                with self.sessions.begin() as session:
+                    self._backlog[0](session)
+            except Exception as exc:
+                if unavailable(exc):
+                    self._wait_for_database(exc)
+                    return
+                # It can never be written (a bug, or data the schema refuses): say so
+                # loudly, and let the writes behind it through.
+                log.exception("a database write failed and is dropped")
+            self._backlog.popleft()
+        if self.outage is not None:
+            log.warning("the database is back: the writes that waited are made")
+            self.outage, self._retry_s = None, 0.0
+            if self._loop is not None:
+                for callback in self._caught_up:
+                    self._loop.call_soon_threadsafe(callback)
+
+    def _wait_for_database(self, exc: BaseException) -> None:
+        first = self.outage is None
+        self.outage = str(exc.__cause__ or exc).splitlines()[0][:200]
+        self._retry_s = min(10.0, max(0.5, self._retry_s * 2))
+        if first:
+            log.error("the database is unreachable (%s): %d write(s) wait for it",
+                      self.outage, len(self._backlog))
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._retry_later, self._retry_s)
+
+    def _retry_later(self, delay: float) -> None:
+        """On the event loop: the store thread drains again after ``delay``."""
+        assert self._loop is not None
+        self._loop.call_later(delay, self._resume)
+
+    def _resume(self) -> None:
+        if not self._closed:
+            self._executor.submit(self._drain)
+
+    async def health(self) -> str | None:
+        """None when the database answers and no write waits; else what is wrong."""
+        try:
+            await asyncio.wait_for(self.run(lambda s: s.execute(select(1)).all()), 5)
+        except Exception as exc:  # whatever stops the query is what /health reports
+            return f"database unreachable: {str(exc).splitlines()[0][:200]}"
+        if self._backlog:
+            return f"{len(self._backlog)} write(s) wait for the database"
+        return None
 
     async def init(self, default_rules: dict[str, Any] | None = None) -> None:
         """Bring the schema up to date; with ``default_rules`` (the agent's), a store with
         no assistant yet gets a default one that speaks them."""
-        await asyncio.get_running_loop().run_in_executor(self._executor, migrate, self.engine)
+        self._loop = asyncio.get_running_loop()
+        await self._loop.run_in_executor(self._executor, migrate, self.engine)
         if default_rules is not None:
             rules = default_rules
             await self.run(lambda s: _ensure_default_assistant(s, rules))
 
     async def close(self) -> None:
+        self._closed = True
+        if self._backlog:  # a last try: the database may be back by now
+            self._executor.submit(self._drain)
         await asyncio.get_running_loop().run_in_executor(None, self._executor.shutdown, True)
+        if self._backlog:
+            log.error("stopping with %d write(s) the database never took (it is "
+                      "unreachable: %s)", len(self._backlog), self.outage)
         self.engine.dispose()
 
     # assistants -------------------------------------------------------------------------

@@ -140,6 +140,7 @@ class Deliverer:
                                       headers={"User-Agent": f"atende/{__version__}"})
         self._loop = WakeableLoop(self._round)
         self.start, self.wake = self._loop.start, self._loop.wake
+        store.on_caught_up(self.wake)  # results written after an outage go out at once
 
     async def close(self) -> None:
         await self._loop.close()
