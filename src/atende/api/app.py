@@ -15,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 from atende import __version__
 from atende.api import examples as ex
 from atende.api.auth import key_check, key_checker
+from atende.api.faults import Faults
 from atende.api.intake import Intake, Routes
 from atende.api.openapi import IsoTime, install, require_zones
 from atende.api.schemas import CallDetail, CallList, CallSummary
@@ -110,6 +111,7 @@ def create_api(store: Store, routers: list[APIRouter] | None = None,
     app.add_middleware(Intake, keys=key_check(store), routes=Routes(
         keyed=tuple(r for router in keyed for r in router.routes),
         public=tuple(r for router in public or [] for r in router.routes)))
+    app.add_middleware(Faults)  # added last: outermost, around the intake too
     install(app, {r.path for router in keyed for r in router.routes
                   if isinstance(r, APIRoute)})
     return app
