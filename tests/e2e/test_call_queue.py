@@ -25,6 +25,7 @@ from tests.e2e.test_trunks import registration
 from tests.peers.atende import AtendeProcess
 from tests.peers.audio import speech_wav
 from tests.peers.kamailio import NAMED_EXTENSIONS, Kamailio
+from tests.peers.postgres import Postgres
 from tests.peers.webhook import WebhookReceiver, webhook_receiver
 
 
@@ -257,3 +258,47 @@ async def test_kill_9_with_calls_queued_and_webhooks_pending(
     assert len(delivered) == 1 and delivered[0]["status"] == "delivered"
     assert [h["status"] for h in delivered[0]["history"]][-1] == 200
     assert "0 interrupted call(s) queued again, 1 closed" in doomed.log()
+
+
+async def test_a_call_ending_while_postgresql_is_down_is_recorded_and_reported(
+        pbx: Kamailio, tmp_path: Path) -> None:  # noqa: F811
+    """Issue 16.17: a call that ended while the database was down stayed `dialing` with
+    no webhook. Now its end waits for the database and the result goes out after."""
+    pg = Postgres()
+    pg.start()
+    receiver = WebhookReceiver()
+    receiver.start()
+    a = AtendeProcess(tmp_path / "outage", (25000, 25999),
+                      ATENDE_DATABASE_URL=pg.new_database())
+    carol = await phone(tmp_path, pbx, "carol", speech_wav(tmp_path / "c.wav", [], 5),
+                        auto=False)
+    try:
+        a.start()
+        r = a.api.post("/v1/trunks", json={
+            "kind": "extension", "name": "PBX", "number": "ai", "username": "ai",
+            "extension_pattern": NAMED_EXTENSIONS, "password": AI_PASS,
+            "host": "127.0.0.1", "port": pbx.port, "country": "US"})
+        assert r.status_code == 201, r.text
+        await registration(a, r.json()["id"], "registered")
+        call_id = place(a, trunk_id=r.json()["id"], phone_number="carol", task=TASK,
+                        webhook_url=receiver.url, max_attempts=1, ring_timeout_s=4)["id"]
+        await carol.wait_event("CALL_INCOMING", timeout=10)
+        pg.pause()  # carol never answers: the call ends (no answer) with the database down
+        try:
+            await asyncio.sleep(5)
+            health = await asyncio.to_thread(a.api.get, "/health")
+            assert health.status_code == 503 and health.json()["status"] == "degraded"
+        finally:
+            pg.resume()
+        got = await receiver.wait_for(1, timeout=60)
+        assert got[0].json["call_id"] == call_id and got[0].json["outcome"] == "no_answer"
+        done = a.call(call_id)
+        assert (done["status"], done["attempts"]) == ("no_answer", 1)
+        assert (await asyncio.to_thread(a.api.get, "/health")).json() == {"status": "ok"}
+        assert "the database is back" in a.log()
+    finally:
+        await carol.stop()
+        receiver.stop()
+        if a.alive():
+            a.stop()
+        pg.stop()
