@@ -4,10 +4,11 @@ the exception would reach uvicorn, which drops the connection after the 500."""
 
 from __future__ import annotations
 
-import json
 import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from atende.api.intake import answer
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +36,4 @@ class Faults:
             log.exception("error answering %s %s", scope["method"], scope["path"])
             if started:
                 raise  # half a response went out: only closing the connection ends it
-            body = json.dumps({"detail": "internal error (it is in atende's log)"}).encode()
-            await send({"type": "http.response.start", "status": 500, "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode())]})
-            await send({"type": "http.response.body", "body": body})
+            await answer(send, 500, "internal error (it is in atende's log)")

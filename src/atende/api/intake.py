@@ -116,11 +116,11 @@ class Intake:
             except Exception as exc:
                 if not unavailable(exc):
                     raise
-                await _answer(send, 503, "the database is unreachable; try again shortly",
+                await answer(send, 503, "the database is unreachable; try again shortly",
                               [(b"retry-after", b"5")])
                 return
             if key_id is None:
-                await _answer(send, 401, problem, [(b"www-authenticate", challenge.encode())])
+                await answer(send, 401, problem, [(b"www-authenticate", challenge.encode())])
                 return
             scope.setdefault("state", {})["api_key_id"] = key_id
         if scope["method"] not in ("POST", "PUT", "PATCH"):
@@ -130,7 +130,7 @@ class Intake:
         too_big = f"the body is larger than this route takes ({limit} bytes)"
         declared = headers.get("content-length", "")
         if declared.isascii() and declared.isdigit() and int(declared) > limit:
-            await _answer(send, 413, too_big)
+            await answer(send, 413, too_big)
             return
         body = bytearray()
         while True:
@@ -139,13 +139,13 @@ class Intake:
                 return
             body.extend(message.get("body", b""))
             if len(body) > limit:
-                await _answer(send, 413, too_big)
+                await answer(send, 413, too_big)
                 return
             if not message.get("more_body", False):
                 break
         kind = headers.get("content-type", "application/json").lower()
         if body and "json" in kind and (unfit := json_problem(bytes(body))) is not None:
-            await _answer(send, 422, unfit)
+            await answer(send, 422, unfit)
             return
         await self.app(scope, _replay(bytes(body), receive), send)
 
@@ -163,8 +163,9 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return again
 
 
-async def _answer(send: Send, status: int, detail: str,
-                  extra: list[tuple[bytes, bytes]] | None = None) -> None:
+async def answer(send: Send, status: int, detail: str,
+                 extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    """A whole JSON response ``{"detail": …}`` sent from ASGI middleware."""
     payload = json.dumps({"detail": detail}).encode()
     await send({"type": "http.response.start", "status": status, "headers": [
         (b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),

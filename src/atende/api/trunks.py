@@ -31,7 +31,7 @@ from atende.sip.uri import UriError, split_hostport
 from atende.store import models
 from atende.store.db import Store, as_utc
 from atende.store.secrets import SecretBox
-from atende.telephony.numbers import NumberError, NumberFormat, parse_number
+from atende.telephony.numbers import NumberError, NumberFormat, format_for_trunk, parse_number
 from atende.telephony.passwords import check_password
 from atende.telephony.trunks import DEFAULT_EXTENSIONS, TrunkConfig, TrunkManager
 
@@ -307,8 +307,7 @@ Tester = Callable[[TrunkConfig, str, float], Awaitable[dict[str, Any]]]
 
 def e164(number: str, country: str) -> str | None:
     try:
-        return phonenumbers.format_number(parse_number(number, country),
-                                          phonenumbers.PhoneNumberFormat.E164)
+        return format_for_trunk(number, country, NumberFormat.INTL_PLUS)
     except NumberError:
         return None
 
