@@ -24,11 +24,11 @@ LAYERS: list[set[str]] = [
     {"channels"},
     {"providers"},
     {"media"},
-    {"sip"},
+    {"sip", "esl"},
     {"store"},
     {"aio", "atende", "egress"},
 ]
-SANS_IO = ("atende.sip",)
+SANS_IO = ("atende.sip", "atende.esl")
 IO_MODULES = {"asyncio", "socket", "ssl", "selectors", "threading", "concurrent"}
 
 
