@@ -9,7 +9,15 @@ import asyncio
 from collections.abc import Iterator
 
 import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
+from atende.channels.freeswitch.audio_stream import (
+    AudioStream,
+    AudioStreamServer,
+    StreamTarget,
+    parse_path,
+)
 from atende.channels.freeswitch.esl import ChannelData, EslChannel, EslOutboundServer
 from atende.esl import commands
 from atende.esl.message import EslMessage, EslReader
@@ -140,3 +148,81 @@ async def test_what_is_not_a_channel_is_closed_and_never_controlled(sent: bytes)
     finally:
         await server.close()
     assert controlled == []
+
+
+async def test_mod_audio_stream_reaches_our_websocket_and_takes_replies(
+        freeswitch: FreeSwitch) -> None:
+    """The caller's audio of a real call, as mod_audio_stream streams it (metadata first,
+    then 20 ms frames of 16 kHz L16), and a streamAudio reply that the module turns into a
+    file and a mod_audio_stream::play event."""
+    secretary = "3f2e8c1a-0b7d-4e55-9a61-1c2d3e4f5a6b"
+    got: asyncio.Queue[tuple[AudioStream, list[bytes]]] = asyncio.Queue()
+
+    async def on_stream(stream: AudioStream, frames: asyncio.Queue[bytes | None]) -> None:
+        heard = []
+        while len(heard) < 10:
+            frame = await frames.get()
+            assert frame is not None
+            heard.append(frame)
+        await stream.send_audio(bytes(1600), 8000)  # 100 ms of silence to play
+        await got.put((stream, heard))
+        while await frames.get() is not None:
+            pass
+
+    server = AudioStreamServer(on_stream)
+    await server.start("127.0.0.1", 0)
+    fs = Inbound(*await asyncio.open_connection("127.0.0.1", freeswitch.esl_port))
+    try:
+        await fs.next()
+        assert (await fs.ask(commands.auth(PASSWORD))).ok
+        assert (await fs.ask(commands.events([], ["mod_audio_stream::play"]))).ok
+        placed = await fs.ask(commands.api("originate loopback/7777/default &park"))
+        assert placed.body.startswith(b"+OK "), placed.body
+        uuid = placed.body.decode().split()[1]
+        url = f"ws://127.0.0.1:{server.port}/stream/{secretary}/{uuid}/1000"
+        started = await fs.ask(commands.api(
+            f'uuid_audio_stream {uuid} start {url} mono 16k {{"from":"test"}}'))
+        assert started.ok, started.body
+        stream, heard = await asyncio.wait_for(got.get(), 15)
+        assert stream.target == StreamTarget(secretary, uuid, "1000")
+        assert stream.metadata == '{"from":"test"}'
+        assert {len(f) for f in heard} == {640}  # 20 ms at 16 kHz, 16-bit mono
+        while True:
+            event = (await fs.next()).event()
+            if event is not None and event.subclass == "mod_audio_stream::play":
+                break
+        played = event.json_body()
+        assert isinstance(played, dict) and played["sampleRate"] == 8000
+        assert str(played["file"]).endswith(".r8") and event.uuid == uuid
+        await fs.ask(commands.api(f"uuid_kill {uuid}"))
+    finally:
+        fs.writer.close()
+        await server.close()
+
+
+def test_stream_paths_name_a_call() -> None:
+    ok = parse_path("/stream/3F2E8C1A-0B7D-4E55-9A61-1C2D3E4F5A6B/"
+                    "9a1b2c3d-0000-4000-8000-000000000001/+351912345678")
+    assert ok == StreamTarget("3f2e8c1a-0b7d-4e55-9a61-1c2d3e4f5a6b",
+                              "9a1b2c3d-0000-4000-8000-000000000001", "+351912345678")
+    for bad in ("/stream/x/y/z", "/other/3f2e8c1a-0b7d-4e55-9a61-1c2d3e4f5a6b/"
+                "9a1b2c3d-0000-4000-8000-000000000001/1", "/stream/../etc/passwd/1",
+                "/stream/3f2e8c1a-0b7d-4e55-9a61-1c2d3e4f5a6b/"
+                "9a1b2c3d-0000-4000-8000-000000000001/1000<script>"):
+        with pytest.raises(ValueError):
+            parse_path(bad)
+
+
+async def test_a_stream_for_no_call_is_refused_at_the_handshake() -> None:
+    async def on_stream(stream: AudioStream, frames: asyncio.Queue[bytes | None]) -> None:
+        raise AssertionError("no stream should get this far")
+
+    server = AudioStreamServer(on_stream)
+    await server.start("127.0.0.1", 0)
+    try:
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(f"ws://127.0.0.1:{server.port}/stream/nope/nope/1"):
+                pass
+        assert refused.value.response.status_code == 404
+    finally:
+        await server.close()
