@@ -97,7 +97,11 @@ class Call:
                 await self.leg.speak(bytes(FRAME_BYTES))
 
     async def greeting_heard(self) -> None:
-        await wait_for(lambda: bool(self.leg.sent) and not self.leg.outbound.busy)
+        """The greeting has played out and the session has recorded it (the turn is
+        written when the session reads the end of the playout, a moment after the line
+        goes quiet)."""
+        await wait_for(lambda: bool(self.leg.sent) and not self.leg.outbound.busy
+                       and any(t.speaker == "assistant" for t in self.record.turns))
 
     async def say(self, pcm: bytes) -> float:
         """Speak ``pcm``; returns the time of its last frame."""
