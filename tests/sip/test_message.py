@@ -125,6 +125,8 @@ def test_response_parsing() -> None:
         (invite(start=" INVITE sip:bob@example.com SIP/2.0"), 400, True),
         (invite(start="INVITE  sip:bob@example.com SIP/2.0"), 400, True),
         (invite(start="INVITE sip:bob@example.com SIP/2.0 "), 400, True),
+        # A Request-URI parameter with an unterminated quote (found by the property test)
+        (invite(start='INVITE sip:bob@example.com;x="open SIP/2.0'), 400, True),
         # Headers a request carries once (a second Content-Length is a smuggling attempt)
         (invite(extra="Content-Length: 0\r\n"), 400, True),
         (invite(extra="Call-ID: another@pc33\r\n"), 400, True),

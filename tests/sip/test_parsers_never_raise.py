@@ -23,7 +23,9 @@ INVITE = (b"INVITE sip:bob@example.com;transport=udp SIP/2.0\r\n"
           b"Content-Length: " + str(len(SDP)).encode() + b"\r\n\r\n" + SDP)
 # Characters that break parsers: separators, quotes, digits int() refuses, line ends.
 TRICKY = [*" \t\r\n:;,=@<>\"\\/?[]%0123456789²①٣\x00\xff", "SIP/2.0", "sip:", "\r\n\r\n"]
-SETTINGS = settings(max_examples=400, deadline=None,
+# The same examples on every run (a property test that found a new input now and then
+# would turn CI red at random); widen max_examples locally to explore more.
+SETTINGS = settings(max_examples=400, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])
 
 

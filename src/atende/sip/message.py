@@ -255,8 +255,12 @@ def _check_body_length(headers: Headers, msg: Message, stream: bool) -> list[tup
 
 
 def _check_single(headers: Headers) -> list[tuple[str, int]]:
+    seen: set[str] = set()
+    twice: set[str] = set()
+    for name, _ in headers:  # one pass: this runs for every message
+        (twice if name in seen else seen).add(name)
     return [(f"more than one {name} header", 400) for name in SINGLE_HEADERS
-            if len(headers.get_all(name)) > 1]
+            if name in twice]
 
 
 def _answerable(start: str, headers: Headers) -> Request | None:

@@ -52,13 +52,17 @@ class SipUri:
         host, port = _split_hostport(hostport)
         if not host:
             raise UriError(f"missing host in {text!r}")
+        try:
+            params = parse_params(paramstr)
+        except ValueError as exc:  # an unterminated quote in a parameter
+            raise UriError(f"bad parameters in {text[:60]!r}: {exc}") from None
         return cls(
             host=host,
             user=user,
             port=port,
             scheme=scheme,
             password=password,
-            params=parse_params(paramstr),
+            params=params,
             headers=headers,
         )
 
