@@ -188,12 +188,17 @@ def notes(conn: Any) -> list[str]:
             if e["item"]["type"] == "message" and e["item"]["role"] == "system"]
 
 
+def silent_caller_replies() -> list[Reply]:
+    """What the model says to a caller who says nothing: greeting, reprompt, goodbye."""
+    return [Reply("Hello, dental clinic.", tone(0.4)),
+            Reply("Are you still there?", tone(0.5, 550)),
+            Reply("Goodbye then.", tone(0.6, 660))]
+
+
 async def test_a_silent_caller_is_reprompted_then_the_model_says_goodbye(
         start_realtime: StartRealtime) -> None:
     policy = TurnPolicy(reprompt_after_ms=2000, max_reprompts=1)
-    with FakeRealtime([Reply("Hello, dental clinic.", tone(0.4)),
-                       Reply("Are you still there?", tone(0.5, 550)),
-                       Reply("Goodbye then.", tone(0.6, 660))]) as server:
+    with FakeRealtime(silent_caller_replies()) as server:
         call = start_realtime(server, policy=policy)
         await asyncio.wait_for(call.task, 20)
         conn = server.last
@@ -212,9 +217,7 @@ async def test_a_silent_caller_is_reprompted_then_the_model_says_goodbye(
 async def test_time_on_hold_is_not_silence_for_the_model_either(
         start_realtime: StartRealtime) -> None:
     policy = TurnPolicy(reprompt_after_ms=2000, max_reprompts=1)
-    with FakeRealtime([Reply("Hello, dental clinic.", tone(0.4)),
-                       Reply("Are you still there?", tone(0.5, 550)),
-                       Reply("Goodbye then.", tone(0.6, 660))]) as server:
+    with FakeRealtime(silent_caller_replies()) as server:
         call = start_realtime(server, policy=policy)
         loop = asyncio.get_running_loop()
         await wait_for(lambda: any(t.speaker == "assistant" for t in call.record.turns))
