@@ -27,6 +27,12 @@ class Settings(BaseSettings):
                                   "listener; default: a self-signed one in the data folder")
     tls_key: Path | None = Field(None, description="PEM private key for ATENDE_TLS_CERT")
     api_port: int = Field(8100, ge=1, le=65535, description="REST API port")
+    esl_server_port: int = Field(8022, ge=0, le=65535, description="where FreeSWITCH's "
+                                 "dialplan `socket` hands calls over (ESL outbound); 0: no "
+                                 "FreeSWITCH channel")
+    audio_stream_port: int = Field(8085, ge=1, le=65535, description="where "
+                                   "mod_audio_stream sends FreeSWITCH calls' audio "
+                                   "(WebSocket)")
     data_dir: Path = Field(Path("data"), description="SQLite database and recordings")
     public_ip: str | None = Field(None, description="address put in SDP and Contact (NAT)")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite")

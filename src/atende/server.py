@@ -38,6 +38,7 @@ from atende.calls.live import LiveCalls
 from atende.calls.queue import CallQueue, recover
 from atende.calls.records import CallRecords
 from atende.channels.dialer import DialRequest
+from atende.channels.freeswitch.channel import FreeSwitchChannel
 from atende.channels.leg import CallInfo
 from atende.channels.sip.outbound import SipDialer
 from atende.channels.sip.server import SipChannel
@@ -85,6 +86,7 @@ class Atende:
         self.ua = UserAgent(public_ip=settings.public_ip, guard=self.guard)
         self.engine: CallEngine | None = None
         self.channel: SipChannel | None = None
+        self.freeswitch: FreeSwitchChannel | None = None
         self.trunks: TrunkManager | None = None
         self.api_server: uvicorn.Server | None = None
         self.deliverer: Deliverer | None = None
@@ -136,6 +138,10 @@ class Atende:
         await loop.run_in_executor(self.executor, stt.transcribe, bytes(32000))
         self.channel.serve(self.engine)
         await self.ua.start(s.bind, s.sip_port, s.sip_tls_port or None, self._tls_server())
+        if s.esl_server_port:
+            self.freeswitch = FreeSwitchChannel()
+            self.freeswitch.serve(self.engine)
+            await self.freeswitch.start(s.bind, s.esl_server_port, s.audio_stream_port)
         await self.trunks.load(await self.store.trunks())
         self.deliverer.start()  # picks up what was pending before a restart, too
         self.queue = queue = CallQueue(self.store, self.engine, live, records, self.trunks)
@@ -166,8 +172,10 @@ class Atende:
                 raise RuntimeError("the API server stopped while starting")
             await asyncio.sleep(0.05)
         tls = f", tls on {self.ua.transport.tls_port}" if self.ua.transport.tls_port else ""
-        log.info("atende ready: SIP on %s:%d (udp, tcp%s), API on http://%s:%d", s.bind,
-                 self.ua.port, tls, s.bind, s.api_port)
+        fs = (f", FreeSWITCH calls on {s.esl_server_port} (event socket) and "
+              f"{s.audio_stream_port} (audio)" if self.freeswitch else "")
+        log.info("atende ready: SIP on %s:%d (udp, tcp%s)%s, API on http://%s:%d", s.bind,
+                 self.ua.port, tls, fs, s.bind, s.api_port)
 
     async def _callback(self, callback: Callback) -> dict[str, Any]:
         """Queue a call back an assistant promised, like any call. The starter is made
@@ -219,7 +227,9 @@ class Atende:
             await self.queue.close()  # nothing new starts while the rest stops
         # Unregistering and hanging up side by side: an unreachable PBX delays no BYE.
         await all_before([c for c in (self.trunks.close() if self.trunks else None,
-                                      self.channel.close(deadline) if self.channel else None)
+                                      self.channel.close(deadline) if self.channel else None,
+                                      self.freeswitch.close(deadline) if self.freeswitch
+                                      else None)
                           if c is not None], deadline + 0.5)
         if self.engine is not None:  # the sessions write their records (a second at least)
             await self.engine.close(max(deadline, asyncio.get_running_loop().time() + 1))

@@ -25,12 +25,16 @@ class AtendeProcess:
         self.sip_port = free_port()
         self.tls_port = free_port()
         self.api_port = free_port()
+        self.esl_port = free_port()
+        self.audio_stream_port = free_port()
         self.env = {
             **os.environ,
             "ATENDE_BIND": "127.0.0.1",
             "ATENDE_SIP_PORT": str(self.sip_port),
             "ATENDE_SIP_TLS_PORT": str(self.tls_port),
             "ATENDE_API_PORT": str(self.api_port),
+            "ATENDE_ESL_SERVER_PORT": str(self.esl_port),
+            "ATENDE_AUDIO_STREAM_PORT": str(self.audio_stream_port),
             "ATENDE_DATA_DIR": str(workdir / "data"),
             "ATENDE_RTP_PORT_MIN": str(rtp_range[0]),
             "ATENDE_RTP_PORT_MAX": str(rtp_range[1]),

@@ -38,8 +38,9 @@ def require_freeswitch() -> None:
 class FreeSwitch:
     """One FreeSWITCH process with its own configuration, ports and folders."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, dialplan: str = "") -> None:
         self.dir = workdir
+        self.dialplan = dialplan  # extensions put first in context default
         self.esl_port = free_port()
         self.sip_port = free_port()
         self.rtp_start = 40000 + (self.esl_port % 200) * 100
@@ -62,6 +63,9 @@ class FreeSwitch:
                 (r'name="rtp-end-port" value="\d+"',
                  f'name="rtp-end-port" value="{self.rtp_start + 99}"')],
         }
+        if self.dialplan:
+            edits[conf / "dialplan" / "peer" / "peer_tests.xml"] = [
+                (r"<include>", lambda _: "<include>\n" + self.dialplan)]
         for path, pairs in edits.items():
             text = path.read_text()
             for pattern, value in pairs:

@@ -84,6 +84,8 @@ class CallEngine:
         if trunk is not None:
             # A trunk's calls go to its assistant (or the default one).
             row = await self.store.assistant_by_id(trunk.config.assistant_id)
+        elif named := info.extra.get("assistant_id"):  # the channel says whose call it is
+            row = await self.store.assistant_by_id(named)
         else:
             row = await self.store.assistant_for(info.to_user)
         assistant = profile_of(row, self.secrets) if row is not None else None

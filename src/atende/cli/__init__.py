@@ -13,6 +13,7 @@ from atende import __version__
 from atende.cli.apikeys import apikey_app
 from atende.cli.calls import call as place_call
 from atende.cli.calls import cancel, transfer
+from atende.cli.freeswitch import freeswitch_app
 from atende.cli.hooks import hook_app
 from atende.cli.trunks import trunk_app
 from atende.config import Settings
@@ -67,6 +68,7 @@ def version() -> None:
 app.add_typer(trunk_app, name="trunk")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(hook_app, name="hook")
+app.add_typer(freeswitch_app, name="freeswitch")
 app.command("call")(place_call)
 app.command("transfer")(transfer)
 app.command("cancel")(cancel)

@@ -26,6 +26,7 @@ _UUID = re.compile(r"[0-9A-Fa-f]{8}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]
 _CALLER = re.compile(r"[0-9A-Za-z+*#._-]{0,64}")
 RATES = (8000, 16000)  # what the dialplan asks for ("8k", "16k") and mod_sndfile plays raw
 MAX_FRAME_BYTES = 64 * 1024
+TAG = "atendePiece"  # our key in streamAudio's data, echoed in mod_audio_stream::play
 
 
 @dataclass(frozen=True)
@@ -53,14 +54,17 @@ def parse_path(path: str) -> StreamTarget:
     return StreamTarget(secretary.lower(), call_uuid.lower(), caller)
 
 
-def stream_audio(pcm: bytes, rate: int) -> str:
+def stream_audio(pcm: bytes, rate: int, tag: str | None = None) -> str:
     """The text frame that has FreeSWITCH write ``pcm`` (16-bit little-endian mono at
-    ``rate``) to a file and announce it for playing."""
+    ``rate``) to a file and announce it for playing. ``tag`` comes back in the announcement
+    (the module copies the ``data`` object into it), so the file is known for sure."""
     if rate not in RATES:
         raise ValueError(f"raw audio is played at {RATES}, not {rate}")
-    return json.dumps({"type": "streamAudio", "data": {
-        "audioDataType": "raw", "sampleRate": rate,
-        "audioData": base64.b64encode(pcm).decode()}})
+    data: dict[str, object] = {"audioDataType": "raw", "sampleRate": rate}
+    if tag is not None:
+        data[TAG] = tag
+    data["audioData"] = base64.b64encode(pcm).decode()
+    return json.dumps({"type": "streamAudio", "data": data})
 
 
 class AudioStream:
@@ -73,8 +77,16 @@ class AudioStream:
         self._ws = ws
         self.metadata = metadata  # the text frame sent before the audio, if any
 
-    async def send_audio(self, pcm: bytes, rate: int) -> None:
-        await self._ws.send(stream_audio(pcm, rate))
+    async def send_audio(self, pcm: bytes, rate: int, tag: str | None = None) -> None:
+        """ConnectionError when the stream is gone."""
+        try:
+            await self._ws.send(stream_audio(pcm, rate, tag))
+        except ConnectionClosed as exc:
+            raise ConnectionError(f"the audio stream closed ({exc})") from exc
+
+    async def close(self, reason: str) -> None:
+        """End the stream (FreeSWITCH then stops streaming this call)."""
+        await self._ws.close(1000, reason[:120])
 
 
 OnStream = Callable[[AudioStream, "asyncio.Queue[bytes | None]"], Coroutine[Any, Any, None]]

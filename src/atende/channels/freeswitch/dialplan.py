@@ -1,0 +1,55 @@
+"""The dialplan FreeSWITCH needs to hand a number's calls to a secretary: seed 003's
+extension 8000 shape (the secretary's UUID in a channel variable, the audio stream started
+on answer, the event socket for control, then ``park``)."""
+
+from __future__ import annotations
+
+import re
+from xml.sax.saxutils import quoteattr
+
+_HOST = re.compile(r"[0-9A-Za-z.:\[\]-]{1,253}")
+_NUMBER = re.compile(r"[0-9A-Za-z+*#_-]{1,64}")
+RATES = {8000: "8k", 16000: "16k"}
+
+
+def secretary_uuid(assistant_id: str) -> str:
+    """An assistant's id as the UUID a dialplan names it by (8-4-4-4-12 hex)."""
+    h = assistant_id.replace("-", "").lower()
+    if not re.fullmatch(r"[0-9a-f]{32}", h):
+        raise ValueError(f"not an assistant id: {assistant_id!r}")
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def secretary_extension(name: str, number: str, secretary: str, host: str, esl_port: int,
+                        audio_port: int, rate: int = 16000) -> str:
+    """The ``<extension>`` that sends calls to ``number`` to the secretary. ValueError
+    when a value cannot go into it."""
+    if not _HOST.fullmatch(host):
+        raise ValueError(f"not a host name or address: {host!r}")
+    if not _NUMBER.fullmatch(number):
+        raise ValueError(f"not an extension or number: {number!r}")
+    if rate not in RATES:
+        raise ValueError(f"mod_audio_stream rate {rate}: use one of {sorted(RATES)}")
+    uuid = secretary_uuid(secretary)
+    stream = (f"uuid_audio_stream ${{uuid}} start ws://{host}:{audio_port}/stream/"
+              f"${{VOICE_AI_SECRETARY_UUID}}/${{uuid}}/${{caller_id_number}} mono "
+              f"{RATES[rate]}")
+    actions = [
+        ("set", f"VOICE_AI_SECRETARY_UUID={uuid}"),
+        ("set", "VOICE_AI_DOMAIN_UUID=${domain_uuid}"),
+        ("set", f"api_on_answer={stream}"),
+        # Between replies nothing is played: without this FreeSWITCH sends no RTP then,
+        # and phones that watch for RTP hang up on a quiet line.
+        ("set", "send_silence_when_idle=-1"),
+        ("answer", ""),
+        ("socket", f"{host}:{esl_port} async full"),
+        ("park", ""),
+    ]
+    lines = [f"<extension name={quoteattr(name)} continue=\"false\">",
+             f"  <condition field=\"destination_number\" "
+             f"expression={quoteattr('^' + re.escape(number) + '$')}>"]
+    for app, data in actions:
+        arg = f" data={quoteattr(data)}" if data else ""
+        lines.append(f"    <action application=\"{app}\"{arg}/>")
+    lines += ["  </condition>", "</extension>"]
+    return "\n".join(lines) + "\n"
