@@ -4,13 +4,16 @@ over mod_audio_stream: seed 003's path, end to end, with the offline models."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from atende.channels.freeswitch.dialplan import secretary_extension
 from tests.e2e.test_baresip_call import QUESTION, replied_with, transcribe, turns
 from tests.peers.atende import AtendeProcess, Call
 from tests.peers.audio import read_wav, speech_wav, voiced_spans
@@ -18,6 +21,7 @@ from tests.peers.baresip import Baresip
 from tests.peers.freeswitch import FreeSwitch
 
 EXTENSION = "8000"
+NOBODY = "8009"
 
 
 def dialplan(atende: AtendeProcess, secretary: str) -> str:
@@ -39,6 +43,9 @@ def pbx(atende: AtendeProcess, secretary: dict[str, object],
         tmp_path_factory: pytest.TempPathFactory) -> Iterator[FreeSwitch]:
     text = dialplan(atende, str(secretary["name"]))
     assert f"socket\" data=\"127.0.0.1:{atende.esl_port} async full\"" in text
+    # A number whose dialplan names a secretary atende does not have.
+    text += secretary_extension("nobody", NOBODY, uuid.uuid4().hex, "127.0.0.1",
+                                atende.esl_port, atende.audio_stream_port)
     fs = FreeSwitch(tmp_path_factory.mktemp("pbx"), dialplan=text)
     try:
         fs.start()
@@ -114,3 +121,87 @@ async def test_talking_over_the_greeting_stops_it_on_freeswitch(
     stopped_after = greeting_span[1] - onset
     print(f"greeting stopped {stopped_after * 1000:.0f} ms after speech onset")
     assert stopped_after < 0.4, stopped_after
+
+
+async def test_a_transfer_rings_another_desk_phone_that_then_hears_the_caller(
+        pbx: FreeSwitch, atende: AtendeProcess, tmp_path: Path) -> None:
+    staff = Baresip(tmp_path / "1001", speech_wav(tmp_path / "quiet.wav", [], 30), account=(
+        f"<sip:1001@127.0.0.1:{pbx.sip_port}>;auth_pass=peer1234;regint=60"))
+    (tmp_path / "1001").mkdir()
+    caller = Baresip(tmp_path / "1000", speech_wav(tmp_path / "in.wav", [(7.0, QUESTION)],
+                                                   tail_s=10), account=(
+        f"<sip:1000@127.0.0.1:{pbx.sip_port}>;auth_pass=peer1234;regint=0"))
+    (tmp_path / "1000").mkdir()
+    await staff.start()
+    await caller.start()
+    before = {c["id"] for c in atende.calls()}
+    try:
+        async with asyncio.timeout(10):
+            while not (await asyncio.to_thread(pbx.api, "sofia_contact 1001@127.0.0.1")
+                       ).startswith("sofia/"):
+                await asyncio.sleep(0.1)
+        await caller.command("dial", f"sip:{EXTENSION}@127.0.0.1:{pbx.sip_port}")
+        await caller.wait_event("CALL_ESTABLISHED")
+        answered = asyncio.get_running_loop().time()
+        call = await atende.wait_for_call(
+            lambda c: c["id"] not in before and c["status"] == "in_progress")
+        r = await asyncio.to_thread(atende.api.post, f"/v1/calls/{call['id']}/transfer",
+                                    json={"to": "1001", "timeout_s": 20}, timeout=30)
+        assert r.status_code == 200, r.text
+        assert r.json()["outcome"] == "transferred" and r.json()["sip_status"] == 200
+        await staff.wait_event("CALL_ESTABLISHED")
+        final = await atende.wait_for_call(
+            lambda c: c["id"] == call["id"] and c["status"] == "completed", timeout=10)
+        # atende let go of the call; the phones talk through FreeSWITCH until the caller
+        # has asked its question (7 s into its call, 2 s long) and hangs up.
+        spoken = answered + 9.5 - asyncio.get_running_loop().time()
+        await asyncio.sleep(max(0.0, spoken))
+        assert not [e for e in staff.events if e.get("type") == "CALL_CLOSED"]
+        await caller.command("hangup")
+        await staff.wait_event("CALL_CLOSED")
+    finally:
+        await caller.stop()
+        await staff.stop()
+    assert final["hangup_cause"] == "transferred"
+    heard, rate = read_wav(staff.recordings()[0])
+    assert "opening" in transcribe(heard, rate)  # the caller, heard by the staff phone
+
+
+async def test_keys_the_caller_presses_reach_the_call_record(
+        pbx: FreeSwitch, atende: AtendeProcess, tmp_path: Path) -> None:
+    phone = Baresip(tmp_path, speech_wav(tmp_path / "quiet.wav", [], 20), account=(
+        f"<sip:1000@127.0.0.1:{pbx.sip_port}>;auth_pass=peer1234;regint=0"))
+    await phone.start()
+    before = {c["id"] for c in atende.calls()}
+    try:
+        await phone.command("dial", f"sip:{EXTENSION}@127.0.0.1:{pbx.sip_port}")
+        await phone.wait_event("CALL_ESTABLISHED")
+        call = await atende.wait_for_call(
+            lambda c: c["id"] not in before and c["status"] == "in_progress")
+        # As if the phone sent them: FreeSWITCH's own DTMF events on the channel.
+        assert "+OK" in pbx.api(f"uuid_recv_dtmf {call['external_id']} 4#")
+        got = await atende.wait_for_call(
+            lambda c: c["id"] == call["id"]
+            and len([e for e in c["events"] if e["kind"] == "dtmf"]) == 2)
+        await phone.command("hangup")
+        await phone.wait_event("CALL_CLOSED")
+    finally:
+        await phone.stop()
+    assert [e["data"]["digit"] for e in got["events"] if e["kind"] == "dtmf"] == ["4", "#"]
+
+
+async def test_a_number_for_no_secretary_is_refused(
+        pbx: FreeSwitch, atende: AtendeProcess, tmp_path: Path) -> None:
+    phone = Baresip(tmp_path, speech_wav(tmp_path / "quiet.wav", [], 5), account=(
+        f"<sip:1000@127.0.0.1:{pbx.sip_port}>;auth_pass=peer1234;regint=0"))
+    await phone.start()
+    before = {c["id"] for c in atende.calls()}
+    try:
+        await phone.command("dial", f"sip:{NOBODY}@127.0.0.1:{pbx.sip_port}")
+        closed = await phone.wait_event("CALL_CLOSED")
+    finally:
+        await phone.stop()
+    call = await atende.wait_for_call(lambda c: c["id"] not in before, timeout=5)
+    assert call["status"] == "rejected" and call["hangup_cause"] == "no_such_assistant"
+    assert call["to_user"] == NOBODY and call["assistant_id"] is None
+    print("the phone was told:", closed.get("param"))

@@ -94,6 +94,12 @@ class FreeSwitch:
             time.sleep(0.2)
         raise RuntimeError("FreeSWITCH did not become ready:\n" + self.log()[-3000:])
 
+    def api(self, command: str) -> str:
+        """An API command's output, through fs_cli."""
+        return subprocess.run([str(HOME / "bin" / "fs_cli"), "-p", PASSWORD, "-P",
+                               str(self.esl_port), "-x", command], capture_output=True,
+                              text=True, timeout=10).stdout
+
     def log(self) -> str:
         path = self.dir / "log" / "freeswitch.log"
         return path.read_text(errors="replace") if path.exists() else ""

@@ -134,6 +134,11 @@ class FreeSwitchChannel:
         info = call_info(data, paired.stream if paired else None)
         rejection = await router.admit(info)
         if rejection is not None:
+            if rejection is Rejection.NOT_FOUND and "assistant_id" in info.extra:
+                log.warning("call %s (%s): the dialplan names secretary %s, which atende "
+                            "does not have (`atende freeswitch dialplan` prints the right "
+                            "one); hanging up", info.id, data.uuid,
+                            info.extra["assistant_id"])
             await _refuse(channel, paired, HANGUP_CAUSES[rejection])
             return
         if paired is None or channel.ended.is_set():

@@ -53,6 +53,7 @@ class EslChannel:
         self.data = data
         self.events: asyncio.Queue[EslEvent] = asyncio.Queue()
         self.ended = asyncio.Event()  # the socket closed, or FreeSWITCH said disconnect
+        self.said_disconnect = False  # FreeSWITCH ended it (not a broken or closed socket)
         self._replies: deque[asyncio.Future[EslMessage]] = deque()
         self._esl = esl  # the reader that read the connect reply: it may hold more
         self._pump: asyncio.Task[None] | None = None
@@ -94,6 +95,7 @@ class EslChannel:
         if kind == "text/disconnect-notice":
             log.info("channel %s: FreeSWITCH says disconnect (%s)", self.data.uuid,
                      msg.headers.get("Content-Disposition", "?"))
+            self.said_disconnect = True
             self.ended.set()
             return
         event = msg.event()

@@ -26,6 +26,7 @@ STREAM_END_GRACE_S = 1.0
 # FreeSWITCH's causes for an end the caller chose (anything else is logged as it is).
 _CALLER_ENDED = {"NORMAL_CLEARING", "ORIGINATOR_CANCEL", "NORMAL_UNSPECIFIED"}
 _DIGIT = re.compile(r"[0-9A-Da-d*#]")
+_TARGET = re.compile(r"[0-9A-Za-z+*#._@-]{1,64}")  # what uuid_transfer takes as one word
 
 
 def stream_rate(variables: dict[str, str]) -> int:
@@ -59,6 +60,7 @@ class FreeSwitchLeg(CallLeg):
         self._closing = False  # we are hanging up or transferring: the end is ours
         self._hangup_cause = ""  # FreeSWITCH's, once it said
         self._hung_up = asyncio.Event()  # FreeSWITCH says the call is over
+        self._bridged = asyncio.Event()  # joined to another party (after a transfer)
 
     @property
     def uuid(self) -> str:
@@ -174,9 +176,16 @@ class FreeSwitchLeg(CallLeg):
             gone.cancel()
         self._hung_up.set()
         if not self.ended and not self._closing:
-            cause = self._hangup_cause
-            await self.finish("remote_hangup" if not cause or cause in _CALLER_ENDED
-                              else cause.lower())
+            await self.finish(self._end_cause())
+
+    def _end_cause(self) -> str:
+        """Why the call ended, when FreeSWITCH ended it or its socket went."""
+        cause = self._hangup_cause
+        if not cause and not self.channel.said_disconnect:
+            log.warning("call %s: the event socket closed without a hangup (FreeSWITCH "
+                        "stopped, or the stream broke)", self.info.id)
+            return "esl_lost"
+        return "remote_hangup" if not cause or cause in _CALLER_ENDED else cause.lower()
 
     def _on_event(self, event: EslEvent) -> bool:
         """Act on one of the channel's events; True when it says the call is over."""
@@ -192,6 +201,8 @@ class FreeSwitchLeg(CallLeg):
             if _DIGIT.fullmatch(digit):
                 duration = int(samples) // 8 if samples.isdigit() else 0
                 self.key_pressed(digit.upper(), duration, now)
+        elif event.name == "CHANNEL_BRIDGE":
+            self._bridged.set()
         elif event.name == "CHANNEL_HANGUP":
             self._hangup_cause = event.headers.get("Hangup-Cause", "")
             log.info("call %s: FreeSWITCH hung up (%s)", self.info.id, self._hangup_cause)
@@ -247,11 +258,12 @@ class FreeSwitchLeg(CallLeg):
 
     async def transfer(self, target: str, wait_s: float = 60.0) -> TransferResult:
         """Hand the call to ``target`` (an extension or number FreeSWITCH's dialplan
-        routes, in the call's own context): once FreeSWITCH takes it, it is no longer
-        ours — the audio stream stops and the leg ends as transferred."""
+        routes, in the call's own context). Once FreeSWITCH takes it, it is no longer
+        ours: the audio stream stops, and the leg ends as transferred when the target
+        answers (or after ``wait_s``, the call still with FreeSWITCH)."""
         if self.ended or self._closing:
             return TransferResult("failed", None, "the call has ended")
-        if not re.fullmatch(r"[0-9A-Za-z+*#._@-]{1,64}", target):
+        if not _TARGET.fullmatch(target):
             return TransferResult("refused", None, f"not an extension or number: {target!r}")
         context = self.channel.data.variables.get("context") or "default"
         self._closing = True
@@ -259,5 +271,20 @@ class FreeSwitchLeg(CallLeg):
         if not await self._api(f"uuid_transfer {self.uuid} {target} XML {context}"):
             self._closing = False
             return TransferResult("failed", None, "FreeSWITCH refused the transfer")
+        done = [asyncio.ensure_future(e.wait()) for e in (self._bridged, self._hung_up)]
+        try:
+            await asyncio.wait(done, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for d in done:
+                d.cancel()
+        if self._bridged.is_set():
+            await self.finish("transferred")
+            return TransferResult("transferred", 200, f"{target} answered", (200,))
+        if self._hung_up.is_set():
+            cause = self._hangup_cause or "the call ended"
+            await self.finish("remote_hangup")
+            return TransferResult("failed", None, f"the call ended while transferred ({cause})")
         await self.finish("transferred")
-        return TransferResult("transferred", None, f"FreeSWITCH took the call to {target}")
+        return TransferResult("transferred", None,
+                              f"FreeSWITCH has the call; {target} had not answered in "
+                              f"{wait_s:g} s")
