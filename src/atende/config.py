@@ -1,23 +1,33 @@
-"""Settings: environment variables prefixed ATENDE_, overridable by `atende serve` flags."""
+"""Settings: environment variables prefixed ATENDE_ (or in a .env file in the working
+folder), overridable by `atende serve` flags. Seed 003's names (DB_HOST, ESL_HOST,
+OPENAI_API_KEY, AUDIO_MODE …) are accepted too, so that a FusionPBX voice-AI .env works
+as it is; where both are set, the ATENDE_ name wins."""
 
 from __future__ import annotations
 
 import socket
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import quote
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from atende.calls.hours import CallingHours, HoursError
 from atende.telephony.guard import DEFAULT_DIRECT, parse_cidrs
 
 
+def _env(name: str) -> AliasChoices:
+    """ATENDE_<name>, else seed 003's <name>."""
+    return AliasChoices(f"ATENDE_{name}", name)
+
+
 class Settings(BaseSettings):
     """atende's settings, from ATENDE_* environment variables or the command line, checked at
     start."""
 
-    model_config = SettingsConfigDict(env_prefix="ATENDE_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="ATENDE_", extra="ignore", env_file=".env",
+                                      populate_by_name=True)
 
     bind: str = Field("0.0.0.0", description="address SIP, RTP and the API listen on")
     sip_port: int = Field(5060, ge=1, le=65535, description="SIP port, UDP and TCP")
@@ -33,6 +43,31 @@ class Settings(BaseSettings):
     audio_stream_port: int = Field(8085, ge=1, le=65535, description="where "
                                    "mod_audio_stream sends FreeSWITCH calls' audio "
                                    "(WebSocket)")
+    audio_mode: Literal["websocket", "rtp"] = Field(
+        "websocket", validation_alias=_env("AUDIO_MODE"),
+        description="how FreeSWITCH calls reach atende, in the dialplan `atende freeswitch "
+        "dialplan` prints: websocket (mod_audio_stream, port 8085) or rtp (bridged to "
+        "atende's SIP port: its jitter buffer and codecs)")
+    esl_host: str | None = Field(None, validation_alias=_env("ESL_HOST"),
+                                 description="FreeSWITCH's event socket (inbound mode), for "
+                                 "/health and calls placed through FreeSWITCH")
+    esl_port: int = Field(8021, ge=1, le=65535, validation_alias=_env("ESL_PORT"))
+    esl_password: SecretStr = Field(SecretStr("ClueCon"),
+                                    validation_alias=_env("ESL_PASSWORD"))
+    db_host: str | None = Field(None, validation_alias=_env("DB_HOST"), description=(
+        "PostgreSQL by parts (seed 003's DB_*), when ATENDE_DATABASE_URL is not set"))
+    db_port: int = Field(5432, ge=1, le=65535, validation_alias=_env("DB_PORT"))
+    db_name: str = Field("atende", validation_alias=_env("DB_NAME"))
+    db_user: str = Field("atende", validation_alias=_env("DB_USER"))
+    db_pass: SecretStr = Field(SecretStr(""), validation_alias=_env("DB_PASS"))
+    # Keys for assistants whose provider settings carry none of their own.
+    openai_api_key: SecretStr | None = Field(None, validation_alias=_env("OPENAI_API_KEY"))
+    elevenlabs_api_key: SecretStr | None = Field(None,
+                                                 validation_alias=_env("ELEVENLABS_API_KEY"))
+    google_api_key: SecretStr | None = Field(None, validation_alias=_env("GOOGLE_API_KEY"))
+    anthropic_api_key: SecretStr | None = Field(None,
+                                                validation_alias=_env("ANTHROPIC_API_KEY"))
+    deepgram_api_key: SecretStr | None = Field(None, validation_alias=_env("DEEPGRAM_API_KEY"))
     data_dir: Path = Field(Path("data"), description="SQLite database and recordings")
     public_ip: str | None = Field(None, description="address put in SDP and Contact (NAT)")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite")
@@ -128,7 +163,22 @@ class Settings(BaseSettings):
     def db_url(self) -> str:
         if self.database_url:
             return self.database_url
+        if self.db_host:
+            user = quote(self.db_user, safe="")
+            password = quote(self.db_pass.get_secret_value(), safe="")
+            auth = f"{user}:{password}" if password else user
+            return (f"postgresql+psycopg://{auth}@{self.db_host}:{self.db_port}/"
+                    f"{quote(self.db_name, safe='')}")
         return f"sqlite:///{(self.data_dir / 'atende.db').resolve()}"
+
+    @property
+    def provider_keys(self) -> dict[str, str]:
+        """Default API keys by provider name (gemini's is GOOGLE_API_KEY)."""
+        keys = {"openai": self.openai_api_key, "elevenlabs": self.elevenlabs_api_key,
+                "gemini": self.google_api_key, "anthropic": self.anthropic_api_key,
+                "deepgram": self.deepgram_api_key}
+        return {name: k.get_secret_value() for name, k in keys.items()
+                if k is not None and k.get_secret_value()}
 
 
 def _window(text: str) -> dict[str, str]:

@@ -39,6 +39,7 @@ from atende.calls.queue import CallQueue, recover
 from atende.calls.records import CallRecords
 from atende.channels.dialer import DialRequest
 from atende.channels.freeswitch.channel import FreeSwitchChannel
+from atende.channels.freeswitch.inbound import EslInbound
 from atende.channels.leg import CallInfo
 from atende.channels.sip.outbound import SipDialer
 from atende.channels.sip.server import SipChannel
@@ -87,6 +88,7 @@ class Atende:
         self.engine: CallEngine | None = None
         self.channel: SipChannel | None = None
         self.freeswitch: FreeSwitchChannel | None = None
+        self.esl: EslInbound | None = None  # FreeSWITCH's event socket, when ESL_HOST is set
         self.trunks: TrunkManager | None = None
         self.api_server: uvicorn.Server | None = None
         self.deliverer: Deliverer | None = None
@@ -132,7 +134,7 @@ class Atende:
             self.store, providers, self.executor, live, records, self.trunks,
             TrunkDialer(self.trunks, SipDialer(self.channel)), secrets=box,
             recordings=s.data_dir / "recordings", callbacks=self._callback,
-            max_call_seconds=s.max_call_seconds)
+            max_call_seconds=s.max_call_seconds, provider_keys=s.provider_keys)
         await self.engine.preload()
         # Warm the recogniser: its first run allocates buffers and is several times slower.
         await loop.run_in_executor(self.executor, stt.transcribe, bytes(32000))
@@ -142,6 +144,9 @@ class Atende:
             self.freeswitch = FreeSwitchChannel()
             self.freeswitch.serve(self.engine)
             await self.freeswitch.start(s.bind, s.esl_server_port, s.audio_stream_port)
+        if s.esl_host:
+            self.esl = EslInbound(s.esl_host, s.esl_port, s.esl_password.get_secret_value())
+            self.esl.start()
         await self.trunks.load(await self.store.trunks())
         self.deliverer.start()  # picks up what was pending before a restart, too
         self.queue = queue = CallQueue(self.store, self.engine, live, records, self.trunks)
@@ -161,7 +166,8 @@ class Atende:
                    metrics_router(self.store, self._live_figures),
                    abuse_router(self.guard, self.ua.now)]
         public = [trigger_router(self.store, starter)]
-        config = uvicorn.Config(create_api(self.store, routers, public), host=s.bind,
+        probes = [self._freeswitch_health] if self.freeswitch or self.esl else []
+        config = uvicorn.Config(create_api(self.store, routers, public, probes), host=s.bind,
                                 port=s.api_port,
                                 log_config=None, access_log=False, lifespan="off")
         self.api_server = _ApiServer(config)
@@ -194,6 +200,21 @@ class Atende:
                 if reg is not None:
                     lines.append((trunk_id, live.config.name, reg["state"] == "registered"))
         return active, dict(self.ua.stats), lines
+
+    def _freeswitch_health(self) -> tuple[str, object, str | None]:
+        """For /health: FreeSWITCH's two listeners and the event socket connection."""
+        shown: dict[str, str] = {}
+        if self.freeswitch is not None:
+            shown["event_socket_server"] = f"listening on port {self.freeswitch.esl.port}"
+            shown["audio_stream_server"] = f"listening on port {self.freeswitch.audio.port}"
+        if self.esl is None:
+            shown["event_socket"] = "not configured (ESL_HOST)"
+            return "freeswitch", shown, None
+        state = self.esl.state
+        shown["event_socket"] = f"{self.esl.address}: {state.detail}"
+        problem = None if state.connected else (
+            f"FreeSWITCH event socket {self.esl.address}: {state.detail}")
+        return "freeswitch", shown, problem
 
     def _tls_server(self) -> ssl.SSLContext | None:
         s = self.settings
@@ -234,6 +255,8 @@ class Atende:
         if self.engine is not None:  # the sessions write their records (a second at least)
             await self.engine.close(max(deadline, asyncio.get_running_loop().time() + 1))
             await self.engine.providers.close()
+        if self.esl is not None:
+            await self.esl.close()
         if self.deliverer is not None:
             await self.deliverer.close()
         await self.ua.close()

@@ -53,7 +53,7 @@ def client(store_url: str) -> Iterator[TestClient]:
 
 
 def test_health(client: TestClient) -> None:
-    assert client.get("/health").json() == {"status": "ok"}
+    assert client.get("/health").json() == {"status": "ok", "checks": {"database": "ok"}}
 
 
 def test_list_and_filter_calls(client: TestClient) -> None:

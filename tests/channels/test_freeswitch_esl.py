@@ -19,9 +19,11 @@ from atende.channels.freeswitch.audio_stream import (
     parse_path,
 )
 from atende.channels.freeswitch.esl import ChannelData, EslChannel, EslOutboundServer
+from atende.channels.freeswitch.inbound import EslInbound, EslUnavailable
 from atende.esl import commands
 from atende.esl.message import EslMessage, EslReader
 from tests.peers.freeswitch import PASSWORD, FreeSwitch
+from tests.peers.net import free_port
 
 
 @pytest.fixture(scope="module")
@@ -226,3 +228,38 @@ async def test_a_stream_for_no_call_is_refused_at_the_handshake() -> None:
         assert refused.value.response.status_code == 404
     finally:
         await server.close()
+
+
+async def test_the_inbound_connection_runs_api_and_background_commands(
+        freeswitch: FreeSwitch) -> None:
+    esl = EslInbound("127.0.0.1", freeswitch.esl_port, PASSWORD)
+    esl.start()
+    try:
+        await asyncio.wait_for(esl.connected(), 10)
+        assert esl.state.connected and esl.state.detail == "connected"
+        assert "is ready" in await esl.api("status")
+        assert await esl.bgapi("eval over the background", 10) == "over the background"
+    finally:
+        await esl.close()
+    with pytest.raises(EslUnavailable):
+        await esl.api("status")
+
+
+async def test_a_wrong_password_or_no_freeswitch_is_told_and_retried(
+        freeswitch: FreeSwitch) -> None:
+    wrong = EslInbound("127.0.0.1", freeswitch.esl_port, "not-it", backoff=(0.05,))
+    nobody = EslInbound("127.0.0.1", free_port(), PASSWORD, backoff=(0.05,))
+    for esl in (wrong, nobody):
+        esl.start()
+    try:
+        async with asyncio.timeout(10):
+            while "ESL_PASSWORD" not in wrong.state.detail or nobody.state.detail.startswith(
+                    "not connected"):
+                await asyncio.sleep(0.05)
+        assert not wrong.state.connected and not nobody.state.connected
+        assert "refused" in nobody.state.detail or "failed" in nobody.state.detail
+        with pytest.raises(EslUnavailable, match="ESL_PASSWORD"):
+            await wrong.api("status")
+    finally:
+        for esl in (wrong, nobody):
+            await esl.close()

@@ -294,7 +294,7 @@ async def test_a_call_ending_while_postgresql_is_down_is_recorded_and_reported(
         assert got[0].json["call_id"] == call_id and got[0].json["outcome"] == "no_answer"
         done = a.call(call_id)
         assert (done["status"], done["attempts"]) == ("no_answer", 1)
-        assert (await asyncio.to_thread(a.api.get, "/health")).json() == {"status": "ok"}
+        assert (await asyncio.to_thread(a.api.get, "/health")).json()["status"] == "ok"
         assert "the database is back" in a.log()
     finally:
         await carol.stop()

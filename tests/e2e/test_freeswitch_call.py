@@ -19,14 +19,17 @@ from tests.peers.atende import AtendeProcess, Call
 from tests.peers.audio import read_wav, speech_wav, voiced_spans
 from tests.peers.baresip import Baresip
 from tests.peers.freeswitch import FreeSwitch
+from tests.peers.vendor import Answer, Request, VendorServer
+from tests.peers.vendor import openai_reply as reply
 
 EXTENSION = "8000"
 NOBODY = "8009"
+DOTENV_KEY = "sk-from-the-dotenv"
 
 
-def dialplan(atende: AtendeProcess, secretary: str) -> str:
+def dialplan(atende: AtendeProcess, secretary: str, number: str = EXTENSION) -> str:
     out = subprocess.run([sys.executable, "-m", "atende", "freeswitch", "dialplan",
-                          "--secretary", secretary, "--number", EXTENSION,
+                          "--secretary", secretary, "--number", number,
                           "--api", atende.base],
                          env=atende.env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
@@ -34,24 +37,45 @@ def dialplan(atende: AtendeProcess, secretary: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def secretary(atende: AtendeProcess) -> dict[str, object]:
-    return next(a for a in atende.get("/v1/assistants") if a["is_default"])
-
-
-@pytest.fixture(scope="module")
-def pbx(atende: AtendeProcess, secretary: dict[str, object],
-        tmp_path_factory: pytest.TempPathFactory) -> Iterator[FreeSwitch]:
-    text = dialplan(atende, str(secretary["name"]))
-    assert f"socket\" data=\"127.0.0.1:{atende.esl_port} async full\"" in text
-    # A number whose dialplan names a secretary atende does not have.
-    text += secretary_extension("nobody", NOBODY, uuid.uuid4().hex, "127.0.0.1",
-                                atende.esl_port, atende.audio_stream_port)
-    fs = FreeSwitch(tmp_path_factory.mktemp("pbx"), dialplan=text)
+def pbx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FreeSwitch]:
+    fs = FreeSwitch(tmp_path_factory.mktemp("pbx"))
     try:
         fs.start()
         yield fs
     finally:
         fs.stop()
+
+
+@pytest.fixture(scope="module")
+def atende(pbx: FreeSwitch, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[AtendeProcess]:
+    """atende set up the way seed 003 does it: a .env with its names (the ports and folders
+    of the test come as ATENDE_* variables, which win)."""
+    workdir = Path(tmp_path_factory.mktemp("atende-fs"))
+    (workdir / ".env").write_text(
+        "# seed 003's names\n"
+        f"ESL_HOST=127.0.0.1\nESL_PORT={pbx.esl_port}\nESL_PASSWORD=ClueCon\n"
+        f"OPENAI_API_KEY={DOTENV_KEY}\nAUDIO_MODE=websocket\n"
+        "DB_HOST=\n"  # empty: the default database (SQLite)
+        "ESL_SERVER_PORT=1\n")  # not an atende name: ignored (ATENDE_ESL_SERVER_PORT is)
+    proc = AtendeProcess(workdir, (26000, 26999))
+    proc.start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def secretary(atende: AtendeProcess, pbx: FreeSwitch) -> dict[str, object]:
+    """The default assistant, reachable on 8000 through the dialplan `atende freeswitch
+    dialplan` prints (pasted into FreeSWITCH, as a user does)."""
+    chosen = next(a for a in atende.get("/v1/assistants") if a["is_default"])
+    text = dialplan(atende, str(chosen["name"]))
+    assert f"socket\" data=\"127.0.0.1:{atende.esl_port} async full\"" in text
+    # A number whose dialplan names a secretary atende does not have.
+    text += secretary_extension("nobody", NOBODY, uuid.uuid4().hex, "127.0.0.1",
+                                atende.esl_port, atende.audio_stream_port)
+    pbx.load_dialplan(text)
+    return chosen
 
 
 async def call_8000(pbx: FreeSwitch, atende: AtendeProcess, tmp_path: Path, wav: Path,
@@ -205,3 +229,69 @@ async def test_a_number_for_no_secretary_is_refused(
     assert call["status"] == "rejected" and call["hangup_cause"] == "no_such_assistant"
     assert call["to_user"] == NOBODY and call["assistant_id"] is None
     print("the phone was told:", closed.get("param"))
+
+
+async def test_health_reports_the_event_socket_and_the_listeners(atende: AtendeProcess) -> None:
+    health = atende.get("/health")
+    assert health["status"] == "ok"
+    fs = health["checks"]["freeswitch"]
+    assert fs["event_socket"].endswith(": connected")
+    assert fs["event_socket_server"] == f"listening on port {atende.esl_port}"
+    assert fs["audio_stream_server"] == f"listening on port {atende.audio_stream_port}"
+
+
+async def test_a_model_secretary_uses_the_key_from_the_dotenv(
+        pbx: FreeSwitch, atende: AtendeProcess, tmp_path: Path) -> None:
+    def model(req: Request) -> Answer:
+        return reply("We open at nine.")
+
+    with VendorServer(model) as llm:
+        r = atende.api.post("/v1/assistants", json={
+            "name": "Model secretary", "extension": "model-secretary",
+            "voice": "espeak:en-us", "greeting": "Hi.",
+            "llm": [{"provider": "openai", "model": "test-model", "base_url": llm.url}]})
+        assert r.status_code == 201, r.text
+        assert r.json()["llm"][0]["api_key_set"] is False  # none of its own
+        pbx.load_dialplan(dialplan(atende, "Model secretary", number="8002"))
+        wav = speech_wav(tmp_path / "in.wav", [(2.0, QUESTION)], tail_s=12)
+        phone = Baresip(tmp_path, wav, account=(
+            f"<sip:1000@127.0.0.1:{pbx.sip_port}>;auth_pass=peer1234;regint=0"))
+        await phone.start()
+        try:
+            await phone.command("dial", f"sip:8002@127.0.0.1:{pbx.sip_port}")
+            await phone.wait_event("CALL_ESTABLISHED")
+            async with asyncio.timeout(30):
+                while not llm.requests:
+                    await asyncio.sleep(0.1)
+            await phone.command("hangup")
+        finally:
+            await phone.stop()
+    assert llm.requests[0].headers["authorization"] == f"Bearer {DOTENV_KEY}"
+    assert DOTENV_KEY not in atende.log()
+
+
+async def test_freeswitch_dying_mid_call_ends_the_call_and_atende_reconnects(
+        pbx: FreeSwitch, atende: AtendeProcess, tmp_path: Path) -> None:
+    phone = Baresip(tmp_path, speech_wav(tmp_path / "quiet.wav", [], 30), account=(
+        f"<sip:1000@127.0.0.1:{pbx.sip_port}>;auth_pass=peer1234;regint=0"))
+    await phone.start()
+    before = {c["id"] for c in atende.calls()}
+    try:
+        await phone.command("dial", f"sip:{EXTENSION}@127.0.0.1:{pbx.sip_port}")
+        await phone.wait_event("CALL_ESTABLISHED")
+        call = await atende.wait_for_call(
+            lambda c: c["id"] not in before and c["status"] == "in_progress")
+        pbx.kill()
+        ended = await atende.wait_for_call(
+            lambda c: c["id"] == call["id"] and c["status"] == "completed", timeout=10)
+        assert ended["hangup_cause"] == "esl_lost"
+        health = await asyncio.to_thread(atende.api.get, "/health")
+        assert health.status_code == 503
+        assert "FreeSWITCH event socket" in health.json()["problems"][0]
+        await asyncio.to_thread(pbx.start)
+        async with asyncio.timeout(40):  # the backoff reaches 10 s by now at most
+            while (await asyncio.to_thread(atende.api.get, "/health")).status_code != 200:
+                await asyncio.sleep(0.5)
+    finally:
+        await phone.stop()
+    assert "FreeSWITCH event socket 127.0.0.1:" in atende.log()

@@ -59,14 +59,16 @@ class AtendeProcess:
     def start(self, timeout: float = 120) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         out = open(self.log_path, "wb")
+        # In its own folder: a .env a test writes there is read, as in a user's install.
         self.proc = subprocess.Popen([sys.executable, "-m", "atende", "serve"], env=self.env,
+                                     cwd=self.workdir,
                                      stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError("atende exited while starting:\n" + self.log()[-3000:])
             try:
-                if httpx.get(self.base + "/health", timeout=1).json() == {"status": "ok"}:
+                if httpx.get(self.base + "/health", timeout=1).json()["status"] == "ok":
                     # atende's first start wrote its first API key for its operator.
                     self.api_key = (Path(self.env["ATENDE_DATA_DIR"]) / "api.key"
                                     ).read_text().strip()

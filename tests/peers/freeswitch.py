@@ -38,9 +38,8 @@ def require_freeswitch() -> None:
 class FreeSwitch:
     """One FreeSWITCH process with its own configuration, ports and folders."""
 
-    def __init__(self, workdir: Path, dialplan: str = "") -> None:
+    def __init__(self, workdir: Path) -> None:
         self.dir = workdir
-        self.dialplan = dialplan  # extensions put first in context default
         self.esl_port = free_port()
         self.sip_port = free_port()
         self.rtp_start = 40000 + (self.esl_port % 200) * 100
@@ -48,6 +47,8 @@ class FreeSwitch:
 
     def _configure(self) -> None:
         conf = self.dir / "conf"
+        if conf.exists():  # started before: same configuration, same ports
+            return
         shutil.copytree(HOME / "conf", conf)
         for sub in ("log", "db", "run"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
@@ -63,9 +64,6 @@ class FreeSwitch:
                 (r'name="rtp-end-port" value="\d+"',
                  f'name="rtp-end-port" value="{self.rtp_start + 99}"')],
         }
-        if self.dialplan:
-            edits[conf / "dialplan" / "peer" / "peer_tests.xml"] = [
-                (r"<include>", lambda _: "<include>\n" + self.dialplan)]
         for path, pairs in edits.items():
             text = path.read_text()
             for pattern, value in pairs:
@@ -94,6 +92,13 @@ class FreeSwitch:
             time.sleep(0.2)
         raise RuntimeError("FreeSWITCH did not become ready:\n" + self.log()[-3000:])
 
+    def load_dialplan(self, extensions: str) -> None:
+        """Put ``extensions`` first in context default and reload, as a user pastes a
+        dialplan and runs reloadxml."""
+        path = self.dir / "conf" / "dialplan" / "peer" / "peer_tests.xml"
+        path.write_text(path.read_text().replace("<include>", "<include>\n" + extensions, 1))
+        assert "+OK" in self.api("reloadxml")
+
     def api(self, command: str) -> str:
         """An API command's output, through fs_cli."""
         return subprocess.run([str(HOME / "bin" / "fs_cli"), "-p", PASSWORD, "-P",
@@ -103,6 +108,13 @@ class FreeSwitch:
     def log(self) -> str:
         path = self.dir / "log" / "freeswitch.log"
         return path.read_text(errors="replace") if path.exists() else ""
+
+    def kill(self) -> None:
+        """Stop at once, the way a crash does (no hangups sent, sockets just close)."""
+        if self.pid is not None:
+            os.kill(self.pid, signal.SIGKILL)
+            self.pid = None
+            (self.dir / "run" / "freeswitch.pid").unlink(missing_ok=True)
 
     def stop(self) -> None:
         if self.pid is None:

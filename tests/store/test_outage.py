@@ -75,7 +75,7 @@ def test_health_and_the_api_say_the_database_is_down(flaky_postgres: Postgres) -
     key = apikeys.new_key()
     asyncio.run(store.run(apikeys.create("tests", key)))
     with TestClient(create_api(store), headers={"Authorization": f"Bearer {key}"}) as client:
-        assert client.get("/health").json() == {"status": "ok"}
+        assert client.get("/health").json()["status"] == "ok"
         flaky_postgres.pause()
         try:
             r = client.get("/health")
@@ -85,5 +85,5 @@ def test_health_and_the_api_say_the_database_is_down(flaky_postgres: Postgres) -
             assert r.status_code == 503 and "database is unreachable" in r.json()["detail"]
         finally:
             flaky_postgres.resume()
-        assert client.get("/health").json() == {"status": "ok"}
+        assert client.get("/health").json()["status"] == "ok"
         assert client.get("/v1/calls").status_code == 200

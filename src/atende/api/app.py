@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
@@ -26,26 +27,45 @@ CALL_STATUSES = ("queued", "ringing", "dialing", "in_progress", "completed", "ca
                  "rejected", "failed", "busy", "no_answer")
 
 
+# A part of atende /health reports on: its name, what to show of it, and its problem
+# (None: all is well).
+HealthProbe = Callable[[], tuple[str, object, str | None]]
+
+
 def create_api(store: Store, routers: list[APIRouter] | None = None,
-               public: list[APIRouter] | None = None) -> FastAPI:
+               public: list[APIRouter] | None = None,
+               probes: Sequence[HealthProbe] = ()) -> FastAPI:
     """``routers`` need an API key; ``public`` ones carry their own credential (a hook's
-    token) and are matched first."""
+    token) and are matched first. ``probes``: what /health reports besides the
+    database."""
     # No redirect from /v1/trunks/ to /v1/trunks: a client with an empty id in its URL
     # gets a 404, not somebody else's resource.
     app = FastAPI(title="atende", version=__version__, redirect_slashes=False,
                   description="Self-hosted voice-AI for phone lines.")
 
     @app.get("/health", tags=["system"], responses={
-        200: {"content": {"application/json": {"example": {"status": "ok"}}}},
+        200: {"content": {"application/json": {"example": {
+            "status": "ok", "checks": {"database": "ok"}}}}},
         503: {"description": "a dependency is failing: the database does not answer, or "
-                             "writes wait for it", "content": {"application/json": {
-                                 "example": {"status": "degraded", "problems": [
-                                     "database unreachable: connection refused"]}}}}})
+                             "writes wait for it; FreeSWITCH's event socket (when ESL_HOST "
+                             "is set) is not connected", "content": {"application/json": {
+                                 "example": {"status": "degraded", "checks": {
+                                     "database": "database unreachable: connection refused"},
+                                     "problems": [
+                                         "database unreachable: connection refused"]}}}}})
     async def health() -> JSONResponse:
         problem = await store.health()
-        if problem is None:
-            return JSONResponse({"status": "ok"})
-        return JSONResponse({"status": "degraded", "problems": [problem]}, status_code=503)
+        checks: dict[str, object] = {"database": problem or "ok"}
+        problems = [problem] if problem else []
+        for probe in probes:
+            name, shown, trouble = probe()
+            checks[name] = shown
+            if trouble:
+                problems.append(trouble)
+        if not problems:
+            return JSONResponse({"status": "ok", "checks": checks})
+        return JSONResponse({"status": "degraded", "checks": checks, "problems": problems},
+                            status_code=503)
 
     @app.exception_handler(OperationalError)
     async def database_down(request: Request, exc: OperationalError) -> JSONResponse:

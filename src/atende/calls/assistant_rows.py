@@ -106,35 +106,41 @@ def assistant_urls(a: models.Assistant) -> list[tuple[str, str]]:
 
 
 # Reading (a call) -------------------------------------------------------------------------
-def _key(row: Mapping[str, Any], box: SecretBox) -> str | None:
-    return box.decrypt(row[KEY]) if row.get(KEY) else None
+def _key(row: Mapping[str, Any], box: SecretBox, defaults: Mapping[str, str] = {}
+         ) -> str | None:
+    """The row's own key, else the default for its provider (OPENAI_API_KEY …)."""
+    return box.decrypt(row[KEY]) if row.get(KEY) else defaults.get(row.get("provider", ""))
 
 
-def llm_settings(row: Mapping[str, Any], box: SecretBox) -> LlmSettings:
-    return LlmSettings(provider=row["provider"], model=row["model"], api_key=_key(row, box),
+def llm_settings(row: Mapping[str, Any], box: SecretBox, defaults: Mapping[str, str] = {}
+                 ) -> LlmSettings:
+    return LlmSettings(provider=row["provider"], model=row["model"],
+                       api_key=_key(row, box, defaults),
                        base_url=row.get("base_url"), temperature=row.get("temperature"),
                        max_tokens=row["max_tokens"], timeout_s=row["timeout_s"])
 
 
-def realtime_settings(row: Mapping[str, Any] | None, box: SecretBox
-                      ) -> RealtimeSettings | None:
+def realtime_settings(row: Mapping[str, Any] | None, box: SecretBox,
+                      defaults: Mapping[str, str] = {}) -> RealtimeSettings | None:
     """The speech-to-speech model, key decrypted."""
     if not row:
         return None
     return RealtimeSettings(
-        provider=row["provider"], model=row.get("model") or "", api_key=_key(row, box),
+        provider=row["provider"], model=row.get("model") or "",
+        api_key=_key(row, box, defaults),
         voice=row.get("voice"), base_url=row.get("base_url"),
         timeout_s=row.get("timeout_s", RealtimeSettings.timeout_s))
 
 
 def speech_settings(row: Mapping[str, Any] | None, box: SecretBox,
-                    language: str | None = None) -> SpeechSettings | None:
+                    language: str | None = None, defaults: Mapping[str, str] = {}
+                    ) -> SpeechSettings | None:
     """A cloud recogniser's or voice's settings (``stt``/``tts``), key decrypted;
     ``language``: the assistant's, when the row names none."""
     if not row:
         return None
     return SpeechSettings(
-        provider=row["provider"], model=row["model"], api_key=_key(row, box),
+        provider=row["provider"], model=row["model"], api_key=_key(row, box, defaults),
         voice=row.get("voice"), language=row.get("language") or language,
         base_url=row.get("base_url"),
         timeout_s=row.get("timeout_s", SpeechSettings.timeout_s))
@@ -160,18 +166,21 @@ def fallback(row: Mapping[str, Any] | None, destinations: tuple[Destination, ...
                     bridge=dest.bridge if dest else False, **kwargs)
 
 
-def profile_of(a: models.Assistant, box: SecretBox) -> AssistantProfile:
-    """The assistant as a call sees it, its keys decrypted (for one call, in memory)."""
+def profile_of(a: models.Assistant, box: SecretBox, keys: Mapping[str, str] = {}
+               ) -> AssistantProfile:
+    """The assistant as a call sees it, its keys decrypted (for one call, in memory);
+    ``keys``: by provider, for settings that carry none (ATENDE_OPENAI_API_KEY …)."""
     destinations = tuple(destination(d) for d in a.transfers or [])
     return AssistantProfile(
         id=a.id, name=a.name, rules=a.rules, voice=a.voice, language=a.language,
         mode=a.mode, record=a.record, greeting=a.greeting, prompt=a.prompt,
-        llm=tuple(llm_settings(m, box) for m in a.llm or []),
+        llm=tuple(llm_settings(m, box, keys) for m in a.llm or []),
         tools=tuple(a.tools) if a.tools is not None else None,
         http_tools=tuple(http_tool(t, box) for t in a.http_tools or []),
         destinations=destinations, fallback=fallback(a.fallback, destinations),
         turns=TurnTaking.of(a.conversation), voicemail=VoicemailConfig.of(a.voicemail),
         hours=BusinessHours.of(a.business_hours),
-        realtime=realtime_settings(a.realtime, box) if a.mode == "realtime" else None,
-        stt=speech_settings(a.stt, box, a.language), tts=speech_settings(a.tts, box),
+        realtime=realtime_settings(a.realtime, box, keys) if a.mode == "realtime" else None,
+        stt=speech_settings(a.stt, box, a.language, keys),
+        tts=speech_settings(a.tts, box, defaults=keys),
         hold_music=a.hold_music)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor
 from datetime import datetime
 from pathlib import Path
@@ -48,7 +48,8 @@ class CallEngine:
                  dialer: Dialer, secrets: SecretBox,
                  recordings: Path | None = None,
                  callbacks: Callable[[Callback], Awaitable[dict[str, Any]]] | None = None,
-                 max_call_seconds: float = 3600) -> None:
+                 max_call_seconds: float = 3600,
+                 provider_keys: Mapping[str, str] | None = None) -> None:
         self.store = store
         self.providers = providers
         self.executor = executor
@@ -60,6 +61,7 @@ class CallEngine:
         self.recordings = recordings  # where calls are recorded (None: never)
         self.callbacks = callbacks  # queues the call backs assistants promise
         self.max_call_seconds = max_call_seconds
+        self.provider_keys = dict(provider_keys or {})  # when an assistant names none
         self._tasks = BackgroundTasks()
         self.transfers = Transfers(live, records, trunks, dialer, self.dial_through)
 
@@ -88,7 +90,7 @@ class CallEngine:
             row = await self.store.assistant_by_id(named)
         else:
             row = await self.store.assistant_for(info.to_user)
-        assistant = profile_of(row, self.secrets) if row is not None else None
+        assistant = profile_of(row, self.secrets, self.provider_keys) if row is not None else None
         rejection: Rejection | None = None
         cause: str | None = None
         if assistant is None:
@@ -201,7 +203,7 @@ class CallEngine:
         if call.id in self.live or self.live.capacity_problem(trunk) is not None:
             return False
         job = CallJob.of(call)
-        profile = profile_of(assistant, self.secrets)
+        profile = profile_of(assistant, self.secrets, self.provider_keys)
         self.live.add(LiveCall(profile, outbound_info(call.id, trunk, user), job=job,
                                rules=rules_for(profile, job)))
         return True
