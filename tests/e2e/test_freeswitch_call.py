@@ -24,12 +24,14 @@ from tests.peers.vendor import openai_reply as reply
 
 EXTENSION = "8000"
 NOBODY = "8009"
+RTP_EXTENSION = "8003"
 DOTENV_KEY = "sk-from-the-dotenv"
 
 
-def dialplan(atende: AtendeProcess, secretary: str, number: str = EXTENSION) -> str:
+def dialplan(atende: AtendeProcess, secretary: str, number: str = EXTENSION,
+             *options: str) -> str:
     out = subprocess.run([sys.executable, "-m", "atende", "freeswitch", "dialplan",
-                          "--secretary", secretary, "--number", number,
+                          "--secretary", secretary, "--number", number, *options,
                           "--api", atende.base],
                          env=atende.env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
@@ -74,12 +76,16 @@ def secretary(atende: AtendeProcess, pbx: FreeSwitch) -> dict[str, object]:
     # A number whose dialplan names a secretary atende does not have.
     text += secretary_extension("nobody", NOBODY, uuid.uuid4().hex, "127.0.0.1",
                                 atende.esl_port, atende.audio_stream_port)
-    pbx.load_dialplan(text)
+    # The same secretary on 8003, its calls bridged to atende's SIP port (AUDIO_MODE=rtp).
+    rtp = dialplan(atende, str(chosen["name"]), RTP_EXTENSION, "--mode", "rtp")
+    assert f"sofia/internal/{RTP_EXTENSION}@127.0.0.1:{atende.sip_port}" in rtp
+    pbx.load_dialplan(text + rtp)
     return chosen
 
 
 async def call_8000(pbx: FreeSwitch, atende: AtendeProcess, tmp_path: Path, wav: Path,
-                    intent: str) -> tuple[Baresip, Call]:
+                    intent: str, number: str = EXTENSION, channel: str = "freeswitch"
+                    ) -> tuple[Baresip, Call]:
     """Extension 1000 dials 8000, talks until the secretary has answered with ``intent``,
     and hangs up."""
     phone = Baresip(tmp_path, wav, account=(
@@ -87,11 +93,11 @@ async def call_8000(pbx: FreeSwitch, atende: AtendeProcess, tmp_path: Path, wav:
     await phone.start()
     before = {c["id"] for c in atende.calls()}  # the module's earlier calls
     try:
-        await phone.command("dial", f"sip:{EXTENSION}@127.0.0.1:{pbx.sip_port}")
+        await phone.command("dial", f"sip:{number}@127.0.0.1:{pbx.sip_port}")
         await phone.wait_event("CALL_ESTABLISHED")
         match = replied_with(intent, "1000")
         call = await atende.wait_for_call(
-            lambda c: c["id"] not in before and c["channel"] == "freeswitch" and match(c),
+            lambda c: c["id"] not in before and c["channel"] == channel and match(c),
             timeout=40)
         await phone.command("hangup")
         await phone.wait_event("CALL_CLOSED")
@@ -127,6 +133,24 @@ async def test_a_desk_phone_talks_to_the_secretary_through_freeswitch(
     assert "monday" in reply_text or "nine" in reply_text, reply_text
 
 
+async def test_in_rtp_mode_freeswitch_bridges_the_call_to_atendes_sip_port(
+        pbx: FreeSwitch, atende: AtendeProcess, secretary: dict[str, object],
+        tmp_path: Path) -> None:
+    wav = speech_wav(tmp_path / "in.wav", [(6.0, QUESTION)], tail_s=15)
+    phone, call = await call_8000(pbx, atende, tmp_path, wav, "hours", RTP_EXTENSION, "sip")
+    final = await atende.wait_for_call(
+        lambda c: c["id"] == call["id"] and c["status"] == "completed", timeout=10)
+    assert final["assistant_id"] == secretary["id"]  # named by the X-Atende-Secretary header
+    assert final["from_user"] == "1000" and final["to_user"] == RTP_EXTENSION
+    assert final["hangup_cause"] == "remote_hangup"
+    greeting, reply = turns(final, "assistant")[:2]
+    assert not greeting["interrupted"] and reply["intent"] == "hours"
+    heard, rate = read_wav(phone.recordings()[0])
+    assert "hello" in transcribe(heard[: int(5.5 * rate)], rate)
+    reply_text = transcribe(heard[int(8.0 * rate):], rate)
+    assert "monday" in reply_text or "nine" in reply_text, reply_text
+
+
 async def test_talking_over_the_greeting_stops_it_on_freeswitch(
         pbx: FreeSwitch, atende: AtendeProcess, tmp_path: Path) -> None:
     # 2 s in: inside the greeting's longest stretch of speech (after "Hello,").
@@ -147,8 +171,11 @@ async def test_talking_over_the_greeting_stops_it_on_freeswitch(
     assert stopped_after < 0.4, stopped_after
 
 
+@pytest.mark.parametrize("number", [EXTENSION, RTP_EXTENSION])
 async def test_a_transfer_rings_another_desk_phone_that_then_hears_the_caller(
-        pbx: FreeSwitch, atende: AtendeProcess, tmp_path: Path) -> None:
+        pbx: FreeSwitch, atende: AtendeProcess, tmp_path: Path, number: str) -> None:
+    """websocket mode: uuid_transfer over the event socket; rtp mode: a REFER, which
+    FreeSWITCH carries out on the caller's leg."""
     staff = Baresip(tmp_path / "1001", speech_wav(tmp_path / "quiet.wav", [], 30), account=(
         f"<sip:1001@127.0.0.1:{pbx.sip_port}>;auth_pass=peer1234;regint=60"))
     (tmp_path / "1001").mkdir()
@@ -164,7 +191,7 @@ async def test_a_transfer_rings_another_desk_phone_that_then_hears_the_caller(
             while not (await asyncio.to_thread(pbx.api, "sofia_contact 1001@127.0.0.1")
                        ).startswith("sofia/"):
                 await asyncio.sleep(0.1)
-        await caller.command("dial", f"sip:{EXTENSION}@127.0.0.1:{pbx.sip_port}")
+        await caller.command("dial", f"sip:{number}@127.0.0.1:{pbx.sip_port}")
         await caller.wait_event("CALL_ESTABLISHED")
         answered = asyncio.get_running_loop().time()
         call = await atende.wait_for_call(

@@ -15,7 +15,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from atende.channels.freeswitch.dialplan import secretary_uuid
+from atende.channels.secretary import secretary_uuid
 from tests.peers.atende import AtendeProcess, Call
 
 PAIR_TIMEOUT_S = 5.0  # channels/freeswitch/channel.py

@@ -8,7 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
-from atende.channels.freeswitch.dialplan import secretary_extension, secretary_uuid
+from atende.channels.freeswitch.dialplan import secretary_extension
+from atende.channels.secretary import secretary_uuid
 from atende.cli.client import DEFAULT_API, ApiUrl, call_api
 
 freeswitch_app = typer.Typer(help="FreeSWITCH / FusionPBX integration.", no_args_is_help=True)
@@ -37,6 +38,11 @@ def dialplan(
         help="atende's address as FreeSWITCH reaches it [ATENDE_PUBLIC_IP, else "
              "ATENDE_BIND, else 127.0.0.1]")] = None,
     rate: Annotated[int, typer.Option(help="audio rate of the stream: 8000 or 16000")] = 16000,
+    mode: Annotated[str | None, typer.Option(
+        help="websocket (mod_audio_stream) or rtp (bridged to atende's SIP port) "
+             "[AUDIO_MODE, else websocket]")] = None,
+    sip_profile: Annotated[str, typer.Option(
+        help="the FreeSWITCH SIP profile that bridges to atende (rtp mode)")] = "internal",
     api: ApiUrl = DEFAULT_API,
 ) -> None:
     """Print the dialplan extension that hands a number's calls to a secretary."""
@@ -49,7 +55,8 @@ def dialplan(
     name = "atende_" + re.sub(r"[^0-9a-z]+", "_", a["name"].lower()).strip("_")
     try:
         text = secretary_extension(name, number or a["extension"], a["id"], where,
-                                   settings.esl_server_port, settings.audio_stream_port, rate)
+                                   settings.esl_server_port, settings.audio_stream_port, rate,
+                                   mode or settings.audio_mode, settings.sip_port, sip_profile)
     except ValueError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None

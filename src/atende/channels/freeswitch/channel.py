@@ -16,6 +16,7 @@ from atende.channels.freeswitch.audio_stream import AudioStream, AudioStreamServ
 from atende.channels.freeswitch.esl import ChannelData, EslChannel, EslOutboundServer
 from atende.channels.freeswitch.leg import FreeSwitchLeg, stream_rate
 from atende.channels.leg import CallInfo, CallRouter, Rejection
+from atende.channels.secretary import assistant_id
 from atende.esl import commands
 
 log = logging.getLogger(__name__)
@@ -189,8 +190,11 @@ def call_info(data: ChannelData, stream: AudioStream | None) -> CallInfo:
     domain = data.variables.get(DOMAIN_VARIABLE) or data.variables.get("domain_uuid", "")
     host = data.variables.get("domain_name") or "freeswitch"
     extra = {"freeswitch_uuid": data.uuid}
-    if secretary:
-        extra["assistant_id"] = secretary.replace("-", "").lower()
+    if named := assistant_id(secretary):
+        extra["assistant_id"] = named
+    elif secretary:
+        log.warning("FreeSWITCH call %s: %s=%r is not a UUID", data.uuid, SECRETARY_VARIABLE,
+                    secretary[:80])
     if domain:
         extra["domain_uuid"] = domain
     return CallInfo(

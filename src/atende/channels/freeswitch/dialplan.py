@@ -7,44 +7,55 @@ from __future__ import annotations
 import re
 from xml.sax.saxutils import quoteattr
 
+from atende.channels.secretary import SECRETARY_HEADER, secretary_uuid
+
 _HOST = re.compile(r"[0-9A-Za-z.:\[\]-]{1,253}")
 _NUMBER = re.compile(r"[0-9A-Za-z+*#_-]{1,64}")
 RATES = {8000: "8k", 16000: "16k"}
 
 
-def secretary_uuid(assistant_id: str) -> str:
-    """An assistant's id as the UUID a dialplan names it by (8-4-4-4-12 hex)."""
-    h = assistant_id.replace("-", "").lower()
-    if not re.fullmatch(r"[0-9a-f]{32}", h):
-        raise ValueError(f"not an assistant id: {assistant_id!r}")
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
 def secretary_extension(name: str, number: str, secretary: str, host: str, esl_port: int,
-                        audio_port: int, rate: int = 16000) -> str:
-    """The ``<extension>`` that sends calls to ``number`` to the secretary. ValueError
+                        audio_port: int, rate: int = 16000, mode: str = "websocket",
+                        sip_port: int = 5060, sip_profile: str = "internal") -> str:
+    """The ``<extension>`` that sends calls to ``number`` to the secretary. ``mode``:
+    websocket (control over the event socket, audio over mod_audio_stream) or rtp (the
+    call bridged to atende's SIP port, the secretary named in a header; control is then
+    SIP's own — BYE, REFER, RFC 4733 keys — which FreeSWITCH carries out). ValueError
     when a value cannot go into it."""
     if not _HOST.fullmatch(host):
         raise ValueError(f"not a host name or address: {host!r}")
     if not _NUMBER.fullmatch(number):
         raise ValueError(f"not an extension or number: {number!r}")
+    if not re.fullmatch(r"[0-9A-Za-z_.-]{1,64}", sip_profile):
+        raise ValueError(f"not a SIP profile name: {sip_profile!r}")
     if rate not in RATES:
         raise ValueError(f"mod_audio_stream rate {rate}: use one of {sorted(RATES)}")
     uuid = secretary_uuid(secretary)
-    stream = (f"uuid_audio_stream ${{uuid}} start ws://{host}:{audio_port}/stream/"
-              f"${{VOICE_AI_SECRETARY_UUID}}/${{uuid}}/${{caller_id_number}} mono "
-              f"{RATES[rate]}")
     actions = [
         ("set", f"VOICE_AI_SECRETARY_UUID={uuid}"),
         ("set", "VOICE_AI_DOMAIN_UUID=${domain_uuid}"),
-        ("set", f"api_on_answer={stream}"),
-        # Between replies nothing is played: without this FreeSWITCH sends no RTP then,
-        # and phones that watch for RTP hang up on a quiet line.
-        ("set", "send_silence_when_idle=-1"),
-        ("answer", ""),
-        ("socket", f"{host}:{esl_port} async full"),
-        ("park", ""),
     ]
+    if mode == "rtp":
+        actions += [
+            ("set", "hangup_after_bridge=true"),
+            ("bridge", f"{{sip_h_{SECRETARY_HEADER}=${{VOICE_AI_SECRETARY_UUID}}}}"
+                       f"sofia/{sip_profile}/{number}@{host}:{sip_port}"),
+        ]
+    elif mode == "websocket":
+        stream = (f"uuid_audio_stream ${{uuid}} start ws://{host}:{audio_port}/stream/"
+                  f"${{VOICE_AI_SECRETARY_UUID}}/${{uuid}}/${{caller_id_number}} mono "
+                  f"{RATES[rate]}")
+        actions += [
+            ("set", f"api_on_answer={stream}"),
+            # Between replies nothing is played: without this FreeSWITCH sends no RTP
+            # then, and phones that watch for RTP hang up on a quiet line.
+            ("set", "send_silence_when_idle=-1"),
+            ("answer", ""),
+            ("socket", f"{host}:{esl_port} async full"),
+            ("park", ""),
+        ]
+    else:
+        raise ValueError(f"audio mode {mode!r}: websocket or rtp")
     lines = [f"<extension name={quoteattr(name)} continue=\"false\">",
              f"  <condition field=\"destination_number\" "
              f"expression={quoteattr('^' + re.escape(number) + '$')}>"]

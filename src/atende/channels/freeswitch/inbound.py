@@ -27,6 +27,8 @@ class EslUnavailable(ConnectionError):
 
 @dataclass(frozen=True)
 class EslState:
+    """Whether the event socket is up, and in words why not."""
+
     connected: bool
     detail: str  # "connected", or what went wrong last
 

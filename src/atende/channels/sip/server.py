@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from atende.aio import BackgroundTasks, all_before
 from atende.channels.leg import CallInfo, CallLeg, CallRouter, Rejection, TransferResult
+from atende.channels.secretary import SECRETARY_HEADER, assistant_id
 from atende.channels.sip.gate import Challenge, Gate, Refuse
 from atende.channels.sip.leg import SipLeg
 from atende.channels.sip.ua import Guard, UserAgent
@@ -275,6 +276,8 @@ class SipChannel:
         )
         if verdict.trunk_id is not None:
             info.extra["trunk_id"] = verdict.trunk_id
+        elif secretary := assistant_id(req.headers.get(SECRETARY_HEADER)):
+            info.extra["assistant_id"] = secretary  # FreeSWITCH's AUDIO_MODE=rtp bridge
         incoming = _Incoming(info, offer)
         self._incoming[txn] = incoming
         try:
