@@ -90,3 +90,12 @@ def test_extract_time() -> None:
     assert extract_time("Can we do Thursday at 3 p.m.?") == "thursday at 3 pm"
     assert extract_time("Friday at 3pm then") == "friday at 3 pm"
     assert extract_time("no idea") is None
+
+
+def test_a_transfer_rule_names_its_destination_and_round_trips() -> None:
+    rules = RuleSet("hi", [Intent("sales", ("sales",), "One moment.", action="transfer",
+                                  destination="sales")])
+    reply = RuleBrain(rules).reply("sales please")
+    assert (reply.action, reply.destination) == ("transfer", "sales")
+    assert RuleSet.from_dict(rules.to_dict()) == rules
+    assert "destination" not in DEFAULT_RULES.to_dict()["intents"][0]  # only when set

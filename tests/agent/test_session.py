@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
+from atende.agent.brain import TRANSFER_FAILED, Intent, RuleBrain, RuleSet
 from atende.agent.fallback import Fallback
 from atende.agent.llm_brain import LlmBrain
 from atende.agent.tools import BUILTINS, Destination, ToolBox
@@ -201,3 +202,22 @@ async def test_a_failed_transfer_is_told_to_the_model(
     result = llm.requests[1].json["messages"][-1]
     assert result["role"] == "tool" and result["tool_call_id"] == "call_transfer_call"
     assert "did not go through" in json.loads(result["content"])["error"]
+
+
+async def test_a_rule_that_transfers_hands_the_caller_over_after_its_reply(
+        start_call: StartCall, speech: Callable[[str], bytes]) -> None:
+    """Transfer rules by keyword work without a model: the rule's reply is heard first,
+    then the transfer; one that fails (an in-memory leg cannot be transferred) is told."""
+    rules = RuleSet("Hello, how can I help?", [
+        Intent("sales", ("sales",), "Putting you through to sales.", action="transfer",
+               destination="sales")])
+    brain = RuleBrain(rules, {"sales": ("1001", False)}.get)
+    call = start_call(brain)
+    await call.greeting_heard()
+    await call.say(speech("I would like to talk to sales, please."))
+    await wait_for(lambda: len(call.record.said("assistant")) == 2)
+    assert call.record.transfers == [("1001", False)]  # after its reply was heard
+    assert call.record.said("assistant")[1] == f"Putting you through to sales. {TRANSFER_FAILED}"
+    failed = [d for kind, d in call.record.events if kind == "rule_transfer_failed"]
+    assert failed == [{"destination": "sales", "reason": "an in-memory leg cannot be transferred"}]
+    await call.end()

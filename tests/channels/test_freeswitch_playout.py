@@ -10,6 +10,7 @@ from atende.channels.freeswitch.playout import (
     Heard,
     Playout,
     Ship,
+    Stalled,
 )
 from atende.channels.leg import PlayoutDone, PlayoutStarted
 
@@ -121,3 +122,19 @@ def test_a_segment_cut_before_it_played_is_reported_with_nothing_heard() -> None
     p = Playout()
     p.play(ms(100), "x", False, now=0.0)
     assert marks(p.clear(now=0.01)) == [("cut@0", "x", 0.01)]
+
+
+def test_a_piece_freeswitch_never_starts_is_dropped_after_the_stall_time() -> None:
+    p = Playout(stall_s=3.0)
+    first = ships(p.play(ms(500), "r", False, now=0.0))[0].piece
+    assert p.deadline() == 3.0
+    assert p.tick(2.9) == []
+    dropped = p.tick(3.0)
+    assert Stalled(first.id, 3.0) in dropped and marks(dropped) == [("cut@0", "r", 3.0)]
+    assert not p.busy and p.deadline() is None
+    # A piece that plays, then one that never starts after it: waited for from its turn.
+    a, b = (s.piece for s in ships(p.play(ms(2000), "s", False, now=10.0)))
+    p.started(a.id, now=10.0)
+    p.finished(a.id, now=11.0)
+    assert p.deadline() == 14.0 and p.tick(13.9) == []
+    assert any(isinstance(x, Stalled) and x.piece_id == b.id for x in p.tick(14.0))

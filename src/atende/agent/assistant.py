@@ -93,7 +93,8 @@ def brain_for(a: AssistantProfile, rules: RuleSet, context: Mapping[str, Any] | 
     language models when the assistant has them. ``context``: the call's task, if any."""
     first = greeting(a, rules, context)
     if not a.llm:
-        return RuleBrain(replace(rules, greeting=first))
+        destinations = {d.name: (d.target, d.bridge) for d in a.destinations}
+        return RuleBrain(replace(rules, greeting=first), destinations.get)
     models_ = [language_model(s, client) for s in a.llm]
     return LlmBrain(models_, system_prompt(a, context), first, toolbox(a, client))
 

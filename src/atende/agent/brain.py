@@ -24,9 +24,12 @@ class Intent:
     name: str
     phrases: tuple[str, ...]
     reply: str
-    action: str | None = None  # "hangup" ends the call after the reply
+    # "hangup" ends the call after the reply; "transfer" hands the caller to
+    # ``destination`` (one of the assistant's transfer destinations) after it.
+    action: str | None = None
     outcome: str | None = None  # what the call achieved when this intent is heard
     extract: tuple[str, ...] = ()  # fields taken from what was said (see EXTRACTORS)
+    destination: str | None = None
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,7 @@ class BrainReply:
     action: str | None = None
     outcome: str | None = None
     fields: dict[str, str] = field(default_factory=dict)
+    destination: str | None = None
 
 
 @dataclass
@@ -59,6 +63,7 @@ class RuleSet:
                 action=i.get("action"),
                 outcome=i.get("outcome"),
                 extract=tuple(str(f) for f in i.get("extract", [])),
+                destination=i.get("destination"),
             )
             for i in data.get("intents", [])
         ]
@@ -71,7 +76,8 @@ class RuleSet:
             "fallback": self.fallback,
             "intents": [
                 {"name": i.name, "phrases": list(i.phrases), "reply": i.reply,
-                 "action": i.action, "outcome": i.outcome, "extract": list(i.extract)}
+                 "action": i.action, "outcome": i.outcome, "extract": list(i.extract),
+                 **({"destination": i.destination} if i.destination else {})}
                 for i in self.intents
             ],
         }
@@ -83,7 +89,7 @@ class RuleSet:
         return RuleSet(
             render(self.greeting, context),
             [Intent(i.name, i.phrases, render(i.reply, context), i.action, i.outcome,
-                    i.extract) for i in self.intents],
+                    i.extract, i.destination) for i in self.intents],
             render(self.fallback, context),
         )
 
@@ -143,8 +149,11 @@ class RuleBrain:
     """A brain without a model: answers by matching the caller's words against the assistant's
     intents."""
 
-    def __init__(self, rules: RuleSet) -> None:
+    def __init__(self, rules: RuleSet,
+                 transfer_to: Callable[[str], tuple[str, bool] | None] = lambda _: None
+                 ) -> None:
         self.rules = rules
+        self._transfer_to = transfer_to  # a destination's (target, bridge), by name
         self._compiled = [
             (intent, [f" {normalize(p)} " for p in intent.phrases if normalize(p)])
             for intent in rules.intents
@@ -162,6 +171,15 @@ class RuleBrain:
             actions.end_after_speaking()
         for sentence in split_sentences(reply.text):
             yield sentence
+        if reply.action == "transfer":
+            where = self._transfer_to(reply.destination or "")
+            result = await actions.transfer(*where) if where is not None else None
+            if result is None or not result.ok:
+                # Still on the line: say so, and the conversation goes on.
+                actions.event("rule_transfer_failed", {
+                    "destination": reply.destination,
+                    "reason": result.reason if result else "no such destination"})
+                yield TRANSFER_FAILED
 
     def said(self, text: str, interrupted: bool) -> None:
         pass  # the rules do not remember
@@ -184,8 +202,11 @@ class RuleBrain:
         text = text.replace("{proposed_time_phrase}", f" for {proposed}" if proposed else "")
         text = text.replace("{proposed_time}", proposed or "")
         return BrainReply(" ".join(text.split()), intent.name, intent.action, intent.outcome,
-                          fields)
+                          fields, intent.destination)
 
+
+TRANSFER_FAILED = "I am sorry, I could not put you through. Is there anything else I can do?"
+INTENT_ACTIONS = (None, "hangup", "transfer")
 
 DEFAULT_RULES = RuleSet(
     greeting="Hello, you have reached the atende assistant. How can I help you today?",

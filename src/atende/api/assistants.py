@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException, Response
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from atende.agent.brain import DEFAULT_RULES, RuleSet
+from atende.agent.brain import DEFAULT_RULES, INTENT_ACTIONS, RuleSet
 from atende.agent.fallback import FALLBACK_ACTIONS
 from atende.agent.tools import BUILTINS, OPTIONAL
 from atende.api.assistant_fields import (
@@ -52,10 +52,17 @@ def check(a: models.Assistant) -> None:
         raise HTTPException(422, "voicemail.detect: answering-machine detection works in "
                             "mode pipeline only, for now")
     try:
-        RuleSet.from_dict(a.rules)
+        rules = RuleSet.from_dict(a.rules)
     except (KeyError, TypeError, AttributeError) as exc:
         raise HTTPException(422, f"rules: each intent needs a name and a reply ({exc})"
                             ) from None
+    for i, intent in enumerate(rules.intents):
+        if intent.action not in INTENT_ACTIONS:
+            raise HTTPException(422, f"rules.intents[{i}].action: hangup, transfer or none, "
+                                f"not {intent.action!r}")
+        if intent.action == "transfer" and intent.destination not in names:
+            raise HTTPException(422, f"rules.intents[{i}].destination: name one of the "
+                                f"transfers ({', '.join(names) or 'there are none'})")
 
 
 def assistants_router(store: Store, box: SecretBox,

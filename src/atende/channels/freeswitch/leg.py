@@ -11,7 +11,14 @@ import re
 from atende.aio import BackgroundTasks
 from atende.channels.freeswitch.audio_stream import TAG, AudioStream
 from atende.channels.freeswitch.esl import EslChannel
-from atende.channels.freeswitch.playout import Action, Break, Heard, Playout, Ship
+from atende.channels.freeswitch.playout import (
+    Action,
+    Break,
+    Heard,
+    Playout,
+    Ship,
+    Stalled,
+)
 from atende.channels.leg import CallInfo, CallLeg, PlayoutDone, PlayoutStarted, TransferResult
 from atende.esl import commands
 from atende.esl.message import EslError, EslEvent
@@ -118,6 +125,10 @@ class FreeSwitchLeg(CallLeg):
                     self.recorder.add(ASSISTANT, action.pcm, action.at)
             elif isinstance(action, Break) and not self.ended:
                 self._tasks.spawn(self._api(f"uuid_break {self.uuid} all"))
+            elif isinstance(action, Stalled):
+                log.warning("call %s: FreeSWITCH did not start playing reply piece %s in "
+                            "%.1f s (see its log for mod_audio_stream errors); the reply is "
+                            "dropped", self.info.id, action.piece_id, action.waited_s)
         self._wake.set()  # the playout's next deadline may have moved
 
     async def _send_pieces(self) -> None:

@@ -61,7 +61,16 @@ class Heard:
     at: float
 
 
-Action = Ship | Break | Heard | PlayoutStarted | PlayoutDone
+@dataclass(frozen=True)
+class Stalled:
+    """FreeSWITCH never began playing this piece (its file was not written or played): the
+    reply was dropped as if cut, so that the call goes on."""
+
+    piece_id: str
+    waited_s: float
+
+
+Action = Ship | Break | Heard | Stalled | PlayoutStarted | PlayoutDone
 
 
 @dataclass
@@ -79,9 +88,11 @@ class Playout:
     """The assistant's audio on one FreeSWITCH call, from ``play`` to heard."""
 
     def __init__(self, lead_s: float = 0.3, max_piece_s: float = 1.0,
-                 prefix: str = "atende") -> None:
+                 prefix: str = "atende", stall_s: float = 3.0) -> None:
         self.lead = int(lead_s * BYTES_PER_S) & ~1
         self.max_piece = int(max_piece_s * BYTES_PER_S) & ~1
+        self.stall_s = stall_s
+        self._waiting_since: float | None = None  # the next piece is due to start since
         self._ids = (f"{prefix}-{n}" for n in itertools.count(1))
         self._runs: deque[_Run] = deque()  # not yet all heard, in order
         self._unshipped = bytearray()
@@ -153,13 +164,19 @@ class Playout:
             out.append(Break())
         self._cut.extend(p.id for p in self._pieces)
         self._pieces.clear()
+        self._waiting_since = None
         self._runs.clear()
         self._unshipped.clear()
         self._heard_to = self._shipped_to
         return out
 
     def tick(self, now: float) -> list[Action]:
-        """Time passed: segments heard since, and pieces due to be shipped."""
+        """Time passed: segments heard since, pieces due to be shipped, and a piece that
+        never started (Stalled)."""
+        since = self._waiting_since
+        if since is not None and now - since >= self.stall_s:
+            head = self._pieces[0].id
+            return [*self.clear(now), Stalled(head, now - since)]
         return self._settle(now)
 
     # questions --------------------------------------------------------------------------
@@ -177,7 +194,7 @@ class Playout:
         """When ``tick`` next has something to do (None: only an input can change that)."""
         playing = self._playing()
         if playing is None:
-            return None
+            return self._stall_deadline()
         times = []
         if self._runs:
             run = self._runs[0]
@@ -192,6 +209,9 @@ class Playout:
             if due <= playing.end:
                 times.append(playing.time_of(max(due, playing.start)))
         return min(times) if times else None
+
+    def _stall_deadline(self) -> float | None:
+        return None if self._waiting_since is None else self._waiting_since + self.stall_s
 
     # the rest ---------------------------------------------------------------------------
     def _playing(self) -> Piece | None:
@@ -212,7 +232,13 @@ class Playout:
             self._runs.popleft()
             if run.mark is not None:
                 out.append(PlayoutDone(run.mark, now, _ms(run.nbytes), interrupted=False))
-        return out + self._ship(now)
+        out += self._ship(now)
+        head = self._pieces[0] if self._pieces else None
+        if head is None or head.started_at is not None:
+            self._waiting_since = None
+        elif self._waiting_since is None:
+            self._waiting_since = now
+        return out
 
     def _ship(self, now: float) -> list[Action]:
         out: list[Action] = []
