@@ -160,6 +160,14 @@ class Settings(BaseSettings):
         return socket.getfqdn()
 
     @property
+    def reach_host(self) -> str:
+        """atende's address as a PBX on its network reaches it (FreeSWITCH's dialplan and
+        originate): the public address, else the bind address, else loopback."""
+        if self.public_ip:
+            return self.public_ip
+        return self.bind if self.bind not in ("0.0.0.0", "::") else "127.0.0.1"
+
+    @property
     def db_url(self) -> str:
         if self.database_url:
             return self.database_url

@@ -39,6 +39,7 @@ from atende.calls.queue import CallQueue, recover
 from atende.calls.records import CallRecords
 from atende.channels.dialer import DialRequest
 from atende.channels.freeswitch.channel import FreeSwitchChannel
+from atende.channels.freeswitch.dialer import FreeSwitchDialer
 from atende.channels.freeswitch.inbound import EslInbound
 from atende.channels.leg import CallInfo
 from atende.channels.sip.outbound import SipDialer
@@ -130,9 +131,16 @@ class Atende:
             egress=egress)
         self.live = live = LiveCalls(s.max_calls)
         records = CallRecords(self.store, self.events, self.deliverer)
+        fs_dialer = None
+        if s.esl_server_port:
+            self.freeswitch = FreeSwitchChannel()
+            if s.esl_host:
+                self.esl = EslInbound(s.esl_host, s.esl_port, s.esl_password.get_secret_value())
+            fs_dialer = FreeSwitchDialer(self.esl, self.freeswitch, s.reach_host,
+                                         s.esl_server_port, s.audio_stream_port)
         self.engine = CallEngine(
             self.store, providers, self.executor, live, records, self.trunks,
-            TrunkDialer(self.trunks, SipDialer(self.channel)), secrets=box,
+            TrunkDialer(self.trunks, SipDialer(self.channel), fs_dialer), secrets=box,
             recordings=s.data_dir / "recordings", callbacks=self._callback,
             max_call_seconds=s.max_call_seconds, provider_keys=s.provider_keys)
         await self.engine.preload()
@@ -140,12 +148,10 @@ class Atende:
         await loop.run_in_executor(self.executor, stt.transcribe, bytes(32000))
         self.channel.serve(self.engine)
         await self.ua.start(s.bind, s.sip_port, s.sip_tls_port or None, self._tls_server())
-        if s.esl_server_port:
-            self.freeswitch = FreeSwitchChannel()
+        if self.freeswitch is not None:
             self.freeswitch.serve(self.engine)
             await self.freeswitch.start(s.bind, s.esl_server_port, s.audio_stream_port)
-        if s.esl_host:
-            self.esl = EslInbound(s.esl_host, s.esl_port, s.esl_password.get_secret_value())
+        if self.esl is not None:
             self.esl.start()
         await self.trunks.load(await self.store.trunks())
         self.deliverer.start()  # picks up what was pending before a restart, too
@@ -229,7 +235,7 @@ class Atende:
     async def _test_trunk(self, trunk: TrunkConfig, to_user: str, ring_timeout: float
                           ) -> dict[str, Any]:
         assert self.trunks is not None and self.engine is not None
-        info = CallInfo(id=uuid.uuid4().hex, channel="sip", direction="outbound",
+        info = CallInfo(id=uuid.uuid4().hex, channel=trunk.channel, direction="outbound",
                         from_uri="", to_uri="", to_user=to_user,
                         extra={"trunk_id": trunk.id, "purpose": "trunk_test"})
         # Speak with the voice of the assistant that will take the trunk's calls.

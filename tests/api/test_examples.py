@@ -15,7 +15,13 @@ from atende.api.live import TransferIn, TransferOut
 from atende.api.outbound import CallCreate, CallingHoursIn
 from atende.api.schemas import CallDetail, CallList, CallSummary
 from atende.api.stats import Figures, StatsOut
-from atende.api.trunks import TrunkCreate, TrunkOut, TrunkTestIn, TrunkTestOut, TrunkUpdate
+from atende.api.trunk_fields import (
+    TrunkCreate,
+    TrunkOut,
+    TrunkTestIn,
+    TrunkTestOut,
+    TrunkUpdate,
+)
 
 MODELS: list[type[BaseModel]] = [
     CallCreate, CallingHoursIn, CallSummary, CallDetail, CallList, AssistantOut, TrunkCreate,

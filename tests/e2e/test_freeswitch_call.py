@@ -14,13 +14,16 @@ from pathlib import Path
 import pytest
 
 from atende.channels.freeswitch.dialplan import secretary_extension
+from tests.e2e.test_automation import TASK, place
 from tests.e2e.test_baresip_call import QUESTION, replied_with, transcribe, turns
+from tests.e2e.test_cli import atende_cli
 from tests.peers.atende import AtendeProcess, Call
 from tests.peers.audio import read_wav, speech_wav, voiced_spans
 from tests.peers.baresip import Baresip
 from tests.peers.freeswitch import FreeSwitch
-from tests.peers.vendor import Answer, Request, VendorServer
+from tests.peers.vendor import Answer, Request, Status, VendorServer
 from tests.peers.vendor import openai_reply as reply
+from tests.peers.webhook import webhook_receiver
 
 EXTENSION = "8000"
 NOBODY = "8009"
@@ -36,6 +39,22 @@ def dialplan(atende: AtendeProcess, secretary: str, number: str = EXTENSION,
                          env=atende.env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     return out.stdout
+
+
+def desk_phone(pbx: FreeSwitch, folder: Path, wav: Path, user: str = "1000",
+               register: bool = False) -> Baresip:
+    """A desk phone on the PBX as ``user`` (its password is the peer's), playing ``wav``."""
+    folder.mkdir(exist_ok=True)
+    return Baresip(folder, wav, account=(
+        f"<sip:{user}@127.0.0.1:{pbx.sip_port}>;auth_pass=peer1234;"
+        f"regint={60 if register else 0}"))
+
+
+async def until_registered(pbx: FreeSwitch, user: str) -> None:
+    async with asyncio.timeout(10):
+        while not (await asyncio.to_thread(pbx.api, f"sofia_contact {user}@127.0.0.1")
+                   ).startswith("sofia/"):
+            await asyncio.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
@@ -88,8 +107,7 @@ async def call_8000(pbx: FreeSwitch, atende: AtendeProcess, tmp_path: Path, wav:
                     ) -> tuple[Baresip, Call]:
     """Extension 1000 dials 8000, talks until the secretary has answered with ``intent``,
     and hangs up."""
-    phone = Baresip(tmp_path, wav, account=(
-        f"<sip:1000@127.0.0.1:{pbx.sip_port}>;auth_pass=peer1234;regint=0"))
+    phone = desk_phone(pbx, tmp_path, wav)
     await phone.start()
     before = {c["id"] for c in atende.calls()}  # the module's earlier calls
     try:
@@ -176,21 +194,15 @@ async def test_a_transfer_rings_another_desk_phone_that_then_hears_the_caller(
         pbx: FreeSwitch, atende: AtendeProcess, tmp_path: Path, number: str) -> None:
     """websocket mode: uuid_transfer over the event socket; rtp mode: a REFER, which
     FreeSWITCH carries out on the caller's leg."""
-    staff = Baresip(tmp_path / "1001", speech_wav(tmp_path / "quiet.wav", [], 30), account=(
-        f"<sip:1001@127.0.0.1:{pbx.sip_port}>;auth_pass=peer1234;regint=60"))
-    (tmp_path / "1001").mkdir()
-    caller = Baresip(tmp_path / "1000", speech_wav(tmp_path / "in.wav", [(7.0, QUESTION)],
-                                                   tail_s=10), account=(
-        f"<sip:1000@127.0.0.1:{pbx.sip_port}>;auth_pass=peer1234;regint=0"))
-    (tmp_path / "1000").mkdir()
+    staff = desk_phone(pbx, tmp_path / "1001", speech_wav(tmp_path / "quiet.wav", [], 30),
+                       "1001", register=True)
+    caller = desk_phone(pbx, tmp_path / "1000",
+                        speech_wav(tmp_path / "in.wav", [(7.0, QUESTION)], tail_s=10))
     await staff.start()
     await caller.start()
     before = {c["id"] for c in atende.calls()}
     try:
-        async with asyncio.timeout(10):
-            while not (await asyncio.to_thread(pbx.api, "sofia_contact 1001@127.0.0.1")
-                       ).startswith("sofia/"):
-                await asyncio.sleep(0.1)
+        await until_registered(pbx, "1001")
         await caller.command("dial", f"sip:{number}@127.0.0.1:{pbx.sip_port}")
         await caller.wait_event("CALL_ESTABLISHED")
         answered = asyncio.get_running_loop().time()
@@ -220,8 +232,7 @@ async def test_a_transfer_rings_another_desk_phone_that_then_hears_the_caller(
 
 async def test_keys_the_caller_presses_reach_the_call_record(
         pbx: FreeSwitch, atende: AtendeProcess, tmp_path: Path) -> None:
-    phone = Baresip(tmp_path, speech_wav(tmp_path / "quiet.wav", [], 20), account=(
-        f"<sip:1000@127.0.0.1:{pbx.sip_port}>;auth_pass=peer1234;regint=0"))
+    phone = desk_phone(pbx, tmp_path, speech_wav(tmp_path / "quiet.wav", [], 20))
     await phone.start()
     before = {c["id"] for c in atende.calls()}
     try:
@@ -243,8 +254,7 @@ async def test_keys_the_caller_presses_reach_the_call_record(
 
 async def test_a_number_for_no_secretary_is_refused(
         pbx: FreeSwitch, atende: AtendeProcess, tmp_path: Path) -> None:
-    phone = Baresip(tmp_path, speech_wav(tmp_path / "quiet.wav", [], 5), account=(
-        f"<sip:1000@127.0.0.1:{pbx.sip_port}>;auth_pass=peer1234;regint=0"))
+    phone = desk_phone(pbx, tmp_path, speech_wav(tmp_path / "quiet.wav", [], 5))
     await phone.start()
     before = {c["id"] for c in atende.calls()}
     try:
@@ -281,8 +291,7 @@ async def test_a_model_secretary_uses_the_key_from_the_dotenv(
         assert r.json()["llm"][0]["api_key_set"] is False  # none of its own
         pbx.load_dialplan(dialplan(atende, "Model secretary", number="8002"))
         wav = speech_wav(tmp_path / "in.wav", [(2.0, QUESTION)], tail_s=12)
-        phone = Baresip(tmp_path, wav, account=(
-            f"<sip:1000@127.0.0.1:{pbx.sip_port}>;auth_pass=peer1234;regint=0"))
+        phone = desk_phone(pbx, tmp_path, wav)
         await phone.start()
         try:
             await phone.command("dial", f"sip:8002@127.0.0.1:{pbx.sip_port}")
@@ -299,8 +308,7 @@ async def test_a_model_secretary_uses_the_key_from_the_dotenv(
 
 async def test_freeswitch_dying_mid_call_ends_the_call_and_atende_reconnects(
         pbx: FreeSwitch, atende: AtendeProcess, tmp_path: Path) -> None:
-    phone = Baresip(tmp_path, speech_wav(tmp_path / "quiet.wav", [], 30), account=(
-        f"<sip:1000@127.0.0.1:{pbx.sip_port}>;auth_pass=peer1234;regint=0"))
+    phone = desk_phone(pbx, tmp_path, speech_wav(tmp_path / "quiet.wav", [], 30))
     await phone.start()
     before = {c["id"] for c in atende.calls()}
     try:
@@ -322,3 +330,123 @@ async def test_freeswitch_dying_mid_call_ends_the_call_and_atende_reconnects(
     finally:
         await phone.stop()
     assert "FreeSWITCH event socket 127.0.0.1:" in atende.log()
+
+
+async def test_a_keyword_rule_transfers_without_a_model(
+        pbx: FreeSwitch, atende: AtendeProcess, tmp_path: Path) -> None:
+    """Seed 003's transfer rules: a phrase the caller says sends them to a destination,
+    with the offline brain."""
+    r = atende.api.post("/v1/assistants", json={
+        "name": "Front desk", "extension": "front-desk", "voice": "espeak:en-us",
+        "transfers": [{"name": "sales", "target": "1001", "description": "the sales team"}],
+        "rules": {"greeting": "Front desk, how can I help?", "intents": [
+            {"name": "sales", "phrases": ["sales", "buy"], "reply": "Putting you through.",
+             "action": "transfer", "destination": "sales"}]}})
+    assert r.status_code == 201, r.text
+    pbx.load_dialplan(dialplan(atende, "Front desk", "8004"))
+    staff = desk_phone(pbx, tmp_path / "1001", speech_wav(tmp_path / "quiet.wav", [], 20),
+                       "1001", register=True)
+    caller = desk_phone(pbx, tmp_path / "1000", speech_wav(
+        tmp_path / "in.wav", [(3.0, "I would like to talk to sales.")], tail_s=15))
+    await staff.start()
+    await caller.start()
+    before = {c["id"] for c in atende.calls()}
+    try:
+        await until_registered(pbx, "1001")
+        await caller.command("dial", f"sip:8004@127.0.0.1:{pbx.sip_port}")
+        await caller.wait_event("CALL_ESTABLISHED")
+        await staff.wait_event("CALL_ESTABLISHED", timeout=30)
+        call = await atende.wait_for_call(
+            lambda c: c["id"] not in before and c["status"] == "completed")
+        await caller.command("hangup")
+    finally:
+        await caller.stop()
+        await staff.stop()
+    assert call["hangup_cause"] == "transferred"
+    assert [t["intent"] for t in call["turns"] if t["speaker"] == "assistant"][-1] == "sales"
+    (transfer,) = [e["data"] for e in call["events"] if e["kind"] == "transfer"]
+    assert transfer["to"] == "1001" and transfer["outcome"] == "transferred"
+
+
+async def dial_and_wait_end(pbx: FreeSwitch, atende: AtendeProcess, folder: Path,
+                            number: str, wav: Path) -> Call:
+    """1000 dials ``number`` and stays until the secretary hangs up; the call's record."""
+    phone = desk_phone(pbx, folder, wav)
+    await phone.start()
+    before = {c["id"] for c in atende.calls()}
+    try:
+        await phone.command("dial", f"sip:{number}@127.0.0.1:{pbx.sip_port}")
+        await phone.wait_event("CALL_ESTABLISHED")
+        await phone.wait_event("CALL_CLOSED", timeout=40)  # the secretary hung up
+        return await atende.wait_for_call(
+            lambda c: c["id"] not in before and c["status"] == "completed", timeout=10)
+    finally:
+        await phone.stop()
+
+
+async def test_closed_hours_and_a_failing_model_on_freeswitch(
+        pbx: FreeSwitch, atende: AtendeProcess, tmp_path: Path) -> None:
+    closed = "We are closed right now. Goodbye."
+    r = atende.api.post("/v1/assistants", json={
+        "name": "Closed desk", "extension": "closed-desk", "voice": "espeak:en-us",
+        "business_hours": {"timezone": "Europe/Lisbon", "weekly": {},  # never open
+                           "closed": {"message": closed, "action": "hangup"}}})
+    assert r.status_code == 201, r.text
+    with VendorServer(lambda req: Status(500, '{"error": {"message": "boom"}}')) as llm:
+        r = atende.api.post("/v1/assistants", json={
+            "name": "Broken model", "extension": "broken-model", "voice": "espeak:en-us",
+            "greeting": "Hello.",
+            "llm": [{"provider": "openai", "model": "m", "base_url": llm.url}],
+            "fallback": {"message": "Sorry, I cannot help right now. Goodbye.",
+                         "action": "hangup"}})
+        assert r.status_code == 201, r.text
+        pbx.load_dialplan(dialplan(atende, "Closed desk", "8005")
+                          + dialplan(atende, "Broken model", "8006"))
+        quiet = speech_wav(tmp_path / "quiet.wav", [], 20)
+        shut = await dial_and_wait_end(pbx, atende, tmp_path / "closed", "8005", quiet)
+        asked = speech_wav(tmp_path / "asked.wav", [(2.0, QUESTION)], 20)
+        broken = await dial_and_wait_end(pbx, atende, tmp_path / "broken", "8006", asked)
+    assert turns(shut, "assistant")[0]["text"] == closed
+    assert [e["data"] for e in shut["events"] if e["kind"] == "closed"] == [
+        {"action": "hangup"}]
+    assert shut["hangup_cause"] == "closed"
+    assert turns(broken, "assistant")[-1]["text"] == "Sorry, I cannot help right now. Goodbye."
+    assert [e["data"]["action"] for e in broken["events"] if e["kind"] == "fallback"] == [
+        "hangup"]
+    assert broken["hangup_cause"] == "assistant_hangup"
+
+
+async def test_calls_placed_through_freeswitch_end_with_their_outcome_and_webhook(
+        pbx: FreeSwitch, atende: AtendeProcess, tmp_path: Path) -> None:
+    """A trunk of kind freeswitch: POST /v1/calls originates over the event socket, the
+    answered call comes back over the socket and mod_audio_stream, and the task's outcome
+    reaches the webhook; a phone that is not registered fails with FreeSWITCH's cause."""
+    made = atende_cli(atende, "trunk", "add", "--kind", "freeswitch", "--name", "FreeSWITCH",
+                      "--number", "8100", "--country", "US",
+                      "--dial-string", "user/{number}@127.0.0.1")
+    assert made.returncode == 0, made.stderr
+    assert "8100 via user/{number}@127.0.0.1" in made.stdout
+    trunk = atende.get(f"/v1/trunks/{made.stdout.split()[0]}")
+    assert trunk["registration"] is None and trunk["username"] == ""
+    ana = desk_phone(pbx, tmp_path / "1001", speech_wav(
+        tmp_path / "ana.wav", [(11.0, "Yes, I confirm.")], tail_s=25), "1001", register=True)
+    await ana.start()
+    try:
+        await until_registered(pbx, "1001")
+        with webhook_receiver() as hook:
+            placed = place(atende, phone_number="1001", task=TASK, caller_name="Ana",
+                           webhook_url=hook.url, trunk_id=trunk["id"])
+            missing = place(atende, phone_number="1002", task=TASK, webhook_url=hook.url,
+                            trunk_id=trunk["id"])
+            got = {r.json["call_id"]: r.json for r in await hook.wait_for(2, timeout=90)}
+    finally:
+        await ana.stop()
+    confirmed, failed = got[placed["id"]], got[missing["id"]]
+    assert confirmed["outcome"] == "confirmed", confirmed["transcript"]
+    assert confirmed["transcript"][0]["text"].startswith("Hello Ana.")
+    call = atende.call(placed["id"])
+    assert call["channel"] == "freeswitch" and call["direction"] == "outbound"
+    assert call["to_uri"] == "user/1001@127.0.0.1" and call["from_user"] == "8100"
+    assert call["external_id"] and call["hangup_cause"] == "assistant_hangup"
+    assert failed["outcome"] == "failed" and failed["status"] == "failed"
+    assert failed["sip_status"] == 404 and "USER_NOT_REGISTERED" in failed["hangup_cause"]

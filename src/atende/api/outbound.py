@@ -212,10 +212,11 @@ class CallStarter:
                       source=source, hook_id=hook.id if hook else None,
                       idempotency_key=idempotency_key, request_hash=request_hash,
                       ring_timeout_s=body.ring_timeout_s, retry=policy)
+        from_uri, from_user = trunk.identity()
         row = models.Call(
-            id=uuid.uuid4().hex, channel="sip", direction="outbound",
-            from_uri=str(trunk.uri_for(trunk.username)), to_uri=str(trunk.uri_for(user)),
-            from_user=trunk.username, to_user=user, trunk_id=trunk.id,
+            id=uuid.uuid4().hex, channel=trunk.channel, direction="outbound",
+            from_uri=from_uri, to_uri=trunk.address_of(user),
+            from_user=from_user, to_user=user, trunk_id=trunk.id,
             assistant_id=assistant.id, status="queued", invite_at=now, attempts=0,
             scheduled_at=wanted if wanted > now else None, next_attempt_at=first,
             **job.columns())

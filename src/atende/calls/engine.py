@@ -258,7 +258,9 @@ class CallEngine:
                      outcome.reason)
             self._attempt_over(active, outcome.status, outcome.sip_status, outcome.reason)
             return
-        self.store.submit(update_call(info.id, sip_status=outcome.sip_status))
+        found = {"external_id": outcome.leg.info.external_id} \
+            if outcome.leg.info.external_id else {}  # the channel's id for it (FreeSWITCH's)
+        self.store.submit(update_call(info.id, sip_status=outcome.sip_status, **found))
         self.store.submit(end_attempt(info.id, active.attempt, None, "answered",
                                       outcome.sip_status, None))
         self.connected(outcome.leg)

@@ -31,9 +31,10 @@ RING_TIMEOUT_S = 30.0
 
 
 def outbound_info(call_id: str, trunk: TrunkConfig, user: str) -> CallInfo:
-    return CallInfo(id=call_id, channel="sip", direction="outbound",
-                    from_uri=str(trunk.uri_for(trunk.username)), to_uri="",
-                    from_user=trunk.username, to_user=user, extra={"trunk_id": trunk.id})
+    from_uri, from_user = trunk.identity()
+    return CallInfo(id=call_id, channel=trunk.channel, direction="outbound",
+                    from_uri=from_uri, to_uri="", from_user=from_user, to_user=user,
+                    extra={"trunk_id": trunk.id})
 
 
 class DialThrough(Protocol):
@@ -105,7 +106,9 @@ class Transfers:
         trunk = self.trunk_of(active.info) if active is not None else None
         if trunk is None or to.strip().lower().startswith(("sip:", "sips:")):
             return to.strip()
-        return str(trunk.config.uri_for(trunk.config.dial_user(to)))
+        user = trunk.config.dial_user(to)
+        # FreeSWITCH routes a bare number or extension itself (uuid_transfer).
+        return user if trunk.config.kind == "freeswitch" else str(trunk.config.uri_for(user))
 
     async def blind(self, leg: CallLeg, target: str, wait_s: float) -> TransferResult:
         """Blind-transfer a live call; the outcome is kept with the call's events."""

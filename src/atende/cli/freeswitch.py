@@ -50,8 +50,7 @@ def dialplan(
 
     settings = from_env()
     a = _find(call_api("GET", f"{api}/v1/assistants"), secretary)
-    where = host or settings.public_ip or (
-        settings.bind if settings.bind not in ("0.0.0.0", "::") else "127.0.0.1")
+    where = host or settings.reach_host
     name = "atende_" + re.sub(r"[^0-9a-z]+", "_", a["name"].lower()).strip("_")
     try:
         text = secretary_extension(name, number or a["extension"], a["id"], where,

@@ -13,6 +13,10 @@ from atende.cli.client import DEFAULT_API, ApiUrl, call_api
 trunk_app = typer.Typer(help="Connect PBX extensions and DID trunks.", no_args_is_help=True)
 
 def _show(t: dict[str, Any]) -> None:
+    if t["kind"] == "freeswitch":
+        typer.echo(f"{t['id']}  {t['kind']:<9} {t['name']!r}  {t['number']} via "
+                   f"{t['dial_string']}")
+        return
     reg = t.get("registration")
     status = f"{reg['state']} ({reg['reason']})" if reg else "-"
     typer.echo(f"{t['id']}  {t['kind']:<9} {t['name']!r}  {t['number']} @ {t['host']}  "
@@ -24,14 +28,19 @@ def _show(t: dict[str, Any]) -> None:
 
 @trunk_app.command("add")
 def add(
-    kind: Annotated[str, typer.Option(help="extension or did")],
+    kind: Annotated[str, typer.Option(help="extension, did or freeswitch")],
     name: Annotated[str, typer.Option()],
-    number: Annotated[str, typer.Option(help="extension number or DID phone number")],
-    username: Annotated[str, typer.Option()],
-    host: Annotated[str, typer.Option(help="PBX/provider address, without port")],
+    number: Annotated[str, typer.Option(help="extension number, DID phone number, or "
+                                        "(freeswitch) the caller id")],
     country: Annotated[str, typer.Option(help="ISO 3166 alpha-2, e.g. BR")],
-    password: Annotated[str, typer.Option(prompt=True, hide_input=True,
-                                          envvar="ATENDE_TRUNK_PASSWORD")],
+    username: Annotated[str | None, typer.Option(help="SIP trunks")] = None,
+    host: Annotated[str | None, typer.Option(help="SIP trunks: PBX/provider address, "
+                                             "without port")] = None,
+    password: Annotated[str | None, typer.Option(
+        envvar="ATENDE_TRUNK_PASSWORD", help="SIP trunks (asked for when not given)")] = None,
+    dial_string: Annotated[str | None, typer.Option(
+        help="freeswitch trunks: what FreeSWITCH dials, e.g. "
+             "sofia/gateway/carrier/{number}")] = None,
     port: Annotated[int | None, typer.Option()] = None,
     transport: Annotated[str, typer.Option()] = "udp",
     number_format: Annotated[str, typer.Option(help="intl_plus, intl_no_plus, national")]
@@ -44,11 +53,17 @@ def add(
     api: ApiUrl = DEFAULT_API,
 ) -> None:
     """Create a trunk."""
-    body = {"kind": kind, "name": name, "number": number, "username": username,
-            "password": password, "host": host, "country": country, "port": port,
-            "transport": transport, "number_format": number_format,
-            "outbound_proxy": outbound_proxy, "inbound_auth": inbound_auth,
-            "allowed_ips": allow_ip or [], "accept_transfers": accept_transfers}
+    body: dict[str, Any] = {"kind": kind, "name": name, "number": number, "country": country,
+                            "number_format": number_format}
+    if kind == "freeswitch":
+        body["dial_string"] = dial_string
+    else:
+        if password is None:
+            password = typer.prompt("Password", hide_input=True)
+        body |= {"username": username, "password": password, "host": host, "port": port,
+                 "transport": transport, "outbound_proxy": outbound_proxy,
+                 "inbound_auth": inbound_auth, "allowed_ips": allow_ip or [],
+                 "accept_transfers": accept_transfers}
     _show(call_api("POST", f"{api}/v1/trunks", json=body))
 
 

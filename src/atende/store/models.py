@@ -166,7 +166,7 @@ class Trunk(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
-    kind: Mapped[str] = mapped_column(String(16))  # extension | did
+    kind: Mapped[str] = mapped_column(String(16))  # extension | did | freeswitch
     number: Mapped[str] = mapped_column(String(64))  # the extension or the DID number
     username: Mapped[str] = mapped_column(String(200))
     password_enc: Mapped[str] = mapped_column(Text)
@@ -191,6 +191,9 @@ class Trunk(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # freeswitch trunks: what FreeSWITCH dials, {number} replaced (e.g.
+    # sofia/gateway/carrier/{number}); SIP fields are empty on them
+    dial_string: Mapped[str | None] = mapped_column(String(300), nullable=True)
 
 
 class Delivery(Base):

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 # prefix in front of a foreign number is not an extension).
 DEFAULT_EXTENSIONS = "[0-9]{2,6}"
 PHONE_NUMBER_RE = re.compile(r"\+?[0-9]{2,20}")
+INTERNAL = ("extension", "freeswitch")  # kinds that dial a PBX's extensions too
 
 
 class DestinationError(ValueError):
@@ -59,6 +60,7 @@ class TrunkConfig:
     tls_verify: bool
     enabled: bool
     extension_pattern: str | None = None  # extension trunks; None: DEFAULT_EXTENSIONS
+    dial_string: str | None = None  # freeswitch trunks: FreeSWITCH's dial string
 
     @classmethod
     def of(cls, row: models.Trunk, box: SecretBox) -> TrunkConfig:
@@ -73,6 +75,7 @@ class TrunkConfig:
             allowed_countries=tuple(row.allowed_countries),
             accept_transfers=row.accept_transfers, tls_verify=row.tls_verify,
             enabled=row.enabled, extension_pattern=row.extension_pattern,
+            dial_string=row.dial_string,
         )
 
     def registration_key(self) -> tuple[object, ...]:
@@ -91,7 +94,7 @@ class TrunkConfig:
         usual format. The toll-fraud guard: anything else, and numbers outside
         ``allowed_countries``, raise DestinationError before anything is dialled."""
         to = to.strip()
-        if self.kind == "extension" and re.fullmatch(
+        if self.kind in INTERNAL and re.fullmatch(
                 self.extension_pattern or DEFAULT_EXTENSIONS, to):
             user = to.replace("#", "%23")  # "#" is escaped in a SIP user part
             if not is_user(user):
@@ -100,7 +103,7 @@ class TrunkConfig:
         number = "".join(ch for ch in to if ch not in " -.()/")
         if not PHONE_NUMBER_RE.fullmatch(number):
             hint = ("an extension matching the trunk's extension_pattern, or "
-                    if self.kind == "extension" else "")
+                    if self.kind in INTERNAL else "")
             raise DestinationError(f"{to!r}: dial {hint}a phone number (digits, an "
                                    "optional leading +)")
         try:
@@ -113,6 +116,23 @@ class TrunkConfig:
                 f"calls to {region} are not allowed on trunk {self.name!r} "
                 f"(allowed_countries: {', '.join(self.allowed_countries)})")
         return user
+
+    @property
+    def channel(self) -> str:
+        """The channel its calls go out on."""
+        return "freeswitch" if self.kind == "freeswitch" else "sip"
+
+    def address_of(self, user: str) -> str:
+        """Where a call to ``user`` (from ``dial_user``) goes, for the call's record."""
+        if self.kind == "freeswitch":
+            return (self.dial_string or "").replace("{number}", user)
+        return str(self.uri_for(user))
+
+    def identity(self) -> tuple[str, str]:
+        """(address, user) calls through it come from, for the call's record."""
+        if self.kind == "freeswitch":
+            return self.number, self.number
+        return str(self.uri_for(self.username)), self.username
 
     def uri_for(self, user: str) -> SipUri:
         """``user`` at the trunk's domain (or host:port when no domain is set)."""
@@ -163,6 +183,8 @@ class TrunkManager:
             await old.agent.stop()
         live = LiveTrunk(config)
         self.trunks[config.id] = live
+        if config.kind == "freeswitch":
+            return  # no SIP: its calls go out over FreeSWITCH's event socket
         live.peer_ips = await self._resolve(live)
         if config.kind == "extension" and config.enabled and not live.resolve_error:
             await self._register(live)

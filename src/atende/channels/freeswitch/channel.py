@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ from atende.channels.freeswitch.leg import FreeSwitchLeg, stream_rate
 from atende.channels.leg import CallInfo, CallRouter, Rejection
 from atende.channels.secretary import assistant_id
 from atende.esl import commands
+from atende.media.audio import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +109,19 @@ class FreeSwitchChannel:
         self.pairs = StreamPairs(pair_timeout_s)
         self.router: CallRouter | None = None
         self.legs: dict[str, FreeSwitchLeg] = {}
+        # Calls atende originated, by FreeSWITCH UUID: handed back to their dialer (a leg,
+        # or why there is none), not to the router.
+        self._expected: dict[str, tuple[CallInfo, asyncio.Future[FreeSwitchLeg | str]]] = {}
+
+    def expect(self, call_uuid: str, info: CallInfo) -> asyncio.Future[FreeSwitchLeg | str]:
+        """The leg of a call atende is originating, once FreeSWITCH hands it over."""
+        handed: asyncio.Future[FreeSwitchLeg | str] = \
+            asyncio.get_running_loop().create_future()
+        self._expected[call_uuid.lower()] = (info, handed)
+        return handed
+
+    def forget(self, call_uuid: str) -> None:
+        self._expected.pop(call_uuid.lower(), None)
 
     def serve(self, router: CallRouter) -> None:
         self.router = router
@@ -128,6 +143,10 @@ class FreeSwitchChannel:
     async def _control(self, channel: EslChannel) -> None:
         router = self.router
         data = channel.data
+        expected = self._expected.pop(data.uuid.lower(), None)
+        if expected is not None:
+            await self._hand_back(channel, *expected)
+            return
         if router is None:  # not serving yet
             await channel.send(commands.hangup("NORMAL_TEMPORARY_FAILURE"))
             return
@@ -160,13 +179,34 @@ class FreeSwitchChannel:
         except (ConnectionError, TimeoutError):
             router.ended_before_answer(info, "caller_gone")
             raise
-        self.legs[info.id] = leg
+        await self._run(leg, paired, lambda: router.connected(leg))
+
+    async def _hand_back(self, channel: EslChannel, info: CallInfo,
+                         handed: asyncio.Future[FreeSwitchLeg | str]) -> None:
+        """A call atende originated, answered: its leg goes to the dialer that waits."""
+        data = channel.data
+        paired = await self.pairs.claim(data.uuid, channel.ended)
+        info.external_id = data.uuid
+        if paired is None:
+            if not handed.done():
+                handed.set_result("no audio stream came for it (is mod_audio_stream loaded?)")
+            return
+        leg = FreeSwitchLeg(info, channel, paired.stream, paired.frames, SAMPLE_RATE)
+        if handed.done():  # the dialer gave up meanwhile
+            await _refuse(channel, paired, "NORMAL_TEMPORARY_FAILURE")
+            return
+        await self._run(leg, paired, lambda: handed.set_result(leg))
+
+    async def _run(self, leg: FreeSwitchLeg, paired: _Stream, begin: Callable[[], None]
+                   ) -> None:
+        """The call's life, once it has both halves: ``begin`` hands the leg over."""
+        self.legs[leg.info.id] = leg
         try:
             leg.start()
-            router.connected(leg)
+            begin()
             await leg.done.wait()
         finally:
-            del self.legs[info.id]
+            del self.legs[leg.info.id]
             if leg.end_cause != "transferred":
                 await paired.stream.close("call over")
 
