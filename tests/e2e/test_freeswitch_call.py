@@ -427,7 +427,7 @@ async def test_calls_placed_through_freeswitch_end_with_their_outcome_and_webhoo
     assert made.returncode == 0, made.stderr
     assert "8100 via user/{number}@127.0.0.1" in made.stdout
     trunk = atende.get(f"/v1/trunks/{made.stdout.split()[0]}")
-    assert trunk["registration"] is None and trunk["username"] == ""
+    assert trunk["registration"] is None and trunk["sip_address"] is None
     ana = desk_phone(pbx, tmp_path / "1001", speech_wav(
         tmp_path / "ana.wav", [(11.0, "Yes, I confirm.")], tail_s=25), "1001", register=True)
     await ana.start()
@@ -450,3 +450,75 @@ async def test_calls_placed_through_freeswitch_end_with_their_outcome_and_webhoo
     assert call["external_id"] and call["hangup_cause"] == "assistant_hangup"
     assert failed["outcome"] == "failed" and failed["status"] == "failed"
     assert failed["sip_status"] == 404 and "USER_NOT_REGISTERED" in failed["hangup_cause"]
+
+
+async def test_a_call_back_promised_on_a_freeswitch_call_goes_out_through_freeswitch(
+        pbx: FreeSwitch, atende: AtendeProcess, tmp_path: Path) -> None:
+    fs_trunks = [t for t in atende.get("/v1/trunks") if t["kind"] == "freeswitch"]
+    if not fs_trunks:
+        r = atende.api.post("/v1/trunks", json={
+            "name": "FreeSWITCH", "kind": "freeswitch", "number": "8100", "country": "US",
+            "dial_string": "user/{number}@127.0.0.1"})
+        assert r.status_code == 201, r.text
+        fs_trunks = [r.json()]
+
+    def model(req: Request) -> Answer:
+        if req.json["messages"][-1]["role"] == "tool":
+            return reply("")
+        return reply("Of course, we will call you tomorrow. Goodbye!",
+                     ("schedule_callback", {"in_minutes": 1440, "reason": "Call back."}),
+                     ("end_call", {}))
+
+    with VendorServer(model) as llm:
+        r = atende.api.post("/v1/assistants", json={
+            "name": "Callback secretary", "extension": "callback-secretary",
+            "voice": "espeak:en-us", "greeting": "Hi.",
+            "tools": ["end_call", "schedule_callback"],
+            "llm": [{"provider": "openai", "model": "m", "base_url": llm.url}]})
+        assert r.status_code == 201, r.text
+        pbx.load_dialplan(dialplan(atende, "Callback secretary", "8007"))
+        wav = speech_wav(tmp_path / "in.wav", [(2.0, "Please call me back tomorrow.")], 20)
+        call = await dial_and_wait_end(pbx, atende, tmp_path / "phone", "8007", wav)
+    (scheduled,) = [e["data"] for e in call["events"] if e["kind"] == "callback_scheduled"]
+    later = atende.call(scheduled["call_id"])
+    assert (later["phone_number"], later["trunk_id"]) == ("1000", fs_trunks[0]["id"])
+    assert later["status"] == "queued" and later["channel"] == "freeswitch"
+    r = atende.api.post(f"/v1/calls/{later['id']}/cancel")
+    assert r.status_code == 202, r.text
+
+
+async def test_hold_plays_music_on_freeswitch_until_it_times_out(
+        pbx: FreeSwitch, atende: AtendeProcess, tmp_path: Path) -> None:
+    def model(req: Request) -> Answer:
+        if req.json["messages"][-1]["role"] == "tool":
+            return reply("")
+        return reply("Please hold.", ("hold", {"max_seconds": 6, "reason": "checking"}))
+
+    with VendorServer(model) as llm:
+        r = atende.api.post("/v1/assistants", json={
+            "name": "Hold secretary", "extension": "hold-secretary", "voice": "espeak:en-us",
+            "greeting": "Hi.", "tools": ["hold", "resume"],
+            "llm": [{"provider": "openai", "model": "m", "base_url": llm.url}]})
+        assert r.status_code == 201, r.text
+        pbx.load_dialplan(dialplan(atende, "Hold secretary", "8008"))
+        phone = desk_phone(pbx, tmp_path, speech_wav(
+            tmp_path / "in.wav", [(1.5, "Can you check that for me?")], 25))
+        await phone.start()
+        before = {c["id"] for c in atende.calls()}
+        try:
+            await phone.command("dial", f"sip:8008@127.0.0.1:{pbx.sip_port}")
+            await phone.wait_event("CALL_ESTABLISHED")
+            held = await atende.wait_for_call(lambda c: c["id"] not in before and any(
+                e["kind"] == "assistant_resume" for e in c["events"]), timeout=40)
+            await phone.command("hangup")
+            await phone.wait_event("CALL_CLOSED")
+        finally:
+            await phone.stop()
+    (hold,) = [e for e in held["events"] if e["kind"] == "assistant_hold"]
+    (resume,) = [e for e in held["events"] if e["kind"] == "assistant_resume"]
+    assert resume["data"]["by"] == "timeout" and 5500 <= resume["data"]["held_ms"] <= 8000
+    # The phone heard music, without a gap, for the whole hold.
+    heard, rate = read_wav(phone.recordings()[0])
+    longest = max(end - start for start, end in voiced_spans(heard, rate, min_gap_ms=300))
+    assert longest > 5.0, voiced_spans(heard, rate, min_gap_ms=300)
+    assert hold["data"]["max_seconds"] == 6

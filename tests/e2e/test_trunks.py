@@ -100,7 +100,20 @@ def test_missing_fields_and_unknown_assistant(atende: AtendeProcess) -> None:
     r = atende.api.post("/v1/trunks", json={"kind": "did"})
     assert r.status_code == 422
     missing = {tuple(e["loc"])[-1] for e in r.json()["detail"]}
-    assert {"name", "number", "username", "password", "host", "country"} <= missing
+    assert {"name", "number", "country"} <= missing
+    # What each kind needs besides, once the common fields are there.
+    base = {"name": "x", "number": "1000", "country": "US"}
+    for body, says in (
+            ({"kind": "did"}, "username, password, host: needed for a did trunk"),
+            ({"kind": "freeswitch"}, "dial_string: needed for a freeswitch trunk"),
+            ({"kind": "freeswitch", "dial_string": "user/{number}", "host": "pbx"},
+             "host: a freeswitch trunk has no SIP settings"),
+            ({"kind": "freeswitch", "dial_string": "user/1000"}, "with {number} once"),
+            ({"kind": "extension", "username": "u", "password": "Strong-Pass-1234",
+              "host": "pbx", "dial_string": "user/{number}"},
+             "dial_string: for freeswitch trunks only")):
+        r = atende.api.post("/v1/trunks", json={**base, **body})
+        assert r.status_code == 422 and says in str(r.json()), r.json()
     r = post(atende, did(assistant_id="nope"))
     assert r.status_code == 422 and "assistant_id" in r.json()["detail"]
 

@@ -19,7 +19,14 @@ from tests.peers.atende import AtendeProcess
 #   window longer than 400 days). Each such refusal is a 4xx that says what to fix.
 # - unsupported_method, allow_header_conformance: Starlette answers 405 (and OPTIONS)
 #   per route, and lists only that route's methods in Allow when one path has several.
-EXCLUDED_CHECKS = "positive_data_acceptance,unsupported_method,allow_header_conformance"
+# - ensure_resource_availability: it takes every path under a created resource for the
+#   resource itself, so a call's recording (a sub-resource that exists only when its
+#   assistant records) answering its documented 404 reads as "the created call is gone".
+#   Turning it off for that one operation (schemathesis.toml, [[operations]]) did not
+#   take effect in the stateful phase, where it runs (schemathesis 4.32). Each
+#   resource's GET after its POST is tested directly.
+EXCLUDED_CHECKS = ("positive_data_acceptance,unsupported_method,allow_header_conformance,"
+                   "ensure_resource_availability")
 # /v1/events never ends (it is a live stream): a fuzzer would wait on it forever.
 EXCLUDED_PATHS = ["/v1/events"]
 

@@ -301,8 +301,9 @@ class TrunkOut(BaseModel):
     country: str
     inbound_auth: str
     allowed_ips: list[str]
-    sip_address: str = Field(description="atende's SIP address for this trunk: point the "
-                             "provider's inbound calls here")
+    sip_address: str | None = Field(description="atende's SIP address for this trunk: "
+                                    "point the provider's inbound calls here (none on "
+                                    "freeswitch trunks)")
     assistant_id: str | None
     max_concurrent_calls: int
     allowed_countries: list[str]

@@ -53,7 +53,8 @@ def trunks_router(store: Store, box: SecretBox, manager: TrunkManager, sip_host:
             host=t.host, port=t.port, transport=t.transport, domain=t.domain,
             outbound_proxy=t.outbound_proxy, number_format=t.number_format,
             country=t.country, inbound_auth=t.inbound_auth, allowed_ips=t.allowed_ips,
-            sip_address=f"sip:{t.contact_user}@{host}:{sip_port}",
+            sip_address=None if t.kind == "freeswitch"
+            else f"sip:{t.contact_user}@{host}:{sip_port}",
             assistant_id=t.assistant_id, max_concurrent_calls=t.max_concurrent_calls,
             allowed_countries=t.allowed_countries, accept_transfers=t.accept_transfers,
             extension_pattern=t.extension_pattern, dial_string=t.dial_string,

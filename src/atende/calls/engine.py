@@ -370,13 +370,21 @@ class CallEngine:
             return {"error": "this call's number is unknown: ask for it and give number"}
         result = await self.callbacks(Callback(
             of_call=call_id, at=at, number=to, reason=reason, assistant_id=active.assistant.id,
-            trunk_id=info.extra.get("trunk_id"),
+            trunk_id=info.extra.get("trunk_id") or self._way_back(info.channel),
             caller_name=job.caller_name if job is not None else info.from_display,
             webhook_url=job.webhook_url if job is not None else None,
             metadata=dict(job.metadata) if job is not None else {}))
         kind = "callback_refused" if "error" in result else "callback_scheduled"
         self.records.event(call_id, kind, {"number": to, "reason": reason, **result})
         return result
+
+    def _way_back(self, channel: str) -> str | None:
+        """The trunk to call back on a call that came without one: a call FreeSWITCH sent
+        goes back through the FreeSWITCH trunk, when there is exactly one (else the
+        starter's own choice: the only trunk, or an error the model is told)."""
+        ours = [t.config.id for t in self.trunks.trunks.values()
+                if t.config.enabled and t.config.channel == channel]
+        return ours[0] if len(ours) == 1 and channel != "sip" else None
 
     async def close(self, deadline: float) -> None:
         """Let the sessions finish their records, until ``deadline`` (event-loop time)."""

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 PAIR_TIMEOUT_S = 5.0
 SECRETARY_VARIABLE = "VOICE_AI_SECRETARY_UUID"  # what seed 003's dialplan sets
+ORIGINATED = "atende_originated"  # set on the calls atende places through FreeSWITCH
 DOMAIN_VARIABLE = "VOICE_AI_DOMAIN_UUID"
 
 # How a refusal is told to FreeSWITCH (Q.850 cause names, which it maps to SIP codes).
@@ -146,6 +147,11 @@ class FreeSwitchChannel:
         expected = self._expected.pop(data.uuid.lower(), None)
         if expected is not None:
             await self._hand_back(channel, *expected)
+            return
+        if data.variables.get(ORIGINATED) == "true":
+            log.warning("FreeSWITCH call %s: atende placed it, but its dialer had given up "
+                        "waiting for it; hanging up", data.uuid)
+            await channel.send(commands.hangup("NORMAL_TEMPORARY_FAILURE"))
             return
         if router is None:  # not serving yet
             await channel.send(commands.hangup("NORMAL_TEMPORARY_FAILURE"))

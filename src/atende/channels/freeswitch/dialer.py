@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 
 from atende.channels.dialer import DialError, DialOutcome, DialRequest, PreparedDial
-from atende.channels.freeswitch.channel import FreeSwitchChannel
+from atende.channels.freeswitch.channel import ORIGINATED, FreeSwitchChannel
 from atende.channels.freeswitch.inbound import EslInbound, EslUnavailable
 
 log = logging.getLogger(__name__)
@@ -147,6 +147,7 @@ class FreeSwitchDialer:
             "originate_timeout": str(max(1, round(plan.ring_timeout))),
             "api_on_answer": stream,
             "send_silence_when_idle": "-1",
+            ORIGINATED: "true",
         }
         # Values are quoted: the stream command has spaces. None has a quote or a comma:
         # numbers are checked, and the host and ports come from the settings.
