@@ -57,6 +57,17 @@ async def until_registered(pbx: FreeSwitch, user: str) -> None:
             await asyncio.sleep(0.1)
 
 
+async def live_call(pbx: FreeSwitch, atende: AtendeProcess, phone: Baresip,
+                    number: str = EXTENSION) -> Call:
+    """``phone`` (started) dials ``number``: the new call's record once it is in
+    progress at atende."""
+    before = {c["id"] for c in atende.calls()}
+    await phone.command("dial", f"sip:{number}@127.0.0.1:{pbx.sip_port}")
+    await phone.wait_event("CALL_ESTABLISHED")
+    return await atende.wait_for_call(
+        lambda c: c["id"] not in before and c["status"] == "in_progress")
+
+
 @pytest.fixture(scope="module")
 def pbx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FreeSwitch]:
     fs = FreeSwitch(tmp_path_factory.mktemp("pbx"))
@@ -200,14 +211,10 @@ async def test_a_transfer_rings_another_desk_phone_that_then_hears_the_caller(
                         speech_wav(tmp_path / "in.wav", [(7.0, QUESTION)], tail_s=10))
     await staff.start()
     await caller.start()
-    before = {c["id"] for c in atende.calls()}
     try:
         await until_registered(pbx, "1001")
-        await caller.command("dial", f"sip:{number}@127.0.0.1:{pbx.sip_port}")
-        await caller.wait_event("CALL_ESTABLISHED")
-        answered = asyncio.get_running_loop().time()
-        call = await atende.wait_for_call(
-            lambda c: c["id"] not in before and c["status"] == "in_progress")
+        call = await live_call(pbx, atende, caller, number)
+        answered = asyncio.get_running_loop().time()  # just after the phone answered
         r = await asyncio.to_thread(atende.api.post, f"/v1/calls/{call['id']}/transfer",
                                     json={"to": "1001", "timeout_s": 20}, timeout=30)
         assert r.status_code == 200, r.text
@@ -234,12 +241,8 @@ async def test_keys_the_caller_presses_reach_the_call_record(
         pbx: FreeSwitch, atende: AtendeProcess, tmp_path: Path) -> None:
     phone = desk_phone(pbx, tmp_path, speech_wav(tmp_path / "quiet.wav", [], 20))
     await phone.start()
-    before = {c["id"] for c in atende.calls()}
     try:
-        await phone.command("dial", f"sip:{EXTENSION}@127.0.0.1:{pbx.sip_port}")
-        await phone.wait_event("CALL_ESTABLISHED")
-        call = await atende.wait_for_call(
-            lambda c: c["id"] not in before and c["status"] == "in_progress")
+        call = await live_call(pbx, atende, phone)
         # As if the phone sent them: FreeSWITCH's own DTMF events on the channel.
         assert "+OK" in pbx.api(f"uuid_recv_dtmf {call['external_id']} 4#")
         got = await atende.wait_for_call(
@@ -310,12 +313,8 @@ async def test_freeswitch_dying_mid_call_ends_the_call_and_atende_reconnects(
         pbx: FreeSwitch, atende: AtendeProcess, tmp_path: Path) -> None:
     phone = desk_phone(pbx, tmp_path, speech_wav(tmp_path / "quiet.wav", [], 30))
     await phone.start()
-    before = {c["id"] for c in atende.calls()}
     try:
-        await phone.command("dial", f"sip:{EXTENSION}@127.0.0.1:{pbx.sip_port}")
-        await phone.wait_event("CALL_ESTABLISHED")
-        call = await atende.wait_for_call(
-            lambda c: c["id"] not in before and c["status"] == "in_progress")
+        call = await live_call(pbx, atende, phone)
         pbx.kill()
         ended = await atende.wait_for_call(
             lambda c: c["id"] == call["id"] and c["status"] == "completed", timeout=10)
