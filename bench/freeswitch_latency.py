@@ -15,8 +15,7 @@ from pathlib import Path
 from atende.channels.freeswitch.dialplan import secretary_extension
 from tests.peers.atende import AtendeProcess
 from tests.peers.audio import read_wav, speech_wav, voiced_spans
-from tests.peers.baresip import Baresip
-from tests.peers.freeswitch import FreeSwitch
+from tests.peers.freeswitch import FreeSwitch, desk_phone
 
 CALLS = 5
 MODES = {"websocket": "8000", "rtp": "8003"}
@@ -27,8 +26,7 @@ async def one_call(pbx: FreeSwitch, atende: AtendeProcess, folder: Path, number:
     """(end of the caller's speech → first reply audio at the phone, atende's own latency
     figure for the turn). ``folder`` exists."""
     wav = speech_wav(folder / "in.wav", [(5.5, "What are your opening hours?")], tail_s=9)
-    phone = Baresip(folder, wav, account=(
-        f"<sip:1000@127.0.0.1:{pbx.sip_port}>;auth_pass=peer1234;regint=0"))
+    phone = desk_phone(pbx, folder, wav)
     await phone.start()
     before = {c["id"] for c in atende.calls()}
     try:

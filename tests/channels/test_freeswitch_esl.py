@@ -22,18 +22,14 @@ from atende.channels.freeswitch.esl import ChannelData, EslChannel, EslOutboundS
 from atende.channels.freeswitch.inbound import EslInbound, EslUnavailable
 from atende.esl import commands
 from atende.esl.message import EslMessage, EslReader
-from tests.peers.freeswitch import PASSWORD, FreeSwitch
+from tests.peers.freeswitch import PASSWORD, FreeSwitch, running
 from tests.peers.net import free_port
 
 
 @pytest.fixture(scope="module")
 def freeswitch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FreeSwitch]:
-    fs = FreeSwitch(tmp_path_factory.mktemp("freeswitch"))
-    try:
-        fs.start()
+    with running(tmp_path_factory.mktemp("freeswitch")) as fs:
         yield fs
-    finally:
-        fs.stop()
 
 
 class Inbound:

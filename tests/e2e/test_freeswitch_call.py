@@ -20,7 +20,7 @@ from tests.e2e.test_cli import atende_cli
 from tests.peers.atende import AtendeProcess, Call
 from tests.peers.audio import read_wav, speech_wav, voiced_spans
 from tests.peers.baresip import Baresip
-from tests.peers.freeswitch import FreeSwitch
+from tests.peers.freeswitch import FreeSwitch, desk_phone, running
 from tests.peers.vendor import Answer, Request, Status, VendorServer
 from tests.peers.vendor import openai_reply as reply
 from tests.peers.webhook import webhook_receiver
@@ -39,15 +39,6 @@ def dialplan(atende: AtendeProcess, secretary: str, number: str = EXTENSION,
                          env=atende.env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     return out.stdout
-
-
-def desk_phone(pbx: FreeSwitch, folder: Path, wav: Path, user: str = "1000",
-               register: bool = False) -> Baresip:
-    """A desk phone on the PBX as ``user`` (its password is the peer's), playing ``wav``."""
-    folder.mkdir(exist_ok=True)
-    return Baresip(folder, wav, account=(
-        f"<sip:{user}@127.0.0.1:{pbx.sip_port}>;auth_pass=peer1234;"
-        f"regint={60 if register else 0}"))
 
 
 async def until_registered(pbx: FreeSwitch, user: str) -> None:
@@ -70,12 +61,8 @@ async def live_call(pbx: FreeSwitch, atende: AtendeProcess, phone: Baresip,
 
 @pytest.fixture(scope="module")
 def pbx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FreeSwitch]:
-    fs = FreeSwitch(tmp_path_factory.mktemp("pbx"))
-    try:
-        fs.start()
+    with running(tmp_path_factory.mktemp("pbx")) as fs:
         yield fs
-    finally:
-        fs.stop()
 
 
 @pytest.fixture(scope="module")

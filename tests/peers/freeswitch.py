@@ -10,15 +10,19 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from tests.peers.baresip import Baresip
 from tests.peers.net import free_port
 
 HOME = Path("/usr/local/freeswitch")
 INSTALL = Path(__file__).resolve().parents[3] / "shared" / "peers" / "freeswitch" / "install.sh"
 PASSWORD = "ClueCon"
+USER_PASSWORD = "peer1234"  # of the directory's users 1000-1019
 
 
 def require_freeswitch() -> None:
@@ -129,3 +133,24 @@ class FreeSwitch:
         except ProcessLookupError:
             pass
         self.pid = None
+
+
+@contextmanager
+def running(workdir: Path) -> Iterator[FreeSwitch]:
+    """A FreeSWITCH started in ``workdir``, stopped on the way out."""
+    fs = FreeSwitch(workdir)
+    try:
+        fs.start()
+        yield fs
+    finally:
+        fs.stop()
+
+
+def desk_phone(pbx: FreeSwitch, folder: Path, wav: Path, user: str = "1000",
+               register: bool = False) -> Baresip:
+    """A desk phone on the PBX as ``user``, playing ``wav`` (registered when asked: to be
+    called; a phone that only dials answers the PBX's challenge)."""
+    folder.mkdir(exist_ok=True)
+    return Baresip(folder, wav, account=(
+        f"<sip:{user}@127.0.0.1:{pbx.sip_port}>;auth_pass={USER_PASSWORD};"
+        f"regint={60 if register else 0}"))

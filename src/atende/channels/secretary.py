@@ -7,14 +7,16 @@ from __future__ import annotations
 import re
 
 SECRETARY_HEADER = "X-Atende-Secretary"
-_UUID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}")
+# A UUID as FreeSWITCH and seed 003 write them, the dashes optional (atende's ids have none).
+UUID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}",
+                  re.IGNORECASE)
 
 
 def assistant_id(named: str | None) -> str | None:
     """The assistant id a secretary UUID stands for (32 hex digits), or None when
     ``named`` is not a UUID."""
     text = (named or "").strip().lower()
-    return text.replace("-", "") if _UUID.fullmatch(text) else None
+    return text.replace("-", "") if UUID.fullmatch(text) else None
 
 
 def secretary_uuid(assistant: str) -> str:

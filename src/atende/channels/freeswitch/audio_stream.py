@@ -19,10 +19,10 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from atende.channels.secretary import UUID
+
 log = logging.getLogger(__name__)
 
-_UUID = re.compile(r"[0-9A-Fa-f]{8}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?[0-9A-Fa-f]{4}-?"
-                   r"[0-9A-Fa-f]{12}")
 _CALLER = re.compile(r"[0-9A-Za-z+*#._-]{0,64}")
 RATES = (8000, 16000)  # what the dialplan asks for ("8k", "16k") and mod_sndfile plays raw
 MAX_FRAME_BYTES = 64 * 1024
@@ -45,9 +45,9 @@ def parse_path(path: str) -> StreamTarget:
     if len(parts) != 4 or parts[0] != "stream":
         raise ValueError(f"not /stream/<secretary>/<call>/<caller>: {path[:80]!r}")
     _, secretary, call_uuid, caller = parts
-    if not _UUID.fullmatch(secretary):
+    if not UUID.fullmatch(secretary):
         raise ValueError(f"the secretary is not a UUID: {secretary[:40]!r}")
-    if not _UUID.fullmatch(call_uuid):
+    if not UUID.fullmatch(call_uuid):
         raise ValueError(f"the call is not a UUID: {call_uuid[:40]!r}")
     if not _CALLER.fullmatch(caller):
         raise ValueError(f"not a caller id: {caller[:40]!r}")
