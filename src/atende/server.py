@@ -28,6 +28,7 @@ from atende.api.hooks import hooks_router, trigger_router
 from atende.api.live import live_router
 from atende.api.metrics import metrics_router
 from atende.api.outbound import CallStarter, outbound_router
+from atende.api.providers import providers_router
 from atende.api.recordings import recordings_router
 from atende.api.stats import stats_router
 from atende.api.trunks import trunks_router
@@ -162,6 +163,7 @@ class Atende:
         routers = [trunks_router(self.store, box, self.trunks, s.sip_host, self.ua.port,
                                  self._test_trunk),
                    assistants_router(self.store, box, self.engine.prepare_assistant, egress),
+                   providers_router(self.store, box, egress),
                    outbound_router(starter),
                    hooks_router(self.store),
                    live_router(live, self.engine.transfers, queue, self.store),

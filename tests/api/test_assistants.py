@@ -115,7 +115,8 @@ def test_realtime_settings_keep_their_key_encrypted(api: tuple[TestClient, Store
         "provider": "openai", "voice": "marin", "api_key": "sk-live-7",
         "base_url": "wss://realtime.example.com/v1"})
     assert a["mode"] == "realtime"
-    assert a["realtime"] == {"provider": "openai", "model": "gpt-realtime", "voice": "marin",
+    assert a["realtime"] == {"provider": "openai", "provider_id": None,
+                             "model": "gpt-realtime", "voice": "marin",
                              "base_url": "wss://realtime.example.com/v1", "timeout_s": 10.0,
                              "api_key_set": True}
     row = stored(store, a["id"])
@@ -165,10 +166,12 @@ def test_cloud_speech_settings_keep_their_keys_encrypted(api: tuple[TestClient, 
     a = create(client, language="pt-BR", stt={"provider": "deepgram", "api_key": "dg-live-3"},
                tts={"provider": "elevenlabs", "voice": "v-42", "api_key": "xi-live-4",
                     "base_url": "https://tts.example.com"})
-    assert a["stt"] == {"provider": "deepgram", "model": "nova-3", "voice": None,
+    assert a["stt"] == {"provider": "deepgram", "provider_id": None, "model": "nova-3",
+                        "voice": None,
                         "language": None, "base_url": None, "timeout_s": 5.0,
                         "api_key_set": True}
-    assert a["tts"] == {"provider": "elevenlabs", "model": "eleven_flash_v2_5",
+    assert a["tts"] == {"provider": "elevenlabs", "provider_id": None,
+                        "model": "eleven_flash_v2_5",
                         "voice": "v-42", "language": None,
                         "base_url": "https://tts.example.com", "timeout_s": 5.0,
                         "api_key_set": True}

@@ -13,6 +13,7 @@ from atende.api.deliveries import DeliveryOut, RedeliverIn
 from atende.api.hooks import HookCreate, HookOut
 from atende.api.live import TransferIn, TransferOut
 from atende.api.outbound import CallCreate, CallingHoursIn
+from atende.api.providers import ProviderCreate, ProviderFields, ProviderOut
 from atende.api.schemas import CallDetail, CallList, CallSummary
 from atende.api.stats import Figures, StatsOut
 from atende.api.trunk_fields import (
@@ -26,7 +27,8 @@ from atende.api.trunk_fields import (
 MODELS: list[type[BaseModel]] = [
     CallCreate, CallingHoursIn, CallSummary, CallDetail, CallList, AssistantOut, TrunkCreate,
     TrunkUpdate, TrunkOut, TrunkTestIn, TrunkTestOut, HookCreate, HookOut, TransferIn,
-    TransferOut, DeliveryOut, RedeliverIn, Figures, StatsOut, AssistantCreate, AssistantFields]
+    TransferOut, DeliveryOut, RedeliverIn, Figures, StatsOut, AssistantCreate, AssistantFields,
+    ProviderCreate, ProviderFields, ProviderOut]
 
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)

@@ -508,3 +508,65 @@ async def test_hold_plays_music_on_freeswitch_until_it_times_out(
     longest = max(end - start for start, end in voiced_spans(heard, rate, min_gap_ms=300))
     assert longest > 5.0, voiced_spans(heard, rate, min_gap_ms=300)
     assert hold["data"]["max_seconds"] == 6
+
+
+async def test_two_domains_with_secretaries_on_one_extension_keep_to_their_own(
+        pbx: FreeSwitch, atende: AtendeProcess, tmp_path: Path) -> None:
+    """Two FusionPBX domains each have a secretary on 8000. A call of domain A reaches A's
+    (over mod_audio_stream and in AUDIO_MODE=rtp); a dialplan of domain A that names B's
+    secretary is refused; A's API key sees A's secretary and calls only."""
+    domains = {"A": str(uuid.uuid4()), "B": str(uuid.uuid4())}
+    made = {}
+    for name, domain in domains.items():
+        r = atende.api.post("/v1/assistants", json={
+            "name": f"Clinic {name}", "extension": "8000", "domain_uuid": domain,
+            "voice": "espeak:en-us", "greeting": f"Clinic {name}."})
+        assert r.status_code == 201, r.text
+        made[name] = r.json()
+    a_id, b_id = made["A"]["id"], made["B"]["id"]
+
+    def of_domain_a(text: str) -> str:  # FusionPBX fills in ${domain_uuid} per domain
+        return text.replace("${domain_uuid}", domains["A"])
+
+    pbx.load_dialplan(of_domain_a(
+        dialplan(atende, "Clinic A", "8020") + dialplan(atende, "Clinic B", "8021")
+        + dialplan(atende, "Clinic A", "8022", "--mode", "rtp")
+        + dialplan(atende, "Clinic B", "8023", "--mode", "rtp")))
+    quiet = speech_wav(tmp_path / "quiet.wav", [], 8)
+    for number, channel in (("8020", "freeswitch"), ("8022", "sip")):
+        phone = desk_phone(pbx, tmp_path / number, quiet)
+        await phone.start()
+        try:
+            call = await live_call(pbx, atende, phone, number)
+            await phone.command("hangup")
+            await phone.wait_event("CALL_CLOSED")
+        finally:
+            await phone.stop()
+        assert call["assistant_id"] == a_id and call["channel"] == channel
+    for number in ("8021", "8023"):
+        phone = desk_phone(pbx, tmp_path / number, quiet)
+        await phone.start()
+        before = {c["id"] for c in atende.calls()}
+        try:
+            await phone.command("dial", f"sip:{number}@127.0.0.1:{pbx.sip_port}")
+            await phone.wait_event("CALL_CLOSED")
+        finally:
+            await phone.stop()
+        refused = await atende.wait_for_call(
+            lambda c, seen=before: c["id"] not in seen, timeout=5)
+        assert refused["status"] == "rejected", number
+        assert refused["hangup_cause"] == "no_such_assistant" and not refused["assistant_id"]
+    assert f"names secretary {b_id} of domain {domains['B']}: refused" in atende.log()
+
+    made_key = subprocess.run(
+        [sys.executable, "-m", "atende", "apikey", "create", "--name", "clinic-a",
+         "--domain", domains["A"].upper()],
+        env=atende.env, cwd=atende.workdir, capture_output=True, text=True, timeout=60)
+    assert made_key.returncode == 0, made_key.stderr
+    assert f"limited to domain {domains['A']}" in made_key.stderr
+    key_a = {"Authorization": f"Bearer {made_key.stdout.strip()}"}
+    seen = atende.api.get("/v1/assistants", headers=key_a).json()
+    assert [a["id"] for a in seen] == [a_id]
+    calls = atende.api.get("/v1/calls", headers=key_a).json()["items"]
+    assert len(calls) == 2 and {c["assistant_id"] for c in calls} == {a_id}
+    assert atende.api.get("/v1/trunks", headers=key_a).status_code == 403

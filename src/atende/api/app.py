@@ -16,6 +16,7 @@ from sqlalchemy.exc import OperationalError
 from atende import __version__
 from atende.api import examples as ex
 from atende.api.auth import key_check, key_checker
+from atende.api.domains import caller_domain
 from atende.api.faults import Faults
 from atende.api.intake import Intake, Routes
 from atende.api.openapi import IsoTime, install, require_zones
@@ -110,14 +111,15 @@ def create_api(store: Store, routers: list[APIRouter] | None = None,
         require_zones(since=since, until=until)
         meta = tuple((k[9:], v) for k, v in request.query_params.multi_items()
                      if k.startswith("metadata.") and len(k) > 9)
-        filters = CallFilter(status, outcome, source, direction, trunk_id, since, until, meta)
+        filters = CallFilter(status, outcome, source, direction, trunk_id, since, until, meta,
+                             domain=caller_domain(request))
         rows, total = await store.list_calls(filters, limit, offset)
         return CallList(items=[CallSummary.of(c) for c in rows], total=total, limit=limit,
                         offset=offset)
 
     @v1.get("/v1/calls/{call_id}", response_model=CallDetail, tags=["calls"])
-    async def get_call(call_id: str) -> CallDetail:
-        call = await store.get_call(call_id)
+    async def get_call(call_id: str, request: Request) -> CallDetail:
+        call = await store.get_call(call_id, caller_domain(request))
         if call is None:
             raise HTTPException(404, f"no call with id {call_id!r}")
         return CallDetail.of(call)

@@ -3,10 +3,8 @@ a message that says what to fix) and what it gets back (keys never included)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
@@ -16,13 +14,19 @@ from atende.agent.turn_policy import TurnPolicy
 from atende.agent.vad import VadConfig
 from atende.agent.voicemail import VoicemailConfig
 from atende.api import examples as ex
+from atende.api.domains import domain_uuid
+from atende.api.provider_settings import (
+    LlmIn,
+    LlmOut,
+    RealtimeIn,
+    RealtimeOut,
+    SpeechOut,
+    SttIn,
+    TtsIn,
+    http_url,
+)
 from atende.calls.assistant_rows import shown_provider, shown_tool
 from atende.calls.hours import known_zone
-from atende.providers.llm.base import LlmSettings
-from atende.providers.realtime.base import RealtimeSettings
-from atende.providers.realtime.gemini import DEFAULT_MODEL as DEFAULT_GEMINI_MODEL
-from atende.providers.realtime.openai import DEFAULT_MODEL as DEFAULT_REALTIME_MODEL
-from atende.providers.speech import STT_MODELS, TTS_MODELS, TTS_VOICES, SpeechSettings
 from atende.store import models
 from atende.store.db import as_utc
 
@@ -30,188 +34,6 @@ NAME_PATTERN = TOOL_NAME.pattern
 Builtin = Literal["set_outcome", "end_call", "transfer_call", "send_dtmf",
                   "schedule_callback", "hold", "resume"]
 assert set(Builtin.__args__) == set(BUILTINS + OPTIONAL)  # type: ignore[attr-defined]
-
-
-def _url_of(*schemes: str) -> Callable[[str | None], str | None]:
-    """A validator of URLs with one of ``schemes`` (its error names them, most usual
-    first)."""
-    def check(v: str | None) -> str | None:
-        if v is None:
-            return v
-        parts = urlsplit(v.strip())
-        if parts.scheme not in schemes or not parts.hostname:
-            names = [f"{x}://" for x in schemes]
-            raise ValueError(f"must be an {', '.join(names[:-1])} or {names[-1]} URL")
-        return v.strip()
-    return check
-
-
-_http_url = _url_of("http", "https")
-_ws_url = _url_of("https", "wss", "http", "ws")
-
-
-class LlmIn(BaseModel):
-    """The language model an assistant thinks with (mode pipeline)."""
-
-    model_config = ConfigDict(extra="forbid")
-    provider: Literal["openai", "anthropic", "gemini"] = Field(
-        description="openai also covers compatible servers (Ollama, vLLM, llama.cpp, LM "
-        "Studio): set base_url")
-    model: str = Field(min_length=1, max_length=200)
-    base_url: str | None = Field(None, max_length=500,
-                                 description="default: the vendor's own API")
-    api_key: str | None = Field(None, min_length=1, max_length=1000,
-                                description="write-only; stored encrypted. Omitted on "
-                                "update: the key of the same provider at the same position "
-                                "is kept")
-    temperature: float | None = Field(None, ge=0, le=2)
-    max_tokens: int = Field(LlmSettings.max_tokens, ge=16, le=8192)
-    timeout_s: float = Field(LlmSettings.timeout_s, ge=0.5, le=60, description="to the "
-                             "first token; on "
-                             "timeout the next model (or the fallback) takes over")
-
-    _url = field_validator("base_url")(_http_url)
-
-
-class LlmOut(BaseModel):
-    """An assistant's language model, its key masked."""
-
-    provider: str
-    model: str
-    base_url: str | None = None
-    temperature: float | None = None
-    max_tokens: int
-    timeout_s: float
-    api_key_set: bool
-
-
-def _key() -> Any:
-    """The write-only key of a provider's settings (realtime, stt, tts)."""
-    return Field(None, min_length=1, max_length=1000, description="write-only; stored "
-                 "encrypted. Omitted on update: the key is kept while the provider stays "
-                 "the same")
-
-
-class RealtimeIn(BaseModel):
-    """The speech-to-speech model that holds the conversation (mode realtime)."""
-
-    model_config = ConfigDict(extra="forbid")
-    provider: Literal["openai", "elevenlabs", "gemini"] = Field(
-        description="openai: OpenAI Realtime (or a server that speaks it: set base_url); "
-        "elevenlabs: an ElevenLabs Conversational AI agent; gemini: Gemini Live")
-    model: str | None = Field(None, min_length=1, max_length=200, description=(
-        f"default: {DEFAULT_REALTIME_MODEL} (openai), {DEFAULT_GEMINI_MODEL} (gemini); "
-        "elevenlabs: the agent's id (required)"))
-    voice: str | None = Field(None, min_length=1, max_length=100, description="the "
-                              "vendor's voice (OpenAI/Gemini voice name, ElevenLabs "
-                              "voice_id); default: the model's or agent's own")
-    base_url: str | None = Field(None, max_length=500, description="default: the vendor's "
-                                 "own API, e.g. wss://api.openai.com/v1, "
-                                 "wss://api.elevenlabs.io, "
-                                 "wss://generativelanguage.googleapis.com")
-    api_key: str | None = _key()
-    timeout_s: float = Field(RealtimeSettings.timeout_s, ge=1, le=60, description="to connect "
-                             "and be ready; after it (or any failure) the fallback runs")
-
-    _url = field_validator("base_url")(_ws_url)
-
-    @model_validator(mode="after")
-    def _model(self) -> RealtimeIn:
-        if self.model is None and self.provider == "elevenlabs":
-            raise ValueError("model: the ElevenLabs agent's id is needed (agent_id)")
-        if self.model is None:
-            self.model = DEFAULT_GEMINI_MODEL if self.provider == "gemini" else \
-                DEFAULT_REALTIME_MODEL
-        return self
-
-
-class RealtimeOut(BaseModel):
-    """An assistant's realtime model, its key masked."""
-
-    provider: str
-    model: str
-    voice: str | None
-    base_url: str | None
-    timeout_s: float
-    api_key_set: bool
-
-
-class SttIn(BaseModel):
-    """A cloud recogniser for the assistant (the local Whisper takes over when it fails)."""
-
-    model_config = ConfigDict(extra="forbid")
-    provider: Literal["deepgram", "openai"] = Field(
-        description="deepgram: streaming recognition, the caller's words sent as they "
-        "speak; openai: the turn sent when it ends (or a server that copies the API: set "
-        "base_url)")
-    model: str | None = Field(None, min_length=1, max_length=200, description=(
-        f"default: {STT_MODELS['deepgram']} (deepgram), {STT_MODELS['openai']} (openai)"))
-    language: str | None = Field(None, min_length=2, max_length=16,
-                                 description="default: the assistant's language")
-    base_url: str | None = Field(None, max_length=500, description="default: the vendor's "
-                                 "own API (wss://api.deepgram.com, https://api.openai.com/v1)")
-    api_key: str | None = _key()
-    timeout_s: float = Field(SpeechSettings.timeout_s, ge=0.5, le=30, description="to "
-                             "connect, and for the transcript once the turn ends; after it "
-                             "(or any failure) the local recogniser hears the turn")
-
-    @model_validator(mode="after")
-    def _defaults(self) -> SttIn:
-        self.model = self.model or STT_MODELS[self.provider]
-        check = _ws_url if self.provider == "deepgram" else _http_url
-        try:
-            self.base_url = check(self.base_url)
-        except ValueError as exc:
-            raise ValueError(f"base_url: {exc}") from None
-        return self
-
-
-class TtsIn(BaseModel):
-    """A cloud voice for the assistant (the local voice takes over when it fails)."""
-
-    model_config = ConfigDict(extra="forbid")
-    provider: Literal["elevenlabs", "openai"] = Field(
-        description="elevenlabs or openai, streamed: the first words play while the rest of "
-        "the sentence is made")
-    model: str | None = Field(None, min_length=1, max_length=200, description=(
-        f"default: {TTS_MODELS['elevenlabs']} (elevenlabs), {TTS_MODELS['openai']} "
-        "(openai)"))
-    voice: str | None = Field(None, min_length=1, max_length=100, description="the "
-                              "ElevenLabs voice_id (required), or the OpenAI voice "
-                              f"(default {TTS_VOICES['openai']})")
-    base_url: str | None = Field(None, max_length=500, description="default: the vendor's "
-                                 "own API (https://api.elevenlabs.io, "
-                                 "https://api.openai.com/v1)")
-    api_key: str | None = _key()
-    timeout_s: float = Field(SpeechSettings.timeout_s, ge=0.5, le=30, description="for the "
-                             "first audio of a sentence and between its pieces; after it (or "
-                             "any failure) the local voice speaks")
-
-    _url = field_validator("base_url")(_http_url)
-
-    @model_validator(mode="after")
-    def _defaults(self) -> TtsIn:
-        if self.voice is None and self.provider == "elevenlabs":
-            raise ValueError("voice: the ElevenLabs voice_id is needed")
-        self.model = self.model or TTS_MODELS[self.provider]
-        self.voice = self.voice or TTS_VOICES.get(self.provider)
-        return self
-
-
-class SpeechOut(BaseModel):
-    """An assistant's cloud recogniser or voice, its key masked."""
-
-    provider: str
-    model: str
-    voice: str | None = None
-    language: str | None = None
-    base_url: str | None
-    timeout_s: float
-    api_key_set: bool
-
-    @classmethod
-    def of(cls, row: dict[str, Any] | None) -> SpeechOut | None:
-        return cls(**shown_provider(row)) if row else None
 
 
 class HttpToolIn(BaseModel):
@@ -227,7 +49,7 @@ class HttpToolIn(BaseModel):
                                            "Authorization); stored encrypted")
     timeout_s: float = Field(HttpTool.timeout_s, ge=0.5, le=30)
 
-    _url = field_validator("url")(_http_url)
+    _url = field_validator("url")(http_url)
 
     @field_validator("parameters")
     @classmethod
@@ -430,7 +252,17 @@ class AssistantCreate(AssistantFields):
 
     model_config = ConfigDict(json_schema_extra=ex.examples(ex.ASSISTANT_CREATE))
     name: str = Field(min_length=1, max_length=200)
-    extension: str = Field(pattern=r"^[A-Za-z0-9_.+-]{1,64}$")
+    extension: str = Field(pattern=r"^[A-Za-z0-9_.+-]{1,64}$", description="SIP user part "
+                           "that reaches it; unique in its domain")
+    domain_uuid: str | None = Field(None, description="the FusionPBX domain_uuid it belongs "
+                                    "to: only that domain's calls reach it and only keys of "
+                                    "that domain (or without one) see it; null: every "
+                                    "domain's. A key with a domain puts it in its own")
+
+    @field_validator("domain_uuid")
+    @classmethod
+    def _domain(cls, v: str | None) -> str | None:
+        return domain_uuid(v) if v is not None else None
 
 
 class AssistantOut(BaseModel):
@@ -441,6 +273,7 @@ class AssistantOut(BaseModel):
     id: str
     name: str
     extension: str = Field(description="SIP user part that reaches it: sip:<extension>@host")
+    domain_uuid: str | None = None
     language: str
     voice: str
     stt: SpeechOut | None
@@ -467,7 +300,8 @@ class AssistantOut(BaseModel):
     @classmethod
     def of(cls, a: models.Assistant) -> AssistantOut:
         return cls(
-            id=a.id, name=a.name, extension=a.extension, language=a.language, voice=a.voice,
+            id=a.id, name=a.name, extension=a.extension, domain_uuid=a.domain_uuid,
+            language=a.language, voice=a.voice,
             stt=SpeechOut.of(a.stt), tts=SpeechOut.of(a.tts),
             greeting=a.greeting, prompt=a.prompt, mode=a.mode,
             realtime=RealtimeOut(**shown_provider(a.realtime)) if a.realtime else None,

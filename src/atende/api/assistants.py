@@ -6,20 +6,32 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Response
+from fastapi import APIRouter, HTTPException, Query, Response
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from atende.agent.brain import DEFAULT_RULES, INTENT_ACTIONS, RuleSet
 from atende.agent.fallback import FALLBACK_ACTIONS
 from atende.agent.tools import BUILTINS, OPTIONAL
+from atende.api import examples as ex
 from atende.api.assistant_fields import (
     AssistantCreate,
     AssistantFields,
     AssistantOut,
 )
-from atende.calls.assistant_rows import assistant_urls, llm_rows, provider_row, tool_rows
+from atende.api.domains import CallerDomain, owner, visible
+from atende.calls.assistant_rows import (
+    SHARED,
+    assistant_urls,
+    effective,
+    llm_rows,
+    missing,
+    provider_row,
+    snapshot,
+    tool_rows,
+)
 from atende.egress import EgressPolicy
 from atende.media.music import load_music
 from atende.store import models
@@ -65,6 +77,36 @@ def check(a: models.Assistant) -> None:
                                 f"transfers ({', '.join(names) or 'there are none'})")
 
 
+def link_shared(s: Session, a: models.Assistant, caller: str | None) -> None:
+    """Give each section of ``a`` that names a shared AI provider (provider_id) that
+    provider's vendor and settings; 422 when it names one that is not there for it."""
+
+    def linked(kind: str, field: str, row: dict[str, Any] | None) -> dict[str, Any] | None:
+        if not row or not (pid := row.get("provider_id")):
+            return row
+        p = s.get(models.AiProvider, pid)
+        if p is None or not visible(p.domain_uuid, caller) or \
+                p.domain_uuid not in (None, a.domain_uuid):
+            raise HTTPException(422, f"{field}.provider_id: no AI provider {pid!r}"
+                                + (f" in domain {a.domain_uuid}" if a.domain_uuid else ""))
+        if p.type != kind:
+            raise HTTPException(422, f"{field}.provider_id: {pid} is of type {p.type}; "
+                                f"{field} needs one of type {kind}")
+        if row.get("provider") not in (None, p.provider):
+            raise HTTPException(422, f"{field}.provider: the shared provider is "
+                                f"{p.provider}; leave provider out")
+        row = {**row, "provider": p.provider, SHARED: snapshot(p)}
+        if (why := missing(kind, effective(kind, row))) is not None:
+            raise HTTPException(422, f"{field}: {why}")
+        return row
+
+    if a.llm:
+        a.llm = [linked("llm", f"llm[{i}]", m) or {} for i, m in enumerate(a.llm)]
+    a.realtime = linked("realtime", "realtime", a.realtime)
+    a.stt = linked("stt", "stt", a.stt)
+    a.tts = linked("tts", "tts", a.tts)
+
+
 def assistants_router(store: Store, box: SecretBox,
                       prepare: Callable[[models.Assistant], Awaitable[None]],
                       egress: EgressPolicy | None = None) -> APIRouter:
@@ -73,9 +115,9 @@ def assistants_router(store: Store, box: SecretBox,
     reachable = egress or EgressPolicy()
     router = APIRouter(prefix="/v1/assistants", tags=["assistants"])
 
-    async def load(assistant_id: str) -> models.Assistant:
+    async def load(assistant_id: str, domain: str | None) -> models.Assistant:
         row = await store.assistant_by_id(assistant_id)
-        if row is None:
+        if row is None or not visible(row.domain_uuid, domain):
             raise HTTPException(404, f"no assistant with id {assistant_id!r}")
         return row
 
@@ -123,16 +165,19 @@ def assistants_router(store: Store, box: SecretBox,
             if (why := reachable.check_url(url, ("http", "https", "ws", "wss"))) is not None:
                 raise HTTPException(422, f"{name}: {why}")
 
-    async def save(row: models.Assistant) -> models.Assistant:
+    async def save(row: models.Assistant, domain: str | None) -> models.Assistant:
         try:
             await prepare(row)
         except ValueError as exc:
             raise HTTPException(422, f"voice: {exc}") from None
 
         def write(s: Session) -> models.Assistant:
+            link_shared(s, row, domain)
+            same_domain = models.Assistant.domain_uuid.is_(None) if row.domain_uuid is None \
+                else models.Assistant.domain_uuid == row.domain_uuid
             taken = s.scalars(select(models.Assistant.id).where(
                 func.lower(models.Assistant.extension) == row.extension.lower(),
-                models.Assistant.id != row.id)).first()
+                models.Assistant.id != row.id, same_domain)).first()
             if taken is not None:
                 raise HTTPException(409, f"extension {row.extension!r} is taken by "
                                     f"assistant {taken}")
@@ -146,41 +191,59 @@ def assistants_router(store: Store, box: SecretBox,
         return await store.run(write)
 
     @router.get("", response_model=list[AssistantOut])
-    async def list_assistants() -> list[AssistantOut]:
-        return [AssistantOut.of(a) for a in await store.assistants()]
+    async def list_assistants(
+        domain: CallerDomain,
+        domain_uuid: Annotated[str | None, Query(description="only this domain's",
+                                                 examples=[ex.DOMAIN_UUID])] = None,
+    ) -> list[AssistantOut]:
+        def q(s: Session) -> list[models.Assistant]:
+            stmt = select(models.Assistant).order_by(models.Assistant.created_at)
+            if domain is not None or domain_uuid is not None:
+                stmt = stmt.where(models.Assistant.domain_uuid == (domain or domain_uuid))
+            return list(s.scalars(stmt))
+
+        return [AssistantOut.of(a) for a in await store.run(q)]
 
     @router.post("", response_model=AssistantOut, status_code=201, responses={
         409: {"description": "the extension is taken"}})
-    async def create(body: AssistantCreate) -> AssistantOut:
+    async def create(body: AssistantCreate, domain: CallerDomain) -> AssistantOut:
         """Without `llm` the assistant answers with its offline rules."""
         now = datetime.now(UTC)
         row = models.Assistant(id=uuid.uuid4().hex, name=body.name, extension=body.extension,
                                language="en", voice="piper", mode="pipeline",
                                rules=DEFAULT_RULES.to_dict(), is_default=False, record=False,
+                               domain_uuid=owner(body.domain_uuid, domain),
                                created_at=now, updated_at=now)
         apply(row, body)
-        return AssistantOut.of(await save(row))
+        if row.is_default and row.domain_uuid is not None:
+            raise HTTPException(422, "is_default: the default assistant answers calls of "
+                                "every domain; it cannot belong to one")
+        return AssistantOut.of(await save(row, domain))
 
     @router.get("/{assistant_id}", response_model=AssistantOut)
-    async def get(assistant_id: str) -> AssistantOut:
-        return AssistantOut.of(await load(assistant_id))
+    async def get(assistant_id: str, domain: CallerDomain) -> AssistantOut:
+        return AssistantOut.of(await load(assistant_id, domain))
 
     @router.patch("/{assistant_id}", response_model=AssistantOut, responses={
         409: {"description": "the extension is taken, or the default would be left "
                              "without a successor"}})
-    async def patch(assistant_id: str, body: AssistantFields) -> AssistantOut:
-        row = await load(assistant_id)
+    async def patch(assistant_id: str, body: AssistantFields, domain: CallerDomain
+                    ) -> AssistantOut:
+        row = await load(assistant_id, domain)
         was_default = row.is_default
         apply(row, body)
         if was_default and not row.is_default:
             raise HTTPException(409, "make another assistant the default instead")
+        if row.is_default and row.domain_uuid is not None:
+            raise HTTPException(422, "is_default: the default assistant answers calls of "
+                                "every domain; it cannot belong to one")
         row.updated_at = datetime.now(UTC)
-        return AssistantOut.of(await save(row))
+        return AssistantOut.of(await save(row, domain))
 
     @router.delete("/{assistant_id}", status_code=204, response_class=Response, responses={
         409: {"description": "it is the default, or a trunk sends its calls to it"}})
-    async def delete(assistant_id: str) -> Response:
-        row = await load(assistant_id)
+    async def delete(assistant_id: str, domain: CallerDomain) -> Response:
+        row = await load(assistant_id, domain)
         if row.is_default:
             raise HTTPException(409, "the default assistant cannot be deleted; make "
                                 "another one the default first")

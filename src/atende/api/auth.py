@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 from fastapi import HTTPException, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from atende.api.intake import KeyCheck
+from atende.api.domains import domain_refusal
+from atende.api.intake import Caller, KeyCheck
 from atende.store import apikeys
 from atende.store.db import Store
 
@@ -19,9 +20,9 @@ TOUCH_EVERY_S = 60.0
 
 
 def key_check(store: Store) -> KeyCheck:
-    async def lookup(token: str) -> str | None:
+    async def lookup(token: str) -> Caller | None:
         row = await store.run(apikeys.lookup(token))
-        return row.id if row is not None else None
+        return Caller(row.id, row.domain_uuid) if row is not None else None
 
     return KeyCheck(lookup)
 
@@ -37,6 +38,8 @@ def key_checker(store: Store) -> Callable[..., Awaitable[None]]:
         if key_id is None:  # the intake lets no such request through: never trust that
             raise HTTPException(401, "missing API key",
                                 headers={"WWW-Authenticate": "Bearer"})
+        if (refusal := domain_refusal(request)) is not None:
+            raise HTTPException(403, refusal)
         now = datetime.now(UTC)
         seen = last_touch.get(key_id)
         if seen is None or (now - seen).total_seconds() >= TOUCH_EVERY_S:

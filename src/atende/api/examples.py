@@ -9,6 +9,8 @@ CALL_ID = "3f0c2a9e5b7d4c1e8a6f0b2d4c6e8a1f"
 ASSISTANT_ID = "9c1d3e5f7a9b4c2d8e0f1a3b5c7d9e1f"
 TRUNK_ID = "5b7d9f1a3c5e4d6f8a0b2c4d6e8f0a2b"
 AT = "2026-11-20T09:30:00Z"
+PROVIDER_ID = "2e4a6c8e0a2c4e6a8c0e2a4c6e8a0c2e"
+DOMAIN_UUID = "6f1c2e0a-5b7d-4e8f-9a01-23456789abcd"  # a FusionPBX domain
 
 CALL: dict[str, Any] = {
     "id": CALL_ID, "channel": "sip", "direction": "outbound", "status": "completed",
@@ -117,7 +119,17 @@ ASSISTANT: dict[str, Any] = {
                   "message_silence_ms": 2000, "max_message_wait_ms": 30000},
     "business_hours": ASSISTANT_CREATE["business_hours"],
     "rules": {"greeting": "Hello, how can I help?", "intents": [], "fallback": "Sorry?"},
-    "hold_music": None, "record": False, "is_default": False, "created_at": AT, "updated_at": AT}
+    "hold_music": None, "record": False, "is_default": False, "created_at": AT, "updated_at": AT,
+    "domain_uuid": None}
+PROVIDER_CREATE: dict[str, Any] = {
+    "type": "realtime", "provider": "elevenlabs", "name": "ElevenLabs", "api_key": "sk_…",
+    "agent_id": "agent_01jzq4v2r8e6", "domain_uuid": DOMAIN_UUID}
+PROVIDER_UPDATE: dict[str, Any] = {"api_key": "sk_…new", "agent_id": "agent_01jzq9k3m1p7"}
+PROVIDER: dict[str, Any] = {
+    "id": PROVIDER_ID, "name": "ElevenLabs", "type": "realtime", "provider": "elevenlabs",
+    "api_key_set": True, "agent_id": "agent_01jzq4v2r8e6", "model": None, "base_url": None,
+    "voice": None, "domain_uuid": DOMAIN_UUID, "used_by": [ASSISTANT_ID], "created_at": AT,
+    "updated_at": AT}
 TRUNK_CREATE: dict[str, Any] = {
     "kind": "extension", "name": "Office PBX", "number": "1000", "username": "1000",
     "password": "Corr3ct-Horse-Battery", "host": "pbx.example.com", "country": "PT",

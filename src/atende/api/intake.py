@@ -21,22 +21,30 @@ BODY_BYTES_BY_PREFIX = (("/v1/assistants", 1024 * 1024),)  # prompts and rules r
 MAX_JSON_DEPTH = 32  # free-form metadata and rules: deep enough for any real use
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Who sent a request: their API key, and the FusionPBX domain it is limited to."""
+
+    key_id: str
+    domain: str | None = None
+
+
 class KeyCheck:
-    """Verdict on a request's Authorization header: the key's id, or why not (401)."""
+    """Verdict on a request's Authorization header: who sent it, or why not (401)."""
 
-    def __init__(self, lookup: Callable[[str], Awaitable[str | None]]) -> None:
-        self._lookup = lookup  # a key → its id, None when unknown or revoked
+    def __init__(self, lookup: Callable[[str], Awaitable[Caller | None]]) -> None:
+        self._lookup = lookup  # a key → its caller, None when unknown or revoked
 
-    async def __call__(self, authorization: str | None) -> tuple[str | None, str, str]:
-        """(key id, problem, WWW-Authenticate): a key id, or a problem to answer 401."""
+    async def __call__(self, authorization: str | None) -> tuple[Caller | None, str, str]:
+        """(caller, problem, WWW-Authenticate): a caller, or a problem to answer 401."""
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return None, ("missing API key: send 'Authorization: Bearer <key>' (make one "
                           "with `atende apikey create --name NAME`)"), "Bearer"
-        key_id = await self._lookup(token.strip())
-        if key_id is None:
+        caller = await self._lookup(token.strip())
+        if caller is None:
             return None, "unknown or revoked API key", 'Bearer error="invalid_token"'
-        return key_id, "", ""
+        return caller, "", ""
 
 
 def json_problem(body: bytes) -> str | None:
@@ -112,17 +120,18 @@ class Intake:
                    for k, v in scope.get("headers", [])}
         if self.routes.need_key(scope):
             try:
-                key_id, problem, challenge = await self.keys(headers.get("authorization"))
+                caller, problem, challenge = await self.keys(headers.get("authorization"))
             except Exception as exc:
                 if not unavailable(exc):
                     raise
                 await answer(send, 503, "the database is unreachable; try again shortly",
                               [(b"retry-after", b"5")])
                 return
-            if key_id is None:
+            if caller is None:
                 await answer(send, 401, problem, [(b"www-authenticate", challenge.encode())])
                 return
-            scope.setdefault("state", {})["api_key_id"] = key_id
+            scope.setdefault("state", {})["api_key_id"] = caller.key_id
+            scope["state"]["api_key_domain"] = caller.domain
         if scope["method"] not in ("POST", "PUT", "PATCH"):
             await self.app(scope, receive, send)
             return

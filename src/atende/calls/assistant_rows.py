@@ -16,20 +16,32 @@ from atende.agent.tools import Destination, HttpTool
 from atende.agent.voicemail import VoicemailConfig
 from atende.providers.llm.base import LlmSettings
 from atende.providers.realtime.base import RealtimeSettings
-from atende.providers.speech import SpeechSettings
+from atende.providers.realtime.gemini import DEFAULT_MODEL as GEMINI_REALTIME
+from atende.providers.realtime.openai import DEFAULT_MODEL as OPENAI_REALTIME
+from atende.providers.speech import STT_MODELS, TTS_MODELS, TTS_VOICES, SpeechSettings
 from atende.store import models
 from atende.store.secrets import SecretBox
 
 KEY = "api_key_enc"  # a provider's API key, encrypted
 HEADERS = "headers_enc"  # an HTTP tool's headers (JSON), encrypted
 HEADER_NAMES = "header_names"  # their names, in clear, for the API to show
+# A section that names a shared AI provider (provider_id) holds a copy of the provider's
+# settings under this key, refreshed in the same transaction as any change to the provider:
+# a call reads one row, and a new key reaches every assistant that uses the provider.
+SHARED = "shared"
+SECTIONS = ("realtime", "llm", "stt", "tts")  # the sections' names are the providers' types
+DEFAULT_MODELS: dict[str, dict[str, str]] = {
+    "realtime": {"openai": OPENAI_REALTIME, "gemini": GEMINI_REALTIME},
+    "stt": STT_MODELS, "tts": TTS_MODELS}
 
 
 class ProviderFields(Protocol):
     """An API model of a provider (language model, realtime, recogniser, voice)."""
 
     @property
-    def provider(self) -> str: ...
+    def provider(self) -> str | None: ...
+    @property
+    def provider_id(self) -> str | None: ...
     @property
     def api_key(self) -> str | None: ...
     def model_dump(self, *, exclude: set[str]) -> dict[str, Any]: ...
@@ -55,9 +67,90 @@ def provider_row(new: ProviderFields | None, old: Mapping[str, Any] | None, box:
     row = new.model_dump(exclude={"api_key"})
     if new.api_key is not None:
         row[KEY] = box.encrypt(new.api_key)
-    elif old and old.get("provider") == new.provider and old.get(KEY):
+    elif new.provider_id is None and old and old.get("provider") == new.provider and \
+            old.get(KEY) and not old.get("provider_id"):
         row[KEY] = old[KEY]
     return row
+
+
+# Shared AI providers ----------------------------------------------------------------------
+def snapshot(p: models.AiProvider) -> dict[str, Any]:
+    """What a section that names ``p`` keeps of it."""
+    return {"provider": p.provider, KEY: p.api_key_enc, "agent_id": p.agent_id,
+            "model": p.model, "base_url": p.base_url, "voice": p.voice}
+
+
+def effective(kind: str, row: Mapping[str, Any]) -> dict[str, Any]:
+    """A section as a call uses it: its own settings, else its shared provider's, else the
+    vendor's defaults (an ElevenLabs realtime model is the provider's agent id)."""
+    out = {k: v for k, v in row.items() if k != SHARED}
+    shared = row.get(SHARED)
+    if not shared:
+        return out
+    out["provider"] = vendor = shared["provider"]
+    if shared.get(KEY):
+        out[KEY] = shared[KEY]
+    out["base_url"] = out.get("base_url") or shared.get("base_url")
+    out["voice"] = out.get("voice") or shared.get("voice") or (
+        TTS_VOICES.get(vendor) if kind == "tts" else None)
+    if kind == "realtime" and vendor == "elevenlabs":
+        out["model"] = out.get("model") or shared.get("agent_id") or shared.get("model")
+    else:
+        out["model"] = out.get("model") or shared.get("model") or \
+            DEFAULT_MODELS.get(kind, {}).get(vendor)
+    return out
+
+
+def missing(kind: str, row: Mapping[str, Any]) -> str | None:
+    """What an effective section lacks to be used, said for the API, or None."""
+    vendor = row.get("provider")
+    if kind == "realtime" and vendor == "elevenlabs" and not row.get("model"):
+        return "the ElevenLabs agent's id is needed: set agent_id on the AI provider (or " \
+            "realtime.model)"
+    if kind == "tts" and vendor == "elevenlabs" and not row.get("voice"):
+        return "the ElevenLabs voice_id is needed: set voice on the AI provider (or tts.voice)"
+    if not row.get("model"):
+        return "a model is needed: set model on the AI provider (or on this section)"
+    return None
+
+
+def shared_ids(a: models.Assistant) -> dict[str, list[str]]:
+    """The shared providers ``a`` names: provider id → the sections that name it."""
+    out: dict[str, list[str]] = {}
+    for name, row in named_sections(a):
+        if pid := row.get("provider_id"):
+            out.setdefault(pid, []).append(name)
+    return out
+
+
+def named_sections(a: models.Assistant) -> list[tuple[str, Mapping[str, Any]]]:
+    """(field, section) of every provider section of ``a``: llm[0], realtime …"""
+    found: list[tuple[str, Mapping[str, Any]]] = [
+        (f"llm[{i}]", m) for i, m in enumerate(a.llm or [])]
+    found += [(name, row) for name in ("realtime", "stt", "tts")
+              if (row := getattr(a, name))]
+    return found
+
+
+def refresh_shared(a: models.Assistant, p: models.AiProvider) -> list[str]:
+    """Give every section of ``a`` that names ``p`` its current settings; the problems of
+    the sections that no longer work with them ("realtime: the ElevenLabs agent's id …")."""
+    problems = []
+
+    def fresh(kind: str, field: str, row: dict[str, Any] | None) -> dict[str, Any] | None:
+        if not row or row.get("provider_id") != p.id:
+            return row
+        row = {**row, SHARED: snapshot(p)}
+        if (why := missing(kind, effective(kind, row))) is not None:
+            problems.append(f"{field}: {why}")
+        return row
+
+    a.llm = [fresh("llm", f"llm[{i}]", m) or {} for i, m in enumerate(a.llm or [])] \
+        if a.llm else a.llm
+    a.realtime = fresh("realtime", "realtime", a.realtime)
+    a.stt = fresh("stt", "stt", a.stt)
+    a.tts = fresh("tts", "tts", a.tts)
+    return problems
 
 
 def llm_rows(new: Sequence[ProviderFields], old: list[dict[str, Any]], box: SecretBox
@@ -86,8 +179,10 @@ def tool_rows(new: Sequence[ToolFields], old: list[dict[str, Any]], box: SecretB
 
 
 def shown_provider(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A stored provider as the API shows it: whether it has a key, not the key."""
-    return {**{k: v for k, v in row.items() if k != KEY}, "api_key_set": bool(row.get(KEY))}
+    """A stored provider as the API shows it: whether it has a key of its own, not the key
+    (nor the copy of its shared provider's settings)."""
+    return {**{k: v for k, v in row.items() if k not in (KEY, SHARED)},
+            "api_key_set": bool(row.get(KEY))}
 
 
 def shown_tool(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -112,8 +207,9 @@ def _key(row: Mapping[str, Any], box: SecretBox, defaults: Mapping[str, str] = {
     return box.decrypt(row[KEY]) if row.get(KEY) else defaults.get(row.get("provider", ""))
 
 
-def llm_settings(row: Mapping[str, Any], box: SecretBox, defaults: Mapping[str, str] = {}
-                 ) -> LlmSettings:
+def llm_settings(stored: Mapping[str, Any], box: SecretBox,
+                 defaults: Mapping[str, str] = {}) -> LlmSettings:
+    row = effective("llm", stored)
     return LlmSettings(provider=row["provider"], model=row["model"],
                        api_key=_key(row, box, defaults),
                        base_url=row.get("base_url"), temperature=row.get("temperature"),
@@ -125,6 +221,7 @@ def realtime_settings(row: Mapping[str, Any] | None, box: SecretBox,
     """The speech-to-speech model, key decrypted."""
     if not row:
         return None
+    row = effective("realtime", row)
     return RealtimeSettings(
         provider=row["provider"], model=row.get("model") or "",
         api_key=_key(row, box, defaults),
@@ -132,13 +229,14 @@ def realtime_settings(row: Mapping[str, Any] | None, box: SecretBox,
         timeout_s=row.get("timeout_s", RealtimeSettings.timeout_s))
 
 
-def speech_settings(row: Mapping[str, Any] | None, box: SecretBox,
+def speech_settings(kind: str, row: Mapping[str, Any] | None, box: SecretBox,
                     language: str | None = None, defaults: Mapping[str, str] = {}
                     ) -> SpeechSettings | None:
-    """A cloud recogniser's or voice's settings (``stt``/``tts``), key decrypted;
+    """A cloud recogniser's or voice's settings (``kind`` stt or tts), key decrypted;
     ``language``: the assistant's, when the row names none."""
     if not row:
         return None
+    row = effective(kind, row)
     return SpeechSettings(
         provider=row["provider"], model=row["model"], api_key=_key(row, box, defaults),
         voice=row.get("voice"), language=row.get("language") or language,
@@ -181,6 +279,6 @@ def profile_of(a: models.Assistant, box: SecretBox, keys: Mapping[str, str] = {}
         turns=TurnTaking.of(a.conversation), voicemail=VoicemailConfig.of(a.voicemail),
         hours=BusinessHours.of(a.business_hours),
         realtime=realtime_settings(a.realtime, box, keys) if a.mode == "realtime" else None,
-        stt=speech_settings(a.stt, box, a.language, keys),
-        tts=speech_settings(a.tts, box, defaults=keys),
+        stt=speech_settings("stt", a.stt, box, a.language, keys),
+        tts=speech_settings("tts", a.tts, box, defaults=keys),
         hold_music=a.hold_music)

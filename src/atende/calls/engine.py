@@ -83,13 +83,18 @@ class CallEngine:
     # CallRouter -------------------------------------------------------------------------
     async def admit(self, info: CallInfo) -> Rejection | None:
         trunk = self.trunks.trunks.get(info.extra.get("trunk_id", ""))
+        domain = info.extra.get("domain_uuid")  # FusionPBX's, as the channel says it
         if trunk is not None:
             # A trunk's calls go to its assistant (or the default one).
             row = await self.store.assistant_by_id(trunk.config.assistant_id)
         elif named := info.extra.get("assistant_id"):  # the channel says whose call it is
             row = await self.store.assistant_by_id(named)
+            if row is not None and row.domain_uuid not in (None, domain):
+                log.warning("call %s from domain %s names secretary %s of domain %s: "
+                            "refused", info.id, domain or "(none)", named, row.domain_uuid)
+                row = None
         else:
-            row = await self.store.assistant_for(info.to_user)
+            row = await self.store.assistant_for(info.to_user, domain)
         assistant = profile_of(row, self.secrets, self.provider_keys) if row is not None else None
         rejection: Rejection | None = None
         cause: str | None = None

@@ -1,12 +1,14 @@
-"""How a call names the assistant (seed 003's "secretary") that takes it, whatever carries
-it: by UUID, in FreeSWITCH's channel variable or stream path, or in a SIP header when
-FreeSWITCH bridges the call to atende's SIP port (AUDIO_MODE=rtp)."""
+"""How a call names the assistant (seed 003's "secretary") that takes it, and the FusionPBX
+domain it comes from, whatever carries them: by UUID, in FreeSWITCH's channel variables or
+stream path, or in SIP headers when FreeSWITCH bridges the call to atende's SIP port
+(AUDIO_MODE=rtp)."""
 
 from __future__ import annotations
 
 import re
 
 SECRETARY_HEADER = "X-Atende-Secretary"
+DOMAIN_HEADER = "X-Atende-Domain"
 # A UUID as FreeSWITCH and seed 003 write them, the dashes optional (atende's ids have none).
 UUID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}",
                   re.IGNORECASE)
@@ -19,9 +21,32 @@ def assistant_id(named: str | None) -> str | None:
     return text.replace("-", "") if UUID.fullmatch(text) else None
 
 
+def _dashed(h: str) -> str:
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 def secretary_uuid(assistant: str) -> str:
     """An assistant's id as the UUID a dialplan names it by (8-4-4-4-12 hex)."""
     h = assistant_id(assistant)
     if h is None:
         raise ValueError(f"not an assistant id: {assistant!r}")
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    return _dashed(h)
+
+
+def domain_uuid(value: str) -> str:
+    """A FusionPBX domain_uuid in one spelling (lower case, 8-4-4-4-12 hex, as FusionPBX
+    writes it); ValueError when it is not a UUID."""
+    h = assistant_id(value)
+    if h is None:
+        raise ValueError("must be a domain UUID such as "
+                         "8d3b1a6e-0c3f-4c55-9a43-5e2f0f6d1b7a")
+    return _dashed(h)
+
+
+def known_domain(value: str | None) -> str | None:
+    """The domain a call says it comes from, or None when it names none (FreeSWITCH
+    without FusionPBX leaves ${domain_uuid} empty) or something that is not one."""
+    try:
+        return domain_uuid(value) if value else None
+    except ValueError:
+        return None

@@ -10,6 +10,7 @@ from typing import Annotated, TypeVar
 import typer
 from sqlalchemy.orm import Session
 
+from atende.channels.secretary import domain_uuid
 from atende.config import from_env
 from atende.store import apikeys
 from atende.store.db import Store
@@ -31,13 +32,23 @@ def _with_store(fn: Callable[[Session], T]) -> T:
 
 
 @apikey_app.command("create")
-def create(name: Annotated[str, typer.Option(help="who or what uses it, e.g. crm")]) -> None:
+def create(name: Annotated[str, typer.Option(help="who or what uses it, e.g. crm")],
+           domain: Annotated[str | None, typer.Option(
+               help="a FusionPBX domain_uuid: the key sees and changes that domain's "
+               "assistants, AI providers and calls only")] = None) -> None:
     """Make a key and print it. It is shown this once: keep it safe."""
+    if domain is not None:
+        try:
+            domain = domain_uuid(domain)
+        except ValueError as exc:
+            typer.echo(f"--domain: {exc}", err=True)
+            raise typer.Exit(2) from None
     key = apikeys.new_key()
-    row = _with_store(apikeys.create(name, key))
+    row = _with_store(apikeys.create(name, key, domain))
     typer.echo(key)
-    typer.echo(f"(id {row.id}, named {name!r}; send it as 'Authorization: Bearer <key>')",
-               err=True)
+    scope = f", limited to domain {domain}" if domain else ""
+    typer.echo(f"(id {row.id}, named {name!r}{scope}; send it as 'Authorization: Bearer "
+               "<key>')", err=True)
 
 
 @apikey_app.command("list")
@@ -46,8 +57,9 @@ def list_() -> None:
     for row in _with_store(apikeys.all_keys):
         state = f"revoked {row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "active"
         used = f"{row.last_used_at:%Y-%m-%d %H:%M}" if row.last_used_at else "never"
+        scope = f"  domain {row.domain_uuid}" if row.domain_uuid else ""
         typer.echo(f"{row.id}  {apikeys.masked(row):<12} {row.name!r:<20} {state}  "
-                   f"last used: {used}")
+                   f"last used: {used}{scope}")
 
 
 @apikey_app.command("revoke")

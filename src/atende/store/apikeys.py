@@ -34,10 +34,12 @@ def masked(row: ApiKey) -> str:
     return f"{row.prefix}…"
 
 
-def create(name: str, key: str) -> Callable[[Session], ApiKey]:
+def create(name: str, key: str, domain: str | None = None) -> Callable[[Session], ApiKey]:
+    """``domain``: the FusionPBX domain the key is limited to (api/domains.py)."""
     def fn(s: Session) -> ApiKey:
         row = ApiKey(id=uuid.uuid4().hex[:12], name=name, prefix=key[:len(PREFIX) + 4],
-                     key_hash=key_hash(key), created_at=datetime.now(UTC))
+                     key_hash=key_hash(key), created_at=datetime.now(UTC),
+                     domain_uuid=domain)
         s.add(row)
         return row
 

@@ -63,12 +63,28 @@ def as_utc(dt: datetime | None) -> datetime | None:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
-def migrate(engine: Engine) -> None:
+def migrate(engine: Engine, revision: str = "head") -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as conn:
+        if sqlite:
+            # SQLite changes a table's constraints by copying it and dropping the old one;
+            # with foreign keys on, that drop would null every call's assistant_id (ON
+            # DELETE SET NULL). The pragma only takes effect outside a transaction.
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            conn.commit()
+        try:
+            with conn.begin():
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, revision)
+                if sqlite and (broken := conn.exec_driver_sql("PRAGMA foreign_key_check")
+                               .fetchall()):
+                    raise RuntimeError(f"migration left foreign keys broken: {broken[:5]}")
+        finally:
+            if sqlite:
+                conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                conn.commit()
 
 
 def make_engine(url: str) -> Engine:
@@ -219,12 +235,20 @@ class Store:
             return await self.assistant_for(None)
         return await self.run(lambda s: s.get(Assistant, assistant_id))
 
-    async def assistant_for(self, extension: str | None) -> Assistant | None:
+    async def assistant_for(self, extension: str | None, domain: str | None = None
+                            ) -> Assistant | None:
+        """The assistant a call to ``extension`` from ``domain`` reaches: the domain's
+        own, else one that belongs to no domain; a call from no domain reaches one of no
+        domain, or the only one with that extension."""
         def q(s: Session) -> Assistant | None:
             if not extension:
                 return s.scalars(select(Assistant).where(Assistant.is_default)).first()
-            return s.scalars(select(Assistant).where(
-                func.lower(Assistant.extension) == extension.lower())).first()
+            rows = list(s.scalars(select(Assistant).where(
+                func.lower(Assistant.extension) == extension.lower())))
+            for owner in (domain, None):
+                if mine := [a for a in rows if a.domain_uuid == owner]:
+                    return mine[0]
+            return rows[0] if domain is None and len(rows) == 1 else None
 
         return await self.run(q)
 
@@ -261,9 +285,10 @@ class Store:
 
         return await self.run(q)
 
-    async def get_call(self, call_id: str) -> Call | None:
+    async def get_call(self, call_id: str, domain: str | None = None) -> Call | None:
+        """``domain``: only a call taken by an assistant of that domain."""
         return await self.run(lambda s: s.scalars(
-            select(Call).where(Call.id == call_id)
+            select(Call).where(Call.id == call_id, *CallFilter(domain=domain).conditions())
             .options(selectinload(Call.turns), selectinload(Call.events),
                      selectinload(Call.attempt_log))).first())
 
@@ -280,6 +305,7 @@ class CallFilter:
     since: datetime | None = None
     until: datetime | None = None
     metadata: tuple[tuple[str, str], ...] = ()  # (key, value as text)
+    domain: str | None = None  # calls of this FusionPBX domain's assistants only
 
     def conditions(self) -> list[ColumnElement[bool]]:
         out: list[ColumnElement[bool]] = []
@@ -294,6 +320,9 @@ class CallFilter:
             out.append(Call.invite_at < self.until)
         for key, value in self.metadata:
             out.append(Call.meta[key].as_string() == value)
+        if self.domain is not None:
+            out.append(Call.assistant_id.in_(select(Assistant.id).where(
+                Assistant.domain_uuid == self.domain)))
         return out
 
 

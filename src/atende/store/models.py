@@ -22,7 +22,10 @@ class Assistant(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
-    extension: Mapped[str] = mapped_column(String(64), unique=True)
+    extension: Mapped[str] = mapped_column(String(64), index=True)  # unique in its domain
+    # A FusionPBX domain's (None: every domain's): only that domain's calls and API keys
+    # reach it
+    domain_uuid: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
     language: Mapped[str] = mapped_column(String(16), default="en")
     voice: Mapped[str] = mapped_column(String(300), default="piper")
     rules: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -48,6 +51,27 @@ class Assistant(Base):
     tts: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # cloud voice
     hold_music: Mapped[str | None] = mapped_column(String(500), nullable=True)  # a WAV path
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class AiProvider(Base):
+    """An AI vendor's account, shared by the assistants that name it: its key (encrypted;
+    None: the server's OPENAI_API_KEY … for the vendor), the ElevenLabs agent id and the
+    model, voice and URL that assistants use unless they name their own."""
+
+    __tablename__ = "ai_providers"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    domain_uuid: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(16))  # realtime | llm | stt | tts
+    provider: Mapped[str] = mapped_column(String(32))  # openai, elevenlabs, gemini …
+    api_key_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
+    agent_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    model: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    base_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    voice: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class Call(Base):
@@ -227,6 +251,9 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(16))  # the first characters, to tell keys apart
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # A key of one FusionPBX domain sees and changes that domain's assistants, AI providers
+    # and calls only (api/domains.py); None: every domain's, and everything else
+    domain_uuid: Mapped[str | None] = mapped_column(String(36), nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
                                                           nullable=True)

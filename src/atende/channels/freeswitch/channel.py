@@ -17,7 +17,7 @@ from atende.channels.freeswitch.audio_stream import AudioStream, AudioStreamServ
 from atende.channels.freeswitch.esl import ChannelData, EslChannel, EslOutboundServer
 from atende.channels.freeswitch.leg import FreeSwitchLeg, stream_rate
 from atende.channels.leg import CallInfo, CallRouter, Rejection
-from atende.channels.secretary import assistant_id
+from atende.channels.secretary import assistant_id, known_domain
 from atende.esl import commands
 from atende.media.audio import SAMPLE_RATE
 
@@ -233,7 +233,8 @@ def call_info(data: ChannelData, stream: AudioStream | None) -> CallInfo:
     secretary = data.variables.get(SECRETARY_VARIABLE) or (
         stream.target.secretary if stream is not None else "")
     caller = data.caller_id_number or (stream.target.caller_id if stream else "")
-    domain = data.variables.get(DOMAIN_VARIABLE) or data.variables.get("domain_uuid", "")
+    said = data.variables.get(DOMAIN_VARIABLE) or data.variables.get("domain_uuid", "")
+    domain = known_domain(said)
     host = data.variables.get("domain_name") or "freeswitch"
     extra = {"freeswitch_uuid": data.uuid}
     if named := assistant_id(secretary):
@@ -243,6 +244,9 @@ def call_info(data: ChannelData, stream: AudioStream | None) -> CallInfo:
                     secretary[:80])
     if domain:
         extra["domain_uuid"] = domain
+    elif said:
+        log.warning("FreeSWITCH call %s: %s=%r is not a UUID", data.uuid, DOMAIN_VARIABLE,
+                    said[:80])
     return CallInfo(
         id=uuid.uuid4().hex, channel="freeswitch", direction="inbound",
         from_uri=f"sip:{caller}@{host}" if caller else "", to_uri=f"sip:{data.destination}@{host}",

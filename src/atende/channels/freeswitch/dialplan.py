@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from xml.sax.saxutils import quoteattr
 
-from atende.channels.secretary import SECRETARY_HEADER, secretary_uuid
+from atende.channels.secretary import DOMAIN_HEADER, SECRETARY_HEADER, secretary_uuid
 
 _HOST = re.compile(r"[0-9A-Za-z.:\[\]-]{1,253}")
 _NUMBER = re.compile(r"[0-9A-Za-z+*#_-]{1,64}")
@@ -38,7 +38,8 @@ def secretary_extension(name: str, number: str, secretary: str, host: str, esl_p
     if mode == "rtp":
         actions += [
             ("set", "hangup_after_bridge=true"),
-            ("bridge", f"{{sip_h_{SECRETARY_HEADER}=${{VOICE_AI_SECRETARY_UUID}}}}"
+            ("bridge", f"{{sip_h_{SECRETARY_HEADER}=${{VOICE_AI_SECRETARY_UUID}},"
+                       f"sip_h_{DOMAIN_HEADER}=${{VOICE_AI_DOMAIN_UUID}}}}"
                        f"sofia/{sip_profile}/{number}@{host}:{sip_port}"),
         ]
     elif mode == "websocket":

@@ -14,7 +14,12 @@ from dataclasses import dataclass, field
 
 from atende.aio import BackgroundTasks, all_before
 from atende.channels.leg import CallInfo, CallLeg, CallRouter, Rejection, TransferResult
-from atende.channels.secretary import SECRETARY_HEADER, assistant_id
+from atende.channels.secretary import (
+    DOMAIN_HEADER,
+    SECRETARY_HEADER,
+    assistant_id,
+    known_domain,
+)
 from atende.channels.sip.gate import Challenge, Gate, Refuse
 from atende.channels.sip.leg import SipLeg
 from atende.channels.sip.ua import Guard, UserAgent
@@ -278,6 +283,8 @@ class SipChannel:
             info.extra["trunk_id"] = verdict.trunk_id
         elif secretary := assistant_id(req.headers.get(SECRETARY_HEADER)):
             info.extra["assistant_id"] = secretary  # FreeSWITCH's AUDIO_MODE=rtp bridge
+            if domain := known_domain(req.headers.get(DOMAIN_HEADER)):
+                info.extra["domain_uuid"] = domain
         incoming = _Incoming(info, offer)
         self._incoming[txn] = incoming
         try:
