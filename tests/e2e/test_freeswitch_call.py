@@ -570,3 +570,47 @@ async def test_two_domains_with_secretaries_on_one_extension_keep_to_their_own(
     calls = atende.api.get("/v1/calls", headers=key_a).json()["items"]
     assert len(calls) == 2 and {c["assistant_id"] for c in calls} == {a_id}
     assert atende.api.get("/v1/trunks", headers=key_a).status_code == 403
+
+
+async def test_the_assistant_resumes_a_hold_when_its_lookup_is_done(
+        pbx: FreeSwitch, atende: AtendeProcess, tmp_path: Path) -> None:
+    """Hold and resume: the model holds the caller, takes a while (a lookup), calls resume
+    and answers; the caller hears music, then the answer."""
+    done = "Thanks for waiting, you are booked for Monday."
+
+    def model(req: Request) -> Answer:
+        last = req.json["messages"][-1]
+        if last["role"] == "user":
+            return reply("Please hold.", ("hold", {"max_seconds": 30, "reason": "booking"}))
+        if last.get("tool_call_id") == "call_hold":
+            return reply("", ("resume", {}), gap_s=1.5)  # the lookup takes a while
+        return reply(done)
+
+    with VendorServer(model) as llm:
+        r = atende.api.post("/v1/assistants", json={
+            "name": "Resume secretary", "extension": "resume-secretary",
+            "voice": "espeak:en-us", "greeting": "Hi.", "tools": ["hold", "resume"],
+            "llm": [{"provider": "openai", "model": "m", "base_url": llm.url}]})
+        assert r.status_code == 201, r.text
+        pbx.load_dialplan(dialplan(atende, "Resume secretary", "8007"))
+        phone = desk_phone(pbx, tmp_path, speech_wav(
+            tmp_path / "in.wav", [(1.5, "Can you book me for Monday?")], 20))
+        await phone.start()
+        try:
+            call = await live_call(pbx, atende, phone, "8007")
+            resumed = await atende.wait_for_call(lambda c: c["id"] == call["id"] and any(
+                done in t["text"] and t["played_ms"] for t in c["turns"]), timeout=40)
+            await phone.command("hangup")
+            await phone.wait_event("CALL_CLOSED")
+        finally:
+            await phone.stop()
+    (hold,) = [e for e in resumed["events"] if e["kind"] == "assistant_hold"]
+    (resume,) = [e for e in resumed["events"] if e["kind"] == "assistant_resume"]
+    assert resume["data"]["by"] == "resume" and 2000 <= resume["data"]["held_ms"] < 15000
+    assert hold["data"]["reason"] == "booking"
+    # The phone heard the music, then the answer (Whisper on what reached the phone).
+    heard, rate = read_wav(phone.recordings()[0])
+    spans = voiced_spans(heard, rate, min_gap_ms=300)
+    assert max(end - start for start, end in spans) > 1.8, spans
+    said = transcribe(heard[-5 * rate:], rate)  # the answer, which ends the recording
+    assert "waiting" in said, said
