@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import re
 
+SECRETARY_VARIABLE = "VOICE_AI_SECRETARY_UUID"  # seed 003's dialplan sets these two
+DOMAIN_VARIABLE = "VOICE_AI_DOMAIN_UUID"
 SECRETARY_HEADER = "X-Atende-Secretary"
 DOMAIN_HEADER = "X-Atende-Domain"
+CALL_HEADER = "X-Atende-Call"  # FreeSWITCH's UUID of the call it bridges to atende
 # A UUID as FreeSWITCH and seed 003 write them, the dashes optional (atende's ids have none).
 UUID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}",
                   re.IGNORECASE)
@@ -50,3 +53,9 @@ def known_domain(value: str | None) -> str | None:
         return domain_uuid(value) if value else None
     except ValueError:
         return None
+
+
+def known_call(value: str | None) -> str | None:
+    """FreeSWITCH's UUID of a call, as it writes them (8-4-4-4-12), or None."""
+    text = (value or "").strip().lower()
+    return text if UUID.fullmatch(text) and text.count("-") == 4 else None

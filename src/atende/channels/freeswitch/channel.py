@@ -16,17 +16,21 @@ from atende.aio import all_before
 from atende.channels.freeswitch.audio_stream import AudioStream, AudioStreamServer
 from atende.channels.freeswitch.esl import ChannelData, EslChannel, EslOutboundServer
 from atende.channels.freeswitch.leg import FreeSwitchLeg, stream_rate
+from atende.channels.freeswitch.rtp_mode import BRIDGE_VARIABLE, bridge_to_sip
 from atende.channels.leg import CallInfo, CallRouter, Rejection
-from atende.channels.secretary import assistant_id, known_domain
+from atende.channels.secretary import (
+    DOMAIN_VARIABLE,
+    SECRETARY_VARIABLE,
+    assistant_id,
+    known_domain,
+)
 from atende.esl import commands
 from atende.media.audio import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 
 PAIR_TIMEOUT_S = 5.0
-SECRETARY_VARIABLE = "VOICE_AI_SECRETARY_UUID"  # what seed 003's dialplan sets
 ORIGINATED = "atende_originated"  # set on the calls atende places through FreeSWITCH
-DOMAIN_VARIABLE = "VOICE_AI_DOMAIN_UUID"
 
 # How a refusal is told to FreeSWITCH (Q.850 cause names, which it maps to SIP codes).
 HANGUP_CAUSES = {
@@ -155,6 +159,9 @@ class FreeSwitchChannel:
             return
         if router is None:  # not serving yet
             await channel.send(commands.hangup("NORMAL_TEMPORARY_FAILURE"))
+            return
+        if BRIDGE_VARIABLE in data.variables:  # AUDIO_MODE=rtp: admitted at the SIP port
+            await bridge_to_sip(channel)
             return
         paired = await self.pairs.claim(data.uuid, channel.ended)
         info = call_info(data, paired.stream if paired else None)

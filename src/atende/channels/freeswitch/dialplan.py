@@ -7,7 +7,8 @@ from __future__ import annotations
 import re
 from xml.sax.saxutils import quoteattr
 
-from atende.channels.secretary import DOMAIN_HEADER, SECRETARY_HEADER, secretary_uuid
+from atende.channels.freeswitch.rtp_mode import BRIDGE_VARIABLE
+from atende.channels.secretary import DOMAIN_VARIABLE, SECRETARY_VARIABLE, secretary_uuid
 
 _HOST = re.compile(r"[0-9A-Za-z.:\[\]-]{1,253}")
 _NUMBER = re.compile(r"[0-9A-Za-z+*#_-]{1,64}")
@@ -18,10 +19,9 @@ def secretary_extension(name: str, number: str, secretary: str, host: str, esl_p
                         audio_port: int, rate: int = 16000, mode: str = "websocket",
                         sip_port: int = 5060, sip_profile: str = "internal") -> str:
     """The ``<extension>`` that sends calls to ``number`` to the secretary. ``mode``:
-    websocket (control over the event socket, audio over mod_audio_stream) or rtp (the
-    call bridged to atende's SIP port, the secretary named in a header; control is then
-    SIP's own — BYE, REFER, RFC 4733 keys — which FreeSWITCH carries out). ValueError
-    when a value cannot go into it."""
+    websocket (control over the event socket, audio over mod_audio_stream) or rtp (control
+    over the event socket, which has FreeSWITCH bridge the call to atende's SIP port: see
+    rtp_mode.py). ValueError when a value cannot go into it."""
     if not _HOST.fullmatch(host):
         raise ValueError(f"not a host name or address: {host!r}")
     if not _NUMBER.fullmatch(number):
@@ -32,15 +32,16 @@ def secretary_extension(name: str, number: str, secretary: str, host: str, esl_p
         raise ValueError(f"mod_audio_stream rate {rate}: use one of {sorted(RATES)}")
     uuid = secretary_uuid(secretary)
     actions = [
-        ("set", f"VOICE_AI_SECRETARY_UUID={uuid}"),
-        ("set", "VOICE_AI_DOMAIN_UUID=${domain_uuid}"),
+        ("set", f"{SECRETARY_VARIABLE}={uuid}"),
+        ("set", f"{DOMAIN_VARIABLE}=${{domain_uuid}}"),
     ]
     if mode == "rtp":
         actions += [
             ("set", "hangup_after_bridge=true"),
-            ("bridge", f"{{sip_h_{SECRETARY_HEADER}=${{VOICE_AI_SECRETARY_UUID}},"
-                       f"sip_h_{DOMAIN_HEADER}=${{VOICE_AI_DOMAIN_UUID}}}}"
-                       f"sofia/{sip_profile}/{number}@{host}:{sip_port}"),
+            # atende has FreeSWITCH bridge the call there, over the event socket
+            ("set", f"{BRIDGE_VARIABLE}=sofia/{sip_profile}/{number}@{host}:{sip_port}"),
+            ("socket", f"{host}:{esl_port} async full"),
+            ("park", ""),
         ]
     elif mode == "websocket":
         stream = (f"uuid_audio_stream ${{uuid}} start ws://{host}:{audio_port}/stream/"

@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from atende.aio import BackgroundTasks, all_before
 from atende.channels.leg import CallInfo, CallLeg, CallRouter, Rejection, TransferResult
 from atende.channels.secretary import (
+    CALL_HEADER,
     DOMAIN_HEADER,
     SECRETARY_HEADER,
     assistant_id,
+    known_call,
     known_domain,
 )
 from atende.channels.sip.gate import Challenge, Gate, Refuse
@@ -285,6 +287,8 @@ class SipChannel:
             info.extra["assistant_id"] = secretary  # FreeSWITCH's AUDIO_MODE=rtp bridge
             if domain := known_domain(req.headers.get(DOMAIN_HEADER)):
                 info.extra["domain_uuid"] = domain
+            if fs_call := known_call(req.headers.get(CALL_HEADER)):
+                info.external_id = fs_call  # FreeSWITCH's UUID, as in websocket mode
         incoming = _Incoming(info, offer)
         self._incoming[txn] = incoming
         try:
