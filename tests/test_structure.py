@@ -18,6 +18,7 @@ PACKAGE = SRC / "atende"
 # and may import anything. "atende" is the package's own __init__.
 LAYERS: list[set[str]] = [
     {"__main__", "cli", "server", "config"},
+    {"dashboard"},
     {"api"},
     {"calls"},
     {"agent", "telephony", "webhooks"},

@@ -48,6 +48,8 @@ from atende.channels.sip.server import SipChannel
 from atende.channels.sip.tls import ensure_self_signed, server_context
 from atende.channels.sip.ua import UserAgent
 from atende.config import Settings
+from atende.dashboard.pages import dashboard_router
+from atende.dashboard.pages import install as install_dashboard
 from atende.egress import EgressPolicy
 from atende.media.endpoint import PortAllocator
 from atende.providers.registry import ProviderRegistry
@@ -175,7 +177,9 @@ class Atende:
                    abuse_router(self.guard, self.ua.now)]
         public = [trigger_router(self.store, starter)]
         probes = [self._freeswitch_health] if self.freeswitch or self.esl else []
-        config = uvicorn.Config(create_api(self.store, routers, public, probes), host=s.bind,
+        app = create_api(self.store, routers, public, probes)
+        install_dashboard(app, dashboard_router(self.store, self._admin_key))
+        config = uvicorn.Config(app, host=s.bind,
                                 port=s.api_port,
                                 log_config=None, access_log=False, lifespan="off")
         self.api_server = _ApiServer(config)
@@ -233,6 +237,14 @@ class Atende:
         names = [s.sip_host] + ([s.bind] if s.bind not in ("0.0.0.0", "::") else [])
         cert, key = ensure_self_signed(s.data_dir / "tls", list(dict.fromkeys(names)))
         return server_context(cert, key)
+
+    async def _admin_key(self, key: str) -> bool:
+        """Whether ``key`` is a live API key of no domain (the dashboard's first admin is
+        made by whoever holds one)."""
+        if not key:
+            return False
+        row = await self.store.run(apikeys.lookup(key))
+        return row is not None and row.domain_uuid is None
 
     async def _test_trunk(self, trunk: TrunkConfig, to_user: str, ring_timeout: float
                           ) -> dict[str, Any]:

@@ -9,7 +9,8 @@ import subprocess
 import pytest
 
 PACKAGES = {"baresip": "baresip-core", "kamailio": "kamailio", "kamcmd": "kamailio", "sox": "sox",
-            "espeak-ng": "espeak-ng", "ip": "iproute2", "unshare": "util-linux"}
+            "espeak-ng": "espeak-ng", "ip": "iproute2", "unshare": "util-linux",
+            "chromium": "chromium"}
 
 
 def _install(package: str) -> None:

@@ -16,6 +16,7 @@ from atende.cli.calls import cancel, transfer
 from atende.cli.freeswitch import freeswitch_app
 from atende.cli.hooks import hook_app
 from atende.cli.trunks import trunk_app
+from atende.cli.users import user_app
 from atende.config import Settings
 
 app = typer.Typer(help="atende: AI assistants that answer and place phone calls.",
@@ -69,6 +70,7 @@ app.add_typer(trunk_app, name="trunk")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(hook_app, name="hook")
 app.add_typer(freeswitch_app, name="freeswitch")
+app.add_typer(user_app, name="user")
 app.command("call")(place_call)
 app.command("transfer")(transfer)
 app.command("cancel")(cancel)

@@ -19,7 +19,7 @@ T = TypeVar("T")
 apikey_app = typer.Typer(help="Keys for the REST API.", no_args_is_help=True)
 
 
-def _with_store(fn: Callable[[Session], T]) -> T:
+def with_store(fn: Callable[[Session], T]) -> T:
     async def run() -> T:
         store = Store(from_env().db_url)
         try:
@@ -44,7 +44,7 @@ def create(name: Annotated[str, typer.Option(help="who or what uses it, e.g. crm
             typer.echo(f"--domain: {exc}", err=True)
             raise typer.Exit(2) from None
     key = apikeys.new_key()
-    row = _with_store(apikeys.create(name, key, domain))
+    row = with_store(apikeys.create(name, key, domain))
     typer.echo(key)
     scope = f", limited to domain {domain}" if domain else ""
     typer.echo(f"(id {row.id}, named {name!r}{scope}; send it as 'Authorization: Bearer "
@@ -54,7 +54,7 @@ def create(name: Annotated[str, typer.Option(help="who or what uses it, e.g. crm
 @apikey_app.command("list")
 def list_() -> None:
     """The keys, masked, with when they were last used."""
-    for row in _with_store(apikeys.all_keys):
+    for row in with_store(apikeys.all_keys):
         state = f"revoked {row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "active"
         used = f"{row.last_used_at:%Y-%m-%d %H:%M}" if row.last_used_at else "never"
         scope = f"  domain {row.domain_uuid}" if row.domain_uuid else ""
@@ -65,7 +65,7 @@ def list_() -> None:
 @apikey_app.command("revoke")
 def revoke(key_id: str) -> None:
     """Revoke a key at once (by the id `atende apikey list` shows)."""
-    row = _with_store(apikeys.revoke(key_id))
+    row = with_store(apikeys.revoke(key_id))
     if row is None:
         typer.echo(f"no key with id {key_id!r}", err=True)
         raise typer.Exit(1)

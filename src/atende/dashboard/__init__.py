@@ -1,0 +1,1 @@
+"""The web dashboard atende serves at :8100/ beside its API."""

@@ -1,0 +1,306 @@
+"""The dashboard's pages, served by atende at :8100/: sign-in (and the first admin, made by
+whoever holds the server's API key), the calls with their transcripts and per-turn
+latency, and the users. Server-rendered (Jinja2), no script needed, no external asset.
+Every form that changes something carries the session's CSRF token; viewers change
+nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from atende.api.schemas import CallDetail, CallSummary
+from atende.dashboard import accounts
+from atende.store import users
+from atende.store.db import CallFilter, Store
+from atende.store.models import User, WebSession
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).parent
+COOKIE = "atende_session"
+SESSION_TTL = timedelta(hours=12)
+STATIC = {"atende.css": "text/css"}
+HEADERS = {"Content-Security-Policy": "default-src 'self'; form-action 'self'; "
+                                      "frame-ancestors 'none'",
+           "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin",
+           "Cache-Control": "no-store"}
+STATUSES = ("in_progress", "completed", "queued", "no_answer", "busy", "failed",
+            "rejected", "cancelled")
+
+_templates = Environment(loader=FileSystemLoader(HERE / "templates"),
+                         autoescape=select_autoescape(["html"]))
+
+
+class PageError(Exception):
+    """A request the dashboard answers with a page that says why (or, without a message,
+    by sending the browser to ``location``)."""
+
+    def __init__(self, status: int, message: str = "", location: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.location = location
+
+
+class SignedIn:
+    """The user a request comes from, with their session (its CSRF token)."""
+
+    def __init__(self, user: User, session: WebSession) -> None:
+        self.user = user
+        self.session = session
+
+    @property
+    def admin(self) -> bool:
+        return self.user.role == "admin"
+
+
+async def form_of(request: Request) -> dict[str, str]:
+    """An urlencoded form's fields (the first value of each)."""
+    body = (await request.body()).decode("utf-8", errors="replace")
+    return {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
+
+
+def same_origin(request: Request) -> bool:
+    """A form posted from our own pages: its Origin (or Referer) names this host, or the
+    browser sent neither."""
+    said = request.headers.get("origin") or request.headers.get("referer")
+    if not said:
+        return True
+    return urlsplit(said).netloc == request.headers.get("host", "")
+
+
+def dashboard_router(store: Store, api_key_ok: Callable[[str], Awaitable[bool]],
+                     clock: Callable[[], float] | None = None,
+                     limiter: accounts.LoginLimiter | None = None) -> APIRouter:
+    """``api_key_ok``: whether a key is a live API key of no domain (the first admin is
+    made by whoever has one); ``clock``: monotonic seconds, for the sign-in limiter."""
+    now_s = clock or time.monotonic
+    guard = limiter or accounts.LoginLimiter()
+    router = APIRouter(include_in_schema=False)
+
+    def page(name: str, status: int = 200, who: SignedIn | None = None,
+             **values: Any) -> HTMLResponse:
+        html = _templates.get_template(name).render(who=who, **values)
+        return HTMLResponse(html, status_code=status, headers=HEADERS)
+
+    def to(path: str) -> RedirectResponse:
+        return RedirectResponse(path, status_code=303, headers=HEADERS)
+
+    async def signed_in(request: Request) -> SignedIn | None:
+        token = request.cookies.get(COOKIE)
+        if not token:
+            return None
+        found = await store.run(users.session_user(accounts.token_id(token),
+                                                   datetime.now(UTC)))
+        return SignedIn(*found) if found else None
+
+    async def need(request: Request, admin: bool = False) -> SignedIn:
+        who = await signed_in(request)
+        if who is None:
+            raise PageError(303, location="/login")
+        if admin and not who.admin:
+            raise PageError(403, "viewers cannot change anything; ask an admin")
+        return who
+
+    async def posted(request: Request, admin: bool = False) -> tuple[SignedIn, dict[str, str]]:
+        """A form that changes something: signed in, same origin, the session's token."""
+        who = await need(request, admin)
+        form = await form_of(request)
+        if not same_origin(request) or not accounts.same_token(form.get("csrf", ""),
+                                                               who.session.csrf):
+            raise PageError(403, "the form is stale or from another site: reload the page "
+                            "and try again")
+        return who, form
+
+    async def sign_in(request: Request, user: User) -> RedirectResponse:
+        token, csrf = accounts.new_token(), accounts.new_token()
+        await store.run(users.open_session(accounts.token_id(token), user.id, csrf,
+                                           datetime.now(UTC), SESSION_TTL))
+        response = to("/calls")
+        response.set_cookie(COOKIE, token, max_age=int(SESSION_TTL.total_seconds()),
+                            httponly=True, samesite="lax", path="/",
+                            secure=request.url.scheme == "https")
+        return response
+
+    @router.get("/")
+    async def home(request: Request) -> Response:
+        if await store.run(users.count) == 0:
+            return to("/setup")
+        return to("/calls" if await signed_in(request) else "/login")
+
+    @router.get("/static/{name}")
+    async def static(name: str) -> Response:
+        if name not in STATIC:
+            raise PageError(404, "no such file")
+        return FileResponse(HERE / "static" / name, media_type=STATIC[name],
+                            headers={"Cache-Control": "max-age=3600"})
+
+    # Signing in ---------------------------------------------------------------------------
+    @router.get("/setup")
+    async def setup_form() -> Response:
+        if await store.run(users.count) > 0:
+            return to("/login")
+        return page("setup.html")
+
+    @router.post("/setup")
+    async def setup(request: Request) -> Response:
+        """The first admin: whoever holds the server's API key (data/api.key)."""
+        if await store.run(users.count) > 0:
+            return to("/login")
+        form = await form_of(request)
+        username = form.get("username", "").strip()
+        password = form.get("password", "")
+        problem = None
+        if not same_origin(request):
+            problem = "the form came from another site"
+        elif not await api_key_ok(form.get("api_key", "").strip()):
+            problem = "that is not the server's API key (it is in data/api.key)"
+        elif not username:
+            problem = "choose a user name"
+        else:
+            problem = accounts.password_problem(password, username)
+        if problem is not None:
+            return page("setup.html", 400, error=problem, username=username)
+        hashed = await _hash(password)
+        user = await store.run(users.create_user(username, hashed, "admin"))
+        if user is None:  # somebody else was quicker
+            return to("/login")
+        log.info("dashboard: first admin %r made", username)
+        return await sign_in(request, user)
+
+    @router.get("/login")
+    async def login_form(request: Request) -> Response:
+        if await store.run(users.count) == 0:
+            return to("/setup")
+        return page("login.html")
+
+    @router.post("/login")
+    async def login(request: Request) -> Response:
+        form = await form_of(request)
+        username = form.get("username", "").strip()
+        client = request.client.host if request.client else "?"
+        keys = (f"ip:{client}", f"user:{username.lower()}")
+        wait = guard.wait_s(keys, now_s())
+        if wait > 0:
+            return page("login.html", 429, username=username,
+                        error=f"too many failed sign-ins: try again in {math.ceil(wait)} s")
+        user = await store.run(users.by_name(username)) if username else None
+        ok = same_origin(request) and user is not None and \
+            await _check(form.get("password", ""), user.password_hash)
+        if not ok or user is None:
+            guard.failed(keys, now_s())
+            log.info("dashboard: failed sign-in for %r from %s", username[:100], client)
+            return page("login.html", 401, username=username,
+                        error="wrong user name or password")
+        guard.succeeded(keys)
+        return await sign_in(request, user)
+
+    @router.post("/logout")
+    async def logout(request: Request) -> Response:
+        who, _ = await posted(request)
+        await store.run(users.close_session(who.session.id))
+        response = to("/login")
+        response.delete_cookie(COOKIE, path="/")
+        return response
+
+    # Calls ---------------------------------------------------------------------------------
+    @router.get("/calls")
+    async def calls(request: Request, status: str | None = None) -> Response:
+        who = await need(request)
+        chosen = status if status in STATUSES else None
+        rows, total = await store.list_calls(CallFilter(status=chosen), 100, 0)
+        return page("calls.html", who=who, calls=[CallSummary.of(c) for c in rows],
+                    total=total, statuses=STATUSES, chosen=chosen)
+
+    @router.get("/calls/{call_id}")
+    async def call(request: Request, call_id: str) -> Response:
+        who = await need(request)
+        row = await store.get_call(call_id)
+        if row is None:
+            return page("missing.html", 404, who=who, what=f"no call with id {call_id!r}")
+        detail = CallDetail.of(row)
+        return page("call.html", who=who, call=detail, figures=latency_figures(detail))
+
+    # Users ---------------------------------------------------------------------------------
+    @router.get("/users")
+    async def user_list(request: Request) -> Response:
+        who = await need(request)
+        return page("users.html", who=who, users=await store.run(users.all_users),
+                    roles=accounts.ROLES)
+
+    @router.post("/users")
+    async def add_user(request: Request) -> Response:
+        who, form = await posted(request, admin=True)
+        username = form.get("username", "").strip()
+        role = form.get("role", "viewer")
+        password = form.get("password", "")
+        problem = None
+        if not username or len(username) > 100:
+            problem = "choose a user name (up to 100 characters)"
+        elif role not in accounts.ROLES:
+            problem = f"role: {' or '.join(accounts.ROLES)}"
+        else:
+            problem = accounts.password_problem(password, username)
+        made = None
+        if problem is None:
+            made = await store.run(users.create_user(username, await _hash(password), role))
+            problem = None if made is not None else f"user name {username!r} is taken"
+        return page("users.html", 400 if problem else 200, who=who,
+                    users=await store.run(users.all_users), roles=accounts.ROLES,
+                    error=problem, done=f"{username} can now sign in as {role}"
+                    if made else None)
+
+    @router.post("/users/{user_id}/delete")
+    async def remove_user(request: Request, user_id: str) -> Response:
+        who, _ = await posted(request, admin=True)
+        if user_id == who.user.id:
+            raise PageError(409, "you cannot delete yourself; another admin can")
+        await store.run(users.delete_user(user_id))
+        return to("/users")
+
+    return router
+
+
+def latency_figures(call: CallDetail) -> dict[str, int | None]:
+    """The call's per-turn latency percentiles (end of the caller's speech → first reply
+    audio), in ms."""
+    values = sorted(t.latency_ms for t in call.turns if t.latency_ms is not None)
+
+    def pick(q: float) -> int | None:
+        return values[min(len(values) - 1, int(q * len(values)))] if values else None
+
+    return {"p50": pick(0.5), "p95": pick(0.95), "turns": len(values)}
+
+
+async def _hash(password: str) -> str:
+    return await asyncio.to_thread(accounts.hash_password, password)
+
+
+async def _check(password: str, stored: str) -> bool:
+    return await asyncio.to_thread(accounts.check_password, password, stored)
+
+
+def install(app: FastAPI, router: APIRouter) -> None:
+    """Serve the dashboard on ``app`` (beside the API, which keeps its keys)."""
+    app.include_router(router)
+
+    async def explain(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, PageError)
+        if exc.location:
+            return RedirectResponse(exc.location, status_code=exc.status, headers=HEADERS)
+        html = _templates.get_template("error.html").render(who=None, message=exc.message)
+        return HTMLResponse(html, status_code=exc.status, headers=HEADERS)
+
+    app.add_exception_handler(PageError, explain)

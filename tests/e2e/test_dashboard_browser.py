@@ -1,0 +1,77 @@
+"""The dashboard in a real browser (Debian's Chromium): an admin made with `atende user
+create` signs in, finds a spoken call with its transcript and latency, adds a viewer; the
+viewer signs in and can change nothing. Screenshots of each page: build/screenshots/."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from playwright.async_api import Page, expect
+
+from tests.e2e.test_baresip_call import QUESTION, converse
+from tests.peers.atende import AtendeProcess
+from tests.peers.audio import speech_wav
+from tests.peers.chromium import chromium, screenshot_path
+
+PASSWORD = "browser passphrase 1"
+
+
+async def sign_in(page: Page, base: str, username: str) -> None:
+    await page.goto(base + "/login")
+    await page.fill("input[name=username]", username)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("button[type=submit]")
+    await expect(page.locator("h1")).to_have_text("Calls")
+
+
+async def test_an_admin_and_a_viewer_in_chromium(atende: AtendeProcess, tmp_path: Path
+                                                 ) -> None:
+    made = subprocess.run(
+        [sys.executable, "-m", "atende", "user", "create", "--username", "ana"],
+        env={**atende.env, "ATENDE_USER_PASSWORD": PASSWORD}, cwd=atende.workdir,
+        capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    wav = speech_wav(tmp_path / "in.wav", [(5.0, QUESTION)], tail_s=12)
+    _, call = await converse(atende, tmp_path, "7201", wav, "hours")
+
+    async with chromium() as browser:
+        admin = await browser.new_page(viewport={"width": 1100, "height": 800})
+        await sign_in(admin, atende.base, "ana")
+        row = admin.locator(f'a[href="/calls/{call["id"]}"]')
+        await expect(row).to_be_visible()
+        await admin.screenshot(path=screenshot_path("calls"), full_page=True)
+        await row.click()
+        transcript = admin.locator(".transcript")
+        await expect(transcript).to_contain_text(str(call["turns"][1]["text"]))
+        await expect(admin.locator(".facts")).to_contain_text("p50")
+        await admin.screenshot(path=screenshot_path("call"), full_page=True)
+
+        await admin.click("nav >> text=Users")
+        await admin.fill("input[name=username]", "vic")
+        await admin.fill("input[name=password]", PASSWORD)
+        await admin.select_option("select[name=role]", "viewer")
+        await admin.click("text=Add the user")
+        await expect(admin.locator(".done")).to_have_text("vic can now sign in as viewer")
+        await admin.screenshot(path=screenshot_path("users-admin"), full_page=True)
+        await admin.click("text=Sign out")
+        await expect(admin.locator("h1")).to_have_text("Sign in")
+
+        # A phone-sized screen: the viewer reads everything, and has nothing to change.
+        viewer = await browser.new_page(viewport={"width": 390, "height": 844})
+        await sign_in(viewer, atende.base, "vic")
+        await viewer.goto(atende.base + "/users")
+        await expect(viewer.locator("text=Add a user")).to_have_count(0)
+        await viewer.screenshot(path=screenshot_path("users-viewer"), full_page=True)
+        csrf = await viewer.locator("input[name=csrf]").first.get_attribute("value")
+        status = await viewer.evaluate(
+            """async (csrf) => (await fetch('/users', {method: 'POST', body:
+                 new URLSearchParams({csrf, username: 'mal', password: 'x'.repeat(12) + 'yz',
+                                      role: 'admin'})})).status""", csrf)
+        assert status == 403
+    listed = subprocess.run([sys.executable, "-m", "atende", "user", "list"],
+                            env={**os.environ, **atende.env}, cwd=atende.workdir,
+                            capture_output=True, text=True, timeout=60)
+    assert "'vic'" in listed.stdout and "'mal'" not in listed.stdout

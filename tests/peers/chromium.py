@@ -1,0 +1,33 @@
+"""Debian's Chromium, driven by Playwright (which cannot download its own browsers here:
+it is pointed at /usr/bin/chromium). Screenshots go to build/screenshots/ as the tests'
+artefacts."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from playwright.async_api import Browser, async_playwright
+
+from tests.peers.debian import require
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
+
+
+@asynccontextmanager
+async def chromium() -> AsyncIterator[Browser]:
+    """A headless Chromium (no sandbox: the tests run as root)."""
+    path = require("chromium")
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=path, headless=True,
+                                          args=["--no-sandbox", "--disable-gpu"])
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+def screenshot_path(name: str) -> str:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return str(SCREENSHOTS / f"{name}.png")
