@@ -106,9 +106,7 @@ class Transfers:
         trunk = self.trunk_of(active.info) if active is not None else None
         if trunk is None or to.strip().lower().startswith(("sip:", "sips:")):
             return to.strip()
-        user = trunk.config.dial_user(to)
-        # FreeSWITCH routes a bare number or extension itself (uuid_transfer).
-        return user if trunk.config.kind == "freeswitch" else str(trunk.config.uri_for(user))
+        return trunk.config.transfer_target(trunk.config.dial_user(to))
 
     async def blind(self, leg: CallLeg, target: str, wait_s: float) -> TransferResult:
         """Blind-transfer a live call; the outcome is kept with the call's events."""

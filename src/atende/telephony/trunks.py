@@ -128,6 +128,12 @@ class TrunkConfig:
             return (self.dial_string or "").replace("{number}", user)
         return str(self.uri_for(user))
 
+    def transfer_target(self, user: str) -> str:
+        """What a call on this trunk is transferred to for ``user`` (from ``dial_user``):
+        a SIP URI at the trunk's domain, or the bare number or extension that FreeSWITCH
+        routes itself (uuid_transfer)."""
+        return user if self.kind == "freeswitch" else str(self.uri_for(user))
+
     def identity(self) -> tuple[str, str]:
         """(address, user) calls through it come from, for the call's record."""
         if self.kind == "freeswitch":
