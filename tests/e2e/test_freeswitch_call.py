@@ -41,6 +41,19 @@ def dialplan(atende: AtendeProcess, secretary: str, number: str = EXTENSION,
     return out.stdout
 
 
+def model_secretary(atende: AtendeProcess, pbx: FreeSwitch, name: str, number: str,
+                    llm_url: str, **fields: object) -> dict[str, object]:
+    """A secretary that thinks with the model server at ``llm_url`` (no key of its own),
+    reached on ``number`` through the dialplan `atende freeswitch dialplan` prints."""
+    r = atende.api.post("/v1/assistants", json={
+        "name": name, "extension": name.lower().replace(" ", "-"), "voice": "espeak:en-us",
+        "greeting": "Hi.", "llm": [{"provider": "openai", "model": "m", "base_url": llm_url}],
+        **fields})
+    assert r.status_code == 201, r.text
+    pbx.load_dialplan(dialplan(atende, name, number))
+    return dict(r.json())
+
+
 async def until_registered(pbx: FreeSwitch, user: str) -> None:
     async with asyncio.timeout(10):
         while not (await asyncio.to_thread(pbx.api, f"sofia_contact {user}@127.0.0.1")
@@ -285,13 +298,8 @@ async def test_a_model_secretary_uses_the_key_from_the_dotenv(
         return reply("We open at nine.")
 
     with VendorServer(model) as llm:
-        r = atende.api.post("/v1/assistants", json={
-            "name": "Model secretary", "extension": "model-secretary",
-            "voice": "espeak:en-us", "greeting": "Hi.",
-            "llm": [{"provider": "openai", "model": "test-model", "base_url": llm.url}]})
-        assert r.status_code == 201, r.text
-        assert r.json()["llm"][0]["api_key_set"] is False  # none of its own
-        pbx.load_dialplan(dialplan(atende, "Model secretary", number="8002"))
+        made = model_secretary(atende, pbx, "Model secretary", "8002", llm.url)
+        assert made["llm"][0]["api_key_set"] is False  # none of its own
         wav = speech_wav(tmp_path / "in.wav", [(2.0, QUESTION)], tail_s=12)
         phone = desk_phone(pbx, tmp_path, wav)
         await phone.start()
@@ -493,12 +501,8 @@ async def test_hold_plays_music_on_freeswitch_until_it_times_out(
         return reply("Please hold.", ("hold", {"max_seconds": 6, "reason": "checking"}))
 
     with VendorServer(model) as llm:
-        r = atende.api.post("/v1/assistants", json={
-            "name": "Hold secretary", "extension": "hold-secretary", "voice": "espeak:en-us",
-            "greeting": "Hi.", "tools": ["hold", "resume"],
-            "llm": [{"provider": "openai", "model": "m", "base_url": llm.url}]})
-        assert r.status_code == 201, r.text
-        pbx.load_dialplan(dialplan(atende, "Hold secretary", "8008"))
+        model_secretary(atende, pbx, "Hold secretary", "8008", llm.url,
+                        tools=["hold", "resume"])
         phone = desk_phone(pbx, tmp_path, speech_wav(
             tmp_path / "in.wav", [(1.5, "Can you check that for me?")], 25))
         await phone.start()
@@ -591,12 +595,8 @@ async def test_the_assistant_resumes_a_hold_when_its_lookup_is_done(
         return reply(done)
 
     with VendorServer(model) as llm:
-        r = atende.api.post("/v1/assistants", json={
-            "name": "Resume secretary", "extension": "resume-secretary",
-            "voice": "espeak:en-us", "greeting": "Hi.", "tools": ["hold", "resume"],
-            "llm": [{"provider": "openai", "model": "m", "base_url": llm.url}]})
-        assert r.status_code == 201, r.text
-        pbx.load_dialplan(dialplan(atende, "Resume secretary", "8007"))
+        model_secretary(atende, pbx, "Resume secretary", "8007", llm.url,
+                        tools=["hold", "resume"])
         phone = desk_phone(pbx, tmp_path, speech_wav(
             tmp_path / "in.wav", [(1.5, "Can you book me for Monday?")], 20))
         await phone.start()
