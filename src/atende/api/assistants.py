@@ -23,14 +23,12 @@ from atende.api.assistant_fields import (
 )
 from atende.api.domains import CallerDomain, owner, visible
 from atende.calls.assistant_rows import (
-    SHARED,
     assistant_urls,
-    effective,
     llm_rows,
-    missing,
+    map_sections,
     provider_row,
-    snapshot,
     tool_rows,
+    with_shared,
 )
 from atende.egress import EgressPolicy
 from atende.media.music import load_music
@@ -95,16 +93,12 @@ def link_shared(s: Session, a: models.Assistant, caller: str | None) -> None:
         if row.get("provider") not in (None, p.provider):
             raise HTTPException(422, f"{field}.provider: the shared provider is "
                                 f"{p.provider}; leave provider out")
-        row = {**row, "provider": p.provider, SHARED: snapshot(p)}
-        if (why := missing(kind, effective(kind, row))) is not None:
-            raise HTTPException(422, f"{field}: {why}")
-        return row
+        try:
+            return with_shared(kind, row, p)
+        except ValueError as exc:
+            raise HTTPException(422, f"{field}: {exc}") from None
 
-    if a.llm:
-        a.llm = [linked("llm", f"llm[{i}]", m) or {} for i, m in enumerate(a.llm)]
-    a.realtime = linked("realtime", "realtime", a.realtime)
-    a.stt = linked("stt", "stt", a.stt)
-    a.tts = linked("tts", "tts", a.tts)
+    map_sections(a, linked)
 
 
 def assistants_router(store: Store, box: SecretBox,

@@ -13,9 +13,9 @@ from fastapi import Depends, HTTPException, Request
 
 from atende.channels.secretary import domain_uuid
 
-# What a domain's key may use: (method or "*", route prefix or exact path).
-DOMAIN_ROUTES = (("*", "/v1/assistants"), ("*", "/v1/providers"),
-                 ("GET", "/v1/calls"), ("GET", "/v1/calls/{call_id}"))
+# What a domain's key may use: these routes and those under them, and these to read.
+DOMAIN_PREFIXES = ("/v1/assistants", "/v1/providers")
+DOMAIN_READS = ("/v1/calls", "/v1/calls/{call_id}")
 
 
 __all__ = ["CallerDomain", "caller_domain", "domain_refusal", "domain_uuid", "owner", "visible"]
@@ -39,11 +39,9 @@ def domain_refusal(request: Request) -> str | None:
     if domain is None or route is None:
         return None
     path: str = getattr(route, "path", "")
-    for method, prefix in DOMAIN_ROUTES:
-        exact = "{" in prefix or prefix == "/v1/calls"
-        if method in ("*", request.method) and (
-                path == prefix or (not exact and path.startswith(prefix + "/"))):
-            return None
+    if any(path == p or path.startswith(p + "/") for p in DOMAIN_PREFIXES) or (
+            request.method == "GET" and path in DOMAIN_READS):
+        return None
     return (f"this API key belongs to domain {domain}: it may use /v1/assistants, "
             "/v1/providers and read /v1/calls only; use a key without a domain")
 

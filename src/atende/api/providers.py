@@ -166,9 +166,12 @@ def providers_router(store: Store, box: SecretBox, egress: EgressPolicy | None =
     ) -> list[ProviderOut]:
         def q(s: Session) -> list[ProviderOut]:
             rows = s.scalars(select(models.AiProvider).order_by(models.AiProvider.created_at))
-            assistants = list(s.scalars(select(models.Assistant)))
-            return [_out(p, [a.id for a in assistants if p.id in shared_ids(a)])
-                    for p in rows if visible(p.domain_uuid, domain)
+            used_by: dict[str, list[str]] = {}
+            for a in s.scalars(select(models.Assistant).order_by(models.Assistant.created_at)):
+                for pid in shared_ids(a):
+                    used_by.setdefault(pid, []).append(a.id)
+            return [_out(p, used_by.get(p.id, [])) for p in rows
+                    if visible(p.domain_uuid, domain)
                     and (domain_uuid_ is None or p.domain_uuid == domain_uuid_)]
 
         return await store.run(q)

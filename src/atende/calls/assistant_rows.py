@@ -6,7 +6,7 @@ the API's models dump them; the agent's dataclasses take the same names."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from atende.agent.business_hours import BusinessHours
@@ -29,7 +29,6 @@ HEADER_NAMES = "header_names"  # their names, in clear, for the API to show
 # settings under this key, refreshed in the same transaction as any change to the provider:
 # a call reads one row, and a new key reaches every assistant that uses the provider.
 SHARED = "shared"
-SECTIONS = ("realtime", "llm", "stt", "tts")  # the sections' names are the providers' types
 DEFAULT_MODELS: dict[str, dict[str, str]] = {
     "realtime": {"openai": OPENAI_REALTIME, "gemini": GEMINI_REALTIME},
     "stt": STT_MODELS, "tts": TTS_MODELS}
@@ -132,6 +131,29 @@ def named_sections(a: models.Assistant) -> list[tuple[str, Mapping[str, Any]]]:
     return found
 
 
+# (kind, field, section) → the section to keep; kind is the type of provider it takes
+SectionFn = Callable[[str, str, dict[str, Any] | None], dict[str, Any] | None]
+
+
+def map_sections(a: models.Assistant, fn: SectionFn) -> None:
+    """Replace each provider section of ``a`` by ``fn``'s (llm[0] …, realtime, stt,
+    tts): new values, so that the store sees the JSON change."""
+    if a.llm:
+        a.llm = [fn("llm", f"llm[{i}]", m) or {} for i, m in enumerate(a.llm)]
+    a.realtime = fn("realtime", "realtime", a.realtime)
+    a.stt = fn("stt", "stt", a.stt)
+    a.tts = fn("tts", "tts", a.tts)
+
+
+def with_shared(kind: str, row: dict[str, Any], p: models.AiProvider) -> dict[str, Any]:
+    """The section naming ``p``, given its current settings; ValueError (what it lacks)
+    when it cannot be used with them."""
+    row = {**row, "provider": p.provider, SHARED: snapshot(p)}
+    if (why := missing(kind, effective(kind, row))) is not None:
+        raise ValueError(why)
+    return row
+
+
 def refresh_shared(a: models.Assistant, p: models.AiProvider) -> list[str]:
     """Give every section of ``a`` that names ``p`` its current settings; the problems of
     the sections that no longer work with them ("realtime: the ElevenLabs agent's id …")."""
@@ -140,16 +162,13 @@ def refresh_shared(a: models.Assistant, p: models.AiProvider) -> list[str]:
     def fresh(kind: str, field: str, row: dict[str, Any] | None) -> dict[str, Any] | None:
         if not row or row.get("provider_id") != p.id:
             return row
-        row = {**row, SHARED: snapshot(p)}
-        if (why := missing(kind, effective(kind, row))) is not None:
-            problems.append(f"{field}: {why}")
-        return row
+        try:
+            return with_shared(kind, row, p)
+        except ValueError as exc:
+            problems.append(f"{field}: {exc}")
+            return row
 
-    a.llm = [fresh("llm", f"llm[{i}]", m) or {} for i, m in enumerate(a.llm or [])] \
-        if a.llm else a.llm
-    a.realtime = fresh("realtime", "realtime", a.realtime)
-    a.stt = fresh("stt", "stt", a.stt)
-    a.tts = fresh("tts", "tts", a.tts)
+    map_sections(a, fresh)
     return problems
 
 
