@@ -177,7 +177,7 @@ def test_calls_and_a_calls_conversation(site: Site) -> None:
     page = site.browser.get("/calls/c1")
     assert page.status_code == 200
     assert "Hello &lt;there&gt;" in page.text  # what was said is shown, never run
-    assert "When do you open?" in page.text and "p50 900 ms, p95 900 ms over 2 turns" \
+    assert "When do you open?" in page.text and "p50 700 ms, p95 900 ms over 2 turns" \
         in page.text
     assert "default-src 'self'" in page.headers["content-security-policy"]
     assert site.browser.get("/calls/nope").status_code == 404

@@ -46,16 +46,11 @@ def domain_uuid(value: str) -> str:
     return _dashed(h)
 
 
-def known_domain(value: str | None) -> str | None:
-    """The domain a call says it comes from, or None when it names none (FreeSWITCH
-    without FusionPBX leaves ${domain_uuid} empty) or something that is not one."""
+def known_uuid(value: str | None) -> str | None:
+    """A domain's or FreeSWITCH call's UUID as a call carries it, in FreeSWITCH's
+    spelling; None when there is none (FreeSWITCH without FusionPBX leaves ${domain_uuid}
+    empty) or it is not a UUID."""
     try:
         return domain_uuid(value) if value else None
     except ValueError:
         return None
-
-
-def known_call(value: str | None) -> str | None:
-    """FreeSWITCH's UUID of a call, as it writes them (8-4-4-4-12), or None."""
-    text = (value or "").strip().lower()
-    return text if UUID.fullmatch(text) and text.count("-") == 4 else None

@@ -275,11 +275,11 @@ def dashboard_router(store: Store, api_key_ok: Callable[[str], Awaitable[bool]],
 
 def latency_figures(call: CallDetail) -> dict[str, int | None]:
     """The call's per-turn latency percentiles (end of the caller's speech → first reply
-    audio), in ms."""
+    audio), in ms, by nearest rank."""
     values = sorted(t.latency_ms for t in call.turns if t.latency_ms is not None)
 
     def pick(q: float) -> int | None:
-        return values[min(len(values) - 1, int(q * len(values)))] if values else None
+        return values[max(0, math.ceil(q * len(values)) - 1)] if values else None
 
     return {"p50": pick(0.5), "p95": pick(0.95), "turns": len(values)}
 

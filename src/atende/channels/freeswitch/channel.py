@@ -22,7 +22,7 @@ from atende.channels.secretary import (
     DOMAIN_VARIABLE,
     SECRETARY_VARIABLE,
     assistant_id,
-    known_domain,
+    known_uuid,
 )
 from atende.esl import commands
 from atende.media.audio import SAMPLE_RATE
@@ -241,7 +241,7 @@ def call_info(data: ChannelData, stream: AudioStream | None) -> CallInfo:
         stream.target.secretary if stream is not None else "")
     caller = data.caller_id_number or (stream.target.caller_id if stream else "")
     said = data.variables.get(DOMAIN_VARIABLE) or data.variables.get("domain_uuid", "")
-    domain = known_domain(said)
+    domain = known_uuid(said)
     host = data.variables.get("domain_name") or "freeswitch"
     extra = {"freeswitch_uuid": data.uuid}
     if named := assistant_id(secretary):

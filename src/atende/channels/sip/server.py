@@ -19,8 +19,7 @@ from atende.channels.secretary import (
     DOMAIN_HEADER,
     SECRETARY_HEADER,
     assistant_id,
-    known_call,
-    known_domain,
+    known_uuid,
 )
 from atende.channels.sip.gate import Challenge, Gate, Refuse
 from atende.channels.sip.leg import SipLeg
@@ -285,9 +284,9 @@ class SipChannel:
             info.extra["trunk_id"] = verdict.trunk_id
         elif secretary := assistant_id(req.headers.get(SECRETARY_HEADER)):
             info.extra["assistant_id"] = secretary  # FreeSWITCH's AUDIO_MODE=rtp bridge
-            if domain := known_domain(req.headers.get(DOMAIN_HEADER)):
+            if domain := known_uuid(req.headers.get(DOMAIN_HEADER)):
                 info.extra["domain_uuid"] = domain
-            if fs_call := known_call(req.headers.get(CALL_HEADER)):
+            if fs_call := known_uuid(req.headers.get(CALL_HEADER)):
                 info.external_id = fs_call  # FreeSWITCH's UUID, as in websocket mode
         incoming = _Incoming(info, offer)
         self._incoming[txn] = incoming
