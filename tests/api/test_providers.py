@@ -174,7 +174,7 @@ def test_mistakes_are_answered_with_what_to_fix(tenants: Tenants) -> None:
         "vendor of another type": (422, "stt provider is one of deepgram, openai"),
         "agent on openai": (422, "only an ElevenLabs realtime provider"),
         "name taken": (409, "already named 'OpenAI realtime'"),
-        "bad url": (422, "http(s):// or ws(s):// URL"),
+        "bad url": (422, "must be an https://, wss://, http:// or ws:// URL"),
         "vendor cannot change": (422, "provider"),
         "wrong type": (422, f"llm[0].provider_id: {rt['id']} is of type realtime"),
         "unknown": (422, "llm[0].provider_id: no AI provider 'nope'"),

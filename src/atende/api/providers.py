@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from atende.api import examples as ex
 from atende.api.domains import CallerDomain, domain_uuid, owner, visible
+from atende.api.provider_settings import ws_url
 from atende.calls.assistant_rows import refresh_shared, shared_ids
 from atende.egress import EgressPolicy
 from atende.store import models
@@ -55,13 +56,8 @@ class ProviderFields(BaseModel):
     voice: str | None = Field(None, min_length=1, max_length=100, description="the voice "
                               "assistants use unless they name their own (tts, realtime)")
 
-    @field_validator("base_url")
-    @classmethod
-    def _url(cls, v: str | None) -> str | None:
-        if v is not None and not v.strip().lower().startswith(
-                ("http://", "https://", "ws://", "wss://")):
-            raise ValueError("must be an http(s):// or ws(s):// URL")
-        return v.strip() if v else v
+    # one URL check for every provider setting (a host is needed too)
+    _url = field_validator("base_url")(ws_url)
 
 
 class ProviderCreate(ProviderFields):
