@@ -31,7 +31,7 @@ from atende.api.outbound import CallStarter, outbound_router
 from atende.api.providers import providers_router
 from atende.api.recordings import recordings_router
 from atende.api.stats import stats_router
-from atende.api.trunks import trunks_router
+from atende.api.trunks import TrunkService, trunks_router
 from atende.calls.automation import Callback
 from atende.calls.engine import CallEngine
 from atende.calls.events import EventBus
@@ -49,7 +49,9 @@ from atende.channels.sip.tls import ensure_self_signed, server_context
 from atende.channels.sip.ua import UserAgent
 from atende.config import Settings
 from atende.dashboard.pages import dashboard_router
-from atende.dashboard.pages import install as install_dashboard
+from atende.dashboard.trunk_pages import trunk_pages
+from atende.dashboard.web import Web
+from atende.dashboard.web import install as install_dashboard
 from atende.egress import EgressPolicy
 from atende.media.endpoint import PortAllocator
 from atende.providers.registry import ProviderRegistry
@@ -162,8 +164,9 @@ class Atende:
         queue.start()  # and so does the call queue
         self.starter = starter = CallStarter(self.store, queue, self.trunks,
                                              s.default_calling_hours, egress)
-        routers = [trunks_router(self.store, box, self.trunks, s.sip_host, self.ua.port,
-                                 self._test_trunk),
+        trunks = TrunkService(self.store, box, self.trunks, s.sip_host, self.ua.port,
+                              self._test_trunk)
+        routers = [trunks_router(trunks),
                    assistants_router(self.store, box, self.engine.prepare_assistant, egress),
                    providers_router(self.store, box, egress),
                    outbound_router(starter),
@@ -178,7 +181,9 @@ class Atende:
         public = [trigger_router(self.store, starter)]
         probes = [self._freeswitch_health] if self.freeswitch or self.esl else []
         app = create_api(self.store, routers, public, probes)
-        install_dashboard(app, dashboard_router(self.store, self._admin_key))
+        web = Web(self.store)
+        install_dashboard(app, [dashboard_router(web, self._admin_key),
+                                trunk_pages(web, trunks)])
         config = uvicorn.Config(app, host=s.bind,
                                 port=s.api_port,
                                 log_config=None, access_log=False, lifespan="off")

@@ -17,7 +17,8 @@ from fastapi.testclient import TestClient
 from atende.agent.brain import DEFAULT_RULES
 from atende.api.app import create_api
 from atende.dashboard.accounts import LoginLimiter
-from atende.dashboard.pages import COOKIE, dashboard_router, install
+from atende.dashboard.pages import dashboard_router
+from atende.dashboard.web import COOKIE, Web, install
 from atende.store import apikeys, models
 from atende.store.db import Store, insert_call, insert_turn, update_call
 from atende.store.models import WebSession
@@ -48,8 +49,8 @@ def site(tmp_path: object) -> Iterator[Site]:
         return row is not None and row.domain_uuid is None
 
     app = create_api(store)
-    install(app, dashboard_router(store, key_ok, clock=lambda: clock[0],
-                                  limiter=LoginLimiter(max_failures=3, window_s=60)))
+    install(app, [dashboard_router(Web(store), key_ok, clock=lambda: clock[0],
+                                   limiter=LoginLimiter(max_failures=3, window_s=60))])
     with TestClient(app, base_url="http://atende.test") as browser:
         yield Site(store, browser, clock)
 

@@ -9,31 +9,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-from playwright.async_api import Page, expect
+from playwright.async_api import expect
 
 from tests.e2e.test_baresip_call import QUESTION, converse
 from tests.peers.atende import AtendeProcess
 from tests.peers.audio import speech_wav
 from tests.peers.chromium import chromium, screenshot_path
-
-PASSWORD = "browser passphrase 1"
-
-
-async def sign_in(page: Page, base: str, username: str) -> None:
-    await page.goto(base + "/login")
-    await page.fill("input[name=username]", username)
-    await page.fill("input[name=password]", PASSWORD)
-    await page.click("button[type=submit]")
-    await expect(page.locator("h1")).to_have_text("Calls")
+from tests.peers.dashboard import PASSWORD, make_user, sign_in
 
 
 async def test_an_admin_and_a_viewer_in_chromium(atende: AtendeProcess, tmp_path: Path
                                                  ) -> None:
-    made = subprocess.run(
-        [sys.executable, "-m", "atende", "user", "create", "--username", "ana"],
-        env={**atende.env, "ATENDE_USER_PASSWORD": PASSWORD}, cwd=atende.workdir,
-        capture_output=True, text=True, timeout=60)
-    assert made.returncode == 0, made.stderr
+    make_user(atende, "ana")
     wav = speech_wav(tmp_path / "in.wav", [(5.0, QUESTION)], tail_s=12)
     _, call = await converse(atende, tmp_path, "7201", wav, "hours")
 

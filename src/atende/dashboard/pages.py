@@ -12,117 +12,49 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-from fastapi import APIRouter, FastAPI, Request, Response
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import FileResponse, RedirectResponse
 
 from atende.api.schemas import CallDetail, CallSummary
 from atende.dashboard import accounts
+from atende.dashboard.web import (
+    COOKIE,
+    HERE,
+    PageError,
+    SignedIn,
+    Web,
+    form_of,
+    same_origin,
+)
 from atende.store import users
-from atende.store.db import CallFilter, Store
-from atende.store.models import User, WebSession
+from atende.store.db import CallFilter
+from atende.store.models import User
 
 log = logging.getLogger(__name__)
 
-HERE = Path(__file__).parent
-COOKIE = "atende_session"
 SESSION_TTL = timedelta(hours=12)
-STATIC = {"atende.css": "text/css"}
-HEADERS = {"Content-Security-Policy": "default-src 'self'; form-action 'self'; "
-                                      "frame-ancestors 'none'",
-           "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin",
-           "Cache-Control": "no-store"}
+STATIC = {"atende.css": "text/css", "atende.js": "text/javascript"}
 STATUSES = ("in_progress", "completed", "queued", "no_answer", "busy", "failed",
             "rejected", "cancelled")
 
-_templates = Environment(loader=FileSystemLoader(HERE / "templates"),
-                         autoescape=select_autoescape(["html"]))
 
-
-class PageError(Exception):
-    """A request the dashboard answers with a page that says why (or, without a message,
-    by sending the browser to ``location``)."""
-
-    def __init__(self, status: int, message: str = "", location: str = "") -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.location = location
-
-
-class SignedIn:
-    """The user a request comes from, with their session (its CSRF token)."""
-
-    def __init__(self, user: User, session: WebSession) -> None:
-        self.user = user
-        self.session = session
-
-    @property
-    def admin(self) -> bool:
-        return self.user.role == "admin"
-
-
-async def form_of(request: Request) -> dict[str, str]:
-    """An urlencoded form's fields (the first value of each)."""
-    body = (await request.body()).decode("utf-8", errors="replace")
-    return {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
-
-
-def same_origin(request: Request) -> bool:
-    """A form posted from our own pages: its Origin (or Referer) names this host, or the
-    browser sent neither."""
-    said = request.headers.get("origin") or request.headers.get("referer")
-    if not said:
-        return True
-    return urlsplit(said).netloc == request.headers.get("host", "")
-
-
-def dashboard_router(store: Store, api_key_ok: Callable[[str], Awaitable[bool]],
+def dashboard_router(web: Web, api_key_ok: Callable[[str], Awaitable[bool]],
                      clock: Callable[[], float] | None = None,
                      limiter: accounts.LoginLimiter | None = None) -> APIRouter:
-    """``api_key_ok``: whether a key is a live API key of no domain (the first admin is
-    made by whoever has one); ``clock``: monotonic seconds, for the sign-in limiter."""
+    """Signing in, the calls and the users. ``api_key_ok``: whether a key is a live API
+    key of no domain (the first admin is made by whoever has one); ``clock``: monotonic
+    seconds, for the sign-in limiter."""
     now_s = clock or time.monotonic
     guard = limiter or accounts.LoginLimiter()
     router = APIRouter(include_in_schema=False)
+    store = web.store
+    page, to, signed_in, need = web.page, web.to, web.signed_in, web.need
 
-    def page(name: str, status: int = 200, who: SignedIn | None = None,
-             **values: Any) -> HTMLResponse:
-        html = _templates.get_template(name).render(who=who, **values)
-        return HTMLResponse(html, status_code=status, headers=HEADERS)
-
-    def to(path: str) -> RedirectResponse:
-        return RedirectResponse(path, status_code=303, headers=HEADERS)
-
-    async def signed_in(request: Request) -> SignedIn | None:
-        token = request.cookies.get(COOKIE)
-        if not token:
-            return None
-        found = await store.run(users.session_user(accounts.token_id(token),
-                                                   datetime.now(UTC)))
-        return SignedIn(*found) if found else None
-
-    async def need(request: Request, admin: bool = False) -> SignedIn:
-        who = await signed_in(request)
-        if who is None:
-            raise PageError(303, location="/login")
-        if admin and not who.admin:
-            raise PageError(403, "viewers cannot change anything; ask an admin")
-        return who
-
-    async def posted(request: Request, admin: bool = False) -> tuple[SignedIn, dict[str, str]]:
-        """A form that changes something: signed in, same origin, the session's token."""
-        who = await need(request, admin)
-        form = await form_of(request)
-        if not same_origin(request) or not accounts.same_token(form.get("csrf", ""),
-                                                               who.session.csrf):
-            raise PageError(403, "the form is stale or from another site: reload the page "
-                            "and try again")
-        return who, form
+    async def posted(request: Request, admin: bool = False
+                     ) -> tuple[SignedIn, dict[str, str]]:
+        who, form = await web.posted(request, admin)
+        return who, {k: v[0] for k, v in form.items()}
 
     async def sign_in(request: Request, user: User) -> RedirectResponse:
         token, csrf = accounts.new_token(), accounts.new_token()
@@ -290,17 +222,3 @@ async def _hash(password: str) -> str:
 
 async def _check(password: str, stored: str) -> bool:
     return await asyncio.to_thread(accounts.check_password, password, stored)
-
-
-def install(app: FastAPI, router: APIRouter) -> None:
-    """Serve the dashboard on ``app`` (beside the API, which keeps its keys)."""
-    app.include_router(router)
-
-    async def explain(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, PageError)
-        if exc.location:
-            return RedirectResponse(exc.location, status_code=exc.status, headers=HEADERS)
-        html = _templates.get_template("error.html").render(who=None, message=exc.message)
-        return HTMLResponse(html, status_code=exc.status, headers=HEADERS)
-
-    app.add_exception_handler(PageError, explain)

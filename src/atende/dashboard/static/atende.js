@@ -1,0 +1,129 @@
+// atende's dashboard: small enhancements over pages that work without any script.
+// No inline script anywhere (the pages' Content-Security-Policy forbids it).
+"use strict";
+
+// Parts of a form shown only for some choices: data-when="name=a|b" (a checkbox's value
+// is "on" when ticked, "" when not).
+function valueOf(form, name) {
+  const controls = form.querySelectorAll(`[name="${name}"]`);
+  for (const c of controls) {
+    if (c.type === "radio") { if (c.checked) return c.value; continue; }
+    if (c.type === "checkbox") return c.checked ? "on" : "";
+    return c.value;
+  }
+  return "";
+}
+
+function followChoices(form) {
+  const update = () => {
+    for (const el of form.querySelectorAll("[data-when]")) {
+      const [name, wanted] = el.dataset.when.split("=");
+      el.hidden = !wanted.split("|").includes(valueOf(form, name));
+    }
+  };
+  form.addEventListener("change", update);
+  update();
+}
+
+// The password rules, ticked as the user types (in words and a mark, not colour alone).
+const RULES = {
+  length: (p, li) => p.length >= Number(li.dataset.min || 12),
+  digit: (p) => /[0-9]/.test(p),
+  upper: (p) => /[A-Z]/.test(p) || (p !== p.toLowerCase()),
+  lower: (p) => /[a-z]/.test(p) || (p !== p.toUpperCase()),
+  special: (p) => /[^A-Za-z0-9]/.test(p),
+};
+
+function followPassword(list) {
+  const input = list.closest("form").querySelector(`[name="${list.dataset.rulesFor}"]`);
+  const update = () => {
+    const p = input.value;
+    for (const li of list.querySelectorAll("[data-rule]")) {
+      const met = p.length > 0 && RULES[li.dataset.rule](p, li);
+      li.classList.toggle("met", met);
+      li.classList.toggle("unmet", p.length > 0 && !met);
+      li.querySelector(".icon").textContent = p.length === 0 ? "•" : (met ? "✓" : "✗");
+    }
+  };
+  input.addEventListener("input", update);
+  update();
+}
+
+// The number formats' examples follow the chosen country and SIP address.
+function followExamples(form) {
+  const country = form.querySelector('[name="country"]');
+  const host = form.querySelector('[name="host"]');
+  if (!country || !form.querySelector("[data-example]")) return;
+  const update = async () => {
+    const q = new URLSearchParams({ country: country.value, host: host ? host.value : "" });
+    const r = await fetch(`/trunks/examples?${q}`, { credentials: "same-origin" });
+    if (!r.ok) return;
+    for (const e of await r.json()) {
+      form.querySelector(`[data-example="${e.value}"]`).textContent = e.written;
+      form.querySelector(`[data-example-uri="${e.value}"]`).textContent = e.request_uri;
+    }
+    form.querySelector("[data-example-country]").textContent = country.value;
+  };
+  country.addEventListener("change", update);
+  if (host) host.addEventListener("change", update);
+}
+
+// Copy buttons (shown only when there is a script to make them work).
+function copyButton(button) {
+  button.hidden = false;
+  button.addEventListener("click", async () => {
+    const said = button.parentElement.querySelector(".copied");
+    try {
+      await navigator.clipboard.writeText(button.dataset.copy);
+      said.textContent = " Copied.";
+    } catch (e) {
+      said.textContent = " Select the address and copy it (the browser did not allow it).";
+    }
+  });
+}
+
+// A form that asks first (deleting), and one that says it is working (a test call).
+function guardForm(form) {
+  form.addEventListener("submit", (event) => {
+    if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
+      event.preventDefault();
+      return;
+    }
+    if (form.dataset.busy) {
+      const button = form.querySelector("button[type=submit]");
+      button.disabled = true;
+      button.textContent = form.dataset.busy;
+    }
+  });
+}
+
+// Trunk states on a page follow the live registrations.
+function followTrunkStates(cells) {
+  const icons = { ok: "✓", wait: "…", bad: "✗", off: "○" };
+  const update = async () => {
+    const r = await fetch("/trunks/state", { credentials: "same-origin" });
+    if (!r.ok) return;
+    const states = await r.json();
+    for (const cell of cells) {
+      const s = states[cell.dataset.trunkState];
+      if (!s) continue;
+      cell.className = `state state-${s.level}`;
+      cell.querySelector(".icon").textContent = icons[s.level];
+      cell.querySelector(".words").textContent = s.words;
+    }
+  };
+  setInterval(update, 2000);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  for (const form of document.querySelectorAll("form")) {
+    if (form.querySelector("[data-when]")) followChoices(form);
+    followExamples(form);
+    guardForm(form);
+  }
+  for (const list of document.querySelectorAll("[data-rules-for]")) followPassword(list);
+  for (const button of document.querySelectorAll("[data-copy]")) copyButton(button);
+  const states = document.querySelectorAll("[data-trunk-state]");
+  if (states.length) followTrunkStates(states);
+  if (window.atendeLive) window.atendeLive();
+});
