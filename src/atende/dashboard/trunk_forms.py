@@ -61,6 +61,8 @@ def countries() -> list[tuple[str, str]]:
 
 @dataclass(frozen=True)
 class FormatExample:
+    """A number format, and a country's example number written in it."""
+
     value: str
     label: str
     written: str  # how the example number is written in this format
