@@ -48,6 +48,7 @@ from atende.channels.sip.server import SipChannel
 from atende.channels.sip.tls import ensure_self_signed, server_context
 from atende.channels.sip.ua import UserAgent
 from atende.config import Settings
+from atende.dashboard.live_pages import live_pages
 from atende.dashboard.pages import dashboard_router
 from atende.dashboard.trunk_pages import trunk_pages
 from atende.dashboard.web import Web
@@ -183,7 +184,8 @@ class Atende:
         app = create_api(self.store, routers, public, probes)
         web = Web(self.store)
         install_dashboard(app, [dashboard_router(web, self._admin_key),
-                                trunk_pages(web, trunks)])
+                                trunk_pages(web, trunks),
+                                live_pages(web, self.events, live, queue)])
         config = uvicorn.Config(app, host=s.bind,
                                 port=s.api_port,
                                 log_config=None, access_log=False, lifespan="off")

@@ -306,14 +306,19 @@ class CallFilter:
     until: datetime | None = None
     metadata: tuple[tuple[str, str], ...] = ()  # (key, value as text)
     domain: str | None = None  # calls of this FusionPBX domain's assistants only
+    assistant_id: str | None = None
+    ids: tuple[str, ...] | None = None  # these calls only (the live ones)
 
     def conditions(self) -> list[ColumnElement[bool]]:
         out: list[ColumnElement[bool]] = []
         for column, value in ((Call.status, self.status), (Call.outcome, self.outcome),
                               (Call.source, self.source), (Call.direction, self.direction),
-                              (Call.trunk_id, self.trunk_id)):
+                              (Call.trunk_id, self.trunk_id),
+                              (Call.assistant_id, self.assistant_id)):
             if value is not None:
                 out.append(column == value)
+        if self.ids is not None:
+            out.append(Call.id.in_(self.ids))
         if self.since is not None:
             out.append(Call.invite_at >= self.since)
         if self.until is not None:

@@ -97,6 +97,30 @@ function guardForm(form) {
   });
 }
 
+// A form sent without leaving the page (hanging up a live call keeps the page's stream
+// and activity): the answer's message is shown where the page shows its own.
+function inlineForm(form) {
+  form.addEventListener("submit", async (event) => {
+    if (event.defaultPrevented) return;  // not confirmed
+    event.preventDefault();
+    const r = await fetch(form.action, {
+      method: "POST", credentials: "same-origin",
+      body: new URLSearchParams(new FormData(form)),
+    });
+    const answer = new DOMParser().parseFromString(await r.text(), "text/html");
+    const said = answer.querySelector("main .done, main .error");
+    let shown = document.querySelector("main > [data-said]");
+    if (!shown) {
+      shown = document.createElement("p");
+      shown.dataset.said = "";
+      document.querySelector("main").prepend(shown);
+    }
+    shown.className = said ? said.className : (r.ok ? "done" : "error");
+    shown.setAttribute("role", r.ok ? "status" : "alert");
+    shown.textContent = said ? said.textContent : `the server answered ${r.status}`;
+  });
+}
+
 // Trunk states on a page follow the live registrations.
 function followTrunkStates(cells) {
   const icons = { ok: "✓", wait: "…", bad: "✗", off: "○" };
@@ -115,15 +139,74 @@ function followTrunkStates(cells) {
   setInterval(update, 2000);
 }
 
+// Live calls: the table is fetched again whenever the event stream says something
+// happened, and each event is written in words in the activity list.
+function followLive(box) {
+  const state = document.querySelector("[data-live-state]");
+  const activity = document.querySelector("[data-live-activity]");
+  const words = {};
+  for (const w of document.querySelector("template[data-words]").content.children) {
+    words[w.dataset.kind] = w.textContent;
+  }
+  let busy = false, again = false;
+  const refresh = async () => {
+    if (busy) { again = true; return; }
+    busy = true;
+    try {
+      const r = await fetch("/live/table", { credentials: "same-origin" });
+      if (r.ok) {
+        box.innerHTML = await r.text();
+        for (const form of box.querySelectorAll("form")) {
+          guardForm(form);
+          if (form.hasAttribute("data-inline")) inlineForm(form);
+        }
+      }
+    } finally {
+      busy = false;
+      if (again) { again = false; refresh(); }
+    }
+  };
+  const tell = (kind, d) => {
+    const li = document.createElement("li");
+    const at = new Date(d.at * 1000).toLocaleTimeString();
+    const plain = (v) => String(v).replaceAll("_", " ");
+    let what = words[kind];
+    if (d.text) what = `: ${d.speaker || "someone"} said “${d.text}”`;
+    else if (d.status) {
+      what += `: ${plain(d.status)}${d.outcome ? ", " + plain(d.outcome) : ""}`
+        + (d.hangup_cause ? ` (${plain(d.hangup_cause)})` : "");
+    }
+    li.textContent = `${at} — call ${String(d.call_id || "").slice(0, 8)} ${what}`;
+    li.dataset.kind = kind;
+    const empty = activity.querySelector(".empty");
+    if (empty) empty.remove();
+    activity.prepend(li);
+    while (activity.children.length > 50) activity.lastElementChild.remove();
+  };
+  const source = new EventSource("/live/events");
+  source.onopen = () => { state.textContent = "Following calls live."; refresh(); };
+  source.onerror = () => { state.textContent = "Connection lost: trying again…"; };
+  for (const kind of Object.keys(words)) {
+    source.addEventListener(kind, (e) => { tell(kind, JSON.parse(e.data)); refresh(); });
+  }
+  source.addEventListener("stream.reset", refresh);
+  source.addEventListener("stream.revoked", () => {
+    source.close();
+    state.textContent = "Signed out: sign in again to follow the calls.";
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   for (const form of document.querySelectorAll("form")) {
     if (form.querySelector("[data-when]")) followChoices(form);
     followExamples(form);
     guardForm(form);
+    if (form.hasAttribute("data-inline")) inlineForm(form);
   }
   for (const list of document.querySelectorAll("[data-rules-for]")) followPassword(list);
   for (const button of document.querySelectorAll("[data-copy]")) copyButton(button);
   const states = document.querySelectorAll("[data-trunk-state]");
   if (states.length) followTrunkStates(states);
-  if (window.atendeLive) window.atendeLive();
+  const live = document.querySelector("[data-live-table]");
+  if (live) followLive(live);
 });

@@ -1,0 +1,86 @@
+"""Live calls: the calls atende is handling now, following the event stream without a
+reload, each with a hang-up button (the API's cancel)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+
+from atende.api.events import CALL_EVENTS, watch
+from atende.api.schemas import CallSummary
+from atende.calls.events import EventBus
+from atende.calls.live import LiveCalls
+from atende.calls.queue import CallQueue
+from atende.dashboard.web import SignedIn, Web
+from atende.store.db import CallFilter
+
+WORDS = {"call.queued": "queued", "call.dialing": "dialling", "call.ringing": "ringing",
+         "call.answered": "answered", "call.turn": "turn",
+         "call.outcome": "outcome settled", "call.hold": "put on hold",
+         "call.resume": "taken off hold", "call.dtmf": "key pressed",
+         "call.transfer_started": "transfer started", "call.transfer": "transferred",
+         "call.transfer_refused": "transfer refused",
+         "call.retry_scheduled": "retry scheduled", "call.finished": "ended"}
+assert set(WORDS) == set(CALL_EVENTS)
+
+
+def live_pages(web: Web, bus: EventBus, live: LiveCalls, queue: CallQueue) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    async def rows() -> list[CallSummary]:
+        ids = tuple(c.info.id for c in live)
+        found, _ = await web.store.list_calls(CallFilter(ids=ids), 500, 0)
+        return [CallSummary.of(c) for c in found]
+
+    async def show(request: Request, who: SignedIn, status: int = 200,
+                   done: str | None = None, error: str | None = None) -> Response:
+        return web.page("live.html", status, who=who, calls=await rows(),
+                        now=datetime.now(UTC), words=WORDS, done=done, error=error)
+
+    @router.get("/live")
+    async def page(request: Request) -> Response:
+        return await show(request, await web.need(request))
+
+    @router.get("/live/table")
+    async def table(request: Request) -> Response:
+        """The table alone, for the page to swap in when something happens."""
+        who = await web.need(request)
+        return web.page("live_table.html", who=who, calls=await rows(),
+                        now=datetime.now(UTC))
+
+    async def signed_in(request: Request) -> SignedIn:
+        # A dependency: a generator could not answer with a redirect once it streams.
+        return await web.need(request)
+
+    @router.get("/live/events", response_class=EventSourceResponse)
+    async def events(request: Request,
+                     # A default, not Annotated (as in api/events.py): signed_in is
+                     # local, which a postponed annotation could not name.
+                     who: SignedIn = Depends(signed_in),  # noqa: B008
+                     ) -> AsyncIterator[ServerSentEvent]:
+        """The API's event stream, opened by a signed-in session (until it ends)."""
+
+        async def still_signed_in() -> bool:
+            now = await web.signed_in(request)
+            return now is not None and now.session.id == who.session.id
+
+        last = request.headers.get("last-event-id")
+        async with aclosing(watch(bus, None, last, still_signed_in)) as stream:
+            async for event in stream:
+                yield event
+
+    @router.post("/calls/{call_id}/hangup")
+    async def hang_up(request: Request, call_id: str) -> Response:
+        who, _ = await web.posted(request, admin=True)
+        doing = await queue.cancel(call_id)
+        if doing is None:
+            return await show(request, who, 409, error="that call is already over")
+        said = {"queued": "The queued call will not be placed.",
+                "dialing": "The call is being cancelled."}.get(doing, "Hanging up the call.")
+        return await show(request, who, done=said)
+
+    return router
