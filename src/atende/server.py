@@ -22,7 +22,7 @@ from atende.aio import all_before
 from atende.api.abuse import abuse_router
 from atende.api.app import create_api
 from atende.api.assistants import assistants_router
-from atende.api.deliveries import deliveries_router
+from atende.api.deliveries import Deliveries, deliveries_router
 from atende.api.events import events_router
 from atende.api.hooks import hooks_router, trigger_router
 from atende.api.live import live_router
@@ -48,6 +48,7 @@ from atende.channels.sip.server import SipChannel
 from atende.channels.sip.tls import ensure_self_signed, server_context
 from atende.channels.sip.ua import UserAgent
 from atende.config import Settings
+from atende.dashboard.call_pages import call_pages
 from atende.dashboard.live_pages import live_pages
 from atende.dashboard.pages import dashboard_router
 from atende.dashboard.trunk_pages import trunk_pages
@@ -165,6 +166,7 @@ class Atende:
         queue.start()  # and so does the call queue
         self.starter = starter = CallStarter(self.store, queue, self.trunks,
                                              s.default_calling_hours, egress)
+        deliveries = Deliveries(self.store, self.deliverer, egress)
         trunks = TrunkService(self.store, box, self.trunks, s.sip_host, self.ua.port,
                               self._test_trunk)
         routers = [trunks_router(trunks),
@@ -174,7 +176,7 @@ class Atende:
                    hooks_router(self.store),
                    live_router(live, self.engine.transfers, queue, self.store),
                    recordings_router(self.store, s.data_dir / "recordings"),
-                   deliveries_router(self.store, self.deliverer, egress),
+                   deliveries_router(deliveries),
                    events_router(self.events, self.store),
                    stats_router(self.store),
                    metrics_router(self.store, self._live_figures),
@@ -184,6 +186,7 @@ class Atende:
         app = create_api(self.store, routers, public, probes)
         web = Web(self.store)
         install_dashboard(app, [dashboard_router(web, self._admin_key),
+                                call_pages(web, deliveries, s.data_dir / "recordings"),
                                 trunk_pages(web, trunks),
                                 live_pages(web, self.events, live, queue)])
         config = uvicorn.Config(app, host=s.bind,

@@ -10,18 +10,22 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from atende.agent.brain import DEFAULT_RULES
 from atende.api.app import create_api
+from atende.api.deliveries import Deliveries
 from atende.dashboard.accounts import LoginLimiter
+from atende.dashboard.call_pages import call_pages
 from atende.dashboard.pages import dashboard_router
 from atende.dashboard.web import COOKIE, Web, install
 from atende.store import apikeys, models
 from atende.store.db import Store, insert_call, insert_turn, update_call
 from atende.store.models import WebSession
+from atende.webhooks.outbox import Deliverer
 
 ADMIN_KEY = apikeys.new_key()
 PASSWORD = "a long passphrase"
@@ -49,8 +53,11 @@ def site(tmp_path: object) -> Iterator[Site]:
         return row is not None and row.domain_uuid is None
 
     app = create_api(store)
-    install(app, [dashboard_router(Web(store), key_ok, clock=lambda: clock[0],
-                                   limiter=LoginLimiter(max_failures=3, window_s=60))])
+    web = Web(store)
+    install(app, [dashboard_router(web, key_ok, clock=lambda: clock[0],
+                                   limiter=LoginLimiter(max_failures=3, window_s=60)),
+                  call_pages(web, Deliveries(store, Deliverer(store, "secret")),
+                             Path(str(tmp_path)) / "recordings")])
     with TestClient(app, base_url="http://atende.test") as browser:
         yield Site(store, browser, clock)
 
@@ -151,36 +158,79 @@ def test_forms_need_their_token_and_viewers_change_nothing(site: Site) -> None:
     assert "mal" not in b.get("/users").text and "ana" in b.get("/users").text
 
 
-def test_calls_and_a_calls_conversation(site: Site) -> None:
+def test_calls_and_a_calls_conversation(site: Site, tmp_path: Path) -> None:
     t0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
     async def seed() -> None:
         site.store.submit(insert_call(models.Call(
             id="c1", channel="sip", direction="inbound", from_uri="sip:1000@pbx",
             from_user="1000", to_uri="sip:assistant@h", to_user="assistant",
-            status="completed", invite_at=t0)))
+            status="completed", invite_at=t0, webhook_url="https://crm.example.com/hook",
+            outcome="confirmed", fields={"party_size": "4"})))
         site.store.submit(update_call("c1", answer_at=t0 + timedelta(seconds=1),
                                       end_at=t0 + timedelta(seconds=31),
-                                      hangup_cause="remote_hangup"))
-        for speaker, text, latency in [("assistant", "Hello <there>", None),
-                                       ("caller", "When do you open?", None),
-                                       ("assistant", "At nine.", 700),
-                                       ("assistant", "Anything else?", 900)]:
-            site.store.submit(insert_turn("c1", speaker=speaker, text=text, started_at=t0,
-                                          ended_at=t0, interrupted=False,
-                                          latency_ms=latency, stt_ms=300 if latency else None))
+                                      hangup_cause="remote_hangup", recorded=True))
+        site.store.submit(insert_call(models.Call(
+            id="c2", channel="sip", direction="outbound", from_uri="", to_uri="sip:x@pbx",
+            status="no_answer", invite_at=t0 - timedelta(days=2), source="webhook")))
+        at = t0 + timedelta(seconds=2)
+        for speaker, text, latency, stt, llm, tts in [
+                ("assistant", "Hello <there>", None, None, None, None),
+                ("caller", "When do you open?", None, None, None, None),
+                ("assistant", "At nine.", 700, 300, None, 120),
+                ("assistant", "Anything else?", 1400, 400, 500, 200)]:
+            site.store.submit(insert_turn("c1", speaker=speaker, text=text, started_at=at,
+                                          ended_at=at, interrupted=False, latency_ms=latency,
+                                          stt_ms=stt, llm_ms=llm, tts_ms=tts))
+            at += timedelta(seconds=5)
         await site.store.run(lambda s: None)
 
     asyncio.run(seed())
-    make_admin(site)
-    listed = site.browser.get("/calls").text
-    assert "1 call." in listed and 'href="/calls/c1"' in listed and "completed" in listed
-    page = site.browser.get("/calls/c1")
+    (tmp_path / "recordings").mkdir()
+    (tmp_path / "recordings" / "c1.wav").write_bytes(b"RIFF....WAVE")
+    csrf = make_admin(site)
+    b = site.browser
+    listed = b.get("/calls").text
+    assert "2 calls." in listed and 'href="/calls/c1"' in listed and "completed" in listed
+
+    def shown(**params: str) -> set[str]:
+        r = b.get("/calls", params=params)
+        assert r.status_code == 200, r.text
+        return set(re.findall(r'href="/calls/(c\d)"', r.text))
+
+    assert shown(status="busy") == set()
+    assert shown(outcome="confirmed") == {"c1"}
+    assert shown(source="webhook") == {"c2"} and shown(direction="inbound") == {"c1"}
+    assert shown(since="2026-12-01") == {"c1"} and shown(until="2026-11-30") == {"c2"}
+    assert shown(until="2026-12-01") == {"c1", "c2"}  # the whole day
+    r = b.get("/calls", params={"since": "yesterday", "outcome": "happy"})
+    assert r.status_code == 400
+    assert "since: a date like 2026-12-01" in r.text and "outcome: &#39;happy&#39; is not" in r.text
+
+    page = b.get("/calls/c1")
     assert page.status_code == 200
     assert "Hello &lt;there&gt;" in page.text  # what was said is shown, never run
-    assert "When do you open?" in page.text and "p50 700 ms, p95 900 ms over 2 turns" \
-        in page.text
+    assert "When do you open?" in page.text
+    assert "p50 700 ms, p95 1400 ms over 2 replies" in page.text
+    assert '<dd class="field">4</dd>' in page.text  # what the conversation settled
+    # The waterfall, on one scale: the slowest reply spans it.
+    assert "turn end and the rest 280 ms → recognition 300 ms → synthesis 120 ms" in page.text
+    assert "turn end and the rest 300 ms → recognition 400 ms → model 500 ms → synthesis " \
+        "200 ms" in page.text
+    assert 'class="seg-stt" x="200.0" y="2" width="214.3"' in page.text  # 300 of 1400 ms
+    # The recording, with each turn's place in it (the call was answered at t0 + 1 s).
+    assert 'src="/calls/c1/recording"' in page.text and 'data-at="1.00"' in page.text
+    assert b.get("/calls/c1/recording").content == b"RIFF....WAVE"
+    assert b.get("/calls/c2/recording").status_code == 404
     assert "default-src 'self'" in page.headers["content-security-policy"]
-    assert site.browser.get("/calls/nope").status_code == 404
-    assert site.browser.get("/calls", params={"status": "busy"}).text.count(
-        'href="/calls/') == 0
+    assert b.get("/calls/nope").status_code == 404
+
+    # Sending the result again: to the call's own URL, or to another.
+    r = b.post("/calls/c1/deliveries", data={"csrf": csrf})
+    assert r.status_code == 201
+    assert "being sent again to https://crm.example.com/hook" in r.text
+    assert r.text.count('class="delivery"') == 1
+    r = b.post("/calls/c2/deliveries", data={"csrf": csrf})
+    assert r.status_code == 400 and "the call has no webhook_url; give one" in r.text
+    r = b.post("/calls/c1/deliveries", data={"csrf": csrf, "url": "ftp://x"})
+    assert r.status_code == 400 and "url:" in r.text

@@ -52,15 +52,17 @@ class RedeliverIn(BaseModel):
     url: AnyHttpUrl | None = Field(None, description="default: the call's webhook_url")
 
 
-def deliveries_router(store: Store, deliverer: Deliverer,
-                      egress: EgressPolicy | None = None) -> APIRouter:
-    egress = egress or EgressPolicy()
+class Deliveries:
+    """A call's result webhooks, and sending one again: for the API and the dashboard.
+    Refusals are HTTPExceptions whose detail says what to fix."""
 
-    router = APIRouter(tags=["calls"])
+    def __init__(self, store: Store, deliverer: Deliverer,
+                 egress: EgressPolicy | None = None) -> None:
+        self.store = store
+        self.deliverer = deliverer
+        self.egress = egress or EgressPolicy()
 
-    @router.get("/v1/calls/{call_id}/deliveries", response_model=list[DeliveryOut])
-    async def list_deliveries(call_id: str) -> list[DeliveryOut]:
-        """Every result webhook of the call, oldest first, with each attempt."""
+    async def of_call(self, call_id: str) -> list[DeliveryOut]:
         def q(s: Session) -> list[models.Delivery] | None:
             if s.get(models.Call, call_id) is None:
                 return None
@@ -68,20 +70,13 @@ def deliveries_router(store: Store, deliverer: Deliverer,
                                   .where(models.Delivery.call_id == call_id)
                                   .order_by(models.Delivery.id)))
 
-        rows = await store.run(q)
+        rows = await self.store.run(q)
         if rows is None:
             raise HTTPException(404, f"no call with id {call_id!r}")
         return [DeliveryOut.of(d) for d in rows]
 
-    @router.post("/v1/calls/{call_id}/deliveries", response_model=DeliveryOut,
-                 status_code=201,
-                 responses={404: {"description": "no such call"},
-                            409: {"description": "the call is not over yet"},
-                            422: {"description": "no URL to send to"}})
-    async def redeliver(call_id: str, body: RedeliverIn | None = None) -> DeliveryOut:
-        """Send the call's result again (its current state), now, as a new delivery."""
-        url = str(body.url) if body and body.url else None
-        if url is not None and (why := egress.check_url(url)) is not None:
+    async def redeliver(self, call_id: str, url: str | None) -> DeliveryOut:
+        if url is not None and (why := self.egress.check_url(url)) is not None:
             raise HTTPException(422, f"url: {why}")
 
         def add(s: Session) -> models.Delivery | str:
@@ -99,7 +94,7 @@ def deliveries_router(store: Store, deliverer: Deliverer,
             s.flush()
             return d
 
-        result = await store.run(add)
+        result = await self.store.run(add)
         if result == "404":
             raise HTTPException(404, f"no call with id {call_id!r}")
         if result == "409":
@@ -108,7 +103,26 @@ def deliveries_router(store: Store, deliverer: Deliverer,
         if result == "422":
             raise HTTPException(422, "url: the call has no webhook_url; give one")
         assert isinstance(result, models.Delivery)
-        deliverer.wake()
+        self.deliverer.wake()
         return DeliveryOut.of(result)
+
+
+def deliveries_router(deliveries: Deliveries) -> APIRouter:
+    router = APIRouter(tags=["calls"])
+
+    @router.get("/v1/calls/{call_id}/deliveries", response_model=list[DeliveryOut])
+    async def list_deliveries(call_id: str) -> list[DeliveryOut]:
+        """Every result webhook of the call, oldest first, with each attempt."""
+        return await deliveries.of_call(call_id)
+
+    @router.post("/v1/calls/{call_id}/deliveries", response_model=DeliveryOut,
+                 status_code=201,
+                 responses={404: {"description": "no such call"},
+                            409: {"description": "the call is not over yet"},
+                            422: {"description": "no URL to send to"}})
+    async def redeliver(call_id: str, body: RedeliverIn | None = None) -> DeliveryOut:
+        """Send the call's result again (its current state), now, as a new delivery."""
+        return await deliveries.redeliver(call_id, str(body.url) if body and body.url
+                                          else None)
 
     return router

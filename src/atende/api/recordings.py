@@ -16,21 +16,26 @@ WAV = {"content": {"audio/wav": {"schema": {"type": "string", "format": "binary"
        "description": "16-bit stereo WAV at 16 kHz: the caller left, the assistant right"}
 
 
+async def recording_file(store: Store, directory: Path, call_id: str) -> Path:
+    """The recording of a call that is over, or a 404/409 that says why there is none."""
+    call = await store.get_call(call_id)
+    if call is None:
+        raise HTTPException(404, f"no call with id {call_id!r}")
+    path = recording_path(directory, call_id)
+    if not call.recorded or not path.is_file():
+        raise HTTPException(404, f"call {call_id} has no recording (its assistant did "
+                            "not record calls, or the recording was deleted)")
+    if call.end_at is None:
+        raise HTTPException(409, f"call {call_id} is still in progress; its recording "
+                            "is ready when it ends")
+    return path
+
+
 def recordings_router(store: Store, directory: Path) -> APIRouter:
     router = APIRouter(prefix="/v1/calls/{call_id}/recording", tags=["calls"])
 
     async def existing(call_id: str) -> Path:
-        call = await store.get_call(call_id)
-        if call is None:
-            raise HTTPException(404, f"no call with id {call_id!r}")
-        path = recording_path(directory, call_id)
-        if not call.recorded or not path.is_file():
-            raise HTTPException(404, f"call {call_id} has no recording (its assistant did "
-                                "not record calls, or the recording was deleted)")
-        if call.end_at is None:
-            raise HTTPException(409, f"call {call_id} is still in progress; its recording "
-                                "is ready when it ends")
-        return path
+        return await recording_file(store, directory, call_id)
 
     @router.get("", response_class=FileResponse, responses={
         200: WAV, 404: {"description": "no such call, or no recording of it"},

@@ -1,8 +1,8 @@
-"""The dashboard's pages, served by atende at :8100/: sign-in (and the first admin, made by
-whoever holds the server's API key), the calls with their transcripts and per-turn
-latency, and the users. Server-rendered (Jinja2), no script needed, no external asset.
-Every form that changes something carries the session's CSRF token; viewers change
-nothing."""
+"""The dashboard's front door, served by atende at :8100/: sign-in (and the first admin,
+made by whoever holds the server's API key), the users, and the static files. Each other
+section has its module (calls, live calls, trunks …). Server-rendered (Jinja2), working
+without script, no external asset. Every form that changes something carries the
+session's CSRF token; viewers change nothing."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse, RedirectResponse
 
-from atende.api.schemas import CallDetail, CallSummary
 from atende.dashboard import accounts
 from atende.dashboard.web import (
     COOKIE,
@@ -28,15 +27,12 @@ from atende.dashboard.web import (
     same_origin,
 )
 from atende.store import users
-from atende.store.db import CallFilter
 from atende.store.models import User
 
 log = logging.getLogger(__name__)
 
 SESSION_TTL = timedelta(hours=12)
 STATIC = {"atende.css": "text/css", "atende.js": "text/javascript"}
-STATUSES = ("in_progress", "completed", "queued", "no_answer", "busy", "failed",
-            "rejected", "cancelled")
 
 
 def dashboard_router(web: Web, api_key_ok: Callable[[str], Awaitable[bool]],
@@ -147,24 +143,6 @@ def dashboard_router(web: Web, api_key_ok: Callable[[str], Awaitable[bool]],
         response.delete_cookie(COOKIE, path="/")
         return response
 
-    # Calls ---------------------------------------------------------------------------------
-    @router.get("/calls")
-    async def calls(request: Request, status: str | None = None) -> Response:
-        who = await need(request)
-        chosen = status if status in STATUSES else None
-        rows, total = await store.list_calls(CallFilter(status=chosen), 100, 0)
-        return page("calls.html", who=who, calls=[CallSummary.of(c) for c in rows],
-                    total=total, statuses=STATUSES, chosen=chosen)
-
-    @router.get("/calls/{call_id}")
-    async def call(request: Request, call_id: str) -> Response:
-        who = await need(request)
-        row = await store.get_call(call_id)
-        if row is None:
-            return page("missing.html", 404, who=who, what=f"no call with id {call_id!r}")
-        detail = CallDetail.of(row)
-        return page("call.html", who=who, call=detail, figures=latency_figures(detail))
-
     # Users ---------------------------------------------------------------------------------
     @router.get("/users")
     async def user_list(request: Request) -> Response:
@@ -203,17 +181,6 @@ def dashboard_router(web: Web, api_key_ok: Callable[[str], Awaitable[bool]],
         return to("/users")
 
     return router
-
-
-def latency_figures(call: CallDetail) -> dict[str, int | None]:
-    """The call's per-turn latency percentiles (end of the caller's speech → first reply
-    audio), in ms, by nearest rank."""
-    values = sorted(t.latency_ms for t in call.turns if t.latency_ms is not None)
-
-    def pick(q: float) -> int | None:
-        return values[max(0, math.ceil(q * len(values)) - 1)] if values else None
-
-    return {"p50": pick(0.5), "p95": pick(0.95), "turns": len(values)}
 
 
 async def _hash(password: str) -> str:

@@ -121,6 +121,23 @@ function inlineForm(form) {
   });
 }
 
+// A call's recording and its transcript: choosing a turn plays it, and the turn being
+// heard is marked as the recording plays.
+function followRecording(audio) {
+  const turns = [...document.querySelectorAll(".turn[data-at]")];
+  for (const turn of turns) {
+    turn.tabIndex = 0;
+    const play = () => { audio.currentTime = Number(turn.dataset.at); audio.play(); };
+    turn.addEventListener("click", play);
+    turn.addEventListener("keydown", (e) => { if (e.key === "Enter") play(); });
+  }
+  audio.addEventListener("timeupdate", () => {
+    let current = null;
+    for (const turn of turns) if (Number(turn.dataset.at) <= audio.currentTime) current = turn;
+    for (const turn of turns) turn.classList.toggle("playing", turn === current);
+  });
+}
+
 // Trunk states on a page follow the live registrations.
 function followTrunkStates(cells) {
   const icons = { ok: "✓", wait: "…", bad: "✗", off: "○" };
@@ -207,6 +224,8 @@ document.addEventListener("DOMContentLoaded", () => {
   for (const button of document.querySelectorAll("[data-copy]")) copyButton(button);
   const states = document.querySelectorAll("[data-trunk-state]");
   if (states.length) followTrunkStates(states);
+  const recording = document.querySelector("audio[data-recording]");
+  if (recording) followRecording(recording);
   const live = document.querySelector("[data-live-table]");
   if (live) followLive(live);
 });
