@@ -51,6 +51,7 @@ from atende.config import Settings
 from atende.dashboard.call_pages import call_pages
 from atende.dashboard.live_pages import live_pages
 from atende.dashboard.pages import dashboard_router
+from atende.dashboard.stats_pages import stats_pages
 from atende.dashboard.trunk_pages import trunk_pages
 from atende.dashboard.web import Web
 from atende.dashboard.web import install as install_dashboard
@@ -188,7 +189,8 @@ class Atende:
         install_dashboard(app, [dashboard_router(web, self._admin_key),
                                 call_pages(web, deliveries, s.data_dir / "recordings"),
                                 trunk_pages(web, trunks),
-                                live_pages(web, self.events, live, queue)])
+                                live_pages(web, self.events, live, queue),
+                                stats_pages(web)])
         config = uvicorn.Config(app, host=s.bind,
                                 port=s.api_port,
                                 log_config=None, access_log=False, lifespan="off")

@@ -13,13 +13,14 @@ T0 = datetime(2026, 7, 1, 23, 30, tzinfo=UTC)  # 00:30 on 2 July in Lisbon (summ
 
 def row(source: str | None, outcome: str | None, answered_s: float | None = None,
         task: bool = True, attempts: int = 1, over: bool = True, at: datetime = T0,
-        assistant: str | None = "a1", hook: str | None = None) -> CallRow:
+        assistant: str | None = "a1", hook: str | None = None,
+        latencies: tuple[int, ...] = ()) -> CallRow:
     answer = at + timedelta(seconds=5) if answered_s is not None else None
     end = None if not over else (answer + timedelta(seconds=answered_s) if answer and
                                  answered_s is not None else at + timedelta(seconds=30))
     return CallRow("inbound" if source is None else "outbound", source, assistant, hook,
                    "completed" if over else "in_progress", outcome, task, attempts, at,
-                   answer, end)
+                   answer, end, latencies)
 
 
 def test_rates_outcomes_and_groups() -> None:
@@ -55,3 +56,16 @@ def test_days_are_counted_in_the_asked_time_zone() -> None:
     assert sorted(tally(rows, UTC).by_day) == ["2026-07-01"]
     lisbon = tally(rows, ZoneInfo("Europe/Lisbon")).by_day
     assert {k: v.calls for k, v in lisbon.items()} == {"2026-07-01": 1, "2026-07-02": 1}
+
+
+def test_reply_latency_percentiles_by_group() -> None:
+    rows = [row("api", "confirmed", answered_s=10, latencies=(900, 700)),
+            row("webhook", "confirmed", answered_s=10, latencies=(1500,)),
+            row("api", "no_answer")]
+    s = tally(rows, UTC)
+    assert s.overall.out()["reply_latency_ms"] == {"p50": 900, "p95": 1500, "replies": 3}
+    assert s.by_source["api"].out()["reply_latency_ms"] == {"p50": 700, "p95": 900,
+                                                           "replies": 2}
+    assert s.by_day["2026-07-01"].out()["reply_latency_ms"]["replies"] == 3
+    none = tally([row("api", "no_answer")], UTC).overall.out()["reply_latency_ms"]
+    assert none == {"p50": None, "p95": None, "replies": 0}

@@ -21,6 +21,7 @@ from atende.api.deliveries import Deliveries
 from atende.dashboard.accounts import LoginLimiter
 from atende.dashboard.call_pages import call_pages
 from atende.dashboard.pages import dashboard_router
+from atende.dashboard.stats_pages import stats_pages
 from atende.dashboard.web import COOKIE, Web, install
 from atende.store import apikeys, models
 from atende.store.db import Store, insert_call, insert_turn, update_call
@@ -57,7 +58,8 @@ def site(tmp_path: object) -> Iterator[Site]:
     install(app, [dashboard_router(web, key_ok, clock=lambda: clock[0],
                                    limiter=LoginLimiter(max_failures=3, window_s=60)),
                   call_pages(web, Deliveries(store, Deliverer(store, "secret")),
-                             Path(str(tmp_path)) / "recordings")])
+                             Path(str(tmp_path)) / "recordings"),
+                  stats_pages(web)])
     with TestClient(app, base_url="http://atende.test") as browser:
         yield Site(store, browser, clock)
 
@@ -234,3 +236,49 @@ def test_calls_and_a_calls_conversation(site: Site, tmp_path: Path) -> None:
     assert r.status_code == 400 and "the call has no webhook_url; give one" in r.text
     r = b.post("/calls/c1/deliveries", data={"csrf": csrf, "url": "ftp://x"})
     assert r.status_code == 400 and "url:" in r.text
+
+
+def test_stats_as_plots_with_their_numbers(site: Site) -> None:
+    now = datetime.now(UTC)
+
+    async def seed() -> None:
+        for i, (source, outcome, days_ago, latency) in enumerate([
+                ("api", "confirmed", 0, 800), ("api", "declined", 0, 1200),
+                ("api", "no_answer", 1, None), ("webhook", "wrong_person", 1, 2000),
+                ("manual", "confirmed", 40, None)]):  # outside the last 30 days
+            at = now - timedelta(days=days_ago, minutes=5)
+            site.store.submit(insert_call(models.Call(
+                id=f"s{i}", channel="sip", direction="outbound", from_uri="", to_uri="x",
+                status="completed", invite_at=at, source=source, task="ask",
+                outcome=outcome)))
+            site.store.submit(update_call(f"s{i}", end_at=at + timedelta(seconds=30)))
+            if latency:
+                site.store.submit(insert_turn(f"s{i}", speaker="assistant", text="hi",
+                                              started_at=at, ended_at=at,
+                                              interrupted=False, latency_ms=latency))
+        await site.store.run(lambda s: None)
+
+    asyncio.run(seed())
+    make_admin(site)
+    page = site.browser.get("/stats")
+    assert page.status_code == 200, page.text
+    text = page.text
+    assert "<dt>Calls</dt><dd>4</dd>" in text  # the manual call is 40 days old
+    assert "p50 1200 ms · p95 2000 ms" in text
+    # Success rate by how calls were started: a bar and its words.
+    api = re.search(r'hbar-label">by the API</span>.*?width="([\d.]+)".*?hbar-words">([^<]+)<',
+                    text, re.S)
+    assert api and api.groups() == ("666.7", "67% — 2 of 3 calls with a task")
+    hook = re.search(r'hbar-label">by webhook</span>.*?width="([\d.]+)"', text, re.S)
+    assert hook and hook.group(1) == "0.0"
+    assert len(re.findall(r": [1-9]\d* calls</title>", text)) == 2  # two days with calls
+    assert len(re.findall(r": 0 calls</title>", text)) == 29  # the rest of the 31 days
+    assert text.count('class="dot-p95"') == 2
+    # The outcome mix, largest first.
+    assert re.findall(r'hbar-label">([a-z ]+)</span>\s*<svg class="hbar"[^>]*><rect '
+                      r'class="bar-count"', text) == ["confirmed", "declined", "no answer",
+                                                      "wrong person"]
+    year = site.browser.get("/stats", params={"days": 365}).text
+    assert "<dt>Calls</dt><dd>5</dd>" in year
+    bad = site.browser.get("/stats", params={"tz": "Mars/Olympus"})
+    assert bad.status_code == 400 and "is not an IANA time zone" in bad.text

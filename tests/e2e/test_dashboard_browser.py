@@ -39,6 +39,12 @@ async def test_an_admin_and_a_viewer_in_chromium(atende: AtendeProcess, tmp_path
         assert await admin.locator(".wf-row svg rect").count() >= 2
         await admin.screenshot(path=screenshot_path("call"), full_page=True)
 
+        await admin.click("nav >> text=Stats")
+        await expect(admin.locator("h1")).to_have_text("Stats")
+        await expect(admin.locator("#per-day + figure svg rect").first).to_be_visible()
+        await expect(admin.locator(".figures")).to_contain_text("Reply latency")
+        await admin.screenshot(path=screenshot_path("stats"), full_page=True)
+
         await admin.click("nav >> text=Users")
         await admin.fill("input[name=username]", "vic")
         await admin.fill("input[name=password]", PASSWORD)

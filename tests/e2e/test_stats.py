@@ -77,6 +77,8 @@ async def test_stats_and_metrics_after_calls_made_three_ways(
     assert o["outcomes"] == {"confirmed": 1, "failed": 1, "no_answer": 1}
     assert (o["with_task"], o["successes"], o["success_rate"]) == (2, 1, 0.5)
     assert o["answer_rate"] == 0.3333 and o["average_talk_s"] > 5
+    # The answered call's replies, measured end of speech → first audio.
+    assert o["reply_latency_ms"]["replies"] >= 1 and o["reply_latency_ms"]["p50"] > 0
     assert {k: (v["calls"], v["success_rate"]) for k, v in stats["by_source"].items()} == {
         "api": (1, 1.0), "manual": (1, None), "webhook": (1, 0.0)}
     (hook_row,) = stats["by_hook"]

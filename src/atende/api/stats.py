@@ -21,7 +21,7 @@ TALLY_EXAMPLE: dict[str, JsonValue] = {
     "outcomes": {"confirmed": 71, "reschedule_requested": 12, "declined": 6, "no_answer": 19,
                  "busy": 2},
     "with_task": 118, "successes": 89, "success_rate": 0.7542, "attempts": 141,
-    "average_talk_s": 38.4}
+    "average_talk_s": 38.4, "reply_latency_ms": {"p50": 980, "p95": 1640, "replies": 412}}
 
 
 class Figures(BaseModel):
@@ -39,6 +39,9 @@ class Figures(BaseModel):
     success_rate: float | None = Field(description="successes / with_task")
     attempts: int = Field(description="dialling attempts, retries included")
     average_talk_s: float | None = Field(description="answer to hang-up, answered calls")
+    reply_latency_ms: dict[str, int | None] = Field(
+        description="the assistant's replies: p50 and p95 (nearest rank) of end of the "
+        "caller's speech → first reply audio, in ms, and how many replies")
 
     @classmethod
     def of(cls, t: Tally) -> Figures:
@@ -99,28 +102,43 @@ def stats_router(store: Store) -> APIRouter:
         """How calls went in a window: how many, how many were answered, their outcomes
         and how often the task succeeded — overall, per integration level (`source`), per
         assistant, per webhook trigger and per day."""
-        try:
-            zone = ZoneInfo(tz)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise HTTPException(422, f"tz: {tz!r} is not an IANA time zone such as "
-                                "Europe/Lisbon") from None
-        require_zones(since=since, until=until)
-        end = until.astimezone(UTC) if until else datetime.now(UTC)
-        start = since.astimezone(UTC) if since else end - timedelta(days=DEFAULT_DAYS)
-        if start >= end:
-            raise HTTPException(422, "since: must be before until")
-        if end - start > timedelta(days=MAX_DAYS):
-            raise HTTPException(422, f"the window is longer than {MAX_DAYS} days")
-        s = tally(await store.stat_rows(start, end), zone)
-        assistants = {a.id: a.name for a in await store.assistants()}
-        hooks = await store.hook_names()
-        return StatsOut(
-            since=start, until=end, tz=tz, overall=Figures.of(s.overall),
-            by_source={k: Figures.of(v) for k, v in sorted(s.by_source.items())},
-            by_assistant=[Named(id=k, name=assistants.get(k), **v.out())
-                          for k, v in sorted(s.by_assistant.items())],
-            by_hook=[Named(id=k, name=hooks.get(k), **v.out())
-                     for k, v in sorted(s.by_hook.items())],
-            by_day=[Day(day=k, **v.out()) for k, v in sorted(s.by_day.items())])
+        start, end, zone = window(since, until, tz)
+        return await call_stats(store, start, end, tz, zone)
 
     return router
+
+
+def window(since: datetime | None, until: datetime | None, tz: str
+           ) -> tuple[datetime, datetime, ZoneInfo]:
+    """The period asked for (by default the last 30 days) and the time zone of its days,
+    or a 422 that says what is wrong."""
+    try:
+        zone = ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise HTTPException(422, f"tz: {tz!r} is not an IANA time zone such as "
+                            "Europe/Lisbon") from None
+    require_zones(since=since, until=until)
+    end = until.astimezone(UTC) if until else datetime.now(UTC)
+    start = since.astimezone(UTC) if since else end - timedelta(days=DEFAULT_DAYS)
+    if start >= end:
+        raise HTTPException(422, "since: must be before until")
+    if end - start > timedelta(days=MAX_DAYS):
+        raise HTTPException(422, f"the window is longer than {MAX_DAYS} days")
+    return start, end, zone
+
+
+async def call_stats(store: Store, start: datetime, end: datetime, tz: str, zone: ZoneInfo
+                     ) -> StatsOut:
+    """The statistics of calls placed or received in [start, end): for the API and the
+    dashboard."""
+    s = tally(await store.stat_rows(start, end), zone)
+    assistants = {a.id: a.name for a in await store.assistants()}
+    hooks = await store.hook_names()
+    return StatsOut(
+        since=start, until=end, tz=tz, overall=Figures.of(s.overall),
+        by_source={k: Figures.of(v) for k, v in sorted(s.by_source.items())},
+        by_assistant=[Named(id=k, name=assistants.get(k), **v.out())
+                      for k, v in sorted(s.by_assistant.items())],
+        by_hook=[Named(id=k, name=hooks.get(k), **v.out())
+                 for k, v in sorted(s.by_hook.items())],
+        by_day=[Day(day=k, **v.out()) for k, v in sorted(s.by_day.items())])

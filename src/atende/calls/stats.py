@@ -9,7 +9,9 @@ the business can act on; ``wrong_person``, ``no_answer`` … are not).
 
 from __future__ import annotations
 
+import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any
@@ -31,10 +33,12 @@ class Tally:
     attempts: int = 0
     talk_s: float = 0.0
     outcomes: Counter[str] = field(default_factory=Counter)
+    latencies: list[int] = field(default_factory=list)  # of the replies, ms
 
     def add(self, row: CallRow) -> None:
         self.calls += 1
         self.attempts += row.attempts
+        self.latencies.extend(row.latencies)
         if row.end_at is None:
             return
         self.finished += 1
@@ -59,7 +63,16 @@ class Tally:
             "success_rate": _rate(self.successes, self.with_task),
             "attempts": self.attempts,
             "average_talk_s": round(self.talk_s / self.answered, 1) if self.answered else None,
+            "reply_latency_ms": {"p50": percentile(self.latencies, 0.5),
+                                 "p95": percentile(self.latencies, 0.95),
+                                 "replies": len(self.latencies)},
         }
+
+
+def percentile(values: Sequence[int], q: float) -> int | None:
+    """Nearest rank: the smallest value with at least ``q`` of them at or below it."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)] if ordered else None
 
 
 def _rate(part: int, whole: int) -> float | None:

@@ -5,22 +5,16 @@ turn has ended; also queueing and sending), then recognition → model → synth
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from atende.api.schemas import TurnOut
+from atende.calls.stats import percentile
 
 # (name in words, the turn's field, css class): in the order they happen
 STAGES = (("recognition", "stt_ms", "stt"), ("model", "llm_ms", "llm"),
           ("synthesis", "tts_ms", "tts"))
 REST = ("turn end and the rest", "rest")
-
-
-def percentile(values: Sequence[int], q: float) -> int | None:
-    """Nearest rank: the smallest value with at least ``q`` of them at or below it."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)] if ordered else None
 
 
 def latency_figures(turns: Sequence[TurnOut]) -> dict[str, int | None]:

@@ -46,6 +46,7 @@ class CallRow:
     invite_at: datetime
     answer_at: datetime | None
     end_at: datetime | None
+    latencies: tuple[int, ...] = ()  # of its replies, ms (end of speech → first audio)
 
 
 def utc(ts: float) -> datetime:
@@ -275,13 +276,20 @@ class Store:
         """What calls/stats.py sums, for calls placed or received in [since, until)."""
         columns = (Call.direction, Call.source, Call.assistant_id, Call.hook_id, Call.status,
                    Call.outcome, Call.task.is_not(None), Call.attempts, Call.invite_at,
-                   Call.answer_at, Call.end_at)
+                   Call.answer_at, Call.end_at, Call.id)
+        window = (Call.invite_at >= since, Call.invite_at < until)
 
         def q(s: Session) -> list[CallRow]:
-            rows = s.execute(select(*columns).where(Call.invite_at >= since,
-                                                    Call.invite_at < until))
+            latencies: dict[str, list[int]] = {}
+            for call_id, ms in s.execute(
+                    select(Turn.call_id, Turn.latency_ms).join(Call, Turn.call_id == Call.id)
+                    .where(*window, Turn.latency_ms.is_not(None))):
+                if ms is not None:
+                    latencies.setdefault(call_id, []).append(ms)
+            rows = s.execute(select(*columns).where(*window))
             return [CallRow(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7] or 0,
-                            as_utc(r[8]), as_utc(r[9]), as_utc(r[10])) for r in rows]
+                            as_utc(r[8]), as_utc(r[9]), as_utc(r[10]),
+                            tuple(latencies.get(r[11], ()))) for r in rows]
 
         return await self.run(q)
 
