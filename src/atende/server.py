@@ -24,7 +24,7 @@ from atende.api.app import create_api
 from atende.api.assistants import assistants_router
 from atende.api.deliveries import Deliveries, deliveries_router
 from atende.api.events import events_router
-from atende.api.hooks import hooks_router, trigger_router
+from atende.api.hooks import Hooks, hooks_router, trigger_router
 from atende.api.live import live_router
 from atende.api.metrics import metrics_router
 from atende.api.outbound import CallStarter, outbound_router
@@ -48,6 +48,7 @@ from atende.channels.sip.server import SipChannel
 from atende.channels.sip.tls import ensure_self_signed, server_context
 from atende.channels.sip.ua import UserAgent
 from atende.config import Settings
+from atende.dashboard.automation_pages import automation_pages
 from atende.dashboard.call_pages import call_pages
 from atende.dashboard.live_pages import live_pages
 from atende.dashboard.pages import dashboard_router
@@ -168,13 +169,14 @@ class Atende:
         self.starter = starter = CallStarter(self.store, queue, self.trunks,
                                              s.default_calling_hours, egress)
         deliveries = Deliveries(self.store, self.deliverer, egress)
+        hooks = Hooks(self.store)
         trunks = TrunkService(self.store, box, self.trunks, s.sip_host, self.ua.port,
                               self._test_trunk)
         routers = [trunks_router(trunks),
                    assistants_router(self.store, box, self.engine.prepare_assistant, egress),
                    providers_router(self.store, box, egress),
                    outbound_router(starter),
-                   hooks_router(self.store),
+                   hooks_router(hooks),
                    live_router(live, self.engine.transfers, queue, self.store),
                    recordings_router(self.store, s.data_dir / "recordings"),
                    deliveries_router(deliveries),
@@ -190,7 +192,8 @@ class Atende:
                                 call_pages(web, deliveries, s.data_dir / "recordings"),
                                 trunk_pages(web, trunks),
                                 live_pages(web, self.events, live, queue),
-                                stats_pages(web)])
+                                stats_pages(web),
+                                automation_pages(web, starter, hooks)])
         config = uvicorn.Config(app, host=s.bind,
                                 port=s.api_port,
                                 log_config=None, access_log=False, lifespan="off")

@@ -93,18 +93,20 @@ def form_payload(raw: bytes) -> dict[str, Any]:
     return out
 
 
-def hooks_router(store: Store) -> APIRouter:
-    """Managing hooks: needs an API key like the rest of /v1."""
-    router = APIRouter(prefix="/v1/hooks", tags=["hooks"])
+class Hooks:
+    """Trigger URLs made, listed and revoked: for the API and the dashboard. Refusals are
+    HTTPExceptions whose detail says what to fix."""
 
-    @router.post("", response_model=HookOut, status_code=201)
-    async def create(body: HookCreate) -> HookOut:
-        """Make a trigger URL. Its token is in `url_path` this once: keep it secret."""
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def create(self, body: HookCreate) -> HookOut:
+        """A new trigger; its token is in ``url_path`` this once."""
         # Checked now: a hook pointing at nothing would only fail when the platform fires.
-        if body.trunk_id is not None and await store.run(
+        if body.trunk_id is not None and await self.store.run(
                 lambda s: s.get(models.Trunk, body.trunk_id)) is None:
             raise HTTPException(422, f"trunk_id: no trunk with id {body.trunk_id!r}")
-        if body.assistant_id is not None and await store.assistant_by_id(
+        if body.assistant_id is not None and await self.store.assistant_by_id(
                 body.assistant_id) is None:
             raise HTTPException(422, f"assistant_id: no assistant with id "
                                 f"{body.assistant_id!r}")
@@ -113,18 +115,16 @@ def hooks_router(store: Store) -> APIRouter:
                           prefix=token[:len(PREFIX) + 4], token_hash=key_hash(token),
                           trunk_id=body.trunk_id, assistant_id=body.assistant_id,
                           created_at=datetime.now(UTC))
-        await store.run(lambda s: s.add(row))
+        await self.store.run(lambda s: s.add(row))
         return HookOut.of(row, token)
 
-    @router.get("", response_model=list[HookOut])
-    async def list_hooks() -> list[HookOut]:
-        rows = await store.run(lambda s: list(s.scalars(select(models.Hook)
-                                                       .order_by(models.Hook.created_at))))
+    async def all(self) -> list[HookOut]:
+        rows = await self.store.run(lambda s: list(s.scalars(
+            select(models.Hook).order_by(models.Hook.created_at))))
         return [HookOut.of(h) for h in rows]
 
-    @router.delete("/{hook_id}", status_code=204, response_class=Response)
-    async def revoke(hook_id: str) -> Response:
-        """Revoke a trigger: its URL answers 404 from now on."""
+    async def revoke(self, hook_id: str) -> None:
+        """Its URL answers 404 from now on."""
         def fn(s: Session) -> bool:
             row = s.get(models.Hook, hook_id)
             if row is None:
@@ -132,8 +132,27 @@ def hooks_router(store: Store) -> APIRouter:
             row.revoked_at = row.revoked_at or datetime.now(UTC)
             return True
 
-        if not await store.run(fn):
+        if not await self.store.run(fn):
             raise HTTPException(404, f"no hook with id {hook_id!r}")
+
+
+def hooks_router(hooks: Hooks) -> APIRouter:
+    """Managing hooks: needs an API key like the rest of /v1."""
+    router = APIRouter(prefix="/v1/hooks", tags=["hooks"])
+
+    @router.post("", response_model=HookOut, status_code=201)
+    async def create(body: HookCreate) -> HookOut:
+        """Make a trigger URL. Its token is in `url_path` this once: keep it secret."""
+        return await hooks.create(body)
+
+    @router.get("", response_model=list[HookOut])
+    async def list_hooks() -> list[HookOut]:
+        return await hooks.all()
+
+    @router.delete("/{hook_id}", status_code=204, response_class=Response)
+    async def revoke(hook_id: str) -> Response:
+        """Revoke a trigger: its URL answers 404 from now on."""
+        await hooks.revoke(hook_id)
         return Response(status_code=204)
 
     return router

@@ -15,6 +15,7 @@ from phonenumbers import geocoder
 from pydantic import ValidationError
 
 from atende.api.trunk_fields import Kind, TrunkCreate, TrunkOut, TrunkUpdate
+from atende.dashboard.web import said
 from atende.telephony.numbers import NumberError, NumberFormat, format_for_trunk
 
 KINDS = (
@@ -100,13 +101,6 @@ class Posted:
         return not self.problems
 
 
-def _words(error: dict[str, Any]) -> str:
-    if error.get("input", "") is None or error.get("type") == "missing":
-        return "needed"  # pydantic would say "Input should be a valid string"
-    msg = str(error.get("msg", ""))
-    return msg.removeprefix("Value error, ")
-
-
 def _split(text: str) -> list[str]:
     return [p for p in re.split(r"[\s,;]+", text) if p]
 
@@ -168,12 +162,12 @@ def checked(posted: Posted, fields: dict[str, Any], editing: bool
         for error in exc.errors():
             loc = error.get("loc") or ()
             key = str(loc[0]) if loc else ""
-            said = _words(dict(error))
+            words = said(dict(error))
             if not key:  # a check across fields names its fields first: "a, b: …"
-                head, _, _ = said.partition(":")
+                head, _, _ = words.partition(":")
                 key = next((k for k in (h.strip() for h in head.split(","))
                             if k in BY_KIND.get(posted.values["kind"], ())), "")
-            posted.problems[key] = (posted.problems.get(key, "") + " " + said).strip()
+            posted.problems[key] = (posted.problems.get(key, "") + " " + words).strip()
         return None
 
 

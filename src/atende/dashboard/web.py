@@ -4,6 +4,7 @@ answer to a request that cannot be served (a page that says why)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pydantic import ValidationError
 
 from atende.dashboard import accounts
 from atende.store import users
@@ -70,6 +72,24 @@ def same_origin(request: Request) -> bool:
     if not said:
         return True
     return urlsplit(said).netloc == request.headers.get("host", "")
+
+
+def said(error: Mapping[str, Any]) -> str:
+    """One of pydantic's complaints in words ("needed" where it would say "Input should be
+    a valid string" of a field left empty)."""
+    if error.get("input", "") is None or error.get("type") == "missing":
+        return "needed"
+    return str(error.get("msg", "")).removeprefix("Value error, ")
+
+
+def problems_of(exc: ValidationError) -> dict[str, str]:
+    """A model's complaints by field ("" for the form as a whole), in words."""
+    out: dict[str, str] = {}
+    for error in exc.errors():
+        loc = error.get("loc") or ()
+        key = str(loc[0]) if loc else ""
+        out[key] = (out.get(key, "") + " " + said(dict(error))).strip()
+    return out
 
 
 def refusal(exc: HTTPException) -> str:

@@ -118,6 +118,7 @@ function inlineForm(form) {
     shown.className = said ? said.className : (r.ok ? "done" : "error");
     shown.setAttribute("role", r.ok ? "status" : "alert");
     shown.textContent = said ? said.textContent : `the server answered ${r.status}`;
+    if (r.ok && form.dataset.inline === "row") form.closest("tr").remove();
   });
 }
 
