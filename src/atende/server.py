@@ -21,14 +21,14 @@ from atende.agent.brain import DEFAULT_RULES
 from atende.aio import all_before
 from atende.api.abuse import abuse_router
 from atende.api.app import create_api
-from atende.api.assistants import assistants_router
+from atende.api.assistants import AssistantService, assistants_router
 from atende.api.deliveries import Deliveries, deliveries_router
 from atende.api.events import events_router
 from atende.api.hooks import Hooks, hooks_router, trigger_router
 from atende.api.live import live_router
 from atende.api.metrics import metrics_router
 from atende.api.outbound import CallStarter, outbound_router
-from atende.api.providers import providers_router
+from atende.api.providers import ProviderService, providers_router
 from atende.api.recordings import recordings_router
 from atende.api.stats import stats_router
 from atende.api.trunks import TrunkService, trunks_router
@@ -170,11 +170,13 @@ class Atende:
                                              s.default_calling_hours, egress)
         deliveries = Deliveries(self.store, self.deliverer, egress)
         hooks = Hooks(self.store)
+        assistants = AssistantService(self.store, box, self.engine.prepare_assistant, egress)
+        ai_providers = ProviderService(self.store, box, egress)
         trunks = TrunkService(self.store, box, self.trunks, s.sip_host, self.ua.port,
                               self._test_trunk)
         routers = [trunks_router(trunks),
-                   assistants_router(self.store, box, self.engine.prepare_assistant, egress),
-                   providers_router(self.store, box, egress),
+                   assistants_router(assistants),
+                   providers_router(ai_providers),
                    outbound_router(starter),
                    hooks_router(hooks),
                    live_router(live, self.engine.transfers, queue, self.store),

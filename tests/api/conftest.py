@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 
 from atende.agent.brain import DEFAULT_RULES
 from atende.api.app import create_api
-from atende.api.assistants import assistants_router
-from atende.api.hooks import hooks_router
-from atende.api.providers import providers_router
+from atende.api.assistants import AssistantService, assistants_router
+from atende.api.hooks import Hooks, hooks_router
+from atende.api.providers import ProviderService, providers_router
 from atende.api.stats import stats_router
 from atende.store import apikeys, models
 from atende.store.db import Store
@@ -44,8 +44,9 @@ def tenants(store_url: str) -> Iterator[Tenants]:
     async def prepare(a: models.Assistant) -> None:
         pass  # voices: tests/api/test_assistants.py
 
-    app = create_api(store, [assistants_router(store, box, prepare),
-                             providers_router(store, box), hooks_router(store),
+    app = create_api(store, [assistants_router(AssistantService(store, box, prepare)),
+                             providers_router(ProviderService(store, box)),
+                             hooks_router(Hooks(store)),
                              stats_router(store)])
     clients = [TestClient(app, headers={"Authorization": f"Bearer {keys[n]}"})
                for n in ("admin", "a", "b")]

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from atende.agent.brain import DEFAULT_RULES
 from atende.api.app import create_api
-from atende.api.assistants import assistants_router
+from atende.api.assistants import AssistantService, assistants_router
 from atende.store import apikeys, models
 from atende.store.db import Store, insert_call, insert_turn, update_call
 from atende.store.secrets import SecretBox, new_key
@@ -47,7 +47,8 @@ def client(store_url: str) -> Iterator[TestClient]:
     async def prepare(a: models.Assistant) -> None:
         pass  # voices: tests/api/test_assistants.py
 
-    app = create_api(store, [assistants_router(store, SecretBox(new_key().encode()), prepare)])
+    app = create_api(store, [assistants_router(AssistantService(
+        store, SecretBox(new_key().encode()), prepare))])
     with TestClient(app, headers={"Authorization": f"Bearer {KEY}"}) as c:
         yield c
 

@@ -20,7 +20,7 @@ from atende.agent.fallback import MessageTaker
 from atende.agent.profile import AssistantProfile, TurnTaking
 from atende.agent.turn_policy import TurnPolicy
 from atende.api.app import create_api
-from atende.api.assistants import assistants_router
+from atende.api.assistants import AssistantService, assistants_router
 from atende.calls.assistant_rows import profile_of
 from atende.providers.registry import ProviderRegistry
 from atende.store import apikeys, models
@@ -47,7 +47,7 @@ def api(store_url: str) -> Iterator[tuple[TestClient, Store]]:
     async def prepare(a: models.Assistant) -> None:
         voices.load_voice(a.voice)  # ValueError for a voice that does not exist
 
-    app = create_api(store, [assistants_router(store, BOX, prepare)])
+    app = create_api(store, [assistants_router(AssistantService(store, BOX, prepare))])
     with TestClient(app, headers={"Authorization": f"Bearer {KEY}"}) as client:
         yield client, store
 

@@ -101,21 +101,30 @@ def link_shared(s: Session, a: models.Assistant, caller: str | None) -> None:
     map_sections(a, linked)
 
 
-def assistants_router(store: Store, box: SecretBox,
-                      prepare: Callable[[models.Assistant], Awaitable[None]],
-                      egress: EgressPolicy | None = None) -> APIRouter:
-    """``prepare`` loads an assistant's voice and greeting (ValueError: unknown voice);
-    ``egress``: where its tools and providers' URLs may point."""
-    reachable = egress or EgressPolicy()
-    router = APIRouter(prefix="/v1/assistants", tags=["assistants"])
+class AssistantService:
+    """Assistants kept, changed and removed, for the API and the dashboard. ``domain``: the
+    caller's (a domain API key's), None for an admin who sees every domain. Refusals are
+    HTTPExceptions whose detail says what to fix.
 
-    async def load(assistant_id: str, domain: str | None) -> models.Assistant:
-        row = await store.assistant_by_id(assistant_id)
+    ``prepare`` loads an assistant's voice and greeting (ValueError: unknown voice);
+    ``egress``: where its tools and providers' URLs may point."""
+
+    def __init__(self, store: Store, box: SecretBox,
+                 prepare: Callable[[models.Assistant], Awaitable[None]],
+                 egress: EgressPolicy | None = None) -> None:
+        self.store = store
+        self.box = box
+        self.prepare = prepare
+        self.reachable = egress or EgressPolicy()
+
+    async def _load(self, assistant_id: str, domain: str | None) -> models.Assistant:
+        row = await self.store.assistant_by_id(assistant_id)
         if row is None or not visible(row.domain_uuid, domain):
             raise HTTPException(404, f"no assistant with id {assistant_id!r}")
         return row
 
-    def apply(row: models.Assistant, body: AssistantFields) -> None:
+    def _apply(self, row: models.Assistant, body: AssistantFields) -> None:
+        box = self.box
         changes = body.model_dump(exclude_unset=True)
         for key in ("name", "extension", "language", "voice", "mode", "record", "is_default"):
             if key in changes:
@@ -156,12 +165,13 @@ def assistants_router(store: Store, box: SecretBox,
             row.rules = changes["rules"] or {}
         check(row)
         for name, url in assistant_urls(row):
-            if (why := reachable.check_url(url, ("http", "https", "ws", "wss"))) is not None:
+            if (why := self.reachable.check_url(url, ("http", "https", "ws", "wss"))
+                    ) is not None:
                 raise HTTPException(422, f"{name}: {why}")
 
-    async def save(row: models.Assistant, domain: str | None) -> models.Assistant:
+    async def _save(self, row: models.Assistant, domain: str | None) -> models.Assistant:
         try:
-            await prepare(row)
+            await self.prepare(row)
         except ValueError as exc:
             raise HTTPException(422, f"voice: {exc}") from None
 
@@ -182,62 +192,49 @@ def assistants_router(store: Store, box: SecretBox,
             s.flush()
             return merged
 
-        return await store.run(write)
+        return await self.store.run(write)
 
-    @router.get("", response_model=list[AssistantOut])
-    async def list_assistants(
-        domain: CallerDomain,
-        domain_uuid: Annotated[str | None, Query(description="only this domain's",
-                                                 examples=[ex.DOMAIN_UUID])] = None,
-    ) -> list[AssistantOut]:
+    async def all(self, domain: str | None, only: str | None = None) -> list[AssistantOut]:
         def q(s: Session) -> list[models.Assistant]:
             stmt = select(models.Assistant).order_by(models.Assistant.created_at)
-            if domain is not None or domain_uuid is not None:
-                stmt = stmt.where(models.Assistant.domain_uuid == (domain or domain_uuid))
+            if domain is not None or only is not None:
+                stmt = stmt.where(models.Assistant.domain_uuid == (domain or only))
             return list(s.scalars(stmt))
 
-        return [AssistantOut.of(a) for a in await store.run(q)]
+        return [AssistantOut.of(a) for a in await self.store.run(q)]
 
-    @router.post("", response_model=AssistantOut, status_code=201, responses={
-        409: {"description": "the extension is taken"}})
-    async def create(body: AssistantCreate, domain: CallerDomain) -> AssistantOut:
-        """Without `llm` the assistant answers with its offline rules."""
+    async def create(self, body: AssistantCreate, domain: str | None) -> AssistantOut:
+        """Without ``llm`` the assistant answers with its offline rules."""
         now = datetime.now(UTC)
         row = models.Assistant(id=uuid.uuid4().hex, name=body.name, extension=body.extension,
                                language="en", voice="piper", mode="pipeline",
                                rules=DEFAULT_RULES.to_dict(), is_default=False, record=False,
                                domain_uuid=owner(body.domain_uuid, domain),
                                created_at=now, updated_at=now)
-        apply(row, body)
+        self._apply(row, body)
         if row.is_default and row.domain_uuid is not None:
             raise HTTPException(422, "is_default: the default assistant answers calls of "
                                 "every domain; it cannot belong to one")
-        return AssistantOut.of(await save(row, domain))
+        return AssistantOut.of(await self._save(row, domain))
 
-    @router.get("/{assistant_id}", response_model=AssistantOut)
-    async def get(assistant_id: str, domain: CallerDomain) -> AssistantOut:
-        return AssistantOut.of(await load(assistant_id, domain))
+    async def get(self, assistant_id: str, domain: str | None) -> AssistantOut:
+        return AssistantOut.of(await self._load(assistant_id, domain))
 
-    @router.patch("/{assistant_id}", response_model=AssistantOut, responses={
-        409: {"description": "the extension is taken, or the default would be left "
-                             "without a successor"}})
-    async def patch(assistant_id: str, body: AssistantFields, domain: CallerDomain
-                    ) -> AssistantOut:
-        row = await load(assistant_id, domain)
+    async def update(self, assistant_id: str, body: AssistantFields, domain: str | None
+                     ) -> AssistantOut:
+        row = await self._load(assistant_id, domain)
         was_default = row.is_default
-        apply(row, body)
+        self._apply(row, body)
         if was_default and not row.is_default:
             raise HTTPException(409, "make another assistant the default instead")
         if row.is_default and row.domain_uuid is not None:
             raise HTTPException(422, "is_default: the default assistant answers calls of "
                                 "every domain; it cannot belong to one")
         row.updated_at = datetime.now(UTC)
-        return AssistantOut.of(await save(row, domain))
+        return AssistantOut.of(await self._save(row, domain))
 
-    @router.delete("/{assistant_id}", status_code=204, response_class=Response, responses={
-        409: {"description": "it is the default, or a trunk sends its calls to it"}})
-    async def delete(assistant_id: str, domain: CallerDomain) -> Response:
-        row = await load(assistant_id, domain)
+    async def delete(self, assistant_id: str, domain: str | None) -> None:
+        row = await self._load(assistant_id, domain)
         if row.is_default:
             raise HTTPException(409, "the default assistant cannot be deleted; make "
                                 "another one the default first")
@@ -252,7 +249,41 @@ def assistants_router(store: Store, box: SecretBox,
             if target is not None:
                 s.delete(target)
 
-        await store.run(remove)
+        await self.store.run(remove)
+
+
+def assistants_router(service: AssistantService) -> APIRouter:
+    router = APIRouter(prefix="/v1/assistants", tags=["assistants"])
+
+    @router.get("", response_model=list[AssistantOut])
+    async def list_assistants(
+        domain: CallerDomain,
+        domain_uuid: Annotated[str | None, Query(description="only this domain's",
+                                                 examples=[ex.DOMAIN_UUID])] = None,
+    ) -> list[AssistantOut]:
+        return await service.all(domain, domain_uuid)
+
+    @router.post("", response_model=AssistantOut, status_code=201, responses={
+        409: {"description": "the extension is taken"}})
+    async def create(body: AssistantCreate, domain: CallerDomain) -> AssistantOut:
+        """Without `llm` the assistant answers with its offline rules."""
+        return await service.create(body, domain)
+
+    @router.get("/{assistant_id}", response_model=AssistantOut)
+    async def get(assistant_id: str, domain: CallerDomain) -> AssistantOut:
+        return await service.get(assistant_id, domain)
+
+    @router.patch("/{assistant_id}", response_model=AssistantOut, responses={
+        409: {"description": "the extension is taken, or the default would be left "
+                             "without a successor"}})
+    async def patch(assistant_id: str, body: AssistantFields, domain: CallerDomain
+                    ) -> AssistantOut:
+        return await service.update(assistant_id, body, domain)
+
+    @router.delete("/{assistant_id}", status_code=204, response_class=Response, responses={
+        409: {"description": "it is the default, or a trunk sends its calls to it"}})
+    async def delete(assistant_id: str, domain: CallerDomain) -> Response:
+        await service.delete(assistant_id, domain)
         return Response(status_code=204)
 
     return router

@@ -118,29 +118,36 @@ def users(s: Session, provider_id: str) -> list[models.Assistant]:
             if provider_id in shared_ids(a)]
 
 
-def providers_router(store: Store, box: SecretBox, egress: EgressPolicy | None = None
-                     ) -> APIRouter:
-    reachable = egress or EgressPolicy()
-    router = APIRouter(prefix="/v1/providers", tags=["ai providers"])
+class ProviderService:
+    """AI providers kept, changed and removed, for the API and the dashboard. ``domain``:
+    the caller's (a domain API key's), None for an admin who sees every domain. Refusals
+    are HTTPExceptions whose detail says what to fix."""
 
-    def load(s: Session, provider_id: str, domain: str | None) -> models.AiProvider:
+    def __init__(self, store: Store, box: SecretBox, egress: EgressPolicy | None = None
+                 ) -> None:
+        self.store = store
+        self.box = box
+        self.reachable = egress or EgressPolicy()
+
+    @staticmethod
+    def _load(s: Session, provider_id: str, domain: str | None) -> models.AiProvider:
         row = s.get(models.AiProvider, provider_id)
         if row is None or not visible(row.domain_uuid, domain):
             raise HTTPException(404, f"no AI provider with id {provider_id!r}")
         return row
 
-    def apply(s: Session, row: models.AiProvider, body: ProviderFields) -> None:
+    def _apply(self, s: Session, row: models.AiProvider, body: ProviderFields) -> None:
         changes = body.model_dump(exclude_unset=True)
         if "name" in changes:
             if body.name is None:
                 raise HTTPException(422, "name: cannot be empty")
             row.name = body.name
         if "api_key" in changes:
-            row.api_key_enc = box.encrypt(body.api_key) if body.api_key else None
+            row.api_key_enc = self.box.encrypt(body.api_key) if body.api_key else None
         for key in ("agent_id", "model", "base_url", "voice"):
             if key in changes:
                 setattr(row, key, changes[key])
-        if row.base_url and (why := reachable.check_url(
+        if row.base_url and (why := self.reachable.check_url(
                 row.base_url, ("http", "https", "ws", "wss"))) is not None:
             raise HTTPException(422, f"base_url: {why}")
         if row.agent_id and not (row.type == "realtime" and row.provider == "elevenlabs"):
@@ -153,13 +160,8 @@ def providers_router(store: Store, box: SecretBox, egress: EgressPolicy | None =
             raise HTTPException(409, f"name: AI provider {taken} is already named "
                                 f"{row.name!r}")
 
-    @router.get("", response_model=list[ProviderOut])
-    async def list_providers(
-        domain: CallerDomain,
-        domain_uuid_: Annotated[str | None, Query(
-            alias="domain_uuid", description="only this domain's",
-            examples=[ex.DOMAIN_UUID])] = None,
-    ) -> list[ProviderOut]:
+    async def all(self, domain: str | None, only: str | None = None) -> list[ProviderOut]:
+        """Those ``domain`` may see (``only``: of that domain alone), oldest first."""
         def q(s: Session) -> list[ProviderOut]:
             rows = s.scalars(select(models.AiProvider).order_by(models.AiProvider.created_at))
             used_by: dict[str, list[str]] = {}
@@ -168,13 +170,11 @@ def providers_router(store: Store, box: SecretBox, egress: EgressPolicy | None =
                     used_by.setdefault(pid, []).append(a.id)
             return [_out(p, used_by.get(p.id, [])) for p in rows
                     if visible(p.domain_uuid, domain)
-                    and (domain_uuid_ is None or p.domain_uuid == domain_uuid_)]
+                    and (only is None or p.domain_uuid == only)]
 
-        return await store.run(q)
+        return await self.store.run(q)
 
-    @router.post("", response_model=ProviderOut, status_code=201, responses={
-        409: {"description": "the name is taken in the domain"}})
-    async def create(body: ProviderCreate, domain: CallerDomain) -> ProviderOut:
+    async def create(self, body: ProviderCreate, domain: str | None) -> ProviderOut:
         now = datetime.now(UTC)
 
         def write(s: Session) -> ProviderOut:
@@ -183,29 +183,27 @@ def providers_router(store: Store, box: SecretBox, egress: EgressPolicy | None =
                                     name=body.name or f"{body.provider} {body.type}",
                                     domain_uuid=owner(body.domain_uuid, domain),
                                     created_at=now, updated_at=now)
-            apply(s, row, body)
+            self._apply(s, row, body)
             s.add(row)
             s.flush()
             return _out(row, [])
 
-        return await store.run(write)
+        return await self.store.run(write)
 
-    @router.get("/{provider_id}", response_model=ProviderOut)
-    async def get(provider_id: str, domain: CallerDomain) -> ProviderOut:
+    async def get(self, provider_id: str, domain: str | None) -> ProviderOut:
         def q(s: Session) -> ProviderOut:
-            row = load(s, provider_id, domain)
+            row = self._load(s, provider_id, domain)
             return _out(row, [a.id for a in users(s, row.id)])
 
-        return await store.run(q)
+        return await self.store.run(q)
 
-    @router.patch("/{provider_id}", response_model=ProviderOut, responses={
-        409: {"description": "the name is taken, or an assistant that uses it would be left "
-                             "without what it needs (an ElevenLabs agent id, a model)"}})
-    async def patch(provider_id: str, body: ProviderFields, domain: CallerDomain
-                    ) -> ProviderOut:
+    async def update(self, provider_id: str, body: ProviderFields, domain: str | None
+                     ) -> ProviderOut:
+        """Changed in the same transaction as the copies of it its assistants keep; 409
+        when one of them would be left without what it needs."""
         def write(s: Session) -> ProviderOut:
-            row = load(s, provider_id, domain)
-            apply(s, row, body)
+            row = self._load(s, provider_id, domain)
+            self._apply(s, row, body)
             row.updated_at = datetime.now(UTC)
             using = users(s, row.id)
             for a in using:
@@ -214,20 +212,52 @@ def providers_router(store: Store, box: SecretBox, egress: EgressPolicy | None =
                                         f"provider: {'; '.join(problems)}")
             return _out(row, [a.id for a in using])
 
-        return await store.run(write)
+        return await self.store.run(write)
 
-    @router.delete("/{provider_id}", status_code=204, response_class=Response, responses={
-        409: {"description": "an assistant uses it"}})
-    async def delete(provider_id: str, domain: CallerDomain) -> Response:
+    async def delete(self, provider_id: str, domain: str | None) -> None:
         def remove(s: Session) -> None:
-            row = load(s, provider_id, domain)
+            row = self._load(s, provider_id, domain)
             if using := users(s, row.id):
                 names = ", ".join(f"{a.id} ({a.name!r})" for a in using)
                 raise HTTPException(409, f"assistants use this provider: {names}; point "
                                     "them elsewhere first")
             s.delete(row)
 
-        await store.run(remove)
+        await self.store.run(remove)
+
+
+def providers_router(service: ProviderService) -> APIRouter:
+    router = APIRouter(prefix="/v1/providers", tags=["ai providers"])
+
+    @router.get("", response_model=list[ProviderOut])
+    async def list_providers(
+        domain: CallerDomain,
+        domain_uuid_: Annotated[str | None, Query(
+            alias="domain_uuid", description="only this domain's",
+            examples=[ex.DOMAIN_UUID])] = None,
+    ) -> list[ProviderOut]:
+        return await service.all(domain, domain_uuid_)
+
+    @router.post("", response_model=ProviderOut, status_code=201, responses={
+        409: {"description": "the name is taken in the domain"}})
+    async def create(body: ProviderCreate, domain: CallerDomain) -> ProviderOut:
+        return await service.create(body, domain)
+
+    @router.get("/{provider_id}", response_model=ProviderOut)
+    async def get(provider_id: str, domain: CallerDomain) -> ProviderOut:
+        return await service.get(provider_id, domain)
+
+    @router.patch("/{provider_id}", response_model=ProviderOut, responses={
+        409: {"description": "the name is taken, or an assistant that uses it would be left "
+                             "without what it needs (an ElevenLabs agent id, a model)"}})
+    async def patch(provider_id: str, body: ProviderFields, domain: CallerDomain
+                    ) -> ProviderOut:
+        return await service.update(provider_id, body, domain)
+
+    @router.delete("/{provider_id}", status_code=204, response_class=Response, responses={
+        409: {"description": "an assistant uses it"}})
+    async def delete(provider_id: str, domain: CallerDomain) -> Response:
+        await service.delete(provider_id, domain)
         return Response(status_code=204)
 
     return router
