@@ -48,6 +48,7 @@ from atende.channels.sip.server import SipChannel
 from atende.channels.sip.tls import ensure_self_signed, server_context
 from atende.channels.sip.ua import UserAgent
 from atende.config import Settings
+from atende.dashboard.assistant_pages import assistant_pages
 from atende.dashboard.automation_pages import automation_pages
 from atende.dashboard.call_pages import call_pages
 from atende.dashboard.live_pages import live_pages
@@ -57,6 +58,7 @@ from atende.dashboard.trunk_pages import trunk_pages
 from atende.dashboard.web import Web
 from atende.dashboard.web import install as install_dashboard
 from atende.egress import EgressPolicy
+from atende.media.audio import wav
 from atende.media.endpoint import PortAllocator
 from atende.providers.registry import ProviderRegistry
 from atende.providers.stt.whisper import WhisperSTT
@@ -195,7 +197,9 @@ class Atende:
                                 trunk_pages(web, trunks),
                                 live_pages(web, self.events, live, queue),
                                 stats_pages(web),
-                                automation_pages(web, starter, hooks)])
+                                automation_pages(web, starter, hooks),
+                                assistant_pages(web, assistants, ai_providers,
+                                                self._voice_sample)])
         config = uvicorn.Config(app, host=s.bind,
                                 port=s.api_port,
                                 log_config=None, access_log=False, lifespan="off")
@@ -262,6 +266,15 @@ class Atende:
             return False
         row = await self.store.run(apikeys.lookup(key))
         return row is not None and row.domain_uuid is None
+
+    async def _voice_sample(self, voice: str, text: str) -> bytes:
+        """``voice`` saying ``text``, as a WAV (the dashboard's "listen"); ValueError when
+        there is no such voice."""
+        assert self.engine is not None
+        loop = asyncio.get_running_loop()
+        tts = await loop.run_in_executor(self.executor, self.engine.providers.load_voice,
+                                         voice)
+        return wav(await loop.run_in_executor(self.executor, tts.synthesize, text))
 
     async def _test_trunk(self, trunk: TrunkConfig, to_user: str, ring_timeout: float
                           ) -> dict[str, Any]:

@@ -139,6 +139,28 @@ function followRecording(audio) {
   });
 }
 
+// "Listen": the voice named in the form says the greeting (or a sample sentence).
+function listenButton(button) {
+  button.hidden = false;
+  const form = button.closest("form");
+  const player = form.querySelector("audio[data-listen-player]");
+  const said = button.parentElement.querySelector(".listen-said");
+  button.addEventListener("click", async () => {
+    const voice = form.querySelector(`[name="${button.dataset.listen}"]`).value;
+    const greeting = form.querySelector('[name="greeting"]');
+    const q = new URLSearchParams({ voice, text: greeting && !greeting.value.includes("{")
+      ? greeting.value : "" });
+    said.textContent = "Synthesising…";
+    const r = await fetch(`/assistants/voice?${q}`, { credentials: "same-origin" });
+    if (!r.ok) { said.textContent = await r.text(); return; }
+    said.textContent = "Playing.";
+    player.hidden = false;
+    player.controls = true;
+    player.src = `/assistants/voice?${q}`;
+    player.play();
+  });
+}
+
 // Trunk states on a page follow the live registrations.
 function followTrunkStates(cells) {
   const icons = { ok: "✓", wait: "…", bad: "✗", off: "○" };
@@ -223,6 +245,7 @@ document.addEventListener("DOMContentLoaded", () => {
   }
   for (const list of document.querySelectorAll("[data-rules-for]")) followPassword(list);
   for (const button of document.querySelectorAll("[data-copy]")) copyButton(button);
+  for (const button of document.querySelectorAll("[data-listen]")) listenButton(button);
   const states = document.querySelectorAll("[data-trunk-state]");
   if (states.length) followTrunkStates(states);
   const recording = document.querySelector("audio[data-recording]");

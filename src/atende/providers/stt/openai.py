@@ -3,27 +3,14 @@ file when it ends. Also any server that copies the API (``base_url``)."""
 
 from __future__ import annotations
 
-import io
-import wave
-
 import httpx
 
-from atende.media.audio import SAMPLE_RATE
+from atende.media.audio import wav
 from atende.providers.errors import ProviderError
 from atende.providers.httpio import raise_for_status, timeout, transport_failures
 from atende.providers.speech import SpeechSettings
 
 DEFAULT_URL = "https://api.openai.com/v1"
-
-
-def wav(pcm16k: bytes) -> bytes:
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(SAMPLE_RATE)
-        w.writeframes(pcm16k)
-    return buf.getvalue()
 
 
 class _WholeTurn:
