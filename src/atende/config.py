@@ -5,6 +5,7 @@ as it is; where both are set, the ATENDE_ name wins."""
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 from pathlib import Path
 from typing import Any, Literal
@@ -70,6 +71,10 @@ class Settings(BaseSettings):
     deepgram_api_key: SecretStr | None = Field(None, validation_alias=_env("DEEPGRAM_API_KEY"))
     data_dir: Path = Field(Path("data"), description="SQLite database and recordings")
     public_ip: str | None = Field(None, description="address put in SDP and Contact (NAT)")
+    webrtc_addresses: str = Field("", description="comma-separated addresses offered to "
+                                  "browsers for WebRTC calls (their ICE host candidates); "
+                                  "empty: the bind address, or every address but loopback "
+                                  "when binding to all")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite")
     rtp_port_min: int = Field(10000, ge=1024, le=65534)
     rtp_port_max: int = Field(20000, ge=1026, le=65535)
@@ -125,6 +130,23 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise ValueError(f"ATENDE_ALLOW_DIRECT: {exc}") from None
         return v
+
+    @field_validator("webrtc_addresses")
+    @classmethod
+    def _check_webrtc(cls, v: str) -> str:
+        for a in (a.strip() for a in v.split(",") if a.strip()):
+            try:
+                ipaddress.ip_address(a)
+            except ValueError:
+                raise ValueError(f"ATENDE_WEBRTC_ADDRESSES: {a!r} is not an IP address") \
+                    from None
+        return v
+
+    @property
+    def webrtc_hosts(self) -> list[str]:
+        """The addresses WebRTC offers browsers (empty: all but loopback)."""
+        given = [a.strip() for a in self.webrtc_addresses.split(",") if a.strip()]
+        return given or ([self.bind] if self.bind not in ("0.0.0.0", "::") else [])
 
     @field_validator("calling_hours")
     @classmethod

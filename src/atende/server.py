@@ -47,6 +47,8 @@ from atende.channels.sip.outbound import SipDialer
 from atende.channels.sip.server import SipChannel
 from atende.channels.sip.tls import ensure_self_signed, server_context
 from atende.channels.sip.ua import UserAgent
+from atende.channels.webrtc.channel import WebRtcChannel
+from atende.channels.webrtc.ice import offer_addresses
 from atende.config import Settings
 from atende.dashboard.assistant_pages import assistant_pages
 from atende.dashboard.automation_pages import automation_pages
@@ -54,6 +56,7 @@ from atende.dashboard.call_pages import call_pages
 from atende.dashboard.live_pages import live_pages
 from atende.dashboard.pages import dashboard_router
 from atende.dashboard.stats_pages import stats_pages
+from atende.dashboard.talk_pages import talk_pages
 from atende.dashboard.trunk_pages import trunk_pages
 from atende.dashboard.web import Web
 from atende.dashboard.web import install as install_dashboard
@@ -106,6 +109,7 @@ class Atende:
         self.deliverer: Deliverer | None = None
         self.queue: CallQueue | None = None
         self.events = EventBus()
+        self.webrtc = WebRtcChannel()
         self.live: LiveCalls | None = None
         self.starter: CallStarter | None = None
         self._api_task: asyncio.Task[None] | None = None
@@ -158,6 +162,8 @@ class Atende:
         # Warm the recogniser: its first run allocates buffers and is several times slower.
         await loop.run_in_executor(self.executor, stt.transcribe, bytes(32000))
         self.channel.serve(self.engine)
+        offer_addresses(s.webrtc_hosts)
+        self.webrtc.serve(self.engine)
         await self.ua.start(s.bind, s.sip_port, s.sip_tls_port or None, self._tls_server())
         if self.freeswitch is not None:
             self.freeswitch.serve(self.engine)
@@ -199,7 +205,8 @@ class Atende:
                                 stats_pages(web),
                                 automation_pages(web, starter, hooks),
                                 assistant_pages(web, assistants, ai_providers,
-                                                self._voice_sample)])
+                                                self._voice_sample),
+                                talk_pages(web, assistants, self.webrtc)])
         config = uvicorn.Config(app, host=s.bind,
                                 port=s.api_port,
                                 log_config=None, access_log=False, lifespan="off")
@@ -298,6 +305,7 @@ class Atende:
             await self.queue.close()  # nothing new starts while the rest stops
         # Unregistering and hanging up side by side: an unreachable PBX delays no BYE.
         await all_before([c for c in (self.trunks.close() if self.trunks else None,
+                                      self.webrtc.close(),
                                       self.channel.close(deadline) if self.channel else None,
                                       self.freeswitch.close(deadline) if self.freeswitch
                                       else None)

@@ -16,12 +16,19 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 
 
 @asynccontextmanager
-async def chromium() -> AsyncIterator[Browser]:
-    """A headless Chromium (no sandbox: the tests run as root)."""
+async def chromium(microphone: Path | None = None) -> AsyncIterator[Browser]:
+    """A headless Chromium (no sandbox: the tests run as root). ``microphone``: a WAV the
+    fake microphone plays (in a loop), for WebRTC calls; ICE then stays on loopback."""
     path = require("chromium")
+    args = ["--no-sandbox", "--disable-gpu"]
+    if microphone is not None:
+        args += ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                 f"--use-file-for-fake-audio-capture={microphone}",
+                 "--allow-loopback-in-peer-connection",
+                 "--autoplay-policy=no-user-gesture-required",
+                 "--disable-features=WebRtcHideLocalIpsWithMdns"]
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=path, headless=True,
-                                          args=["--no-sandbox", "--disable-gpu"])
+        browser = await p.chromium.launch(executable_path=path, headless=True, args=args)
         try:
             yield browser
         finally:

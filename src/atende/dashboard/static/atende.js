@@ -161,6 +161,113 @@ function listenButton(button) {
   });
 }
 
+// A call to an assistant from the browser: the microphone in, the assistant out, over
+// WebRTC. The offer goes to atende over the signed-in session; nothing is trickled (the
+// offer waits for its candidates), and no STUN server is asked.
+function talk(box) {
+  const state = document.querySelector("[data-talk-state]");
+  const start = box.querySelector("[data-talk-start]");
+  const stop = box.querySelector("[data-talk-stop]");
+  const level = box.querySelector("[data-talk-level]");
+  const audio = box.querySelector("[data-talk-audio]");
+  const record = box.querySelector("[data-talk-record]");
+  const csrf = box.dataset.csrf;
+  let pc = null, mic = null, callId = null, meter = null, peak = 0, loud = 0;
+  state.textContent = "Press the button and allow the microphone.";
+  start.hidden = false;
+
+  const ended = (why) => {
+    if (meter) clearInterval(meter);
+    if (mic) for (const t of mic.getTracks()) t.stop();
+    if (pc) pc.close();
+    pc = null;
+    stop.hidden = true;
+    start.hidden = false;
+    start.disabled = false;
+    state.textContent = why;
+    if (callId) {
+      record.hidden = false;
+      record.querySelector("a").href = `/calls/${callId}`;
+    }
+  };
+  const listen = (stream) => {
+    // How loud what we hear is, shown and kept (peak, and 50 ms windows with speech).
+    const ctx = new AudioContext();
+    const analyser = ctx.createAnalyser();
+    ctx.createMediaStreamSource(stream).connect(analyser);
+    const samples = new Float32Array(analyser.fftSize);
+    meter = setInterval(() => {
+      analyser.getFloatTimeDomainData(samples);
+      let sum = 0;
+      for (const v of samples) sum += v * v;
+      const rms = Math.sqrt(sum / samples.length);
+      level.value = Math.min(1, rms * 4);
+      peak = Math.max(peak, rms);
+      if (rms > 0.02) loud += 1;
+      box.dataset.heardPeak = peak.toFixed(4);
+      box.dataset.heardLoud = String(loud);
+    }, 50);
+  };
+  const gathered = () => new Promise((resolve) => {
+    if (pc.iceGatheringState === "complete") return resolve();
+    const done = () => { if (pc.iceGatheringState === "complete") resolve(); };
+    pc.addEventListener("icegatheringstatechange", done);
+    setTimeout(resolve, 3000);  // whatever was found by then
+  });
+
+  start.addEventListener("click", async () => {
+    start.disabled = true;
+    record.hidden = true;
+    callId = null;
+    state.textContent = "Asking for the microphone…";
+    try {
+      mic = await navigator.mediaDevices.getUserMedia({ audio: true });
+    } catch (e) {
+      ended(`No microphone: ${e.message}. Allow it for this page and try again.`);
+      return;
+    }
+    pc = new RTCPeerConnection({ iceServers: [] });
+    for (const t of mic.getAudioTracks()) pc.addTrack(t, mic);
+    pc.addEventListener("track", (ev) => {
+      const stream = ev.streams[0] || new MediaStream([ev.track]);
+      audio.srcObject = stream;
+      listen(stream);
+    });
+    pc.addEventListener("connectionstatechange", () => {
+      if (!pc) return;
+      if (pc.connectionState === "connected") state.textContent = "Connected: talk now.";
+      if (pc.connectionState === "failed") ended("The connection failed (is this server's address reachable from here?).");
+      if (pc.connectionState === "disconnected") state.textContent = "The connection is interrupted…";
+    });
+    state.textContent = "Calling…";
+    await pc.setLocalDescription(await pc.createOffer());
+    await gathered();
+    const r = await fetch(`/assistants/${box.dataset.talk}/talk`, {
+      method: "POST", credentials: "same-origin",
+      body: new URLSearchParams({ csrf, sdp: pc.localDescription.sdp }),
+    });
+    let answer = null;
+    try { answer = await r.json(); } catch (e) { answer = null; }
+    if (!r.ok || !answer || !answer.sdp) {
+      ended(`The call was refused: ${answer && answer.error ? answer.error : "the server answered " + r.status + "; reload the page"}.`);
+      return;
+    }
+    callId = answer.call_id;
+    box.dataset.callId = callId;
+    await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
+    start.hidden = true;
+    stop.hidden = false;
+  });
+  stop.addEventListener("click", async () => {
+    if (callId) {
+      await fetch(`/talk/${callId}/hangup`, {
+        method: "POST", credentials: "same-origin", body: new URLSearchParams({ csrf }),
+      });
+    }
+    ended("Call ended.");
+  });
+}
+
 // Trunk states on a page follow the live registrations.
 function followTrunkStates(cells) {
   const icons = { ok: "✓", wait: "…", bad: "✗", off: "○" };
@@ -250,6 +357,8 @@ document.addEventListener("DOMContentLoaded", () => {
   if (states.length) followTrunkStates(states);
   const recording = document.querySelector("audio[data-recording]");
   if (recording) followRecording(recording);
+  const talkBox = document.querySelector("[data-talk]");
+  if (talkBox) talk(talkBox);
   const live = document.querySelector("[data-live-table]");
   if (live) followLive(live);
 });
