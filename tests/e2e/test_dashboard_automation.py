@@ -88,7 +88,7 @@ async def test_triggers_keys_and_scheduled_calls(
     admin, csrf = signed_in(atende, "ines")
 
     # A trigger URL, shown once in full, that a platform POSTs a form to.
-    r = admin.post("/automation/hooks", data={"csrf": csrf, "name": "calendar",
+    r = admin.post("/automation/hooks", data={"csrf": csrf, "name": "dashboard calendar",
                                               "trunk_id": trunk["id"]})
     assert r.status_code == 201 and "copy its URL now" in r.text
     url = re.search(r'data-copy="(http://[^"]+/v1/hooks/hk_[^"]+)"', r.text)
@@ -102,7 +102,7 @@ async def test_triggers_keys_and_scheduled_calls(
     assert f'data-queued="{scheduled["id"]}"' in page
     assert url.group(1) not in page  # the full URL is not shown again
     hook_id = next(h["id"] for h in atende.api.get("/v1/hooks").json()
-                   if h["name"] == "calendar")
+                   if h["name"] == "dashboard calendar")
     r = admin.post(f"/automation/hooks/{hook_id}/revoke", data={"csrf": csrf})
     assert r.status_code == 200 and "its URL answers 404" in r.text
     assert httpx.post(url.group(1), data={"phone_number": "alice"}).status_code == 404

@@ -67,6 +67,21 @@ async def test_an_admin_and_a_viewer_in_chromium(atende: AtendeProcess, tmp_path
                  new URLSearchParams({csrf, username: 'mal', password: 'x'.repeat(12) + 'yz',
                                       role: 'admin'})})).status""", csrf)
         assert status == 403
+
+        # Every page fits a phone's width (wide tables scroll inside their own box).
+        default = next(a for a in atende.api.get("/v1/assistants").json()
+                       if a["is_default"])
+        for name, path in [("calls", "/calls"), ("call", f"/calls/{call['id']}"),
+                           ("live", "/live"), ("stats", "/stats"),
+                           ("automation", "/automation"), ("assistants", "/assistants"),
+                           ("assistant", f"/assistants/{default['id']}"),
+                           ("providers", "/providers"), ("trunks", "/trunks"),
+                           ("users", "/users")]:
+            response = await viewer.goto(atende.base + path)
+            assert response is not None and response.status == 200, path
+            assert await viewer.evaluate(
+                "document.documentElement.scrollWidth <= window.innerWidth"), path
+            await viewer.screenshot(path=screenshot_path(f"phone-{name}"), full_page=True)
     listed = subprocess.run([sys.executable, "-m", "atende", "user", "list"],
                             env={**os.environ, **atende.env}, cwd=atende.workdir,
                             capture_output=True, text=True, timeout=60)

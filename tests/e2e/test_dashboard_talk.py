@@ -68,6 +68,15 @@ def test_talking_needs_an_admin_and_a_real_offer(atende: AtendeProcess) -> None:
     r = admin.post(f"/assistants/{default['id']}/talk",
                    data={"csrf": csrf, "sdp": "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\n"})
     assert r.status_code == 400 and "cannot be used" in r.json()["error"]
+    for junk in ("v=0\r\nm=audio x RTP/AVP\r\n", "v=0\r\n" + "a=" * 3000,
+                 "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=setup:sideways\r\n"):
+        r = admin.post(f"/assistants/{default['id']}/talk", data={"csrf": csrf, "sdp": junk})
+        assert r.status_code == 400, (junk[:40], r.status_code, r.text[:200])
+    # Each refused offer ended the call reserved for it: none is left live.
+    mine = [c for c in atende.api.get("/v1/calls", params={"limit": 50}).json()["items"]
+            if c["from_user"] == "tom"]
+    assert len(mine) == 4 and {c["status"] for c in mine} == {"failed"}
+    assert {c["hangup_cause"] for c in mine} == {"bad_offer"}
     r = admin.post("/assistants/nobody/talk", data={"csrf": csrf, "sdp": "v=0\r\n"})
     assert r.status_code == 404 and "no assistant" in r.json()["error"]
     r = admin.post("/talk/nope/hangup", data={"csrf": csrf})

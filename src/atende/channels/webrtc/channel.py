@@ -77,8 +77,10 @@ class WebRtcChannel:
             await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
             pc.addTrack(leg.track)
             await pc.setLocalDescription(await pc.createAnswer())
-        except (ValueError, KeyError, AttributeError) as exc:
-            await leg.finish("bad_offer")  # ended first: the closed state is then no news
+        except Exception as exc:
+            # Whatever the library makes of a bad offer, the call reserved for it must end
+            # (ended first, so that the closed state is then no news).
+            await leg.finish("bad_offer")
             router.ended_before_answer(info, "bad_offer")
             raise ValueError(f"the browser's offer cannot be used: {exc}") from None
         self._watch.spawn(self._give_up_unless(leg, connected))
