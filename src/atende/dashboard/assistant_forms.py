@@ -14,6 +14,7 @@ from typing import Any
 from atende.agent.tools import BUILTINS, OPTIONAL
 from atende.api.assistant_fields import AssistantOut
 from atende.api.providers import ProviderOut
+from atende.dashboard.web import whole
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 TOOLS = BUILTINS + OPTIONAL
@@ -172,10 +173,10 @@ def read_form(form: dict[str, list[str]], current: AssistantOut | None,
     for key in TURN_FIELDS:
         text = one(f"tt_{key}")
         if key in NUMBERS:
-            if text and not text.isdigit():
+            if text and whole(text) is None:
                 problems[f"tt_{key}"] = f"{key.replace('_', ' ')}: a whole number"
             elif text:
-                turn[key] = int(text)
+                turn[key] = whole(text)
             elif key in ("max_call_seconds", "reprompt_after_ms"):
                 turn[key] = None  # empty: off
             else:

@@ -15,7 +15,15 @@ from atende.api.assistant_fields import AssistantCreate, AssistantFields, Assist
 from atende.api.assistants import AssistantService
 from atende.api.providers import VENDORS, ProviderCreate, ProviderFields, ProviderService
 from atende.dashboard import assistant_forms as af
-from atende.dashboard.web import PageError, SignedIn, Web, first, problems_of, refusal
+from atende.dashboard.web import (
+    PageError,
+    SignedIn,
+    Web,
+    blame,
+    first,
+    problems_of,
+    refusal,
+)
 
 # (voice, text) → a WAV of the voice saying the text; ValueError: no such voice
 VoiceSample = Callable[[str, str], Awaitable[bytes]]
@@ -45,18 +53,13 @@ def assistant_pages(web: Web, assistants: AssistantService, providers: ProviderS
         except HTTPException as exc:
             raise PageError(exc.status_code, refusal(exc)) from None
 
-    def blame(problems: dict[str, str], exc: HTTPException, payload: dict[str, Any]) -> None:
-        said = refusal(exc)
-        head = said.partition(":")[0].split(".")[0].split("[")[0]
-        problems[head if head in payload or head in ("voice",) else ""] = said
-
     async def save(request: Request, current: AssistantOut | None) -> Response:
         who, form = await web.posted(request, admin=True)
         shared = await providers.all(None)
         payload, problems = af.read_form(form, current, shared)
         values = {**af.values_of(current), **{k: first(form, k) for k in form}}
         values["tools"] = form.get("tools", [])
-        values["transfers"] = [t for t in payload.get("transfers", [])]
+        values["transfers"] = list(payload.get("transfers", []))
         values["hours"] = {d: first(form, f"hours_{d}") for d in af.DAYS}
         for key in ("is_default", "record", "hours_on", "vm_detect"):
             values[key] = first(form, key) == "on"
@@ -69,9 +72,9 @@ def assistant_pages(web: Web, assistants: AssistantService, providers: ProviderS
                     saved = await assistants.update(
                         current.id, AssistantFields.model_validate(payload), None)
             except ValidationError as exc:
-                problems = {k.split(".")[0]: v for k, v in problems_of(exc).items()}
+                problems = problems_of(exc)
             except HTTPException as exc:
-                blame(problems, exc, payload)
+                problems = blame(exc, {*payload, "voice"})
             else:
                 return await form_page(who, af.values_of(saved), {}, saved,
                                        201 if current is None else 200,

@@ -16,7 +16,15 @@ from atende.api.hooks import HookCreate, HookOut, Hooks
 from atende.api.outbound import CallCreate, CallStarter
 from atende.api.schemas import CallSummary
 from atende.channels.secretary import domain_uuid
-from atende.dashboard.web import SignedIn, Web, first, problems_of, refusal
+from atende.dashboard.web import (
+    SignedIn,
+    Web,
+    blame,
+    first,
+    problems_of,
+    refusal,
+    whole,
+)
 from atende.store import apikeys
 from atende.store.db import CallFilter
 
@@ -46,13 +54,13 @@ def read_call(form: dict[str, list[str]]) -> tuple[dict[str, Any], dict[str, str
         metadata[key.strip()] = value.strip()
     payload["metadata"] = metadata
     for key, default in (("max_attempts", "1"), ("retry_after_minutes", "5")):
-        text = one(key) or default
-        if not text.isdigit():
+        number = whole(one(key) or default)
+        if number is None:
             problems[key] = f"{key.replace('_', ' ')}: a whole number"
         elif key == "max_attempts":
-            payload[key] = int(text)
+            payload[key] = number
         else:
-            payload["retry_after_seconds"] = int(text) * 60
+            payload["retry_after_seconds"] = number * 60
     if one("when") == "at":
         zone_name = one("timezone") or "UTC"
         try:
@@ -114,9 +122,7 @@ def automation_pages(web: Web, starter: CallStarter, hooks: Hooks) -> APIRouter:
             except ValidationError as exc:
                 problems = problems_of(exc)
             except HTTPException as exc:
-                words = refusal(exc)
-                head = words.partition(":")[0]
-                problems = {head if head in payload else "": words}
+                problems = blame(exc, payload)
             else:
                 return web.to(f"/calls/{row.id}")
         return await show(request, who, 400, call=shown, problems=problems,

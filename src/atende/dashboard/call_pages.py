@@ -19,7 +19,7 @@ from atende.api.recordings import recording_file
 from atende.api.schemas import CallDetail, CallSummary
 from atende.calls import automation
 from atende.dashboard.latency import latency_figures, waterfall
-from atende.dashboard.web import PageError, SignedIn, Web, first, refusal
+from atende.dashboard.web import PageError, SignedIn, Web, first, refusal, whole
 from atende.store.db import CallFilter
 
 PAGE = 100
@@ -76,7 +76,7 @@ def call_pages(web: Web, deliveries: Deliveries, recordings: Path) -> APIRouter:
         who = await web.need(request)
         params = dict(request.query_params)
         filters, chosen, problems = read_filters(params)
-        offset = int(params["offset"]) if params.get("offset", "").isdigit() else 0
+        offset = min(whole(params.get("offset", "")) or 0, 10_000_000)
         rows, total = await web.store.list_calls(filters, PAGE, offset)
         names = {a.id: a.name for a in await web.store.assistants()}
         trunk_names = {t.id: t.name for t in await web.store.trunks()}

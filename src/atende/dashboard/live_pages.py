@@ -36,14 +36,14 @@ def live_pages(web: Web, bus: EventBus, live: LiveCalls, queue: CallQueue) -> AP
         found, _ = await web.store.list_calls(CallFilter(ids=ids), 500, 0)
         return [CallSummary.of(c) for c in found]
 
-    async def show(request: Request, who: SignedIn, status: int = 200,
+    async def show(who: SignedIn, status: int = 200,
                    done: str | None = None, error: str | None = None) -> Response:
         return web.page("live.html", status, who=who, calls=await rows(),
                         now=datetime.now(UTC), words=WORDS, done=done, error=error)
 
     @router.get("/live")
     async def page(request: Request) -> Response:
-        return await show(request, await web.need(request))
+        return await show(await web.need(request))
 
     @router.get("/live/table")
     async def table(request: Request) -> Response:
@@ -78,9 +78,9 @@ def live_pages(web: Web, bus: EventBus, live: LiveCalls, queue: CallQueue) -> AP
         who, _ = await web.posted(request, admin=True)
         doing = await queue.cancel(call_id)
         if doing is None:
-            return await show(request, who, 409, error="that call is already over")
+            return await show(who, 409, error="that call is already over")
         said = {"queued": "The queued call will not be placed.",
                 "dialing": "The call is being cancelled."}.get(doing, "Hanging up the call.")
-        return await show(request, who, done=said)
+        return await show(who, done=said)
 
     return router

@@ -15,7 +15,7 @@ from phonenumbers import geocoder
 from pydantic import ValidationError
 
 from atende.api.trunk_fields import Kind, TrunkCreate, TrunkOut, TrunkUpdate
-from atende.dashboard.web import said
+from atende.dashboard.web import problems_of, whole
 from atende.telephony.numbers import NumberError, NumberFormat, format_for_trunk
 
 KINDS = (
@@ -136,10 +136,10 @@ def read_form(form: dict[str, list[str]], kind: str, editing: bool) -> tuple[
                 problems[key] = "give the outbound proxy's address, or switch it off"
             fields[key] = text if on and text else None
         elif key in ("port", "max_concurrent_calls"):
-            if text and not text.isdigit():
+            if text and whole(text) is None:
                 problems[key] = f"{key.replace('_', ' ')}: a whole number"
             else:
-                fields[key] = int(text) if text else None
+                fields[key] = whole(text)
         elif key == "password" and editing and not text:
             continue  # unchanged
         else:
@@ -159,15 +159,7 @@ def checked(posted: Posted, fields: dict[str, Any], editing: bool
             return TrunkUpdate.model_validate(fields)
         return TrunkCreate.model_validate({"kind": posted.values["kind"], **fields})
     except ValidationError as exc:
-        for error in exc.errors():
-            loc = error.get("loc") or ()
-            key = str(loc[0]) if loc else ""
-            words = said(dict(error))
-            if not key:  # a check across fields names its fields first: "a, b: …"
-                head, _, _ = words.partition(":")
-                key = next((k for k in (h.strip() for h in head.split(","))
-                            if k in BY_KIND.get(posted.values["kind"], ())), "")
-            posted.problems[key] = (posted.problems.get(key, "") + " " + words).strip()
+        posted.problems.update(problems_of(exc, BY_KIND.get(posted.values["kind"], ())))
         return None
 
 

@@ -20,7 +20,7 @@ from atende.api.trunk_fields import (
 )
 from atende.api.trunks import TrunkService
 from atende.dashboard import trunk_forms as tf
-from atende.dashboard.web import HEADERS, PageError, SignedIn, Web, first, refusal
+from atende.dashboard.web import HEADERS, PageError, SignedIn, Web, blame, first, refusal
 from atende.telephony.passwords import MIN_LENGTH
 
 NEW_TRUNK = {"kind": "extension", "transport": "udp", "number_format": "intl_plus",
@@ -97,7 +97,7 @@ def trunk_pages(web: Web, trunks: TrunkService) -> APIRouter:
             try:
                 made = await trunks.create(body)
             except HTTPException as exc:
-                blame(posted, exc)
+                posted.problems.update(blame(exc, tf.BY_KIND.get(kind, ())))
             else:
                 warned = " ".join(made.warnings)
                 return await show(who, made, 201, done="The trunk is saved. " + warned)
@@ -135,7 +135,7 @@ def trunk_pages(web: Web, trunks: TrunkService) -> APIRouter:
             try:
                 changed = await trunks.update(trunk_id, body)
             except HTTPException as exc:
-                blame(posted, exc)
+                posted.problems.update(blame(exc, tf.BY_KIND.get(t.kind, ())))
             else:
                 return await show(who, changed, done="Saved. " + " ".join(changed.warnings))
         return await form_page(who, {**tf.values_of(t), **posted.values}, posted.problems, t,
@@ -149,11 +149,3 @@ def trunk_pages(web: Web, trunks: TrunkService) -> APIRouter:
         return web.to(f"/trunks?deleted={quote(t.name)}")
 
     return router
-
-
-def blame(posted: tf.Posted, exc: HTTPException) -> None:
-    """A service's refusal, put on the field it names ("number: …") or on the form."""
-    said = refusal(exc)
-    head = said.partition(":")[0]
-    key = head if head in tf.BY_KIND.get(posted.values["kind"], ()) else ""
-    posted.problems[key] = said

@@ -4,7 +4,7 @@ answer to a request that cannot be served (a page that says why)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -82,13 +82,19 @@ def said(error: Mapping[str, Any]) -> str:
     return str(error.get("msg", "")).removeprefix("Value error, ")
 
 
-def problems_of(exc: ValidationError) -> dict[str, str]:
-    """A model's complaints by field ("" for the form as a whole), in words."""
+def problems_of(exc: ValidationError, fields: Collection[str] = ()) -> dict[str, str]:
+    """A model's complaints by field ("" for the form as a whole), in words. A check across
+    fields names them first ("username, host: …"): it goes on the first of ``fields`` it
+    names."""
     out: dict[str, str] = {}
     for error in exc.errors():
         loc = error.get("loc") or ()
+        words = said(dict(error))
         key = str(loc[0]) if loc else ""
-        out[key] = (out.get(key, "") + " " + said(dict(error))).strip()
+        if not key:
+            named = (h.strip() for h in words.partition(":")[0].split(","))
+            key = next((k for k in named if k in fields), "")
+        out[key] = (out.get(key, "") + " " + words).strip()
     return out
 
 
@@ -99,6 +105,21 @@ def refusal(exc: HTTPException) -> str:
         return detail
     return "; ".join(str(d.get("msg", d)) if isinstance(d, dict) else str(d)
                      for d in detail) if isinstance(detail, list) else str(detail)
+
+
+def whole(text: str) -> int | None:
+    """A form's whole number, or None when the text is not one ("²" is a digit to
+    str.isdigit, not to int). At most 9 digits: the models bound what they take."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else None
+
+
+def blame(exc: HTTPException, fields: Collection[str]) -> dict[str, str]:
+    """A service's refusal as a form's problem: on the field it names first
+    ("business_hours.closed.destination: …" → business_hours) when the form has it, else
+    on the form as a whole."""
+    words = refusal(exc)
+    head = words.partition(":")[0].split(".")[0].split("[")[0].strip()
+    return {head if head in fields else "": words}
 
 
 class Web:
