@@ -233,10 +233,17 @@ function talk(box) {
       audio.srcObject = stream;
       listen(stream);
     });
+    let talking = false;
     pc.addEventListener("connectionstatechange", () => {
       if (!pc) return;
-      if (pc.connectionState === "connected") state.textContent = "Connected: talk now.";
-      if (pc.connectionState === "failed") ended("The connection failed (is this server's address reachable from here?).");
+      if (pc.connectionState === "connected") {
+        talking = true;
+        state.textContent = "Connected: talk now.";
+      }
+      if (pc.connectionState === "failed" || pc.connectionState === "closed") {
+        ended(talking ? "The call ended (the assistant hung up, or the connection was lost)."
+          : "The connection failed (is this server's address reachable from here?).");
+      }
       if (pc.connectionState === "disconnected") state.textContent = "The connection is interrupted…";
     });
     state.textContent = "Calling…";
