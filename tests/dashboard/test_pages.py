@@ -224,6 +224,8 @@ def test_calls_and_a_calls_conversation(site: Site, tmp_path: Path) -> None:
     assert 'src="/calls/c1/recording"' in page.text and 'data-at="1.00"' in page.text
     assert b.get("/calls/c1/recording").content == b"RIFF....WAVE"
     assert b.get("/calls/c2/recording").status_code == 404
+    # c2 was taken by no assistant: none is named (not the default one)
+    assert "<dt>Assistant</dt><dd>—</dd>" in b.get("/calls/c2").text
     assert "default-src 'self'" in page.headers["content-security-policy"]
     assert b.get("/calls/nope").status_code == 404
 

@@ -98,7 +98,9 @@ def call_pages(web: Web, deliveries: Deliveries, recordings: Path) -> APIRouter:
         detail = CallDetail.of(row)
         replies, scale = waterfall(detail.turns)
         sent: list[DeliveryOut] = await deliveries.of_call(call_id)
-        assistant = await web.store.assistant_by_id(detail.assistant_id)
+        # a call no assistant took has none (assistant_by_id(None) is the default one)
+        assistant = await web.store.assistant_by_id(detail.assistant_id) \
+            if detail.assistant_id else None
         trunk = next((t for t in await web.store.trunks() if t.id == detail.trunk_id), None)
         offsets: dict[int, float] = {}
         if detail.answer_at is not None:  # the recording starts when the call is answered

@@ -38,7 +38,7 @@ STATIC = {"atende.css": "text/css", "atende.js": "text/javascript"}
 def dashboard_router(web: Web, api_key_ok: Callable[[str], Awaitable[bool]],
                      clock: Callable[[], float] | None = None,
                      limiter: accounts.LoginLimiter | None = None) -> APIRouter:
-    """Signing in, the calls and the users. ``api_key_ok``: whether a key is a live API
+    """Signing in and the users. ``api_key_ok``: whether a key is a live API
     key of no domain (the first admin is made by whoever has one); ``clock``: monotonic
     seconds, for the sign-in limiter."""
     now_s = clock or time.monotonic

@@ -51,8 +51,9 @@ def trunk_pages(web: Web, trunks: TrunkService) -> APIRouter:
     async def show(who: SignedIn, t: TrunkOut, status: int = 200, done: str | None = None,
                    test: TrunkTestOut | None = None, tried: str = "",
                    error: str | None = None) -> Response:
-        assistant = next((a for a in await web.store.assistants()
-                          if a.id == t.assistant_id), None)
+        # None: the default assistant, which the page names as such
+        assistant = await web.store.assistant_by_id(t.assistant_id) if t.assistant_id \
+            else None
         return web.page("trunk.html", status, who=who, trunk=t, state=tf.state_words(t),
                         assistant=assistant, test=test, tried=tried, done=done, error=error)
 

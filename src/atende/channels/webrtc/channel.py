@@ -70,8 +70,7 @@ class WebRtcChannel:
                     await leg.finish("remote_hangup" if state == "closed"
                                      else "connection_lost")
                 else:
-                    await leg.finish("connection_failed")
-                    router.ended_before_answer(info, "connection_failed")
+                    await self._never_connected(leg, router)
 
         try:
             await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
@@ -92,11 +91,16 @@ class WebRtcChannel:
         except TimeoutError:
             if not leg.ended and self.router is not None:
                 log.info("call %s: the browser never connected", leg.info.id)
-                await leg.finish("connection_failed")
-                self.router.ended_before_answer(leg.info, "connection_failed")
+                await self._never_connected(leg, self.router)
             return
         await leg.done.wait()
         self.legs.pop(leg.info.id, None)
+
+    @staticmethod
+    async def _never_connected(leg: WebRtcLeg, router: CallRouter) -> None:
+        """A call whose browser never got through: over, and its place given back."""
+        await leg.finish("connection_failed")
+        router.ended_before_answer(leg.info, "connection_failed")
 
     async def hangup(self, call_id: str, cause: str = "remote_hangup") -> bool:
         """The browser hung up (its button): whether there was such a call."""
