@@ -20,6 +20,7 @@ LAYERS: list[set[str]] = [
     {"__main__", "cli", "server", "config"},
     {"dashboard"},
     {"api"},
+    {"bridge"},
     {"calls"},
     {"agent", "telephony", "webhooks"},
     {"channels"},

@@ -15,6 +15,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from atende.calls.hours import CallingHours, HoursError
+from atende.sip.auth import SUPPORTED as DIGEST_ALGORITHMS
 from atende.telephony.guard import DEFAULT_DIRECT, parse_cidrs
 
 
@@ -120,7 +121,24 @@ class Settings(BaseSettings):
     calling_hours: str = Field("", description="daily window for calls placed through "
                                "the API when the request gives none, as HH:MM-HH:MM in the "
                                "callee's time zone (e.g. 09:00-20:00); empty: any time")
+    bridge_digest: str = Field("MD5", description="digest algorithms the SIP bridge's "
+                               "listener challenges with, comma-separated, preferred first: "
+                               "MD5, SHA-256 or both (each is one challenge; some clients, "
+                               "Debian 12's baresip among them, give up when any challenge "
+                               "is one they cannot answer)")
     log_level: str = Field("info")
+
+    @field_validator("bridge_digest")
+    @classmethod
+    def _check_digest(cls, v: str) -> str:
+        names = [a.strip().upper() for a in v.split(",") if a.strip()]
+        if not names or any(a not in DIGEST_ALGORITHMS for a in names):
+            raise ValueError("give MD5, SHA-256 or both, comma-separated (e.g. SHA-256,MD5)")
+        return ",".join(dict.fromkeys(names))
+
+    @property
+    def bridge_digest_algorithms(self) -> tuple[str, ...]:
+        return tuple(self.bridge_digest.split(","))
 
     @field_validator("allow_direct")
     @classmethod

@@ -22,6 +22,7 @@ from atende.aio import all_before
 from atende.api.abuse import abuse_router
 from atende.api.app import create_api
 from atende.api.assistants import AssistantService, assistants_router
+from atende.api.bridge import bridge_routers
 from atende.api.deliveries import Deliveries, deliveries_router
 from atende.api.events import events_router
 from atende.api.hooks import Hooks, hooks_router, trigger_router
@@ -32,6 +33,8 @@ from atende.api.providers import ProviderService, providers_router
 from atende.api.recordings import recordings_router
 from atende.api.stats import stats_router
 from atende.api.trunks import TrunkService, trunks_router
+from atende.bridge.listener import ListenerParts
+from atende.bridge.service import BridgeService
 from atende.calls.automation import Callback
 from atende.calls.engine import CallEngine
 from atende.calls.events import EventBus
@@ -111,6 +114,7 @@ class Atende:
         self.events = EventBus()
         self.webrtc = WebRtcChannel()
         self.live: LiveCalls | None = None
+        self.bridge: BridgeService | None = None
         self.starter: CallStarter | None = None
         self._api_task: asyncio.Task[None] | None = None
 
@@ -136,8 +140,10 @@ class Atende:
         providers = ProviderRegistry(stt, s.tts_voice_path, egress)
         box = SecretBox.from_settings(s.secret_key, s.data_dir)
         self.trunks = TrunkManager(self.ua, box)
-        self.channel = SipChannel(self.ua, PortAllocator(s.rtp_port_min, s.rtp_port_max),
-                                  InboundGate(self.trunks, DirectCallPolicy(s.allow_direct_list)),
+        rtp_ports = PortAllocator(s.rtp_port_min, s.rtp_port_max)
+        direct = DirectCallPolicy(s.allow_direct_list)
+        self.channel = SipChannel(self.ua, rtp_ports,
+                                  InboundGate(self.trunks, direct),
                                   self.guard, media_host=s.bind,
                                   answer_delay=s.answer_delay_ms / 1000,
                                   rtp_timeout=s.rtp_timeout_s)
@@ -171,6 +177,12 @@ class Atende:
         if self.esl is not None:
             self.esl.start()
         await self.trunks.load(await self.store.trunks())
+        self.bridge = BridgeService(
+            self.store, box, ListenerParts(s.bind, rtp_ports, records, direct, self.guard,
+                                           s.public_ip, s.rtp_timeout_s,
+                                           s.bridge_digest_algorithms),
+            self._own_ports())
+        await self.bridge.load()
         self.deliverer.start()  # picks up what was pending before a restart, too
         self.queue = queue = CallQueue(self.store, self.engine, live, records, self.trunks)
         queue.start()  # and so does the call queue
@@ -193,7 +205,8 @@ class Atende:
                    events_router(self.events, self.store),
                    stats_router(self.store),
                    metrics_router(self.store, self._live_figures),
-                   abuse_router(self.guard, self.ua.now)]
+                   abuse_router(self.guard, self.ua.now),
+                   *bridge_routers(self.bridge)]
         public = [trigger_router(self.store, starter)]
         probes = [self._freeswitch_health] if self.freeswitch or self.esl else []
         app = create_api(self.store, routers, public, probes)
@@ -229,6 +242,17 @@ class Atende:
         if self.starter is None:
             return {"error": "call backs cannot be scheduled while atende starts"}
         return await self.starter.callback(callback)
+
+    def _own_ports(self) -> dict[int, str]:
+        """The ports atende itself listens on (the bridge must take others)."""
+        s = self.settings
+        own = {s.sip_port: "SIP port", s.api_port: "API port"}
+        if s.sip_tls_port:
+            own[s.sip_tls_port] = "SIP TLS port"
+        if s.esl_server_port:
+            own[s.esl_server_port] = "event socket port"
+            own[s.audio_stream_port] = "audio stream port"
+        return own
 
     def _live_figures(self) -> tuple[int, dict[str, int], list[tuple[str, str, bool]]]:
         """For /metrics: calls active now, SIP message counters, trunk registrations."""
@@ -307,6 +331,7 @@ class Atende:
         await all_before([c for c in (self.trunks.close() if self.trunks else None,
                                       self.webrtc.close(),
                                       self.channel.close(deadline) if self.channel else None,
+                                      self.bridge.close(deadline) if self.bridge else None,
                                       self.freeswitch.close(deadline) if self.freeswitch
                                       else None)
                           if c is not None], deadline + 0.5)

@@ -19,6 +19,8 @@ from atende.store.db import unavailable
 DEFAULT_BODY_BYTES = 256 * 1024
 BODY_BYTES_BY_PREFIX = (("/v1/assistants", 1024 * 1024),)  # prompts and rules run long
 MAX_JSON_DEPTH = 32  # free-form metadata and rules: deep enough for any real use
+# Routes whose specification answers bad input with 400 rather than atende's 422.
+PLAIN_400_PREFIXES = ("/call/",)
 
 
 @dataclass(frozen=True)
@@ -154,7 +156,8 @@ class Intake:
                 break
         kind = headers.get("content-type", "application/json").lower()
         if body and "json" in kind and (unfit := json_problem(bytes(body))) is not None:
-            await answer(send, 422, unfit)
+            bad = 400 if scope["path"].startswith(PLAIN_400_PREFIXES) else 422
+            await answer(send, bad, unfit)
             return
         await self.app(scope, _replay(bytes(body), receive), send)
 

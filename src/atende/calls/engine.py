@@ -26,7 +26,7 @@ from atende.calls.records import CallRecords
 from atende.calls.retry import next_attempt_at
 from atende.calls.transfers import Transfers, outbound_info
 from atende.channels.dialer import Dialer, DialError, DialOutcome, DialRequest, PreparedDial
-from atende.channels.leg import CallInfo, CallLeg, Rejection, TransferResult
+from atende.channels.leg import CallInfo, CallLeg, Refused, Rejection, TransferResult
 from atende.media.recording import WavRecorder, recording_path
 from atende.providers.registry import ProviderRegistry
 from atende.store import models
@@ -123,6 +123,10 @@ class CallEngine:
             "direction": info.direction, "from": info.from_uri, "to": info.to_uri,
             "trunk_id": trunk.config.id if trunk else None, "assistant_id": assistant.id})
         self.live.add(LiveCall(assistant, info))
+        return None
+
+    async def answering(self, info: CallInfo, ringing: Callable[[], None]) -> Refused | None:
+        ringing()  # an assistant takes every call it admitted
         return None
 
     def connected(self, leg: CallLeg) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import abc
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
@@ -121,10 +122,25 @@ class Rejection(Enum):
     UNAVAILABLE = "unavailable"
 
 
+@dataclass(frozen=True)
+class Refused:
+    """Refuse a call that rang with this status, in SIP terms (as DialOutcome.sip_status;
+    other channels map it): a bridge passing its callee's answer back to the caller."""
+
+    status: int  # 400–699
+    reason: str
+
+
 class CallRouter(Protocol):
     """What a channel asks of the application about each incoming call."""
 
     async def admit(self, info: CallInfo) -> Rejection | None: ...
+
+    async def answering(self, info: CallInfo, ringing: Callable[[], None]) -> Refused | None:
+        """The admitted call may ring: call ``ringing`` when the caller should hear it
+        ring, and return when the call is to be answered (None) or refused. A channel
+        that cannot ring (or that answers at once) need not ask."""
+        ...
 
     def connected(self, leg: CallLeg) -> None: ...
 

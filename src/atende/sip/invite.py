@@ -202,6 +202,15 @@ class InviteSession:
         actions.append(Reply(self._invite_txn, ok))
         return actions
 
+    def refuse(self, status: int, reason: str) -> list[Action]:
+        """A final refusal (4xx–6xx) of the INVITE we have not answered: a bridge passing
+        on its callee's answer. The transaction takes care of the ACK."""
+        if self.phase != Phase.EARLY or self._invite is None or self._invite_txn is None:
+            return []
+        self.phase = Phase.ENDED
+        return [Reply(self._invite_txn, make_response(self._invite, status, reason or None,
+                                                      to_tag=self.dialog.local_tag))]
+
     def cancel(self) -> list[Action]:
         """A CANCEL of the INVITE (its own 200 is the driver's): 487 while unanswered."""
         if self.phase != Phase.EARLY or self._invite is None or self._invite_txn is None:

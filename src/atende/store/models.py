@@ -304,3 +304,16 @@ class WebSession(Base):
     csrf: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class BridgeSettings(Base):
+    """The SIP bridge's configuration (seed 004), one row: its plain settings as JSON and
+    its two passwords encrypted (store/secrets.py)."""
+
+    __tablename__ = "bridge_settings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always 1
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON)
+    sip_password_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
+    listen_secret_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

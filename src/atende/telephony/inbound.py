@@ -10,6 +10,7 @@ from functools import lru_cache
 from atende.channels.sip.gate import Admit, Challenge, GateResult, Refuse
 from atende.sip.auth import DigestServer
 from atende.sip.message import Request
+from atende.sip.transaction import Address
 from atende.telephony.guard import DirectCallPolicy, parse_cidrs
 from atende.telephony.numbers import NumberError, format_for_trunk
 from atende.telephony.trunks import TrunkConfig, TrunkManager
@@ -41,7 +42,8 @@ class InboundGate:
         self.direct = direct
         self.digest = DigestServer(realm)
 
-    def check(self, req: Request, source_ip: str, now: float) -> GateResult:
+    def check(self, req: Request, source: Address, now: float) -> GateResult:
+        source_ip = source[1]
         user = (req.uri.user or "").split(";")[0]
         for live in self.trunks.trunks.values():
             t = live.config
@@ -93,8 +95,8 @@ class DirectOnly:
     def __init__(self, direct: DirectCallPolicy) -> None:
         self.direct = direct
 
-    def check(self, req: Request, source_ip: str, now: float) -> GateResult:
-        if self.direct.allows(source_ip):
+    def check(self, req: Request, source: Address, now: float) -> GateResult:
+        if self.direct.allows(source[1]):
             return Admit(None)
         return Refuse(403, "Direct calls not allowed from here")
 

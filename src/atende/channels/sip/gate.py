@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from atende.sip.message import Request
+from atende.sip.transaction import Address
 
 
 @dataclass(frozen=True)
@@ -14,6 +15,9 @@ class Admit:
     """Take the call."""
 
     trunk_id: str | None  # the trunk the call came in on; None: a direct call
+    # Who the caller is, in the gate's words, for the router (CallInfo.extra["caller"]):
+    # the bridge's gate says "sip_server" for its SIP server's calls.
+    caller: str | None = None
 
 
 @dataclass(frozen=True)
@@ -37,7 +41,9 @@ GateResult = Admit | Refuse | Challenge
 class Gate(Protocol):
     """What the SIP channel asks before taking an incoming call."""
 
-    def check(self, req: Request, source_ip: str, now: float) -> GateResult: ...
+    def check(self, req: Request, source: Address, now: float) -> GateResult:
+        """Whether to take ``req`` that came from ``source`` (transport, ip, port)."""
+        ...
 
     def trunk_address(self, source_ip: str) -> bool:
         """Whether ``source_ip`` is a trunk's own PBX or carrier (never to be blocked)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from atende.aio import BackgroundTasks
@@ -18,6 +19,7 @@ from atende.channels.sip.server import DialogCall, SipChannel
 from atende.channels.sip.transport import address, resolve
 from atende.sip.auth import DigestClient
 from atende.sip.dialog import Dialog, new_tag
+from atende.sip.grammar import quote
 from atende.sip.invite import InviteSession
 from atende.sip.invite_client import (
     Done,
@@ -49,6 +51,7 @@ class SipDial:
     route: list[str] = field(default_factory=list)
     ring_timeout: float = 30.0
     headers: tuple[tuple[str, str], ...] = ()  # e.g. Replaces, from a REFER's target
+    display: str | None = None  # our From's display name (a bridge: its caller's)
 
 
 class SipDialer:
@@ -59,7 +62,10 @@ class SipDialer:
         self.ua = channel.ua
         self._tasks = BackgroundTasks()  # CANCELs and BYEs: their answers change nothing
 
-    async def dial(self, d: SipDial, cancel: asyncio.Event | None = None) -> DialOutcome:
+    async def dial(self, d: SipDial, cancel: asyncio.Event | None = None,
+                   ringing: Callable[[], None] | None = None) -> DialOutcome:
+        """Place ``d`` until it is answered or settled otherwise; ``ringing`` is called when
+        the callee's side first says it rings (a bridge passes that on to its caller)."""
         ch = self.channel
         leg = SipLeg(d.info, ch.ports, ch, ch.rtp_timeout)
         try:
@@ -67,7 +73,7 @@ class SipDialer:
         except OSError:
             return DialOutcome("failed", None, "no free RTP port")
         try:
-            outcome = await self._invite(d, leg, cancel or asyncio.Event())
+            outcome = await self._invite(d, leg, cancel or asyncio.Event(), ringing)
         except Exception:
             log.exception("placing call %s failed", d.info.id)
             outcome = DialOutcome("failed", None, "internal error while dialling")
@@ -75,13 +81,13 @@ class SipDialer:
             await leg.media.close()
         return outcome
 
-    async def _invite(self, d: SipDial, leg: SipLeg, cancel: asyncio.Event
-                      ) -> DialOutcome:
+    async def _invite(self, d: SipDial, leg: SipLeg, cancel: asyncio.Event,
+                      ringing: Callable[[], None] | None) -> DialOutcome:
         """Run the InviteClient: its requests go out, the INVITE's responses, the user's
         cancel and its deadlines come back in, one at a time, until it is Done."""
         loop = asyncio.get_running_loop()
         client = InviteClient(
-            ruri=d.ruri, from_=f"<{d.from_uri}>;tag={new_tag()}",
+            ruri=d.ruri, from_=f"{_display(d.display)}<{d.from_uri}>;tag={new_tag()}",
             contact=self.channel.contact_for(d.address),
             offer=build_offer(self.ua.advertised_host(d.address[1]), leg.media.port,
                               new_session_id(), 1),
@@ -113,6 +119,8 @@ class SipDialer:
                         self._tasks.spawn(self._send_quietly(action.request, to))
                     elif isinstance(action, Progress):
                         log.info("call %s: %d %s", d.info.id, action.status, action.reason)
+                        if ringing is not None:
+                            ringing()
                 deadline = client.next_deadline()
                 timeout = None if deadline is None else max(0.0, deadline - self.ua.now())
                 try:
@@ -169,6 +177,12 @@ class SipDialer:
         except OSError:
             return fallback
         return address(transport, ip, uri.port or 5060)
+
+
+def _display(name: str | None) -> str:
+    """A From display name, quoted (with a space before the address), or nothing."""
+    cleaned = "".join(c for c in name or "" if c.isprintable())[:64]
+    return f"{quote(cleaned)} " if cleaned else ""
 
 
 def route_for_proxy(proxy_host: str, proxy_port: int | None) -> list[str]:

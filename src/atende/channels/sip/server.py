@@ -10,10 +10,19 @@ import asyncio
 import logging
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from atende.aio import BackgroundTasks, all_before
-from atende.channels.leg import CallInfo, CallLeg, CallRouter, Rejection, TransferResult
+from atende.channels.leg import (
+    CallInfo,
+    CallLeg,
+    CallRouter,
+    Refused,
+    Rejection,
+    TransferResult,
+)
 from atende.channels.secretary import (
     CALL_HEADER,
     DOMAIN_HEADER,
@@ -99,6 +108,9 @@ class _NotServing:
     async def admit(self, info: CallInfo) -> Rejection | None:
         return Rejection.UNAVAILABLE
 
+    async def answering(self, info: CallInfo, ringing: Callable[[], None]) -> Refused | None:
+        return Refused(480, "Temporarily Unavailable")
+
     def connected(self, leg: CallLeg) -> None:
         pass
 
@@ -113,14 +125,22 @@ class _NotServing:
         return None, "atende is not taking calls"
 
 
+class Registrations(Protocol):
+    """What answers REGISTER on a channel that keeps registrations (the bridge's)."""
+
+    def register(self, req: Request, source: Address, now: float) -> Response: ...
+
+
 class SipChannel:
     """The SIP side of atende: serves the user agent's requests once given a router, and
     takes the calls channels/sip/outbound.py places."""
 
     def __init__(self, ua: UserAgent, ports: PortAllocator, gate: Gate,
                  guard: Guard | None = None, media_host: str = "0.0.0.0",
-                 answer_delay: float = 0.0, rtp_timeout: float = 60.0) -> None:
+                 answer_delay: float = 0.0, rtp_timeout: float = 60.0,
+                 registrar: Registrations | None = None) -> None:
         self.ua = ua
+        self.registrar = registrar  # None: REGISTER is not allowed here
         self.router: CallRouter = _NotServing()
         self.ports = ports
         self.gate = gate
@@ -158,6 +178,8 @@ class SipChannel:
             self._on_cancel(req, txn)
         elif method == "OPTIONS":
             self.ua.respond(txn, with_capabilities(make_response(req, 200)))
+        elif method == "REGISTER" and self.registrar is not None:
+            self.ua.respond(txn, self.registrar.register(req, source, self.ua.now()))
         elif req.to.tag:
             call = self._find(req)
             if call is None:
@@ -254,7 +276,7 @@ class SipChannel:
             self.guard.failure(source[1], now, "tried a locked user")
             self.ua.respond(txn, make_response(req, 403, "Too many failed attempts"))
             return
-        verdict = self.gate.check(req, source[1], now)
+        verdict = self.gate.check(req, source, now)
         if isinstance(verdict, Refuse):
             if self.guard is not None:
                 self.guard.failure(source[1], now, verdict.reason, protected=ours)
@@ -280,6 +302,8 @@ class SipChannel:
             from_display=from_.display, to_user=req.uri.user or req.to.uri.user,
             remote_address=f"{source[1]}:{source[2]}", external_id=req.call_id,
         )
+        if verdict.caller is not None:
+            info.extra["caller"] = verdict.caller
         if verdict.trunk_id is not None:
             info.extra["trunk_id"] = verdict.trunk_id
         elif secretary := assistant_id(req.headers.get(SECRETARY_HEADER)):
@@ -321,10 +345,13 @@ class SipChannel:
             self.ua.advertised_host(source[1]), leg.media.port, incoming.offer)
         call = DialogCall(incoming.info, session, leg, invite_key=key)
         incoming.call = call
-        self._apply(call, session.ring())
-        if self.answer_delay > 0:
+        refusal = await self.router.answering(incoming.info,
+                                              lambda: self._apply(call, session.ring()))
+        if refusal is not None:
+            self._apply(call, session.refuse(refusal.status, refusal.reason))
+        elif self.answer_delay > 0:
             await asyncio.sleep(self.answer_delay)
-        if session.phase != Phase.EARLY:  # cancelled while it rang
+        if session.phase != Phase.EARLY:  # cancelled while it rang, or refused
             await leg.media.close()
             return
         self.add(call)

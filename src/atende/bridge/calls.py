@@ -1,0 +1,229 @@
+"""Each bridge call as two legs: the router of the bridge's SIP channel. A call admitted on
+the listener is placed to the other side (the SIP server, or a client registered with
+the bridge when the SIP server calls its extension); the caller hears it ring when the
+callee rings, is answered when the callee answers, and gets the callee's refusal
+otherwise. Answered, the two legs are joined (channels/bridge.py) until either hangs up.
+
+Each side has its own dialog (a B2BUA): nothing of one side's SIP reaches the other but
+what is mapped on purpose (ringing, the final status, the audio, the keys, the hang-up).
+One call record per bridged call, channel ``bridge``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from atende.aio import BackgroundTasks
+from atende.bridge.settings import BridgeConfig
+from atende.calls.records import CallRecords
+from atende.channels.bridge import bridge
+from atende.channels.dialer import DialOutcome
+from atende.channels.leg import CallInfo, CallLeg, Refused, Rejection
+from atende.channels.sip.outbound import SipDial
+from atende.sip.transaction import Address
+from atende.sip.uri import SipUri
+from atende.store import models
+from atende.store.db import insert_call, update_call
+
+log = logging.getLogger(__name__)
+RING_TIMEOUT_S = 60.0
+
+
+class Placer(Protocol):
+    """Places the far leg (the bridge's SipDialer)."""
+
+    async def dial(self, d: SipDial, cancel: asyncio.Event | None = None,
+                   ringing: Callable[[], None] | None = None) -> DialOutcome: ...
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a call admitted on the listener goes: the Request-URI, the first hop, who we
+    are there and our credentials (none towards a client registered with us)."""
+
+    ruri: SipUri
+    address: Address
+    from_uri: str
+    username: str = ""
+    password: str = field(default="", repr=False)
+    direction: str = "inbound"  # as the SIP server sees it: into it, or out of it
+
+
+# Where an admitted call goes: a Target, or why it goes nowhere.
+Route = Callable[[CallInfo], Awaitable[Target | Rejection]]
+
+
+def refusal_for(outcome: DialOutcome) -> Refused:
+    """What the caller is told when the far side did not answer: its own status where it
+    means the same to the caller, else a status about the bridge's part."""
+    status = outcome.sip_status
+    if status is None:
+        if outcome.status == "no_answer":
+            return Refused(480, "No Answer")
+        return Refused(408, "The SIP server did not answer")
+    if status in (401, 407):
+        # Our credentials, not the caller's: the bridge is misconfigured.
+        return Refused(502, "The SIP server refused the bridge's credentials")
+    if status == 503:
+        return Refused(500, "The SIP server is unavailable")  # as a proxy would (§16.7)
+    if 300 <= status < 400 or status == 487:
+        return Refused(480, "Temporarily Unavailable")
+    if 400 <= status < 700:
+        return Refused(status, outcome.reason.partition(" ")[2] or "")
+    return Refused(500, "Unexpected answer from the SIP server")
+
+
+@dataclass
+class _Call:
+    """A bridge call while it lasts."""
+
+    info: CallInfo
+    target: Target
+    cancel: asyncio.Event = field(default_factory=asyncio.Event)
+    far: CallLeg | None = None  # the leg we placed, once answered
+
+
+class BridgeCalls:
+    """The bridge channel's router: admits calls while the bridge is enabled, places each
+    one's far leg, and joins the two when it answers."""
+
+    def __init__(self, config: Callable[[], BridgeConfig], route: Route, placer: Placer,
+                 records: CallRecords) -> None:
+        self._config = config
+        self._route = route
+        self._placer = placer
+        self._records = records
+        self._calls: dict[str, _Call] = {}
+        self._accepting = True
+        self._idle = asyncio.Event()  # set while no call is in progress
+        self._idle.set()
+        self._tasks = BackgroundTasks()
+
+    def __len__(self) -> int:
+        return len(self._calls)
+
+    def stop_accepting(self) -> None:
+        """New calls are refused from now on (the listener moved, or closes); the calls in
+        progress go on."""
+        self._accepting = False
+
+    async def wait_idle(self) -> None:
+        """Until no call is left."""
+        await self._idle.wait()
+        await self._tasks.wait()
+
+    def _forget(self, call_id: str) -> _Call | None:
+        call = self._calls.pop(call_id, None)
+        if not self._calls:
+            self._idle.set()
+        return call
+
+    # the channel's router ---------------------------------------------------------------
+    async def admit(self, info: CallInfo) -> Rejection | None:
+        if not (self._accepting and self._config().enabled):
+            return Rejection.UNAVAILABLE
+        target = await self._route(info)
+        if isinstance(target, Rejection):
+            return target
+        info.extra["bridge_to"] = str(target.ruri)
+        self._calls[info.id] = _Call(info, target)
+        self._idle.clear()
+        now = self._records.wall()
+        self._records.store.submit(insert_call(models.Call(
+            id=info.id, channel="bridge", direction=target.direction,
+            from_uri=info.from_uri, to_uri=str(target.ruri), from_user=info.from_user,
+            from_display=info.from_display, to_user=target.ruri.user,
+            remote_address=info.remote_address, external_id=info.external_id,
+            status="ringing", invite_at=now)))
+        self._records.events.publish(info.id, "call.ringing", {
+            "direction": target.direction, "from": info.from_uri, "to": str(target.ruri),
+            "channel": "bridge"})
+        return None
+
+    async def answering(self, info: CallInfo, ringing: Callable[[], None]) -> Refused | None:
+        call = self._calls.get(info.id)
+        if call is None:
+            return Refused(500, "Server Internal Error")
+        target = call.target
+        far_info = CallInfo(id=uuid.uuid4().hex, channel="sip", direction="outbound",
+                            from_uri=target.from_uri, to_uri=str(target.ruri),
+                            to_user=target.ruri.user, extra={"bridge_of": info.id})
+        display = info.from_display or info.from_user
+        dial = SipDial(far_info, target.ruri, target.from_uri, target.address,
+                       target.username, target.password, ring_timeout=RING_TIMEOUT_S,
+                       display=display)
+        self._records.event(info.id, "bridge_dialing", {"to": str(target.ruri)})
+        outcome = await self._placer.dial(dial, call.cancel, ringing)
+        if outcome.leg is None:
+            refused = refusal_for(outcome)
+            log.info("bridge call %s: %s did not answer (%s): %d to the caller", info.id,
+                     target.ruri, outcome.reason, refused.status)
+            self._forget(info.id)
+            if not call.cancel.is_set():
+                self._records.finish(info.id, status=outcome.status,
+                                     hangup_cause=f"far_{outcome.status}",
+                                     sip_status=outcome.sip_status)
+            return refused
+        if call.cancel.is_set():  # the caller gave up as the far side answered
+            await outcome.leg.hangup("cancelled")
+            return Refused(487, "Request Terminated")
+        call.far = outcome.leg
+        return None
+
+    def connected(self, leg: CallLeg) -> None:
+        call = self._calls.get(leg.info.id)
+        if call is None or call.far is None:
+            self._tasks.spawn(leg.hangup("bridge_gone"))
+            return
+        self._tasks.spawn(self._joined(call, leg, call.far))
+
+    def ended_before_answer(self, info: CallInfo, cause: str) -> None:
+        call = self._forget(info.id)
+        if call is None:
+            return
+        call.cancel.set()
+        if call.far is not None:
+            self._tasks.spawn(call.far.hangup(cause))
+        status = "cancelled" if cause == "cancelled" else "failed"
+        self._records.finish(info.id, status=status, hangup_cause=cause)
+
+    def decide_transfer(self, info: CallInfo, target: str) -> str | None:
+        return "the bridge does not take transfers: transfer on the SIP server instead"
+
+    async def take_transfer(self, leg: CallLeg, target: str,
+                            headers: tuple[tuple[str, str], ...]) -> tuple[int | None, str]:
+        return 403, "the bridge does not take transfers"
+
+    # a joined call ----------------------------------------------------------------------
+    async def _joined(self, call: _Call, near: CallLeg, far: CallLeg) -> None:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        self._records.store.submit(update_call(call.info.id, status="in_progress",
+                                               answer_at=self._records.wall()))
+        self._records.event(call.info.id, "bridge_answered", {"to": far.info.to_uri})
+        try:
+            first = await bridge(near, far)
+        except Exception:
+            log.exception("bridge call %s failed", call.info.id)
+            first = near
+            for leg in (near, far):
+                if not leg.ended:
+                    await leg.hangup("bridge_error")
+        finally:
+            self._forget(call.info.id)
+        who = "caller" if first is near else "callee"
+        self._records.event(call.info.id, "bridge_ended", {
+            "hung_up_first": who, "seconds": round(loop.time() - started, 1)})
+        cause = first.end_cause or "bridge_ended"
+        self._records.finish(call.info.id, status="completed",
+                             hangup_cause=cause if who == "caller" else f"far_{cause}")
+
+    async def close(self) -> None:
+        """Hang up every bridged call (the SIP channels' own close ends the legs)."""
+        for call in list(self._calls.values()):
+            call.cancel.set()
+        await self._tasks.wait()

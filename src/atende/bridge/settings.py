@@ -1,0 +1,296 @@
+"""The SIP bridge's configuration (seed 004): the fields as users send them, checked one
+by one with words that say what to fix, and the settings the bridge runs with.
+
+The seed's route takes camelCase names (``sipServer`` …); /v1/bridge takes atende's own
+snake_case ones. Both are read by one model, ``BridgeIn``: ``from_seed`` renames the
+seed's keys first, ``seed_field`` names a problem in the seed's words."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from atende.sip.grammar import is_user
+from atende.sip.uri import UriError, split_hostport
+from atende.telephony.passwords import check_password
+
+MASK = "********"  # what a stored secret reads as; sent back, it keeps the secret
+DEFAULT_LISTEN_PORT = 5080
+DEFAULT_WEBRTC_PORT = 9080
+
+# The seed's names and ours, in the seed's order.
+SEED_FIELDS = {
+    "enabled": "enabled",
+    "sipServer": "sip_server",
+    "sipUser": "sip_user",
+    "sipPass": "sip_password",
+    "sipListenPort": "listen_port",
+    "sipListenUser": "listen_user",
+    "sipListenSecret": "listen_secret",
+    "sipExtension": "extension",
+    "wasmServerPort": "webrtc_port",
+    "wasmServerIP": "webrtc_ip",
+    "chromeRemoteURL": "chrome_remote_url",
+    "nodeRemoteHelper": "node_remote_helper",
+}
+OUR_FIELDS = {ours: seed for seed, ours in SEED_FIELDS.items()}
+SECRETS = ("sip_password", "listen_secret")
+PAIRS = {"sip_password": "sip_user", "listen_secret": "listen_user"}  # secret → its user
+_SECRET_TEXT = re.compile(r"[^\x00-\x1f\x7f]{1,128}")  # printable: it goes in no header
+
+
+@dataclass(frozen=True)
+class BridgeConfig:
+    """The settings the bridge runs with; the defaults are the seed's."""
+
+    enabled: bool = False
+    sip_server: str = ""  # host:port of the SIP server calls are bridged to
+    sip_user: str = ""
+    sip_password: str = field(default="", repr=False)
+    listen_port: int = DEFAULT_LISTEN_PORT
+    listen_user: str = ""
+    listen_secret: str = field(default="", repr=False)
+    extension: str = ""  # registered with the SIP server: its calls come back through us
+    webrtc_port: int = DEFAULT_WEBRTC_PORT
+    webrtc_ip: str = ""
+    chrome_remote_url: str = ""
+    node_remote_helper: str = ""
+
+    @property
+    def server(self) -> tuple[str, int]:
+        """The SIP server's host and port (5060 when none is given)."""
+        host, port = split_hostport(self.sip_server)
+        return host.strip("[]"), port or 5060
+
+    def plain(self) -> dict[str, Any]:
+        """What is stored in the clear (the secrets are kept encrypted, apart)."""
+        return {k: v for k, v in self.__dict__.items() if k not in SECRETS}
+
+    def shown(self) -> dict[str, Any]:
+        """Every setting in atende's names, a secret only as MASK (or "" when unset)."""
+        return {**self.plain(), **{k: MASK if getattr(self, k) else "" for k in SECRETS}}
+
+    def shown_as_seed(self) -> dict[str, Any]:
+        """The same in the seed's names and order."""
+        shown = self.shown()
+        return {seed: shown[ours] for seed, ours in SEED_FIELDS.items()}
+
+    @classmethod
+    def of(cls, plain: dict[str, Any], sip_password: str, listen_secret: str
+           ) -> BridgeConfig:
+        """The stored settings (fields an older version did not know take defaults)."""
+        known = {k: v for k, v in plain.items() if k in cls.__dataclass_fields__}
+        return cls(**known, sip_password=sip_password, listen_secret=listen_secret)
+
+
+class BridgeIn(BaseModel):
+    """A new configuration of the bridge. ``enabled`` is required; another field left out
+    takes its default, except the two secrets: left out (or sent as they are shown,
+    ``********``) they keep what is stored, and an empty string clears them."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    enabled: bool = Field(description="take bridge calls (false: new calls are refused, "
+                          "calls in progress go on until they end)")
+    sip_server: str | None = Field(None, max_length=300, examples=["sip.example.com:5060"],
+                                   description="the SIP server calls are bridged to: "
+                                   "host:port or ip:port (port 5060 when left out)")
+    sip_user: str | None = Field(None, max_length=64, examples=["whatsapp_trunk"],
+                                 description="the username the SIP server knows the bridge "
+                                 "by (answers its 401/407 challenges)")
+    sip_password: str | None = Field(None, max_length=128, description="its password "
+                                     "(write-only)")
+    listen_port: int | None = Field(None, ge=1, le=65535, examples=[DEFAULT_LISTEN_PORT],
+                                    description="where the bridge takes SIP calls (UDP and "
+                                    "TCP)")
+    listen_user: str | None = Field(None, max_length=64, examples=["incoming_user"],
+                                    description="the username calling clients must "
+                                    "authenticate with (digest)")
+    listen_secret: str | None = Field(None, max_length=128, description="their password "
+                                      "(write-only; 12+ characters with digits, upper- and "
+                                      "lower-case letters)")
+    extension: str | None = Field(None, max_length=64, examples=["7001"],
+                                  description="registered with the SIP server, so that its "
+                                  "calls to this extension come through the bridge (empty: "
+                                  "no registration)")
+    webrtc_port: int | None = Field(None, ge=1, le=65535, examples=[DEFAULT_WEBRTC_PORT],
+                                    description="the WebRTC side's port")
+    webrtc_ip: str | None = Field(None, max_length=64, examples=["10.0.0.5"],
+                                  description="the address the WebRTC side advertises in "
+                                  "its ICE candidates")
+    chrome_remote_url: str | None = Field(None, max_length=500,
+                                          examples=["ws://10.1.0.7:9223"],
+                                          description="a Chrome's remote debugging address "
+                                          "(ws:// or wss://)")
+    node_remote_helper: str | None = Field(None, max_length=500,
+                                           examples=["http://10.1.0.7:3000"],
+                                           description="the Node helper's URL (http:// or "
+                                           "https://): stored, and its reachability shown")
+
+    @field_validator("sip_server")
+    @classmethod
+    def _server(cls, v: str | None) -> str | None:
+        if v is None or v == "":
+            return v
+        return server_address(v)
+
+    @field_validator("sip_user", "listen_user")
+    @classmethod
+    def _user(cls, v: str | None) -> str | None:
+        if v and not (is_user(v) and "@" not in v and ":" not in v):
+            raise ValueError("a username is letters, digits and - _ . ! ~ * ' ( ) + = $ , ; "
+                             "& %, without spaces, @ or :")
+        return v
+
+    @field_validator("sip_password", "listen_secret")
+    @classmethod
+    def _secret(cls, v: str | None) -> str | None:
+        if v and not _SECRET_TEXT.fullmatch(v):
+            raise ValueError("control characters (line breaks, tabs) cannot be part of a "
+                             "password")
+        return v
+
+    @field_validator("extension")
+    @classmethod
+    def _extension(cls, v: str | None) -> str | None:
+        if v and not (is_user(v) and "@" not in v and ":" not in v):
+            raise ValueError("an extension is letters, digits and + - _ . * #, such as 7001")
+        return v
+
+    @field_validator("webrtc_ip")
+    @classmethod
+    def _ip(cls, v: str | None) -> str | None:
+        if not v:
+            return v
+        try:
+            return str(ipaddress.ip_address(v.strip("[]")))
+        except ValueError:
+            raise ValueError(f"{v!r} is not an IP address (such as 10.0.0.5)") from None
+
+    @field_validator("chrome_remote_url")
+    @classmethod
+    def _chrome(cls, v: str | None) -> str | None:
+        return _url(v, ("ws", "wss"), "ws://10.1.0.7:9223")
+
+    @field_validator("node_remote_helper")
+    @classmethod
+    def _helper(cls, v: str | None) -> str | None:
+        return _url(v, ("http", "https"), "http://10.1.0.7:3000")
+
+    @model_validator(mode="after")
+    def _together(self) -> BridgeIn:
+        if self.enabled and not self.sip_server:
+            raise ValueError("sip_server: required when the bridge is enabled (the SIP "
+                             "server its calls go to, as host:port)")
+        if self.listen_secret and self.listen_secret != MASK:
+            errors, _ = check_password(self.listen_secret)
+            if errors:
+                raise ValueError("listen_secret: " + "; ".join(errors))
+        if (self.listen_port or DEFAULT_LISTEN_PORT) == (self.webrtc_port
+                                                          or DEFAULT_WEBRTC_PORT):
+            raise ValueError("webrtc_port: must differ from listen_port")
+        return self
+
+    def applied_to(self, old: BridgeConfig) -> BridgeConfig:
+        """The configuration this makes of ``old``: see the class for the secrets."""
+        given = self.model_dump(exclude_unset=True)
+        new = BridgeConfig(**{k: v for k, v in given.items()
+                              if k not in SECRETS and v is not None})
+        # A secret left out is kept for the same account only: with no username (the
+        # account was dropped) there is nothing to keep it for.
+        secrets: dict[str, str] = {}
+        for k, user in PAIRS.items():
+            if given.get(k) is None or given.get(k) == MASK:
+                secrets[k] = getattr(old, k) if getattr(new, user) else ""
+            else:
+                secrets[k] = str(given[k])
+        new = replace(new, sip_password=secrets["sip_password"],
+                      listen_secret=secrets["listen_secret"])
+        if new.listen_user and not new.listen_secret:
+            raise ValueError("listen_secret: required with listen_user (the password "
+                             "calling clients authenticate with)")
+        if new.listen_secret and not new.listen_user:
+            raise ValueError("listen_user: required with listen_secret")
+        if new.sip_password and not new.sip_user:
+            raise ValueError("sip_user: required with sip_password")
+        return new
+
+
+def server_address(v: str) -> str:
+    """``host:port`` or ``ip:port`` as given (IPv6 in brackets), checked."""
+    v = v.strip()
+    if "://" in v or v.lower().startswith(("sip:", "sips:")) or "@" in v or "/" in v:
+        raise ValueError("give host:port or ip:port only (such as sip.example.com:5060), "
+                         "without sip:, a user or a path")
+    try:
+        host, port = split_hostport(v)
+    except UriError:
+        raise ValueError(f"{v!r} is not host:port or ip:port") from None
+    if port is not None and not 1 <= port <= 65535:
+        raise ValueError(f"port {port} is not between 1 and 65535")
+    if not host:
+        raise ValueError("the host is missing")
+    return v
+
+
+def _url(v: str | None, schemes: tuple[str, ...], example: str) -> str | None:
+    if not v:
+        return v
+    words = f"a {' or '.join(s + '://' for s in schemes)} URL such as {example}"
+    try:
+        parts = urlsplit(v)
+        parts.port  # noqa: B018 (raises for a port that is not a number)
+    except ValueError:
+        raise ValueError(f"{v!r} is not {words}") from None
+    if parts.scheme.lower() not in schemes or not parts.hostname:
+        raise ValueError(f"{v!r} is not {words}")
+    if parts.username or parts.password:
+        raise ValueError("credentials in the URL would be shown to every reader: leave "
+                         "them out")
+    return v
+
+
+def from_seed(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The seed's JSON in atende's names, and a problem for each key it does not know."""
+    ours: dict[str, Any] = {}
+    unknown = {}
+    for key, value in body.items():
+        if key in SEED_FIELDS:
+            ours[SEED_FIELDS[key]] = value
+        else:
+            unknown[key] = ("not a field of the bridge configuration (the fields are "
+                            f"{', '.join(SEED_FIELDS)})")
+    return ours, unknown
+
+
+def seed_field(name: str) -> str:
+    """An atende field name in the seed's words (other names as they are)."""
+    return OUR_FIELDS.get(name, name)
+
+
+def problems(exc: ValidationError | ValueError) -> dict[str, str]:
+    """Field → what to fix, from the model's complaints (a check across fields names its
+    field first, as ``field: words``)."""
+    found: dict[str, str] = {}
+    errors = exc.errors() if isinstance(exc, ValidationError) else [
+        {"loc": (), "msg": str(exc)}]
+    for e in errors:
+        msg = str(e["msg"]).removeprefix("Value error, ")
+        loc = [str(part) for part in e["loc"]]
+        if not loc:
+            name, sep, rest = msg.partition(": ")
+            loc, msg = ([name], rest) if sep and name.isidentifier() else (["body"], msg)
+        found.setdefault(loc[0], msg)
+    return found

@@ -1,0 +1,155 @@
+"""The SIP bridge (seed 004) end to end: a baresip phone on the listener side (alice,
+authenticating with the listener's credentials) and one behind kamailio (bob); the
+bridge between them registers with kamailio as ``sipExtension``. Tones are checked on
+the RTP each phone received."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.test_bridge_transfer import until
+from tests.e2e.test_outbound import USERS, pbx, phone  # noqa: F401  (pbx is a fixture)
+from tests.peers.atende import AtendeProcess, Call
+from tests.peers.audio import Tone, heard_so_far, speech_wav, tone_spans
+from tests.peers.baresip import Baresip
+from tests.peers.kamailio import Kamailio
+from tests.peers.net import free_port
+
+ALICE_HZ, BOB_HZ = 700.0, 1100.0
+LISTEN_USER, LISTEN_SECRET = "incoming_user", "incomingSecret123"
+
+
+def configure(atende: AtendeProcess, **fields: Any) -> dict[str, Any]:
+    r = atende.api.post("/call/bridge/config", json=fields, timeout=15)
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+@pytest.fixture
+async def bridge(atende: AtendeProcess, pbx: Kamailio  # noqa: F811
+                 ) -> AsyncIterator[dict[str, Any]]:
+    """The bridge to kamailio as carol (its sipExtension), on a free port."""
+    shown = configure(atende, enabled=True, sipServer=f"127.0.0.1:{pbx.port}",
+                      sipUser="carol", sipPass=USERS["carol"], sipListenPort=free_port(),
+                      sipListenUser=LISTEN_USER, sipListenSecret=LISTEN_SECRET,
+                      sipExtension="carol")
+    async with asyncio.timeout(10):
+        while not pbx.contacts("carol"):
+            await asyncio.sleep(0.1)
+    yield shown
+    configure(atende, enabled=False)
+
+
+async def client(tmp_path: Path, port: int, wav: Path, name: str = "alice",
+                 secret: str = LISTEN_SECRET, register: bool = False) -> Baresip:
+    """A phone on the listener side of the bridge."""
+    reg = f';outbound="sip:127.0.0.1:{port}";regint=600' if register else ";regint=0"
+    b = Baresip(tmp_path / name, wav,
+                account=f"<sip:{LISTEN_USER}@127.0.0.1:{port}>;auth_pass={secret}{reg}")
+    await b.start()
+    return b
+
+
+def tone_heard(phone: Baresip, hz: float) -> bool:
+    return any(tone_spans(*heard_so_far(p), hz) for p in (phone.workdir / "rec").glob(
+        "dump-*-dec.wav"))
+
+
+async def bridged_call(atende: AtendeProcess, since: set[str]) -> Call:
+    return await atende.wait_for_call(
+        lambda c: c["channel"] == "bridge" and c["id"] not in since
+        and c["status"] not in ("ringing", "in_progress"), timeout=20)
+
+
+async def test_a_client_calls_through_the_bridge_and_both_hear_each_other(
+        atende: AtendeProcess, pbx: Kamailio, bridge: dict[str, Any],  # noqa: F811
+        tmp_path: Path) -> None:
+    port = bridge["sipListenPort"]
+    assert bridge["sipPass"] == bridge["sipListenSecret"] == "********"
+    assert bridge["status"]["state"] == "listening"
+    assert bridge["status"]["listener"]["port"] == port
+    before = {c["id"] for c in atende.calls()}
+    alice = await client(tmp_path, port, speech_wav(tmp_path / "a.wav",
+                                                    [(0.5, Tone(ALICE_HZ, 2.0))], 20))
+    bob = await phone(tmp_path, pbx, "bob", speech_wav(tmp_path / "b.wav",
+                                                       [(0.5, Tone(BOB_HZ, 2.0))], 20))
+    try:
+        await alice.command("dial", f"sip:bob@127.0.0.1:{port}")
+        await bob.wait_event("CALL_ESTABLISHED", timeout=20)
+        await alice.wait_event("CALL_ESTABLISHED", timeout=10)
+        await until(lambda: tone_heard(bob, ALICE_HZ) and tone_heard(alice, BOB_HZ), 15)
+        live = configure(atende, **{**_current(atende), "enabled": True})
+        assert live["status"]["listener"]["calls"] == 1
+        await alice.command("hangup")
+        await bob.wait_event("CALL_CLOSED", timeout=10)  # the bridge ended bob's side
+        call = await bridged_call(atende, before)
+    finally:
+        await alice.stop()
+        await bob.stop()
+    assert call["status"] == "completed" and call["direction"] == "inbound"
+    assert call["from_user"] == LISTEN_USER
+    assert call["to_uri"] == f"sip:bob@127.0.0.1:{pbx.port}"
+    kinds = [e["kind"] for e in call["events"]]
+    assert kinds[:3] == ["bridge_dialing", "bridge_answered", "bridge_ended"], kinds
+    assert call["events"][2]["data"]["hung_up_first"] == "caller"
+    assert "incomingSecret123" not in atende.log() and USERS["carol"] not in atende.log()
+
+
+async def test_the_sip_servers_calls_to_the_extension_reach_the_registered_client(
+        atende: AtendeProcess, pbx: Kamailio, bridge: dict[str, Any],  # noqa: F811
+        tmp_path: Path) -> None:
+    port = bridge["sipListenPort"]
+    before = {c["id"] for c in atende.calls()}
+    alice = await client(tmp_path, port, speech_wav(tmp_path / "a.wav",
+                                                    [(0.5, Tone(ALICE_HZ, 2.0))], 20),
+                         register=True)
+    await until(lambda: _current(atende, "registered_client") is not None, 10)
+    bob = await phone(tmp_path, pbx, "bob", speech_wav(tmp_path / "b.wav",
+                                                       [(0.5, Tone(BOB_HZ, 2.0))], 20))
+    try:
+        await bob.command("dial", "sip:carol@example.test")
+        await alice.wait_event("CALL_ESTABLISHED", timeout=20)
+        await bob.wait_event("CALL_ESTABLISHED", timeout=10)
+        await until(lambda: tone_heard(bob, ALICE_HZ) and tone_heard(alice, BOB_HZ), 15)
+        await bob.command("hangup")
+        await alice.wait_event("CALL_CLOSED", timeout=10)
+        call = await bridged_call(atende, before)
+    finally:
+        await alice.stop()
+        await bob.stop()
+    assert call["status"] == "completed" and call["direction"] == "outbound"
+    assert call["events"][2]["data"]["hung_up_first"] == "caller"  # bob called, bob left
+
+
+async def test_wrong_credentials_and_unknown_callees_are_refused(
+        atende: AtendeProcess, pbx: Kamailio, bridge: dict[str, Any],  # noqa: F811
+        tmp_path: Path) -> None:
+    port = bridge["sipListenPort"]
+    wav = speech_wav(tmp_path / "a.wav", [(0.5, Tone(ALICE_HZ, 1.0))], 5)
+    bob = await phone(tmp_path, pbx, "bob", wav)
+    guesser = await client(tmp_path, port, wav, "guesser", secret="Wrong-Secret-123")
+    alice = await client(tmp_path, port, wav)
+    try:
+        await guesser.command("dial", f"sip:bob@127.0.0.1:{port}")
+        closed = await guesser.wait_event("CALL_CLOSED", timeout=15)
+        assert "401" in closed.get("param", "") or "403" in closed.get("param", ""), closed
+        await alice.command("dial", f"sip:nobody-here@127.0.0.1:{port}")
+        closed = await alice.wait_event("CALL_CLOSED", timeout=15)
+        assert "404" in closed.get("param", ""), closed  # kamailio's answer, passed on
+    finally:
+        await guesser.stop()
+        await alice.stop()
+        await bob.stop()
+    assert not any(e.get("type") == "CALL_INCOMING" for e in bob.events)
+
+
+def _current(atende: AtendeProcess, part: str | None = None) -> Any:
+    shown = atende.api.get("/call/bridge/config").json()
+    if part == "registered_client":
+        return shown["status"]["listener"]["registered_client"]
+    return {k: v for k, v in shown.items() if k != "status"}
