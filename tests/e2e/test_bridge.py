@@ -19,8 +19,9 @@ from tests.peers.audio import Tone, heard_so_far, speech_wav, tone_spans
 from tests.peers.baresip import Baresip
 from tests.peers.kamailio import Kamailio
 from tests.peers.net import free_port
+from tests.peers.sipclient import SipClient, sdp_offer
 
-ALICE_HZ, BOB_HZ = 700.0, 1100.0
+ALICE_HZ, BOB_HZ, LATER_HZ = 700.0, 1100.0, 900.0
 LISTEN_USER, LISTEN_SECRET = "incoming_user", "incomingSecret123"
 
 
@@ -153,3 +154,41 @@ def _current(atende: AtendeProcess, part: str | None = None) -> Any:
     if part == "registered_client":
         return shown["status"]["listener"]["registered_client"]
     return {k: v for k, v in shown.items() if k != "status"}
+
+
+async def test_disabling_refuses_new_calls_and_lets_the_call_in_progress_end(
+        atende: AtendeProcess, pbx: Kamailio, bridge: dict[str, Any],  # noqa: F811
+        tmp_path: Path) -> None:
+    port = bridge["sipListenPort"]
+    alice = await client(tmp_path, port, speech_wav(
+        tmp_path / "a.wav", [(0.5, Tone(ALICE_HZ, 1.0)), (4.0, Tone(LATER_HZ, 6.0))], 20))
+    bob = await phone(tmp_path, pbx, "bob", speech_wav(tmp_path / "b.wav",
+                                                       [(0.5, Tone(BOB_HZ, 1.0))], 20))
+    try:
+        await alice.command("dial", f"sip:bob@127.0.0.1:{port}")
+        await bob.wait_event("CALL_ESTABLISHED", timeout=20)
+        await until(lambda: tone_heard(bob, ALICE_HZ), 10)
+        off = configure(atende, enabled=False)
+        assert off["status"]["state"] == "disabled"
+        assert off["status"]["closing"] == [{"port": port, "calls": 1}]
+        other = await SipClient.open(("127.0.0.1", port), user=LISTEN_USER)
+        try:
+            d = other.new_dialog()
+            other.send(other.request("INVITE", d, body=sdp_offer("127.0.0.1", 4000),
+                                     ruri=f"sip:bob@127.0.0.1:{port}"))
+            refused = await other.final(timeout=10)
+            other.send(other.request("ACK", d, new_branch=False))
+        finally:
+            other.close()
+        assert refused.status == 480
+        await until(lambda: tone_heard(bob, LATER_HZ), 15)  # the call went on
+        await alice.command("hangup")
+        await bob.wait_event("CALL_CLOSED", timeout=10)
+        await until(lambda: not _status(atende)["closing"], 10)
+    finally:
+        await alice.stop()
+        await bob.stop()
+
+
+def _status(atende: AtendeProcess) -> dict[str, Any]:
+    return dict(atende.api.get("/call/bridge/config").json()["status"])

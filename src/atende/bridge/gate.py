@@ -25,23 +25,16 @@ class BridgeGate:
     """The listener's gate: the SIP server's addresses pass, the rest authenticate."""
 
     def __init__(self, config: Callable[[], BridgeConfig],
-                 server_ips: Callable[[], frozenset[str]], direct: DirectCallPolicy,
+                 from_server: Callable[[Address], bool], direct: DirectCallPolicy,
                  digest: DigestServer) -> None:
         self._config = config  # the configuration in force (it changes live)
-        self._server_ips = server_ips
+        self._from_server = from_server
         self.direct = direct
         self.digest = digest
 
-    def from_server(self, source: Address) -> bool:
-        """Whether ``source`` is the SIP server: its address and, over UDP, its port (a
-        client on the same host as the SIP server is still a client). Over TCP and TLS
-        the server connects from a port of its own choosing."""
-        return source[1] in self._server_ips() and (
-            source[0] != "udp" or source[2] == self._config().server[1])
-
     def check(self, req: Request, source: Address, now: float) -> GateResult:
         source_ip = source[1]
-        if self.from_server(source):
+        if self._from_server(source):
             return Admit(None, caller=SIP_SERVER)  # its calls go to the other side
         config = self._config()
         if not config.listen_user:
@@ -63,4 +56,5 @@ class BridgeGate:
         return Challenge(self.digest.challenges(now))
 
     def trunk_address(self, source_ip: str) -> bool:
-        return source_ip in self._server_ips()  # never blocked by the abuse guard
+        # The SIP server is never blocked by the abuse guard.
+        return self._from_server(("tcp", source_ip, 0))

@@ -90,8 +90,7 @@ class BridgeListener:
         digest = DigestServer(REALM, algorithms=parts.digest)
         self.registrar = ListenerAccounts(config, self.ua.now, digest)
         self.channel = SipChannel(self.ua, parts.ports,
-                                  BridgeGate(config, lambda: self._server_ips, parts.direct,
-                                             digest),
+                                  BridgeGate(config, self.from_server, parts.direct, digest),
                                   parts.guard, media_host=parts.bind,
                                   rtp_timeout=parts.rtp_timeout, registrar=self.registrar)
         self.calls = BridgeCalls(config, self._route, SipDialer(self.channel), parts.records)
@@ -100,6 +99,14 @@ class BridgeListener:
         self._server_problem = "not resolved yet"
         self._registered_as: tuple[object, ...] | None = None
         self.registration: RegistrationAgent | None = None
+
+    def from_server(self, source: Address) -> bool:
+        """Whether ``source`` is the SIP server: its address and, over UDP, its port (a
+        client on the same host as the SIP server is still a client). Over TCP and TLS
+        the server connects from a port of its own choosing."""
+        hop = self._hop
+        return hop is not None and source[1] in self._server_ips and (
+            source[0] != "udp" or source[2] == hop[2])
 
     async def start(self) -> None:
         """Listen (OSError: the port cannot be had)."""

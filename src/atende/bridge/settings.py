@@ -70,7 +70,9 @@ class BridgeConfig:
 
     @property
     def server(self) -> tuple[str, int]:
-        """The SIP server's host and port (5060 when none is given)."""
+        """The SIP server's host and port (5060 when none is given; no host: none set)."""
+        if not self.sip_server:
+            return "", 5060
         host, port = split_hostport(self.sip_server)
         return host.strip("[]"), port or 5060
 
