@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from atende.sip.auth import DigestClient, pick_challenge
 from tests.e2e.test_bridge_transfer import until
 from tests.e2e.test_outbound import USERS, pbx, phone  # noqa: F401  (pbx is a fixture)
 from tests.peers.atende import AtendeProcess, Call
@@ -192,3 +193,63 @@ async def test_disabling_refuses_new_calls_and_lets_the_call_in_progress_end(
 
 def _status(atende: AtendeProcess) -> dict[str, Any]:
     return dict(atende.api.get("/call/bridge/config").json()["status"])
+
+
+async def _answered(c: SipClient, d: Any, ruri: str, body: bytes) -> None:
+    """INVITE through the bridge's challenge until the far side answers; ACKed."""
+    c.send(c.request("INVITE", d, body=body, ruri=ruri))
+    challenge_resp = await c.final(timeout=10)
+    assert challenge_resp.status == 401
+    c.send(c.request("ACK", d, new_branch=False, ruri=ruri))
+    challenge = pick_challenge(challenge_resp.headers.get_all("WWW-Authenticate"))
+    assert challenge is not None
+    auth = DigestClient(LISTEN_USER, LISTEN_SECRET).authorize(challenge, "INVITE", ruri)
+    d.cseq += 1
+    c.send(c.request("INVITE", d, body=body, ruri=ruri, extra=f"Authorization: {auth}\r\n"))
+    ok = await c.final(timeout=20)
+    assert ok.status == 200, ok.status
+    d.to_tag = ok.to.tag or ""
+    c.send(c.request("ACK", d, ruri=ruri))
+    d.cseq += 1
+
+
+async def test_keys_and_hold_cross_the_bridge(
+        atende: AtendeProcess, pbx: Kamailio, bridge: dict[str, Any],  # noqa: F811
+        tmp_path: Path) -> None:
+    port = bridge["sipListenPort"]
+    ruri = f"sip:bob@127.0.0.1:{port}"
+    bob = await phone(tmp_path, pbx, "bob", speech_wav(tmp_path / "b.wav",
+                                                       [(0.5, Tone(BOB_HZ, 1.0))], 20))
+    a = await SipClient.open(("127.0.0.1", port), user=LISTEN_USER)
+    try:
+        d = a.new_dialog()
+        await _answered(a, d, ruri, sdp_offer("127.0.0.1", 4000))
+        await bob.wait_event("CALL_ESTABLISHED", timeout=10)
+        a.send(a.request("INFO", d, ruri=ruri, body=b"Signal=5\r\nDuration=160\r\n",
+                         content_type="application/dtmf-relay"))
+        assert (await a.final()).status == 200
+        d.cseq += 1
+        pressed = await bob.wait_event("CALL_DTMF_START", timeout=5)  # as RFC 4733
+        assert pressed["param"] == "5", pressed
+        for version, direction, answer in ((2, "sendonly", b"a=recvonly"),
+                                           (3, "sendrecv", b"a=sendrecv")):
+            # Held (and taken off hold) by alice: the bridge re-INVITEs bob alike.
+            offers = _offers(bob)
+            a.send(a.request("INVITE", d, ruri=ruri, body=sdp_offer(
+                "127.0.0.1", 4000, direction=direction, version=version)))
+            reply = await a.final(timeout=10)
+            assert reply.status == 200 and answer in reply.body
+            a.send(a.request("ACK", d, ruri=ruri))
+            d.cseq += 1
+            await until(lambda n=offers: _offers(bob) > n, 5)
+        a.send(a.request("BYE", d, ruri=ruri))
+        assert (await a.final()).status == 200
+        await bob.wait_event("CALL_CLOSED", timeout=10)
+    finally:
+        a.close()
+        await bob.stop()
+
+
+def _offers(phone: Baresip) -> int:
+    """How many SDP offers ``phone`` has received (an INVITE or re-INVITE each)."""
+    return len([e for e in phone.events if e.get("type") == "CALL_REMOTE_SDP"])

@@ -230,6 +230,26 @@ def test_reinvite_glare_gets_491_and_ours_backs_off_then_goes_again() -> None:
         ReinviteRefused(488)]
 
 
+def test_a_hold_asked_for_during_another_invite_is_offered_after_it() -> None:
+    session, peer = answered()
+    [hold] = [a.request for a in session.reinvite("sendonly") if isinstance(a, Send)]
+    assert session.reinvite("sendrecv") == []  # asked for while ours is in progress
+    ok = make_response(hold, 200, body=sdp("recvonly").encode(),
+                       content_type="application/sdp")
+    [resume] = [a.request for a in session.on_response(hold, ok, 2.0)
+                if isinstance(a, Send)]
+    assert parse_sdp(resume.body).media[0].direction("sendrecv") == "sendrecv"
+    ok = make_response(resume, 200, body=sdp().encode(), content_type="application/sdp")
+    assert not [a for a in session.on_response(resume, ok, 2.5) if isinstance(a, Send)]
+    # Their re-INVITE is answered but not yet ACKed: ours waits for the ACK.
+    [theirs] = replies(in_dialog(session, peer, "INVITE", 2, now=3.0, body=sdp()))
+    assert theirs.status == 200
+    assert session.reinvite("sendonly") == []
+    acked = session.receive(raw("ACK", 2, to_tag=OUR_TAG), None, 3.1)
+    [held] = [a.request for a in acked if isinstance(a, Send)]
+    assert parse_sdp(held.body).media[0].direction("sendrecv") == "sendonly"
+
+
 def test_our_reinvite_backs_off_longer_on_a_call_we_placed() -> None:
     session, _ = answered()
     placed = InviteSession.placed(session.dialog, PEER, "192.0.2.1", 30000)

@@ -1,5 +1,6 @@
-"""Two legs joined: what each party says is played to the other, and the keys each presses
-are sent on; when either hangs up, so does the other. Channel-neutral, like the legs: a SIP
+"""Two legs joined: what each party says is played to the other, the keys each presses
+are sent on, and a party that holds the call has the other held too; when either hangs
+up, so does the other. Channel-neutral, like the legs: a SIP
 caller can be bridged to a SIP callee today, and to any other channel's leg later.
 
 The relay adds at most one 20 ms frame of delay. A party whose audio arrives faster than
@@ -12,7 +13,7 @@ import asyncio
 import logging
 
 from atende.aio import BackgroundTasks
-from atende.channels.leg import AudioIn, CallLeg, DtmfIn, LegEnded
+from atende.channels.leg import AudioIn, CallLeg, DtmfIn, HoldChanged, LegEnded
 from atende.media.audio import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,8 @@ async def _relay(src: CallLeg, dst: CallLeg, tasks: BackgroundTasks) -> CallLeg:
                 dst.play(ev.pcm)
         elif isinstance(ev, DtmfIn):
             tasks.spawn(dst.send_dtmf(ev.digit))
+        elif isinstance(ev, HoldChanged):  # held by one party: the other is held too
+            tasks.spawn(dst.hold(ev.on_hold))
         elif isinstance(ev, LegEnded):
             return src
 

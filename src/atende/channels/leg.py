@@ -297,6 +297,11 @@ class CallLeg(abc.ABC):
         for ev in self.outbound.clear(self._now()):
             self.events.put_nowait(ev)
 
+    async def hold(self, on_hold: bool) -> None:
+        """Put the party on hold (we stop listening to it) or take it off hold: a bridge
+        passes on the other party's hold. Channels that cannot say so do nothing."""
+        return None
+
     @abc.abstractmethod
     async def hangup(self, cause: str = "local_hangup") -> None: ...
 

@@ -299,6 +299,11 @@ class RtpEndpoint:
                                sent_anything=self.sender.packets_sent > 0)
         self._rtcp.sendto(data, self.remote_rtcp)
 
+    @property
+    def sends_dtmf(self) -> bool:
+        """Whether the peer agreed to RFC 4733 events (telephone-event)."""
+        return self.neg is not None and self.neg.dtmf_payload_type is not None
+
     def send_dtmf(self, digit: str, duration_ms: int = 160) -> None:
         """Send one RFC 4733 event immediately (the pacer keeps audio flowing)."""
         neg = self.neg

@@ -165,6 +165,8 @@ class InviteSession:
         self._reinvite: Request | None = None  # ours, waiting for its final response
         self._reinvite_direction = "sendrecv"
         self._retry_at: float | None = None  # glare: when our re-INVITE goes again
+        # A direction asked for while another INVITE was in progress: offered after it.
+        self._wanted: str | None = None
 
     # the call we answer ----------------------------------------------------------------
     @classmethod
@@ -267,13 +269,13 @@ class InviteSession:
         if self.phase == Phase.ANSWERED:
             self.phase = Phase.CONFIRMED
         if not (self._answer_in_ack and req.body):
-            return []
+            return self._offer_wanted()
         self._answer_in_ack = False
         try:
             _, audio = negotiate(parse_sdp(req.body))
         except SdpError:
             return [HangUp("bad_sdp_answer")]
-        return [self._media(audio)]
+        return [self._media(audio), *self._offer_wanted()]
 
     def _on_reinvite(self, req: Request, txn: ServerTransaction, now: float
                      ) -> list[Action]:
@@ -398,9 +400,15 @@ class InviteSession:
 
     def reinvite(self, direction: str) -> list[Action]:
         """Offer ``direction`` again (sendonly: we hold the other party; sendrecv:
-        resume). Nothing while another INVITE is in progress."""
-        if self.phase != Phase.CONFIRMED or self._reinvite is not None:
+        resume). While another INVITE is in progress it is offered once that one is
+        done (the last direction asked for wins)."""
+        if self.phase not in (Phase.ANSWERED, Phase.CONFIRMED):
             return []
+        if (self.phase != Phase.CONFIRMED or self._reinvite is not None
+                or self._retry_at is not None):
+            self._wanted = direction
+            return []
+        self._wanted = None
         self._reinvite_direction = direction
         self._retry_at = None
         req = self.dialog.create_request("INVITE", self._our_offer(direction),
@@ -419,14 +427,19 @@ class InviteSession:
                 _, audio = negotiate(parse_sdp(resp.body))
             except SdpError:
                 return [SendAck(ack), HangUp("bad_sdp_answer")]
-            return [SendAck(ack), self._media(audio)]
+            if self._wanted == self._reinvite_direction:
+                self._wanted = None  # what was asked for meanwhile is what we have
+            return [SendAck(ack), self._media(audio), *self._offer_wanted()]
         if resp.status == 491:
             # Glare: back off and try again (§14.1: 2.1–4 s if we own the Call-ID, else
             # up to 2 s), unless the other party's own re-INVITE settles it first.
             low, high = (2.1, 4.0) if self.we_called else (0.0, 2.0)
             self._retry_at = now + random.uniform(low, high)
             return []
-        return [ReinviteRefused(resp.status)]
+        return [ReinviteRefused(resp.status), *self._offer_wanted()]
+
+    def _offer_wanted(self) -> list[Action]:
+        return self.reinvite(self._wanted) if self._wanted is not None else []
 
     def next_deadline(self) -> float | None:
         return self._retry_at
@@ -435,7 +448,7 @@ class InviteSession:
         if self._retry_at is None or now < self._retry_at:
             return []
         self._retry_at = None
-        return self.reinvite(self._reinvite_direction)
+        return self.reinvite(self._wanted or self._reinvite_direction)
 
     # offer/answer ----------------------------------------------------------------------
     def _answer(self, offer: SessionDescription) -> tuple[bytes, Media]:

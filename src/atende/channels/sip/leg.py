@@ -10,6 +10,8 @@ from atende.channels.leg import CallInfo, CallLeg, TransferResult
 from atende.media.dtmf import DtmfEvent
 from atende.media.endpoint import PortAllocator, RtpEndpoint
 
+DTMF_MS = 160  # how long each key is pressed
+
 
 class Signalling(Protocol):
     """The in-dialog requests a leg needs from its SIP channel."""
@@ -17,6 +19,10 @@ class Signalling(Protocol):
     async def send_bye(self, leg: SipLeg) -> None: ...
 
     async def refer(self, leg: SipLeg, target: str, wait_s: float) -> TransferResult: ...
+
+    def hold(self, leg: SipLeg, on_hold: bool) -> None: ...
+
+    async def send_info_dtmf(self, leg: SipLeg, digit: str, duration_ms: int) -> None: ...
 
 
 class SipLeg(CallLeg):
@@ -66,6 +72,11 @@ class SipLeg(CallLeg):
         super().clear()
         self.media.reset_outbound()
 
+    async def hold(self, on_hold: bool) -> None:
+        """A re-INVITE offering sendonly (hold) or sendrecv (resume)."""
+        if not self.ended:
+            self._signalling.hold(self, on_hold)
+
     async def hangup(self, cause: str = "local_hangup") -> None:
         if self.ended or self._closing:
             return
@@ -81,8 +92,15 @@ class SipLeg(CallLeg):
         await self.media.close()
 
     async def send_dtmf(self, digits: str) -> None:
+        """RFC 4733 events when the party agreed to them, else SIP INFO
+        (application/dtmf-relay), the way older PBXs and phones take keys."""
         for d in digits:
-            self.media.send_dtmf(d)
+            if self.ended:
+                return
+            if self.media.sends_dtmf:
+                self.media.send_dtmf(d)
+            else:
+                await self._signalling.send_info_dtmf(self, d, DTMF_MS)
             await asyncio.sleep(0.25)  # inter-digit pause, as a keypad would
 
     async def transfer(self, target: str, wait_s: float = 60.0) -> TransferResult:

@@ -452,6 +452,36 @@ class SipChannel:
         except TimeoutError:
             log.warning("call %s: BYE got no answer", call.info.id)
 
+    def hold(self, leg: SipLeg, on_hold: bool) -> None:
+        """Offer sendonly (we hold the party) or sendrecv again, in a re-INVITE; its
+        answer comes back through _send. Nothing while another INVITE is in progress."""
+        call = self.by_id.get(leg.info.id)
+        if call is None:
+            return
+        actions = call.session.reinvite("sendonly" if on_hold else "sendrecv")
+        log.info("call %s: %s%s", leg.info.id, "holding" if on_hold else "resuming",
+                 "" if actions else " later: another INVITE is in progress")
+        self._apply(call, actions)
+
+    async def send_info_dtmf(self, leg: SipLeg, digit: str, duration_ms: int) -> None:
+        """One key as SIP INFO (application/dtmf-relay), for a party without RFC 4733."""
+        call = self.by_id.get(leg.info.id)
+        if call is None:
+            return
+        dialog = call.session.dialog
+        body = f"Signal={digit}\r\nDuration={duration_ms}\r\n".encode()
+
+        def info() -> Request:
+            return dialog.create_request("INFO", body, "application/dtmf-relay")
+
+        try:
+            resp = await asyncio.wait_for(self.ua.request_with_credentials(
+                info(), info, call.peer, call.credentials), IN_DIALOG_WAIT_S)
+            if resp.status >= 300:
+                log.info("call %s: INFO with a key answered %d", leg.info.id, resp.status)
+        except TimeoutError:
+            log.warning("call %s: INFO with a key got no answer", leg.info.id)
+
     async def refer(self, leg: SipLeg, target: str, wait_s: float) -> TransferResult:
         """Blind transfer (RFC 3515, RFC 5589 §6): REFER the peer to ``target`` and follow
         the referred call through the NOTIFYs until its final status."""
