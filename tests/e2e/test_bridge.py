@@ -10,9 +10,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
+from atende.media import g711
+from atende.media.rtp import RtpPacket
 from atende.sip.auth import DigestClient, pick_challenge
+from atende.sip.message import Request, make_response, parse_message
+from atende.sip.sdp import parse_sdp
 from tests.e2e.test_bridge_transfer import until
 from tests.e2e.test_outbound import USERS, pbx, phone  # noqa: F401  (pbx is a fixture)
 from tests.peers.atende import AtendeProcess, Call
@@ -20,7 +25,7 @@ from tests.peers.audio import Tone, heard_so_far, speech_wav, tone_spans
 from tests.peers.baresip import Baresip
 from tests.peers.kamailio import Kamailio
 from tests.peers.net import free_port
-from tests.peers.sipclient import SipClient, sdp_offer
+from tests.peers.sipclient import SipClient, UdpSocket, sdp_offer
 
 ALICE_HZ, BOB_HZ, LATER_HZ = 700.0, 1100.0, 900.0
 LISTEN_USER, LISTEN_SECRET = "incoming_user", "incomingSecret123"
@@ -98,7 +103,11 @@ async def test_a_client_calls_through_the_bridge_and_both_hear_each_other(
     assert call["to_uri"] == f"sip:bob@127.0.0.1:{pbx.port}"
     kinds = [e["kind"] for e in call["events"]]
     assert kinds[:3] == ["bridge_dialing", "bridge_answered", "bridge_ended"], kinds
-    assert call["events"][2]["data"]["hung_up_first"] == "caller"
+    ended = call["events"][2]["data"]
+    assert ended["hung_up_first"] == "caller"
+    for side in ("from_caller", "from_callee"):  # about 50 packets a second each way
+        assert ended[side]["packets"] > 40 * ended["seconds"] * 0.5, ended
+        assert ended[side]["lost"] == 0 and 0 <= ended[side]["jitter_ms"] < 20, ended
     assert "incomingSecret123" not in atende.log() and USERS["carol"] not in atende.log()
 
 
@@ -253,3 +262,56 @@ async def test_keys_and_hold_cross_the_bridge(
 def _offers(phone: Baresip) -> int:
     """How many SDP offers ``phone`` has received (an INVITE or re-INVITE each)."""
     return len([e for e in phone.events if e.get("type") == "CALL_REMOTE_SDP"])
+
+
+async def _far_side_plays_early_media(sip: UdpSocket, rtp: UdpSocket, hz: float) -> None:
+    """A SIP server that answers the bridge's INVITE with 183 and a tone (μ-law), never
+    200; a CANCEL ends it (200, then 487 to the INVITE)."""
+    data, source = await sip.recv(timeout=15)
+    invite = parse_message(data)
+    assert isinstance(invite, Request) and invite.method == "INVITE"
+    offer = parse_sdp(invite.body)
+    media = (offer.connection or "127.0.0.1", offer.media[0].port)
+    answer = sdp_offer("127.0.0.1", rtp.port, formats="0").replace(b"o=tester", b"o=far")
+    progress = make_response(invite, 183, to_tag="far1", body=answer,
+                             content_type="application/sdp")
+    progress.headers.add("Contact", f"<sip:far@127.0.0.1:{sip.port}>")
+    sip.send(progress.encode(), source)
+    t = np.arange(160) / 8000
+    for n in range(400):  # 8 s of tone, unless cancelled first
+        pcm = (8000 * np.sin(2 * np.pi * hz * (t + n * 0.02))).astype(np.int16)
+        rtp.send(RtpPacket(0, n, n * 160, 0x1234, g711.encode(pcm, "PCMU")).encode(), media)
+        try:
+            data, source = await sip.recv(timeout=0.02)
+        except TimeoutError:
+            continue
+        cancel = parse_message(data)
+        if isinstance(cancel, Request) and cancel.method == "CANCEL":
+            sip.send(make_response(cancel, 200).encode(), source)
+            sip.send(make_response(invite, 487, to_tag="far1").encode(), source)
+            return
+
+
+async def test_the_far_sides_early_media_is_heard_before_the_answer(
+        atende: AtendeProcess, tmp_path: Path) -> None:
+    sip, rtp = await UdpSocket.open(), await UdpSocket.open()
+    port = free_port()
+    configure(atende, enabled=True, sipServer=f"127.0.0.1:{sip.port}", sipListenPort=port,
+              sipListenUser=LISTEN_USER, sipListenSecret=LISTEN_SECRET)
+    before = {c["id"] for c in atende.calls()}
+    alice = await client(tmp_path, port, speech_wav(tmp_path / "a.wav", [], 20))
+    far = asyncio.ensure_future(_far_side_plays_early_media(sip, rtp, BOB_HZ))
+    try:
+        await alice.command("dial", f"sip:bob@127.0.0.1:{port}")
+        await until(lambda: tone_heard(alice, BOB_HZ), 10)  # nobody has answered
+        assert not any(e.get("type") == "CALL_ESTABLISHED" for e in alice.events)
+        await alice.command("hangup")
+        await asyncio.wait_for(far, 10)  # the bridge cancelled its side too
+        call = await bridged_call(atende, before)
+    finally:
+        far.cancel()
+        await alice.stop()
+        sip.close()
+        rtp.close()
+        configure(atende, enabled=False)
+    assert call["status"] == "cancelled" and call["answer_at"] is None

@@ -20,9 +20,9 @@ from typing import Protocol
 from atende.aio import BackgroundTasks
 from atende.bridge.settings import BridgeConfig
 from atende.calls.records import CallRecords
-from atende.channels.bridge import bridge
+from atende.channels.bridge import bridge, early_media
 from atende.channels.dialer import DialOutcome
-from atende.channels.leg import CallInfo, CallLeg, Refused, Rejection
+from atende.channels.leg import CallInfo, CallLeg, Refused, Rejection, Ringing
 from atende.channels.sip.outbound import SipDial
 from atende.sip.transaction import Address
 from atende.sip.uri import SipUri
@@ -37,7 +37,8 @@ class Placer(Protocol):
     """Places the far leg (the bridge's SipDialer)."""
 
     async def dial(self, d: SipDial, cancel: asyncio.Event | None = None,
-                   ringing: Callable[[], None] | None = None) -> DialOutcome: ...
+                   progress: Callable[[str, CallLeg], None] | None = None
+                   ) -> DialOutcome: ...
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,7 @@ class BridgeCalls:
             "channel": "bridge"})
         return None
 
-    async def answering(self, info: CallInfo, ringing: Callable[[], None]) -> Refused | None:
+    async def answering(self, info: CallInfo, caller: Ringing) -> Refused | None:
         call = self._calls.get(info.id)
         if call is None:
             return Refused(500, "Server Internal Error")
@@ -157,7 +158,24 @@ class BridgeCalls:
                        target.username, target.password, ring_timeout=RING_TIMEOUT_S,
                        display=display)
         self._records.event(info.id, "bridge_dialing", {"to": str(target.ruri)})
-        outcome = await self._placer.dial(dial, call.cancel, ringing)
+        early: list[asyncio.Task[None]] = []
+
+        def progress(kind: str, far: CallLeg) -> None:
+            if kind == "ringing":
+                caller.ringing()
+            elif kind == "early_media" and not early:
+                near = caller.early_media()
+                if near is not None:  # the caller hears the far side before the answer
+                    early.append(asyncio.ensure_future(early_media(near, far)))
+                else:
+                    caller.ringing()
+
+        try:
+            outcome = await self._placer.dial(dial, call.cancel, progress)
+        finally:
+            for task in early:
+                task.cancel()
+            await asyncio.gather(*early, return_exceptions=True)
         if outcome.leg is None:
             refused = refusal_for(outcome)
             log.info("bridge call %s: %s did not answer (%s): %d to the caller", info.id,
@@ -217,7 +235,9 @@ class BridgeCalls:
             self._forget(call.info.id)
         who = "caller" if first is near else "callee"
         self._records.event(call.info.id, "bridge_ended", {
-            "hung_up_first": who, "seconds": round(loop.time() - started, 1)})
+            "hung_up_first": who, "seconds": round(loop.time() - started, 1),
+            # What each side's audio was like when it reached the bridge.
+            "from_caller": near.reception(), "from_callee": far.reception()})
         cause = first.end_cause or "bridge_ended"
         self._records.finish(call.info.id, status="completed",
                              hangup_cause=cause if who == "caller" else f"far_{cause}")

@@ -26,7 +26,14 @@ from atende.calls.records import CallRecords
 from atende.calls.retry import next_attempt_at
 from atende.calls.transfers import Transfers, outbound_info
 from atende.channels.dialer import Dialer, DialError, DialOutcome, DialRequest, PreparedDial
-from atende.channels.leg import CallInfo, CallLeg, Refused, Rejection, TransferResult
+from atende.channels.leg import (
+    CallInfo,
+    CallLeg,
+    Refused,
+    Rejection,
+    Ringing,
+    TransferResult,
+)
 from atende.media.recording import WavRecorder, recording_path
 from atende.providers.registry import ProviderRegistry
 from atende.store import models
@@ -125,8 +132,8 @@ class CallEngine:
         self.live.add(LiveCall(assistant, info))
         return None
 
-    async def answering(self, info: CallInfo, ringing: Callable[[], None]) -> Refused | None:
-        ringing()  # an assistant takes every call it admitted
+    async def answering(self, info: CallInfo, caller: Ringing) -> Refused | None:
+        caller.ringing()  # an assistant takes every call it admitted
         return None
 
     def connected(self, leg: CallLeg) -> None:

@@ -22,19 +22,31 @@ MAX_QUEUED_MS = 120
 _MAX_QUEUED_BYTES = SAMPLE_RATE * 2 * MAX_QUEUED_MS // 1000
 
 
-async def _relay(src: CallLeg, dst: CallLeg, tasks: BackgroundTasks) -> CallLeg:
+async def _relay(src: CallLeg, dst: CallLeg, tasks: BackgroundTasks,
+                 audio_only: bool = False) -> CallLeg:
     """``src``'s audio and keys to ``dst`` until ``src`` ends; returns ``src``."""
     while True:
         ev = await src.events.get()
         if isinstance(ev, AudioIn):
             if dst.outbound.pending_bytes < _MAX_QUEUED_BYTES:
                 dst.play(ev.pcm)
+        elif audio_only and not isinstance(ev, LegEnded):
+            continue
         elif isinstance(ev, DtmfIn):
             tasks.spawn(dst.send_dtmf(ev.digit))
         elif isinstance(ev, HoldChanged):  # held by one party: the other is held too
             tasks.spawn(dst.hold(ev.on_hold))
         elif isinstance(ev, LegEnded):
             return src
+
+
+async def early_media(a: CallLeg, b: CallLeg) -> None:
+    """Audio both ways before the call is answered, until cancelled (or a leg ends):
+    what the callee plays before answering (ringback, announcements) reaches the
+    caller. ``bridge`` takes over at the answer."""
+    tasks = BackgroundTasks()
+    await asyncio.gather(_relay(a, b, tasks, audio_only=True),
+                         _relay(b, a, tasks, audio_only=True))
 
 
 async def bridge(a: CallLeg, b: CallLeg, cause: str = "bridge_ended") -> CallLeg:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import abc
 import asyncio
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
@@ -131,15 +130,27 @@ class Refused:
     reason: str
 
 
+class Ringing(Protocol):
+    """What the caller of a call that rings hears before it is answered."""
+
+    def ringing(self) -> None:
+        """It rings (SIP: 180)."""
+
+    def early_media(self) -> CallLeg | None:
+        """What is played to the returned leg is heard before the answer (SIP: 183 with
+        SDP), and its events are the caller's audio; the same leg is connected at the
+        answer. None: this call cannot have early media."""
+
+
 class CallRouter(Protocol):
     """What a channel asks of the application about each incoming call."""
 
     async def admit(self, info: CallInfo) -> Rejection | None: ...
 
-    async def answering(self, info: CallInfo, ringing: Callable[[], None]) -> Refused | None:
-        """The admitted call may ring: call ``ringing`` when the caller should hear it
-        ring, and return when the call is to be answered (None) or refused. A channel
-        that cannot ring (or that answers at once) need not ask."""
+    async def answering(self, info: CallInfo, caller: Ringing) -> Refused | None:
+        """The admitted call may ring: tell ``caller`` what it should hear meanwhile,
+        and return when the call is to be answered (None) or refused. A channel that
+        cannot ring (or that answers at once) need not ask."""
         ...
 
     def connected(self, leg: CallLeg) -> None: ...
@@ -283,6 +294,11 @@ class CallLeg(abc.ABC):
         """(received, sent): units of audio on the wire so far (RTP packets on SIP), for
         telling whether audio flowed both ways; (0, 0) where the channel does not count."""
         return 0, 0
+
+    def reception(self) -> dict[str, float] | None:
+        """How the party's audio arrived: ``packets``, ``lost`` and interarrival
+        ``jitter_ms`` (RFC 3550 §6.4.1); None where the channel does not measure it."""
+        return None
 
     def play(self, pcm: bytes, mark: str | None = None, more: bool = False) -> None:
         """Queue 16 kHz PCM to be sent to the party (``more``: see OutboundAudio.play)."""

@@ -147,6 +147,9 @@ class RtpEndpoint:
         self._media_ref = asyncio.get_running_loop().time()
 
     def start(self) -> None:
+        """Start sending (once: early media starts it before the answer does)."""
+        if self._task is not None:
+            return
         loop = asyncio.get_running_loop()
         self.started_at = loop.time()
         self._task = loop.create_task(self._send_loop())

@@ -184,6 +184,19 @@ class InviteSession:
         ringing.headers.add("Contact", self.dialog.local_contact)
         return [Reply(self._invite_txn, ringing)]
 
+    def early_media(self) -> list[Action]:
+        """183 Session Progress with our answer: media before the call is answered
+        (RFC 3960's gateway model). The 2xx repeats the same answer. Nothing for a
+        delayed offer (our offer would need a reliable 183, RFC 3262)."""
+        if (self.phase != Phase.EARLY or self._invite is None or self._invite_txn is None
+                or self._offer is None):
+            return []
+        body, media = self._answer(self._offer)
+        progress = make_response(self._invite, 183, to_tag=self.dialog.local_tag, body=body,
+                                 content_type="application/sdp")
+        progress.headers.add("Contact", self.dialog.local_contact)
+        return [media, Reply(self._invite_txn, progress)]
+
     def answer(self, now: float) -> list[Action]:
         """Our 2xx: the answer to the offer, or our offer when the INVITE had none."""
         if self.phase != Phase.EARLY or self._invite is None or self._invite_txn is None:

@@ -55,6 +55,7 @@ class Progress:
     kind: str
     status: int
     reason: str
+    audio: NegotiatedAudio | None = None  # early media: what the 183's SDP agreed
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,13 @@ class InviteClient:
             kind = "early_media" if resp.status == 183 and resp.body else "ringing"
             if kind not in self.events:
                 self.events.append(kind)
-                actions.append(Progress(kind, resp.status, resp.reason))
+                audio = None
+                if kind == "early_media":
+                    try:
+                        _, audio = negotiate(parse_sdp(resp.body))
+                    except SdpError:
+                        pass  # noted as early media all the same; nothing to play
+                actions.append(Progress(kind, resp.status, resp.reason, audio))
         if self.stage == Stage.CALLING:
             self.stage = Stage.PROCEEDING
         elif self.stage == Stage.CANCELLING and not self._cancel_sent:

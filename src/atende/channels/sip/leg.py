@@ -52,6 +52,11 @@ class SipLeg(CallLeg):
     def media_counts(self) -> tuple[int, int]:
         return self.media.packets_received, self.media.sender.packets_sent
 
+    def reception(self) -> dict[str, float]:
+        stats = self.media.stats
+        return {"packets": stats.received, "lost": stats.lost,
+                "jitter_ms": round(stats.jitter * 1000 / stats.clock_rate, 1)}
+
     def _on_audio(self, frame: bytes, at: float) -> None:
         if not self.on_hold and not self.ended:
             self.heard(frame, at)

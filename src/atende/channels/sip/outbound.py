@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from atende.aio import BackgroundTasks
 from atende.channels.dialer import DialOutcome
-from atende.channels.leg import CallInfo
+from atende.channels.leg import CallInfo, CallLeg
 from atende.channels.sip.leg import SipLeg
 from atende.channels.sip.server import DialogCall, SipChannel
 from atende.channels.sip.transport import address, resolve
@@ -63,9 +63,10 @@ class SipDialer:
         self._tasks = BackgroundTasks()  # CANCELs and BYEs: their answers change nothing
 
     async def dial(self, d: SipDial, cancel: asyncio.Event | None = None,
-                   ringing: Callable[[], None] | None = None) -> DialOutcome:
-        """Place ``d`` until it is answered or settled otherwise; ``ringing`` is called when
-        the callee's side first says it rings (a bridge passes that on to its caller)."""
+                   progress: Callable[[str, CallLeg], None] | None = None) -> DialOutcome:
+        """Place ``d`` until it is answered or settled otherwise. ``progress`` hears what
+        the callee's side says before that: ``ringing``, or ``early_media`` once the
+        leg's media runs (a 183 with SDP: what the leg hears before the answer)."""
         ch = self.channel
         leg = SipLeg(d.info, ch.ports, ch, ch.rtp_timeout)
         try:
@@ -73,7 +74,7 @@ class SipDialer:
         except OSError:
             return DialOutcome("failed", None, "no free RTP port")
         try:
-            outcome = await self._invite(d, leg, cancel or asyncio.Event(), ringing)
+            outcome = await self._invite(d, leg, cancel or asyncio.Event(), progress)
         except Exception:
             log.exception("placing call %s failed", d.info.id)
             outcome = DialOutcome("failed", None, "internal error while dialling")
@@ -82,7 +83,7 @@ class SipDialer:
         return outcome
 
     async def _invite(self, d: SipDial, leg: SipLeg, cancel: asyncio.Event,
-                      ringing: Callable[[], None] | None) -> DialOutcome:
+                      progress: Callable[[str, CallLeg], None] | None) -> DialOutcome:
         """Run the InviteClient: its requests go out, the INVITE's responses, the user's
         cancel and its deadlines come back in, one at a time, until it is Done."""
         loop = asyncio.get_running_loop()
@@ -119,8 +120,12 @@ class SipDialer:
                         self._tasks.spawn(self._send_quietly(action.request, to))
                     elif isinstance(action, Progress):
                         log.info("call %s: %d %s", d.info.id, action.status, action.reason)
-                        if ringing is not None:
-                            ringing()
+                        if action.audio is not None:  # early media: it plays from now
+                            leg.media.configure(action.audio)
+                            leg.trust_host(d.address[1])
+                            leg.media.start()
+                        if progress is not None:
+                            progress(action.kind if action.audio else "ringing", leg)
                 deadline = client.next_deadline()
                 timeout = None if deadline is None else max(0.0, deadline - self.ua.now())
                 try:

@@ -10,7 +10,6 @@ import asyncio
 import logging
 import re
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -21,6 +20,7 @@ from atende.channels.leg import (
     CallRouter,
     Refused,
     Rejection,
+    Ringing,
     TransferResult,
 )
 from atende.channels.secretary import (
@@ -102,13 +102,32 @@ class _Incoming:
     cancelled: bool = False
 
 
+class _Ringing:
+    """A SIP call while the router decides: 180, or 183 with our answer and media."""
+
+    def __init__(self, channel: SipChannel, call: DialogCall) -> None:
+        self._channel = channel
+        self._call = call
+
+    def ringing(self) -> None:
+        self._channel._apply(self._call, self._call.session.ring())
+
+    def early_media(self) -> CallLeg | None:
+        actions = self._call.session.early_media()
+        if not actions:
+            return None  # a delayed offer, or no longer ringing
+        self._channel._apply(self._call, actions)
+        self._call.leg.media.start()
+        return self._call.leg
+
+
 class _NotServing:
     """The router of a channel not yet serving: every call is refused as unavailable."""
 
     async def admit(self, info: CallInfo) -> Rejection | None:
         return Rejection.UNAVAILABLE
 
-    async def answering(self, info: CallInfo, ringing: Callable[[], None]) -> Refused | None:
+    async def answering(self, info: CallInfo, caller: Ringing) -> Refused | None:
         return Refused(480, "Temporarily Unavailable")
 
     def connected(self, leg: CallLeg) -> None:
@@ -345,8 +364,7 @@ class SipChannel:
             self.ua.advertised_host(source[1]), leg.media.port, incoming.offer)
         call = DialogCall(incoming.info, session, leg, invite_key=key)
         incoming.call = call
-        refusal = await self.router.answering(incoming.info,
-                                              lambda: self._apply(call, session.ring()))
+        refusal = await self.router.answering(incoming.info, _Ringing(self, call))
         if refusal is not None:
             self._apply(call, session.refuse(refusal.status, refusal.reason))
         elif self.answer_delay > 0:
