@@ -180,7 +180,7 @@ class Atende:
         self.bridge = BridgeService(
             self.store, box, ListenerParts(s.bind, rtp_ports, records, direct, self.guard,
                                            s.public_ip, s.rtp_timeout_s,
-                                           s.bridge_digest_algorithms),
+                                           s.bridge_digest_algorithms, self.engine),
             self._own_ports())
         await self.bridge.load()
         self.deliverer.start()  # picks up what was pending before a restart, too

@@ -315,3 +315,50 @@ async def test_the_far_sides_early_media_is_heard_before_the_answer(
         rtp.close()
         configure(atende, enabled=False)
     assert call["status"] == "cancelled" and call["answer_at"] is None
+
+
+async def test_an_assistant_answers_what_the_far_side_does_not(
+        atende: AtendeProcess, pbx: Kamailio, bridge: dict[str, Any],  # noqa: F811
+        tmp_path: Path) -> None:
+    greeting = "Nobody could take your call, so I am here to help."
+    r = atende.api.post("/v1/assistants", json={
+        "name": "Bridge cover", "extension": "bridge-cover", "voice": "espeak:en-us",
+        "greeting": greeting})
+    assert r.status_code == 201, r.text
+    cover = r.json()["id"]
+    ours = {k: v for k, v in atende.api.get("/v1/bridge").json().items()
+            if k not in ("status", "sip_password", "listen_secret")}
+    r = atende.api.put("/v1/bridge", json={**ours, "assistant_id": "nope"})
+    assert r.status_code == 422 and "assistant_id" in r.text
+    r = atende.api.put("/v1/bridge", json={**ours, "assistant_id": cover,
+                                           "assistant_when": ["no_answer"],
+                                           "ring_timeout_s": 5})
+    assert r.status_code == 200, r.text
+    # The seed's route does not know these settings: it leaves them as they are.
+    assert configure(atende, **_current(atende))["status"]["state"] == "listening"
+    assert atende.api.get("/v1/bridge").json()["assistant_id"] == cover
+    port = bridge["sipListenPort"]
+    before = {c["id"] for c in atende.calls()}
+    alice = await client(tmp_path, port, speech_wav(tmp_path / "a.wav", [], 30))
+    bob = await phone(tmp_path, pbx, "bob", speech_wav(tmp_path / "b.wav", [], 5),
+                      auto=False)
+    try:
+        await alice.command("dial", f"sip:bob@127.0.0.1:{port}")
+        await bob.wait_event("CALL_INCOMING", timeout=10)  # rings, nobody answers
+        await alice.wait_event("CALL_ESTABLISHED", timeout=15)  # the assistant did
+        await bob.wait_event("CALL_CLOSED", timeout=5)
+        call = await atende.wait_for_call(
+            lambda c: c["id"] not in before and c["channel"] == "bridge"
+            and any(t["speaker"] == "assistant" for t in c["turns"]), timeout=20)
+        await alice.command("hangup")
+        done = await bridged_call(atende, before)
+    finally:
+        await alice.stop()
+        await bob.stop()
+        atende.api.put("/v1/bridge", json={**ours, "assistant_id": ""})
+        atende.api.delete(f"/v1/assistants/{cover}")
+    assert call["assistant_id"] == cover
+    assert [t["text"] for t in call["turns"] if t["speaker"] == "assistant"][0] == greeting
+    (took,) = [e["data"] for e in done["events"] if e["kind"] == "assistant_answers"]
+    assert took["far_outcome"] == "no_answer"
+    assert done["status"] == "completed" and done["hangup_cause"] == "remote_hangup"

@@ -103,7 +103,7 @@ def bridge_routers(service: BridgeService) -> list[APIRouter]:
         if found:
             return _bad(found)
         try:
-            await service.update(given)
+            await service.update(given, keep_ours=True)
         except BridgeProblem as exc:
             return _bad({seed_field(k): v for k, v in exc.problems.items()})
         return JSONResponse(_seed_reply(service))

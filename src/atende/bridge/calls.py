@@ -30,7 +30,6 @@ from atende.store import models
 from atende.store.db import insert_call, update_call
 
 log = logging.getLogger(__name__)
-RING_TIMEOUT_S = 60.0
 
 
 class Placer(Protocol):
@@ -39,6 +38,16 @@ class Placer(Protocol):
     async def dial(self, d: SipDial, cancel: asyncio.Event | None = None,
                    progress: Callable[[str, CallLeg], None] | None = None
                    ) -> DialOutcome: ...
+
+
+class Assistants(Protocol):
+    """Who answers a bridge call the far side did not take (the calls engine)."""
+
+    async def adopt(self, info: CallInfo, assistant_id: str) -> Rejection | None: ...
+
+    def connected(self, leg: CallLeg) -> None: ...
+
+    def ended_before_answer(self, info: CallInfo, cause: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -86,6 +95,7 @@ class _Call:
     target: Target
     cancel: asyncio.Event = field(default_factory=asyncio.Event)
     far: CallLeg | None = None  # the leg we placed, once answered
+    adopted: bool = False  # an assistant answers it instead (the far side did not)
 
 
 class BridgeCalls:
@@ -93,11 +103,12 @@ class BridgeCalls:
     one's far leg, and joins the two when it answers."""
 
     def __init__(self, config: Callable[[], BridgeConfig], route: Route, placer: Placer,
-                 records: CallRecords) -> None:
+                 records: CallRecords, assistants: Assistants | None = None) -> None:
         self._config = config
         self._route = route
         self._placer = placer
         self._records = records
+        self._assistants = assistants
         self._calls: dict[str, _Call] = {}
         self._accepting = True
         self._idle = asyncio.Event()  # set while no call is in progress
@@ -155,8 +166,8 @@ class BridgeCalls:
                             to_user=target.ruri.user, extra={"bridge_of": info.id})
         display = info.from_display or info.from_user
         dial = SipDial(far_info, target.ruri, target.from_uri, target.address,
-                       target.username, target.password, ring_timeout=RING_TIMEOUT_S,
-                       display=display)
+                       target.username, target.password,
+                       ring_timeout=self._config().ring_timeout_s, display=display)
         self._records.event(info.id, "bridge_dialing", {"to": str(target.ruri)})
         early: list[asyncio.Task[None]] = []
 
@@ -176,6 +187,8 @@ class BridgeCalls:
             for task in early:
                 task.cancel()
             await asyncio.gather(*early, return_exceptions=True)
+        if outcome.leg is None and await self._fall_back(call, outcome):
+            return None  # an assistant answers instead
         if outcome.leg is None:
             refused = refusal_for(outcome)
             log.info("bridge call %s: %s did not answer (%s): %d to the caller", info.id,
@@ -192,8 +205,29 @@ class BridgeCalls:
         call.far = outcome.leg
         return None
 
+    async def _fall_back(self, call: _Call, outcome: DialOutcome) -> bool:
+        """Whether the configured assistant takes the call the far side did not."""
+        config = self._config()
+        if (self._assistants is None or not config.assistant_id or call.cancel.is_set()
+                or outcome.status not in config.assistant_when):
+            return False
+        self._records.event(call.info.id, "assistant_answers", {
+            "far_outcome": outcome.status, "far_status": outcome.sip_status,
+            "assistant_id": config.assistant_id})
+        if await self._assistants.adopt(call.info, config.assistant_id) is not None:
+            self._forget(call.info.id)  # the engine has recorded why not
+            return False
+        call.adopted = True
+        log.info("bridge call %s: %s, so assistant %s answers", call.info.id,
+                 outcome.reason or outcome.status, config.assistant_id)
+        return True
+
     def connected(self, leg: CallLeg) -> None:
         call = self._calls.get(leg.info.id)
+        if call is not None and call.adopted:
+            self._forget(leg.info.id)
+            self._assistants_of(call).connected(leg)
+            return
         if call is None or call.far is None:
             self._tasks.spawn(leg.hangup("bridge_gone"))
             return
@@ -203,11 +237,18 @@ class BridgeCalls:
         call = self._forget(info.id)
         if call is None:
             return
+        if call.adopted:
+            self._assistants_of(call).ended_before_answer(info, cause)
+            return
         call.cancel.set()
         if call.far is not None:
             self._tasks.spawn(call.far.hangup(cause))
         status = "cancelled" if cause == "cancelled" else "failed"
         self._records.finish(info.id, status=status, hangup_cause=cause)
+
+    def _assistants_of(self, call: _Call) -> Assistants:
+        assert self._assistants is not None  # only adopted calls get here
+        return self._assistants
 
     def decide_transfer(self, info: CallInfo, target: str) -> str | None:
         return "the bridge does not take transfers: transfer on the SIP server instead"

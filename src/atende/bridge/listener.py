@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from atende.bridge.calls import BridgeCalls, Target
+from atende.bridge.calls import Assistants, BridgeCalls, Target
 from atende.bridge.gate import REALM, SIP_SERVER, BridgeGate
 from atende.bridge.settings import BridgeConfig
 from atende.calls.records import CallRecords
@@ -45,6 +45,7 @@ class ListenerParts:
     public_ip: str | None = None
     rtp_timeout: float = 60.0
     digest: tuple[str, ...] = ("MD5",)  # the algorithms clients are challenged with
+    assistants: Assistants | None = None  # who answers what the far side does not take
 
 
 class ListenerAccounts:
@@ -93,7 +94,8 @@ class BridgeListener:
                                   BridgeGate(config, self.from_server, parts.direct, digest),
                                   parts.guard, media_host=parts.bind,
                                   rtp_timeout=parts.rtp_timeout, registrar=self.registrar)
-        self.calls = BridgeCalls(config, self._route, SipDialer(self.channel), parts.records)
+        self.calls = BridgeCalls(config, self._route, SipDialer(self.channel), parts.records,
+                                 parts.assistants)
         self._server_ips: frozenset[str] = frozenset()
         self._hop: Address | None = None
         self._server_problem = "not resolved yet"

@@ -67,13 +67,18 @@ class BridgeService:
                 self._problem = str(exc)
                 log.error("the SIP bridge is not running: %s", exc)
 
-    async def update(self, given: BridgeIn) -> BridgeConfig:
-        """Apply and store ``given`` (BridgeProblem: it cannot be, and nothing changed)."""
+    async def update(self, given: BridgeIn, keep_ours: bool = False) -> BridgeConfig:
+        """Apply and store ``given`` (BridgeProblem: it cannot be, and nothing changed).
+        ``keep_ours``: settings the seed's route does not know keep their values."""
         async with self._lock:
             try:
-                new = given.applied_to(self.config)
+                new = given.applied_to(self.config, keep_ours)
             except ValueError as exc:
                 raise BridgeProblem(problems(exc)) from None
+            if new.assistant_id and await self.store.assistant_by_id(
+                    new.assistant_id) is None:
+                raise BridgeProblem({"assistant_id": f"no assistant with id "
+                                                     f"{new.assistant_id!r}"})
             clashes = {name: f"port {port} is atende's {self.reserved[port]}: choose another"
                        for name, port in (("listen_port", new.listen_port),
                                           ("webrtc_port", new.webrtc_port))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -29,6 +29,8 @@ from atende.telephony.passwords import check_password
 MASK = "********"  # what a stored secret reads as; sent back, it keeps the secret
 DEFAULT_LISTEN_PORT = 5080
 DEFAULT_WEBRTC_PORT = 9080
+DEFAULT_RING_TIMEOUT_S = 60
+OURS_ONLY = ("assistant_id", "assistant_when", "ring_timeout_s")  # not in the seed
 
 # The seed's names and ours, in the seed's order.
 SEED_FIELDS = {
@@ -67,6 +69,10 @@ class BridgeConfig:
     webrtc_ip: str = ""
     chrome_remote_url: str = ""
     node_remote_helper: str = ""
+    # atende's own, beyond the seed's fields (/v1/bridge only):
+    assistant_id: str = ""  # answers the calls the far side does not take
+    assistant_when: tuple[str, ...] = ("no_answer", "busy")
+    ring_timeout_s: int = DEFAULT_RING_TIMEOUT_S
 
     @property
     def server(self) -> tuple[str, int]:
@@ -78,7 +84,8 @@ class BridgeConfig:
 
     def plain(self) -> dict[str, Any]:
         """What is stored in the clear (the secrets are kept encrypted, apart)."""
-        return {k: v for k, v in self.__dict__.items() if k not in SECRETS}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()
+                if k not in SECRETS}
 
     def shown(self) -> dict[str, Any]:
         """Every setting in atende's names, a secret only as MASK (or "" when unset)."""
@@ -93,7 +100,8 @@ class BridgeConfig:
     def of(cls, plain: dict[str, Any], sip_password: str, listen_secret: str
            ) -> BridgeConfig:
         """The stored settings (fields an older version did not know take defaults)."""
-        known = {k: v for k, v in plain.items() if k in cls.__dataclass_fields__}
+        known: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
+                                 for k, v in plain.items() if k in cls.__dataclass_fields__}
         return cls(**known, sip_password=sip_password, listen_secret=listen_secret)
 
 
@@ -140,6 +148,17 @@ class BridgeIn(BaseModel):
                                            examples=["http://10.1.0.7:3000"],
                                            description="the Node helper's URL (http:// or "
                                            "https://): stored, and its reachability shown")
+    assistant_id: str | None = Field(None, max_length=32, description="an assistant that "
+                                     "answers the calls the far side does not take (see "
+                                     "assistant_when; empty: none). Not in the seed's route")
+    assistant_when: list[Literal["no_answer", "busy", "failed"]] | None = Field(
+        None, min_length=1, examples=[["no_answer", "busy"]],
+        description="which outcomes of the far side the assistant takes: no_answer (it "
+        "rang out), busy, failed (the SIP server could not be reached); default no_answer "
+        "and busy")
+    ring_timeout_s: int | None = Field(None, ge=5, le=300, examples=[30],
+                                       description="how long the far side may ring "
+                                       "(default 60 s)")
 
     @field_validator("sip_server")
     @classmethod
@@ -169,6 +188,13 @@ class BridgeIn(BaseModel):
     def _extension(cls, v: str | None) -> str | None:
         if v and not (is_user(v) and "@" not in v and ":" not in v):
             raise ValueError("an extension is letters, digits and + - _ . * #, such as 7001")
+        return v
+
+    @field_validator("assistant_id")
+    @classmethod
+    def _assistant(cls, v: str | None) -> str | None:
+        if v and not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", v):
+            raise ValueError("an assistant id, as /v1/assistants shows it")
         return v
 
     @field_validator("webrtc_ip")
@@ -205,11 +231,16 @@ class BridgeIn(BaseModel):
             raise ValueError("webrtc_port: must differ from listen_port")
         return self
 
-    def applied_to(self, old: BridgeConfig) -> BridgeConfig:
-        """The configuration this makes of ``old``: see the class for the secrets."""
+    def applied_to(self, old: BridgeConfig, keep_ours: bool = False) -> BridgeConfig:
+        """The configuration this makes of ``old``: see the class for the secrets.
+        ``keep_ours``: the settings the seed's route does not know stay as they were."""
         given = self.model_dump(exclude_unset=True)
-        new = BridgeConfig(**{k: v for k, v in given.items()
-                              if k not in SECRETS and v is not None})
+        if keep_ours:
+            given = {**{k: getattr(old, k) for k in OURS_ONLY}, **given}
+        plain: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
+                                 for k, v in given.items()
+                                 if k not in SECRETS and v is not None}
+        new = BridgeConfig(**plain)
         # A secret left out is kept for the same account only: with no username (the
         # account was dropped) there is nothing to keep it for.
         secrets: dict[str, str] = {}

@@ -102,33 +102,48 @@ class CallEngine:
                 row = None
         else:
             row = await self.store.assistant_for(info.to_user, domain)
+        return self._take(info, row, trunk.config if trunk else None, recorded=False)
+
+    async def adopt(self, info: CallInfo, assistant_id: str) -> Rejection | None:
+        """An assistant answers a call that another part of atende already records (a
+        bridge call its callee did not take): the same record goes on, its assistant
+        named from now."""
+        row = await self.store.assistant_by_id(assistant_id or None)
+        return self._take(info, row, None, recorded=True)
+
+    def _take(self, info: CallInfo, row: models.Assistant | None, trunk: TrunkConfig | None,
+              recorded: bool) -> Rejection | None:
+        """Admit ``info`` for ``row``'s assistant, if it exists and there is room, and
+        record that (a new record, or the one the call has when ``recorded``)."""
         assistant = profile_of(row, self.secrets, self.provider_keys) if row is not None else None
         rejection: Rejection | None = None
         cause: str | None = None
         if assistant is None:
             rejection, cause = Rejection.NOT_FOUND, "no_such_assistant"
             log.info("call %s to %r: no such assistant", info.id, info.to_user)
-        elif problem := self.live.capacity_problem(trunk.config if trunk else None):
+        elif problem := self.live.capacity_problem(trunk):
             rejection, cause = Rejection.BUSY, problem[0]
             log.warning("call %s refused: %s", info.id, problem[1])
         now = self.records.wall()
-        self.store.submit(insert_call(models.Call(
-            id=info.id, channel=info.channel, direction=info.direction,
-            from_uri=info.from_uri, to_uri=info.to_uri, from_user=info.from_user,
-            from_display=info.from_display, to_user=info.to_user,
-            remote_address=info.remote_address, external_id=info.external_id,
-            trunk_id=trunk.config.id if trunk else None,
-            assistant_id=assistant.id if assistant else None,
-            status="rejected" if rejection else "ringing", hangup_cause=cause,
-            invite_at=now, end_at=now if rejection else None,
-        )))
+        state = {"assistant_id": assistant.id if assistant else None,
+                 "status": "rejected" if rejection else "ringing", "hangup_cause": cause,
+                 "end_at": now if rejection else None}
+        if recorded:
+            self.store.submit(update_call(info.id, **state))
+        else:
+            self.store.submit(insert_call(models.Call(
+                id=info.id, channel=info.channel, direction=info.direction,
+                from_uri=info.from_uri, to_uri=info.to_uri, from_user=info.from_user,
+                from_display=info.from_display, to_user=info.to_user,
+                remote_address=info.remote_address, external_id=info.external_id,
+                trunk_id=trunk.id if trunk else None, invite_at=now, **state)))
         if rejection is not None or assistant is None:
             self.records.events.publish(info.id, "call.finished", finished_data(
                 {"status": "rejected", "hangup_cause": cause, "direction": info.direction}))
             return rejection
         self.records.events.publish(info.id, "call.ringing", {
             "direction": info.direction, "from": info.from_uri, "to": info.to_uri,
-            "trunk_id": trunk.config.id if trunk else None, "assistant_id": assistant.id})
+            "trunk_id": trunk.id if trunk else None, "assistant_id": assistant.id})
         self.live.add(LiveCall(assistant, info))
         return None
 
