@@ -208,7 +208,9 @@ class Atende:
                    abuse_router(self.guard, self.ua.now),
                    *bridge_routers(self.bridge)]
         public = [trigger_router(self.store, starter)]
-        probes = [self._freeswitch_health] if self.freeswitch or self.esl else []
+        probes = [self.bridge.health]
+        if self.freeswitch or self.esl:
+            probes.append(self._freeswitch_health)
         app = create_api(self.store, routers, public, probes)
         web = Web(self.store)
         install_dashboard(app, [dashboard_router(web, self._admin_key),

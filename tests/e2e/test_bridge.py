@@ -358,7 +358,7 @@ async def test_an_assistant_answers_what_the_far_side_does_not(
         atende.api.put("/v1/bridge", json={**ours, "assistant_id": ""})
         atende.api.delete(f"/v1/assistants/{cover}")
     assert call["assistant_id"] == cover
-    assert [t["text"] for t in call["turns"] if t["speaker"] == "assistant"][0] == greeting
+    assert next(t["text"] for t in call["turns"] if t["speaker"] == "assistant") == greeting
     (took,) = [e["data"] for e in done["events"] if e["kind"] == "assistant_answers"]
     assert took["far_outcome"] == "no_answer"
     assert done["status"] == "completed" and done["hangup_cause"] == "remote_hangup"

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from atende.sip.auth import DigestClient, pick_challenge
+from tests.e2e.test_bridge_transfer import until
 from tests.e2e.test_outbound import pbx  # noqa: F401  (a fixture)
 from tests.peers.atende import AtendeProcess
 from tests.peers.kamailio import Kamailio
@@ -22,8 +23,8 @@ SECRET = "incomingSecret123"
 SEED = {"enabled": True, "sipServer": "127.0.0.1:5999", "sipUser": "whatsapp_trunk",
         "sipPass": "mySecurePassword123", "sipListenUser": "incoming_user",
         "sipListenSecret": SECRET, "sipExtension": "", "wasmServerPort": 9080,
-        "wasmServerIP": "10.0.0.5", "chromeRemoteURL": "ws://10.1.0.7:9223",
-        "nodeRemoteHelper": "http://10.1.0.7:3000"}
+        "wasmServerIP": "127.0.0.1", "chromeRemoteURL": "ws://127.0.0.1:9223",
+        "nodeRemoteHelper": "http://127.0.0.1:9/"}  # loopback only: the helper is looked at
 
 
 def post(atende: AtendeProcess, body: Any, **kw: Any) -> httpx.Response:
@@ -113,6 +114,8 @@ def test_the_configuration_is_shown_masked_and_secrets_are_kept(
     assert cleared.json()["listen_user"] == ""  # left out: back to its default
     log = atende.log()
     assert SECRET not in log and SEED["sipPass"] not in log
+    health = httpx.get(atende.base + "/health").json()
+    assert health["checks"]["bridge"] == {"state": "listening"}
     doc = httpx.get(atende.base + "/openapi.json").json()
     body = doc["paths"]["/call/bridge/config"]["post"]["requestBody"]["content"]
     assert set(body["application/json"]["schema"]["properties"]) == set(SEED) | {
@@ -170,3 +173,15 @@ async def test_a_new_port_and_new_credentials_take_effect_at_once(
             await old.final(timeout=2)
     finally:
         old.close()
+
+
+async def test_the_node_helpers_reachability_is_shown(atende: AtendeProcess, off: None
+                                                      ) -> None:
+    for url, reachable in ((atende.base + "/health", True), ("http://127.0.0.1:9/", False)):
+        r = atende.api.put("/v1/bridge", json={"enabled": False, "node_remote_helper": url})
+        assert r.status_code == 200, r.text
+        await until(lambda: atende.api.get("/v1/bridge").json()["status"][
+            "node_remote_helper"]["reachable"] is not None, 10)
+        shown = atende.api.get("/v1/bridge").json()["status"]["node_remote_helper"]
+        assert shown["url"] == url and shown["reachable"] is reachable, shown
+        assert shown["detail"] == "HTTP 200" if reachable else "HTTP" not in shown["detail"]

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from atende.aio import BackgroundTasks
+from atende.bridge.helper import Reachability, check
 from atende.bridge.listener import BridgeListener, ListenerParts
 from atende.bridge.settings import BridgeConfig, BridgeIn, problems
 from atende.store import models
@@ -45,6 +47,7 @@ class BridgeService:
         self.listener: BridgeListener | None = None
         self._retired: set[BridgeListener] = set()
         self._problem = ""
+        self._helper: Reachability | None = None  # the last look at nodeRemoteHelper
         self._lock = asyncio.Lock()
         self._tasks = BackgroundTasks()
 
@@ -110,8 +113,36 @@ class BridgeService:
             self._retire(listener)
         self.config = new
         self._problem = ""
+        if self._helper is not None and self._helper.url != new.node_remote_helper:
+            self._helper = None
+        if new.node_remote_helper:
+            self._tasks.spawn(self._look_at_helper(new.node_remote_helper))
         if self.listener is not None:
             await self.listener.follow(new)
+
+    async def _look_at_helper(self, url: str) -> None:
+        found = await check(url)
+        if self.config.node_remote_helper == url:
+            self._helper = found
+
+    def _helper_status(self) -> dict[str, object] | None:
+        url = self.config.node_remote_helper
+        if not url:
+            return None
+        if self._helper is None or self._helper.stale(time.time()):
+            self._tasks.spawn(self._look_at_helper(url))  # shown at the next look
+        if self._helper is None:
+            return {"url": url, "reachable": None, "detail": "being checked"}
+        return self._helper.shown()
+
+    def health(self) -> tuple[str, object, str | None]:
+        """For /health: the bridge's state, and a problem when it should run and does
+        not."""
+        status = self.status()
+        problem = None
+        if status["state"] == "failed":
+            problem = f"SIP bridge: {status['problem'] or 'not listening'}"
+        return "bridge", {"state": status["state"]}, problem
 
     def _retire(self, listener: BridgeListener) -> None:
         """New calls are refused on ``listener``; once its calls have ended it closes."""
@@ -158,6 +189,7 @@ class BridgeService:
             "problem": self._problem or None,
             "listener": self.listener.status() if self.listener else None,
             "closing": [{"port": r.port, "calls": len(r.calls)} for r in self._retired],
+            "node_remote_helper": self._helper_status(),
             "webrtc": {"state": "not served", "detail": "this version bridges SIP clients "
                        "only; wasmServerPort, wasmServerIP and chromeRemoteURL are stored "
                        "for when the WebRTC side is served"},
