@@ -362,3 +362,41 @@ async def test_an_assistant_answers_what_the_far_side_does_not(
     (took,) = [e["data"] for e in done["events"] if e["kind"] == "assistant_answers"]
     assert took["far_outcome"] == "no_answer"
     assert done["status"] == "completed" and done["hangup_cause"] == "remote_hangup"
+
+
+@pytest.mark.parametrize(("codec", "module", "rate", "channels", "decoder"), [
+    ("opus/48000/2", "opus", 48000, 2, "opus 48000Hz"),  # baresip's aufile: 48 kHz stereo
+    ("G722/16000/1", "g722", 16000, 1, "G722 16000Hz")])
+async def test_a_wideband_phone_and_a_pcmu_phone_hear_each_other_through_the_bridge(
+        atende: AtendeProcess, pbx: Kamailio, bridge: dict[str, Any],  # noqa: F811
+        tmp_path: Path, codec: str, module: str, rate: int, channels: int,
+        decoder: str) -> None:
+    port = bridge["sipListenPort"]
+    before = {c["id"] for c in atende.calls()}
+    alice = Baresip(tmp_path / "alice", speech_wav(tmp_path / "a.wav",
+                                                   [(0.5, Tone(ALICE_HZ, 2.0))], 20, rate,
+                                                   channels),
+                    account=f"<sip:{LISTEN_USER}@127.0.0.1:{port}>;auth_pass={LISTEN_SECRET};"
+                            "regint=0", codecs=codec, modules=(module,))
+    await alice.start()
+    bob = Baresip(tmp_path / "bob", speech_wav(tmp_path / "b.wav",
+                                               [(0.5, Tone(BOB_HZ, 2.0))], 20),
+                  account=f'<sip:bob@example.test>;auth_pass={USERS["bob"]};'
+                          f'outbound="sip:127.0.0.1:{pbx.port}";regint=600', codecs="PCMU")
+    await bob.start()
+    try:
+        async with asyncio.timeout(10):
+            while not pbx.contacts("bob"):
+                await asyncio.sleep(0.1)
+        await alice.command("dial", f"sip:bob@127.0.0.1:{port}")
+        await bob.wait_event("CALL_ESTABLISHED", timeout=20)
+        await until(lambda: tone_heard(bob, ALICE_HZ) and tone_heard(alice, BOB_HZ), 15)
+        await alice.command("hangup")
+        await bob.wait_event("CALL_CLOSED", timeout=10)
+        call = await bridged_call(atende, before)
+    finally:
+        await alice.stop()
+        await bob.stop()
+    assert f"Set audio decoder: {decoder}" in alice.log(), alice.log()
+    assert "Set audio decoder: PCMU" in bob.log()
+    assert call["status"] == "completed"

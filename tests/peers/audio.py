@@ -19,9 +19,12 @@ def _piper():  # type: ignore[no-untyped-def]
     return PiperTTS()
 
 
-def write_wav(path: Path, pcm: bytes, rate: int) -> Path:
+def write_wav(path: Path, pcm: bytes, rate: int, channels: int = 1) -> Path:
+    """Mono ``pcm`` as a WAV of ``channels`` (each the same)."""
+    if channels > 1:
+        pcm = np.repeat(np.frombuffer(pcm, np.int16), channels).tobytes()
     with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
+        w.setnchannels(channels)
         w.setsampwidth(2)
         w.setframerate(rate)
         w.writeframes(pcm)
@@ -65,9 +68,9 @@ def speech(segments: list[tuple[float, str | Tone]], tail_s: float, rate: int = 
 
 
 def speech_wav(path: Path, segments: list[tuple[float, str | Tone]], tail_s: float,
-               rate: int = 8000) -> Path:
-    """``speech`` as a phone-rate WAV."""
-    return write_wav(path, speech(segments, tail_s, rate), rate)
+               rate: int = 8000, channels: int = 1) -> Path:
+    """``speech`` as a phone-rate WAV (baresip's opus wants 48 kHz stereo)."""
+    return write_wav(path, speech(segments, tail_s, rate), rate, channels)
 
 
 def frame_levels(samples: np.ndarray, rate: int, frame_ms: int = 20) -> np.ndarray:
@@ -112,8 +115,10 @@ def heard_so_far(path: Path) -> tuple[np.ndarray, int]:
     if at < 0 or len(raw) < 44:
         return np.zeros(0, np.int16), 8000
     rate = int.from_bytes(raw[24:28], "little")
+    channels = max(1, int.from_bytes(raw[22:24], "little"))
     body = raw[at + 8:]
-    return np.frombuffer(body[: len(body) - len(body) % 2], np.int16), rate
+    body = body[: len(body) - len(body) % (2 * channels)]
+    return np.frombuffer(body, np.int16)[::channels], rate  # the first channel
 
 
 def tone_spans(samples: np.ndarray, rate: int, hz: float, window_s: float = 0.1

@@ -21,6 +21,7 @@ class Baresip:
     source_wav: Path
     account: str = "<sip:tester@127.0.0.1>;regint=0"
     codecs: str = "PCMU,PCMA"
+    modules: tuple[str, ...] = ()  # codec modules besides g711 (opus, g722 …)
     sip_port: int = 0
     ctrl_port: int = 0
     proc: subprocess.Popen[bytes] | None = None
@@ -48,7 +49,7 @@ rtp_ports 40000-40999
 dns_server 127.0.0.1:53
 module_path /usr/lib/baresip/modules
 module g711.so
-module aufile.so
+{"".join(f"module {m}.so" + chr(10) for m in self.modules)}module aufile.so
 module alsa.so
 module sndfile.so
 snd_path {rec}

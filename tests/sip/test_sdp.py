@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from atende.sip.sdp import NoCommonCodec, SdpError, build_answer, negotiate, parse_sdp
+from atende.sip.sdp import (
+    Codec,
+    NoCommonCodec,
+    SdpError,
+    build_answer,
+    build_offer,
+    negotiate,
+    parse_sdp,
+)
 
 
 def offer(m: str = "m=audio 4000 RTP/AVP 0 8 101", attrs: str = "a=rtpmap:101 telephone-event/8000",
@@ -31,7 +39,7 @@ def test_dynamic_payload_types_by_rtpmap() -> None:
 
 def test_no_common_codec_means_488() -> None:
     with pytest.raises(NoCommonCodec):
-        negotiate(parse_sdp(offer("m=audio 4000 RTP/AVP 18 9", "a=rtpmap:18 G729/8000")))
+        negotiate(parse_sdp(offer("m=audio 4000 RTP/AVP 18 3", "a=rtpmap:18 G729/8000")))
     with pytest.raises(NoCommonCodec):  # SRTP-only offers are not something we can answer
         negotiate(parse_sdp(offer("m=audio 4000 RTP/SAVP 0")))
     with pytest.raises(NoCommonCodec):  # a wideband PCMU claim is not G.711
@@ -85,3 +93,24 @@ def test_malformed_sdp(bad: bytes) -> None:
 def test_missing_connection_address() -> None:
     with pytest.raises(SdpError):
         negotiate(parse_sdp(offer(conn="a=x")))
+
+
+def test_g711_is_taken_first_and_wideband_codecs_when_it_is_not_offered() -> None:
+    opus = "a=rtpmap:111 opus/48000/2\r\na=rtpmap:101 telephone-event/8000"
+    _, neg = negotiate(parse_sdp(offer("m=audio 4000 RTP/AVP 111 9 8 101", opus)))
+    assert neg.codec == Codec("PCMA", 8, 8000)  # the offer's first G.711
+    _, neg = negotiate(parse_sdp(offer("m=audio 4000 RTP/AVP 111 9 101", opus)))
+    assert neg.codec == Codec("OPUS", 111, 48000) and neg.dtmf_payload_type == 101
+    _, neg = negotiate(parse_sdp(offer("m=audio 4000 RTP/AVP 9")))
+    assert neg.codec == Codec("G722", 9, 8000)
+    with pytest.raises(NoCommonCodec):  # Opus is counted at 48 kHz, whatever it codes
+        negotiate(parse_sdp(offer("m=audio 4000 RTP/AVP 111", "a=rtpmap:111 opus/16000")))
+
+
+def test_an_opus_answer_names_it_as_rfc_7587_says() -> None:
+    sdp = parse_sdp(offer("m=audio 4000 RTP/AVP 111", "a=rtpmap:111 OPUS/48000/2"))
+    index, neg = negotiate(sdp)
+    body = build_answer(sdp, index, neg, "192.0.2.1", 30000, 1, 1).decode()
+    assert "a=rtpmap:111 opus/48000/2" in body and "useinbandfec=1" in body
+    offered = build_offer("192.0.2.1", 30000, 1, 1, codecs=("OPUS", "PCMU")).decode()
+    assert "m=audio 30000 RTP/AVP 111 0 101" in offered

@@ -24,6 +24,7 @@ from atende.channels.bridge import bridge, early_media
 from atende.channels.dialer import DialOutcome
 from atende.channels.leg import CallInfo, CallLeg, Refused, Rejection, Ringing
 from atende.channels.sip.outbound import SipDial
+from atende.sip.sdp import SUPPORTED_CODECS
 from atende.sip.transaction import Address
 from atende.sip.uri import SipUri
 from atende.store import models
@@ -167,7 +168,8 @@ class BridgeCalls:
         display = info.from_display or info.from_user
         dial = SipDial(far_info, target.ruri, target.from_uri, target.address,
                        target.username, target.password,
-                       ring_timeout=self._config().ring_timeout_s, display=display)
+                       ring_timeout=self._config().ring_timeout_s, display=display,
+                       codecs=SUPPORTED_CODECS)  # the far side may speak none of ours
         self._records.event(info.id, "bridge_dialing", {"to": str(target.ruri)})
         early: list[asyncio.Task[None]] = []
 

@@ -9,10 +9,8 @@ import secrets
 import time
 from collections.abc import Callable
 
-import numpy as np
-
-from atende.media import g711
 from atende.media.audio import FRAME_BYTES, SAMPLE_RATE
+from atende.media.codecs import AudioCodec, codec_for
 from atende.media.dtmf import DtmfEvent, DtmfReceiver, dtmf_payloads
 from atende.media.jitter import JitterBuffer
 from atende.media.resample import StreamResampler
@@ -116,6 +114,7 @@ class RtpEndpoint:
         self.jitter = JitterBuffer(depth=3)
         self.dtmf = DtmfReceiver()
         self.audio_ssrc: int | None = None  # of the caller's audio, once it comes
+        self.codec: AudioCodec | None = None  # the negotiated one's state, both ways
         self._in_rs = StreamResampler(8000, SAMPLE_RATE)
         self._out_rs = StreamResampler(SAMPLE_RATE, 8000)
         self._in_buf = bytearray()
@@ -143,6 +142,12 @@ class RtpEndpoint:
         self.trusted_hosts.add(neg.remote_host)
         if self.neg is None or self.neg.codec != neg.codec:
             self.sender.payload_type = neg.codec.payload_type
+            codec = codec_for(neg.codec.name, neg.ptime_ms)
+            self.codec = codec
+            self._in_rs = StreamResampler(codec.decode_rate, SAMPLE_RATE)
+            self._out_rs = StreamResampler(SAMPLE_RATE, codec.encode_rate)
+            self._in_buf.clear()
+            self._out_buf.clear()
         self.neg = neg
         self._media_ref = asyncio.get_running_loop().time()
 
@@ -213,12 +218,15 @@ class RtpEndpoint:
         self.audio_ssrc = pkt.ssrc
         if not neg.we_receive:
             return
+        codec = self.codec
+        if codec is None:
+            return
         for payload in self.jitter.push(pkt.sequence, pkt.payload):
-            if payload is None:
-                pcm8 = bytes(2 * 160)  # lost: conceal with 20 ms of silence
+            if payload is None:  # lost: conceal with a ptime of silence
+                pcm = bytes(2 * codec.decode_rate * neg.ptime_ms // 1000)
             else:
-                pcm8 = g711.decode(payload, neg.codec.name).tobytes()
-            self._in_buf += self._in_rs.process(pcm8)
+                pcm = codec.decode(payload)
+            self._in_buf += self._in_rs.process(pcm)
             while len(self._in_buf) >= FRAME_BYTES:
                 frame = bytes(self._in_buf[:FRAME_BYTES])
                 del self._in_buf[:FRAME_BYTES]
@@ -271,26 +279,25 @@ class RtpEndpoint:
             self.on_timeout()
 
     def _send_one(self, now: float) -> None:
-        neg = self.neg
-        if neg is None or self._rtp is None or self.remote is None:
+        neg, codec = self.neg, self.codec
+        if neg is None or codec is None or self._rtp is None or self.remote is None:
             return
-        samples8 = neg.ptime_ms * 8
-        pcm16 = self.pull(samples8 * 2 * 2, now)
+        pcm16 = self.pull(SAMPLE_RATE * 2 * neg.ptime_ms // 1000, now)
         if not neg.we_send:
             return
+        need = 2 * codec.encode_rate * neg.ptime_ms // 1000
         if pcm16 is None:
-            payload = bytes([g711.silence_byte(neg.codec.name)]) * samples8
+            chunk = bytes(need)  # silence, through the codec (it keeps its state)
             self._out_rs.reset()
             self._out_buf.clear()
         else:
             self._out_buf += self._out_rs.process(pcm16)
-            need = samples8 * 2
             if len(self._out_buf) < need:
                 self._out_buf += bytes(need - len(self._out_buf))
             chunk = bytes(self._out_buf[:need])
             del self._out_buf[:need]
-            payload = g711.encode(np.frombuffer(chunk, dtype=np.int16), neg.codec.name)
-        pkt = self.sender.packet(payload, samples8)
+        payload = codec.encode(chunk)
+        pkt = self.sender.packet(payload, codec.clock_rate * neg.ptime_ms // 1000)
         self._rtp.sendto(pkt.encode(), self.remote)
         if self.record_send_times:
             self.send_times.append(now)

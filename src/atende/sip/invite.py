@@ -31,6 +31,7 @@ from atende.sip.refer import (
 )
 from atende.sip.screening import not_allowed, warning, with_capabilities
 from atende.sip.sdp import (
+    G711_ONLY,
     NegotiatedAudio,
     NoCommonCodec,
     SdpError,
@@ -144,13 +145,15 @@ class InviteSession:
     def __init__(self, dialog: Dialog, peer: Address, media_host: str, media_port: int,
                  phase: Phase, invite: Request | None = None,
                  invite_txn: ServerTransaction | None = None,
-                 offer: SessionDescription | None = None, we_called: bool = False) -> None:
+                 offer: SessionDescription | None = None, we_called: bool = False,
+                 codecs: tuple[str, ...] = G711_ONLY) -> None:
         self.dialog = dialog
         self.peer = peer  # where in-dialog requests go: the other party or the next hop
         self.media_host = media_host  # our SDP's address and port
         self.media_port = media_port
         self.phase = phase
         self.we_called = we_called  # we own the Call-ID (the glare back-off depends on it)
+        self.codecs = codecs  # what our own offers (re-INVITEs, offerless answers) list
         self.on_hold = False
         self._invite = invite  # the INVITE we answer (UAS)
         self._invite_txn = invite_txn
@@ -243,10 +246,12 @@ class InviteSession:
 
     # the call we placed ----------------------------------------------------------------
     @classmethod
-    def placed(cls, dialog: Dialog, peer: Address, media_host: str, media_port: int
-               ) -> InviteSession:
-        """The session of our INVITE once its 2xx was ACKed."""
-        return cls(dialog, peer, media_host, media_port, Phase.CONFIRMED, we_called=True)
+    def placed(cls, dialog: Dialog, peer: Address, media_host: str, media_port: int,
+               codecs: tuple[str, ...] = G711_ONLY) -> InviteSession:
+        """The session of our INVITE once its 2xx was ACKed (``codecs``: what our INVITE
+        offered, and our re-INVITEs offer again)."""
+        return cls(dialog, peer, media_host, media_port, Phase.CONFIRMED, we_called=True,
+                   codecs=codecs)
 
     # requests of the other party -------------------------------------------------------
     def receive(self, req: Request, txn: ServerTransaction | None, now: float
@@ -472,7 +477,8 @@ class InviteSession:
 
     def _our_offer(self, direction: str) -> bytes:
         return self._versioned(lambda version: build_offer(
-            self.media_host, self.media_port, self._session_id, version, direction))
+            self.media_host, self.media_port, self._session_id, version, direction,
+            self.codecs))
 
     def _versioned(self, build: Callable[[int], bytes]) -> bytes:
         """Our next description, built by ``build`` for an o= version: the same version

@@ -9,8 +9,16 @@ from dataclasses import dataclass, field
 from atende.sip.grammar import is_digits
 
 # Static payload types we can speak (RFC 3551), and the names for dynamic ones.
-STATIC_PT = {0: ("PCMU", 8000), 8: ("PCMA", 8000)}
-SUPPORTED_CODECS = ("PCMU", "PCMA")
+STATIC_PT = {0: ("PCMU", 8000), 8: ("PCMA", 8000), 9: ("G722", 8000)}
+SUPPORTED_CODECS = ("PCMU", "PCMA", "G722", "OPUS")
+# Taken first when offered (in the offer's order): G.711 costs the least to carry, and
+# the phone network and speech vendors speak it. The others only when it is not offered.
+PREFERRED_CODECS = ("PCMU", "PCMA")
+CLOCK_RATES = {"PCMU": 8000, "PCMA": 8000, "G722": 8000, "OPUS": 48000}
+OPUS_PT = 111  # our dynamic payload type for Opus in our offers
+# What we offer: G.711 only for atende's own calls (what it has always offered); every
+# codec for a bridge leg, whose far side may speak none of the caller's.
+G711_ONLY = ("PCMU", "PCMA")
 DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
 MIRROR = {"sendrecv": "sendrecv", "sendonly": "recvonly", "recvonly": "sendonly",
           "inactive": "inactive"}
@@ -140,9 +148,23 @@ def _is_address(text: str, kind: str) -> bool:
 class Codec:
     """An audio codec by name, payload type and clock rate."""
 
-    name: str  # PCMU or PCMA
+    name: str  # PCMU, PCMA, G722 or OPUS
     payload_type: int
     clock_rate: int = 8000
+
+    @property
+    def rtpmap(self) -> str:
+        """Its a=rtpmap value (Opus is always named two-channel, RFC 7587 §7)."""
+        if self.name == "OPUS":
+            return f"{self.payload_type} opus/48000/2"
+        return f"{self.payload_type} {self.name}/{self.clock_rate}"
+
+    @property
+    def fmtp(self) -> str | None:
+        """What we ask of its stream (Opus: in-band FEC in what we receive, mono)."""
+        if self.name == "OPUS":
+            return f"{self.payload_type} useinbandfec=1;stereo=0;sprop-stereo=0"
+        return None
 
 
 @dataclass(frozen=True)
@@ -173,13 +195,14 @@ class NoCommonCodec(SdpError):
 
 def negotiate(offer: SessionDescription, supported: tuple[str, ...] = SUPPORTED_CODECS
               ) -> tuple[int, NegotiatedAudio]:
-    """Pick the first audio stream we can serve; returns (m-line index, result).
+    """Pick the first audio stream we can serve; returns (m-line index, result). Its
+    codec: the first offered of PREFERRED_CODECS, else the first offered we speak.
     Raises NoCommonCodec (answer 488) when no audio stream has a codec we speak."""
     for idx, m in enumerate(offer.media):
         if m.media != "audio" or m.port == 0 or m.proto.upper() not in ("RTP/AVP", "RTP/AVPF"):
             continue
         rtpmap = m.rtpmap()
-        codec: Codec | None = None
+        offered: list[Codec] = []
         dtmf: int | None = None
         for fmt in m.formats:
             if not is_digits(fmt) or int(fmt) > 127:  # RTP has seven bits for it
@@ -188,10 +211,11 @@ def negotiate(offer: SessionDescription, supported: tuple[str, ...] = SUPPORTED_
             name, rate = rtpmap.get(pt, STATIC_PT.get(pt, ("", 0)))
             if name == "TELEPHONE-EVENT" and rate == 8000 and dtmf is None:
                 dtmf = pt
-            elif codec is None and name in supported and rate == 8000:
-                codec = Codec(name, pt)
-        if codec is None:
+            elif name in supported and rate == CLOCK_RATES[name]:
+                offered.append(Codec(name, pt, rate))
+        if not offered:
             continue
+        codec = next((c for c in offered if c.name in PREFERRED_CODECS), offered[0])
         host = m.connection or offer.connection
         if not host:
             raise SdpError("no connection address for the audio stream")
@@ -225,7 +249,9 @@ def build_answer(offer: SessionDescription, chosen_index: int, neg: NegotiatedAu
         if neg.dtmf_payload_type is not None:
             fmts.append(str(neg.dtmf_payload_type))
         lines.append(f"m=audio {local_port} {m.proto} {' '.join(fmts)}")
-        lines.append(f"a=rtpmap:{neg.codec.payload_type} {neg.codec.name}/8000")
+        lines.append(f"a=rtpmap:{neg.codec.rtpmap}")
+        if neg.codec.fmtp:
+            lines.append(f"a=fmtp:{neg.codec.fmtp}")
         if neg.dtmf_payload_type is not None:
             lines.append(f"a=rtpmap:{neg.dtmf_payload_type} telephone-event/8000")
             lines.append(f"a=fmtp:{neg.dtmf_payload_type} 0-16")
@@ -235,23 +261,31 @@ def build_answer(offer: SessionDescription, chosen_index: int, neg: NegotiatedAu
 
 
 def build_offer(local_ip: str, local_port: int, session_id: int, version: int,
-                direction: str = "sendrecv") -> bytes:
-    """Our offer, used when a peer sends an offerless re-INVITE."""
+                direction: str = "sendrecv", codecs: tuple[str, ...] = G711_ONLY) -> bytes:
+    """Our offer of ``codecs`` (in that order of preference) and RFC 4733 events."""
     ip_ver = "IP6" if ":" in local_ip else "IP4"
-    return ("\r\n".join([
+    offered = [Codec(name, OPUS_PT if name == "OPUS" else _static_pt(name),
+                     CLOCK_RATES[name]) for name in codecs]
+    lines = [
         "v=0",
         f"o=atende {session_id} {version} IN {ip_ver} {local_ip}",
         "s=atende",
         f"c=IN {ip_ver} {local_ip}",
         "t=0 0",
-        f"m=audio {local_port} RTP/AVP 0 8 101",
-        "a=rtpmap:0 PCMU/8000",
-        "a=rtpmap:8 PCMA/8000",
-        "a=rtpmap:101 telephone-event/8000",
-        "a=fmtp:101 0-16",
-        "a=ptime:20",
-        f"a={direction}",
-    ]) + "\r\n").encode()
+        f"m=audio {local_port} RTP/AVP "
+        + " ".join(str(c.payload_type) for c in offered) + " 101",
+    ]
+    for c in offered:
+        lines.append(f"a=rtpmap:{c.rtpmap}")
+        if c.fmtp:
+            lines.append(f"a=fmtp:{c.fmtp}")
+    lines += ["a=rtpmap:101 telephone-event/8000", "a=fmtp:101 0-16", "a=ptime:20",
+              f"a={direction}"]
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def _static_pt(name: str) -> int:
+    return next(pt for pt, (n, _) in STATIC_PT.items() if n == name)
 
 
 def new_session_id() -> int:

@@ -30,7 +30,7 @@ from atende.sip.invite_client import (
     SendRequest,
 )
 from atende.sip.message import Request, Response
-from atende.sip.sdp import build_offer, new_session_id
+from atende.sip.sdp import G711_ONLY, build_offer, new_session_id
 from atende.sip.transaction import Address
 from atende.sip.uri import SipUri
 
@@ -52,6 +52,7 @@ class SipDial:
     ring_timeout: float = 30.0
     headers: tuple[tuple[str, str], ...] = ()  # e.g. Replaces, from a REFER's target
     display: str | None = None  # our From's display name (a bridge: its caller's)
+    codecs: tuple[str, ...] = G711_ONLY  # what we offer, in that order
 
 
 class SipDialer:
@@ -91,7 +92,7 @@ class SipDialer:
             ruri=d.ruri, from_=f"{_display(d.display)}<{d.from_uri}>;tag={new_tag()}",
             contact=self.channel.contact_for(d.address),
             offer=build_offer(self.ua.advertised_host(d.address[1]), leg.media.port,
-                              new_session_id(), 1),
+                              new_session_id(), 1, codecs=d.codecs),
             credentials=DigestClient(d.username, d.password),
             call_id=secrets.token_hex(12) + "@atende", cseq=secrets.randbelow(1000) + 1,
             ring_timeout=d.ring_timeout, started_at=self.ua.now(), route=d.route,
@@ -164,7 +165,7 @@ class SipDialer:
             return DialOutcome(done.status, done.sip_status, done.reason, events=events)
         dialog = done.dialog
         session = InviteSession.placed(dialog, hop, self.ua.advertised_host(hop[1]),
-                                       leg.media.port)
+                                       leg.media.port, d.codecs)
         call = DialogCall(d.info, session, leg, ack=ack,
                        credentials=DigestClient(d.username, d.password), connected=True)
         leg.media.configure(done.audio)
