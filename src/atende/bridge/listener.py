@@ -53,10 +53,11 @@ class ListenerAccounts:
     where the SIP server's calls to ``sipExtension`` go."""
 
     def __init__(self, config: Callable[[], BridgeConfig], now: Callable[[], float],
-                 digest: DigestServer) -> None:
+                 digest: DigestServer, guard: Guard | None) -> None:
         self._config = config
         self._now = now
         self._core = Registrar(digest)
+        self._guard = guard
 
     def _passwords(self) -> dict[str, str]:
         config = self._config()
@@ -65,7 +66,14 @@ class ListenerAccounts:
         return passwords
 
     def register(self, req: Request, source: Address, now: float) -> Response:
-        return self._core.register(req, source, self._passwords(), now)
+        resp = self._core.register(req, source, self._passwords(), now)
+        stale = any("stale=true" in v for v in resp.headers.get_all("WWW-Authenticate"))
+        if (resp.status in (401, 404) and self._guard is not None and not stale
+                and "Authorization" in req.headers):
+            # A wrong password or an unknown account: guessing counts, as for INVITEs.
+            self._guard.failure(source[1], now, "bad REGISTER credentials",
+                                user=req.to.uri.user)
+        return resp
 
     def contact(self) -> tuple[SipUri, Address] | None:
         """The registered client's address and where to send to it, if any."""
@@ -89,7 +97,7 @@ class BridgeListener:
         self.parts = parts
         self.ua = UserAgent(public_ip=parts.public_ip, guard=parts.guard)
         digest = DigestServer(REALM, algorithms=parts.digest)
-        self.registrar = ListenerAccounts(config, self.ua.now, digest)
+        self.registrar = ListenerAccounts(config, self.ua.now, digest, parts.guard)
         self.channel = SipChannel(self.ua, parts.ports,
                                   BridgeGate(config, self.from_server, parts.direct, digest),
                                   parts.guard, media_host=parts.bind,

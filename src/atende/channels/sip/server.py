@@ -10,6 +10,7 @@ import asyncio
 import logging
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -102,23 +103,23 @@ class _Incoming:
     cancelled: bool = False
 
 
+@dataclass(frozen=True)
 class _Ringing:
-    """A SIP call while the router decides: 180, or 183 with our answer and media."""
+    """A SIP call while the router decides (see CallRouter.answering)."""
 
-    def __init__(self, channel: SipChannel, call: DialogCall) -> None:
-        self._channel = channel
-        self._call = call
+    call: DialogCall
+    apply: Callable[[DialogCall, list[Action]], None]  # the channel carries actions out
 
     def ringing(self) -> None:
-        self._channel._apply(self._call, self._call.session.ring())
+        self.apply(self.call, self.call.session.ring())
 
     def early_media(self) -> CallLeg | None:
-        actions = self._call.session.early_media()
+        actions = self.call.session.early_media()
         if not actions:
             return None  # a delayed offer, or no longer ringing
-        self._channel._apply(self._call, actions)
-        self._call.leg.media.start()
-        return self._call.leg
+        self.apply(self.call, actions)
+        self.call.leg.media.start()
+        return self.call.leg
 
 
 class _NotServing:
@@ -364,7 +365,7 @@ class SipChannel:
             self.ua.advertised_host(source[1]), leg.media.port, incoming.offer)
         call = DialogCall(incoming.info, session, leg, invite_key=key)
         incoming.call = call
-        refusal = await self.router.answering(incoming.info, _Ringing(self, call))
+        refusal = await self.router.answering(incoming.info, _Ringing(call, self._apply))
         if refusal is not None:
             self._apply(call, session.refuse(refusal.status, refusal.reason))
         elif self.answer_delay > 0:
