@@ -180,7 +180,8 @@ class Atende:
         self.bridge = BridgeService(
             self.store, box, ListenerParts(s.bind, rtp_ports, records, direct, self.guard,
                                            s.public_ip, s.rtp_timeout_s,
-                                           s.bridge_digest_algorithms, self.engine),
+                                           s.bridge_digest_algorithms, self.engine,
+                                           self._tls_context()),
             self._own_ports())
         await self.bridge.load()
         self.deliverer.start()  # picks up what was pending before a restart, too
@@ -283,9 +284,11 @@ class Atende:
         return "freeswitch", shown, problem
 
     def _tls_server(self) -> ssl.SSLContext | None:
+        return self._tls_context() if self.settings.sip_tls_port else None
+
+    def _tls_context(self) -> ssl.SSLContext:
+        """The server certificate (ATENDE_TLS_CERT, or one made for this host)."""
         s = self.settings
-        if not s.sip_tls_port:
-            return None
         if s.tls_cert is not None and s.tls_key is not None:
             return server_context(s.tls_cert, s.tls_key)
         names = [s.sip_host] + ([s.bind] if s.bind not in ("0.0.0.0", "::") else [])

@@ -185,10 +185,11 @@ async def test_mod_audio_stream_reaches_our_websocket_and_takes_replies(
         assert stream.target == StreamTarget(secretary, uuid, "1000")
         assert stream.metadata == '{"from":"test"}'
         assert {len(f) for f in heard} == {640}  # 20 ms at 16 kHz, 16-bit mono
-        while True:
-            event = (await fs.next()).event()
-            if event is not None and event.subclass == "mod_audio_stream::play":
-                break
+        async with asyncio.timeout(15):  # a lost event fails here rather than hanging
+            while True:
+                event = (await fs.next()).event()
+                if event is not None and event.subclass == "mod_audio_stream::play":
+                    break
         played = event.json_body()
         assert isinstance(played, dict) and played["sampleRate"] == 8000
         assert str(played["file"]).endswith(".r8") and event.uuid == uuid

@@ -400,3 +400,31 @@ async def test_a_wideband_phone_and_a_pcmu_phone_hear_each_other_through_the_bri
     assert f"Set audio decoder: {decoder}" in alice.log(), alice.log()
     assert "Set audio decoder: PCMU" in bob.log()
     assert call["status"] == "completed"
+
+
+async def test_a_client_over_tls_with_srtp_is_bridged(
+        atende: AtendeProcess, pbx: Kamailio, bridge: dict[str, Any],  # noqa: F811
+        tmp_path: Path) -> None:
+    tls_port = bridge["status"]["listener"]["tls_port"]
+    assert tls_port == bridge["sipListenPort"] + 1
+    before = {c["id"] for c in atende.calls()}
+    alice = Baresip(tmp_path / "alice", speech_wav(tmp_path / "a.wav",
+                                                   [(0.5, Tone(ALICE_HZ, 2.0))], 20),
+                    account=f"<sip:{LISTEN_USER}@127.0.0.1:{tls_port};transport=tls>;"
+                            f"auth_pass={LISTEN_SECRET};regint=0;mediaenc=srtp-mand",
+                    modules=("srtp",))
+    await alice.start()
+    bob = await phone(tmp_path, pbx, "bob", speech_wav(tmp_path / "b.wav",
+                                                       [(0.5, Tone(BOB_HZ, 2.0))], 20))
+    try:
+        await alice.command("dial", f"sip:bob@127.0.0.1:{tls_port};transport=tls")
+        await bob.wait_event("CALL_ESTABLISHED", timeout=20)
+        await until(lambda: tone_heard(bob, ALICE_HZ) and tone_heard(alice, BOB_HZ), 15)
+        await alice.command("hangup")
+        await bob.wait_event("CALL_CLOSED", timeout=10)
+        call = await bridged_call(atende, before)
+    finally:
+        await alice.stop()
+        await bob.stop()
+    assert call["status"] == "completed"
+    assert "starting mediaenc 'srtp-mand'" in alice.log()  # it takes SRTP answers only

@@ -4,6 +4,7 @@ re-INVITE hold and glare, INFO DTMF, REFER and NOTIFY both ways, the end of the 
 
 from __future__ import annotations
 
+import base64
 import itertools
 
 from atende.sip.dialog import DialogState
@@ -335,3 +336,29 @@ def test_a_bad_refer_is_answered_with_why() -> None:
     session, peer = answered()
     [none] = replies(in_dialog(session, peer, "REFER", 2))
     assert none.status == 400
+
+
+def test_an_srtp_call_keeps_srtp_in_our_own_offers() -> None:
+    key = base64.b64encode(bytes(range(30))).decode()
+    offer = (sdp().replace("RTP/AVP", "RTP/SAVP")
+             + f"a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{key}\r\n")
+    session, _ = taking(offer)
+    session.ring()
+    actions = session.answer(0.0)
+    [media] = [a for a in actions if isinstance(a, Media)]
+    crypto = media.audio.crypto
+    assert crypto is not None and crypto.theirs == bytes(range(30))
+    assert len(crypto.ours) == 30 and crypto.ours != crypto.theirs
+    [ok] = replies(actions)
+    assert b"RTP/SAVP" in ok.body and base64.b64encode(crypto.ours) in ok.body
+    session.receive(raw("ACK", 1, to_tag=OUR_TAG), None, 0.1)
+    [hold] = [a.request for a in session.reinvite("sendonly") if isinstance(a, Send)]
+    held = parse_sdp(hold.body)
+    assert held.media[0].proto == "RTP/SAVP"
+    assert base64.b64encode(crypto.ours).decode() in held.media[0].attrs("crypto")[0]
+    # Their answer names their key only: ours stays the one we sent.
+    answer = sdp("recvonly").replace("RTP/AVP", "RTP/SAVP") + (
+        f"a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{key}\r\n")
+    ok2 = make_response(hold, 200, body=answer.encode(), content_type="application/sdp")
+    [again] = [a for a in session.on_response(hold, ok2, 1.0) if isinstance(a, Media)]
+    assert again.audio.crypto is not None and again.audio.crypto.ours == crypto.ours

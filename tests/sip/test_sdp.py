@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+from dataclasses import replace
+
 import pytest
 
 from atende.sip.sdp import (
     Codec,
+    Crypto,
     NoCommonCodec,
     SdpError,
     build_answer,
@@ -114,3 +118,31 @@ def test_an_opus_answer_names_it_as_rfc_7587_says() -> None:
     assert "a=rtpmap:111 opus/48000/2" in body and "useinbandfec=1" in body
     offered = build_offer("192.0.2.1", 30000, 1, 1, codecs=("OPUS", "PCMU")).decode()
     assert "m=audio 30000 RTP/AVP 111 0 101" in offered
+
+
+KEY = bytes(range(30))
+CRYPTO = f"a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:{base64.b64encode(KEY).decode()}"
+
+
+def test_an_sdes_offer_is_answered_with_our_own_key() -> None:
+    sdp = parse_sdp(offer("m=audio 4000 RTP/SAVP 0 101",
+                          "a=crypto:1 F8_128_HMAC_SHA1_80 inline:" + "A" * 40 + "\r\n"
+                          + CRYPTO + "\r\na=rtpmap:101 telephone-event/8000"))
+    index, neg = negotiate(sdp)
+    assert neg.crypto == Crypto("2", "AES_CM_128_HMAC_SHA1_80", KEY)  # the suite we take
+    ours = bytes(30 * [7])
+    body = build_answer(sdp, index, replace(neg, crypto=replace(neg.crypto, ours=ours)),
+                        "192.0.2.1", 30000, 1, 1).decode()
+    assert "m=audio 30000 RTP/SAVP 0 101" in body
+    assert f"a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:{base64.b64encode(ours).decode()}" \
+        in body
+
+
+@pytest.mark.parametrize("crypto", [
+    "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:c2hvcnQ=",  # a key too short
+    f"a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{base64.b64encode(KEY).decode()}|2^20|1:4",
+    "a=crypto:x AES_CM_128_HMAC_SHA1_80 inline:" + base64.b64encode(KEY).decode(),
+    "a=fingerprint:sha-256 AB:CD"])  # DTLS-SRTP: keys are not in the SDP
+def test_srtp_keys_we_cannot_use_mean_488(crypto: str) -> None:
+    with pytest.raises(NoCommonCodec):
+        negotiate(parse_sdp(offer("m=audio 4000 RTP/SAVP 0", crypto)))

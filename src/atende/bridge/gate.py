@@ -25,16 +25,18 @@ class BridgeGate:
     """The listener's gate: the SIP server's addresses pass, the rest authenticate."""
 
     def __init__(self, config: Callable[[], BridgeConfig],
-                 from_server: Callable[[Address], bool], direct: DirectCallPolicy,
+                 from_server: Callable[[Request, Address], bool],
+                 server_address: Callable[[str], bool], direct: DirectCallPolicy,
                  digest: DigestServer) -> None:
         self._config = config  # the configuration in force (it changes live)
         self._from_server = from_server
+        self._server_address = server_address
         self.direct = direct
         self.digest = digest
 
     def check(self, req: Request, source: Address, now: float) -> GateResult:
         source_ip = source[1]
-        if self._from_server(source):
+        if self._from_server(req, source):
             return Admit(None, caller=SIP_SERVER)  # its calls go to the other side
         config = self._config()
         if not config.listen_user:
@@ -56,5 +58,4 @@ class BridgeGate:
         return Challenge(self.digest.challenges(now))
 
     def trunk_address(self, source_ip: str) -> bool:
-        # The SIP server is never blocked by the abuse guard.
-        return self._from_server(("tcp", source_ip, 0))
+        return self._server_address(source_ip)  # never blocked by the abuse guard

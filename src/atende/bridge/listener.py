@@ -7,6 +7,7 @@ calls end."""
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +47,7 @@ class ListenerParts:
     rtp_timeout: float = 60.0
     digest: tuple[str, ...] = ("MD5",)  # the algorithms clients are challenged with
     assistants: Assistants | None = None  # who answers what the far side does not take
+    tls: ssl.SSLContext | None = None  # the server certificate, for TLS on port + 1
 
 
 class ListenerAccounts:
@@ -99,7 +101,8 @@ class BridgeListener:
         digest = DigestServer(REALM, algorithms=parts.digest)
         self.registrar = ListenerAccounts(config, self.ua.now, digest, parts.guard)
         self.channel = SipChannel(self.ua, parts.ports,
-                                  BridgeGate(config, self.from_server, parts.direct, digest),
+                                  BridgeGate(config, self.from_server, self.server_address,
+                                             parts.direct, digest),
                                   parts.guard, media_host=parts.bind,
                                   rtp_timeout=parts.rtp_timeout, registrar=self.registrar)
         self.calls = BridgeCalls(config, self._route, SipDialer(self.channel), parts.records,
@@ -110,17 +113,30 @@ class BridgeListener:
         self._registered_as: tuple[object, ...] | None = None
         self.registration: RegistrationAgent | None = None
 
-    def from_server(self, source: Address) -> bool:
-        """Whether ``source`` is the SIP server: its address and, over UDP, its port (a
-        client on the same host as the SIP server is still a client). Over TCP and TLS
-        the server connects from a port of its own choosing."""
+    def from_server(self, req: Request, source: Address) -> bool:
+        """Whether ``req`` is the SIP server's own call: from its address and, over UDP,
+        its port; over TCP and TLS (where it connects from a port of its choosing), for
+        the extension we registered. A client on the same host as the SIP server is
+        still a client, and authenticates."""
         hop = self._hop
-        return hop is not None and source[1] in self._server_ips and (
-            source[0] != "udp" or source[2] == hop[2])
+        if hop is None or source[1] not in self._server_ips:
+            return False
+        if source[0] == "udp":
+            return source[2] == hop[2]
+        extension = self._config().extension
+        return bool(extension) and (req.uri.user or "") == extension
+
+    def server_address(self, ip: str) -> bool:
+        return ip in self._server_ips
+
+    @property
+    def tls_port(self) -> int | None:
+        """TLS listens on the next port (as 5061 follows 5060)."""
+        return self.port + 1 if self.parts.tls is not None else None
 
     async def start(self) -> None:
-        """Listen (OSError: the port cannot be had)."""
-        await self.ua.start(self.parts.bind, self.port)
+        """Listen (OSError: a port cannot be had)."""
+        await self.ua.start(self.parts.bind, self.port, self.tls_port, self.parts.tls)
         self.channel.serve(self.calls)
 
     async def follow(self, config: BridgeConfig) -> None:
@@ -184,7 +200,9 @@ class BridgeListener:
             r = self.registration.reg
             reg = {"state": r.state.value, "reason": r.reason, "last_status": r.last_status,
                    "extension": r.user}
-        return {"port": self.port, "transports": ["udp", "tcp"], "calls": len(self.calls),
+        transports = ["udp", "tcp"] + (["tls"] if self.tls_port else [])
+        return {"port": self.port, "tls_port": self.tls_port, "transports": transports,
+                "calls": len(self.calls),
                 "sip_server": ({"address": f"{self._hop[1]}:{self._hop[2]}"} if self._hop
                                else {"problem": self._server_problem}),
                 "registration": reg, "registered_client": self.registrar.shown()}

@@ -82,10 +82,16 @@ class BridgeService:
                     new.assistant_id) is None:
                 raise BridgeProblem({"assistant_id": f"no assistant with id "
                                                      f"{new.assistant_id!r}"})
-            clashes = {name: f"port {port} is atende's {self.reserved[port]}: choose another"
-                       for name, port in (("listen_port", new.listen_port),
-                                          ("webrtc_port", new.webrtc_port))
-                       if port in self.reserved}
+            ports = [("listen_port", new.listen_port, ""),
+                     ("webrtc_port", new.webrtc_port, "")]
+            if self.parts.tls is not None:
+                ports.append(("listen_port", new.listen_port + 1,
+                              " (TLS takes the port after listen_port)"))
+            clashes: dict[str, str] = {}
+            for name, port, why in ports:
+                if port in self.reserved:
+                    clashes.setdefault(name, f"port {port} is atende's "
+                                             f"{self.reserved[port]}{why}: choose another")
             if clashes:
                 raise BridgeProblem(clashes)
             await self._apply(new)

@@ -124,7 +124,7 @@ class BridgeIn(BaseModel):
                                      "(write-only)")
     listen_port: int | None = Field(None, ge=1, le=65535, examples=[DEFAULT_LISTEN_PORT],
                                     description="where the bridge takes SIP calls (UDP and "
-                                    "TCP)")
+                                    "TCP; TLS on the next port)")
     listen_user: str | None = Field(None, max_length=64, examples=["incoming_user"],
                                     description="the username calling clients must "
                                     "authenticate with (digest)")
@@ -226,9 +226,12 @@ class BridgeIn(BaseModel):
             errors, _ = check_password(self.listen_secret)
             if errors:
                 raise ValueError("listen_secret: " + "; ".join(errors))
-        if (self.listen_port or DEFAULT_LISTEN_PORT) == (self.webrtc_port
-                                                          or DEFAULT_WEBRTC_PORT):
-            raise ValueError("webrtc_port: must differ from listen_port")
+        listen = self.listen_port or DEFAULT_LISTEN_PORT
+        if (self.webrtc_port or DEFAULT_WEBRTC_PORT) in (listen, listen + 1):
+            raise ValueError("webrtc_port: must differ from listen_port and the TLS port "
+                             "after it")
+        if listen == 65535:
+            raise ValueError("listen_port: at most 65534 (TLS takes the port after it)")
         return self
 
     def applied_to(self, old: BridgeConfig, keep_ours: bool = False) -> BridgeConfig:

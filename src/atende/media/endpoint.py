@@ -16,6 +16,7 @@ from atende.media.jitter import JitterBuffer
 from atende.media.resample import StreamResampler
 from atende.media.rtcp import RtcpState, parse_compound
 from atende.media.rtp import ReceiverStats, RtpError, RtpPacket, RtpSender, looks_like_rtcp
+from atende.media.srtp import SrtpPair
 from atende.sip.sdp import NegotiatedAudio
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,7 @@ class RtpEndpoint:
         self.dtmf = DtmfReceiver()
         self.audio_ssrc: int | None = None  # of the caller's audio, once it comes
         self.codec: AudioCodec | None = None  # the negotiated one's state, both ways
+        self.srtp: SrtpPair | None = None  # when the call's media is SRTP (SDES)
         self._in_rs = StreamResampler(8000, SAMPLE_RATE)
         self._out_rs = StreamResampler(SAMPLE_RATE, 8000)
         self._in_buf = bytearray()
@@ -140,6 +142,10 @@ class RtpEndpoint:
             self.latched = False
             self.audio_ssrc = None
         self.trusted_hosts.add(neg.remote_host)
+        if neg.crypto is None:
+            self.srtp = None
+        elif self.srtp is None or self.srtp.crypto != neg.crypto:
+            self.srtp = SrtpPair(neg.crypto)  # new keys (a re-INVITE may change them)
         if self.neg is None or self.neg.codec != neg.codec:
             self.sender.payload_type = neg.codec.payload_type
             codec = codec_for(neg.codec.name, neg.ptime_ms)
@@ -183,6 +189,11 @@ class RtpEndpoint:
         if looks_like_rtcp(data):
             self._on_rtcp(data, addr)
             return
+        if self.srtp is not None:
+            clear = self.srtp.unprotect(data)
+            if clear is None:
+                return  # forged, damaged or replayed: as if it never came
+            data = clear
         neg = self.neg
         if neg is None:
             return
@@ -233,6 +244,11 @@ class RtpEndpoint:
                 self.on_audio(frame, now)
 
     def _on_rtcp(self, data: bytes, addr: Addr) -> None:
+        if self.srtp is not None:
+            clear = self.srtp.unprotect_rtcp(data)
+            if clear is None:
+                return
+            data = clear
         try:
             reports = parse_compound(data)
         except ValueError:
@@ -298,7 +314,7 @@ class RtpEndpoint:
             del self._out_buf[:need]
         payload = codec.encode(chunk)
         pkt = self.sender.packet(payload, codec.clock_rate * neg.ptime_ms // 1000)
-        self._rtp.sendto(pkt.encode(), self.remote)
+        self._rtp.sendto(self._protect(pkt.encode()), self.remote)
         if self.record_send_times:
             self.send_times.append(now)
 
@@ -307,7 +323,12 @@ class RtpEndpoint:
             return
         data = self.rtcp.build(self.sender, self.stats, now, time.time(),
                                sent_anything=self.sender.packets_sent > 0)
+        if self.srtp is not None:
+            data = self.srtp.protect_rtcp(data)
         self._rtcp.sendto(data, self.remote_rtcp)
+
+    def _protect(self, packet: bytes) -> bytes:
+        return packet if self.srtp is None else self.srtp.protect(packet)
 
     @property
     def sends_dtmf(self) -> bool:
@@ -322,5 +343,5 @@ class RtpEndpoint:
         for payload, marker in dtmf_payloads(digit, duration_ms):
             pkt = self.sender.packet(payload, 0, payload_type=neg.dtmf_payload_type,
                                      marker=marker, advance=False)
-            self._rtp.sendto(pkt.encode(), self.remote)
+            self._rtp.sendto(self._protect(pkt.encode()), self.remote)
         self.sender.timestamp = (self.sender.timestamp + duration_ms * 8) & 0xFFFFFFFF

@@ -12,8 +12,9 @@ and what to tell the call leg. Nothing here touches a socket, a clock or the leg
 from __future__ import annotations
 
 import random
+import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
 from atende.sip.dialog import Dialog
@@ -32,6 +33,8 @@ from atende.sip.refer import (
 from atende.sip.screening import not_allowed, warning, with_capabilities
 from atende.sip.sdp import (
     G711_ONLY,
+    SRTP_KEY_BYTES,
+    Crypto,
     NegotiatedAudio,
     NoCommonCodec,
     SdpError,
@@ -154,6 +157,10 @@ class InviteSession:
         self.phase = phase
         self.we_called = we_called  # we own the Call-ID (the glare back-off depends on it)
         self.codecs = codecs  # what our own offers (re-INVITEs, offerless answers) list
+        # Our SRTP master key and salt (SDES), used if the other side offers SRTP; the
+        # crypto agreed, once it is, so our own offers keep it.
+        self._srtp_key = secrets.token_bytes(SRTP_KEY_BYTES)
+        self._crypto: Crypto | None = None
         self.on_hold = False
         self._invite = invite  # the INVITE we answer (UAS)
         self._invite_txn = invite_txn
@@ -471,14 +478,17 @@ class InviteSession:
     # offer/answer ----------------------------------------------------------------------
     def _answer(self, offer: SessionDescription) -> tuple[bytes, Media]:
         index, audio = negotiate(offer)
+        if audio.crypto is not None:  # SRTP: our key in our answer
+            audio = replace(audio, crypto=replace(audio.crypto, ours=self._srtp_key))
         body = self._versioned(lambda version: build_answer(
             offer, index, audio, self.media_host, self.media_port, self._session_id, version))
         return body, self._media(audio)
 
     def _our_offer(self, direction: str) -> bytes:
+        crypto = self._crypto
         return self._versioned(lambda version: build_offer(
             self.media_host, self.media_port, self._session_id, version, direction,
-            self.codecs))
+            self.codecs, crypto))
 
     def _versioned(self, build: Callable[[int], bytes]) -> bytes:
         """Our next description, built by ``build`` for an o= version: the same version
@@ -491,6 +501,10 @@ class InviteSession:
         return body
 
     def _media(self, audio: NegotiatedAudio) -> Media:
+        if audio.crypto is not None:
+            if not audio.crypto.ours:  # an answer to our offer: our key is the one we sent
+                audio = replace(audio, crypto=replace(audio.crypto, ours=self._srtp_key))
+            self._crypto = audio.crypto
         on_hold = not audio.we_send
         changed = on_hold != self.on_hold
         self.on_hold = on_hold

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import time
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ OPUS_PT = 111  # our dynamic payload type for Opus in our offers
 # codec for a bridge leg, whose far side may speak none of the caller's.
 G711_ONLY = ("PCMU", "PCMA")
 DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
+PROTOCOLS = ("RTP/AVP", "RTP/AVPF", "RTP/SAVP", "RTP/SAVPF")
+SECURE_PROTOCOLS = ("RTP/SAVP", "RTP/SAVPF")
 MIRROR = {"sendrecv": "sendrecv", "sendonly": "recvonly", "recvonly": "sendonly",
           "inactive": "inactive"}
 
@@ -167,6 +170,22 @@ class Codec:
         return None
 
 
+# SDES crypto suites (RFC 4568 §6.2) we take: 128-bit AES counter mode, 80- or 32-bit tags.
+CRYPTO_SUITES = ("AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_32")
+SRTP_KEY_BYTES = 30  # master key (16) and salt (14)
+
+
+@dataclass(frozen=True)
+class Crypto:
+    """SRTP keys for one stream (SDES): the suite, the tag of the offer's a=crypto line
+    we took, the key the other side sends with, and ours."""
+
+    tag: str
+    suite: str
+    theirs: bytes = field(repr=False)
+    ours: bytes = field(default=b"", repr=False)
+
+
 @dataclass(frozen=True)
 class NegotiatedAudio:
     """What both sides agreed on for the audio stream."""
@@ -177,6 +196,7 @@ class NegotiatedAudio:
     dtmf_payload_type: int | None
     ptime_ms: int
     direction: str  # our direction (the answer's), e.g. recvonly when the peer holds us
+    crypto: Crypto | None = None  # SRTP (RTP/SAVP with SDES), else plain RTP
 
     @property
     def we_send(self) -> bool:
@@ -193,14 +213,41 @@ class NoCommonCodec(SdpError):
     pass
 
 
+def offered_crypto(m: MediaDescription) -> Crypto | None:
+    """The first a=crypto line of ``m`` with a suite we take and a usable inline key
+    (RFC 4568 §9.1: ``tag suite inline:key[|lifetime][|mki:len]``); a line with an MKI or
+    a session parameter is passed over, as §6.1 lets an answerer."""
+    for value in m.attrs("crypto"):
+        parts = value.split()
+        if len(parts) != 3 or parts[1] not in CRYPTO_SUITES:
+            continue
+        tag, suite, params = parts
+        if not is_digits(tag) or len(tag) > 9 or not params.startswith("inline:"):
+            continue
+        key_b64, *rest = params[7:].split("|")
+        if any(":" in r for r in rest):
+            continue  # an MKI: every packet would carry it; we do not
+        try:
+            key = base64.b64decode(key_b64, validate=True)
+        except ValueError:
+            continue
+        if len(key) == SRTP_KEY_BYTES:
+            return Crypto(tag, suite, key)
+    return None
+
+
 def negotiate(offer: SessionDescription, supported: tuple[str, ...] = SUPPORTED_CODECS
               ) -> tuple[int, NegotiatedAudio]:
     """Pick the first audio stream we can serve; returns (m-line index, result). Its
     codec: the first offered of PREFERRED_CODECS, else the first offered we speak.
     Raises NoCommonCodec (answer 488) when no audio stream has a codec we speak."""
     for idx, m in enumerate(offer.media):
-        if m.media != "audio" or m.port == 0 or m.proto.upper() not in ("RTP/AVP", "RTP/AVPF"):
+        proto = m.proto.upper()
+        if m.media != "audio" or m.port == 0 or proto not in PROTOCOLS:
             continue
+        crypto = offered_crypto(m) if proto in SECURE_PROTOCOLS else None
+        if proto in SECURE_PROTOCOLS and crypto is None:
+            continue  # SRTP with keys we cannot use (or exchanged some other way: DTLS)
         rtpmap = m.rtpmap()
         offered: list[Codec] = []
         dtmf: int | None = None
@@ -226,7 +273,7 @@ def negotiate(offer: SessionDescription, supported: tuple[str, ...] = SUPPORTED_
         if host in ("0.0.0.0", "::"):
             # RFC 2543-style hold: treat as the peer not wanting our audio.
             direction = "recvonly" if direction == "sendrecv" else "inactive"
-        return idx, NegotiatedAudio(codec, host, m.port, dtmf, ptime, direction)
+        return idx, NegotiatedAudio(codec, host, m.port, dtmf, ptime, direction, crypto)
     raise NoCommonCodec("no common audio codec")
 
 
@@ -255,14 +302,23 @@ def build_answer(offer: SessionDescription, chosen_index: int, neg: NegotiatedAu
         if neg.dtmf_payload_type is not None:
             lines.append(f"a=rtpmap:{neg.dtmf_payload_type} telephone-event/8000")
             lines.append(f"a=fmtp:{neg.dtmf_payload_type} 0-16")
+        if neg.crypto is not None:
+            lines.append(_crypto_line(neg.crypto.tag, neg.crypto.suite, neg.crypto.ours))
         lines.append(f"a=ptime:{neg.ptime_ms}")
         lines.append(f"a={neg.direction}")
     return ("\r\n".join(lines) + "\r\n").encode()
 
 
+def _crypto_line(tag: str, suite: str, key: bytes) -> str:
+    return f"a=crypto:{tag} {suite} inline:{base64.b64encode(key).decode()}"
+
+
 def build_offer(local_ip: str, local_port: int, session_id: int, version: int,
-                direction: str = "sendrecv", codecs: tuple[str, ...] = G711_ONLY) -> bytes:
-    """Our offer of ``codecs`` (in that order of preference) and RFC 4733 events."""
+                direction: str = "sendrecv", codecs: tuple[str, ...] = G711_ONLY,
+                crypto: Crypto | None = None) -> bytes:
+    """Our offer of ``codecs`` (in that order of preference) and RFC 4733 events; with
+    ``crypto``, as SRTP (RTP/SAVP) with our key in its suite (a call's re-INVITE keeps
+    the SRTP it has)."""
     ip_ver = "IP6" if ":" in local_ip else "IP4"
     offered = [Codec(name, OPUS_PT if name == "OPUS" else _static_pt(name),
                      CLOCK_RATES[name]) for name in codecs]
@@ -272,9 +328,11 @@ def build_offer(local_ip: str, local_port: int, session_id: int, version: int,
         "s=atende",
         f"c=IN {ip_ver} {local_ip}",
         "t=0 0",
-        f"m=audio {local_port} RTP/AVP "
+        f"m=audio {local_port} {'RTP/SAVP' if crypto else 'RTP/AVP'} "
         + " ".join(str(c.payload_type) for c in offered) + " 101",
     ]
+    if crypto is not None:
+        lines.append(_crypto_line("1", crypto.suite, crypto.ours))
     for c in offered:
         lines.append(f"a=rtpmap:{c.rtpmap}")
         if c.fmtp:
