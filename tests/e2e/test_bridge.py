@@ -109,6 +109,8 @@ async def test_a_client_calls_through_the_bridge_and_both_hear_each_other(
         assert ended[side]["packets"] > 40 * ended["seconds"] * 0.5, ended
         assert ended[side]["lost"] == 0 and 0 <= ended[side]["jitter_ms"] < 20, ended
     assert "incomingSecret123" not in atende.log() and USERS["carol"] not in atende.log()
+    # Both phones spoke PCMU: the bridge carried their packets across undecoded.
+    assert f"call {call['id']}: bridged packet for packet" in atende.log()
 
 
 async def test_the_sip_servers_calls_to_the_extension_reach_the_registered_client(
@@ -398,6 +400,7 @@ async def test_a_wideband_phone_and_a_pcmu_phone_hear_each_other_through_the_bri
         await alice.stop()
         await bob.stop()
     assert f"Set audio decoder: {decoder}" in alice.log(), alice.log()
+    assert f"call {call['id']}: bridged through 16 kHz audio (transcoded)" in atende.log()
     assert "Set audio decoder: PCMU" in bob.log()
     assert call["status"] == "completed"
 

@@ -3,9 +3,12 @@ are sent on, and a party that holds the call has the other held too; when either
 up, so does the other. Channel-neutral, like the legs: a SIP
 caller can be bridged to a SIP callee today, and to any other channel's leg later.
 
-The relay adds at most one 20 ms frame of delay. A party whose audio arrives faster than
-the other side's clock sends it (clock drift, a burst after a network stall) has the excess
-dropped once MAX_QUEUED_MS is waiting, so the delay can never grow."""
+When both legs carry the same codec (two SIP legs agreeing on PCMU, say), packets go
+straight across, undecoded (CallLeg.carry_to): no delay is added beyond the packet's own
+trip. Otherwise audio goes through atende's 16 kHz format, transcoded, and the relay adds
+at most one 20 ms frame of delay: a party whose audio arrives faster than the other side's
+clock sends it (clock drift, a burst after a network stall) has the excess dropped once
+MAX_QUEUED_MS is waiting, so the delay can never grow."""
 
 from __future__ import annotations
 
@@ -53,6 +56,12 @@ async def bridge(a: CallLeg, b: CallLeg, cause: str = "bridge_ended") -> CallLeg
     """Join ``a`` and ``b`` until one of them ends; the other is then hung up with
     ``cause``. Returns the leg that ended first."""
     tasks = BackgroundTasks()
+    # One codec on both sides: packets go straight across, undecoded.
+    direct = a.carry_to(b) and b.carry_to(a)
+    if not direct:
+        a.carry_to(None)
+    log.info("call %s: bridged %s", a.info.id,
+             "packet for packet" if direct else "through 16 kHz audio (transcoded)")
     relays = [asyncio.ensure_future(_relay(a, b, tasks)),
               asyncio.ensure_future(_relay(b, a, tasks))]
     try:
@@ -62,6 +71,8 @@ async def bridge(a: CallLeg, b: CallLeg, cause: str = "bridge_ended") -> CallLeg
         for r in relays:
             r.cancel()
         tasks.cancel_all()
+        a.carry_to(None)
+        b.carry_to(None)
     other = b if first is a else a
     if not other.ended:
         await other.hangup(cause)

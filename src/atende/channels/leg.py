@@ -295,6 +295,13 @@ class CallLeg(abc.ABC):
         telling whether audio flowed both ways; (0, 0) where the channel does not count."""
         return 0, 0
 
+    def carry_to(self, other: CallLeg | None) -> bool:
+        """Send this party's audio to ``other`` as it arrives, without decoding it, when
+        both carry audio alike (two SIP legs with one codec); True if it will. None:
+        stop. Keys, hold and the end still come as events; no recording is made of what
+        is carried so (a recorded leg is never carried)."""
+        return False
+
     def reception(self) -> dict[str, float] | None:
         """How the party's audio arrived: ``packets``, ``lost`` and interarrival
         ``jitter_ms`` (RFC 3550 §6.4.1); None where the channel does not measure it."""

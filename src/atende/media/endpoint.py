@@ -22,6 +22,9 @@ from atende.sip.sdp import NegotiatedAudio
 log = logging.getLogger(__name__)
 
 RTCP_INTERVAL = 5.0
+# Relayed packets stopped this long ago (silence suppression, a stall): our own pacing
+# takes over, and the next relayed packet is re-anchored.
+RELAY_GAP_S = 0.06
 
 
 def rtcp_delay(first: bool) -> float:
@@ -125,6 +128,12 @@ class RtpEndpoint:
         self.last_rtp_at: float | None = None
         self.started_at = 0.0
         self.packets_received = 0
+        # A bridge of two calls with one codec: our peer's audio packets go straight to
+        # the other endpoint's peer (relay_to); what the other sends us is re-stamped.
+        self._relay: RtpEndpoint | None = None
+        self._relayed_at: float | None = None  # when a relayed packet last went out
+        self._relay_source: int | None = None  # SSRC of the relayed stream
+        self._relay_offset = 0  # our timestamp minus theirs
         self.send_times: list[float] = []  # kept only when record_send_times is set
         self.record_send_times = False
 
@@ -178,6 +187,45 @@ class RtpEndpoint:
         if self.port:
             self.ports.release(self.port)
 
+    def relay_to(self, other: RtpEndpoint | None) -> None:
+        """Send our peer's audio packets to ``other``'s peer as they arrive: no jitter
+        buffer, no decoding (both sides agreed on ``other``'s codec and ptime; checked on
+        every packet, so a re-INVITE that changes either goes back to decoding). None:
+        decode again. Keys (RFC 4733) still arrive as events."""
+        self._relay = other
+
+    def _relays(self, neg: NegotiatedAudio) -> RtpEndpoint | None:
+        other = self._relay
+        if other is None or other.neg is None:
+            return None
+        if other.neg.codec.name != neg.codec.name or other.neg.ptime_ms != neg.ptime_ms:
+            return None
+        return other
+
+    def send_relayed(self, pkt: RtpPacket, now: float) -> None:
+        """One audio packet from the other side of a bridge, sent on as ours: our SSRC
+        and sequence, its timestamps moved into our timeline (re-anchored, with the
+        marker bit, when its source changes or our own packets filled a gap)."""
+        neg = self.neg
+        if neg is None or self._rtp is None or self.remote is None or not neg.we_send:
+            return
+        sender = self.sender
+        anchor = (pkt.ssrc != self._relay_source or self._relayed_at is None
+                  or now - self._relayed_at > RELAY_GAP_S)
+        if anchor:
+            self._relay_source = pkt.ssrc
+            self._relay_offset = (sender.timestamp - pkt.timestamp) & 0xFFFFFFFF
+        timestamp = (pkt.timestamp + self._relay_offset) & 0xFFFFFFFF
+        out = RtpPacket(neg.codec.payload_type, sender.sequence, timestamp, sender.ssrc,
+                        pkt.payload, pkt.marker or anchor)
+        sender.sequence = (sender.sequence + 1) & 0xFFFF
+        sender.timestamp = (timestamp + neg.codec.clock_rate * neg.ptime_ms // 1000) \
+            & 0xFFFFFFFF
+        sender.packets_sent += 1
+        sender.octets_sent += len(pkt.payload)
+        self._relayed_at = now
+        self._rtp.sendto(self._protect(out.encode()), self.remote)
+
     def reset_outbound(self) -> None:
         """After a clear: drop what is inside the resampler so no tail leaks out."""
         self._out_rs.reset()
@@ -228,6 +276,9 @@ class RtpEndpoint:
             return
         self.audio_ssrc = pkt.ssrc
         if not neg.we_receive:
+            return
+        if (relay := self._relays(neg)) is not None:
+            relay.send_relayed(pkt, now)
             return
         codec = self.codec
         if codec is None:
@@ -298,6 +349,8 @@ class RtpEndpoint:
         neg, codec = self.neg, self.codec
         if neg is None or codec is None or self._rtp is None or self.remote is None:
             return
+        if self._relayed_at is not None and now - self._relayed_at < RELAY_GAP_S:
+            return  # the other side of the bridge feeds this stream
         pcm16 = self.pull(SAMPLE_RATE * 2 * neg.ptime_ms // 1000, now)
         if not neg.we_send:
             return

@@ -52,6 +52,19 @@ class SipLeg(CallLeg):
     def media_counts(self) -> tuple[int, int]:
         return self.media.packets_received, self.media.sender.packets_sent
 
+    def carry_to(self, other: CallLeg | None) -> bool:
+        if other is None:
+            self.media.relay_to(None)
+            return False
+        if not isinstance(other, SipLeg) or self.recorder or other.recorder:
+            return False
+        ours, theirs = self.media.neg, other.media.neg
+        if (ours is None or theirs is None or ours.codec.name != theirs.codec.name
+                or ours.ptime_ms != theirs.ptime_ms):
+            return False
+        self.media.relay_to(other.media)
+        return True
+
     def reception(self) -> dict[str, float]:
         stats = self.media.stats
         return {"packets": stats.received, "lost": stats.lost,
