@@ -35,6 +35,7 @@ from atende.api.stats import stats_router
 from atende.api.trunks import TrunkService, trunks_router
 from atende.bridge.listener import ListenerParts
 from atende.bridge.service import BridgeService
+from atende.bridge.transcript import Transcripts
 from atende.calls.automation import Callback
 from atende.calls.engine import CallEngine
 from atende.calls.events import EventBus
@@ -181,7 +182,8 @@ class Atende:
             self.store, box, ListenerParts(s.bind, rtp_ports, records, direct, self.guard,
                                            s.public_ip, s.rtp_timeout_s,
                                            s.bridge_digest_algorithms, self.engine,
-                                           self._tls_context()),
+                                           self._tls_context(),
+                                           Transcripts(stt, self.executor, records)),
             self._own_ports())
         await self.bridge.load()
         self.deliverer.start()  # picks up what was pending before a restart, too

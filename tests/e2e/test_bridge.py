@@ -431,3 +431,35 @@ async def test_a_client_over_tls_with_srtp_is_bridged(
         await bob.stop()
     assert call["status"] == "completed"
     assert "starting mediaenc 'srtp-mand'" in alice.log()  # it takes SRTP answers only
+
+
+async def test_a_transcribed_bridge_call_keeps_what_each_side_said(
+        atende: AtendeProcess, pbx: Kamailio, bridge: dict[str, Any],  # noqa: F811
+        tmp_path: Path) -> None:
+    ours = {k: v for k, v in atende.api.get("/v1/bridge").json().items()
+            if k not in ("status", "sip_password", "listen_secret")}
+    r = atende.api.put("/v1/bridge", json={**ours, "transcribe": True})
+    assert r.status_code == 200 and r.json()["transcribe"] is True, r.text
+    port = bridge["sipListenPort"]
+    before = {c["id"] for c in atende.calls()}
+    alice = await client(tmp_path, port, speech_wav(
+        tmp_path / "a.wav", [(0.5, "I would like to book a table for two people.")], 20))
+    bob = await phone(tmp_path, pbx, "bob", speech_wav(
+        tmp_path / "b.wav", [(5.0, "Of course, what time would you like to come?")], 20))
+    try:
+        await alice.command("dial", f"sip:bob@127.0.0.1:{port}")
+        await bob.wait_event("CALL_ESTABLISHED", timeout=20)
+        # Each side's words are written while the call goes on.
+        await atende.wait_for_call(
+            lambda c: c["id"] not in before and c["channel"] == "bridge"
+            and {t["speaker"] for t in c["turns"]} == {"caller", "callee"}, timeout=30)
+        await alice.command("hangup")
+        await bob.wait_event("CALL_CLOSED", timeout=10)
+        call = await bridged_call(atende, before)
+    finally:
+        await alice.stop()
+        await bob.stop()
+        atende.api.put("/v1/bridge", json={**ours, "transcribe": False})
+    said = {t["speaker"]: t["text"].lower() for t in call["turns"]}
+    assert "table" in said["caller"] and "time" in said["callee"], call["turns"]
+    assert f"call {call['id']}: bridged through 16 kHz audio" in atende.log()

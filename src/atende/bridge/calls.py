@@ -19,6 +19,7 @@ from typing import Protocol
 
 from atende.aio import BackgroundTasks
 from atende.bridge.settings import BridgeConfig
+from atende.bridge.transcript import Transcripts
 from atende.calls.records import CallRecords
 from atende.channels.bridge import bridge, early_media
 from atende.channels.dialer import DialOutcome
@@ -104,12 +105,14 @@ class BridgeCalls:
     one's far leg, and joins the two when it answers."""
 
     def __init__(self, config: Callable[[], BridgeConfig], route: Route, placer: Placer,
-                 records: CallRecords, assistants: Assistants | None = None) -> None:
+                 records: CallRecords, assistants: Assistants | None = None,
+                 transcripts: Transcripts | None = None) -> None:
         self._config = config
         self._route = route
         self._placer = placer
         self._records = records
         self._assistants = assistants
+        self._transcripts = transcripts
         self._calls: dict[str, _Call] = {}
         self._accepting = True
         self._idle = asyncio.Event()  # set while no call is in progress
@@ -266,8 +269,16 @@ class BridgeCalls:
         self._records.store.submit(update_call(call.info.id, status="in_progress",
                                                answer_at=self._records.wall()))
         self._records.event(call.info.id, "bridge_answered", {"to": far.info.to_uri})
+        transcript = (self._transcripts.for_call(call.info.id)
+                      if self._transcripts is not None and self._config().transcribe
+                      else None)
+
+        def listen(leg: CallLeg, pcm: bytes, at: float) -> None:
+            assert transcript is not None
+            transcript.heard("caller" if leg is near else "callee", pcm, at)
+
         try:
-            first = await bridge(near, far)
+            first = await bridge(near, far, listen=listen if transcript else None)
         except Exception:
             log.exception("bridge call %s failed", call.info.id)
             first = near
@@ -276,6 +287,8 @@ class BridgeCalls:
                     await leg.hangup("bridge_error")
         finally:
             self._forget(call.info.id)
+        if transcript is not None:
+            await transcript.close()  # its turns are written before the call is finished
         who = "caller" if first is near else "callee"
         self._records.event(call.info.id, "bridge_ended", {
             "hung_up_first": who, "seconds": round(loop.time() - started, 1),

@@ -15,6 +15,7 @@ from typing import Any
 from atende.bridge.calls import Assistants, BridgeCalls, Target
 from atende.bridge.gate import REALM, SIP_SERVER, BridgeGate
 from atende.bridge.settings import BridgeConfig
+from atende.bridge.transcript import Transcripts
 from atende.calls.records import CallRecords
 from atende.channels.leg import CallInfo, Rejection
 from atende.channels.sip.outbound import SipDialer
@@ -48,6 +49,7 @@ class ListenerParts:
     digest: tuple[str, ...] = ("MD5",)  # the algorithms clients are challenged with
     assistants: Assistants | None = None  # who answers what the far side does not take
     tls: ssl.SSLContext | None = None  # the server certificate, for TLS on port + 1
+    transcripts: Transcripts | None = None  # writes bridged calls down (transcribe)
 
 
 class ListenerAccounts:
@@ -106,7 +108,7 @@ class BridgeListener:
                                   parts.guard, media_host=parts.bind,
                                   rtp_timeout=parts.rtp_timeout, registrar=self.registrar)
         self.calls = BridgeCalls(config, self._route, SipDialer(self.channel), parts.records,
-                                 parts.assistants)
+                                 parts.assistants, parts.transcripts)
         self._server_ips: frozenset[str] = frozenset()
         self._hop: Address | None = None
         self._server_problem = "not resolved yet"

@@ -30,7 +30,7 @@ MASK = "********"  # what a stored secret reads as; sent back, it keeps the secr
 DEFAULT_LISTEN_PORT = 5080
 DEFAULT_WEBRTC_PORT = 9080
 DEFAULT_RING_TIMEOUT_S = 60
-OURS_ONLY = ("assistant_id", "assistant_when", "ring_timeout_s")  # not in the seed
+OURS_ONLY = ("assistant_id", "assistant_when", "ring_timeout_s", "transcribe")  # not in the seed
 
 # The seed's names and ours, in the seed's order.
 SEED_FIELDS = {
@@ -73,6 +73,7 @@ class BridgeConfig:
     assistant_id: str = ""  # answers the calls the far side does not take
     assistant_when: tuple[str, ...] = ("no_answer", "busy")
     ring_timeout_s: int = DEFAULT_RING_TIMEOUT_S
+    transcribe: bool = False  # each side's speech as turns of the call's record
 
     @property
     def server(self) -> tuple[str, int]:
@@ -159,6 +160,9 @@ class BridgeIn(BaseModel):
     ring_timeout_s: int | None = Field(None, ge=5, le=300, examples=[30],
                                        description="how long the far side may ring "
                                        "(default 60 s)")
+    transcribe: bool | None = Field(None, description="write each side's speech down as "
+                                    "the call's turns (speaker caller or callee), with the "
+                                    "local recogniser; audio is then always decoded")
 
     @field_validator("sip_server")
     @classmethod

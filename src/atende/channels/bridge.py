@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from atende.aio import BackgroundTasks
 from atende.channels.leg import AudioIn, CallLeg, DtmfIn, HoldChanged, LegEnded
@@ -25,14 +26,20 @@ MAX_QUEUED_MS = 120
 _MAX_QUEUED_BYTES = SAMPLE_RATE * 2 * MAX_QUEUED_MS // 1000
 
 
+# Hears each party's audio as it crosses (a transcript): the leg it came from, the frame.
+Listener = Callable[[CallLeg, bytes, float], None]
+
+
 async def _relay(src: CallLeg, dst: CallLeg, tasks: BackgroundTasks,
-                 audio_only: bool = False) -> CallLeg:
+                 audio_only: bool = False, listen: Listener | None = None) -> CallLeg:
     """``src``'s audio and keys to ``dst`` until ``src`` ends; returns ``src``."""
     while True:
         ev = await src.events.get()
         if isinstance(ev, AudioIn):
             if dst.outbound.pending_bytes < _MAX_QUEUED_BYTES:
                 dst.play(ev.pcm)
+            if listen is not None:
+                listen(src, ev.pcm, ev.at)
         elif audio_only and not isinstance(ev, LegEnded):
             continue
         elif isinstance(ev, DtmfIn):
@@ -52,18 +59,20 @@ async def early_media(a: CallLeg, b: CallLeg) -> None:
                          _relay(b, a, tasks, audio_only=True))
 
 
-async def bridge(a: CallLeg, b: CallLeg, cause: str = "bridge_ended") -> CallLeg:
+async def bridge(a: CallLeg, b: CallLeg, cause: str = "bridge_ended",
+                 listen: Listener | None = None) -> CallLeg:
     """Join ``a`` and ``b`` until one of them ends; the other is then hung up with
-    ``cause``. Returns the leg that ended first."""
+    ``cause``. Returns the leg that ended first. ``listen`` hears both parties (their
+    audio is then always decoded)."""
     tasks = BackgroundTasks()
-    # One codec on both sides: packets go straight across, undecoded.
-    direct = a.carry_to(b) and b.carry_to(a)
+    # One codec on both sides, and nobody listening: packets go straight across.
+    direct = listen is None and a.carry_to(b) and b.carry_to(a)
     if not direct:
         a.carry_to(None)
     log.info("call %s: bridged %s", a.info.id,
              "packet for packet" if direct else "through 16 kHz audio (transcoded)")
-    relays = [asyncio.ensure_future(_relay(a, b, tasks)),
-              asyncio.ensure_future(_relay(b, a, tasks))]
+    relays = [asyncio.ensure_future(_relay(a, b, tasks, listen=listen)),
+              asyncio.ensure_future(_relay(b, a, tasks, listen=listen))]
     try:
         done, _ = await asyncio.wait(relays, return_when=asyncio.FIRST_COMPLETED)
         first = next(iter(done)).result()
