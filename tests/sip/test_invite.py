@@ -8,13 +8,12 @@ import base64
 import itertools
 
 from atende.sip.dialog import DialogState
-from atende.sip.invite import (
+from atende.sip.invite import InviteSession, Phase
+from atende.sip.invite_actions import (
     Digit,
     Ended,
     HangUp,
-    InviteSession,
     Media,
-    Phase,
     ReinviteRefused,
     Reply,
     Send,

@@ -14,17 +14,28 @@ from __future__ import annotations
 import random
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from enum import Enum
 
 from atende.sip.dialog import Dialog
 from atende.sip.grammar import is_digits
+from atende.sip.invite_actions import (
+    Action,
+    Digit,
+    Ended,
+    HangUp,
+    Media,
+    ReinviteRefused,
+    Reply,
+    Send,
+    SendAck,
+    TransferAsked,
+    TransferProgress,
+)
 from atende.sip.message import Request, Response, make_response
 from atende.sip.refer import (
     SIPFRAG,
-    Progress,
     ReferError,
-    ReferTarget,
     is_refer_event,
     notify_progress,
     refer_target,
@@ -47,90 +58,6 @@ from atende.sip.sdp import (
 )
 from atende.sip.transaction import Address, ServerTransaction
 from atende.sip.uri import NameAddr, UriError
-
-
-# What the driver is asked to do ---------------------------------------------------------
-@dataclass(frozen=True)
-class Reply:
-    """Send ``response`` on the request's server transaction."""
-
-    txn: ServerTransaction
-    response: Response
-
-
-@dataclass(frozen=True)
-class Send:
-    """Send ``request`` in the dialog (its own client transaction) and feed its final
-    response back to ``on_response``."""
-
-    request: Request
-
-
-@dataclass(frozen=True)
-class SendAck:
-    """Send the ACK of a 2xx to our re-INVITE (no transaction of its own)."""
-
-    request: Request
-
-
-@dataclass(frozen=True)
-class Media:
-    """(Re)configure the call's audio; ``on_hold``: the other party holds us (we must not
-    send), ``hold_changed``: that is new."""
-
-    audio: NegotiatedAudio
-    on_hold: bool
-    hold_changed: bool
-
-
-@dataclass(frozen=True)
-class Digit:
-    """A key the other party pressed (INFO DTMF)."""
-
-    digit: str
-    duration_ms: int
-
-
-@dataclass(frozen=True)
-class Ended:
-    """The call is over from the far end's side, or never began: stop its media."""
-
-    cause: str
-
-
-@dataclass(frozen=True)
-class HangUp:
-    """End the call from our side (the driver's hang-up sends ``bye``)."""
-
-    cause: str
-
-
-@dataclass(frozen=True)
-class TransferAsked:
-    """The other party REFERs us to ``target``: answer with ``accept_refer`` or
-    ``refuse_refer``, then report with ``notify``."""
-
-    target: ReferTarget
-    txn: ServerTransaction
-    request: Request
-
-
-@dataclass(frozen=True)
-class TransferProgress:
-    """A NOTIFY about our REFER's referred call."""
-
-    progress: Progress
-
-
-@dataclass(frozen=True)
-class ReinviteRefused:
-    """Our re-INVITE got a final failure (other than glare, which is retried)."""
-
-    status: int
-
-
-Action = (Reply | Send | SendAck | Media | Digit | Ended | HangUp | TransferAsked
-          | TransferProgress | ReinviteRefused)
 
 
 class Phase(Enum):

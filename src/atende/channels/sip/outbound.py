@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from atende.aio import BackgroundTasks
 from atende.channels.dialer import DialOutcome
 from atende.channels.leg import CallInfo, CallLeg
+from atende.channels.sip.dialog_call import DialogCall
 from atende.channels.sip.leg import SipLeg
-from atende.channels.sip.server import DialogCall, SipChannel
+from atende.channels.sip.server import SipChannel
 from atende.channels.sip.transport import address, resolve
 from atende.sip.auth import DigestClient
 from atende.sip.dialog import Dialog, new_tag

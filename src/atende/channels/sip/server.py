@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from atende.aio import BackgroundTasks, all_before
@@ -31,20 +30,26 @@ from atende.channels.secretary import (
     assistant_id,
     known_uuid,
 )
+from atende.channels.sip.dialog_call import DialogCall
 from atende.channels.sip.gate import Challenge, Gate, Refuse
 from atende.channels.sip.leg import SipLeg
+from atende.channels.sip.transfer import (
+    IN_DIALOG_WAIT_S,
+    notify_transferor,
+    refer,
+    transfer_progress,
+)
 from atende.channels.sip.ua import Guard, UserAgent
 from atende.media.endpoint import PortAllocator
-from atende.sip.auth import DigestClient, digest_username
+from atende.sip.auth import digest_username
 from atende.sip.dialog import Dialog, new_tag
-from atende.sip.invite import (
+from atende.sip.invite import InviteSession, Phase
+from atende.sip.invite_actions import (
     Action,
     Digit,
     Ended,
     HangUp,
-    InviteSession,
     Media,
-    Phase,
     ReinviteRefused,
     Reply,
     Send,
@@ -53,11 +58,9 @@ from atende.sip.invite import (
     TransferProgress,
 )
 from atende.sip.message import Request, Response, make_response
-from atende.sip.refer import Progress
 from atende.sip.screening import not_allowed, screen_invite, unsupported, with_capabilities
 from atende.sip.sdp import SessionDescription
 from atende.sip.transaction import Address, ServerTransaction, State
-from atende.sip.uri import NameAddr, SipUri, UriError
 
 log = logging.getLogger(__name__)
 
@@ -67,30 +70,6 @@ REJECTION_STATUS = {
     Rejection.BUSY: 486,
     Rejection.UNAVAILABLE: 480,
 }
-_TARGET_USER = re.compile(r"^[A-Za-z0-9+*#_.\-]{1,64}$")
-IN_DIALOG_WAIT_S = 40.0  # past Timer F (32 s): a request of ours that got no answer
-
-
-@dataclass
-class DialogCall:
-    """A call of the SIP channel once it has a dialog (either direction): its leg, its INVITE
-    session, and what the channel keeps to answer the odd request of it."""
-
-    info: CallInfo
-    session: InviteSession
-    leg: SipLeg
-    # (Call-ID, From tag, CSeq) of the INVITE we answered: a merged request (§8.2.2.2)
-    invite_key: tuple[str, str, int] | None = None
-    ack: Request | None = None  # our ACK for their 2xx (calls we placed), resent if lost
-    # What answers the far end's challenges to our in-dialog requests (calls we placed
-    # through a trunk: its credentials).
-    credentials: DigestClient | None = field(default=None, repr=False)
-    transfer: asyncio.Future[Progress] | None = None  # our REFER, waiting for its outcome
-    connected: bool = False  # the router has the leg
-
-    @property
-    def peer(self) -> Address:
-        return self.session.peer
 
 
 @dataclass
@@ -247,7 +226,7 @@ class SipChannel:
             elif isinstance(action, TransferAsked):
                 self._on_refer(call, action)
             elif isinstance(action, TransferProgress):
-                self._on_progress(call, action.progress)
+                transfer_progress(call, action.progress)
             elif isinstance(action, Send):
                 self._tasks.spawn(self._send(call, action.request))
             elif isinstance(action, SendAck):
@@ -426,7 +405,7 @@ class SipChannel:
 
     async def _carry_out_refer(self, call: DialogCall, user: str,
                                headers: tuple[tuple[str, str], ...], event_id: int) -> None:
-        await self._notify_refer(call, event_id, 100, "Trying", final=False)
+        await notify_transferor(self.ua, call, event_id, 100, "Trying", final=False)
         try:
             status, reason = await self.router.take_transfer(call.leg, user, headers)
         except Exception:
@@ -434,24 +413,9 @@ class SipChannel:
             status, reason = None, "internal error"
         # A sipfrag needs a status line: no final answer at all reads as 503.
         code = status if status is not None and status >= 200 else 503
-        await self._notify_refer(call, event_id, code, reason, final=True)
+        await notify_transferor(self.ua, call, event_id, code, reason, final=True)
         if 200 <= code < 300:
             await call.leg.hangup("transferred")
-
-    async def _notify_refer(self, call: DialogCall, event_id: int, status: int, reason: str,
-                            final: bool) -> None:
-        session = call.session
-        req = session.notify(event_id, status, reason, final)
-        if req is None:
-            return  # the transferor hung up already: nobody to tell
-        try:
-            resp = await asyncio.wait_for(self.ua.request_with_credentials(
-                req, lambda: session.notify(event_id, status, reason, final), call.peer,
-                call.credentials), IN_DIALOG_WAIT_S)
-            if resp.status >= 300:
-                log.info("call %s: transfer NOTIFY answered %d", call.info.id, resp.status)
-        except TimeoutError:
-            log.warning("call %s: transfer NOTIFY got no answer", call.info.id)
 
     # requests from our side -------------------------------------------------------------
     async def send_bye(self, leg: SipLeg) -> None:
@@ -502,56 +466,11 @@ class SipChannel:
             log.warning("call %s: INFO with a key got no answer", leg.info.id)
 
     async def refer(self, leg: SipLeg, target: str, wait_s: float) -> TransferResult:
-        """Blind transfer (RFC 3515, RFC 5589 §6): REFER the peer to ``target`` and follow
-        the referred call through the NOTIFYs until its final status."""
+        """Blind transfer (RFC 3515, RFC 5589 §6): see transfer.refer."""
         call = self.by_id.get(leg.info.id)
         if call is None:
             return TransferResult("failed", None, "the call is not connected")
-        session = call.session
-        if session.transferring:
-            return TransferResult("refused", None, "a transfer is already in progress")
-        try:
-            uri = str(_target_uri(session.dialog, target))
-        except (UriError, ValueError) as exc:
-            return TransferResult("refused", None, f"bad transfer target: {exc}")
-        # Waiting before sending: the first NOTIFY may overtake the 202.
-        done: asyncio.Future[Progress] = asyncio.get_running_loop().create_future()
-        call.transfer = done
-        log.info("call %s: transferring to %s", call.info.id, uri)
-        resp: Response | None = None
-        try:
-            async with asyncio.timeout(wait_s):
-                resp = await self.ua.request_with_credentials(
-                    session.refer(uri), lambda: session.refer(uri), call.peer,
-                    call.credentials)
-                if resp.status < 300:
-                    await done
-        except TimeoutError:
-            pass
-        finally:
-            call.transfer = None
-            statuses = session.transfer_over()
-        if resp is not None and resp.status >= 300:
-            return TransferResult("refused", resp.status,
-                                  f"{resp.status} {resp.reason}".strip())
-        if not done.done():
-            return TransferResult("timeout", None, f"no outcome within {wait_s:g} s",
-                                  statuses)
-        final = done.result()
-        words = f"{final.status} {final.reason}".strip()
-        if 200 <= final.status < 300:
-            return TransferResult("transferred", final.status, words, statuses)
-        if final.status == 0:
-            return TransferResult("failed", None, f"ended without an outcome ({final.reason})",
-                                  statuses)
-        return TransferResult("failed", final.status, words, statuses)
-
-    def _on_progress(self, call: DialogCall, progress: Progress) -> None:
-        log.info("call %s: transfer progress %d %s", call.info.id, progress.status,
-                 progress.reason)
-        done = call.transfer
-        if progress.final and done is not None and not done.done():
-            done.set_result(progress)
+        return await refer(self.ua, call, target, wait_s)
 
     # the table of calls -----------------------------------------------------------------
     def add(self, call: DialogCall) -> None:
@@ -576,14 +495,3 @@ class SipChannel:
                                 deadline)
         if late:
             log.warning("%d call(s) did not answer our BYE before the shutdown deadline", late)
-
-
-def _target_uri(dialog: Dialog, target: str) -> SipUri:
-    """A SIP URI as given, or a bare user/number at the host of the party's own address."""
-    target = target.strip()
-    if target.lower().startswith(("sip:", "sips:")):
-        return SipUri.parse(target)
-    if not _TARGET_USER.match(target):
-        raise ValueError(f"{target!r} is neither a SIP URI nor a user or number")
-    peer = NameAddr.parse(dialog.remote_uri).uri
-    return SipUri(peer.host, user=target, port=peer.port)
