@@ -72,3 +72,11 @@ def test_checks_across_fields_name_their_field() -> None:
 def test_the_callers_answer_says_what_the_far_side_did(status: str, sip: int | None,
                                                        reason: str, told: int) -> None:
     assert refusal_for(DialOutcome(status, sip, reason)).status == told
+
+
+@pytest.mark.parametrize("server", ["0" * 300, "0:5060", "1.2.3:5060", "-pbx.example",
+                                    "a" * 64 + ".example", "pbx_1.example:5060"])
+def test_a_server_that_is_no_host_name_is_refused(server: str) -> None:
+    with pytest.raises(ValidationError) as caught:  # never handed to the resolver
+        BridgeIn.model_validate({"enabled": True, "sip_server": server})
+    assert "sip_server" in problems(caught.value)

@@ -42,7 +42,7 @@ async def bridge(atende: AtendeProcess, pbx: Kamailio  # noqa: F811
                  ) -> AsyncIterator[dict[str, Any]]:
     """The bridge to kamailio as carol (its sipExtension), on a free port."""
     shown = configure(atende, enabled=True, sipServer=f"127.0.0.1:{pbx.port}",
-                      sipUser="carol", sipPass=USERS["carol"], sipListenPort=free_port(),
+                      sipUser="carol", sipPass=USERS["carol"], sipListenPort=free_port(pair=True),
                       sipListenUser=LISTEN_USER, sipListenSecret=LISTEN_SECRET,
                       sipExtension="carol")
     async with asyncio.timeout(10):
@@ -297,7 +297,7 @@ async def _far_side_plays_early_media(sip: UdpSocket, rtp: UdpSocket, hz: float)
 async def test_the_far_sides_early_media_is_heard_before_the_answer(
         atende: AtendeProcess, tmp_path: Path) -> None:
     sip, rtp = await UdpSocket.open(), await UdpSocket.open()
-    port = free_port()
+    port = free_port(pair=True)  # TLS takes the next one
     configure(atende, enabled=True, sipServer=f"127.0.0.1:{sip.port}", sipListenPort=port,
               sipListenUser=LISTEN_USER, sipListenSecret=LISTEN_SECRET)
     before = {c["id"] for c in atende.calls()}

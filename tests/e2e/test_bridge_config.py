@@ -90,7 +90,7 @@ def test_a_port_another_program_holds_is_refused_and_nothing_changes(
 
 def test_the_configuration_is_shown_masked_and_secrets_are_kept(
         atende: AtendeProcess, off: None) -> None:
-    port = free_port()
+    port = free_port(pair=True)  # TLS takes the next one
     r = post(atende, {**SEED, "sipListenPort": port})
     assert r.status_code == 200, r.text
     shown = r.json()
@@ -146,7 +146,7 @@ async def _invite(c: SipClient, port: int, secret: str | None) -> int:
 
 async def test_a_new_port_and_new_credentials_take_effect_at_once(
         atende: AtendeProcess, pbx: Kamailio, off: None) -> None:  # noqa: F811
-    first, second = free_port(), free_port()
+    first, second = free_port(pair=True), free_port(pair=True)
     base = {**SEED, "sipServer": f"127.0.0.1:{pbx.port}", "sipListenPort": first}
     assert post(atende, base).status_code == 200
     c = await SipClient.open(("127.0.0.1", first), user="incoming_user")

@@ -35,7 +35,10 @@ class Baresip:
 
     def write_config(self) -> None:
         self.sip_port = self.sip_port or free_port(pair=True)
-        self.ctrl_port = self.ctrl_port or free_port()
+        # baresip listens for TLS on the port after sip_port: a control port there would
+        # land our commands on its TLS listener (and no event would ever come).
+        while not self.ctrl_port or self.ctrl_port in (self.sip_port, self.sip_port + 1):
+            self.ctrl_port = free_port()
         rec = self.workdir / "rec"
         rec.mkdir(parents=True, exist_ok=True)
         (self.workdir / "config").write_text(f"""

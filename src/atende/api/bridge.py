@@ -109,8 +109,12 @@ def bridge_routers(service: BridgeService) -> list[APIRouter]:
         return JSONResponse(_seed_reply(service))
 
     ours = APIRouter(prefix="/v1/bridge", tags=["bridge"])
+    example = {**BridgeIn.model_json_schema()["examples"][0], "sip_password": MASK,
+               "listen_secret": MASK, "chrome_remote_url": "", "node_remote_helper": "",
+               "status": STATUS_EXAMPLE}
     ours_reply: dict[int | str, dict[str, Any]] = {200: {
-        "description": "the configuration (secrets masked) and the bridge's live status"}}
+        "description": "the configuration (secrets masked) and the bridge's live status",
+        "content": {"application/json": {"example": example}}}}
 
     @ours.get("", responses=ours_reply)
     async def get_bridge() -> dict[str, Any]:

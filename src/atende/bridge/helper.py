@@ -38,6 +38,6 @@ async def check(url: str) -> Reachability:
                                      follow_redirects=False) as client:
             resp = await client.get(url)
         return Reachability(url, True, f"HTTP {resp.status_code}", time.time())
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL, UnicodeError, ValueError) as exc:
         words = type(exc).__name__ if not str(exc) else str(exc).splitlines()[0][:200]
         return Reachability(url, False, words, time.time())

@@ -149,7 +149,7 @@ class BridgeListener:
             self._server_ips = frozenset(ips)
             self._hop = address("udp", ips[0], port)
             self._server_problem = ""
-        except OSError as exc:
+        except (OSError, UnicodeError) as exc:  # (a name IDNA cannot encode)
             self._server_ips, self._hop = frozenset(), None
             self._server_problem = f"cannot resolve {host!r}: {exc}"
             log.warning("bridge: the SIP server %s", self._server_problem)

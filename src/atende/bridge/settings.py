@@ -111,7 +111,13 @@ class BridgeIn(BaseModel):
     takes its default, except the two secrets: left out (or sent as they are shown,
     ``********``) they keep what is stored, and an empty string clears them."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [{
+        "enabled": True, "sip_server": "sip.example.com:5060", "sip_user": "whatsapp_trunk",
+        "sip_password": "mySecurePassword123", "listen_port": 5080,
+        "listen_user": "incoming_user", "listen_secret": "incomingSecret123",
+        "extension": "7001", "webrtc_port": 9080, "webrtc_ip": "10.0.0.5",
+        "assistant_id": "", "assistant_when": ["no_answer", "busy"], "ring_timeout_s": 30,
+        "transcribe": False}]})
 
     enabled: bool = Field(description="take bridge calls (false: new calls are refused, "
                           "calls in progress go on until they end)")
@@ -280,9 +286,26 @@ def server_address(v: str) -> str:
         raise ValueError(f"{v!r} is not host:port or ip:port") from None
     if port is not None and not 1 <= port <= 65535:
         raise ValueError(f"port {port} is not between 1 and 65535")
-    if not host:
-        raise ValueError("the host is missing")
+    if not host_ok(host.strip("[]")):
+        raise ValueError(f"{host[:80]!r} is not a host name or IP address")
     return v
+
+
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def host_ok(host: str) -> bool:
+    """An IP address, or a DNS name (RFC 1123 labels of up to 63 letters, digits and
+    hyphens, 253 in all, not all digits: "0" would be taken for an address)."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    name = host.removesuffix(".")
+    labels = name.split(".")
+    return (0 < len(name) <= 253 and all(_LABEL.fullmatch(label) for label in labels)
+            and not labels[-1].isdigit())
 
 
 def _url(v: str | None, schemes: tuple[str, ...], example: str) -> str | None:
@@ -294,8 +317,9 @@ def _url(v: str | None, schemes: tuple[str, ...], example: str) -> str | None:
         parts.port  # noqa: B018 (raises for a port that is not a number)
     except ValueError:
         raise ValueError(f"{v!r} is not {words}") from None
-    if parts.scheme.lower() not in schemes or not parts.hostname:
-        raise ValueError(f"{v!r} is not {words}")
+    if parts.scheme.lower() not in schemes or not parts.hostname \
+            or not host_ok(parts.hostname):
+        raise ValueError(f"{v[:200]!r} is not {words}")
     if parts.username or parts.password:
         raise ValueError("credentials in the URL would be shown to every reader: leave "
                          "them out")
