@@ -67,6 +67,20 @@ def tone_heard(phone: Baresip, hz: float) -> bool:
         "dump-*-dec.wav"))
 
 
+async def through(atende: AtendeProcess, caller: Baresip, callee: Baresip, dial: str,
+                  before: set[str], callee_hears: float = ALICE_HZ,
+                  caller_hears: float = BOB_HZ) -> Call:
+    """``caller`` dials ``dial``; ``callee`` answers; each hears the other's tone (on the
+    RTP it received); the caller hangs up, and so the callee's side ends: the record."""
+    await caller.command("dial", dial)
+    await callee.wait_event("CALL_ESTABLISHED", timeout=20)
+    await until(lambda: tone_heard(callee, callee_hears) and tone_heard(caller, caller_hears),
+                15)
+    await caller.command("hangup")
+    await callee.wait_event("CALL_CLOSED", timeout=10)
+    return await bridged_call(atende, before)
+
+
 async def bridged_call(atende: AtendeProcess, since: set[str]) -> Call:
     return await atende.wait_for_call(
         lambda c: c["channel"] == "bridge" and c["id"] not in since
@@ -125,13 +139,8 @@ async def test_the_sip_servers_calls_to_the_extension_reach_the_registered_clien
     bob = await phone(tmp_path, pbx, "bob", speech_wav(tmp_path / "b.wav",
                                                        [(0.5, Tone(BOB_HZ, 2.0))], 20))
     try:
-        await bob.command("dial", "sip:carol@example.test")
-        await alice.wait_event("CALL_ESTABLISHED", timeout=20)
-        await bob.wait_event("CALL_ESTABLISHED", timeout=10)
-        await until(lambda: tone_heard(bob, ALICE_HZ) and tone_heard(alice, BOB_HZ), 15)
-        await bob.command("hangup")
-        await alice.wait_event("CALL_CLOSED", timeout=10)
-        call = await bridged_call(atende, before)
+        call = await through(atende, bob, alice, "sip:carol@example.test", before,
+                             callee_hears=BOB_HZ, caller_hears=ALICE_HZ)
     finally:
         await alice.stop()
         await bob.stop()
@@ -381,21 +390,11 @@ async def test_a_wideband_phone_and_a_pcmu_phone_hear_each_other_through_the_bri
                     account=f"<sip:{LISTEN_USER}@127.0.0.1:{port}>;auth_pass={LISTEN_SECRET};"
                             "regint=0", codecs=codec, modules=(module,))
     await alice.start()
-    bob = Baresip(tmp_path / "bob", speech_wav(tmp_path / "b.wav",
-                                               [(0.5, Tone(BOB_HZ, 2.0))], 20),
-                  account=f'<sip:bob@example.test>;auth_pass={USERS["bob"]};'
-                          f'outbound="sip:127.0.0.1:{pbx.port}";regint=600', codecs="PCMU")
-    await bob.start()
+    bob = await phone(tmp_path, pbx, "bob", speech_wav(tmp_path / "b.wav",
+                                                       [(0.5, Tone(BOB_HZ, 2.0))], 20),
+                      codecs="PCMU")
     try:
-        async with asyncio.timeout(10):
-            while not pbx.contacts("bob"):
-                await asyncio.sleep(0.1)
-        await alice.command("dial", f"sip:bob@127.0.0.1:{port}")
-        await bob.wait_event("CALL_ESTABLISHED", timeout=20)
-        await until(lambda: tone_heard(bob, ALICE_HZ) and tone_heard(alice, BOB_HZ), 15)
-        await alice.command("hangup")
-        await bob.wait_event("CALL_CLOSED", timeout=10)
-        call = await bridged_call(atende, before)
+        call = await through(atende, alice, bob, f"sip:bob@127.0.0.1:{port}", before)
     finally:
         await alice.stop()
         await bob.stop()
@@ -420,12 +419,8 @@ async def test_a_client_over_tls_with_srtp_is_bridged(
     bob = await phone(tmp_path, pbx, "bob", speech_wav(tmp_path / "b.wav",
                                                        [(0.5, Tone(BOB_HZ, 2.0))], 20))
     try:
-        await alice.command("dial", f"sip:bob@127.0.0.1:{tls_port};transport=tls")
-        await bob.wait_event("CALL_ESTABLISHED", timeout=20)
-        await until(lambda: tone_heard(bob, ALICE_HZ) and tone_heard(alice, BOB_HZ), 15)
-        await alice.command("hangup")
-        await bob.wait_event("CALL_CLOSED", timeout=10)
-        call = await bridged_call(atende, before)
+        call = await through(atende, alice, bob, f"sip:bob@127.0.0.1:{tls_port};transport=tls",
+                             before)
     finally:
         await alice.stop()
         await bob.stop()

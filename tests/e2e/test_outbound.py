@@ -42,12 +42,12 @@ async def trunk(atende: AtendeProcess, pbx: Kamailio) -> AsyncIterator[dict[str,
     atende.api.delete(f"/v1/trunks/{t['id']}")
 
 
-async def phone(tmp_path: Path, pbx: Kamailio, user: str, wav: Path, auto: bool = True
-                ) -> Baresip:
+async def phone(tmp_path: Path, pbx: Kamailio, user: str, wav: Path, auto: bool = True,
+                codecs: str = "PCMU,PCMA") -> Baresip:
     b = Baresip(tmp_path / user, wav,
                 account=f'<sip:{user}@example.test>;auth_pass={USERS[user]};'
                         f'outbound="sip:127.0.0.1:{pbx.port}";regint=600'
-                        + ("" if auto else ";answermode=manual"))
+                        + ("" if auto else ";answermode=manual"), codecs=codecs)
     await b.start()
     async with asyncio.timeout(10):
         while not pbx.contacts(user):

@@ -145,7 +145,6 @@ class BridgeCalls:
         target = await self._route(info)
         if isinstance(target, Rejection):
             return target
-        info.extra["bridge_to"] = str(target.ruri)
         self._calls[info.id] = _Call(info, target)
         self._idle.clear()
         now = self._records.wall()
@@ -192,14 +191,15 @@ class BridgeCalls:
             for task in early:
                 task.cancel()
             await asyncio.gather(*early, return_exceptions=True)
-        if outcome.leg is None and await self._fall_back(call, outcome):
-            return None  # an assistant answers instead
         if outcome.leg is None:
+            taken = await self._fall_back(call, outcome)
+            if taken:
+                return None  # an assistant answers instead
             refused = refusal_for(outcome)
             log.info("bridge call %s: %s did not answer (%s): %d to the caller", info.id,
                      target.ruri, outcome.reason, refused.status)
             self._forget(info.id)
-            if not call.cancel.is_set():
+            if taken is None and not call.cancel.is_set():  # (else the engine recorded it)
                 self._records.finish(info.id, status=outcome.status,
                                      hangup_cause=f"far_{outcome.status}",
                                      sip_status=outcome.sip_status)
@@ -210,18 +210,18 @@ class BridgeCalls:
         call.far = outcome.leg
         return None
 
-    async def _fall_back(self, call: _Call, outcome: DialOutcome) -> bool:
-        """Whether the configured assistant takes the call the far side did not."""
+    async def _fall_back(self, call: _Call, outcome: DialOutcome) -> bool | None:
+        """Whether the configured assistant takes the call the far side did not: True, or
+        False when it could not (the engine recorded why), or None when none was asked."""
         config = self._config()
         if (self._assistants is None or not config.assistant_id or call.cancel.is_set()
                 or outcome.status not in config.assistant_when):
+            return None
+        if await self._assistants.adopt(call.info, config.assistant_id) is not None:
             return False
         self._records.event(call.info.id, "assistant_answers", {
             "far_outcome": outcome.status, "far_status": outcome.sip_status,
             "assistant_id": config.assistant_id})
-        if await self._assistants.adopt(call.info, config.assistant_id) is not None:
-            self._forget(call.info.id)  # the engine has recorded why not
-            return False
         call.adopted = True
         log.info("bridge call %s: %s, so assistant %s answers", call.info.id,
                  outcome.reason or outcome.status, config.assistant_id)
