@@ -80,7 +80,3 @@ def decode(payload: bytes, codec: str) -> Pcm:
     table = ULAW_DEC if codec == "PCMU" else ALAW_DEC
     result: Pcm = table[np.frombuffer(payload, dtype=np.uint8)]
     return result
-
-
-def silence_byte(codec: str) -> int:
-    return int((ULAW_ENC if codec == "PCMU" else ALAW_ENC)[32768])
