@@ -12,7 +12,7 @@ from collections.abc import Callable
 from atende.media.audio import FRAME_BYTES, SAMPLE_RATE
 from atende.media.codecs import AudioCodec, codec_for
 from atende.media.dtmf import DtmfEvent, DtmfReceiver, dtmf_payloads
-from atende.media.jitter import JitterBuffer
+from atende.media.jitter import JitterBuffer, SendClock
 from atende.media.resample import StreamResampler
 from atende.media.rtcp import RtcpState, parse_compound
 from atende.media.rtp import ReceiverStats, RtpError, RtpPacket, RtpSender, looks_like_rtcp
@@ -116,6 +116,7 @@ class RtpEndpoint:
         self.stats = ReceiverStats()
         self.rtcp = RtcpState(cname)
         self.jitter = JitterBuffer(depth=3)
+        self.heard_clock = SendClock(FRAME_BYTES / (2 * SAMPLE_RATE))
         self.dtmf = DtmfReceiver()
         self.audio_ssrc: int | None = None  # of the caller's audio, once it comes
         self.codec: AudioCodec | None = None  # the negotiated one's state, both ways
@@ -292,7 +293,7 @@ class RtpEndpoint:
             while len(self._in_buf) >= FRAME_BYTES:
                 frame = bytes(self._in_buf[:FRAME_BYTES])
                 del self._in_buf[:FRAME_BYTES]
-                self.on_audio(frame, now)
+                self.on_audio(frame, self.heard_clock.stamp(now))
 
     def _on_rtcp(self, data: bytes, addr: Addr) -> None:
         if self.srtp is not None:
@@ -319,7 +320,7 @@ class RtpEndpoint:
             now = loop.time()
             try:
                 self._check_timeout(now)
-                self._send_one(now)
+                self._send_one(now, min(now, next_t))
                 if now >= next_rtcp:
                     next_rtcp = now + rtcp_delay(first=False)
                     self._send_rtcp(now)
@@ -345,13 +346,15 @@ class RtpEndpoint:
             log.warning("no RTP for %.0f s: ending the call", now - last)
             self.on_timeout()
 
-    def _send_one(self, now: float) -> None:
+    def _send_one(self, now: float, slot: float) -> None:
+        """Send the frame of the pacer's grid ``slot`` (earlier than ``now`` when the
+        pacer catches up after a stall: the frame belongs there, in the recording too)."""
         neg, codec = self.neg, self.codec
         if neg is None or codec is None or self._rtp is None or self.remote is None:
             return
         if self._relayed_at is not None and now - self._relayed_at < RELAY_GAP_S:
             return  # the other side of the bridge feeds this stream
-        pcm16 = self.pull(SAMPLE_RATE * 2 * neg.ptime_ms // 1000, now)
+        pcm16 = self.pull(SAMPLE_RATE * 2 * neg.ptime_ms // 1000, slot)
         if not neg.we_send:
             return
         need = 2 * codec.encode_rate * neg.ptime_ms // 1000

@@ -56,3 +56,25 @@ class JitterBuffer:
                 break
             self._next = (self._next + 1) & 0xFFFF
         return out
+
+
+class SendClock:
+    """When each frame of a stream was sent, on our clock: its arrival time, unless frames
+    come in a burst (a stall of our loop, or of the network), when they keep the pace they
+    were sent at. A recording places frames by this time, so a burst does not shift
+    everything after it. The earliest arrival sets the pace (least delayed); a frame
+    more than ``max_lag`` behind its arrival starts a new pace (the sender paused:
+    hold, silence suppression)."""
+
+    def __init__(self, frame_s: float, max_lag: float = 0.3) -> None:
+        self.frame_s = frame_s
+        self.max_lag = max_lag
+        self._next: float | None = None
+
+    def stamp(self, now: float) -> float:
+        """The send time of the next frame in order, which arrived at ``now``."""
+        t = self._next
+        if t is None or t > now or t < now - self.max_lag:
+            t = now
+        self._next = t + self.frame_s
+        return t
