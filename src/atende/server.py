@@ -183,7 +183,8 @@ class Atende:
                                            s.public_ip, s.rtp_timeout_s,
                                            s.bridge_digest_algorithms, self.engine,
                                            self._tls_context(),
-                                           Transcripts(stt, self.executor, records)),
+                                           Transcripts(stt, self.executor, records),
+                                           self._page_tls()),
             self._own_ports())
         await self.bridge.load()
         self.deliverer.start()  # picks up what was pending before a restart, too
@@ -284,6 +285,12 @@ class Atende:
         problem = None if state.connected else (
             f"FreeSWITCH event socket {self.esl.address}: {state.detail}")
         return "freeswitch", shown, problem
+
+    def _page_tls(self) -> tuple[Path, Path] | None:
+        """The bridge's calling page is HTTPS with the operator's certificate only: a
+        browser would refuse the one atende makes for itself."""
+        s = self.settings
+        return (s.tls_cert, s.tls_key) if s.tls_cert and s.tls_key else None
 
     def _tls_server(self) -> ssl.SSLContext | None:
         return self._tls_context() if self.settings.sip_tls_port else None

@@ -14,9 +14,9 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from atende.bridge.service import BridgeProblem, BridgeService
+from atende.bridge.service import BridgeProblem, BridgeService, BrowserCallProblem
 from atende.bridge.settings import (
     MASK,
     SEED_FIELDS,
@@ -37,7 +37,17 @@ STATUS_EXAMPLE: dict[str, Any] = {
     "listener": {"port": 5080, "transports": ["udp", "tcp"], "calls": 0,
                  "sip_server": {"address": "192.0.2.10:5060"}, "registration": None,
                  "registered_client": None},
-    "closing": [], "webrtc": {"state": "not served", "detail": "…"}}
+    "closing": [], "webrtc": {"state": "serving", "page": "http://10.0.0.5:9080/",
+                              "ice_addresses": ["10.0.0.5"], "calls": 0,
+                              "chrome_remote_url": "ws://10.1.0.7:9223"}}
+
+
+class BrowserCallIn(BaseModel):
+    """A call to place from the calling page, opened in the remote Chrome."""
+
+    model_config = ConfigDict(extra="forbid")
+    to: str = Field(pattern=r"^[0-9A-Za-z+*#._-]{1,64}$", examples=["1001"],
+                    description="the number or extension to call on the SIP server")
 
 
 def _seed_schema() -> dict[str, Any]:
@@ -130,5 +140,38 @@ def bridge_routers(service: BridgeService) -> list[APIRouter]:
         except BridgeProblem as exc:
             raise HTTPException(422, str(exc)) from None
         return _our_reply(service)
+
+    @ours.post("/browser-calls", status_code=201)
+    async def browser_call(body: BrowserCallIn) -> dict[str, Any]:
+        """Open the bridge's calling page in the Chrome at ``chrome_remote_url`` (over
+        the DevTools Protocol), calling ``to``: that browser's microphone and speaker are
+        bridged to the SIP server. Follow the call here or at ``/v1/calls/{call_id}``
+        once it is placed; the tab is closed when it ends. 409 when the bridge or its
+        Chrome is not configured, 502 when Chrome cannot be reached."""
+        try:
+            call = await service.open_browser_call(body.to)
+        except BrowserCallProblem as exc:
+            raise HTTPException(exc.status, str(exc)) from None
+        return call.shown()
+
+    @ours.get("/browser-calls/{call_id}")
+    async def browser_call_state(call_id: str) -> dict[str, Any]:
+        """A browser call's state: opening, calling, ringing, answered, ended; refused or
+        failed (with status and reason)."""
+        call = service.browser.get(call_id)
+        if call is None:
+            raise HTTPException(404, "no such browser call (or it ended a while ago)")
+        shown = call.shown()
+        shown.pop("sdp", None)
+        return shown
+
+    @ours.delete("/browser-calls/{call_id}")
+    async def end_browser_call(call_id: str) -> dict[str, Any]:
+        """Hang up a browser call (or give up on it while it rings)."""
+        if service.browser.get(call_id) is None:
+            raise HTTPException(404, "no such browser call")
+        if not await service.browser.end(call_id):
+            raise HTTPException(409, "that call is already over")
+        return {"ended": call_id}
 
     return [seed, ours]

@@ -10,6 +10,7 @@ import logging
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from atende.bridge.calls import Assistants, BridgeCalls, Target
@@ -50,6 +51,7 @@ class ListenerParts:
     assistants: Assistants | None = None  # who answers what the far side does not take
     tls: ssl.SSLContext | None = None  # the server certificate, for TLS on port + 1
     transcripts: Transcripts | None = None  # writes bridged calls down (transcribe)
+    page_tls: tuple[Path, Path] | None = None  # certificate and key: the page over HTTPS
 
 
 class ListenerAccounts:

@@ -11,13 +11,18 @@ import logging
 import time
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from sqlalchemy.orm import Session
 
 from atende.aio import BackgroundTasks
+from atende.bridge.browser import FINAL, BrowserCall, BrowserCalls, PageAuth, PageTokens
+from atende.bridge.devtools import DevToolsError, close_page, open_page
 from atende.bridge.helper import Reachability, check
 from atende.bridge.listener import BridgeListener, ListenerParts
 from atende.bridge.settings import BridgeConfig, BridgeIn, problems
+from atende.bridge.web import WAIT_S, PageServer, page_app
+from atende.channels.webrtc.channel import WebRtcChannel
 from atende.store import models
 from atende.store.db import Store
 from atende.store.secrets import SecretBox
@@ -32,6 +37,14 @@ class BridgeProblem(ValueError):
     def __init__(self, problems: dict[str, str]) -> None:
         super().__init__("; ".join(f"{k}: {v}" for k, v in problems.items()))
         self.problems = problems
+
+
+class BrowserCallProblem(Exception):
+    """A browser call cannot be opened in Chrome: the HTTP status and what to do."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class BridgeService:
@@ -50,6 +63,13 @@ class BridgeService:
         self._helper: Reachability | None = None  # the last look at nodeRemoteHelper
         self._lock = asyncio.Lock()
         self._tasks = BackgroundTasks()
+        # The WebRTC side: browsers' calls go to the listener's router like SIP clients'.
+        self.webrtc = WebRtcChannel()
+        self.tokens = PageTokens()
+        self.browser = BrowserCalls(self.webrtc, self._ice_addresses, time.monotonic)
+        self.auth = PageAuth(self.current, parts.direct, self.tokens, parts.guard)
+        self.page: PageServer | None = None
+        self._tabs: dict[str, str] = {}  # browser call → the Chrome tab atende opened
 
     def current(self) -> BridgeConfig:
         return self.config
@@ -101,22 +121,62 @@ class BridgeService:
                      else "disabled")
             return new
 
+    def _page_host(self, config: BridgeConfig) -> str:
+        return config.webrtc_ip or self.parts.bind
+
+    def _ice_addresses(self) -> list[str]:
+        return [self.config.webrtc_ip] if self.config.webrtc_ip else []
+
+    async def _page_for(self, new: BridgeConfig) -> PageServer | None:
+        """A page server that must start for ``new`` (None: the one running will do, or
+        none is wanted)."""
+        page = self.page
+        host = self._page_host(new)
+        if not new.enabled or (page is not None and (page.host, page.port)
+                               == (host, new.webrtc_port)):
+            return None
+        fresh = PageServer(host, new.webrtc_port,
+                           page_app(self.browser, self.auth, time.monotonic),
+                           self.parts.page_tls)
+        if page is not None and page.port == new.webrtc_port:
+            await page.close()  # the same port on another address: it must let go first
+            self.page = None
+        try:
+            await fresh.start()
+        except OSError as exc:
+            if page is not None and self.page is None:
+                await page.start()  # as it was
+                self.page = page
+            field = "webrtc_ip" if new.webrtc_ip and exc.errno == 99 else "webrtc_port"
+            where = f"{host}:{new.webrtc_port}"
+            raise BridgeProblem({field: f"the calling page cannot listen on {where}: "
+                                 f"{exc.strerror or exc}"}) from None
+        return fresh
+
     async def _apply(self, new: BridgeConfig) -> None:
         listener = self.listener
+        page = await self._page_for(new)
         if new.enabled and (listener is None or listener.port != new.listen_port):
             fresh = BridgeListener(new.listen_port, self.current, self.parts)
             try:
                 await fresh.start()
             except OSError as exc:
                 await fresh.ua.close()
+                if page is not None:
+                    await page.close()
                 raise BridgeProblem({"listen_port": f"port {new.listen_port} cannot be "
                                      f"used: {exc.strerror or exc}"}) from None
             self.listener = fresh
+            self.webrtc.serve(fresh.calls)
             if listener is not None:
                 self._retire(listener)
         elif not new.enabled and listener is not None:
             self.listener = None
             self._retire(listener)
+        if page is not None or not new.enabled:
+            old, self.page = self.page, page
+            if old is not None:
+                await old.close()  # (calls placed from it go on: their media is not HTTP)
         self.config = new
         self._problem = ""
         if self._helper is not None and self._helper.url != new.node_remote_helper:
@@ -196,15 +256,71 @@ class BridgeService:
             "listener": self.listener.status() if self.listener else None,
             "closing": [{"port": r.port, "calls": len(r.calls)} for r in self._retired],
             "node_remote_helper": self._helper_status(),
-            "webrtc": {"state": "not served", "detail": "this version bridges SIP clients "
-                       "only; wasmServerPort, wasmServerIP and chromeRemoteURL are stored "
-                       "for when the WebRTC side is served"},
+            "webrtc": self._webrtc_status(),
         }
+
+    def _webrtc_status(self) -> dict[str, Any]:
+        page = self.page
+        if page is None:
+            return {"state": "not served"}
+        return {"state": "serving", "page": self.page_url(page),
+                "ice_addresses": self._ice_addresses() or "atende's WebRTC addresses",
+                "calls": len(self.webrtc.legs),
+                "chrome_remote_url": self.config.chrome_remote_url or None}
+
+    def page_url(self, page: PageServer) -> str:
+        host = f"[{page.host}]" if ":" in page.host else page.host
+        return f"{page.scheme}://{host}:{page.port}/"
+
+    # browser calls atende opens in a remote Chrome --------------------------------------
+    async def open_browser_call(self, to: str) -> BrowserCall:
+        """Open the calling page in the Chrome at ``chromeRemoteURL``, calling ``to``
+        (BrowserCallProblem: it cannot be)."""
+        config, page = self.config, self.page
+        if not config.enabled or page is None or self.listener is None:
+            raise BrowserCallProblem(409, "the bridge is not serving its calling page: "
+                                          "enable it first")
+        if not config.chrome_remote_url:
+            raise BrowserCallProblem(409, "set chromeRemoteURL (chrome_remote_url) to the "
+                                          "remote Chrome's debugging address first")
+        if page.host in ("0.0.0.0", "::"):
+            raise BrowserCallProblem(409, "set wasmServerIP (webrtc_ip): the address the "
+                                          "remote Chrome reaches the calling page at")
+        token, grant = self.tokens.issue(to, time.monotonic())
+        call = self.browser.expect(grant)
+        url = f"{self.page_url(page)}?{urlencode({'to': to, 'auto': 1, 'token': token})}"
+        try:
+            target = await open_page(config.chrome_remote_url, url)
+        except DevToolsError as exc:
+            await self.browser.end(call.id)
+            raise BrowserCallProblem(502, str(exc)) from None
+        self._tabs[call.id] = target
+        self._tasks.spawn(self._close_tab_after(call, config.chrome_remote_url, target))
+        log.info("bridge: opened a call to %s in the Chrome at %s (call %s)", to,
+                 config.chrome_remote_url, call.id)
+        return call
+
+    async def _close_tab_after(self, call: BrowserCall, remote: str, target: str) -> None:
+        """Close the tab atende opened once its call is over."""
+        while call.state not in FINAL:
+            if await self.browser.wait(call.id, call.state, WAIT_S) is None:
+                break
+        self._tabs.pop(call.id, None)
+        try:
+            await close_page(remote, target)
+        except DevToolsError as exc:
+            log.warning("bridge: could not close the Chrome tab of call %s: %s", call.id, exc)
+
 
     async def close(self, deadline: float) -> None:
         """Hang up every bridge call and stop listening (by ``deadline``, loop time)."""
         listeners = [x for x in (self.listener, *self._retired) if x is not None]
         self.listener = None
+        await self.browser.close()
+        await self.webrtc.close()
+        if self.page is not None:
+            page, self.page = self.page, None
+            await page.close()
         self._tasks.cancel_all()
         await asyncio.gather(*(x.close(deadline) for x in listeners),
                              return_exceptions=True)

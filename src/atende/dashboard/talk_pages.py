@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 
 from atende.api.assistants import AssistantService
 from atende.channels.leg import CallInfo
-from atende.channels.webrtc.channel import CallRefused, WebRtcChannel
+from atende.channels.webrtc.channel import CallRefused, NotAnswered, WebRtcChannel
 from atende.dashboard.web import HEADERS, PageError, Web, first, refusal
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,8 @@ def talk_pages(web: Web, assistants: AssistantService, channel: WebRtcChannel
         except CallRefused as exc:
             return said(503 if exc.rejection.value in ("busy", "unavailable") else 403,
                         f"the assistant cannot take the call: {exc}")
+        except NotAnswered as exc:
+            return said(503, f"the assistant did not answer: {exc}")
         except ValueError as exc:
             return said(400, str(exc))
         return JSONResponse({"call_id": info.id, "sdp": answer}, headers=HEADERS)

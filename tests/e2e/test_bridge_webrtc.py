@@ -1,0 +1,146 @@
+"""The bridge's WebRTC side: a headless Chromium started with remote debugging and a fake
+microphone, driven by atende through ``chromeRemoteURL``, calls bob (baresip behind
+kamailio) through the bridge; bob hears the browser's tone on the RTP he received, and
+the page hears bob's. The page's own routes refuse strangers and bad requests, and a
+refused call is shown on the page as SIP said it."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import httpx
+from playwright.async_api import async_playwright, expect
+
+from tests.e2e.test_bridge import (
+    ALICE_HZ,
+    BOB_HZ,
+    LISTEN_SECRET,
+    LISTEN_USER,
+    bridge,  # noqa: F401  (a fixture)
+    configure,
+    tone_heard,
+)
+from tests.e2e.test_bridge_transfer import until
+from tests.e2e.test_outbound import pbx, phone  # noqa: F401  (pbx is a fixture)
+from tests.peers.atende import AtendeProcess
+from tests.peers.audio import Tone, speech_wav
+from tests.peers.chromium import chromium, remote_chromium
+from tests.peers.kamailio import Kamailio
+from tests.peers.net import free_port
+
+
+def with_page(atende: AtendeProcess, shown: dict[str, Any], **more: Any) -> dict[str, Any]:
+    """The bridge as ``shown``, now also serving its calling page on loopback."""
+    fields = {k: v for k, v in shown.items() if k != "status"}
+    return configure(atende, **{**fields, "wasmServerPort": free_port(),
+                                "wasmServerIP": "127.0.0.1", **more})
+
+
+async def test_a_remote_chrome_calls_a_phone_through_the_bridge(
+        atende: AtendeProcess, pbx: Kamailio, bridge: dict[str, Any],  # noqa: F811
+        tmp_path: Path) -> None:
+    mic = speech_wav(tmp_path / "mic.wav", [(0.3, Tone(ALICE_HZ, 30.0))], 1)
+    bob = await phone(tmp_path, pbx, "bob", speech_wav(tmp_path / "b.wav",
+                                                       [(0.3, Tone(BOB_HZ, 30.0))], 5))
+    try:
+        async with remote_chromium(tmp_path / "chrome", mic) as port:
+            shown = with_page(atende, bridge, chromeRemoteURL=f"ws://127.0.0.1:{port}")
+            webrtc = shown["status"]["webrtc"]
+            page_port = shown["wasmServerPort"]
+            assert webrtc["state"] == "serving", webrtc
+            assert webrtc["page"] == f"http://127.0.0.1:{page_port}/"
+            assert webrtc["ice_addresses"] == ["127.0.0.1"]
+            r = atende.api.post("/v1/bridge/browser-calls", json={"to": "bob"})
+            assert r.status_code == 201, r.text
+            call_id = r.json()["call_id"]
+            assert r.json()["state"] == "opening"
+            await bob.wait_event("CALL_ESTABLISHED", timeout=30)
+            await until(lambda: tone_heard(bob, ALICE_HZ), 15)  # the browser's microphone
+            state = atende.api.get(f"/v1/bridge/browser-calls/{call_id}").json()
+            assert state["state"] == "answered" and "sdp" not in state
+            async with async_playwright() as p:
+                chrome = await p.chromium.connect_over_cdp(f"http://127.0.0.1:{port}")
+                [page] = [pg for c in chrome.contexts for pg in c.pages
+                          if f":{page_port}/" in pg.url]
+                box = page.locator("[data-bridge-call]")
+                await expect(box).to_have_attribute("data-state", "connected")
+                # bob's tone, heard in the page: loud for a second and more.
+                await expect(box).to_have_attribute("data-heard-loud", _at_least(20),
+                                                    timeout=15_000)
+                assert float(await box.get_attribute("data-heard-peak") or 0) > 0.05
+            r = atende.api.delete(f"/v1/bridge/browser-calls/{call_id}")
+            assert r.status_code == 200, r.text
+            await bob.wait_event("CALL_CLOSED", timeout=10)
+            call = await atende.wait_for_call(
+                lambda c: c["id"] == call_id and c["status"] == "completed", timeout=15)
+
+            async def tab_closed() -> bool:
+                async with httpx.AsyncClient(trust_env=False) as client:
+                    tabs = (await client.get(f"http://127.0.0.1:{port}/json/list")).json()
+                return not any(f":{page_port}/" in t.get("url", "") for t in tabs)
+
+            async with asyncio.timeout(10):
+                while not await tab_closed():
+                    await asyncio.sleep(0.2)
+    finally:
+        await bob.stop()
+    assert call["channel"] == "bridge" and call["from_user"] == "chrome"
+    assert call["to_uri"] == f"sip:bob@127.0.0.1:{pbx.port}"
+    ended = next(e for e in call["events"] if e["kind"] == "bridge_ended")["data"]
+    assert ended["hung_up_first"] == "caller"
+    assert ended["from_callee"]["packets"] > 40
+    log = atende.log()
+    assert "through 16 kHz audio (transcoded)" in log  # Opus on one side, G.711 the other
+    assert "token=" not in log and LISTEN_SECRET not in log
+
+
+def _at_least(n: int) -> Any:
+    import re
+
+    return re.compile(r"^(" + "|".join(
+        [rf"[{str(n)[0]}-9]\d" if n >= 10 else rf"[{n}-9]", r"\d{3,}"]) + ")$")
+
+
+async def test_the_calling_page_refuses_strangers_and_shows_a_refused_call(
+        atende: AtendeProcess, pbx: Kamailio, bridge: dict[str, Any],  # noqa: F811
+        tmp_path: Path) -> None:
+    shown = with_page(atende, bridge)
+    base = shown["status"]["webrtc"]["page"]
+    async with httpx.AsyncClient(base_url=base, trust_env=False, timeout=10) as web:
+        r = await web.get("")
+        assert r.status_code == 401 and "Basic" in r.headers["www-authenticate"]
+        r = await web.get("", auth=(LISTEN_USER, "Not-The-Secret-1"))
+        assert r.status_code == 401
+        r = await web.post("calls", auth=(LISTEN_USER, LISTEN_SECRET), json={"to": "bob"})
+        assert r.status_code == 400 and "JSON" in r.json()["error"]
+        r = await web.post("calls", auth=(LISTEN_USER, LISTEN_SECRET),
+                           json={"to": "bob@evil", "sdp": "v=0\r\n"})
+        assert r.status_code == 400 and r.json()["error"].startswith("to:")
+        r = await web.post("calls", auth=(LISTEN_USER, LISTEN_SECRET),
+                           json={"to": "bob", "sdp": "hello"})
+        assert r.status_code == 400 and r.json()["error"].startswith("sdp:")
+        r = await web.get("calls/0123", auth=(LISTEN_USER, LISTEN_SECRET))
+        assert r.status_code == 404
+        r = await web.get("", headers={"X-Bridge-Token": "made-up"})
+        assert r.status_code == 401
+    r = atende.api.post("/v1/bridge/browser-calls", json={"to": "bob"})
+    assert r.status_code == 409 and "chromeRemoteURL" in r.json()["detail"]
+
+    mic = speech_wav(tmp_path / "mic.wav", [(0.3, Tone(ALICE_HZ, 5.0))], 1)
+    async with chromium(mic) as browser:
+        context = await browser.new_context(http_credentials={
+            "username": LISTEN_USER, "password": LISTEN_SECRET})
+        page = await context.new_page()
+        await page.goto(base)
+        await page.fill("#to", "nobody-here")
+        await page.click("[data-call]")
+        box = page.locator("[data-bridge-call]")
+        await expect(box).to_have_attribute("data-state", "refused", timeout=20_000)
+        await expect(page.locator("[data-status]")).to_contain_text("404 Not Found")
+    call = await atende.wait_for_call(
+        lambda c: c["channel"] == "bridge" and c["to_uri"].startswith("sip:nobody-here"),
+        timeout=10)
+    assert call["status"] == "rejected" and call["sip_status"] == 404
+    assert call["from_user"] == LISTEN_USER
