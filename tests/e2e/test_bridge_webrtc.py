@@ -18,6 +18,7 @@ from tests.e2e.test_bridge import (
     BOB_HZ,
     LISTEN_SECRET,
     LISTEN_USER,
+    _status,
     bridge,  # noqa: F401  (a fixture)
     configure,
     tone_heard,
@@ -127,6 +128,19 @@ async def test_the_calling_page_refuses_strangers_and_shows_a_refused_call(
         assert r.status_code == 401
     r = atende.api.post("/v1/bridge/browser-calls", json={"to": "bob"})
     assert r.status_code == 409 and "chromeRemoteURL" in r.json()["detail"]
+    r = atende.api.post("/v1/bridge/browser-calls", json={"to": "bob@evil"})
+    assert r.status_code == 422
+    # A Chrome that is not there: 502, saying so; nothing is left waiting for it.
+    fields = {k: v for k, v in shown.items() if k != "status"}
+    configure(atende, **{**fields, "chromeRemoteURL": f"ws://127.0.0.1:{free_port()}"})
+    r = atende.api.post("/v1/bridge/browser-calls", json={"to": "bob"})
+    assert r.status_code == 502 and "Chrome" in r.json()["detail"], r.text
+    # An address this machine does not have cannot carry the page: 400 naming it, and the
+    # page stays where it was.
+    r = atende.api.post("/call/bridge/config", json={**fields, "wasmServerIP": "192.0.2.1"})
+    assert r.status_code == 400, r.text
+    assert [d["loc"][-1] for d in r.json()["detail"]] == ["wasmServerIP"], r.text
+    assert _status(atende)["webrtc"]["page"] == base
 
     mic = speech_wav(tmp_path / "mic.wav", [(0.3, Tone(ALICE_HZ, 5.0))], 1)
     async with chromium(mic) as browser:
