@@ -6,8 +6,8 @@ PIP    := $(VENV)/bin/pip
 # Debian packages: espeak-ng is the offline voice for languages Piper's bundled voice lacks;
 # the rest are the real peers the end-to-end tests talk to (PostgreSQL: the storage tests
 # run on it as well as on SQLite; Chromium: the dashboard's browser tests).
-RUN_DEBS  := espeak-ng
-TEST_DEBS := espeak-ng baresip-core kamailio kamailio-tls-modules sox postgresql iproute2 \
+RUN_DEBS  := espeak-ng libopus0
+TEST_DEBS := espeak-ng libopus0 baresip-core kamailio kamailio-tls-modules sox postgresql iproute2 \
              chromium
 
 .PHONY: run test lint bench install install-test debs-run debs-test clean

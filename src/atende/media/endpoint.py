@@ -284,9 +284,12 @@ class RtpEndpoint:
         codec = self.codec
         if codec is None:
             return
-        for payload in self.jitter.push(pkt.sequence, pkt.payload):
-            if payload is None:  # lost: conceal with a ptime of silence
-                pcm = bytes(2 * codec.decode_rate * neg.ptime_ms // 1000)
+        ready = self.jitter.push(pkt.sequence, pkt.payload)
+        for i, payload in enumerate(ready):
+            if payload is None:  # lost: the codec stands in for it (Opus: from the FEC
+                # that the packet after it carries, when that one is here)
+                following = ready[i + 1] if i + 1 < len(ready) else None
+                pcm = codec.conceal(following, codec.decode_rate * neg.ptime_ms // 1000)
             else:
                 pcm = codec.decode(payload)
             self._in_buf += self._in_rs.process(pcm)
