@@ -35,7 +35,8 @@ SEED_EXAMPLE: dict[str, Any] = {
 STATUS_EXAMPLE: dict[str, Any] = {
     "state": "listening", "problem": None,
     "listener": {"port": 5080, "transports": ["udp", "tcp"], "calls": 0,
-                 "sip_server": {"address": "192.0.2.10:5060"}, "registration": None,
+                 "sip_server": {"address": "192.0.2.10:5060", "transport": "udp"},
+                 "registration": None,
                  "registered_client": None},
     "closing": [], "webrtc": {"state": "serving", "page": "http://10.0.0.5:9080/",
                               "ice_addresses": ["10.0.0.5"], "calls": 0,
@@ -45,7 +46,7 @@ STATUS_EXAMPLE: dict[str, Any] = {
 class BrowserCallIn(BaseModel):
     """A call to place from the calling page, opened in the remote Chrome."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"to": "1001"}]})
     to: str = Field(pattern=r"^[0-9A-Za-z+*#._-]{1,64}$", examples=["1001"],
                     description="the number or extension to call on the SIP server")
 
@@ -141,7 +142,14 @@ def bridge_routers(service: BridgeService) -> list[APIRouter]:
             raise HTTPException(422, str(exc)) from None
         return _our_reply(service)
 
-    @ours.post("/browser-calls", status_code=201)
+    call_example = {"call_id": "3f2b9c1e5d7a4b6c8e0f1a2b3c4d5e6f", "to": "1001",
+                    "state": "ringing"}
+    shown_call: dict[str, Any] = {"content": {"application/json": {"example": call_example}}}
+
+    @ours.post("/browser-calls", status_code=201, responses={
+        201: {"description": "the page is opening in Chrome", **shown_call},
+        409: {"description": "the bridge, its page or chrome_remote_url is not set up"},
+        502: {"description": "Chrome could not be reached, or refused"}})
     async def browser_call(body: BrowserCallIn) -> dict[str, Any]:
         """Open the bridge's calling page in the Chrome at ``chrome_remote_url`` (over
         the DevTools Protocol), calling ``to``: that browser's microphone and speaker are
@@ -154,7 +162,9 @@ def bridge_routers(service: BridgeService) -> list[APIRouter]:
             raise HTTPException(exc.status, str(exc)) from None
         return call.shown()
 
-    @ours.get("/browser-calls/{call_id}")
+    @ours.get("/browser-calls/{call_id}", responses={
+        200: {"description": "the call's state", **shown_call},
+        404: {"description": "no such browser call"}})
     async def browser_call_state(call_id: str) -> dict[str, Any]:
         """A browser call's state: opening, calling, ringing, answered, ended; refused or
         failed (with status and reason)."""
@@ -165,7 +175,11 @@ def bridge_routers(service: BridgeService) -> list[APIRouter]:
         shown.pop("sdp", None)
         return shown
 
-    @ours.delete("/browser-calls/{call_id}")
+    @ours.delete("/browser-calls/{call_id}", responses={
+        200: {"description": "hung up", "content": {"application/json": {"example": {
+            "ended": call_example["call_id"]}}}},
+        404: {"description": "no such browser call"},
+        409: {"description": "that call is already over"}})
     async def end_browser_call(call_id: str) -> dict[str, Any]:
         """Hang up a browser call (or give up on it while it rings)."""
         if service.browser.get(call_id) is None:
