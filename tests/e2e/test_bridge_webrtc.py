@@ -91,7 +91,9 @@ async def test_a_remote_chrome_calls_a_phone_through_the_bridge(
     assert call["to_uri"] == f"sip:bob@127.0.0.1:{pbx.port}"
     ended = next(e for e in call["events"] if e["kind"] == "bridge_ended")["data"]
     assert ended["hung_up_first"] == "caller"
-    assert ended["from_callee"]["packets"] > 40
+    for side in ("from_caller", "from_callee"):  # the browser's RTP, and bob's
+        assert ended[side]["packets"] > 40 and ended[side]["lost"] == 0, ended
+        assert 0 <= ended[side]["jitter_ms"] < 30, ended
     log = atende.log()
     assert "through 16 kHz audio (transcoded)" in log  # Opus on one side, G.711 the other
     assert "token=" not in log and LISTEN_SECRET not in log

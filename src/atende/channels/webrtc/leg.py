@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 
 from aiortc import MediaStreamTrack, RTCPeerConnection
 from aiortc.mediastreams import MediaStreamError
@@ -57,6 +58,8 @@ class WebRtcLeg(CallLeg):
         self.track = LegTrack(self)
         self.frames_received = 0
         self._tasks = BackgroundTasks()
+        self._reception: dict[str, float] | None = None  # read as the connection closes
+        self._finishing = False
 
     def listen(self, remote: MediaStreamTrack) -> None:
         """Take the browser's audio track: each 20 ms of it to the agent."""
@@ -78,13 +81,36 @@ class WebRtcLeg(CallLeg):
     def media_counts(self) -> tuple[int, int]:
         return self.frames_received, self.track.frames_sent
 
+    def reception(self) -> dict[str, float] | None:
+        return self._reception
+
+    async def _read_reception(self) -> None:
+        """The browser's audio as it arrived (RTP packets, lost, jitter), from aiortc's
+        statistics: they go with the connection, so they are read before it closes."""
+        try:
+            report = await self.pc.getStats()
+        except Exception:  # a connection that never got far has none
+            return
+        found = [s for s in report.values() if getattr(s, "type", "") == "inbound-rtp"
+                 and getattr(s, "kind", "") == "audio"]
+        if not found:
+            return
+        stats = found[0]
+        local = self.pc.localDescription
+        rtpmap = re.search(r"a=rtpmap:\d+ [^/\s]+/(\d+)", local.sdp if local else "")
+        clock = int(rtpmap.group(1)) if rtpmap else 48000
+        self._reception = {"packets": stats.packetsReceived, "lost": stats.packetsLost,
+                           "jitter_ms": round(stats.jitter * 1000 / clock, 1)}
+
     async def hangup(self, cause: str = "local_hangup") -> None:
         await self.finish(cause)
 
     async def finish(self, cause: str) -> None:
         """The call is over (whoever ended it): close the connection, tell the agent."""
-        if self.ended:
+        if self.ended or self._finishing:
             return
+        self._finishing = True
+        await self._read_reception()  # before anyone learns it ended, and reads them
         self._ended(cause)
         self.track.stop()
         await self.pc.close()
