@@ -26,6 +26,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from atende.bridge.browser import BrowserCalls, Caller, PageAuth, check_call
+from atende.channels.webrtc import PAGE_SCRIPT
 
 log = logging.getLogger(__name__)
 WAIT_S = 25.0  # a long poll returns after this with the state unchanged
@@ -54,6 +55,7 @@ REFUSED = {401: "sign in with the bridge's listener user and secret",
 def page_app(calls: BrowserCalls, auth: PageAuth, now: Callable[[], float]) -> FastAPI:
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     page, script = _static("call.html"), _static("call.js")
+    shared = PAGE_SCRIPT.read_bytes()
 
     def who(request: Request) -> Caller | JSONResponse:
         ip = request.client.host if request.client else ""
@@ -77,6 +79,10 @@ def page_app(calls: BrowserCalls, auth: PageAuth, now: Callable[[], float]) -> F
     @app.get("/call.js")
     async def code() -> Response:
         return Response(script, media_type="text/javascript; charset=utf-8", headers=HEADERS)
+
+    @app.get("/webrtc.js")
+    async def shared_code() -> Response:
+        return Response(shared, media_type="text/javascript; charset=utf-8", headers=HEADERS)
 
     @app.post("/calls")
     async def place(request: Request) -> Response:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse, RedirectResponse
 
+from atende.channels.webrtc import PAGE_SCRIPT
 from atende.dashboard import accounts
 from atende.dashboard.web import (
     COOKIE,
@@ -32,7 +33,9 @@ from atende.store.models import User
 log = logging.getLogger(__name__)
 
 SESSION_TTL = timedelta(hours=12)
-STATIC = {"atende.css": "text/css", "atende.js": "text/javascript"}
+STATIC = {"atende.css": (HERE / "static" / "atende.css", "text/css"),
+          "atende.js": (HERE / "static" / "atende.js", "text/javascript"),
+          "webrtc.js": (PAGE_SCRIPT, "text/javascript")}
 
 
 def dashboard_router(web: Web, api_key_ok: Callable[[str], Awaitable[bool]],
@@ -72,7 +75,8 @@ def dashboard_router(web: Web, api_key_ok: Callable[[str], Awaitable[bool]],
     async def static(name: str) -> Response:
         if name not in STATIC:
             raise PageError(404, "no such file")
-        return FileResponse(HERE / "static" / name, media_type=STATIC[name],
+        path, media_type = STATIC[name]
+        return FileResponse(path, media_type=media_type,
                             headers={"Cache-Control": "max-age=3600"})
 
     # Signing in ---------------------------------------------------------------------------

@@ -15,7 +15,7 @@
   const token = query.get("token");
   const headers = { "Content-Type": "application/json" };
   if (token) headers["X-Bridge-Token"] = token;
-  let pc = null, mic = null, callId = null, meter = null, peak = 0, loud = 0, over = true;
+  let pc = null, mic = null, callId = null, meter = null, over = true;
 
   const say = (text, name) => {
     state.textContent = text;
@@ -32,31 +32,6 @@
     call.disabled = false;
     say(text, name);
   };
-  const listen = (stream) => {
-    // How loud what we hear is, shown and kept (peak, and 50 ms windows above a murmur).
-    const ctx = new AudioContext();
-    const analyser = ctx.createAnalyser();
-    ctx.createMediaStreamSource(stream).connect(analyser);
-    const samples = new Float32Array(analyser.fftSize);
-    meter = setInterval(() => {
-      analyser.getFloatTimeDomainData(samples);
-      let sum = 0;
-      for (const v of samples) sum += v * v;
-      const rms = Math.sqrt(sum / samples.length);
-      level.value = Math.min(1, rms * 4);
-      peak = Math.max(peak, rms);
-      if (rms > 0.02) loud += 1;
-      box.dataset.heardPeak = peak.toFixed(4);
-      box.dataset.heardLoud = String(loud);
-    }, 50);
-  };
-  const gathered = () => new Promise((resolve) => {
-    if (pc.iceGatheringState === "complete") return resolve();
-    pc.addEventListener("icegatheringstatechange", () => {
-      if (pc && pc.iceGatheringState === "complete") resolve();
-    });
-    setTimeout(resolve, 3000);  // whatever was found by then
-  });
   const reason = async (r) => {
     try { const body = await r.json(); return body.error || `the bridge answered ${r.status}`; }
     catch (e) { return `the bridge answered ${r.status}`; }
@@ -86,7 +61,6 @@
   const dial = async (to) => {
     call.disabled = true;
     over = false;
-    peak = 0; loud = 0;
     say("Asking for the microphone…", "microphone");
     if (!navigator.mediaDevices) {
       return ended("This page needs a secure origin for the microphone: open it over HTTPS or on localhost.", "failed");
@@ -101,7 +75,7 @@
     pc.addEventListener("track", (ev) => {
       const stream = ev.streams[0] || new MediaStream([ev.track]);
       audio.srcObject = stream;
-      listen(stream);
+      meter = atendeWebRtc.listen(stream, level, box);
     });
     pc.addEventListener("connectionstatechange", () => {
       if (!pc) return;
@@ -112,7 +86,7 @@
     });
     say("Calling…", "calling");
     await pc.setLocalDescription(await pc.createOffer());
-    await gathered();
+    await atendeWebRtc.gathered(pc);
     if (over) return;
     const r = await fetch("calls", {
       method: "POST", headers, body: JSON.stringify({ to, sdp: pc.localDescription.sdp }),

@@ -172,7 +172,7 @@ function talk(box) {
   const audio = box.querySelector("[data-talk-audio]");
   const record = box.querySelector("[data-talk-record]");
   const csrf = box.dataset.csrf;
-  let pc = null, mic = null, callId = null, meter = null, peak = 0, loud = 0;
+  let pc = null, mic = null, callId = null, meter = null;
   state.textContent = "Press the button and allow the microphone.";
   start.hidden = false;
 
@@ -190,31 +190,6 @@ function talk(box) {
       record.querySelector("a").href = `/calls/${callId}`;
     }
   };
-  const listen = (stream) => {
-    // How loud what we hear is, shown and kept (peak, and 50 ms windows with speech).
-    const ctx = new AudioContext();
-    const analyser = ctx.createAnalyser();
-    ctx.createMediaStreamSource(stream).connect(analyser);
-    const samples = new Float32Array(analyser.fftSize);
-    meter = setInterval(() => {
-      analyser.getFloatTimeDomainData(samples);
-      let sum = 0;
-      for (const v of samples) sum += v * v;
-      const rms = Math.sqrt(sum / samples.length);
-      level.value = Math.min(1, rms * 4);
-      peak = Math.max(peak, rms);
-      if (rms > 0.02) loud += 1;
-      box.dataset.heardPeak = peak.toFixed(4);
-      box.dataset.heardLoud = String(loud);
-    }, 50);
-  };
-  const gathered = () => new Promise((resolve) => {
-    if (pc.iceGatheringState === "complete") return resolve();
-    const done = () => { if (pc.iceGatheringState === "complete") resolve(); };
-    pc.addEventListener("icegatheringstatechange", done);
-    setTimeout(resolve, 3000);  // whatever was found by then
-  });
-
   start.addEventListener("click", async () => {
     start.disabled = true;
     record.hidden = true;
@@ -231,7 +206,7 @@ function talk(box) {
     pc.addEventListener("track", (ev) => {
       const stream = ev.streams[0] || new MediaStream([ev.track]);
       audio.srcObject = stream;
-      listen(stream);
+      meter = atendeWebRtc.listen(stream, level, box);
     });
     let talking = false;
     pc.addEventListener("connectionstatechange", () => {
@@ -248,7 +223,7 @@ function talk(box) {
     });
     state.textContent = "Calling…";
     await pc.setLocalDescription(await pc.createOffer());
-    await gathered();
+    await atendeWebRtc.gathered(pc);
     const r = await fetch(`/assistants/${box.dataset.talk}/talk`, {
       method: "POST", credentials: "same-origin",
       body: new URLSearchParams({ csrf, sdp: pc.localDescription.sdp }),
