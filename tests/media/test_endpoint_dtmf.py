@@ -50,3 +50,29 @@ async def test_keys_come_from_the_latched_peer_and_its_own_stream() -> None:
         peer.close()
         stranger.close()
         await endpoint.close()
+
+
+async def test_keys_on_an_opus_call_count_its_48_khz_clock() -> None:
+    keys: list[DtmfEvent] = []
+    endpoint = RtpEndpoint(PortAllocator(31100, 31200), "test", lambda n, t: None,
+                           lambda frame, at: None, lambda ev, at: keys.append(ev))
+    port = await endpoint.open("127.0.0.1")
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    peer.bind(("127.0.0.1", 0))
+    try:
+        endpoint.configure(NegotiatedAudio(Codec("OPUS", 111, 48000), "127.0.0.1",
+                                           peer.getsockname()[1], 110, 20, "sendrecv",
+                                           dtmf_clock=48000))
+        sender = RtpSender(110, ssrc=3333)
+        for payload, marker in dtmf_payloads("5", 120, clock_rate=48000):
+            pkt = sender.packet(payload, 0, payload_type=110, marker=marker)
+            pkt.timestamp = 96000
+            peer.sendto(pkt.encode(), ("127.0.0.1", port))
+            await asyncio.sleep(0.005)
+        async with asyncio.timeout(2):
+            while not keys:
+                await asyncio.sleep(0.01)
+        assert keys[0].digit == "5" and 110 <= keys[0].duration_ms <= 130, keys
+    finally:
+        peer.close()
+        await endpoint.close()

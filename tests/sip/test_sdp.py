@@ -117,7 +117,31 @@ def test_an_opus_answer_names_it_as_rfc_7587_says() -> None:
     body = build_answer(sdp, index, neg, "192.0.2.1", 30000, 1, 1).decode()
     assert "a=rtpmap:111 opus/48000/2" in body and "useinbandfec=1" in body
     offered = build_offer("192.0.2.1", 30000, 1, 1, codecs=("OPUS", "PCMU")).decode()
-    assert "m=audio 30000 RTP/AVP 111 0 101" in offered
+    assert "m=audio 30000 RTP/AVP 111 0 101 110" in offered
+    assert "a=rtpmap:110 telephone-event/48000" in offered
+
+
+def test_key_events_are_taken_on_the_audios_own_clock() -> None:
+    both = ("a=rtpmap:111 opus/48000/2\r\na=rtpmap:110 telephone-event/48000\r\n"
+            "a=rtpmap:101 telephone-event/8000")
+    sdp = parse_sdp(offer("m=audio 4000 RTP/AVP 111 110 101", both))
+    index, neg = negotiate(sdp)
+    assert (neg.dtmf_payload_type, neg.dtmf_clock) == (110, 48000)  # RFC 4733 §2.1
+    body = build_answer(sdp, index, neg, "192.0.2.1", 30000, 1, 1).decode()
+    assert "m=audio 30000 RTP/AVP 111 110" in body
+    assert "a=rtpmap:110 telephone-event/48000" in body
+    # G.711 chosen: its 8 kHz events.
+    _, neg = negotiate(parse_sdp(offer("m=audio 4000 RTP/AVP 0 110 101", both)))
+    assert (neg.dtmf_payload_type, neg.dtmf_clock) == (101, 8000)
+    # Opus with only 8 kHz events, as many phones pair them: taken all the same.
+    _, neg = negotiate(parse_sdp(offer("m=audio 4000 RTP/AVP 111 101",
+                                       "a=rtpmap:111 opus/48000/2\r\n"
+                                       "a=rtpmap:101 telephone-event/8000")))
+    assert (neg.dtmf_payload_type, neg.dtmf_clock) == (101, 8000)
+    # Only 48 kHz events beside G.711: none (their clock is not the audio's).
+    _, neg = negotiate(parse_sdp(offer("m=audio 4000 RTP/AVP 0 110",
+                                       "a=rtpmap:110 telephone-event/48000")))
+    assert neg.dtmf_payload_type is None
 
 
 KEY = bytes(range(30))

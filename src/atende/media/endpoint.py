@@ -152,6 +152,8 @@ class RtpEndpoint:
             self.latched = False
             self.audio_ssrc = None
         self.trusted_hosts.add(neg.remote_host)
+        if self.dtmf.clock_rate != neg.dtmf_clock:
+            self.dtmf = DtmfReceiver(neg.dtmf_clock)
         if neg.crypto is None:
             self.srtp = None
         elif self.srtp is None or self.srtp.crypto != neg.crypto:
@@ -399,8 +401,10 @@ class RtpEndpoint:
         neg = self.neg
         if neg is None or neg.dtmf_payload_type is None or self._rtp is None or not self.remote:
             raise RuntimeError("the peer did not negotiate telephone-event")
-        for payload, marker in dtmf_payloads(digit, duration_ms):
+        for payload, marker in dtmf_payloads(digit, duration_ms, clock_rate=neg.dtmf_clock):
             pkt = self.sender.packet(payload, 0, payload_type=neg.dtmf_payload_type,
                                      marker=marker, advance=False)
             self._rtp.sendto(self._protect(pkt.encode()), self.remote)
-        self.sender.timestamp = (self.sender.timestamp + duration_ms * 8) & 0xFFFFFFFF
+        # The audio goes on after the event: the stream's clock moved by its length.
+        step = duration_ms * neg.codec.clock_rate // 1000
+        self.sender.timestamp = (self.sender.timestamp + step) & 0xFFFFFFFF

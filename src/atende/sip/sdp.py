@@ -17,6 +17,7 @@ SUPPORTED_CODECS = ("PCMU", "PCMA", "G722", "OPUS")
 PREFERRED_CODECS = ("PCMU", "PCMA")
 CLOCK_RATES = {"PCMU": 8000, "PCMA": 8000, "G722": 8000, "OPUS": 48000}
 OPUS_PT = 111  # our dynamic payload type for Opus in our offers
+EVENT_PT, WIDE_EVENT_PT = 101, 110  # telephone-event at 8 kHz, and at Opus's 48 kHz
 # What we offer: G.711 only for atende's own calls (what it has always offered); every
 # codec for a bridge leg, whose far side may speak none of the caller's.
 G711_ONLY = ("PCMU", "PCMA")
@@ -197,6 +198,7 @@ class NegotiatedAudio:
     ptime_ms: int
     direction: str  # our direction (the answer's), e.g. recvonly when the peer holds us
     crypto: Crypto | None = None  # SRTP (RTP/SAVP with SDES), else plain RTP
+    dtmf_clock: int = 8000  # telephone-event's RTP clock: the audio's (RFC 4733 §2.1)
 
     @property
     def we_send(self) -> bool:
@@ -250,19 +252,23 @@ def negotiate(offer: SessionDescription, supported: tuple[str, ...] = SUPPORTED_
             continue  # SRTP with keys we cannot use (or exchanged some other way: DTLS)
         rtpmap = m.rtpmap()
         offered: list[Codec] = []
-        dtmf: int | None = None
+        events: dict[int, int] = {}  # telephone-event: its clock rate → the first such PT
         for fmt in m.formats:
             if not is_digits(fmt) or int(fmt) > 127:  # RTP has seven bits for it
                 continue
             pt = int(fmt)
             name, rate = rtpmap.get(pt, STATIC_PT.get(pt, ("", 0)))
-            if name == "TELEPHONE-EVENT" and rate == 8000 and dtmf is None:
-                dtmf = pt
+            if name == "TELEPHONE-EVENT" and rate in (8000, 48000):
+                events.setdefault(rate, pt)
             elif name in supported and rate == CLOCK_RATES[name]:
                 offered.append(Codec(name, pt, rate))
         if not offered:
             continue
         codec = next((c for c in offered if c.name in PREFERRED_CODECS), offered[0])
+        # Events on the audio's own clock; else the 8 kHz kind, as peers commonly pair it
+        # with any codec.
+        dtmf_clock = codec.clock_rate if codec.clock_rate in events else 8000
+        dtmf = events.get(dtmf_clock)
         host = m.connection or offer.connection
         if not host:
             raise SdpError("no connection address for the audio stream")
@@ -273,7 +279,8 @@ def negotiate(offer: SessionDescription, supported: tuple[str, ...] = SUPPORTED_
         if host in ("0.0.0.0", "::"):
             # RFC 2543-style hold: treat as the peer not wanting our audio.
             direction = "recvonly" if direction == "sendrecv" else "inactive"
-        return idx, NegotiatedAudio(codec, host, m.port, dtmf, ptime, direction, crypto)
+        return idx, NegotiatedAudio(codec, host, m.port, dtmf, ptime, direction, crypto,
+                                    dtmf_clock)
     raise NoCommonCodec("no common audio codec")
 
 
@@ -300,7 +307,7 @@ def build_answer(offer: SessionDescription, chosen_index: int, neg: NegotiatedAu
         if neg.codec.fmtp:
             lines.append(f"a=fmtp:{neg.codec.fmtp}")
         if neg.dtmf_payload_type is not None:
-            lines.append(f"a=rtpmap:{neg.dtmf_payload_type} telephone-event/8000")
+            lines.append(f"a=rtpmap:{neg.dtmf_payload_type} telephone-event/{neg.dtmf_clock}")
             lines.append(f"a=fmtp:{neg.dtmf_payload_type} 0-16")
         if neg.crypto is not None:
             lines.append(_crypto_line(neg.crypto.tag, neg.crypto.suite, neg.crypto.ours))
@@ -329,7 +336,8 @@ def build_offer(local_ip: str, local_port: int, session_id: int, version: int,
         f"c=IN {ip_ver} {local_ip}",
         "t=0 0",
         f"m=audio {local_port} {'RTP/SAVP' if crypto else 'RTP/AVP'} "
-        + " ".join(str(c.payload_type) for c in offered) + " 101",
+        + " ".join(str(c.payload_type) for c in offered) + f" {EVENT_PT}"
+        + (f" {WIDE_EVENT_PT}" if "OPUS" in codecs else ""),
     ]
     if crypto is not None:
         lines.append(_crypto_line("1", crypto.suite, crypto.ours))
@@ -337,8 +345,11 @@ def build_offer(local_ip: str, local_port: int, session_id: int, version: int,
         lines.append(f"a=rtpmap:{c.rtpmap}")
         if c.fmtp:
             lines.append(f"a=fmtp:{c.fmtp}")
-    lines += ["a=rtpmap:101 telephone-event/8000", "a=fmtp:101 0-16", "a=ptime:20",
-              f"a={direction}"]
+    lines += [f"a=rtpmap:{EVENT_PT} telephone-event/8000", f"a=fmtp:{EVENT_PT} 0-16"]
+    if "OPUS" in codecs:
+        lines += [f"a=rtpmap:{WIDE_EVENT_PT} telephone-event/48000",
+                  f"a=fmtp:{WIDE_EVENT_PT} 0-16"]
+    lines += ["a=ptime:20", f"a={direction}"]
     return ("\r\n".join(lines) + "\r\n").encode()
 
 
