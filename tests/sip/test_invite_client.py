@@ -4,6 +4,8 @@ crosses our CANCEL, no provisional at all, and failures in plain words."""
 
 from __future__ import annotations
 
+import base64
+
 from atende.sip.auth import DigestClient, DigestServer
 from atende.sip.invite_client import (
     Done,
@@ -152,3 +154,44 @@ def test_an_answer_without_usable_sdp_is_acked_and_hung_up() -> None:
     c2, invite2 = client()
     [no_contact] = c2.final(reply(invite2, 200, ANSWER, contact=False), 1.0)
     assert isinstance(no_contact, Done) and no_contact.status == "failed"
+
+
+KEY_OURS, KEY_THEIRS = bytes(range(30)), bytes(range(30, 60))
+SRTP_ANSWER = ANSWER.replace(b"RTP/AVP", b"RTP/SAVP") + (
+    b"a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"
+    + base64.b64encode(KEY_THEIRS) + b"\r\n")
+
+
+def srtp_client() -> tuple[InviteClient, Request]:
+    c = InviteClient(ruri=SipUri("pbx.example", user="100"), from_="<sip:ai@pbx>;tag=t1",
+                     contact="<sip:atende@192.0.2.1>", offer=b"v=0\r\n",
+                     credentials=DigestClient("ai", "right"), call_id="c2@atende", cseq=10,
+                     ring_timeout=30.0, started_at=0.0, srtp_key=KEY_OURS)
+    [send] = c.start()
+    assert isinstance(send, SendInvite)
+    send.request.headers.insert_first("Via", "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKy")
+    return c, send.request
+
+
+def test_an_srtp_offer_takes_an_srtp_answer_with_both_keys() -> None:
+    c, invite = srtp_client()
+    [early] = c.provisional(reply(invite, 183, SRTP_ANSWER), 0.2)
+    assert isinstance(early, Progress) and early.audio is not None
+    assert early.audio.crypto is not None and early.audio.crypto.ours == KEY_OURS
+    [_, done] = c.final(reply(invite, 200, SRTP_ANSWER), 1.0)
+    assert isinstance(done, Done) and done.status == "answered" and done.audio is not None
+    crypto = done.audio.crypto
+    assert crypto is not None and (crypto.ours, crypto.theirs) == (KEY_OURS, KEY_THEIRS)
+
+
+def test_srtp_offered_and_answered_in_the_clear_is_hung_up() -> None:
+    c, invite = srtp_client()
+    [ack, bye, done] = c.final(reply(invite, 200, ANSWER), 1.0)
+    assert isinstance(ack, SendAck)
+    assert isinstance(bye, SendRequest) and bye.request.method == "BYE"
+    assert isinstance(done, Done) and done.status == "failed"
+    assert "plain RTP" in done.reason
+    # And the other way round: SRTP we did not offer is no answer to our offer.
+    c, invite = client()
+    [_, _, done] = c.final(reply(invite, 200, SRTP_ANSWER), 1.0)
+    assert isinstance(done, Done) and done.status == "failed" and "SRTP" in done.reason

@@ -63,6 +63,7 @@ class Target:
     username: str = ""
     password: str = field(default="", repr=False)
     direction: str = "inbound"  # as the SIP server sees it: into it, or out of it
+    srtp: bool = False  # offer SRTP only
 
 
 # Where an admitted call goes: a Target, or why it goes nowhere.
@@ -171,7 +172,8 @@ class BridgeCalls:
         dial = SipDial(far_info, target.ruri, target.from_uri, target.address,
                        target.username, target.password,
                        ring_timeout=self._config().ring_timeout_s, display=display,
-                       codecs=SUPPORTED_CODECS)  # the far side may speak none of ours
+                       codecs=SUPPORTED_CODECS,  # the far side may speak none of ours
+                       srtp=target.srtp)
         self._records.event(info.id, "bridge_dialing", {"to": str(target.ruri)})
         early: list[asyncio.Task[None]] = []
 

@@ -149,13 +149,17 @@ class BridgeListener:
         try:
             ips = await resolve(host, port)
             self._server_ips = frozenset(ips)
-            self._hop = address("udp", ips[0], port)
+            self._hop = address(config.server_transport, ips[0], port)
+            if config.server_transport == "tls":
+                # Its certificate must name the host we were given, not the address.
+                self.ua.transport.set_tls_peer(ips[0], port, host, config.server_tls_verify)
             self._server_problem = ""
         except (OSError, UnicodeError) as exc:  # (a name IDNA cannot encode)
             self._server_ips, self._hop = frozenset(), None
             self._server_problem = f"cannot resolve {host!r}: {exc}"
             log.warning("bridge: the SIP server %s", self._server_problem)
-        wanted = ((config.extension, config.sip_user, config.sip_password, self._hop)
+        wanted = ((config.extension, config.sip_user, config.sip_password, self._hop,
+                   config.server_tls_verify)
                   if config.enabled and config.extension and self._hop else None)
         if wanted == self._registered_as:
             return
@@ -195,8 +199,11 @@ class BridgeListener:
         if not info.to_user:
             return Rejection.NOT_FOUND
         user = config.sip_user or config.extension or "bridge"
-        return Target(SipUri(host, user=info.to_user, port=port), self._hop,
-                      f"sip:{user}@{host}", config.sip_user, config.sip_password)
+        transport = config.server_transport
+        params: dict[str, str | None] = {"transport": transport} if transport != "udp" else {}
+        return Target(SipUri(host, user=info.to_user, port=port, params=params), self._hop,
+                      f"sip:{user}@{host}", config.sip_user, config.sip_password,
+                      srtp=config.server_srtp)
 
     def status(self) -> dict[str, Any]:
         reg = None
@@ -207,7 +214,8 @@ class BridgeListener:
         transports = ["udp", "tcp"] + (["tls"] if self.tls_port else [])
         return {"port": self.port, "tls_port": self.tls_port, "transports": transports,
                 "calls": len(self.calls),
-                "sip_server": ({"address": f"{self._hop[1]}:{self._hop[2]}"} if self._hop
+                "sip_server": ({"address": f"{self._hop[1]}:{self._hop[2]}",
+                                "transport": self._hop[0]} if self._hop
                                else {"problem": self._server_problem}),
                 "registration": reg, "registered_client": self.registrar.shown()}
 

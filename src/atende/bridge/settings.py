@@ -30,7 +30,8 @@ MASK = "********"  # what a stored secret reads as; sent back, it keeps the secr
 DEFAULT_LISTEN_PORT = 5080
 DEFAULT_WEBRTC_PORT = 9080
 DEFAULT_RING_TIMEOUT_S = 60
-OURS_ONLY = ("assistant_id", "assistant_when", "ring_timeout_s", "transcribe")  # not in the seed
+OURS_ONLY = ("assistant_id", "assistant_when", "ring_timeout_s", "transcribe",  # not in the
+             "server_transport", "server_srtp", "server_tls_verify")  # seed's fields
 
 # The seed's names and ours, in the seed's order.
 SEED_FIELDS = {
@@ -74,14 +75,19 @@ class BridgeConfig:
     assistant_when: tuple[str, ...] = ("no_answer", "busy")
     ring_timeout_s: int = DEFAULT_RING_TIMEOUT_S
     transcribe: bool = False  # each side's speech as turns of the call's record
+    server_transport: str = "udp"  # to the SIP server: udp, tcp or tls
+    server_srtp: bool = False  # offer the SIP server SRTP only (over TLS)
+    server_tls_verify: bool = True  # its certificate must be trusted and name it
 
     @property
     def server(self) -> tuple[str, int]:
-        """The SIP server's host and port (5060 when none is given; no host: none set)."""
+        """The SIP server's host and port (5060, or 5061 over TLS, when none is given;
+        no host: none set)."""
+        default = 5061 if self.server_transport == "tls" else 5060
         if not self.sip_server:
-            return "", 5060
+            return "", default
         host, port = split_hostport(self.sip_server)
-        return host.strip("[]"), port or 5060
+        return host.strip("[]"), port or default
 
     def plain(self) -> dict[str, Any]:
         """What is stored in the clear (the secrets are kept encrypted, apart)."""
@@ -169,6 +175,14 @@ class BridgeIn(BaseModel):
     transcribe: bool | None = Field(None, description="write each side's speech down as "
                                     "the call's turns (speaker caller or callee), with the "
                                     "local recogniser; audio is then always decoded")
+    server_transport: Literal["udp", "tcp", "tls"] | None = Field(
+        None, description="how the bridge reaches the SIP server (default udp; tls: port "
+        "5061 unless sip_server names one)")
+    server_srtp: bool | None = Field(None, description="offer the SIP server SRTP only "
+                                     "(SDES keys: needs server_transport tls)")
+    server_tls_verify: bool | None = Field(None, description="over TLS, the SIP server's "
+                                           "certificate must be trusted and name its host "
+                                           "(default true)")
 
     @field_validator("sip_server")
     @classmethod
@@ -242,6 +256,9 @@ class BridgeIn(BaseModel):
                              "after it")
         if listen == 65535:
             raise ValueError("listen_port: at most 65534 (TLS takes the port after it)")
+        if self.server_srtp and self.server_transport != "tls":
+            raise ValueError("server_srtp: SRTP keys travel in the SIP messages (SDES): "
+                             "set server_transport to tls as well")
         return self
 
     def applied_to(self, old: BridgeConfig, keep_ours: bool = False) -> BridgeConfig:

@@ -181,11 +181,16 @@ class InviteSession:
     # the call we placed ----------------------------------------------------------------
     @classmethod
     def placed(cls, dialog: Dialog, peer: Address, media_host: str, media_port: int,
-               codecs: tuple[str, ...] = G711_ONLY) -> InviteSession:
+               codecs: tuple[str, ...] = G711_ONLY, crypto: Crypto | None = None
+               ) -> InviteSession:
         """The session of our INVITE once its 2xx was ACKed (``codecs``: what our INVITE
-        offered, and our re-INVITEs offer again)."""
-        return cls(dialog, peer, media_host, media_port, Phase.CONFIRMED, we_called=True,
-                   codecs=codecs)
+        offered, and our re-INVITEs offer again; ``crypto``: the SRTP it agreed, which
+        they keep)."""
+        session = cls(dialog, peer, media_host, media_port, Phase.CONFIRMED, we_called=True,
+                      codecs=codecs)
+        if crypto is not None:
+            session._srtp_key, session._crypto = crypto.ours, crypto
+        return session
 
     # requests of the other party -------------------------------------------------------
     def receive(self, req: Request, txn: ServerTransaction | None, now: float

@@ -9,7 +9,7 @@ INVITE's provisional and final responses, tells it when the user cancels, and wa
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from atende.sip.auth import ChallengeResponder, DigestClient
@@ -113,6 +113,8 @@ class InviteClient:
     started_at: float
     route: list[str] = field(default_factory=list)
     headers: tuple[tuple[str, str], ...] = ()
+    # The SRTP key our offer carries (SDES, RFC 4568): the answer must take SRTP too.
+    srtp_key: bytes = field(default=b"", repr=False)
 
     def __post_init__(self) -> None:
         self.stage = Stage.CALLING
@@ -149,7 +151,7 @@ class InviteClient:
                 audio = None
                 if kind == "early_media":
                     try:
-                        _, audio = negotiate(parse_sdp(resp.body))
+                        audio = self._agreed(resp.body)
                     except SdpError:
                         pass  # noted as early media all the same; nothing to play
                 actions.append(Progress(kind, resp.status, resp.reason, audio))
@@ -192,7 +194,7 @@ class InviteClient:
             bye = SendRequest(dialog.create_request("BYE"), dialog)
             return [ack, bye, self._done(*self._cancelled_words(), resp.status)]
         try:
-            _, audio = negotiate(parse_sdp(resp.body))
+            audio = self._agreed(resp.body)
         except SdpError as exc:
             bye = SendRequest(dialog.create_request("BYE"), dialog)
             return [ack, bye, self._done("failed", f"unusable SDP answer: {exc}", resp.status)]
@@ -200,6 +202,18 @@ class InviteClient:
         self._deadline = None
         return [ack, Done("answered", resp.status, f"{resp.status} {resp.reason}".strip(),
                           dialog, audio, resp)]
+
+    def _agreed(self, body: bytes) -> NegotiatedAudio:
+        """The audio an answer agrees to; with SRTP offered, only an SRTP answer, which
+        gets our key beside theirs."""
+        _, audio = negotiate(parse_sdp(body))
+        if self.srtp_key:
+            if audio.crypto is None:
+                raise SdpError("we offered SRTP only, and the answer is plain RTP")
+            audio = replace(audio, crypto=replace(audio.crypto, ours=self.srtp_key))
+        elif audio.crypto is not None:
+            raise SdpError("the answer is SRTP, which we did not offer")
+        return audio
 
     def _ours(self, resp: Response) -> bool:
         return (self.invite is not None and resp.call_id == self.call_id

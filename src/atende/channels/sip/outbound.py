@@ -31,7 +31,14 @@ from atende.sip.invite_client import (
     SendRequest,
 )
 from atende.sip.message import Request, Response
-from atende.sip.sdp import G711_ONLY, build_offer, new_session_id
+from atende.sip.sdp import (
+    CRYPTO_SUITES,
+    G711_ONLY,
+    SRTP_KEY_BYTES,
+    Crypto,
+    build_offer,
+    new_session_id,
+)
 from atende.sip.transaction import Address
 from atende.sip.uri import SipUri
 
@@ -54,6 +61,7 @@ class SipDial:
     headers: tuple[tuple[str, str], ...] = ()  # e.g. Replaces, from a REFER's target
     display: str | None = None  # our From's display name (a bridge: its caller's)
     codecs: tuple[str, ...] = G711_ONLY  # what we offer, in that order
+    srtp: bool = False  # offer SRTP only (SDES: send it over TLS, or the keys show)
 
 
 class SipDialer:
@@ -89,15 +97,17 @@ class SipDialer:
         """Run the InviteClient: its requests go out, the INVITE's responses, the user's
         cancel and its deadlines come back in, one at a time, until it is Done."""
         loop = asyncio.get_running_loop()
+        key = secrets.token_bytes(SRTP_KEY_BYTES) if d.srtp else b""
+        crypto = Crypto("1", CRYPTO_SUITES[0], b"", key) if key else None
         client = InviteClient(
             ruri=d.ruri, from_=f"{_display(d.display)}<{d.from_uri}>;tag={new_tag()}",
             contact=self.channel.contact_for(d.address),
             offer=build_offer(self.ua.advertised_host(d.address[1]), leg.media.port,
-                              new_session_id(), 1, codecs=d.codecs),
+                              new_session_id(), 1, codecs=d.codecs, crypto=crypto),
             credentials=DigestClient(d.username, d.password),
             call_id=secrets.token_hex(12) + "@atende", cseq=secrets.randbelow(1000) + 1,
             ring_timeout=d.ring_timeout, started_at=self.ua.now(), route=d.route,
-            headers=d.headers)
+            headers=d.headers, srtp_key=key)
         inbox: asyncio.Queue[tuple[str, Response | None]] = asyncio.Queue()
         waiter = loop.create_task(cancel.wait())
         waiter.add_done_callback(lambda _: inbox.put_nowait(("cancel", None)))
@@ -166,7 +176,7 @@ class SipDialer:
             return DialOutcome(done.status, done.sip_status, done.reason, events=events)
         dialog = done.dialog
         session = InviteSession.placed(dialog, hop, self.ua.advertised_host(hop[1]),
-                                       leg.media.port, d.codecs)
+                                       leg.media.port, d.codecs, done.audio.crypto)
         call = DialogCall(d.info, session, leg, ack=ack,
                        credentials=DigestClient(d.username, d.password), connected=True)
         leg.media.configure(done.audio)
