@@ -1,9 +1,8 @@
-"""The `atende` command."""
+"""The `atende` command. Each command imports what it needs when it runs: printing help
+or calling the API must not load the server (FastAPI, SQLAlchemy, the models)."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,7 +16,6 @@ from atende.cli.freeswitch import freeswitch_app
 from atende.cli.hooks import hook_app
 from atende.cli.trunks import trunk_app
 from atende.cli.users import user_app
-from atende.config import Settings
 
 app = typer.Typer(help="atende: AI assistants that answer and place phone calls.",
                   no_args_is_help=True)
@@ -36,6 +34,11 @@ def serve(
     log_level: Annotated[str | None, typer.Option(help="debug, info, warning")] = None,
 ) -> None:
     """Start atende: SIP, media, the assistants and the REST API."""
+    import asyncio
+    import logging
+
+    from atende.config import Settings
+
     overrides: dict[str, Any] = {
         k: v for k, v in {
             "bind": bind, "sip_port": sip_port, "api_port": api_port, "data_dir": data_dir,
@@ -81,6 +84,7 @@ def show_webhook_secret(
     data_dir: Annotated[Path | None, typer.Option(help="data folder [ATENDE_DATA_DIR]")] = None,
 ) -> None:
     """Print the key that signs result webhooks (give it to your receiver)."""
+    from atende.config import Settings
     from atende.server import webhook_secret
     from atende.store.secrets import SecretBox
 

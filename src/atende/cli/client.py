@@ -3,9 +3,9 @@ errors turned into messages and exit codes."""
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Any
 
-import httpx
 import typer
 
 ApiUrl = Annotated[str, typer.Option("--api", envvar="ATENDE_API_URL",
@@ -15,6 +15,8 @@ DEFAULT_API = "http://127.0.0.1:8100"
 
 def _headers() -> dict[str, str]:
     """The API key: ATENDE_API_KEY, or the server's own key file when run on the server."""
+    if given := os.environ.get("ATENDE_API_KEY", "").strip():
+        return {"Authorization": f"Bearer {given}"}
     from atende.config import from_env
     from atende.store.apikeys import local_key
 
@@ -23,6 +25,8 @@ def _headers() -> dict[str, str]:
 
 
 def call_api(method: str, url: str, **kw: Any) -> Any:
+    import httpx
+
     try:
         r = httpx.request(method, url, timeout=kw.pop("timeout", 15), headers=_headers(),
                           **kw)

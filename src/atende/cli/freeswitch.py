@@ -8,8 +8,6 @@ from typing import Annotated, Any
 
 import typer
 
-from atende.channels.freeswitch.dialplan import secretary_extension
-from atende.channels.secretary import secretary_uuid
 from atende.cli.client import DEFAULT_API, ApiUrl, call_api
 
 freeswitch_app = typer.Typer(help="FreeSWITCH / FusionPBX integration.", no_args_is_help=True)
@@ -46,6 +44,8 @@ def dialplan(
     api: ApiUrl = DEFAULT_API,
 ) -> None:
     """Print the dialplan extension that hands a number's calls to a secretary."""
+    from atende.channels.freeswitch.dialplan import secretary_extension
+    from atende.channels.secretary import secretary_uuid
     from atende.config import from_env
 
     settings = from_env()

@@ -10,7 +10,6 @@ import typer
 
 from atende.cli.apikeys import with_store
 from atende.dashboard import accounts
-from atende.store import users
 
 user_app = typer.Typer(help="Who may sign in to the dashboard.", no_args_is_help=True)
 PASSWORD_VARIABLE = "ATENDE_USER_PASSWORD"
@@ -22,6 +21,8 @@ def create(username: Annotated[str, typer.Option(help="the name to sign in with"
                                              "(reads everything, changes nothing)")]
            = "admin") -> None:
     """Make a user. The password is asked for (or read from ATENDE_USER_PASSWORD)."""
+    from atende.store import users
+
     if role not in accounts.ROLES:
         typer.echo(f"--role: {' or '.join(accounts.ROLES)}", err=True)
         raise typer.Exit(2)
@@ -41,6 +42,8 @@ def create(username: Annotated[str, typer.Option(help="the name to sign in with"
 @user_app.command("list")
 def list_() -> None:
     """The users, with when each last signed in."""
+    from atende.store import users
+
     for row in with_store(users.all_users):
         seen = f"{row.last_login_at:%Y-%m-%d %H:%M}" if row.last_login_at else "never"
         typer.echo(f"{row.id}  {row.username!r:<24} {row.role:<7} last signed in: {seen}")
@@ -49,6 +52,8 @@ def list_() -> None:
 @user_app.command("delete")
 def delete(user_id: str) -> None:
     """Delete a user (by the id `atende user list` shows); they are signed out at once."""
+    from atende.store import users
+
     row = with_store(users.delete_user(user_id))
     if row is None:
         typer.echo(f"no user with id {user_id!r}", err=True)
