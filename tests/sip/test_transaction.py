@@ -211,3 +211,28 @@ def test_client_invite_2xx_retransmissions_reach_the_tu() -> None:
     # After Timer M the transaction is gone, and a stray 2xx still reaches the TU.
     (d,) = layer.receive(response_to(inv, 200), UDP, 40.0)
     assert isinstance(d, Deliver) and d.transaction is None
+
+
+def test_timers_of_many_transactions_fire_in_deadline_order_and_ended_ones_are_forgotten(
+        ) -> None:
+    layer = TransactionLayer()
+    # 300 non-INVITE requests answered at staggered times: each lingers in Completed
+    # (timer J, 64*T1 on UDP) and is forgotten when J fires.
+    for i in range(300):
+        [deliver] = layer.receive(request("OPTIONS", f"z9hG4bKo{i}", cseq=i), UDP, 0.0)
+        assert isinstance(deliver, Deliver) and deliver.transaction is not None
+        layer.send_response(deliver.transaction,  # type: ignore[arg-type]
+                            make_response(deliver.message, 200, to_tag="t"), i * 0.01)
+    # One INVITE answered 486: G retransmits at T1, 2*T1 … until the ACK stops it.
+    [deliver] = layer.receive(request("INVITE", "z9hG4bKinv"), UDP, 0.0)
+    layer.send_response(deliver.transaction,  # type: ignore[arg-type]
+                        make_response(deliver.message, 486, to_tag="t"), 0.0)
+    assert layer.next_deadline() == T1
+    fired = run_timers(layer, 1.6)
+    assert [d for d, _ in fired] == [T1, T1 + 2 * T1]  # G at 0.5 and 1.5: resends
+    layer.receive(request("ACK", "z9hG4bKinv"), UDP, 1.6)  # G and H stop, I starts
+    assert layer.next_deadline() == 1.6 + T4
+    deadlines = [d for d, _ in run_timers(layer, 64 * T1 + 3.0)]
+    assert deadlines == sorted(deadlines)
+    assert len(layer.server) == 0  # each forgotten as its last timer fired
+    assert layer.next_deadline() is None

@@ -3,10 +3,17 @@
 Nothing here reads a clock or touches a socket: every entry point takes ``now`` (seconds,
 any monotonic origin) and returns actions for the caller to perform. The asyncio adapter
 calls ``TransactionLayer.tick(now)`` at ``next_deadline()``.
+
+The layer keeps every armed timer in one heap, so finding the next deadline and firing
+the due timers costs O(log n) per timer, however many transactions are live (a finished
+transaction lingers up to 32 s, so at a high call rate there are thousands); a timer
+stopped or restarted leaves a stale entry that is dropped when it surfaces.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import secrets
 from dataclasses import dataclass, field
 from enum import Enum
@@ -80,6 +87,8 @@ class Transaction:
     timers: dict[str, float] = field(default_factory=dict)
     intervals: dict[str, float] = field(default_factory=dict)
     last_response: Response | None = None
+    key: tuple[str, ...] = ()  # the layer's key for it
+    started: list[str] = field(default_factory=list)  # timers (re)armed, for the layer
 
     @property
     def is_invite(self) -> bool:
@@ -91,6 +100,7 @@ class Transaction:
     def _start(self, name: str, now: float, interval: float) -> None:
         self.timers[name] = now + interval
         self.intervals[name] = interval
+        self.started.append(name)
 
     def _stop(self, *names: str) -> None:
         for n in names:
@@ -240,7 +250,10 @@ class TransactionLayer:
 
     def __init__(self) -> None:
         self.server: dict[tuple[str, ...], ServerTransaction] = {}
-        self.client: dict[tuple[str, str], ClientTransaction] = {}
+        self.client: dict[tuple[str, ...], ClientTransaction] = {}
+        # (deadline, order, transaction, timer): the armed timers, soonest first.
+        self._timers: list[tuple[float, int, Transaction, str]] = []
+        self._order = itertools.count()  # ties fire in the order they were armed
 
     # incoming ---------------------------------------------------------------------------
     def receive(self, msg: Message, source: Address, now: float) -> list[Action]:
@@ -249,10 +262,12 @@ class TransactionLayer:
             key = _server_key(msg)
             txn = self.server.get(key)
             if txn is not None:
-                return txn.on_request(msg, now)
+                actions = txn.on_request(msg, now)
+                self._settle(txn)
+                return actions
             if msg.method == "ACK":
                 return [Deliver(msg, source, None)]  # ACK for a 2xx: the TU's (dialog's) business
-            txn = ServerTransaction(msg, source, reliable, State.TRYING)
+            txn = ServerTransaction(msg, source, reliable, State.TRYING, key=key)
             if msg.method == "INVITE":
                 txn.state = State.PROCEEDING
             self.server[key] = txn
@@ -264,7 +279,7 @@ class TransactionLayer:
                 return [Deliver(msg, source, None)]
             return []
         actions = ctxn.on_response(msg, source, now)
-        self._reap()
+        self._settle(ctxn)
         return actions
 
     def find_invite_for_cancel(self, cancel: Request) -> ServerTransaction | None:
@@ -274,17 +289,20 @@ class TransactionLayer:
     # outgoing ---------------------------------------------------------------------------
     def send_response(self, txn: ServerTransaction, resp: Response, now: float) -> list[Action]:
         actions = txn.send_response(resp, now)
-        self._reap()
+        self._settle(txn)
         return actions
 
     def send_request(
         self, req: Request, address: Address, now: float
     ) -> tuple[ClientTransaction, list[Action]]:
-        txn = ClientTransaction(req, address, address[0] != "udp", State.TRYING)
+        key = _client_key(req)
+        txn = ClientTransaction(req, address, address[0] != "udp", State.TRYING, key=key)
         if req.method == "INVITE":
             txn.state = State.CALLING
-        self.client[_client_key(req)] = txn
-        return txn, txn.start(now)
+        self.client[key] = txn
+        actions = txn.start(now)
+        self._settle(txn)
+        return txn, actions
 
     def transport_error(self, address: Address) -> list[ClientTransaction]:
         """Client transactions to ``address`` end at once when it cannot be reached
@@ -292,32 +310,43 @@ class TransactionLayer:
         failed = [t for t in self.client.values()
                   if t.address == address and t.state != State.TERMINATED]
         for t in failed:
-            t.state = State.TERMINATED
-            t.timers.clear()
-        self._reap()
+            t._terminate()
+            self._settle(t)
         return failed
 
     # time -------------------------------------------------------------------------------
     def next_deadline(self) -> float | None:
-        deadlines = [
-            d
-            for t in [*self.server.values(), *self.client.values()]
-            if (d := t.next_deadline()) is not None
-        ]
-        return min(deadlines) if deadlines else None
+        self._drop_stale()
+        return self._timers[0][0] if self._timers else None
 
     def tick(self, now: float) -> list[Action]:
         actions: list[Action] = []
-        for txn in [*self.server.values(), *self.client.values()]:
-            for name, deadline in sorted(txn.timers.items(), key=lambda kv: kv[1]):
-                if deadline <= now and name in txn.timers:
-                    del txn.timers[name]
-                    actions.extend(txn.on_timer(name, now))
-        self._reap()
-        return actions
+        while True:
+            self._drop_stale()
+            if not self._timers or self._timers[0][0] > now:
+                return actions
+            _, _, txn, name = heapq.heappop(self._timers)
+            del txn.timers[name]
+            actions.extend(txn.on_timer(name, now))
+            self._settle(txn)
 
-    def _reap(self) -> None:
-        for k in [k for k, t in self.server.items() if t.state == State.TERMINATED]:
-            del self.server[k]
-        for ck in [k for k, t in self.client.items() if t.state == State.TERMINATED]:
-            del self.client[ck]
+    def _drop_stale(self) -> None:
+        """Pop the entries of timers since stopped, restarted or ended with their
+        transaction."""
+        heap = self._timers
+        while heap and heap[0][2].timers.get(heap[0][3]) != heap[0][0]:
+            heapq.heappop(heap)
+
+    def _settle(self, txn: Transaction) -> None:
+        """After ``txn`` acted: the timers it armed go in the heap, and a transaction that
+        ended is forgotten."""
+        for name in txn.started:
+            if (deadline := txn.timers.get(name)) is not None:
+                heapq.heappush(self._timers, (deadline, next(self._order), txn, name))
+        txn.started.clear()
+        if txn.state == State.TERMINATED:
+            table: dict[tuple[str, ...], ServerTransaction] | dict[
+                tuple[str, ...], ClientTransaction] = (
+                self.server if isinstance(txn, ServerTransaction) else self.client)
+            if table.get(txn.key) is txn:
+                del table[txn.key]
