@@ -106,6 +106,12 @@ class Settings(BaseSettings):
                                  "blocked")
     sip_rate_per_s: float = Field(10, gt=0, description="new INVITE/REGISTER per second per "
                                   "address (burst: twice that)")
+    trunk_rate_per_s: float = Field(200, gt=0, description="the same for a trunk's own PBX "
+                                    "or carrier (burst: twice that); past it they are "
+                                    "answered 503 with Retry-After, never ignored")
+    overload_lag_ms: float = Field(250, gt=0, description="when atende's event loop runs "
+                                   "this late (smoothed), new calls are answered 503 with "
+                                   "Retry-After until it catches up")
     allow_private_urls: str = Field("", description="where webhooks, HTTP tools and model "
                                     "base URLs may point besides public addresses: empty "
                                     "(nowhere else), all, or private CIDRs, comma-separated")

@@ -102,8 +102,10 @@ class Atende:
                                            thread_name_prefix="models")
         self.guard = AbuseGuard(settings.abuse_max_failures, settings.abuse_window_s,
                                 settings.abuse_block_s, settings.sip_rate_per_s,
-                                2 * settings.sip_rate_per_s, settings.abuse_max_user_failures)
-        self.ua = UserAgent(public_ip=settings.public_ip, guard=self.guard)
+                                2 * settings.sip_rate_per_s, settings.abuse_max_user_failures,
+                                settings.trunk_rate_per_s)
+        self.ua = UserAgent(public_ip=settings.public_ip, guard=self.guard,
+                            overload_lag_s=settings.overload_lag_ms / 1000)
         self.engine: CallEngine | None = None
         self.channel: SipChannel | None = None
         self.freeswitch: FreeSwitchChannel | None = None

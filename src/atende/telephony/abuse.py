@@ -1,6 +1,8 @@
 """Abuse guard, sans-IO: addresses that keep failing authentication or calling without
 being allowed get blocked for a while, and INVITE/REGISTER floods are rate limited per
-address. Blocked traffic is dropped without an answer (scanners learn nothing). A username
+address. Blocked traffic is dropped without an answer (scanners learn nothing). A trunk's
+PBX or carrier has a rate of its own, higher (``peer_rate_per_s``), and past it is told to
+retry (503) rather than left guessing. A username
 whose digest keeps failing, from however many addresses, is locked for a while: only its
 trunk's own addresses may still try it. A trunk's own addresses are never blocked (their
 failures are counted and shown): blocking them would cut the PBX or carrier off."""
@@ -30,7 +32,7 @@ class AbuseGuard:
 
     def __init__(self, max_failures: int = 5, window_s: float = 60.0, block_s: float = 600.0,
                  rate_per_s: float = 10.0, burst: float = 20.0,
-                 max_user_failures: int = 10) -> None:
+                 max_user_failures: int = 10, peer_rate_per_s: float = 200.0) -> None:
         self.max_failures = max_failures
         self.max_user_failures = max_user_failures
         self._users: dict[str, _Source] = {}  # digest usernames: failures and locks
@@ -38,14 +40,17 @@ class AbuseGuard:
         self.block_s = block_s
         self.rate_per_s = rate_per_s
         self.burst = burst
+        self.peer_rate_per_s = peer_rate_per_s
+        self.peer_burst = 2 * peer_rate_per_s
+        self.peer_refused = 0  # trunk peers' requests over their rate (answered 503)
         self._sources: dict[str, _Source] = {}
         self.rate_limited = 0
         self.blocked_drops = 0
 
-    def _src(self, ip: str, now: float) -> _Source:
+    def _src(self, ip: str, now: float, burst: float | None = None) -> _Source:
         src = self._sources.get(ip)
         if src is None:
-            src = self._sources[ip] = _Source(tokens=self.burst, last_refill=now)
+            src = self._sources[ip] = _Source(tokens=burst or self.burst, last_refill=now)
             if len(self._sources) > 100_000:
                 self._forget(now)
         return src
@@ -63,14 +68,23 @@ class AbuseGuard:
             return True
         return False
 
-    def allow(self, ip: str, now: float) -> bool:
-        """Token bucket for INVITE and REGISTER: ``rate_per_s`` sustained, ``burst`` at once."""
-        src = self._src(ip, now)
-        src.tokens = min(self.burst, src.tokens + (now - src.last_refill) * self.rate_per_s)
+    def allow(self, ip: str, now: float, peer: bool = False) -> bool:
+        """Token bucket for INVITE and REGISTER: ``rate_per_s`` sustained, ``burst`` at once
+        (a trunk's ``peer``: ``peer_rate_per_s``, twice that at once)."""
+        rate, burst = ((self.peer_rate_per_s, self.peer_burst) if peer
+                       else (self.rate_per_s, self.burst))
+        src = self._src(ip, now, burst)
+        src.tokens = min(burst, src.tokens + (now - src.last_refill) * rate)
         src.last_refill = now
         if src.tokens >= 1:
             src.tokens -= 1
             return True
+        if peer:
+            self.peer_refused += 1
+            if self.peer_refused % 100 == 1:
+                log.warning("trunk peer %s sends more than %g new requests a second: "
+                            "answering 503 (ATENDE_TRUNK_RATE_PER_S)", ip, rate)
+            return False
         self.rate_limited += 1
         src.dropped += 1
         if self.rate_limited % 100 == 1:

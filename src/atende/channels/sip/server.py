@@ -375,6 +375,9 @@ class SipChannel:
                 incoming.cancelled = True
                 self.router.ended_before_answer(incoming.info, "cancelled")
 
+    def trunk_address(self, ip: str) -> bool:
+        return self.gate.trunk_address(ip)
+
     # dialog timers (the user agent's) ----------------------------------------------------
     def on_2xx_retransmission(self, resp: Response) -> None:
         call = self.calls.get((resp.call_id, resp.from_.tag or "", resp.to.tag or ""))

@@ -10,6 +10,7 @@ import ssl
 from collections.abc import Callable
 from typing import Protocol
 
+from atende.channels.sip.overload import SAMPLE_S, LoadMonitor
 from atende.channels.sip.transport import SipTransport
 from atende.sip.auth import ChallengeResponder, DigestClient
 from atende.sip.dialog import Dialog
@@ -45,7 +46,7 @@ class Guard(Protocol):
 
     def is_blocked(self, ip: str, now: float) -> bool: ...
 
-    def allow(self, ip: str, now: float) -> bool: ...
+    def allow(self, ip: str, now: float, peer: bool = False) -> bool: ...
 
     def failure(self, ip: str, now: float, reason: str, user: str | None = None,
                 protected: bool = False) -> None: ...
@@ -65,6 +66,10 @@ class TransactionUser(Protocol):
     def on_2xx_retransmission(self, resp: Response) -> None:
         """A 2xx to our INVITE came again: our ACK was lost, so it must go again."""
 
+    def trunk_address(self, ip: str) -> bool:
+        """Whether ``ip`` is a trunk's PBX or carrier (its own, higher request rate)."""
+        ...
+
 
 def local_ip_towards(host: str) -> str:
     """The address our kernel would use to reach ``host``: a routing lookup, no packet sent."""
@@ -75,6 +80,13 @@ def local_ip_towards(host: str) -> str:
             return str(s.getsockname()[0])
         except OSError:
             return "127.0.0.1"
+
+
+def _retry_later(req: Request, seconds: int, reason: str) -> Response:
+    """503 with Retry-After (RFC 3261 §21.5.4): busy for now, try again then."""
+    resp = make_response(req, 503, reason)
+    resp.headers.add("Retry-After", str(seconds))
+    return resp
 
 
 def address_for_uri(host: str, port: int | None, transport: str) -> Address:
@@ -89,7 +101,8 @@ class UserAgent:
     to the one transaction user it serves (the SIP channel)."""
 
     def __init__(self, clock: Callable[[], float] | None = None,
-                 public_ip: str | None = None, guard: Guard | None = None) -> None:
+                 public_ip: str | None = None, guard: Guard | None = None,
+                 overload_lag_s: float = 0.25) -> None:
         self.tu: TransactionUser | None = None
         self.transport = SipTransport(self._on_data, self._on_transport_error)
         self.layer = TransactionLayer()
@@ -101,8 +114,10 @@ class UserAgent:
         self._pending: dict[ClientTransaction, asyncio.Future[Response]] = {}
         self._provisional: dict[ClientTransaction, Callable[[Response], None]] = {}
         self.guard = guard
+        self.load = LoadMonitor(overload_lag_s)
+        self._load_task: asyncio.Task[None] | None = None
         self.bind_host = "0.0.0.0"
-        self.stats = {"received": 0, "malformed": 0, "dropped": 0, "errors": 0}
+        self.stats = {"received": 0, "malformed": 0, "dropped": 0, "errors": 0, "shed": 0}
 
     def serve(self, tu: TransactionUser) -> None:
         """Hand incoming requests and dialog timers to ``tu`` from now on."""
@@ -127,12 +142,22 @@ class UserAgent:
                     tls_server: ssl.SSLContext | None = None) -> None:
         self.bind_host = host
         await self.transport.start(host, port, tls_port, tls_server)
-        self._timer_task = asyncio.get_running_loop().create_task(self._timer_loop())
+        loop = asyncio.get_running_loop()
+        self._timer_task = loop.create_task(self._timer_loop())
+        self._load_task = loop.create_task(self._watch_load())
 
     async def close(self) -> None:
-        if self._timer_task:
-            self._timer_task.cancel()
+        for task in (self._timer_task, self._load_task):
+            if task:
+                task.cancel()
         await self.transport.close()
+
+    async def _watch_load(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            asked = loop.time() + SAMPLE_S
+            await asyncio.sleep(SAMPLE_S)
+            self.load.observe(loop.time() - asked)
 
     @property
     def port(self) -> int:
@@ -180,10 +205,21 @@ class UserAgent:
             self.stats["errors"] += 1
             log.exception("error parsing a SIP message from %s:%s", source[1], source[2])
             return
-        if (self.guard is not None and isinstance(msg, Request)
-                and msg.method in ("INVITE", "REGISTER") and "tag=" not in
-                (msg.headers.get("To") or "") and not self.guard.allow(source[1], self.now())):
-            return  # a flood: drop without answering
+        if (isinstance(msg, Request) and msg.method in ("INVITE", "REGISTER")
+                and "tag=" not in (msg.headers.get("To") or "")):
+            if msg.method == "INVITE" and self.load.shedding:
+                self.load.shed += 1
+                self.stats["shed"] += 1
+                self.send_stateless(_retry_later(msg, self.load.retry_after(),
+                                                 "Overloaded"), source)
+                return
+            if self.guard is not None:
+                peer = self.tu is not None and self.tu.trunk_address(source[1])
+                if not self.guard.allow(source[1], self.now(), peer):
+                    if peer:  # a trunk's PBX or carrier: told when to retry, not ignored
+                        self.send_stateless(_retry_later(msg, 1, "Too Many Requests"),
+                                            source)
+                    return  # a flood from anyone else: dropped without an answer
         try:
             if isinstance(msg, Request):
                 self._mark_received(msg, source)

@@ -1,0 +1,35 @@
+"""Local overload, sans-IO: how late the event loop runs (the lag of a short periodic
+sleep) tells whether atende can take more calls. Past the threshold, new INVITEs are
+answered 503 with Retry-After (RFC 3261 §21.5.4) before any work is done for them, so
+callers back off or go elsewhere instead of waiting for calls that would fail anyway;
+calls already up are kept. The lag is smoothed, so one slow moment does not refuse
+calls, and taking calls again waits until it falls to half the threshold."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SAMPLE_S = 0.05  # how often the lag is sampled
+SMOOTHING = 0.2  # weight of the newest sample
+
+
+@dataclass
+class LoadMonitor:
+    """The loop's smoothed lag and whether new calls are shed."""
+
+    threshold_s: float = 0.25
+    lag_s: float = 0.0
+    shedding: bool = False
+    shed: int = 0  # INVITEs refused for it so far
+
+    def observe(self, lag_s: float) -> None:
+        """One sample: how much later than asked a sleep of SAMPLE_S woke."""
+        self.lag_s += SMOOTHING * (max(0.0, lag_s) - self.lag_s)
+        if self.shedding:
+            self.shedding = self.lag_s > self.threshold_s / 2
+        else:
+            self.shedding = self.lag_s > self.threshold_s
+
+    def retry_after(self) -> int:
+        """Seconds a refused caller should wait: longer the further behind we are."""
+        return max(1, min(30, round(4 * self.lag_s / self.threshold_s)))
