@@ -48,6 +48,7 @@ from atende.channels.freeswitch.dialer import FreeSwitchDialer
 from atende.channels.freeswitch.inbound import EslInbound
 from atende.channels.leg import CallInfo
 from atende.channels.sip.outbound import SipDialer
+from atende.channels.sip.overload import LoadMonitor, watch_loop
 from atende.channels.sip.server import SipChannel
 from atende.channels.sip.tls import ensure_self_signed, server_context
 from atende.channels.sip.ua import UserAgent
@@ -104,8 +105,8 @@ class Atende:
                                 settings.abuse_block_s, settings.sip_rate_per_s,
                                 2 * settings.sip_rate_per_s, settings.abuse_max_user_failures,
                                 settings.trunk_rate_per_s)
-        self.ua = UserAgent(public_ip=settings.public_ip, guard=self.guard,
-                            overload_lag_s=settings.overload_lag_ms / 1000)
+        self.load = LoadMonitor(settings.overload_lag_ms / 1000)
+        self.ua = UserAgent(public_ip=settings.public_ip, guard=self.guard, load=self.load)
         self.engine: CallEngine | None = None
         self.channel: SipChannel | None = None
         self.freeswitch: FreeSwitchChannel | None = None
@@ -120,6 +121,7 @@ class Atende:
         self.bridge: BridgeService | None = None
         self.starter: CallStarter | None = None
         self._api_task: asyncio.Task[None] | None = None
+        self._load_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         s = self.settings
@@ -186,7 +188,7 @@ class Atende:
                                            s.bridge_digest_algorithms, self.engine,
                                            self._tls_context(),
                                            Transcripts(stt, self.executor, records),
-                                           self._page_tls()),
+                                           self._page_tls(), self.load),
             self._own_ports())
         await self.bridge.load()
         self.deliverer.start()  # picks up what was pending before a restart, too
@@ -243,6 +245,7 @@ class Atende:
               f"{s.audio_stream_port} (audio)" if self.freeswitch else "")
         log.info("atende ready: SIP on %s:%d (udp, tcp%s)%s, API on http://%s:%d", s.bind,
                  self.ua.port, tls, fs, s.bind, s.api_port)
+        self._load_task = loop.create_task(watch_loop(self.load))  # (start-up is no load)
 
     async def _callback(self, callback: Callback) -> dict[str, Any]:
         """Queue a call back an assistant promised, like any call. The starter is made
@@ -340,6 +343,8 @@ class Atende:
         """Stop within ATENDE_SHUTDOWN_TIMEOUT_S: calls are hung up all at once, and
         whatever peer does not answer is given up on at the deadline."""
         deadline = asyncio.get_running_loop().time() + self.settings.shutdown_timeout_s
+        if self._load_task is not None:
+            self._load_task.cancel()
         self.events.close()  # live streams end, so the API server can stop at once
         if self.queue is not None:
             await self.queue.close()  # nothing new starts while the rest stops

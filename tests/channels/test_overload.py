@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from atende.channels.sip.overload import SAMPLE_S, LoadMonitor
+from atende.channels.sip.overload import SAMPLE_S, LoadMonitor, watch_loop
 from atende.channels.sip.ua import UserAgent
 from atende.sip.dialog import Dialog
 from atende.sip.message import Request, Response, make_response
@@ -76,9 +76,10 @@ async def test_a_trunk_peer_past_its_rate_is_told_to_retry_and_others_are_droppe
 
 
 async def test_a_late_loop_sheds_new_calls_and_takes_them_again_when_it_catches_up() -> None:
-    ua = UserAgent(overload_lag_s=0.2)
+    ua = UserAgent(load=LoadMonitor(threshold_s=0.2))
     Busy486(ua, None)
     await ua.start("127.0.0.1", 0)
+    watcher = asyncio.get_running_loop().create_task(watch_loop(ua.load))
     try:
         loop = asyncio.get_running_loop()
         # A blocked loop: the monitor's next sample wakes 0.5 s late, again and again.
@@ -97,6 +98,7 @@ async def test_a_late_loop_sheds_new_calls_and_takes_them_again_when_it_catches_
                 await asyncio.sleep(SAMPLE_S)
         assert [r.status for r in await _answers(ua, 1)] == [486]
     finally:
+        watcher.cancel()
         await ua.close()
 
 

@@ -20,6 +20,7 @@ from atende.bridge.transcript import Transcripts
 from atende.calls.records import CallRecords
 from atende.channels.leg import CallInfo, Rejection
 from atende.channels.sip.outbound import SipDialer
+from atende.channels.sip.overload import LoadMonitor
 from atende.channels.sip.registration import RegistrationAgent
 from atende.channels.sip.server import SipChannel
 from atende.channels.sip.transport import address, resolve
@@ -52,6 +53,7 @@ class ListenerParts:
     tls: ssl.SSLContext | None = None  # the server certificate, for TLS on port + 1
     transcripts: Transcripts | None = None  # writes bridged calls down (transcribe)
     page_tls: tuple[Path, Path] | None = None  # certificate and key: the page over HTTPS
+    load: LoadMonitor | None = None  # the process's: new calls are shed while it is late
 
 
 class ListenerAccounts:
@@ -101,7 +103,7 @@ class BridgeListener:
         self.port = port
         self._config = config
         self.parts = parts
-        self.ua = UserAgent(public_ip=parts.public_ip, guard=parts.guard)
+        self.ua = UserAgent(public_ip=parts.public_ip, guard=parts.guard, load=parts.load)
         digest = DigestServer(REALM, algorithms=parts.digest)
         self.registrar = ListenerAccounts(config, self.ua.now, digest, parts.guard)
         self.channel = SipChannel(self.ua, parts.ports,

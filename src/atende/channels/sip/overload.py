@@ -7,6 +7,7 @@ calls, and taking calls again waits until it falls to half the threshold."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 SAMPLE_S = 0.05  # how often the lag is sampled
@@ -33,3 +34,13 @@ class LoadMonitor:
     def retry_after(self) -> int:
         """Seconds a refused caller should wait: longer the further behind we are."""
         return max(1, min(30, round(4 * self.lag_s / self.threshold_s)))
+
+
+async def watch_loop(monitor: LoadMonitor) -> None:
+    """Sample the running loop's lag into ``monitor`` until cancelled (the server starts
+    it once it is up: its own start-up blocks the loop, and is no overload)."""
+    loop = asyncio.get_running_loop()
+    while True:
+        asked = loop.time() + SAMPLE_S
+        await asyncio.sleep(SAMPLE_S)
+        monitor.observe(loop.time() - asked)

@@ -10,7 +10,7 @@ import ssl
 from collections.abc import Callable
 from typing import Protocol
 
-from atende.channels.sip.overload import SAMPLE_S, LoadMonitor
+from atende.channels.sip.overload import LoadMonitor
 from atende.channels.sip.transport import SipTransport
 from atende.sip.auth import ChallengeResponder, DigestClient
 from atende.sip.dialog import Dialog
@@ -102,7 +102,7 @@ class UserAgent:
 
     def __init__(self, clock: Callable[[], float] | None = None,
                  public_ip: str | None = None, guard: Guard | None = None,
-                 overload_lag_s: float = 0.25) -> None:
+                 load: LoadMonitor | None = None) -> None:
         self.tu: TransactionUser | None = None
         self.transport = SipTransport(self._on_data, self._on_transport_error)
         self.layer = TransactionLayer()
@@ -114,8 +114,7 @@ class UserAgent:
         self._pending: dict[ClientTransaction, asyncio.Future[Response]] = {}
         self._provisional: dict[ClientTransaction, Callable[[Response], None]] = {}
         self.guard = guard
-        self.load = LoadMonitor(overload_lag_s)
-        self._load_task: asyncio.Task[None] | None = None
+        self.load = load or LoadMonitor()  # the process's, shared by its user agents
         self.bind_host = "0.0.0.0"
         self.stats = {"received": 0, "malformed": 0, "dropped": 0, "errors": 0, "shed": 0}
 
@@ -142,22 +141,12 @@ class UserAgent:
                     tls_server: ssl.SSLContext | None = None) -> None:
         self.bind_host = host
         await self.transport.start(host, port, tls_port, tls_server)
-        loop = asyncio.get_running_loop()
-        self._timer_task = loop.create_task(self._timer_loop())
-        self._load_task = loop.create_task(self._watch_load())
+        self._timer_task = asyncio.get_running_loop().create_task(self._timer_loop())
 
     async def close(self) -> None:
-        for task in (self._timer_task, self._load_task):
-            if task:
-                task.cancel()
+        if self._timer_task:
+            self._timer_task.cancel()
         await self.transport.close()
-
-    async def _watch_load(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            asked = loop.time() + SAMPLE_S
-            await asyncio.sleep(SAMPLE_S)
-            self.load.observe(loop.time() - asked)
 
     @property
     def port(self) -> int:
