@@ -45,7 +45,7 @@ def phone_quality(pcm16k: bytes) -> bytes:
 
 
 async def one_call(stt: WhisperSTT, tts: CachedTTS, phrase_pcm: bytes,
-                   executor: ThreadPoolExecutor) -> tuple[float, float]:
+                   executor: ThreadPoolExecutor, wait_s: float = 3.0) -> tuple[float, float]:
     leg = MemoryLeg(CallInfo(uuid.uuid4().hex, "memory", "inbound", "bench", "assistant"))
     session = AgentSession(leg, RuleBrain(DEFAULT_RULES), stt, tts, executor)
     loop = asyncio.get_running_loop()
@@ -60,7 +60,7 @@ async def one_call(stt: WhisperSTT, tts: CachedTTS, phrase_pcm: bytes,
     await leg.speak(bytes(FRAME_BYTES * 10))
     speech_end = await leg.speak(phrase_pcm)
     sent_before = len(leg.sent)
-    await leg.speak(bytes(FRAME_BYTES * 150))  # silence while the assistant answers
+    await leg.speak(bytes(FRAME_BYTES * int(wait_s * 50)))  # silence while it answers
     reply = [t for t, _ in leg.sent[sent_before:] if t > speech_end]
     await leg.hangup()
     await task
@@ -69,9 +69,19 @@ async def one_call(stt: WhisperSTT, tts: CachedTTS, phrase_pcm: bytes,
     return greeting_delay, reply[0] - speech_end
 
 
+async def together(n: int, stt: WhisperSTT, tts: CachedTTS, phrases: list[bytes],
+                   executor: ThreadPoolExecutor) -> list[float]:
+    """``n`` callers whose turns end within the same second: each one's turn latency."""
+    async def caller(i: int) -> float:
+        await asyncio.sleep(i * 1.0 / n)  # spread over a second, as real callers are
+        return (await one_call(stt, tts, phrases[i % len(phrases)], executor, 10.0))[1]
+
+    return list(await asyncio.gather(*(caller(i) for i in range(n))))
+
+
 async def main() -> None:
     executor = ThreadPoolExecutor(max_workers=2)
-    stt = WhisperSTT()
+    stt = WhisperSTT(cpu_threads=1, workers=2)  # as the server runs it by default
     tts = CachedTTS(PiperTTS())
     tts.prepare(DEFAULT_RULES.greeting)
     stt.transcribe(bytes(32000))
@@ -87,6 +97,10 @@ async def main() -> None:
           f"p95 {np.percentile(g, 95):.0f} ms (n={len(g)})")
     print(f"end of speech → first reply audio: p50 {np.percentile(t, 50):.0f} ms, "
           f"p95 {np.percentile(t, 95):.0f} ms (n={len(t)}; includes 600 ms end-of-turn wait)")
+    many = np.array([x * 1000 for _ in range(2)
+                     for x in await together(10, stt, tts, phrases, executor)])
+    print(f"10 callers ending their turns within a second: p50 {np.percentile(many, 50):.0f} "
+          f"ms, p95 {np.percentile(many, 95):.0f} ms (n={len(many)})")
 
 
 if __name__ == "__main__":

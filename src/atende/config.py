@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     stt_model_path: Path | None = Field(None, description="CTranslate2 Whisper model directory")
     stt_beam_size: int = Field(5, ge=1, le=10, description="Whisper beam size (1 is faster "
                                "and less accurate)")
+    stt_workers: int = Field(2, ge=1, le=16, description="transcriptions Whisper runs at once "
+                             "(each on ATENDE_MODEL_THREADS / this many threads); more "
+                             "callers wait their turn")
     stt_language: str | None = Field("en", description="language for speech recognition")
     tts_voice_path: Path | None = Field(None, description="Piper voice (.onnx) to use")
     answer_delay_ms: int = Field(0, ge=0, le=60000, description="ring time before answering")

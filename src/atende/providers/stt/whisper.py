@@ -31,7 +31,8 @@ class WhisperSTT:
     name = "whisper"
 
     def __init__(self, model_path: str | Path | None = None, language: str | None = "en",
-                 cpu_threads: int = 2, beam_size: int = 5, compute_type: str = "int8") -> None:
+                 cpu_threads: int = 2, beam_size: int = 5, compute_type: str = "int8",
+                 workers: int = 1) -> None:
         from faster_whisper import WhisperModel
 
         path = Path(model_path) if model_path else bundled_model_path()
@@ -41,9 +42,11 @@ class WhisperSTT:
         self.language = language
         self.beam_size = beam_size
         self._model = WhisperModel(str(path), device="cpu", compute_type=compute_type,
-                                   cpu_threads=cpu_threads)
-        # CTranslate2 models are not safe to drive from several threads at once.
-        self._lock = threading.Lock()
+                                   cpu_threads=cpu_threads, num_workers=workers)
+        # CTranslate2 runs as many transcriptions at once as it has workers (each with
+        # its own copy of the model's state); more callers wait their turn here.
+        self.workers = workers
+        self._lock = threading.Semaphore(workers)
         log.info("whisper model loaded from %s", path)
 
     def transcribe(self, pcm16k: bytes) -> str:
