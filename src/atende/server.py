@@ -171,8 +171,11 @@ class Atende:
             recordings=s.data_dir / "recordings", callbacks=self._callback,
             max_call_seconds=s.max_call_seconds, provider_keys=s.provider_keys)
         await self.engine.preload()
-        # Warm the recogniser: its first run allocates buffers and is several times slower.
-        await loop.run_in_executor(self.executor, stt.transcribe, bytes(32000))
+        # Warm the recogniser: its first run allocates buffers and is several times slower
+        # (each worker's: they run side by side, so each takes one).
+        await asyncio.gather(*(loop.run_in_executor(self.executor, stt.transcribe,
+                                                    bytes(32000))
+                               for _ in range(s.stt_workers)))
         self.channel.serve(self.engine)
         offer_addresses(s.webrtc_hosts)
         self.webrtc.serve(self.engine)
