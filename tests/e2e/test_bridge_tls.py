@@ -6,23 +6,18 @@ calls in plain UDP and RTP; both hear each other's tone on what they received.""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-
-from atende.channels.sip.tls import ensure_self_signed
 from tests.e2e.test_bridge import (
     ALICE_HZ,
     BOB_HZ,
     LISTEN_SECRET,
     LISTEN_USER,
-    bridged_call,
     client,
-    tone_heard,
+    through,
 )
-from tests.e2e.test_bridge_transfer import until
 from tests.e2e.test_outbound import USERS
+from tests.e2e.test_tls import tls_pbx  # noqa: F401  (a fixture)
 from tests.peers.atende import AtendeProcess
 from tests.peers.audio import Tone, speech_wav
 from tests.peers.baresip import Baresip
@@ -30,16 +25,8 @@ from tests.peers.kamailio import Kamailio
 from tests.peers.net import free_port
 
 
-@pytest.fixture
-async def tls_pbx(tmp_path: Path) -> AsyncIterator[Kamailio]:
-    cert = ensure_self_signed(tmp_path / "pki", ["127.0.0.1"])
-    k = Kamailio(tmp_path / "pbx", USERS, tls_cert=cert)
-    await k.start()
-    yield k
-    await k.stop()
-
-
-async def test_the_far_side_over_tls_with_srtp(atende: AtendeProcess, tls_pbx: Kamailio,
+async def test_the_far_side_over_tls_with_srtp(atende: AtendeProcess,
+                                               tls_pbx: Kamailio,  # noqa: F811
                                                tmp_path: Path) -> None:
     port = free_port(pair=True)
     fields = {"enabled": True, "sip_server": f"127.0.0.1:{tls_pbx.tls_port}",
@@ -71,12 +58,7 @@ async def test_the_far_side_over_tls_with_srtp(atende: AtendeProcess, tls_pbx: K
             async with asyncio.timeout(10):
                 while not tls_pbx.contacts("bob"):
                     await asyncio.sleep(0.1)
-            await alice.command("dial", f"sip:bob@127.0.0.1:{port}")
-            await bob.wait_event("CALL_ESTABLISHED", timeout=20)
-            await until(lambda: tone_heard(bob, ALICE_HZ) and tone_heard(alice, BOB_HZ), 15)
-            await alice.command("hangup")
-            await bob.wait_event("CALL_CLOSED", timeout=10)
-            call = await bridged_call(atende, before)
+            call = await through(atende, alice, bob, f"sip:bob@127.0.0.1:{port}", before)
         finally:
             await alice.stop()
             await bob.stop()

@@ -23,9 +23,7 @@
   };
   const ended = (text, name) => {
     over = true;
-    if (meter) clearInterval(meter);
-    if (mic) for (const t of mic.getTracks()) t.stop();
-    if (pc) pc.close();
+    atendeWebRtc.release(pc, mic, meter);
     pc = null;
     hangup.hidden = true;
     call.hidden = false;

@@ -177,9 +177,7 @@ function talk(box) {
   start.hidden = false;
 
   const ended = (why) => {
-    if (meter) clearInterval(meter);
-    if (mic) for (const t of mic.getTracks()) t.stop();
-    if (pc) pc.close();
+    atendeWebRtc.release(pc, mic, meter);
     pc = null;
     stop.hidden = true;
     start.hidden = false;

@@ -24,6 +24,14 @@ window.atendeWebRtc = {
     }, 50);
   },
 
+  // A call's end, on the page's side: the meter stops, the microphone is let go, the
+  // connection closed (any of them may be null: the call ended before it had them).
+  release(pc, mic, meter) {
+    if (meter) clearInterval(meter);
+    if (mic) for (const t of mic.getTracks()) t.stop();
+    if (pc) pc.close();
+  },
+
   // Resolves once `pc` has gathered its candidates, or after 3 s with what it found.
   gathered(pc) {
     return new Promise((resolve) => {
