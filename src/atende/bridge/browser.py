@@ -191,6 +191,7 @@ class BrowserCalls:
         await asyncio.sleep(max(0.0, within))
         if call.state == "opening":
             call.move("failed", reason="the page did not place the call")
+        if call.state in FINAL:  # never placed (or hung up before): forgotten from here
             await asyncio.sleep(KEEP_ENDED_S)
             self._calls.pop(call.id, None)
 

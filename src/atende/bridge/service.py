@@ -69,7 +69,6 @@ class BridgeService:
         self.browser = BrowserCalls(self.webrtc, self._ice_addresses, time.monotonic)
         self.auth = PageAuth(self.current, parts.direct, self.tokens, parts.guard)
         self.page: PageServer | None = None
-        self._tabs: dict[str, str] = {}  # browser call → the Chrome tab atende opened
 
     def current(self) -> BridgeConfig:
         return self.config
@@ -294,7 +293,6 @@ class BridgeService:
         except DevToolsError as exc:
             await self.browser.end(call.id)
             raise BrowserCallProblem(502, str(exc)) from None
-        self._tabs[call.id] = target
         self._tasks.spawn(self._close_tab_after(call, config.chrome_remote_url, target))
         log.info("bridge: opened a call to %s in the Chrome at %s (call %s)", to,
                  config.chrome_remote_url, call.id)
@@ -305,12 +303,10 @@ class BridgeService:
         while call.state not in FINAL:
             if await self.browser.wait(call.id, call.state, WAIT_S) is None:
                 break
-        self._tabs.pop(call.id, None)
         try:
             await close_page(remote, target)
         except DevToolsError as exc:
             log.warning("bridge: could not close the Chrome tab of call %s: %s", call.id, exc)
-
 
     async def close(self, deadline: float) -> None:
         """Hang up every bridge call and stop listening (by ``deadline``, loop time)."""
