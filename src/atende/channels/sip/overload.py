@@ -21,7 +21,6 @@ class LoadMonitor:
     threshold_s: float = 0.25
     lag_s: float = 0.0
     shedding: bool = False
-    shed: int = 0  # INVITEs refused for it so far
 
     def observe(self, lag_s: float) -> None:
         """One sample: how much later than asked a sleep of SAMPLE_S woke."""

@@ -197,7 +197,6 @@ class UserAgent:
         if (isinstance(msg, Request) and msg.method in ("INVITE", "REGISTER")
                 and "tag=" not in (msg.headers.get("To") or "")):
             if msg.method == "INVITE" and self.load.shedding:
-                self.load.shed += 1
                 self.stats["shed"] += 1
                 self.send_stateless(_retry_later(msg, self.load.retry_after(),
                                                  "Overloaded"), source)
