@@ -260,3 +260,28 @@ async def test_a_wrong_password_or_no_freeswitch_is_told_and_retried(
     finally:
         for esl in (wrong, nobody):
             await esl.close()
+
+
+async def test_closing_the_event_socket_ends_it_whenever_it_is_closed() -> None:
+    """Closing must end the connection's task whatever it is awaiting at that moment: with
+    asyncio.wait_for on Python 3.11, a cancellation that lands just as a read completes was
+    swallowed, the task reconnected for ever and close() never returned (a CI run hung)."""
+    async def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"Content-Type: auth/request\n\n")
+        if await reader.read(4096):
+            writer.write(b"Content-Type: command/reply\nReply-Text: -ERR invalid\n\n")
+        writer.close()
+
+    server = await asyncio.start_server(refuse, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        for yields in range(60):  # close at every point of the connect-refuse-retry cycle
+            esl = EslInbound("127.0.0.1", port, "not-it", backoff=(0.0,))
+            esl.start()
+            for _ in range(yields):
+                await asyncio.sleep(0)
+            async with asyncio.timeout(2):
+                await esl.close()
+            assert esl._task is not None and esl._task.done()
+    finally:
+        server.close()

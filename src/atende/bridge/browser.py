@@ -242,7 +242,8 @@ class BrowserCalls:
             return None
         if call.state == seen and call.state not in FINAL:
             try:
-                await asyncio.wait_for(call.changed.wait(), within)
+                async with asyncio.timeout(within):
+                    await call.changed.wait()
             except TimeoutError:
                 pass
         return call

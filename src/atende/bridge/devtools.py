@@ -78,7 +78,8 @@ async def _commands(remote: str, commands: list[tuple[str, dict[str, Any]]]
 
 
 async def _recv(ws: ClientConnection) -> str | bytes:
-    return await asyncio.wait_for(ws.recv(), TIMEOUT_S)
+    async with asyncio.timeout(TIMEOUT_S):
+        return await ws.recv()
 
 
 async def open_page(remote: str, url: str) -> str:

@@ -183,5 +183,6 @@ class PageServer:
         if self._server is not None and self._task is not None:
             self._server.should_exit = True
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._task, 5)
+                async with asyncio.timeout(5):
+                    await self._task
         self._server = self._task = None

@@ -199,7 +199,8 @@ class Store:
     async def health(self) -> str | None:
         """None when the database answers and no write waits; else what is wrong."""
         try:
-            await asyncio.wait_for(self.run(lambda s: s.execute(select(1)).all()), 5)
+            async with asyncio.timeout(5):
+                await self.run(lambda s: s.execute(select(1)).all())
         except Exception as exc:  # whatever stops the query is what /health reports
             return f"database unreachable: {str(exc).splitlines()[0][:200]}"
         if self._backlog:

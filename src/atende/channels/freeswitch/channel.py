@@ -70,7 +70,8 @@ class StreamPairs:
             return
         self._offered[key] = entry
         try:
-            await asyncio.wait_for(entry.claimed.wait(), self.timeout_s)
+            async with asyncio.timeout(self.timeout_s):
+                await entry.claimed.wait()
         except TimeoutError:
             log.warning("call %s: its audio stream came, but no event socket for it within "
                         "%g s (is the dialplan's socket action there?); stream closed", key,

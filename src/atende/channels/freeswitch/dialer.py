@@ -97,7 +97,8 @@ class FreeSwitchDialer:
                 status, sip, reason = outcome_of(result)
                 return DialOutcome(status, sip, reason)
             try:
-                leg = await asyncio.wait_for(asyncio.shield(handed), HANDOVER_TIMEOUT_S)
+                async with asyncio.timeout(HANDOVER_TIMEOUT_S):
+                    leg = await asyncio.shield(handed)
             except TimeoutError:
                 leg = "FreeSWITCH did not hand the answered call to atende"
             if isinstance(leg, str):

@@ -71,7 +71,8 @@ class EslChannel:
         reply: asyncio.Future[EslMessage] = asyncio.get_running_loop().create_future()
         self._replies.append(reply)
         self._writer.write(command)
-        return await asyncio.wait_for(reply, REPLY_TIMEOUT_S)
+        async with asyncio.timeout(REPLY_TIMEOUT_S):
+            return await reply
 
     async def _read(self) -> None:
         try:
@@ -152,7 +153,8 @@ class EslOutboundServer:
         esl = EslReader()
         try:
             writer.write(commands.connect())
-            reply, rest = await asyncio.wait_for(_first(reader, esl), self.connect_timeout_s)
+            async with asyncio.timeout(self.connect_timeout_s):
+                reply, rest = await _first(reader, esl)
             data = ChannelData.of(reply.headers)
         except (TimeoutError, EslError, ConnectionError) as exc:
             log.warning("event socket from %s: no channel handed over (%s)", peer, exc)

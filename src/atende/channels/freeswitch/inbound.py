@@ -75,7 +75,8 @@ class EslInbound:
         reply: asyncio.Future[EslMessage] = asyncio.get_running_loop().create_future()
         self._replies.append(reply)
         writer.write(command)
-        return await asyncio.wait_for(reply, REPLY_TIMEOUT_S)
+        async with asyncio.timeout(REPLY_TIMEOUT_S):
+            return await reply
 
     async def api(self, line: str) -> str:
         """A blocking API command's output."""
@@ -91,7 +92,8 @@ class EslInbound:
             reply = await self.send(commands.bgapi(line, job))
             if not reply.ok:
                 return reply.reply_text
-            return await asyncio.wait_for(done, wait_s)
+            async with asyncio.timeout(wait_s):
+                return await done
         finally:
             self._jobs.pop(job, None)
 
@@ -116,8 +118,8 @@ class EslInbound:
             await asyncio.sleep(wait)
 
     async def _session(self) -> None:
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(self.host, self.port), CONNECT_TIMEOUT_S)
+        async with asyncio.timeout(CONNECT_TIMEOUT_S):
+            reader, writer = await asyncio.open_connection(self.host, self.port)
         esl = EslReader()
         pending: deque[EslMessage] = deque()
 
@@ -130,14 +132,19 @@ class EslInbound:
             return pending.popleft()
 
         try:
-            greeting = await asyncio.wait_for(next_message(), CONNECT_TIMEOUT_S)
+            async with asyncio.timeout(CONNECT_TIMEOUT_S):
+                greeting = await next_message()
             if greeting.content_type != "auth/request":
                 raise EslError(f"not an event socket (it said {greeting.content_type!r})")
             writer.write(commands.auth(self._password))
-            if not (await asyncio.wait_for(next_message(), CONNECT_TIMEOUT_S)).ok:
+            async with asyncio.timeout(CONNECT_TIMEOUT_S):
+                accepted = (await next_message()).ok
+            if not accepted:
                 raise EslError("the event socket refused the password (ESL_PASSWORD)")
             writer.write(commands.events(["BACKGROUND_JOB"]))
-            if not (await asyncio.wait_for(next_message(), CONNECT_TIMEOUT_S)).ok:
+            async with asyncio.timeout(CONNECT_TIMEOUT_S):
+                subscribed = (await next_message()).ok
+            if not subscribed:
                 raise EslError("the event socket refused the event subscription")
             self._writer = writer
             self.state = EslState(True, "connected")

@@ -99,7 +99,8 @@ class FreeSwitchLeg(CallLeg):
         if self.ended or self._closing:
             return
         try:  # FreeSWITCH closes the stream of a call that ends, just before it says so
-            await asyncio.wait_for(self._hung_up.wait(), STREAM_END_GRACE_S)
+            async with asyncio.timeout(STREAM_END_GRACE_S):
+                await self._hung_up.wait()
         except TimeoutError:
             log.warning("call %s: the audio stream from FreeSWITCH ended mid-call; hanging up",
                         self.info.id)
@@ -247,7 +248,8 @@ class FreeSwitchLeg(CallLeg):
         self._closing = True
         if await self._send(commands.hangup("NORMAL_CLEARING")):
             try:  # until FreeSWITCH says it is done (the follow task sees that)
-                await asyncio.wait_for(self._hung_up.wait(), HANGUP_WAIT_S)
+                async with asyncio.timeout(HANGUP_WAIT_S):
+                    await self._hung_up.wait()
             except TimeoutError:
                 log.warning("call %s: FreeSWITCH did not confirm the hangup", self.info.id)
         await self.finish(cause)

@@ -141,7 +141,8 @@ class SipDialer:
                 deadline = client.next_deadline()
                 timeout = None if deadline is None else max(0.0, deadline - self.ua.now())
                 try:
-                    kind, resp = await asyncio.wait_for(inbox.get(), timeout)
+                    async with asyncio.timeout(timeout):
+                        kind, resp = await inbox.get()
                 except TimeoutError:
                     actions = client.tick(self.ua.now())
                     continue

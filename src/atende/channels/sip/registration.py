@@ -4,6 +4,7 @@ responses and the time, and sleeps until the next refresh or retry."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from atende.channels.sip.ua import UserAgent
@@ -55,10 +56,9 @@ class RegistrationAgent:
                 deadline = self.reg.next_deadline()
                 self._wake.clear()
                 timeout = None if deadline is None else max(0.0, deadline - self.ua.now())
-                try:
-                    await asyncio.wait_for(self._wake.wait(), timeout)
-                except TimeoutError:
-                    pass
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(timeout):
+                        await self._wake.wait()
                 if self._stopping:
                     break
                 await self._exchange(self.reg.due(self.ua.now()))
@@ -83,7 +83,7 @@ class RegistrationAgent:
             except asyncio.CancelledError:
                 pass
         try:
-            await asyncio.wait_for(self._exchange(self.reg.stop(self.ua.now())),
-                                   UNREGISTER_TIMEOUT)
+            async with asyncio.timeout(UNREGISTER_TIMEOUT):
+                await self._exchange(self.reg.stop(self.ua.now()))
         except TimeoutError:
             log.warning("unregistering %s@%s got no answer", self.reg.user, self.reg.domain)

@@ -431,9 +431,9 @@ class SipChannel:
             return
         dialog = call.session.dialog
         try:
-            resp = await asyncio.wait_for(self.ua.request_with_credentials(
-                bye, lambda: dialog.create_request("BYE"), call.peer, call.credentials),
-                IN_DIALOG_WAIT_S)
+            async with asyncio.timeout(IN_DIALOG_WAIT_S):
+                resp = await self.ua.request_with_credentials(
+                    bye, lambda: dialog.create_request("BYE"), call.peer, call.credentials)
             log.info("call %s: BYE answered %d", call.info.id, resp.status)
         except TimeoutError:
             log.warning("call %s: BYE got no answer", call.info.id)
@@ -461,8 +461,9 @@ class SipChannel:
             return dialog.create_request("INFO", body, "application/dtmf-relay")
 
         try:
-            resp = await asyncio.wait_for(self.ua.request_with_credentials(
-                info(), info, call.peer, call.credentials), IN_DIALOG_WAIT_S)
+            async with asyncio.timeout(IN_DIALOG_WAIT_S):
+                resp = await self.ua.request_with_credentials(
+                    info(), info, call.peer, call.credentials)
             if resp.status >= 300:
                 log.info("call %s: INFO with a key answered %d", leg.info.id, resp.status)
         except TimeoutError:

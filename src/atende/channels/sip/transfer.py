@@ -84,9 +84,10 @@ async def notify_transferor(ua: UserAgent, call: DialogCall, event_id: int, stat
     if req is None:
         return  # the transferor hung up already: nobody to tell
     try:
-        resp = await asyncio.wait_for(ua.request_with_credentials(
-            req, lambda: session.notify(event_id, status, reason, final), call.peer,
-            call.credentials), IN_DIALOG_WAIT_S)
+        async with asyncio.timeout(IN_DIALOG_WAIT_S):
+            resp = await ua.request_with_credentials(
+                req, lambda: session.notify(event_id, status, reason, final), call.peer,
+                call.credentials)
         if resp.status >= 300:
             log.info("call %s: transfer NOTIFY answered %d", call.info.id, resp.status)
     except TimeoutError:

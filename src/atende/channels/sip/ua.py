@@ -4,6 +4,7 @@ transaction layer, runs the timers, and hands requests to a transaction user (TU
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import ssl
@@ -367,10 +368,9 @@ class UserAgent:
             deadline = self._next_deadline()
             self._wake.clear()
             timeout = None if deadline is None else max(0.0, deadline - self.now())
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout)
-            except TimeoutError:
-                pass
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
             self.tick()
 
     def tick(self) -> None:

@@ -140,7 +140,8 @@ class WebRtcChannel:
     async def _give_up_unless(self, leg: WebRtcLeg, connected: asyncio.Event) -> None:
         try:
             try:
-                await asyncio.wait_for(connected.wait(), CONNECT_S)
+                async with asyncio.timeout(CONNECT_S):
+                    await connected.wait()
             except TimeoutError:
                 if not leg.ended and self.router is not None:
                     log.info("call %s: the browser never connected", leg.info.id)
