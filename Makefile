@@ -45,7 +45,7 @@ lint: install-test
 	$(VENV)/bin/mypy src
 
 test: lint
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q --durations=20
 
 bench: install-test
 	$(PY) bench/run_all.py
