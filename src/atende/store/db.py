@@ -111,17 +111,24 @@ def unavailable(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
+WRITE_BATCH = 200  # background writes committed together, at most
+
+
 class Store:
     """The database: runs queries and writes on one thread so the event loop never blocks, with
     the schema migrated at start. Background writes (``submit``: call states, turns,
     events) are durable: while the database is unreachable they wait, in order, and are
-    written when it is back."""
+    written when it is back. Those that queue up while the store thread is busy are
+    committed together, in one transaction (one disk flush instead of one each)."""
 
     def __init__(self, url: str) -> None:
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
-        # Writes not yet made, oldest first; touched on the store thread only.
+        # Writes submitted, not yet taken by the store thread (appended on the loop's).
+        self._incoming: deque[Callable[[Session], object]] = deque()
+        self._taking = False  # a job to take them is queued on the store thread
+        # Writes taken, not yet made, oldest first; touched on the store thread only.
         self._backlog: deque[Callable[[Session], object]] = deque()
         self._retry_s = 0.0  # while the database is unreachable: the next wait
         self.outage: str | None = None  # why the database is unreachable, while it is
@@ -131,7 +138,7 @@ class Store:
 
     @property
     def pending_writes(self) -> int:
-        return len(self._backlog)
+        return len(self._incoming) + len(self._backlog)
 
     def on_caught_up(self, callback: Callable[[], None]) -> None:
         """``callback`` (on the event loop) when writes held by an outage are all made."""
@@ -148,34 +155,65 @@ class Store:
         """A write nobody waits for, kept in order with every other store operation and
         made even if the database is down now: it waits (in order) until it is back."""
 
-        def job() -> None:
-            self._backlog.append(fn)
-            if len(self._backlog) == 1:
-                self._drain()
+        self._incoming.append(fn)
+        if not self._taking:
+            self._taking = True
+            self._executor.submit(self._take)
 
-        self._executor.submit(job)
+    def _take(self, last_try: bool = False) -> None:
+        """On the store thread: move the submitted writes to the backlog and make them. (The
+        flag is cleared first: a write submitted from here on either is taken now or
+        queues another job; and a query queued after a write finds it made.)"""
+        self._taking = False
+        while self._incoming:
+            self._backlog.append(self._incoming.popleft())
+        if self.outage is None or last_try:  # in an outage, the retry makes them in order
+            self._drain()
 
     def _drain(self) -> None:
-        """On the store thread: make the waiting writes, oldest first, until one finds the
-        database unreachable (then try again later, backing off)."""
+        """On the store thread: make the waiting writes, oldest first and many to a
+        transaction, until the database is found unreachable (then try again later,
+        backing off)."""
         while self._backlog:
+            batch = [self._backlog[i] for i in range(min(WRITE_BATCH, len(self._backlog)))]
             try:
                 with self.sessions.begin() as session:
-                    self._backlog[0](session)
+                    for write in batch:
+                        write(session)
+                done = len(batch)
             except Exception as exc:
                 if unavailable(exc):
                     self._wait_for_database(exc)
                     return
-                # It can never be written (a bug, or data the schema refuses): say so
-                # loudly, and let the writes behind it through.
-                log.exception("a database write failed and is dropped")
-            self._backlog.popleft()
+                done = self._one_by_one(batch)
+                if done < 0:
+                    return
+            for _ in range(done):
+                self._backlog.popleft()
         if self.outage is not None:
             log.warning("the database is back: the writes that waited are made")
             self.outage, self._retry_s = None, 0.0
             if self._loop is not None:
                 for callback in self._caught_up:
                     self._loop.call_soon_threadsafe(callback)
+
+    def _one_by_one(self, batch: list[Callable[[Session], object]]) -> int:
+        """Make ``batch``'s writes a transaction each, when together they failed: the one
+        that can never be written (a bug, or data the schema refuses) is logged and
+        dropped, and the rest go through. How many are done; -1 when the database went
+        away meanwhile."""
+        for i, write in enumerate(batch):
+            try:
+                with self.sessions.begin() as session:
+                    write(session)
+            except Exception as exc:
+                if unavailable(exc):
+                    for _ in range(i):
+                        self._backlog.popleft()
+                    self._wait_for_database(exc)
+                    return -1
+                log.exception("a database write failed and is dropped")
+        return len(batch)
 
     def _wait_for_database(self, exc: BaseException) -> None:
         first = self.outage is None
@@ -203,8 +241,8 @@ class Store:
                 await self.run(lambda s: s.execute(select(1)).all())
         except Exception as exc:  # whatever stops the query is what /health reports
             return f"database unreachable: {str(exc).splitlines()[0][:200]}"
-        if self._backlog:
-            return f"{len(self._backlog)} write(s) wait for the database"
+        if self.pending_writes:
+            return f"{self.pending_writes} write(s) wait for the database"
         return None
 
     async def init(self, default_rules: dict[str, Any] | None = None) -> None:
@@ -218,8 +256,8 @@ class Store:
 
     async def close(self) -> None:
         self._closed = True
-        if self._backlog:  # a last try: the database may be back by now
-            self._executor.submit(self._drain)
+        if self.pending_writes:  # a last try: the database may be back by now
+            self._executor.submit(self._take, True)
         await asyncio.get_running_loop().run_in_executor(None, self._executor.shutdown, True)
         if self._backlog:
             log.error("stopping with %d write(s) the database never took (it is "
