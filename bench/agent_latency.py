@@ -1,20 +1,26 @@
 """The offline agent's responsiveness, on the real engines (Whisper tiny.en int8, Piper):
 - greeting: call answered → first greeting audio frame out;
 - turn: end of caller speech → first reply audio frame out (p50/p95), which includes the
-  end-of-turn silence the VAD waits for.
+  end-of-turn silence the VAD waits for (600 ms), or less with the end-of-turn model;
+- the word error rate of what the assistant heard, on the same phrases.
 The call leg is in-memory (paced at 20 ms), so no network is measured here."""
 
 from __future__ import annotations
 
 import asyncio
+import re
+import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any
 
 import numpy as np
 
 from atende.agent.brain import DEFAULT_RULES, RuleBrain
 from atende.agent.session import AgentSession
-from atende.channels.leg import CallInfo
+from atende.agent.turns import Turn
+from atende.channels.leg import CallInfo, CallLeg, TransferResult
 from atende.channels.memory import MemoryLeg
 from atende.media import g711
 from atende.media.audio import FRAME_BYTES, FRAME_SAMPLES
@@ -22,6 +28,8 @@ from atende.media.resample import resample
 from atende.providers.stt.whisper import WhisperSTT
 from atende.providers.tts.base import CachedTTS
 from atende.providers.tts.piper import PiperTTS
+from atende.providers.turn.base import TurnDetector
+from atende.providers.turn.smart_turn import turn_model
 
 PHRASES = [
     "What are your opening hours?",
@@ -44,10 +52,63 @@ def phone_quality(pcm16k: bytes) -> bytes:
     return pcm[:end].tobytes()
 
 
+class Heard:
+    """A session observer that keeps what the recogniser heard, in order (to score it)."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def on_turn(self, call_id: str, turn: Turn) -> None:
+        if turn.speaker == "caller":
+            self.texts.append(turn.text)
+
+    def on_dtmf(self, call_id: str, digit: str, at: float) -> None:
+        pass
+
+    def on_hold(self, call_id: str, on_hold: bool, at: float) -> None:
+        pass
+
+    def on_outcome(self, call_id: str, outcome: str, fields: dict[str, str]) -> None:
+        pass
+
+    def on_event(self, call_id: str, kind: str, data: dict[str, Any]) -> None:
+        pass
+
+    async def transfer_call(self, leg: CallLeg, to: str, bridge: bool = False
+                            ) -> TransferResult:
+        return TransferResult("failed", None, "not in the benchmark")
+
+    async def schedule_callback(self, call_id: str, at: datetime, number: str | None,
+                                reason: str) -> dict[str, Any]:
+        return {"error": "not in the benchmark"}
+
+
+def words(text: str) -> list[str]:
+    return re.findall(r"[a-z']+", text.lower())
+
+
+def wer(said: list[str], heard: list[str]) -> float:
+    """Word error rate over all phrases: edits (Levenshtein on words) / words said."""
+    edits = total = 0
+    for ref, hyp in zip(said, heard, strict=True):
+        r, h = words(ref), words(hyp)
+        row = list(range(len(h) + 1))
+        for i, rw in enumerate(r, 1):
+            prev, row[0] = row[0], i
+            for j, hw in enumerate(h, 1):
+                prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (rw != hw))
+        edits += row[len(h)]
+        total += len(r)
+    return edits / max(1, total)
+
+
 async def one_call(stt: WhisperSTT, tts: CachedTTS, phrase_pcm: bytes,
-                   executor: ThreadPoolExecutor, wait_s: float = 3.0) -> tuple[float, float]:
+                   executor: ThreadPoolExecutor, wait_s: float = 3.0,
+                   detector: TurnDetector | None = None, heard: Heard | None = None
+                   ) -> tuple[float, float]:
     leg = MemoryLeg(CallInfo(uuid.uuid4().hex, "memory", "inbound", "bench", "assistant"))
-    session = AgentSession(leg, RuleBrain(DEFAULT_RULES), stt, tts, executor)
+    session = AgentSession(leg, RuleBrain(DEFAULT_RULES), stt, tts, executor,
+                           observer=heard, turn_detector=detector)
     loop = asyncio.get_running_loop()
     answered = loop.time()
     leg.start()
@@ -70,11 +131,13 @@ async def one_call(stt: WhisperSTT, tts: CachedTTS, phrase_pcm: bytes,
 
 
 async def together(n: int, stt: WhisperSTT, tts: CachedTTS, phrases: list[bytes],
-                   executor: ThreadPoolExecutor) -> list[float]:
+                   executor: ThreadPoolExecutor, detector: TurnDetector | None = None
+                   ) -> list[float]:
     """``n`` callers whose turns end within the same second: each one's turn latency."""
     async def caller(i: int) -> float:
         await asyncio.sleep(i * 1.0 / n)  # spread over a second, as real callers are
-        return (await one_call(stt, tts, phrases[i % len(phrases)], executor, 10.0))[1]
+        return (await one_call(stt, tts, phrases[i % len(phrases)], executor, 10.0,
+                               detector))[1]
 
     return list(await asyncio.gather(*(caller(i) for i in range(n))))
 
@@ -86,21 +149,35 @@ async def main() -> None:
     tts.prepare(DEFAULT_RULES.greeting)
     stt.transcribe(bytes(32000))
     phrases = [phone_quality(tts.inner.synthesize(p)) for p in PHRASES]
-    greetings, turns = [], []
-    for _ in range(2):
-        for pcm in phrases:
-            g, t = await one_call(stt, tts, pcm, executor)
-            greetings.append(g * 1000)
-            turns.append(t * 1000)
-    g, t = np.array(greetings), np.array(turns)
-    print(f"greeting start after answer: p50 {np.percentile(g, 50):.0f} ms, "
-          f"p95 {np.percentile(g, 95):.0f} ms (n={len(g)})")
-    print(f"end of speech → first reply audio: p50 {np.percentile(t, 50):.0f} ms, "
-          f"p95 {np.percentile(t, 95):.0f} ms (n={len(t)}; includes 600 ms end-of-turn wait)")
-    many = np.array([x * 1000 for _ in range(2)
-                     for x in await together(10, stt, tts, phrases, executor)])
-    print(f"10 callers ending their turns within a second: p50 {np.percentile(many, 50):.0f} "
-          f"ms, p95 {np.percentile(many, 95):.0f} ms (n={len(many)})")
+    model = turn_model("")
+    for label, detector in (("600 ms end-of-turn silence", None),
+                            ("end-of-turn model", model)):
+        if label != "600 ms end-of-turn silence" and detector is None:
+            continue
+        greetings: list[float] = []
+        turns: list[float] = []
+        heard = Heard()
+        for _ in range(2):
+            for pcm in phrases:
+                greeting, turn = await one_call(stt, tts, pcm, executor, detector=detector,
+                                                heard=heard)
+                greetings.append(greeting * 1000)
+                turns.append(turn * 1000)
+        g, t = np.array(greetings), np.array(turns)
+        print(f"[{label}]")
+        print(f"  greeting start after answer: p50 {np.percentile(g, 50):.0f} ms, "
+              f"p95 {np.percentile(g, 95):.0f} ms (n={g.size})")
+        print(f"  end of speech → first reply audio, 1 caller: p50 "
+              f"{np.percentile(t, 50):.0f} ms, p95 {np.percentile(t, 95):.0f} ms (n={t.size})")
+        print(f"  word error rate: {wer(PHRASES * 2, heard.texts):.1%} "
+              f"({sum(1 for h in heard.texts if h)} of {len(heard.texts)} turns heard)")
+        if "--one" in sys.argv:
+            continue
+        many = np.array([x * 1000 for _ in range(2)
+                         for x in await together(10, stt, tts, phrases, executor, detector)])
+        print(f"  10 callers ending their turns within a second: p50 "
+              f"{np.percentile(many, 50):.0f} ms, p95 {np.percentile(many, 95):.0f} ms "
+              f"(n={len(many)})")
 
 
 if __name__ == "__main__":

@@ -90,6 +90,10 @@ class Settings(BaseSettings):
                              "(each on ATENDE_MODEL_THREADS / this many threads); more "
                              "callers wait their turn")
     stt_language: str | None = Field("en", description="language for speech recognition")
+    turn_model: str = Field("", description="Smart Turn v3 ONNX file that judges, 200 ms "
+                            "into a pause, whether the caller has finished (their turn then "
+                            "ends without waiting for end_of_turn_ms); empty: the one `make "
+                            "install` unpacks, if there; 'off': none")
     tts_voice_path: Path | None = Field(None, description="Piper voice (.onnx) to use")
     answer_delay_ms: int = Field(0, ge=0, le=60000, description="ring time before answering")
     rtp_timeout_s: float = Field(60.0, ge=0, description="hang up after this long without "

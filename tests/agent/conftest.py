@@ -139,11 +139,12 @@ StartCall = Callable[..., Call]
 @pytest.fixture
 async def start_call(engines: tuple[WhisperSTT, CachedTTS], executor: ThreadPoolExecutor
                      ) -> AsyncIterator[StartCall]:
-    """``start_call(brain, **session_options)``: a call the session answers at once."""
+    """``start_call(brain, stt=…, **session_options)``: a call the session answers at once
+    (with the module's Whisper unless ``stt`` is given)."""
     calls: list[Call] = []
 
     def start(brain: Brain, **options: Any) -> Call:
-        stt, tts = engines
+        stt, tts = options.pop("stt", engines[0]), engines[1]
         leg = MemoryLeg(CallInfo(uuid.uuid4().hex, "memory", "outbound", "atende", "ana"))
         record = Record()
         session = AgentSession(leg, brain, stt, tts, executor, observer=record, **options)

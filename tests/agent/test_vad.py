@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from atende.agent.vad import Endpointer, SpeechStarted, TurnEnded, VadConfig, rms_dbfs
+from atende.agent.vad import (
+    Endpointer,
+    Paused,
+    SpeechStarted,
+    TurnEnded,
+    VadConfig,
+    rms_dbfs,
+)
 from atende.media.audio import FRAME_BYTES, FRAME_SAMPLES
 
 LOUD = (np.random.default_rng(1).normal(0, 4000, FRAME_SAMPLES)).astype(np.int16).tobytes()
@@ -60,6 +67,42 @@ def test_max_turn_length_forces_an_end() -> None:
     ep = Endpointer(VadConfig(start_ms=60, end_ms=300, max_turn_ms=1000), energy)
     events = feed(ep, "s" * 80)
     assert [type(e) for _, e in events][:2] == [SpeechStarted, TurnEnded]
+
+
+def test_a_pause_is_reported_once_and_a_final_one_ends_the_turn_there() -> None:
+    ep = Endpointer(VadConfig(start_ms=60, end_ms=600, pause_ms=200), energy)
+    events = feed(ep, "s" * 20 + "." * 10)
+    assert [type(e) for _, e in events] == [SpeechStarted, Paused]
+    t_pause, pause = events[1]
+    assert isinstance(pause, Paused)
+    assert t_pause == pytest.approx(pause.end_at + 10 * 0.02)  # 200 ms after the last voice
+    assert len(pause.audio) >= 30 * FRAME_BYTES  # the turn so far, the pause included
+    ended = ep.end_turn(pause)  # judged final: no 600 ms wait
+    assert isinstance(ended, TurnEnded) and ended.end_at == pause.end_at
+    assert ended.audio == pause.audio
+    assert not ep.in_speech and ep.end_turn(pause) is None  # once
+    assert feed(ep, "." * 40, t0=1.0) == []  # and the full silence ends nothing more
+
+
+def test_a_pause_spoken_over_cannot_end_the_turn() -> None:
+    ep = Endpointer(VadConfig(start_ms=60, end_ms=600, pause_ms=200), energy)
+    events = feed(ep, "s" * 20 + "." * 10 + "s" * 5 + "." * 5)
+    first = events[1][1]
+    assert isinstance(first, Paused)
+    assert ep.end_turn(first) is None and ep.in_speech  # the caller went on
+    events = feed(ep, "." * 30, t0=1.0)  # a second pause, then the full silence
+    kinds = [type(e) for _, e in events]
+    assert kinds == [Paused, TurnEnded]
+    assert events[0][1].seq != first.seq  # type: ignore[union-attr]
+
+
+def test_no_pauses_unless_asked_nor_shorter_than_a_turn() -> None:
+    plain = Endpointer(VadConfig(start_ms=60, end_ms=300), energy)
+    assert [type(e) for _, e in feed(plain, "s" * 20 + "." * 20)] == [SpeechStarted,
+                                                                       TurnEnded]
+    short = Endpointer(VadConfig(start_ms=60, end_ms=600, pause_ms=200, min_turn_ms=200),
+                       energy)
+    assert [type(e) for _, e in feed(short, "sss" + "." * 40)] == [SpeechStarted]
 
 
 def test_webrtc_classifier_ignores_digital_silence() -> None:

@@ -128,7 +128,8 @@ def session_for(a: AssistantProfile, leg: CallLeg, rules: RuleSet,
             opening=opening, opening_cause=cause,
             cloud_stt=providers.transcriber(a.stt) if a.stt else None,
             cloud_tts=providers.cloud_voice(a.tts) if a.tts else None,
-            hold_music=music_for(a.hold_music))
+            hold_music=music_for(a.hold_music),
+            turn_detector=providers.turn if turns.end_of_turn_model else None)
 
     closed = after_hours(a, now) if inbound else None
     if closed is not None:

@@ -27,6 +27,7 @@ class TurnTaking:
     end_of_turn_ms: int = VadConfig.end_ms
     vad_aggressiveness: int = VadConfig.aggressiveness
     max_call_seconds: int | None = None
+    end_of_turn_model: bool = False  # a pause the model judges final ends the turn early
     policy: TurnPolicy = field(default_factory=TurnPolicy)  # barge-in, backchannels, silence
 
     @classmethod

@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncGenerator
 from concurrent.futures import Executor
 from contextlib import aclosing
+from dataclasses import replace
 
 from atende.agent.actions import Brain, LegActions, Speech
 from atende.agent.fallback import Fallback, MessageTaker, fallback_speech
@@ -25,7 +26,7 @@ from atende.agent.speaking import Speaker
 from atende.agent.turn_policy import SilenceWatch, TurnPolicy
 from atende.agent.turns import CallReport, SessionObserver, Turn
 from atende.agent.utterance import Utterance, heard_before, sentences
-from atende.agent.vad import Endpointer, SpeechStarted, TurnEnded, VadConfig
+from atende.agent.vad import Endpointer, Paused, SpeechStarted, TurnEnded, VadConfig
 from atende.agent.voicemail import Human, LeaveMessage, Machine, VoicemailDetector
 from atende.aio import BackgroundTasks
 from atende.channels.leg import (
@@ -42,8 +43,11 @@ from atende.media.music import default_hold_music
 from atende.providers.errors import ProviderError
 from atende.providers.stt.base import CloudTranscriber, SpeechToText, TranscriptStream
 from atende.providers.tts.base import CachedStream, CachedTTS
+from atende.providers.turn.base import TurnDetector
 
 log = logging.getLogger(__name__)
+
+PAUSE_MS = 200  # silence after which the turn's text is guessed and the turn judged
 
 
 class AgentSession:
@@ -59,7 +63,8 @@ class AgentSession:
                  opening: Speech | None = None, opening_cause: str = "closed",
                  cloud_stt: CloudTranscriber | None = None,
                  cloud_tts: CachedStream | None = None,
-                 hold_music: bytes | None = None) -> None:
+                 hold_music: bytes | None = None,
+                 turn_detector: TurnDetector | None = None) -> None:
         self.leg = leg
         self.brain = brain
         self.executor = executor
@@ -70,7 +75,12 @@ class AgentSession:
         self.hearing = Hearing(stt, executor, self.report, cloud_stt)
         self.speaker = Speaker(tts, executor, self.report, cloud_tts)
         self.hold = HoldMusic(leg, hold_music or default_hold_music(), self.report)
-        self.endpointer = endpointer or Endpointer(vad)
+        # Pauses are when the local recogniser starts guessing the turn's text and, with an
+        # end-of-turn model, when it may judge the caller done (the turn then ends there;
+        # the full end-of-turn silence still ends the turns it does not).
+        self.turn_detector = turn_detector
+        self.endpointer = endpointer or Endpointer(replace(vad or VadConfig(),
+                                                           pause_ms=PAUSE_MS))
         self.fallback = fallback or Fallback()
         self.policy = policy or TurnPolicy()
         self.screen = voicemail  # listening for a machine before greeting; None once done
@@ -196,6 +206,10 @@ class AgentSession:
             if isinstance(vev, SpeechStarted):
                 self.silence.restart()
                 self.hearing.started(self.endpointer.turn_audio)
+            elif isinstance(vev, Paused):
+                self.hearing.paused(vev)
+                if self.turn_detector is not None:
+                    self._think_tasks.spawn(self._judge(vev))
             else:
                 turn_ended = True
                 self._on_turn_ended(vev)
@@ -250,13 +264,26 @@ class AgentSession:
             text = f"{p.reprompt} {self._question}" if self._question else p.reprompt
             self._start_speaking(sentences(text), None, reply=False)
 
+    async def _judge(self, pause: Paused) -> None:
+        """End the turn at ``pause`` if the end-of-turn model hears the caller done."""
+        detector = self.turn_detector
+        if detector is None:
+            return
+        loop = asyncio.get_running_loop()
+        # Not the recognisers' executor: a verdict must not queue behind transcriptions.
+        done = await loop.run_in_executor(None, detector.complete, pause.audio)
+        ev = self.endpointer.end_turn(pause) if done and not self.leg.ended else None
+        if ev is not None:
+            log.debug("call %s: the end-of-turn model ended the turn", self.leg.info.id)
+            self._on_turn_ended(ev)
+
     def _on_turn_ended(self, ev: TurnEnded) -> None:
         self._think_tasks.spawn(self._respond(ev, self.hearing.ended()))
 
     async def _respond(self, ev: TurnEnded, stream: TranscriptStream | None) -> None:
         loop = asyncio.get_running_loop()
         t0 = loop.time()
-        text = await self.hearing.transcribe(stream, ev.audio)
+        text = await self.hearing.transcribe(stream, ev)
         stt_ms = int((loop.time() - t0) * 1000)
         if self.leg.ended:
             return

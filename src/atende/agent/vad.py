@@ -4,6 +4,10 @@ A frame classifier (webrtcvad by default) says speech or not; the endpointer tur
 turn events with hysteresis: speech starts after ``start_ms`` of mostly-voiced frames, a turn
 ends after ``end_ms`` of silence. The audio of the turn includes ``preroll_ms`` before onset so
 the recogniser hears the first syllable.
+
+With ``pause_ms`` set, a shorter silence is reported as a pause: whoever can tell from the
+audio that the caller has finished (an end-of-turn model) may end the turn there with
+``end_turn`` instead of waiting for ``end_ms``; a pause the caller speaks after is void.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ class VadConfig:
     min_turn_ms: int = 200  # shorter bursts are clicks and coughs
     max_turn_ms: int = 30_000
     energy_floor_dbfs: float = -50.0
+    pause_ms: int | None = None  # silence reported as a Paused event (None: none)
 
 
 @dataclass(frozen=True)
@@ -48,7 +53,17 @@ class TurnEnded:
     end_at: float  # arrival time of the last voiced frame
 
 
-VadEvent = SpeechStarted | TurnEnded
+@dataclass(frozen=True)
+class Paused:
+    """The caller has been silent ``pause_ms``: the turn may be over."""
+
+    audio: bytes  # the turn so far, the pause included
+    onset_at: float
+    end_at: float  # arrival time of the last voiced frame
+    seq: int  # which pause: ``end_turn`` takes it, and refuses one spoken over since
+
+
+VadEvent = SpeechStarted | TurnEnded | Paused
 
 
 def rms_dbfs(frame: bytes) -> float:
@@ -85,6 +100,9 @@ class Endpointer:
         self._window: deque[tuple[bool, float, bytes]] = deque(
             maxlen=max(self._start_frames + 2, c.preroll_ms // FRAME_MS))
         self._end_frames = max(1, c.end_ms // FRAME_MS)
+        pause = None if c.pause_ms is None else max(1, c.pause_ms // FRAME_MS)
+        self._pause_frames = pause if pause is not None and pause < self._end_frames else None
+        self._pauses = 0
         self.in_speech = False
         self._turn: bytearray = bytearray()
         self._onset = 0.0
@@ -138,10 +156,25 @@ class Endpointer:
             self._silent_run += 1
         turn_ms = len(self._turn) * 1000 // (SAMPLE_RATE * 2)
         if self._silent_run >= self._end_frames or turn_ms >= self.config.max_turn_ms:
-            self.in_speech = False
-            audio, self._turn = bytes(self._turn), bytearray()
-            self._silent_run = 0
-            if self._voiced_ms < self.config.min_turn_ms:
-                return []
-            return [TurnEnded(audio, self._onset, self._last_voiced)]
+            ended = self._end()
+            return [ended] if ended is not None else []
+        if self._silent_run == self._pause_frames and \
+                self._voiced_ms >= self.config.min_turn_ms:
+            self._pauses += 1
+            return [Paused(bytes(self._turn), self._onset, self._last_voiced, self._pauses)]
         return []
+
+    def end_turn(self, pause: Paused) -> TurnEnded | None:
+        """End the turn at ``pause`` (judged final), unless the caller has spoken since."""
+        if not self.in_speech or pause.seq != self._pauses or \
+                self._pause_frames is None or self._silent_run < self._pause_frames:
+            return None
+        return self._end()
+
+    def _end(self) -> TurnEnded | None:
+        self.in_speech = False
+        audio, self._turn = bytes(self._turn), bytearray()
+        self._silent_run = 0
+        if self._voiced_ms < self.config.min_turn_ms:
+            return None
+        return TurnEnded(audio, self._onset, self._last_voiced)

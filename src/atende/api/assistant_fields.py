@@ -104,6 +104,11 @@ class TurnTakingIn(BaseModel):
                                 description="caller silence that ends their turn")
     vad_aggressiveness: int = Field(VadConfig.aggressiveness, ge=0, le=3,
                                     description="0 hears the most as speech")
+    end_of_turn_model: StrictBool = Field(
+        False, description="let the end-of-turn model (Smart Turn v3, offline) end the "
+        "caller's turn 200 ms into a pause it judges final instead of after end_of_turn_ms "
+        "of silence (otherwise end_of_turn_ms applies). Off by default: on phone audio it "
+        "takes some pauses mid-sentence for the end (docs/performance.md)")
     max_call_seconds: int | None = Field(None, ge=10, le=86400)
     min_barge_in_ms: int = Field(TurnPolicy.min_barge_in_ms, ge=60, le=2000,
                                  description="caller speech that stops the assistant")

@@ -18,6 +18,7 @@ from atende.providers import cloud_speech
 from atende.providers.speech import SpeechSettings
 from atende.providers.stt.base import CloudTranscriber, SpeechToText
 from atende.providers.tts.base import CachedStream, CachedTTS, TextToSpeech
+from atende.providers.turn.base import TurnDetector
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,9 @@ class ProviderRegistry:
     and cloud engines by name."""
 
     def __init__(self, stt: SpeechToText, default_piper: Path | None = None,
-                 egress: EgressPolicy | None = None) -> None:
+                 egress: EgressPolicy | None = None, turn: TurnDetector | None = None) -> None:
         self.stt = stt
+        self.turn = turn  # the end-of-turn model, if there is one
         self.default_piper = default_piper
         self._voices: dict[str, CachedTTS] = {}
         # Cloud voices by their settings (key included: a changed key is a new entry), so

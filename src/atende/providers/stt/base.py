@@ -15,6 +15,11 @@ class SpeechToText(Protocol):
         """Text of one utterance of 16 kHz mono int16 PCM."""
         ...
 
+    def transcribe_if_idle(self, pcm16k: bytes) -> str | None:
+        """The same, or None at once when the engine is busy: for guesses that are not
+        worth making another caller wait."""
+        ...
+
 
 class TranscriptStream(Protocol):
     """One caller turn on its way to a cloud recogniser, opened when the caller starts

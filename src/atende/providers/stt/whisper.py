@@ -50,12 +50,23 @@ class WhisperSTT:
         log.info("whisper model loaded from %s", path)
 
     def transcribe(self, pcm16k: bytes) -> str:
+        with self._lock:
+            return self._run(pcm16k)
+
+    def transcribe_if_idle(self, pcm16k: bytes) -> str | None:
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            return self._run(pcm16k)
+        finally:
+            self._lock.release()
+
+    def _run(self, pcm16k: bytes) -> str:
         audio = np.frombuffer(pcm16k, dtype=np.int16).astype(np.float32) / 32768.0
         if audio.size < 1600:
             return ""
-        with self._lock:
-            segments, _ = self._model.transcribe(
-                audio, language=self.language, beam_size=self.beam_size,
-                without_timestamps=True, condition_on_previous_text=False, vad_filter=False,
-            )
-            return " ".join(s.text.strip() for s in segments).strip()
+        segments, _ = self._model.transcribe(
+            audio, language=self.language, beam_size=self.beam_size,
+            without_timestamps=True, condition_on_previous_text=False, vad_filter=False,
+        )
+        return " ".join(s.text.strip() for s in segments).strip()

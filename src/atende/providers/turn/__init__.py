@@ -1,0 +1,1 @@
+"""End-of-turn models: whether a pause ends the caller's turn."""
