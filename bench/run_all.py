@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-BENCHES = ["sip_parse.py", "sip_timers.py", "sip_calls.py", "media_calls.py", "agent_latency.py",
-           "agent_overhead.py", "freeswitch_latency.py"]
+BENCHES = ["sip_parse.py", "sip_timers.py", "sip_calls.py", "sip_load.py", "media_calls.py",
+           "agent_latency.py", "agent_overhead.py", "freeswitch_latency.py"]
 
 if __name__ == "__main__":
     failed = 0

@@ -70,7 +70,6 @@ from atende.media.audio import wav
 from atende.media.endpoint import PortAllocator
 from atende.providers.registry import ProviderRegistry
 from atende.providers.stt.whisper import WhisperSTT
-from atende.providers.turn.smart_turn import turn_model
 from atende.store import apikeys
 from atende.store.db import Store
 from atende.store.secrets import SecretBox
@@ -143,9 +142,8 @@ class Atende:
         stt = await loop.run_in_executor(self.executor, lambda: WhisperSTT(
             s.stt_model_path, s.stt_language, beam_size=s.stt_beam_size,
             cpu_threads=max(1, s.model_threads // s.stt_workers), workers=s.stt_workers))
-        turn = await loop.run_in_executor(self.executor, turn_model, s.turn_model)
         egress = EgressPolicy(s.allow_private_urls)
-        providers = ProviderRegistry(stt, s.tts_voice_path, egress, turn)
+        providers = ProviderRegistry(stt, s.tts_voice_path, egress, s.turn_model)
         box = SecretBox.from_settings(s.secret_key, s.data_dir)
         self.trunks = TrunkManager(self.ua, box)
         rtp_ports = PortAllocator(s.rtp_port_min, s.rtp_port_max)

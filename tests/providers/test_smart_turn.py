@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from atende.providers.registry import ProviderRegistry
 from atende.providers.tts.piper import PiperTTS
 from atende.providers.turn.smart_turn import SmartTurn, bundled_path, turn_model
 
@@ -45,3 +46,33 @@ def test_off_none_or_a_missing_file(tmp_path: Path, caplog: pytest.LogCaptureFix
     with caplog.at_level(logging.WARNING):
         assert turn_model("", bundled=tmp_path / "absent.onnx") is None  # not unpacked
     assert "make install" in caplog.text
+
+
+class NoSpeech:
+    """A recogniser the registry holds but these tests never use."""
+
+    name = "none"
+
+    def transcribe(self, pcm16k: bytes) -> str:
+        return ""
+
+    def transcribe_if_idle(self, pcm16k: bytes) -> str | None:
+        return ""
+
+
+async def test_the_registry_loads_the_model_once_for_the_assistants_that_use_it(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    providers = ProviderRegistry(NoSpeech(), turn_model="")
+    try:
+        assert providers.turn is None  # nothing loaded for assistants that do not use it
+        model = providers.load_turn_model()
+        assert isinstance(model, SmartTurn) and providers.load_turn_model() is model
+    finally:
+        await providers.close()
+    missing = ProviderRegistry(NoSpeech(), turn_model=str(tmp_path / "gone.onnx"))
+    try:
+        with caplog.at_level(logging.ERROR):
+            assert missing.load_turn_model() is None  # the calls go on, on silence
+        assert "gone.onnx" in caplog.text
+    finally:
+        await missing.close()

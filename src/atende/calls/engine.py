@@ -79,10 +79,13 @@ class CallEngine:
             await self.prepare_assistant(a)
 
     async def prepare_assistant(self, a: models.Assistant) -> None:
-        """Load the assistant's voice and synthesise its greeting (when it is the same on
-        every call). ValueError: the voice is unknown."""
+        """Load the assistant's voice (and the end-of-turn model, if it uses it) and
+        synthesise its greeting (when it is the same on every call). ValueError: the voice
+        is unknown."""
         loop = asyncio.get_running_loop()
         voice = await loop.run_in_executor(self.executor, self.providers.load_voice, a.voice)
+        if (a.conversation or {}).get("end_of_turn_model"):
+            await loop.run_in_executor(self.executor, self.providers.load_turn_model)
         text = render(a.greeting, {}) if a.greeting else RuleSet.from_dict(a.rules).greeting
         if text and "{" not in text:
             await loop.run_in_executor(self.executor, voice.prepare, text)

@@ -8,6 +8,7 @@ barge-in then threw away unheard. Telephony needs neither its steepness nor its 
 
 from __future__ import annotations
 
+from functools import lru_cache
 from math import gcd
 
 import numpy as np
@@ -24,6 +25,18 @@ def _lowpass(length: int, cutoff: float, gain: float) -> npt.NDArray[np.float64]
                       dtype=np.float64)
 
 
+@lru_cache(maxsize=32)
+def _polyphase(up: int, down: int) -> npt.NDArray[np.float64]:
+    """The filter for L/M = ``up``/``down``, one row per phase: the taps that meet input
+    samples at upsampled offset p. Made once per ratio (every call needs the same few, and
+    a Kaiser window of thousands of taps costs more than a call's setup), never written."""
+    # Pass band to 0.92 of the lower Nyquist: the transition band sits above speech.
+    h = _lowpass(TAPS_PER_PHASE * up, 0.46 / max(up, down), float(up))
+    phases = np.stack([h[p::up] for p in range(up)])
+    phases.setflags(write=False)
+    return phases
+
+
 class StreamResampler:
     """int16 mono PCM bytes in at one rate, out at another (rational ratio L/M), keeping
     the filter's state across chunks so 20 ms frames join without clicks. Every frame gives
@@ -34,11 +47,7 @@ class StreamResampler:
         self.out_rate = out_rate
         g = gcd(in_rate, out_rate)
         self._up, self._down = out_rate // g, in_rate // g
-        length = TAPS_PER_PHASE * self._up
-        # Pass band to 0.92 of the lower Nyquist: the transition band sits above speech.
-        h = _lowpass(length, 0.46 / max(self._up, self._down), float(self._up))
-        # Phase p of the filter: the taps that meet input samples at upsampled offset p.
-        self._phases = np.stack([h[p::self._up] for p in range(self._up)])
+        self._phases = _polyphase(self._up, self._down)
         self._taps = self._phases.shape[1]
         self.reset()
 

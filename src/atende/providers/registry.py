@@ -51,9 +51,11 @@ class ProviderRegistry:
     and cloud engines by name."""
 
     def __init__(self, stt: SpeechToText, default_piper: Path | None = None,
-                 egress: EgressPolicy | None = None, turn: TurnDetector | None = None) -> None:
+                 egress: EgressPolicy | None = None, turn_model: str = "off") -> None:
         self.stt = stt
-        self.turn = turn  # the end-of-turn model, if there is one
+        self._turn_model = turn_model  # ATENDE_TURN_MODEL
+        self._turn_loaded = False
+        self.turn: TurnDetector | None = None  # the end-of-turn model, once an assistant
         self.default_piper = default_piper
         self._voices: dict[str, CachedTTS] = {}
         # Cloud voices by their settings (key included: a changed key is a new entry), so
@@ -71,6 +73,21 @@ class ProviderRegistry:
         if spec not in self._voices:
             self._voices[spec] = CachedTTS(_load_tts(spec, self.default_piper))
         return self._voices[spec]
+
+    def load_turn_model(self) -> TurnDetector | None:
+        """Load (once) the end-of-turn model, for an assistant that uses it: at start-up or
+        when the assistant is saved, never while a call waits. None when there is none
+        (then its turns end after their silence)."""
+        if not self._turn_loaded:
+            from atende.providers.turn.smart_turn import turn_model
+
+            self._turn_loaded = True
+            try:
+                self.turn = turn_model(self._turn_model)
+            except (OSError, RuntimeError) as exc:  # a file missing or not a model
+                log.error("end-of-turn model %s: %s; turns end after their silence",
+                          self._turn_model, exc)
+        return self.turn
 
     def cloud_voice(self, settings: SpeechSettings) -> CachedStream:
         voice = self._cloud.pop(settings, None) or CachedStream(

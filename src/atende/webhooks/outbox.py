@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from atende import __version__
 from atende.aio import WakeableLoop, seconds_until
@@ -83,9 +83,9 @@ def finish_call(call_id: str, now: datetime, **values: Any) -> Callable[[Session
     transaction, so a crash can lose neither one without the other."""
 
     def fn(s: Session) -> None:
-        call = s.scalars(select(Call).where(Call.id == call_id)
-                         .options(selectinload(Call.turns),
-                                  selectinload(Call.attempt_log))).first()
+        # By primary key: found without a query when the call was written in the same
+        # transaction; its turns and attempts are read only for a result to deliver.
+        call = s.get(Call, call_id)
         if call is None:
             return
         for key, value in values.items():

@@ -1,0 +1,168 @@
+"""Signalling under load with the caller in another process, as issue 17 measures it: SIPp
+(Debian's sip-tester, its built-in `uac` scenario: INVITE → 100/180 → 200 → ACK → BYE →
+200, no media) against `atende serve` started here with its defaults, except that the
+per-address rate limit and the call limit are lifted (they would refuse a load generator
+long before atende runs out of breath) and it keeps its data in a temporary folder.
+
+Rates go up step by step until fewer than 99.9 % of calls succeed. Per step: calls/s
+offered and completed, success, INVITE → 200 p50/p95 (SIPp's own timing), atende's CPU
+seconds per 1,000 calls (from /proc, its process only), its RSS, and the load average.
+`python bench/sip_load.py [seconds per step] [first rate]`."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+@dataclass
+class Step:
+    rate: int
+    calls: int
+    ok: int
+    wall_s: float
+    cpu_s: float
+    setup_ms: list[float]
+    rss_mb: float
+    load: float
+
+    @property
+    def success(self) -> float:
+        return self.ok / max(1, self.calls)
+
+    def line(self) -> str:
+        p50, p95 = (np.percentile(self.setup_ms, q) if self.setup_ms else float("nan")
+                    for q in (50, 95))
+        return (f"{self.rate:>6} | {self.ok / self.wall_s:>8.0f} | {self.success:>8.2%} | "
+                f"{p50:>6.1f} / {p95:>6.1f} ms | {self.cpu_s * 1000 / max(1, self.ok):>8.2f} | "
+                f"{self.rss_mb:>6.0f} MB | {self.load:>4.2f}")
+
+
+class Atende:
+    """`atende serve` in a process of its own."""
+
+    def __init__(self, folder: Path) -> None:
+        self.sip_port = free_port(socket.SOCK_DGRAM)
+        self.api_port = free_port()
+        env = {**os.environ, "ATENDE_DATA_DIR": str(folder / "data"),
+               "ATENDE_BIND": "127.0.0.1", "ATENDE_SIP_PORT": str(self.sip_port),
+               "ATENDE_SIP_TLS_PORT": "0", "ATENDE_API_PORT": str(self.api_port),
+               "ATENDE_ESL_SERVER_PORT": "0", "ATENDE_LOG_LEVEL": "warning",
+               "ATENDE_MAX_CALLS": "100000", "ATENDE_SIP_RATE_PER_S": "1000000",
+               "ATENDE_RTP_PORT_MIN": "30000", "ATENDE_RTP_PORT_MAX": "49999"}
+        self.log = (folder / "atende.log").open("wb")
+        self.proc = subprocess.Popen([sys.executable, "-m", "atende", "serve"], env=env,
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.api_port}/health").status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"atende exited: see {self.log.name}")
+            time.sleep(0.3)
+        raise RuntimeError("atende did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(30)
+        self.log.close()
+
+
+def sipp_step(atende: Atende, rate: int, seconds: float, folder: Path) -> Step:
+    calls = max(1, int(rate * seconds))
+    pid = atende.proc.pid
+    cpu0, t0 = cpu_seconds(pid), time.monotonic()
+    stat = folder / f"stat-{rate}.csv"
+    run = subprocess.run(
+        ["sipp", "-sn", "uac", "-s", "assistant", f"127.0.0.1:{atende.sip_port}",
+         "-i", "127.0.0.1", "-p", str(free_port(socket.SOCK_DGRAM)),
+         "-mi", "127.0.0.1", "-mp", str(free_port(socket.SOCK_DGRAM)),
+         "-r", str(rate), "-m", str(calls), "-l", str(max(100, rate * 10)), "-d", "0",
+         "-recv_timeout", "5000", "-timeout", f"{seconds * 3 + 20:.0f}s", "-nostdin",
+         "-trace_stat", "-stf", str(stat), "-fd", "1",
+         "-trace_rtt", "-rtt_freq", "1"],
+        cwd=folder, capture_output=True, timeout=seconds * 3 + 60)
+    wall, cpu = time.monotonic() - t0, cpu_seconds(pid) - cpu0
+    rows = list(csv.DictReader(stat.open(), delimiter=";"))
+    last = rows[-1] if rows else {}
+    ok = int(last.get("SuccessfulCall(C)", 0))
+    failed = int(last.get("FailedCall(C)", 0))
+    setup = []
+    for rtt in folder.glob("*_rtt.csv"):
+        for row in csv.reader(rtt.open(), delimiter=";"):
+            if len(row) >= 2 and row[1].replace(".", "", 1).isdigit():
+                setup.append(float(row[1]))
+        rtt.unlink()
+    if run.returncode not in (0, 1):
+        print(run.stdout.decode(errors="replace")[-2000:], run.stderr.decode()[-2000:])
+    return Step(rate, max(calls, ok + failed), ok, wall, cpu, setup, rss_mb(pid),
+                os.getloadavg()[0])
+
+
+def main() -> None:
+    if shutil.which("sipp") is None:
+        sys.exit("SIPp is not installed: `make bench` installs Debian's sip-tester")
+    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 5.0
+    rate = int(sys.argv[2]) if len(sys.argv) > 2 else 25
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        atende = Atende(folder)
+        try:
+            idle_rss = rss_mb(atende.proc.pid)
+            print(f"atende RSS after start-up: {idle_rss:.0f} MB")
+            print("  rate | calls/s | success  |  INVITE→200 p50 / p95  | CPU-s/1000 |"
+                  "    RSS | load")
+            best = None
+            while True:
+                step = sipp_step(atende, rate, seconds, folder)
+                print(step.line(), flush=True)
+                if step.success < 0.999:
+                    break
+                best = step
+                rate *= 2
+            time.sleep(5)  # the last calls end, lingering transactions expire
+            print(f"RSS 5 s after the last step: {rss_mb(atende.proc.pid):.0f} MB")
+            if best is not None:
+                print(f"highest rate at ≥ 99.9 % success: {best.rate} calls/s offered, "
+                      f"{best.ok / best.wall_s:.0f} completed per second")
+        finally:
+            atende.stop()
+
+
+if __name__ == "__main__":
+    main()
