@@ -96,6 +96,17 @@ def test_a_pause_spoken_over_cannot_end_the_turn() -> None:
     assert events[0][1].seq != first.seq  # type: ignore[union-attr]
 
 
+def test_a_late_verdict_on_a_pause_of_an_ended_turn_ends_nothing() -> None:
+    ep = Endpointer(VadConfig(start_ms=60, end_ms=600, pause_ms=200, min_turn_ms=200),
+                    energy)
+    events = feed(ep, "s" * 20 + "." * 30)  # paused, then ended by the full silence
+    pause = events[1][1]
+    assert isinstance(pause, Paused) and isinstance(events[2][1], TurnEnded)
+    feed(ep, "sss" + "." * 12, t0=2.0)  # a short new sound: started, never paused
+    assert ep.in_speech and ep.end_turn(pause) is None
+    assert ep.in_speech  # the new speech goes on, to be a turn or a noise by itself
+
+
 def test_no_pauses_unless_asked_nor_shorter_than_a_turn() -> None:
     plain = Endpointer(VadConfig(start_ms=60, end_ms=300), energy)
     assert [type(e) for _, e in feed(plain, "s" * 20 + "." * 20)] == [SpeechStarted,

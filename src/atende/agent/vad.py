@@ -126,6 +126,7 @@ class Endpointer:
         return bytes(self._turn) if self.in_speech else b""
 
     def reset(self) -> None:
+        self._pauses += 1
         self._window.clear()
         self.in_speech = False
         self._turn = bytearray()
@@ -173,6 +174,7 @@ class Endpointer:
 
     def _end(self) -> TurnEnded | None:
         self.in_speech = False
+        self._pauses += 1  # the turn's pauses are void: a late verdict ends nothing more
         audio, self._turn = bytes(self._turn), bytearray()
         self._silent_run = 0
         if self._voiced_ms < self.config.min_turn_ms:
