@@ -6,6 +6,8 @@ from typing import Protocol
 
 
 class TurnDetector(Protocol):
+    """Judges, from the sound of a caller's pause, whether their turn is over."""
+
     name: str
 
     def complete(self, pcm16k: bytes) -> bool:
