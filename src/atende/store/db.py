@@ -173,47 +173,33 @@ class Store:
     def _drain(self) -> None:
         """On the store thread: make the waiting writes, oldest first and many to a
         transaction, until the database is found unreachable (then try again later,
-        backing off)."""
+        backing off). When writes made together fail, they are made again one per
+        transaction: the one that can never be written (a bug, or data the schema
+        refuses) is logged and dropped, and the rest go through."""
+        alone = 0  # writes still to make one per transaction
         while self._backlog:
-            batch = [self._backlog[i] for i in range(min(WRITE_BATCH, len(self._backlog)))]
+            size = 1 if alone else min(WRITE_BATCH, len(self._backlog))
             try:
                 with self.sessions.begin() as session:
-                    for write in batch:
-                        write(session)
-                done = len(batch)
+                    for i in range(size):
+                        self._backlog[i](session)
             except Exception as exc:
                 if unavailable(exc):
                     self._wait_for_database(exc)
                     return
-                done = self._one_by_one(batch)
-                if done < 0:
-                    return
-            for _ in range(done):
+                if size > 1:
+                    alone = size
+                    continue
+                log.exception("a database write failed and is dropped")
+            for _ in range(size):
                 self._backlog.popleft()
+            alone = max(0, alone - size)
         if self.outage is not None:
             log.warning("the database is back: the writes that waited are made")
             self.outage, self._retry_s = None, 0.0
             if self._loop is not None:
                 for callback in self._caught_up:
                     self._loop.call_soon_threadsafe(callback)
-
-    def _one_by_one(self, batch: list[Callable[[Session], object]]) -> int:
-        """Make ``batch``'s writes a transaction each, when together they failed: the one
-        that can never be written (a bug, or data the schema refuses) is logged and
-        dropped, and the rest go through. How many are done; -1 when the database went
-        away meanwhile."""
-        for i, write in enumerate(batch):
-            try:
-                with self.sessions.begin() as session:
-                    write(session)
-            except Exception as exc:
-                if unavailable(exc):
-                    for _ in range(i):
-                        self._backlog.popleft()
-                    self._wait_for_database(exc)
-                    return -1
-                log.exception("a database write failed and is dropped")
-        return len(batch)
 
     def _wait_for_database(self, exc: BaseException) -> None:
         first = self.outage is None
