@@ -55,7 +55,7 @@ class ProviderRegistry:
         self.stt = stt
         self._turn_model = turn_model  # ATENDE_TURN_MODEL
         self._turn_loaded = False
-        self.turn: TurnDetector | None = None  # the end-of-turn model, once an assistant
+        self.turn: TurnDetector | None = None  # the end-of-turn model, once one uses it
         self.default_piper = default_piper
         self._voices: dict[str, CachedTTS] = {}
         # Cloud voices by their settings (key included: a changed key is a new entry), so
