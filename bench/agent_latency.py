@@ -150,10 +150,10 @@ async def main() -> None:
     stt.transcribe(bytes(32000))
     phrases = [phone_quality(tts.inner.synthesize(p)) for p in PHRASES]
     model = turn_model("")
-    for label, detector in (("600 ms end-of-turn silence", None),
-                            ("end-of-turn model", model)):
-        if label != "600 ms end-of-turn silence" and detector is None:
-            continue
+    settings: list[tuple[str, TurnDetector | None]] = [("600 ms end-of-turn silence", None)]
+    if model is not None:
+        settings.append(("end-of-turn model", model))
+    for label, detector in settings:
         greetings: list[float] = []
         turns: list[float] = []
         heard = Heard()

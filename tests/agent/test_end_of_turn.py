@@ -17,7 +17,7 @@ from atende.media.audio import FRAME_BYTES
 from atende.providers.stt.whisper import WhisperSTT
 from atende.providers.tts.base import CachedTTS
 from atende.providers.turn.smart_turn import SmartTurn, bundled_path
-from tests.agent.conftest import StartCall, wait_for
+from tests.agent.conftest import Call, StartCall, wait_for
 
 
 class Counted:
@@ -59,11 +59,9 @@ def trimmed(pcm: bytes) -> bytes:
     return samples[loud[0]:loud[-1] + 1].tobytes()
 
 
-async def caller_turn(call: object) -> str:
-    record = call.record  # type: ignore[attr-defined]
-    await wait_for(lambda: bool(record.said("caller")))
-    text: str = record.said("caller")[0]
-    return text
+async def caller_turn(call: Call) -> str:
+    await wait_for(lambda: bool(call.record.said("caller")))
+    return call.record.said("caller")[0]
 
 
 async def test_the_text_guessed_in_the_pause_is_the_turns_when_nothing_follows(
@@ -89,12 +87,12 @@ async def test_words_after_a_pause_are_heard_with_the_rest(
     assert len(call.record.said("caller")) == 1
 
 
-async def reply_delay(call: object, pcm: bytes) -> float:
+async def reply_delay(call: Call, pcm: bytes) -> float:
     """Seconds from the end of the caller's speech to the assistant's first reply frame."""
-    leg = call.leg  # type: ignore[attr-defined]
-    await call.greeting_heard()  # type: ignore[attr-defined]
+    leg = call.leg
+    await call.greeting_heard()
     sent_before = len(leg.sent)
-    end = await call.say(pcm)  # type: ignore[attr-defined]
+    end = await call.say(pcm)
     await wait_for(lambda: any(t > end for t, _ in leg.sent[sent_before:]), 15)
     return float(min(t for t, _ in leg.sent[sent_before:] if t > end) - end)
 

@@ -31,8 +31,8 @@ def bundled_path() -> Path:
 
 
 class SmartTurn:
-    """Whether a pause ends the caller's turn. ``complete`` is CPU work of a few tens of
-    milliseconds: call it from a worker thread."""
+    """Whether a pause ends the caller's turn. ``complete`` is CPU work of about 0.1 s on
+    two cores: call it from a worker thread."""
 
     name = "smart-turn"
 
