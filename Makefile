@@ -54,8 +54,9 @@ lint: install-test
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/mypy src
 
+# In-process tests run numpy as `atende serve` does: one BLAS thread (see cli serve).
 test: lint
-	$(VENV)/bin/pytest -q --durations=20
+	OPENBLAS_NUM_THREADS=1 $(VENV)/bin/pytest -q --durations=20
 
 bench: install-test debs-bench
 	$(PY) bench/run_all.py

@@ -15,7 +15,8 @@ if __name__ == "__main__":
     failed = 0
     for name in BENCHES:
         print(f"\n== {name}", flush=True)
-        # The repository root on the path: benchmarks reuse the tests' SIP client.
-        env = {**os.environ, "PYTHONPATH": str(HERE.parent)}
+        # The repository root on the path: benchmarks reuse the tests' SIP client. The
+        # in-process ones run numpy as `atende serve` does, with one BLAS thread.
+        env = {"OPENBLAS_NUM_THREADS": "1", **os.environ, "PYTHONPATH": str(HERE.parent)}
         failed |= subprocess.call([sys.executable, str(HERE / name)], cwd=HERE.parent, env=env)
     sys.exit(failed)

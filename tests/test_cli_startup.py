@@ -57,3 +57,19 @@ def test_keys_can_be_made_before_the_server_first_ran(tmp_path: Path) -> None:
                             env=env)
     assert failed.returncode == 1 and "Traceback" not in failed.stderr
     assert failed.stderr.startswith("cannot use atende's database (postgresql)")
+
+
+def test_the_server_runs_numpy_with_one_blas_thread() -> None:
+    # `serve` sets it before anything loads numpy (which reads it only then); invalid
+    # settings make it stop right after.
+    code = ("from atende.cli import app\n"
+            "try:\n    app(['serve'])\nexcept SystemExit:\n    pass\n"
+            "import os\nprint('BLAS:' + os.environ.get('OPENBLAS_NUM_THREADS', ''))")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    r = subprocess.run([sys.executable, "-c", f"import sys\n{code}\n"
+                        "print('NUMPY:' + str('numpy' in sys.modules))"],
+                       capture_output=True, text=True, timeout=60,
+                       env={**env, "ATENDE_SIP_PORT": "not-a-port"})
+    assert "invalid settings" in r.stderr
+    assert "BLAS:1" in r.stdout.splitlines()
+    assert "NUMPY:False" in r.stdout.splitlines()

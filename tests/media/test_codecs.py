@@ -87,3 +87,15 @@ def test_a_lost_opus_packet_is_recovered_from_the_next_ones_fec() -> None:
 def test_other_codecs_conceal_a_loss_with_silence() -> None:
     for name in ("PCMU", "PCMA", "G722"):
         assert codec_for(name).conceal(b"\xff" * 160, 160) == bytes(320)
+
+
+@pytest.mark.parametrize("name", ["PCMU", "PCMA"])
+def test_g711_rows_at_once_equal_one_at_a_time(name: str) -> None:
+    from atende.media import g711
+
+    pcm = np.random.default_rng(3).integers(-32768, 32767, (6, 160)).astype(np.int16)
+    rows = g711.encode_rows(pcm, name)
+    assert [r.tobytes() for r in rows] == [g711.encode(p, name) for p in pcm]
+    back = g711.decode_rows(rows, name)
+    assert all(np.array_equal(b, g711.decode(r.tobytes(), name))
+               for b, r in zip(back, rows, strict=True))

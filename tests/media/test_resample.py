@@ -73,3 +73,27 @@ def test_flush_gives_the_tail_and_reset_forgets() -> None:
     rs.process(x.tobytes())
     rs.reset()
     assert not np.any(np.frombuffer(rs.process(bytes(960)), np.int16))
+
+
+@pytest.mark.parametrize(("a", "b"), [(16000, 8000), (8000, 16000)])
+def test_streams_resampled_together_equal_each_alone(a: int, b: int) -> None:
+    rng = np.random.default_rng(7)
+    alone = [StreamResampler(a, b) for _ in range(5)]
+    together = [StreamResampler(a, b) for _ in range(5)]
+    n = a // 50
+    for _ in range(30):  # the history carries from frame to frame, per stream
+        x = rng.normal(0, 8000, (5, n)).astype(np.int16)
+        want = np.stack([np.frombuffer(rs.process(row.tobytes()), dtype=np.int16)
+                         for rs, row in zip(alone, x, strict=True)])
+        assert all(rs.batch_key(2 * n) == together[0].batch_key(2 * n) for rs in together)
+        got = StreamResampler.process_many(together, x)
+        assert np.abs(got.astype(int) - want).max() <= 1
+
+
+def test_only_whole_frames_on_an_output_boundary_go_together() -> None:
+    rs = StreamResampler(16000, 8000)
+    assert rs.batch_key(640) == (1, 2, 320)
+    rs.process(bytes(2 * 97))  # an odd piece: the next output is mid-way into a chunk
+    assert rs.batch_key(640) is None
+    assert StreamResampler(48000, 16000).batch_key(1920) is None  # its matrix is too big
+    assert StreamResampler(16000, 16000).batch_key(640) is None  # nothing to do

@@ -36,6 +36,14 @@ def serve(
     """Start atende: SIP, media, the assistants and the REST API."""
     import asyncio
     import logging
+    import os
+
+    # The server has threads of its own (the event loop, the store's, the models'). Left
+    # to itself, numpy's OpenBLAS spins a thread per core for every matrix product,
+    # however small: the media plane's per-tick products then kept a second core busy
+    # (25 calls took 1.2 cores instead of 0.15). It reads this when numpy loads, which
+    # is after this line: nothing above imports it.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
     from atende.config import Settings
 

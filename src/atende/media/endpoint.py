@@ -7,12 +7,18 @@ import asyncio
 import logging
 import secrets
 import time
+import weakref
+from collections import deque
 from collections.abc import Callable
 
+import numpy as np
+
+from atende.media import g711
 from atende.media.audio import FRAME_BYTES, SAMPLE_RATE
-from atende.media.codecs import AudioCodec, codec_for
+from atende.media.codecs import G711, AudioCodec, codec_for
 from atende.media.dtmf import DtmfEvent, DtmfReceiver, dtmf_payloads
 from atende.media.jitter import JitterBuffer, SendClock
+from atende.media.pacer import MediaPacer
 from atende.media.resample import StreamResampler
 from atende.media.rtcp import RtcpState, parse_compound
 from atende.media.rtp import ReceiverStats, RtpError, RtpPacket, RtpSender, looks_like_rtcp
@@ -125,7 +131,12 @@ class RtpEndpoint:
         self._out_rs = StreamResampler(SAMPLE_RATE, 8000)
         self._in_buf = bytearray()
         self._out_buf = bytearray()
-        self._task: asyncio.Task[None] | None = None
+        # Packets the jitter buffer released, waiting for the tick that decodes them:
+        # (payload or None if lost, the payload after it, when it arrived).
+        self._inbox: deque[tuple[bytes | None, bytes | None, float]] = deque()
+        self._pacer: MediaPacer[RtpEndpoint] | None = None  # while started
+        self._closed = False
+        self._next_rtcp = 0.0
         self.last_rtp_at: float | None = None
         self.started_at = 0.0
         self.packets_received = 0
@@ -169,21 +180,26 @@ class RtpEndpoint:
         self.neg = neg
         self._media_ref = asyncio.get_running_loop().time()
 
+    @property
+    def ptime_s(self) -> float:
+        """How far apart our packets go (the pacer reads it at every slot)."""
+        return (self.neg.ptime_ms if self.neg else 20) / 1000
+
     def start(self) -> None:
         """Start sending (once: early media starts it before the answer does)."""
-        if self._task is not None:
+        if self._pacer is not None or self._closed:
             return
         loop = asyncio.get_running_loop()
         self.started_at = loop.time()
-        self._task = loop.create_task(self._send_loop())
+        self._next_rtcp = self.started_at + rtcp_delay(first=True)
+        self._pacer = _pacer_for(loop)
+        self._pacer.add(self, self.started_at)
 
     async def close(self) -> None:
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        if self._pacer is not None:
+            self._pacer.remove(self)
+        self._pacer, self._closed = None, True
+        self._inbox.clear()
         for t in (self._rtp, self._rtcp):
             if t is not None:
                 t.close()
@@ -283,22 +299,50 @@ class RtpEndpoint:
         if (relay := self._relays(neg)) is not None:
             relay.send_relayed(pkt, now)
             return
-        codec = self.codec
-        if codec is None:
+        if self.codec is None:
             return
         ready = self.jitter.push(pkt.sequence, pkt.payload)
+        if self._pacer is None:
+            self._hear(ready, now)
+            return
+        # Decoded at the next tick (within 10 ms), with every other call's packets.
         for i, payload in enumerate(ready):
-            if payload is None:  # lost: the codec stands in for it (Opus: from the FEC
-                # that the packet after it carries, when that one is here)
-                following = ready[i + 1] if i + 1 < len(ready) else None
-                pcm = codec.conceal(following, codec.decode_rate * neg.ptime_ms // 1000)
-            else:
-                pcm = codec.decode(payload)
-            self._in_buf += self._in_rs.process(pcm)
-            while len(self._in_buf) >= FRAME_BYTES:
-                frame = bytes(self._in_buf[:FRAME_BYTES])
-                del self._in_buf[:FRAME_BYTES]
-                self.on_audio(frame, self.heard_clock.stamp(now))
+            following = ready[i + 1] if i + 1 < len(ready) else None
+            self._inbox.append((payload, following, now))
+        if ready:
+            self._pacer.wake(self)
+
+    def _hear(self, ready: list[bytes | None], now: float) -> None:
+        """Decode what the jitter buffer released, one packet at a time."""
+        for i, payload in enumerate(ready):
+            following = ready[i + 1] if i + 1 < len(ready) else None
+            self._hear_pcm(self._decode(payload, following), now)
+
+    def _decode(self, payload: bytes | None, following: bytes | None) -> bytes:
+        """One packet at the codec's rate; a lost one (None) is made up by the codec
+        (Opus: from the FEC that the packet after it carries, when that one is here)."""
+        codec, neg = self.codec, self.neg
+        assert codec is not None and neg is not None
+        if payload is None:
+            return codec.conceal(following, codec.decode_rate * neg.ptime_ms // 1000)
+        return codec.decode(payload)
+
+    def _hear_pcm(self, pcm: bytes, arrived: float, resampled: bytes | None = None) -> None:
+        """Hand the caller's audio on in 16 kHz frames (``resampled``: already done)."""
+        self._in_buf += self._in_rs.process(pcm) if resampled is None else resampled
+        while len(self._in_buf) >= FRAME_BYTES:
+            frame = bytes(self._in_buf[:FRAME_BYTES])
+            del self._in_buf[:FRAME_BYTES]
+            self.on_audio(frame, self.heard_clock.stamp(arrived))
+
+    def _inbox_key(self) -> tuple[object, ...] | None:
+        """What the first packet waiting can be decoded and resampled together with."""
+        payload = self._inbox[0][0]
+        codec = self.codec
+        if payload is None or not isinstance(codec, G711):
+            return None
+        key = self._in_rs.batch_key(2 * len(payload))
+        return None if key is None else (key, codec.name)
 
     def _on_rtcp(self, data: bytes, addr: Addr) -> None:
         if self.srtp is not None:
@@ -315,28 +359,9 @@ class RtpEndpoint:
             self.rtcp.on_report(r, now)
 
     # send -------------------------------------------------------------------------------
-    async def _send_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        next_t = loop.time()
-        next_rtcp = next_t + rtcp_delay(first=True)
-        while True:
-            neg = self.neg
-            ptime = (neg.ptime_ms if neg else 20) / 1000
-            now = loop.time()
-            try:
-                self._check_timeout(now)
-                self._send_one(now, min(now, next_t))
-                if now >= next_rtcp:
-                    next_rtcp = now + rtcp_delay(first=False)
-                    self._send_rtcp(now)
-            except Exception:
-                log.exception("RTP send failed")
-            next_t += ptime
-            delay = next_t - loop.time()
-            if delay < -0.1:
-                next_t = loop.time()  # we stalled: restart the grid instead of bursting
-                delay = 0
-            await asyncio.sleep(delay)
+    # The pacer calls send_slots (below) with every endpoint due in a tick; each one's
+    # slot is: its audio (_slot_audio), made into a payload alone (_send_audio) or
+    # with the other calls' (same rate and codec), sent (_send_payload), then RTCP.
 
     def _check_timeout(self, now: float) -> None:
         """A peer that vanished without a BYE must not keep a call alive forever. Only a
@@ -351,33 +376,63 @@ class RtpEndpoint:
             log.warning("no RTP for %.0f s: ending the call", now - last)
             self.on_timeout()
 
-    def _send_one(self, now: float, slot: float) -> None:
-        """Send the frame of the pacer's grid ``slot`` (earlier than ``now`` when the
-        pacer catches up after a stall: the frame belongs there, in the recording too)."""
-        neg, codec = self.neg, self.codec
-        if neg is None or codec is None or self._rtp is None or self.remote is None:
-            return
+    def _slot_audio(self, now: float, slot: float) -> bytes | None:
+        """The 16 kHz audio for the pacer's grid ``slot`` (earlier than ``now`` when the
+        pacer catches up after a stall: the frame belongs there, in the recording too);
+        b"" for silence, None when no packet goes out."""
+        self._check_timeout(now)
+        neg = self.neg
+        if neg is None or self.codec is None or self._rtp is None or self.remote is None:
+            return None
         if self._relayed_at is not None and now - self._relayed_at < RELAY_GAP_S:
-            return  # the other side of the bridge feeds this stream
+            return None  # the other side of the bridge feeds this stream
         pcm16 = self.pull(SAMPLE_RATE * 2 * neg.ptime_ms // 1000, slot)
         if not neg.we_send:
-            return
-        need = 2 * codec.encode_rate * neg.ptime_ms // 1000
+            return None
         if pcm16 is None:
-            chunk = bytes(need)  # silence, through the codec (it keeps its state)
-            self._out_rs.reset()
+            self._out_rs.reset()  # silence: what the filter holds must not leak after it
             self._out_buf.clear()
+            return b""
+        return pcm16
+
+    def _batch_key(self, pcm16: bytes) -> tuple[object, ...] | None:
+        """What this slot's audio can be resampled and encoded together with, if
+        anything: G.711, a whole frame, nothing left over from earlier frames."""
+        codec, neg = self.codec, self.neg
+        if not pcm16 or not isinstance(codec, G711) or self._out_buf or neg is None:
+            return None
+        key = self._out_rs.batch_key(len(pcm16))
+        if key is None or key[2] * key[0] // key[1] != codec.encode_rate * neg.ptime_ms // 1000:
+            return None
+        return key, codec.name
+
+    def _send_audio(self, pcm16: bytes, now: float) -> None:
+        """Encode and send one slot's audio alone."""
+        neg, codec = self.neg, self.codec
+        assert neg is not None and codec is not None
+        need = 2 * codec.encode_rate * neg.ptime_ms // 1000
+        if not pcm16:
+            chunk = bytes(need)  # silence, through the codec (it keeps its state)
         else:
             self._out_buf += self._out_rs.process(pcm16)
             if len(self._out_buf) < need:
                 self._out_buf += bytes(need - len(self._out_buf))
             chunk = bytes(self._out_buf[:need])
             del self._out_buf[:need]
-        payload = codec.encode(chunk)
+        self._send_payload(codec.encode(chunk), now)
+
+    def _send_payload(self, payload: bytes, now: float) -> None:
+        neg, codec = self.neg, self.codec
+        assert neg is not None and codec is not None and self._rtp is not None
         pkt = self.sender.packet(payload, codec.clock_rate * neg.ptime_ms // 1000)
         self._rtp.sendto(self._protect(pkt.encode()), self.remote)
         if self.record_send_times:
             self.send_times.append(now)
+
+    def _after_slot(self, now: float) -> None:
+        if now >= self._next_rtcp:
+            self._next_rtcp = now + rtcp_delay(first=False)
+            self._send_rtcp(now)
 
     def _send_rtcp(self, now: float) -> None:
         if self._rtcp is None or self.remote_rtcp is None:
@@ -408,3 +463,87 @@ class RtpEndpoint:
         # The audio goes on after the event: the stream's clock moved by its length.
         step = duration_ms * neg.codec.clock_rate // 1000
         self.sender.timestamp = (self.sender.timestamp + step) & 0xFFFFFFFF
+
+
+def on_tick(due: list[tuple[RtpEndpoint, float]], woken: list[RtpEndpoint], now: float
+            ) -> None:
+    """One tick of the pacer: what every woken endpoint received is decoded, and every
+    endpoint due sends its packet. Calls at the same rates with the same G.711 codec are
+    decoded, resampled and encoded in one go (per call, numpy's overhead on a 20 ms
+    frame is several times its arithmetic); a call's fault is logged and does not stop
+    the others."""
+    hear_arrived(woken)
+    send_slots(due, now)
+
+
+def hear_arrived(endpoints: list[RtpEndpoint]) -> None:
+    """Decode the packets waiting in each endpoint, in rounds: each round takes every
+    endpoint's oldest, so a stream's packets go through its resampler in order."""
+    waiting = [ep for ep in endpoints if ep._inbox]
+    while waiting:
+        together: dict[tuple[object, ...], list[RtpEndpoint]] = {}
+        for ep in waiting:
+            try:
+                key = ep._inbox_key()
+                if key is None:
+                    payload, following, arrived = ep._inbox.popleft()
+                    ep._hear_pcm(ep._decode(payload, following), arrived)
+                else:
+                    together.setdefault(key, []).append(ep)
+            except Exception:
+                log.exception("RTP receive failed")
+        for (_, codec_name), group in together.items():
+            firsts = [ep._inbox.popleft() for ep in group]
+            payloads = np.frombuffer(b"".join(f[0] or b"" for f in firsts), dtype=np.uint8)
+            pcm = g711.decode_rows(payloads.reshape(len(group), -1), str(codec_name))
+            samples = StreamResampler.process_many([ep._in_rs for ep in group], pcm)
+            for ep, first, row in zip(group, firsts, samples, strict=True):
+                try:
+                    ep._hear_pcm(b"", first[2], row.tobytes())
+                except Exception:
+                    log.exception("RTP receive failed")
+        waiting = [ep for ep in waiting if ep._inbox]
+
+
+def send_slots(due: list[tuple[RtpEndpoint, float]], now: float) -> None:
+    """The packet of every endpoint due, then its RTCP if it is time."""
+    together: dict[tuple[object, ...], list[tuple[RtpEndpoint, bytes]]] = {}
+    for ep, slot in due:
+        try:
+            pcm16 = ep._slot_audio(now, slot)
+            if pcm16 is None:
+                continue
+            key = ep._batch_key(pcm16)
+            if key is None:
+                ep._send_audio(pcm16, now)
+            else:
+                together.setdefault(key, []).append((ep, pcm16))
+        except Exception:
+            log.exception("RTP send failed")
+    for (_, codec_name), group in together.items():
+        pcm = np.frombuffer(b"".join(p for _, p in group), dtype=np.int16)
+        samples = StreamResampler.process_many([ep._out_rs for ep, _ in group],
+                                               pcm.reshape(len(group), -1))
+        payloads = g711.encode_rows(samples, str(codec_name))
+        for (ep, _), payload in zip(group, payloads, strict=True):
+            try:
+                ep._send_payload(payload.tobytes(), now)
+            except Exception:
+                log.exception("RTP send failed")
+    for ep, _ in due:
+        try:
+            ep._after_slot(now)
+        except Exception:
+            log.exception("RTCP send failed")
+
+
+_PACERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, MediaPacer[RtpEndpoint]] = \
+    weakref.WeakKeyDictionary()
+
+
+def _pacer_for(loop: asyncio.AbstractEventLoop) -> MediaPacer[RtpEndpoint]:
+    """The event loop's one pacer, made when its first call starts sending."""
+    pacer = _PACERS.get(loop)
+    if pacer is None:
+        pacer = _PACERS[loop] = MediaPacer(loop, on_tick)
+    return pacer

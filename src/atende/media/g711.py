@@ -80,3 +80,17 @@ def decode(payload: bytes, codec: str) -> Pcm:
     table = ULAW_DEC if codec == "PCMU" else ALAW_DEC
     result: Pcm = table[np.frombuffer(payload, dtype=np.uint8)]
     return result
+
+
+def encode_rows(pcm: npt.NDArray[np.int16], codec: str) -> npt.NDArray[np.uint8]:
+    """``encode`` for many frames at once: one row each."""
+    table = ULAW_ENC if codec == "PCMU" else ALAW_ENC
+    rows: npt.NDArray[np.uint8] = table[pcm.astype(np.int32) + 32768]
+    return rows
+
+
+def decode_rows(payloads: npt.NDArray[np.uint8], codec: str) -> Pcm:
+    """``decode`` for many packets of one size at once: one row each."""
+    table = ULAW_DEC if codec == "PCMU" else ALAW_DEC
+    rows: Pcm = table[payloads]
+    return rows
