@@ -7,10 +7,12 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import delete, event, select, update
+from sqlalchemy.orm import Session
 
 from atende.store import models
 from atende.store.db import Store, insert_call, update_call
+from atende.store.directory import MAX_AGE_S, DirectoryCache
 
 
 async def test_overlong_sip_values_are_clipped_not_refused(store_url: str) -> None:
@@ -54,6 +56,66 @@ async def test_an_extension_reaches_the_callers_domain_first(store_url: str) -> 
                                  (None, "shared")):
             found = await store.assistant_for("8000", domain)
             assert found is not None and found.id == expected, domain
+            # The calls' directory answers the same, from memory.
+            found = (await store.directory()).for_call("8000", domain)
+            assert found is not None and found.id == expected, domain
+    finally:
+        await store.close()
+
+
+async def test_the_assistant_directory_is_read_once_and_dropped_by_writes_to_assistants(
+        store_url: str) -> None:
+    store = Store(store_url)
+    await store.init(default_rules={})
+    reads = 0
+
+    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+        nonlocal reads
+        reads += "FROM assistants" in statement
+
+    event.listen(store.engine, "before_cursor_execute", count)
+
+    def rename(s: Session) -> None:
+        row = s.scalars(select(models.Assistant)).one()
+        row.name = "Renamed"
+
+    try:
+        first = await store.directory()
+        [row] = first.rows
+        assert await store.directory() is first and first.by_id(None) is row
+        assert reads == 1
+        # Writes that touch no assistant keep it.
+        store.submit(insert_call(models.Call(
+            id="c1", channel="sip", direction="inbound", from_uri="sip:a@h", to_uri="sip:b@h",
+            status="ringing", invite_at=datetime.now(UTC))))
+        store.submit(update_call("c1", status="in_progress"))
+        assert await store.directory() is first
+        # A change to one through the session, an UPDATE statement, a deletion: each is
+        # seen by the next call.
+        await store.run(rename)
+        assert [a.name for a in (await store.directory()).rows] == ["Renamed"]
+        await store.run(lambda s: s.execute(update(models.Assistant).values(greeting="Hi")))
+        assert [a.greeting for a in (await store.directory()).rows] == ["Hi"]
+        await store.run(lambda s: s.execute(delete(models.Assistant)))
+        assert (await store.directory()).rows == ()
+        assert first.rows[0].name != "Renamed"  # a snapshot once handed out never changes
+    finally:
+        await store.close()
+
+
+async def test_the_directory_is_read_again_after_its_age_whatever_happened(
+        store_url: str) -> None:
+    store = Store(store_url)
+    await store.init(default_rules={})
+    now = [100.0]
+    cache = DirectoryCache(store.sessions, clock=lambda: now[0])
+    try:
+        first = await store.run(cache.read)
+        assert cache.fresh() is first
+        now[0] += MAX_AGE_S - 0.1
+        assert cache.fresh() is first
+        now[0] += 0.2  # an edit made around atende is seen this long after at most
+        assert cache.fresh() is None
     finally:
         await store.close()
 

@@ -202,7 +202,7 @@ class BridgeCalls:
                      target.ruri, outcome.reason, refused.status)
             self._forget(info.id)
             if taken is None and not call.cancel.is_set():  # (else the engine recorded it)
-                self._records.finish(info.id, status=outcome.status,
+                self._records.finish(info.id, delivers=False, status=outcome.status,
                                      hangup_cause=f"far_{outcome.status}",
                                      sip_status=outcome.sip_status)
             return refused
@@ -251,7 +251,7 @@ class BridgeCalls:
         if call.far is not None:
             self._tasks.spawn(call.far.hangup(cause))
         status = "cancelled" if cause == "cancelled" else "failed"
-        self._records.finish(info.id, status=status, hangup_cause=cause)
+        self._records.finish(info.id, delivers=False, status=status, hangup_cause=cause)
 
     def _assistants_of(self, call: _Call) -> Assistants:
         assert self._assistants is not None  # only adopted calls get here
@@ -297,7 +297,7 @@ class BridgeCalls:
             # What each side's audio was like when it reached the bridge.
             "from_caller": near.reception(), "from_callee": far.reception()})
         cause = first.end_cause or "bridge_ended"
-        self._records.finish(call.info.id, status="completed",
+        self._records.finish(call.info.id, delivers=False, status="completed",
                              hangup_cause=cause if who == "caller" else f"far_{cause}")
 
     async def close(self) -> None:

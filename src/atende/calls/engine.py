@@ -94,24 +94,25 @@ class CallEngine:
     async def admit(self, info: CallInfo) -> Rejection | None:
         trunk = self.trunks.trunks.get(info.extra.get("trunk_id", ""))
         domain = info.extra.get("domain_uuid")  # FusionPBX's, as the channel says it
+        directory = await self.store.directory()
         if trunk is not None:
             # A trunk's calls go to its assistant (or the default one).
-            row = await self.store.assistant_by_id(trunk.config.assistant_id)
+            row = directory.by_id(trunk.config.assistant_id)
         elif named := info.extra.get("assistant_id"):  # the channel says whose call it is
-            row = await self.store.assistant_by_id(named)
+            row = directory.by_id(named)
             if row is not None and row.domain_uuid not in (None, domain):
                 log.warning("call %s from domain %s names secretary %s of domain %s: "
                             "refused", info.id, domain or "(none)", named, row.domain_uuid)
                 row = None
         else:
-            row = await self.store.assistant_for(info.to_user, domain)
+            row = directory.for_call(info.to_user, domain)
         return self._take(info, row, trunk.config if trunk else None, recorded=False)
 
     async def adopt(self, info: CallInfo, assistant_id: str) -> Rejection | None:
         """An assistant answers a call that another part of atende already records (a
         bridge call its callee did not take): the same record goes on, its assistant
         named from now."""
-        row = await self.store.assistant_by_id(assistant_id or None)
+        row = (await self.store.directory()).by_id(assistant_id or None)
         return self._take(info, row, None, recorded=True)
 
     def _take(self, info: CallInfo, row: models.Assistant | None, trunk: TrunkConfig | None,
@@ -360,7 +361,8 @@ class CallEngine:
             if active.job is not None:
                 self.store.submit(end_attempt(leg.info.id, active.attempt, self.records.wall(),
                                               None, None, cause))
-            self.records.finish(leg.info.id, status="completed", hangup_cause=cause, **values)
+            self.records.finish(leg.info.id, status="completed", hangup_cause=cause,
+                                delivers=active.job is not None, **values)
             log.info("call %s ended: %s %s", leg.info.id, cause, values.get("outcome", ""))
 
     # SessionObserver --------------------------------------------------------------------

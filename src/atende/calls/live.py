@@ -45,7 +45,7 @@ class LiveCalls:
         self._calls: dict[str, LiveCall] = {}
         # call id → the leg it is joined to (a channel of the trunk, while it lasts)
         self.bridged: dict[str, CallLeg] = {}
-        self._freed: list[Callable[[], None]] = []
+        self._freed: list[Callable[[LiveCall], None]] = []
         self._tasks = BackgroundTasks()
 
     def __len__(self) -> int:
@@ -65,12 +65,13 @@ class LiveCalls:
 
     def release(self, call_id: str) -> None:
         """The call no longer holds a place: whoever waits for one is told."""
-        if self._calls.pop(call_id, None) is not None:
+        if (call := self._calls.pop(call_id, None)) is not None:
             for listener in self._freed:
-                listener()
+                listener(call)
 
-    def on_freed(self, listener: Callable[[], None]) -> None:
-        """Call ``listener`` whenever a place comes free (the queue's wake-up)."""
+    def on_freed(self, listener: Callable[[LiveCall], None]) -> None:
+        """Call ``listener`` with the call whenever a place comes free (the queue's
+        wake-up)."""
         self._freed.append(listener)
 
     def capacity_problem(self, trunk: TrunkConfig | None) -> tuple[str, str] | None:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from atende.aio import WakeableLoop
 from atende.calls.automation import CallJob, summarize
-from atende.calls.live import LiveCalls
+from atende.calls.live import LiveCall, LiveCalls
 from atende.calls.records import CallRecords
 from atende.calls.retry import next_attempt_at
 from atende.store.db import Store, as_utc
@@ -219,7 +219,8 @@ class CallQueue:
         self.trunks = trunks
         self._loop = WakeableLoop(self._round)
         self.start, self.wake, self.close = self._loop.start, self._loop.wake, self._loop.close
-        live.on_freed(self.wake)
+        live.on_freed(self._freed)
+        self._waiting = False  # the last look found due calls with no place to start
         store.on_caught_up(self.wake)  # attempts requeued during an outage
 
     async def place(self, call: Call, assistant: Assistant) -> None:
@@ -249,6 +250,13 @@ class CallQueue:
         self.records.announce_finished(call_id, {"status": status, "outcome": outcome,
                                                 "hangup_cause": cause[:64]})
 
+    def _freed(self, call: LiveCall) -> None:
+        """A place came free: look at the queue if calls wait for one, or if the call
+        was one of the queue's (a retry of it may now be due sooner than the next look).
+        Not for every call that ends: an inbound call's end would cost a query each."""
+        if self._waiting or call.job is not None:
+            self.wake()
+
     async def _round(self) -> float | None:
         blocked = False
         try:
@@ -259,6 +267,7 @@ class CallQueue:
         except Exception:
             log.exception("the call queue failed; looking again in 5 s")
             return 5.0
+        self._waiting = blocked
         if due and not blocked:
             return 0  # more may be due already
         # Blocked calls wait for a place to come free (LiveCalls.on_freed wakes us).

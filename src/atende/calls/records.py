@@ -37,15 +37,19 @@ class CallRecords:
         self.store.submit(insert_event(call_id, when, kind, data))
         self.events.publish(call_id, f"call.{kind}", data, when)
 
-    def finish(self, call_id: str, **values: object) -> None:
-        """The call's final state, and its result webhook if it has one (one write)."""
+    def finish(self, call_id: str, *, delivers: bool = True, **values: object) -> None:
+        """The call's final state, and its result webhook if it has one (one write).
+        ``delivers``: False when the call cannot have one (only calls placed for a job
+        carry a webhook_url), so the webhook sender does not look for nothing."""
         now = self.wall()
         self.store.submit(finish_call(call_id, now, end_at=now, **values))
-        self.announce_finished(call_id, values)
+        self.announce_finished(call_id, values, delivers)
 
-    def announce_finished(self, call_id: str, values: dict[str, Any]) -> None:
+    def announce_finished(self, call_id: str, values: dict[str, Any], delivers: bool = True
+                          ) -> None:
         """A call's final state was written: send its webhook and tell who is watching."""
-        self.result_ready()
+        if delivers:
+            self.result_ready()
         self.events.publish(call_id, "call.finished", finished_data(values))
 
     def result_ready(self) -> None:

@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
+from atende.store.directory import Directory, DirectoryCache, choose
 from atende.store.models import Assistant, Base, Call, CallEvent, Hook, Trunk, Turn
 
 T = TypeVar("T")
@@ -124,6 +125,7 @@ class Store:
     def __init__(self, url: str) -> None:
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._directory = DirectoryCache(self.sessions)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
         # Writes submitted, not yet taken by the store thread (appended on the loop's).
         self._incoming: deque[Callable[[Session], object]] = deque()
@@ -263,20 +265,20 @@ class Store:
 
     async def assistant_for(self, extension: str | None, domain: str | None = None
                             ) -> Assistant | None:
-        """The assistant a call to ``extension`` from ``domain`` reaches: the domain's
-        own, else one that belongs to no domain; a call from no domain reaches one of no
-        domain, or the only one with that extension."""
+        """The assistant a call to ``extension`` from ``domain`` reaches (see
+        ``directory.choose``), read now."""
         def q(s: Session) -> Assistant | None:
-            if not extension:
-                return s.scalars(select(Assistant).where(Assistant.is_default)).first()
-            rows = list(s.scalars(select(Assistant).where(
-                func.lower(Assistant.extension) == extension.lower())))
-            for owner in (domain, None):
-                if mine := [a for a in rows if a.domain_uuid == owner]:
-                    return mine[0]
-            return rows[0] if domain is None and len(rows) == 1 else None
+            where = Assistant.is_default if not extension else \
+                func.lower(Assistant.extension) == extension.lower()
+            return choose(s.scalars(select(Assistant).where(where)), extension, domain)
 
         return await self.run(q)
+
+    async def directory(self) -> Directory:
+        """Every assistant, from memory while no write has touched them (the calls'
+        admission asks this on every INVITE)."""
+        fresh = self._directory.fresh()
+        return fresh if fresh is not None else await self.run(self._directory.read)
 
     async def hook_names(self) -> dict[str, str]:
         return dict(await self.run(lambda s: [(h.id, h.name) for h in s.scalars(select(Hook))]))
