@@ -57,6 +57,13 @@ class Looks:
         return sum(f"FROM {table}" in s and s.lstrip().startswith("SELECT")
                    for s in self.statements)
 
+    async def first(self, table: str, store: Store) -> int:
+        """Once the loop under test has had its look at start: the count so far."""
+        while self.at(table) == 0:
+            await asyncio.sleep(0.01)
+        await settled(store)
+        return self.at(table)
+
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[Store]:
@@ -90,10 +97,7 @@ async def test_an_inbound_calls_end_does_not_make_the_queue_look(store: Store) -
     looks = Looks(store)
     queue.start()
     try:
-        while looks.at("calls") == 0:  # its first look, at start
-            await asyncio.sleep(0.01)
-        await settled(store)
-        first = looks.at("calls")
+        first = await looks.first("calls", store)
         for n in range(5):
             call = inbound(n, assistant)
             live.add(call)
@@ -117,10 +121,7 @@ async def test_only_a_call_that_can_have_a_result_makes_the_webhook_sender_look(
     looks = Looks(store)
     deliverer.start()
     try:
-        while looks.at("deliveries") == 0:  # its first look, at start
-            await asyncio.sleep(0.01)
-        await settled(store)
-        first = looks.at("deliveries")
+        first = await looks.first("deliveries", store)
         for n in range(5):
             store.submit(insert_call(models.Call(
                 id=f"c{n}", channel="sip", direction="inbound", from_uri="sip:a@h",

@@ -5,8 +5,12 @@ anyone else is dropped unanswered. A real user agent on loopback, a test client.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
+import time
 
 from atende.channels.sip.overload import SAMPLE_S, LoadMonitor, watch_loop
+from atende.channels.sip.transport import SipTransport
 from atende.channels.sip.ua import UserAgent
 from atende.sip.dialog import Dialog
 from atende.sip.message import Request, Response, make_response
@@ -100,6 +104,121 @@ async def test_a_late_loop_sheds_new_calls_and_takes_them_again_when_it_catches_
     finally:
         watcher.cancel()
         await ua.close()
+
+
+async def test_the_udp_socket_says_how_long_requests_waited_to_be_read() -> None:
+    got: list[bytes] = []
+    waits: list[float] = []
+    transport = SipTransport(lambda data, addr: got.append(data), on_wait=waits.append)
+    await transport.start("127.0.0.1", 0)
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        for i in range(100):
+            sender.sendto(b"OPTIONS %d" % i, ("127.0.0.1", transport.port))
+        time.sleep(0.3)  # the loop is busy elsewhere: they wait in the kernel
+        async with asyncio.timeout(5):
+            while len(got) < 100:
+                await asyncio.sleep(0.01)
+    finally:
+        sender.close()
+        await transport.close()
+    assert got == [b"OPTIONS %d" % i for i in range(100)]  # all of them, in order
+    assert max(waits) >= 0.3
+    assert len(waits) < 100  # many read at each wake-up, not one a turn of the loop
+
+
+class Holding:
+    """A transaction user that answers calls only when told to."""
+
+    def __init__(self, ua: UserAgent) -> None:
+        self.ua = ua
+        self.held: list[tuple[Request, ServerTransaction]] = []
+        ua.serve(self)
+
+    def on_request(self, req: Request, txn: ServerTransaction | None, source: Address) -> None:
+        if txn is not None:
+            self.held.append((req, txn))
+
+    def on_ack_timeout(self, dialog: Dialog) -> None:
+        pass
+
+    def on_2xx_retransmission(self, resp: Response) -> None:
+        pass
+
+    def trunk_address(self, ip: str) -> bool:
+        return False
+
+
+async def test_a_call_being_set_up_is_not_shed_when_its_invite_comes_again() -> None:
+    ua = UserAgent(load=LoadMonitor(threshold_s=0.2))
+    tu = Holding(ua)
+    await ua.start("127.0.0.1", 0)
+    c = await SipClient.open(("127.0.0.1", ua.port))
+    try:
+        calling, arriving = c.new_dialog(), c.new_dialog()
+        invite = c.request("INVITE", calling, ruri=f"sip:x@127.0.0.1:{ua.port}")
+        c.send(invite)
+        async with asyncio.timeout(5):
+            while not tu.held:
+                await asyncio.sleep(0.01)
+        ua.load.shedding = True  # overloaded from now on
+        c.send(invite)  # our answer is slow to come: the caller sends it again
+        c.send(c.request("INVITE", arriving, ruri=f"sip:y@127.0.0.1:{ua.port}"))
+        first = await c.recv(timeout=2)
+        assert isinstance(first, Response) and first.status == 503
+        assert first.call_id == arriving.call_id  # only the new call is refused
+        [(req, txn)] = tu.held
+        ua.respond(txn, make_response(req, 486))
+        answers = []
+        with contextlib.suppress(TimeoutError):
+            while True:
+                msg = await c.recv(timeout=0.5)
+                if isinstance(msg, Response) and msg.status >= 200:
+                    answers.append((msg.call_id, msg.status))
+        assert (calling.call_id, 486) in answers
+        assert (calling.call_id, 503) not in answers
+    finally:
+        c.close()
+        await ua.close()
+
+
+async def test_a_refused_invite_that_comes_again_is_refused_again_once_load_falls() -> None:
+    ua = UserAgent(load=LoadMonitor(threshold_s=0.2))
+    tu = Holding(ua)
+    await ua.start("127.0.0.1", 0)
+    c = await SipClient.open(("127.0.0.1", ua.port))
+    try:
+        refused = c.new_dialog()
+        invite = c.request("INVITE", refused, ruri=f"sip:x@127.0.0.1:{ua.port}")
+        ua.load.shedding = True
+        c.send(invite)
+        first = await c.recv(timeout=2)
+        assert isinstance(first, Response) and first.status == 503
+        ua.load.shedding = False
+        c.send(invite)  # a copy still on its way when the load fell
+        again = await c.recv(timeout=2)
+        assert isinstance(again, Response) and again.status == 503
+        assert again.call_id == refused.call_id and not tu.held  # no call was started
+        c.send(c.request("INVITE", c.new_dialog(), ruri=f"sip:y@127.0.0.1:{ua.port}"))
+        async with asyncio.timeout(5):  # a new call is taken again
+            while not tu.held:
+                await asyncio.sleep(0.01)
+    finally:
+        c.close()
+        await ua.close()
+
+
+def test_requests_that_waited_to_be_read_count_as_lag() -> None:
+    m = LoadMonitor(threshold_s=0.2)
+    for _ in range(10):  # the loop's timers are on time, but requests wait 0.4 s
+        m.waited(0.1)
+        m.waited(0.4)
+        m.observe(0.0)
+    assert m.shedding
+    for _ in range(20):  # they are read at once again
+        m.waited(0.001)
+        m.observe(0.0)
+    assert not m.shedding
 
 
 def test_the_monitor_smooths_and_has_hysteresis() -> None:

@@ -492,6 +492,7 @@ def hear_arrived(endpoints: list[RtpEndpoint]) -> None:
                     together.setdefault(key, []).append(ep)
             except Exception:
                 log.exception("RTP receive failed")
+                ep._inbox.clear()  # what it held is lost; the rounds must end
         for (_, codec_name), group in together.items():
             firsts = [ep._inbox.popleft() for ep in group]
             payloads = np.frombuffer(b"".join(f[0] or b"" for f in firsts), dtype=np.uint8)

@@ -73,9 +73,8 @@ class StreamResampler:
         self.out_rate = out_rate
         g = gcd(in_rate, out_rate)
         self._up, self._down = out_rate // g, in_rate // g
-        # Reversed, so that a window of input times a row is the convolution's output.
-        self._reversed = np.ascontiguousarray(_polyphase(self._up, self._down)[:, ::-1])
-        self._taps = self._reversed.shape[1]
+        self._phases = _polyphase(self._up, self._down)
+        self._taps = self._phases.shape[1]
         self.reset()
 
     def reset(self) -> None:
@@ -88,20 +87,15 @@ class StreamResampler:
             return pcm
         x = np.concatenate([self._history, np.frombuffer(pcm, dtype=np.int16)])
         n_new = len(x) - (self._taps - 1)
-        # windows[q] is the input under the filter for "valid" position q: each output is
-        # one window times one phase, so a frame is one matrix product, not a convolution
-        # per phase (this runs for every 20 ms of every call, both ways).
-        # (A plain strided view: numpy's sliding_window_view costs 30 µs in checks.)
-        windows: npt.NDArray[np.float64] = np.ndarray(
-            (n_new, self._taps), np.float64, x, 0, (x.strides[0], x.strides[0]))
         if self._up == 1:  # decimation (16 → 8 kHz): one phase, every M-th position
-            y = windows[self._next::self._down] @ self._reversed[0]
+            y = np.convolve(x, self._phases[0], mode="valid")[self._next::self._down]
             last = self._next + (len(y) - 1) * self._down
-        elif self._down == 1:  # interpolation (8 → 16 kHz): all phases at each position
-            y = (windows @ self._reversed.T).ravel()[self._next:]
+        elif self._down == 1:  # interpolation (8 → 16 kHz): the phases side by side
+            y = np.column_stack([np.convolve(x, ph, mode="valid") for ph in self._phases]
+                                ).ravel()[self._next:]
             last = n_new * self._up - 1
         else:
-            y, last = self._any_ratio(windows, n_new)
+            y, last = self._any_ratio(x, n_new)
         self._next = last + self._down - n_new * self._up if len(y) else \
             self._next - n_new * self._up
         self._history = x[len(x) - (self._taps - 1):]
@@ -135,14 +129,19 @@ class StreamResampler:
             rs._history = full[i, n:]  # the stream stays on an output boundary (_next 0)
         return _to_int16(y)
 
-    def _any_ratio(self, windows: npt.NDArray[np.float64], n_new: int
+    def _any_ratio(self, x: npt.NDArray[np.float64], n_new: int
                    ) -> tuple[npt.NDArray[np.float64], int]:
         """Outputs for L/M in general, and the upsampled index of the last one."""
         u = np.arange(self._next, n_new * self._up, self._down)
-        # Output j sits at upsampled index u: phase u % L of the filter over the window
-        # ending at input q = u // L (x holds the taps - 1 samples before the chunk).
+        # Output j sits at upsampled index u: phase u % L of the filter over the input up to
+        # q = u // L (x holds the taps - 1 samples before the chunk, so "valid" convolution
+        # index q is exactly that). Each phase is one convolution in C, read at its q.
         q, phase = u // self._up, u % self._up
-        y = np.einsum("jk,jk->j", windows[q], self._reversed[phase])
+        y = np.empty(len(u))
+        for p in range(self._up):
+            at = phase == p
+            if at.any():
+                y[at] = np.convolve(x, self._phases[p], mode="valid")[q[at]]
         return y, int(u[-1]) if len(u) else self._next
 
     def flush(self) -> bytes:

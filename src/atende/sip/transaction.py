@@ -282,6 +282,11 @@ class TransactionLayer:
         self._settle(ctxn)
         return actions
 
+    def retransmission(self, req: Request) -> bool:
+        """Whether ``req`` belongs to a server transaction we already have (a request
+        sent again because our answer has not reached its sender yet)."""
+        return _server_key(req) in self.server
+
     def find_invite_for_cancel(self, cancel: Request) -> ServerTransaction | None:
         key = _server_key(cancel)
         return self.server.get((*key[:-1], "INVITE"))

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import ssl
+import struct
+import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
@@ -47,19 +51,95 @@ def address(transport: str, ip: str, port: int) -> Address:
     return (t if t in ("udp", *STREAM_TRANSPORTS) else "udp", ip, port)
 
 
-class _UdpProtocol(asyncio.DatagramProtocol):
-    def __init__(self, on_data: OnData) -> None:
+# Linux's receive timestamps (socket(7)): each datagram carries the time the kernel
+# queued it, as a struct timespec (two longs on 64-bit Linux). Python's socket module does
+# not name them.
+SO_TIMESTAMPNS = 35
+TIMESPEC = struct.Struct("@ll")
+READS_PER_WAKE = 64  # datagrams read in one go, so the loop's other work cannot starve SIP
+# The kernel's receive buffer for the SIP socket. Its default (rmem_default, 208 KiB)
+# holds only about 150 datagrams (each costs its buffer's size, not its length): at 250
+# calls/s a moment's stall dropped ACKs and BYEs, and calls whose caller had hung up
+# stayed up for 32 s. The kernel caps this at net.core.rmem_max (docs/performance.md).
+RECEIVE_BUFFER = 4 << 20
+MAX_UNSENT = 4096  # datagrams held while the kernel's send buffer is full
+
+
+class _UdpSocket:
+    """SIP's UDP socket, read until empty (up to READS_PER_WAKE a wake-up) rather than one
+    datagram per turn of the loop as asyncio's datagram transport does: with hundreds of
+    RTP sockets ready in every turn, one SIP message a turn fell behind at 100 calls/s, and
+    the backlog waited in the kernel where no overload control could see it. Where the
+    kernel stamps datagrams (Linux), how long each waited is reported (``on_wait``)."""
+
+    def __init__(self, sock: socket.socket, on_data: OnData,
+                 on_wait: Callable[[float], None] | None) -> None:
+        self.sock = sock
         self.on_data = on_data
-        self.transport: asyncio.DatagramTransport | None = None
+        self.on_wait = on_wait
+        self._loop = asyncio.get_running_loop()
+        self._unsent: deque[tuple[bytes, tuple[str, int]]] = deque()
+        self._stamped = False
+        if on_wait is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+                self._stamped = True
+            except OSError:
+                pass  # not Linux: no stamps, no waits to report
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+        sock.setblocking(False)
+        self._loop.add_reader(sock.fileno(), self._readable)
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.DatagramTransport, transport)
+    def _readable(self) -> None:
+        waited = 0.0
+        for _ in range(READS_PER_WAKE):
+            try:
+                data, ancillary, _flags, addr = self.sock.recvmsg(65535, 64)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                log.debug("UDP error: %s", exc)  # ICMP port unreachable and the like
+                continue
+            for level, kind, raw in ancillary:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and \
+                        len(raw) >= TIMESPEC.size:
+                    sec, nsec = TIMESPEC.unpack_from(raw)
+                    waited = max(waited, time.time() - (sec + nsec / 1e9))
+            self.on_data(data, ("udp", str(addr[0]), int(addr[1])))
+        if self._stamped and self.on_wait is not None:
+            self.on_wait(waited)
 
-    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        self.on_data(data, ("udp", str(addr[0]), int(addr[1])))
+    def sendto(self, data: bytes, addr: tuple[str, int]) -> None:
+        if not self._unsent:
+            try:
+                self.sock.sendto(data, addr)
+                return
+            except (BlockingIOError, InterruptedError):
+                self._loop.add_writer(self.sock.fileno(), self._writable)
+            except OSError as exc:
+                log.debug("UDP send to %s:%s failed: %s", addr[0], addr[1], exc)
+                return
+        if len(self._unsent) < MAX_UNSENT:  # beyond, lost as on the wire: SIP resends
+            self._unsent.append((data, addr))
 
-    def error_received(self, exc: Exception) -> None:
-        log.debug("UDP error: %s", exc)  # ICMP port unreachable and the like
+    def _writable(self) -> None:
+        while self._unsent:
+            data, addr = self._unsent[0]
+            try:
+                self.sock.sendto(data, addr)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.debug("UDP send to %s:%s failed: %s", addr[0], addr[1], exc)
+            self._unsent.popleft()
+        self._loop.remove_writer(self.sock.fileno())
+
+    def close(self) -> None:
+        if self.sock.fileno() >= 0:
+            self._loop.remove_reader(self.sock.fileno())
+            self._loop.remove_writer(self.sock.fileno())
+            self.sock.close()
 
 
 class _StreamConnection(asyncio.Protocol):
@@ -121,10 +201,12 @@ class SipTransport:
     TLS listener on a port of its own."""
 
     def __init__(self, on_data: OnData, on_error: OnError | None = None,
-                 limits: StreamLimits = StreamLimits()) -> None:
+                 limits: StreamLimits = StreamLimits(),
+                 on_wait: Callable[[float], None] | None = None) -> None:
         self.on_data = on_data
         self.on_error = on_error
-        self.udp: asyncio.DatagramTransport | None = None
+        self.on_wait = on_wait  # how long UDP messages waited to be read (overload)
+        self.udp: _UdpSocket | None = None
         self.servers: list[asyncio.Server] = []
         self.connections: dict[Address, _StreamConnection] = {}
         self.limits = limits
@@ -140,11 +222,16 @@ class SipTransport:
                     tls_server: ssl.SSLContext | None = None) -> None:
         loop = asyncio.get_running_loop()
         for attempt in range(20):
-            udp, _ = await loop.create_datagram_endpoint(
-                lambda: _UdpProtocol(self.on_data), local_addr=(host, port)
-            )
+            info = (await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM))[0]
+            sock = socket.socket(info[0], socket.SOCK_DGRAM)
+            try:
+                sock.bind(info[4])
+            except OSError:
+                sock.close()
+                raise
+            udp = _UdpSocket(sock, self.on_data, self.on_wait)
             self.udp = udp
-            self.port = int(udp.get_extra_info("sockname")[1])
+            self.port = int(sock.getsockname()[1])
             try:
                 self.servers.append(await loop.create_server(
                     lambda: _StreamConnection(self, "tcp", accepted=True), host, self.port,

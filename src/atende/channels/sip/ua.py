@@ -105,7 +105,9 @@ class UserAgent:
                  public_ip: str | None = None, guard: Guard | None = None,
                  load: LoadMonitor | None = None) -> None:
         self.tu: TransactionUser | None = None
-        self.transport = SipTransport(self._on_data, self._on_transport_error)
+        self.load = load or LoadMonitor()  # the process's, shared by its user agents
+        self.transport = SipTransport(self._on_data, self._on_transport_error,
+                                      on_wait=self.load.waited)
         self.layer = TransactionLayer()
         self._dialogs: dict[tuple[str, str, str], Dialog] = {}
         self.public_ip = public_ip
@@ -115,7 +117,6 @@ class UserAgent:
         self._pending: dict[ClientTransaction, asyncio.Future[Response]] = {}
         self._provisional: dict[ClientTransaction, Callable[[Response], None]] = {}
         self.guard = guard
-        self.load = load or LoadMonitor()  # the process's, shared by its user agents
         self.bind_host = "0.0.0.0"
         self.stats = {"received": 0, "malformed": 0, "dropped": 0, "errors": 0, "shed": 0}
 
@@ -195,19 +196,22 @@ class UserAgent:
             self.stats["errors"] += 1
             log.exception("error parsing a SIP message from %s:%s", source[1], source[2])
             return
+        # New calls and registrations are shed past capacity or over the rate; a request
+        # sent again goes to its transaction as always (answering it 503 would end a
+        # call that is being set up, and its caller would be answered twice).
         if (isinstance(msg, Request) and msg.method in ("INVITE", "REGISTER")
-                and "tag=" not in (msg.headers.get("To") or "")):
+                and "tag=" not in (msg.headers.get("To") or "")
+                and not self.layer.retransmission(msg)):
             if msg.method == "INVITE" and self.load.shedding:
                 self.stats["shed"] += 1
-                self.send_stateless(_retry_later(msg, self.load.retry_after(),
-                                                 "Overloaded"), source)
+                self._refuse(msg, source, _retry_later(msg, self.load.retry_after(),
+                                                       "Overloaded"))
                 return
             if self.guard is not None:
                 peer = self.tu is not None and self.tu.trunk_address(source[1])
                 if not self.guard.allow(source[1], self.now(), peer):
                     if peer:  # a trunk's PBX or carrier: told when to retry, not ignored
-                        self.send_stateless(_retry_later(msg, 1, "Too Many Requests"),
-                                            source)
+                        self._refuse(msg, source, _retry_later(msg, 1, "Too Many Requests"))
                     return  # a flood from anyone else: dropped without an answer
         try:
             if isinstance(msg, Request):
@@ -219,6 +223,17 @@ class UserAgent:
             log.exception("error handling SIP message from %s:%s", source[1], source[2])
             if isinstance(msg, Request) and msg.method not in ("ACK",):
                 self.send_stateless(make_response(msg, 500), source)
+
+    def _refuse(self, req: Request, source: Address, resp: Response) -> None:
+        """Answer a new request ``resp`` through a transaction of its own, never handing
+        it to the transaction user: a copy of it sent again meanwhile then gets the same
+        answer. (Answered statelessly, a copy still queued when load fell started the
+        call its caller had been told to retry, and nobody ACKed it for 32 s.)"""
+        self._mark_received(req, source)
+        for action in self.layer.receive(req, source, self.now()):
+            if isinstance(action, Deliver) and isinstance(action.transaction,
+                                                          ServerTransaction):
+                self.respond(action.transaction, resp)
 
     def _on_transport_error(self, address: Address, reason: str) -> None:
         """A connection could not be opened: its requests fail now with a 503 that says
