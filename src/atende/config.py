@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     trunk_rate_per_s: float = Field(200, gt=0, description="the same for a trunk's own PBX "
                                     "or carrier (burst: twice that); past it they are "
                                     "answered 503 with Retry-After, never ignored")
+    event_loop: Literal["uvloop", "asyncio"] = Field(
+        "uvloop", description="the event loop `atende serve` runs on: uvloop (libuv; "
+        "about twice the SIP calls per second) or Python's own")
     overload_lag_ms: float = Field(250, gt=0, description="when atende's event loop runs "
                                    "this late (smoothed), new calls are answered 503 with "
                                    "Retry-After until it catches up")

@@ -83,3 +83,10 @@ async def test_parallel_calls_are_answered_and_torn_down_leaving_nothing(
             c.close()
         for m in media:
             m.close()
+
+
+def test_the_server_runs_on_uvloop(atende: AtendeProcess) -> None:
+    # ATENDE_EVENT_LOOP's default: libuv's loop is in the process.
+    assert atende.proc is not None
+    maps = open(f"/proc/{atende.proc.pid}/maps").read()
+    assert "uvloop" in maps

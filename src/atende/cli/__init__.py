@@ -64,8 +64,14 @@ def serve(
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     from atende.server import serve as run_server
 
+    loop_factory = None
+    if settings.event_loop == "uvloop":
+        import uvloop
+
+        loop_factory = uvloop.new_event_loop
     try:
-        asyncio.run(run_server(settings))
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            runner.run(run_server(settings))
     except OSError as exc:
         typer.echo(f"cannot start: {exc}", err=True)
         raise typer.Exit(1) from None
