@@ -33,6 +33,8 @@ STALL_S = 0.1
 
 
 class Paced(Protocol):
+    """What the pacer needs of a member: how far apart its slots are."""
+
     @property
     def ptime_s(self) -> float:
         """How far apart this member's slots are (read at every slot: it may change)."""
