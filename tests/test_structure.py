@@ -20,7 +20,7 @@ LAYERS: list[set[str]] = [
     {"__main__", "cli", "server", "config"},
     {"dashboard"},
     {"api"},
-    {"bridge"},
+    {"bridge", "cluster"},
     {"calls"},
     {"agent", "telephony", "webhooks"},
     {"channels"},

@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from atende.calls.hours import CallingHours, HoursError
@@ -83,6 +90,10 @@ class Settings(BaseSettings):
         ",".join(DEFAULT_DIRECT),
         description="comma-separated CIDRs allowed to call without a trunk",
     )
+    sip_proxies: str = Field("", description="comma-separated CIDRs of SIP proxies in front "
+                             "of atende (Kamailio's dispatcher, docs/scaling.md): a call "
+                             "they relay is judged by the address it came to them from; "
+                             "they get a trunk's rate limit and are never blocked")
     stt_model_path: Path | None = Field(None, description="CTranslate2 Whisper model directory")
     stt_beam_size: int = Field(5, ge=1, le=10, description="Whisper beam size (1 is faster "
                                "and less accurate)")
@@ -101,6 +112,11 @@ class Settings(BaseSettings):
     max_calls: int = Field(10, ge=1, description="calls handled at once; more get 486 Busy. "
                            "Offline speech models manage about 10 per 2 cores")
     max_call_seconds: float = Field(3600, gt=0, description="hang up calls longer than this")
+    drain_timeout_s: float = Field(0, ge=0, le=86400, description="on SIGTERM, first take "
+                                   "no new calls (503 to INVITE and OPTIONS, /health 503) "
+                                   "and let the live ones end, for up to this long; a "
+                                   "second signal ends it. 0: hang up at once. Behind a "
+                                   "load balancer, your longest call")
     shutdown_timeout_s: float = Field(10.0, gt=0, le=300, description="on SIGTERM, how long "
                                       "to wait in all for calls to hang up and peers to answer")
     model_threads: int = Field(2, ge=1, le=64, description="worker threads for STT/TTS")
@@ -116,6 +132,13 @@ class Settings(BaseSettings):
     trunk_rate_per_s: float = Field(200, gt=0, description="the same for a trunk's own PBX "
                                     "or carrier (burst: twice that); past it they are "
                                     "answered 503 with Retry-After, never ignored")
+    node_id: str = Field(default_factory=socket.gethostname, min_length=1, max_length=64,
+                         pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+                         description="this node's name among atende nodes sharing one "
+                         "database; each node's must differ (default: the host name)")
+    node_lease_s: float = Field(15, ge=2, le=600, description="a node that has not said it "
+                                "is alive for this long is taken for dead: another node "
+                                "closes or requeues its calls")
     event_loop: Literal["uvloop", "asyncio"] = Field(
         "uvloop", description="the event loop `atende serve` runs on: uvloop (libuv; "
         "about twice the SIP calls per second) or Python's own")
@@ -156,13 +179,13 @@ class Settings(BaseSettings):
     def bridge_digest_algorithms(self) -> tuple[str, ...]:
         return tuple(self.bridge_digest.split(","))
 
-    @field_validator("allow_direct")
+    @field_validator("allow_direct", "sip_proxies")
     @classmethod
-    def _check_cidrs(cls, v: str) -> str:
+    def _check_cidrs(cls, v: str, info: ValidationInfo) -> str:
         try:
-            parse_cidrs(v.split(","))
+            parse_cidrs([c for c in v.split(",") if c.strip()])
         except ValueError as exc:
-            raise ValueError(f"ATENDE_ALLOW_DIRECT: {exc}") from None
+            raise ValueError(f"ATENDE_{str(info.field_name).upper()}: {exc}") from None
         return v
 
     @field_validator("webrtc_addresses")
@@ -205,6 +228,10 @@ class Settings(BaseSettings):
     @property
     def allow_direct_list(self) -> list[str]:
         return [c.strip() for c in self.allow_direct.split(",") if c.strip()]
+
+    @property
+    def sip_proxy_list(self) -> tuple[str, ...]:
+        return tuple(c.strip() for c in self.sip_proxies.split(",") if c.strip())
 
     @property
     def sip_host(self) -> str:

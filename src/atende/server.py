@@ -40,7 +40,7 @@ from atende.calls.automation import Callback
 from atende.calls.engine import CallEngine
 from atende.calls.events import EventBus
 from atende.calls.live import LiveCalls
-from atende.calls.queue import CallQueue, recover
+from atende.calls.queue import CallQueue
 from atende.calls.records import CallRecords
 from atende.channels.dialer import DialRequest
 from atende.channels.freeswitch.channel import FreeSwitchChannel
@@ -54,6 +54,8 @@ from atende.channels.sip.tls import ensure_self_signed, server_context
 from atende.channels.sip.ua import UserAgent
 from atende.channels.webrtc.channel import WebRtcChannel
 from atende.channels.webrtc.ice import offer_addresses
+from atende.cluster.nodes import Membership
+from atende.cluster.trunks import TrunkFollower
 from atende.config import Settings
 from atende.dashboard.assistant_pages import assistant_pages
 from atende.dashboard.automation_pages import automation_pages
@@ -98,7 +100,9 @@ class Atende:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.store = Store(settings.db_url)
+        self.store = Store(settings.db_url, settings.node_id)
+        self.membership = Membership(self.store, settings.node_id, settings.node_lease_s,
+                                     lambda: datetime.now(UTC))
         self.executor = ThreadPoolExecutor(max_workers=settings.model_threads,
                                            thread_name_prefix="models")
         self.guard = AbuseGuard(settings.abuse_max_failures, settings.abuse_window_s,
@@ -120,6 +124,7 @@ class Atende:
         self.live: LiveCalls | None = None
         self.bridge: BridgeService | None = None
         self.starter: CallStarter | None = None
+        self.trunk_follower: TrunkFollower | None = None
         self._api_task: asyncio.Task[None] | None = None
         self._load_task: asyncio.Task[None] | None = None
 
@@ -128,9 +133,9 @@ class Atende:
         os.umask(0o077)  # what atende writes is its user's alone (see keep_private)
         keep_private(s.data_dir)
         await self.store.init(DEFAULT_RULES.to_dict())
-        # Calls a previous process left live died with it: close or requeue them before
-        # anything new starts.
-        recovered = await self.store.run(recover(datetime.now(UTC)))
+        # Calls this node left live when it last stopped died with it: close or requeue
+        # them before anything new starts.
+        recovered = await self.membership.join()
         if any(recovered.values()):
             log.warning("after the last stop: %d interrupted call(s) queued again, %d closed",
                         recovered["requeued"], recovered["closed"])
@@ -149,7 +154,8 @@ class Atende:
         rtp_ports = PortAllocator(s.rtp_port_min, s.rtp_port_max)
         direct = DirectCallPolicy(s.allow_direct_list)
         self.channel = SipChannel(self.ua, rtp_ports,
-                                  InboundGate(self.trunks, direct),
+                                  InboundGate(self.trunks, direct,
+                                              proxies=s.sip_proxy_list),
                                   self.guard, media_host=s.bind,
                                   answer_delay=s.answer_delay_ms / 1000,
                                   rtp_timeout=s.rtp_timeout_s)
@@ -186,6 +192,9 @@ class Atende:
         if self.esl is not None:
             self.esl.start()
         await self.trunks.load(await self.store.trunks())
+        # Trunks changed through another node (or by hand) are applied here too.
+        self.trunk_follower = TrunkFollower(self.store, self.trunks)
+        self.trunk_follower.start()
         self.bridge = BridgeService(
             self.store, box, ListenerParts(s.bind, rtp_ports, records, direct, self.guard,
                                            s.public_ip, s.rtp_timeout_s,
@@ -196,8 +205,13 @@ class Atende:
             self._own_ports())
         await self.bridge.load()
         self.deliverer.start()  # picks up what was pending before a restart, too
-        self.queue = queue = CallQueue(self.store, self.engine, live, records, self.trunks)
+        self.queue = queue = CallQueue(self.store, self.engine, live, records, self.trunks,
+                                       self.trunk_follower.catch_up)
         queue.start()  # and so does the call queue
+        # Dead nodes' calls, once taken over, are results to send and retries to place.
+        self.membership.on_taken_over(queue.wake)
+        self.membership.on_taken_over(self.deliverer.wake)
+        self.membership.start()
         self.starter = starter = CallStarter(self.store, queue, self.trunks,
                                              s.default_calling_hours, egress)
         deliveries = Deliveries(self.store, self.deliverer, egress)
@@ -220,7 +234,7 @@ class Atende:
                    abuse_router(self.guard, self.ua.now),
                    *bridge_routers(self.bridge)]
         public = [trigger_router(self.store, starter)]
-        probes = [self.bridge.health]
+        probes = [self.bridge.health, self._node_health]
         if self.freeswitch or self.esl:
             probes.append(self._freeswitch_health)
         app = create_api(self.store, routers, public, probes)
@@ -279,6 +293,44 @@ class Atende:
                 if reg is not None:
                     lines.append((trunk_id, live.config.name, reg["state"] == "registered"))
         return active, dict(self.ua.stats), lines
+
+    def _node_health(self) -> tuple[str, object, str | None]:
+        """For /health: this node's name, and whether it is draining (then 503, so that
+        a load balancer sends new work elsewhere)."""
+        state = "draining" if self.load.draining else "serving"
+        live = len(self.live) if self.live is not None else 0
+        shown = {"id": self.settings.node_id, "state": state, "live_calls": live}
+        trouble = (f"draining: takes no new calls, {live} still live"
+                   if self.load.draining else None)
+        return "node", shown, trouble
+
+    async def drain(self, interrupted: asyncio.Event) -> None:
+        """Before a clean stop, for up to ATENDE_DRAIN_TIMEOUT_S: take no new calls (503
+        to INVITEs and to a load balancer's OPTIONS, /health 503, the queue places
+        nothing) while the live ones end by themselves. Ends early when they all have,
+        or when ``interrupted`` is set (a second SIGTERM or Ctrl-C)."""
+        self.load.draining = True
+        if self.queue is not None:
+            await self.queue.close()
+        live = self.live
+        if live is None or not len(live):
+            return
+        freed = asyncio.Event()
+        live.on_freed(lambda _call: freed.set())
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.drain_timeout_s
+        log.info("draining: %d call(s) live; taking no new ones for up to %.0f s (a second "
+                 "signal stops at once)", len(live), self.settings.drain_timeout_s)
+        while len(live) and not interrupted.is_set() and loop.time() < deadline:
+            freed.clear()
+            waits = [asyncio.ensure_future(e.wait()) for e in (freed, interrupted)]
+            await asyncio.wait(waits, timeout=deadline - loop.time(),
+                               return_when=asyncio.FIRST_COMPLETED)
+            for w in waits:
+                w.cancel()
+        if len(live):
+            log.warning("draining ended with %d call(s) still live: hanging them up",
+                        len(live))
 
     def _freeswitch_health(self) -> tuple[str, object, str | None]:
         """For /health: FreeSWITCH's two listeners and the event socket connection."""
@@ -352,6 +404,8 @@ class Atende:
         self.events.close()  # live streams end, so the API server can stop at once
         if self.queue is not None:
             await self.queue.close()  # nothing new starts while the rest stops
+        if self.trunk_follower is not None:
+            await self.trunk_follower.close()
         # Unregistering and hanging up side by side: an unreachable PBX delays no BYE.
         await all_before([c for c in (self.trunks.close() if self.trunks else None,
                                       self.webrtc.close(),
@@ -367,6 +421,7 @@ class Atende:
             await self.esl.close()
         if self.deliverer is not None:
             await self.deliverer.close()
+        await self.membership.leave()  # after the calls' final writes (in order)
         await self.ua.close()
         if self.api_server is not None:
             self.api_server.should_exit = True
@@ -404,6 +459,9 @@ async def serve(settings: Settings) -> None:
     await app.start()
     try:
         await stop.wait()
+        if settings.drain_timeout_s > 0:
+            stop.clear()
+            await app.drain(stop)
     finally:
         log.info("shutting down")
         await app.stop()

@@ -65,10 +65,11 @@ async def test_due_calls_come_earliest_first(store: Store) -> None:
 
 async def test_a_call_is_claimed_once_and_its_attempts_are_recorded(store: Store) -> None:
     await add(store, queued("c"))
-    assert await store.run(claim("c", T0)) == 1
-    assert await store.run(claim("c", T0)) is None  # a second claim loses
+    assert await store.run(claim("c", T0, "n1")) == 1
+    assert await store.run(claim("c", T0, "n2")) is None  # a second claim loses
     row = await call(store, "c")
-    assert (row.status, row.attempts, row.next_attempt_at) == ("dialing", 1, None)
+    assert (row.status, row.attempts, row.next_attempt_at, row.node_id) == (
+        "dialing", 1, None, "n1")
     retry_at = T0 + timedelta(seconds=60)
     await store.run(requeue("c", 1, T0, retry_at, "no_answer", 480, "480 Not Here"))
     row = await call(store, "c")
@@ -76,7 +77,7 @@ async def test_a_call_is_claimed_once_and_its_attempts_are_recorded(store: Store
     assert row.next_attempt_at.replace(tzinfo=UTC) == retry_at
     assert [e.kind for e in row.events] == ["retry_scheduled"]
     assert row.events[0].data["next_attempt_at"] == retry_at.isoformat()
-    assert await store.run(claim("c", retry_at)) == 2
+    assert await store.run(claim("c", retry_at, "n1")) == 2
     await store.run(end_attempt("c", 2, retry_at, "answered", 200, None))
     row = await call(store, "c")
     assert [(a.seq, a.status, a.sip_status) for a in row.attempt_log] == [
@@ -86,12 +87,12 @@ async def test_a_call_is_claimed_once_and_its_attempts_are_recorded(store: Store
 async def test_cancel_wins_or_loses_against_a_claim(store: Store) -> None:
     await add(store, queued("x"), queued("y"))
     assert await store.run(cancel_queued("x", T0))
-    assert await store.run(claim("x", T0)) is None  # cancelled: never placed
+    assert await store.run(claim("x", T0, "n1")) is None  # cancelled: never placed
     row = await call(store, "x")
     assert (row.status, row.outcome) == ("cancelled", "cancelled")
     (d,) = await deliveries(store)  # its result webhook goes out as for any call
     assert d.call_id == "x" and d.payload["outcome"] == "cancelled"
-    assert await store.run(claim("y", T0)) == 1
+    assert await store.run(claim("y", T0, "n1")) == 1
     assert not await store.run(cancel_queued("y", T0))  # claimed first: the engine has it
 
 
@@ -109,6 +110,9 @@ async def test_recovery_after_a_crash(store: Store) -> None:
         models.Call(id="inbound", channel="sip", direction="inbound", from_uri="sip:x@y",
                     to_uri="sip:ai@z", status="in_progress", invite_at=T0, answer_at=T0),
         queued("waiting"),  # queued calls stay as they are
+        # live on another atende node, which is alive: not this node's to close
+        queued("elsewhere", status="in_progress", attempts=1, next_attempt_at=None,
+               answer_at=T0, node_id="n2"),
     )
     for call_id in ("ringing_out", "last_try", "talking"):
         await store.run(lambda s, c=call_id: s.add(models.CallAttempt(
@@ -116,8 +120,10 @@ async def test_recovery_after_a_crash(store: Store) -> None:
     store.submit(insert_event("talking", T0.timestamp(), "outcome", {
         "outcome": "reschedule_requested", "fields": {"proposed_time": "monday at 9 am"}}))
     now = T0 + timedelta(minutes=1)
-    assert await store.run(recover(now)) == {"requeued": 1, "closed": 3}
-    assert await store.run(recover(now)) == {"requeued": 0, "closed": 0}  # once
+    # The calls of no node (left by an atende from before nodes) count as this one's.
+    assert await store.run(recover(now, "n1", orphans=True)) == {"requeued": 1, "closed": 3}
+    assert await store.run(recover(now, "n1", orphans=True)) == {"requeued": 0, "closed": 0}
+    assert (await call(store, "elsewhere")).status == "in_progress"
 
     again = await call(store, "ringing_out")
     assert again.status == "queued" and again.next_attempt_at is not None

@@ -10,7 +10,8 @@ import socket
 # Debian), so that no client socket opened between picking a port and binding it can
 # take it: a port the kernel handed out for "port 0" was free when picked but could be
 # any connection's source port a moment later (CI lost a run to that). Clear of the
-# fixed RTP ranges the tests give atende (20000-26999) and the media tests (31000-31299).
+# fixed RTP ranges the tests give atende (20000-26999, 31400-31999) and the media tests
+# (31000-31299).
 _LOW, _HIGH = 27000, 30999
 _next = itertools.count(os.getpid() % (_HIGH - _LOW))
 

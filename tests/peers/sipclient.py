@@ -58,6 +58,9 @@ class Dialog:
     cseq: int = 1
     remote_sdp: SessionDescription | None = None
     branch: str = field(default_factory=lambda: "z9hG4bK" + secrets.token_hex(6))
+    # Through a proxy that record-routes: the route set and the remote target (§12.1.2)
+    route: list[str] = field(default_factory=list)
+    target: str | None = None
 
 
 class SipClient:
@@ -82,7 +85,11 @@ class SipClient:
         if new_branch:
             d.branch = "z9hG4bK" + secrets.token_hex(6)
         host, port = self.sock.host, self.sock.port
-        ruri = ruri or f"sip:assistant@{self.server[0]}:{self.server[1]}"
+        routed = bool(d.route) and bool(d.to_tag) and method != "CANCEL"
+        if routed:
+            extra = "".join(f"Route: {r}\r\n" for r in d.route) + extra
+        ruri = ruri or (d.target if routed and d.target else None) or \
+            f"sip:assistant@{self.server[0]}:{self.server[1]}"
         to_tag = f";tag={d.to_tag}" if d.to_tag else ""
         ctype = f"Content-Type: {content_type}\r\n" if body and content_type else ""
         return (
@@ -129,6 +136,10 @@ class SipClient:
         if 200 <= final.status < 300:
             d.to_tag = final.to.tag or ""
             d.remote_sdp = parse_sdp(final.body)
+            d.route = list(reversed(final.headers.get_all("Record-Route")))
+            contact = final.headers.get("Contact") or ""
+            d.target = contact[contact.find("<") + 1:contact.find(">")] if "<" in contact \
+                else contact.split(";")[0].strip() or None
             self.send(self.request("ACK", d, body=b""))
         d.cseq += 1
         return final

@@ -1,4 +1,5 @@
-"""The outbox's bookkeeping on a real SQLite store, and the signature scheme."""
+"""The outbox's bookkeeping on real stores (SQLite and PostgreSQL), and the signature
+scheme."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from atende.store import models
 from atende.store.db import Store, insert_call
-from atende.webhooks.outbox import RetryPolicy, finish_call, record_attempt
+from atende.webhooks.outbox import RetryPolicy, due, finish_call, record_attempt
 from atende.webhooks.signing import sign, verify
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -59,3 +60,57 @@ async def test_finish_writes_the_delivery_and_attempts_move_it_on(store_url: str
         assert ok is not None and ok.status == "delivered" and ok.attempts == 3
     finally:
         await store.close()
+
+
+async def test_a_call_is_finished_once(store_url: str) -> None:
+    """A call another node finished (it took this one for dead) keeps that result: a
+    later end is not written over it, and no second webhook is made."""
+    store = Store(store_url)
+    await store.init()
+    try:
+        store.submit(insert_call(models.Call(
+            id="c", channel="sip", direction="outbound", from_uri="sip:a@b",
+            to_uri="sip:b@c", status="in_progress", invite_at=T0,
+            webhook_url="http://127.0.0.1:9/hook")))
+        store.submit(finish_call("c", T0, status="failed", hangup_cause="interrupted",
+                                 end_at=T0))
+        store.submit(finish_call("c", T0, status="completed", outcome="confirmed",
+                                 end_at=T0))
+        call = await store.get_call("c")
+        assert call is not None and (call.status, call.outcome) == ("failed", None)
+        rows = await store.run(lambda s: s.query(models.Delivery).all())
+        assert len(rows) == 1 and rows[0].payload["status"] == "failed"
+    finally:
+        await store.close()
+
+
+async def test_due_deliveries_are_claimed_by_one_node(store_url: str) -> None:
+    """Two atende nodes on one database: a due delivery goes to the first that looks;
+    the other passes it by until the first's lease is over (it died mid-attempt), and
+    once the attempt is recorded its real next time counts."""
+    first, second = Store(store_url), Store(store_url)
+    await first.init()
+    await second.init()
+    try:
+        for n in range(3):
+            first.submit(insert_call(models.Call(
+                id=f"c{n}", channel="sip", direction="outbound", from_uri="sip:a@b",
+                to_uri="sip:b@c", status="dialing", invite_at=T0,
+                webhook_url="http://127.0.0.1:9/hook")))
+            first.submit(finish_call(f"c{n}", T0, status="no_answer", end_at=T0))
+        mine, upcoming = await first.run(due(T0, 30))
+        assert sorted(d.call_id for d in mine) == ["c0", "c1", "c2"]
+        assert upcoming is not None and upcoming == T0 + timedelta(seconds=30)
+        theirs, upcoming = await second.run(due(T0 + timedelta(seconds=29), 30))
+        assert theirs == [] and upcoming == T0 + timedelta(seconds=30)
+        # The first records one attempt; the other two it never does (it died).
+        policy = RetryPolicy(base_s=10)
+        await first.run(record_attempt(mine[0].id, T0 + timedelta(seconds=1), 200, None, 5,
+                                       policy))
+        theirs, _ = await second.run(due(T0 + timedelta(seconds=31), 30))
+        assert sorted(d.call_id for d in theirs) == sorted(d.call_id for d in mine[1:])
+        again, _ = await first.run(due(T0 + timedelta(seconds=32), 30))
+        assert again == []
+    finally:
+        await first.close()
+        await second.close()

@@ -17,7 +17,8 @@ CALL: dict[str, Any] = {
     "from_uri": "sip:ai@pbx.example.com", "to_uri": "sip:+351912345678@pbx.example.com",
     "from_user": "ai", "from_display": None, "to_user": "+351912345678",
     "remote_address": None, "external_id": "a81c0e6f94d2b7c3e5f1a0d9@atende",
-    "assistant_id": ASSISTANT_ID, "trunk_id": TRUNK_ID, "hangup_cause": "assistant_hangup",
+    "assistant_id": ASSISTANT_ID, "trunk_id": TRUNK_ID, "node_id": "atende-1",
+    "hangup_cause": "assistant_hangup",
     "sip_status": 200, "invite_at": AT, "answer_at": "2026-11-20T09:30:06Z",
     "end_at": "2026-11-20T09:30:41Z", "duration_s": 35.0, "source": "webhook",
     "phone_number": "+351912345678",
@@ -37,7 +38,7 @@ QUEUED_CALL: dict[str, Any] = {
     **CALL, "status": "queued", "hangup_cause": None, "sip_status": None, "answer_at": None,
     "end_at": None, "duration_s": None, "outcome": None, "summary": None, "fields": {},
     "scheduled_at": "2026-11-21T09:00:00Z", "next_attempt_at": "2026-11-21T09:00:00Z",
-    "attempts": 0, "source": "api"}
+    "attempts": 0, "source": "api", "node_id": None}
 CALL_DETAIL: dict[str, Any] = {
     **CALL,
     "turns": [

@@ -78,6 +78,8 @@ class CallSummary(BaseModel):
                                     "Call-ID for SIP calls")
     assistant_id: str | None
     trunk_id: str | None = Field(None, description="the trunk the call came through")
+    node_id: str | None = Field(None, description="the atende node the call is (or was "
+                                "last) live on; none while it waits in the queue")
     hangup_cause: str | None
     sip_status: int | None = Field(None, description="outbound: the SIP status that ended "
                                    "the attempt (200 answered, 486 busy, 480 …)")
@@ -120,6 +122,7 @@ class CallSummary(BaseModel):
             from_uri=c.from_uri, to_uri=c.to_uri, from_user=c.from_user,
             from_display=c.from_display, to_user=c.to_user, remote_address=c.remote_address,
             external_id=c.external_id, trunk_id=c.trunk_id, assistant_id=c.assistant_id,
+            node_id=c.node_id,
             hangup_cause=c.hangup_cause, sip_status=c.sip_status,
             invite_at=as_utc(c.invite_at), answer_at=answer, end_at=end,
             duration_s=duration, source=c.source, phone_number=c.phone_number, task=c.task,

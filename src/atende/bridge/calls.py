@@ -154,7 +154,7 @@ class BridgeCalls:
             from_uri=info.from_uri, to_uri=str(target.ruri), from_user=info.from_user,
             from_display=info.from_display, to_user=target.ruri.user,
             remote_address=info.remote_address, external_id=info.external_id,
-            status="ringing", invite_at=now)))
+            status="ringing", invite_at=now, node_id=self._records.store.node_id)))
         self._records.events.publish(info.id, "call.ringing", {
             "direction": target.direction, "from": info.from_uri, "to": str(target.ruri),
             "channel": "bridge"})

@@ -131,7 +131,7 @@ class CallEngine:
         now = self.records.wall()
         state = {"assistant_id": assistant.id if assistant else None,
                  "status": "rejected" if rejection else "ringing", "hangup_cause": cause,
-                 "end_at": now if rejection else None}
+                 "end_at": now if rejection else None, "node_id": self.store.node_id}
         if recorded:
             self.store.submit(update_call(info.id, **state))
         else:
@@ -222,7 +222,7 @@ class CallEngine:
             id=info.id, channel=info.channel, direction="outbound", from_uri=info.from_uri,
             to_uri=info.to_uri, from_user=info.from_user, to_user=info.to_user,
             trunk_id=trunk.id, assistant_id=assistant.id, status="dialing",
-            invite_at=self.records.wall(), attempts=1)
+            invite_at=self.records.wall(), attempts=1, node_id=self.store.node_id)
         await self.store.run(lambda s: s.add(row))
         active = LiveCall(assistant, info, rules=rules_for(assistant, None), attempt=1)
         self.live.add(active)

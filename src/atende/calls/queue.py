@@ -10,11 +10,11 @@ queued again when their retry policy allows (``recover``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from atende.aio import WakeableLoop
@@ -29,18 +29,20 @@ from atende.webhooks.outbox import finish_call
 
 log = logging.getLogger(__name__)
 LIVE = ("ringing", "dialing", "in_progress")  # what a previous process may have left
-_IDLE_S = 30.0  # look again at least this often, whatever happens
+# Look again at least this often, whatever happens: calls another atende node queued
+# (its API took them) are seen by this one within this long.
+_IDLE_S = 5.0
 
 
 # Store writers (run on the store thread) --------------------------------------------------
-def claim(call_id: str, now: datetime) -> Callable[[Session], int | None]:
-    """queued → dialing, once: the attempt's number, or None if the call is no longer
-    queued (cancelled, or claimed already)."""
+def claim(call_id: str, now: datetime, node_id: str) -> Callable[[Session], int | None]:
+    """queued → dialing on node ``node_id``, once, whichever node tries: the attempt's
+    number, or None if the call is no longer queued (cancelled, or claimed already)."""
 
     def fn(s: Session) -> int | None:
         done = s.execute(update(Call).where(Call.id == call_id, Call.status == "queued")
                          .values(status="dialing", attempts=Call.attempts + 1,
-                                 next_attempt_at=None))
+                                 next_attempt_at=None, node_id=node_id))
         if getattr(done, "rowcount", 0) != 1:
             return None
         seq = int(s.scalar(select(Call.attempts).where(Call.id == call_id)) or 1)
@@ -93,12 +95,14 @@ def cancel_queued(call_id: str, now: datetime) -> Callable[[Session], bool]:
     """Cancel a call waiting in the queue (its result webhook goes out as for any call)."""
 
     def fn(s: Session) -> bool:
+        # Still queued: the row is locked now, so a claim waits and then finds it over.
         done = s.execute(update(Call).where(Call.id == call_id, Call.status == "queued")
-                         .values(status="cancelled", next_attempt_at=None))
+                         .values(next_attempt_at=None))
         if getattr(done, "rowcount", 0) != 1:
             return False
         name = s.scalar(select(Call.caller_name).where(Call.id == call_id))
-        finish_call(call_id, now, end_at=now, outcome="cancelled", hangup_cause="cancelled",
+        finish_call(call_id, now, status="cancelled", end_at=now, outcome="cancelled",
+                    hangup_cause="cancelled",
                     summary=summarize("cancelled", {}, name, None))(s)
         return True
 
@@ -142,28 +146,36 @@ def due_calls(now: datetime, limit: int) -> Callable[
     return fn
 
 
-def recover(now: datetime) -> Callable[[Session], dict[str, int]]:
-    """Close what a previous process left live. Its calls' SIP dialogs and media died
-    with it: an unanswered attempt is retried if its policy allows (it counts as one),
-    anything else ends as ``failed`` with cause ``interrupted``, and its result webhook
-    goes out with what was settled before the restart."""
+def recover(now: datetime, node_id: str, orphans: bool = False,
+            why: str = "atende restarted") -> Callable[[Session], dict[str, int]]:
+    """Close what node ``node_id`` left live when it stopped (restarted, or died and
+    taken over by another node); with ``orphans``, also the live calls of no node (from
+    an atende older than nodes). Their SIP dialogs and media died with it: an unanswered
+    attempt is retried if its policy allows (it counts as one), anything else ends as
+    ``failed`` with cause ``interrupted``, and its result webhook goes out with what was
+    settled before. The rows are locked first: of two nodes recovering the same call at
+    once, the second finds it no longer live."""
 
     def fn(s: Session) -> dict[str, int]:
         counts = {"requeued": 0, "closed": 0}
-        for call in list(s.scalars(select(Call).where(Call.status.in_(LIVE)))):
+        whose = Call.node_id == node_id
+        if orphans:
+            whose = or_(whose, Call.node_id.is_(None))
+        for call in list(s.scalars(select(Call).where(Call.status.in_(LIVE), whose)
+                                   .with_for_update())):
             end_attempt(call.id, call.attempts, now, "interrupted", None,
-                        "atende restarted")(s)
+                        why)(s)
             answered = call.answer_at is not None
             at = None
             if call.phone_number is not None and not answered and call.attempts:
                 at = next_attempt_at(CallJob.of(call).retry, call.attempts, "interrupted",
                                      None, now)
             if at is not None:
-                call.status, call.next_attempt_at = "queued", at
+                call.status, call.next_attempt_at, call.node_id = "queued", at, None
                 call.hangup_cause = "interrupted"
                 s.add(CallEvent(call_id=call.id, at=now, kind="retry_scheduled",
                                 data=retry_data(call.attempts, "interrupted", None,
-                                                "atende restarted", at)))
+                                                why, at)))
                 counts["requeued"] += 1
                 continue
             values: dict[str, Any] = {"status": "failed", "end_at": now,
@@ -172,7 +184,7 @@ def recover(now: datetime) -> Callable[[Session], dict[str, int]]:
                 outcome, fields = _settled(s, call.id)
                 values.update(outcome=outcome or "failed", fields=fields, summary=(
                     summarize(outcome, fields, call.caller_name, None) if outcome else
-                    "atende restarted during the call; it was cut off."))
+                    f"{why} during the call; it was cut off."))
             finish_call(call.id, now, **values)(s)
             counts["closed"] += 1
         return counts
@@ -211,8 +223,12 @@ class CallQueue:
     first; woken when a call is queued or a place comes free."""
 
     def __init__(self, store: Store, attempts: Attempts, live: LiveCalls,
-                 records: CallRecords, trunks: TrunkManager) -> None:
+                 records: CallRecords, trunks: TrunkManager,
+                 catch_up: Callable[[], Awaitable[None]] | None = None) -> None:
         self.store = store
+        # Brings this node's trunks up to date with the store: a call queued through
+        # another node may name a trunk created there a moment ago.
+        self._catch_up = catch_up
         self.attempts = attempts
         self.live = live
         self.records = records
@@ -279,6 +295,9 @@ class CallQueue:
         """Start the call's next attempt; False when there is no place for it now."""
         now = self.records.wall()
         live = self.trunks.trunks.get(call.trunk_id or "")
+        if live is None and call.trunk_id and self._catch_up is not None:
+            await self._catch_up()
+            live = self.trunks.trunks.get(call.trunk_id)
         problem = None
         if live is None:
             problem = "its trunk was deleted"
@@ -308,7 +327,7 @@ class CallQueue:
             return True
         if not self.attempts.reserve(call, assistant, live.config, user):
             return False
-        seq = await self.store.run(claim(call.id, now))
+        seq = await self.store.run(claim(call.id, now, self.store.node_id))
         if seq is None:
             self.attempts.release(call.id)
             return True

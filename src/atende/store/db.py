@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -122,7 +123,9 @@ class Store:
     written when it is back. Those that queue up while the store thread is busy are
     committed together, in one transaction (one disk flush instead of one each)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, node_id: str | None = None) -> None:
+        # This atende node's name: the live calls it starts carry it (cluster/nodes.py)
+        self.node_id = node_id or socket.gethostname()
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._directory = DirectoryCache(self.sessions)

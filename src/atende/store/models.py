@@ -125,6 +125,9 @@ class Call(Base):
     retry_after_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     calling_hours: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     ring_timeout_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # The atende node the call lives on while it is live (None while queued); if that
+    # node dies, another closes or requeues the call (cluster/nodes.py)
+    node_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
 
     turns: Mapped[list[Turn]] = relationship(order_by="Turn.seq", cascade="all, delete-orphan")
     events: Mapped[list[CallEvent]] = relationship(order_by="CallEvent.id",
@@ -218,6 +221,25 @@ class Trunk(Base):
     # freeswitch trunks: what FreeSWITCH dials, {number} replaced (e.g.
     # sofia/gateway/carrier/{number}); SIP fields are empty on them
     dial_string: Mapped[str | None] = mapped_column(String(300), nullable=True)
+
+
+class Node(Base):
+    """An atende process sharing this database: it says it is alive every few seconds;
+    one that stops is taken over by another (its live calls closed or requeued)."""
+
+    __tablename__ = "nodes"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Which process of that name is running now: a second one started with the same name
+    # by mistake is told apart from a restart
+    incarnation: Mapped[str] = mapped_column(String(32))
+    # Set by the node that took it over, so only one does; a later seen_at means it is
+    # back and may be taken over again when it next dies
+    taken_over_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True),
+                                                           nullable=True)
+    taken_over_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class Delivery(Base):

@@ -9,6 +9,7 @@ from functools import lru_cache
 
 from atende.channels.sip.gate import Admit, Challenge, GateResult, Refuse
 from atende.sip.auth import DigestServer
+from atende.sip.headers import Via
 from atende.sip.message import Request
 from atende.sip.transaction import Address
 from atende.telephony.guard import DirectCallPolicy, parse_cidrs
@@ -37,13 +38,14 @@ class InboundGate:
     PBX's address, an allowlist or digest); other calls fall to the direct-call policy."""
 
     def __init__(self, trunks: TrunkManager, direct: DirectCallPolicy,
-                 realm: str = "atende") -> None:
+                 realm: str = "atende", proxies: tuple[str, ...] = ()) -> None:
         self.trunks = trunks
         self.direct = direct
         self.digest = DigestServer(realm)
+        self.proxies = proxies  # CIDRs of the SIP proxies in front (ATENDE_SIP_PROXIES)
 
     def check(self, req: Request, source: Address, now: float) -> GateResult:
-        source_ip = source[1]
+        source_ip = self.origin(req, source[1])
         user = (req.uri.user or "").split(";")[0]
         for live in self.trunks.trunks.values():
             t = live.config
@@ -62,9 +64,27 @@ class InboundGate:
         log.warning("refused direct call from %s (not in ATENDE_ALLOW_DIRECT)", source_ip)
         return Refuse(403, "Direct calls not allowed from here")
 
+    def origin(self, req: Request, source_ip: str) -> str:
+        """Where a call comes from: its sender, or, when that is one of our proxies, the
+        address the proxy got it from. A proxy puts its Via on top; the one below is the
+        caller's, with ``received`` where the caller's own idea of its address was
+        wrong (RFC 3261 §18.2.1)."""
+        if not self.proxies or not _in(source_ip, self.proxies):
+            return source_ip
+        try:
+            below = Via.parse(req.headers.get_all("Via")[1])
+            origin = below.params.get("received") or below.host
+            ipaddress.ip_address(origin or "")
+        except (IndexError, ValueError):
+            return source_ip  # the proxy's own request (or a Via without an address)
+        return str(origin)
+
     def trunk_address(self, source_ip: str) -> bool:
-        return any(source_ip in live.peer_ips or _in(source_ip, live.config.allowed_ips)
-                   for live in self.trunks.trunks.values())
+        """A trunk's PBX or carrier, or one of our proxies: a higher rate limit, and
+        never blocked (one caller's failures through a proxy must not block it)."""
+        return _in(source_ip, self.proxies) or any(
+            source_ip in live.peer_ips or _in(source_ip, live.config.allowed_ips)
+            for live in self.trunks.trunks.values())
 
     def _did(self, req: Request, t: TrunkConfig, source_ip: str, peer_ips: set[str],
              now: float) -> GateResult:

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import logging
 import re
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from atende.aio import BackgroundTasks
 from atende.channels.sip.registration import RegistrationAgent
@@ -16,6 +19,7 @@ from atende.sip.register import Registration
 from atende.sip.transaction import Address
 from atende.sip.uri import SipUri, split_hostport
 from atende.store import models
+from atende.store.db import as_utc
 from atende.store.secrets import SecretBox
 from atende.telephony.numbers import NumberError, format_for_trunk, number_country
 
@@ -173,14 +177,40 @@ class TrunkManager:
         self.box = box
         self.trunks: dict[str, LiveTrunk] = {}
         self._leaving = BackgroundTasks()  # unregistrations of removed trunks
+        # The stored version (updated_at) of each trunk in use, and when (monotonic) it
+        # was applied: what ``follow`` compares
+        self.versions: dict[str, tuple[datetime, float]] = {}
 
     async def load(self, rows: list[models.Trunk]) -> None:
         for row in rows:
             await self.apply(row)
 
+    async def follow(self, versions: dict[str, datetime], read_at: float,
+                     fetch: Callable[[list[str]], Awaitable[list[models.Trunk]]]) -> int:
+        """Catch up with the store, given every stored trunk's version as read at
+        ``read_at`` (monotonic): changes made elsewhere (another atende node's API, or by
+        hand) are applied, deleted trunks removed, and the rows that changed fetched with
+        ``fetch``. A trunk this node applied since the read is newer than what was read
+        and is left as it is. How many changed."""
+
+        def stale(tid: str) -> bool:
+            return tid not in self.versions or self.versions[tid][1] < read_at
+
+        gone = [tid for tid in self.trunks if tid not in versions and stale(tid)]
+        for tid in gone:
+            self.remove(tid)
+        changed = [tid for tid, v in versions.items() if stale(tid)
+                   and (tid not in self.versions or self.versions[tid][0] != as_utc(v))]
+        rows = await fetch(changed) if changed else []
+        for row in rows:
+            if stale(row.id):
+                await self.apply(row)
+        return len(gone) + len(rows)
+
     async def apply(self, row: models.Trunk) -> None:
         """Start using a new or changed trunk."""
         config = TrunkConfig.of(row, self.box)
+        self.versions[config.id] = (as_utc(row.updated_at), time.monotonic())
         old = self.trunks.get(config.id)
         if old is not None and old.config.registration_key() == config.registration_key():
             old.config = config  # nothing that affects registration changed
@@ -241,6 +271,7 @@ class TrunkManager:
         """Stop using a trunk at once; its PBX is told (unregistered) in the background,
         so an unreachable PBX holds nobody up (up to 10 s per try)."""
         live = self.trunks.pop(trunk_id, None)
+        self.versions.pop(trunk_id, None)
         if live is not None and live.agent is not None:
             self._leaving.spawn(live.agent.stop())
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from atende import __version__
@@ -27,6 +27,7 @@ from atende.webhooks.signing import HEADER, sign
 
 log = logging.getLogger(__name__)
 EVENT = "call.finished"
+UNFINISHED = ("queued", "ringing", "dialing", "in_progress")
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,12 @@ def finish_call(call_id: str, now: datetime, **values: Any) -> Callable[[Session
         call = s.get(Call, call_id)
         if call is None:
             return
+        if call.status not in UNFINISHED:
+            # Finished already: by another node that took this one for dead (it was cut
+            # off from the database for a lease). The first result stands, sent once.
+            log.warning("call %s was finished already (%s); its later end is not kept",
+                        call_id, call.status)
+            return
         for key, value in values.items():
             setattr(call, key, value)
         if call.webhook_url:
@@ -134,6 +141,8 @@ class Deliverer:
         self.secret = secret
         self.policy = policy or RetryPolicy()
         self.timeout_s = timeout_s
+        # How long a claimed delivery is this node's: its POST, its write, and a margin.
+        self.lease_s = timeout_s + 20.0
         # Where results may go: public addresses unless the operator allows more.
         self._client = guarded_client(egress or EgressPolicy(), timeout=timeout_s,
                                       follow_redirects=False,
@@ -148,13 +157,13 @@ class Deliverer:
 
     async def _round(self) -> float | None:
         try:
-            due, next_at = await self.store.run(_due)
+            due_now, next_at = await self.store.run(due(datetime.now(UTC), self.lease_s))
             # Side by side: one slow receiver must not hold up the others.
-            await asyncio.gather(*(self._attempt(self._client, d) for d in due))
+            await asyncio.gather(*(self._attempt(self._client, d) for d in due_now))
         except Exception:
             log.exception("webhook delivery loop failed; retrying in 5 s")
             return 5.0
-        if due:
+        if due_now:
             return 0  # more may be due already
         return None if next_at is None else seconds_until(next_at)
 
@@ -188,11 +197,33 @@ class Deliverer:
                         f"next at {_iso(row.next_attempt_at)}")
 
 
-def _due(s: Session) -> tuple[list[Delivery], datetime | None]:
-    now = datetime.now(UTC)
-    rows = list(s.scalars(select(Delivery).where(Delivery.status == "pending",
-                                                 Delivery.next_attempt_at <= now)
-                          .order_by(Delivery.next_attempt_at, Delivery.id).limit(20)))
-    upcoming = s.scalar(select(func.min(Delivery.next_attempt_at))
-                        .where(Delivery.status == "pending"))
-    return rows, (as_utc(upcoming) if upcoming is not None else None)
+def due(now: datetime, lease_s: float
+        ) -> Callable[[Session], tuple[list[Delivery], datetime | None]]:
+    """The deliveries due by ``now``, claimed for ``lease_s``: their next attempt is put
+    off by that much, so another atende node on the same database passes them by (and
+    SKIP LOCKED passes over those being claimed right now). The attempt's outcome sets the
+    real next time; if this node dies during the attempt, another sends it once the lease
+    is over (receivers drop the repeat by its delivery id). Also when the next is due."""
+
+    def fn(s: Session) -> tuple[list[Delivery], datetime | None]:
+        rows = list(s.scalars(select(Delivery).where(Delivery.status == "pending",
+                                                     Delivery.next_attempt_at <= now)
+                              .order_by(Delivery.next_attempt_at, Delivery.id).limit(20)
+                              .with_for_update(skip_locked=True)))
+        mine = []
+        for row in rows:
+            # Compare and set, as well: where rows cannot be locked (SQLite), another
+            # node that claimed it since our look makes this match nothing.
+            done = s.execute(update(Delivery).where(
+                Delivery.id == row.id, Delivery.status == "pending",
+                Delivery.next_attempt_at <= now)
+                .values(next_attempt_at=now + timedelta(seconds=lease_s))
+                .execution_options(synchronize_session=False))
+            if getattr(done, "rowcount", 0) == 1:
+                row.next_attempt_at = now + timedelta(seconds=lease_s)
+                mine.append(row)
+        upcoming = s.scalar(select(func.min(Delivery.next_attempt_at))
+                            .where(Delivery.status == "pending"))
+        return mine, (as_utc(upcoming) if upcoming is not None else None)
+
+    return fn

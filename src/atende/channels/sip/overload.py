@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 SAMPLE_S = 0.05  # how often the lag is sampled
 SMOOTHING = 0.2  # weight of the newest sample
+DRAIN_RETRY_S = 60
 
 
 @dataclass
@@ -22,6 +23,9 @@ class LoadMonitor:
     threshold_s: float = 0.25
     lag_s: float = 0.0
     shedding: bool = False
+    # Stopping cleanly: no new calls at all while the live ones end (a load balancer
+    # in front sends them to other nodes; its OPTIONS probes are answered 503 too)
+    draining: bool = False
     # The longest wait of a SIP message since the last sample.
     _waited_s: float = field(default=0.0, init=False, repr=False)
 
@@ -41,8 +45,16 @@ class LoadMonitor:
         else:
             self.shedding = self.lag_s > self.threshold_s
 
+    @property
+    def refusing(self) -> bool:
+        """Whether new calls are refused now (overloaded, or draining)."""
+        return self.shedding or self.draining
+
     def retry_after(self) -> int:
-        """Seconds a refused caller should wait: longer the further behind we are."""
+        """Seconds a refused caller should wait: longer the further behind we are (a
+        draining node is not coming back soon)."""
+        if self.draining:
+            return DRAIN_RETRY_S
         return max(1, min(30, round(4 * self.lag_s / self.threshold_s)))
 
 

@@ -175,6 +175,12 @@ class SipChannel:
             self.ua.respond(txn, refusal)
         elif method == "CANCEL":
             self._on_cancel(req, txn)
+        elif method == "OPTIONS" and self.ua.load.draining:
+            # A load balancer's health probe: send new calls elsewhere (RFC 3261 §11.2
+            # lets OPTIONS be answered as an INVITE would be).
+            resp = make_response(req, 503, "Draining")
+            resp.headers.add("Retry-After", str(self.ua.load.retry_after()))
+            self.ua.respond(txn, resp)
         elif method == "OPTIONS":
             self.ua.respond(txn, with_capabilities(make_response(req, 200)))
         elif method == "REGISTER" and self.registrar is not None:

@@ -202,10 +202,11 @@ class UserAgent:
         if (isinstance(msg, Request) and msg.method in ("INVITE", "REGISTER")
                 and "tag=" not in (msg.headers.get("To") or "")
                 and not self.layer.retransmission(msg)):
-            if msg.method == "INVITE" and self.load.shedding:
+            if msg.method == "INVITE" and self.load.refusing:
                 self.stats["shed"] += 1
-                self._refuse(msg, source, _retry_later(msg, self.load.retry_after(),
-                                                       "Overloaded"))
+                self._refuse(msg, source, _retry_later(
+                    msg, self.load.retry_after(),
+                    "Draining" if self.load.draining else "Overloaded"))
                 return
             if self.guard is not None:
                 peer = self.tu is not None and self.tu.trunk_address(source[1])

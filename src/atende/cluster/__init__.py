@@ -1,0 +1,2 @@
+"""Several atende nodes on one database: which are alive, and taking over a dead one's
+calls."""

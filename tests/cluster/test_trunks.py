@@ -1,0 +1,78 @@
+"""A node follows trunks changed through another node (on a real SQLite and PostgreSQL
+store): new ones are used, changed ones applied, deleted ones dropped; one this node
+applied after the store was read is not undone by that older read."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from cryptography.fernet import Fernet
+
+from atende.channels.sip.ua import UserAgent
+from atende.cluster.trunks import TrunkFollower, rows, versions
+from atende.store import models
+from atende.store.db import Store
+from atende.store.secrets import SecretBox
+from atende.telephony.trunks import TrunkManager
+
+T0 = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
+BOX = SecretBox(Fernet.generate_key())
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[Store]:
+    s = Store(store_url)
+    await s.init()
+    yield s
+    await s.close()
+
+
+def carrier(trunk_id: str, name: str, at: datetime = T0) -> models.Trunk:
+    """A DID trunk, as another node's API stores it."""
+    return models.Trunk(
+        id=trunk_id, name=name, kind="did", number="+12025550111", username="acme",
+        password_enc=BOX.encrypt("Carrier-Pass-2024"), host="127.0.0.1", port=5070,
+        transport="udp", number_format="intl_plus", country="US", inbound_auth="ip",
+        allowed_ips=["127.0.0.1/32"], contact_user="c" + trunk_id,
+        max_concurrent_calls=10, allowed_countries=["US"], created_at=at, updated_at=at)
+
+
+async def test_changes_made_elsewhere_are_followed(store: Store) -> None:
+    manager = TrunkManager(UserAgent(), BOX)
+    follower = TrunkFollower(store, manager)
+    await store.run(lambda s: s.add_all([carrier("t1", "One"), carrier("t2", "Two")]))
+    await follower.round()
+    assert {t.config.name for t in manager.trunks.values()} == {"One", "Two"}
+    assert manager.trunks["t1"].peer_ips == {"127.0.0.1"}
+
+    def rename(s: object) -> None:
+        row = s.get(models.Trunk, "t1")  # type: ignore[attr-defined]
+        row.name, row.updated_at = "One, renamed", T0 + timedelta(minutes=1)
+
+    await store.run(rename)
+    await store.run(lambda s: s.delete(s.get(models.Trunk, "t2")))
+    await follower.round()
+    assert {t.config.name for t in manager.trunks.values()} == {"One, renamed"}
+    assert await follower.round() == follower.every_s  # nothing more to do
+    assert await manager.follow(await store.run(versions), time.monotonic(),
+                                lambda ids: store.run(rows(ids))) == 0
+
+
+async def test_an_older_read_does_not_undo_this_nodes_own_change(store: Store) -> None:
+    manager = TrunkManager(UserAgent(), BOX)
+    read_at = time.monotonic()
+    stored = await store.run(versions)  # read before the trunk below existed
+    row = carrier("t3", "Made here")
+    await store.run(lambda s: s.add(row))
+    await manager.apply(row)  # as this node's API does
+    fetched: list[list[str]] = []
+
+    async def fetch(ids: list[str]) -> list[models.Trunk]:
+        fetched.append(ids)
+        return []
+
+    assert await manager.follow(stored, read_at, fetch) == 0
+    assert "t3" in manager.trunks and fetched == []

@@ -1,0 +1,140 @@
+"""Two atende nodes on one PostgreSQL database, each its own process: a trunk made through
+one is used by both; queued calls are placed by whichever node takes them, each exactly
+once; one node is killed (kill -9) halfway, and the other takes it over: the calls it had
+live are closed, each result webhook is made once, and no call is left live."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from collections import Counter, defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+from tests.peers.atende import AtendeProcess
+from tests.peers.carrier import RingingCarrier
+from tests.peers.postgres import Postgres
+from tests.peers.webhook import webhook_receiver
+
+CALLS = 200
+LEASE_S = 3
+
+
+def number(n: int) -> str:
+    return f"+1202555{1000 + n:04d}"
+
+
+def exists(dialled: str) -> bool:
+    """Half the numbers ring (until the call's ring timeout); the others do not exist."""
+    return int(dialled[-1]) % 2 == 1
+
+
+def node(tmp_path: Path, name: str, rtp: tuple[int, int], db: str, key: str
+         ) -> AtendeProcess:
+    return AtendeProcess(
+        tmp_path / name, rtp, ATENDE_NODE_ID=name, ATENDE_DATABASE_URL=db,
+        # What every node must share: the key of the secrets at rest (the trunk's
+        # password is stored encrypted) and, with it, the webhooks' signing key.
+        ATENDE_SECRET_KEY=key, ATENDE_NODE_LEASE_S=str(LEASE_S), ATENDE_MAX_CALLS="20",
+        ATENDE_SIP_RATE_PER_S="1000")
+
+
+async def test_two_nodes_share_the_queue_and_one_takes_over_the_other(
+        postgres: Postgres, tmp_path: Path) -> None:
+    db, key = postgres.new_database(), Fernet.generate_key().decode()
+    a = node(tmp_path, "node-a", (31400, 31699), db, key)
+    b = node(tmp_path, "node-b", (31700, 31999), db, key)
+    carrier = RingingCarrier(exists)
+    await carrier.start()
+    a.start()
+    try:
+        # The first node made the operator's API key; the second uses it too.
+        (b.workdir / "data").mkdir(parents=True)
+        shutil.copy(a.workdir / "data" / "api.key", b.workdir / "data" / "api.key")
+        b.start()
+        # Made through node a: node b learns of it from the store.
+        trunk = a.api.post("/v1/trunks", json={
+            "kind": "did", "name": "Carrier", "number": "+1 202 555 0111",
+            "username": "acme", "password": "Carrier-Pass-2024", "host": "127.0.0.1",
+            "port": carrier.port, "country": "US", "allowed_ips": ["127.0.0.1/32"]})
+        assert trunk.status_code == 201, trunk.text
+        with webhook_receiver() as hook:
+            # All due a moment from now, so that both nodes' queues find them.
+            start_at = (datetime.now(UTC) + timedelta(seconds=6)).isoformat()
+            calls = {}
+            for n in range(CALLS):
+                r = a.api.post("/v1/calls", json={
+                    "phone_number": number(n), "trunk_id": trunk.json()["id"],
+                    "webhook_url": hook.url, "scheduled_at": start_at,
+                    "ring_timeout_s": 3, "max_attempts": 1,
+                    "metadata": {"n": n}})
+                assert r.status_code == 201, r.text
+                calls[r.json()["id"]] = n
+
+            # Halfway through, node a dies with calls ringing.
+            deadline = time.monotonic() + 120
+            while True:
+                placed = [c for c in b.calls() if c["id"] in calls and c["node_id"]]
+                on_a = [c for c in placed if c["node_id"] == "node-a"
+                        and c["status"] in ("dialing", "ringing")]
+                if len(placed) >= CALLS // 2 and on_a:
+                    break
+                assert time.monotonic() < deadline, "the calls were not placed"
+                await asyncio.sleep(0.2)
+            a.kill()
+            cut_off = {c["id"] for c in on_a}
+
+            # Node b takes a over within its lease and finishes everything.
+            deadline = time.monotonic() + 180
+            while True:
+                mine = [c for c in b.calls() if c["id"] in calls]
+                if all(c["status"] not in ("queued", "dialing", "ringing", "in_progress")
+                       for c in mine) and len(mine) == CALLS:
+                    break
+                assert time.monotonic() < deadline, Counter(c["status"] for c in mine)
+                await asyncio.sleep(0.5)
+            await hook.wait_for(CALLS, timeout=120)
+            await asyncio.sleep(1)  # a second delivery of anything would come in this
+            received = list(hook.received)
+    finally:
+        a.kill()
+        b.stop()
+        await carrier.stop()
+
+    done = {c["id"]: c for c in mine}
+    # Both nodes placed calls; after the kill, only b.
+    by_node = Counter(c["node_id"] for c in done.values())
+    assert by_node["node-a"] > 0 and by_node["node-b"] > 0, by_node
+    # Each call was placed exactly once (one INVITE Call-ID for its number), whichever
+    # node placed it; the number that rings was cancelled after 3 s or cut off by a's end.
+    interrupted = set()
+    for call_id, n in calls.items():
+        assert len(carrier.invites[number(n)]) == 1, (n, carrier.invites[number(n)])
+        call = done[call_id]
+        if call["hangup_cause"] == "interrupted":
+            interrupted.add(call_id)
+            assert call["status"] == "failed" and call["node_id"] == "node-a"
+            assert call["summary"] == "atende node node-a stopped during the call; it " \
+                "was cut off."
+        elif exists(number(n)):
+            assert call["status"] == "no_answer", call
+        else:
+            assert (call["status"], call["sip_status"]) == ("rejected", 404), call
+    # What a had live as it died (seen ringing a moment before, most still were) was
+    # closed by b, once.
+    assert interrupted and interrupted <= cut_off | {c for c in calls if
+                                                     done[c]["node_id"] == "node-a"}
+    assert len(cut_off - interrupted) <= 2, cut_off - interrupted
+    assert f"took it over (0 call(s) queued again, {len(interrupted)} closed)" in b.log()
+    # One result webhook per call, made once: a repeat of one (the same delivery id) is
+    # possible only for what a was sending as it died.
+    ids: dict[str, set[str]] = defaultdict(set)
+    for got in received:
+        ids[got.json["call_id"]].add(got.headers["Atende-Delivery"])
+    assert set(ids) == set(calls) and all(len(v) == 1 for v in ids.values())
+    assert len(received) - CALLS <= 20, len(received)
+    for got in received:
+        assert got.json["metadata"]["n"] == calls[got.json["call_id"]]
