@@ -191,9 +191,11 @@ class Atende:
             await self.freeswitch.start(s.bind, s.esl_server_port, s.audio_stream_port)
         if self.esl is not None:
             self.esl.start()
-        await self.trunks.load(await self.store.trunks())
-        # Trunks changed through another node (or by hand) are applied here too.
-        self.trunk_follower = TrunkFollower(self.store, self.trunks)
+        # The trunks as stored (this node's share of the registrations), and from then on
+        # whatever changes through another node (or by hand).
+        self.trunk_follower = TrunkFollower(self.store, self.trunks, s.node_id,
+                                            s.node_lease_s, lambda: datetime.now(UTC))
+        await self.trunk_follower.round()
         self.trunk_follower.start()
         self.bridge = BridgeService(
             self.store, box, ListenerParts(s.bind, rtp_ports, records, direct, self.guard,

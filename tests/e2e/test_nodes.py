@@ -1,7 +1,9 @@
 """Two atende nodes on one PostgreSQL database, each its own process: a trunk made through
 one is used by both; queued calls are placed by whichever node takes them, each exactly
 once; one node is killed (kill -9) halfway, and the other takes it over: the calls it had
-live are closed, each result webhook is made once, and no call is left live."""
+live are closed, each result webhook is made once, and no call is left live. An
+extension trunk is registered by one node; when it dies, the other registers it and
+takes the extension's calls."""
 
 from __future__ import annotations
 
@@ -14,9 +16,12 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
+from tests.e2e.test_outbound import AI_PASS, USERS
 from tests.peers.atende import AtendeProcess
 from tests.peers.carrier import RingingCarrier
+from tests.peers.kamailio import Kamailio
 from tests.peers.postgres import Postgres
+from tests.peers.sipclient import SipClient, UdpSocket, sdp_offer
 from tests.peers.webhook import webhook_receiver
 
 CALLS = 200
@@ -138,3 +143,70 @@ async def test_two_nodes_share_the_queue_and_one_takes_over_the_other(
     assert len(received) - CALLS <= 20, len(received)
     for got in received:
         assert got.json["metadata"]["n"] == calls[got.json["call_id"]]
+
+
+async def registered_by(nodes: list[AtendeProcess], trunk_id: str,
+                        timeout: float = 4 * LEASE_S + 15) -> AtendeProcess:
+    """The one node that registers the trunk, once the others say it is that node's."""
+    deadline = time.monotonic() + timeout
+    while True:
+        regs = [(n, (await asyncio.to_thread(n.api.get, f"/v1/trunks/{trunk_id}")
+                     ).json()["registration"]) for n in nodes]
+        # (None: a node that has not seen the trunk yet)
+        owners = [n for n, r in regs if r is not None and r["state"] == "registered"]
+        if len(owners) == 1 and all(r is not None and
+                r["reason"] == f"registered by atende node "
+                               f"{owners[0].env['ATENDE_NODE_ID']}"
+                for n, r in regs if n is not owners[0]):
+            return owners[0]
+        assert time.monotonic() < deadline, regs
+        await asyncio.sleep(0.2)
+
+
+async def test_one_node_registers_an_extension_and_another_takes_over(
+        postgres: Postgres, tmp_path: Path) -> None:
+    db, key = postgres.new_database(), Fernet.generate_key().decode()
+    pbx = Kamailio(tmp_path / "pbx", USERS)
+    a = node(tmp_path, "node-a", (31400, 31699), db, key)
+    b = node(tmp_path, "node-b", (31700, 31999), db, key)
+    await pbx.start()
+    a.start()
+    client: SipClient | None = None
+    try:
+        (b.workdir / "data").mkdir(parents=True)
+        shutil.copy(a.workdir / "data" / "api.key", b.workdir / "data" / "api.key")
+        b.start()
+        r = a.api.post("/v1/trunks", json={
+            "kind": "extension", "name": "PBX", "number": "ai", "username": "ai",
+            "password": AI_PASS, "host": "127.0.0.1", "port": pbx.port, "country": "US"})
+        assert r.status_code == 201, r.text
+        trunk_id = r.json()["id"]
+        owner = await registered_by([a, b], trunk_id)
+        (contact,) = pbx.contacts("ai")  # one node's binding, not two
+        assert f":{owner.sip_port}" in contact
+
+        # The owner dies; the other registers within a few leases.
+        survivor = b if owner is a else a
+        owner.kill()
+        assert await registered_by([survivor], trunk_id) is survivor
+        assert any(f":{survivor.sip_port}" in c for c in pbx.contacts("ai"))
+
+        # A call to the extension reaches the survivor (the PBX still tries the dead
+        # node's binding too, which never answers).
+        client = await SipClient.open(("127.0.0.1", pbx.port))
+        rtp = await UdpSocket.open()
+        d = client.new_dialog()
+        ok = await client.call(d, sdp_offer("127.0.0.1", rtp.port),
+                               ruri=f"sip:ai@127.0.0.1:{pbx.port}")
+        assert ok.status == 200, ok.status
+        calls = [c for c in survivor.calls() if c["external_id"] == d.call_id]
+        assert [c["node_id"] for c in calls] == [survivor.env["ATENDE_NODE_ID"]]
+        client.send(client.request("BYE", d))
+        assert (await client.final()).status == 200
+        rtp.close()
+    finally:
+        if client is not None:
+            client.close()
+        a.kill()
+        b.stop()
+        await pbx.stop()

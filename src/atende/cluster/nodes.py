@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from atende.aio import WakeableLoop
 from atende.calls.queue import LIVE, recover
+from atende.cluster.trunks import give_back
 from atende.store.db import Store
 from atende.store.models import Call, Node
 
@@ -65,11 +66,13 @@ def beat(node_id: str, incarnation: str, now: datetime) -> Callable[[Session], s
 
 
 def leave(node_id: str, now: datetime) -> Callable[[Session], bool]:
-    """This node stopped cleanly: if none of its calls is still live in the store,
-    there is nothing for another node to take over (it is marked as if it had taken
-    itself over). False when some are: another node will close them after the lease."""
+    """This node stopped cleanly: the trunks it registered are for the others to take
+    at once; if none of its calls is still live in the store, there is nothing for
+    another node to take over (it is marked as if it had taken itself over). False when
+    some are: another node will close them after the lease."""
 
     def fn(s: Session) -> bool:
+        give_back(node_id)(s)
         live = s.scalar(select(func.count()).select_from(Call)
                         .where(Call.node_id == node_id, Call.status.in_(LIVE)))
         row = s.get(Node, node_id)

@@ -1,21 +1,25 @@
-"""Trunks changed through another atende node: each node reads the stored trunks'
-versions every few seconds and applies what changed (a new trunk registers, a deleted
-one unregisters), as its own API does at once for changes made through it."""
+"""Trunks when several atende nodes share the store. Each node reads the stored trunks'
+versions every few seconds and applies what changed through another node (a new trunk
+is used, a deleted one dropped), as its own API does at once for changes made through
+it. And each extension trunk is registered by one node only: the nodes alive share them
+out (each takes at most its share, and gives back what is over it when a node joins);
+the trunks of a node that stopped are taken by the others."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from atende.aio import WakeableLoop
 from atende.store.db import Store
-from atende.store.models import Trunk
+from atende.store.models import Node, Trunk
 from atende.telephony.trunks import TrunkManager
 
 log = logging.getLogger(__name__)
@@ -30,13 +34,69 @@ def rows(ids: list[str]) -> Callable[[Session], list[Trunk]]:
     return lambda s: list(s.scalars(select(Trunk).where(Trunk.id.in_(ids))))
 
 
-class TrunkFollower:
-    """Keeps this node's trunks as they are stored, whoever changed them."""
+def share_registrations(node_id: str, now: datetime, lease_s: float
+                        ) -> Callable[[Session], tuple[set[str], dict[str, str]]]:
+    """The enabled extension trunks this node registers from now on (taken, or kept, up
+    to its share among the nodes alive), and who registers the others. A trunk is free
+    when nobody has it or its node is not alive (not heard from for a lease, or gone);
+    taking one is a compare-and-set, so two nodes never both get it."""
 
-    def __init__(self, store: Store, manager: TrunkManager, every_s: float = FOLLOW_S
-                 ) -> None:
+    def fn(s: Session) -> tuple[set[str], dict[str, str]]:
+        cutoff = now - timedelta(seconds=lease_s)
+        alive = set(s.scalars(select(Node.id).where(
+            Node.seen_at >= cutoff,
+            or_(Node.taken_over_at.is_(None), Node.taken_over_at < Node.seen_at))))
+        alive.add(node_id)
+        trunks = list(s.execute(select(Trunk.id, Trunk.registrar_node).where(
+            Trunk.kind == "extension", Trunk.enabled.is_(True)).order_by(Trunk.id)))
+        share = math.ceil(len(trunks) / len(alive))
+        mine = [tid for tid, node in trunks if node == node_id]
+        for tid in mine[share:]:  # over our share (a node joined): for the others
+            _move(s, tid, node_id, None)
+        mine = mine[:share]
+        elsewhere = {}
+        for tid, node in trunks:
+            if node == node_id:
+                continue
+            free = node is None or node not in alive
+            if free and len(mine) < share and _move(s, tid, node, node_id):
+                mine.append(tid)
+            elif node is not None and not free:
+                elsewhere[tid] = node
+        return set(mine), elsewhere
+
+    return fn
+
+
+def _move(s: Session, trunk_id: str, frm: str | None, to: str | None) -> bool:
+    """The trunk's registrar from ``frm`` to ``to``, if it is still ``frm``."""
+    held = Trunk.registrar_node.is_(None) if frm is None else Trunk.registrar_node == frm
+    done = s.execute(update(Trunk).where(Trunk.id == trunk_id, held)
+                     .values(registrar_node=to).execution_options(synchronize_session=False))
+    return getattr(done, "rowcount", 0) == 1
+
+
+def give_back(node_id: str) -> Callable[[Session], None]:
+    """This node stops: its trunks are for the others to register at once."""
+
+    def fn(s: Session) -> None:
+        s.execute(update(Trunk).where(Trunk.registrar_node == node_id)
+                  .values(registrar_node=None).execution_options(synchronize_session=False))
+
+    return fn
+
+
+class TrunkFollower:
+    """Keeps this node's trunks as they are stored, whoever changed them, and registers
+    its share of the extension trunks."""
+
+    def __init__(self, store: Store, manager: TrunkManager, node_id: str, lease_s: float,
+                 wall: Callable[[], datetime], every_s: float = FOLLOW_S) -> None:
         self.store = store
         self.manager = manager
+        self.node_id = node_id
+        self.lease_s = lease_s
+        self._wall = wall
         self.every_s = every_s
         self._loop = WakeableLoop(self.round)
         self.start, self.close = self._loop.start, self._loop.close
@@ -53,6 +113,10 @@ class TrunkFollower:
 
     async def _look(self) -> float:
         try:
+            # Whose registrations first: the trunks applied next register or not by it.
+            mine, elsewhere = await self.store.run(share_registrations(
+                self.node_id, self._wall(), self.lease_s))
+            await self.manager.own(mine, elsewhere)
             read_at = time.monotonic()
             stored = await self.store.run(versions)
             changed = await self.manager.follow(

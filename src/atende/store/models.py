@@ -218,6 +218,9 @@ class Trunk(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # extension trunks, with several atende nodes: the one that registers it (None: none
+    # yet); not a change to the trunk, so updated_at stays (cluster/trunks.py)
+    registrar_node: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # freeswitch trunks: what FreeSWITCH dials, {number} replaced (e.g.
     # sofia/gateway/carrier/{number}); SIP fields are empty on them
     dial_string: Mapped[str | None] = mapped_column(String(300), nullable=True)

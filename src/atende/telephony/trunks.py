@@ -180,6 +180,31 @@ class TrunkManager:
         # The stored version (updated_at) of each trunk in use, and when (monotonic) it
         # was applied: what ``follow`` compares
         self.versions: dict[str, tuple[datetime, float]] = {}
+        # Which extension trunks this node registers when several atende nodes share the
+        # store (one node each: cluster/trunks.py); None: all. And who registers the
+        # others.
+        self.mine: set[str] | None = None
+        self.elsewhere: dict[str, str] = {}
+
+    async def own(self, mine: set[str], elsewhere: dict[str, str]) -> None:
+        """From now on register the extension trunks in ``mine`` and no other: those
+        newly ours start, those no longer ours are unregistered (another node has them)."""
+        self.mine, self.elsewhere = set(mine), dict(elsewhere)
+        for live in list(self.trunks.values()):
+            c = live.config
+            if c.kind != "extension" or not c.enabled or live.resolve_error:
+                continue
+            if c.id in self.mine and live.agent is None:
+                await self._register(live)
+            elif c.id not in self.mine and live.agent is not None:
+                agent, live.agent = live.agent, None
+                self._leaving.spawn(agent.stop())
+
+    def _registers(self, trunk_id: str) -> bool:
+        """Whether this node registers the trunk: it is this node's, or nobody's yet (a
+        trunk just made through this node's API registers at once; if another node
+        takes it, ``own`` stops this one)."""
+        return self.mine is None or trunk_id in self.mine or trunk_id not in self.elsewhere
 
     async def load(self, rows: list[models.Trunk]) -> None:
         for row in rows:
@@ -222,7 +247,8 @@ class TrunkManager:
         if config.kind == "freeswitch":
             return  # no SIP: its calls go out over FreeSWITCH's event socket
         live.peer_ips = await self._resolve(live)
-        if config.kind == "extension" and config.enabled and not live.resolve_error:
+        if (config.kind == "extension" and config.enabled and not live.resolve_error
+                and self._registers(config.id)):
             await self._register(live)
 
     async def _resolve(self, live: LiveTrunk) -> set[str]:
@@ -283,8 +309,12 @@ class TrunkManager:
             return {"state": "failed", "expires_in_s": None, "last_status": None,
                     "reason": live.resolve_error}
         if live.agent is None:
+            owner = self.elsewhere.get(trunk_id)
+            reason = ("trunk disabled" if not live.config.enabled else
+                      f"registered by atende node {owner}" if owner else
+                      "waiting for an atende node to take it")
             return {"state": "unregistered", "expires_in_s": None, "last_status": None,
-                    "reason": "trunk disabled"}
+                    "reason": reason}
         reg = live.agent.reg
         expires_in = None
         if reg.expires_at is not None:
