@@ -7,10 +7,11 @@ PIP    := $(VENV)/bin/pip
 TURN_MODEL := $(VENV)/share/atende/smart-turn-v3.2-cpu.onnx
 # Debian packages: espeak-ng is the offline voice for languages Piper's bundled voice lacks;
 # the rest are the real peers the end-to-end tests talk to (PostgreSQL: the storage tests
-# run on it as well as on SQLite; Chromium: the dashboard's browser tests).
+# run on it as well as on SQLite; Chromium: the dashboard's browser tests; Redis: what
+# several nodes share).
 RUN_DEBS  := espeak-ng libopus0
 TEST_DEBS := espeak-ng libopus0 baresip-core kamailio kamailio-tls-modules sox postgresql iproute2 \
-             chromium
+             chromium redis-server
 # SIPp: the load generator of bench/sip_load.py (`make bench` only).
 BENCH_DEBS := sip-tester
 

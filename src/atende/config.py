@@ -136,6 +136,10 @@ class Settings(BaseSettings):
                          pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
                          description="this node's name among atende nodes sharing one "
                          "database; each node's must differ (default: the host name)")
+    redis_url: str | None = Field(
+        None, validation_alias=_env("REDIS_URL"), pattern=r"^(redis|rediss|unix)://",
+        description="Redis, for several nodes: the abuse guard and live call events "
+        "shared (redis://host:6379/0); without it each node has its own")
     node_lease_s: float = Field(15, ge=2, le=600, description="a node that has not said it "
                                 "is alive for this long is taken for dead: another node "
                                 "closes or requeues its calls")

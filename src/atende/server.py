@@ -55,6 +55,7 @@ from atende.channels.sip.ua import UserAgent
 from atende.channels.webrtc.channel import WebRtcChannel
 from atende.channels.webrtc.ice import offer_addresses
 from atende.cluster.nodes import Membership
+from atende.cluster.shared import Shared
 from atende.cluster.trunks import TrunkFollower
 from atende.config import Settings
 from atende.dashboard.assistant_pages import assistant_pages
@@ -125,6 +126,9 @@ class Atende:
         self.bridge: BridgeService | None = None
         self.starter: CallStarter | None = None
         self.trunk_follower: TrunkFollower | None = None
+        # What the nodes tell each other through Redis, when there is one
+        self.shared = (Shared(settings.redis_url, settings.node_id, self.guard, self.events,
+                              self.ua.now) if settings.redis_url else None)
         self._api_task: asyncio.Task[None] | None = None
         self._load_task: asyncio.Task[None] | None = None
 
@@ -214,6 +218,8 @@ class Atende:
         self.membership.on_taken_over(queue.wake)
         self.membership.on_taken_over(self.deliverer.wake)
         self.membership.start()
+        if self.shared is not None:
+            self.shared.start()
         self.starter = starter = CallStarter(self.store, queue, self.trunks,
                                              s.default_calling_hours, egress)
         deliveries = Deliveries(self.store, self.deliverer, egress)
@@ -237,6 +243,8 @@ class Atende:
                    *bridge_routers(self.bridge)]
         public = [trigger_router(self.store, starter)]
         probes = [self.bridge.health, self._node_health]
+        if self.shared is not None:
+            probes.append(self.shared.health)
         if self.freeswitch or self.esl:
             probes.append(self._freeswitch_health)
         app = create_api(self.store, routers, public, probes)
@@ -408,6 +416,8 @@ class Atende:
             await self.queue.close()  # nothing new starts while the rest stops
         if self.trunk_follower is not None:
             await self.trunk_follower.close()
+        if self.shared is not None:
+            await self.shared.close()
         # Unregistering and hanging up side by side: an unreachable PBX delays no BYE.
         await all_before([c for c in (self.trunks.close() if self.trunks else None,
                                       self.webrtc.close(),

@@ -99,7 +99,7 @@ async def test_each_extension_is_registered_by_one_node(store: Store) -> None:
 
     # b joins: a keeps its share (two of three) and gives back the rest, which b takes.
     await store.run(join("b", "b1", at(1)))
-    a_mine, a_else = await store.run(share_registrations("a", at(2), 15))
+    a_mine, _ = await store.run(share_registrations("a", at(2), 15))
     b_mine, b_else = await store.run(share_registrations("b", at(2), 15))
     assert len(a_mine) == 2 and len(b_mine) == 1 and not a_mine & b_mine
     assert a_mine | b_mine == {"e101", "e102", "e103"}

@@ -13,7 +13,7 @@ import asyncio
 import secrets
 import time
 from collections import deque
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,13 +61,25 @@ class EventBus:
         self._seq = 0
         self._backlog: deque[LiveEvent] = deque(maxlen=backlog)
         self._subscribers: list[_Subscriber] = []
+        self._listeners: list[Callable[[str | None, str, dict[str, Any], float], None]] = []
+
+    def on_publish(self, listener: Callable[[str | None, str, dict[str, Any], float], None]
+                   ) -> None:
+        """``listener`` (call_id, kind, data, at) for each event of this node's own calls
+        (for the other nodes: cluster/shared.py)."""
+        self._listeners.append(listener)
 
     def publish(self, call_id: str | None, kind: str, data: dict[str, Any] | None = None,
-                at: float | None = None) -> LiveEvent:
+                at: float | None = None, remote: bool = False) -> LiveEvent:
+        """An event for whoever watches; ``remote``: one of another node's calls (not
+        passed on to the listeners again)."""
         self._seq += 1
         event = LiveEvent(f"{self.epoch}-{self._seq}", self._seq,
                           time.time() if at is None else at, kind, call_id, data or {})
         self._backlog.append(event)
+        if not remote:
+            for listener in self._listeners:
+                listener(call_id, kind, event.data, event.at)
         for sub in self._subscribers:
             if sub.lagged or (sub.call_id is not None and sub.call_id != call_id):
                 continue

@@ -11,9 +11,20 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One failure, as nodes tell each other."""
+
+    ip: str
+    reason: str
+    user: str | None
+    protected: bool
 
 
 @dataclass
@@ -46,6 +57,12 @@ class AbuseGuard:
         self._sources: dict[str, _Source] = {}
         self.rate_limited = 0
         self.blocked_drops = 0
+        self._listeners: list[Callable[[Failure], None]] = []
+
+    def on_failure(self, listener: Callable[[Failure], None]) -> None:
+        """``listener`` for each failure seen here (for the other nodes, which count it
+        too: cluster/shared.py)."""
+        self._listeners.append(listener)
 
     def _src(self, ip: str, now: float, burst: float | None = None) -> _Source:
         src = self._sources.get(ip)
@@ -92,10 +109,13 @@ class AbuseGuard:
         return False
 
     def failure(self, ip: str, now: float, reason: str, user: str | None = None,
-                protected: bool = False) -> None:
+                protected: bool = False, remote: bool = False) -> None:
         """An authentication failure (``user``: the digest username tried) or a call from
         where calls are not allowed. ``protected``: a trunk's own address, counted but
-        never blocked."""
+        never blocked. ``remote``: seen by another node (not passed on again)."""
+        if not remote:
+            for listener in self._listeners:
+                listener(Failure(ip, reason, user, protected))
         if user:
             self._user_failure(user[:200], now)
         src = self._src(ip, now)

@@ -1,0 +1,147 @@
+"""What atende nodes tell each other through Redis (ATENDE_REDIS_URL), on one pub/sub
+channel: the abuse guard's failures, so that a source failing on any node is counted,
+and blocked, on every node; and the live events of each node's calls, so that the event
+stream of any node's API shows the calls of all. Each message names its node; a node
+skips its own.
+
+Redis is a help, not a need: while it cannot be reached, each node goes on alone (its
+own guard, its own events), says so on /health, and connects again, backing off. What
+happens meanwhile is not sent later: an old failure or event is no use to the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from atende.calls.events import EventBus
+from atende.telephony.abuse import AbuseGuard, Failure
+
+log = logging.getLogger(__name__)
+CHANNEL = "atende:nodes"
+OUTBOX = 10_000  # told but not sent yet, at most (the oldest go first)
+
+
+class Shared:
+    """This node's link to the others through Redis."""
+
+    def __init__(self, url: str, node_id: str, guard: AbuseGuard, events: EventBus,
+                 clock: Callable[[], float]) -> None:
+        self.url = url
+        self.node_id = node_id
+        self._guard = guard
+        self._events = events
+        self._clock = clock  # the guard's clock (the user agent's)
+        self._out: deque[str] = deque(maxlen=OUTBOX)
+        self._wake = asyncio.Event()
+        self.problem: str | None = "not connected yet"
+        self.received = 0
+        self._task: asyncio.Task[None] | None = None
+        guard.on_failure(self._failure)
+        events.on_publish(self._event)
+
+    # what this node tells ------------------------------------------------------------
+    def _tell(self, message: dict[str, Any]) -> None:
+        if self.problem is None:
+            self._out.append(json.dumps({"node": self.node_id, **message},
+                                        separators=(",", ":")))
+            self._wake.set()
+
+    def _failure(self, f: Failure) -> None:
+        self._tell({"t": "failure", "ip": f.ip, "reason": f.reason, "user": f.user,
+                    "protected": f.protected})
+
+    def _event(self, call_id: str | None, kind: str, data: dict[str, Any], at: float
+               ) -> None:
+        self._tell({"t": "event", "call_id": call_id, "kind": kind, "data": data,
+                    "at": at})
+
+    # what the others tell ------------------------------------------------------------
+    def receive(self, raw: bytes | str) -> None:
+        """One message from the channel: applied here unless it is this node's own or
+        not understood (then dropped: another version of atende may say more)."""
+        try:
+            m = json.loads(raw)
+            if not isinstance(m, dict) or m.get("node") == self.node_id:
+                return
+            if m["t"] == "failure":
+                user = m.get("user")
+                self._guard.failure(str(m["ip"]), self._clock(), str(m["reason"]),
+                                    str(user) if user else None, bool(m["protected"]),
+                                    remote=True)
+            elif m["t"] == "event":
+                call_id = m.get("call_id")
+                self._events.publish(str(call_id) if call_id else None, str(m["kind"]),
+                                     dict(m.get("data") or {}), float(m["at"]), remote=True)
+            else:
+                return
+        except (ValueError, KeyError, TypeError):
+            log.debug("a message from another node not understood: %.200r", raw)
+            return
+        self.received += 1
+
+    # the connection ------------------------------------------------------------------
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def health(self) -> tuple[str, object, str | None]:
+        """For /health: shown, never failing it (without Redis each node still works)."""
+        if self.problem is None:
+            return "redis", "ok", None
+        return "redis", (f"{self.problem}: guard and live events are this node's own "
+                         "until it is back"), None
+
+    async def _run(self) -> None:
+        delay = 0.5
+        while True:
+            client = aioredis.from_url(self.url, socket_connect_timeout=3,
+                                       health_check_interval=10)
+            try:
+                async with client.pubsub() as pubsub:
+                    await pubsub.subscribe(CHANNEL)
+                    if self.problem is not None:
+                        log.info("sharing with the other nodes through Redis")
+                    self.problem, delay = None, 0.5
+                    async with asyncio.TaskGroup() as tasks:
+                        tasks.create_task(self._listen(pubsub))
+                        tasks.create_task(self._send(client))
+            except* (RedisError, OSError) as group:
+                exc = group.exceptions[0]
+                why = f"unreachable ({str(exc).splitlines()[0][:200] or type(exc).__name__})"
+                if self.problem is None or self.problem.startswith("not connected"):
+                    log.warning("Redis %s: this node goes on alone until it is back", why)
+                self.problem = why
+                self._out.clear()
+            finally:
+                with contextlib.suppress(Exception):
+                    await client.aclose()
+            await asyncio.sleep(delay)
+            delay = min(10.0, delay * 2)
+
+    async def _listen(self, pubsub: Any) -> None:
+        async for message in pubsub.listen():
+            if message.get("type") == "message":
+                self.receive(message["data"])
+        raise RedisError("the subscription ended")
+
+    async def _send(self, client: Any) -> None:
+        while True:
+            self._wake.clear()
+            while self._out:
+                await client.publish(CHANNEL, self._out[0])
+                self._out.popleft()
+            await self._wake.wait()

@@ -1,0 +1,94 @@
+"""Two nodes' links through a real Redis server: a failure on one counts on the other
+(five, and both block the address), an event of one node's call reaches the other's
+watchers once, nothing comes back to its sender; with Redis stopped each goes on alone
+and says so, and they share again once it is back."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from atende.calls.events import EventBus
+from atende.cluster.shared import Shared
+from atende.telephony.abuse import AbuseGuard
+from tests.peers.redis import Redis
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[Redis]:
+    server = Redis(tmp_path / "redis")
+    server.start()
+    yield server
+    server.stop()
+
+
+class Node:
+    def __init__(self, url: str, name: str) -> None:
+        self.guard = AbuseGuard(max_failures=5)
+        self.events = EventBus()
+        self.shared = Shared(url, name, self.guard, self.events, time.monotonic)
+
+
+async def until(check: Callable[[], bool], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "not within the time"
+        await asyncio.sleep(0.02)
+
+
+async def test_failures_and_events_are_shared(redis_server: Redis) -> None:
+    a, b = Node(redis_server.url, "a"), Node(redis_server.url, "b")
+    for n in (a, b):
+        n.shared.start()
+    try:
+        await until(lambda: a.shared.problem is None and b.shared.problem is None)
+        assert a.shared.health() == ("redis", "ok", None)
+        # Three failures on a, two on b: five in all, and both block the address.
+        for _ in range(3):
+            a.guard.failure("203.0.113.7", time.monotonic(), "bad digest", user="100")
+        for _ in range(2):
+            b.guard.failure("203.0.113.7", time.monotonic(), "bad digest", user="100")
+        await until(lambda: a.shared.received == 2 and b.shared.received == 3)
+        for n in (a, b):
+            assert n.guard.is_blocked("203.0.113.7", time.monotonic())
+        # A trunk's address is counted on both but blocked on neither.
+        for _ in range(5):
+            a.guard.failure("198.51.100.1", time.monotonic(), "bad digest", protected=True)
+        await until(lambda: b.shared.received == 8)
+        assert not b.guard.is_blocked("198.51.100.1", time.monotonic())
+
+        a.events.publish("call-1", "call.answered", {"from": "sip:x@y"}, 1000.0)
+        await until(lambda: b.shared.received == 9)
+        (event,) = b.events.backlog_after(f"{b.events.epoch}-0", "call-1")[0]
+        assert (event.kind, event.data, event.at) == ("call.answered", {"from": "sip:x@y"},
+                                                       1000.0)
+        await asyncio.sleep(0.2)  # a echo of its own would have come back by now
+        assert a.shared.received == 2
+
+        # Redis stops: each goes on alone and says so; it comes back, they share again.
+        redis_server.stop()
+        await until(lambda: a.shared.problem is not None and b.shared.problem is not None)
+        name, shown, trouble = a.shared.health()
+        assert name == "redis" and "this node's own" in str(shown) and trouble is None
+        a.guard.failure("192.0.2.1", time.monotonic(), "not allowed")  # not sent later
+        redis_server.start()
+        await until(lambda: a.shared.problem is None and b.shared.problem is None, 30)
+        b.events.publish("call-2", "call.finished", {"status": "completed"})
+        await until(lambda: a.shared.received == 3)
+        assert b.shared.received == 9  # the failure made while Redis was down stayed
+    finally:
+        for n in (a, b):
+            await n.shared.close()
+
+
+def test_messages_not_understood_are_dropped() -> None:
+    n = Node("redis://127.0.0.1:9/0", "a")
+    for raw in (b"not json", b"[1]", b'{"node":"b","t":"failure"}',
+                b'{"node":"b","t":"what"}', b'{"node":"a","t":"event","kind":"x","at":1}'):
+        n.shared.receive(raw)
+    assert n.shared.received == 0
+    assert not n.events.backlog_after(f"{n.events.epoch}-0", None)[0]

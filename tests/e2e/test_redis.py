@@ -1,0 +1,118 @@
+"""Two atende nodes sharing a real Redis (ATENDE_REDIS_URL): a source whose calls keep
+being refused by one node is blocked by both; the event stream of one node's API shows
+the calls of the other; with Redis stopped, calls go on and /health says each node is
+on its own, until Redis is back."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet
+
+from tests.e2e.test_events import events
+from tests.peers.atende import AtendeProcess
+from tests.peers.postgres import Postgres
+from tests.peers.redis import Redis
+from tests.peers.sipclient import SipClient, UdpSocket, sdp_offer
+
+STRANGER = "127.0.0.9"  # a source that may not call (not in ATENDE_ALLOW_DIRECT)
+
+
+def node(tmp_path: Path, name: str, rtp: tuple[int, int], db: str, key: str, redis: str
+         ) -> AtendeProcess:
+    return AtendeProcess(
+        tmp_path / name, rtp, ATENDE_NODE_ID=name, ATENDE_DATABASE_URL=db,
+        ATENDE_SECRET_KEY=key, ATENDE_REDIS_URL=redis, ATENDE_ALLOW_DIRECT="127.0.0.1/32",
+        ATENDE_ABUSE_MAX_FAILURES="4")
+
+
+async def until(check: Callable[[], Any], timeout: float = 15) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (found := await asyncio.to_thread(check)):
+        assert time.monotonic() < deadline, "not within the time"
+        await asyncio.sleep(0.1)
+    return found
+
+
+async def invite(node: AtendeProcess, host: str, timeout: float = 2) -> int | None:
+    """A call from ``host``: its final status, or None when nothing answers."""
+    client = await SipClient.open(("127.0.0.1", node.sip_port), host=host)
+    rtp = await UdpSocket.open(host)
+    d = client.new_dialog()
+    try:
+        client.send(client.request("INVITE", d, body=sdp_offer(host, rtp.port)))
+        final = await client.final(timeout)
+        if final.status == 200:
+            d.to_tag = final.to.tag or ""
+            client.send(client.request("ACK", d))
+            client.send(client.request("BYE", d))
+            await client.final()
+        return final.status
+    except TimeoutError:
+        return None
+    finally:
+        client.close()
+        rtp.close()
+
+
+def redis_shown(n: AtendeProcess) -> Any:
+    return n.get("/health")["checks"].get("redis")
+
+
+async def test_nodes_share_the_guard_and_live_events(postgres: Postgres,
+                                                     tmp_path: Path) -> None:
+    redis = Redis(tmp_path / "redis")
+    redis.start()
+    db, key = postgres.new_database(), Fernet.generate_key().decode()
+    a = node(tmp_path, "node-a", (31400, 31699), db, key, redis.url)
+    b = node(tmp_path, "node-b", (31700, 31999), db, key, redis.url)
+    a.start()
+    try:
+        (b.workdir / "data").mkdir(parents=True)
+        shutil.copy(a.workdir / "data" / "api.key", b.workdir / "data" / "api.key")
+        b.start()
+        for n in (a, b):
+            await until(lambda n=n: redis_shown(n) == "ok")
+
+        # Refused four times by node a: blocked by node b too (not answered at all).
+        assert await invite(b, STRANGER) == 403
+        for _ in range(3):
+            assert await invite(a, STRANGER) == 403
+        await until(lambda: any(x["address"] == STRANGER
+                                for x in b.get("/v1/abuse")["blocked"]))
+        assert await invite(b, STRANGER) is None
+        assert await invite(a, STRANGER) is None
+
+        # node b's event stream shows a call on node a.
+        async with events(b) as stream:
+            client = await SipClient.open(("127.0.0.1", a.sip_port))
+            rtp = await UdpSocket.open()
+            d = client.new_dialog()
+            ok = await client.call(d, sdp_offer("127.0.0.1", rtp.port))
+            assert ok.status == 200
+            call = await until(lambda: [c for c in a.calls()
+                                        if c["external_id"] == d.call_id])
+            client.send(client.request("BYE", d))
+            assert (await client.final()).status == 200
+            seen = await stream.until("call.finished", call[0]["id"], timeout=30)
+            client.close()
+            rtp.close()
+        assert seen[0]["event"] == "call.ringing" and seen[-1]["data"]["status"] == \
+            "completed"
+
+        # Redis stops: calls go on, each node says it is on its own; then it is back.
+        redis.stop()
+        shown = await until(lambda: (s := redis_shown(b)) != "ok" and s)
+        assert "this node's own" in shown and b.get("/health")["status"] == "ok"
+        assert await invite(b, "127.0.0.1") == 200
+        redis.start()
+        await until(lambda: redis_shown(b) == "ok", 30)
+    finally:
+        a.stop()
+        b.stop()
+        redis.stop()
