@@ -26,7 +26,7 @@ from atende.api.bridge import bridge_routers
 from atende.api.deliveries import Deliveries, deliveries_router
 from atende.api.events import events_router
 from atende.api.hooks import Hooks, hooks_router, trigger_router
-from atende.api.live import live_router
+from atende.api.live import cancel_here, live_router, transfer_here
 from atende.api.metrics import metrics_router
 from atende.api.outbound import CallStarter, outbound_router
 from atende.api.providers import ProviderService, providers_router
@@ -219,6 +219,10 @@ class Atende:
         self.membership.on_taken_over(self.deliverer.wake)
         self.membership.start()
         if self.shared is not None:
+            # Other nodes' API requests for this node's calls.
+            transfers = self.engine.transfers
+            self.shared.serve("cancel", lambda args: cancel_here(queue, args))
+            self.shared.serve("transfer", lambda args: transfer_here(live, transfers, args))
             self.shared.start()
         self.starter = starter = CallStarter(self.store, queue, self.trunks,
                                              s.default_calling_hours, egress)
@@ -233,7 +237,7 @@ class Atende:
                    providers_router(ai_providers),
                    outbound_router(starter),
                    hooks_router(hooks),
-                   live_router(live, self.engine.transfers, queue, self.store),
+                   live_router(live, self.engine.transfers, queue, self.store, self.shared),
                    recordings_router(self.store, s.data_dir / "recordings"),
                    deliveries_router(deliveries),
                    events_router(self.events, self.store),

@@ -1,7 +1,8 @@
 """Two nodes' links through a real Redis server: a failure on one counts on the other
 (five, and both block the address), an event of one node's call reaches the other's
 watchers once, nothing comes back to its sender; with Redis stopped each goes on alone
-and says so, and they share again once it is back."""
+and says so, and they share again once it is back. One node asks another to act and
+gets its answer, or a clear failure."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from atende.calls.events import EventBus
-from atende.cluster.shared import Shared
+from atende.cluster.shared import Shared, Unreachable
 from atende.telephony.abuse import AbuseGuard
 from tests.peers.redis import Redis
 
@@ -92,3 +93,38 @@ def test_messages_not_understood_are_dropped() -> None:
         n.shared.receive(raw)
     assert n.shared.received == 0
     assert not n.events.backlog_after(f"{n.events.epoch}-0", None)[0]
+
+
+async def test_a_node_asks_another(redis_server: Redis) -> None:
+    a, b = Node(redis_server.url, "a"), Node(redis_server.url, "b")
+    done: list[str] = []
+
+    async def cancel(args: dict[str, object]) -> dict[str, object]:
+        done.append(str(args["call_id"]))
+        return {"doing": "in_progress"}
+
+    async def broken(args: dict[str, object]) -> dict[str, object]:
+        raise RuntimeError("the leg is gone")
+
+    b.shared.serve("cancel", cancel)
+    b.shared.serve("broken", broken)
+    for n in (a, b):
+        n.shared.start()
+    try:
+        await until(lambda: a.shared.problem is None and b.shared.problem is None)
+        assert await a.shared.ask("b", "cancel", {"call_id": "c1"}, 5) == {
+            "doing": "in_progress"}
+        assert done == ["c1"]
+        assert await a.shared.ask("b", "broken", {}, 5) == {"error": "the leg is gone"}
+        assert await a.shared.ask("b", "unknown", {}, 5) == {
+            "error": "this node does not do 'unknown'"}
+        with pytest.raises(Unreachable, match="node c did not answer within 1 s"):
+            await a.shared.ask("c", "cancel", {"call_id": "c2"}, 1)
+        redis_server.stop()
+        await until(lambda: a.shared.problem is not None)
+        with pytest.raises(Unreachable, match="Redis is unreachable"):
+            await a.shared.ask("b", "cancel", {"call_id": "c3"}, 5)
+        assert done == ["c1"]
+    finally:
+        for n in (a, b):
+            await n.shared.close()

@@ -1,7 +1,7 @@
 """Two atende nodes sharing a real Redis (ATENDE_REDIS_URL): a source whose calls keep
 being refused by one node is blocked by both; the event stream of one node's API shows
-the calls of the other; with Redis stopped, calls go on and /health says each node is
-on its own, until Redis is back."""
+the calls of the other; a call on one is cancelled through the other's API; with Redis
+stopped, calls go on and /health says each node is on its own, until Redis is back."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any
 
 from cryptography.fernet import Fernet
 
+from atende.sip.message import Request, make_response
 from tests.e2e.test_events import events
 from tests.peers.atende import AtendeProcess
 from tests.peers.postgres import Postgres
@@ -105,13 +106,43 @@ async def test_nodes_share_the_guard_and_live_events(postgres: Postgres,
         assert seen[0]["event"] == "call.ringing" and seen[-1]["data"]["status"] == \
             "completed"
 
-        # Redis stops: calls go on, each node says it is on its own; then it is back.
+        # A call on node a is cancelled through node b's API: node a hangs it up.
+        client = await SipClient.open(("127.0.0.1", a.sip_port))
+        rtp = await UdpSocket.open()
+        d = client.new_dialog()
+        assert (await client.call(d, sdp_offer("127.0.0.1", rtp.port))).status == 200
+        (call,) = await until(lambda: [c for c in a.calls() if c["external_id"] ==
+                                       d.call_id and c["status"] == "in_progress"])
+        assert call["node_id"] == "node-a"
+        r = b.api.post(f"/v1/calls/{call['id']}/cancel")
+        assert r.status_code == 202, r.text
+        bye = await client.recv(10)  # node a's BYE
+        assert isinstance(bye, Request) and bye.method == "BYE"
+        client.send(make_response(bye, 200).encode())
+        await until(lambda: b.call(call["id"])["status"] == "completed")
+
+        # Redis stops: calls go on, each node says it is on its own, and a call on the
+        # other node cannot be reached through this one; then Redis is back.
+        d = client.new_dialog()
+        assert (await client.call(d, sdp_offer("127.0.0.1", rtp.port))).status == 200
+        (call,) = await until(lambda: [c for c in a.calls() if c["external_id"] ==
+                                       d.call_id and c["status"] == "in_progress"])
         redis.stop()
         shown = await until(lambda: (s := redis_shown(b)) != "ok" and s)
         assert "this node's own" in shown and b.get("/health")["status"] == "ok"
         assert await invite(b, "127.0.0.1") == 200
+        r = b.api.post(f"/v1/calls/{call['id']}/cancel")
+        assert r.status_code == 503 and "node-a" in r.json()["detail"], r.text
+        assert a.call(call["id"])["status"] == "in_progress"
         redis.start()
-        await until(lambda: redis_shown(b) == "ok", 30)
+        await until(lambda: redis_shown(b) == "ok" and redis_shown(a) == "ok", 30)
+        assert b.api.post(f"/v1/calls/{call['id']}/cancel").status_code == 202
+        bye = await client.recv(10)
+        assert isinstance(bye, Request) and bye.method == "BYE"
+        client.send(make_response(bye, 200).encode())
+        await until(lambda: a.call(call["id"])["status"] == "completed")
+        client.close()
+        rtp.close()
     finally:
         a.stop()
         b.stop()

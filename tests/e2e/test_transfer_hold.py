@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -118,10 +118,21 @@ async def test_hold_and_resume_from_the_phone(atende: AtendeProcess, pbx: Kamail
     (hold,) = events(done, "hold")
     (resume,) = events(done, "resume")
     assert datetime.fromisoformat(hold["at"]) < datetime.fromisoformat(resume["at"])
+    held_at, resumed_at = (datetime.fromisoformat(e["at"]) for e in (hold, resume))
+    spoken = [t for t in done["turns"] if t["speaker"] == "assistant"]
+    # Nothing was said on hold: no turn of the assistant's went on past the hold, or
+    # started before the resume.
+    for t in spoken:
+        started, ended = (datetime.fromisoformat(t[k]) for k in ("started_at", "ended_at"))
+        assert ended <= held_at + timedelta(seconds=0.3) or started >= resumed_at, t
     greeting = done["turns"][0]
-    assert greeting["speaker"] == "assistant" and greeting["interrupted"] is True
-    stopped = datetime.fromisoformat(greeting["ended_at"]) - datetime.fromisoformat(hold["at"])
-    assert abs(stopped.total_seconds()) < 0.3  # it stopped at the hold
+    if greeting["speaker"] == "assistant" and datetime.fromisoformat(
+            greeting["started_at"]) < held_at:
+        # Its greeting had begun (it has not when its voice is slower than the phone's
+        # hold): it was cut at the hold.
+        assert greeting["interrupted"] is True
+        stopped = datetime.fromisoformat(greeting["ended_at"]) - held_at
+        assert abs(stopped.total_seconds()) < 0.3
     said = [t["text"].lower() for t in done["turns"] if t["speaker"] == "caller"]
     assert any("goodbye" in s for s in said), said
 

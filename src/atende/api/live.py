@@ -1,8 +1,9 @@
-"""Control of calls in progress: cancel, transfer (blind, or bridged by atende)."""
+"""Control of calls in progress: cancel, transfer (blind, or bridged by atende). A call
+live on another atende node is acted on by that node, asked through Redis."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal, Protocol
 
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
@@ -10,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from atende.api import examples as ex
 from atende.api.schemas import CallSummary
 from atende.calls.live import LiveCalls
-from atende.calls.queue import CallQueue
+from atende.calls.queue import LIVE, CallQueue
 from atende.calls.transfers import Transfers
 from atende.store.db import Store
 from atende.telephony.trunks import DestinationError
@@ -50,19 +51,88 @@ class TransferOut(BaseModel):
                                 examples=[[100, 180, 200]])
 
 
-def live_router(live: LiveCalls, transfers: Transfers, queue: CallQueue, store: Store
-                ) -> APIRouter:
+class Peers(Protocol):
+    """The other atende nodes, asked to act on the calls they have (cluster/shared.py)."""
+
+    async def ask(self, node_id: str, kind: str, args: dict[str, Any], timeout_s: float
+                  ) -> dict[str, Any]: ...
+
+
+async def cancel_here(queue: CallQueue, args: dict[str, Any]) -> dict[str, Any]:
+    """Another node's API asks this one to cancel one of its calls."""
+    return {"doing": await queue.cancel(str(args["call_id"]))}
+
+
+async def transfer_here(live: LiveCalls, transfers: Transfers, args: dict[str, Any]
+                        ) -> dict[str, Any]:
+    """Another node's API asks this one to transfer one of its calls: the outcome, or
+    the HTTP status and words it would have answered."""
+    try:
+        out = await _transfer(live, transfers, str(args["call_id"]),
+                              TransferIn.model_validate(args["body"]))
+    except HTTPException as exc:
+        return {"status": exc.status_code, "detail": exc.detail}
+    return {"result": out.model_dump()}
+
+
+async def _transfer(live: LiveCalls, transfers: Transfers, call_id: str, body: TransferIn
+                    ) -> TransferOut:
+    leg = live.leg(call_id)
+    if leg is None:
+        raise HTTPException(404, f"no call in progress with id {call_id!r}")
+    try:
+        if body.mode == "bridge":
+            result = await transfers.dial_and_join(leg, body.to)
+        else:
+            result = await transfers.blind(leg, transfers.target(call_id, body.to),
+                                           body.timeout_s)
+    except DestinationError as exc:
+        raise HTTPException(422, f"to: {exc}") from None
+    return TransferOut(outcome=result.outcome, sip_status=result.status,
+                       reason=result.reason, progress=list(result.progress))
+
+
+def live_router(live: LiveCalls, transfers: Transfers, queue: CallQueue, store: Store,
+                peers: Peers | None = None) -> APIRouter:
     router = APIRouter(tags=["calls"])
+
+    async def elsewhere(call_id: str) -> str | None:
+        """The node a call is live on, if it is another."""
+        row = await store.get_call(call_id)
+        if row is None or row.status not in LIVE or row.node_id in (None, store.node_id):
+            return None
+        return row.node_id
+
+    async def ask(node_id: str, kind: str, args: dict[str, Any], timeout_s: float
+                  ) -> dict[str, Any]:
+        if peers is None:
+            raise HTTPException(409, f"the call is live on atende node {node_id}: send "
+                                "this request to that node (with ATENDE_REDIS_URL set, "
+                                "any node passes it on)")
+        try:
+            return await peers.ask(node_id, kind, args, timeout_s)
+        except Exception as exc:  # Unreachable, or Redis failing as it is asked
+            raise HTTPException(503, f"the call is live on atende node {node_id}, which "
+                                f"could not be asked: {exc}",
+                                headers={"Retry-After": "5"}) from None
 
     @router.post("/v1/calls/{call_id}/cancel", response_model=CallSummary, status_code=202,
                  responses={404: {"description": "no such call"},
-                            409: {"description": "the call is already over"}})
+                            409: {"description": "the call is already over (or live on "
+                                  "another atende node, and there is no Redis to ask it "
+                                  "through)"},
+                            503: {"description": "the call is live on another atende "
+                                  "node, which could not be asked"}})
     async def cancel(call_id: str) -> CallSummary:
         """Stop a call: one waiting in the queue is never placed, one still ringing is
         cancelled, one in progress is hung up. It ends with outcome `cancelled` (unless the
         conversation had already settled one), and its result webhook is sent as for any
         call."""
-        if await queue.cancel(call_id) is None:
+        doing = await queue.cancel(call_id)
+        node = None if doing is not None else await elsewhere(call_id)
+        if node is not None:
+            doing = (await ask(node, "cancel", {"call_id": call_id}, 10))["doing"]
+        if doing is None:
             row = await store.get_call(call_id)
             if row is None:
                 raise HTTPException(404, f"no call with id {call_id!r}")
@@ -73,24 +143,25 @@ def live_router(live: LiveCalls, transfers: Transfers, queue: CallQueue, store: 
 
     @router.post("/v1/calls/{call_id}/transfer", response_model=TransferOut,
                  responses={404: {"description": "no call in progress with that id"},
-                            422: {"description": "the target cannot be called"}})
+                            409: {"description": "the call is live on another atende "
+                                  "node, and there is no Redis to ask it through"},
+                            422: {"description": "the target cannot be called"},
+                            503: {"description": "the call is live on another atende "
+                                  "node, which could not be asked"}})
     async def transfer(call_id: str, body: TransferIn) -> TransferOut:
         """Transfer a call in progress and wait for the outcome. `refer`: a blind transfer
         (SIP REFER), where on success atende leaves the call (hang-up cause `transferred`).
         `bridge`: atende calls the target itself and joins the calls until either party
         hangs up (event `bridge_ended`)."""
-        leg = live.leg(call_id)
-        if leg is None:
-            raise HTTPException(404, f"no call in progress with id {call_id!r}")
-        try:
-            if body.mode == "bridge":
-                result = await transfers.dial_and_join(leg, body.to)
-            else:
-                result = await transfers.blind(leg, transfers.target(call_id, body.to),
-                                               body.timeout_s)
-        except DestinationError as exc:
-            raise HTTPException(422, f"to: {exc}") from None
-        return TransferOut(outcome=result.outcome, sip_status=result.status,
-                           reason=result.reason, progress=list(result.progress))
+        node = None if live.leg(call_id) is not None else await elsewhere(call_id)
+        if node is None:
+            return await _transfer(live, transfers, call_id, body)
+        answer = await ask(node, "transfer", {"call_id": call_id,
+                                              "body": body.model_dump()},
+                           body.timeout_s + 35)  # a bridged call rings for 30 s
+        if "result" not in answer:
+            raise HTTPException(int(answer.get("status", 500)), str(
+                answer.get("detail") or answer.get("error") or "the transfer failed"))
+        return TransferOut.model_validate(answer["result"])
 
     return router

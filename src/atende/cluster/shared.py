@@ -2,7 +2,8 @@
 channel: the abuse guard's failures, so that a source failing on any node is counted,
 and blocked, on every node; and the live events of each node's calls, so that the event
 stream of any node's API shows the calls of all. Each message names its node; a node
-skips its own.
+skips its own. And requests for one node (on a channel of its own), answered on the
+asker's: the API of any node acts on a call live on another (cancel, transfer).
 
 Redis is a help, not a need: while it cannot be reached, each node goes on alone (its
 own guard, its own events), says so on /health, and connects again, backing off. What
@@ -15,8 +16,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import secrets
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -28,6 +30,11 @@ from atende.telephony.abuse import AbuseGuard, Failure
 log = logging.getLogger(__name__)
 CHANNEL = "atende:nodes"
 OUTBOX = 10_000  # told but not sent yet, at most (the oldest go first)
+Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+class Unreachable(Exception):
+    """Another node could not be asked, or did not answer in time."""
 
 
 class Shared:
@@ -40,20 +47,59 @@ class Shared:
         self._guard = guard
         self._events = events
         self._clock = clock  # the guard's clock (the user agent's)
-        self._out: deque[str] = deque(maxlen=OUTBOX)
+        self._out: deque[tuple[str, str]] = deque(maxlen=OUTBOX)  # (channel, message)
         self._wake = asyncio.Event()
         self.problem: str | None = "not connected yet"
         self.received = 0
         self._task: asyncio.Task[None] | None = None
+        self._handlers: dict[str, Handler] = {}
+        self._asked: dict[str, asyncio.Future[dict[str, Any]]] = {}  # by request id
+        self._answering: set[asyncio.Task[None]] = set()
         guard.on_failure(self._failure)
         events.on_publish(self._event)
 
     # what this node tells ------------------------------------------------------------
-    def _tell(self, message: dict[str, Any]) -> None:
+    def _tell(self, message: dict[str, Any], channel: str = CHANNEL) -> None:
         if self.problem is None:
-            self._out.append(json.dumps({"node": self.node_id, **message},
-                                        separators=(",", ":")))
+            self._out.append((channel, json.dumps({"node": self.node_id, **message},
+                                                  separators=(",", ":"))))
             self._wake.set()
+
+    def serve(self, kind: str, handler: Handler) -> None:
+        """Answer other nodes' requests of ``kind`` with ``handler`` (its arguments in,
+        its answer out, both JSON)."""
+        self._handlers[kind] = handler
+
+    async def ask(self, node_id: str, kind: str, args: dict[str, Any], timeout_s: float
+                  ) -> dict[str, Any]:
+        """Ask node ``node_id`` to do ``kind``; its answer. Unreachable when Redis is
+        down or the node does not answer within ``timeout_s`` (it is down, or busy)."""
+        if self.problem is not None:
+            raise Unreachable(f"Redis is {self.problem}")
+        rid = secrets.token_hex(8)
+        answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._asked[rid] = answer
+        try:
+            self._tell({"t": "ask", "id": rid, "kind": kind, "args": args},
+                       f"{CHANNEL}:{node_id}")
+            async with asyncio.timeout(timeout_s):
+                return await answer
+        except TimeoutError:
+            raise Unreachable(f"atende node {node_id} did not answer within "
+                              f"{timeout_s:.0f} s") from None
+        finally:
+            self._asked.pop(rid, None)
+
+    async def _answer(self, asker: str, rid: str, kind: str, args: dict[str, Any]) -> None:
+        handler = self._handlers.get(kind)
+        try:
+            if handler is None:
+                raise ValueError(f"this node does not do {kind!r}")
+            result = await handler(args)
+        except Exception as exc:  # the asker is told, whatever it was
+            log.exception("a request from node %s (%s) failed", asker, kind)
+            result = {"error": str(exc)[:300] or type(exc).__name__}
+        self._tell({"t": "answer", "id": rid, "result": result}, f"{CHANNEL}:{asker}")
 
     def _failure(self, f: Failure) -> None:
         self._tell({"t": "failure", "ip": f.ip, "reason": f.reason, "user": f.user,
@@ -81,6 +127,15 @@ class Shared:
                 call_id = m.get("call_id")
                 self._events.publish(str(call_id) if call_id else None, str(m["kind"]),
                                      dict(m.get("data") or {}), float(m["at"]), remote=True)
+            elif m["t"] == "ask":
+                task = asyncio.get_running_loop().create_task(self._answer(
+                    str(m["node"]), str(m["id"]), str(m["kind"]), dict(m["args"])))
+                self._answering.add(task)
+                task.add_done_callback(self._answering.discard)
+            elif m["t"] == "answer":
+                waiting = self._asked.get(str(m["id"]))
+                if waiting is not None and not waiting.done():
+                    waiting.set_result(dict(m["result"]))
             else:
                 return
         except (ValueError, KeyError, TypeError):
@@ -93,6 +148,8 @@ class Shared:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def close(self) -> None:
+        for task in list(self._answering):
+            task.cancel()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -112,7 +169,7 @@ class Shared:
                                        health_check_interval=10)
             try:
                 async with client.pubsub() as pubsub:
-                    await pubsub.subscribe(CHANNEL)
+                    await pubsub.subscribe(CHANNEL, f"{CHANNEL}:{self.node_id}")
                     if self.problem is not None:
                         log.info("sharing with the other nodes through Redis")
                     self.problem, delay = None, 0.5
@@ -142,6 +199,6 @@ class Shared:
         while True:
             self._wake.clear()
             while self._out:
-                await client.publish(CHANNEL, self._out[0])
+                await client.publish(*self._out[0])
                 self._out.popleft()
             await self._wake.wait()
