@@ -6,11 +6,8 @@ to take over. Times are given, not read: every step is exact."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
-
-import pytest
 
 from atende.cluster.nodes import Membership, beat, join, leave, take_over
 from atende.store import models
@@ -18,14 +15,6 @@ from atende.store.db import Store
 
 T0 = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
 LEASE = 15.0
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
-    s = Store(store_url)
-    await s.init()
-    yield s
-    await s.close()
 
 
 def live_call(call_id: str, node_id: str | None, **values: Any) -> models.Call:
@@ -39,11 +28,7 @@ def live_call(call_id: str, node_id: str | None, **values: Any) -> models.Call:
 
 
 async def add(store: Store, *rows: models.Call) -> None:
-    def fn(s: Any) -> None:
-        for row in rows:
-            s.add(row)
-
-    await store.run(fn)
+    await store.run(lambda s: s.add_all(rows))
 
 
 async def statuses(store: Store) -> dict[str, str]:

@@ -6,10 +6,8 @@ read), and the extension trunks' registrations are shared out, one node each."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from cryptography.fernet import Fernet
 
 from atende.channels.sip.ua import UserAgent
@@ -22,14 +20,6 @@ from atende.telephony.trunks import TrunkManager
 
 T0 = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
 BOX = SecretBox(Fernet.generate_key())
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
-    s = Store(store_url)
-    await s.init()
-    yield s
-    await s.close()
 
 
 def carrier(trunk_id: str, name: str, at: datetime = T0) -> models.Trunk:
