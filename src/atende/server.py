@@ -166,7 +166,7 @@ class Atende:
         self.deliverer = Deliverer(self.store, webhook_secret(s, box), RetryPolicy(
             base_s=s.webhook_retry_base_s, give_up_after_s=s.webhook_give_up_s),
             egress=egress)
-        self.live = live = LiveCalls(s.max_calls)
+        self.live = live = LiveCalls(s.max_calls, self.membership.share)
         records = CallRecords(self.store, self.events, self.deliverer)
         fs_dialer = None
         if s.esl_server_port:

@@ -143,3 +143,23 @@ async def test_membership_waits_a_lease_of_its_own_beats_before_taking_over(
     assert (await statuses(store))["on_other"] == "failed" and woken == ["queue"]
     await m.leave()
     assert await store.run(take_over("other", at(200), LEASE)) == []
+
+
+async def test_a_shared_limit_is_split_among_the_nodes_alive(store: Store) -> None:
+    wall = [T0]
+    nodes = {name: Membership(store, name, LEASE, lambda: wall[0]) for name in "abc"}
+    await nodes["a"].join()
+    assert nodes["a"].share(10) == 10  # alone: all of it
+    await nodes["b"].join()
+    await nodes["c"].join()
+    for n in "ab":  # each sees the others at its next round
+        await nodes[n].round()
+    for limit in (0, 1, 2, 3, 10, 11):
+        parts = [nodes[n].share(limit) for n in "abc"]
+        assert sum(parts) == limit and max(parts) - min(parts) <= 1, (limit, parts)
+    assert [nodes[n].share(2) for n in "abc"] == [1, 1, 0]
+    # c stops cleanly: a and b split it between them.
+    await nodes["c"].leave()
+    await nodes["a"].round()
+    await nodes["b"].round()
+    assert (nodes["a"].share(3), nodes["b"].share(3)) == (2, 1)

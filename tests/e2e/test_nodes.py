@@ -1,9 +1,10 @@
 """Two atende nodes on one PostgreSQL database, each its own process: a trunk made through
 one is used by both; queued calls are placed by whichever node takes them, each exactly
-once; one node is killed (kill -9) halfway, and the other takes it over: the calls it had
-live are closed, each result webhook is made once, and no call is left live. An
-extension trunk is registered by one node; when it dies, the other registers it and
-takes the extension's calls."""
+once, and never more at once than the trunk's max_concurrent_calls over both nodes; one
+node is killed (kill -9) halfway, and the other takes it over: the calls it had live are
+closed, each result webhook is made once, and no call is left live. An extension trunk
+is registered by one node; when it dies, the other registers it and takes the
+extension's calls."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from tests.peers.webhook import webhook_receiver
 
 CALLS = 200
 LEASE_S = 3
+TRUNK_LIMIT = 10
 
 
 def number(n: int) -> str:
@@ -33,8 +35,9 @@ def number(n: int) -> str:
 
 
 def exists(dialled: str) -> bool:
-    """Half the numbers ring (until the call's ring timeout); the others do not exist."""
-    return int(dialled[-1]) % 2 == 1
+    """A quarter of the numbers ring (until the call's ring timeout); the others do not
+    exist."""
+    return int(dialled[-2:]) % 4 == 1
 
 
 def node(tmp_path: Path, name: str, rtp: tuple[int, int], db: str, key: str
@@ -64,7 +67,8 @@ async def test_two_nodes_share_the_queue_and_one_takes_over_the_other(
         trunk = a.api.post("/v1/trunks", json={
             "kind": "did", "name": "Carrier", "number": "+1 202 555 0111",
             "username": "acme", "password": "Carrier-Pass-2024", "host": "127.0.0.1",
-            "port": carrier.port, "country": "US", "allowed_ips": ["127.0.0.1/32"]})
+            "port": carrier.port, "country": "US", "allowed_ips": ["127.0.0.1/32"],
+            "max_concurrent_calls": TRUNK_LIMIT})
         assert trunk.status_code == 201, trunk.text
         with webhook_receiver() as hook:
             # All due a moment from now, so that both nodes' queues find them.
@@ -91,6 +95,8 @@ async def test_two_nodes_share_the_queue_and_one_takes_over_the_other(
                 await asyncio.sleep(0.2)
             a.kill()
             cut_off = {c["id"] for c in on_a}
+            # The trunk's limit held over both nodes (each used its half of it).
+            assert 0 < carrier.peak <= TRUNK_LIMIT
 
             # Node b takes a over within its lease and finishes everything.
             deadline = time.monotonic() + 180

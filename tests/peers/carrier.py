@@ -20,6 +20,7 @@ class RingingCarrier:
         self.has = has  # whether a number (the Request-URI's user) exists
         self.invites: dict[str, set[str]] = defaultdict(set)  # number → Call-IDs
         self.cancelled: set[str] = set()
+        self.peak = 0  # the most calls ringing at once
         self._ringing: dict[str, Request] = {}  # Call-ID → the INVITE, while it rings
         self._sock: UdpSocket | None = None
         self._task: asyncio.Task[None] | None = None
@@ -66,6 +67,7 @@ class RingingCarrier:
                 self._send(req, 404, addr, tag)
                 return
             self._ringing[req.call_id] = req
+            self.peak = max(self.peak, len(self._ringing))
             self._send(req, 100, addr)
             self._send(req, 180, addr, tag)
         elif req.method == "CANCEL":

@@ -40,8 +40,12 @@ class LiveCall:
 class LiveCalls:
     """The registry of live calls and of the legs joined to them by bridged transfers."""
 
-    def __init__(self, max_calls: int) -> None:
+    def __init__(self, max_calls: int,
+                 share: Callable[[int], int] = lambda limit: limit) -> None:
         self.max_calls = max_calls
+        # This node's part of a trunk's max_concurrent_calls when several atende nodes
+        # share the trunks (cluster/nodes.py: the parts add up to the limit)
+        self._share = share
         self._calls: dict[str, LiveCall] = {}
         # call id → the leg it is joined to (a channel of the trunk, while it lasts)
         self.bridged: dict[str, CallLeg] = {}
@@ -86,9 +90,12 @@ class LiveCalls:
             legs = [c.info for c in self._calls.values()] + [
                 leg.info for leg in self.bridged.values()]
             on_trunk = sum(1 for info in legs if info.extra.get("trunk_id") == trunk.id)
-            if on_trunk >= trunk.max_concurrent_calls:
-                return ("trunk_busy",
-                        f"trunk {trunk.name!r} is at its max_concurrent_calls ({on_trunk})")
+            mine = self._share(trunk.max_concurrent_calls)
+            if on_trunk >= mine:
+                here = ("" if mine == trunk.max_concurrent_calls else
+                        f" on this node, its part of {trunk.max_concurrent_calls}")
+                return ("trunk_busy", f"trunk {trunk.name!r} is at its "
+                        f"max_concurrent_calls ({on_trunk}{here})")
         return None
 
     def cancel(self, call_id: str) -> str | None:

@@ -23,9 +23,8 @@ from sqlalchemy.orm import Session
 
 from atende.aio import WakeableLoop
 from atende.calls.queue import LIVE, recover
-from atende.cluster.trunks import give_back
 from atende.store.db import Store
-from atende.store.models import Call, Node
+from atende.store.models import Call, Node, Trunk
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +60,24 @@ def beat(node_id: str, incarnation: str, now: datetime) -> Callable[[Session], s
         other = row.incarnation if row.incarnation != incarnation else None
         row.seen_at, row.incarnation = now, incarnation
         return other
+
+    return fn
+
+
+def alive_nodes(s: Session, now: datetime, lease_s: float) -> set[str]:
+    """The nodes heard from within a lease and not gone since."""
+    return set(s.scalars(select(Node.id).where(
+        Node.seen_at >= now - timedelta(seconds=lease_s),
+        or_(Node.taken_over_at.is_(None), Node.taken_over_at < Node.seen_at))))
+
+
+def give_back(node_id: str) -> Callable[[Session], None]:
+    """This node stops: the extension trunks it registers are for the others to take
+    at once (cluster/trunks.py)."""
+
+    def fn(s: Session) -> None:
+        s.execute(update(Trunk).where(Trunk.registrar_node == node_id)
+                  .values(registrar_node=None).execution_options(synchronize_session=False))
 
     return fn
 
@@ -145,15 +162,35 @@ class Membership:
         # seen_at is old: none takes another over until all have had a lease to beat.
         self._beating_since: float | None = None
         self._duplicate_told = False
+        self.alive = [node_id]  # the nodes alive, this one among them, in name order
 
     def on_taken_over(self, callback: Callable[[], None]) -> None:
         self._taken_over.append(callback)
+
+    def share(self, limit: int) -> int:
+        """This node's part of a limit all nodes share (a trunk's max_concurrent_calls):
+        the limit split evenly over the nodes alive, the rest one each to the first by
+        name, so the parts add up to it and no call needs asking the others. Alone, all
+        of it."""
+        n, i = len(self.alive), self.alive.index(self.node_id)
+        return limit // n + (1 if i < limit % n else 0)
 
     async def join(self) -> dict[str, int]:
         """Before any call: be alive, and close or requeue what this node left live."""
         counts = await self.store.run(join(self.node_id, self.incarnation, self._wall()))
         self._beating_since = self._clock()
+        await self._look_around()
         return counts
+
+    async def _look_around(self) -> None:
+        """Which nodes are alive (for ``share``)."""
+        try:
+            alive = await self.store.run(lambda s: alive_nodes(s, self._wall(),
+                                                               self.lease_s))
+            self.alive = sorted(alive | {self.node_id})
+        except Exception as exc:  # the last known stand until the next round
+            log.warning("node %s could not read which nodes are alive (%s)", self.node_id,
+                        exc)
 
     def start(self) -> None:
         self._loop.start()
@@ -183,6 +220,7 @@ class Membership:
             return interval
         if self._beating_since is None:
             self._beating_since = self._clock()
+        await self._look_around()
         if other is not None and not self._duplicate_told:
             self._duplicate_told = True
             log.error("another atende runs as node %r too: give each node its own "

@@ -12,14 +12,15 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from atende.aio import WakeableLoop
+from atende.cluster.nodes import alive_nodes
 from atende.store.db import Store
-from atende.store.models import Node, Trunk
+from atende.store.models import Trunk
 from atende.telephony.trunks import TrunkManager
 
 log = logging.getLogger(__name__)
@@ -42,11 +43,7 @@ def share_registrations(node_id: str, now: datetime, lease_s: float
     taking one is a compare-and-set, so two nodes never both get it."""
 
     def fn(s: Session) -> tuple[set[str], dict[str, str]]:
-        cutoff = now - timedelta(seconds=lease_s)
-        alive = set(s.scalars(select(Node.id).where(
-            Node.seen_at >= cutoff,
-            or_(Node.taken_over_at.is_(None), Node.taken_over_at < Node.seen_at))))
-        alive.add(node_id)
+        alive = alive_nodes(s, now, lease_s) | {node_id}
         trunks = list(s.execute(select(Trunk.id, Trunk.registrar_node).where(
             Trunk.kind == "extension", Trunk.enabled.is_(True)).order_by(Trunk.id)))
         share = math.ceil(len(trunks) / len(alive))
@@ -74,16 +71,6 @@ def _move(s: Session, trunk_id: str, frm: str | None, to: str | None) -> bool:
     done = s.execute(update(Trunk).where(Trunk.id == trunk_id, held)
                      .values(registrar_node=to).execution_options(synchronize_session=False))
     return getattr(done, "rowcount", 0) == 1
-
-
-def give_back(node_id: str) -> Callable[[Session], None]:
-    """This node stops: its trunks are for the others to register at once."""
-
-    def fn(s: Session) -> None:
-        s.execute(update(Trunk).where(Trunk.registrar_node == node_id)
-                  .values(registrar_node=None).execution_options(synchronize_session=False))
-
-    return fn
 
 
 class TrunkFollower:
