@@ -206,10 +206,6 @@ class TrunkManager:
         takes it, ``own`` stops this one)."""
         return self.mine is None or trunk_id in self.mine or trunk_id not in self.elsewhere
 
-    async def load(self, rows: list[models.Trunk]) -> None:
-        for row in rows:
-            await self.apply(row)
-
     async def follow(self, versions: dict[str, datetime], read_at: float,
                      fetch: Callable[[list[str]], Awaitable[list[models.Trunk]]]) -> int:
         """Catch up with the store, given every stored trunk's version as read at
