@@ -28,6 +28,7 @@ from atende.api.events import events_router
 from atende.api.hooks import Hooks, hooks_router, trigger_router
 from atende.api.live import cancel_here, live_router, transfer_here
 from atende.api.metrics import metrics_router
+from atende.api.nodes import nodes_router
 from atende.api.outbound import CallStarter, outbound_router
 from atende.api.providers import ProviderService, providers_router
 from atende.api.recordings import recordings_router
@@ -244,6 +245,7 @@ class Atende:
                    stats_router(self.store),
                    metrics_router(self.store, self._live_figures),
                    abuse_router(self.guard, self.ua.now),
+                   nodes_router(self.store, s.node_lease_s, lambda: datetime.now(UTC)),
                    *bridge_routers(self.bridge)]
         public = [trigger_router(self.store, starter)]
         probes = [self.bridge.health, self._node_health]

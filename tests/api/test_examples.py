@@ -12,6 +12,7 @@ from atende.api.assistant_fields import AssistantCreate, AssistantFields, Assist
 from atende.api.deliveries import DeliveryOut, RedeliverIn
 from atende.api.hooks import HookCreate, HookOut
 from atende.api.live import TransferIn, TransferOut
+from atende.api.nodes import NodeOut
 from atende.api.outbound import CallCreate, CallingHoursIn
 from atende.api.providers import ProviderCreate, ProviderFields, ProviderOut
 from atende.api.schemas import CallDetail, CallList, CallSummary
@@ -28,7 +29,7 @@ MODELS: list[type[BaseModel]] = [
     CallCreate, CallingHoursIn, CallSummary, CallDetail, CallList, AssistantOut, TrunkCreate,
     TrunkUpdate, TrunkOut, TrunkTestIn, TrunkTestOut, HookCreate, HookOut, TransferIn,
     TransferOut, DeliveryOut, RedeliverIn, Figures, StatsOut, AssistantCreate, AssistantFields,
-    ProviderCreate, ProviderFields, ProviderOut]
+    ProviderCreate, ProviderFields, ProviderOut, NodeOut]
 
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)

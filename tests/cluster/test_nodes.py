@@ -1,7 +1,8 @@
 """Nodes on one real database (SQLite and PostgreSQL): a node not heard from for a lease
 is taken over by exactly one other, which closes or requeues its live calls once; a node
 that comes back can be taken over again when it next dies; a clean stop leaves nothing
-to take over. Times are given, not read: every step is exact."""
+to take over; the nodes as the API shows them. Times are given, not read: every step is
+exact."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from atende.cluster.nodes import Membership, beat, join, leave, take_over
+from sqlalchemy import update
+
+from atende.cluster.nodes import Membership, beat, join, leave, nodes_view, take_over
 from atende.store import models
 from atende.store.db import Store
 
@@ -163,3 +166,22 @@ async def test_a_shared_limit_is_split_among_the_nodes_alive(store: Store) -> No
     await nodes["a"].round()
     await nodes["b"].round()
     assert (nodes["a"].share(3), nodes["b"].share(3)) == (2, 1)
+
+
+async def test_the_nodes_as_the_api_shows_them(store: Store) -> None:
+    for node in ("alive", "dead", "taken", "gone"):
+        await store.run(join(node, node + "1", T0))
+    await add(store, live_call("c1", "alive"), live_call("c2", "alive"),
+              live_call("c3", "dead"), live_call("over", "alive", status="completed"))
+    await store.run(leave("gone", at(1)))
+    for second in (10, 20):
+        await store.run(beat("alive", "alive1", at(second)))
+    await store.run(beat("dead", "dead1", at(4)))
+    await store.run(lambda s: s.execute(update(models.Node).where(models.Node.id == "taken")
+                                        .values(taken_over_at=at(18), taken_over_by="alive")))
+    views = {v.id: v for v in await store.run(nodes_view(at(20), LEASE))}
+    assert {k: v.state for k, v in views.items()} == {
+        "alive": "alive", "dead": "dead", "taken": "taken_over", "gone": "gone"}
+    assert (views["alive"].live_calls, views["dead"].live_calls) == (2, 1)
+    assert views["taken"].taken_over_by == "alive" and views["gone"].taken_over_by is None
+    assert views["alive"].seen_at == at(20) and views["alive"].registers == []

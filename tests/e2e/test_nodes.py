@@ -190,11 +190,20 @@ async def test_one_node_registers_an_extension_and_another_takes_over(
         owner = await registered_by([a, b], trunk_id)
         (contact,) = pbx.contacts("ai")  # one node's binding, not two
         assert f":{owner.sip_port}" in contact
+        name = owner.env["ATENDE_NODE_ID"]
+        nodes = {n["id"]: n for n in b.get("/v1/nodes")}
+        assert {k: n["state"] for k, n in nodes.items()} == {"node-a": "alive",
+                                                             "node-b": "alive"}
+        assert nodes[name]["registers"] == [trunk_id]
 
         # The owner dies; the other registers within a few leases.
         survivor = b if owner is a else a
         owner.kill()
         assert await registered_by([survivor], trunk_id) is survivor
+        nodes = {n["id"]: n for n in survivor.get("/v1/nodes")}
+        assert nodes[name]["state"] in ("dead", "taken_over")
+        assert nodes[name]["registers"] == []
+        assert nodes[survivor.env["ATENDE_NODE_ID"]]["registers"] == [trunk_id]
         assert any(f":{survivor.sip_port}" in c for c in pbx.contacts("ai"))
 
         # A call to the extension reaches the survivor (the PBX still tries the dead

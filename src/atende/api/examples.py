@@ -182,6 +182,12 @@ ABUSE: dict[str, Any] = {
                "burst": 20.0}}
 
 
+NODE: dict[str, Any] = {
+    "id": "atende-1", "state": "alive", "started_at": "2026-11-20T08:00:02Z",
+    "seen_at": "2026-11-20T09:30:05Z", "taken_over_by": None, "live_calls": 3,
+    "registers": [TRUNK_ID]}
+
+
 def examples(*items: dict[str, Any]) -> dict[str, Any]:
     """For a model's ``json_schema_extra``."""
     return {"examples": list(items)}

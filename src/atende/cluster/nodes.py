@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from atende.aio import WakeableLoop
 from atende.calls.queue import LIVE, recover
-from atende.store.db import Store
+from atende.store.db import Store, as_utc
 from atende.store.models import Call, Node, Trunk
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,44 @@ def alive_nodes(s: Session, now: datetime, lease_s: float) -> set[str]:
     return set(s.scalars(select(Node.id).where(
         Node.seen_at >= now - timedelta(seconds=lease_s),
         or_(Node.taken_over_at.is_(None), Node.taken_over_at < Node.seen_at))))
+
+
+class NodeView(NamedTuple):
+    """A node as the API shows it."""
+
+    id: str
+    state: str  # alive, dead (not heard from for a lease), taken_over, gone (stopped)
+    started_at: datetime
+    seen_at: datetime
+    taken_over_by: str | None
+    live_calls: int
+    registers: list[str]  # the extension trunks it registers
+
+
+def nodes_view(now: datetime, lease_s: float) -> Callable[[Session], list[NodeView]]:
+    """Every node that has shared this database, by name: whether it is alive, its live
+    calls and the extension trunks it registers."""
+
+    def fn(s: Session) -> list[NodeView]:
+        calls = dict(s.execute(select(Call.node_id, func.count()).where(
+            Call.status.in_(LIVE), Call.node_id.is_not(None)).group_by(Call.node_id)).all())
+        registers: dict[str, list[str]] = {}
+        for tid, node in s.execute(select(Trunk.id, Trunk.registrar_node).where(
+                Trunk.registrar_node.is_not(None)).order_by(Trunk.id)):
+            registers.setdefault(str(node), []).append(tid)
+        alive = alive_nodes(s, now, lease_s)
+        out = []
+        for n in s.scalars(select(Node).order_by(Node.id)):
+            over = n.taken_over_at is not None and n.taken_over_at >= n.seen_at
+            state = ("alive" if n.id in alive else
+                     ("gone" if n.taken_over_by == n.id else "taken_over") if over else
+                     "dead")
+            out.append(NodeView(n.id, state, as_utc(n.started_at), as_utc(n.seen_at),
+                                n.taken_over_by if state == "taken_over" else None,
+                                int(calls.get(n.id, 0)), registers.get(n.id, [])))
+        return out
+
+    return fn
 
 
 def give_back(node_id: str) -> Callable[[Session], None]:
