@@ -16,8 +16,6 @@ from atende.store import models
 from atende.store.db import Store, as_utc
 from atende.webhooks.outbox import Deliverer, new_delivery
 
-LIVE = ("ringing", "dialing", "in_progress")
-
 
 class DeliveryOut(BaseModel):
     """A result webhook of a call: where it goes, its attempts and where it stands."""
@@ -84,7 +82,7 @@ class Deliveries:
                              .options(selectinload(models.Call.turns))).first()
             if call is None:
                 return "404"
-            if call.status in LIVE:
+            if call.status in models.LIVE_STATUSES:
                 return "409"
             target = url or call.webhook_url
             if not target:

@@ -11,8 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from atende.api import examples as ex
 from atende.api.schemas import CallSummary
 from atende.calls.live import LiveCalls
-from atende.calls.queue import LIVE, CallQueue
+from atende.calls.queue import CallQueue
 from atende.calls.transfers import Transfers
+from atende.store import models
 from atende.store.db import Store
 from atende.telephony.trunks import DestinationError
 
@@ -96,10 +97,10 @@ def live_router(live: LiveCalls, transfers: Transfers, queue: CallQueue, store: 
                 peers: Peers | None = None) -> APIRouter:
     router = APIRouter(tags=["calls"])
 
-    async def elsewhere(call_id: str) -> str | None:
+    def elsewhere(row: models.Call | None) -> str | None:
         """The node a call is live on, if it is another."""
-        row = await store.get_call(call_id)
-        if row is None or row.status not in LIVE or row.node_id in (None, store.node_id):
+        if (row is None or row.status not in models.LIVE_STATUSES
+                or row.node_id in (None, store.node_id)):
             return None
         return row.node_id
 
@@ -129,14 +130,16 @@ def live_router(live: LiveCalls, transfers: Transfers, queue: CallQueue, store: 
         conversation had already settled one), and its result webhook is sent as for any
         call."""
         doing = await queue.cancel(call_id)
-        node = None if doing is not None else await elsewhere(call_id)
-        if node is not None:
-            doing = (await ask(node, "cancel", {"call_id": call_id}, 10))["doing"]
         if doing is None:
             row = await store.get_call(call_id)
-            if row is None:
-                raise HTTPException(404, f"no call with id {call_id!r}")
-            raise HTTPException(409, f"the call is already over ({row.status})")
+            if (node := elsewhere(row)) is not None:
+                doing = (await ask(node, "cancel", {"call_id": call_id}, 10))["doing"]
+                if doing is None:  # it ended meanwhile
+                    row = await store.get_call(call_id)
+            if doing is None:
+                if row is None:
+                    raise HTTPException(404, f"no call with id {call_id!r}")
+                raise HTTPException(409, f"the call is already over ({row.status})")
         row = await store.get_call(call_id)
         assert row is not None
         return CallSummary.of(row)
@@ -153,7 +156,8 @@ def live_router(live: LiveCalls, transfers: Transfers, queue: CallQueue, store: 
         (SIP REFER), where on success atende leaves the call (hang-up cause `transferred`).
         `bridge`: atende calls the target itself and joins the calls until either party
         hangs up (event `bridge_ended`)."""
-        node = None if live.leg(call_id) is not None else await elsewhere(call_id)
+        node = None if live.leg(call_id) is not None else elsewhere(
+            await store.get_call(call_id))
         if node is None:
             return await _transfer(live, transfers, call_id, body)
         answer = await ask(node, "transfer", {"call_id": call_id,

@@ -23,12 +23,11 @@ from atende.calls.live import LiveCall, LiveCalls
 from atende.calls.records import CallRecords
 from atende.calls.retry import next_attempt_at
 from atende.store.db import Store, as_utc
-from atende.store.models import Assistant, Call, CallAttempt, CallEvent
+from atende.store.models import LIVE_STATUSES, Assistant, Call, CallAttempt, CallEvent
 from atende.telephony.trunks import DestinationError, TrunkConfig, TrunkManager
 from atende.webhooks.outbox import finish_call
 
 log = logging.getLogger(__name__)
-LIVE = ("ringing", "dialing", "in_progress")  # what a previous process may have left
 # Look again at least this often, whatever happens: calls another atende node queued
 # (its API took them) are seen by this one within this long.
 _IDLE_S = 5.0
@@ -161,7 +160,7 @@ def recover(now: datetime, node_id: str, orphans: bool = False,
         whose = Call.node_id == node_id
         if orphans:
             whose = or_(whose, Call.node_id.is_(None))
-        for call in list(s.scalars(select(Call).where(Call.status.in_(LIVE), whose)
+        for call in list(s.scalars(select(Call).where(Call.status.in_(LIVE_STATUSES), whose)
                                    .with_for_update())):
             end_attempt(call.id, call.attempts, now, "interrupted", None,
                         why)(s)

@@ -22,9 +22,9 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from atende.aio import WakeableLoop
-from atende.calls.queue import LIVE, recover
+from atende.calls.queue import recover
 from atende.store.db import Store, as_utc
-from atende.store.models import Call, Node, Trunk
+from atende.store.models import LIVE_STATUSES, Call, Node, Trunk
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,8 @@ def nodes_view(now: datetime, lease_s: float) -> Callable[[Session], list[NodeVi
 
     def fn(s: Session) -> list[NodeView]:
         calls = dict(s.execute(select(Call.node_id, func.count()).where(
-            Call.status.in_(LIVE), Call.node_id.is_not(None)).group_by(Call.node_id)).all())
+            Call.status.in_(LIVE_STATUSES), Call.node_id.is_not(None))
+            .group_by(Call.node_id)).all())
         registers: dict[str, list[str]] = {}
         for tid, node in s.execute(select(Trunk.id, Trunk.registrar_node).where(
                 Trunk.registrar_node.is_not(None)).order_by(Trunk.id)):
@@ -129,7 +130,7 @@ def leave(node_id: str, now: datetime) -> Callable[[Session], bool]:
     def fn(s: Session) -> bool:
         give_back(node_id)(s)
         live = s.scalar(select(func.count()).select_from(Call)
-                        .where(Call.node_id == node_id, Call.status.in_(LIVE)))
+                        .where(Call.node_id == node_id, Call.status.in_(LIVE_STATUSES)))
         row = s.get(Node, node_id)
         if live or row is None:
             return False

@@ -74,6 +74,11 @@ class AiProvider(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+# A call's statuses while it is on a node (its dialog and media are up, or being set up);
+# before them it is "queued", after them it has its final status.
+LIVE_STATUSES = ("ringing", "dialing", "in_progress")
+
+
 class Call(Base):
     """A call's record: who, how it went, its task and outcome, with its turns, events and
     attempts."""

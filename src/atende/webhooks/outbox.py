@@ -22,12 +22,12 @@ from atende import __version__
 from atende.aio import WakeableLoop, seconds_until
 from atende.egress import EgressPolicy, guarded_client
 from atende.store.db import Store, as_utc
-from atende.store.models import Call, Delivery
+from atende.store.models import LIVE_STATUSES, Call, Delivery
 from atende.webhooks.signing import HEADER, sign
 
 log = logging.getLogger(__name__)
 EVENT = "call.finished"
-UNFINISHED = ("queued", "ringing", "dialing", "in_progress")
+UNFINISHED = ("queued", *LIVE_STATUSES)
 
 
 @dataclass(frozen=True)

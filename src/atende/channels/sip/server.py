@@ -39,7 +39,7 @@ from atende.channels.sip.transfer import (
     refer,
     transfer_progress,
 )
-from atende.channels.sip.ua import Guard, UserAgent
+from atende.channels.sip.ua import Guard, UserAgent, retry_later
 from atende.media.endpoint import PortAllocator
 from atende.sip.auth import digest_username
 from atende.sip.dialog import Dialog, new_tag
@@ -178,9 +178,7 @@ class SipChannel:
         elif method == "OPTIONS" and self.ua.load.draining:
             # A load balancer's health probe: send new calls elsewhere (RFC 3261 §11.2
             # lets OPTIONS be answered as an INVITE would be).
-            resp = make_response(req, 503, "Draining")
-            resp.headers.add("Retry-After", str(self.ua.load.retry_after()))
-            self.ua.respond(txn, resp)
+            self.ua.respond(txn, retry_later(req, self.ua.load.retry_after(), "Draining"))
         elif method == "OPTIONS":
             self.ua.respond(txn, with_capabilities(make_response(req, 200)))
         elif method == "REGISTER" and self.registrar is not None:

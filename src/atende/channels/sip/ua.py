@@ -83,7 +83,7 @@ def local_ip_towards(host: str) -> str:
             return "127.0.0.1"
 
 
-def _retry_later(req: Request, seconds: int, reason: str) -> Response:
+def retry_later(req: Request, seconds: int, reason: str) -> Response:
     """503 with Retry-After (RFC 3261 §21.5.4): busy for now, try again then."""
     resp = make_response(req, 503, reason)
     resp.headers.add("Retry-After", str(seconds))
@@ -204,7 +204,7 @@ class UserAgent:
                 and not self.layer.retransmission(msg)):
             if msg.method == "INVITE" and self.load.refusing:
                 self.stats["shed"] += 1
-                self._refuse(msg, source, _retry_later(
+                self._refuse(msg, source, retry_later(
                     msg, self.load.retry_after(),
                     "Draining" if self.load.draining else "Overloaded"))
                 return
@@ -212,7 +212,7 @@ class UserAgent:
                 peer = self.tu is not None and self.tu.trunk_address(source[1])
                 if not self.guard.allow(source[1], self.now(), peer):
                     if peer:  # a trunk's PBX or carrier: told when to retry, not ignored
-                        self._refuse(msg, source, _retry_later(msg, 1, "Too Many Requests"))
+                        self._refuse(msg, source, retry_later(msg, 1, "Too Many Requests"))
                     return  # a flood from anyone else: dropped without an answer
         try:
             if isinstance(msg, Request):
