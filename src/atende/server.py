@@ -56,6 +56,7 @@ from atende.channels.sip.ua import UserAgent
 from atende.channels.webrtc.channel import WebRtcChannel
 from atende.channels.webrtc.ice import offer_addresses
 from atende.cluster.nodes import Membership
+from atende.cluster.places import Places
 from atende.cluster.shared import Shared
 from atende.cluster.trunks import TrunkFollower
 from atende.config import Settings
@@ -127,6 +128,7 @@ class Atende:
         self.bridge: BridgeService | None = None
         self.starter: CallStarter | None = None
         self.trunk_follower: TrunkFollower | None = None
+        self.places: Places | None = None
         # What the nodes tell each other through Redis, when there is one
         self.shared = (Shared(settings.redis_url, settings.node_id, self.guard, self.events,
                               self.ua.now) if settings.redis_url else None)
@@ -167,7 +169,11 @@ class Atende:
         self.deliverer = Deliverer(self.store, webhook_secret(s, box), RetryPolicy(
             base_s=s.webhook_retry_base_s, give_up_after_s=s.webhook_give_up_s),
             egress=egress)
-        self.live = live = LiveCalls(s.max_calls, self.membership.share)
+        # A trunk's max_concurrent_calls is counted over all nodes in Redis when there is
+        # one; else (and while it is down) each node keeps to its part.
+        self.places = (Places(s.redis_url, s.node_lease_s, lambda: live.held())
+                       if s.redis_url else None)
+        self.live = live = LiveCalls(s.max_calls, self.membership.share, self.places)
         records = CallRecords(self.store, self.events, self.deliverer)
         fs_dialer = None
         if s.esl_server_port:
@@ -220,11 +226,14 @@ class Atende:
         self.membership.on_taken_over(self.deliverer.wake)
         self.membership.start()
         if self.shared is not None:
+            self._tell_changes(self.shared, self.trunk_follower)
             # Other nodes' API requests for this node's calls.
             transfers = self.engine.transfers
             self.shared.serve("cancel", lambda args: cancel_here(queue, args))
             self.shared.serve("transfer", lambda args: transfer_here(live, transfers, args))
             self.shared.start()
+        if self.places is not None:
+            self.places.start()
         self.starter = starter = CallStarter(self.store, queue, self.trunks,
                                              s.default_calling_hours, egress)
         deliveries = Deliveries(self.store, self.deliverer, egress)
@@ -251,6 +260,8 @@ class Atende:
         probes = [self.bridge.health, self._node_health]
         if self.shared is not None:
             probes.append(self.shared.health)
+        if self.places is not None:
+            probes.append(self.places.health)
         if self.freeswitch or self.esl:
             probes.append(self._freeswitch_health)
         app = create_api(self.store, routers, public, probes)
@@ -309,6 +320,20 @@ class Atende:
                 if reg is not None:
                     lines.append((trunk_id, live.config.name, reg["state"] == "registered"))
         return active, dict(self.ua.stats), lines
+
+    def _tell_changes(self, shared: Shared, follower: TrunkFollower) -> None:
+        """Assistants and trunks changed through this node are re-read by the others at
+        once, and the other way round (else within their polling's few seconds)."""
+        loop = asyncio.get_running_loop()
+        self.store.changes.on_commit(  # on the store thread
+            lambda kinds: loop.call_soon_threadsafe(shared.changed, kinds))
+
+        def changed_elsewhere(kinds: frozenset[str]) -> None:
+            if "assistants" in kinds:
+                self.store.forget_directory()
+            if "trunks" in kinds:
+                follower.wake()
+        shared.on_changed(changed_elsewhere)
 
     def _node_health(self) -> tuple[str, object, str | None]:
         """For /health: this node's name, and whether it is draining (then 503, so that
@@ -439,6 +464,8 @@ class Atende:
             await self.esl.close()
         if self.deliverer is not None:
             await self.deliverer.close()
+        if self.places is not None:  # the calls' places given back
+            await self.places.close()
         await self.membership.leave()  # after the calls' final writes (in order)
         await self.ua.close()
         if self.api_server is not None:

@@ -33,7 +33,7 @@ from atende.webhooks.outbox import Deliverer
 class NoAttempts:
     """The queue's dialer: no call is queued here, so it is never asked."""
 
-    def reserve(self, *args: object) -> bool:
+    async def reserve(self, *args: object) -> bool:
         raise AssertionError("nothing is queued")
 
     def release(self, call_id: str) -> None:

@@ -8,23 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import delete, update
+from sqlalchemy.orm import Session
 
 from atende.calls.events import EventBus
 from atende.cluster.shared import Shared, Unreachable
+from atende.store import models
+from atende.store.db import Store
 from atende.telephony.abuse import AbuseGuard
 from tests.peers.redis import Redis
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[Redis]:
-    server = Redis(tmp_path / "redis")
-    server.start()
-    yield server
-    server.stop()
 
 
 class Node:
@@ -125,6 +121,38 @@ async def test_a_node_asks_another(redis_server: Redis) -> None:
         with pytest.raises(Unreachable, match="Redis is unreachable"):
             await a.shared.ask("b", "cancel", {"call_id": "c3"}, 5)
         assert done == ["c1"]
+    finally:
+        for n in (a, b):
+            await n.shared.close()
+
+
+async def test_settings_changed_on_one_node_are_re_read_by_the_other(
+        redis_server: Redis, store: Store) -> None:
+    """A commit that touches assistants or trunks (and only such a commit) is told, once
+    committed, to the other node, which drops what it read of them."""
+    a, b = Node(redis_server.url, "a"), Node(redis_server.url, "b")
+    told: list[frozenset[str]] = []
+    b.shared.on_changed(told.append)
+    loop = asyncio.get_running_loop()
+    store.changes.on_commit(lambda kinds: loop.call_soon_threadsafe(a.shared.changed, kinds))
+    for n in (a, b):
+        n.shared.start()
+    try:
+        await until(lambda: a.shared.problem is None and b.shared.problem is None)
+        await store.run(lambda s: s.execute(update(models.Assistant).values(greeting="Hi")))
+        await until(lambda: len(told) == 1)
+        assert told == [frozenset({"assistants"})]
+
+        def failing(s: Session) -> None:
+            s.execute(update(models.Trunk).values(name="x"))
+            raise RuntimeError("rolled back")
+        with pytest.raises(RuntimeError):
+            await store.run(failing)  # nothing committed: nothing told
+        await store.run(lambda s: s.add(models.ApiKey(
+            id="k1", name="ops", prefix="k", key_hash="h", created_at=datetime.now(UTC))))
+        await store.run(lambda s: s.execute(delete(models.Trunk)))
+        await until(lambda: len(told) == 2)
+        assert told[1] == frozenset({"trunks"})
     finally:
         for n in (a, b):
             await n.shared.close()

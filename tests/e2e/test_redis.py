@@ -1,14 +1,16 @@
 """Two atende nodes sharing a real Redis (ATENDE_REDIS_URL): a source whose calls keep
 being refused by one node is blocked by both; the event stream of one node's API shows
-the calls of the other; a call on one is cancelled through the other's API; with Redis
-stopped, calls go on and /health says each node is on its own, until Redis is back."""
+the calls of the other; a call on one is cancelled through the other's API; a trunk made
+through one is applied by the other at once, and its max_concurrent_calls is counted
+over both; with Redis stopped, calls go on and /health says each node is on its own,
+until Redis is back."""
 
 from __future__ import annotations
 
 import asyncio
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,8 @@ from tests.peers.redis import Redis
 from tests.peers.sipclient import SipClient, UdpSocket, sdp_offer
 
 STRANGER = "127.0.0.9"  # a source that may not call (not in ATENDE_ALLOW_DIRECT)
+CARRIER = "127.0.0.2"  # a DID trunk's carrier
+DID_URI = "sip:+12025550188@127.0.0.1"
 
 
 def node(tmp_path: Path, name: str, rtp: tuple[int, int], db: str, key: str, redis: str
@@ -40,13 +44,23 @@ async def until(check: Callable[[], Any], timeout: float = 15) -> Any:
     return found
 
 
-async def invite(node: AtendeProcess, host: str, timeout: float = 2) -> int | None:
-    """A call from ``host``: its final status, or None when nothing answers."""
+async def until_async(attempt: Callable[[], Awaitable[Any]], wanted: Any,
+                      timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while (got := await attempt()) != wanted:
+        assert time.monotonic() < deadline, f"still {got!r}"
+        await asyncio.sleep(0.1)
+
+
+async def invite(node: AtendeProcess, host: str, timeout: float = 2,
+                 ruri: str | None = None) -> int | None:
+    """A call from ``host`` (hung up at once): its final status, or None when nothing
+    answers."""
     client = await SipClient.open(("127.0.0.1", node.sip_port), host=host)
     rtp = await UdpSocket.open(host)
     d = client.new_dialog()
     try:
-        client.send(client.request("INVITE", d, body=sdp_offer(host, rtp.port)))
+        client.send(client.request("INVITE", d, body=sdp_offer(host, rtp.port), ruri=ruri))
         final = await client.final(timeout)
         if final.status == 200:
             d.to_tag = final.to.tag or ""
@@ -120,6 +134,33 @@ async def test_nodes_share_the_guard_and_live_events(postgres: Postgres,
         assert isinstance(bye, Request) and bye.method == "BYE"
         client.send(make_response(bye, 200).encode())
         await until(lambda: b.call(call["id"])["status"] == "completed")
+
+        # A carrier's trunk of two channels, made through node a: node b is told of it
+        # through Redis. The two channels are counted over both nodes: node a may use
+        # both (more than its half), and then node b has none until one ends.
+        r = a.api.post("/v1/trunks", json={
+            "kind": "did", "name": "Carrier", "number": "+1 202 555 0188",
+            "username": "acme", "password": "Carrier-Trunk-Pass-7", "host": "127.0.0.1",
+            "country": "US", "allowed_ips": [f"{CARRIER}/32"], "max_concurrent_calls": 2})
+        assert r.status_code == 201, r.text
+        await until(lambda: "trunk(s) changed elsewhere: applied" in b.log())
+        carrier = await SipClient.open(("127.0.0.1", a.sip_port), host=CARRIER)
+        media = await UdpSocket.open(CARRIER)
+        up = []
+        for _ in range(2):
+            up.append(d := carrier.new_dialog())
+            assert (await carrier.call(d, sdp_offer(CARRIER, media.port), ruri=DID_URI)
+                    ).status == 200
+        assert await invite(b, CARRIER, ruri=DID_URI) == 486
+        shown = b.get("/health")["checks"]["trunk_limits"]
+        assert shown == "counted over all nodes"
+        carrier.send(carrier.request("BYE", up[0]))
+        assert (await carrier.final()).status == 200
+        await until_async(lambda: invite(b, CARRIER, ruri=DID_URI), 200)
+        carrier.send(carrier.request("BYE", up[1]))
+        assert (await carrier.final()).status == 200
+        carrier.close()
+        media.close()
 
         # Redis stops: calls go on, each node says it is on its own, and a call on the
         # other node cannot be reached through this one; then Redis is back.

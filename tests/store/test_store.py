@@ -108,7 +108,7 @@ async def test_the_directory_is_read_again_after_its_age_whatever_happened(
     store = Store(store_url)
     await store.init(default_rules={})
     now = [100.0]
-    cache = DirectoryCache(store.sessions, clock=lambda: now[0])
+    cache = DirectoryCache(store.changes, clock=lambda: now[0])
     try:
         first = await store.run(cache.read)
         assert cache.fresh() is first

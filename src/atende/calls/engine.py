@@ -106,16 +106,16 @@ class CallEngine:
                 row = None
         else:
             row = directory.for_call(info.to_user, domain)
-        return self._take(info, row, trunk.config if trunk else None, recorded=False)
+        return await self._take(info, row, trunk.config if trunk else None, recorded=False)
 
     async def adopt(self, info: CallInfo, assistant_id: str) -> Rejection | None:
         """An assistant answers a call that another part of atende already records (a
         bridge call its callee did not take): the same record goes on, its assistant
         named from now."""
         row = (await self.store.directory()).by_id(assistant_id or None)
-        return self._take(info, row, None, recorded=True)
+        return await self._take(info, row, None, recorded=True)
 
-    def _take(self, info: CallInfo, row: models.Assistant | None, trunk: TrunkConfig | None,
+    async def _take(self, info: CallInfo, row: models.Assistant | None, trunk: TrunkConfig | None,
               recorded: bool) -> Rejection | None:
         """Admit ``info`` for ``row``'s assistant, if it exists and there is room, and
         record that (a new record, or the one the call has when ``recorded``)."""
@@ -125,7 +125,7 @@ class CallEngine:
         if assistant is None:
             rejection, cause = Rejection.NOT_FOUND, "no_such_assistant"
             log.info("call %s to %r: no such assistant", info.id, info.to_user)
-        elif problem := self.live.capacity_problem(trunk):
+        elif problem := await self.live.take(LiveCall(assistant, info), trunk):
             rejection, cause = Rejection.BUSY, problem[0]
             log.warning("call %s refused: %s", info.id, problem[1])
         now = self.records.wall()
@@ -148,7 +148,6 @@ class CallEngine:
         self.records.events.publish(info.id, "call.ringing", {
             "direction": info.direction, "from": info.from_uri, "to": info.to_uri,
             "trunk_id": trunk.id if trunk else None, "assistant_id": assistant.id})
-        self.live.add(LiveCall(assistant, info))
         return None
 
     async def answering(self, info: CallInfo, caller: Ringing) -> Refused | None:
@@ -213,35 +212,41 @@ class CallEngine:
                            ) -> models.Call:
         """Call ``user`` (already formatted by ``trunk.dial_user``) through ``trunk`` now,
         with ``assistant`` talking: one attempt, no queue (transfers taken for a peer).
-        DialError: the call cannot be placed (the trunk's address does not resolve)."""
+        DialError: the call cannot be placed (the trunk's address does not resolve, or the
+        trunk has no channel free)."""
         info = outbound_info(uuid.uuid4().hex, trunk, user)
         prepared = await self.dialer.prepare(DialRequest(info, user, trunk.id, ring_timeout,
                                                          headers))
         info.to_uri = prepared.address
+        active = LiveCall(assistant, info, rules=rules_for(assistant, None), attempt=1)
+        if problem := await self.live.take(active, trunk):
+            raise DialError(problem[1])
         row = models.Call(
             id=info.id, channel=info.channel, direction="outbound", from_uri=info.from_uri,
             to_uri=info.to_uri, from_user=info.from_user, to_user=info.to_user,
             trunk_id=trunk.id, assistant_id=assistant.id, status="dialing",
             invite_at=self.records.wall(), attempts=1, node_id=self.store.node_id)
-        await self.store.run(lambda s: s.add(row))
-        active = LiveCall(assistant, info, rules=rules_for(assistant, None), attempt=1)
-        self.live.add(active)
+        try:
+            await self.store.run(lambda s: s.add(row))
+        except BaseException:
+            self.live.release(info.id)
+            raise
         self.records.events.publish(info.id, "call.dialing", {"attempt": 1, "to": info.to_uri})
         self._tasks.spawn(self._dial(active, prepared, on_outcome))
         return row
 
     # Queued calls (calls/queue.py claims them) ------------------------------------------
-    def reserve(self, call: models.Call, assistant: models.Assistant, trunk: TrunkConfig,
-                user: str) -> bool:
+    async def reserve(self, call: models.Call, assistant: models.Assistant,
+                      trunk: TrunkConfig, user: str) -> bool:
         """Take a place for a queued call's next attempt, if atende and the trunk have
         one: the queue then claims the call in the store and calls ``attempt``."""
         if call.id in self.live or self.live.capacity_problem(trunk) is not None:
             return False
         job = CallJob.of(call)
         profile = profile_of(assistant, self.secrets, self.provider_keys)
-        self.live.add(LiveCall(profile, outbound_info(call.id, trunk, user), job=job,
-                               rules=rules_for(profile, job)))
-        return True
+        return await self.live.take(LiveCall(profile, outbound_info(call.id, trunk, user),
+                                             job=job, rules=rules_for(profile, job)),
+                                    trunk) is None
 
     def release(self, call_id: str) -> None:
         """Give back a place taken by ``reserve`` that was not used."""

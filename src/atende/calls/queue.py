@@ -209,8 +209,8 @@ def _iso(dt: datetime | None) -> str | None:
 class Attempts(Protocol):
     """Who places the attempts the queue starts (the calls engine)."""
 
-    def reserve(self, call: Call, assistant: Assistant, trunk: TrunkConfig, user: str
-                ) -> bool: ...
+    async def reserve(self, call: Call, assistant: Assistant, trunk: TrunkConfig, user: str
+                      ) -> bool: ...
 
     def release(self, call_id: str) -> None: ...
 
@@ -324,7 +324,7 @@ class CallQueue:
             else:
                 await self.store.run(reschedule(call.id, at))
             return True
-        if not self.attempts.reserve(call, assistant, live.config, user):
+        if not await self.attempts.reserve(call, assistant, live.config, user):
             return False
         seq = await self.store.run(claim(call.id, now, self.store.node_id))
         if seq is None:

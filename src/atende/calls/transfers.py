@@ -140,32 +140,39 @@ class Transfers:
             raise DestinationError("a bridged transfer dials out on the call's trunk, and "
                                    "this call came without one")
         user = trunk.config.dial_user(to)
-        problem = self.live.capacity_problem(trunk.config)
+        info = outbound_info(uuid.uuid4().hex, trunk.config, user)
+        problem = await self.live.take_channel(info.id, trunk.config)
         if problem is not None:
             raise DestinationError(problem[1])
-        info = outbound_info(uuid.uuid4().hex, trunk.config, user)
         try:
             prepared = await self.dialer.prepare(DialRequest(info, user, trunk.config.id,
                                                                RING_TIMEOUT_S))
         except DialError as exc:
+            self.live.give_channel(info.id)
             raise DestinationError(str(exc)) from None
         self._event(leg.info.id, "transfer_started", {"to": prepared.address, "mode": "bridge"})
         leg.clear()
         leg.play(ringback_tone())
-        # The caller hanging up while it rings cancels the call to the target.
-        outcome = await self.dialer.dial(prepared, cancel=leg.done)
-        leg.clear()
-        other = outcome.leg
-        if outcome.status != "answered" or other is None or leg.ended:
-            if other is not None:
-                await other.hangup("caller_gone")
-            status = "failed" if outcome.status == "answered" else outcome.status
-            reason = "the caller hung up" if leg.ended else outcome.reason
-            self._event(leg.info.id, "transfer", {
-                "to": prepared.address, "mode": "bridge", "outcome": status,
-                "status": outcome.sip_status, "reason": reason})
-            return TransferResult("failed", outcome.sip_status, reason)
-        self.live.bridged[leg.info.id] = other
+        joined = False
+        try:
+            # The caller hanging up while it rings cancels the call to the target.
+            outcome = await self.dialer.dial(prepared, cancel=leg.done)
+            leg.clear()
+            other = outcome.leg
+            if outcome.status != "answered" or other is None or leg.ended:
+                if other is not None:
+                    await other.hangup("caller_gone")
+                status = "failed" if outcome.status == "answered" else outcome.status
+                reason = "the caller hung up" if leg.ended else outcome.reason
+                self._event(leg.info.id, "transfer", {
+                    "to": prepared.address, "mode": "bridge", "outcome": status,
+                    "status": outcome.sip_status, "reason": reason})
+                return TransferResult("failed", outcome.sip_status, reason)
+            self.live.join(leg.info.id, other, info.id)
+            joined = True
+        finally:
+            if not joined:
+                self.live.give_channel(info.id)
         self._event(leg.info.id, "transfer", {
             "to": prepared.address, "mode": "bridge", "outcome": "transferred",
             "status": outcome.sip_status, "reason": "answered; the calls are joined"})
@@ -174,7 +181,7 @@ class Transfers:
 
     async def joined(self, leg: CallLeg) -> bool:
         """Run the bridge of ``leg``, if its session handed it over to one (True)."""
-        other = self.live.bridged.get(leg.info.id)
+        other = self.live.joined_to(leg.info.id)
         if other is None:
             return False
         loop = asyncio.get_running_loop()
@@ -188,5 +195,5 @@ class Transfers:
                     "hung_up_first": "caller" if first is leg else "target",
                     "seconds": round(loop.time() - start, 1)})
         finally:
-            del self.live.bridged[leg.info.id]  # its channel on the trunk is free again
+            self.live.unjoin(leg.info.id)  # its channel on the trunk is free again
         return True

@@ -1,7 +1,8 @@
 """What atende nodes tell each other through Redis (ATENDE_REDIS_URL), on one pub/sub
 channel: the abuse guard's failures, so that a source failing on any node is counted,
-and blocked, on every node; and the live events of each node's calls, so that the event
-stream of any node's API shows the calls of all. Each message names its node; a node
+and blocked, on every node; the live events of each node's calls, so that the event
+stream of any node's API shows the calls of all; and which settings (assistants,
+trunks) one changed, so that the others re-read them at once. Each message names its node; a node
 skips its own. And requests for one node (on a channel of its own), answered on the
 asker's: the API of any node acts on a call live on another (cancel, transfer).
 
@@ -55,6 +56,7 @@ class Shared:
         self._handlers: dict[str, Handler] = {}
         self._asked: dict[str, asyncio.Future[dict[str, Any]]] = {}  # by request id
         self._answering: set[asyncio.Task[None]] = set()
+        self._changed: list[Callable[[frozenset[str]], None]] = []
         guard.on_failure(self._failure)
         events.on_publish(self._event)
 
@@ -101,6 +103,15 @@ class Shared:
             result = {"error": str(exc)[:300] or type(exc).__name__}
         self._tell({"t": "answer", "id": rid, "result": result}, f"{CHANNEL}:{asker}")
 
+    def changed(self, kinds: frozenset[str]) -> None:
+        """Settings of these kinds (assistants, trunks) were changed through this node:
+        the others re-read them now rather than at their next look."""
+        self._tell({"t": "changed", "what": sorted(kinds)})
+
+    def on_changed(self, listener: Callable[[frozenset[str]], None]) -> None:
+        """``listener`` with the kinds another node says it changed."""
+        self._changed.append(listener)
+
     def _failure(self, f: Failure) -> None:
         self._tell({"t": "failure", "ip": f.ip, "reason": f.reason, "user": f.user,
                     "protected": f.protected})
@@ -127,6 +138,10 @@ class Shared:
                 call_id = m.get("call_id")
                 self._events.publish(str(call_id) if call_id else None, str(m["kind"]),
                                      dict(m.get("data") or {}), float(m["at"]), remote=True)
+            elif m["t"] == "changed":
+                kinds = frozenset(str(k) for k in m["what"])
+                for listener in self._changed:
+                    listener(kinds)
             elif m["t"] == "ask":
                 task = asyncio.get_running_loop().create_task(self._answer(
                     str(m["node"]), str(m["id"]), str(m["kind"]), dict(m["args"])))

@@ -86,7 +86,7 @@ class TrunkFollower:
         self._wall = wall
         self.every_s = every_s
         self._loop = WakeableLoop(self.round)
-        self.start, self.close = self._loop.start, self._loop.close
+        self.start, self.wake, self.close = self._loop.start, self._loop.wake, self._loop.close
         self._busy = asyncio.Lock()  # one look at a time: a trunk is applied once
 
     async def catch_up(self) -> None:

@@ -25,6 +25,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
+from atende.store.changes import Changes
 from atende.store.directory import Directory, DirectoryCache, choose
 from atende.store.models import Assistant, Base, Call, CallEvent, Hook, Trunk, Turn
 
@@ -128,7 +129,8 @@ class Store:
         self.node_id = node_id or socket.gethostname()
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._directory = DirectoryCache(self.sessions)
+        self.changes = Changes(self.sessions)
+        self._directory = DirectoryCache(self.changes)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
         # Writes submitted, not yet taken by the store thread (appended on the loop's).
         self._incoming: deque[Callable[[Session], object]] = deque()
@@ -276,6 +278,10 @@ class Store:
             return choose(s.scalars(select(Assistant).where(where)), extension, domain)
 
         return await self.run(q)
+
+    def forget_directory(self) -> None:
+        """Assistants changed elsewhere (another node): the next call reads them again."""
+        self._directory.forget()
 
     async def directory(self) -> Directory:
         """Every assistant, from memory while no write has touched them (the calls'

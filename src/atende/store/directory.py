@@ -3,9 +3,9 @@
 Every call admitted asked the store which assistant it reaches: a transaction on the
 store thread, queued behind the call writes, on the path of every INVITE. The assistants
 change rarely; the directory is a snapshot of all of them, read in one query, dropped
-by any write through the store that touches an assistant (an ORM flush, or an UPDATE or
-DELETE statement on them) and in any case after ``MAX_AGE_S``, so that an edit made
-around atende (another process, by hand in the database) is seen within seconds too.
+by any commit through the store that touches an assistant (store/changes.py), when
+another node says it changed one, and in any case after ``MAX_AGE_S``, so that an edit
+made around atende (another process, by hand in the database) is seen within seconds too.
 
 The rows in a snapshot are shared by every call that reads them: read them, never
 change them. (The API edits assistants it reads from the store itself, not from here.)"""
@@ -15,11 +15,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
-from sqlalchemy import event, select
-from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from atende.store.changes import Changes
 from atende.store.models import Assistant
 
 MAX_AGE_S = 5.0
@@ -61,16 +61,14 @@ class Directory:
 
 
 class DirectoryCache:
-    """The latest snapshot, or None once a write may have made it wrong. Read and
-    invalidated on the store thread only (reads are queued behind the writes), looked at
-    from anywhere."""
+    """The latest snapshot, or None once a write may have made it wrong. Read on the store
+    thread only (reads are queued behind the writes), looked at from anywhere."""
 
-    def __init__(self, sessions: sessionmaker[Session],
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, changes: Changes, clock: Callable[[], float] = time.monotonic) -> None:
         self.current: Directory | None = None
         self._clock = clock
-        event.listen(sessions, "after_flush", self._after_flush)
-        event.listen(sessions, "do_orm_execute", self._on_execute)
+        self._generation = 0  # one more each time it is dropped
+        changes.on_commit(lambda kinds: self.forget() if "assistants" in kinds else None)
 
     def fresh(self) -> Directory | None:
         """The snapshot, if there is one young enough to answer from."""
@@ -79,18 +77,15 @@ class DirectoryCache:
 
     def read(self, s: Session) -> Directory:
         """On the store thread: a new snapshot, kept until a write touches assistants."""
+        generation = self._generation
         d = Directory(tuple(s.scalars(select(Assistant).order_by(Assistant.created_at))),
                       self._clock())
-        self.current = d
+        if generation == self._generation:  # else it may be older than the change told
+            self.current = d
         return d
 
-    def _after_flush(self, session: Session, _context: Any) -> None:
-        for obj in (*session.new, *session.dirty, *session.deleted):
-            if isinstance(obj, Assistant):
-                self.current = None
-                return
+    def forget(self) -> None:
+        """From any thread: assistants changed (a commit here, or another node told so)."""
+        self._generation += 1
+        self.current = None
 
-    def _on_execute(self, state: ORMExecuteState) -> None:
-        if (state.is_update or state.is_delete) and any(
-                m.class_ is Assistant for m in state.all_mappers):
-            self.current = None
