@@ -111,7 +111,9 @@ class Atende:
         self.guard = AbuseGuard(settings.abuse_max_failures, settings.abuse_window_s,
                                 settings.abuse_block_s, settings.sip_rate_per_s,
                                 2 * settings.sip_rate_per_s, settings.abuse_max_user_failures,
-                                settings.trunk_rate_per_s)
+                                settings.trunk_rate_per_s,
+                                count_spent=settings.redis_url is not None,
+                                own_proxies=settings.sip_proxy_list)
         self.load = LoadMonitor(settings.overload_lag_ms / 1000)
         self.ua = UserAgent(public_ip=settings.public_ip, guard=self.guard, load=self.load)
         self.engine: CallEngine | None = None
@@ -325,8 +327,10 @@ class Atende:
         """Assistants and trunks changed through this node are re-read by the others at
         once, and the other way round (else within their polling's few seconds)."""
         loop = asyncio.get_running_loop()
-        self.store.changes.on_commit(  # on the store thread
-            lambda kinds: loop.call_soon_threadsafe(shared.changed, kinds))
+
+        def committed(kinds: frozenset[str]) -> None:  # on the store thread
+            loop.call_soon_threadsafe(shared.changed, kinds)
+        self.store.changes.on_commit(committed)
 
         def changed_elsewhere(kinds: frozenset[str]) -> None:
             if "assistants" in kinds:

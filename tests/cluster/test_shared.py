@@ -25,7 +25,7 @@ from tests.peers.redis import Redis
 
 class Node:
     def __init__(self, url: str, name: str) -> None:
-        self.guard = AbuseGuard(max_failures=5)
+        self.guard = AbuseGuard(max_failures=5, rate_per_s=1, burst=20, count_spent=True)
         self.events = EventBus()
         self.shared = Shared(url, name, self.guard, self.events, time.monotonic)
 
@@ -153,6 +153,23 @@ async def test_settings_changed_on_one_node_are_re_read_by_the_other(
         await store.run(lambda s: s.execute(delete(models.Trunk)))
         await until(lambda: len(told) == 2)
         assert told[1] == frozenset({"trunks"})
+    finally:
+        for n in (a, b):
+            await n.shared.close()
+
+
+async def test_what_one_node_lets_through_counts_on_the_other(redis_server: Redis) -> None:
+    a, b = Node(redis_server.url, "a"), Node(redis_server.url, "b")
+    for n in (a, b):
+        n.shared.start()
+    try:
+        await until(lambda: a.shared.problem is None and b.shared.problem is None)
+        now = time.monotonic()
+        assert all(b.guard.allow("203.0.113.20", now) for _ in range(20))  # b's burst
+        await until(lambda: a.shared.received == 1)
+        # a has let nothing through from it, but its bucket is spent as well.
+        assert not a.guard.allow("203.0.113.20", time.monotonic())
+        assert a.guard.allow("203.0.113.21", now)
     finally:
         for n in (a, b):
             await n.shared.close()

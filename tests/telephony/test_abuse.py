@@ -61,3 +61,29 @@ def test_one_username_guessed_from_many_addresses_is_locked() -> None:
     assert locked["user"] == "carrier" and locked["refused"] == 1
     assert 584 <= locked["locked_for_s"] <= 586  # locked at the 10th failure, at t = 1 s
     assert not g.user_locked("carrier", now + 601)  # for block_s, then it may try again
+
+
+def test_an_address_rate_holds_over_two_nodes() -> None:
+    """Each node lets an address through at the rate, and takes what the other let
+    through from its own bucket: a flood sent to both gets the rate once in all."""
+    a = AbuseGuard(rate_per_s=10, burst=10, count_spent=True)
+    b = AbuseGuard(rate_per_s=10, burst=10, count_spent=True)
+    ip, passed = "203.0.113.9", 0
+    for tick in range(1, 41):  # 20 s, both reporting every 0.5 s
+        now = tick * 0.5
+        for g in (a, b):
+            passed += sum(g.allow(ip, now) for _ in range(50))
+        for mine, other in ((a, b), (b, a)):
+            for addr, (n, peer) in mine.take_spent().items():
+                other.spent_elsewhere(addr, int(n), now, bool(peer))
+    # 10/s for 20 s, plus each bucket's first burst and one report's worth each
+    assert 200 <= passed <= 200 + 2 * 10 + 2 * 5
+    assert not a.take_spent() and not b.take_spent()
+    alone = AbuseGuard(rate_per_s=10, burst=10)  # without other nodes: nothing counted
+    assert alone.allow(ip, 0.0) and alone.take_spent() == {}
+
+
+def test_the_balancers_rate_stays_each_nodes_own() -> None:
+    g = AbuseGuard(peer_rate_per_s=100, count_spent=True, own_proxies=("192.0.2.0/29",))
+    assert g.allow("192.0.2.5", 0.0, peer=True) and g.allow("198.51.100.7", 0.0, peer=True)
+    assert g.take_spent() == {"198.51.100.7": [1, True]}

@@ -1,6 +1,7 @@
 """What atende nodes tell each other through Redis (ATENDE_REDIS_URL), on one pub/sub
 channel: the abuse guard's failures, so that a source failing on any node is counted,
-and blocked, on every node; the live events of each node's calls, so that the event
+and blocked, on every node, and the requests it let through, so that an address's rate
+limit holds over all nodes; the live events of each node's calls, so that the event
 stream of any node's API shows the calls of all; and which settings (assistants,
 trunks) one changed, so that the others re-read them at once. Each message names its node; a node
 skips its own. And requests for one node (on a channel of its own), answered on the
@@ -31,6 +32,7 @@ from atende.telephony.abuse import AbuseGuard, Failure
 log = logging.getLogger(__name__)
 CHANNEL = "atende:nodes"
 OUTBOX = 10_000  # told but not sent yet, at most (the oldest go first)
+SPENT_EVERY_S = 0.5  # how often each node says which addresses' requests it let through
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
@@ -138,6 +140,10 @@ class Shared:
                 call_id = m.get("call_id")
                 self._events.publish(str(call_id) if call_id else None, str(m["kind"]),
                                      dict(m.get("data") or {}), float(m["at"]), remote=True)
+            elif m["t"] == "spent":
+                now = self._clock()
+                for ip, (n, peer) in dict(m["by"]).items():
+                    self._guard.spent_elsewhere(str(ip), int(n), now, bool(peer))
             elif m["t"] == "changed":
                 kinds = frozenset(str(k) for k in m["what"])
                 for listener in self._changed:
@@ -191,6 +197,7 @@ class Shared:
                     async with asyncio.TaskGroup() as tasks:
                         tasks.create_task(self._listen(pubsub))
                         tasks.create_task(self._send(client))
+                        tasks.create_task(self._report_spent())
             except* (RedisError, OSError) as group:
                 exc = group.exceptions[0]
                 why = f"unreachable ({str(exc).splitlines()[0][:200] or type(exc).__name__})"
@@ -209,6 +216,13 @@ class Shared:
             if message.get("type") == "message":
                 self.receive(message["data"])
         raise RedisError("the subscription ended")
+
+    async def _report_spent(self) -> None:
+        self._guard.take_spent()  # what was let through while Redis was away is old
+        while True:
+            await asyncio.sleep(SPENT_EVERY_S)
+            if spent := self._guard.take_spent():
+                self._tell({"t": "spent", "by": spent})
 
     async def _send(self, client: Any) -> None:
         while True:

@@ -9,12 +9,14 @@ failures are counted and shown): blocking them would cut the PBX or carrier off.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
+MAX_SPENT = 5_000  # addresses counted between two reports, at most (a flood from many)
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class _Source:
     tokens: float = 0.0
     last_refill: float = 0.0
     dropped: int = 0
+    shared: bool = True  # its rate holds over all nodes (not one of our proxies)
 
 
 class AbuseGuard:
@@ -43,7 +46,8 @@ class AbuseGuard:
 
     def __init__(self, max_failures: int = 5, window_s: float = 60.0, block_s: float = 600.0,
                  rate_per_s: float = 10.0, burst: float = 20.0,
-                 max_user_failures: int = 10, peer_rate_per_s: float = 200.0) -> None:
+                 max_user_failures: int = 10, peer_rate_per_s: float = 200.0,
+                 count_spent: bool = False, own_proxies: tuple[str, ...] = ()) -> None:
         self.max_failures = max_failures
         self.max_user_failures = max_user_failures
         self._users: dict[str, _Source] = {}  # digest usernames: failures and locks
@@ -58,6 +62,13 @@ class AbuseGuard:
         self.rate_limited = 0
         self.blocked_drops = 0
         self._listeners: list[Callable[[Failure], None]] = []
+        # Requests let through since the last ``take_spent``, by address (and whether it
+        # is a trunk's): what the other nodes take from their buckets, so that an
+        # address's rate holds over all nodes. Counted only when there are others.
+        self._spent: dict[str, list[int | bool]] | None = {} if count_spent else None
+        # The balancer in front (ATENDE_SIP_PROXIES) sends to every node: its rate is
+        # each node's own, or the nodes together would carry no more than one.
+        self._own_proxies = tuple(ipaddress.ip_network(c, strict=False) for c in own_proxies)
 
     def on_failure(self, listener: Callable[[Failure], None]) -> None:
         """``listener`` for each failure seen here (for the other nodes, which count it
@@ -67,10 +78,18 @@ class AbuseGuard:
     def _src(self, ip: str, now: float, burst: float | None = None) -> _Source:
         src = self._sources.get(ip)
         if src is None:
-            src = self._sources[ip] = _Source(tokens=burst or self.burst, last_refill=now)
+            src = self._sources[ip] = _Source(tokens=burst or self.burst, last_refill=now,
+                                              shared=not self._proxy(ip))
             if len(self._sources) > 100_000:
                 self._forget(now)
         return src
+
+    def _proxy(self, ip: str) -> bool:
+        try:
+            addr = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        return any(addr in net for net in self._own_proxies)
 
     def _forget(self, now: float) -> None:
         for ip in [ip for ip, s in self._sources.items()
@@ -95,6 +114,12 @@ class AbuseGuard:
         src.last_refill = now
         if src.tokens >= 1:
             src.tokens -= 1
+            if self._spent is not None and src.shared:
+                if (spent := self._spent.get(ip)) is None:
+                    if len(self._spent) < MAX_SPENT:
+                        self._spent[ip] = [1, peer]
+                else:
+                    spent[0] += 1
             return True
         if peer:
             self.peer_refused += 1
@@ -107,6 +132,23 @@ class AbuseGuard:
         if self.rate_limited % 100 == 1:
             log.warning("rate limiting SIP requests from %s", ip)
         return False
+
+    def take_spent(self) -> dict[str, list[int | bool]]:
+        """The requests let through since the last call, by address: [count, trunk's]."""
+        if self._spent is None:
+            return {}
+        spent, self._spent = self._spent, {}
+        return spent
+
+    def spent_elsewhere(self, ip: str, n: int, now: float, peer: bool) -> None:
+        """Another node let ``n`` requests from ``ip`` through: they come out of this
+        node's bucket too, down to minus a burst at most (a flood spread over the nodes
+        then gets the rate once in all, give or take one report's worth)."""
+        burst = self.peer_burst if peer else self.burst
+        src = self._src(ip, now, burst)
+        rate = self.peer_rate_per_s if peer else self.rate_per_s
+        src.tokens = max(-burst, min(burst, src.tokens + (now - src.last_refill) * rate) - n)
+        src.last_refill = now
 
     def failure(self, ip: str, now: float, reason: str, user: str | None = None,
                 protected: bool = False, remote: bool = False) -> None:
