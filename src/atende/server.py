@@ -26,7 +26,7 @@ from atende.api.bridge import bridge_routers
 from atende.api.deliveries import Deliveries, deliveries_router
 from atende.api.events import events_router
 from atende.api.hooks import Hooks, hooks_router, trigger_router
-from atende.api.live import cancel_here, live_router, transfer_here
+from atende.api.live import CallControl, cancel_here, live_router, transfer_here
 from atende.api.metrics import metrics_router
 from atende.api.nodes import nodes_router
 from atende.api.outbound import CallStarter, outbound_router
@@ -236,6 +236,7 @@ class Atende:
             self.shared.start()
         if self.places is not None:
             self.places.start()
+        control = CallControl(live, self.engine.transfers, queue, self.store, self.shared)
         self.starter = starter = CallStarter(self.store, queue, self.trunks,
                                              s.default_calling_hours, egress)
         deliveries = Deliveries(self.store, self.deliverer, egress)
@@ -249,7 +250,7 @@ class Atende:
                    providers_router(ai_providers),
                    outbound_router(starter),
                    hooks_router(hooks),
-                   live_router(live, self.engine.transfers, queue, self.store, self.shared),
+                   live_router(control),
                    recordings_router(self.store, s.data_dir / "recordings"),
                    deliveries_router(deliveries),
                    events_router(self.events, self.store),
@@ -271,7 +272,7 @@ class Atende:
         install_dashboard(app, [dashboard_router(web, self._admin_key),
                                 call_pages(web, deliveries, s.data_dir / "recordings"),
                                 trunk_pages(web, trunks),
-                                live_pages(web, self.events, live, queue),
+                                live_pages(web, self.events, control),
                                 stats_pages(web),
                                 automation_pages(web, starter, hooks),
                                 assistant_pages(web, assistants, ai_providers,

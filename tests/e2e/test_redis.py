@@ -1,6 +1,7 @@
 """Two atende nodes sharing a real Redis (ATENDE_REDIS_URL): a source whose calls keep
 being refused by one node is blocked by both; the event stream of one node's API shows
-the calls of the other; a call on one is cancelled through the other's API; a trunk made
+the calls of the other; a call on one is cancelled through the other's API (and its
+dashboard, which lists the calls of both); a trunk made
 through one is applied by the other at once, and its max_concurrent_calls is counted
 over both; with Redis stopped, calls go on and /health says each node is on its own,
 until Redis is back."""
@@ -19,6 +20,7 @@ from cryptography.fernet import Fernet
 from atende.sip.message import Request, make_response
 from tests.e2e.test_events import events
 from tests.peers.atende import AtendeProcess
+from tests.peers.dashboard import make_user, signed_in
 from tests.peers.postgres import Postgres
 from tests.peers.redis import Redis
 from tests.peers.sipclient import SipClient, UdpSocket, sdp_offer
@@ -152,7 +154,7 @@ async def test_nodes_share_the_guard_and_live_events(postgres: Postgres,
             assert (await carrier.call(d, sdp_offer(CARRIER, media.port), ruri=DID_URI)
                     ).status == 200
         assert await invite(b, CARRIER, ruri=DID_URI) == 486
-        shown = b.get("/health")["checks"]["trunk_limits"]
+        shown = b.get("/health")["checks"]["call_limits"]
         assert shown == "counted over all nodes"
         carrier.send(carrier.request("BYE", up[0]))
         assert (await carrier.final()).status == 200
@@ -174,10 +176,18 @@ async def test_nodes_share_the_guard_and_live_events(postgres: Postgres,
         assert await invite(b, "127.0.0.1") == 200
         r = b.api.post(f"/v1/calls/{call['id']}/cancel")
         assert r.status_code == 503 and "node-a" in r.json()["detail"], r.text
+        # node b's dashboard lists the call (from the store), and cannot hang it up
+        # either while Redis is away.
+        make_user(b, "ops")
+        web, csrf = signed_in(b, "ops")
+        assert f'data-call="{call["id"]}"' in web.get("/live/table").text
+        r = web.post(f"/calls/{call['id']}/hangup", data={"csrf": csrf})
+        assert r.status_code == 503 and "node-a" in r.text
         assert a.call(call["id"])["status"] == "in_progress"
         redis.start()
         await until(lambda: redis_shown(b) == "ok" and redis_shown(a) == "ok", 30)
-        assert b.api.post(f"/v1/calls/{call['id']}/cancel").status_code == 202
+        r = web.post(f"/calls/{call['id']}/hangup", data={"csrf": csrf})
+        assert r.status_code == 200 and "Hanging up the call." in r.text
         bye = await client.recv(10)
         assert isinstance(bye, Request) and bye.method == "BYE"
         client.send(make_response(bye, 200).encode())

@@ -93,29 +93,65 @@ async def _transfer(live: LiveCalls, transfers: Transfers, call_id: str, body: T
                        reason=result.reason, progress=list(result.progress))
 
 
-def live_router(live: LiveCalls, transfers: Transfers, queue: CallQueue, store: Store,
-                peers: Peers | None = None) -> APIRouter:
-    router = APIRouter(tags=["calls"])
+class CallControl:
+    """Acting on a call wherever it is live: here, or on the node that has it (asked
+    through Redis). Shared by the API and the dashboard."""
 
-    def elsewhere(row: models.Call | None) -> str | None:
+    def __init__(self, live: LiveCalls, transfers: Transfers, queue: CallQueue, store: Store,
+                 peers: Peers | None = None) -> None:
+        self.live = live
+        self.transfers = transfers
+        self.queue = queue
+        self.store = store
+        self.peers = peers
+
+    def _elsewhere(self, row: models.Call | None) -> str | None:
         """The node a call is live on, if it is another."""
         if (row is None or row.status not in models.LIVE_STATUSES
-                or row.node_id in (None, store.node_id)):
+                or row.node_id in (None, self.store.node_id)):
             return None
         return row.node_id
 
-    async def ask(node_id: str, kind: str, args: dict[str, Any], timeout_s: float
-                  ) -> dict[str, Any]:
-        if peers is None:
+    async def _ask(self, node_id: str, kind: str, args: dict[str, Any], timeout_s: float
+                   ) -> dict[str, Any]:
+        if self.peers is None:
             raise HTTPException(409, f"the call is live on atende node {node_id}: send "
                                 "this request to that node (with ATENDE_REDIS_URL set, "
                                 "any node passes it on)")
         try:
-            return await peers.ask(node_id, kind, args, timeout_s)
+            return await self.peers.ask(node_id, kind, args, timeout_s)
         except Exception as exc:  # Unreachable, or Redis failing as it is asked
             raise HTTPException(503, f"the call is live on atende node {node_id}, which "
                                 f"could not be asked: {exc}",
                                 headers={"Retry-After": "5"}) from None
+
+    async def cancel(self, call_id: str) -> str | None:
+        """Stop the call: what it was doing (queued, dialing, in_progress), or None when
+        it is over or unknown. HTTPException when its node cannot be asked."""
+        doing = await self.queue.cancel(call_id)
+        if doing is None:
+            node = self._elsewhere(await self.store.get_call(call_id))
+            if node is not None:
+                doing = (await self._ask(node, "cancel", {"call_id": call_id}, 10))["doing"]
+        return doing
+
+    async def transfer(self, call_id: str, body: TransferIn) -> TransferOut:
+        node = None if self.live.leg(call_id) is not None else self._elsewhere(
+            await self.store.get_call(call_id))
+        if node is None:
+            return await _transfer(self.live, self.transfers, call_id, body)
+        answer = await self._ask(node, "transfer", {"call_id": call_id,
+                                                    "body": body.model_dump()},
+                                 body.timeout_s + 35)  # a bridged call rings for 30 s
+        if "result" not in answer:
+            raise HTTPException(int(answer.get("status", 500)), str(
+                answer.get("detail") or answer.get("error") or "the transfer failed"))
+        return TransferOut.model_validate(answer["result"])
+
+
+def live_router(control: CallControl) -> APIRouter:
+    router = APIRouter(tags=["calls"])
+    store = control.store
 
     @router.post("/v1/calls/{call_id}/cancel", response_model=CallSummary, status_code=202,
                  responses={404: {"description": "no such call"},
@@ -129,19 +165,12 @@ def live_router(live: LiveCalls, transfers: Transfers, queue: CallQueue, store: 
         cancelled, one in progress is hung up. It ends with outcome `cancelled` (unless the
         conversation had already settled one), and its result webhook is sent as for any
         call."""
-        doing = await queue.cancel(call_id)
-        if doing is None:
-            row = await store.get_call(call_id)
-            if (node := elsewhere(row)) is not None:
-                doing = (await ask(node, "cancel", {"call_id": call_id}, 10))["doing"]
-                if doing is None:  # it ended meanwhile
-                    row = await store.get_call(call_id)
-            if doing is None:
-                if row is None:
-                    raise HTTPException(404, f"no call with id {call_id!r}")
-                raise HTTPException(409, f"the call is already over ({row.status})")
+        doing = await control.cancel(call_id)
         row = await store.get_call(call_id)
-        assert row is not None
+        if row is None:
+            raise HTTPException(404, f"no call with id {call_id!r}")
+        if doing is None:
+            raise HTTPException(409, f"the call is already over ({row.status})")
         return CallSummary.of(row)
 
     @router.post("/v1/calls/{call_id}/transfer", response_model=TransferOut,
@@ -156,16 +185,6 @@ def live_router(live: LiveCalls, transfers: Transfers, queue: CallQueue, store: 
         (SIP REFER), where on success atende leaves the call (hang-up cause `transferred`).
         `bridge`: atende calls the target itself and joins the calls until either party
         hangs up (event `bridge_ended`)."""
-        node = None if live.leg(call_id) is not None else elsewhere(
-            await store.get_call(call_id))
-        if node is None:
-            return await _transfer(live, transfers, call_id, body)
-        answer = await ask(node, "transfer", {"call_id": call_id,
-                                              "body": body.model_dump()},
-                           body.timeout_s + 35)  # a bridged call rings for 30 s
-        if "result" not in answer:
-            raise HTTPException(int(answer.get("status", 500)), str(
-                answer.get("detail") or answer.get("error") or "the transfer failed"))
-        return TransferOut.model_validate(answer["result"])
+        return await control.transfer(call_id, body)
 
     return router

@@ -1,5 +1,6 @@
-"""Live calls: the calls atende is handling now, following the event stream without a
-reload, each with a hang-up button (the API's cancel)."""
+"""Live calls: the calls atende is handling now (on every node that shares the store),
+following the event stream without a reload, each with a hang-up button (the API's
+cancel, passed on to the call's node when it is another)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,16 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from atende.api.events import CALL_EVENTS, watch
+from atende.api.live import CallControl
 from atende.api.schemas import CallSummary
 from atende.calls.events import EventBus
-from atende.calls.live import LiveCalls
-from atende.calls.queue import CallQueue
 from atende.dashboard.web import SignedIn, Web
 from atende.store.db import CallFilter
+from atende.store.models import LIVE_STATUSES
 
 WORDS = {"call.queued": "queued", "call.dialing": "dialling", "call.ringing": "ringing",
          "call.answered": "answered", "call.turn": "turn",
@@ -28,12 +29,11 @@ WORDS = {"call.queued": "queued", "call.dialing": "dialling", "call.ringing": "r
 assert set(WORDS) == set(CALL_EVENTS)
 
 
-def live_pages(web: Web, bus: EventBus, live: LiveCalls, queue: CallQueue) -> APIRouter:
+def live_pages(web: Web, bus: EventBus, control: CallControl) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
     async def rows() -> list[CallSummary]:
-        ids = tuple(c.info.id for c in live)
-        found, _ = await web.store.list_calls(CallFilter(ids=ids), 500, 0)
+        found, _ = await web.store.list_calls(CallFilter(statuses=LIVE_STATUSES), 500, 0)
         return [CallSummary.of(c) for c in found]
 
     async def show(who: SignedIn, status: int = 200,
@@ -76,7 +76,10 @@ def live_pages(web: Web, bus: EventBus, live: LiveCalls, queue: CallQueue) -> AP
     @router.post("/calls/{call_id}/hangup")
     async def hang_up(request: Request, call_id: str) -> Response:
         who, _ = await web.posted(request, admin=True)
-        doing = await queue.cancel(call_id)
+        try:
+            doing = await control.cancel(call_id)
+        except HTTPException as exc:  # its node could not be asked
+            return await show(who, exc.status_code, error=str(exc.detail))
         if doing is None:
             return await show(who, 409, error="that call is already over")
         said = {"queued": "The queued call will not be placed.",

@@ -351,7 +351,8 @@ class CallFilter:
     metadata: tuple[tuple[str, str], ...] = ()  # (key, value as text)
     domain: str | None = None  # calls of this FusionPBX domain's assistants only
     assistant_id: str | None = None
-    ids: tuple[str, ...] | None = None  # these calls only (the live ones)
+    ids: tuple[str, ...] | None = None  # these calls only
+    statuses: tuple[str, ...] | None = None  # in one of these (the live ones, on any node)
 
     def conditions(self) -> list[ColumnElement[bool]]:
         out: list[ColumnElement[bool]] = []
@@ -363,6 +364,8 @@ class CallFilter:
                 out.append(column == value)
         if self.ids is not None:
             out.append(Call.id.in_(self.ids))
+        if self.statuses is not None:
+            out.append(Call.status.in_(self.statuses))
         if self.since is not None:
             out.append(Call.invite_at >= self.since)
         if self.until is not None:
