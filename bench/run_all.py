@@ -9,6 +9,7 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 BENCHES = ["sip_parse.py", "sip_timers.py", "sip_calls.py", "sip_load.py", "media_calls.py",
+           "nodes.py",
            "agent_latency.py", "agent_overhead.py", "freeswitch_latency.py"]
 
 if __name__ == "__main__":

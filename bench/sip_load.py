@@ -74,9 +74,12 @@ class Step:
 
 
 class Atende:
-    """`atende serve` in a process of its own."""
+    """`atende serve` in a process of its own (``settings``: besides the bench's;
+    ``cpus``: the cores it may run on, as taskset takes them)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, settings: dict[str, str] | None = None,
+                 cpus: str | None = None,
+                 rtp_ports: tuple[int, int] = (30000, 49999)) -> None:
         self.folder = folder
         self.sip_port = free_port(socket.SOCK_DGRAM)
         self.api_port = free_port()
@@ -85,9 +88,12 @@ class Atende:
                "ATENDE_SIP_TLS_PORT": "0", "ATENDE_API_PORT": str(self.api_port),
                "ATENDE_ESL_SERVER_PORT": "0", "ATENDE_LOG_LEVEL": "warning",
                "ATENDE_MAX_CALLS": "100000", "ATENDE_SIP_RATE_PER_S": "1000000",
-               "ATENDE_RTP_PORT_MIN": "30000", "ATENDE_RTP_PORT_MAX": "49999"}
+               "ATENDE_RTP_PORT_MIN": str(rtp_ports[0]),
+               "ATENDE_RTP_PORT_MAX": str(rtp_ports[1]), **(settings or {})}
+        folder.mkdir(parents=True, exist_ok=True)
         self.log = (folder / "atende.log").open("wb")
-        self.proc = subprocess.Popen([sys.executable, "-m", "atende", "serve"], env=env,
+        pin = ["taskset", "-c", cpus] if cpus else []
+        self.proc = subprocess.Popen([*pin, sys.executable, "-m", "atende", "serve"], env=env,
                                      stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -110,7 +116,11 @@ class Atende:
 
     def stop(self) -> None:
         self.proc.terminate()
-        self.proc.wait(30)
+        try:  # after a storm it may have many calls to hang up first
+            self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
         self.log.close()
 
 
