@@ -258,6 +258,8 @@ def test_cloud_speech_settings_keep_their_keys_encrypted(api: tuple[TestClient, 
      "the ElevenLabs agent's id is needed"),
     ({"mode": "realtime", "realtime": {"provider": "openai"},
       "voicemail": {"detect": True}}, 422, "voicemail.detect: answering-machine detection"),
+    ({"max_concurrent_calls": 0}, 422, "max_concurrent_calls"),
+    ({"max_concurrent_calls": "3"}, 422, "max_concurrent_calls"),
 ])
 def test_mistakes_are_refused_with_what_to_fix(api: tuple[TestClient, Store],
                                                body: dict[str, Any], status: int,
@@ -339,3 +341,16 @@ def test_default_assistant_and_deletion(api: tuple[TestClient, Store]) -> None:
     assert client.get(f"/v1/assistants/{a['id']}").status_code == 404
     r = client.patch("/v1/assistants/nope", json={"name": "y"})
     assert r.status_code == 404 and "nope" in r.json()["detail"]
+
+
+def test_a_limit_of_calls_at_once_reaches_the_call_and_can_be_lifted(
+        api: tuple[TestClient, Store]) -> None:
+    client, store = api
+    a = create(client, max_concurrent_calls=3)
+    assert a["max_concurrent_calls"] == 3
+    assert profile(store, a["id"]).max_calls == 3
+    r = client.patch(f"/v1/assistants/{a['id']}", json={"greeting": "Hello."})
+    assert r.json()["max_concurrent_calls"] == 3  # untouched by other changes
+    r = client.patch(f"/v1/assistants/{a['id']}", json={"max_concurrent_calls": None})
+    assert r.status_code == 200 and r.json()["max_concurrent_calls"] is None
+    assert profile(store, a["id"]).max_calls is None

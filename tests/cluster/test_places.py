@@ -1,5 +1,6 @@
-"""A trunk's max_concurrent_calls counted over two nodes in a real Redis: one node may
-use places the other does not (more than its part), never more than the limit in all;
+"""A trunk's (and an assistant's) max_concurrent_calls counted over two nodes in a real
+Redis: one node may use places the other does not (more than its part), never more
+than the limit in all;
 a place given back is free for the other node; a dead node's places lapse within its
 lease; with Redis stopped each node keeps to its part and says so, and once Redis is
 back the places held meanwhile are counted again."""
@@ -32,11 +33,12 @@ class Node:
         self.live = LiveCalls(100, lambda limit: part, self.places)
         self.n = 0
 
-    async def call(self) -> tuple[str, tuple[str, str] | None]:
+    async def call(self, assistant: AssistantProfile = ASSISTANT
+                   ) -> tuple[str, tuple[str, str] | None]:
         self.n += 1
         info = CallInfo(id=f"{id(self)}-{self.n}", channel="sip", direction="inbound",
                         from_uri="sip:a@h", to_uri="sip:b@h", extra={"trunk_id": TRUNK.id})
-        return info.id, await self.live.take(LiveCall(ASSISTANT, info), TRUNK)
+        return info.id, await self.live.take(LiveCall(assistant, info), TRUNK)
 
 
 async def until(check: Callable[[], Awaitable[bool]], timeout: float = 10) -> None:
@@ -94,7 +96,7 @@ async def test_without_redis_each_node_keeps_to_its_part(redis_server: Redis) ->
         assert refused is not None and "its part of 3" in refused[1]
         assert not b.places.counting
         name, shown, fails = b.places.health()
-        assert name == "trunk_limits" and "each node keeps to its part" in str(shown)
+        assert name == "call_limits" and "each node keeps to its part" in str(shown)
         assert fails is None
         assert [(await a.call())[1] for _ in range(3)][:2] == [None, None]
         assert len(a.live) == 2
@@ -117,3 +119,43 @@ async def test_without_redis_each_node_keeps_to_its_part(redis_server: Redis) ->
     finally:
         for n in (a, b):
             await n.places.close()
+
+
+async def test_an_assistants_limit_holds_over_both_nodes(redis_server: Redis) -> None:
+    """An assistant of two calls at once: the second node is refused once the first has
+    both, and the trunk's place it took meanwhile is given back (all or none)."""
+    busy = replace(ASSISTANT, id="a2", name="Sales", max_calls=2)
+    a, b = Node(redis_server.url, 1), Node(redis_server.url, 1)
+    for n in (a, b):
+        n.places.start()
+    try:
+        assert [(await a.call(busy))[1] for _ in range(2)] == [None, None]
+        refused = (await b.call(busy))[1]
+        assert refused == ("assistant_busy", "assistant 'Sales' is at its "
+                           "max_concurrent_calls (2, over all atende nodes)")
+        client = a.places._client
+        trunk = key_of(f"trunk:{TRUNK.id}")
+
+        async def trunk_places() -> bool:
+            return int(await client.zcard(trunk)) == 2
+        await until(trunk_places)  # b's place on the trunk was given back
+        assert (await b.call())[1] is None  # another assistant's call is not held back
+        assert b.live.held() == {f"trunk:{TRUNK.id}": [f"{id(b)}-2"]}
+    finally:
+        for n in (a, b):
+            await n.places.close()
+
+
+async def test_one_node_alone_counts_an_assistants_calls() -> None:
+    live = LiveCalls(100)
+    busy = replace(ASSISTANT, max_calls=1)
+    first = CallInfo(id="c1", channel="sip", direction="inbound", from_uri="sip:a@h",
+                     to_uri="sip:b@h")
+    second = replace(first, id="c2")
+    assert await live.take(LiveCall(busy, first), None) is None
+    assert await live.take(LiveCall(busy, second), None) == (
+        "assistant_busy", "assistant 'Reception' is at its max_concurrent_calls (1)")
+    other = replace(ASSISTANT, id="a3", name="Other")  # no limit of its own
+    assert await live.take(LiveCall(other, second), None) is None
+    live.release("c1")
+    assert await live.take(LiveCall(busy, replace(first, id="c3")), None) is None

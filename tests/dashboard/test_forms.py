@@ -41,3 +41,11 @@ def test_the_task_call_and_assistant_forms_refuse_odd_numbers() -> None:
     _, problems = assistant_forms.read_form(form(name="A", extension="1",
                                                  tt_end_of_turn_ms="٣"), None, [])
     assert "whole number" in problems["tt_end_of_turn_ms"]
+    _, problems = assistant_forms.read_form(form(name="A", extension="1",
+                                                 max_concurrent_calls="two"), None, [])
+    assert "whole number, or empty for no limit" in problems["max_concurrent_calls"]
+    payload, problems = assistant_forms.read_form(form(name="A", extension="1",
+                                                       max_concurrent_calls="4"), None, [])
+    assert payload["max_concurrent_calls"] == 4 and not problems
+    payload, _ = assistant_forms.read_form(form(name="A", extension="1"), None, [])
+    assert payload.get("max_concurrent_calls") is None  # empty: no limit of its own

@@ -72,6 +72,7 @@ class AssistantProfile:
     stt: SpeechSettings | None = None  # a cloud recogniser instead of the local one
     tts: SpeechSettings | None = None  # a cloud voice instead of ``voice``
     hold_music: str | None = None  # a WAV path
+    max_calls: int | None = None  # calls it takes at once, over all nodes; None: any
 
     def destination(self, name: str | None) -> Destination | None:
         return next((d for d in self.destinations if d.name == name), None)

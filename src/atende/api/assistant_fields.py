@@ -6,7 +6,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
 from atende.agent.business_hours import DEFAULT_CLOSED, holiday, parse_window
 from atende.agent.tools import BUILTINS, OPTIONAL, TOOL_NAME, HttpTool
@@ -249,6 +257,10 @@ class AssistantFields(BaseModel):
                                          "intents and fallback")
     record: StrictBool | None = Field(None, description="keep a two-channel WAV of each "
                                       "call (GET /v1/calls/{id}/recording)")
+    max_concurrent_calls: StrictInt | None = Field(
+        None, ge=1, le=100_000, description="calls it takes at once, counted over all "
+        "atende nodes; more are refused as busy (queued calls wait). null: no limit of "
+        "its own (ATENDE_MAX_CALLS and the trunks' limits still hold)")
     is_default: StrictBool | None = None
 
 
@@ -298,6 +310,7 @@ class AssistantOut(BaseModel):
     rules: dict[str, Any]
     hold_music: str | None
     record: bool
+    max_concurrent_calls: int | None = None
     is_default: bool
     created_at: datetime
     updated_at: datetime | None
@@ -319,6 +332,6 @@ class AssistantOut(BaseModel):
             voicemail=VoicemailIn(**(a.voicemail or {})),
             business_hours=BusinessHoursIn(**a.business_hours) if a.business_hours else None,
             rules=a.rules, hold_music=a.hold_music, record=bool(a.record),
-            is_default=a.is_default,
+            max_concurrent_calls=a.max_concurrent_calls, is_default=a.is_default,
             created_at=as_utc(a.created_at),
             updated_at=as_utc(a.updated_at) if a.updated_at else None)

@@ -131,7 +131,7 @@ class AssistantService:
                 if changes[key] is None:
                     raise HTTPException(422, f"{key}: cannot be empty")
                 setattr(row, key, changes[key])
-        for key in ("greeting", "prompt", "tools"):
+        for key in ("greeting", "prompt", "tools", "max_concurrent_calls"):
             if key in changes:
                 setattr(row, key, changes[key])
         if "hold_music" in changes:

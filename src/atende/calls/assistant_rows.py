@@ -300,4 +300,4 @@ def profile_of(a: models.Assistant, box: SecretBox, keys: Mapping[str, str] = {}
         realtime=realtime_settings(a.realtime, box, keys) if a.mode == "realtime" else None,
         stt=speech_settings("stt", a.stt, box, a.language, keys),
         tts=speech_settings("tts", a.tts, box, defaults=keys),
-        hold_music=a.hold_music)
+        hold_music=a.hold_music, max_calls=a.max_concurrent_calls)

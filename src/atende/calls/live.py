@@ -1,6 +1,7 @@
 """The calls atende is handling now, and the room for more: what admission, the queue, the
 API and the metrics read. One place counts calls against ATENDE_MAX_CALLS and each trunk's
-max_concurrent_calls, for calls coming in and going out alike."""
+and assistant's max_concurrent_calls, for calls coming in and going out alike (those two
+over all atende nodes, with cluster/places.py)."""
 
 from __future__ import annotations
 
@@ -49,8 +50,15 @@ class Counted(Protocol):
     def give(self, name: str, member: str) -> None: ...
 
 
-def _place(trunk_id: str) -> str:
-    return f"trunk:{trunk_id}"
+@dataclass(frozen=True)
+class Limit:
+    """A limit a call counts against: a trunk's channels or an assistant's calls."""
+
+    name: str  # what the count over all nodes knows it by
+    limit: int
+    what: str  # in words
+    cause: str  # a call refused by it ends with this hang-up cause
+    count: Callable[[], int]  # how many hold a place here now
 
 
 class LiveCalls:
@@ -61,8 +69,8 @@ class LiveCalls:
                  share: Callable[[int], int] = lambda limit: limit,
                  counted: Counted | None = None) -> None:
         self.max_calls = max_calls
-        # This node's part of a trunk's max_concurrent_calls when several atende nodes
-        # share the trunks and cannot count them together (cluster/nodes.py: the parts
+        # This node's part of a trunk's or an assistant's max_concurrent_calls when
+        # several atende nodes cannot count them together (cluster/nodes.py: the parts
         # add up to the limit) ...
         self._share = share
         # ... and the count over all nodes, when they can (Redis)
@@ -73,7 +81,7 @@ class LiveCalls:
         self._channels: dict[str, str] = {}
         # call id → the leg it is bridged to, and that leg's channel
         self._joined: dict[str, tuple[CallLeg, str]] = {}
-        self._placed: dict[str, str] = {}  # call or leg id → trunk id, counted in Redis
+        self._placed: dict[str, list[str]] = {}  # call or leg id → its limits' names
         self._freed: list[Callable[[LiveCall], None]] = []
         self._tasks = BackgroundTasks()
 
@@ -94,13 +102,14 @@ class LiveCalls:
         self._calls[call.info.id] = call
 
     async def take(self, call: LiveCall, trunk: TrunkConfig | None) -> tuple[str, str] | None:
-        """Give ``call`` a place if there is one (this node's, and one of ``trunk``'s
-        over all nodes): None, or why not (cause, words)."""
-        problem = self.capacity_problem(trunk)
+        """Give ``call`` a place if there is one (this node's, one of ``trunk``'s and one
+        of its assistant's, those over all nodes): None, or why not (cause, words)."""
+        limits = self._limits(call.assistant, trunk)
+        problem = self._busy() or self._local_problem(limits)
         if problem is not None:
             return problem
         self._calls[call.info.id] = call  # holds its place here while the others are asked
-        problem = await self._count(call.info.id, trunk)
+        problem = await self._count(call.info.id, limits)
         if problem is not None:
             self._calls.pop(call.info.id, None)
         return problem
@@ -114,11 +123,12 @@ class LiveCalls:
 
     async def take_channel(self, leg_id: str, trunk: TrunkConfig) -> tuple[str, str] | None:
         """A place on ``trunk`` for a call's second leg (a bridged transfer), or why not."""
-        problem = self._trunk_problem(trunk)
+        limits = self._limits(None, trunk)
+        problem = self._local_problem(limits)
         if problem is not None:
             return problem
         self._channels[leg_id] = trunk.id
-        problem = await self._count(leg_id, trunk)
+        problem = await self._count(leg_id, limits)
         if problem is not None:
             self._channels.pop(leg_id, None)
         return problem
@@ -147,63 +157,83 @@ class LiveCalls:
         self._freed.append(listener)
 
     def held(self) -> dict[str, list[str]]:
-        """The places this node holds in the count over all nodes, by limit."""
+        """The places this node holds in the counts over all nodes, by limit."""
         out: dict[str, list[str]] = {}
-        for member, trunk_id in self._placed.items():
-            out.setdefault(_place(trunk_id), []).append(member)
+        for member, names in self._placed.items():
+            for name in names:
+                out.setdefault(name, []).append(member)
         return out
 
     def capacity_problem(self, trunk: TrunkConfig | None) -> tuple[str, str] | None:
         """Why another call (on ``trunk``, if any) cannot start now, as far as this node
         knows: (cause, words) or None. The same limits for calls coming in and going out."""
+        return self._busy() or self._local_problem(self._limits(None, trunk))
+
+    def _busy(self) -> tuple[str, str] | None:
         if len(self._calls) >= self.max_calls:
             return ("busy",
                     f"atende is handling {len(self._calls)} calls already (ATENDE_MAX_CALLS)")
-        return self._trunk_problem(trunk)
-
-    def _on_trunk(self, trunk_id: str) -> int:
-        return sum(1 for c in self._calls.values() if c.info.extra.get("trunk_id") ==
-                   trunk_id) + sum(1 for t in self._channels.values() if t == trunk_id)
-
-    def _trunk_problem(self, trunk: TrunkConfig | None) -> tuple[str, str] | None:
-        if trunk is None:
-            return None
-        # A bridged transfer's second leg holds a channel of its trunk too (no agent: it
-        # does not count towards ATENDE_MAX_CALLS, which is about speech engines).
-        on_trunk = self._on_trunk(trunk.id)
-        limit = trunk.max_concurrent_calls
-        together = self._counted is not None and self._counted.counting
-        mine = limit if together else self._share(limit)
-        if on_trunk >= mine:
-            here = ("" if mine == limit else f" on this node, its part of {limit}")
-            return ("trunk_busy", f"trunk {trunk.name!r} is at its "
-                    f"max_concurrent_calls ({on_trunk}{here})")
         return None
 
-    async def _count(self, member: str, trunk: TrunkConfig | None) -> tuple[str, str] | None:
-        """Take ``member``'s place on ``trunk`` in the count over all nodes (it already
-        holds one here)."""
-        if trunk is None or self._counted is None:
+    def _limits(self, assistant: AssistantProfile | None, trunk: TrunkConfig | None
+                ) -> list[Limit]:
+        out = []
+        if trunk is not None:
+            # A bridged transfer's second leg holds a channel of its trunk too (no agent: it
+            # does not count towards ATENDE_MAX_CALLS, which is about speech engines).
+            out.append(Limit(f"trunk:{trunk.id}", trunk.max_concurrent_calls,
+                             f"trunk {trunk.name!r}", "trunk_busy", lambda: sum(
+                                 1 for c in self._calls.values()
+                                 if c.info.extra.get("trunk_id") == trunk.id) + sum(
+                                 1 for t in self._channels.values() if t == trunk.id)))
+        if assistant is not None and assistant.max_calls is not None:
+            out.append(Limit(f"assistant:{assistant.id}", assistant.max_calls,
+                             f"assistant {assistant.name!r}", "assistant_busy", lambda: sum(
+                                 1 for c in self._calls.values()
+                                 if c.assistant.id == assistant.id)))
+        return out
+
+    def _local_problem(self, limits: list[Limit]) -> tuple[str, str] | None:
+        """Whether a limit is reached as far as this node can tell: all of it, when the
+        nodes count together (the count over all nodes then decides), else its part."""
+        together = self._counted is not None and self._counted.counting
+        for lim in limits:
+            held, mine = lim.count(), lim.limit if together else self._share(lim.limit)
+            if held >= mine:
+                here = "" if mine == lim.limit else f" on this node, its part of {lim.limit}"
+                return (lim.cause, f"{lim.what} is at its max_concurrent_calls ({held}{here})")
+        return None
+
+    async def _count(self, member: str, limits: list[Limit]) -> tuple[str, str] | None:
+        """Take ``member``'s place under each limit in the count over all nodes (it
+        already holds one here); all or none."""
+        if self._counted is None or not limits:
             return None
-        limit = trunk.max_concurrent_calls
-        taken = await self._counted.take(_place(trunk.id), limit, member)
-        if taken:
-            self._placed[member] = trunk.id
-            return None
-        if taken is False:
-            return ("trunk_busy", f"trunk {trunk.name!r} is at its max_concurrent_calls "
-                    f"({limit}, over all atende nodes)")
-        # The others cannot be asked: this node's part, counting this one.
-        on_trunk, mine = self._on_trunk(trunk.id), self._share(limit)
-        if on_trunk > mine:
-            return ("trunk_busy", f"trunk {trunk.name!r} is at its max_concurrent_calls "
-                    f"({on_trunk - 1} on this node, its part of {limit})")
-        self._placed[member] = trunk.id  # counted with the others' once Redis is back
+        placed: list[str] = []
+        problem = None
+        for lim in limits:
+            taken = await self._counted.take(lim.name, lim.limit, member)
+            if taken is False:
+                problem = (lim.cause, f"{lim.what} is at its max_concurrent_calls "
+                           f"({lim.limit}, over all atende nodes)")
+            elif taken is None and (held := lim.count()) > self._share(lim.limit):
+                # The others cannot be asked: this node's part, counting this one.
+                problem = (lim.cause, f"{lim.what} is at its max_concurrent_calls "
+                           f"({held - 1} on this node, its part of {lim.limit})")
+            if problem is not None:
+                for name in placed:
+                    self._counted.give(name, member)
+                return problem
+            # Taken (or within this node's part: counted with the others' once Redis is
+            # back, as the keep-alive puts it there)
+            placed.append(lim.name)
+        self._placed[member] = placed
         return None
 
     def _give(self, member: str) -> None:
-        if self._counted is not None and (trunk_id := self._placed.pop(member, None)):
-            self._counted.give(_place(trunk_id), member)
+        if self._counted is not None:
+            for name in self._placed.pop(member, ()):
+                self._counted.give(name, member)
 
     def cancel(self, call_id: str) -> str | None:
         """Stop a call being dialled (its dialer sees the event and CANCELs) or hang up one

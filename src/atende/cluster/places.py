@@ -1,7 +1,8 @@
-"""Limits counted over all nodes in Redis: a trunk's max_concurrent_calls. Each place
-taken is a member of a sorted set per trunk (the call's id), scored by when it lapses by
-Redis's own clock; taking one is a script that drops the lapsed, counts the rest and adds
-the call only under the limit, so two nodes never both take the last place. Each node
+"""Limits counted over all nodes in Redis: a trunk's or an assistant's
+max_concurrent_calls. Each place taken is a member of a sorted set per limit (the call's
+id), scored by when it lapses by Redis's own clock; taking one is a script that drops
+the lapsed, counts the rest and adds the call only under the limit, so two nodes never
+both take the last place. Each node
 keeps its places alive (every third of a lease) and gives them back when its calls end;
 a node that dies stops keeping them, and its places lapse within a lease (when its calls
 are taken over). Keeping them alive also puts them back after Redis lost them.
@@ -124,7 +125,7 @@ class Places:
         """For /health: shown, never failing it (without Redis each node keeps its part)."""
         shown = "counted over all nodes" if self.problem is None else (
             f"{self.problem}: each node keeps to its part until it is back")
-        return "trunk_limits", shown, None
+        return "call_limits", shown, None
 
     async def keep(self) -> None:
         """Renew every place this node holds (and put back any Redis lost)."""
@@ -171,12 +172,12 @@ class Places:
     def _failed(self, exc: BaseException) -> None:
         why = f"unreachable ({str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__})"
         if self.problem is None:
-            log.warning("Redis %s: trunk limits are counted by each node's part until it "
-                        "is back", why)
+            log.warning("Redis %s: trunks' and assistants' call limits are kept by each "
+                        "node's part until it is back", why)
         self.problem = why
         self._retry_at = self._clock() + RETRY_S
 
     def _recovered(self) -> None:
         if self.problem is not None:
-            log.info("trunk limits are counted over all nodes in Redis again")
+            log.info("trunks' and assistants' call limits are counted in Redis again")
             self.problem = None

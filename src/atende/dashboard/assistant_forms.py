@@ -66,6 +66,7 @@ def values_of(a: AssistantOut | None) -> dict[str, Any]:
     return {
         "name": a.name, "extension": a.extension, "language": a.language,
         "domain_uuid": a.domain_uuid or "", "is_default": a.is_default, "record": a.record,
+        "max_concurrent_calls": a.max_concurrent_calls or "",
         "greeting": a.greeting or "", "prompt": a.prompt or "", "voice": a.voice,
         "hold_music": a.hold_music or "", "mode": a.mode, "tools": a.tools,
         "transfers": [t.model_dump() for t in a.transfers],
@@ -106,6 +107,11 @@ def read_form(form: dict[str, list[str]], current: AssistantOut | None,
         out["domain_uuid"] = one("domain_uuid")
     out["is_default"] = one("is_default") == "on"
     out["record"] = one("record") == "on"
+    limit = one("max_concurrent_calls")
+    if limit and whole(limit) is None:
+        problems["max_concurrent_calls"] = "calls at once: a whole number, or empty for " \
+                                           "no limit"
+    out["max_concurrent_calls"] = whole(limit) if limit else None
     out["mode"] = one("mode") or "pipeline"
     out["tools"] = [t for t in form.get("tools", []) if t in TOOLS]
 

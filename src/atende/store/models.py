@@ -50,6 +50,8 @@ class Assistant(Base):
     stt: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # cloud recogniser
     tts: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # cloud voice
     hold_music: Mapped[str | None] = mapped_column(String(500), nullable=True)  # a WAV path
+    # Calls it takes at once, over all nodes; None: no limit of its own
+    max_concurrent_calls: Mapped[int | None] = mapped_column(Integer, nullable=True)
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
