@@ -18,6 +18,8 @@ _KEY = "atende.changed"
 
 
 class Changes:
+    """Listens to this store's sessions; tells its listeners what each commit changed."""
+
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._listeners: list[Callable[[frozenset[str]], None]] = []
         event.listen(sessions, "after_flush", self._after_flush)
