@@ -72,7 +72,7 @@ def node(tmp_path: Path, name: str, rtp: tuple[int, int], db: str, key: str
          ) -> AtendeProcess:
     return AtendeProcess(
         tmp_path / name, rtp, ATENDE_NODE_ID=name, ATENDE_DATABASE_URL=db,
-        ATENDE_SECRET_KEY=key, ATENDE_NODE_LEASE_S=str(LEASE_S), ATENDE_MAX_CALLS="30",
+        ATENDE_SECRET_KEY=key, ATENDE_NODE_LEASE_S=str(LEASE_S), ATENDE_MAX_CALLS="40",
         ATENDE_SIP_PROXIES="127.0.0.1/32", ATENDE_DRAIN_TIMEOUT_S="60")
 
 
@@ -91,11 +91,11 @@ async def test_calls_are_spread_failed_over_and_drained(postgres: Postgres,
     await balancer.start()
     try:
         # Spread: round robin over both nodes.
-        first = [await call(balancer, callers) for _ in range(20)]
+        first = [await call(balancer, callers) for _ in range(40)]
         on = await nodes_of(b, first)
-        assert Counter(c["node_id"] for c in on.values()) == {"node-a": 10, "node-b": 10}
+        assert Counter(c["node_id"] for c in on.values()) == {"node-a": 20, "node-b": 20}
 
-        # node-a dies with its ten calls up.
+        # node-a dies with its twenty calls up.
         a.kill()
         a_calls = [c for c in first if on[c.dialog.call_id]["node_id"] == "node-a"]
         b_calls = [c for c in first if c not in a_calls]
