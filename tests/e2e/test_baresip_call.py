@@ -77,7 +77,9 @@ async def test_softphone_has_a_spoken_conversation(atende: AtendeProcess, tmp_pa
     assert any("opening" in str(t["text"]).lower() for t in caller), caller
     greeting, reply = turns(final, "assistant")[:2]
     assert str(greeting["text"]).startswith("Hello") and not greeting["interrupted"]
-    assert greeting["tts_ms"] == 0  # synthesised at start-up, not while the caller waits
+    # Synthesised at start-up, not while the caller waits (synthesis takes hundreds of
+    # ms; the lookup may straddle a tick of uvloop's clock, which counts whole ms).
+    assert greeting["tts_ms"] <= 2
     assert reply["intent"] == "hours" and not reply["interrupted"]
     assert isinstance(reply["latency_ms"], int) and reply["latency_ms"] > 0
 
