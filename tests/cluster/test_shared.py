@@ -162,3 +162,20 @@ async def test_what_one_node_lets_through_counts_on_the_other(
     # a has let nothing through from it, but its bucket is spent as well.
     assert not a.guard.allow("203.0.113.20", time.monotonic())
     assert a.guard.allow("203.0.113.21", now)
+
+
+async def test_what_cannot_be_sent_or_applied_leaves_the_link_up(
+        pair: tuple[Node, Node]) -> None:
+    """An event that is not JSON is not sent (and its publisher is not hurt); a listener
+    that fails on a message does not stop the messages after it."""
+    a, b = pair
+
+    def broken(kinds: frozenset[str]) -> None:
+        raise RuntimeError("a bug in a listener")
+    b.shared.on_changed(broken)
+    a.events.publish("call-1", "call.answered", {"at": datetime.now(UTC)}, 1.0)
+    a.shared.changed(frozenset({"trunks"}))
+    a.events.publish("call-2", "call.answered", {"from": "sip:x@y"}, 2.0)
+    await until(lambda: bool(b.events.backlog_after(f"{b.events.epoch}-0", "call-2")[0]))
+    assert not b.events.backlog_after(f"{b.events.epoch}-0", "call-1")[0]
+    assert b.shared.problem is None and b.shared.received == 1

@@ -160,10 +160,15 @@ class Places:
         every = self.lease_ms / 3000
         next_keep = self._clock()
         while True:
-            if self._clock() >= next_keep:
-                await self.keep()
+            try:
+                if self._clock() >= next_keep:
+                    await self.keep()
+                    next_keep = self._clock() + every
+                await self._give_back()
+            except Exception as exc:  # a bug must not stop the keeping for good
+                log.exception("keeping the call limits' places failed")
+                self._failed(exc)
                 next_keep = self._clock() + every
-            await self._give_back()
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(max(0.0, next_keep - self._clock())):

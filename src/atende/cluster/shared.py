@@ -65,8 +65,13 @@ class Shared:
     # what this node tells ------------------------------------------------------------
     def _tell(self, message: dict[str, Any], channel: str = CHANNEL) -> None:
         if self.problem is None:
-            self._out.append((channel, json.dumps({"node": self.node_id, **message},
-                                                  separators=(",", ":"))))
+            try:
+                text = json.dumps({"node": self.node_id, **message}, separators=(",", ":"))
+            except (TypeError, ValueError):  # what the others cannot read is not sent
+                log.exception("a %s message for the other nodes could not be written",
+                              message.get("t"))
+                return
+            self._out.append((channel, text))
             self._wake.set()
 
     def serve(self, kind: str, handler: Handler) -> None:
@@ -162,6 +167,9 @@ class Shared:
         except (ValueError, KeyError, TypeError):
             log.debug("a message from another node not understood: %.200r", raw)
             return
+        except Exception:  # understood, but applying it failed here: the next may not
+            log.exception("a message from another node could not be applied: %.200r", raw)
+            return
         self.received += 1
 
     # the connection ------------------------------------------------------------------
@@ -204,6 +212,10 @@ class Shared:
                 if self.problem is None or self.problem.startswith("not connected"):
                     log.warning("Redis %s: this node goes on alone until it is back", why)
                 self.problem = why
+                self._out.clear()
+            except* Exception:  # a bug must not end the link for good: start it again
+                log.exception("the link to the other nodes failed; connecting again")
+                self.problem = "failed (see the log); connecting again"
                 self._out.clear()
             finally:
                 with contextlib.suppress(Exception):
