@@ -176,11 +176,12 @@ async def test_nodes_share_the_guard_and_live_events(postgres: Postgres,
         assert await invite(b, "127.0.0.1") == 200
         r = b.api.post(f"/v1/calls/{call['id']}/cancel")
         assert r.status_code == 503 and "node-a" in r.json()["detail"], r.text
-        # node b's dashboard lists the call (from the store), and cannot hang it up
-        # either while Redis is away.
+        # node b's dashboard lists the call (from the store) with its node, and cannot
+        # hang it up either while Redis is away.
         make_user(b, "ops")
         web, csrf = signed_in(b, "ops")
-        assert f'data-call="{call["id"]}"' in web.get("/live/table").text
+        table = web.get("/live/table").text
+        assert f'data-call="{call["id"]}"' in table and "<td>node-a</td>" in table
         r = web.post(f"/calls/{call['id']}/hangup", data={"csrf": csrf})
         assert r.status_code == 503 and "node-a" in r.text
         assert a.call(call["id"])["status"] == "in_progress"

@@ -36,9 +36,14 @@ def live_pages(web: Web, bus: EventBus, control: CallControl) -> APIRouter:
         found, _ = await web.store.list_calls(CallFilter(statuses=LIVE_STATUSES), 500, 0)
         return [CallSummary.of(c) for c in found]
 
+    def nodes_shown(calls: list[CallSummary]) -> bool:
+        """Whether to say which node has each call: when any is not this one's."""
+        return any(c.node_id not in (None, web.store.node_id) for c in calls)
+
     async def show(who: SignedIn, status: int = 200,
                    done: str | None = None, error: str | None = None) -> Response:
-        return web.page("live.html", status, who=who, calls=await rows(),
+        calls = await rows()
+        return web.page("live.html", status, who=who, calls=calls, nodes=nodes_shown(calls),
                         now=datetime.now(UTC), words=WORDS, done=done, error=error)
 
     @router.get("/live")
@@ -49,7 +54,8 @@ def live_pages(web: Web, bus: EventBus, control: CallControl) -> APIRouter:
     async def table(request: Request) -> Response:
         """The table alone, for the page to swap in when something happens."""
         who = await web.need(request)
-        return web.page("live_table.html", who=who, calls=await rows(),
+        calls = await rows()
+        return web.page("live_table.html", who=who, calls=calls, nodes=nodes_shown(calls),
                         now=datetime.now(UTC))
 
     async def signed_in(request: Request) -> SignedIn:
