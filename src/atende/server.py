@@ -73,6 +73,7 @@ from atende.dashboard.web import install as install_dashboard
 from atende.egress import EgressPolicy
 from atende.media.audio import wav
 from atende.media.endpoint import PortAllocator
+from atende.memory import keep_memory
 from atende.providers.registry import ProviderRegistry
 from atende.providers.stt.whisper import WhisperSTT
 from atende.store import apikeys
@@ -136,6 +137,7 @@ class Atende:
                               self.ua.now) if settings.redis_url else None)
         self._api_task: asyncio.Task[None] | None = None
         self._load_task: asyncio.Task[None] | None = None
+        self._memory_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         s = self.settings
@@ -294,6 +296,7 @@ class Atende:
         log.info("atende ready: SIP on %s:%d (udp, tcp%s)%s, API on http://%s:%d", s.bind,
                  self.ua.port, tls, fs, s.bind, s.api_port)
         self._load_task = loop.create_task(watch_loop(self.load))  # (start-up is no load)
+        self._memory_task = loop.create_task(keep_memory())
 
     async def _callback(self, callback: Callback) -> dict[str, Any]:
         """Queue a call back an assistant promised, like any call. The starter is made
@@ -445,8 +448,9 @@ class Atende:
         """Stop within ATENDE_SHUTDOWN_TIMEOUT_S: calls are hung up all at once, and
         whatever peer does not answer is given up on at the deadline."""
         deadline = asyncio.get_running_loop().time() + self.settings.shutdown_timeout_s
-        if self._load_task is not None:
-            self._load_task.cancel()
+        for task in (self._load_task, self._memory_task):
+            if task is not None:
+                task.cancel()
         self.events.close()  # live streams end, so the API server can stop at once
         if self.queue is not None:
             await self.queue.close()  # nothing new starts while the rest stops
