@@ -159,3 +159,24 @@ async def test_one_node_alone_counts_an_assistants_calls() -> None:
     assert await live.take(LiveCall(other, second), None) is None
     live.release("c1")
     assert await live.take(LiveCall(busy, replace(first, id="c3")), None) is None
+
+
+async def test_a_call_that_ends_while_its_place_is_taken_gives_it_back(
+        redis_server: Redis) -> None:
+    a = Node(redis_server.url, 3)
+    a.places.start()
+    try:
+        info = CallInfo(id="gone", channel="sip", direction="inbound", from_uri="sip:a@h",
+                        to_uri="sip:b@h", extra={"trunk_id": TRUNK.id})
+        taking = asyncio.ensure_future(a.live.take(LiveCall(ASSISTANT, info), TRUNK))
+        await asyncio.sleep(0)  # it holds its place here and asks Redis
+        assert "gone" in a.live
+        a.live.release("gone")  # its caller hung up meanwhile
+        assert await taking is None
+        assert a.live.held() == {}  # not kept alive for ever
+
+        async def none_left() -> bool:
+            return int(await a.places._client.zcard(key_of(f"trunk:{TRUNK.id}"))) == 0
+        await until(none_left)
+    finally:
+        await a.places.close()

@@ -112,6 +112,8 @@ class LiveCalls:
         problem = await self._count(call.info.id, limits)
         if problem is not None:
             self._calls.pop(call.info.id, None)
+        elif call.info.id not in self._calls:  # released meanwhile (its caller gave up)
+            self._give(call.info.id)
         return problem
 
     def release(self, call_id: str) -> None:
@@ -131,6 +133,8 @@ class LiveCalls:
         problem = await self._count(leg_id, limits)
         if problem is not None:
             self._channels.pop(leg_id, None)
+        elif leg_id not in self._channels:  # given back meanwhile
+            self._give(leg_id)
         return problem
 
     def give_channel(self, leg_id: str) -> None:
