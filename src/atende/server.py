@@ -173,8 +173,8 @@ class Atende:
         self.deliverer = Deliverer(self.store, webhook_secret(s, box), RetryPolicy(
             base_s=s.webhook_retry_base_s, give_up_after_s=s.webhook_give_up_s),
             egress=egress)
-        # A trunk's max_concurrent_calls is counted over all nodes in Redis when there is
-        # one; else (and while it is down) each node keeps to its part.
+        # Trunks' and assistants' max_concurrent_calls are counted over all nodes in
+        # Redis when there is one; else (and while it is down) each node keeps to its part.
         self.places = (Places(s.redis_url, s.node_lease_s, lambda: live.held())
                        if s.redis_url else None)
         self.live = live = LiveCalls(s.max_calls, self.membership.share, self.places)
