@@ -3,8 +3,8 @@ channel: the abuse guard's failures, so that a source failing on any node is cou
 and blocked, on every node, and the requests it let through, so that an address's rate
 limit holds over all nodes; the live events of each node's calls, so that the event
 stream of any node's API shows the calls of all; and which settings (assistants,
-trunks) one changed, so that the others re-read them at once. Each message names its node; a node
-skips its own. And requests for one node (on a channel of its own), answered on the
+trunks) one changed, so that the others re-read them at once. Each message names its
+node; a node skips its own. And requests for one node (on a channel of its own), answered on the
 asker's: the API of any node acts on a call live on another (cancel, transfer).
 
 Redis is a help, not a need: while it cannot be reached, each node goes on alone (its

@@ -9,11 +9,12 @@ failures are counted and shown): blocking them would cut the PBX or carrier off.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from atende.telephony.guard import in_networks, parse_cidrs
 
 log = logging.getLogger(__name__)
 MAX_SPENT = 5_000  # addresses counted between two reports, at most (a flood from many)
@@ -68,7 +69,7 @@ class AbuseGuard:
         self._spent: dict[str, list[int | bool]] | None = {} if count_spent else None
         # The balancer in front (ATENDE_SIP_PROXIES) sends to every node: its rate is
         # each node's own, or the nodes together would carry no more than one.
-        self._own_proxies = tuple(ipaddress.ip_network(c, strict=False) for c in own_proxies)
+        self._own_proxies = parse_cidrs(own_proxies)
 
     def on_failure(self, listener: Callable[[Failure], None]) -> None:
         """``listener`` for each failure seen here (for the other nodes, which count it
@@ -79,17 +80,10 @@ class AbuseGuard:
         src = self._sources.get(ip)
         if src is None:
             src = self._sources[ip] = _Source(tokens=burst or self.burst, last_refill=now,
-                                              shared=not self._proxy(ip))
+                                              shared=not in_networks(ip, self._own_proxies))
             if len(self._sources) > 100_000:
                 self._forget(now)
         return src
-
-    def _proxy(self, ip: str) -> bool:
-        try:
-            addr = ipaddress.ip_address(ip)
-        except ValueError:
-            return False
-        return any(addr in net for net in self._own_proxies)
 
     def _forget(self, now: float) -> None:
         for ip in [ip for ip, s in self._sources.items()
@@ -107,11 +101,7 @@ class AbuseGuard:
     def allow(self, ip: str, now: float, peer: bool = False) -> bool:
         """Token bucket for INVITE and REGISTER: ``rate_per_s`` sustained, ``burst`` at once
         (a trunk's ``peer``: ``peer_rate_per_s``, twice that at once)."""
-        rate, burst = ((self.peer_rate_per_s, self.peer_burst) if peer
-                       else (self.rate_per_s, self.burst))
-        src = self._src(ip, now, burst)
-        src.tokens = min(burst, src.tokens + (now - src.last_refill) * rate)
-        src.last_refill = now
+        src, rate = self._refilled(ip, now, peer)
         if src.tokens >= 1:
             src.tokens -= 1
             if self._spent is not None and src.shared:
@@ -144,11 +134,17 @@ class AbuseGuard:
         """Another node let ``n`` requests from ``ip`` through: they come out of this
         node's bucket too, down to minus a burst at most (a flood spread over the nodes
         then gets the rate once in all, give or take one report's worth)."""
-        burst = self.peer_burst if peer else self.burst
+        src, _ = self._refilled(ip, now, peer)
+        src.tokens = max(-(self.peer_burst if peer else self.burst), src.tokens - n)
+
+    def _refilled(self, ip: str, now: float, peer: bool) -> tuple[_Source, float]:
+        """The address's bucket, refilled up to ``now``, and its rate."""
+        rate, burst = ((self.peer_rate_per_s, self.peer_burst) if peer
+                       else (self.rate_per_s, self.burst))
         src = self._src(ip, now, burst)
-        rate = self.peer_rate_per_s if peer else self.rate_per_s
-        src.tokens = max(-burst, min(burst, src.tokens + (now - src.last_refill) * rate) - n)
+        src.tokens = min(burst, src.tokens + (now - src.last_refill) * rate)
         src.last_refill = now
+        return src, rate
 
     def failure(self, ip: str, now: float, reason: str, user: str | None = None,
                 protected: bool = False, remote: bool = False) -> None:

@@ -24,6 +24,18 @@ def parse_cidrs(values: Iterable[str]) -> list[IpNetwork]:
     return nets
 
 
+def in_networks(host: str, networks: Iterable[IpNetwork], v4_mapped: bool = False) -> bool:
+    """Whether ``host`` is an IP address in one of ``networks`` (``v4_mapped``: an IPv6
+    address that maps an IPv4 one counts as that)."""
+    try:
+        addr: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if v4_mapped and isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
+        addr = addr.ipv4_mapped
+    return any(addr.version == n.version and addr in n for n in networks)
+
+
 class DirectCallPolicy:
     """Which addresses may call atende without a trunk (ATENDE_ALLOW_DIRECT)."""
 
@@ -31,10 +43,4 @@ class DirectCallPolicy:
         self.networks = parse_cidrs(cidrs if cidrs is not None else DEFAULT_DIRECT)
 
     def allows(self, host: str) -> bool:
-        try:
-            addr = ipaddress.ip_address(host)
-        except ValueError:
-            return False
-        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
-            addr = addr.ipv4_mapped
-        return any(addr.version == n.version and addr in n for n in self.networks)
+        return in_networks(host, self.networks, v4_mapped=True)

@@ -12,7 +12,7 @@ from atende.sip.auth import DigestServer
 from atende.sip.headers import Via
 from atende.sip.message import Request
 from atende.sip.transaction import Address
-from atende.telephony.guard import DirectCallPolicy, parse_cidrs
+from atende.telephony.guard import DirectCallPolicy, in_networks, parse_cidrs
 from atende.telephony.numbers import NumberError, format_for_trunk
 from atende.telephony.trunks import TrunkConfig, TrunkManager
 
@@ -125,8 +125,4 @@ class DirectOnly:
 
 
 def _in(ip: str, cidrs: tuple[str, ...]) -> bool:
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
-        return False
-    return any(addr.version == n.version and addr in n for n in parse_cidrs(cidrs))
+    return in_networks(ip, parse_cidrs(cidrs))
