@@ -97,10 +97,6 @@ class LiveCalls:
     def get(self, call_id: str) -> LiveCall | None:
         return self._calls.get(call_id)
 
-    def add(self, call: LiveCall) -> None:
-        """A call that takes no place on a trunk (tests, and calls without one)."""
-        self._calls[call.info.id] = call
-
     async def take(self, call: LiveCall, trunk: TrunkConfig | None) -> tuple[str, str] | None:
         """Give ``call`` a place if there is one (this node's, one of ``trunk``'s and one
         of its assistant's, those over all nodes): None, or why not (cause, words)."""
