@@ -16,7 +16,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
 from atende.calls.events import EventBus
-from atende.cluster.shared import Shared, Unreachable
+from atende.cluster.shared import Shared, Unreachable, unreachable
 from atende.store import models
 from atende.store.db import Store
 from atende.telephony.abuse import AbuseGuard
@@ -179,3 +179,8 @@ async def test_what_cannot_be_sent_or_applied_leaves_the_link_up(
     await until(lambda: bool(b.events.backlog_after(f"{b.events.epoch}-0", "call-2")[0]))
     assert not b.events.backlog_after(f"{b.events.epoch}-0", "call-1")[0]
     assert b.shared.problem is None and b.shared.received == 1
+
+
+def test_a_failure_is_told_in_a_few_words() -> None:
+    assert unreachable(ConnectionError("refused\nmore")) == "unreachable (refused)"
+    assert unreachable(TimeoutError()) == "unreachable (TimeoutError)"  # no message

@@ -22,6 +22,8 @@ from collections.abc import Callable, Mapping
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from atende.cluster.shared import unreachable
+
 log = logging.getLogger(__name__)
 PREFIX = "atende:places:"
 RETRY_S = 2.0  # after a failure, calls go by the local parts this long before Redis is tried again
@@ -175,7 +177,7 @@ class Places:
                     await self._wake.wait()
 
     def _failed(self, exc: BaseException) -> None:
-        why = f"unreachable ({str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__})"
+        why = unreachable(exc)
         if self.problem is None:
             log.warning("Redis %s: trunks' and assistants' call limits are kept by each "
                         "node's part until it is back", why)

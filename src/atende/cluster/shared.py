@@ -36,6 +36,12 @@ SPENT_EVERY_S = 0.5  # how often each node says which addresses' requests it let
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
+def unreachable(exc: BaseException) -> str:
+    """Redis's failure in a few words: its message's first line, or the error's kind."""
+    first = str(exc).strip().splitlines()
+    return f"unreachable ({first[0][:200] if first else type(exc).__name__})"
+
+
 class Unreachable(Exception):
     """Another node could not be asked, or did not answer in time."""
 
@@ -208,7 +214,7 @@ class Shared:
                         tasks.create_task(self._report_spent())
             except* (RedisError, OSError) as group:
                 exc = group.exceptions[0]
-                why = f"unreachable ({str(exc).splitlines()[0][:200] or type(exc).__name__})"
+                why = unreachable(exc)
                 if self.problem is None or self.problem.startswith("not connected"):
                     log.warning("Redis %s: this node goes on alone until it is back", why)
                 self.problem = why
