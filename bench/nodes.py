@@ -3,7 +3,7 @@
 Signalling: `atende serve` nodes on one PostgreSQL database and one Redis, as
 docs/scaling.md runs them, each pinned to a core of its own (taskset): first one node
 on core 0, then two on cores 0 and 1. SIPp's `uac` scenario (as bench/sip_load.py: no
-media) calls them, one SIPp per node each offered the same rate, doubling each step
+media) calls them, one SIPp per node each offered the same rate, stepping up (RATES)
 until fewer than 99.9 % of calls succeed. The callers, PostgreSQL and Redis are not
 pinned: on a 2-core machine they take their CPU from the nodes' cores, the same for one
 node and for two. No balancer: Kamailio would take its share of the two cores too, and
