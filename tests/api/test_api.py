@@ -15,8 +15,9 @@ from atende.agent.brain import DEFAULT_RULES
 from atende.api.app import create_api
 from atende.api.assistants import AssistantService, assistants_router
 from atende.store import apikeys, models
-from atende.store.db import Store, insert_call, insert_turn, update_call
+from atende.store.db import Store
 from atende.store.secrets import SecretBox, new_key
+from atende.store.writes import insert_call, insert_turn, update_call
 
 KEY = apikeys.new_key()
 
@@ -29,10 +30,10 @@ def client(store_url: str) -> Iterator[TestClient]:
 
     async def seed() -> None:
         for i in range(3):
-            store.submit(insert_call(models.Call(
+            store.submit(insert_call(
                 id=f"c{i}", channel="sip", direction="inbound", from_uri="sip:a@b",
                 to_uri="sip:assistant@h", status="completed" if i else "in_progress",
-                invite_at=t0 + timedelta(minutes=i), external_id=f"sip-{i}")))
+                invite_at=t0 + timedelta(minutes=i), external_id=f"sip-{i}"))
         store.submit(update_call("c1", answer_at=t0 + timedelta(minutes=1, seconds=1),
                                  end_at=t0 + timedelta(minutes=1, seconds=31),
                                  hangup_cause="remote_hangup"))
@@ -128,11 +129,11 @@ def test_calls_filtered_by_outcome_source_time_and_metadata(store_url: str) -> N
     for i, (outcome, source, event) in enumerate([
             ("confirmed", "api", "e1"), ("no_answer", "webhook", "e2"),
             ("confirmed", "webhook", "e2"), (None, None, None)]):
-        store.submit(insert_call(models.Call(
+        store.submit(insert_call(
             id=f"f{i}", channel="sip", direction="outbound" if source else "inbound",
             from_uri="sip:a@b", to_uri="sip:c@d", status="completed", outcome=outcome,
             source=source, meta={"event_id": event, "n": i} if event else None,
-            invite_at=t0 + timedelta(days=i))))
+            invite_at=t0 + timedelta(days=i)))
     asyncio.run(store.run(apikeys.create("t", KEY)))
     with TestClient(create_api(store), headers={"Authorization": f"Bearer {KEY}"}) as c:
         def ids(**params: str) -> list[str]:

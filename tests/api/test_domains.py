@@ -7,8 +7,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from atende.store import models
-from atende.store.db import insert_call
+from atende.store.writes import insert_call
 from tests.api.conftest import DOMAIN_A, DOMAIN_B, Tenants
 from tests.api.test_providers import assistant, provider
 
@@ -71,10 +70,10 @@ def test_a_domains_calls_are_its_own(tenants: Tenants) -> None:
     async def calls() -> None:
         for call_id, owner in (("call-a", sec_a["id"]), ("call-b", sec_b["id"]),
                                ("call-none", None)):
-            t.store.submit(insert_call(models.Call(
+            t.store.submit(insert_call(
                 id=call_id, channel="freeswitch", direction="inbound", from_uri="",
                 to_uri="sip:8000@pbx", assistant_id=owner, status="completed",
-                invite_at=now)))
+                invite_at=now))
         await t.store.run(lambda s: None)
 
     asyncio.run(calls())

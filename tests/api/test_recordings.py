@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -15,18 +16,19 @@ from atende.agent.brain import DEFAULT_RULES
 from atende.api.app import create_api
 from atende.api.recordings import recordings_router
 from atende.media.recording import ASSISTANT, CALLER, WavRecorder, recording_path
-from atende.store import apikeys, models
-from atende.store.db import Store, insert_call
+from atende.store import apikeys
+from atende.store.db import Store
+from atende.store.writes import insert_call
 
 KEY = apikeys.new_key()
 
 
-def call_row(call_id: str, recorded: bool, ended: bool) -> models.Call:
+def call_row(call_id: str, recorded: bool, ended: bool) -> dict[str, Any]:
     now = datetime.now(UTC)
-    return models.Call(id=call_id, channel="sip", direction="inbound", from_uri="sip:a@x",
-                       to_uri="sip:b@x", status="completed" if ended else "in_progress",
-                       invite_at=now, answer_at=now, end_at=now if ended else None,
-                       recorded=recorded)
+    return dict(id=call_id, channel="sip", direction="inbound", from_uri="sip:a@x",
+                to_uri="sip:b@x", status="completed" if ended else "in_progress",
+                invite_at=now, answer_at=now, end_at=now if ended else None,
+                recorded=recorded)
 
 
 @pytest.fixture
@@ -37,7 +39,7 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
     folder = tmp_path / "recordings"
     for call_id, recorded, ended in (("done", True, True), ("live", True, False),
                                      ("plain", False, True)):
-        asyncio.run(store.run(insert_call(call_row(call_id, recorded, ended))))
+        asyncio.run(store.run(insert_call(**call_row(call_id, recorded, ended))))
         if recorded:
             rec = WavRecorder(recording_path(folder, call_id), 0.0)
             rec.add(CALLER, bytes(640), 0.0)

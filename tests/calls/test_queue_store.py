@@ -12,7 +12,8 @@ import pytest
 from atende.agent.brain import DEFAULT_RULES
 from atende.calls.queue import cancel_queued, claim, due_calls, end_attempt, recover, requeue
 from atende.store import models
-from atende.store.db import Store, insert_event
+from atende.store.db import Store
+from atende.store.writes import insert_event
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 

@@ -24,8 +24,9 @@ from atende.calls.records import CallRecords
 from atende.channels.leg import CallInfo
 from atende.channels.sip.ua import UserAgent
 from atende.store import models
-from atende.store.db import Store, insert_call
+from atende.store.db import Store
 from atende.store.secrets import SecretBox
+from atende.store.writes import insert_call
 from atende.telephony.trunks import TrunkManager
 from atende.webhooks.outbox import Deliverer
 
@@ -123,9 +124,9 @@ async def test_only_a_call_that_can_have_a_result_makes_the_webhook_sender_look(
     try:
         first = await looks.first("deliveries", store)
         for n in range(5):
-            store.submit(insert_call(models.Call(
+            store.submit(insert_call(
                 id=f"c{n}", channel="sip", direction="inbound", from_uri="sip:a@h",
-                to_uri="sip:b@h", status="in_progress", invite_at=datetime.now(UTC))))
+                to_uri="sip:b@h", status="in_progress", invite_at=datetime.now(UTC)))
             records.finish(f"c{n}", delivers=False, status="completed")
         await settled(store)
         assert looks.at("deliveries") == first

@@ -24,8 +24,9 @@ from atende.dashboard.pages import dashboard_router
 from atende.dashboard.stats_pages import stats_pages
 from atende.dashboard.web import COOKIE, Web, install
 from atende.store import apikeys, models
-from atende.store.db import Store, insert_call, insert_turn, update_call
+from atende.store.db import Store
 from atende.store.models import WebSession
+from atende.store.writes import insert_call, insert_turn, update_call
 from atende.webhooks.outbox import Deliverer
 
 ADMIN_KEY = apikeys.new_key()
@@ -164,17 +165,17 @@ def test_calls_and_a_calls_conversation(site: Site, tmp_path: Path) -> None:
     t0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
     async def seed() -> None:
-        site.store.submit(insert_call(models.Call(
+        site.store.submit(insert_call(
             id="c1", channel="sip", direction="inbound", from_uri="sip:1000@pbx",
             from_user="1000", to_uri="sip:assistant@h", to_user="assistant",
             status="completed", invite_at=t0, webhook_url="https://crm.example.com/hook",
-            outcome="confirmed", fields={"party_size": "4"})))
+            outcome="confirmed", fields={"party_size": "4"}))
         site.store.submit(update_call("c1", answer_at=t0 + timedelta(seconds=1),
                                       end_at=t0 + timedelta(seconds=31),
                                       hangup_cause="remote_hangup", recorded=True))
-        site.store.submit(insert_call(models.Call(
+        site.store.submit(insert_call(
             id="c2", channel="sip", direction="outbound", from_uri="", to_uri="sip:x@pbx",
-            status="no_answer", invite_at=t0 - timedelta(days=2), source="webhook")))
+            status="no_answer", invite_at=t0 - timedelta(days=2), source="webhook"))
         at = t0 + timedelta(seconds=2)
         for speaker, text, latency, stt, llm, tts in [
                 ("assistant", "Hello <there>", None, None, None, None),
@@ -249,10 +250,10 @@ def test_stats_as_plots_with_their_numbers(site: Site) -> None:
                 ("api", "no_answer", 1, None), ("webhook", "wrong_person", 1, 2000),
                 ("manual", "confirmed", 40, None)]):  # outside the last 30 days
             at = now - timedelta(days=days_ago, minutes=5)
-            site.store.submit(insert_call(models.Call(
+            site.store.submit(insert_call(
                 id=f"s{i}", channel="sip", direction="outbound", from_uri="", to_uri="x",
                 status="completed", invite_at=at, source=source, task="ask",
-                outcome=outcome)))
+                outcome=outcome))
             site.store.submit(update_call(f"s{i}", end_at=at + timedelta(seconds=30)))
             if latency:
                 site.store.submit(insert_turn(f"s{i}", speaker="assistant", text="hi",

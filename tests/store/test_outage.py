@@ -7,14 +7,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from atende.agent.brain import DEFAULT_RULES
 from atende.api.app import create_api
-from atende.store import apikeys, models
-from atende.store.db import Store, insert_call, update_call
+from atende.store import apikeys
+from atende.store.db import Store
+from atende.store.writes import insert_call, update_call
 from tests.peers.postgres import Postgres
 
 
@@ -29,11 +31,11 @@ def flaky_postgres() -> Iterator[Postgres]:
         server.stop()
 
 
-def call(call_id: str) -> models.Call:
+def call(call_id: str) -> dict[str, Any]:
     now = datetime.now(UTC)
-    return models.Call(id=call_id, channel="sip", direction="outbound", from_uri="sip:a@b",
-                       to_uri="sip:c@d", from_user="a", to_user="c", status="dialing",
-                       invite_at=now)
+    return dict(id=call_id, channel="sip", direction="outbound", from_uri="sip:a@b",
+                to_uri="sip:c@d", from_user="a", to_user="c", status="dialing",
+                invite_at=now)
 
 
 async def eventually(check: Callable[[], bool], timeout: float = 20) -> None:
@@ -52,7 +54,7 @@ async def test_writes_wait_for_the_database_and_land_in_order(
         assert await store.health() is None
         flaky_postgres.pause()
         # A call refused with 486 while the database is down: dialing, then busy.
-        store.submit(insert_call(call("c1")))
+        store.submit(insert_call(**call("c1")))
         store.submit(update_call("c1", status="busy", hangup_cause="busy", sip_status=486))
         await eventually(lambda: store.outage is not None)
         problem = await store.health()

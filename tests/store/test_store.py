@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import delete, event, select, update
 from sqlalchemy.orm import Session
 
 from atende.store import models
-from atende.store.db import Store, insert_call, update_call
+from atende.store.db import Store
 from atende.store.directory import MAX_AGE_S, DirectoryCache
+from atende.store.writes import insert_call, insert_turn, update_call
+from atende.webhooks.outbox import finish_call
 
 
 async def test_overlong_sip_values_are_clipped_not_refused(store_url: str) -> None:
@@ -20,10 +25,10 @@ async def test_overlong_sip_values_are_clipped_not_refused(store_url: str) -> No
     await store.init()
     try:
         # A hostile or sloppy peer's From and Call-ID: longer than the columns.
-        store.submit(insert_call(models.Call(
+        store.submit(insert_call(
             id="long", channel="sip", direction="inbound", from_uri="sip:" + "a" * 2000,
             to_uri="sip:ai@h", from_display="D" * 900, external_id="x" * 5000,
-            status="ringing", invite_at=datetime.now(UTC))))
+            status="ringing", invite_at=datetime.now(UTC)))
         row = await store.get_call("long")
     finally:
         await store.close()
@@ -85,9 +90,9 @@ async def test_the_assistant_directory_is_read_once_and_dropped_by_writes_to_ass
         assert await store.directory() is first and first.by_id(None) is row
         assert reads == 1
         # Writes that touch no assistant keep it.
-        store.submit(insert_call(models.Call(
+        store.submit(insert_call(
             id="c1", channel="sip", direction="inbound", from_uri="sip:a@h", to_uri="sip:b@h",
-            status="ringing", invite_at=datetime.now(UTC))))
+            status="ringing", invite_at=datetime.now(UTC)))
         store.submit(update_call("c1", status="in_progress"))
         assert await store.directory() is first
         # A change to one through the session, an UPDATE statement, a deletion: each is
@@ -133,18 +138,18 @@ async def test_writes_that_queue_up_are_committed_together_and_a_bad_one_alone_i
     event.listen(store.engine, "commit", count)
     now = datetime.now(UTC)
 
-    def row(call_id: str) -> models.Call:
-        return models.Call(id=call_id, channel="sip", direction="inbound", from_uri="sip:a@h",
-                           to_uri="sip:ai@h", status="ringing", invite_at=now)
+    def row(call_id: str) -> dict[str, Any]:
+        return dict(id=call_id, channel="sip", direction="inbound", from_uri="sip:a@h",
+                    to_uri="sip:ai@h", status="ringing", invite_at=now)
 
     try:
         # The store thread is held by a slow query while the writes queue behind it.
         slow = asyncio.get_running_loop().create_task(store.run(lambda s: time.sleep(0.3)))
         await asyncio.sleep(0.05)
         for i in range(300):
-            store.submit(insert_call(row(f"c{i}")))
+            store.submit(insert_call(**row(f"c{i}")))
             store.submit(update_call(f"c{i}", status="in_progress"))
-        store.submit(insert_call(row("c7")))  # the same id again: can never be written
+        store.submit(insert_call(**row("c7")))  # the same id again: can never be written
         store.submit(update_call("c299", status="completed"))
         await slow
         calls = await store.run(lambda s: {c.id: c.status for c in s.scalars(
@@ -157,3 +162,71 @@ async def test_writes_that_queue_up_are_committed_together_and_a_bad_one_alone_i
     # was made in again, one by one), not 602.
     assert commits < 602 // 2, commits
     assert "a database write failed and is dropped" in caplog.text
+
+
+async def test_plain_and_orm_writes_in_one_transaction_land_in_the_order_made(
+        store_url: str) -> None:
+    """A call's record is written with plain statements, other writes go through the ORM.
+    Made in one transaction, each write sees what the earlier ones made, and the result
+    webhook carries every turn written before the call's end."""
+    store = Store(store_url)
+    await store.init()
+    started, gate = threading.Event(), threading.Event()
+    commits = 0
+    t0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+    def count(conn: object) -> None:
+        nonlocal commits
+        commits += 1
+
+    def hold(s: Session) -> None:
+        started.set()
+        gate.wait()
+
+    def orm_status(s: Session) -> None:
+        call = s.get(models.Call, "c")
+        assert call is not None
+        call.status, call.caller_name = "ringing", "Ana"  # left pending in the session
+
+    seen: list[tuple[str, list[str]]] = []
+
+    def orm_look(s: Session) -> None:
+        call = s.get(models.Call, "c")
+        assert call is not None
+        seen.append((call.status, [t.text for t in call.turns]))
+
+    def turn(text: str) -> Callable[[Session], None]:
+        return insert_turn("c", speaker="caller", text=text, started_at=t0, ended_at=t0)
+
+    try:
+        held = asyncio.get_running_loop().create_task(store.run(hold))
+        await asyncio.to_thread(started.wait)  # the writes below queue behind it
+        event.listen(store.engine, "commit", count)
+        store.submit(insert_call(
+            id="c", channel="sip", direction="outbound", from_uri="sip:a@b", to_uri="sip:b@c",
+            status="dialing", invite_at=t0, webhook_url="http://127.0.0.1:9/hook"))
+        store.submit(orm_status)
+        store.submit(update_call("c", status="in_progress"))
+        store.submit(turn("hello"))
+        store.submit(orm_look)
+        store.submit(turn("yes"))
+        store.submit(finish_call("c", t0, status="completed", outcome="confirmed", end_at=t0))
+        gate.set()
+        await held
+        await store.run(lambda s: None)  # after the writes: the store runs one job at a time
+        assert commits == 1  # the writes, together (the jobs around them used no connection)
+        call = await store.get_call("c")
+        deliveries = await store.run(lambda s: [d.payload for d in s.scalars(
+            select(models.Delivery))])
+        turns = await store.run(lambda s: [(t.seq, t.text) for t in s.scalars(
+            select(models.Turn).order_by(models.Turn.seq))])
+    finally:
+        gate.set()
+        await store.close()
+    assert seen == [("in_progress", ["hello"])]
+    assert call is not None and (call.status, call.outcome) == ("completed", "confirmed")
+    assert call.caller_name == "Ana"
+    assert turns == [(0, "hello"), (1, "yes")]
+    (payload,) = deliveries
+    assert payload["status"] == "completed"
+    assert [t["text"] for t in payload["transcript"]] == ["hello", "yes"]

@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from atende.store import models
-from atende.store.db import Store, insert_call
+from atende.store.db import Store
+from atende.store.writes import insert_call
 from atende.webhooks.outbox import RetryPolicy, due, finish_call, record_attempt
 from atende.webhooks.signing import sign, verify
 
@@ -35,10 +36,10 @@ async def test_finish_writes_the_delivery_and_attempts_move_it_on(store_url: str
     await store.init()
     try:
         for call_id, url in [("with", "http://127.0.0.1:9/hook"), ("without", None)]:
-            store.submit(insert_call(models.Call(
+            store.submit(insert_call(
                 id=call_id, channel="sip", direction="outbound", from_uri="sip:a@b",
                 to_uri="sip:b@c", status="dialing", invite_at=T0, webhook_url=url,
-                meta={"k": "v"}, phone_number="+351912345678")))
+                meta={"k": "v"}, phone_number="+351912345678"))
             store.submit(finish_call(call_id, T0, status="no_answer", outcome="no_answer",
                                      end_at=T0))
         rows = await store.run(lambda s: s.query(models.Delivery).all())
@@ -68,10 +69,10 @@ async def test_a_call_is_finished_once(store_url: str) -> None:
     store = Store(store_url)
     await store.init()
     try:
-        store.submit(insert_call(models.Call(
+        store.submit(insert_call(
             id="c", channel="sip", direction="outbound", from_uri="sip:a@b",
             to_uri="sip:b@c", status="in_progress", invite_at=T0,
-            webhook_url="http://127.0.0.1:9/hook")))
+            webhook_url="http://127.0.0.1:9/hook"))
         store.submit(finish_call("c", T0, status="failed", hangup_cause="interrupted",
                                  end_at=T0))
         store.submit(finish_call("c", T0, status="completed", outcome="confirmed",
@@ -93,10 +94,10 @@ async def test_due_deliveries_are_claimed_by_one_node(store_url: str) -> None:
     await second.init()
     try:
         for n in range(3):
-            first.submit(insert_call(models.Call(
+            first.submit(insert_call(
                 id=f"c{n}", channel="sip", direction="outbound", from_uri="sip:a@b",
                 to_uri="sip:b@c", status="dialing", invite_at=T0,
-                webhook_url="http://127.0.0.1:9/hook")))
+                webhook_url="http://127.0.0.1:9/hook"))
             first.submit(finish_call(f"c{n}", T0, status="no_answer", end_at=T0))
         mine, upcoming = await first.run(due(T0, 30))
         assert sorted(d.call_id for d in mine) == ["c0", "c1", "c2"]

@@ -9,7 +9,8 @@ from fastapi import APIRouter, HTTPException, Response
 from fastapi.responses import FileResponse
 
 from atende.media.recording import recording_path
-from atende.store.db import Store, update_call
+from atende.store.db import Store
+from atende.store.writes import update_call
 
 WAV = {"content": {"audio/wav": {"schema": {"type": "string", "format": "binary"},
                                  "example": "RIFF…WAVEfmt … (the file's bytes)"}},

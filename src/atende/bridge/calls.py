@@ -28,8 +28,7 @@ from atende.channels.sip.outbound import SipDial
 from atende.sip.sdp import SUPPORTED_CODECS
 from atende.sip.transaction import Address
 from atende.sip.uri import SipUri
-from atende.store import models
-from atende.store.db import insert_call, update_call
+from atende.store.writes import insert_call, update_call
 
 log = logging.getLogger(__name__)
 
@@ -149,12 +148,12 @@ class BridgeCalls:
         self._calls[info.id] = _Call(info, target)
         self._idle.clear()
         now = self._records.wall()
-        self._records.store.submit(insert_call(models.Call(
+        self._records.store.submit(insert_call(
             id=info.id, channel="bridge", direction=target.direction,
             from_uri=info.from_uri, to_uri=str(target.ruri), from_user=info.from_user,
             from_display=info.from_display, to_user=target.ruri.user,
             remote_address=info.remote_address, external_id=info.external_id,
-            status="ringing", invite_at=now, node_id=self._records.store.node_id)))
+            status="ringing", invite_at=now, node_id=self._records.store.node_id))
         self._records.events.publish(info.id, "call.ringing", {
             "direction": target.direction, "from": info.from_uri, "to": str(target.ruri),
             "channel": "bridge"})

@@ -14,7 +14,7 @@ from atende.agent.vad import Endpointer, TurnEnded
 from atende.aio import BackgroundTasks
 from atende.calls.records import CallRecords
 from atende.providers.stt.base import SpeechToText
-from atende.store.db import insert_turn
+from atende.store.writes import insert_turn
 
 log = logging.getLogger(__name__)
 

@@ -37,8 +37,9 @@ from atende.channels.leg import (
 from atende.media.recording import WavRecorder, recording_path
 from atende.providers.registry import ProviderRegistry
 from atende.store import models
-from atende.store.db import Store, insert_call, insert_turn, update_call, utc
+from atende.store.db import Store, utc
 from atende.store.secrets import SecretBox
+from atende.store.writes import insert_call, insert_turn, update_call
 from atende.telephony.trunks import TrunkConfig, TrunkManager
 
 log = logging.getLogger(__name__)
@@ -135,12 +136,12 @@ class CallEngine:
         if recorded:
             self.store.submit(update_call(info.id, **state))
         else:
-            self.store.submit(insert_call(models.Call(
+            self.store.submit(insert_call(
                 id=info.id, channel=info.channel, direction=info.direction,
                 from_uri=info.from_uri, to_uri=info.to_uri, from_user=info.from_user,
                 from_display=info.from_display, to_user=info.to_user,
                 remote_address=info.remote_address, external_id=info.external_id,
-                trunk_id=trunk.id if trunk else None, invite_at=now, **state)))
+                trunk_id=trunk.id if trunk else None, invite_at=now, **state))
         if rejection is not None or assistant is None:
             self.records.events.publish(info.id, "call.finished", finished_data(
                 {"status": "rejected", "hangup_cause": cause, "direction": info.direction}))

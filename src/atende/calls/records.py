@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from atende.calls.events import EventBus, finished_data
-from atende.store.db import Store, insert_event
+from atende.store.db import Store
+from atende.store.writes import insert_event
 from atende.webhooks.outbox import Deliverer, finish_call
 
 

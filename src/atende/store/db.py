@@ -20,14 +20,14 @@ from typing import Any, TypeVar, overload
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import ColumnElement, Engine, create_engine, event, func, inspect, select
+from sqlalchemy import ColumnElement, Engine, create_engine, event, func, select
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from atende.store.changes import Changes
 from atende.store.directory import Directory, DirectoryCache, choose
-from atende.store.models import Assistant, Base, Call, CallEvent, Hook, Trunk, Turn
+from atende.store.models import Assistant, Call, Hook, Trunk, Turn
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -386,47 +386,3 @@ def _ensure_default_assistant(s: Session, rules: dict[str, Any]) -> None:
         voice="piper", rules=rules, is_default=True,
         created_at=datetime.now(UTC),
     ))
-
-
-# Writers used by the engine (run on the store thread) -------------------------------------
-R = TypeVar("R", bound=Base)
-
-
-def fit(row: R) -> R:
-    """Clip each text to its column's length. What comes off the wire (a From header, a
-    Call-ID) may be longer than what we keep, and PostgreSQL refuses what SQLite would
-    store anyway."""
-    for attr in inspect(row).mapper.column_attrs:
-        length = getattr(attr.columns[0].type, "length", None)
-        value = getattr(row, attr.key)
-        if length and isinstance(value, str) and len(value) > length:
-            setattr(row, attr.key, value[:length])
-    return row
-
-
-def insert_call(call: Call) -> Callable[[Session], None]:
-    return lambda s: s.add(fit(call))
-
-
-def update_call(call_id: str, **values: Any) -> Callable[[Session], None]:
-    def fn(s: Session) -> None:
-        row = s.get(Call, call_id)
-        if row is not None:
-            for k, v in values.items():
-                setattr(row, k, v)
-
-    return fn
-
-
-def insert_turn(call_id: str, **values: Any) -> Callable[[Session], None]:
-    def fn(s: Session) -> None:
-        seq = int(s.scalar(select(func.count()).select_from(Turn)
-                           .where(Turn.call_id == call_id)) or 0)
-        s.add(Turn(call_id=call_id, seq=seq, **values))
-
-    return fn
-
-
-def insert_event(call_id: str, at: float, kind: str, data: dict[str, Any]
-                 ) -> Callable[[Session], None]:
-    return lambda s: s.add(CallEvent(call_id=call_id, at=utc(at), kind=kind, data=data))

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from atende import __version__
@@ -23,11 +23,17 @@ from atende.aio import WakeableLoop, seconds_until
 from atende.egress import EgressPolicy, guarded_client
 from atende.store.db import Store, as_utc
 from atende.store.models import LIVE_STATUSES, Call, Delivery
+from atende.store.writes import CALLS, connection, forget_call
 from atende.webhooks.signing import HEADER, sign
 
 log = logging.getLogger(__name__)
 EVENT = "call.finished"
 UNFINISHED = ("queued", *LIVE_STATUSES)
+_calls = CALLS.table
+_FINISH_CALL = (update(_calls)
+                .where(_calls.c.id == bindparam("call_id_"), _calls.c.status.in_(UNFINISHED))
+                .returning(_calls.c.webhook_url))
+_CALL_STATUS = select(_calls.c.status).where(_calls.c.id == bindparam("call_id_"))
 
 
 @dataclass(frozen=True)
@@ -82,23 +88,26 @@ def result_payload(call: Call) -> dict[str, Any]:
 def finish_call(call_id: str, now: datetime, **values: Any) -> Callable[[Session], None]:
     """Store a call's final state and, if it has a webhook_url, its result delivery: one
     transaction, so a crash can lose neither one without the other."""
+    row = CALLS.values(values)
+    row["call_id_"] = call_id
 
     def fn(s: Session) -> None:
-        # By primary key: found without a query when the call was written in the same
-        # transaction; its turns and attempts are read only for a result to deliver.
-        call = s.get(Call, call_id)
-        if call is None:
+        conn = connection(s)
+        # One statement sets the final state of a call not finished yet and says whether
+        # it has a result to deliver; only then are its turns and attempts read.
+        done = conn.execute(_FINISH_CALL, row).first()
+        forget_call(s, call_id)
+        if done is None:
+            if conn.execute(_CALL_STATUS, row).first() is not None:
+                # Finished already: by another node that took this one for dead (it was
+                # cut off from the database for a lease). The first result stands, sent
+                # once.
+                log.warning("call %s was finished already; its later end is not kept",
+                            call_id)
             return
-        if call.status not in UNFINISHED:
-            # Finished already: by another node that took this one for dead (it was cut
-            # off from the database for a lease). The first result stands, sent once.
-            log.warning("call %s was finished already (%s); its later end is not kept",
-                        call_id, call.status)
-            return
-        for key, value in values.items():
-            setattr(call, key, value)
-        if call.webhook_url:
-            s.flush()
+        if done.webhook_url:
+            call = s.get(Call, call_id)  # read afresh: forgotten above if it was held
+            assert call is not None
             s.add(new_delivery(call, now))
 
     return fn
