@@ -230,3 +230,41 @@ async def test_plain_and_orm_writes_in_one_transaction_land_in_the_order_made(
     (payload,) = deliveries
     assert payload["status"] == "completed"
     assert [t["text"] for t in payload["transcript"]] == ["hello", "yes"]
+
+
+async def test_writes_made_close_together_share_a_commit_and_a_query_sees_them(
+        store_url: str) -> None:
+    """A call's writes come within milliseconds: they wait ``commit_delay_s`` for each
+    other and are committed together; a query made meanwhile finds them made, and the
+    store is healthy while they wait."""
+    store = Store(store_url, commit_delay_s=0.5)
+    await store.init()
+    commits = 0
+
+    def count(conn: object) -> None:
+        nonlocal commits
+        commits += 1
+
+    event.listen(store.engine, "commit", count)
+    now = datetime.now(UTC)
+    try:
+        for i in range(3):
+            store.submit(insert_call(id=f"c{i}", channel="sip", direction="inbound",
+                                     from_uri="sip:a@h", to_uri="sip:ai@h",
+                                     status="ringing", invite_at=now))
+            store.submit(update_call(f"c{i}", status="in_progress"))
+        assert store.pending_writes == 6 and commits == 0  # waiting for company
+        statuses = await store.run(lambda s: [c.status for c in s.scalars(
+            select(models.Call).order_by(models.Call.id))])
+        assert statuses == ["in_progress"] * 3 and store.pending_writes == 0
+        assert commits == 2  # the six writes together, then the query
+        store.submit(update_call("c0", status="completed"))
+        assert await store.health() is None  # a write waiting for company is no problem
+        assert commits == 4  # health's query made it first
+        store.submit(update_call("c1", status="completed"))
+        async with asyncio.timeout(5):  # with nobody asking, it is made after the delay
+            while store.pending_writes:
+                await asyncio.sleep(0.05)
+        assert commits == 5
+    finally:
+        await store.close()

@@ -115,16 +115,20 @@ def unavailable(exc: BaseException) -> bool:
 
 
 WRITE_BATCH = 200  # background writes committed together, at most
+COMMIT_DELAY_S = 0.02  # the longest a background write waits for others to commit with
 
 
 class Store:
     """The database: runs queries and writes on one thread so the event loop never blocks, with
     the schema migrated at start. Background writes (``submit``: call states, turns,
     events) are durable: while the database is unreachable they wait, in order, and are
-    written when it is back. Those that queue up while the store thread is busy are
-    committed together, in one transaction (one disk flush instead of one each)."""
+    written when it is back. Those made within ``commit_delay_s`` of each other, or that
+    queue up while the store thread is busy, are committed together, in one transaction
+    (one disk flush instead of one each); a query (``run``) sees every write submitted
+    before it."""
 
-    def __init__(self, url: str, node_id: str | None = None) -> None:
+    def __init__(self, url: str, node_id: str | None = None,
+                 commit_delay_s: float = COMMIT_DELAY_S) -> None:
         # This atende node's name: the live calls it starts carry it (cluster/nodes.py)
         self.node_id = node_id or socket.gethostname()
         self.engine = make_engine(url)
@@ -134,7 +138,10 @@ class Store:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
         # Writes submitted, not yet taken by the store thread (appended on the loop's).
         self._incoming: deque[Callable[[Session], object]] = deque()
-        self._taking = False  # a job to take them is queued on the store thread
+        self._taking = False  # a job to take them is queued (or timed) on the store thread
+        # How long a background write waits for others to share its transaction.
+        self.commit_delay_s = commit_delay_s
+        self._timer: asyncio.TimerHandle | None = None
         # Writes taken, not yet made, oldest first; touched on the store thread only.
         self._backlog: deque[Callable[[Session], object]] = deque()
         self._retry_s = 0.0  # while the database is unreachable: the next wait
@@ -153,6 +160,8 @@ class Store:
 
     async def run(self, fn: Callable[[Session], T]) -> T:
         def job() -> T:
+            if self._incoming:  # a query sees the writes submitted before it
+                self._take()
             with self.sessions.begin() as session:
                 return fn(session)
 
@@ -165,6 +174,24 @@ class Store:
         self._incoming.append(fn)
         if not self._taking:
             self._taking = True
+            if self.commit_delay_s > 0 and self._on_loop():
+                # Writes come in bursts (a call makes several within milliseconds, and
+                # calls overlap): a short wait lets them share one commit, which costs
+                # the database more than the writes themselves.
+                assert self._loop is not None
+                self._timer = self._loop.call_later(self.commit_delay_s, self._take_later)
+            else:
+                self._executor.submit(self._take)
+
+    def _on_loop(self) -> bool:
+        try:
+            return asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            return False
+
+    def _take_later(self) -> None:
+        self._timer = None
+        if not self._closed:
             self._executor.submit(self._take)
 
     def _take(self, last_try: bool = False) -> None:
@@ -234,7 +261,7 @@ class Store:
                 await self.run(lambda s: s.execute(select(1)).all())
         except Exception as exc:  # whatever stops the query is what /health reports
             return f"database unreachable: {str(exc).splitlines()[0][:200]}"
-        if self.pending_writes:
+        if self.outage is not None and self.pending_writes:
             return f"{self.pending_writes} write(s) wait for the database"
         return None
 
@@ -249,6 +276,8 @@ class Store:
 
     async def close(self) -> None:
         self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
         if self.pending_writes:  # a last try: the database may be back by now
             self._executor.submit(self._take, True)
         await asyncio.get_running_loop().run_in_executor(None, self._executor.shutdown, True)
