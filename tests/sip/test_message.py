@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from atende.sip import headers
 from atende.sip.headers import CSeq, Headers, Via, canonical_name
 from atende.sip.message import (
     Request,
@@ -239,3 +240,13 @@ def test_header_names_are_canonical() -> None:
     h = Headers([("v", "SIP/2.0/UDP a"), ("Via", "SIP/2.0/UDP b")])
     h.set("Via", "SIP/2.0/UDP c")
     assert h.get_all("Via") == ["SIP/2.0/UDP c"]
+    assert "via" in h and "V" in h and "Route" not in h
+
+
+def test_the_names_remembered_are_bounded_whatever_a_peer_sends() -> None:
+    for i in range(3000):  # a peer making up header names
+        assert canonical_name(f"x-made-up-{i}") == f"X-Made-Up-{i}"
+    long = "x-" + "a" * 500
+    assert canonical_name(long) == "X-A" + "a" * 499
+    assert len(headers._CANONICAL) <= 1024 and long not in headers._CANONICAL
+    assert canonical_name("cseq") == "CSeq"  # still right once full

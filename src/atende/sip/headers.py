@@ -64,7 +64,22 @@ MULTI_VALUE = frozenset(
 )
 
 
+# Names seen, canonical: every message carries the same few dozen. Bounded in count and
+# length, since a peer may send any names it likes.
+_CANONICAL: dict[str, str] = {}
+
+
 def canonical_name(name: str) -> str:
+    known = _CANONICAL.get(name)
+    if known is not None:
+        return known
+    canonical = _canonical(name)
+    if len(name) <= 32 and len(_CANONICAL) < 1024:
+        _CANONICAL[name] = canonical
+    return canonical
+
+
+def _canonical(name: str) -> str:
     name = name.strip()
     low = name.lower()
     if low in COMPACT:
@@ -122,7 +137,10 @@ class Headers:
         self._items.insert(0, (canonical_name(name), value))
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and any(n == canonical_name(name) for n, _ in self._items)
+        if not isinstance(name, str):
+            return False
+        cname = canonical_name(name)
+        return any(n == cname for n, _ in self._items)
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(list(self._items))
