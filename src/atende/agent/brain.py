@@ -6,6 +6,7 @@ words always get the same answer.
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 import unicodedata
@@ -145,6 +146,10 @@ def normalize(text: str) -> str:
     return " ".join(re.sub(r"[^\w\s]", " ", text).split())
 
 
+# Intents' phrases, normalised once: every call of an assistant compiles the same ones.
+_phrase = functools.lru_cache(maxsize=4096)(normalize)
+
+
 class RuleBrain:
     """A brain without a model: answers by matching the caller's words against the assistant's
     intents."""
@@ -155,7 +160,7 @@ class RuleBrain:
         self.rules = rules
         self._transfer_to = transfer_to  # a destination's (target, bridge), by name
         self._compiled = [
-            (intent, [f" {normalize(p)} " for p in intent.phrases if normalize(p)])
+            (intent, [f" {_phrase(p)} " for p in intent.phrases if _phrase(p)])
             for intent in rules.intents
         ]
 
