@@ -50,6 +50,8 @@ def quote(s: str) -> str:
 
 def split_outside_quotes(s: str, sep: str) -> list[str]:
     """Split on ``sep`` where it is not inside a quoted string or an ``<…>`` URI."""
+    if '"' not in s and "<" not in s:  # most values: nothing to step over
+        return s.split(sep)
     parts: list[str] = []
     buf: list[str] = []
     in_quotes = False
