@@ -12,7 +12,7 @@ from atende.sip.auth import DigestServer
 from atende.sip.headers import Via
 from atende.sip.message import Request
 from atende.sip.transaction import Address
-from atende.telephony.guard import DirectCallPolicy, in_networks, parse_cidrs
+from atende.telephony.guard import DirectCallPolicy, IpNetwork, in_networks, parse_cidrs
 from atende.telephony.numbers import NumberError, format_for_trunk
 from atende.telephony.trunks import TrunkConfig, TrunkManager
 
@@ -125,4 +125,11 @@ class DirectOnly:
 
 
 def _in(ip: str, cidrs: tuple[str, ...]) -> bool:
-    return in_networks(ip, parse_cidrs(cidrs))
+    return bool(cidrs) and in_networks(ip, _networks(cidrs))
+
+
+@lru_cache(maxsize=256)
+def _networks(cidrs: tuple[str, ...]) -> tuple[IpNetwork, ...]:
+    """A trunk's or the proxies' address list, parsed once: every INVITE looks at every
+    trunk's."""
+    return tuple(parse_cidrs(cidrs))
