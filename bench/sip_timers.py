@@ -1,12 +1,15 @@
 """The transaction layer's timer work as the number of live transactions grows: what one
 wake-up (``next_deadline`` + ``tick``) and one new transaction cost with 100 … 20,000
 transactions lingering (at 1,000 calls/s, finished ones alone are tens of thousands, as
-each lingers up to 32 s). The cost should barely grow with the count."""
+each lingers up to 32 s); and what the user agent's wake-up (after every message) costs
+with N calls up, whose dialogs it tracks. The cost should barely grow with the count."""
 
 from __future__ import annotations
 
 import time
 
+from atende.channels.sip.ua import UserAgent
+from atende.sip.dialog import Dialog
 from atende.sip.message import Request, make_response, parse_message
 from atende.sip.transaction import TransactionLayer
 
@@ -49,7 +52,34 @@ def measure(live: int) -> tuple[float, float]:
     return wake, new
 
 
+def invite(i: int) -> Request:
+    msg = parse_message((
+        "INVITE sip:atende@192.0.2.1 SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKi{i:x}\r\n"
+        f"From: <sip:caller@example.com>;tag={i}\r\nTo: <sip:atende@192.0.2.1>\r\n"
+        f"Call-ID: {i}@bench\r\nCSeq: 1 INVITE\r\nContact: <sip:caller@192.0.2.10>\r\n"
+        "Content-Length: 0\r\n\r\n").encode())
+    assert isinstance(msg, Request)
+    return msg
+
+
+def measure_calls(calls: int) -> float:
+    """One wake-up of the user agent's timers with ``calls`` answered and ACKed."""
+    ua = UserAgent(clock=lambda: 1.0)
+    for i in range(calls):
+        dialog = Dialog.for_uas(invite(i), f"t{i}", "<sip:atende@192.0.2.1>")
+        ua.track(dialog)
+    start = time.perf_counter()
+    for _ in range(2000):
+        ua._next_deadline()  # what its timer loop does on every wake-up
+        ua.tick()
+    return (time.perf_counter() - start) / 2000
+
+
 if __name__ == "__main__":
+    for calls in (100, 1_000, 5_000):
+        print(f"{calls:>6} calls up: the user agent's timer wake-up "
+              f"{measure_calls(calls) * 1e6:7.1f} µs")
     for live in (100, 1_000, 5_000, 20_000):
         wake, new = measure(live)
         print(f"{live:>6} live transactions: a timer wake-up {wake * 1e6:7.1f} µs, "

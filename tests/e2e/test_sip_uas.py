@@ -144,6 +144,9 @@ async def test_invite_flow_rtp_hold_dtmf_and_bye(atende: AtendeProcess) -> None:
                                                       direction="sendonly", version=2)))
         held = await c.final()
         assert held.status == 200 and direction(held) == "recvonly"
+        # A re-INVITE's 200 OK is retransmitted until ACKed too.
+        again = await c.response(200, timeout=3)
+        assert again.cseq.number == held.cseq.number and again.body == held.body
         c.send(c.request("ACK", d))
         d.cseq += 1
         assert await rtp_during(actual, skip=0.2, window=1.0) == 0  # on hold: no media out

@@ -4,7 +4,6 @@ transaction layer, runs the timers, and hands requests to a transaction user (TU
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 import ssl
@@ -110,10 +109,16 @@ class UserAgent:
                                       on_wait=self.load.waited)
         self.layer = TransactionLayer()
         self._dialogs: dict[tuple[str, str, str], Dialog] = {}
+        # Those with a 2xx to repeat until its ACK: the only ones the timers look at. A
+        # call's dialog is in it for a moment; scanning every live call's dialog after
+        # every message was O(calls) per message.
+        self._repeating: dict[tuple[str, str, str], Dialog] = {}
         self.public_ip = public_ip
         self._clock = clock
-        self._wake = asyncio.Event()
-        self._timer_task: asyncio.Task[None] | None = None
+        # One timer, armed for the earliest deadline of the transactions and dialogs.
+        self._running = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None  # its deadline, on our clock
         self._pending: dict[ClientTransaction, asyncio.Future[Response]] = {}
         self._provisional: dict[ClientTransaction, Callable[[Response], None]] = {}
         self.guard = guard
@@ -125,12 +130,19 @@ class UserAgent:
         self.tu = tu
 
     def track(self, dialog: Dialog) -> None:
-        """Run ``dialog``'s 2xx retransmission timers until ``forget``."""
+        """Run ``dialog``'s 2xx retransmission timers until ``forget``: those of each 2xx
+        to an INVITE sent through ``respond`` in it."""
         self._dialogs[dialog.id] = dialog
-        self._wake.set()
+        self._watch(dialog)
 
     def forget(self, dialog: Dialog) -> None:
         self._dialogs.pop(dialog.id, None)
+        self._repeating.pop(dialog.id, None)
+
+    def _watch(self, dialog: Dialog) -> None:
+        if dialog.next_deadline() is not None:
+            self._repeating[dialog.id] = dialog
+            self._schedule()
 
     def invite_for_cancel(self, cancel: Request) -> ServerTransaction | None:
         """The INVITE server transaction a CANCEL is for (RFC 3261 §9.2)."""
@@ -143,11 +155,13 @@ class UserAgent:
                     tls_server: ssl.SSLContext | None = None) -> None:
         self.bind_host = host
         await self.transport.start(host, port, tls_port, tls_server)
-        self._timer_task = asyncio.get_running_loop().create_task(self._timer_loop())
+        self._running = True
+        self._schedule()
 
     async def close(self) -> None:
-        if self._timer_task:
-            self._timer_task.cancel()
+        self._running = False
+        if self._timer is not None:
+            self._timer.cancel()
         await self.transport.close()
 
     @property
@@ -288,7 +302,7 @@ class UserAgent:
                     self._provisional.pop(txn, None)
                 if fut is not None and not fut.done():
                     fut.set_result(make_response(txn.request, 408))
-        self._wake.set()
+        self._schedule()
 
     def _deliver(self, d: Deliver) -> None:
         msg = d.message
@@ -318,6 +332,12 @@ class UserAgent:
         if "Server" not in resp.headers:
             resp.headers.add("Server", USER_AGENT)
         self._run(self.layer.send_response(txn, resp, self.now()))
+        if 200 <= resp.status < 300 and resp.cseq.method == "INVITE":
+            # Answered in a dialog we track (a call's INVITE or re-INVITE): repeated
+            # until ACKed. The request came from the peer: its To is us.
+            dialog = self._dialogs.get((resp.call_id, resp.to.tag or "", resp.from_.tag or ""))
+            if dialog is not None:
+                self._watch(dialog)
 
     def send_stateless(self, msg: Message, address: Address) -> None:
         self.transport.send(msg.encode(), address)
@@ -375,28 +395,45 @@ class UserAgent:
 
     # timers -----------------------------------------------------------------------------
     def _next_deadline(self) -> float | None:
-        times = [t for t in [self.layer.next_deadline(),
-                             *(d.next_deadline() for d in self._dialogs.values())] if t is not None]
-        return min(times) if times else None
+        earliest = self.layer.next_deadline()
+        for key, dialog in list(self._repeating.items()):
+            at = dialog.next_deadline()
+            if at is None:  # ACKed since: nothing to repeat
+                del self._repeating[key]
+            elif earliest is None or at < earliest:
+                earliest = at
+        return earliest
 
-    async def _timer_loop(self) -> None:
-        while True:
-            deadline = self._next_deadline()
-            self._wake.clear()
-            timeout = None if deadline is None else max(0.0, deadline - self.now())
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout):
-                    await self._wake.wait()
-            self.tick()
+    def _schedule(self) -> None:
+        """Arm the timer for the earliest deadline, unless it is armed for one as early.
+        (Called after every message: a deadline that went away fires the timer for
+        nothing, which costs less than re-arming it at every message.)"""
+        if not self._running:
+            return
+        deadline = self._next_deadline()
+        if deadline is None or (self._timer_at is not None and self._timer_at <= deadline):
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        loop = asyncio.get_running_loop()
+        self._timer_at = deadline
+        self._timer = loop.call_at(loop.time() + max(0.0, deadline - self.now()), self._fire)
+
+    def _fire(self) -> None:
+        self._timer = self._timer_at = None
+        self.tick()
+        self._schedule()
 
     def tick(self) -> None:
         now = self.now()
         try:
             self._run(self.layer.tick(now))
-            for dialog in list(self._dialogs.values()):
+            for dialog in list(self._repeating.values()):
                 resend, timed_out = dialog.tick(now)
                 if resend is not None and dialog.pending_2xx_address is not None:
                     self.send_2xx_retransmission(resend, dialog.pending_2xx_address)
+                if dialog.next_deadline() is None:  # ACKed, or given up on
+                    self._repeating.pop(dialog.id, None)
                 if timed_out and self.tu is not None:
                     self.tu.on_ack_timeout(dialog)
         except Exception:
