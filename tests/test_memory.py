@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import weakref
 
 import pytest
 
@@ -46,3 +47,28 @@ async def test_the_keeper_trims_past_the_margin_only() -> None:
         await asyncio.wait_for(memory.keep_memory(0.001, rss, trim), 5)
     # 520: within 64 MB of 500; 600: over, trimmed, 510 after; 540 within; 700 over.
     assert len(trims) == 2
+
+
+def test_what_start_up_made_is_kept_out_of_full_collections() -> None:
+    """settle: objects alive at the end of start-up are collected once, then frozen, so a
+    full collection no longer walks them; garbage left by start-up is collected first,
+    not frozen with the rest."""
+
+    class Node:
+        def __init__(self) -> None:
+            self.other: Node | None = None
+
+    kept = Node()
+    cycle_a, cycle_b = Node(), Node()
+    cycle_a.other, cycle_b.other = cycle_b, cycle_a
+    dropped = weakref.ref(cycle_a)
+    del cycle_a, cycle_b  # start-up's garbage: a cycle only the collector frees
+    try:
+        memory.settle()
+        assert gc.get_freeze_count() > 0
+        assert not any(o is kept for o in gc.get_objects())  # out of the collector's walk
+        assert dropped() is None
+        after = Node()  # made once serving: collected as usual
+        assert any(o is after for o in gc.get_objects())
+    finally:
+        gc.unfreeze()

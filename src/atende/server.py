@@ -73,7 +73,7 @@ from atende.dashboard.web import install as install_dashboard
 from atende.egress import EgressPolicy
 from atende.media.audio import wav
 from atende.media.endpoint import PortAllocator
-from atende.memory import keep_memory
+from atende.memory import keep_memory, settle
 from atende.providers.registry import ProviderRegistry
 from atende.providers.stt.whisper import WhisperSTT
 from atende.store import apikeys
@@ -295,6 +295,7 @@ class Atende:
               f"{s.audio_stream_port} (audio)" if self.freeswitch else "")
         log.info("atende ready: SIP on %s:%d (udp, tcp%s)%s, API on http://%s:%d", s.bind,
                  self.ua.port, tls, fs, s.bind, s.api_port)
+        settle()
         self._load_task = loop.create_task(watch_loop(self.load))  # (start-up is no load)
         self._memory_task = loop.create_task(keep_memory())
 
