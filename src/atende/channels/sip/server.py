@@ -153,6 +153,7 @@ class SipChannel:
         # (Call-ID, From tag, CSeq) of INVITEs being handled or answered: the same request
         # arriving again on another path (new branch) is a merged request (§8.2.2.2).
         self._invite_keys: set[tuple[str, str, int]] = set()
+        self._answered_keys: set[tuple[str, str, int]] = set()  # those of calls up
         self._tasks = BackgroundTasks()
 
     def serve(self, router: CallRouter) -> None:
@@ -265,7 +266,7 @@ class SipChannel:
             if txn.state == State.PROCEEDING:
                 self.ua.respond(txn, make_response(req, 500))
         finally:
-            if not any(c.invite_key == key for c in self.calls.values()):
+            if key not in self._answered_keys:
                 self._invite_keys.discard(key)
 
     async def _answer_invite(self, req: Request, txn: ServerTransaction, source: Address,
@@ -486,11 +487,14 @@ class SipChannel:
         dialog = call.session.dialog
         self.calls[dialog.id] = call
         self.by_id[call.info.id] = call
+        if call.invite_key is not None:
+            self._answered_keys.add(call.invite_key)
         self.ua.track(dialog)
 
     def _drop(self, call: DialogCall) -> None:
         if call.invite_key is not None:
             self._invite_keys.discard(call.invite_key)
+            self._answered_keys.discard(call.invite_key)
         self.by_id.pop(call.info.id, None)
         dialog = call.session.dialog
         self.calls.pop(dialog.id, None)
