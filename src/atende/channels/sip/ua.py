@@ -4,6 +4,8 @@ transaction layer, runs the timers, and hands requests to a transaction user (TU
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
 import socket
 import ssl
@@ -109,10 +111,11 @@ class UserAgent:
                                       on_wait=self.load.waited)
         self.layer = TransactionLayer()
         self._dialogs: dict[tuple[str, str, str], Dialog] = {}
-        # Those with a 2xx to repeat until its ACK: the only ones the timers look at. A
-        # call's dialog is in it for a moment; scanning every live call's dialog after
-        # every message was O(calls) per message.
-        self._repeating: dict[tuple[str, str, str], Dialog] = {}
+        # (deadline, order, dialog) of dialogs with a 2xx to repeat until its ACK, the
+        # soonest first; an entry whose dialog moved on is dropped when it surfaces.
+        # (Scanning every live call's dialog after every message was O(calls) each.)
+        self._repeats: list[tuple[float, int, Dialog]] = []
+        self._order = itertools.count()
         self.public_ip = public_ip
         self._clock = clock
         # One timer, armed for the earliest deadline of the transactions and dialogs.
@@ -137,11 +140,10 @@ class UserAgent:
 
     def forget(self, dialog: Dialog) -> None:
         self._dialogs.pop(dialog.id, None)
-        self._repeating.pop(dialog.id, None)
 
     def _watch(self, dialog: Dialog) -> None:
-        if dialog.next_deadline() is not None:
-            self._repeating[dialog.id] = dialog
+        if (at := dialog.next_deadline()) is not None:
+            heapq.heappush(self._repeats, (at, next(self._order), dialog))
             self._schedule()
 
     def invite_for_cancel(self, cancel: Request) -> ServerTransaction | None:
@@ -395,14 +397,21 @@ class UserAgent:
 
     # timers -----------------------------------------------------------------------------
     def _next_deadline(self) -> float | None:
-        earliest = self.layer.next_deadline()
-        for key, dialog in list(self._repeating.items()):
-            at = dialog.next_deadline()
-            if at is None:  # ACKed since: nothing to repeat
-                del self._repeating[key]
-            elif earliest is None or at < earliest:
-                earliest = at
-        return earliest
+        ours, theirs = self._next_repeat(), self.layer.next_deadline()
+        if ours is None or theirs is None:
+            return ours if theirs is None else theirs
+        return min(ours, theirs)
+
+    def _next_repeat(self) -> float | None:
+        """When the next 2xx is due again (or given up on), once entries of dialogs
+        since ACKed, ended or rescheduled are dropped."""
+        heap = self._repeats
+        while heap:
+            at, _, dialog = heap[0]
+            if at == dialog.next_deadline() and self._dialogs.get(dialog.id) is dialog:
+                return at
+            heapq.heappop(heap)
+        return None
 
     def _schedule(self) -> None:
         """Arm the timer for the earliest deadline, unless it is armed for one as early.
@@ -428,12 +437,13 @@ class UserAgent:
         now = self.now()
         try:
             self._run(self.layer.tick(now))
-            for dialog in list(self._repeating.values()):
+            while (at := self._next_repeat()) is not None and at <= now:
+                _, _, dialog = heapq.heappop(self._repeats)
                 resend, timed_out = dialog.tick(now)
                 if resend is not None and dialog.pending_2xx_address is not None:
                     self.send_2xx_retransmission(resend, dialog.pending_2xx_address)
-                if dialog.next_deadline() is None:  # ACKed, or given up on
-                    self._repeating.pop(dialog.id, None)
+                if (again := dialog.next_deadline()) is not None:
+                    heapq.heappush(self._repeats, (again, next(self._order), dialog))
                 if timed_out and self.tu is not None:
                     self.tu.on_ack_timeout(dialog)
         except Exception:
