@@ -184,3 +184,16 @@ async def test_what_cannot_be_sent_or_applied_leaves_the_link_up(
 def test_a_failure_is_told_in_a_few_words() -> None:
     assert unreachable(ConnectionError("refused\nmore")) == "unreachable (refused)"
     assert unreachable(TimeoutError()) == "unreachable (TimeoutError)"  # no message
+
+
+async def test_a_burst_of_events_reaches_the_other_node_whole_and_in_order(
+        pair: tuple[Node, Node]) -> None:
+    """Events are published many to a round trip: a burst larger than one batch all
+    arrives, in the order it was made."""
+    a, b = pair
+    for i in range(500):
+        a.events.publish("call-burst", "call.turn", {"n": i}, 1000.0 + i)
+    await until(lambda: b.shared.received == 500)
+    events = b.events.backlog_after(f"{b.events.epoch}-0", "call-burst")[0]
+    assert [e.data["n"] for e in events] == list(range(500))
+    assert not a.shared._out
