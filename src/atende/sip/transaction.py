@@ -50,9 +50,10 @@ class State(Enum):
 # Actions -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Send:
-    """Send a message to an address."""
+    """Send a message to an address: a request, or a response as its bytes (what a server
+    transaction keeps of it, to send it again)."""
 
-    message: Message
+    message: Message | bytes
     address: Address
 
 
@@ -86,7 +87,10 @@ class Transaction:
     state: State
     timers: dict[str, float] = field(default_factory=dict)
     intervals: dict[str, float] = field(default_factory=dict)
-    last_response: Response | None = None
+    # Our last response, as sent: a finished transaction lingers for up to 32 s, and at a
+    # high call rate thousands of them kept as objects made every full collection of
+    # the garbage collector walk them (it stops the event loop, and all audio, as long).
+    last_sent: bytes | None = None
     key: tuple[str, ...] = ()  # the layer's key for it
     started: list[str] = field(default_factory=list)  # timers (re)armed, for the layer
 
@@ -127,8 +131,8 @@ class ServerTransaction(Transaction):
                 self._stop("G", "H")
                 self._start("I", now, 0.0 if self.reliable else T4)
             return []
-        if self.state in (State.PROCEEDING, State.COMPLETED) and self.last_response:
-            return [Send(self.last_response, self.address)]
+        if self.state in (State.PROCEEDING, State.COMPLETED) and self.last_sent:
+            return [Send(self.last_sent, self.address)]
         return []  # TRYING / ACCEPTED / CONFIRMED: absorb
 
     def send_response(self, resp: Response, now: float) -> list[Action]:
@@ -138,8 +142,10 @@ class ServerTransaction(Transaction):
             self.state == State.ACCEPTED and resp.status >= 200 and resp.status < 300
         ):
             return []
-        self.last_response = resp
-        out: list[Action] = [Send(resp, self.address)]
+        wire = resp.encode()
+        # A 2xx to an INVITE is never sent again from here (its dialog repeats it).
+        self.last_sent = None if self.is_invite and 200 <= resp.status < 300 else wire
+        out: list[Action] = [Send(wire, self.address)]
         if resp.status < 200:
             self.state = State.PROCEEDING
         elif self.is_invite and resp.status < 300:
@@ -156,9 +162,9 @@ class ServerTransaction(Transaction):
         return out
 
     def on_timer(self, name: str, now: float) -> list[Action]:
-        if name == "G" and self.last_response is not None:
+        if name == "G" and self.last_sent is not None:
             self._start("G", now, min(2 * self.intervals["G"], T2))
-            return [Send(self.last_response, self.address)]
+            return [Send(self.last_sent, self.address)]
         if name == "H":
             self._terminate()
             return [TimedOut(self)]

@@ -294,7 +294,8 @@ class UserAgent:
     def _run(self, actions: list[Action]) -> None:
         for action in actions:
             if isinstance(action, Send):
-                self.transport.send(action.message.encode(), action.address)
+                m = action.message
+                self.transport.send(m if isinstance(m, bytes) else m.encode(), action.address)
             elif isinstance(action, Deliver):
                 self._deliver(action)
             elif isinstance(action, TimedOut):
