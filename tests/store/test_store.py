@@ -20,6 +20,17 @@ from atende.store.writes import insert_call, insert_turn, update_call
 from atende.webhooks.outbox import finish_call
 
 
+class Commits:
+    """The commits made on a store's database, counted."""
+
+    def __init__(self, store: Store) -> None:
+        self.n = 0
+        event.listen(store.engine, "commit", self._count)
+
+    def _count(self, conn: object) -> None:
+        self.n += 1
+
+
 async def test_overlong_sip_values_are_clipped_not_refused(store_url: str) -> None:
     store = Store(store_url)
     await store.init()
@@ -129,13 +140,7 @@ async def test_writes_that_queue_up_are_committed_together_and_a_bad_one_alone_i
         store_url: str, caplog: pytest.LogCaptureFixture) -> None:
     store = Store(store_url)
     await store.init()
-    commits = 0
-
-    def count(conn: object) -> None:
-        nonlocal commits
-        commits += 1
-
-    event.listen(store.engine, "commit", count)
+    commits = Commits(store)
     now = datetime.now(UTC)
 
     def row(call_id: str) -> dict[str, Any]:
@@ -160,7 +165,7 @@ async def test_writes_that_queue_up_are_committed_together_and_a_bad_one_alone_i
     assert calls["c299"] == "completed" and calls["c0"] == calls["c7"] == "in_progress"
     # 602 writes in a handful of transactions (plus the ones the bad write's batch
     # was made in again, one by one), not 602.
-    assert commits < 602 // 2, commits
+    assert commits.n < 602 // 2, commits.n
     assert "a database write failed and is dropped" in caplog.text
 
 
@@ -172,12 +177,7 @@ async def test_plain_and_orm_writes_in_one_transaction_land_in_the_order_made(
     store = Store(store_url)
     await store.init()
     started, gate = threading.Event(), threading.Event()
-    commits = 0
     t0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
-
-    def count(conn: object) -> None:
-        nonlocal commits
-        commits += 1
 
     def hold(s: Session) -> None:
         started.set()
@@ -201,7 +201,7 @@ async def test_plain_and_orm_writes_in_one_transaction_land_in_the_order_made(
     try:
         held = asyncio.get_running_loop().create_task(store.run(hold))
         await asyncio.to_thread(started.wait)  # the writes below queue behind it
-        event.listen(store.engine, "commit", count)
+        commits = Commits(store)
         store.submit(insert_call(
             id="c", channel="sip", direction="outbound", from_uri="sip:a@b", to_uri="sip:b@c",
             status="dialing", invite_at=t0, webhook_url="http://127.0.0.1:9/hook"))
@@ -214,7 +214,7 @@ async def test_plain_and_orm_writes_in_one_transaction_land_in_the_order_made(
         gate.set()
         await held
         await store.run(lambda s: None)  # after the writes: the store runs one job at a time
-        assert commits == 1  # the writes, together (the jobs around them used no connection)
+        assert commits.n == 1  # the writes, together (the jobs around them used no connection)
         call = await store.get_call("c")
         deliveries = await store.run(lambda s: [d.payload for d in s.scalars(
             select(models.Delivery))])
@@ -239,13 +239,7 @@ async def test_writes_made_close_together_share_a_commit_and_a_query_sees_them(
     store is healthy while they wait."""
     store = Store(store_url, commit_delay_s=0.5)
     await store.init()
-    commits = 0
-
-    def count(conn: object) -> None:
-        nonlocal commits
-        commits += 1
-
-    event.listen(store.engine, "commit", count)
+    commits = Commits(store)
     now = datetime.now(UTC)
     try:
         for i in range(3):
@@ -253,18 +247,18 @@ async def test_writes_made_close_together_share_a_commit_and_a_query_sees_them(
                                      from_uri="sip:a@h", to_uri="sip:ai@h",
                                      status="ringing", invite_at=now))
             store.submit(update_call(f"c{i}", status="in_progress"))
-        assert store.pending_writes == 6 and commits == 0  # waiting for company
+        assert store.pending_writes == 6 and commits.n == 0  # waiting for company
         statuses = await store.run(lambda s: [c.status for c in s.scalars(
             select(models.Call).order_by(models.Call.id))])
         assert statuses == ["in_progress"] * 3 and store.pending_writes == 0
-        assert commits == 2  # the six writes together, then the query
+        assert commits.n == 2  # the six writes together, then the query
         store.submit(update_call("c0", status="completed"))
         assert await store.health() is None  # a write waiting for company is no problem
-        assert commits == 4  # health's query made it first
+        assert commits.n == 4  # health's query made it first
         store.submit(update_call("c1", status="completed"))
         async with asyncio.timeout(5):  # with nobody asking, it is made after the delay
             while store.pending_writes:
                 await asyncio.sleep(0.05)
-        assert commits == 5
+        assert commits.n == 5
     finally:
         await store.close()

@@ -4,6 +4,7 @@ sending on a 20 ms (ptime) grid, decoding to 16 kHz frames, RTCP reports and DTM
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import secrets
 import socket
@@ -95,22 +96,20 @@ class PortAllocator:
             except OSError:
                 rtp_sock.close()
                 continue
+            opened: list[asyncio.DatagramTransport] = []
             try:
-                rtp, _ = await loop.create_datagram_endpoint(lambda: _Proto(on_rtp),
-                                                             sock=rtp_sock)
-            except BaseException:
-                rtp_sock.close()
-                rtcp_sock.close()
-                raise
-            try:
-                rtcp, _ = await loop.create_datagram_endpoint(lambda: _Proto(on_rtcp),
-                                                              sock=rtcp_sock)
-            except BaseException:
-                rtp.close()
-                rtcp_sock.close()
+                for sock, cb in ((rtp_sock, on_rtp), (rtcp_sock, on_rtcp)):
+                    transport, _ = await loop.create_datagram_endpoint(
+                        functools.partial(_Proto, cb), sock=sock)
+                    opened.append(transport)
+            except BaseException:  # what was opened is closed, the rest of the sockets too
+                for transport in opened:
+                    transport.close()
+                for sock in (rtp_sock, rtcp_sock)[len(opened):]:
+                    sock.close()
                 raise
             self.in_use.add(port)
-            return port, rtp, rtcp
+            return port, opened[0], opened[1]
         raise OSError("no free RTP port in the configured range")
 
     def release(self, port: int) -> None:
