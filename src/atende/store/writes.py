@@ -126,4 +126,3 @@ def insert_event(call_id: str, at: float, kind: str, data: dict[str, Any]
         connection(s).execute(_INSERT_EVENT, row)
 
     return fn
-

@@ -98,12 +98,13 @@ def finish_call(call_id: str, now: datetime, **values: Any) -> Callable[[Session
         done = conn.execute(_FINISH_CALL, row).first()
         forget_call(s, call_id)
         if done is None:
-            if conn.execute(_CALL_STATUS, row).first() is not None:
+            status = conn.execute(_CALL_STATUS, {"call_id_": call_id}).scalar()
+            if status is not None:
                 # Finished already: by another node that took this one for dead (it was
                 # cut off from the database for a lease). The first result stands, sent
                 # once.
-                log.warning("call %s was finished already; its later end is not kept",
-                            call_id)
+                log.warning("call %s was finished already (%s); its later end is not kept",
+                            call_id, status)
             return
         if done.webhook_url:
             call = s.get(Call, call_id)  # read afresh: forgotten above if it was held
