@@ -21,6 +21,7 @@ from tests.e2e.test_outbound import (  # noqa: F401  (pbx and trunk are fixtures
 )
 from tests.peers.atende import AtendeProcess
 from tests.peers.audio import speech_wav
+from tests.peers.baresip import Baresip
 from tests.peers.kamailio import Kamailio
 from tests.peers.vendor import Answer, Request, Status, VendorServer
 from tests.peers.vendor import openai_reply as reply
@@ -125,6 +126,16 @@ async def test_the_model_schedules_the_call_back_it_promised(
     assert r.status_code == 202 and r.json()["status"] == "cancelled", r.text
 
 
+def _story(atende: AtendeProcess, call_id: str, phone: Baresip) -> str:
+    """A call's turns, events and the phone's events, for a failure's message."""
+    call = atende.call(call_id)
+    turns = [(t["speaker"], t["text"]) for t in call.get("turns", [])]
+    kinds = [(e["kind"], e["data"]) for e in call["events"]]
+    seen = [e.get("type") for e in phone.events]
+    return (f"status {call['status']}\nturns {turns}\nevents {kinds}\nphone {seen}\n"
+            f"log tail:\n{atende.log()[-4000:]}")
+
+
 async def test_dtmf_and_transfer_tools_act_on_the_call(
         atende: AtendeProcess, pbx: Kamailio, trunk: dict[str, Any],  # noqa: F811
         tmp_path: Path) -> None:
@@ -132,9 +143,11 @@ async def test_dtmf_and_transfer_tools_act_on_the_call(
         if messages[-1]["role"] == "tool":
             result = json.loads(messages[-1]["content"])
             return reply("Done." if result.get("ok") else "That did not work.")
-        if "press" in heard:
+        # Any of the words will do: a short name like "Bob" is the likeliest to be misheard
+        # (Whisper's floating point differs between CPUs), and the test is of the tools.
+        if "press" in heard or "hash" in heard:
             return reply("Pressing one and hash.", ("send_dtmf", {"digits": "1#"}))
-        if "bob" in heard:
+        if "bob" in heard or "through" in heard:
             return reply("Putting you through to Bob.", ("transfer_call", {"destination": "bob"}))
         return reply("Sorry?")
 
@@ -152,7 +165,10 @@ async def test_dtmf_and_transfer_tools_act_on_the_call(
                 "phone_number": "alice", "trunk_id": trunk["id"], "assistant_id": bot["id"]})
             assert r.status_code == 201, r.text
             digit = await alice.wait_event("CALL_DTMF_START", timeout=40)
-            await bob.wait_event("CALL_ESTABLISHED", timeout=40)
+            try:
+                await bob.wait_event("CALL_ESTABLISHED", timeout=40)
+            except TimeoutError:  # say what the call heard and did, to tell why
+                raise AssertionError(_story(atende, r.json()["id"], alice)) from None
             done = await finished(atende, r.json()["id"])
         finally:
             await alice.stop()
