@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import base64
 
-from atende.bridge.browser import Caller, PageAuth, PageTokens, check_call
+from atende.bridge.browser import check_call
+from atende.bridge.page_auth import Caller, PageAuth, PageTokens
 from atende.bridge.settings import BridgeConfig
 from atende.telephony.abuse import AbuseGuard
 from atende.telephony.guard import DirectCallPolicy

@@ -160,3 +160,70 @@ async def test_the_calling_page_refuses_strangers_and_shows_a_refused_call(
         timeout=10)
     assert call["status"] == "rejected" and call["sip_status"] == 404
     assert call["from_user"] == LISTEN_USER
+
+
+async def test_the_sip_servers_call_to_the_extension_rings_the_page(
+        atende: AtendeProcess, pbx: Kamailio, bridge: dict[str, Any],  # noqa: F811
+        tmp_path: Path) -> None:
+    """No SIP client is registered with the bridge, so bob's call to carol (the bridge's
+    extension) rings the calling page open in Chromium. One page declines a first call
+    (bob is told 603); the second call is answered, and each side hears the other."""
+    shown = with_page(atende, bridge)
+    base = shown["status"]["webrtc"]["page"]
+    # No page waits yet (the last test's has gone): the call is refused as before, 480.
+    await until(lambda: not _status(atende)["webrtc"]["takes_calls"], 10)
+    mic = speech_wav(tmp_path / "mic.wav", [(0.3, Tone(ALICE_HZ, 30.0))], 1)
+    bob = await phone(tmp_path, pbx, "bob", speech_wav(tmp_path / "b.wav",
+                                                       [(0.3, Tone(BOB_HZ, 30.0))], 5))
+    before = {c["id"] for c in atende.calls()}
+    try:
+        await bob.command("dial", "sip:carol@example.test")
+        closed = await bob.wait_event("CALL_CLOSED", timeout=15)
+        assert "480" in closed.get("param", ""), closed
+        async with chromium(mic) as browser:
+            context = await browser.new_context(http_credentials={
+                "username": LISTEN_USER, "password": LISTEN_SECRET})
+            page = await context.new_page()
+            await page.goto(base)
+            box = page.locator("[data-bridge-call]")
+            await until(lambda: _status(atende)["webrtc"]["pages_waiting_for_calls"] == 1, 10)
+            # Declined on the page: bob hears 603.
+            bob.events.clear()
+            await bob.command("dial", "sip:carol@example.test")
+            await expect(box).to_have_attribute("data-state", "incoming", timeout=15_000)
+            await expect(page.locator("[data-status]")).to_contain_text("Incoming call from")
+            await page.click("[data-decline]")
+            closed = await bob.wait_event("CALL_CLOSED", timeout=15)
+            assert "603" in closed.get("param", ""), closed
+            await expect(box).to_have_attribute("data-state", "declined")
+            # Answered on the page (its Answer button): both hear each other.
+            bob.events.clear()
+            await bob.command("dial", "sip:carol@example.test")
+            await expect(box).to_have_attribute("data-state", "incoming", timeout=15_000)
+            await page.click("[data-answer]")
+            await bob.wait_event("CALL_ESTABLISHED", timeout=20)
+            await expect(box).to_have_attribute("data-state", "connected", timeout=15_000)
+            await until(lambda: tone_heard(bob, ALICE_HZ), 15)  # the page's microphone
+            await expect(box).to_have_attribute("data-heard-loud", _at_least(20),
+                                                timeout=15_000)
+            assert _status(atende)["webrtc"]["calls_to_pages"] == 1
+            await bob.command("hangup")
+            await expect(box).to_have_attribute("data-state", "ended", timeout=15_000)
+            # The page closed, its long poll is dropped at once (not in 25 s): calls to
+            # the extension no longer ring it.
+            await until(lambda: _status(atende)["webrtc"]["pages_waiting_for_calls"] == 1, 10)
+            await page.close()
+            await until(lambda: not _status(atende)["webrtc"]["takes_calls"], 5)
+    finally:
+        await bob.stop()
+    full = [atende.call(c["id"]) for c in atende.calls()
+            if c["channel"] == "bridge" and c["id"] not in before]
+    by_status = {c["status"]: c for c in full}
+    assert sorted(by_status) == ["completed", "rejected"], full  # (no record of the 480)
+    assert all(c["direction"] == "outbound" and c["to_uri"] == "webrtc:carol" for c in full)
+    assert by_status["rejected"]["sip_status"] == 603
+    ended = next(e for e in by_status["completed"]["events"]
+                 if e["kind"] == "bridge_ended")["data"]
+    assert ended["hung_up_first"] == "caller"
+    for side in ("from_caller", "from_callee"):  # bob's RTP, and the page's
+        assert ended[side]["packets"] > 40 and ended[side]["lost"] == 0, ended

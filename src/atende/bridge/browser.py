@@ -1,41 +1,39 @@
-"""The bridge's WebRTC side without its HTTP: calls that browsers place from the bridge's
-page, each followed from its offer to its end, and who may place them.
+"""The bridge's WebRTC side without its HTTP: the calls of the bridge's page, both ways,
+each followed from its offer to its end.
 
-A browser's call goes through the WebRTC channel to the bridge's router like a SIP
+A call the page places goes through the WebRTC channel to the bridge's router like a SIP
 client's (the far leg is placed to ``sipServer``); the SDP answer is given once the far
 side answers, so a browser is never connected to a call that rings on. The page follows
 its call by asking for the next change of state (``wait``): calling → ringing →
 answered (with the SDP answer) → ended, or refused/failed with why.
 
-Who may: a browser that knows the listener's credentials (``sipListenUser`` and
-``sipListenSecret``, over HTTP Basic), or a page atende opened itself in a remote Chrome
-with a token good for that one call; with no listener credentials set, the direct-call
-policy's addresses only (as on the SIP side)."""
+A call the SIP server makes to ``sipExtension`` rings the pages that wait for calls
+(``incoming``, a long poll) when no SIP client is registered with the bridge (``ring``):
+it carries our offer; the first page to answer takes it (incoming → connecting →
+answered → ended); a page may decline it (603), and it ends unanswered when its caller
+gives up or nobody answers in time."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import hmac
 import logging
-import secrets
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from atende.aio import BackgroundTasks
-from atende.bridge.settings import BridgeConfig
+from atende.bridge.page_auth import Caller, Grant
+from atende.channels.dialer import DialOutcome
 from atende.channels.leg import CallInfo, Rejection
-from atende.channels.sip.ua import Guard
-from atende.channels.webrtc.channel import CallRefused, NotAnswered, WebRtcChannel
+from atende.channels.webrtc.channel import CONNECT_S, CallRefused, NotAnswered, WebRtcChannel
+from atende.channels.webrtc.leg import WebRtcLeg
+from atende.channels.webrtc.offer import WebRtcOffer
 from atende.sip.grammar import is_user
-from atende.telephony.guard import DirectCallPolicy
 
 log = logging.getLogger(__name__)
-TOKEN_TTL_S = 120.0  # a page atende opens must start its call within this
 KEEP_ENDED_S = 60.0  # an ended call's last state stays readable this long
+PRESENT_S = 2.0  # a page that asked for calls this recently is still there (between polls)
 MAX_SDP = 20_000
 FINAL = ("refused", "failed", "ended")
 # What a router's rejection means to the browser, as SIP would say it.
@@ -49,14 +47,21 @@ class BrowserCall:
 
     id: str
     to: str
-    state: str = "calling"  # (opening,) calling, ringing, answered, ended; refused, failed
-    sdp: str = ""  # the answer, once answered
+    # Placed by the page: (opening,) calling, ringing, answered, ended; refused, failed.
+    # To the page: incoming, connecting, answered, ended; failed.
+    state: str = "calling"
+    sdp: str = ""  # what the page applies: our answer once answered, or our offer
     status: int | None = None  # SIP-style status of a refusal
     reason: str = ""
+    direction: str = "out"  # "in": the SIP server's call to the page
+    caller: str = ""  # who calls the page (its display name or number)
     changed: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
     def shown(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"call_id": self.id, "to": self.to, "state": self.state}
+        out: dict[str, Any] = {"call_id": self.id, "to": self.to, "state": self.state,
+                               "direction": self.direction}
+        if self.caller:
+            out["from"] = self.caller
         if self.sdp:
             out["sdp"] = self.sdp
         if self.status is not None:
@@ -82,89 +87,6 @@ def check_call(to: str, sdp: str) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class Grant:
-    """What a token allows: the one call a page atende opened may place."""
-
-    call_id: str
-    to: str
-    expires: float
-
-
-class PageTokens:
-    """Tokens for the pages atende opens in a remote Chrome (no password goes there)."""
-
-    def __init__(self) -> None:
-        self._grants: dict[str, Grant] = {}
-
-    def issue(self, to: str, now: float, call_id: str | None = None) -> tuple[str, Grant]:
-        self._grants = {t: g for t, g in self._grants.items() if g.expires > now}
-        token = secrets.token_urlsafe(24)
-        grant = Grant(call_id or uuid.uuid4().hex, to, now + TOKEN_TTL_S)
-        self._grants[token] = grant
-        return token, grant
-
-    def check(self, token: str, now: float) -> Grant | None:
-        grant = self._grants.get(token)
-        if grant is None or grant.expires <= now:
-            return None
-        return grant
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who a request on the page comes from: ``grant`` when it holds a token."""
-
-    name: str
-    grant: Grant | None = None
-
-
-class PageAuth:
-    """Who may use the bridge's page."""
-
-    REALM = "atende bridge"
-
-    def __init__(self, config: Callable[[], BridgeConfig], direct: DirectCallPolicy,
-                 tokens: PageTokens, guard: Guard | None) -> None:
-        self._config = config
-        self.direct = direct
-        self.tokens = tokens
-        self._guard = guard
-
-    def check(self, ip: str, authorization: str | None, token: str | None,
-              now: float) -> Caller | int:
-        """The caller, or the HTTP status refusing it (401 asks for credentials)."""
-        if self._guard is not None and self._guard.is_blocked(ip, now):
-            return 403
-        if token:
-            grant = self.tokens.check(token, now)
-            return Caller("chrome", grant) if grant is not None else 401
-        config = self._config()
-        if not config.listen_user:
-            return Caller("browser") if self.direct.allows(ip) else 403
-        if not authorization:
-            return 401
-        user, password = _basic(authorization)
-        if (hmac.compare_digest(user.encode(), config.listen_user.encode())
-                and hmac.compare_digest(password.encode(), config.listen_secret.encode())):
-            return Caller(user)
-        if self._guard is not None:
-            self._guard.failure(ip, now, "bad bridge page credentials", user=user or None)
-        log.warning("bridge page from %s: bad credentials", ip)
-        return 401
-
-
-def _basic(header: str) -> tuple[str, str]:
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "basic":
-        return "", ""
-    try:
-        user, _, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        return "", ""
-    return user, password
-
-
 class BrowserCalls:
     """The calls placed from the bridge's page, followed until a while after they end."""
 
@@ -174,6 +96,10 @@ class BrowserCalls:
         self._addresses = addresses  # ICE host candidates (wasmServerIP when set)
         self._now = now
         self._calls: dict[str, BrowserCall] = {}
+        self._offers: dict[str, WebRtcOffer] = {}  # calls to a page, until they end
+        self._offered = asyncio.Event()  # set (and replaced) as a call to the pages comes
+        self._watching = 0  # pages asking for calls now
+        self._last_watch: float | None = None
         self._tasks = BackgroundTasks()
 
     def get(self, call_id: str) -> BrowserCall | None:
@@ -192,8 +118,7 @@ class BrowserCalls:
         if call.state == "opening":
             call.move("failed", reason="the page did not place the call")
         if call.state in FINAL:  # never placed (or hung up before): forgotten from here
-            await asyncio.sleep(KEEP_ENDED_S)
-            self._calls.pop(call.id, None)
+            await self._forget_later(call)
 
     def start(self, to: str, sdp: str, caller: Caller, remote: str | None) -> BrowserCall:
         """Place the call (it goes on in the background; follow it with ``wait``)."""
@@ -231,8 +156,7 @@ class BrowserCalls:
             call.move("answered", sdp=answer)
             await self.channel.wait_ended(call.id)
             call.move("ended")
-        await asyncio.sleep(KEEP_ENDED_S)  # the page may still ask how it ended
-        self._calls.pop(call.id, None)
+        await self._forget_later(call)
 
     async def wait(self, call_id: str, seen: str, within: float) -> BrowserCall | None:
         """The call once its state is other than ``seen`` (or as it is after
@@ -249,14 +173,160 @@ class BrowserCalls:
         return call
 
     async def end(self, call_id: str) -> bool:
-        """The page hung up, or gave up while it rang (or before it called)."""
+        """The page hung up, or gave up while it rang (or before it called), or declined
+        a call to it."""
         call = self._calls.get(call_id)
         if call is None or call.state in FINAL:
             return False
+        if call.direction == "in":
+            return await self._end_incoming(call)
         if call.state == "opening":
             call.move("ended", reason="hung up before the page called")
             return True
         return await self.channel.hangup(call_id)
+
+    # calls to the page ------------------------------------------------------------------
+    def watching(self) -> int:
+        """How many pages are asking for calls now."""
+        return self._watching
+
+    def to_pages(self) -> int:
+        """How many calls ring the pages or are answered there."""
+        return len(self._offers)
+
+    def present(self) -> bool:
+        """Whether a page waits for calls (asking now, or a moment ago: between asks)."""
+        last = self._last_watch
+        return self._watching > 0 or (last is not None and self._now() - last < PRESENT_S)
+
+    async def incoming(self, seen: str, within: float) -> BrowserCall | None:
+        """The next call ringing the pages, other than ``seen`` (the last one this page
+        was shown); None when none comes within ``within`` seconds."""
+        self._watching += 1
+        try:
+            async with asyncio.timeout(within):
+                while True:
+                    call = next((c for c in self._calls.values() if c.direction == "in"
+                                 and c.state == "incoming" and c.id != seen), None)
+                    if call is not None:
+                        self._last_watch = self._now()
+                        return call
+                    await self._offered.wait()
+        except TimeoutError:
+            self._last_watch = self._now()  # (not when cancelled: the page went away)
+            return None
+        finally:
+            self._watching -= 1
+
+    async def ring(self, info: CallInfo, caller: str, cancel: asyncio.Event,
+                   ring_timeout: float) -> DialOutcome:
+        """Ring the pages with the call ``info`` from ``caller``: answered (its leg
+        connected) when a page takes it, else why not — declined by a page, not taken
+        within ``ring_timeout``, given up by the caller (``cancel``), or the page's
+        connection never came up. Never raises for what a page does."""
+        offer = WebRtcOffer(info)
+        try:
+            sdp = await offer.make(self._addresses())
+        except BaseException as exc:
+            await offer.close("failed")
+            if not isinstance(exc, Exception):
+                raise
+            log.exception("bridge call %s: no offer could be made for the page", info.id)
+            return DialOutcome("failed", 500, "500 No offer for the page")
+        call = BrowserCall(info.id, info.to_user or "", state="incoming", sdp=sdp,
+                           direction="in", caller=caller)
+        self._calls[call.id] = call
+        self._offers[call.id] = offer
+        self._offered.set()
+        self._offered = asyncio.Event()
+        log.info("bridge call %s: ringing the calling page", info.id)
+        outcome: DialOutcome | None = None
+        try:
+            outcome = await self._until_answered(call, offer, cancel, ring_timeout)
+        finally:
+            if outcome is None or outcome.leg is None:
+                self._offers.pop(call.id, None)
+                if call.state not in FINAL:
+                    call.move("ended", reason="the caller hung up" if cancel.is_set()
+                              else "not answered")
+                await offer.close(outcome.status if outcome else "failed")
+                self._tasks.spawn(self._forget_later(call))
+        if outcome.leg is not None:
+            self._tasks.spawn(self._follow_answered(call, offer.leg))
+        return outcome
+
+    async def _until_answered(self, call: BrowserCall, offer: WebRtcOffer,
+                              cancel: asyncio.Event, ring_timeout: float) -> DialOutcome:
+        gave_up = asyncio.ensure_future(cancel.wait())
+        try:
+            try:
+                async with asyncio.timeout(ring_timeout):
+                    while call.state == "incoming" and not cancel.is_set():
+                        changed = asyncio.ensure_future(call.changed.wait())
+                        await asyncio.wait((changed, gave_up),
+                                           return_when=asyncio.FIRST_COMPLETED)
+                        changed.cancel()
+            except TimeoutError:
+                pass
+            if call.state == "connecting" and not cancel.is_set():
+                up = asyncio.ensure_future(offer.connected(CONNECT_S))
+                await asyncio.wait((up, gave_up), return_when=asyncio.FIRST_COMPLETED)
+                up.cancel()
+                if not cancel.is_set() and up.done() and up.result():
+                    call.move("answered", sdp="")
+                    return DialOutcome("answered", 200, "200 OK", leg=offer.leg)
+        finally:
+            gave_up.cancel()
+        if cancel.is_set():
+            return DialOutcome("cancelled", None, "the caller hung up")
+        if call.state == "incoming":
+            return DialOutcome("no_answer", None, "not answered on the page")
+        if call.status == 603:
+            return DialOutcome("rejected", 603, "603 Decline")
+        if call.state == "connecting":
+            call.move("failed", reason="the connection to the bridge did not come up")
+        return DialOutcome("failed", 480, "480 The page could not connect")
+
+    async def take(self, call_id: str, sdp: str) -> BrowserCall | tuple[int, str]:
+        """A page answers the call ``call_id`` with ``sdp``: the call (connecting), or
+        the HTTP status and why not."""
+        call, offer = self._calls.get(call_id), self._offers.get(call_id)
+        if call is None or call.direction != "in" or offer is None:
+            return 404, "no such call to answer"
+        if call.state != "incoming":
+            return 409, "that call was answered already, or is over"
+        if not sdp.startswith("v=0") or len(sdp) > MAX_SDP:
+            return 400, "sdp: the browser's answer is not an SDP answer"
+        call.move("connecting", sdp="")
+        try:
+            await offer.accept(sdp)
+        except ValueError as exc:
+            call.move("failed", reason=str(exc))
+            return 400, f"sdp: {exc}"
+        return call
+
+    async def _end_incoming(self, call: BrowserCall) -> bool:
+        if call.state == "incoming":
+            log.info("bridge call %s: declined on the page", call.id)
+            call.move("ended", status=603, reason="declined")
+            return True
+        offer = self._offers.get(call.id)
+        if offer is None:
+            return False
+        if call.state == "connecting":  # hung up before the connection came up
+            call.move("ended", status=603, reason="hung up on the page")
+        await offer.close("remote_hangup")
+        return True
+
+    async def _follow_answered(self, call: BrowserCall, leg: WebRtcLeg) -> None:
+        await leg.done.wait()
+        self._offers.pop(call.id, None)
+        call.move("ended")
+        await self._forget_later(call)
+
+    async def _forget_later(self, call: BrowserCall) -> None:
+        await asyncio.sleep(KEEP_ENDED_S)  # the page may still ask how it ended
+        self._calls.pop(call.id, None)
 
     async def close(self) -> None:
         for call_id in list(self._calls):

@@ -51,18 +51,32 @@ class Assistants(Protocol):
     def ended_before_answer(self, info: CallInfo, cause: str) -> None: ...
 
 
+class Pages(Protocol):
+    """Browsers that wait for calls on the bridge's page (browser.BrowserCalls)."""
+
+    def present(self) -> bool: ...
+
+    async def ring(self, info: CallInfo, caller: str, cancel: asyncio.Event,
+                   ring_timeout: float) -> DialOutcome: ...
+
+
 @dataclass(frozen=True)
 class Target:
     """Where a call admitted on the listener goes: the Request-URI, the first hop, who we
-    are there and our credentials (none towards a client registered with us)."""
+    are there and our credentials (none towards a client registered with us). With no
+    first hop, the browsers waiting on the bridge's page (``ruri`` names the extension)."""
 
     ruri: SipUri
-    address: Address
+    address: Address | None
     from_uri: str
     username: str = ""
     password: str = field(default="", repr=False)
     direction: str = "inbound"  # as the SIP server sees it: into it, or out of it
     srtp: bool = False  # offer SRTP only
+
+    @property
+    def to_uri(self) -> str:
+        return f"webrtc:{self.ruri.user}" if self.address is None else str(self.ruri)
 
 
 # Where an admitted call goes: a Target, or why it goes nowhere.
@@ -106,8 +120,9 @@ class BridgeCalls:
 
     def __init__(self, config: Callable[[], BridgeConfig], route: Route, placer: Placer,
                  records: CallRecords, assistants: Assistants | None = None,
-                 transcripts: Transcripts | None = None) -> None:
+                 transcripts: Transcripts | None = None, pages: Pages | None = None) -> None:
         self._config = config
+        self._pages = pages
         self._route = route
         self._placer = placer
         self._records = records
@@ -150,12 +165,12 @@ class BridgeCalls:
         now = self._records.wall()
         self._records.store.submit(insert_call(
             id=info.id, channel="bridge", direction=target.direction,
-            from_uri=info.from_uri, to_uri=str(target.ruri), from_user=info.from_user,
+            from_uri=info.from_uri, to_uri=target.to_uri, from_user=info.from_user,
             from_display=info.from_display, to_user=target.ruri.user,
             remote_address=info.remote_address, external_id=info.external_id,
             status="ringing", invite_at=now, node_id=self._records.store.node_id))
         self._records.events.publish(info.id, "call.ringing", {
-            "direction": target.direction, "from": info.from_uri, "to": str(target.ruri),
+            "direction": target.direction, "from": info.from_uri, "to": target.to_uri,
             "channel": "bridge"})
         return None
 
@@ -164,16 +179,35 @@ class BridgeCalls:
         if call is None:
             return Refused(500, "Server Internal Error")
         target = call.target
-        far_info = CallInfo(id=uuid.uuid4().hex, channel="sip", direction="outbound",
-                            from_uri=target.from_uri, to_uri=str(target.ruri),
-                            to_user=target.ruri.user, extra={"bridge_of": info.id})
+        to_page = target.address is None
+        far_info = CallInfo(id=uuid.uuid4().hex, channel="webrtc" if to_page else "sip",
+                            direction="outbound", from_uri=target.from_uri,
+                            to_uri=target.to_uri, to_user=target.ruri.user,
+                            extra={"bridge_of": info.id})
         display = info.from_display or info.from_user
-        dial = SipDial(far_info, target.ruri, target.from_uri, target.address,
-                       target.username, target.password,
-                       ring_timeout=self._config().ring_timeout_s, display=display,
-                       codecs=SUPPORTED_CODECS,  # the far side may speak none of ours
-                       srtp=target.srtp)
-        self._records.event(info.id, "bridge_dialing", {"to": str(target.ruri)})
+        self._records.event(info.id, "bridge_dialing", {"to": target.to_uri})
+        if target.address is None:
+            outcome = await self._ring_pages(far_info, display or "", call.cancel, caller)
+        else:
+            dial = SipDial(far_info, target.ruri, target.from_uri, target.address,
+                           target.username, target.password,
+                           ring_timeout=self._config().ring_timeout_s, display=display,
+                           codecs=SUPPORTED_CODECS,  # the far side may speak none of ours
+                           srtp=target.srtp)
+            outcome = await self._dial(dial, call.cancel, caller)
+        return await self._answered_or_refused(call, outcome)
+
+    async def _ring_pages(self, far_info: CallInfo, caller_name: str, cancel: asyncio.Event,
+                          caller: Ringing) -> DialOutcome:
+        if self._pages is None:
+            return DialOutcome("failed", 480, "480 No calling page")
+        caller.ringing()  # (a page has no early media to give)
+        return await self._pages.ring(far_info, caller_name, cancel,
+                                      self._config().ring_timeout_s)
+
+    async def _dial(self, dial: SipDial, cancel: asyncio.Event, caller: Ringing
+                    ) -> DialOutcome:
+        """Place the far leg to a SIP peer, the caller hearing its ringing or early media."""
         early: list[asyncio.Task[None]] = []
 
         def progress(kind: str, far: CallLeg) -> None:
@@ -187,18 +221,21 @@ class BridgeCalls:
                     caller.ringing()
 
         try:
-            outcome = await self._placer.dial(dial, call.cancel, progress)
+            return await self._placer.dial(dial, cancel, progress)
         finally:
             for task in early:
                 task.cancel()
             await asyncio.gather(*early, return_exceptions=True)
+
+    async def _answered_or_refused(self, call: _Call, outcome: DialOutcome) -> Refused | None:
+        info, target = call.info, call.target
         if outcome.leg is None:
             taken = await self._fall_back(call, outcome)
             if taken:
                 return None  # an assistant answers instead
             refused = refusal_for(outcome)
             log.info("bridge call %s: %s did not answer (%s): %d to the caller", info.id,
-                     target.ruri, outcome.reason, refused.status)
+                     target.to_uri, outcome.reason, refused.status)
             self._forget(info.id)
             if taken is None and not call.cancel.is_set():  # (else the engine recorded it)
                 self._records.finish(info.id, delivers=False, status=outcome.status,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from atende.bridge.calls import Assistants, BridgeCalls, Target
+from atende.bridge.calls import Assistants, BridgeCalls, Pages, Target
 from atende.bridge.gate import REALM, SIP_SERVER, BridgeGate
 from atende.bridge.settings import BridgeConfig
 from atende.bridge.transcript import Transcripts
@@ -99,10 +99,11 @@ class BridgeListener:
     """The bridge's SIP side on one port."""
 
     def __init__(self, port: int, config: Callable[[], BridgeConfig],
-                 parts: ListenerParts) -> None:
+                 parts: ListenerParts, pages: Pages | None = None) -> None:
         self.port = port
         self._config = config
         self.parts = parts
+        self._pages = pages
         self.ua = UserAgent(public_ip=parts.public_ip, guard=parts.guard, load=parts.load)
         digest = DigestServer(REALM, algorithms=parts.digest)
         self.registrar = ListenerAccounts(config, self.ua.now, digest, parts.guard)
@@ -112,7 +113,7 @@ class BridgeListener:
                                   parts.guard, media_host=parts.bind,
                                   rtp_timeout=parts.rtp_timeout, registrar=self.registrar)
         self.calls = BridgeCalls(config, self._route, SipDialer(self.channel), parts.records,
-                                 parts.assistants, parts.transcripts)
+                                 parts.assistants, parts.transcripts, pages)
         self._server_ips: frozenset[str] = frozenset()
         self._hop: Address | None = None
         self._server_problem = "not resolved yet"
@@ -188,13 +189,17 @@ class BridgeListener:
             return Rejection.UNAVAILABLE
         host, port = config.server
         if info.extra.get("caller") == SIP_SERVER:
-            # The SIP server calls our extension: to the client registered here.
+            # The SIP server calls our extension: to the client registered here, else to
+            # the browsers waiting on the bridge's page.
             if not config.extension or info.to_user != config.extension:
                 return Rejection.NOT_FOUND
             contact = self.registrar.contact()
+            if contact is None and self._pages is not None and self._pages.present():
+                return Target(SipUri(host, user=config.extension), None,
+                              f"sip:{config.extension}@{host}", direction="outbound")
             if contact is None:
                 log.info("bridge call %s from the SIP server: no client is registered with "
-                         "the bridge", info.id)
+                         "the bridge, and no page waits for calls", info.id)
                 return Rejection.UNAVAILABLE
             ruri, hop = contact
             return Target(ruri, hop, f"sip:{config.extension}@{host}", direction="outbound")

@@ -16,10 +16,11 @@ from urllib.parse import urlencode
 from sqlalchemy.orm import Session
 
 from atende.aio import BackgroundTasks
-from atende.bridge.browser import FINAL, BrowserCall, BrowserCalls, PageAuth, PageTokens
+from atende.bridge.browser import FINAL, BrowserCall, BrowserCalls
 from atende.bridge.devtools import DevToolsError, close_page, open_page
 from atende.bridge.helper import Reachability, check
 from atende.bridge.listener import BridgeListener, ListenerParts
+from atende.bridge.page_auth import PageAuth, PageTokens
 from atende.bridge.settings import BridgeConfig, BridgeIn, problems
 from atende.bridge.web import WAIT_S, PageServer, page_app
 from atende.channels.webrtc.channel import WebRtcChannel
@@ -156,7 +157,7 @@ class BridgeService:
         listener = self.listener
         page = await self._page_for(new)
         if new.enabled and (listener is None or listener.port != new.listen_port):
-            fresh = BridgeListener(new.listen_port, self.current, self.parts)
+            fresh = BridgeListener(new.listen_port, self.current, self.parts, self.browser)
             try:
                 await fresh.start()
             except OSError as exc:
@@ -265,6 +266,9 @@ class BridgeService:
         return {"state": "serving", "page": self.page_url(page),
                 "ice_addresses": self._ice_addresses() or "atende's WebRTC addresses",
                 "calls": len(self.webrtc.legs),
+                "pages_waiting_for_calls": self.browser.watching(),
+                "takes_calls": self.browser.present(),
+                "calls_to_pages": self.browser.to_pages(),
                 "chrome_remote_url": self.config.chrome_remote_url or None}
 
     def page_url(self, page: PageServer) -> str:

@@ -1,10 +1,14 @@
 """The bridge's page on ``wasmServerPort``: a small WebRTC calling page and the routes it
 signals over (browser.py does the calls).
 
-    GET    /                 the page (and /call.js)
-    POST   /calls            {"to", "sdp"} → 201 {"call_id", "state"}
-    GET    /calls/{id}?seen= the call once its state is other than ``seen`` (long poll)
-    DELETE /calls/{id}       hang up, or give up while it rings
+    GET    /                  the page (and /call.js)
+    POST   /calls             {"to", "sdp"} → 201 {"call_id", "state"}
+    GET    /calls/{id}?seen=  the call once its state is other than ``seen`` (long poll)
+    DELETE /calls/{id}        hang up, give up while it rings, or decline a call to us
+    GET    /incoming?seen=    the next call to the page (its offer in it), or 204 (long
+                              poll; a page that asks is one that calls to the bridge's
+                              extension may ring)
+    POST   /calls/{id}/answer {"sdp"} → the call, connecting (the first page to answer)
 
 It listens on ``wasmServerIP`` when set (else atende's bind address), over HTTPS when
 atende has a certificate configured (ATENDE_TLS_CERT) and HTTP otherwise: browsers give
@@ -17,18 +21,21 @@ import contextlib
 import json
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
+from typing import TypeVar
 
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from atende.bridge.browser import BrowserCalls, Caller, PageAuth, check_call
+from atende.bridge.browser import BrowserCalls, check_call
+from atende.bridge.page_auth import Caller, PageAuth
 from atende.channels.webrtc import PAGE_SCRIPT
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 WAIT_S = 25.0  # a long poll returns after this with the state unchanged
 HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
            "Referrer-Policy": "no-referrer"}
@@ -52,8 +59,31 @@ REFUSED = {401: "sign in with the bridge's listener user and secret",
            403: "not allowed from this address"}
 
 
+async def _gone(request: Request) -> None:
+    """Until the client of ``request`` (a GET, whose body there is none of) goes away."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _unless(closing: asyncio.Event, request: Request, wait: Awaitable[T]) -> T | None:
+    """What ``wait`` gives, or None as soon as the page server closes or the page goes
+    away: an open page holds a long poll at all times, and neither the server nor the
+    count of pages waiting for calls may wait for it to run out."""
+    task = asyncio.ensure_future(wait)
+    stops = (asyncio.ensure_future(closing.wait()), asyncio.ensure_future(_gone(request)))
+    try:
+        await asyncio.wait((task, *stops), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for stop in stops:
+            stop.cancel()
+        if not task.done():
+            task.cancel()
+    return None if task.cancelled() or not task.done() else task.result()
+
+
 def page_app(calls: BrowserCalls, auth: PageAuth, now: Callable[[], float]) -> FastAPI:
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    closing = app.state.closing = asyncio.Event()  # set by PageServer.close
     page, script = _static("call.html"), _static("call.js")
     shared = PAGE_SCRIPT.read_bytes()
 
@@ -106,16 +136,49 @@ def page_app(calls: BrowserCalls, auth: PageAuth, now: Callable[[], float]) -> F
             placed = calls.get(caller.grant.call_id)
             if placed is not None and placed.state != "opening":
                 return _error(409, "this page's call was placed already")
-        call = calls.start(to, sdp.replace("\r\n", "\n").replace("\n", "\r\n"), caller,
+        call = calls.start(to, _crlf(sdp), caller,
                            request.client.host if request.client else None)
         return JSONResponse(call.shown(), status_code=201, headers=HEADERS)
+
+    @app.get("/incoming")
+    async def incoming(request: Request, seen: str = "") -> Response:
+        caller = who(request)
+        if isinstance(caller, JSONResponse):
+            return caller
+        if caller.grant is not None:
+            return _error(403, "this page may place its one call only")
+        call = await _unless(closing, request, calls.incoming(seen, WAIT_S))
+        if call is None:
+            return Response(status_code=204, headers=HEADERS)
+        return JSONResponse(call.shown(), headers=HEADERS)
+
+    @app.post("/calls/{call_id}/answer")
+    async def answer(request: Request, call_id: str) -> Response:
+        caller = who(request)
+        if isinstance(caller, JSONResponse):
+            return caller
+        if caller.grant is not None:
+            return _error(403, "this page may place its one call only")
+        try:
+            body = json.loads(await request.body())
+        except (ValueError, UnicodeDecodeError):
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("sdp"), str):
+            return _error(400, 'send {"sdp": "<the answer>"} as JSON')
+        taken = await calls.take(call_id, _crlf(body["sdp"]))
+        if isinstance(taken, tuple):
+            return _error(*taken)
+        return JSONResponse(taken.shown(), headers=HEADERS)
 
     @app.get("/calls/{call_id}")
     async def follow(request: Request, call_id: str, seen: str = "") -> Response:
         caller = who(request)
         if isinstance(caller, JSONResponse):
             return caller
-        call = await calls.wait(call_id, seen, WAIT_S) if mine(caller, call_id) else None
+        if not mine(caller, call_id):
+            return _error(404, "no such call (or it ended a while ago)")
+        call = (await _unless(closing, request, calls.wait(call_id, seen, WAIT_S))
+                or calls.get(call_id))
         if call is None:
             return _error(404, "no such call (or it ended a while ago)")
         return JSONResponse(call.shown(), headers=HEADERS)
@@ -132,6 +195,11 @@ def page_app(calls: BrowserCalls, auth: PageAuth, now: Callable[[], float]) -> F
         return JSONResponse({"ended": call_id}, headers=HEADERS)
 
     return app
+
+
+def _crlf(sdp: str) -> str:
+    """SDP's lines end in CRLF; a browser's JSON may carry bare LFs."""
+    return sdp.replace("\r\n", "\n").replace("\n", "\r\n")
 
 
 class PageServer:
@@ -181,6 +249,7 @@ class PageServer:
 
     async def close(self) -> None:
         if self._server is not None and self._task is not None:
+            self._app.state.closing.set()  # long polls answer now
             self._server.should_exit = True
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(5):
