@@ -123,9 +123,11 @@ def test_the_configuration_is_shown_masked_and_secrets_are_kept(
     assert "put" in doc["paths"]["/v1/bridge"]
 
 
-async def _invite(c: SipClient, port: int, secret: str | None) -> int:
-    """An INVITE to the bridge, answering its challenge with ``secret``: the final
-    status (a call that gets through is hung up at once)."""
+async def _invite(c: SipClient, port: int, secret: str | None, algorithm: str = "MD5",
+                  offered: tuple[str, ...] = ("MD5",)) -> int:
+    """An INVITE to the bridge, answering its ``algorithm`` challenge with ``secret`` (the
+    challenges it got are checked to be ``offered``, in that order): the final status (a
+    call that gets through is hung up at once)."""
     ruri = f"sip:someone@127.0.0.1:{port}"
     d = c.new_dialog()
     body = sdp_offer("127.0.0.1", 4000)
@@ -134,8 +136,9 @@ async def _invite(c: SipClient, port: int, secret: str | None) -> int:
     c.send(c.request("ACK", d, new_branch=False))
     if final.status != 401 or secret is None:
         return final.status
-    challenge = pick_challenge(final.headers.get_all("WWW-Authenticate"))
-    assert challenge is not None and challenge.algorithm == "MD5"
+    challenges = [pick_challenge([h]) for h in final.headers.get_all("WWW-Authenticate")]
+    assert tuple(ch.algorithm for ch in challenges if ch is not None) == offered
+    challenge = next(ch for ch in challenges if ch is not None and ch.algorithm == algorithm)
     auth = DigestClient("incoming_user", secret).authorize(challenge, "INVITE", ruri)
     d.cseq += 1
     c.send(c.request("INVITE", d, body=body, ruri=ruri, extra=f"Authorization: {auth}\r\n"))
@@ -185,3 +188,24 @@ async def test_the_node_helpers_reachability_is_shown(atende: AtendeProcess, off
         shown = atende.api.get("/v1/bridge").json()["status"]["node_remote_helper"]
         assert shown["url"] == url and shown["reachable"] is reachable, shown
         assert shown["detail"] == "HTTP 200" if reachable else "HTTP" not in shown["detail"]
+
+
+async def test_the_listener_challenges_with_sha256_and_md5_when_told(
+        atende_strict: AtendeProcess, pbx: Kamailio) -> None:  # noqa: F811
+    """ATENDE_BRIDGE_DIGEST=SHA-256,MD5: two challenges, SHA-256 first; an answer to
+    either gets through to the SIP server (kamailio's 404 for an unknown user), a wrong
+    one does not."""
+    port = free_port(pair=True)
+    body = {**SEED, "sipServer": f"127.0.0.1:{pbx.port}", "sipListenPort": port,
+            "wasmServerPort": free_port()}
+    assert post(atende_strict, body).status_code == 200
+    # From an address of its own: its wrong guess counts against nobody else's.
+    c = await SipClient.open(("127.0.0.1", port), user="incoming_user", host="127.0.0.71")
+    both = ("SHA-256", "MD5")
+    try:
+        assert await _invite(c, port, SECRET, "SHA-256", both) == 404
+        assert await _invite(c, port, SECRET, "MD5", both) == 404
+        assert await _invite(c, port, "Not-The-Secret-1", "SHA-256", both) == 401
+    finally:
+        c.close()
+        assert post(atende_strict, {"enabled": False}).status_code == 200
