@@ -24,7 +24,7 @@ import socket
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import uvicorn
 from fastapi import FastAPI, Request
@@ -119,10 +119,7 @@ def page_app(calls: BrowserCalls, auth: PageAuth, now: Callable[[], float]) -> F
         caller = who(request)
         if isinstance(caller, JSONResponse):
             return caller
-        try:
-            body = json.loads(await request.body())
-        except (ValueError, UnicodeDecodeError):
-            body = None
+        body = await _json(request)
         if not isinstance(body, dict) or not all(
                 isinstance(body.get(k), str) for k in ("to", "sdp")):
             return _error(400, 'send {"to": "<number>", "sdp": "<the offer>"} as JSON')
@@ -140,13 +137,18 @@ def page_app(calls: BrowserCalls, auth: PageAuth, now: Callable[[], float]) -> F
                            request.client.host if request.client else None)
         return JSONResponse(call.shown(), status_code=201, headers=HEADERS)
 
+    def answerer(request: Request) -> Caller | JSONResponse:
+        """Who may take calls: any page but one atende opened for its one call."""
+        caller = who(request)
+        if isinstance(caller, Caller) and caller.grant is not None:
+            return _error(403, "this page may place its one call only")
+        return caller
+
     @app.get("/incoming")
     async def incoming(request: Request, seen: str = "") -> Response:
-        caller = who(request)
+        caller = answerer(request)
         if isinstance(caller, JSONResponse):
             return caller
-        if caller.grant is not None:
-            return _error(403, "this page may place its one call only")
         call = await _unless(closing, request, calls.incoming(seen, WAIT_S))
         if call is None:
             return Response(status_code=204, headers=HEADERS)
@@ -154,15 +156,10 @@ def page_app(calls: BrowserCalls, auth: PageAuth, now: Callable[[], float]) -> F
 
     @app.post("/calls/{call_id}/answer")
     async def answer(request: Request, call_id: str) -> Response:
-        caller = who(request)
+        caller = answerer(request)
         if isinstance(caller, JSONResponse):
             return caller
-        if caller.grant is not None:
-            return _error(403, "this page may place its one call only")
-        try:
-            body = json.loads(await request.body())
-        except (ValueError, UnicodeDecodeError):
-            body = None
+        body = await _json(request)
         if not isinstance(body, dict) or not isinstance(body.get("sdp"), str):
             return _error(400, 'send {"sdp": "<the answer>"} as JSON')
         taken = await calls.take(call_id, _crlf(body["sdp"]))
@@ -195,6 +192,14 @@ def page_app(calls: BrowserCalls, auth: PageAuth, now: Callable[[], float]) -> F
         return JSONResponse({"ended": call_id}, headers=HEADERS)
 
     return app
+
+
+async def _json(request: Request) -> Any:
+    """The request's JSON body (None: it has none that parses)."""
+    try:
+        return json.loads(await request.body())
+    except (ValueError, UnicodeDecodeError):
+        return None
 
 
 def _crlf(sdp: str) -> str:

@@ -6,8 +6,10 @@ over all atende nodes, with cluster/places.py)."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Protocol
 
 from atende.agent.brain import RuleSet
@@ -82,6 +84,11 @@ class LiveCalls:
         # call id → the leg it is bridged to, and that leg's channel
         self._joined: dict[str, tuple[CallLeg, str]] = {}
         self._placed: dict[str, list[str]] = {}  # call or leg id → its limits' names
+        # The places held here under each limit, counted as they are taken and given back
+        # (admission must not walk every live call): limit name → count, and what each
+        # call or leg counts under.
+        self._here: Counter[str] = Counter()
+        self._counts_under: dict[str, tuple[str, ...]] = {}
         self._freed: list[Callable[[LiveCall], None]] = []
         self._tasks = BackgroundTasks()
 
@@ -105,9 +112,13 @@ class LiveCalls:
         if problem is not None:
             return problem
         self._calls[call.info.id] = call  # holds its place here while the others are asked
+        trunk_id = call.info.extra.get("trunk_id")
+        self._hold(call.info.id, (f"trunk:{trunk_id}",) * bool(trunk_id)
+                   + (f"assistant:{call.assistant.id}",))
         problem = await self._count(call.info.id, limits)
         if problem is not None:
             self._calls.pop(call.info.id, None)
+            self._unhold(call.info.id)
         elif call.info.id not in self._calls:  # released meanwhile (its caller gave up)
             self._give(call.info.id)
         return problem
@@ -115,6 +126,7 @@ class LiveCalls:
     def release(self, call_id: str) -> None:
         """The call no longer holds a place: whoever waits for one is told."""
         if (call := self._calls.pop(call_id, None)) is not None:
+            self._unhold(call_id)
             self._give(call_id)
             for listener in self._freed:
                 listener(call)
@@ -126,15 +138,18 @@ class LiveCalls:
         if problem is not None:
             return problem
         self._channels[leg_id] = trunk.id
+        self._hold(leg_id, (f"trunk:{trunk.id}",))
         problem = await self._count(leg_id, limits)
         if problem is not None:
             self._channels.pop(leg_id, None)
+            self._unhold(leg_id)
         elif leg_id not in self._channels:  # given back meanwhile
             self._give(leg_id)
         return problem
 
     def give_channel(self, leg_id: str) -> None:
         if self._channels.pop(leg_id, None) is not None:
+            self._unhold(leg_id)
             self._give(leg_id)
 
     def join(self, call_id: str, leg: CallLeg, channel: str) -> None:
@@ -175,22 +190,29 @@ class LiveCalls:
                     f"atende is handling {len(self._calls)} calls already (ATENDE_MAX_CALLS)")
         return None
 
+    def _hold(self, member: str, names: tuple[str, ...]) -> None:
+        self._counts_under[member] = names
+        self._here.update(names)
+
+    def _unhold(self, member: str) -> None:
+        for name in self._counts_under.pop(member, ()):
+            self._here[name] -= 1
+            if self._here[name] <= 0:
+                del self._here[name]
+
     def _limits(self, assistant: AssistantProfile | None, trunk: TrunkConfig | None
                 ) -> list[Limit]:
         out = []
         if trunk is not None:
             # A bridged transfer's second leg holds a channel of its trunk too (no agent: it
             # does not count towards ATENDE_MAX_CALLS, which is about speech engines).
-            out.append(Limit(f"trunk:{trunk.id}", trunk.max_concurrent_calls,
-                             f"trunk {trunk.name!r}", "trunk_busy", lambda: sum(
-                                 1 for c in self._calls.values()
-                                 if c.info.extra.get("trunk_id") == trunk.id) + sum(
-                                 1 for t in self._channels.values() if t == trunk.id)))
+            name = f"trunk:{trunk.id}"
+            out.append(Limit(name, trunk.max_concurrent_calls, f"trunk {trunk.name!r}",
+                             "trunk_busy", partial(self._here.__getitem__, name)))
         if assistant is not None and assistant.max_calls is not None:
-            out.append(Limit(f"assistant:{assistant.id}", assistant.max_calls,
-                             f"assistant {assistant.name!r}", "assistant_busy", lambda: sum(
-                                 1 for c in self._calls.values()
-                                 if c.assistant.id == assistant.id)))
+            name = f"assistant:{assistant.id}"
+            out.append(Limit(name, assistant.max_calls, f"assistant {assistant.name!r}",
+                             "assistant_busy", partial(self._here.__getitem__, name)))
         return out
 
     def _local_problem(self, limits: list[Limit]) -> tuple[str, str] | None:
