@@ -24,7 +24,9 @@ def invite() -> Request:
 
 
 def test_uas_dialog_from_invite() -> None:
-    d = Dialog.for_uas(invite(), "local1", "<sip:atende@192.0.2.1>")
+    req = invite()
+    d = Dialog.for_uas(req, "local1", "<sip:atende@192.0.2.1>")
+    assert req.from_.tag == "a1"  # the message's parsed From is left as it was
     assert d.id == ("c1", "local1", "a1")
     assert d.remote_target.host == "10.0.0.1" and d.remote_target.port == 5062
     assert d.route_set == ["<sip:proxy2.example.com;lr>", "<sip:proxy1.example.com;lr>"]

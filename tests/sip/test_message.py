@@ -186,6 +186,20 @@ def test_the_stream_framer_refuses_two_lengths() -> None:
         StreamFramer().feed(invite(extra="Content-Length: 3\r\n"))
 
 
+def test_the_typed_headers_are_parsed_once_while_their_values_stay() -> None:
+    msg = parse_message(invite())
+    assert isinstance(msg, Request)
+    # Parsed while the message was checked, and not again.
+    assert msg.to is msg.to and msg.from_ is msg.from_ and msg.top_via is msg.top_via
+    assert msg.cseq is msg.cseq
+    before = msg.to
+    msg.headers.set("To", "<sip:bob@example.com>;tag=xyz")
+    assert msg.to is not before and msg.to.tag == "xyz" and before.tag is None
+    msg.headers.remove("Via")
+    msg.headers.add("Via", "SIP/2.0/TCP 10.0.0.2:5070;branch=z9hG4bKother")
+    assert (msg.top_via.transport, msg.top_via.branch) == ("TCP", "z9hG4bKother")
+
+
 def test_make_response_copies_dialog_headers_and_adds_to_tag() -> None:
     req = parse_message(invite())
     assert isinstance(req, Request)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from atende.sip.headers import CSeq
@@ -57,17 +57,13 @@ class Dialog:
         contact = invite.headers.get_all("Contact")
         if not contact:
             raise ValueError("INVITE without Contact")
-        from_ = invite.from_
-        to = invite.to
-        to.params.pop("tag", None)
-        remote = from_
-        remote_tag = remote.params.pop("tag", None) or ""
+        remote, to = invite.from_, invite.to
         return cls(
             call_id=invite.call_id,
             local_tag=local_tag,
-            remote_tag=remote_tag,
-            local_uri=str(to),
-            remote_uri=str(remote),
+            remote_tag=remote.tag or "",
+            local_uri=str(_untagged(to)),
+            remote_uri=str(_untagged(remote)),
             remote_target=NameAddr.parse(contact[0]).uri,
             local_contact=local_contact,
             route_set=invite.headers.get_all("Record-Route"),
@@ -81,13 +77,10 @@ class Dialog:
         contact = resp.headers.get_all("Contact")
         if not contact:
             raise ValueError("2xx without Contact")
-        from_ = invite.from_
-        local_tag = from_.params.pop("tag", None) or ""
-        to = resp.to
-        remote_tag = to.params.pop("tag", None) or ""
+        from_, to = invite.from_, resp.to
         return cls(
-            call_id=invite.call_id, local_tag=local_tag, remote_tag=remote_tag,
-            local_uri=str(from_), remote_uri=str(to),
+            call_id=invite.call_id, local_tag=from_.tag or "", remote_tag=to.tag or "",
+            local_uri=str(_untagged(from_)), remote_uri=str(_untagged(to)),
             remote_target=NameAddr.parse(contact[0]).uri,
             local_contact=invite.headers.get("Contact") or "",
             route_set=list(reversed(resp.headers.get_all("Record-Route"))),
@@ -160,3 +153,8 @@ class Dialog:
             self.retx_at = now + self.retx_interval
             return self.pending_2xx, False
         return None, False
+
+
+def _untagged(addr: NameAddr) -> NameAddr:
+    """``addr`` without its tag (a copy: a message's parsed headers are shared)."""
+    return replace(addr, params={k: v for k, v in addr.params.items() if k != "tag"})

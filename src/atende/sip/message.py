@@ -9,7 +9,9 @@ the right 4xx/5xx; otherwise the input is dropped.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar, cast
 
 from atende.sip.grammar import is_digits, is_token
 from atende.sip.headers import CSeq, Headers, Via
@@ -19,6 +21,7 @@ MAX_DATAGRAM = 65535
 MAX_HEADER_BYTES = 32 * 1024
 MAX_HEADER_COUNT = 200
 MAX_BODY_BYTES = 256 * 1024
+V = TypeVar("V")
 
 class SipParseError(Exception):
     """A message that cannot be accepted.
@@ -79,9 +82,20 @@ SINGLE_HEADERS = ("Call-ID", "From", "To", "CSeq", "Max-Forwards", "Content-Leng
 
 
 class _Fields:
-    """Typed views of the headers every message carries."""
+    """Typed views of the headers every message carries. Each is parsed once for as long
+    as its header's value stays the same (the layers above ask for them again and again),
+    so a view is shared: read it, never change it (change a copy, and set the header)."""
 
     headers: Headers
+    views: dict[str, tuple[str, object]]  # header → (the value parsed, what it gave)
+
+    def _view(self, name: str, raw: str, parse: Callable[[str], V]) -> V:
+        seen = self.views.get(name)
+        if seen is not None and seen[0] == raw:
+            return cast(V, seen[1])
+        value = parse(raw)
+        self.views[name] = (raw, value)
+        return value
 
     @property
     def call_id(self) -> str:
@@ -89,19 +103,19 @@ class _Fields:
 
     @property
     def cseq(self) -> CSeq:
-        return CSeq.parse(self.headers.get("CSeq") or "")
+        return self._view("CSeq", self.headers.get("CSeq") or "", CSeq.parse)
 
     @property
     def top_via(self) -> Via:
-        return Via.parse(self.headers.get_all("Via")[0])
+        return self._view("Via", self.headers.get_all("Via")[0], Via.parse)
 
     @property
     def from_(self) -> NameAddr:
-        return NameAddr.parse(self.headers.get("From") or "")
+        return self._view("From", self.headers.get("From") or "", NameAddr.parse)
 
     @property
     def to(self) -> NameAddr:
-        return NameAddr.parse(self.headers.get("To") or "")
+        return self._view("To", self.headers.get("To") or "", NameAddr.parse)
 
 
 @dataclass
@@ -112,6 +126,8 @@ class Request(_Fields):
     uri: SipUri
     headers: Headers = field(default_factory=Headers)
     body: bytes = b""
+    views: dict[str, tuple[str, object]] = field(default_factory=dict, init=False,
+                                                 repr=False, compare=False)
 
     @property
     def is_request(self) -> bool:
@@ -129,6 +145,8 @@ class Response(_Fields):
     reason: str = ""
     headers: Headers = field(default_factory=Headers)
     body: bytes = b""
+    views: dict[str, tuple[str, object]] = field(default_factory=dict, init=False,
+                                                 repr=False, compare=False)
 
     @property
     def is_request(self) -> bool:
@@ -286,8 +304,9 @@ def _check_mandatory(msg: Message) -> list[tuple[str, int]]:
     if not vias:
         # Without a Via there is nowhere to send a response: drop.
         raise SipParseError("missing Via", 400, None)
+    # Checked through the message's views: what is parsed here is parsed once.
     try:
-        Via.parse(vias[0])
+        msg.top_via  # noqa: B018
     except ValueError:
         raise SipParseError("malformed Via", 400, None) from None
     for name in ("From", "To", "Call-ID", "CSeq"):
@@ -296,14 +315,16 @@ def _check_mandatory(msg: Message) -> list[tuple[str, int]]:
     if errors:
         return errors
     try:
-        cseq = CSeq.parse(h.get("CSeq") or "")
+        cseq = msg.cseq
     except ValueError:
         return [("malformed CSeq", 400)]
     if isinstance(msg, Request) and cseq.method != msg.method.upper():
         errors.append(("CSeq method does not match the request method", 400))
-    for name in ("From", "To"):
+    views: tuple[tuple[str, Callable[[], NameAddr]], ...] = (
+        ("From", lambda: msg.from_), ("To", lambda: msg.to))
+    for name, view in views:
         try:
-            NameAddr.parse(h.get(name) or "")
+            view()
         except (UriError, ValueError):
             errors.append((f"malformed {name} header", 400))
     mf = h.get("Max-Forwards")
