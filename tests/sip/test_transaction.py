@@ -60,6 +60,7 @@ def test_new_request_is_delivered_and_retransmission_absorbed() -> None:
     layer.send_response(txn, ringing, 0.2)  # type: ignore[arg-type]
     # The last provisional goes again, as sent (a response is kept as its bytes).
     assert sends(layer.receive(request(), UDP, 0.3)) == [ringing.encode()]
+    assert txn.request is not None  # type: ignore[union-attr]  # (a CANCEL answers it)
 
 
 def test_server_invite_non_2xx_retransmits_on_timer_g_until_ack() -> None:
@@ -123,6 +124,8 @@ def test_server_non_invite_keeps_final_response_for_timer_j() -> None:
     txn = layer.receive(bye, UDP, 0.0)[0].transaction  # type: ignore[union-attr]
     ok = make_response(bye, 200)
     assert sends(layer.send_response(txn, ok, 0.0)) == [ok.encode()]  # type: ignore[arg-type]
+    # Answered, it lets its request go (it lingers 32 s) and answers copies as it did.
+    assert txn.request is None  # type: ignore[union-attr]
     assert sends(layer.receive(bye, UDP, 5.0)) == [ok.encode()]
     assert run_timers(layer, 64 * T1 - 0.01) == []
     run_timers(layer, 64 * T1)

@@ -78,10 +78,10 @@ Action = Send | Deliver | TimedOut
 
 @dataclass(eq=False)
 class Transaction:
-    """What client and server transactions share: the request, where it goes, the state and the
-    timers."""
+    """What client and server transactions share: the request's method, where it goes, the
+    state and the timers."""
 
-    request: Request
+    method: str
     address: Address
     reliable: bool
     state: State
@@ -96,7 +96,7 @@ class Transaction:
 
     @property
     def is_invite(self) -> bool:
-        return self.request.method == "INVITE"
+        return self.method == "INVITE"
 
     def next_deadline(self) -> float | None:
         return min(self.timers.values()) if self.timers else None
@@ -119,9 +119,16 @@ class Transaction:
 
 
 # Server transactions (§17.2) -----------------------------------------------------------
+@dataclass(eq=False)
 class ServerTransaction(Transaction):
     """A request of the other side and our responses to it, resent when the request comes again
-    (RFC 3261 §17.2)."""
+    (RFC 3261 §17.2).
+
+    ``request`` is let go once the final response is sent (None from then): the
+    transaction then only resends what it sent, and lingers up to 32 s, when thousands at
+    a high call rate would keep their requests for the garbage collector to walk."""
+
+    request: Request | None = field(default=None, kw_only=True)
 
     def on_request(self, req: Request, now: float) -> list[Action]:
         """A retransmission of the request (or the ACK of a non-2xx final response)."""
@@ -145,6 +152,8 @@ class ServerTransaction(Transaction):
         wire = resp.encode()
         # A 2xx to an INVITE is never sent again from here (its dialog repeats it).
         self.last_sent = None if self.is_invite and 200 <= resp.status < 300 else wire
+        if resp.status >= 200:
+            self.request = None
         out: list[Action] = [Send(wire, self.address)]
         if resp.status < 200:
             self.state = State.PROCEEDING
@@ -173,8 +182,11 @@ class ServerTransaction(Transaction):
 
 
 # Client transactions (§17.1) -----------------------------------------------------------
+@dataclass(eq=False)
 class ClientTransaction(Transaction):
     """A request of ours and its retransmissions until its final response (RFC 3261 §17.1)."""
+
+    request: Request = field(kw_only=True)
 
     def start(self, now: float) -> list[Action]:
         self._start("B" if self.is_invite else "F", now, 64 * T1)
@@ -273,7 +285,8 @@ class TransactionLayer:
                 return actions
             if msg.method == "ACK":
                 return [Deliver(msg, source, None)]  # ACK for a 2xx: the TU's (dialog's) business
-            txn = ServerTransaction(msg, source, reliable, State.TRYING, key=key)
+            txn = ServerTransaction(msg.method, source, reliable, State.TRYING, key=key,
+                                    request=msg)
             if msg.method == "INVITE":
                 txn.state = State.PROCEEDING
             self.server[key] = txn
@@ -307,7 +320,8 @@ class TransactionLayer:
         self, req: Request, address: Address, now: float
     ) -> tuple[ClientTransaction, list[Action]]:
         key = _client_key(req)
-        txn = ClientTransaction(req, address, address[0] != "udp", State.TRYING, key=key)
+        txn = ClientTransaction(req.method, address, address[0] != "udp", State.TRYING,
+                                key=key, request=req)
         if req.method == "INVITE":
             txn.state = State.CALLING
         self.client[key] = txn

@@ -374,7 +374,7 @@ class SipChannel:
         incoming = self._incoming.get(invite)
         if incoming is not None and incoming.call is not None:  # ringing
             self._apply(incoming.call, incoming.call.session.cancel())
-        elif invite.state == State.PROCEEDING:  # still being decided
+        elif invite.state == State.PROCEEDING and invite.request is not None:  # undecided
             self.ua.respond(invite, make_response(invite.request, 487, to_tag=new_tag()))
             if incoming is not None:
                 incoming.cancelled = True

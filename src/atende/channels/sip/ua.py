@@ -300,11 +300,11 @@ class UserAgent:
                 self._deliver(action)
             elif isinstance(action, TimedOut):
                 txn = action.transaction
-                fut = self._pending.pop(txn, None) if isinstance(txn, ClientTransaction) else None
                 if isinstance(txn, ClientTransaction):
+                    fut = self._pending.pop(txn, None)
                     self._provisional.pop(txn, None)
-                if fut is not None and not fut.done():
-                    fut.set_result(make_response(txn.request, 408))
+                    if fut is not None and not fut.done():
+                        fut.set_result(make_response(txn.request, 408))
         self._schedule()
 
     def _deliver(self, d: Deliver) -> None:
