@@ -117,8 +117,18 @@ class Headers:
         self._items = [it for it in self._items if it[0] != cname]
 
     def get(self, name: str, default: str | None = None) -> str | None:
-        values = self.get_all(name)
-        return values[0] if values else default
+        """The first value (of a list header, the first of its first field's list)."""
+        cname = canonical_name(name)
+        multi = cname in MULTI_VALUE
+        for n, v in self._items:
+            if n != cname:
+                continue
+            if not multi:
+                return v
+            values = split_commas(v)
+            if values:
+                return values[0]
+        return default
 
     def get_all(self, name: str) -> list[str]:
         """All values, with comma-separated list headers split into separate values."""

@@ -107,7 +107,7 @@ class _Fields:
 
     @property
     def top_via(self) -> Via:
-        return self._view("Via", self.headers.get_all("Via")[0], Via.parse)
+        return self._view("Via", self.headers.get("Via") or "", Via.parse)
 
     @property
     def from_(self) -> NameAddr:
