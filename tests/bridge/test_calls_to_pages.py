@@ -214,3 +214,14 @@ async def test_a_bad_answer_is_refused_and_the_call_rings_on(calls: BrowserCalls
 async def test_a_page_is_present_a_moment_after_it_asked(calls: BrowserCalls) -> None:
     assert await calls.incoming("", 0.05) is None
     assert calls.present() and calls.watching() == 0
+
+
+async def test_closing_leaves_a_ringing_call_to_its_caller(calls: BrowserCalls) -> None:
+    """At shutdown the call is not declined (603 would tell the SIP server "never"): its
+    caller's side ends it."""
+    ringing = await _ringing(calls)
+    await calls.close()
+    assert ringing.call(calls).state == "incoming" and not ringing.outcome.done()
+    ringing.cancel.set()
+    outcome = await asyncio.wait_for(ringing.outcome, 5)
+    assert outcome.status == "cancelled"

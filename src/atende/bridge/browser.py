@@ -329,6 +329,9 @@ class BrowserCalls:
         self._calls.pop(call.id, None)
 
     async def close(self) -> None:
-        for call_id in list(self._calls):
-            await self.end(call_id)
+        for call in list(self._calls.values()):
+            # A call still ringing the pages ends with its caller's side (the listener's
+            # close): declining it here would tell the SIP server 603, "never".
+            if call.state != "incoming":
+                await self.end(call.id)
         self._tasks.cancel_all()
