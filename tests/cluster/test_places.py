@@ -12,6 +12,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
+import pytest
+
 from atende.agent.profile import AssistantProfile
 from atende.calls.live import LiveCall, LiveCalls
 from atende.channels.leg import CallInfo
@@ -180,3 +182,20 @@ async def test_a_call_that_ends_while_its_place_is_taken_gives_it_back(
         await until(none_left)
     finally:
         await a.places.close()
+
+
+@pytest.mark.timeout(60)  # (it hung, before)
+async def test_a_node_stops_whenever_it_is_stopped(redis_server: Redis) -> None:
+    """Stopping the keep-alive at any point of its Redis commands ends it. On Python 3.11 a
+    cancellation that lands as a command completes was lost inside redis-py (its
+    ``asyncio.wait_for`` returned the result): the task went on keeping, and a clean stop
+    waited for it for ever (the hang this found: about one run in ten of the test above)."""
+    held = {f"trunk:{TRUNK.id}": ["c1", "c2"]}
+    for turns in range(150):
+        places = Places(redis_server.url, 0.003, lambda: held)  # renews every 1 ms
+        places.start()
+        for _ in range(turns % 30):
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.0005 * (turns // 30))
+        async with asyncio.timeout(5):
+            await places.close()

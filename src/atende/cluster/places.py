@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from atende.cluster.shared import unreachable
+from atende.cluster.shared import honour_cancel, unreachable
 
 log = logging.getLogger(__name__)
 PREFIX = "atende:places:"
@@ -97,7 +97,9 @@ class Places:
         try:
             taken = await self._take(keys=[key_of(name)],
                                      args=[limit, member, self.lease_ms])
+            honour_cancel()
         except (RedisError, OSError) as exc:
+            honour_cancel(exc)
             self._failed(exc)
             return None
         self._recovered()
@@ -116,8 +118,9 @@ class Places:
         within a lease)."""
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # Its end, not its CancelledError: a cancellation of our own must still come
+            # through (suppressing CancelledError here swallowed the caller's too).
+            await asyncio.wait([self._task])
         if self.problem is None:
             await self._give_back()
         with contextlib.suppress(Exception):
@@ -140,7 +143,9 @@ class Places:
                 await self._keep(keys=list(held), args=args)
             else:
                 await self._client.ping()
+            honour_cancel()
         except (RedisError, OSError) as exc:
+            honour_cancel(exc)
             self._failed(exc)
             return
         self._recovered()
@@ -154,7 +159,9 @@ class Places:
                 for key, member in given:
                     pipe.zrem(key, member)
                 await pipe.execute()
+            honour_cancel()
         except (RedisError, OSError) as exc:
+            honour_cancel(exc)
             # Not kept alive any more, so they lapse within a lease anyway.
             self._failed(exc)
 
@@ -168,6 +175,7 @@ class Places:
                     next_keep = self._clock() + every
                 await self._give_back()
             except Exception as exc:  # a bug must not stop the keeping for good
+                honour_cancel(exc)
                 log.exception("keeping the call limits' places failed")
                 self._failed(exc)
                 next_keep = self._clock() + every

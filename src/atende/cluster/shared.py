@@ -44,6 +44,18 @@ def unreachable(exc: BaseException) -> str:
     return f"unreachable ({first[0][:200] if first else type(exc).__name__})"
 
 
+def honour_cancel(exc: BaseException | None = None, above: int = 0) -> None:
+    """Raise the cancellation back if the running task is being cancelled (asked more
+    than ``above`` times). A cancellation that lands inside a Redis command just as it
+    completes can be lost (Python 3.11's ``asyncio.wait_for``, which redis-py uses,
+    returns the result instead), or come out as a Redis error; either way the task would
+    run on, cancelled in name only, and whoever awaits its end (a clean stop) would wait
+    for ever. Called after each command, and where its errors are caught."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling() > above:
+        raise asyncio.CancelledError from exc
+
+
 class Unreachable(Exception):
     """Another node could not be asked, or did not answer in time."""
 
@@ -201,12 +213,17 @@ class Shared:
 
     async def _run(self) -> None:
         delay = 0.5
+        task = asyncio.current_task()
         while True:
+            # (On 3.11 a task group whose task failed leaves its parent's count of
+            # cancellations one up: only a count above this one is a cancellation.)
+            asked = task.cancelling() if task is not None else 0
             client = aioredis.from_url(self.url, socket_connect_timeout=3,
                                        health_check_interval=10)
             try:
                 async with client.pubsub() as pubsub:
                     await pubsub.subscribe(CHANNEL, f"{CHANNEL}:{self.node_id}")
+                    honour_cancel(above=asked)
                     if self.problem is not None:
                         log.info("sharing with the other nodes through Redis")
                     self.problem, delay = None, 0.5
@@ -233,6 +250,7 @@ class Shared:
 
     async def _listen(self, pubsub: Any) -> None:
         async for message in pubsub.listen():
+            honour_cancel()
             if message.get("type") == "message":
                 self.receive(message["data"])
         raise RedisError("the subscription ended")
@@ -256,6 +274,7 @@ class Shared:
                     for channel, text in batch:
                         pipe.publish(channel, text)
                     await pipe.execute()
+                honour_cancel()
                 for item in batch:  # (unless a full outbox pushed it out meanwhile)
                     if self._out and self._out[0] is item:
                         self._out.popleft()
