@@ -201,8 +201,7 @@ class Shared:
             task.cancel()
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.wait([self._task])  # (its end: a cancellation of ours comes through)
 
     def health(self) -> tuple[str, object, str | None]:
         """For /health: shown, never failing it (without Redis each node still works)."""
