@@ -46,11 +46,12 @@ def unreachable(exc: BaseException) -> str:
 
 def honour_cancel(exc: BaseException | None = None, above: int = 0) -> None:
     """Raise the cancellation back if the running task is being cancelled (asked more
-    than ``above`` times). A cancellation that lands inside a Redis command just as it
-    completes can be lost (Python 3.11's ``asyncio.wait_for``, which redis-py uses,
-    returns the result instead), or come out as a Redis error; either way the task would
-    run on, cancelled in name only, and whoever awaits its end (a clean stop) would wait
-    for ever. Called after each command, and where its errors are caught."""
+    than ``above`` times). A cancellation that lands inside a Redis command can be lost:
+    redis-py sends each command through ``asyncio.wait_for``, which on Python 3.11 lets
+    one that lands as the send completes go, and the command runs on to its result; or
+    it comes out as a Redis error. Either way the task would run on, cancelled in name
+    only, and whoever awaits its end (a clean stop) would wait for ever. Called after
+    each command, and where its errors are caught."""
     task = asyncio.current_task()
     if task is not None and task.cancelling() > above:
         raise asyncio.CancelledError from exc
