@@ -144,7 +144,11 @@ async def together(n: int, stt: WhisperSTT, tts: CachedTTS, phrases: list[bytes]
 
 async def main() -> None:
     executor = ThreadPoolExecutor(max_workers=2)
-    stt = WhisperSTT(cpu_threads=1, workers=2)  # as the server runs it by default
+    # As the server runs it by default (ATENDE_MODEL_THREADS=2, ATENDE_STT_WORKERS=2), or
+    # with the threads each transcription uses given as --threads=N.
+    threads = int(next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--threads=")), 2))
+    stt = WhisperSTT(cpu_threads=threads, workers=2)
+    print(f"Whisper: 2 workers, {threads} thread(s) each")
     tts = CachedTTS(PiperTTS())
     tts.prepare(DEFAULT_RULES.greeting)
     stt.transcribe(bytes(32000))

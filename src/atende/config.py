@@ -98,8 +98,9 @@ class Settings(BaseSettings):
     stt_beam_size: int = Field(5, ge=1, le=10, description="Whisper beam size (1 is faster "
                                "and less accurate)")
     stt_workers: int = Field(2, ge=1, le=16, description="transcriptions Whisper runs at once "
-                             "(each on ATENDE_MODEL_THREADS / this many threads); more "
-                             "callers wait their turn")
+                             "(each on ATENDE_MODEL_THREADS threads: all the cores for one "
+                             "caller, shared when several talk at once); more callers wait "
+                             "their turn")
     stt_language: str | None = Field("en", description="language for speech recognition")
     turn_model: str = Field("", description="Smart Turn v3 ONNX file that judges, 200 ms "
                             "into a pause, whether the caller has finished (their turn then "
@@ -119,7 +120,9 @@ class Settings(BaseSettings):
                                    "load balancer, your longest call")
     shutdown_timeout_s: float = Field(10.0, gt=0, le=300, description="on SIGTERM, how long "
                                       "to wait in all for calls to hang up and peers to answer")
-    model_threads: int = Field(2, ge=1, le=64, description="worker threads for STT/TTS")
+    model_threads: int = Field(2, ge=1, le=64, description="threads for the speech models: each "
+                               "transcription uses this many, and so many run at once "
+                               "(STT/TTS)")
     abuse_max_failures: int = Field(5, ge=1, description="refused or failed-auth INVITEs "
                                     "from one address before it is blocked")
     abuse_window_s: float = Field(60, gt=0, description="window for counting failures")
