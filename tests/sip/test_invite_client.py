@@ -16,7 +16,7 @@ from atende.sip.invite_client import (
     SendRequest,
     Stage,
 )
-from atende.sip.message import Request, Response, make_response
+from atende.sip.message import Request, Response, local_response, make_response
 from atende.sip.uri import SipUri
 
 ANSWER = (b"v=0\r\no=- 1 1 IN IP4 10.0.0.2\r\ns=-\r\nc=IN IP4 10.0.0.2\r\nt=0 0\r\n"
@@ -98,7 +98,7 @@ def test_failures_in_plain_words() -> None:
         assert isinstance(done, Done) and (done.status, done.sip_status) == (outcome, status)
     c, invite = client()
     # Timer B's own 408 (no To tag, nothing heard): the trunk never answered at all.
-    [silent] = c.final(make_response(invite, 408), 32.0)
+    [silent] = c.final(local_response(invite, 408), 32.0)
     assert isinstance(silent, Done) and silent.status == "failed"
     assert "no response from the trunk" in silent.reason
 

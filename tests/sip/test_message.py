@@ -11,6 +11,7 @@ from atende.sip.message import (
     Response,
     SipParseError,
     StreamFramer,
+    local_response,
     make_response,
     parse_message,
 )
@@ -210,6 +211,30 @@ def test_make_response_copies_dialog_headers_and_adds_to_tag() -> None:
     assert again.headers.get("Via") == req.headers.get("Via")
     assert again.cseq == req.cseq
     assert make_response(req, 100, to_tag="abc").to.tag is None  # 100 never carries a tag
+
+
+def test_every_response_but_100_gets_a_to_tag_the_same_for_copies_of_a_request() -> None:
+    # RFC 3261 §8.2.6.2: a refusal of a new request carries a To tag as an answer does;
+    # a copy of the request answered again (§8.2.7, statelessly too) gets the same one.
+    req = parse_message(invite())
+    copy = parse_message(invite())
+    other = parse_message(invite().replace(b"branch=z9hG4bK776asdhds", b"branch=z9hG4bKnew"))
+    assert isinstance(req, Request) and isinstance(copy, Request) and isinstance(other, Request)
+    tags = [parse_message(make_response(r, 486).encode()).to.tag for r in (req, copy, other)]
+    assert tags[0] and len(tags[0]) >= 8
+    assert tags[0] == tags[1] != tags[2]
+    assert make_response(req, 503, "Overloaded").to.tag == tags[0]
+    assert make_response(req, 100).to.tag is None
+    assert make_response(req, 486, to_tag="mine").to.tag == "mine"
+    # A request within a dialog keeps its own To, tag and all.
+    tagged = parse_message(invite().replace(b"To: <sip:bob@example.com>",
+                                             b"To: <sip:bob@example.com>;tag=theirs"))
+    assert isinstance(tagged, Request)
+    assert make_response(tagged, 481, to_tag="mine").to.tag == "theirs"
+    # What a transaction makes up for its own request (Timer B's 408) has none: its
+    # reader tells it from the peer's by that.
+    assert local_response(req, 408).to.tag is None
+    assert local_response(req, 408).headers.get("To") == "<sip:bob@example.com>"
 
 
 def test_stream_framer_cuts_by_content_length() -> None:

@@ -8,7 +8,9 @@ the right 4xx/5xx; otherwise the input is dropped.
 
 from __future__ import annotations
 
+import hashlib
 import re
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar, cast
@@ -428,16 +430,42 @@ def make_response(
         # or the peer's in-dialog requests would bypass them.
         for value in _raw_values(request.headers, "Record-Route"):
             h.add("Record-Route", value)
-    if to_tag and status != 100:
+    if status != 100:
+        # Every response but 100 to a request without a To tag carries one (RFC 3261
+        # §8.2.6.2): the dialog's own when the caller gives it, else one derived from
+        # the request, so that a copy of the request answered again (statelessly, too:
+        # §8.2.7) gets the same tag.
         to = request.headers.get("To") or ""
         try:
-            if NameAddr.parse(to).tag is None:
-                h.set("To", f"{to};tag={to_tag}")
+            if request.to.tag is None:
+                h.set("To", f"{to};tag={to_tag or _derived_tag(request)}")
         except (UriError, ValueError):
             pass
     if content_type:
         h.add("Content-Type", content_type)
     return Response(status, reason or REASONS.get(status, ""), h, body)
+
+
+def local_response(request: Request, status: int, reason: str | None = None) -> Response:
+    """The response a transaction makes up for its own request when none came (Timer B
+    or F's 408, a transport error's 503: RFC 3261 §8.1.3.1, §17.1.1.2). It never goes on
+    the wire, and has no To tag: that is how its reader tells it from the peer's."""
+    resp = make_response(request, status, reason)
+    resp.headers.set("To", request.headers.get("To") or "")
+    return resp
+
+
+# Keyed by a secret of this process: tags are unguessable (RFC 3261 §19.3) and differ
+# between requests, yet the same for copies of one request.
+_TAG_KEY = secrets.token_bytes(16)
+
+
+def _derived_tag(request: Request) -> str:
+    h = request.headers
+    seed = "\n".join((h.get("Via") or "", h.get("Call-ID") or "", h.get("From") or "",
+                      h.get("CSeq") or ""))
+    return hashlib.blake2s(seed.encode(errors="surrogateescape"), digest_size=6,
+                           key=_TAG_KEY).hexdigest()
 
 
 def _raw_values(headers: Headers, name: str) -> list[str]:

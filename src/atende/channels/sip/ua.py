@@ -22,6 +22,7 @@ from atende.sip.message import (
     Request,
     Response,
     SipParseError,
+    local_response,
     make_response,
     parse_message,
 )
@@ -259,7 +260,7 @@ class UserAgent:
             fut = self._pending.pop(txn, None)
             self._provisional.pop(txn, None)
             if fut is not None and not fut.done():
-                fut.set_result(make_response(txn.request, 503, reason))
+                fut.set_result(local_response(txn.request, 503, reason))
 
     def _reject_malformed(self, exc: SipParseError, source: Address) -> None:
         msg = exc.message
@@ -304,7 +305,7 @@ class UserAgent:
                     fut = self._pending.pop(txn, None)
                     self._provisional.pop(txn, None)
                     if fut is not None and not fut.done():
-                        fut.set_result(make_response(txn.request, 408))
+                        fut.set_result(local_response(txn.request, 408))
         self._schedule()
 
     def _deliver(self, d: Deliver) -> None:
