@@ -9,11 +9,13 @@ import contextlib
 import socket
 import time
 
+import pytest
+
 from atende.channels.sip.overload import SAMPLE_S, LoadMonitor, watch_loop
 from atende.channels.sip.transport import SipTransport
 from atende.channels.sip.ua import UserAgent
 from atende.sip.dialog import Dialog
-from atende.sip.message import Request, Response, make_response
+from atende.sip.message import Request, Response, make_response, parse_message
 from atende.sip.transaction import Address, ServerTransaction
 from atende.telephony.abuse import AbuseGuard
 from tests.peers.sipclient import SipClient
@@ -199,6 +201,7 @@ async def test_a_refused_invite_that_comes_again_is_refused_again_once_load_fall
         again = await c.recv(timeout=2)
         assert isinstance(again, Response) and again.status == 503
         assert again.call_id == refused.call_id and not tu.held  # no call was started
+        assert first.to.tag and again.to.tag == first.to.tag  # one refusal (§8.2.6.2)
         c.send(c.request("INVITE", c.new_dialog(), ruri=f"sip:y@127.0.0.1:{ua.port}"))
         async with asyncio.timeout(5):  # a new call is taken again
             while not tu.held:
@@ -234,3 +237,50 @@ def test_the_monitor_smooths_and_has_hysteresis() -> None:
     for _ in range(10):
         m.observe(0.0)
     assert not m.shedding and m.retry_after() == 1
+
+
+async def test_a_flood_is_refused_statelessly_and_a_malformed_invite_still_gets_its_4xx(
+        ) -> None:
+    ua = UserAgent(load=LoadMonitor(threshold_s=0.2))
+    tu = Holding(ua)
+    await ua.start("127.0.0.1", 0)
+    c = await SipClient.open(("127.0.0.1", ua.port))
+    try:
+        ua.load.shedding = True
+        refused = c.new_dialog()
+        invite = c.request("INVITE", refused, ruri=f"sip:x@127.0.0.1:{ua.port}")
+        c.send(invite)
+        data, _ = await c.sock.recv(timeout=2)
+        first = parse_message(data)
+        assert isinstance(first, Response) and first.status == 503
+        assert first.to.tag and first.headers.get("Retry-After")
+        assert "received" not in first.top_via.params  # it came from where it says
+        assert first.top_via.params.get("rport") == str(c.sock.port)
+        # A stateless refusal (RFC 3261 §8.2.7): not sent again unasked, though not ACKed
+        # for longer than Timer G's first wait, and no transaction made for it.
+        with pytest.raises(TimeoutError):
+            await c.sock.recv(timeout=0.5 + 0.3)
+        assert not ua.layer.server
+        c.send(invite)  # a copy: the same answer, tag and all
+        again, _ = await c.sock.recv(timeout=2)
+        assert again == data
+        ack = (invite.split(b"\r\n\r\n")[0].replace(b"INVITE sip:", b"ACK sip:", 1)
+               .replace(b" INVITE\r\n", b" ACK\r\n")
+               .replace(b"To: <sip:assistant@127.0.0.1>",
+                        f"To: <sip:assistant@127.0.0.1>;tag={first.to.tag}".encode())
+               .replace(b"Content-Type: application/sdp\r\n", b"") + b"\r\n\r\n")
+        c.send(ack)  # ignored: nothing reaches the transaction user, nothing answers
+        with pytest.raises(TimeoutError):
+            await c.sock.recv(timeout=0.3)
+        # A malformed new INVITE is answered by the full parser, as without load.
+        c.send(c.request("INVITE", c.new_dialog(), ruri=f"sip:x@127.0.0.1:{ua.port}",
+                         extra="Max-Forwards: 70\r\n"))
+        bad = await c.recv(timeout=2)
+        assert isinstance(bad, Response) and bad.status == 400
+        ua.load.shedding = False
+        c.send(invite)  # still on its way when the load fell: refused as before
+        late, _ = await c.sock.recv(timeout=2)
+        assert late == data and not tu.held
+    finally:
+        c.close()
+        await ua.close()

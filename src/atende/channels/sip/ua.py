@@ -15,7 +15,7 @@ from typing import Protocol
 from atende.channels.sip.overload import LoadMonitor
 from atende.channels.sip.transport import SipTransport
 from atende.sip.auth import ChallengeResponder, DigestClient
-from atende.sip.dialog import Dialog
+from atende.sip.dialog import Dialog, new_tag
 from atende.sip.headers import Via
 from atende.sip.message import (
     Message,
@@ -26,6 +26,7 @@ from atende.sip.message import (
     make_response,
     parse_message,
 )
+from atende.sip.refusals import Refusals, ack_key, read_new_invite, refusal
 from atende.sip.screening import warning
 from atende.sip.transaction import (
     Action,
@@ -126,6 +127,7 @@ class UserAgent:
         self._pending: dict[ClientTransaction, asyncio.Future[Response]] = {}
         self._provisional: dict[ClientTransaction, Callable[[Response], None]] = {}
         self.guard = guard
+        self._refusals = Refusals()  # new INVITEs refused without a transaction
         self.bind_host = "0.0.0.0"
         self.stats = {"received": 0, "malformed": 0, "dropped": 0, "errors": 0, "shed": 0}
 
@@ -203,6 +205,9 @@ class UserAgent:
             # answer our own requests (REGISTER, calls we place), to a PBX that may have
             # been blocked for somebody else's failures.
             return
+        if source[0] == "udp" and (self.load.refusing or len(self._refusals)):
+            if self._refused_quickly(data, source):
+                return
         try:
             msg = parse_message(data, stream=source[0] != "udp")
         except SipParseError as exc:
@@ -241,6 +246,32 @@ class UserAgent:
             log.exception("error handling SIP message from %s:%s", source[1], source[2])
             if isinstance(msg, Request) and msg.method not in ("ACK",):
                 self.send_stateless(make_response(msg, 500), source)
+
+    def _refused_quickly(self, data: bytes, source: Address) -> bool:
+        """Past capacity, a well-formed new INVITE is answered 503 from the little of it
+        read (`sip/refusals.py`), without a transaction: a flood costs less to refuse
+        than calls cost to serve. Copies of it get the same answer, load or not; its ACK
+        is ignored. False: the message is the full parser's."""
+        now = self.now()
+        self._refusals.expire(now)
+        if data.startswith(b"ACK "):
+            key = ack_key(data)
+            return key is not None and self._refusals.acked(key, now)
+        invite = read_new_invite(data)
+        if invite is None or invite.key in self.layer.server:
+            return False  # not one, or a copy of a call being set up (never refused)
+        answer = self._refusals.answer(invite.key)
+        if answer is None:
+            if not self.load.refusing:
+                return False
+            self.stats["shed"] += 1
+            answer = refusal(invite, (source[1], source[2]), new_tag(), 503,
+                             "Draining" if self.load.draining else "Overloaded",
+                             [("Retry-After", str(self.load.retry_after())),
+                              ("Server", USER_AGENT)])
+            self._refusals.add(invite.key, answer, now)
+        self.transport.send(answer, source)
+        return True
 
     def _refuse(self, req: Request, source: Address, resp: Response) -> None:
         """Answer a new request ``resp`` through a transaction of its own, never handing
