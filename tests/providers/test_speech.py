@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +72,44 @@ def test_cache_prepares_sentences_as_they_will_be_spoken(piper: PiperTTS) -> Non
     assert calls == split_sentences(text)
     for sentence in split_sentences(text):
         assert tts.cached(sentence) is not None
+
+
+def test_a_line_asked_for_by_many_calls_at_once_is_synthesised_once() -> None:
+    # A burst of new calls asks for the same lines together: one synthesis, the others
+    # wait for it, all get its audio. A failed synthesis leaves the next caller to try.
+    entered, release = threading.Event(), threading.Event()
+    calls: list[str] = []
+
+    class Slow:
+        name = "slow"
+
+        def synthesize(self, text: str) -> bytes:
+            calls.append(text)
+            if text == "fail":
+                raise RuntimeError("voice failed")
+            if len(calls) == 1:
+                entered.set()
+                release.wait(10)
+            return text.encode()
+
+    tts = CachedTTS(Slow())
+    got: list[bytes] = []
+    first = threading.Thread(target=lambda: got.append(tts.synthesize("Hello.")))
+    second = threading.Thread(target=lambda: got.append(tts.synthesize("Hello.")))
+    first.start()
+    assert entered.wait(10)
+    second.start()
+    second.join(0.3)
+    assert second.is_alive() and calls == ["Hello."]  # waiting, not synthesising again
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert got == [b"Hello.", b"Hello."] and calls == ["Hello."]
+    with pytest.raises(RuntimeError):
+        tts.synthesize("fail")
+    with pytest.raises(RuntimeError):  # not cached, not stuck: tried again
+        tts.synthesize("fail")
+    assert calls == ["Hello.", "fail", "fail"]
 
 
 def test_sentence_split_keeps_the_first_chunk_short() -> None:

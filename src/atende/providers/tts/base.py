@@ -80,19 +80,34 @@ class CachedTTS:
         self.name = inner.name
         self.capacity = capacity
         self._cache: OrderedDict[str, bytes] = OrderedDict()
+        self._making: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
 
     def synthesize(self, text: str) -> bytes:
-        with self._lock:
-            hit = self._cache.get(text)
-            if hit is not None:
-                self._cache.move_to_end(text)
-                return hit
-        pcm = self.inner.synthesize(text)
-        with self._lock:
-            self._cache[text] = pcm
-            while len(self._cache) > self.capacity:
-                self._cache.popitem(last=False)
+        while True:
+            with self._lock:
+                hit = self._cache.get(text)
+                if hit is not None:
+                    self._cache.move_to_end(text)
+                    return hit
+                making = self._making.get(text)
+                if making is None:
+                    making = self._making[text] = threading.Event()
+                    break
+            # Being made for another call: wait for it rather than make it again (a burst
+            # of new calls all asked for the same lines at once, each on the voice).
+            # Then look again: it failed, or was pushed out, if it is still not there.
+            making.wait()
+        try:
+            pcm = self.inner.synthesize(text)
+            with self._lock:
+                self._cache[text] = pcm
+                while len(self._cache) > self.capacity:
+                    self._cache.popitem(last=False)
+        finally:
+            with self._lock:
+                del self._making[text]
+            making.set()
         return pcm
 
     def prepare(self, text: str) -> None:
