@@ -13,6 +13,7 @@ from atende.sip.message import (
     StreamFramer,
     local_response,
     make_response,
+    mark_received,
     parse_message,
 )
 from atende.sip.uri import NameAddr, SipUri
@@ -235,6 +236,29 @@ def test_every_response_but_100_gets_a_to_tag_the_same_for_copies_of_a_request()
     # reader tells it from the peer's by that.
     assert local_response(req, 408).to.tag is None
     assert local_response(req, 408).headers.get("To") == "<sip:bob@example.com>"
+
+
+def test_the_top_via_says_where_a_request_came_from() -> None:
+    two = "Via: SIP/2.0/UDP 10.0.0.9:5060;branch=z9hG4bKproxy\r\n"
+    req = parse_message(invite(extra=two).replace(b";rport", b"").replace(
+        b"Via: SIP/2.0/UDP 10.0.0.1:5060", b"Via: SIP/2.0/UDP  10.0.0.1:5060"))
+    assert isinstance(req, Request)
+    before = req.headers.get_all("Via")
+    mark_received(req, "10.0.0.1", 5060)  # from where it says, no rport asked: untouched
+    assert req.headers.get_all("Via") == before
+    seen = req.top_via
+    mark_received(req, "192.0.2.1", 4000)  # from elsewhere (RFC 3261 §18.2.1)
+    assert req.headers.get_all("Via") == [
+        "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK776asdhds;received=192.0.2.1",
+        "SIP/2.0/UDP 10.0.0.9:5060;branch=z9hG4bKproxy"]
+    assert "received" not in seen.params  # a view handed out before is not changed
+    assert req.top_via.params["received"] == "192.0.2.1"
+    asked = parse_message(invite())  # rport asked for (RFC 3581): filled in
+    assert isinstance(asked, Request)
+    mark_received(asked, "10.0.0.1", 5099)
+    assert asked.top_via.params == {"branch": "z9hG4bK776asdhds", "rport": "5099"}
+    assert asked.headers.get("Via") == ("SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK776asdhds;"
+                                        "rport=5099")
 
 
 def test_stream_framer_cuts_by_content_length() -> None:

@@ -446,6 +446,28 @@ def make_response(
     return Response(status, reason or REASONS.get(status, ""), h, body)
 
 
+def mark_received(req: Request, host: str, port: int) -> None:
+    """Say on ``req``'s top Via where it came from: 'received' when its sent-by host is
+    another (RFC 3261 §18.2.1), 'rport' when asked for (RFC 3581). The responses then go
+    back there."""
+    via = req.top_via  # the message's shared view: read here, never changed
+    moved = via.host != host
+    if not moved and "rport" not in via.params:
+        return  # it says so already: the Via stays as it came
+    params = dict(via.params)
+    if moved:
+        params["received"] = host
+    if "rport" in params:
+        params["rport"] = str(port)
+    marked = Via(via.transport, via.host, via.port, params)
+    vias = req.headers.get_all("Via")
+    vias[0] = str(marked)
+    req.headers.remove("Via")
+    for value in reversed(vias):
+        req.headers.insert_first("Via", value)
+    req.views["Via"] = (vias[0], marked)  # parsed already
+
+
 def local_response(request: Request, status: int, reason: str | None = None) -> Response:
     """The response a transaction makes up for its own request when none came (Timer B
     or F's 408, a transport error's 503: RFC 3261 §8.1.3.1, §17.1.1.2). It never goes on

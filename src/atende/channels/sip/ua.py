@@ -24,6 +24,7 @@ from atende.sip.message import (
     SipParseError,
     local_response,
     make_response,
+    mark_received,
     parse_message,
 )
 from atende.sip.refusals import Refusals, ack_key, read_new_invite, refusal
@@ -238,7 +239,7 @@ class UserAgent:
                     return  # a flood from anyone else: dropped without an answer
         try:
             if isinstance(msg, Request):
-                self._mark_received(msg, source)
+                mark_received(msg, source[1], source[2])
             self._run(self.layer.receive(msg, source, self.now()))
         except Exception:
             # Whatever a peer sends must never take the server down.
@@ -278,7 +279,7 @@ class UserAgent:
         it to the transaction user: a copy of it sent again meanwhile then gets the same
         answer. (Answered statelessly, a copy still queued when load fell started the
         call its caller had been told to retry, and nobody ACKed it for 32 s.)"""
-        self._mark_received(req, source)
+        mark_received(req, source[1], source[2])
         for action in self.layer.receive(req, source, self.now()):
             if isinstance(action, Deliver) and isinstance(action.transaction,
                                                           ServerTransaction):
@@ -297,7 +298,7 @@ class UserAgent:
         msg = exc.message
         if isinstance(msg, Request) and msg.method != "ACK":
             try:
-                self._mark_received(msg, source)
+                mark_received(msg, source[1], source[2])
                 resp = make_response(msg, exc.status)
                 resp.headers.add("Warning", warning(exc.reason))
                 self.send_stateless(resp, source)
@@ -308,20 +309,6 @@ class UserAgent:
                 pass
         self.stats["dropped"] += 1
         log.info("dropped unparseable message from %s:%s: %s", source[1], source[2], exc.reason)
-
-    @staticmethod
-    def _mark_received(req: Request, source: Address) -> None:
-        """RFC 3261 §18.2.1 'received' and RFC 3581 'rport' on the top Via."""
-        vias = req.headers.get_all("Via")
-        via = Via.parse(vias[0])
-        if via.host != source[1]:
-            via.params["received"] = source[1]
-        if "rport" in via.params:
-            via.params["rport"] = str(source[2])
-        vias[0] = str(via)
-        req.headers.remove("Via")
-        for v in reversed(vias):
-            req.headers.insert_first("Via", v)
 
     def _run(self, actions: list[Action]) -> None:
         for action in actions:
