@@ -196,6 +196,20 @@ class Via:
     def branch(self) -> str | None:
         return self.params.get("branch")
 
+    def received_from(self, host: str, port: int) -> Via:
+        """This Via as the receiver of its request from ``host``:``port`` marks it:
+        'received' when its sent-by host is another (RFC 3261 §18.2.1), 'rport' filled in
+        when asked for (RFC 3581). Itself when there is nothing to mark."""
+        moved = self.host != host
+        if not moved and "rport" not in self.params:
+            return self
+        params = dict(self.params)
+        if moved:
+            params["received"] = host
+        if "rport" in params:
+            params["rport"] = str(port)
+        return Via(self.transport, self.host, self.port, params)
+
 
 @dataclass(frozen=True)
 class CSeq:

@@ -451,15 +451,9 @@ def mark_received(req: Request, host: str, port: int) -> None:
     another (RFC 3261 §18.2.1), 'rport' when asked for (RFC 3581). The responses then go
     back there."""
     via = req.top_via  # the message's shared view: read here, never changed
-    moved = via.host != host
-    if not moved and "rport" not in via.params:
+    marked = via.received_from(host, port)
+    if marked is via:
         return  # it says so already: the Via stays as it came
-    params = dict(via.params)
-    if moved:
-        params["received"] = host
-    if "rport" in params:
-        params["rport"] = str(port)
-    marked = Via(via.transport, via.host, via.port, params)
     vias = req.headers.get_all("Via")
     vias[0] = str(marked)
     req.headers.remove("Via")

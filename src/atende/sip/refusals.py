@@ -137,14 +137,9 @@ def refusal(invite: NewInvite, source: tuple[str, int], to_tag: str, status: int
     """The encoded answer to ``invite``, which came from ``source`` (host, port): its Vias
     with received/rport on the top one (§18.2.1, RFC 3581), From, To with our tag,
     Call-ID, CSeq, then ``extra``."""
-    via = invite.top_via
-    params = dict(via.params)
-    if via.host != source[0]:
-        params["received"] = source[0]
-    if "rport" in params:
-        params["rport"] = str(source[1])
-    top = str(Via(via.transport, via.host, via.port, params))
-    lines = [f"SIP/2.0 {status} {reason}", f"Via: {top}"]
+    top = invite.top_via.received_from(*source)
+    lines = [f"SIP/2.0 {status} {reason}",
+             f"Via: {invite.vias[0] if top is invite.top_via else top}"]
     lines += [f"Via: {v}" for v in invite.vias[1:]]
     lines += [f"From: {invite.from_}", f"To: {invite.to};tag={to_tag}",
               f"Call-ID: {invite.call_id}", f"CSeq: {invite.cseq}"]
