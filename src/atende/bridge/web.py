@@ -48,6 +48,14 @@ def _static(name: str) -> bytes:
     return resources.files("atende.bridge").joinpath("static", name).read_bytes()
 
 
+class _Refused(Exception):
+    """A request the page's routes turn away: answered ``_error(status, message)``."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
 def _error(status: int, message: str) -> JSONResponse:
     headers = dict(HEADERS)
     if status == 401:
@@ -87,12 +95,17 @@ def page_app(calls: BrowserCalls, auth: PageAuth, now: Callable[[], float]) -> F
     page, script = _static("call.html"), _static("call.js")
     shared = PAGE_SCRIPT.read_bytes()
 
-    def who(request: Request) -> Caller | JSONResponse:
+    @app.exception_handler(_Refused)
+    async def refused(request: Request, exc: _Refused) -> Response:
+        return _error(exc.status, exc.message)
+
+    def who(request: Request) -> Caller:
+        """Who sent ``request``; _Refused if nobody allowed to use the page."""
         ip = request.client.host if request.client else ""
         token = request.headers.get("X-Bridge-Token") or request.query_params.get("token")
         found = auth.check(ip, request.headers.get("Authorization"), token, now())
         if isinstance(found, int):
-            return _error(found, REFUSED.get(found, "refused"))
+            raise _Refused(found, REFUSED.get(found, "refused"))
         return found
 
     def mine(caller: Caller, call_id: str) -> bool:
@@ -101,9 +114,7 @@ def page_app(calls: BrowserCalls, auth: PageAuth, now: Callable[[], float]) -> F
 
     @app.get("/")
     async def index(request: Request) -> Response:
-        caller = who(request)
-        if isinstance(caller, JSONResponse):
-            return caller
+        who(request)
         return Response(page, media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
 
     @app.get("/call.js")
@@ -117,8 +128,6 @@ def page_app(calls: BrowserCalls, auth: PageAuth, now: Callable[[], float]) -> F
     @app.post("/calls")
     async def place(request: Request) -> Response:
         caller = who(request)
-        if isinstance(caller, JSONResponse):
-            return caller
         body = await _json(request)
         if not isinstance(body, dict) or not all(
                 isinstance(body.get(k), str) for k in ("to", "sdp")):
@@ -137,18 +146,16 @@ def page_app(calls: BrowserCalls, auth: PageAuth, now: Callable[[], float]) -> F
                            request.client.host if request.client else None)
         return JSONResponse(call.shown(), status_code=201, headers=HEADERS)
 
-    def answerer(request: Request) -> Caller | JSONResponse:
+    def answerer(request: Request) -> Caller:
         """Who may take calls: any page but one atende opened for its one call."""
         caller = who(request)
-        if isinstance(caller, Caller) and caller.grant is not None:
-            return _error(403, "this page may place its one call only")
+        if caller.grant is not None:
+            raise _Refused(403, "this page may place its one call only")
         return caller
 
     @app.get("/incoming")
     async def incoming(request: Request, seen: str = "") -> Response:
-        caller = answerer(request)
-        if isinstance(caller, JSONResponse):
-            return caller
+        answerer(request)
         call = await _unless(closing, request, calls.incoming(seen, WAIT_S))
         if call is None:
             return Response(status_code=204, headers=HEADERS)
@@ -156,9 +163,7 @@ def page_app(calls: BrowserCalls, auth: PageAuth, now: Callable[[], float]) -> F
 
     @app.post("/calls/{call_id}/answer")
     async def answer(request: Request, call_id: str) -> Response:
-        caller = answerer(request)
-        if isinstance(caller, JSONResponse):
-            return caller
+        answerer(request)
         body = await _json(request)
         if not isinstance(body, dict) or not isinstance(body.get("sdp"), str):
             return _error(400, 'send {"sdp": "<the answer>"} as JSON')
@@ -170,8 +175,6 @@ def page_app(calls: BrowserCalls, auth: PageAuth, now: Callable[[], float]) -> F
     @app.get("/calls/{call_id}")
     async def follow(request: Request, call_id: str, seen: str = "") -> Response:
         caller = who(request)
-        if isinstance(caller, JSONResponse):
-            return caller
         if not mine(caller, call_id):
             return _error(404, "no such call (or it ended a while ago)")
         call = (await _unless(closing, request, calls.wait(call_id, seen, WAIT_S))
@@ -183,8 +186,6 @@ def page_app(calls: BrowserCalls, auth: PageAuth, now: Callable[[], float]) -> F
     @app.delete("/calls/{call_id}")
     async def end(request: Request, call_id: str) -> Response:
         caller = who(request)
-        if isinstance(caller, JSONResponse):
-            return caller
         if not mine(caller, call_id) or calls.get(call_id) is None:
             return _error(404, "no such call")
         if not await calls.end(call_id):
