@@ -101,6 +101,9 @@ class Settings(BaseSettings):
                              "(each on ATENDE_MODEL_THREADS threads: all the cores for one "
                              "caller, shared when several talk at once); more callers wait "
                              "their turn")
+    stt_window_s: int = Field(10, ge=1, le=30, description="the shortest window Whisper "
+                              "encodes a turn in, in seconds (30: always the 30 s it was "
+                              "trained on, four times the work for a short turn)")
     stt_language: str | None = Field("en", description="language for speech recognition")
     turn_model: str = Field("", description="Smart Turn v3 ONNX file that judges, 200 ms "
                             "into a pause, whether the caller has finished (their turn then "

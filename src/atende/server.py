@@ -157,7 +157,8 @@ class Atende:
         log.info("loading speech models")
         stt = await loop.run_in_executor(self.executor, lambda: WhisperSTT(
             s.stt_model_path, s.stt_language, beam_size=s.stt_beam_size,
-            cpu_threads=s.model_threads, workers=s.stt_workers))
+            cpu_threads=s.model_threads, workers=s.stt_workers,
+            window_s=s.stt_window_s))
         egress = EgressPolicy(s.allow_private_urls)
         providers = ProviderRegistry(stt, s.tts_voice_path, egress, s.turn_model)
         box = SecretBox.from_settings(s.secret_key, s.data_dir)

@@ -9,8 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from atende.media import g711
+from atende.media.resample import resample
 from atende.providers.registry import ProviderRegistry
-from atende.providers.stt.whisper import WhisperSTT, bundled_model_path
+from atende.providers.stt.whisper import (
+    Decoding,
+    WhisperSTT,
+    bundled_model_path,
+    judged,
+    window_for,
+)
 from atende.providers.tts.base import CachedTTS, split_sentences
 from atende.providers.tts.piper import PiperTTS, bundled_voice_path
 from tests.peers.debian import require
@@ -29,6 +37,46 @@ def test_whisper_from_a_user_supplied_path(tmp_path: Path, piper: PiperTTS) -> N
     text = stt.transcribe(piper.synthesize("Please book an appointment for Monday."))
     assert "appointment" in text.lower() and "monday" in text.lower()
     assert stt.transcribe(bytes(800)) == ""  # too short to be speech
+
+
+def phone(pcm16k: bytes) -> bytes:
+    """Through G.711 at 8 kHz and back, as a call delivers speech to the recogniser."""
+    coded = g711.encode(np.frombuffer(resample(pcm16k, 16000, 8000), dtype=np.int16), "PCMU")
+    return resample(g711.decode(coded, "PCMU").tobytes(), 8000, 16000)
+
+
+def test_a_turn_is_heard_in_a_short_window_and_doubt_goes_the_usual_way(
+        piper: PiperTTS) -> None:
+    stt = WhisperSTT(cpu_threads=1)
+    words = "Thursday afternoon would be perfect, thank you."
+    text = stt.transcribe(phone(piper.synthesize(words)))
+    assert "afternoon" in text.lower() and "perfect" in text.lower()
+    assert stt.windows == {"short": 1, "full": 0}
+    # Silence: Whisper hears "you" in it in a short window; the usual way hears nothing.
+    assert stt.transcribe(bytes(2 * 32000)) == ""
+    assert stt.windows == {"short": 2, "full": 1}
+    always = WhisperSTT(cpu_threads=1, window_s=30)  # as trained: the 30 s window only
+    assert "perfect" in always.transcribe(phone(piper.synthesize(words))).lower()
+    assert always.windows == {"short": 0, "full": 1}
+    unknown = WhisperSTT(cpu_threads=1, language=None)  # the language is detected: 30 s
+    assert unknown.window_s == 30
+
+
+def test_the_window_fits_the_turn() -> None:
+    assert window_for(16000 * 2, 10) == 10  # a short turn: the shortest window
+    assert window_for(16000 * 12 + 1, 10) == 16  # a long one: its length and 3 s
+    assert window_for(16000 * 28, 10) == 30  # never past what Whisper was trained on
+    assert window_for(16000 * 2, 30) == 30
+
+
+def test_a_doubtful_decoding_is_not_taken() -> None:
+    good = Decoding("What are your opening hours?", -0.13, 0.03, cut=False)
+    assert judged(good) == "What are your opening hours?"
+    assert judged(Decoding(good.text, -0.13, 0.03, cut=True)) is None  # at the limit
+    assert judged(Decoding(good.text, -1.2, 0.03, cut=False)) is None  # a guess
+    assert judged(Decoding("you", -0.8, 0.98, cut=False)) is None  # likely silence
+    looping = " ".join(["What are your opening hours?"] * 6)
+    assert judged(Decoding(looping, -0.1, 0.03, cut=False)) is None  # repeats itself
 
 
 def test_whisper_rejects_a_path_without_a_model(tmp_path: Path) -> None:
