@@ -139,7 +139,8 @@ class WhisperSTT:
         padded[:audio.size] = audio
         frames = self._model.feature_extractor(padded)[:, :window * 100]
         encoded = self._model.model.encode(
-            ctranslate2.StorageView.from_array(np.ascontiguousarray(frames[None])))
+            ctranslate2.StorageView.from_array(np.ascontiguousarray(frames[None],
+                                                                    dtype=np.float32)))
         limit = len(self._prompt) + 8 + TOKENS_PER_S * math.ceil(audio.size / SAMPLE_RATE)
         result = self._model.model.generate(
             encoded, [self._prompt], beam_size=self.beam_size, max_length=limit,
