@@ -10,7 +10,7 @@ from atende.sip.refusals import (
     KEEP_AFTER_ACK_S,
     KEEP_S,
     Refusals,
-    ack_key,
+    invite_key,
     read_new_invite,
     refusal,
 )
@@ -54,7 +54,7 @@ def test_a_new_invite_is_answered_as_the_full_path_answers_it() -> None:
     layer = TransactionLayer()
     layer.receive(full, ("udp", "10.0.0.1", 5061), 0.0)
     assert got.key in layer.server
-    assert ack_key(ACK) == got.key
+    assert invite_key(ACK) == invite_key(invite()) == got.key
     answer = parse_message(refusal(got, ("192.0.2.7", 4000), "t1", 503, "Overloaded",
                                    [("Retry-After", "5")]))
     assert isinstance(answer, Response)
@@ -100,8 +100,8 @@ def test_other_messages_are_not_read() -> None:
     assert read_new_invite(b"\r\n" + invite()) is None
     assert read_new_invite(invite().replace(b"\r\n\r\n", b"\r\n")) is None  # no end of head
     assert read_new_invite(invite().replace(b"Alice", "Alíce".encode("latin-1"))) is None
-    assert ack_key(invite()) is None
-    assert ack_key(ACK.replace(b"branch=z9hG4bK-77-1", b"branch=1")) is None
+    assert invite_key(b"OPTIONS" + ACK[3:]) is None
+    assert invite_key(ACK.replace(b"branch=z9hG4bK-77-1", b"branch=1")) is None
 
 
 def test_refusals_are_kept_until_their_copies_stop_coming() -> None:

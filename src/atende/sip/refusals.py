@@ -118,10 +118,10 @@ def read_new_invite(data: bytes) -> NewInvite | None:
                      found["call-id"], found["cseq"])
 
 
-def ack_key(data: bytes) -> Key | None:
-    """The transaction key of an ACK (the INVITE's it acknowledges), read from its top
-    Via alone, or None."""
-    lines = _head_lines(data, b"ACK ")
+def invite_key(data: bytes) -> Key | None:
+    """The INVITE transaction key of an INVITE or of its ACK, read from the top Via
+    alone, or None: enough to tell a copy of a refused INVITE, or its ACK."""
+    lines = _head_lines(data, b"ACK ") or _head_lines(data, b"INVITE ")
     if lines is None:
         return None
     for line in lines[1:]:

@@ -27,7 +27,7 @@ from atende.sip.message import (
     mark_received,
     parse_message,
 )
-from atende.sip.refusals import Refusals, ack_key, read_new_invite, refusal
+from atende.sip.refusals import Refusals, invite_key, read_new_invite, refusal
 from atende.sip.screening import warning
 from atende.sip.transaction import (
     Action,
@@ -256,15 +256,19 @@ class UserAgent:
         now = self.now()
         self._refusals.expire(now)
         if data.startswith(b"ACK "):
-            key = ack_key(data)
+            key = invite_key(data)
             return key is not None and self._refusals.acked(key, now)
+        if not self.load.refusing:  # only a copy of one refused while it was is refused
+            key = invite_key(data)
+            answer = None if key is None else self._refusals.answer(key)
+            if answer is not None:
+                self.transport.send(answer, source)
+            return answer is not None
         invite = read_new_invite(data)
         if invite is None or invite.key in self.layer.server:
             return False  # not one, or a copy of a call being set up (never refused)
         answer = self._refusals.answer(invite.key)
         if answer is None:
-            if not self.load.refusing:
-                return False
             self.stats["shed"] += 1
             answer = refusal(invite, (source[1], source[2]), new_tag(), 503,
                              "Draining" if self.load.draining else "Overloaded",
