@@ -34,11 +34,22 @@ async def test_an_admin_and_a_viewer_in_chromium(atende: AtendeProcess, tmp_path
         transcript = admin.locator(".transcript")
         await expect(transcript).to_contain_text(str(call["turns"][1]["text"]))
         await expect(admin.locator(".facts")).to_contain_text("p50")
-        # The reply's latency drawn stage by stage (a pipeline call). Recognition is
-        # mostly done in the caller's pause now, and what takes nothing after the turn's
-        # end is not drawn; the voice always takes some.
-        await expect(admin.locator(".wf-row").first).to_contain_text("synthesis")
-        assert await admin.locator(".wf-row svg rect").count() >= 2
+        # The reply's latency drawn stage by stage, as its record has them. A stage that
+        # took nothing after the turn's end (recognition done in the caller's pause, a
+        # line the voice had ready) is not drawn; the wait for the turn's end always is.
+        reply = next(t for t in call["turns"]
+                     if t["speaker"] == "assistant" and t["latency_ms"] is not None)
+        first = admin.locator(".wf-row").first
+        await expect(first).to_contain_text(f"Reply 1 · {reply['latency_ms']} ms")
+        await expect(first).to_contain_text("turn end and the rest")
+        stages = {"recognition": "stt_ms", "model": "llm_ms", "synthesis": "tts_ms"}
+        for name, field in stages.items():
+            if reply[field]:
+                await expect(first).to_contain_text(f"{name} {reply[field]} ms")
+            else:
+                await expect(first).not_to_contain_text(name)
+        drawn = 1 + sum(1 for field in stages.values() if reply[field])
+        assert await first.locator("svg rect").count() == drawn
         await admin.screenshot(path=screenshot_path("call"), full_page=True)
 
         await admin.click("nav >> text=Stats")
