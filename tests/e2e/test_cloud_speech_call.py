@@ -78,7 +78,11 @@ async def test_a_call_heard_by_deepgram_and_answered_in_a_cloud_voice(
     assert said[0] == GREETING and said[1].startswith("We are open Monday to Friday")
     [turn] = dg.closed_turns
     assert turn.first_audio_at is not None and turn.close_stream_at is not None
-    assert turn.close_stream_at - turn.first_audio_at > 1.5  # streamed as it was spoken
+    # Streamed as it was spoken: audio sent all at once at the turn's end would reach the
+    # server within milliseconds of the close. The span is the speech (about 2.8 s) and
+    # the end-of-turn wait, less the time the connection took to open at the speech's
+    # start: 1.48 s once in a clean-clone run with both cores busy, so 1.0 s is the bar.
+    assert turn.close_stream_at - turn.first_audio_at > 1.0
     assert len(turn.audio) > 2 * 32000
     # Every sentence was asked of the voice, with its key; the phone heard its tone.
     texts = [r.json["text"] for r in voice.requests]
