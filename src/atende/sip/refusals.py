@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from atende.sip.grammar import is_digits, is_token
 from atende.sip.headers import CSeq, Via
 from atende.sip.message import SINGLE_HEADERS
-from atende.sip.transaction import BRANCH_COOKIE
+from atende.sip.transaction import branch_key
 from atende.sip.uri import NameAddr, SipUri, UriError
 
 # Until a refused INVITE's copies stop coming: Timer H (64·T1) with no ACK, as an INVITE
@@ -50,10 +50,10 @@ def _top_via_key(value: str) -> tuple[Via, Key] | None:
         via = Via.parse(value)
     except ValueError:
         return None
-    branch = via.branch or ""
-    if via.transport != "UDP" or not branch.startswith(BRANCH_COOKIE):
+    key = branch_key(via, "INVITE")
+    if via.transport != "UDP" or key is None:
         return None
-    return via, (branch, f"{via.host}:{via.port}", "INVITE")
+    return via, key
 
 
 def _head_lines(data: bytes, method: bytes) -> list[str] | None:

@@ -245,12 +245,20 @@ class ClientTransaction(Transaction):
 
 
 # The layer -----------------------------------------------------------------------------
+def branch_key(via: Via, method: str) -> tuple[str, str, str] | None:
+    """The server transaction key of a request whose top Via is ``via`` (an ACK's is
+    its INVITE's: give "INVITE"), or None for an RFC 2543 peer's branch (§17.2.3)."""
+    branch = via.branch or ""
+    if not branch.startswith(BRANCH_COOKIE):
+        return None
+    return (branch, f"{via.host}:{via.port}", method)
+
+
 def _server_key(req: Request) -> tuple[str, ...]:
     via = req.top_via
     method = "INVITE" if req.method == "ACK" else req.method
-    branch = via.branch or ""
-    if branch.startswith(BRANCH_COOKIE):
-        return (branch, f"{via.host}:{via.port}", method)
+    if (key := branch_key(via, method)) is not None:
+        return key
     # RFC 2543 peers: match on the dialog-ish identifiers instead (§17.2.3).
     cseq = req.cseq
     return (req.call_id, str(cseq.number), req.from_.tag or "", f"{via.host}:{via.port}", method)
