@@ -9,6 +9,7 @@ import socket
 from itertools import pairwise
 
 import numpy as np
+import pytest
 
 from atende.media import g711
 from atende.media.audio import FRAME_BYTES
@@ -31,7 +32,8 @@ def snr_db(got: np.ndarray, want: np.ndarray) -> float:
     return float(10 * np.log10(np.sum(want.astype(float) ** 2) / (np.sum(noise ** 2) + 1e-9)))
 
 
-async def test_calls_handled_together_hear_and_send_what_each_would_alone() -> None:
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+async def test_calls_handled_together_hear_and_send_what_each_would_alone(host: str) -> None:
     loop = asyncio.get_running_loop()
     codecs = ["PCMU", "PCMA", "PCMU", "PCMA"]  # two groups of two
     heard: list[list[bytes]] = [[] for _ in range(CALLS)]
@@ -53,12 +55,13 @@ async def test_calls_handled_together_hear_and_send_what_each_would_alone() -> N
             ep = RtpEndpoint(ports, f"c{i}", puller(i),
                              lambda frame, at, i=i: heard[i].append(frame),
                              lambda ev, at: None)
-            await ep.open("127.0.0.1")
-            peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            peer.bind(("127.0.0.1", 0))
+            await ep.open(host)
+            peer = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                                 socket.SOCK_DGRAM)
+            peer.bind((host, 0))
             peer.setblocking(False)
             pt = 0 if codecs[i] == "PCMU" else 8
-            ep.configure(NegotiatedAudio(Codec(codecs[i], pt), "127.0.0.1",
+            ep.configure(NegotiatedAudio(Codec(codecs[i], pt), host,
                                          peer.getsockname()[1], 101, 20, "sendrecv"))
             endpoints.append(ep)
             peers.append(peer)
@@ -73,7 +76,7 @@ async def test_calls_handled_together_hear_and_send_what_each_would_alone() -> N
         for k in range(PACKETS):
             for i in range(CALLS):
                 peers[i].sendto(senders[i].packet(payloads[i][k], 160).encode(),
-                                ("127.0.0.1", endpoints[i].port))
+                                (host, endpoints[i].port))
             await asyncio.sleep(0.02)
         deadline = loop.time() + 5
         while (any(len(h) < PACKETS for h in heard)) and loop.time() < deadline:

@@ -20,6 +20,9 @@ def test_reordered_packets_come_out_in_order_and_a_lost_one_is_marked() -> None:
     assert jb.push(16, b"g") == [None, b"e", b"f", b"g"]  # 13 waited for, then given up
     assert jb.lost == 1
     assert jb.push(13, b"d") == [] and jb.late == 1
+    assert jb.push(17, b"h") == [b"h"]  # in order again
+    assert jb.push(17, b"h") == [] and jb.late == 2  # a copy of what went out is late
+    assert jb.push(19, b"j") == [] and jb.push(18, b"i") == [b"i", b"j"]
 
 
 def test_frames_in_a_burst_keep_the_pace_they_were_sent_at() -> None:

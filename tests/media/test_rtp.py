@@ -18,6 +18,16 @@ def test_packet_round_trip() -> None:
     assert RtpPacket.parse(data) == pkt
 
 
+@pytest.mark.parametrize("marker", [False, True])
+def test_a_plain_packet_round_trips(marker: bool) -> None:
+    """No CSRC, extension or padding (first octet 0x80): nearly every packet."""
+    pkt = RtpPacket(8, 7, 160, 99, b"\x2a" * 160, marker=marker)
+    data = pkt.encode()
+    assert data[0] == 0x80 and data[1] == (0x88 if marker else 0x08) and len(data) == 172
+    assert RtpPacket.parse(data) == pkt
+    assert RtpPacket.parse(data[:12]).payload == b""  # a header alone is a packet too
+
+
 def test_parse_skips_extension_and_padding() -> None:
     head = struct.pack("!BBHII", 0x80 | 0x10 | 0x20, 8, 7, 160, 99)
     ext = struct.pack("!HH", 0xBEDE, 1) + b"\x00" * 4

@@ -48,7 +48,8 @@ class _Proto(asyncio.DatagramProtocol):
         self.cb = cb
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        self.cb(data, (str(addr[0]), int(addr[1])))
+        # IPv4 gives (host, port) as it is; IPv6 adds flow and scope, not compared.
+        self.cb(data, addr if len(addr) == 2 else (addr[0], addr[1]))  # type: ignore[arg-type]
 
     def error_received(self, exc: Exception) -> None:
         pass  # ICMP errors while the peer is not yet listening are normal
@@ -295,8 +296,8 @@ class RtpEndpoint:
             pkt = RtpPacket.parse(data)
         except RtpError:
             return
-        allowed = {neg.codec.payload_type, neg.dtmf_payload_type, 13}
-        if pkt.payload_type not in allowed:
+        pt = pkt.payload_type
+        if pt != neg.codec.payload_type and pt != neg.dtmf_payload_type and pt != 13:
             return
         now = asyncio.get_running_loop().time()
         if addr != self.remote and (self.latched or addr[0] not in self.trusted_hosts):
@@ -333,9 +334,12 @@ class RtpEndpoint:
             self._hear(ready, now)
             return
         # Decoded at the next tick (within 10 ms), with every other call's packets.
-        for i, payload in enumerate(ready):
-            following = ready[i + 1] if i + 1 < len(ready) else None
-            self._inbox.append((payload, following, now))
+        if len(ready) == 1:  # the usual: one packet in, in order
+            self._inbox.append((ready[0], None, now))
+        else:
+            for i, payload in enumerate(ready):
+                following = ready[i + 1] if i + 1 < len(ready) else None
+                self._inbox.append((payload, following, now))
         if ready:
             self._pacer.wake(self)
 
@@ -356,6 +360,9 @@ class RtpEndpoint:
 
     def _hear_pcm(self, pcm: bytes, arrived: float, resampled: bytes | None = None) -> None:
         """Hand the caller's audio on in 16 kHz frames (``resampled``: already done)."""
+        if resampled is not None and len(resampled) == FRAME_BYTES and not self._in_buf:
+            self.on_audio(resampled, self.heard_clock.stamp(arrived))  # a frame, as it is
+            return
         self._in_buf += self._in_rs.process(pcm) if resampled is None else resampled
         while len(self._in_buf) >= FRAME_BYTES:
             frame = bytes(self._in_buf[:FRAME_BYTES])
@@ -452,7 +459,8 @@ class RtpEndpoint:
         neg, codec = self.neg, self.codec
         assert neg is not None and codec is not None and self._rtp is not None
         pkt = self.sender.packet(payload, codec.clock_rate * neg.ptime_ms // 1000)
-        self._rtp.sendto(self._protect(pkt.encode()), self.remote)
+        data = pkt.encode()
+        self._rtp.sendto(data if self.srtp is None else self.srtp.protect(data), self.remote)
         if self.record_send_times:
             self.send_times.append(now)
 
@@ -498,9 +506,10 @@ def on_tick(due: list[tuple[RtpEndpoint, float]], woken: list[RtpEndpoint], now:
     endpoint due sends its packet. Calls at the same rates with the same G.711 codec are
     decoded, resampled and encoded in one go (per call, numpy's overhead on a 20 ms
     frame is several times its arithmetic); a call's fault is logged and does not stop
-    the others."""
-    hear_arrived(woken)
+    the others. Sending goes first: a packet held up by the decoding would stray from
+    its grid, while what was heard only reaches the listener a few milliseconds later."""
     send_slots(due, now)
+    hear_arrived(woken)
 
 
 def hear_arrived(endpoints: list[RtpEndpoint]) -> None:

@@ -30,6 +30,9 @@ class JitterBuffer:
         """Add a packet; returns what is now ready, in order (None marks a lost packet)."""
         if self._next is None:
             self._next = seq
+        if seq == self._next and not self._buf:  # in order, nothing waiting: the usual
+            self._next = (seq + 1) & 0xFFFF
+            return [payload]
         if _seq_before(seq, self._next):
             self.late += 1
             return []

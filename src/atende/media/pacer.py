@@ -73,6 +73,8 @@ class MediaPacer(Generic[M]):
 
     def wake(self, member: M) -> None:
         """Hand ``member`` to the next tick even if no slot of its is due."""
+        if member in self._woken:
+            return  # the next tick is armed for it already
         self._woken[member] = None
         if not self._firing:
             tick = tick_of(self._loop.time())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from math import gcd
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -56,7 +57,33 @@ def _frame_map(up: int, down: int, n_in: int) -> npt.NDArray[np.float64]:
     return m
 
 
-def _to_int16(y: npt.NDArray[np.float64]) -> npt.NDArray[np.int16]:
+# Outputs per block of the banded product (below): fewer means less of the band's zeros
+# multiplied, more means fewer products; 32 was the quickest at 8 <-> 16 kHz.
+BLOCK_OUTPUTS = 32
+
+Block = tuple[int, int, int, int, npt.NDArray[np.float32]]
+
+
+@lru_cache(maxsize=16)
+def _frame_blocks(up: int, down: int, n_in: int) -> tuple[Block, ...]:
+    """``_frame_map`` cut into blocks of output columns, each with only the input rows
+    its band touches: (first row, end row, first output, end output, matrix). The map
+    is a band (an output sees just its taps), so most of it is zeros; at 8 <-> 16 kHz
+    the blocks hold a fifth of it. In float32: rounding to int16 hides the difference,
+    and the products take half the time."""
+    m = _frame_map(up, down, n_in)
+    blocks = []
+    for start in range(0, m.shape[1], BLOCK_OUTPUTS):
+        stop = min(start + BLOCK_OUTPUTS, m.shape[1])
+        rows = np.flatnonzero(np.any(m[:, start:stop] != 0, axis=1))
+        first, end = int(rows[0]), int(rows[-1]) + 1
+        part = np.ascontiguousarray(m[first:end, start:stop], dtype=np.float32)
+        part.setflags(write=False)
+        blocks.append((first, end, start, stop, part))
+    return tuple(blocks)
+
+
+def _to_int16(y: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.int16]:
     np.rint(y, out=y)
     np.maximum(y, -32768, out=y)
     np.minimum(y, 32767, out=y)
@@ -120,13 +147,15 @@ class StreamResampler:
         first = streams[0]
         n = x.shape[1]
         keep = first._taps - 1
-        full = np.empty((len(streams), keep + n))
+        full = np.empty((len(streams), keep + n), dtype=np.float32)
         full[:, keep:] = x
-        for i, rs in enumerate(streams):
-            full[i, :keep] = rs._history
-        y = full @ _frame_map(first._up, first._down, n)
-        for i, rs in enumerate(streams):
-            rs._history = full[i, n:]  # the stream stays on an output boundary (_next 0)
+        full[:, :keep] = [rs._history for rs in streams]
+        blocks = _frame_blocks(first._up, first._down, n)
+        y = np.empty((len(streams), blocks[-1][3]), dtype=np.float32)
+        for lo, hi, start, stop, part in blocks:
+            np.matmul(full[:, lo:hi], part, out=y[:, start:stop])
+        for rs, history in zip(streams, full[:, n:], strict=True):
+            rs._history = history  # the stream stays on an output boundary (_next 0)
         return _to_int16(y)
 
     def _any_ratio(self, x: npt.NDArray[np.float64], n_new: int

@@ -7,6 +7,7 @@ import struct
 from dataclasses import dataclass
 
 RTP_VERSION = 2
+_HEADER = struct.Struct("!BBHII")  # the fixed header (RFC 3550 §5.1)
 
 
 class RtpError(ValueError):
@@ -30,15 +31,19 @@ class RtpPacket:
     def encode(self) -> bytes:
         b0 = (RTP_VERSION << 6) | len(self.csrcs)
         b1 = (0x80 if self.marker else 0) | (self.payload_type & 0x7F)
-        head = struct.pack("!BBHII", b0, b1, self.sequence & 0xFFFF,
-                           self.timestamp & 0xFFFFFFFF, self.ssrc)
-        return head + b"".join(struct.pack("!I", c) for c in self.csrcs) + self.payload
+        head = _HEADER.pack(b0, b1, self.sequence & 0xFFFF, self.timestamp & 0xFFFFFFFF,
+                            self.ssrc)
+        if self.csrcs:
+            head += struct.pack(f"!{len(self.csrcs)}I", *self.csrcs)
+        return head + self.payload
 
     @classmethod
     def parse(cls, data: bytes) -> RtpPacket:
         if len(data) < 12:
             raise RtpError("packet shorter than the RTP header")
-        b0, b1, seq, ts, ssrc = struct.unpack_from("!BBHII", data)
+        b0, b1, seq, ts, ssrc = _HEADER.unpack_from(data)
+        if b0 == 0x80:  # what nearly every packet is: no CSRC, extension or padding
+            return cls(b1 & 0x7F, seq, ts, ssrc, data[12:], bool(b1 & 0x80))
         if b0 >> 6 != RTP_VERSION:
             raise RtpError("not RTP version 2")
         cc = b0 & 0x0F
