@@ -4,7 +4,8 @@
 per-address rate limit and the call limit are lifted (they would refuse a load generator
 long before atende runs out of breath) and it keeps its data in a temporary folder.
 
-Rates go up step by step until fewer than 99.9 % of calls succeed. Per step: calls/s
+Rates double step by step until fewer than 99.9 % of calls succeed, then go up from the
+last rate carried in quarters of it, to the first that fails. Per step: calls/s
 offered and completed, success, INVITE → 200 p50/p95 (SIPp's own timing), atende's CPU
 seconds per 1,000 calls (from /proc, its process only), its RSS, and the load average.
 `python bench/sip_load.py [seconds per step] [first rate]`."""
@@ -180,6 +181,17 @@ def main() -> None:
                     break
                 best = step
                 rate *= 2
+            # Between the last rate carried and the first one not: a quarter step at a
+            # time, so the highest rate is known to within 25 %, not 100 %.
+            carried = best.rate if best is not None else 0
+            for part in (1.25, 1.5, 1.75):
+                if best is None:
+                    break
+                step = sipp_step(atende, int(carried * part), seconds, folder)
+                print(step.line(), flush=True)
+                if step.success < 0.999:
+                    break
+                best = step
             if best is not None:
                 print(f"highest rate at ≥ 99.9 % success: {best.rate} calls/s offered, "
                       f"{best.ok / best.wall_s:.0f} completed per second")

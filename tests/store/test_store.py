@@ -247,11 +247,12 @@ async def test_writes_made_close_together_share_a_commit_and_a_query_sees_them(
                                      from_uri="sip:a@h", to_uri="sip:ai@h",
                                      status="ringing", invite_at=now))
             store.submit(update_call(f"c{i}", status="in_progress"))
-        assert store.pending_writes == 6 and commits.n == 0  # waiting for company
+        # Waiting for company; each call's change joined its insert: one write a call.
+        assert store.pending_writes == 3 and commits.n == 0
         statuses = await store.run(lambda s: [c.status for c in s.scalars(
             select(models.Call).order_by(models.Call.id))])
         assert statuses == ["in_progress"] * 3 and store.pending_writes == 0
-        assert commits.n == 2  # the six writes together, then the query
+        assert commits.n == 2  # the writes together, then the query
         store.submit(update_call("c0", status="completed"))
         assert await store.health() is None  # a write waiting for company is no problem
         assert commits.n == 4  # health's query made it first
@@ -262,3 +263,53 @@ async def test_writes_made_close_together_share_a_commit_and_a_query_sees_them(
         assert commits.n == 5
     finally:
         await store.close()
+
+
+async def test_a_calls_changes_join_its_waiting_write_but_never_pass_another_write(
+        store_url: str) -> None:
+    """While a call's row write waits for the commit delay, a change to the call joins it
+    (one statement, not two), across writes to other rows and the call's own turns. It
+    never joins past the call's end, nor past a write of unknown kind (it could touch the
+    row), nor a write the store thread has taken; and the result is what the writes made
+    one by one would leave."""
+    store = Store(store_url, commit_delay_s=5)
+    await store.init()
+    t0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+    statements: list[str] = []
+    event.listen(store.engine, "before_cursor_execute",
+                 lambda conn, cursor, sql, *a: statements.append(sql.split()[0].upper()))
+
+    def new(call_id: str) -> None:
+        store.submit(insert_call(id=call_id, channel="sip", direction="inbound",
+                                 from_uri="sip:a@h", to_uri="sip:ai@h", status="ringing",
+                                 invite_at=t0))
+
+    def touch_c2(s: Session) -> None:
+        s.execute(update(models.Call).where(models.Call.id == "c2").values(caller_name="Bo"))
+
+    try:
+        new("c1")
+        new("c2")
+        store.submit(update_call("c1", status="in_progress", answer_at=t0))
+        store.submit(insert_turn("c1", speaker="assistant", text="Hello", started_at=t0,
+                                 ended_at=t0))
+        store.submit(update_call("c1", caller_name="Ana"))
+        assert store.pending_writes == 3  # c1's insert (joined twice), c2's, the turn
+        store.submit(finish_call("c1", t0, status="completed", end_at=t0))
+        store.submit(update_call("c1", status="in_progress"))  # after its end: alone
+        store.submit(touch_c2)
+        store.submit(update_call("c2", status="in_progress"))  # after a write of any kind
+        assert store.pending_writes == 7
+        statements.clear()
+        await store.run(lambda s: None)  # what waits is made first
+        assert statements.count("INSERT") == 3  # two calls and a turn
+        assert statements.count("UPDATE") == 4  # the end, the change after it, two for c2
+        store.submit(update_call("c2", recorded=True))
+        await store.run(lambda s: None)  # c2's insert was taken: this one goes alone
+        rows = await store.run(lambda s: {c.id: (c.status, c.caller_name, c.answer_at is not
+                                                 None, c.recorded, len(c.turns))
+                                          for c in s.scalars(select(models.Call))})
+    finally:
+        await store.close()
+    assert rows == {"c1": ("in_progress", "Ana", True, False, 1),
+                    "c2": ("in_progress", "Bo", False, True, 0)}

@@ -22,8 +22,9 @@ from atende.calls.automation import CallJob, summarize
 from atende.calls.live import LiveCall, LiveCalls
 from atende.calls.records import CallRecords
 from atende.calls.retry import next_attempt_at
-from atende.store.db import Store, as_utc
+from atende.store.db import RowWrite, Store, as_utc
 from atende.store.models import LIVE_STATUSES, Assistant, Call, CallAttempt, CallEvent
+from atende.store.writes import call_row
 from atende.telephony.trunks import DestinationError, TrunkConfig, TrunkManager
 from atende.webhooks.outbox import finish_call
 
@@ -76,7 +77,7 @@ def retry_data(seq: int, status: str, sip_status: int | None, reason: str,
 
 
 def requeue(call_id: str, seq: int, now: datetime, at: datetime, status: str,
-            sip_status: int | None, reason: str) -> Callable[[Session], None]:
+            sip_status: int | None, reason: str) -> RowWrite:
     """Attempt ``seq`` ended unanswered and the call will be tried again at ``at``."""
 
     def fn(s: Session) -> None:
@@ -87,7 +88,7 @@ def requeue(call_id: str, seq: int, now: datetime, at: datetime, status: str,
         s.add(CallEvent(call_id=call_id, at=now, kind="retry_scheduled",
                         data=retry_data(seq, status, sip_status, reason, at)))
 
-    return fn
+    return RowWrite(call_row(call_id), fn)
 
 
 def cancel_queued(call_id: str, now: datetime) -> Callable[[Session], bool]:

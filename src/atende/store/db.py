@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import threading
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -114,6 +115,29 @@ def unavailable(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
+class RowWrite:
+    """A background write to one row (``key``: its table and id; or to rows only it
+    writes, such as a call's turns, which nothing joins). While it waits to be
+    taken by the store thread, a later write to the same row may join it (``join``, made
+    by subclasses that can merge): one statement where there were two. Nothing joins past
+    another write of its row: only the last RowWrite waiting for a row is offered one,
+    and any other write submitted (it could touch any row) ends all joining until the
+    store thread has taken what waits."""
+
+    def __init__(self, key: tuple[str, str], fn: Callable[[Session], object] | None = None
+                 ) -> None:
+        self.key = key
+        self._fn = fn
+
+    def __call__(self, s: Session) -> object:
+        assert self._fn is not None, "a RowWrite without fn must override __call__"
+        return self._fn(s)
+
+    def join(self, later: RowWrite) -> bool:
+        """Take ``later`` (same row, submitted after this) into this write; whether it did."""
+        return False
+
+
 WRITE_BATCH = 200  # background writes committed together, at most
 COMMIT_DELAY_S = 0.02  # the longest a background write waits for others to commit with
 
@@ -136,8 +160,12 @@ class Store:
         self.changes = Changes(self.sessions)
         self._directory = DirectoryCache(self.changes)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
-        # Writes submitted, not yet taken by the store thread (appended on the loop's).
+        # Writes submitted, not yet taken by the store thread (appended on the loop's);
+        # of those that write a row, the last one for each row (a later one may join it).
+        # Both change under the lock: a write is joined only while it is not yet taken.
         self._incoming: deque[Callable[[Session], object]] = deque()
+        self._last_for_row: dict[tuple[str, str], RowWrite] = {}
+        self._lock = threading.Lock()
         self._taking = False  # a job to take them is queued (or timed) on the store thread
         # How long a background write waits for others to share its transaction.
         self.commit_delay_s = commit_delay_s
@@ -170,18 +198,26 @@ class Store:
     def submit(self, fn: Callable[[Session], object]) -> None:
         """A write nobody waits for, kept in order with every other store operation and
         made even if the database is down now: it waits (in order) until it is back."""
-
-        self._incoming.append(fn)
-        if not self._taking:
-            self._taking = True
-            if self.commit_delay_s > 0 and self._on_loop():
-                # Writes come in bursts (a call makes several within milliseconds, and
-                # calls overlap): a short wait lets them share one commit, which costs
-                # the database more than the writes themselves.
-                assert self._loop is not None
-                self._timer = self._loop.call_later(self.commit_delay_s, self._take_later)
+        with self._lock:
+            if isinstance(fn, RowWrite):
+                last = self._last_for_row.get(fn.key)
+                if last is not None and last.join(fn):
+                    return  # made with the write it joined, which is waiting
+                self._last_for_row[fn.key] = fn
             else:
-                self._executor.submit(self._take)
+                self._last_for_row.clear()
+            self._incoming.append(fn)
+            if self._taking:
+                return
+            self._taking = True
+        if self.commit_delay_s > 0 and self._on_loop():
+            # Writes come in bursts (a call makes several within milliseconds, and
+            # calls overlap): a short wait lets them share one commit, which costs
+            # the database more than the writes themselves.
+            assert self._loop is not None
+            self._timer = self._loop.call_later(self.commit_delay_s, self._take_later)
+        else:
+            self._executor.submit(self._take)
 
     def _on_loop(self) -> bool:
         try:
@@ -198,9 +234,11 @@ class Store:
         """On the store thread: move the submitted writes to the backlog and make them. (The
         flag is cleared first: a write submitted from here on either is taken now or
         queues another job; and a query queued after a write finds it made.)"""
-        self._taking = False
-        while self._incoming:
-            self._backlog.append(self._incoming.popleft())
+        with self._lock:
+            self._taking = False
+            self._backlog.extend(self._incoming)
+            self._incoming.clear()
+            self._last_for_row.clear()
         if self.outage is None or last_try:  # in an outage, the retry makes them in order
             self._drain()
 

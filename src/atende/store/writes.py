@@ -10,7 +10,7 @@ were submitted."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Table, bindparam, func, insert, select, updat
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
-from atende.store.db import utc
+from atende.store.db import RowWrite, utc
 from atende.store.models import Base, Call, CallEvent, Turn
 
 
@@ -63,9 +63,10 @@ EVENTS = Columns.of(CallEvent)
 _calls = CALLS.table
 _INSERT_CALL = insert(_calls)
 _UPDATE_CALL = update(_calls).where(_calls.c.id == bindparam("call_id_"))
-_INSERT_TURN = insert(TURNS.table)
-_COUNT_TURNS = (select(func.count()).select_from(TURNS.table)
-                .where(TURNS.table.c.call_id == bindparam("call_id_")))
+# A turn is numbered by the turns stored before it, in the same statement.
+_INSERT_TURN = insert(TURNS.table).values(
+    seq=select(func.count()).select_from(TURNS.table)
+    .where(TURNS.table.c.call_id == bindparam("call_id_")).scalar_subquery())
 _INSERT_EVENT = insert(EVENTS.table)
 
 
@@ -85,44 +86,74 @@ def forget_call(s: Session, call_id: str) -> None:
         s.expire(row)
 
 
-def insert_call(**values: Any) -> Callable[[Session], None]:
-    row = CALLS.values(values)
-
-    def fn(s: Session) -> None:
-        connection(s).execute(_INSERT_CALL, row)
-
-    return fn
+def call_row(call_id: str) -> tuple[str, str]:
+    """The key of a call's row, for every RowWrite of it."""
+    return ("calls", call_id)
 
 
-def update_call(call_id: str, **values: Any) -> Callable[[Session], None]:
+class InsertCall(RowWrite):
+    """A new call's row. Changes to the call submitted while this waits (within the
+    store's commit delay: the answer, for most calls) join it: one INSERT."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        super().__init__(call_row(str(values["id"])))
+        self.values = values
+
+    def __call__(self, s: Session) -> None:
+        connection(s).execute(_INSERT_CALL, self.values)
+
+    def join(self, later: RowWrite) -> bool:
+        if type(later) is not UpdateCall:
+            return False
+        self.values.update(later.values)
+        return True
+
+
+class UpdateCall(RowWrite):
+    """Values set on a stored call (nothing if it is not stored). A later change to the
+    same call joins it while it waits."""
+
+    def __init__(self, call_id: str, values: dict[str, Any]) -> None:
+        super().__init__(call_row(call_id))
+        self.call_id = call_id
+        self.values = values
+
+    def __call__(self, s: Session) -> None:
+        connection(s).execute(_UPDATE_CALL, {**self.values, "call_id_": self.call_id})
+        forget_call(s, self.call_id)
+
+    def join(self, later: RowWrite) -> bool:
+        if type(later) is not UpdateCall:
+            return False
+        self.values.update(later.values)
+        return True
+
+
+def insert_call(**values: Any) -> InsertCall:
+    return InsertCall(CALLS.values(values))
+
+
+def update_call(call_id: str, **values: Any) -> UpdateCall:
     """Set ``values`` on the call (nothing if it is not stored)."""
-    row = CALLS.values(values)
-    row["call_id_"] = call_id
-
-    def fn(s: Session) -> None:
-        connection(s).execute(_UPDATE_CALL, row)
-        forget_call(s, call_id)
-
-    return fn
+    return UpdateCall(call_id, CALLS.values(values))
 
 
-def insert_turn(call_id: str, **values: Any) -> Callable[[Session], None]:
-    """The call's next turn: numbered after those stored (writes are made in order)."""
+def insert_turn(call_id: str, **values: Any) -> RowWrite:
+    """The call's next turn: numbered after those stored (writes are made in order). It
+    writes no call row, so the call's changes may join across it."""
     row = TURNS.values({"call_id": call_id, **values})
 
     def fn(s: Session) -> None:
-        conn = connection(s)
-        seq = conn.execute(_COUNT_TURNS, {"call_id_": call_id}).scalar_one()
-        conn.execute(_INSERT_TURN, {**row, "seq": int(seq)})
+        connection(s).execute(_INSERT_TURN, {**row, "call_id_": call_id})
 
-    return fn
+    return RowWrite(("turns", call_id), fn)
 
 
 def insert_event(call_id: str, at: float, kind: str, data: dict[str, Any]
-                 ) -> Callable[[Session], None]:
+                 ) -> RowWrite:
     row = EVENTS.values({"call_id": call_id, "at": utc(at), "kind": kind, "data": data})
 
     def fn(s: Session) -> None:
         connection(s).execute(_INSERT_EVENT, row)
 
-    return fn
+    return RowWrite(("call_events", call_id), fn)  # no call row: joining goes on

@@ -21,9 +21,9 @@ from sqlalchemy.orm import Session
 from atende import __version__
 from atende.aio import WakeableLoop, seconds_until
 from atende.egress import EgressPolicy, guarded_client
-from atende.store.db import Store, as_utc
+from atende.store.db import RowWrite, Store, as_utc
 from atende.store.models import LIVE_STATUSES, Call, Delivery
-from atende.store.writes import CALLS, connection, forget_call
+from atende.store.writes import CALLS, call_row, connection, forget_call
 from atende.webhooks.signing import HEADER, sign
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ def result_payload(call: Call) -> dict[str, Any]:
     }
 
 
-def finish_call(call_id: str, now: datetime, **values: Any) -> Callable[[Session], None]:
+def finish_call(call_id: str, now: datetime, **values: Any) -> RowWrite:
     """Store a call's final state and, if it has a webhook_url, its result delivery: one
     transaction, so a crash can lose neither one without the other."""
     row = CALLS.values(values)
@@ -111,7 +111,7 @@ def finish_call(call_id: str, now: datetime, **values: Any) -> Callable[[Session
             assert call is not None
             s.add(new_delivery(call, now))
 
-    return fn
+    return RowWrite(call_row(call_id), fn)  # nothing joins past a call's end
 
 
 def new_delivery(call: Call, now: datetime, url: str | None = None) -> Delivery:
