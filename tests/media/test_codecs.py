@@ -99,3 +99,18 @@ def test_g711_rows_at_once_equal_one_at_a_time(name: str) -> None:
     back = g711.decode_rows(rows, name)
     assert all(np.array_equal(b, g711.decode(r.tobytes(), name))
                for b, r in zip(back, rows, strict=True))
+
+
+def test_g711_encodes_every_sample_by_the_standards_formula() -> None:
+    """The tables are looked up by the sample's bits: all 65,536 samples, against the
+    segment formulas, and the ends of the scale against G.711's own codes."""
+    from atende.media import g711
+
+    every = np.arange(-32768, 32768, dtype=np.int32).astype(np.int16)
+    ulaw, alaw = g711.encode_rows(every, "PCMU"), g711.encode_rows(every, "PCMA")
+    assert ulaw.tolist() == [g711._ulaw_encode_one(int(x)) for x in every]
+    assert alaw.tolist() == [g711._alaw_encode_one(int(x)) for x in every]
+    ends = np.array([0, -1, 32767, -32768], dtype=np.int16)
+    assert g711.encode(ends, "PCMU") == bytes([0xFF, 0x7F, 0x80, 0x00])
+    assert g711.encode(ends, "PCMA") == bytes([0xD5, 0x55, 0xAA, 0x2A])
+    assert g711.decode(bytes([0xFF, 0x80]), "PCMU").tolist() == [0, 32124]

@@ -56,6 +56,22 @@ def test_sender_numbering_wraps_and_marks_talkspurts() -> None:
     assert s.packet(b"", 160).marker
 
 
+def test_an_encoded_audio_packet_is_the_packet_numbered_the_same_way() -> None:
+    """``encoded`` (the media plane's quick path) and ``packet().encode()`` agree byte
+    for byte, across wrap-arounds and talkspurts, and count alike."""
+    quick, slow = RtpSender(8, ssrc=77), RtpSender(8, ssrc=77)
+    for s in (quick, slow):
+        s.sequence, s.timestamp = 65534, 2**32 - 160
+    for i in range(4):
+        if i == 2:
+            quick.mark_talkspurt()
+            slow.mark_talkspurt()
+        payload = bytes([i]) * 160
+        assert quick.encoded(payload, 160) == slow.packet(payload, 160).encode()
+    assert (quick.sequence, quick.timestamp) == (slow.sequence, slow.timestamp) == (2, 480)
+    assert (quick.packets_sent, quick.octets_sent) == (slow.packets_sent, slow.octets_sent)
+
+
 def test_receiver_stats_loss_wraparound_and_jitter() -> None:
     st = ReceiverStats()
     seqs = [65530, 65531, 65533, 65534, 65535, 0, 1, 3]  # 65532 and 2 lost

@@ -44,12 +44,14 @@ Addr = tuple[str, int]
 
 
 class _Proto(asyncio.DatagramProtocol):
-    def __init__(self, cb: Callable[[bytes, Addr], None]) -> None:
+    def __init__(self, cb: Callable[[bytes, Addr], None], ipv6: bool) -> None:
         self.cb = cb
+        if not ipv6:  # (host, port) as it is: the loop calls ``cb`` itself, a step less
+            self.datagram_received = cb  # type: ignore[assignment, method-assign]
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        # IPv4 gives (host, port) as it is; IPv6 adds flow and scope, not compared.
-        self.cb(data, addr if len(addr) == 2 else (addr[0], addr[1]))  # type: ignore[arg-type]
+        # IPv6 adds flow and scope to the address: not compared, so left off.
+        self.cb(data, (str(addr[0]), int(addr[1])))
 
     def error_received(self, exc: Exception) -> None:
         pass  # ICMP errors while the peer is not yet listening are normal
@@ -101,7 +103,8 @@ class PortAllocator:
             try:
                 for sock, cb in ((rtp_sock, on_rtp), (rtcp_sock, on_rtcp)):
                     transport, _ = await loop.create_datagram_endpoint(
-                        functools.partial(_Proto, cb), sock=sock)
+                        functools.partial(_Proto, cb, sock.family == socket.AF_INET6),
+                        sock=sock)
                     opened.append(transport)
             except BaseException:  # what was opened is closed, the rest of the sockets too
                 for transport in opened:
@@ -458,8 +461,7 @@ class RtpEndpoint:
     def _send_payload(self, payload: bytes, now: float) -> None:
         neg, codec = self.neg, self.codec
         assert neg is not None and codec is not None and self._rtp is not None
-        pkt = self.sender.packet(payload, codec.clock_rate * neg.ptime_ms // 1000)
-        data = pkt.encode()
+        data = self.sender.encoded(payload, codec.clock_rate * neg.ptime_ms // 1000)
         self._rtp.sendto(data if self.srtp is None else self.srtp.protect(data), self.remote)
         if self.record_send_times:
             self.send_times.append(now)

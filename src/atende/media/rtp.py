@@ -89,6 +89,18 @@ class RtpSender:
         """The next packet starts a talkspurt and carries the marker bit."""
         self._talkspurt_start = True
 
+    def encoded(self, payload: bytes, samples: int) -> bytes:
+        """The next audio packet as it goes on the wire: ``packet(payload, samples)``
+        encoded, without the object in between (every call sends 50 a second)."""
+        b1 = (0x80 if self._talkspurt_start else 0) | (self.payload_type & 0x7F)
+        data = _HEADER.pack(0x80, b1, self.sequence, self.timestamp, self.ssrc) + payload
+        self._talkspurt_start = False
+        self.sequence = (self.sequence + 1) & 0xFFFF
+        self.timestamp = (self.timestamp + samples) & 0xFFFFFFFF
+        self.packets_sent += 1
+        self.octets_sent += len(payload)
+        return data
+
     def packet(self, payload: bytes, samples: int, payload_type: int | None = None,
                marker: bool | None = None, advance: bool = True) -> RtpPacket:
         m = self._talkspurt_start if marker is None else marker
