@@ -25,6 +25,10 @@ class BackgroundTasks:
         """Until every task spawned so far has finished."""
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
+    def running(self) -> list[asyncio.Task[Any]]:
+        """The tasks not finished yet."""
+        return [task for task in self._tasks if not task.done()]
+
     def cancel_all(self) -> None:
         for task in list(self._tasks):
             task.cancel()

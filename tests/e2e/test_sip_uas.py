@@ -375,6 +375,38 @@ async def test_call_without_media_is_ended_by_atende(atende_strict: AtendeProces
         media.close()
 
 
+async def test_a_call_is_over_once_its_bye_is_sent_answered_or_not(
+        atende_strict: AtendeProcess) -> None:
+    """RFC 3261 §15.1.1: the session ends as our BYE goes. A caller that has gone away
+    (here it never answers the BYE) holds neither the call nor its place for the 32 s
+    the BYE is sent again: the call is recorded over at once, and the next call is taken
+    (this atende takes one at a time) while that BYE still waits."""
+    loop = asyncio.get_running_loop()
+    c = await SipClient.open(server(atende_strict), user="gonepeer")
+    media = await UdpSocket.open()
+    try:
+        gone = c.new_dialog()
+        assert (await c.call(gone, sdp_offer("127.0.0.1", media.port))).status == 200
+        byes: list[Request] = []
+        while len(byes) < 2:  # atende ends it (no RTP); its BYE comes again, unanswered
+            msg = await c.recv(timeout=10)
+            if isinstance(msg, Request) and msg.method == "BYE":
+                byes.append(msg)
+                if len(byes) == 1:
+                    first_bye_at = loop.time()
+        call = await atende_strict.wait_for_call(
+            lambda x: x["from_user"] == "gonepeer" and x["status"] == "completed", timeout=5)
+        assert call["hangup_cause"] == "rtp_timeout" and loop.time() - first_bye_at < 5
+        after = c.new_dialog()
+        assert (await c.call(after, sdp_offer("127.0.0.1", media.port))).status == 200
+        c.send(c.request("BYE", after))
+        assert (await c.final()).status == 200
+        c.sock.send(make_response(byes[-1], 200).encode(), c.server)  # at last
+    finally:
+        c.close()
+        media.close()
+
+
 async def test_merged_request_gets_482(atende: AtendeProcess) -> None:
     c = await SipClient.open(server(atende))
     try:

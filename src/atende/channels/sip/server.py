@@ -155,6 +155,7 @@ class SipChannel:
         self._invite_keys: set[tuple[str, str, int]] = set()
         self._answered_keys: set[tuple[str, str, int]] = set()  # those of calls up
         self._tasks = BackgroundTasks()
+        self._byes = BackgroundTasks()  # our BYEs, until answered (close waits for them)
 
     def serve(self, router: CallRouter) -> None:
         """Take calls from now on, deciding each with ``router`` (the calls engine, made
@@ -427,6 +428,10 @@ class SipChannel:
 
     # requests from our side -------------------------------------------------------------
     async def send_bye(self, leg: SipLeg) -> None:
+        """Hang up ``leg``'s call. The session is over as the BYE is sent (RFC 3261
+        §15.1.1: media stops then), so its answer is awaited on the side: a party that
+        has gone away holds neither the call's place nor its agent for the 32 s its BYE
+        may go unanswered."""
         call = self.by_id.get(leg.info.id)
         if call is None:
             return
@@ -434,6 +439,9 @@ class SipChannel:
         bye = call.session.bye()
         if bye is None:
             return
+        self._byes.spawn(self._bye(call, bye))
+
+    async def _bye(self, call: DialogCall, bye: Request) -> None:
         dialog = call.session.dialog
         try:
             async with asyncio.timeout(IN_DIALOG_WAIT_S):
@@ -503,7 +511,7 @@ class SipChannel:
     async def close(self, deadline: float) -> None:
         """Hang up every call at once, waiting for the answers to our BYEs until
         ``deadline`` (event-loop time): a peer that never answers holds nobody else up."""
-        late = await all_before([call.leg.hangup("shutdown") for call in self.calls.values()],
-                                deadline)
+        await asyncio.gather(*(call.leg.hangup("shutdown") for call in list(self.calls.values())))
+        late = await all_before(self._byes.running(), deadline)
         if late:
             log.warning("%d call(s) did not answer our BYE before the shutdown deadline", late)
