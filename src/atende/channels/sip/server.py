@@ -80,6 +80,9 @@ class _Incoming:
     offer: SessionDescription | None  # None: a delayed offer
     call: DialogCall | None = None  # once it rings
     cancelled: bool = False
+    # While the router is admitting it: a CANCEL then waits for its decision to tell it
+    # the call ended, or a place it takes after the CANCEL is never given back.
+    admitting: bool = False
 
 
 @dataclass(frozen=True)
@@ -320,8 +323,14 @@ class SipChannel:
         incoming = _Incoming(info, offer)
         self._incoming[txn] = incoming
         try:
-            rejection = await self.router.admit(info)
+            incoming.admitting = True
+            try:
+                rejection = await self.router.admit(info)
+            finally:
+                incoming.admitting = False
             if incoming.cancelled:
+                if rejection is None:  # admitted after all: its place is given back
+                    self.router.ended_before_answer(info, "cancelled")
                 return
             if rejection is not None:  # the router's own decision: it has recorded it
                 self.ua.respond(txn, make_response(req, REJECTION_STATUS[rejection]))
@@ -344,6 +353,9 @@ class SipChannel:
             log.error("no RTP port free for call %s", incoming.info.id)
             self.ua.respond(txn, make_response(req, 503, "No media ports available"))
             self.router.ended_before_answer(incoming.info, "no_media_ports")
+            return
+        if incoming.cancelled:  # while its ports opened (answered 487, router told)
+            await leg.media.close()
             return
         session = InviteSession.answering(
             req, txn, source, new_tag(), self.contact_for(source),
@@ -379,7 +391,8 @@ class SipChannel:
             self.ua.respond(invite, make_response(invite.request, 487, to_tag=new_tag()))
             if incoming is not None:
                 incoming.cancelled = True
-                self.router.ended_before_answer(incoming.info, "cancelled")
+                if not incoming.admitting:  # else told once admission has decided
+                    self.router.ended_before_answer(incoming.info, "cancelled")
 
     def trunk_address(self, ip: str) -> bool:
         return self.gate.trunk_address(ip)
