@@ -30,7 +30,10 @@ SPEECH = (np.random.default_rng(0).normal(0, 3000, 16000 * 2)).astype(np.int16).
 
 def callers(ports: list[int], sink_port: int, seconds: float) -> None:
     """Every caller sends every 20 ms, each at its own phase of the 20 ms (independent
-    phones are not in step: all of them at once would be a burst no real trunk sends)."""
+    phones are not in step: all of them at once would be a burst no real trunk sends).
+    They stand for phones elsewhere, so they are not held to the core the endpoints may
+    be pinned to (bench/nodes.py pins this process; the pinning is inherited)."""
+    os.sched_setaffinity(0, range(os.cpu_count() or 1))
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sink.bind(("127.0.0.1", sink_port))

@@ -11,7 +11,8 @@ spreads calls evenly (tests/e2e/test_balancer.py); here each node is called dire
 
 Media: bench/media_calls.py's measure (RTP both ways, p99 deviation from the 20 ms grid)
 run as one process pinned to core 0, then as two at once, on cores 0 and 1: the media
-of a node is its own, so two nodes should carry twice the calls of one.
+of a node is its own, so two nodes should carry twice the calls of one. Their callers
+are not pinned (as SIPp is not, above).
 
 `python bench/nodes.py [seconds per step] [first rate per node, default 100]`."""
 
@@ -34,7 +35,7 @@ from tests.peers.redis import Redis
 
 HERE = Path(__file__).resolve().parent
 RATES = (25, 50, 100, 150, 200, 250, 300, 400, 500, 600, 800, 1000)  # per node, per step
-MEDIA_CALLS = (100, 200, 300, 400, 500, 600, 800)
+MEDIA_CALLS = (100, 200, 300, 400, 500, 600, 800, 1000, 1200)
 
 
 def machine_busy() -> float:
