@@ -43,6 +43,9 @@ class InstantSTT:
     def transcribe(self, pcm16k: bytes) -> str:
         return HEARD
 
+    def transcribe_if_idle(self, pcm16k: bytes) -> str | None:
+        return HEARD
+
 
 class InstantTTS:
     name = "instant"
