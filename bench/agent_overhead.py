@@ -17,6 +17,7 @@ import asyncio
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -70,8 +71,13 @@ class Turns:
     def on_outcome(self, call_id: str, outcome: str, fields: dict[str, str]) -> None: ...
     def on_event(self, call_id: str, kind: str, data: dict[str, Any]) -> None: ...
 
-    async def transfer_call(self, leg: CallLeg, to: str) -> TransferResult:
+    async def transfer_call(self, leg: CallLeg, to: str, bridge: bool = False
+                            ) -> TransferResult:
         return TransferResult("refused", None, "not in a benchmark")
+
+    async def schedule_callback(self, call_id: str, at: datetime, number: str | None,
+                                reason: str) -> dict[str, Any]:
+        return {"error": "not in a benchmark"}
 
 
 async def caller(phrases: list[bytes], turns: Turns, executor: ThreadPoolExecutor,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from atende.channels.leg import CallInfo, CallLeg, Rejection
+from atende.channels.leg import CallInfo, CallLeg, Refused, Rejection, Ringing
 from atende.channels.sip.server import SipChannel
 from atende.channels.sip.ua import UserAgent
 from atende.media.endpoint import PortAllocator
@@ -22,6 +22,9 @@ WORKERS = 16
 class Accept:
     async def admit(self, info: CallInfo) -> Rejection | None:
         return None
+
+    async def answering(self, info: CallInfo, caller: Ringing) -> Refused | None:
+        return None  # answered at once, without a 180
 
     def connected(self, leg: CallLeg) -> None:
         pass

@@ -11,7 +11,7 @@ import time
 from atende.channels.sip.ua import UserAgent
 from atende.sip.dialog import Dialog
 from atende.sip.message import Request, make_response, parse_message
-from atende.sip.transaction import TransactionLayer
+from atende.sip.transaction import Deliver, ServerTransaction, TransactionLayer
 
 SOURCE = ("udp", "192.0.2.10", 5060)
 
@@ -26,10 +26,17 @@ def options(i: int) -> Request:
     return msg
 
 
+def deliver_new(layer: TransactionLayer, req: Request, now: float) -> ServerTransaction:
+    """``req`` in: the server transaction made for it."""
+    [deliver] = layer.receive(req, SOURCE, now)
+    assert isinstance(deliver, Deliver) and isinstance(deliver.transaction, ServerTransaction)
+    return deliver.transaction
+
+
 def answered(layer: TransactionLayer, i: int, now: float) -> None:
-    [deliver] = layer.receive(options(i), SOURCE, now)
-    layer.send_response(deliver.transaction,  # type: ignore[arg-type]
-                        make_response(deliver.message, 200, to_tag="t"), now)
+    req = options(i)
+    layer.send_response(deliver_new(layer, req, now), make_response(req, 200, to_tag="t"),
+                        now)
 
 
 def measure(live: int) -> tuple[float, float]:
@@ -45,9 +52,8 @@ def measure(live: int) -> tuple[float, float]:
     wake = (time.perf_counter() - start) / 2000
     start = time.perf_counter()
     for req in requests:
-        [deliver] = layer.receive(req, SOURCE, now)
-        layer.send_response(deliver.transaction,  # type: ignore[arg-type]
-                            make_response(req, 200, to_tag="t"), now)
+        layer.send_response(deliver_new(layer, req, now), make_response(req, 200, to_tag="t"),
+                            now)
     new = (time.perf_counter() - start) / 2000
     return wake, new
 
