@@ -75,8 +75,6 @@ _ALAW_BY_BITS = np.concatenate([ALAW_ENC[32768:], ALAW_ENC[:32768]])
 
 Pcm = npt.NDArray[np.int16]
 
-# np.take, not table[indices]: the same lookup, three times quicker on 20 ms frames.
-
 
 def encode(pcm: Pcm, codec: str) -> bytes:
     return bytes(encode_rows(pcm, codec))
@@ -87,7 +85,8 @@ def decode(payload: bytes, codec: str) -> Pcm:
 
 
 def encode_rows(pcm: npt.NDArray[np.int16], codec: str) -> npt.NDArray[np.uint8]:
-    """``encode`` for many frames at once: one row each."""
+    """``encode`` for many frames at once: one row each. (``np.take``, not
+    ``table[indices]``: the same lookup, three times quicker on 20 ms frames.)"""
     table = _ULAW_BY_BITS if codec == "PCMU" else _ALAW_BY_BITS
     bits = np.ascontiguousarray(pcm, dtype=np.int16).view(np.uint16)
     rows: npt.NDArray[np.uint8] = np.take(table, bits)
