@@ -91,37 +91,15 @@ def call_row(call_id: str) -> tuple[str, str]:
     return ("calls", call_id)
 
 
-class InsertCall(RowWrite):
-    """A new call's row. Changes to the call submitted while this waits (within the
-    store's commit delay: the answer, for most calls) join it: one INSERT."""
-
-    def __init__(self, values: dict[str, Any]) -> None:
-        super().__init__(call_row(str(values["id"])))
-        self.values = values
-
-    def __call__(self, s: Session) -> None:
-        connection(s).execute(_INSERT_CALL, self.values)
-
-    def join(self, later: RowWrite) -> bool:
-        if type(later) is not UpdateCall:
-            return False
-        self.values.update(later.values)
-        return True
-
-
-class UpdateCall(RowWrite):
-    """Values set on a stored call (nothing if it is not stored). A later change to the
-    same call joins it while it waits."""
+class _CallValues(RowWrite):
+    """Values written to a call's row. A later UpdateCall of the same call, submitted
+    while this waits (within the store's commit delay), joins it: one statement."""
 
     def __init__(self, call_id: str, values: dict[str, Any]) -> None:
         super().__init__(call_row(call_id))
         self.call_id = call_id
         self.values = values
 
-    def __call__(self, s: Session) -> None:
-        connection(s).execute(_UPDATE_CALL, {**self.values, "call_id_": self.call_id})
-        forget_call(s, self.call_id)
-
     def join(self, later: RowWrite) -> bool:
         if type(later) is not UpdateCall:
             return False
@@ -129,8 +107,24 @@ class UpdateCall(RowWrite):
         return True
 
 
+class InsertCall(_CallValues):
+    """A new call's row (the answer, for most calls, joins it)."""
+
+    def __call__(self, s: Session) -> None:
+        connection(s).execute(_INSERT_CALL, self.values)
+
+
+class UpdateCall(_CallValues):
+    """Values set on a stored call (nothing if it is not stored)."""
+
+    def __call__(self, s: Session) -> None:
+        connection(s).execute(_UPDATE_CALL, {**self.values, "call_id_": self.call_id})
+        forget_call(s, self.call_id)
+
+
 def insert_call(**values: Any) -> InsertCall:
-    return InsertCall(CALLS.values(values))
+    row = CALLS.values(values)
+    return InsertCall(str(row["id"]), row)
 
 
 def update_call(call_id: str, **values: Any) -> UpdateCall:
