@@ -124,13 +124,11 @@ class RowWrite:
     and any other write submitted (it could touch any row) ends all joining until the
     store thread has taken what waits."""
 
-    def __init__(self, key: tuple[str, str], fn: Callable[[Session], object] | None = None
-                 ) -> None:
+    def __init__(self, key: tuple[str, str], fn: Callable[[Session], object]) -> None:
         self.key = key
         self._fn = fn
 
     def __call__(self, s: Session) -> object:
-        assert self._fn is not None, "a RowWrite without fn must override __call__"
         return self._fn(s)
 
     def join(self, later: RowWrite) -> bool:

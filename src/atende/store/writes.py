@@ -96,9 +96,12 @@ class _CallValues(RowWrite):
     while this waits (within the store's commit delay), joins it: one statement."""
 
     def __init__(self, call_id: str, values: dict[str, Any]) -> None:
-        super().__init__(call_row(call_id))
+        super().__init__(call_row(call_id), self._write)
         self.call_id = call_id
         self.values = values
+
+    def _write(self, s: Session) -> None:
+        raise NotImplementedError
 
     def join(self, later: RowWrite) -> bool:
         if type(later) is not UpdateCall:
@@ -110,14 +113,14 @@ class _CallValues(RowWrite):
 class InsertCall(_CallValues):
     """A new call's row (the answer, for most calls, joins it)."""
 
-    def __call__(self, s: Session) -> None:
+    def _write(self, s: Session) -> None:
         connection(s).execute(_INSERT_CALL, self.values)
 
 
 class UpdateCall(_CallValues):
     """Values set on a stored call (nothing if it is not stored)."""
 
-    def __call__(self, s: Session) -> None:
+    def _write(self, s: Session) -> None:
         connection(s).execute(_UPDATE_CALL, {**self.values, "call_id_": self.call_id})
         forget_call(s, self.call_id)
 
