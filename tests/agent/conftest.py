@@ -33,7 +33,7 @@ from tests.peers.realtime import FakeServer
 
 @pytest.fixture(scope="module")
 def engines() -> tuple[WhisperSTT, CachedTTS]:
-    return WhisperSTT(), CachedTTS(PiperTTS())
+    return WhisperSTT(), CachedTTS(PiperTTS(steady=True))
 
 
 @pytest.fixture(scope="module")

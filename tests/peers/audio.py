@@ -16,7 +16,7 @@ from atende.media.resample import resample
 def _piper():  # type: ignore[no-untyped-def]
     from atende.providers.tts.piper import PiperTTS
 
-    return PiperTTS()
+    return PiperTTS(steady=True)
 
 
 def write_wav(path: Path, pcm: bytes, rate: int, channels: int = 1) -> Path:
