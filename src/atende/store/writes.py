@@ -4,9 +4,9 @@ in the background on the store thread (``Store.submit``), several to a transacti
 They are plain SQL statements on the session's connection rather than ORM objects: a
 call makes several of them, and the ORM's work per write (a SELECT to load the row it
 updates, a unit of work to flush) cost more than the writes themselves. Statements are
-built once and cached compiled; only the values change. ORM changes another write of
-the same transaction left pending are flushed first, so writes land in the order they
-were submitted."""
+compiled once and run on the driver's cursor (``store/prepared.py``); only the values
+change. ORM changes another write of the same transaction left pending are flushed
+first, so writes land in the order they were submitted."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from sqlalchemy.orm.util import identity_key
 
 from atende.store.db import RowWrite, utc
 from atende.store.models import Base, Call, CallEvent, Turn
+from atende.store.prepared import Prepared
 
 
 @dataclass(frozen=True)
@@ -61,13 +62,13 @@ CALLS = Columns.of(Call)
 TURNS = Columns.of(Turn)
 EVENTS = Columns.of(CallEvent)
 _calls = CALLS.table
-_INSERT_CALL = insert(_calls)
-_UPDATE_CALL = update(_calls).where(_calls.c.id == bindparam("call_id_"))
+_INSERT_CALL = Prepared(insert(_calls))
+_UPDATE_CALL = Prepared(update(_calls).where(_calls.c.id == bindparam("call_id_")))
 # A turn is numbered by the turns stored before it, in the same statement.
-_INSERT_TURN = insert(TURNS.table).values(
+_INSERT_TURN = Prepared(insert(TURNS.table).values(
     seq=select(func.count()).select_from(TURNS.table)
-    .where(TURNS.table.c.call_id == bindparam("call_id_")).scalar_subquery())
-_INSERT_EVENT = insert(EVENTS.table)
+    .where(TURNS.table.c.call_id == bindparam("call_id_")).scalar_subquery()))
+_INSERT_EVENT = Prepared(insert(EVENTS.table))
 
 
 def connection(s: Session) -> Connection:
@@ -114,14 +115,14 @@ class InsertCall(_CallValues):
     """A new call's row (the answer, for most calls, joins it)."""
 
     def _write(self, s: Session) -> None:
-        connection(s).execute(_INSERT_CALL, self.values)
+        _INSERT_CALL.execute(connection(s), self.values)
 
 
 class UpdateCall(_CallValues):
     """Values set on a stored call (nothing if it is not stored)."""
 
     def _write(self, s: Session) -> None:
-        connection(s).execute(_UPDATE_CALL, {**self.values, "call_id_": self.call_id})
+        _UPDATE_CALL.execute(connection(s), {**self.values, "call_id_": self.call_id})
         forget_call(s, self.call_id)
 
 
@@ -141,7 +142,7 @@ def insert_turn(call_id: str, **values: Any) -> RowWrite:
     row = TURNS.values({"call_id": call_id, **values})
 
     def fn(s: Session) -> None:
-        connection(s).execute(_INSERT_TURN, {**row, "call_id_": call_id})
+        _INSERT_TURN.execute(connection(s), {**row, "call_id_": call_id})
 
     return RowWrite(("turns", call_id), fn)
 
@@ -151,6 +152,6 @@ def insert_event(call_id: str, at: float, kind: str, data: dict[str, Any]
     row = EVENTS.values({"call_id": call_id, "at": utc(at), "kind": kind, "data": data})
 
     def fn(s: Session) -> None:
-        connection(s).execute(_INSERT_EVENT, row)
+        _INSERT_EVENT.execute(connection(s), row)
 
     return RowWrite(("call_events", call_id), fn)  # no call row: joining goes on

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from atende import __version__
@@ -23,6 +23,7 @@ from atende.aio import WakeableLoop, seconds_until
 from atende.egress import EgressPolicy, guarded_client
 from atende.store.db import RowWrite, Store, as_utc
 from atende.store.models import LIVE_STATUSES, Call, Delivery
+from atende.store.prepared import Prepared
 from atende.store.writes import CALLS, call_row, connection, forget_call
 from atende.webhooks.signing import HEADER, sign
 
@@ -30,9 +31,11 @@ log = logging.getLogger(__name__)
 EVENT = "call.finished"
 UNFINISHED = ("queued", *LIVE_STATUSES)
 _calls = CALLS.table
-_FINISH_CALL = (update(_calls)
-                .where(_calls.c.id == bindparam("call_id_"), _calls.c.status.in_(UNFINISHED))
-                .returning(_calls.c.webhook_url))
+_FINISH_CALL = Prepared(
+    update(_calls)
+    .where(_calls.c.id == bindparam("call_id_"),
+           or_(*(_calls.c.status == s for s in UNFINISHED)))  # each a plain parameter
+    .returning(_calls.c.webhook_url))
 _CALL_STATUS = select(_calls.c.status).where(_calls.c.id == bindparam("call_id_"))
 
 
@@ -95,9 +98,9 @@ def finish_call(call_id: str, now: datetime, **values: Any) -> RowWrite:
         conn = connection(s)
         # One statement sets the final state of a call not finished yet and says whether
         # it has a result to deliver; only then are its turns and attempts read.
-        done = conn.execute(_FINISH_CALL, row).first()
+        done = _FINISH_CALL.execute(conn, row)
         forget_call(s, call_id)
-        if done is None:
+        if not done:
             status = conn.execute(_CALL_STATUS, {"call_id_": call_id}).scalar()
             if status is not None:
                 # Finished already: by another node that took this one for dead (it was
@@ -106,7 +109,8 @@ def finish_call(call_id: str, now: datetime, **values: Any) -> RowWrite:
                 log.warning("call %s was finished already (%s); its later end is not kept",
                             call_id, status)
             return
-        if done.webhook_url:
+        [(webhook_url,)] = done
+        if webhook_url:
             call = s.get(Call, call_id)  # read afresh: forgotten above if it was held
             assert call is not None
             s.add(new_delivery(call, now))
