@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import shutil
 import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import pytest
 
+from atende.agent.speaking import Speaker
+from atende.agent.turns import CallReport
 from atende.media import g711
 from atende.media.resample import resample
 from atende.providers.registry import ProviderRegistry
@@ -22,6 +27,8 @@ from atende.providers.stt.whisper import (
 from atende.providers.tts.base import CachedTTS, split_sentences
 from atende.providers.tts.piper import PiperTTS, bundled_voice_path
 from tests.peers.debian import require
+
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +136,29 @@ def test_cache_prepares_sentences_as_they_will_be_spoken(piper: PiperTTS) -> Non
     assert calls == split_sentences(text)
     for sentence in split_sentences(text):
         assert tts.cached(sentence) is not None
+
+
+async def test_lines_made_already_are_not_sent_to_a_synthesis_thread(piper: PiperTTS) -> None:
+    """Every call prepares its reprompt and goodbye; once they are made, a call finds them
+    without a trip to a thread (it cost each call two, with the loop's and the thread's
+    wake-ups)."""
+
+    class Counted(ThreadPoolExecutor):
+        submitted = 0
+
+        def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+            self.submitted += 1
+            return super().submit(fn, *args, **kwargs)
+
+    tts = CachedTTS(piper)
+    lines = ["Are you still there? Hello?", "Goodbye."]
+    with Counted(1) as pool:
+        speaker = Speaker(tts, pool, CallReport(None, "c1"))
+        await speaker.prepare(lines)
+        assert pool.submitted == 2 and all(tts.prepared(line) for line in lines)
+        await speaker.prepare(lines)  # the next call's
+        assert pool.submitted == 2
+    assert not tts.prepared("Are you still there? Something new.")  # one sentence is not
 
 
 def test_a_line_asked_for_by_many_calls_at_once_is_synthesised_once() -> None:

@@ -39,7 +39,8 @@ class Speaker:
             return
         loop = asyncio.get_running_loop()
         for text in texts:
-            await loop.run_in_executor(self.executor, self.local.prepare, text)
+            if not self.local.prepared(text):
+                await loop.run_in_executor(self.executor, self.local.prepare, text)
 
     async def pieces(self, sentence: str) -> AsyncGenerator[bytes, None]:
         """16 kHz PCM of ``sentence``, piece by piece. If the cloud voice fails after some

@@ -116,6 +116,17 @@ class CachedTTS:
         for sentence in split_sentences(text):
             self.synthesize(sentence)
 
+    def prepared(self, text: str) -> bool:
+        """Whether ``prepare(text)`` would find every sentence made already (they then
+        count as just used): what every call prepares is usually so, and a look here
+        costs far less than a trip to a synthesis thread."""
+        with self._lock:
+            for sentence in split_sentences(text):
+                if sentence not in self._cache:
+                    return False
+                self._cache.move_to_end(sentence)
+        return True
+
     def cached(self, text: str) -> bytes | None:
         with self._lock:
             return self._cache.get(text)
