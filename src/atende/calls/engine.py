@@ -11,6 +11,7 @@ from concurrent.futures import Executor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from atende.agent.assistant import greeting, session_for
 from atende.agent.brain import RuleSet, render
@@ -65,13 +66,24 @@ class CallEngine:
         self.records = records
         self.trunks = trunks
         self.dialer = dialer
-        self.secrets = secrets  # decrypts assistants' provider keys, for each call
+        self.secrets = secrets  # decrypts assistants' provider keys
         self.recordings = recordings  # where calls are recorded (None: never)
         self.callbacks = callbacks  # queues the call backs assistants promise
         self.max_call_seconds = max_call_seconds
         self.provider_keys = dict(provider_keys or {})  # when an assistant names none
+        # Each assistant row as calls see it, made once per row read: the directory hands
+        # every call the same row until the assistant changes (or 5 s pass), and making
+        # the profile (its keys decrypted) cost more than the rest of admission.
+        self._profiles: WeakKeyDictionary[models.Assistant, AssistantProfile] = \
+            WeakKeyDictionary()
         self._tasks = BackgroundTasks()
         self.transfers = Transfers(live, records, trunks, dialer, self.dial_through)
+
+    def _profile(self, row: models.Assistant) -> AssistantProfile:
+        profile = self._profiles.get(row)
+        if profile is None:
+            profile = self._profiles[row] = profile_of(row, self.secrets, self.provider_keys)
+        return profile
 
     async def preload(self) -> None:
         """Load every assistant's voice and synthesise its greeting before calls arrive, so
@@ -120,7 +132,7 @@ class CallEngine:
               recorded: bool) -> Rejection | None:
         """Admit ``info`` for ``row``'s assistant, if it exists and there is room, and
         record that (a new record, or the one the call has when ``recorded``)."""
-        assistant = profile_of(row, self.secrets, self.provider_keys) if row is not None else None
+        assistant = self._profile(row) if row is not None else None
         rejection: Rejection | None = None
         cause: str | None = None
         if assistant is None:
@@ -244,7 +256,7 @@ class CallEngine:
         if call.id in self.live or self.live.capacity_problem(trunk) is not None:
             return False
         job = CallJob.of(call)
-        profile = profile_of(assistant, self.secrets, self.provider_keys)
+        profile = self._profile(assistant)
         return await self.live.take(LiveCall(profile, outbound_info(call.id, trunk, user),
                                              job=job, rules=rules_for(profile, job)),
                                     trunk) is None
