@@ -102,6 +102,7 @@ def test_an_offer_is_answered_with_ringing_then_200_and_media() -> None:
     [ringing] = replies(session.ring())
     assert ringing.status == 180 and ringing.to.tag == OUR_TAG
     assert ringing.headers.get("Contact") == "<sip:atende@192.0.2.1>"
+    assert session.ring() == []  # rung once (by the router, or for the ring time)
     actions = session.answer(0.0)
     media = [a for a in actions if isinstance(a, Media)]
     assert media and media[0].audio.codec.name == "PCMA" and not media[0].on_hold

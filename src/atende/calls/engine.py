@@ -164,8 +164,7 @@ class CallEngine:
         return None
 
     async def answering(self, info: CallInfo, caller: Ringing) -> Refused | None:
-        caller.ringing()  # an assistant takes every call it admitted
-        return None
+        return None  # an assistant takes every call it admitted, at once: no ringing
 
     def connected(self, leg: CallLeg) -> None:
         active = self.live.get(leg.info.id)

@@ -91,6 +91,7 @@ class InviteSession:
         self.on_hold = False
         self._invite = invite  # the INVITE we answer (UAS)
         self._invite_txn = invite_txn
+        self._rang = False  # our 180 is sent (once is enough)
         self._offer = offer
         self._session_id = new_session_id()
         self._sdp_version = 1
@@ -115,8 +116,10 @@ class InviteSession:
         return cls(dialog, peer, media_host, media_port, Phase.EARLY, invite, txn, offer)
 
     def ring(self) -> list[Action]:
-        if self.phase != Phase.EARLY or self._invite is None or self._invite_txn is None:
+        if self.phase != Phase.EARLY or self._invite is None or self._invite_txn is None \
+                or self._rang:
             return []
+        self._rang = True
         ringing = make_response(self._invite, 180, to_tag=self.dialog.local_tag)
         ringing.headers.add("Contact", self.dialog.local_contact)
         return [Reply(self._invite_txn, ringing)]

@@ -63,6 +63,7 @@ from atende.sip.sdp import SessionDescription
 from atende.sip.transaction import Address, ServerTransaction, State
 
 log = logging.getLogger(__name__)
+TRYING_AFTER_S = 0.1  # an INVITE not answered by then gets a 100 (Trying)
 
 REJECTION_STATUS = {
     Rejection.NOT_FOUND: 404,
@@ -200,13 +201,20 @@ class SipChannel:
                 self.ua.respond(txn, make_response(req, 482))
                 return
             self._invite_keys.add(key)
-            # Stop the caller's INVITE retransmissions while we decide (§17.2.1).
-            self.ua.respond(txn, make_response(req, 100))
+            # A call is usually answered (or refused) within milliseconds, and then a 100
+            # would only cost a message each way; one not answered by TRYING_AFTER_S gets
+            # it then, well before the caller sends its INVITE again (T1, 500 ms):
+            # RFC 3261 §17.2.1 asks for a 100 when the answer takes over 200 ms.
+            asyncio.get_running_loop().call_later(TRYING_AFTER_S, self._trying, req, txn)
             self._tasks.spawn(self._on_invite(req, txn, source, key))
         elif method in ("BYE", "INFO", "NOTIFY", "REFER"):
             self.ua.respond(txn, make_response(req, 481))
         else:
             self.ua.respond(txn, not_allowed(req))
+
+    def _trying(self, req: Request, txn: ServerTransaction) -> None:
+        if txn.state == State.PROCEEDING and txn.last_sent is None:  # nothing said yet
+            self.ua.respond(txn, make_response(req, 100))
 
     def contact_for(self, peer: Address) -> str:
         """Our Contact for a dialog with ``peer``: the address it can reach us on."""
@@ -365,7 +373,8 @@ class SipChannel:
         refusal = await self.router.answering(incoming.info, _Ringing(call, self._apply))
         if refusal is not None:
             self._apply(call, session.refuse(refusal.status, refusal.reason))
-        elif self.answer_delay > 0:
+        elif self.answer_delay > 0:  # the ring time configured: the caller hears it ring
+            self._apply(call, session.ring())
             await asyncio.sleep(self.answer_delay)
         if session.phase != Phase.EARLY:  # cancelled while it rang, or refused
             await leg.media.close()
