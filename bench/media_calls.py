@@ -110,7 +110,7 @@ async def run(n: int, base: int = 40000) -> tuple[float, float, float, float, fl
             devs.extend(np.abs(t - grid) * 1000)
             worst_gap = max(worst_gap, float(np.max(np.diff(t))) * 1000)
     for ep in endpoints:
-        await ep.close()
+        ep.close()
     child.join()
     d = np.array(devs)
     return cpu, float(np.percentile(d, 50)), float(np.percentile(d, 99)), worst_gap, rx

@@ -83,7 +83,7 @@ async def test_calls_handled_together_hear_and_send_what_each_would_alone(host: 
             await asyncio.sleep(0.02)
     finally:
         for ep in endpoints:
-            await ep.close()
+            ep.close()
     received: list[list[RtpPacket]] = [[] for _ in range(CALLS)]
     for i, peer in enumerate(peers):
         while True:

@@ -49,7 +49,7 @@ async def test_keys_come_from_the_latched_peer_and_its_own_stream() -> None:
     finally:
         peer.close()
         stranger.close()
-        await endpoint.close()
+        endpoint.close()
 
 
 async def test_keys_on_an_opus_call_count_its_48_khz_clock() -> None:
@@ -75,4 +75,4 @@ async def test_keys_on_an_opus_call_count_its_48_khz_clock() -> None:
         assert keys[0].digit == "5" and 110 <= keys[0].duration_ms <= 130, keys
     finally:
         peer.close()
-        await endpoint.close()
+        endpoint.close()

@@ -41,7 +41,7 @@ async def _received(packets: list[bytes], skip: int | None) -> tuple[list[bytes]
         return frames, getattr(endpoint.codec, "recovered", 0)
     finally:
         peer.close()
-        await endpoint.close()
+        endpoint.close()
 
 
 async def test_a_lost_opus_packet_leaves_no_hole_in_the_callers_audio() -> None:

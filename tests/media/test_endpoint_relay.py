@@ -53,8 +53,8 @@ async def test_packets_cross_undecoded_as_the_other_endpoints_stream() -> None:
     finally:
         caller.close()
         callee.close()
-        await a.close()
-        await b.close()
+        a.close()
+        b.close()
     assert [g.payload for g in got] == payloads  # not decoded, not re-encoded
     assert {g.ssrc for g in got} == {b.sender.ssrc}
     assert [(g.sequence - got[0].sequence) & 0xFFFF for g in got] == list(range(6))

@@ -140,8 +140,8 @@ def test_cache_prepares_sentences_as_they_will_be_spoken(piper: PiperTTS) -> Non
 
 async def test_lines_made_already_are_not_sent_to_a_synthesis_thread(piper: PiperTTS) -> None:
     """Every call prepares its reprompt and goodbye; once they are made, a call finds them
-    without a trip to a thread (it cost each call two, with the loop's and the thread's
-    wake-ups)."""
+    without a task or a trip to a thread (it cost each call a task and two trips, with
+    the loop's and the thread's wake-ups)."""
 
     class Counted(ThreadPoolExecutor):
         submitted = 0
@@ -154,9 +154,11 @@ async def test_lines_made_already_are_not_sent_to_a_synthesis_thread(piper: Pipe
     lines = ["Are you still there? Hello?", "Goodbye."]
     with Counted(1) as pool:
         speaker = Speaker(tts, pool, CallReport(None, "c1"))
+        assert speaker.unprepared(lines) == lines
         await speaker.prepare(lines)
         assert pool.submitted == 2 and all(tts.prepared(line) for line in lines)
-        await speaker.prepare(lines)  # the next call's
+        assert speaker.unprepared(lines) == []  # the next call spawns nothing for them
+        await speaker.prepare(lines)
         assert pool.submitted == 2
     assert not tts.prepared("Are you still there? Something new.")  # one sentence is not
 

@@ -107,7 +107,9 @@ class AgentSession:
         self._offset = time.time() - loop.time()
         if self.screen is None:
             self._greet()
-        self._warm_up.spawn(self._prepare_lines(self._speak_task))
+        lines = self.speaker.unprepared([self.policy.reprompt, self.policy.silence_goodbye])
+        if lines:  # usually made for an earlier call already: then no task at all
+            self._warm_up.spawn(self._prepare_lines(self._speak_task, lines))
         try:
             while True:
                 ev = await self.leg.events.get()
@@ -140,13 +142,14 @@ class AgentSession:
         finally:
             self._shutdown()
 
-    async def _prepare_lines(self, opening: asyncio.Task[None] | None) -> None:
-        """Once the opening is synthesised, the reprompt and the goodbye to a silent caller:
-        they then start as soon as the silence is long enough."""
+    async def _prepare_lines(self, opening: asyncio.Task[None] | None, lines: list[str]
+                             ) -> None:
+        """Once the opening is synthesised, ``lines`` (the reprompt and the goodbye to a
+        silent caller): they then start as soon as the silence is long enough."""
         if opening is not None:
             await asyncio.wait([opening])
         try:
-            await self.speaker.prepare([self.policy.reprompt, self.policy.silence_goodbye])
+            await self.speaker.prepare(lines)
         except Exception:  # said later, it will fail (and be handled) there again
             log.exception("call %s: preparing the reprompt failed", self.leg.info.id)
 

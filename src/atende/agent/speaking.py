@@ -30,17 +30,21 @@ class Speaker:
         self.report = report
         self.cloud = cloud
 
+    def unprepared(self, texts: list[str]) -> list[str]:
+        """Of ``texts``, those ``prepare`` would synthesise: none with a cloud voice (it
+        fetches a line when it is said: each costs a request), and none the local voice
+        has made already (lines every call prepares usually are)."""
+        if self.cloud is not None:
+            return []
+        return [t for t in texts if not self.local.prepared(t)]
+
     async def prepare(self, texts: list[str]) -> None:
         """Synthesise with the local voice, ahead of time, lines the call may have to say
         at once (what a silent caller hears), so each starts when it is due rather than a
-        synthesis later. A cloud voice fetches them when they are said: each costs a
-        request."""
-        if self.cloud is not None:
-            return
+        synthesis later."""
         loop = asyncio.get_running_loop()
-        for text in texts:
-            if not self.local.prepared(text):
-                await loop.run_in_executor(self.executor, self.local.prepare, text)
+        for text in self.unprepared(texts):
+            await loop.run_in_executor(self.executor, self.local.prepare, text)
 
     async def pieces(self, sentence: str) -> AsyncGenerator[bytes, None]:
         """16 kHz PCM of ``sentence``, piece by piece. If the cloud voice fails after some

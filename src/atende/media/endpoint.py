@@ -226,7 +226,7 @@ class RtpEndpoint:
         self._pacer = _pacer_for(loop)
         self._pacer.add(self, self.started_at)
 
-    async def close(self) -> None:
+    def close(self) -> None:
         if self._pacer is not None:
             self._pacer.remove(self)
         self._pacer, self._closed = None, True

@@ -102,12 +102,12 @@ class SipLeg(CallLeg):
         try:
             await self._signalling.send_bye(self)
         finally:
-            await self.finish(cause)
+            self.finish(cause)
 
-    async def finish(self, cause: str) -> None:
+    def finish(self, cause: str) -> None:
         """The call is over (whoever ended it): stop media and tell the agent."""
         self._ended(cause)
-        await self.media.close()
+        self.media.close()
 
     async def send_dtmf(self, digits: str) -> None:
         """RFC 4733 events when the party agreed to them, else SIP INFO

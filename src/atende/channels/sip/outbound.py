@@ -89,7 +89,7 @@ class SipDialer:
             log.exception("placing call %s failed", d.info.id)
             outcome = DialOutcome("failed", None, "internal error while dialling")
         if outcome.leg is None:
-            await leg.media.close()
+            leg.media.close()
         return outcome
 
     async def _invite(self, d: SipDial, leg: SipLeg, cancel: asyncio.Event,

@@ -257,7 +257,7 @@ class SipChannel:
             self.router.ended_before_answer(call.info, cause)
             return
         self._drop(call)
-        self._tasks.spawn(call.leg.finish(cause))
+        call.leg.finish(cause)
 
     async def _send(self, call: DialogCall, req: Request) -> None:
         resp = await self.ua.request(req, call.peer)
@@ -363,7 +363,7 @@ class SipChannel:
             self.router.ended_before_answer(incoming.info, "no_media_ports")
             return
         if incoming.cancelled:  # while its ports opened (answered 487, router told)
-            await leg.media.close()
+            leg.media.close()
             return
         session = InviteSession.answering(
             req, txn, source, new_tag(), self.contact_for(source),
@@ -377,7 +377,7 @@ class SipChannel:
             self._apply(call, session.ring())
             await asyncio.sleep(self.answer_delay)
         if session.phase != Phase.EARLY:  # cancelled while it rang, or refused
-            await leg.media.close()
+            leg.media.close()
             return
         self.add(call)
         self._apply(call, session.answer(self.ua.now()))
