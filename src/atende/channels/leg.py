@@ -169,6 +169,29 @@ class CallRouter(Protocol):
         ...
 
 
+class NotServing:
+    """The router of a channel not yet serving: every call is refused as unavailable."""
+
+    async def admit(self, info: CallInfo) -> Rejection | None:
+        return Rejection.UNAVAILABLE
+
+    async def answering(self, info: CallInfo, caller: Ringing) -> Refused | None:
+        return Refused(480, "Temporarily Unavailable")
+
+    def connected(self, leg: CallLeg) -> None:
+        pass
+
+    def ended_before_answer(self, info: CallInfo, cause: str) -> None:
+        pass
+
+    def decide_transfer(self, info: CallInfo, target: str) -> str | None:
+        return "atende is not taking calls"
+
+    async def take_transfer(self, leg: CallLeg, target: str,
+                            headers: tuple[tuple[str, str], ...]) -> tuple[int | None, str]:
+        return None, "atende is not taking calls"
+
+
 @dataclass
 class _Segment:
     mark: str | None

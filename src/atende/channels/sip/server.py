@@ -18,9 +18,8 @@ from atende.channels.leg import (
     CallInfo,
     CallLeg,
     CallRouter,
-    Refused,
+    NotServing,
     Rejection,
-    Ringing,
     TransferResult,
 )
 from atende.channels.secretary import (
@@ -35,7 +34,7 @@ from atende.channels.sip.gate import Challenge, Gate, Refuse
 from atende.channels.sip.leg import SipLeg
 from atende.channels.sip.transfer import (
     IN_DIALOG_WAIT_S,
-    notify_transferor,
+    carry_out_refer,
     refer,
     transfer_progress,
 )
@@ -105,29 +104,6 @@ class _Ringing:
         return self.call.leg
 
 
-class _NotServing:
-    """The router of a channel not yet serving: every call is refused as unavailable."""
-
-    async def admit(self, info: CallInfo) -> Rejection | None:
-        return Rejection.UNAVAILABLE
-
-    async def answering(self, info: CallInfo, caller: Ringing) -> Refused | None:
-        return Refused(480, "Temporarily Unavailable")
-
-    def connected(self, leg: CallLeg) -> None:
-        pass
-
-    def ended_before_answer(self, info: CallInfo, cause: str) -> None:
-        pass
-
-    def decide_transfer(self, info: CallInfo, target: str) -> str | None:
-        return "atende is not taking calls"
-
-    async def take_transfer(self, leg: CallLeg, target: str,
-                            headers: tuple[tuple[str, str], ...]) -> tuple[int | None, str]:
-        return None, "atende is not taking calls"
-
-
 class Registrations(Protocol):
     """What answers REGISTER on a channel that keeps registrations (the bridge's)."""
 
@@ -144,7 +120,7 @@ class SipChannel:
                  registrar: Registrations | None = None) -> None:
         self.ua = ua
         self.registrar = registrar  # None: REGISTER is not allowed here
-        self.router: CallRouter = _NotServing()
+        self.router: CallRouter = NotServing()
         self.ports = ports
         self.gate = gate
         self.guard = guard
@@ -431,22 +407,8 @@ class SipChannel:
             return
         self._apply(call, call.session.accept_refer(ask))
         log.info("call %s: transferred by the other party to %s", call.info.id, target.uri)
-        self._tasks.spawn(self._carry_out_refer(call, user, target.headers,
-                                                ask.request.cseq.number))
-
-    async def _carry_out_refer(self, call: DialogCall, user: str,
-                               headers: tuple[tuple[str, str], ...], event_id: int) -> None:
-        await notify_transferor(self.ua, call, event_id, 100, "Trying", final=False)
-        try:
-            status, reason = await self.router.take_transfer(call.leg, user, headers)
-        except Exception:
-            log.exception("call %s: carrying out a transfer failed", call.info.id)
-            status, reason = None, "internal error"
-        # A sipfrag needs a status line: no final answer at all reads as 503.
-        code = status if status is not None and status >= 200 else 503
-        await notify_transferor(self.ua, call, event_id, code, reason, final=True)
-        if 200 <= code < 300:
-            await call.leg.hangup("transferred")
+        self._tasks.spawn(carry_out_refer(self.ua, self.router, call, user, target.headers,
+                                          ask.request.cseq.number))
 
     # requests from our side -------------------------------------------------------------
     async def send_bye(self, leg: SipLeg) -> None:

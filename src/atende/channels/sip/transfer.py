@@ -8,7 +8,7 @@ import asyncio
 import logging
 import re
 
-from atende.channels.leg import TransferResult
+from atende.channels.leg import CallRouter, TransferResult
 from atende.channels.sip.dialog_call import DialogCall
 from atende.channels.sip.ua import UserAgent
 from atende.sip.dialog import Dialog
@@ -20,6 +20,23 @@ log = logging.getLogger(__name__)
 
 _TARGET_USER = re.compile(r"^[A-Za-z0-9+*#_.\-]{1,64}$")
 IN_DIALOG_WAIT_S = 40.0  # past Timer F (32 s): a request of ours that got no answer
+
+
+async def carry_out_refer(ua: UserAgent, router: CallRouter, call: DialogCall, user: str,
+                          headers: tuple[tuple[str, str], ...], event_id: int) -> None:
+    """A REFER we accepted: the router calls ``user``, and the party who transferred us
+    hears how it went (NOTIFYs); we leave the call once the transfer succeeded."""
+    await notify_transferor(ua, call, event_id, 100, "Trying", final=False)
+    try:
+        status, reason = await router.take_transfer(call.leg, user, headers)
+    except Exception:
+        log.exception("call %s: carrying out a transfer failed", call.info.id)
+        status, reason = None, "internal error"
+    # A sipfrag needs a status line: no final answer at all reads as 503.
+    code = status if status is not None and status >= 200 else 503
+    await notify_transferor(ua, call, event_id, code, reason, final=True)
+    if 200 <= code < 300:
+        await call.leg.hangup("transferred")
 
 
 async def refer(ua: UserAgent, call: DialogCall, target: str, wait_s: float
