@@ -84,16 +84,16 @@ async def test_a_connection_lost_under_a_prepared_write_is_an_outage(
     await store.init()
     statement = Prepared(insert(models.Call.__table__))  # type: ignore[arg-type]
     try:
-        def cut_then_write(s: Session) -> None:
-            conn = connection(s)
+        # On a connection of its own, so that what the statement raises is seen as it is
+        # (a session's rollback on the dead connection would raise an error of its own).
+        with store.engine.connect() as conn:
             pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
             with store.engine.connect() as other:
                 other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-            statement.execute(conn, new_call("c1"))
-
-        with pytest.raises(exc.DBAPIError) as raised:
-            await store.run(cut_then_write)
-        assert raised.value.connection_invalidated and unavailable(raised.value)
+            with pytest.raises(exc.DBAPIError) as raised:
+                statement.execute(conn, new_call("c1"))
+            assert raised.value.connection_invalidated and unavailable(raised.value)
+            assert conn.invalidated  # the pool will not hand it out again
         await store.run(lambda s: statement.execute(connection(s), new_call("c1")))
         assert await store.get_call("c1") is not None  # a new connection took over
     finally:
