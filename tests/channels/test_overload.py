@@ -213,29 +213,37 @@ async def test_a_refused_invite_that_comes_again_is_refused_again_once_load_fall
 
 def test_requests_that_waited_to_be_read_count_as_lag() -> None:
     m = LoadMonitor(threshold_s=0.2)
+    t = 0.0
     for _ in range(10):  # the loop's timers are on time, but requests wait 0.4 s
         m.waited(0.1)
         m.waited(0.4)
-        m.observe(0.0)
+        t += SAMPLE_S
+        m.observe(0.0, t)
     assert m.shedding
     for _ in range(20):  # they are read at once again
         m.waited(0.001)
-        m.observe(0.0)
+        t += SAMPLE_S
+        m.observe(0.0, t)
     assert not m.shedding
 
 
 def test_the_monitor_smooths_and_has_hysteresis() -> None:
     m = LoadMonitor(threshold_s=0.2)
-    m.observe(1.0)  # one slow moment
+    samples = iter(range(1, 100))
+
+    def observe(lag_s: float) -> None:
+        m.observe(lag_s, next(samples) * SAMPLE_S)
+
+    observe(1.0)  # one slow moment
     assert not m.shedding and m.lag_s == 0.2 * 1.0
     for _ in range(5):
-        m.observe(0.5)
+        observe(0.5)
     assert m.shedding and m.retry_after() >= 4
     for _ in range(6):  # back under the threshold, not yet under half of it
-        m.observe(0.12)
+        observe(0.12)
     assert 0.1 < m.lag_s < 0.2 and m.shedding
     for _ in range(10):
-        m.observe(0.0)
+        observe(0.0)
     assert not m.shedding and m.retry_after() == 1
 
 
@@ -284,3 +292,30 @@ async def test_a_flood_is_refused_statelessly_and_a_malformed_invite_still_gets_
     finally:
         c.close()
         await ua.close()
+
+
+async def test_under_a_cap_some_new_calls_are_taken_and_the_rest_refused() -> None:
+    ua = UserAgent(load=LoadMonitor(threshold_s=0.2, cap_per_s=50.0))
+    Busy486(ua, None)
+    await ua.start("127.0.0.1", 0)
+    c = await SipClient.open(("127.0.0.1", ua.port))
+    loop = asyncio.get_running_loop()
+    try:
+        start = loop.time()
+        for _ in range(40):  # 200 a second, four times the cap
+            c.send(c.request("INVITE", c.new_dialog(), ruri=f"sip:x@127.0.0.1:{ua.port}"))
+            await asyncio.sleep(0.005)
+        elapsed = loop.time() - start
+        got: dict[str, int] = {}
+        with contextlib.suppress(TimeoutError):
+            while len(got) < 40:
+                msg = await c.recv(timeout=1.0)
+                if isinstance(msg, Response) and msg.status >= 200:
+                    got.setdefault(msg.call_id, msg.status)
+    finally:
+        c.close()
+        await ua.close()
+    taken = sum(status == 486 for status in got.values())
+    assert len(got) == 40 and set(got.values()) == {486, 503}
+    assert 2 <= taken <= 3 + 50 * (elapsed + 0.05), (taken, elapsed)
+    assert ua.stats["shed"] == 40 - taken

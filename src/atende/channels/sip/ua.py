@@ -10,7 +10,7 @@ import logging
 import socket
 import ssl
 from collections.abc import Callable
-from typing import Protocol
+from typing import Literal, Protocol
 
 from atende.channels.sip.overload import LoadMonitor
 from atende.channels.sip.transport import SipTransport
@@ -44,6 +44,9 @@ from atende.sip.transaction import (
 log = logging.getLogger(__name__)
 
 USER_AGENT = "atende/0.1"
+# What a look at a datagram's first lines decided under load: answered there (refused,
+# or a refused INVITE's ACK), a new call admitted, or nothing (the full parser's turn).
+Verdict = Literal["answered", "admitted", "unjudged"]
 
 
 class Guard(Protocol):
@@ -206,8 +209,10 @@ class UserAgent:
             # answer our own requests (REGISTER, calls we place), to a PBX that may have
             # been blocked for somebody else's failures.
             return
+        judged: Verdict = "unjudged"
         if source[0] == "udp" and (self.load.refusing or len(self._refusals)):
-            if self._refused_quickly(data, source):
+            judged = self._judge_quickly(data, source)
+            if judged == "answered":
                 return
         try:
             msg = parse_message(data, stream=source[0] != "udp")
@@ -225,7 +230,8 @@ class UserAgent:
         if (isinstance(msg, Request) and msg.method in ("INVITE", "REGISTER")
                 and "tag=" not in (msg.headers.get("To") or "")
                 and not self.layer.retransmission(msg)):
-            if msg.method == "INVITE" and self.load.refusing:
+            if (msg.method == "INVITE" and judged == "unjudged"
+                    and not self.load.admit(self.now())):
                 self.stats["shed"] += 1
                 self._refuse(msg, source, retry_later(
                     msg, self.load.retry_after(),
@@ -248,27 +254,32 @@ class UserAgent:
             if isinstance(msg, Request) and msg.method not in ("ACK",):
                 self.send_stateless(make_response(msg, 500), source)
 
-    def _refused_quickly(self, data: bytes, source: Address) -> bool:
-        """Past capacity, a well-formed new INVITE is answered 503 from the little of it
-        read (`sip/refusals.py`), without a transaction: a flood costs less to refuse
-        than calls cost to serve. Copies of it get the same answer, load or not; its ACK
-        is ignored. False: the message is the full parser's."""
+    def _judge_quickly(self, data: bytes, source: Address) -> Verdict:
+        """Past capacity, a well-formed new INVITE the load does not admit is answered
+        503 from the little of it read (`sip/refusals.py`), without a transaction: a
+        flood costs less to refuse than calls cost to serve. Copies of it get the same
+        answer, load or not; its ACK is ignored. "admitted": a new call the load took;
+        "unjudged": the message is the full parser's to judge."""
         now = self.now()
         self._refusals.expire(now)
         if data.startswith(b"ACK "):
             key = invite_key(data)
-            return key is not None and self._refusals.acked(key, now)
+            done = key is not None and self._refusals.acked(key, now)
+            return "answered" if done else "unjudged"
         if not self.load.refusing:  # only a copy of one refused while it was is refused
             key = invite_key(data)
             answer = None if key is None else self._refusals.answer(key)
-            if answer is not None:
-                self.transport.send(answer, source)
-            return answer is not None
+            if answer is None:
+                return "unjudged"
+            self.transport.send(answer, source)
+            return "answered"
         invite = read_new_invite(data)
         if invite is None or invite.key in self.layer.server:
-            return False  # not one, or a copy of a call being set up (never refused)
+            return "unjudged"  # not one, or a copy of a call being set up (never refused)
         answer = self._refusals.answer(invite.key)
         if answer is None:
+            if self.load.admit(now):
+                return "admitted"
             self.stats["shed"] += 1
             answer = refusal(invite, (source[1], source[2]), new_tag(), 503,
                              "Draining" if self.load.draining else "Overloaded",
@@ -276,7 +287,7 @@ class UserAgent:
                               ("Server", USER_AGENT)])
             self._refusals.add(invite.key, answer, now)
         self.transport.send(answer, source)
-        return True
+        return "answered"
 
     def _refuse(self, req: Request, source: Address, resp: Response) -> None:
         """Answer a new request ``resp`` through a transaction of its own, never handing
