@@ -13,6 +13,8 @@ from atende.agent.brain import (
     extract_time,
     normalize,
 )
+from atende.agent.profile import AssistantProfile
+from atende.calls.automation import CallJob, rules_for
 
 
 def test_normalize_strips_case_accents_and_punctuation() -> None:
@@ -99,3 +101,16 @@ def test_a_transfer_rule_names_its_destination_and_round_trips() -> None:
     assert (reply.action, reply.destination) == ("transfer", "sales")
     assert RuleSet.from_dict(rules.to_dict()) == rules
     assert "destination" not in DEFAULT_RULES.to_dict()["intents"][0]  # only when set
+
+
+def test_an_assistants_rules_are_read_once_and_a_task_still_gets_its_own() -> None:
+    own = {"greeting": "Hi there", "intents": [
+        {"name": "hours", "phrases": ["open"], "reply": "Nine to five."}]}
+    a = AssistantProfile(id="a1", name="Reception", rules=own)
+    first, again = rules_for(a, None), rules_for(a, CallJob("+15550100"))
+    assert first is again is a.rule_set  # one reading for every call without a task
+    assert first == RuleSet.from_dict(own) and first.greeting == "Hi there"
+    task = rules_for(a, CallJob("+15550100", task="Confirm the visit."))
+    assert task is not first and "Confirm the visit." in task.greeting
+    changed = AssistantProfile(id="a1", name="Reception", rules={**own, "greeting": "Hey"})
+    assert rules_for(changed, None).greeting == "Hey"  # a new version, read anew

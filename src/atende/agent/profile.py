@@ -4,10 +4,12 @@ the stored assistant, keys decrypted, for one call)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from atende.agent.brain import RuleSet
 from atende.agent.business_hours import BusinessHours
 from atende.agent.fallback import Fallback
 from atende.agent.tools import Destination, HttpTool
@@ -76,3 +78,9 @@ class AssistantProfile:
 
     def destination(self, name: str | None) -> Destination | None:
         return next((d for d in self.destinations if d.name == name), None)
+
+    @functools.cached_property
+    def rule_set(self) -> RuleSet:
+        """``rules`` read once (the engine keeps one profile per version of an assistant,
+        and every call it answers uses them; shared, so nobody changes them)."""
+        return RuleSet.from_dict(self.rules)

@@ -83,7 +83,7 @@ def rules_for(assistant: AssistantProfile, job: CallJob | None) -> RuleSet:
     """The assistant's usual rules, or for a call with a task its task rules (its own
     rules["task"], else the built-in appointment confirmation) filled in for this call."""
     if job is None or not job.task:
-        return RuleSet.from_dict(assistant.rules)
+        return assistant.rule_set
     own = assistant.rules.get("task")
     rules = RuleSet.from_dict(own) if isinstance(own, dict) else DEFAULT_TASK_RULES
     return rules.rendered(job.context())
