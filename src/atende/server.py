@@ -27,7 +27,7 @@ from atende.api.deliveries import Deliveries, deliveries_router
 from atende.api.events import events_router
 from atende.api.hooks import Hooks, hooks_router, trigger_router
 from atende.api.live import CallControl, cancel_here, live_router, transfer_here
-from atende.api.metrics import metrics_router
+from atende.api.metrics import LiveFigures, metrics_router
 from atende.api.nodes import nodes_router
 from atende.api.outbound import CallStarter, outbound_router
 from atende.api.providers import ProviderService, providers_router
@@ -318,8 +318,9 @@ class Atende:
             own[s.audio_stream_port] = "audio stream port"
         return own
 
-    def _live_figures(self) -> tuple[int, dict[str, int], list[tuple[str, str, bool]]]:
-        """For /metrics: calls active now, SIP message counters, trunk registrations."""
+    def _live_figures(self) -> LiveFigures:
+        """For /metrics: calls active now, SIP message counters, trunk registrations,
+        the overload control's state."""
         active = len(self.live) if self.live else 0
         lines = []
         if self.trunks is not None:
@@ -327,7 +328,8 @@ class Atende:
                 reg = self.trunks.registration(trunk_id)
                 if reg is not None:
                     lines.append((trunk_id, live.config.name, reg["state"] == "registered"))
-        return active, dict(self.ua.stats), lines
+        return LiveFigures(active, dict(self.ua.stats), lines, self.load.lag_s,
+                           self.load.shedding, self.load.cap_per_s)
 
     def _tell_changes(self, shared: Shared, follower: TrunkFollower) -> None:
         """Assistants and trunks changed through this node are re-read by the others at

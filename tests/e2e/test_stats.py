@@ -113,6 +113,10 @@ async def test_stats_and_metrics_after_calls_made_three_ways(
     assert before[("atende_calls_active", ())] == 0
     assert before[("atende_trunk_registered", (("name", "PBX"), ("trunk_id", trunk_id)))] == 1
     assert before[("atende_sip_messages_total", (("kind", "received"),))] > 0
+    # Not overloaded: nothing shed, no limit on new calls, a loop on time.
+    assert before[("atende_overload_shedding", ())] == 0
+    assert before[("atende_admission_limit_per_second", ())] == float("inf")
+    assert 0 <= before[("atende_event_loop_lag_seconds", ())] < 0.125
 
     a.stop()
     a.start()

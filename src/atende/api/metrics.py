@@ -6,6 +6,7 @@ restarts; gauges are what is true now."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, Response
@@ -19,6 +20,18 @@ from atende.store.db import Store
 from atende.store.models import Call, CallAttempt, Delivery
 
 Counts = dict[str, list[tuple[Any, ...]]]
+
+
+@dataclass(frozen=True)
+class LiveFigures:
+    """What is true of this node now, for its gauges."""
+
+    active_calls: int = 0
+    sip: dict[str, int] = field(default_factory=dict)  # SIP message counters
+    trunks: list[tuple[str, str, bool]] = field(default_factory=list)  # id, name, registered
+    loop_lag_s: float = 0.0  # the overload control's smoothed lag
+    shedding: bool = False  # every new call refused until the loop catches up
+    admission_cap_per_s: float | None = None  # new calls taken a second; None: any
 
 
 def _counts(s: Session) -> Counts:
@@ -43,8 +56,7 @@ class _Snapshot(Collector):
         return self.metrics
 
 
-def families(counts: Counts, active_calls: int, sip: dict[str, int],
-             trunks: list[tuple[str, str, bool]]) -> list[Metric]:
+def families(counts: Counts, now: LiveFigures) -> list[Metric]:
     """Prometheus metric families from the store's counts and the live state."""
     calls = CounterMetricFamily("atende_calls_finished", "Calls that are over",
                                 labels=["direction", "source", "assistant_id", "outcome"])
@@ -61,7 +73,7 @@ def families(counts: Counts, active_calls: int, sip: dict[str, int],
     queued = GaugeMetricFamily("atende_calls_queued", "Calls waiting in the queue (scheduled, "
                                "for a retry or for a free place)", value=status.get("queued", 0))
     active = GaugeMetricFamily("atende_calls_active", "Calls being dialled or in progress",
-                               value=active_calls)
+                               value=now.active_calls)
     attempts = CounterMetricFamily("atende_call_attempts", "Dialling attempts by how they "
                                    "ended", labels=["status"])
     for state, n in counts["attempts"]:
@@ -75,19 +87,38 @@ def families(counts: Counts, active_calls: int, sip: dict[str, int],
                                 "being tried", value=deliveries.get("pending", 0))
     messages = CounterMetricFamily("atende_sip_messages", "SIP messages received, and those "
                                    "malformed, dropped or failing", labels=["kind"])
-    for kind, n in sorted(sip.items()):
+    for kind, n in sorted(now.sip.items()):
         messages.add_metric([kind], n)
     registered = GaugeMetricFamily("atende_trunk_registered", "1 while an extension trunk is "
                                    "registered with its PBX", labels=["trunk_id", "name"])
-    for trunk_id, name, ok in trunks:
+    for trunk_id, name, ok in now.trunks:
         registered.add_metric([trunk_id, name], 1 if ok else 0)
-    return [calls, answered, queued, active, attempts, sent, pending, messages, registered]
+    return [calls, answered, queued, active, attempts, sent, pending, messages, registered,
+            *_overload(now)]
 
 
-def metrics_router(store: Store, live: Callable[[], tuple[int, dict[str, int],
-                                                           list[tuple[str, str, bool]]]]
-                   ) -> APIRouter:
-    """``live``: (calls active now, SIP message counters, trunk registrations)."""
+def exposition(counts: Counts, now: LiveFigures) -> bytes:
+    """The text Prometheus scrapes."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Snapshot(families(counts, now)))
+    return bytes(generate_latest(registry))
+
+
+def _overload(now: LiveFigures) -> list[Metric]:
+    cap = now.admission_cap_per_s
+    return [
+        GaugeMetricFamily("atende_event_loop_lag_seconds", "How late the event loop and "
+                          "its SIP reading run, smoothed (the overload control's measure)",
+                          value=now.loop_lag_s),
+        GaugeMetricFamily("atende_overload_shedding", "1 while every new call is refused "
+                          "503 until the loop catches up", value=1 if now.shedding else 0),
+        GaugeMetricFamily("atende_admission_limit_per_second", "New calls taken a second "
+                          "while catching up from overload (+Inf: no limit)",
+                          value=float("inf") if cap is None else cap)]
+
+
+def metrics_router(store: Store, live: Callable[[], LiveFigures]) -> APIRouter:
+    """``live``: what is true of this node at each scrape."""
     router = APIRouter(tags=["stats"])
 
     @router.get("/metrics", response_class=Response, responses={200: {
@@ -99,8 +130,6 @@ def metrics_router(store: Store, live: Callable[[], tuple[int, dict[str, int],
         """For Prometheus (scrape with the API key as a bearer token). Counters come
         from the store and survive restarts; gauges are the state now."""
         counts = await store.run(_counts)
-        registry = CollectorRegistry(auto_describe=False)
-        registry.register(_Snapshot(families(counts, *live())))
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(exposition(counts, live()), media_type=CONTENT_TYPE_LATEST)
 
     return router
