@@ -153,9 +153,9 @@ class Settings(BaseSettings):
         "uvloop", description="the event loop `atende serve` runs on: uvloop (libuv; "
         "about twice the SIP calls per second) or Python's own")
     overload_lag_ms: float = Field(125, gt=0, description="when atende's event loop runs "
-                                   "this late (smoothed), new calls are admitted at a "
-                                   "capped rate and the rest answered 503 with Retry-After "
-                                   "until it catches up")
+                                   "this late (smoothed), new calls are answered 503 with "
+                                   "Retry-After until it catches up, then taken at a "
+                                   "capped rate that grows until callers ask for less")
     allow_private_urls: str = Field("", description="where webhooks, HTTP tools and model "
                                     "base URLs may point besides public addresses: empty "
                                     "(nowhere else), all, or private CIDRs, comma-separated")
