@@ -121,16 +121,21 @@ async def test_two_nodes_share_the_queue_and_one_takes_over_the_other(
     assert by_node["node-a"] > 0 and by_node["node-b"] > 0, by_node
     # Each call was placed exactly once (one INVITE Call-ID for its number), whichever
     # node placed it; the number that rings was cancelled after 3 s or cut off by a's end.
+    # One that a had claimed as it died may not have been sent yet (the claim is written
+    # before the INVITE goes): b closes it all the same, and never places it again.
     interrupted = set()
     for call_id, n in calls.items():
-        assert len(carrier.invites[number(n)]) == 1, (n, carrier.invites[number(n)])
+        sent = carrier.invites[number(n)]
         call = done[call_id]
         if call["hangup_cause"] == "interrupted":
+            assert len(sent) <= 1, (n, sent)
             interrupted.add(call_id)
             assert call["status"] == "failed" and call["node_id"] == "node-a"
             assert call["summary"] == "atende node node-a stopped during the call; it " \
                 "was cut off."
-        elif exists(number(n)):
+            continue
+        assert len(sent) == 1, (n, sent)
+        if exists(number(n)):
             assert call["status"] == "no_answer", call
         else:
             assert (call["status"], call["sip_status"]) == ("rejected", 404), call
