@@ -6,6 +6,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from atende.api.metrics import LiveFigures, exposition
 from atende.channels.sip.overload import SAMPLE_S, LoadMonitor
+from tests.channels.test_admission import feed
 
 NO_COUNTS: dict[str, list[tuple[object, ...]]] = {
     "finished": [], "status": [], "attempts": [], "deliveries": []}
@@ -19,28 +20,21 @@ def gauges(m: LoadMonitor) -> dict[str, float]:
                           "atende_admission_limit_per_second")}
 
 
-def test_shedding_then_a_limit_then_none_are_seen_as_they_happen() -> None:
+def test_no_limit_then_shedding_then_a_limit_are_seen_as_they_happen() -> None:
     m = LoadMonitor(threshold_s=0.1)
-    t = 0.0
-
-    def sample(lag_s: float, calls: int) -> None:
-        nonlocal t
-        for i in range(calls):
-            m.admit(t + i * SAMPLE_S / calls)
-        t += SAMPLE_S
-        m.observe(lag_s, t)
-
-    for _ in range(20):
-        sample(0.0, 10)  # 200 calls a second, on time
+    feed(m, 0.0, 1.0, 200, 0.0)  # 200 calls a second, on time
     assert gauges(m) == {"atende_event_loop_lag_seconds": 0.0,
                          "atende_overload_shedding": 0.0,
                          "atende_admission_limit_per_second": float("inf")}
+    t = 1.0
     while not m.shedding:
-        sample(0.5, 10)
+        feed(m, t, SAMPLE_S, 200, 0.5)
+        t += SAMPLE_S
     seen = gauges(m)
     assert seen["atende_overload_shedding"] == 1 and seen["atende_event_loop_lag_seconds"] > 0.1
     while m.shedding:
-        sample(0.0, 10)
+        feed(m, t, SAMPLE_S, 200, 0.0)
+        t += SAMPLE_S
     seen = gauges(m)
     assert seen["atende_overload_shedding"] == 0
     assert 100 < seen["atende_admission_limit_per_second"] < 200  # under the 200 taken
