@@ -89,6 +89,9 @@ def split_outside_quotes(s: str, sep: str) -> list[str]:
 def split_commas(value: str) -> list[str]:
     """The values of a comma-separated list header; with an unterminated quote, the whole
     field as one value, for the parser of that header to refuse."""
+    if "," not in value:  # one value: the top Via is asked for many times a message
+        value = value.strip()
+        return [value] if value else []
     try:
         parts = split_outside_quotes(value, ",")
     except ValueError:

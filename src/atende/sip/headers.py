@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from atende.sip.grammar import format_params, is_digits, parse_params, split_commas
-from atende.sip.uri import split_hostport
+from atende.sip.uri import UriError, split_hostport
 
 # RFC 3261 §7.3.3 and later RFCs' compact forms.
 COMPACT: dict[str, str] = {
@@ -97,6 +97,13 @@ class Headers:
         for name, value in items or []:
             self.add(name, value)
 
+    @classmethod
+    def parsed(cls, fields: list[list[str]]) -> Headers:
+        """The headers of a message read: [name, value] pairs in their order."""
+        h = cls()
+        h._items = [(canonical_name(name), value.strip()) for name, value in fields]
+        return h
+
     def add(self, name: str, value: str) -> None:
         self._items.append((canonical_name(name), value.strip()))
 
@@ -165,6 +172,11 @@ class Headers:
 
 
 _VIA_RE = re.compile(r"\s*([^\s/]+)\s*/\s*([^\s/]+)\s*/\s*([^\s/]+)\s+(\S.*)", re.S)
+# The usual Via, "SIP/2.0/UDP host:port;params" with no spaces, a host name or IPv4
+# address, no quotes: read in one match, to what the general parse gives for it.
+_USUAL_VIA_RE = re.compile(
+    r"SIP/2\.0/([A-Z]+) ([A-Za-z0-9](?:[A-Za-z0-9\-_.]*[A-Za-z0-9])?\.?)"
+    r"(?::([0-9]{1,5}))?((?:;[^;\s\"<>]*)*)")
 
 
 @dataclass
@@ -180,6 +192,18 @@ class Via:
     def parse(cls, value: str) -> Via:
         """ValueError for a value that is not a Via. Whitespace is allowed around the
         slashes, the colon and the semicolons (RFC 3261 §7.3.1 SWS, RFC 4475 §3.1.1.1)."""
+        usual = _USUAL_VIA_RE.fullmatch(value)
+        if usual is None:
+            return cls.parse_any(value)
+        transport, host, port_s, paramstr = usual.groups()
+        port = int(port_s) if port_s else None
+        if port is not None and not 0 < port < 65536:
+            raise UriError(f"bad port {port_s!r}")
+        return cls(transport, host, port, parse_params(paramstr) if paramstr else {})
+
+    @classmethod
+    def parse_any(cls, value: str) -> Via:
+        """Any Via, step by step (``parse`` reads the usual ones in one match)."""
         m = _VIA_RE.match(value)
         if m is None or m.group(1).upper() != "SIP" or m.group(2) != "2.0":
             raise ValueError(f"bad Via protocol {value[:30]!r}")

@@ -200,7 +200,6 @@ def parse_message(data: bytes, *, stream: bool = False) -> Message:
 
     raw_lines = text.replace("\r\n", "\n").split("\n")
     start, header_lines = raw_lines[0], raw_lines[1:]
-    headers = Headers()
     current: list[str] | None = None
     fields: list[list[str]] = []
     for line in header_lines:
@@ -211,16 +210,16 @@ def parse_message(data: bytes, *, stream: bool = False) -> Message:
             current[1] += " " + line.strip()  # RFC 3261 §7.3.1 folding
             continue
         name, sep, value = line.partition(":")
-        if not sep or not is_token(name.strip()):
+        name = name.strip()
+        if not sep or not is_token(name):
             errors.append((f"malformed header line {line[:40]!r}", 400))
             current = None
             continue
-        current = [name.strip(), value.strip()]
+        current = [name, value.strip()]
         fields.append(current)
     if len(fields) > MAX_HEADER_COUNT:
         errors.append(("too many header fields", 513))
-    for name, value in fields:
-        headers.add(name, value)
+    headers = Headers.parsed(fields)
 
     msg: Message
     request_line = _REQUEST_RE.fullmatch(start)

@@ -9,6 +9,14 @@ from atende.sip.grammar import format_params, is_digits, parse_params, quote, un
 
 _HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9\-_.]*[A-Za-z0-9])?\.?$")
 _IPV6_RE = re.compile(r"^[0-9A-Fa-f:.]+$")
+# The usual URI, "sip:user@host:port;params" with a host name or IPv4 address, no password
+# and no headers, read in one match to what `SipUri.parse_any` reads it to. The user part
+# excludes what parse_any refuses in it (and ":", a password's separator); the host is
+# _HOST_RE's; the parameters are free of quotes. Anything else goes to parse_any.
+_USUAL_RE = re.compile(
+    r"(sips?):(?:([^@:\s\"<>]+)@)?"
+    r"([A-Za-z0-9](?:[A-Za-z0-9\-_.]*[A-Za-z0-9])?\.?)(?::([0-9]{1,5}))?"
+    r"((?:;[^;?\s\"<>@]*)*)")
 
 
 class UriError(ValueError):
@@ -31,6 +39,21 @@ class SipUri:
 
     @classmethod
     def parse(cls, text: str) -> SipUri:
+        text = text.strip()
+        usual = _USUAL_RE.fullmatch(text)
+        if usual is None:
+            return cls.parse_any(text)
+        # Read in one match: a call's three SIP messages carry a dozen URIs between them.
+        scheme, user, host, port_s, paramstr = usual.groups()
+        port = int(port_s) if port_s else None
+        if port is not None and not 0 < port < 65536:
+            raise UriError(f"bad port {port_s!r}")
+        return cls(host, user, port, scheme, None, parse_params(paramstr) if paramstr else {},
+                   None)
+
+    @classmethod
+    def parse_any(cls, text: str) -> SipUri:
+        """Any URI, step by step (``parse`` reads the usual ones in one match)."""
         text = text.strip()
         scheme, sep, rest = text.partition(":")
         scheme = scheme.lower()
@@ -115,6 +138,8 @@ def split_hostport(hostport: str) -> tuple[str, int | None]:
 
 
 def _find_unquoted(text: str, char: str) -> int:
+    if '"' not in text:
+        return text.find(char)
     in_quotes = escaped = False
     for i, ch in enumerate(text):
         if escaped:
