@@ -202,6 +202,15 @@ def test_the_typed_headers_are_parsed_once_while_their_values_stay() -> None:
     assert (msg.top_via.transport, msg.top_via.branch) == ("TCP", "z9hG4bKother")
 
 
+def test_a_response_reads_through_its_requests_views_where_its_headers_are_the_same() -> None:
+    req = parse_message(invite())
+    assert isinstance(req, Request)
+    resp = make_response(req, 200, to_tag="ours")
+    assert resp.from_ is req.from_ and resp.cseq is req.cseq and resp.top_via is req.top_via
+    # The To gained a tag: read anew, the request's own untouched.
+    assert resp.to is not req.to and resp.to.tag == "ours" and req.to.tag is None
+    assert str(resp.to.uri) == str(req.to.uri)
+
 def test_make_response_copies_dialog_headers_and_adds_to_tag() -> None:
     req = parse_message(invite())
     assert isinstance(req, Request)

@@ -442,7 +442,11 @@ def make_response(
             pass
     if content_type:
         h.add("Content-Type", content_type)
-    return Response(status, reason or REASONS.get(status, ""), h, body)
+    resp = Response(status, reason or REASONS.get(status, ""), h, body)
+    # What the request's views read is what the copied headers hold (a view is used only
+    # while its header's value is the one it was read from): not parsed a second time.
+    resp.views.update(request.views)
+    return resp
 
 
 def mark_received(req: Request, host: str, port: int) -> None:
