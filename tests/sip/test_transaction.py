@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 
 from atende.sip.message import Request, Response, make_response, parse_message
@@ -241,3 +242,27 @@ def test_timers_of_many_transactions_fire_in_deadline_order_and_ended_ones_are_f
     assert deadlines == sorted(deadlines)
     assert len(layer.server) == 0  # each forgotten as its last timer fired
     assert layer.next_deadline() is None
+
+
+def test_a_lingering_transaction_is_one_object_for_the_garbage_collector() -> None:
+    """Finished transactions linger up to 32 s, tens of thousands at a high call rate, and
+    every full collection walks what they keep: their timers' entries and the timers
+    they armed are plain values, not objects it must look into."""
+    layer = TransactionLayer()
+
+    def tracked() -> int:
+        gc.collect()  # tuples of plain values are let go by a collection,
+        gc.collect()  # those holding them by the next
+        return len(gc.get_objects())
+
+    before = tracked()
+    for i in range(500):
+        [deliver] = layer.receive(request("OPTIONS", f"z9hG4bKg{i}", cseq=i), UDP, 0.0)
+        assert isinstance(deliver, Deliver) and deliver.transaction is not None
+        layer.send_response(deliver.transaction,  # type: ignore[arg-type]
+                            make_response(deliver.message, 200, to_tag="t"), 0.0)
+        del deliver
+    assert len(layer.server) == 500 and layer.next_deadline() == 64 * T1
+    assert tracked() - before <= 500 + 50  # the transactions, and no more
+    # The timers still fire from those entries, and the transactions are then forgotten.
+    assert run_timers(layer, 64 * T1) == [] and len(layer.server) == 0

@@ -92,7 +92,9 @@ class Transaction:
     # the garbage collector walk them (it stops the event loop, and all audio, as long).
     last_sent: bytes | None = None
     key: tuple[str, ...] = ()  # the layer's key for it
-    started: list[str] = field(default_factory=list)  # timers (re)armed, for the layer
+    # Timers (re)armed since the layer last looked. A tuple, emptied by the layer at once:
+    # a lingering transaction holds nothing here for the collector to walk.
+    started: tuple[str, ...] = ()
 
     @property
     def is_invite(self) -> bool:
@@ -104,7 +106,7 @@ class Transaction:
     def _start(self, name: str, now: float, interval: float) -> None:
         self.timers[name] = now + interval
         self.intervals[name] = interval
-        self.started.append(name)
+        self.started += (name,)
 
     def _stop(self, *names: str) -> None:
         for n in names:
@@ -277,8 +279,11 @@ class TransactionLayer:
     def __init__(self) -> None:
         self.server: dict[tuple[str, ...], ServerTransaction] = {}
         self.client: dict[tuple[str, ...], ClientTransaction] = {}
-        # (deadline, order, transaction, timer): the armed timers, soonest first.
-        self._timers: list[tuple[float, int, Transaction, str]] = []
+        # (deadline, order, server?, the transaction's key, timer): the armed timers,
+        # soonest first. Keys, not the transactions: at a high call rate tens of
+        # thousands of finished transactions linger (up to 32 s), and entries of plain
+        # values are not walked by the garbage collector, which stops the loop to walk.
+        self._timers: list[tuple[float, int, bool, tuple[str, ...], str]] = []
         self._order = itertools.count()  # ties fire in the order they were armed
 
     # incoming ---------------------------------------------------------------------------
@@ -358,7 +363,9 @@ class TransactionLayer:
             self._drop_stale()
             if not self._timers or self._timers[0][0] > now:
                 return actions
-            _, _, txn, name = heapq.heappop(self._timers)
+            _, _, server, key, name = heapq.heappop(self._timers)
+            txn = self._find(server, key)
+            assert txn is not None  # _drop_stale left only live entries on top
             del txn.timers[name]
             actions.extend(txn.on_timer(name, now))
             self._settle(txn)
@@ -367,19 +374,28 @@ class TransactionLayer:
         """Pop the entries of timers since stopped, restarted or ended with their
         transaction."""
         heap = self._timers
-        while heap and heap[0][2].timers.get(heap[0][3]) != heap[0][0]:
+        while heap:
+            deadline, _, server, key, name = heap[0]
+            txn = self._find(server, key)
+            if txn is not None and txn.timers.get(name) == deadline:
+                return
             heapq.heappop(heap)
+
+    def _find(self, server: bool, key: tuple[str, ...]) -> Transaction | None:
+        return self.server.get(key) if server else self.client.get(key)
 
     def _settle(self, txn: Transaction) -> None:
         """After ``txn`` acted: the timers it armed go in the heap, and a transaction that
         ended is forgotten."""
-        for name in txn.started:
-            if (deadline := txn.timers.get(name)) is not None:
-                heapq.heappush(self._timers, (deadline, next(self._order), txn, name))
-        txn.started.clear()
+        server = isinstance(txn, ServerTransaction)
+        if txn.started:
+            for name in txn.started:
+                if (deadline := txn.timers.get(name)) is not None:
+                    heapq.heappush(self._timers,
+                                   (deadline, next(self._order), server, txn.key, name))
+            txn.started = ()
         if txn.state == State.TERMINATED:
             table: dict[tuple[str, ...], ServerTransaction] | dict[
-                tuple[str, ...], ClientTransaction] = (
-                self.server if isinstance(txn, ServerTransaction) else self.client)
+                tuple[str, ...], ClientTransaction] = self.server if server else self.client
             if table.get(txn.key) is txn:
                 del table[txn.key]
