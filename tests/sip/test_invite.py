@@ -5,6 +5,7 @@ re-INVITE hold and glare, INFO DTMF, REFER and NOTIFY both ways, the end of the 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import itertools
 
 from atende.sip.dialog import DialogState
@@ -23,7 +24,7 @@ from atende.sip.invite_actions import (
 )
 from atende.sip.message import Request, Response, make_response, parse_message
 from atende.sip.screening import screen_invite, warning
-from atende.sip.sdp import parse_sdp
+from atende.sip.sdp import Codec, parse_sdp
 from atende.sip.transaction import Deliver, ServerTransaction, TransactionLayer
 
 PEER = ("udp", "10.0.0.1", 5060)
@@ -117,6 +118,24 @@ def test_an_offer_is_answered_with_ringing_then_200_and_media() -> None:
     assert session.receive(raw("ACK", 1, to_tag=OUR_TAG), None, 0.6) == []
     assert session.phase == Phase.CONFIRMED and session.dialog.pending_2xx is None
     assert session.dialog.state == DialogState.CONFIRMED
+
+
+def test_the_answer_is_what_the_screening_agreed_to() -> None:
+    """The offer is negotiated once, as the INVITE is screened: the 200 answers with
+    what was agreed then (here made to differ from what negotiating again would give)."""
+    peer = Peer()
+    invite, txn = peer.send(raw("INVITE", 1, body=sdp(codec=0)))
+    offer, refusal = screen_invite(invite)
+    assert refusal is None and offer is not None and offer.audio.codec.name == "PCMU"
+    pcma = Codec("PCMA", 8, 8000)
+    agreed = dataclasses.replace(offer, audio=dataclasses.replace(offer.audio, codec=pcma))
+    assert txn is not None
+    session = InviteSession.answering(invite, txn, PEER, OUR_TAG, "<sip:atende@192.0.2.1>",
+                                      "192.0.2.1", 30000, agreed)
+    actions = session.answer(0.0)
+    [media] = [a for a in actions if isinstance(a, Media)]
+    [ok] = replies(actions)
+    assert media.audio.codec == pcma and parse_sdp(ok.body).media[0].formats[0] == "8"
 
 
 def test_an_unacknowledged_2xx_hangs_up() -> None:

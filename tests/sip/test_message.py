@@ -193,7 +193,7 @@ def test_the_typed_headers_are_parsed_once_while_their_values_stay() -> None:
     assert isinstance(msg, Request)
     # Parsed while the message was checked, and not again.
     assert msg.to is msg.to and msg.from_ is msg.from_ and msg.top_via is msg.top_via
-    assert msg.cseq is msg.cseq
+    assert msg.cseq is msg.cseq and msg.contact is msg.contact
     before = msg.to
     msg.headers.set("To", "<sip:bob@example.com>;tag=xyz")
     assert msg.to is not before and msg.to.tag == "xyz" and before.tag is None

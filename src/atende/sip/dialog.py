@@ -64,7 +64,7 @@ class Dialog:
             remote_tag=remote.tag or "",
             local_uri=str(_untagged(to)),
             remote_uri=str(_untagged(remote)),
-            remote_target=NameAddr.parse(contact[0]).uri,
+            remote_target=invite.contact.uri,
             local_contact=local_contact,
             route_set=invite.headers.get_all("Record-Route"),
             local_seq=secrets.randbelow(2**20) + 1,

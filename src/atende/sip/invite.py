@@ -48,6 +48,7 @@ from atende.sip.sdp import (
     Crypto,
     NegotiatedAudio,
     NoCommonCodec,
+    Offer,
     SdpError,
     SessionDescription,
     build_answer,
@@ -75,7 +76,7 @@ class InviteSession:
     def __init__(self, dialog: Dialog, peer: Address, media_host: str, media_port: int,
                  phase: Phase, invite: Request | None = None,
                  invite_txn: ServerTransaction | None = None,
-                 offer: SessionDescription | None = None, we_called: bool = False,
+                 offer: Offer | None = None, we_called: bool = False,
                  codecs: tuple[str, ...] = G711_ONLY) -> None:
         self.dialog = dialog
         self.peer = peer  # where in-dialog requests go: the other party or the next hop
@@ -110,7 +111,7 @@ class InviteSession:
     @classmethod
     def answering(cls, invite: Request, txn: ServerTransaction, peer: Address,
                   local_tag: str, contact: str, media_host: str, media_port: int,
-                  offer: SessionDescription | None) -> InviteSession:
+                  offer: Offer | None) -> InviteSession:
         """The session of an INVITE that ``screen_invite`` passed and that we take."""
         dialog = Dialog.for_uas(invite, local_tag, contact)
         return cls(dialog, peer, media_host, media_port, Phase.EARLY, invite, txn, offer)
@@ -131,7 +132,7 @@ class InviteSession:
         if (self.phase != Phase.EARLY or self._invite is None or self._invite_txn is None
                 or self._offer is None):
             return []
-        body, media = self._answer(self._offer)
+        body, media = self._answer(self._offer.sdp, self._offer)
         progress = make_response(self._invite, 183, to_tag=self.dialog.local_tag, body=body,
                                  content_type="application/sdp")
         progress.headers.add("Contact", self.dialog.local_contact)
@@ -143,7 +144,7 @@ class InviteSession:
             return []
         actions: list[Action] = []
         if self._offer is not None:
-            body, media = self._answer(self._offer)
+            body, media = self._answer(self._offer.sdp, self._offer)
             actions.append(media)
         else:
             self._answer_in_ack = True
@@ -411,8 +412,10 @@ class InviteSession:
         return self.reinvite(self._wanted or self._reinvite_direction)
 
     # offer/answer ----------------------------------------------------------------------
-    def _answer(self, offer: SessionDescription) -> tuple[bytes, Media]:
-        index, audio = negotiate(offer)
+    def _answer(self, offer: SessionDescription, agreed: Offer | None = None
+                ) -> tuple[bytes, Media]:
+        """Our answer to ``offer`` (``agreed``: negotiated already, the INVITE's own)."""
+        index, audio = (agreed.index, agreed.audio) if agreed is not None else negotiate(offer)
         if audio.crypto is not None:  # SRTP: our key in our answer
             audio = replace(audio, crypto=replace(audio.crypto, ours=self._srtp_key))
         body = self._versioned(lambda version: build_answer(

@@ -119,6 +119,11 @@ class _Fields:
     def to(self) -> NameAddr:
         return self._view("To", self.headers.get("To") or "", NameAddr.parse)
 
+    @property
+    def contact(self) -> NameAddr:
+        """The first Contact (ValueError for none or a malformed one)."""
+        return self._view("Contact", self.headers.get("Contact") or "", NameAddr.parse)
+
 
 @dataclass
 class Request(_Fields):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from atende.sip.message import Request, Response, make_response
 from atende.sip.requests import ALLOW
-from atende.sip.sdp import NoCommonCodec, SdpError, SessionDescription, negotiate, parse_sdp
+from atende.sip.sdp import NoCommonCodec, Offer, SdpError, negotiate, parse_sdp
 from atende.sip.uri import NameAddr, UriError
 
 SUPPORTED_EXTENSIONS: frozenset[str] = frozenset()
@@ -42,7 +42,7 @@ def with_capabilities(resp: Response) -> Response:
     return resp
 
 
-def screen_invite(req: Request) -> tuple[SessionDescription | None, Response | None]:
+def screen_invite(req: Request) -> tuple[Offer | None, Response | None]:
     """A new INVITE checked before anything is set up for it: its offer (None: a delayed
     offer), or the response that refuses it (400 without a usable Contact, 415 for a body
     that is not SDP, 406 when the caller takes no SDP in our answer, 488 with no common
@@ -51,7 +51,7 @@ def screen_invite(req: Request) -> tuple[SessionDescription | None, Response | N
     if not contacts:
         return None, make_response(req, 400, "Missing Contact")
     try:
-        NameAddr.parse(contacts[0])
+        req.contact  # noqa: B018 (read once: the dialog reads it again)
         for route in req.headers.get_all("Record-Route"):  # the dialog's route set
             NameAddr.parse(route)
     except (UriError, ValueError):
@@ -68,15 +68,15 @@ def screen_invite(req: Request) -> tuple[SessionDescription | None, Response | N
         resp.headers.add("Accept", "application/sdp")
         return None, resp
     try:
-        offer = parse_sdp(req.body)
-        negotiate(offer)
+        sdp = parse_sdp(req.body)
+        index, audio = negotiate(sdp)
     except NoCommonCodec:
         resp = make_response(req, 488)
         resp.headers.add("Warning", warning("no common codec: PCMU/PCMA required", 305))
         return None, resp
     except SdpError as exc:
         return None, make_response(req, 400, f"Bad SDP: {exc}"[:80])
-    return offer, None
+    return Offer(sdp, index, audio), None
 
 
 def takes_sdp(req: Request) -> bool:

@@ -215,6 +215,16 @@ class NoCommonCodec(SdpError):
     pass
 
 
+@dataclass(frozen=True)
+class Offer:
+    """An offer read and found answerable: the description, and which of its streams we
+    take and how (``negotiate``'s result, worked out once)."""
+
+    sdp: SessionDescription
+    index: int
+    audio: NegotiatedAudio
+
+
 def offered_crypto(m: MediaDescription) -> Crypto | None:
     """The first a=crypto line of ``m`` with a suite we take and a usable inline key
     (RFC 4568 §9.1: ``tag suite inline:key[|lifetime][|mki:len]``); a line with an MKI or

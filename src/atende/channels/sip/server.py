@@ -58,7 +58,7 @@ from atende.sip.invite_actions import (
 )
 from atende.sip.message import Request, Response, make_response
 from atende.sip.screening import not_allowed, screen_invite, unsupported, with_capabilities
-from atende.sip.sdp import SessionDescription
+from atende.sip.sdp import Offer
 from atende.sip.transaction import Address, ServerTransaction, State
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ class _Incoming:
     """An INVITE being decided: the router admits it, then it rings and is answered."""
 
     info: CallInfo
-    offer: SessionDescription | None  # None: a delayed offer
+    offer: Offer | None  # None: a delayed offer
     call: DialogCall | None = None  # once it rings
     cancelled: bool = False
     # While the router is admitting it: a CANCEL then waits for its decision to tell it
