@@ -206,3 +206,9 @@ def test_sentence_split_keeps_the_first_chunk_short() -> None:
     long = "We are open Monday to Friday, from nine in the morning to six in the evening."
     assert split_sentences(long) == ["We are open Monday to Friday,",
                                      "from nine in the morning to six in the evening."]
+    # Cut once and remembered (every call asks for its lines'): each caller gets its own
+    # list, and what one does with it is not what the next gets.
+    first = split_sentences(long)
+    first.append("changed")
+    assert split_sentences(long) == ["We are open Monday to Friday,",
+                                     "from nine in the morning to six in the evening."]

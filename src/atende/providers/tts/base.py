@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from collections import OrderedDict
@@ -68,8 +69,14 @@ class SentenceChunker:
 
 def split_sentences(text: str, max_first_words: int = 12) -> list[str]:
     """``text`` cut as the chunker cuts a stream of it."""
+    return list(_split(text, max_first_words))
+
+
+@functools.lru_cache(maxsize=1024)
+def _split(text: str, max_first_words: int) -> tuple[str, ...]:
+    # Every call looks up the same few lines (its greeting, reprompt and goodbye).
     chunker = SentenceChunker(max_first_words)
-    return chunker.feed(text) + chunker.flush()
+    return tuple(chunker.feed(text) + chunker.flush())
 
 
 class CachedTTS:
