@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from atende.sip.grammar import format_params, is_digits, parse_params, split_commas
-from atende.sip.uri import UriError, split_hostport
+from atende.sip.uri import HOST_PORT, port_number, split_hostport
 
 # RFC 3261 §7.3.3 and later RFCs' compact forms.
 COMPACT: dict[str, str] = {
@@ -174,9 +174,7 @@ class Headers:
 _VIA_RE = re.compile(r"\s*([^\s/]+)\s*/\s*([^\s/]+)\s*/\s*([^\s/]+)\s+(\S.*)", re.S)
 # The usual Via, "SIP/2.0/UDP host:port;params" with no spaces, a host name or IPv4
 # address, no quotes: read in one match, to what the general parse gives for it.
-_USUAL_VIA_RE = re.compile(
-    r"SIP/2\.0/([A-Z]+) ([A-Za-z0-9](?:[A-Za-z0-9\-_.]*[A-Za-z0-9])?\.?)"
-    r"(?::([0-9]{1,5}))?((?:;[^;\s\"<>]*)*)")
+_USUAL_VIA_RE = re.compile(r"SIP/2\.0/([A-Z]+) " + HOST_PORT + r"((?:;[^;\s\"<>]*)*)")
 
 
 @dataclass
@@ -196,10 +194,8 @@ class Via:
         if usual is None:
             return cls.parse_any(value)
         transport, host, port_s, paramstr = usual.groups()
-        port = int(port_s) if port_s else None
-        if port is not None and not 0 < port < 65536:
-            raise UriError(f"bad port {port_s!r}")
-        return cls(transport, host, port, parse_params(paramstr) if paramstr else {})
+        return cls(transport, host, port_number(port_s),
+                   parse_params(paramstr) if paramstr else {})
 
     @classmethod
     def parse_any(cls, value: str) -> Via:

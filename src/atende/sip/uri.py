@@ -7,16 +7,16 @@ from dataclasses import dataclass, field
 
 from atende.sip.grammar import format_params, is_digits, parse_params, quote, unquote
 
-_HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9\-_.]*[A-Za-z0-9])?\.?$")
+# A host name or IPv4 address; with an optional port (its digits in the second group).
+HOST = r"([A-Za-z0-9](?:[A-Za-z0-9\-_.]*[A-Za-z0-9])?\.?)"
+HOST_PORT = HOST + r"(?::([0-9]{1,5}))?"
+_HOST_RE = re.compile("^" + HOST + "$")
 _IPV6_RE = re.compile(r"^[0-9A-Fa-f:.]+$")
 # The usual URI, "sip:user@host:port;params" with a host name or IPv4 address, no password
 # and no headers, read in one match to what `SipUri.parse_any` reads it to. The user part
-# excludes what parse_any refuses in it (and ":", a password's separator); the host is
-# _HOST_RE's; the parameters are free of quotes. Anything else goes to parse_any.
-_USUAL_RE = re.compile(
-    r"(sips?):(?:([^@:\s\"<>]+)@)?"
-    r"([A-Za-z0-9](?:[A-Za-z0-9\-_.]*[A-Za-z0-9])?\.?)(?::([0-9]{1,5}))?"
-    r"((?:;[^;?\s\"<>@]*)*)")
+# excludes what parse_any refuses in it (and ":", a password's separator); the
+# parameters are free of quotes. Anything else goes to parse_any.
+_USUAL_RE = re.compile(r"(sips?):(?:([^@:\s\"<>]+)@)?" + HOST_PORT + r"((?:;[^;?\s\"<>@]*)*)")
 
 
 class UriError(ValueError):
@@ -45,11 +45,8 @@ class SipUri:
             return cls.parse_any(text)
         # Read in one match: a call's three SIP messages carry a dozen URIs between them.
         scheme, user, host, port_s, paramstr = usual.groups()
-        port = int(port_s) if port_s else None
-        if port is not None and not 0 < port < 65536:
-            raise UriError(f"bad port {port_s!r}")
-        return cls(host, user, port, scheme, None, parse_params(paramstr) if paramstr else {},
-                   None)
+        return cls(host, user, port_number(port_s), scheme, None,
+                   parse_params(paramstr) if paramstr else {}, None)
 
     @classmethod
     def parse_any(cls, text: str) -> SipUri:
@@ -122,14 +119,23 @@ def _split_hostport(hostport: str) -> tuple[str, int | None]:
         port_s = rest[1:] if rest else ""
     else:
         host, _, port_s = hostport.partition(":")
-    port: int | None = None
-    if port_s:
-        if not is_digits(port_s) or not 0 < int(port_s) < 65536:
-            raise UriError(f"bad port {port_s!r}")
-        port = int(port_s)
+    if port_s and not is_digits(port_s):
+        raise UriError(f"bad port {port_s!r}")
+    port = port_number(port_s)
     if not host or not (_HOST_RE.match(host) or (":" in host and _IPV6_RE.match(host))):
         raise UriError(f"bad host {host!r}")
     return host, port
+
+
+def port_number(digits: str | None) -> int | None:
+    """The port of ``digits`` (ASCII digits, or empty or None for no port); UriError for
+    0 or one past 65535."""
+    if not digits:
+        return None
+    port = int(digits)
+    if not 0 < port < 65536:
+        raise UriError(f"bad port {digits!r}")
+    return port
 
 
 def split_hostport(hostport: str) -> tuple[str, int | None]:
