@@ -50,7 +50,6 @@ from atende.sip.sdp import (
     NoCommonCodec,
     Offer,
     SdpError,
-    SessionDescription,
     build_answer,
     build_offer,
     negotiate,
@@ -132,7 +131,7 @@ class InviteSession:
         if (self.phase != Phase.EARLY or self._invite is None or self._invite_txn is None
                 or self._offer is None):
             return []
-        body, media = self._answer(self._offer.sdp, self._offer)
+        body, media = self._answer(self._offer)
         progress = make_response(self._invite, 183, to_tag=self.dialog.local_tag, body=body,
                                  content_type="application/sdp")
         progress.headers.add("Contact", self.dialog.local_contact)
@@ -144,7 +143,7 @@ class InviteSession:
             return []
         actions: list[Action] = []
         if self._offer is not None:
-            body, media = self._answer(self._offer.sdp, self._offer)
+            body, media = self._answer(self._offer)
             actions.append(media)
         else:
             self._answer_in_ack = True
@@ -253,7 +252,7 @@ class InviteSession:
         actions: list[Action] = []
         if req.body:
             try:
-                body, media = self._answer(parse_sdp(req.body))
+                body, media = self._answer(Offer.of(parse_sdp(req.body)))
             except NoCommonCodec:
                 return [Reply(txn, make_response(req, 488))]
             except SdpError as exc:
@@ -412,14 +411,12 @@ class InviteSession:
         return self.reinvite(self._wanted or self._reinvite_direction)
 
     # offer/answer ----------------------------------------------------------------------
-    def _answer(self, offer: SessionDescription, agreed: Offer | None = None
-                ) -> tuple[bytes, Media]:
-        """Our answer to ``offer`` (``agreed``: negotiated already, the INVITE's own)."""
-        index, audio = (agreed.index, agreed.audio) if agreed is not None else negotiate(offer)
+    def _answer(self, offer: Offer) -> tuple[bytes, Media]:
+        index, audio = offer.index, offer.audio
         if audio.crypto is not None:  # SRTP: our key in our answer
             audio = replace(audio, crypto=replace(audio.crypto, ours=self._srtp_key))
         body = self._versioned(lambda version: build_answer(
-            offer, index, audio, self.media_host, self.media_port, self._session_id, version))
+            offer.sdp, index, audio, self.media_host, self.media_port, self._session_id, version))
         return body, self._media(audio)
 
     def _our_offer(self, direction: str) -> bytes:

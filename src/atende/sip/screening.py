@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from atende.sip.message import Request, Response, make_response
 from atende.sip.requests import ALLOW
-from atende.sip.sdp import NoCommonCodec, Offer, SdpError, negotiate, parse_sdp
+from atende.sip.sdp import NoCommonCodec, Offer, SdpError, parse_sdp
 from atende.sip.uri import NameAddr, UriError
 
 SUPPORTED_EXTENSIONS: frozenset[str] = frozenset()
@@ -68,15 +68,14 @@ def screen_invite(req: Request) -> tuple[Offer | None, Response | None]:
         resp.headers.add("Accept", "application/sdp")
         return None, resp
     try:
-        sdp = parse_sdp(req.body)
-        index, audio = negotiate(sdp)
+        offer = Offer.of(parse_sdp(req.body))
     except NoCommonCodec:
         resp = make_response(req, 488)
         resp.headers.add("Warning", warning("no common codec: PCMU/PCMA required", 305))
         return None, resp
     except SdpError as exc:
         return None, make_response(req, 400, f"Bad SDP: {exc}"[:80])
-    return Offer(sdp, index, audio), None
+    return offer, None
 
 
 def takes_sdp(req: Request) -> bool:

@@ -224,6 +224,12 @@ class Offer:
     index: int
     audio: NegotiatedAudio
 
+    @classmethod
+    def of(cls, sdp: SessionDescription) -> Offer:
+        """``sdp`` negotiated (NoCommonCodec, SdpError as ``negotiate`` raises them)."""
+        index, audio = negotiate(sdp)
+        return cls(sdp, index, audio)
+
 
 def offered_crypto(m: MediaDescription) -> Crypto | None:
     """The first a=crypto line of ``m`` with a suite we take and a usable inline key

@@ -388,12 +388,10 @@ class TransactionLayer:
         """After ``txn`` acted: the timers it armed go in the heap, and a transaction that
         ended is forgotten."""
         server = isinstance(txn, ServerTransaction)
-        if txn.started:
-            for name in txn.started:
-                if (deadline := txn.timers.get(name)) is not None:
-                    heapq.heappush(self._timers,
-                                   (deadline, next(self._order), server, txn.key, name))
-            txn.started = ()
+        for name in txn.started:
+            if (deadline := txn.timers.get(name)) is not None:
+                heapq.heappush(self._timers, (deadline, next(self._order), server, txn.key, name))
+        txn.started = ()
         if txn.state == State.TERMINATED:
             table: dict[tuple[str, ...], ServerTransaction] | dict[
                 tuple[str, ...], ClientTransaction] = self.server if server else self.client
