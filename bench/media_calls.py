@@ -20,7 +20,8 @@ from collections.abc import Callable
 import numpy as np
 
 from atende.media.dtmf import DtmfEvent
-from atende.media.endpoint import PortAllocator, RtpEndpoint
+from atende.media.endpoint import RtpEndpoint
+from atende.media.ports import PortAllocator
 from atende.media.rtp import RtpPacket
 from atende.memory import settle
 from atende.sip.sdp import Codec, NegotiatedAudio
@@ -82,7 +83,7 @@ async def run(n: int, base: int = 40000) -> tuple[float, float, float, float, fl
 
     for i in range(n):
         ep = RtpEndpoint(ports, f"bench{i}", puller(i), ignore_audio, ignore_dtmf)
-        await ep.open("127.0.0.1")
+        ep.open("127.0.0.1")
         ep.configure(NegotiatedAudio(Codec("PCMU", 0), "127.0.0.1", sink_port, 101, 20,
                                      "sendrecv"))
         ep.record_send_times = True

@@ -10,7 +10,7 @@ import time
 from atende.channels.leg import CallInfo, CallLeg, Refused, Rejection, Ringing
 from atende.channels.sip.server import SipChannel
 from atende.channels.sip.ua import UserAgent
-from atende.media.endpoint import PortAllocator
+from atende.media.ports import PortAllocator
 from atende.telephony.guard import DirectCallPolicy
 from atende.telephony.inbound import DirectOnly
 from tests.peers.sipclient import SipClient, sdp_offer

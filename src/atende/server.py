@@ -72,7 +72,7 @@ from atende.dashboard.web import Web
 from atende.dashboard.web import install as install_dashboard
 from atende.egress import EgressPolicy
 from atende.media.audio import wav
-from atende.media.endpoint import PortAllocator
+from atende.media.ports import PortAllocator
 from atende.memory import keep_memory, settle
 from atende.providers.registry import ProviderRegistry
 from atende.providers.stt.whisper import WhisperSTT

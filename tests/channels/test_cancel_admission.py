@@ -12,7 +12,7 @@ from atende.channels.leg import CallInfo, CallLeg, Rejection, Ringing
 from atende.channels.sip.gate import Admit, GateResult
 from atende.channels.sip.server import SipChannel
 from atende.channels.sip.ua import UserAgent
-from atende.media.endpoint import PortAllocator
+from atende.media.ports import PortAllocator
 from atende.sip.message import Request, Response
 from atende.sip.transaction import Address
 from tests.peers.sipclient import SipClient, sdp_offer

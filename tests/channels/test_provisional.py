@@ -11,7 +11,7 @@ import asyncio
 from atende.channels.leg import CallInfo, CallLeg, Refused, Rejection, Ringing
 from atende.channels.sip.server import TRYING_AFTER_S, SipChannel
 from atende.channels.sip.ua import UserAgent
-from atende.media.endpoint import PortAllocator
+from atende.media.ports import PortAllocator
 from atende.sip.message import Response
 from tests.channels.test_cancel_admission import OpenGate
 from tests.peers.sipclient import SipClient, sdp_offer

@@ -13,7 +13,8 @@ import pytest
 
 from atende.media import g711
 from atende.media.audio import FRAME_BYTES
-from atende.media.endpoint import PortAllocator, RtpEndpoint
+from atende.media.endpoint import RtpEndpoint
+from atende.media.ports import PortAllocator
 from atende.media.resample import StreamResampler
 from atende.media.rtp import RtpPacket, RtpSender
 from atende.sip.sdp import Codec, NegotiatedAudio
@@ -55,7 +56,7 @@ async def test_calls_handled_together_hear_and_send_what_each_would_alone(host: 
             ep = RtpEndpoint(ports, f"c{i}", puller(i),
                              lambda frame, at, i=i: heard[i].append(frame),
                              lambda ev, at: None)
-            await ep.open(host)
+            ep.open(host)
             peer = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
                                  socket.SOCK_DGRAM)
             peer.bind((host, 0))

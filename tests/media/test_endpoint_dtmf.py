@@ -7,7 +7,8 @@ import asyncio
 import socket
 
 from atende.media.dtmf import DtmfEvent, dtmf_payloads
-from atende.media.endpoint import PortAllocator, RtpEndpoint
+from atende.media.endpoint import RtpEndpoint
+from atende.media.ports import PortAllocator
 from atende.media.rtp import RtpSender
 from atende.sip.sdp import Codec, NegotiatedAudio
 
@@ -20,7 +21,7 @@ async def test_keys_come_from_the_latched_peer_and_its_own_stream() -> None:
 
     endpoint = RtpEndpoint(PortAllocator(31000, 31100), "test", lambda n, t: None,
                            lambda frame, at: None, on_dtmf)
-    port = await endpoint.open("127.0.0.1")
+    port = endpoint.open("127.0.0.1")
     peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     stranger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     peer.bind(("127.0.0.1", 0))
@@ -56,7 +57,7 @@ async def test_keys_on_an_opus_call_count_its_48_khz_clock() -> None:
     keys: list[DtmfEvent] = []
     endpoint = RtpEndpoint(PortAllocator(31100, 31200), "test", lambda n, t: None,
                            lambda frame, at: None, lambda ev, at: keys.append(ev))
-    port = await endpoint.open("127.0.0.1")
+    port = endpoint.open("127.0.0.1")
     peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     peer.bind(("127.0.0.1", 0))
     try:

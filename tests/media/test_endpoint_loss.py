@@ -9,7 +9,8 @@ import socket
 import numpy as np
 
 from atende.media.codecs import codec_for
-from atende.media.endpoint import PortAllocator, RtpEndpoint
+from atende.media.endpoint import RtpEndpoint
+from atende.media.ports import PortAllocator
 from atende.media.rtp import RtpSender
 from atende.sip.sdp import Codec, NegotiatedAudio
 from tests.media.test_codecs import _voice
@@ -23,7 +24,7 @@ async def _received(packets: list[bytes], skip: int | None) -> tuple[list[bytes]
     frames: list[bytes] = []
     endpoint = RtpEndpoint(PortAllocator(31200, 31300), "test", lambda n, t: None,
                            lambda frame, at: frames.append(frame), lambda ev, at: None)
-    port = await endpoint.open("127.0.0.1")
+    port = endpoint.open("127.0.0.1")
     peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     peer.bind(("127.0.0.1", 0))
     try:

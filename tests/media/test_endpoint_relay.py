@@ -8,7 +8,8 @@ import asyncio
 import itertools
 import socket
 
-from atende.media.endpoint import PortAllocator, RtpEndpoint
+from atende.media.endpoint import RtpEndpoint
+from atende.media.ports import PortAllocator
 from atende.media.rtp import RtpPacket, RtpSender
 from atende.sip.sdp import Codec, NegotiatedAudio
 
@@ -35,8 +36,8 @@ async def test_packets_cross_undecoded_as_the_other_endpoints_stream() -> None:
     a, b = endpoint(), endpoint()
     caller, callee = peer(), peer()
     try:
-        a_port = await a.open("127.0.0.1")
-        await b.open("127.0.0.1")
+        a_port = a.open("127.0.0.1")
+        b.open("127.0.0.1")
         for ep, far in ((a, caller), (b, callee)):
             ep.configure(NegotiatedAudio(Codec("PCMU", 0), "127.0.0.1",
                                          far.getsockname()[1], None, 20, "sendrecv"))

@@ -25,7 +25,7 @@ from atende.channels.sip.registration import RegistrationAgent
 from atende.channels.sip.server import SipChannel
 from atende.channels.sip.transport import address, resolve
 from atende.channels.sip.ua import Guard, UserAgent
-from atende.media.endpoint import PortAllocator
+from atende.media.ports import PortAllocator
 from atende.sip.auth import DigestServer
 from atende.sip.message import Request, Response
 from atende.sip.register import Registration

@@ -4,10 +4,8 @@ sending on a 20 ms (ptime) grid, decoding to 16 kHz frames, RTCP reports and DTM
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import secrets
-import socket
 import time
 import weakref
 from collections import deque
@@ -21,6 +19,7 @@ from atende.media.codecs import G711, AudioCodec, codec_for
 from atende.media.dtmf import DtmfEvent, DtmfReceiver, dtmf_payloads
 from atende.media.jitter import JitterBuffer, SendClock
 from atende.media.pacer import MediaPacer
+from atende.media.ports import Addr, PortAllocator, UdpPort
 from atende.media.resample import StreamResampler
 from atende.media.rtcp import RtcpState, parse_compound
 from atende.media.rtp import ReceiverStats, RtpError, RtpPacket, RtpSender, looks_like_rtcp
@@ -40,84 +39,6 @@ def rtcp_delay(first: bool) -> float:
     by a random factor in [0.5, 1.5] so calls started together do not report in lockstep."""
     base = RTCP_INTERVAL / 2 if first else RTCP_INTERVAL
     return base * (0.5 + secrets.randbelow(1001) / 1000)
-Addr = tuple[str, int]
-
-
-class _Proto(asyncio.DatagramProtocol):
-    def __init__(self, cb: Callable[[bytes, Addr], None], ipv6: bool) -> None:
-        self.cb = cb
-        if not ipv6:  # (host, port) as it is: the loop calls ``cb`` itself, a step less
-            self.datagram_received = cb  # type: ignore[assignment, method-assign]
-
-    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        # IPv6 adds flow and scope to the address: not compared, so left off.
-        self.cb(data, (str(addr[0]), int(addr[1])))
-
-    def error_received(self, exc: Exception) -> None:
-        pass  # ICMP errors while the peer is not yet listening are normal
-
-
-def _bound(host: str, port: int) -> socket.socket:
-    """A non-blocking UDP socket bound to ``host`` (an address) and ``port``."""
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
-                         socket.SOCK_DGRAM)
-    try:
-        sock.setblocking(False)
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
-class PortAllocator:
-    """Hands out even RTP ports (RTCP on port+1) from a configured range."""
-
-    def __init__(self, low: int, high: int) -> None:
-        self.low = low + (low % 2)
-        self.high = high
-        self.in_use: set[int] = set()
-
-    async def open_pair(self, host: str, on_rtp: Callable[[bytes, Addr], None],
-                        on_rtcp: Callable[[bytes, Addr], None]
-                        ) -> tuple[int, asyncio.DatagramTransport, asyncio.DatagramTransport]:
-        loop = asyncio.get_running_loop()
-        count = (self.high - self.low) // 2
-        start = secrets.randbelow(max(count, 1))
-        for i in range(count):
-            port = self.low + 2 * ((start + i) % count)
-            if port in self.in_use:
-                continue
-            # Sockets bound here, not by the loop from local_addr: the loop would look the
-            # address up and try each result, which costs more than the rest of opening.
-            try:
-                rtp_sock = _bound(host, port)
-            except OSError:
-                continue
-            try:
-                rtcp_sock = _bound(host, port + 1)
-            except OSError:
-                rtp_sock.close()
-                continue
-            opened: list[asyncio.DatagramTransport] = []
-            try:
-                for sock, cb in ((rtp_sock, on_rtp), (rtcp_sock, on_rtcp)):
-                    transport, _ = await loop.create_datagram_endpoint(
-                        functools.partial(_Proto, cb, sock.family == socket.AF_INET6),
-                        sock=sock)
-                    opened.append(transport)
-            except BaseException:  # what was opened is closed, the rest of the sockets too
-                for transport in opened:
-                    transport.close()
-                for sock in (rtp_sock, rtcp_sock)[len(opened):]:
-                    sock.close()
-                raise
-            self.in_use.add(port)
-            return port, opened[0], opened[1]
-        raise OSError("no free RTP port in the configured range")
-
-    def release(self, port: int) -> None:
-        self.in_use.discard(port)
 
 
 class RtpEndpoint:
@@ -140,8 +61,9 @@ class RtpEndpoint:
         self._timed_out = False
         self._media_ref = 0.0  # when we last (re)started expecting media
         self.port = 0
-        self._rtp: asyncio.DatagramTransport | None = None
-        self._rtcp: asyncio.DatagramTransport | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # once open
+        self._rtp: UdpPort | None = None
+        self._rtcp: UdpPort | None = None
         self.neg: NegotiatedAudio | None = None
         self.remote: Addr | None = None
         self.remote_rtcp: Addr | None = None
@@ -180,9 +102,14 @@ class RtpEndpoint:
         self.send_times: list[float] = []  # kept only when record_send_times is set
         self.record_send_times = False
 
-    async def open(self, host: str) -> int:
-        self.port, self._rtp, self._rtcp = await self.ports.open_pair(
+    def open(self, host: str) -> int:
+        """Bind the call's port pair on ``host``, in the running loop (OSError: none
+        free)."""
+        self.port, self._rtp, self._rtcp = self.ports.open_pair(
             host, self._on_rtp, self._on_rtcp)
+        # Kept: asyncio.get_running_loop() asks the kernel for the process's id on
+        # Python 3.11, and every packet wants the time.
+        self._loop = asyncio.get_running_loop()
         return self.port
 
     def configure(self, neg: NegotiatedAudio) -> None:
@@ -302,7 +229,9 @@ class RtpEndpoint:
         pt = pkt.payload_type
         if pt != neg.codec.payload_type and pt != neg.dtmf_payload_type and pt != 13:
             return
-        now = asyncio.get_running_loop().time()
+        loop = self._loop
+        assert loop is not None  # the sockets that call this are opened with it
+        now = loop.time()
         if addr != self.remote and (self.latched or addr[0] not in self.trusted_hosts):
             return
         if not self.latched and addr != self.remote:
@@ -391,7 +320,9 @@ class RtpEndpoint:
             reports = parse_compound(data)
         except ValueError:
             return
-        now = asyncio.get_running_loop().time()
+        loop = self._loop
+        assert loop is not None
+        now = loop.time()
         for r in reports:
             self.rtcp.on_report(r, now)
 
@@ -459,10 +390,11 @@ class RtpEndpoint:
         self._send_payload(codec.encode(chunk), now)
 
     def _send_payload(self, payload: bytes, now: float) -> None:
-        neg, codec = self.neg, self.codec
+        neg, codec, remote = self.neg, self.codec, self.remote
         assert neg is not None and codec is not None and self._rtp is not None
+        assert remote is not None  # (_slot_audio sends nothing without one)
         data = self.sender.encoded(payload, codec.clock_rate * neg.ptime_ms // 1000)
-        self._rtp.sendto(data if self.srtp is None else self.srtp.protect(data), self.remote)
+        self._rtp.sendto(data if self.srtp is None else self.srtp.protect(data), remote)
         if self.record_send_times:
             self.send_times.append(now)
 

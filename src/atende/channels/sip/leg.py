@@ -8,7 +8,8 @@ from typing import Protocol
 from atende.aio import BackgroundTasks
 from atende.channels.leg import CallInfo, CallLeg, TransferResult
 from atende.media.dtmf import DtmfEvent
-from atende.media.endpoint import PortAllocator, RtpEndpoint
+from atende.media.endpoint import RtpEndpoint
+from atende.media.ports import PortAllocator
 
 DTMF_MS = 160  # how long each key is pressed
 

@@ -80,7 +80,7 @@ class SipDialer:
         ch = self.channel
         leg = SipLeg(d.info, ch.ports, ch, ch.rtp_timeout)
         try:
-            await leg.media.open(ch.media_host)
+            leg.media.open(ch.media_host)
         except OSError:
             return DialOutcome("failed", None, "no free RTP port")
         try:

@@ -39,7 +39,7 @@ from atende.channels.sip.transfer import (
     transfer_progress,
 )
 from atende.channels.sip.ua import Guard, UserAgent, retry_later
-from atende.media.endpoint import PortAllocator
+from atende.media.ports import PortAllocator
 from atende.sip.auth import digest_username
 from atende.sip.dialog import Dialog, new_tag
 from atende.sip.invite import InviteSession, Phase
@@ -332,14 +332,11 @@ class SipChannel:
         leg = SipLeg(incoming.info, self.ports, self, self.rtp_timeout)
         leg.trust_host(source[1])
         try:
-            await leg.media.open(self.media_host)
+            leg.media.open(self.media_host)
         except OSError:
             log.error("no RTP port free for call %s", incoming.info.id)
             self.ua.respond(txn, make_response(req, 503, "No media ports available"))
             self.router.ended_before_answer(incoming.info, "no_media_ports")
-            return
-        if incoming.cancelled:  # while its ports opened (answered 487, router told)
-            leg.media.close()
             return
         session = InviteSession.answering(
             req, txn, source, new_tag(), self.contact_for(source),
