@@ -76,11 +76,11 @@ def test_receiver_stats_loss_wraparound_and_jitter() -> None:
     st = ReceiverStats()
     seqs = [65530, 65531, 65533, 65534, 65535, 0, 1, 3]  # 65532 and 2 lost
     for i, seq in enumerate(seqs):
-        st.update(RtpPacket(0, seq, i * 160, 1, b""), i * 0.02)
+        st.update(1, seq, i * 160, i * 0.02)
     assert st.extended_max == (1 << 16) + 3
     assert st.expected == 10 and st.received == 8 and st.lost == 2
     assert st.jitter < 1  # perfectly paced arrivals
-    st.update(RtpPacket(0, 4, 8 * 160, 1, b""), 8 * 0.02 + 0.05)  # 50 ms late
+    st.update(1, 4, 8 * 160, 8 * 0.02 + 0.05)  # 50 ms late
     assert st.jitter > 10
 
 
@@ -90,7 +90,7 @@ def test_rtcp_sender_report_round_trip() -> None:
         sender.packet(b"\x00" * 160, 160)
     stats = ReceiverStats()
     for i in range(5):
-        stats.update(RtpPacket(0, 100 + i * 2, i * 320, 222, b""), i * 0.04)
+        stats.update(222, 100 + i * 2, i * 320, i * 0.04)
     state = RtcpState("atende@test")
     data = state.build(sender, stats, 1.0, 1_700_000_000.5, sent_anything=True)
     assert looks_like_rtcp(data)
@@ -111,7 +111,7 @@ def test_rtcp_receiver_report_and_lsr() -> None:
     for report in parse_compound(sr):
         ours.on_report(report, 10.0)
     stats = ReceiverStats()
-    stats.update(RtpPacket(0, 1, 0, 9, b""), 10.0)
+    stats.update(9, 1, 0, 10.0)
     rr = ours.build(RtpSender(0, ssrc=3), stats, 10.5, 2000.0, sent_anything=False)
     (report,) = parse_compound(rr)
     assert report.packet_type == RR

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import struct
 import time
 import weakref
 from collections import deque
@@ -32,6 +33,10 @@ RTCP_INTERVAL = 5.0
 # Relayed packets stopped this long ago (silence suppression, a stall): our own pacing
 # takes over, and the next relayed packet is re-anchored.
 RELAY_GAP_S = 0.06
+TIMEOUT_CHECK_S = 0.2  # how often a call's silence is weighed against its RTP timeout
+# An RTP header's fields after its first octet (when that octet is 0x80): M and PT,
+# sequence, timestamp, SSRC (RFC 3550 §5.1).
+_USUAL_HEADER = struct.Struct("!BHII")
 
 
 def rtcp_delay(first: bool) -> float:
@@ -59,12 +64,14 @@ class RtpEndpoint:
         self.on_timeout = on_timeout
         self.rtp_timeout = rtp_timeout
         self._timed_out = False
+        self._next_timeout_check = 0.0
         self._media_ref = 0.0  # when we last (re)started expecting media
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None  # once open
         self._rtp: UdpPort | None = None
         self._rtcp: UdpPort | None = None
         self.neg: NegotiatedAudio | None = None
+        self.ptime_s = 0.02  # how far apart our packets go: the pacer reads it every slot
         self.remote: Addr | None = None
         self.remote_rtcp: Addr | None = None
         self.latched = False
@@ -84,6 +91,10 @@ class RtpEndpoint:
         self._out_rs = StreamResampler(SAMPLE_RATE, 8000)
         self._in_buf = bytearray()
         self._out_buf = bytearray()
+        # What a whole packet's audio, each way, is batched with other calls' by (the
+        # resampler's and the codec's), and its length: worked out once per negotiation.
+        self._in_frame: tuple[int, tuple[object, ...] | None] = (0, None)
+        self._out_frame: tuple[int, tuple[object, ...] | None] = (0, None)
         # Packets the jitter buffer released, waiting for the tick that decodes them:
         # (payload or None if lost, the payload after it, when it arrived).
         self._inbox: deque[tuple[bytes | None, bytes | None, float]] = deque()
@@ -135,13 +146,14 @@ class RtpEndpoint:
             self._out_rs = StreamResampler(SAMPLE_RATE, codec.encode_rate)
             self._in_buf.clear()
             self._out_buf.clear()
+        assert self.codec is not None
+        self._in_frame = _frame_key(self.codec, self._in_rs,
+                                    2 * self.codec.decode_rate * neg.ptime_ms // 1000)
+        self._out_frame = _frame_key(self.codec, self._out_rs,
+                                     2 * SAMPLE_RATE * neg.ptime_ms // 1000)
         self.neg = neg
+        self.ptime_s = neg.ptime_ms / 1000
         self._media_ref = asyncio.get_running_loop().time()
-
-    @property
-    def ptime_s(self) -> float:
-        """How far apart our packets go (the pacer reads it at every slot)."""
-        return (self.neg.ptime_ms if self.neg else 20) / 1000
 
     def start(self) -> None:
         """Start sending (once: early media starts it before the answer does)."""
@@ -211,57 +223,66 @@ class RtpEndpoint:
 
     # receive ----------------------------------------------------------------------------
     def _on_rtp(self, data: bytes, addr: Addr) -> None:
-        if looks_like_rtcp(data):
-            self._on_rtcp(data, addr)
-            return
-        if self.srtp is not None:
-            clear = self.srtp.unprotect(data)
-            if clear is None:
-                return  # forged, damaged or replayed: as if it never came
-            data = clear
+        if len(data) >= 12 and data[0] == 0x80 and self.srtp is None \
+                and not 192 <= data[1] <= 223:
+            # Nearly every packet: RTP 2 in the clear, no CSRC, extension or padding,
+            # and not RTCP sharing the port (RFC 5761): read as it is, no object made.
+            b1, seq, timestamp, ssrc = _USUAL_HEADER.unpack_from(data, 1)
+            pt, marker, payload = b1 & 0x7F, b1 > 0x7F, data[12:]
+        else:
+            if looks_like_rtcp(data):
+                self._on_rtcp(data, addr)
+                return
+            if self.srtp is not None:
+                clear = self.srtp.unprotect(data)
+                if clear is None:
+                    return  # forged, damaged or replayed: as if it never came
+                data = clear
+            try:
+                pkt = RtpPacket.parse(data)
+            except RtpError:
+                return
+            pt, seq, timestamp, ssrc = pkt.payload_type, pkt.sequence, pkt.timestamp, pkt.ssrc
+            marker, payload = pkt.marker, pkt.payload
         neg = self.neg
         if neg is None:
             return
-        try:
-            pkt = RtpPacket.parse(data)
-        except RtpError:
-            return
-        pt = pkt.payload_type
-        if pt != neg.codec.payload_type and pt != neg.dtmf_payload_type and pt != 13:
+        audio_pt = neg.codec.payload_type
+        if pt != audio_pt and pt != neg.dtmf_payload_type and pt != 13:
             return
         loop = self._loop
         assert loop is not None  # the sockets that call this are opened with it
         now = loop.time()
-        if addr != self.remote and (self.latched or addr[0] not in self.trusted_hosts):
-            return
-        if not self.latched and addr != self.remote:
+        if addr != self.remote:
+            if self.latched or addr[0] not in self.trusted_hosts:
+                return
             log.debug("latching RTP to %s:%s (SDP said %s)", addr[0], addr[1], self.remote)
             self.remote = addr
             self.remote_rtcp = (addr[0], addr[1] + 1)
         self.latched = True
         self.last_rtp_at = now
         self.packets_received += 1
-        self.stats.update(pkt, now)
-        if pkt.payload_type == neg.dtmf_payload_type:
-            if self.audio_ssrc is not None and pkt.ssrc != self.audio_ssrc:
+        self.stats.update(ssrc, seq, timestamp, now)
+        if pt != audio_pt:
+            if pt != neg.dtmf_payload_type:
+                return  # comfort noise
+            if self.audio_ssrc is not None and ssrc != self.audio_ssrc:
                 return  # key presses come in the caller's own audio stream (RFC 4733 §2.1)
             try:
-                for ev in self.dtmf.on_packet(pkt.timestamp, pkt.payload):
+                for ev in self.dtmf.on_packet(timestamp, payload):
                     self.on_dtmf(ev, now)
             except ValueError:
                 pass
             return
-        if pkt.payload_type != neg.codec.payload_type:
-            return
-        self.audio_ssrc = pkt.ssrc
+        self.audio_ssrc = ssrc
         if not neg.we_receive:
             return
-        if (relay := self._relays(neg)) is not None:
-            relay.send_relayed(pkt, now)
+        if self._relay is not None and (relay := self._relays(neg)) is not None:
+            relay.send_relayed(RtpPacket(pt, seq, timestamp, ssrc, payload, marker), now)
             return
         if self.codec is None:
             return
-        ready = self.jitter.push(pkt.sequence, pkt.payload)
+        ready = self.jitter.push(seq, payload)
         if self._pacer is None:
             self._hear(ready, now)
             return
@@ -269,9 +290,9 @@ class RtpEndpoint:
         if len(ready) == 1:  # the usual: one packet in, in order
             self._inbox.append((ready[0], None, now))
         else:
-            for i, payload in enumerate(ready):
+            for i, released in enumerate(ready):
                 following = ready[i + 1] if i + 1 < len(ready) else None
-                self._inbox.append((payload, following, now))
+                self._inbox.append((released, following, now))
         if ready:
             self._pacer.wake(self)
 
@@ -302,13 +323,14 @@ class RtpEndpoint:
             self.on_audio(frame, self.heard_clock.stamp(arrived))
 
     def _inbox_key(self) -> tuple[object, ...] | None:
-        """What the first packet waiting can be decoded and resampled together with."""
+        """What the first packet waiting can be decoded and resampled together with: a
+        G.711 packet of the agreed length (one octet a sample)."""
         payload = self._inbox[0][0]
-        codec = self.codec
-        if payload is None or not isinstance(codec, G711):
+        nbytes, key = self._in_frame
+        if (key is None or payload is None or 2 * len(payload) != nbytes
+                or not self._in_rs.on_boundary):
             return None
-        key = self._in_rs.batch_key(2 * len(payload))
-        return None if key is None else (key, codec.name)
+        return key
 
     def _on_rtcp(self, data: bytes, addr: Addr) -> None:
         if self.srtp is not None:
@@ -333,7 +355,9 @@ class RtpEndpoint:
 
     def _check_timeout(self, now: float) -> None:
         """A peer that vanished without a BYE must not keep a call alive forever. Only a
-        sendrecv stream is expected to carry media; hold (sendonly/inactive) may be silent."""
+        sendrecv stream is expected to carry media; hold (sendonly/inactive) may be silent.
+        Looked at every TIMEOUT_CHECK_S, not at every slot."""
+        self._next_timeout_check = now + TIMEOUT_CHECK_S
         neg = self.neg
         if (self._timed_out or not self.rtp_timeout or neg is None
                 or neg.direction != "sendrecv" or self.on_timeout is None):
@@ -348,7 +372,8 @@ class RtpEndpoint:
         """The 16 kHz audio for the pacer's grid ``slot`` (earlier than ``now`` when the
         pacer catches up after a stall: the frame belongs there, in the recording too);
         b"" for silence, None when no packet goes out."""
-        self._check_timeout(now)
+        if now >= self._next_timeout_check:
+            self._check_timeout(now)
         neg = self.neg
         if neg is None or self.codec is None or self._rtp is None or self.remote is None:
             return None
@@ -366,13 +391,11 @@ class RtpEndpoint:
     def _batch_key(self, pcm16: bytes) -> tuple[object, ...] | None:
         """What this slot's audio can be resampled and encoded together with, if
         anything: G.711, a whole frame, nothing left over from earlier frames."""
-        codec, neg = self.codec, self.neg
-        if not pcm16 or not isinstance(codec, G711) or self._out_buf or neg is None:
+        nbytes, key = self._out_frame
+        if (key is None or len(pcm16) != nbytes or self._out_buf
+                or not self._out_rs.on_boundary):
             return None
-        key = self._out_rs.batch_key(len(pcm16))
-        if key is None or key[2] * key[0] // key[1] != codec.encode_rate * neg.ptime_ms // 1000:
-            return None
-        return key, codec.name
+        return key
 
     def _send_audio(self, pcm16: bytes, now: float) -> None:
         """Encode and send one slot's audio alone."""
@@ -398,10 +421,10 @@ class RtpEndpoint:
         if self.record_send_times:
             self.send_times.append(now)
 
-    def _after_slot(self, now: float) -> None:
-        if now >= self._next_rtcp:
-            self._next_rtcp = now + rtcp_delay(first=False)
-            self._send_rtcp(now)
+    def _send_report(self, now: float) -> None:
+        """This interval's RTCP report (at ``_next_rtcp``), and when the next is due."""
+        self._next_rtcp = now + rtcp_delay(first=False)
+        self._send_rtcp(now)
 
     def _send_rtcp(self, now: float) -> None:
         if self._rtcp is None or self.remote_rtcp is None:
@@ -467,10 +490,11 @@ def hear_arrived(endpoints: list[RtpEndpoint]) -> None:
             firsts = [ep._inbox.popleft() for ep in group]
             payloads = np.frombuffer(b"".join(f[0] or b"" for f in firsts), dtype=np.uint8)
             pcm = g711.decode_rows(payloads.reshape(len(group), -1), str(codec_name))
-            samples = StreamResampler.process_many([ep._in_rs for ep in group], pcm)
-            for ep, first, row in zip(group, firsts, samples, strict=True):
+            heard = StreamResampler.process_many([ep._in_rs for ep in group], pcm).tobytes()
+            size = len(heard) // len(group)
+            for i, (ep, first) in enumerate(zip(group, firsts, strict=True)):
                 try:
-                    ep._hear_pcm(b"", first[2], row.tobytes())
+                    ep._hear_pcm(b"", first[2], heard[i * size:(i + 1) * size])
                 except Exception:
                     log.exception("RTP receive failed")
         waiting = [ep for ep in waiting if ep._inbox]
@@ -495,17 +519,28 @@ def send_slots(due: list[tuple[RtpEndpoint, float]], now: float) -> None:
         pcm = np.frombuffer(b"".join(p for _, p in group), dtype=np.int16)
         samples = StreamResampler.process_many([ep._out_rs for ep, _ in group],
                                                pcm.reshape(len(group), -1))
-        payloads = g711.encode_rows(samples, str(codec_name))
-        for (ep, _), payload in zip(group, payloads, strict=True):
+        payloads = g711.encode_rows(samples, str(codec_name)).tobytes()
+        size = len(payloads) // len(group)  # (sliced from one bytes: no row objects)
+        for i, (ep, _) in enumerate(group):
             try:
-                ep._send_payload(payload.tobytes(), now)
+                ep._send_payload(payloads[i * size:(i + 1) * size], now)
             except Exception:
                 log.exception("RTP send failed")
     for ep, _ in due:
-        try:
-            ep._after_slot(now)
-        except Exception:
-            log.exception("RTCP send failed")
+        if now >= ep._next_rtcp:
+            try:
+                ep._send_report(now)
+            except Exception:
+                log.exception("RTCP send failed")
+
+
+def _frame_key(codec: AudioCodec, rs: StreamResampler, nbytes: int
+               ) -> tuple[int, tuple[object, ...] | None]:
+    """``nbytes`` of 16-bit audio (one packet's) through ``rs``, and what it is
+    resampled and coded with other calls' by: G.711 only, when the resampler can take
+    it in a batch (None otherwise)."""
+    key = rs.frame_key(nbytes) if isinstance(codec, G711) else None
+    return nbytes, None if key is None else (key, codec.name)
 
 
 _PACERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, MediaPacer[RtpEndpoint]] = \

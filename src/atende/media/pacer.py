@@ -58,7 +58,9 @@ class MediaPacer(Generic[M]):
         self._loop = loop
         self._send = send
         self._slots: dict[M, float] = {}  # each member's next slot
-        self._ticks: dict[int, list[M]] = {}  # tick → members whose next slot is in it
+        # tick → (member, slot) for the slots in it; an entry whose slot is no longer
+        # its member's next one is stale (the member was removed) and is skipped.
+        self._ticks: dict[int, list[tuple[M, float]]] = {}
         self._woken: dict[M, None] = {}  # in the order they asked
         self._timer: asyncio.TimerHandle | None = None
         self._timer_tick: int | None = None
@@ -93,7 +95,7 @@ class MediaPacer(Generic[M]):
     def _put(self, member: M, slot: float) -> None:
         self._slots[member] = slot
         tick = tick_of(slot)
-        self._ticks.setdefault(tick, []).append(member)
+        self._ticks.setdefault(tick, []).append((member, slot))
         if not self._firing and (self._timer_tick is None or tick < self._timer_tick):
             self._arm(tick)
 
@@ -108,11 +110,9 @@ class MediaPacer(Generic[M]):
         now = self._loop.time()
         due: list[tuple[M, float]] = []
         last = math.floor((now + EARLY_S) / TICK_S + 1e-6)
+        slots = self._slots
         for tick in sorted(t for t in self._ticks if t <= last):
-            for member in self._ticks.pop(tick):
-                slot = self._slots.get(member)
-                if slot is not None and tick_of(slot) == tick:
-                    due.append((member, slot))
+            due += [entry for entry in self._ticks.pop(tick) if slots.get(entry[0]) == entry[1]]
         woken = list(self._woken)
         self._woken.clear()
         self._firing = True
@@ -122,14 +122,21 @@ class MediaPacer(Generic[M]):
             log.exception("sending a media tick failed")
         finally:
             self._firing = False
+        ticks = self._ticks
         for member, slot in due:
-            if member not in self._slots:
+            if member not in slots:
                 continue  # removed while its slot was being sent
             following = slot + member.ptime_s
             if now - following > STALL_S:
                 following = now + member.ptime_s
-            self._slots[member] = following
-            self._ticks.setdefault(tick_of(following), []).append(member)
+            slots[member] = following
+            # tick_of(following), written out: this runs for every call's every packet
+            entry = (member, following)
+            tick = math.ceil(following / TICK_S - 1e-6)
+            if (bucket := ticks.get(tick)) is None:
+                ticks[tick] = [entry]
+            else:
+                bucket.append(entry)
         if self._woken:  # woken while this tick ran: the next tick is theirs
             self._ticks.setdefault(last + 1, [])
         if self._ticks:

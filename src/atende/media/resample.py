@@ -84,10 +84,12 @@ def _frame_blocks(up: int, down: int, n_in: int) -> tuple[Block, ...]:
 
 
 def _to_int16(y: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.int16]:
-    np.rint(y, out=y)
-    np.maximum(y, -32768, out=y)
-    np.minimum(y, 32767, out=y)
-    return y.astype(np.int16)
+    """``y`` rounded to the nearest 16-bit sample (clipped first: the bounds are whole,
+    so the rounding lands in range, and is written as int16 in the same pass)."""
+    np.clip(y, -32768, 32767, out=y)
+    out = np.empty(y.shape, dtype=np.int16)
+    np.rint(y, out=out, casting="unsafe")
+    return out
 
 
 class StreamResampler:
@@ -106,13 +108,16 @@ class StreamResampler:
 
     def reset(self) -> None:
         """Start afresh (after a clear: nothing of the old audio may leak out)."""
-        self._history = np.zeros(self._taps - 1)
+        # The last taps - 1 samples of input, as int16 bytes: a batch joins every
+        # stream's history and chunk in one go (per-stream arrays cost more than the sums)
+        self._history = bytes(2 * (self._taps - 1))
         self._next = 0  # upsampled index of the next output, from the history's end
 
     def process(self, pcm: bytes) -> bytes:
         if self._up == self._down:
             return pcm
-        x = np.concatenate([self._history, np.frombuffer(pcm, dtype=np.int16)])
+        joined = self._history + pcm
+        x = np.frombuffer(joined, dtype=np.int16).astype(np.float64)
         n_new = len(x) - (self._taps - 1)
         if self._up == 1:  # decimation (16 → 8 kHz): one phase, every M-th position
             y = np.convolve(x, self._phases[0], mode="valid")[self._next::self._down]
@@ -125,18 +130,30 @@ class StreamResampler:
             y, last = self._any_ratio(x, n_new)
         self._next = last + self._down - n_new * self._up if len(y) else \
             self._next - n_new * self._up
-        self._history = x[len(x) - (self._taps - 1):]
+        self._history = joined[len(joined) - len(self._history):]
         return _to_int16(y).tobytes()
 
     def batch_key(self, nbytes: int) -> tuple[int, int, int] | None:
-        """What a chunk of ``nbytes`` can be resampled together with (``process_many``),
-        or None when it must go alone: a short filter map, and the stream at an output
-        boundary before and after it (every 20 ms frame at 8 ↔ 16 kHz is)."""
+        """What a chunk of ``nbytes`` can be resampled together with (``process_many``)
+        now, or None when it must go alone (``frame_key``, and ``on_boundary``)."""
+        return self.frame_key(nbytes) if self._next == 0 else None
+
+    def frame_key(self, nbytes: int) -> tuple[int, int, int] | None:
+        """What a chunk of ``nbytes`` is resampled with in a batch whenever the stream
+        is ``on_boundary``, or None if never: a short filter map, and the chunk giving
+        whole outputs, so the stream is on a boundary after it too (every 20 ms frame
+        at 8 ↔ 16 kHz does)."""
         n = nbytes // 2
-        if (self._up == self._down or self._next != 0 or (n * self._up) % self._down
+        if (self._up == self._down or (n * self._up) % self._down
                 or (self._taps - 1 + n) * (n * self._up // self._down) > MAX_FRAME_MAP):
             return None
         return self._up, self._down, n
+
+    @property
+    def on_boundary(self) -> bool:
+        """Whether the next output falls at the start of the next chunk (what a batch
+        assumes); true until a chunk of an odd length moves it."""
+        return self._next == 0
 
     @staticmethod
     def process_many(streams: list[StreamResampler], x: npt.NDArray[np.int16]
@@ -147,15 +164,19 @@ class StreamResampler:
         first = streams[0]
         n = x.shape[1]
         keep = first._taps - 1
-        full = np.empty((len(streams), keep + n), dtype=np.float32)
-        full[:, keep:] = x
-        full[:, :keep] = [rs._history for rs in streams]
+        history = np.frombuffer(b"".join([rs._history for rs in streams]), dtype=np.int16)
+        full = np.concatenate((history.reshape(len(streams), keep), x), axis=1,
+                              dtype=np.float32)
         blocks = _frame_blocks(first._up, first._down, n)
         y = np.empty((len(streams), blocks[-1][3]), dtype=np.float32)
         for lo, hi, start, stop, part in blocks:
             np.matmul(full[:, lo:hi], part, out=y[:, start:stop])
-        for rs, history in zip(streams, full[:, n:], strict=True):
-            rs._history = history  # the stream stays on an output boundary (_next 0)
+        # Each stream keeps its last taps - 1 samples, sliced from one bytes (the
+        # stream stays on an output boundary: _next 0).
+        tail = full[:, n:].astype(np.int16).tobytes()
+        w = 2 * keep
+        for i, rs in enumerate(streams):
+            rs._history = tail[i * w:(i + 1) * w]
         return _to_int16(y)
 
     def _any_ratio(self, x: npt.NDArray[np.float64], n_new: int

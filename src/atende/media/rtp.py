@@ -133,31 +133,31 @@ class ReceiverStats:
         self.jitter = 0.0
         self._transit: float | None = None
 
-    def update(self, pkt: RtpPacket, arrival: float) -> bool:
-        """Record a packet; False when it is a duplicate-ish or out-of-range one."""
-        if self.ssrc != pkt.ssrc:
-            self.ssrc = pkt.ssrc
-            self.base_seq = self.max_seq = pkt.sequence
+    def update(self, ssrc: int, sequence: int, timestamp: int, arrival: float) -> None:
+        """Record a packet of stream ``ssrc`` (its header's fields: every packet of every
+        call comes through here, so no packet object is made for it)."""
+        if self.ssrc != ssrc:
+            self.ssrc = ssrc
+            self.base_seq = self.max_seq = sequence
             self.cycles = 0
             self.received = 0
             self.expected_prior = self.received_prior = 0
             self._transit = None
-        udelta = (pkt.sequence - self.max_seq) & 0xFFFF
+        udelta = (sequence - self.max_seq) & 0xFFFF
         if 0 < udelta < self.MAX_DROPOUT:
-            if pkt.sequence < self.max_seq:
+            if sequence < self.max_seq:
                 self.cycles += 1 << 16
-            self.max_seq = pkt.sequence
+            self.max_seq = sequence
         elif udelta != 0 and udelta <= 0xFFFF - self.MAX_MISORDER:
             # A big jump: the sender restarted; resync.
-            self.base_seq = self.max_seq = pkt.sequence
+            self.base_seq = self.max_seq = sequence
             self.cycles = 0
         self.received += 1
-        transit = arrival * self.clock_rate - pkt.timestamp
+        transit = arrival * self.clock_rate - timestamp
         if self._transit is not None:
             d = abs(transit - self._transit)
             self.jitter += (d - self.jitter) / 16
         self._transit = transit
-        return True
 
     @property
     def extended_max(self) -> int:
