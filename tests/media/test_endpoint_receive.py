@@ -75,3 +75,73 @@ async def test_every_form_of_a_packet_is_heard_as_the_usual_one() -> None:
         assert stats.ssrc == 99 and stats.received == PACKETS + len(dtmf_payloads("5", 100))
         assert stats.expected == stats.received and stats.lost == 0
     assert plain[3] >= 1 and other[3] >= 1  # the report on the RTP port was read as one
+
+
+def numbered(ssrc: int, sequence: int) -> RtpSender:
+    sender = RtpSender(0, ssrc=ssrc)
+    sender.sequence = sequence
+    return sender
+
+
+async def test_a_new_remote_address_is_latched_anew() -> None:
+    """Latching connects the RTP socket to the peer; a re-INVITE that moves the media
+    elsewhere must let the new address in (and keep the old one out). The new source
+    numbers its packets from its own start, here behind the old one's: still heard."""
+    frames: list[bytes] = []
+    ep = RtpEndpoint(PortAllocator(31600, 31699), "t", lambda n, t: None,
+                     lambda frame, at: frames.append(frame), lambda ev, at: None)
+    port = ep.open("127.0.0.1")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as first, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as second:
+        first.bind(("127.0.0.1", 0))
+        second.bind(("127.0.0.1", 0))
+
+        async def feed(sock: socket.socket, sender: RtpSender, count: int) -> None:
+            for _ in range(count):
+                sock.sendto(sender.packet(bytes(160), 160).encode(), ("127.0.0.1", port))
+                await asyncio.sleep(0.003)
+
+        ep.configure(NegotiatedAudio(Codec("PCMU", 0), "127.0.0.1", first.getsockname()[1],
+                                     None, 20, "sendrecv"))
+        ep.start()
+        await feed(first, numbered(1, 30000), 5)
+        async with asyncio.timeout(5):
+            while len(frames) < 5:
+                await asyncio.sleep(0.005)
+        await feed(second, RtpSender(0, ssrc=2), 3)  # not the peer: nothing heard
+        await asyncio.sleep(0.05)
+        assert len(frames) == 5 and ep.remote == first.getsockname()
+        ep.configure(NegotiatedAudio(Codec("PCMU", 0), "127.0.0.1",
+                                     second.getsockname()[1], None, 20, "sendrecv"))
+        await feed(second, numbered(3, 20000), 5)
+        await feed(first, RtpSender(0, ssrc=4), 3)  # the old address: out now
+        async with asyncio.timeout(5):
+            while len(frames) < 10:
+                await asyncio.sleep(0.005)
+        await asyncio.sleep(0.05)
+        assert len(frames) == 10 and ep.remote == second.getsockname()
+        assert ep.stats.ssrc == 3
+    ep.close()
+
+
+async def test_a_new_stream_from_the_peer_numbers_afresh() -> None:
+    """The caller's side restarts its stream (a new SSRC, as after a transfer at the
+    PBX) with sequence numbers behind the old ones: heard, not dropped as late."""
+    frames: list[bytes] = []
+    ep = RtpEndpoint(PortAllocator(31700, 31799), "t", lambda n, t: None,
+                     lambda frame, at: frames.append(frame), lambda ev, at: None)
+    port = ep.open("127.0.0.1")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
+        peer.bind(("127.0.0.1", 0))
+        ep.configure(NegotiatedAudio(Codec("PCMU", 0), "127.0.0.1", peer.getsockname()[1],
+                                     None, 20, "sendrecv"))
+        ep.start()
+        for sender in (numbered(1, 40000), numbered(2, 39000)):
+            for _ in range(4):
+                peer.sendto(sender.packet(bytes(160), 160).encode(), ("127.0.0.1", port))
+                await asyncio.sleep(0.003)
+        async with asyncio.timeout(5):
+            while len(frames) < 8:
+                await asyncio.sleep(0.005)
+        assert ep.jitter.late == 0
+    ep.close()

@@ -104,3 +104,71 @@ async def test_a_closed_pair_frees_its_ports_and_hears_nothing_more() -> None:
     rtp2.close()
     rtcp2.close()
     assert heard == []
+
+
+async def _until(check: Callable[[], bool]) -> None:
+    async with asyncio.timeout(5):
+        while not check():
+            await asyncio.sleep(0.001)
+
+
+async def _connected(host: str) -> None:
+    heard: list[tuple[bytes, Addr]] = []
+    ports = PortAllocator(32300, 32399)
+    port, rtp, rtcp = ports.open_pair(host, lambda d, a: heard.append((d, a)),
+                                      lambda d, a: None)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as peer, \
+            socket.socket(family, socket.SOCK_DGRAM) as stranger:
+        peer.bind((host, 0))
+        stranger.bind((host, 0))
+        peer.settimeout(5)
+        me = (host, port)
+        at_peer = peer.getsockname()[:2]
+        at_stranger = stranger.getsockname()[:2]
+        stranger.sendto(b"early", me)  # before the connect: heard, as the stranger's
+        rtp.connect(at_peer)
+        stranger.sendto(b"stray", me)  # after it: the kernel drops it
+        peer.sendto(b"one", me)
+        await _until(lambda: len(heard) >= 2)
+        assert heard == [(b"early", at_stranger), (b"one", at_peer)]
+        rtp.sendto(b"back", at_peer)  # to the peer, without its address
+        data, source = peer.recvfrom(100)
+        assert (data, source[:2]) == (b"back", me)
+        rtp.sendto(b"elsewhere", at_stranger)  # and anyone else, with it
+        stranger.settimeout(5)
+        assert stranger.recv(100) == b"elsewhere"
+        rtp.disconnect()
+        stranger.sendto(b"again", me)
+        await _until(lambda: len(heard) >= 3)
+        assert heard[2] == (b"again", at_stranger)
+    rtp.close()
+    rtcp.close()
+
+
+@on_each_loop
+async def test_a_connected_port_hears_its_peer_only_until_it_lets_go() -> None:
+    for host in ("127.0.0.1", "::1"):
+        await _connected(host)
+
+
+@on_each_loop
+async def test_what_was_queued_before_the_connect_keeps_its_sender() -> None:
+    # The loop does not run between the sends and the connect: every datagram is still
+    # in the socket, from two senders, when the port connects to one of them.
+    heard: list[tuple[bytes, Addr]] = []
+    ports = PortAllocator(32400, 32499)
+    port, rtp, rtcp = ports.open_pair("127.0.0.1", lambda d, a: heard.append((d, a)),
+                                      lambda d, a: None)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as stranger:
+        peer.bind(("127.0.0.1", 0))
+        stranger.bind(("127.0.0.1", 0))
+        for i in range(10):
+            (peer if i % 2 else stranger).sendto(bytes([i]), ("127.0.0.1", port))
+        rtp.connect(peer.getsockname())
+        await _until(lambda: len(heard) >= 10)
+        assert heard == [(bytes([i]), (peer if i % 2 else stranger).getsockname())
+                         for i in range(10)]
+    rtp.close()
+    rtcp.close()

@@ -95,6 +95,7 @@ class RtpEndpoint:
         # resampler's and the codec's), and its length: worked out once per negotiation.
         self._in_frame: tuple[int, tuple[object, ...] | None] = (0, None)
         self._out_frame: tuple[int, tuple[object, ...] | None] = (0, None)
+        self._packet_samples = 0
         # Packets the jitter buffer released, waiting for the tick that decodes them:
         # (payload or None if lost, the payload after it, when it arrived).
         self._inbox: deque[tuple[bytes | None, bytes | None, float]] = deque()
@@ -130,6 +131,8 @@ class RtpEndpoint:
             self.remote = new_remote
             self.remote_rtcp = (neg.remote_host, neg.remote_port + 1)
             self.latched = False
+            if self._rtp is not None:
+                self._rtp.disconnect()
             self.audio_ssrc = None
         self.trusted_hosts.add(neg.remote_host)
         if self.dtmf.clock_rate != neg.dtmf_clock:
@@ -151,6 +154,7 @@ class RtpEndpoint:
                                     2 * self.codec.decode_rate * neg.ptime_ms // 1000)
         self._out_frame = _frame_key(self.codec, self._out_rs,
                                      2 * SAMPLE_RATE * neg.ptime_ms // 1000)
+        self._packet_samples = self.codec.clock_rate * neg.ptime_ms // 1000  # RTP clock
         self.neg = neg
         self.ptime_s = neg.ptime_ms / 1000
         self._media_ref = asyncio.get_running_loop().time()
@@ -259,7 +263,10 @@ class RtpEndpoint:
             log.debug("latching RTP to %s:%s (SDP said %s)", addr[0], addr[1], self.remote)
             self.remote = addr
             self.remote_rtcp = (addr[0], addr[1] + 1)
-        self.latched = True
+        if not self.latched:
+            self.latched = True
+            if self._rtp is not None:  # from now on only the peer's packets come in
+                self._rtp.connect(addr)
         self.last_rtp_at = now
         self.packets_received += 1
         self.stats.update(ssrc, seq, timestamp, now)
@@ -274,7 +281,11 @@ class RtpEndpoint:
             except ValueError:
                 pass
             return
-        self.audio_ssrc = ssrc
+        if ssrc != self.audio_ssrc:
+            # A new source (or the first): its sequence numbers are its own (RFC 3550
+            # §5.1), and one behind the old stream's would be taken for late ones.
+            self.audio_ssrc = ssrc
+            self.jitter.restart()
         if not neg.we_receive:
             return
         if self._relay is not None and (relay := self._relays(neg)) is not None:
@@ -379,7 +390,7 @@ class RtpEndpoint:
             return None
         if self._relayed_at is not None and now - self._relayed_at < RELAY_GAP_S:
             return None  # the other side of the bridge feeds this stream
-        pcm16 = self.pull(SAMPLE_RATE * 2 * neg.ptime_ms // 1000, slot)
+        pcm16 = self.pull(self._out_frame[0], slot)
         if not neg.we_send:
             return None
         if pcm16 is None:
@@ -413,10 +424,9 @@ class RtpEndpoint:
         self._send_payload(codec.encode(chunk), now)
 
     def _send_payload(self, payload: bytes, now: float) -> None:
-        neg, codec, remote = self.neg, self.codec, self.remote
-        assert neg is not None and codec is not None and self._rtp is not None
-        assert remote is not None  # (_slot_audio sends nothing without one)
-        data = self.sender.encoded(payload, codec.clock_rate * neg.ptime_ms // 1000)
+        remote = self.remote
+        assert self._rtp is not None and remote is not None  # (else no slot audio)
+        data = self.sender.encoded(payload, self._packet_samples)
         self._rtp.sendto(data if self.srtp is None else self.srtp.protect(data), remote)
         if self.record_send_times:
             self.send_times.append(now)

@@ -26,6 +26,11 @@ class JitterBuffer:
         self.duplicates = 0
         self.lost = 0
 
+    def restart(self) -> None:
+        """A new stream: its first packet starts the numbering (what waits is dropped)."""
+        self._buf.clear()
+        self._next = None
+
     def push(self, seq: int, payload: bytes) -> list[bytes | None]:
         """Add a packet; returns what is now ready, in order (None marks a lost packet)."""
         if self._next is None:

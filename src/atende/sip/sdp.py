@@ -6,6 +6,7 @@ import base64
 import ipaddress
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from atende.sip.grammar import is_digits
 
@@ -200,11 +201,13 @@ class NegotiatedAudio:
     crypto: Crypto | None = None  # SRTP (RTP/SAVP with SDES), else plain RTP
     dtmf_clock: int = 8000  # telephone-event's RTP clock: the audio's (RFC 4733 §2.1)
 
-    @property
+    # Read for every packet of a call: worked out once (a cached property's value sits
+    # in the instance's dict, which a frozen dataclass allows).
+    @cached_property
     def we_send(self) -> bool:
         return self.direction in ("sendrecv", "sendonly")
 
-    @property
+    @cached_property
     def we_receive(self) -> bool:
         return self.direction in ("sendrecv", "recvonly")
 
