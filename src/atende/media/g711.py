@@ -85,16 +85,16 @@ def decode(payload: bytes, codec: str) -> Pcm:
 
 
 def encode_rows(pcm: npt.NDArray[np.int16], codec: str) -> npt.NDArray[np.uint8]:
-    """``encode`` for many frames at once: one row each. (``np.take``, not
+    """``encode`` for many frames at once: one row each. (``take``, not
     ``table[indices]``: the same lookup, three times quicker on 20 ms frames.)"""
     table = _ULAW_BY_BITS if codec == "PCMU" else _ALAW_BY_BITS
     bits = np.ascontiguousarray(pcm, dtype=np.int16).view(np.uint16)
-    rows: npt.NDArray[np.uint8] = np.take(table, bits)
+    rows: npt.NDArray[np.uint8] = table.take(bits)  # (the method: no Python wrapper)
     return rows
 
 
 def decode_rows(payloads: npt.NDArray[np.uint8], codec: str) -> Pcm:
     """``decode`` for many packets of one size at once: one row each."""
     table = ULAW_DEC if codec == "PCMU" else ALAW_DEC
-    rows: Pcm = np.take(table, payloads)
+    rows: Pcm = table.take(payloads)
     return rows

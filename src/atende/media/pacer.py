@@ -78,10 +78,14 @@ class MediaPacer(Generic[M]):
         if member in self._woken:
             return  # the next tick is armed for it already
         self._woken[member] = None
-        if not self._firing:
-            tick = tick_of(self._loop.time())
-            if self._timer_tick is None or tick < self._timer_tick:
-                self._arm(tick)
+        if self._firing:
+            return
+        now = self._loop.time()
+        if self._timer_tick is not None and self._timer_tick * TICK_S < now + TICK_S:
+            return  # the timer is for the next tick at the latest (the usual, quickly)
+        tick = tick_of(now)
+        if self._timer_tick is None or tick < self._timer_tick:
+            self._arm(tick)
 
     def remove(self, member: M) -> None:
         """Stop pacing it (its entries still in a tick are skipped there)."""
