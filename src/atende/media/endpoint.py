@@ -492,13 +492,16 @@ def hear_arrived(endpoints: list[RtpEndpoint]) -> None:
                     payload, following, arrived = ep._inbox.popleft()
                     ep._hear_pcm(ep._decode(payload, following), arrived)
                 else:
-                    together.setdefault(key, []).append(ep)
+                    if (members := together.get(key)) is None:
+                        together[key] = [ep]
+                    else:
+                        members.append(ep)
             except Exception:
                 log.exception("RTP receive failed")
                 ep._inbox.clear()  # what it held is lost; the rounds must end
         for (_, codec_name), group in together.items():
             firsts = [ep._inbox.popleft() for ep in group]
-            payloads = np.frombuffer(b"".join(f[0] or b"" for f in firsts), dtype=np.uint8)
+            payloads = np.frombuffer(b"".join([f[0] or b"" for f in firsts]), dtype=np.uint8)
             pcm = g711.decode_rows(payloads.reshape(len(group), -1), str(codec_name))
             heard = StreamResampler.process_many([ep._in_rs for ep in group], pcm).tobytes()
             size = len(heard) // len(group)
@@ -522,11 +525,14 @@ def send_slots(due: list[tuple[RtpEndpoint, float]], now: float) -> None:
             if key is None:
                 ep._send_audio(pcm16, now)
             else:
-                together.setdefault(key, []).append((ep, pcm16))
+                if (slots := together.get(key)) is None:
+                    together[key] = [(ep, pcm16)]
+                else:
+                    slots.append((ep, pcm16))
         except Exception:
             log.exception("RTP send failed")
     for (_, codec_name), group in together.items():
-        pcm = np.frombuffer(b"".join(p for _, p in group), dtype=np.int16)
+        pcm = np.frombuffer(b"".join([p for _, p in group]), dtype=np.int16)
         samples = StreamResampler.process_many([ep._out_rs for ep, _ in group],
                                                pcm.reshape(len(group), -1))
         payloads = g711.encode_rows(samples, str(codec_name)).tobytes()
