@@ -134,10 +134,8 @@ class MediaPacer(Generic[M]):
             if now - following > STALL_S:
                 following = now + member.ptime_s
             slots[member] = following
-            # tick_of(following), written out: this runs for every call's every packet
             entry = (member, following)
-            tick = math.ceil(following / TICK_S - 1e-6)
-            if (bucket := ticks.get(tick)) is None:
+            if (bucket := ticks.get(tick := tick_of(following))) is None:
                 ticks[tick] = [entry]
             else:
                 bucket.append(entry)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import os
 import secrets
 import socket
 from collections.abc import Callable
@@ -35,7 +36,7 @@ def _dissolve(sock: socket.socket) -> None:
     unspecified = bytes(16)  # a sockaddr whose family is AF_UNSPEC (0)
     if _libc.connect(sock.fileno(), unspecified, len(unspecified)) != 0:
         err = ctypes.get_errno()
-        raise OSError(err, f"dissolving the socket's peer: {err}")
+        raise OSError(err, os.strerror(err))
 
 
 class UdpPort:
