@@ -7,8 +7,10 @@ user agent and SIP channel on loopback, a raw test client."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from atende.channels.leg import CallInfo, CallLeg, Refused, Rejection, Ringing
+from atende.channels.sip.overload import LoadMonitor
 from atende.channels.sip.server import TRYING_AFTER_S, SipChannel
 from atende.channels.sip.ua import UserAgent
 from atende.media.ports import PortAllocator
@@ -88,3 +90,46 @@ async def test_a_ring_time_rings_once_then_answers() -> None:
     got = await statuses_until_answered(Router(), answer_delay=0.3)
     assert [status for status, _ in got] == [180, 200]  # the 180 went first: no 100
     assert got[1][1] - got[0][1] >= 0.29
+
+
+async def test_an_answered_call_absorbs_its_invite_again_and_a_late_cancel() -> None:
+    """After its 200 the INVITE's transaction only lingers for copies (kept as plain
+    values by the layer): a copy of the INVITE is absorbed, overloaded or not, and a
+    CANCEL that crossed the 200 is answered 200 and changes nothing (RFC 3261 §9.2),
+    not 481 as for an INVITE never seen."""
+    router = Router()
+    router.decide.set()
+    ua = UserAgent(load=LoadMonitor(threshold_s=0.2))
+    channel = SipChannel(ua, PortAllocator(31900, 31999), OpenGate(), media_host="127.0.0.1")
+    channel.serve(router)  # type: ignore[arg-type]
+    await ua.start("127.0.0.1", 0)
+    c = await SipClient.open(("127.0.0.1", ua.port))
+    loop = asyncio.get_running_loop()
+    try:
+        d = c.new_dialog()
+        invite = c.request("INVITE", d, body=sdp_offer("127.0.0.1", 4000),
+                           ruri=f"sip:ai@127.0.0.1:{ua.port}")
+        c.send(invite)
+        ok = await c.final()
+        assert ok.status == 200 and ua.layer.lingering.held and not ua.layer.server
+        ua.load.shedding = True  # overloaded now: new calls would be refused
+        c.send(invite)
+        c.send(invite.replace(b"INVITE sip:", b"CANCEL sip:", 1)
+               .replace(b" INVITE\r\n", b" CANCEL\r\n")
+               .replace(b"Content-Type: application/sdp\r\n", b"")
+               .split(b"Content-Length:")[0] + b"Content-Length: 0\r\n\r\n")
+        answers = []
+        with contextlib.suppress(TimeoutError):
+            while True:
+                msg = await c.recv(timeout=0.7)
+                if isinstance(msg, Response):
+                    answers.append((msg.cseq.method, msg.status))
+        assert ("CANCEL", 200) in answers
+        assert all(status == 200 for _, status in answers)  # no 503, no 481, no 487
+        assert len(router.legs) == 1 and not router.legs[0].ended
+    finally:
+        for leg in router.legs:
+            await leg.hangup()
+        c.close()
+        await channel.close(loop.time())
+        await ua.close()

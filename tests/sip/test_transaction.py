@@ -111,12 +111,17 @@ def test_server_invite_2xx_moves_to_accepted_then_terminates_on_timer_l() -> Non
     assert txn.state == State.ACCEPTED  # type: ignore[union-attr]
     assert txn.last_sent is None  # type: ignore[union-attr]  # its dialog repeats the 2xx
     assert layer.receive(request(), UDP, 1.0) == []  # RFC 6026: INVITE retransmission absorbed
+    assert layer.retransmission(request())
     # The ACK for a 2xx has its own branch: it goes to the TU, not the transaction.
     ack = request("ACK", branch="z9hG4bKother")
     (d,) = layer.receive(ack, UDP, 1.0)
     assert isinstance(d, Deliver) and d.transaction is None
+    assert layer.receive(request(), UDP, 64 * T1 - 0.01) == []  # absorbed to the end
     run_timers(layer, 64 * T1)
-    assert layer.server == {}
+    assert layer.server == {} and len(layer.lingering) == 0
+    # Timer L is over: the same request again is a new one.
+    (d,) = layer.receive(request(), UDP, 64 * T1 + 1)
+    assert isinstance(d, Deliver) and d.transaction is not None
 
 
 def test_server_non_invite_keeps_final_response_for_timer_j() -> None:
@@ -129,8 +134,11 @@ def test_server_non_invite_keeps_final_response_for_timer_j() -> None:
     assert txn.request is None  # type: ignore[union-attr]
     assert sends(layer.receive(bye, UDP, 5.0)) == [ok.encode()]
     assert run_timers(layer, 64 * T1 - 0.01) == []
+    assert sends(layer.receive(bye, UDP, 64 * T1 - 0.01)) == [ok.encode()]
     run_timers(layer, 64 * T1)
-    assert layer.server == {}
+    assert layer.server == {} and len(layer.lingering) == 0
+    (d,) = layer.receive(bye, UDP, 64 * T1 + 1)  # Timer J is over: a new request
+    assert isinstance(d, Deliver) and d.transaction is not None
 
 
 def test_cancel_finds_its_invite() -> None:
@@ -244,10 +252,10 @@ def test_timers_of_many_transactions_fire_in_deadline_order_and_ended_ones_are_f
     assert layer.next_deadline() is None
 
 
-def test_a_lingering_transaction_is_one_object_for_the_garbage_collector() -> None:
+def test_a_lingering_transaction_is_nothing_for_the_garbage_collector() -> None:
     """Finished transactions linger up to 32 s, tens of thousands at a high call rate, and
-    every full collection walks what they keep: their timers' entries and the timers
-    they armed are plain values, not objects it must look into."""
+    every full collection walked each one: once they only wait for copies of their
+    request they are plain values (and their timers' entries too)."""
     layer = TransactionLayer()
 
     def tracked() -> int:
@@ -262,7 +270,8 @@ def test_a_lingering_transaction_is_one_object_for_the_garbage_collector() -> No
         layer.send_response(deliver.transaction,  # type: ignore[arg-type]
                             make_response(deliver.message, 200, to_tag="t"), 0.0)
         del deliver
-    assert len(layer.server) == 500 and layer.next_deadline() == 64 * T1
-    assert tracked() - before <= 500 + 50  # the transactions, and no more
-    # The timers still fire from those entries, and the transactions are then forgotten.
-    assert run_timers(layer, 64 * T1) == [] and len(layer.server) == 0
+    assert len(layer.lingering) == 500 and layer.next_deadline() == 64 * T1
+    assert tracked() - before <= 50  # none of the 500
+    # Their time still runs out, and they are then forgotten.
+    assert run_timers(layer, 64 * T1) == [] and len(layer.lingering) == 0
+    assert layer.next_deadline() is None

@@ -5,13 +5,20 @@ any monotonic origin) and returns actions for the caller to perform. The asyncio
 calls ``TransactionLayer.tick(now)`` at ``next_deadline()``.
 
 The layer keeps every armed timer in one heap, so finding the next deadline and firing
-the due timers costs O(log n) per timer, however many transactions are live (a finished
-transaction lingers up to 32 s, so at a high call rate there are thousands); a timer
+the due timers costs O(log n) per timer, however many transactions are live; a timer
 stopped or restarted leaves a stale entry that is dropped when it surfaces.
+
+A finished transaction lingers up to 32 s so that copies of its request are still
+answered (a non-INVITE's final response, Timer J; an INVITE's 2xx, Timer L of RFC 6026).
+At a high call rate that is tens of thousands of them, two a call, and every full pass of
+the garbage collector, which stops the event loop and all audio, walked each one. So once
+it is only waiting out that time it is kept as plain values (what to send again, where,
+until when), which the collector does not track (``Lingering``).
 """
 
 from __future__ import annotations
 
+import collections
 import heapq
 import itertools
 import secrets
@@ -271,6 +278,51 @@ def _client_key(msg: Message) -> tuple[str, str]:
     return (via.branch or "", msg.cseq.method if msg.cseq.method != "ACK" else "INVITE")
 
 
+class Lingering:
+    """Finished server transactions waiting out Timer J or L, by key: (our last response
+    to send again, or None to absorb the copy; where it went; until when). Their times
+    all run the same 64*T1, so they end in the order they began: a queue, not a heap."""
+
+    def __init__(self) -> None:
+        self.held: dict[tuple[str, ...], tuple[bytes | None, Address, float]] = {}
+        self._ends: collections.deque[tuple[float, tuple[str, ...]]] = collections.deque()
+
+    def __len__(self) -> int:
+        return len(self.held)
+
+    def add(self, key: tuple[str, ...], resend: bytes | None, address: Address,
+            until: float) -> None:
+        self.held[key] = (resend, address, until)
+        self._ends.append((until, key))
+
+    def copy_of(self, key: tuple[str, ...], req: Request) -> list[Action]:
+        """What a copy of the request answers (as the transaction would: its final
+        response again, an INVITE's absorbed after its 2xx, an ACK absorbed)."""
+        resend, address, _ = self.held[key]
+        return [] if resend is None or req.method == "ACK" else [Send(resend, address)]
+
+    def next_end(self) -> float | None:
+        return self._ends[0][0] if self._ends else None
+
+    def expire(self, now: float) -> None:
+        ends, held = self._ends, self.held
+        while ends and ends[0][0] <= now:
+            _, key = ends.popleft()
+            found = held.get(key)
+            if found is not None and found[2] <= now:
+                del held[key]
+
+
+def _lingers(txn: Transaction) -> str | None:
+    """The timer a server transaction now only waits out, if that is all it does: a
+    non-INVITE's final response (J), an INVITE's 2xx (L)."""
+    if txn.state == State.COMPLETED and not txn.is_invite:
+        return "J"
+    if txn.state == State.ACCEPTED:
+        return "L"
+    return None
+
+
 class TransactionLayer:
     """All SIP transactions of the user agent (RFC 3261 §17), sans-IO: matches messages to
     transactions, runs their timers from the time given, and says what to send or
@@ -279,6 +331,7 @@ class TransactionLayer:
     def __init__(self) -> None:
         self.server: dict[tuple[str, ...], ServerTransaction] = {}
         self.client: dict[tuple[str, ...], ClientTransaction] = {}
+        self.lingering = Lingering()  # server transactions that ended but for copies
         # (deadline, order, server?, the transaction's key, timer): the armed timers,
         # soonest first. Keys, not the transactions: at a high call rate tens of
         # thousands of finished transactions linger (up to 32 s), and entries of plain
@@ -296,6 +349,8 @@ class TransactionLayer:
                 actions = txn.on_request(msg, now)
                 self._settle(txn)
                 return actions
+            if key in self.lingering.held:
+                return self.lingering.copy_of(key, msg)
             if msg.method == "ACK":
                 return [Deliver(msg, source, None)]  # ACK for a 2xx: the TU's (dialog's) business
             txn = ServerTransaction(msg.method, source, reliable, State.TRYING, key=key,
@@ -317,11 +372,22 @@ class TransactionLayer:
     def retransmission(self, req: Request) -> bool:
         """Whether ``req`` belongs to a server transaction we already have (a request
         sent again because our answer has not reached its sender yet)."""
-        return _server_key(req) in self.server
+        return self.knows(_server_key(req))
+
+    def knows(self, key: tuple[str, ...]) -> bool:
+        """Whether a server transaction with this key is live or lingering."""
+        return key in self.server or key in self.lingering.held
 
     def find_invite_for_cancel(self, cancel: Request) -> ServerTransaction | None:
+        """The live INVITE transaction ``cancel`` is for (None also when that one is
+        answered already: ``answered_invite``)."""
         key = _server_key(cancel)
         return self.server.get((*key[:-1], "INVITE"))
+
+    def answered_invite(self, cancel: Request) -> bool:
+        """Whether ``cancel`` is for an INVITE that has had its 2xx (the CANCEL then
+        has no effect, and is answered 200: RFC 3261 §9.2)."""
+        return (*_server_key(cancel)[:-1], "INVITE") in self.lingering.held
 
     # outgoing ---------------------------------------------------------------------------
     def send_response(self, txn: ServerTransaction, resp: Response, now: float) -> list[Action]:
@@ -355,9 +421,12 @@ class TransactionLayer:
     # time -------------------------------------------------------------------------------
     def next_deadline(self) -> float | None:
         self._drop_stale()
-        return self._timers[0][0] if self._timers else None
+        timer = self._timers[0][0] if self._timers else None
+        end = self.lingering.next_end()
+        return end if timer is None else timer if end is None else min(timer, end)
 
     def tick(self, now: float) -> list[Action]:
+        self.lingering.expire(now)
         actions: list[Action] = []
         while True:
             self._drop_stale()
@@ -388,6 +457,13 @@ class TransactionLayer:
         """After ``txn`` acted: the timers it armed go in the heap, and a transaction that
         ended is forgotten."""
         server = isinstance(txn, ServerTransaction)
+        if server and (timer := _lingers(txn)) is not None \
+                and self.server.get(txn.key) is txn and timer in txn.timers:
+            # Only copies of its request are left to answer: kept as plain values.
+            del self.server[txn.key]
+            self.lingering.add(txn.key, txn.last_sent, txn.address, txn.timers[timer])
+            txn.started = ()
+            return
         for name in txn.started:
             if (deadline := txn.timers.get(name)) is not None:
                 heapq.heappush(self._timers, (deadline, next(self._order), server, txn.key, name))

@@ -362,8 +362,9 @@ class SipChannel:
 
     def _on_cancel(self, req: Request, txn: ServerTransaction) -> None:
         invite = self.ua.invite_for_cancel(req)
-        if invite is None:
-            self.ua.respond(txn, make_response(req, 481))
+        if invite is None:  # too late (answered: no effect) or for nothing we know
+            self.ua.respond(txn, make_response(req, 200 if self.ua.invite_answered(req)
+                                               else 481))
             return
         self.ua.respond(txn, make_response(req, 200))
         incoming = self._incoming.get(invite)

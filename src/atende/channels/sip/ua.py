@@ -154,8 +154,12 @@ class UserAgent:
             self._schedule()
 
     def invite_for_cancel(self, cancel: Request) -> ServerTransaction | None:
-        """The INVITE server transaction a CANCEL is for (RFC 3261 §9.2)."""
+        """The INVITE server transaction a CANCEL is for (RFC 3261 §9.2), while it is
+        live; ``invite_answered`` tells an answered one from none."""
         return self.layer.find_invite_for_cancel(cancel)
+
+    def invite_answered(self, cancel: Request) -> bool:
+        return self.layer.answered_invite(cancel)
 
     def now(self) -> float:
         return self._clock() if self._clock else asyncio.get_running_loop().time()
@@ -274,7 +278,7 @@ class UserAgent:
             self.transport.send(answer, source)
             return "answered"
         invite = read_new_invite(data)
-        if invite is None or invite.key in self.layer.server:
+        if invite is None or self.layer.knows(invite.key):
             return "unjudged"  # not one, or a copy of a call being set up (never refused)
         answer = self._refusals.answer(invite.key)
         if answer is None:
