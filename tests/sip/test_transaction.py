@@ -141,6 +141,19 @@ def test_server_non_invite_keeps_final_response_for_timer_j() -> None:
     assert isinstance(d, Deliver) and d.transaction is not None
 
 
+def test_on_a_reliable_transport_an_answered_request_is_forgotten_at_once() -> None:
+    layer = TransactionLayer()
+    options = request("OPTIONS", "z9hG4bKudp", cseq=1)
+    txn = layer.receive(options, UDP, 0.0)[0].transaction  # type: ignore[union-attr]
+    layer.send_response(txn, make_response(options, 200), 0.0)  # type: ignore[arg-type]
+    bye = request("BYE", to_tag="t", cseq=2)
+    txn = layer.receive(bye, TCP, 1.0)[0].transaction  # type: ignore[union-attr]
+    layer.send_response(txn, make_response(bye, 200), 1.0)  # type: ignore[arg-type]
+    run_timers(layer, 1.0)  # Timer J is zero on TCP: no copies to wait for
+    assert layer.server == {} and not layer.retransmission(bye)
+    assert len(layer.lingering) == 1  # the UDP one, for its 32 s
+
+
 def test_cancel_finds_its_invite() -> None:
     layer = TransactionLayer()
     txn = layer.receive(request(), UDP, 0.0)[0].transaction  # type: ignore[union-attr]

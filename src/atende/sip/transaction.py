@@ -315,8 +315,9 @@ class Lingering:
 
 def _lingers(txn: Transaction) -> str | None:
     """The timer a server transaction now only waits out, if that is all it does: a
-    non-INVITE's final response (J), an INVITE's 2xx (L)."""
-    if txn.state == State.COMPLETED and not txn.is_invite:
+    non-INVITE's final response (J; on a reliable transport it is zero: nothing to wait
+    out), an INVITE's 2xx (L)."""
+    if txn.state == State.COMPLETED and not txn.is_invite and not txn.reliable:
         return "J"
     if txn.state == State.ACCEPTED:
         return "L"
