@@ -53,6 +53,15 @@ class SlowRouter:
         self.ended.append((info.id, cause))
 
 
+def cancel_for(invite: bytes) -> bytes:
+    """The CANCEL of ``invite`` (as the test client sent it): its Via, Call-ID, tags
+    and CSeq number, no body."""
+    return (invite.replace(b"INVITE sip:", b"CANCEL sip:", 1)
+            .replace(b" INVITE\r\n", b" CANCEL\r\n")
+            .replace(b"Content-Type: application/sdp\r\n", b"")
+            .split(b"Content-Length:")[0] + b"Content-Length: 0\r\n\r\n")
+
+
 async def test_a_call_cancelled_while_being_admitted_gives_its_place_back() -> None:
     ua = UserAgent()
     channel = SipChannel(ua, PortAllocator(31800, 31899), OpenGate(), media_host="127.0.0.1")
@@ -67,10 +76,7 @@ async def test_a_call_cancelled_while_being_admitted_gives_its_place_back() -> N
         c.send(invite)
         async with asyncio.timeout(5):
             await router.deciding.wait()
-        c.send(invite.replace(b"INVITE sip:", b"CANCEL sip:", 1)
-               .replace(b" INVITE\r\n", b" CANCEL\r\n")
-               .replace(b"Content-Type: application/sdp\r\n", b"")
-               .split(b"Content-Length:")[0] + b"Content-Length: 0\r\n\r\n")
+        c.send(cancel_for(invite))
         finals = {}
         async with asyncio.timeout(5):
             while len(finals) < 2:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 
 from atende.channels.leg import CallInfo, CallLeg, Refused, Rejection, Ringing
 from atende.channels.sip.overload import LoadMonitor
@@ -15,7 +16,7 @@ from atende.channels.sip.server import TRYING_AFTER_S, SipChannel
 from atende.channels.sip.ua import UserAgent
 from atende.media.ports import PortAllocator
 from atende.sip.message import Response
-from tests.channels.test_cancel_admission import OpenGate
+from tests.channels.test_cancel_admission import OpenGate, cancel_for
 from tests.peers.sipclient import SipClient, sdp_offer
 
 
@@ -40,17 +41,32 @@ class Router:
         raise AssertionError("every call is answered")
 
 
-async def statuses_until_answered(router: Router, answer_delay: float = 0.0,
-                                  decide_after: float = 0.0) -> list[tuple[int, float]]:
-    """The responses to one INVITE up to its 200, each with when it came."""
-    ua = UserAgent()
+@contextlib.asynccontextmanager
+async def answering(router: Router, ua: UserAgent, answer_delay: float = 0.0
+                    ) -> AsyncIterator[SipClient]:
+    """A SIP channel on ``ua`` serving ``router``, and a client to call it; the calls
+    hung up after."""
     channel = SipChannel(ua, PortAllocator(31900, 31999), OpenGate(), media_host="127.0.0.1",
                          answer_delay=answer_delay)
     channel.serve(router)  # type: ignore[arg-type]
     await ua.start("127.0.0.1", 0)
     c = await SipClient.open(("127.0.0.1", ua.port))
-    loop = asyncio.get_running_loop()
     try:
+        yield c
+    finally:
+        for leg in router.legs:
+            await leg.hangup()
+        c.close()
+        await channel.close(asyncio.get_running_loop().time())  # BYEs unanswered: no wait
+        await ua.close()
+
+
+async def statuses_until_answered(router: Router, answer_delay: float = 0.0,
+                                  decide_after: float = 0.0) -> list[tuple[int, float]]:
+    """The responses to one INVITE up to its 200, each with when it came."""
+    ua = UserAgent()
+    loop = asyncio.get_running_loop()
+    async with answering(router, ua, answer_delay) as c:
         d = c.new_dialog()
         sent = loop.time()
         c.send(c.request("INVITE", d, body=sdp_offer("127.0.0.1", 4000),
@@ -66,12 +82,6 @@ async def statuses_until_answered(router: Router, answer_delay: float = 0.0,
                 if isinstance(msg, Response):
                     got.append((msg.status, loop.time() - sent))
         return got
-    finally:
-        for leg in router.legs:
-            await leg.hangup()
-        c.close()
-        await channel.close(loop.time())  # their BYEs go unanswered: no wait
-        await ua.close()
 
 
 async def test_a_call_answered_at_once_gets_its_200_alone() -> None:
@@ -100,24 +110,15 @@ async def test_an_answered_call_absorbs_its_invite_again_and_a_late_cancel() -> 
     router = Router()
     router.decide.set()
     ua = UserAgent(load=LoadMonitor(threshold_s=0.2))
-    channel = SipChannel(ua, PortAllocator(31900, 31999), OpenGate(), media_host="127.0.0.1")
-    channel.serve(router)  # type: ignore[arg-type]
-    await ua.start("127.0.0.1", 0)
-    c = await SipClient.open(("127.0.0.1", ua.port))
-    loop = asyncio.get_running_loop()
-    try:
-        d = c.new_dialog()
-        invite = c.request("INVITE", d, body=sdp_offer("127.0.0.1", 4000),
+    async with answering(router, ua) as c:
+        invite = c.request("INVITE", c.new_dialog(), body=sdp_offer("127.0.0.1", 4000),
                            ruri=f"sip:ai@127.0.0.1:{ua.port}")
         c.send(invite)
         ok = await c.final()
         assert ok.status == 200 and ua.layer.lingering.held and not ua.layer.server
         ua.load.shedding = True  # overloaded now: new calls would be refused
         c.send(invite)
-        c.send(invite.replace(b"INVITE sip:", b"CANCEL sip:", 1)
-               .replace(b" INVITE\r\n", b" CANCEL\r\n")
-               .replace(b"Content-Type: application/sdp\r\n", b"")
-               .split(b"Content-Length:")[0] + b"Content-Length: 0\r\n\r\n")
+        c.send(cancel_for(invite))
         answers = []
         with contextlib.suppress(TimeoutError):
             while True:
@@ -127,9 +128,3 @@ async def test_an_answered_call_absorbs_its_invite_again_and_a_late_cancel() -> 
         assert ("CANCEL", 200) in answers
         assert all(status == 200 for _, status in answers)  # no 503, no 481, no 487
         assert len(router.legs) == 1 and not router.legs[0].ended
-    finally:
-        for leg in router.legs:
-            await leg.hangup()
-        c.close()
-        await channel.close(loop.time())
-        await ua.close()
