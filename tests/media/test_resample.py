@@ -85,15 +85,16 @@ def test_streams_resampled_together_equal_each_alone(a: int, b: int) -> None:
         x = rng.normal(0, 8000, (5, n)).astype(np.int16)
         want = np.stack([np.frombuffer(rs.process(row.tobytes()), dtype=np.int16)
                          for rs, row in zip(alone, x, strict=True)])
-        assert all(rs.batch_key(2 * n) == together[0].batch_key(2 * n) for rs in together)
+        assert all(rs.frame_key(2 * n) == together[0].frame_key(2 * n) and rs.on_boundary
+                   for rs in together)
         got = StreamResampler.process_many(together, x)
         assert np.abs(got.astype(int) - want).max() <= 1
 
 
 def test_only_whole_frames_on_an_output_boundary_go_together() -> None:
     rs = StreamResampler(16000, 8000)
-    assert rs.batch_key(640) == (1, 2, 320)
+    assert rs.frame_key(640) == (1, 2, 320) and rs.on_boundary
     rs.process(bytes(2 * 97))  # an odd piece: the next output is mid-way into a chunk
-    assert rs.batch_key(640) is None
-    assert StreamResampler(48000, 16000).batch_key(1920) is None  # its matrix is too big
-    assert StreamResampler(16000, 16000).batch_key(640) is None  # nothing to do
+    assert not rs.on_boundary
+    assert StreamResampler(48000, 16000).frame_key(1920) is None  # its matrix is too big
+    assert StreamResampler(16000, 16000).frame_key(640) is None  # nothing to do

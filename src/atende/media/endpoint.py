@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-import struct
 import time
 import weakref
 from collections import deque
@@ -23,7 +22,14 @@ from atende.media.pacer import MediaPacer
 from atende.media.ports import Addr, PortAllocator, UdpPort
 from atende.media.resample import StreamResampler
 from atende.media.rtcp import RtcpState, parse_compound
-from atende.media.rtp import ReceiverStats, RtpError, RtpPacket, RtpSender, looks_like_rtcp
+from atende.media.rtp import (
+    HEADER,
+    ReceiverStats,
+    RtpError,
+    RtpPacket,
+    RtpSender,
+    looks_like_rtcp,
+)
 from atende.media.srtp import SrtpPair
 from atende.sip.sdp import NegotiatedAudio
 
@@ -34,9 +40,6 @@ RTCP_INTERVAL = 5.0
 # takes over, and the next relayed packet is re-anchored.
 RELAY_GAP_S = 0.06
 TIMEOUT_CHECK_S = 0.2  # how often a call's silence is weighed against its RTP timeout
-# An RTP header's fields after its first octet (when that octet is 0x80): M and PT,
-# sequence, timestamp, SSRC (RFC 3550 §5.1).
-_USUAL_HEADER = struct.Struct("!BHII")
 
 
 def rtcp_delay(first: bool) -> float:
@@ -231,7 +234,7 @@ class RtpEndpoint:
                 and not 192 <= data[1] <= 223:
             # Nearly every packet: RTP 2 in the clear, no CSRC, extension or padding,
             # and not RTCP sharing the port (RFC 5761): read as it is, no object made.
-            b1, seq, timestamp, ssrc = _USUAL_HEADER.unpack_from(data, 1)
+            _, b1, seq, timestamp, ssrc = HEADER.unpack_from(data)
             pt, marker, payload = b1 & 0x7F, b1 > 0x7F, data[12:]
         else:
             if looks_like_rtcp(data):

@@ -133,11 +133,6 @@ class StreamResampler:
         self._history = joined[len(joined) - len(self._history):]
         return _to_int16(y).tobytes()
 
-    def batch_key(self, nbytes: int) -> tuple[int, int, int] | None:
-        """What a chunk of ``nbytes`` can be resampled together with (``process_many``)
-        now, or None when it must go alone (``frame_key``, and ``on_boundary``)."""
-        return self.frame_key(nbytes) if self._next == 0 else None
-
     def frame_key(self, nbytes: int) -> tuple[int, int, int] | None:
         """What a chunk of ``nbytes`` is resampled with in a batch whenever the stream
         is ``on_boundary``, or None if never: a short filter map, and the chunk giving
@@ -158,9 +153,9 @@ class StreamResampler:
     @staticmethod
     def process_many(streams: list[StreamResampler], x: npt.NDArray[np.int16]
                      ) -> npt.NDArray[np.int16]:
-        """``process`` for many streams with the same ``batch_key``, in one matrix
-        product: row i of ``x`` is stream i's chunk, row i of the result its output.
-        Equal to ``process`` to within rounding."""
+        """``process`` for many streams with the same ``frame_key``, each
+        ``on_boundary``, in one matrix product: row i of ``x`` is stream i's chunk, row i
+        of the result its output. Equal to ``process`` to within rounding."""
         first = streams[0]
         n = x.shape[1]
         keep = first._taps - 1

@@ -7,7 +7,7 @@ import struct
 from dataclasses import dataclass
 
 RTP_VERSION = 2
-_HEADER = struct.Struct("!BBHII")  # the fixed header (RFC 3550 §5.1)
+HEADER = struct.Struct("!BBHII")  # the fixed header (RFC 3550 §5.1)
 
 
 class RtpError(ValueError):
@@ -31,7 +31,7 @@ class RtpPacket:
     def encode(self) -> bytes:
         b0 = (RTP_VERSION << 6) | len(self.csrcs)
         b1 = (0x80 if self.marker else 0) | (self.payload_type & 0x7F)
-        head = _HEADER.pack(b0, b1, self.sequence & 0xFFFF, self.timestamp & 0xFFFFFFFF,
+        head = HEADER.pack(b0, b1, self.sequence & 0xFFFF, self.timestamp & 0xFFFFFFFF,
                             self.ssrc)
         if self.csrcs:
             head += struct.pack(f"!{len(self.csrcs)}I", *self.csrcs)
@@ -41,7 +41,7 @@ class RtpPacket:
     def parse(cls, data: bytes) -> RtpPacket:
         if len(data) < 12:
             raise RtpError("packet shorter than the RTP header")
-        b0, b1, seq, ts, ssrc = _HEADER.unpack_from(data)
+        b0, b1, seq, ts, ssrc = HEADER.unpack_from(data)
         if b0 == 0x80:  # what nearly every packet is: no CSRC, extension or padding
             return cls(b1 & 0x7F, seq, ts, ssrc, data[12:], bool(b1 & 0x80))
         if b0 >> 6 != RTP_VERSION:
@@ -93,7 +93,7 @@ class RtpSender:
         """The next audio packet as it goes on the wire: ``packet(payload, samples)``
         encoded, without the object in between (every call sends 50 a second)."""
         b1 = (0x80 if self._talkspurt_start else 0) | (self.payload_type & 0x7F)
-        data = _HEADER.pack(0x80, b1, self.sequence, self.timestamp, self.ssrc) + payload
+        data = HEADER.pack(0x80, b1, self.sequence, self.timestamp, self.ssrc) + payload
         self._talkspurt_start = False
         self.sequence = (self.sequence + 1) & 0xFFFF
         self.timestamp = (self.timestamp + samples) & 0xFFFFFFFF
