@@ -9,6 +9,7 @@ import asyncio
 import json
 
 from atende.agent.fallback import Fallback
+from atende.channels.leg import DtmfIn
 from tests.agent.conftest import PROMPT, Call, StartRealtime, played_s, wait_for
 from tests.peers.audio import Tone
 from tests.peers.realtime import Reply
@@ -68,6 +69,28 @@ async def test_elevenlabs_agent_greets_hears_and_answers(
         ("assistant", "We open at nine.")]
     assert not turns[0].interrupted and abs(turns[0].played_ms - 1000) <= 20
     assert abs(played_s(call) - 1.6) <= 0.06
+
+
+async def test_elevenlabs_reply_that_stalls_is_one_turn_and_a_reprompt_its_own(
+        start_realtime: StartRealtime) -> None:
+    """ElevenLabs never says a reply is over. One whose audio stops coming for longer than
+    was queued (its network fell behind) goes on as the same turn; a reply that follows
+    with no caller turn between (as the agent's reprompt, here an answer to keys) is a
+    turn of its own, with its own words."""
+    greeting = Reply("Hello. Press one for sales.", tone(1.0), stall_s=0.8)
+    with FakeElevenLabs([greeting, Reply("Sales, one moment.", tone(0.4, 550))]) as server:
+        call = elevenlabs(start_realtime, server)
+        await wait_for(lambda: played_s(call) >= 1.0 and not call.leg.outbound.busy)
+        loop = asyncio.get_running_loop()
+        for key in "1#":
+            call.leg.events.put_nowait(DtmfIn(key, 100, loop.time()))
+        await wait_for(lambda: len(call.record.said("assistant")) == 2)
+    first, second = call.record.turns
+    assert (first.text, second.text) == ("Hello. Press one for sales.", "Sales, one moment.")
+    assert not first.interrupted and abs(first.played_ms - 1000) <= 20
+    assert abs(second.played_ms - 400) <= 20
+    # The stall was a silence within the one turn: 0.3 s past the 0.5 s that was queued.
+    assert first.ended_at - first.started_at >= 1.2
 
 
 async def test_elevenlabs_interruption_stops_the_audio_and_drops_its_late_chunks(

@@ -34,6 +34,7 @@ class Reply:
     text: str = ""
     pcm: bytes = b""
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    stall_s: float = 0.0  # the vendor stops sending this long halfway (a slow network)
 
 
 @dataclass
@@ -115,12 +116,15 @@ class FakeServer(WsServer):
                       reply: Reply) -> None:
         raise NotImplementedError
 
-    async def _paced(self, rec: Connection, state: StreamState, chunks: list[bytes]
-                     ) -> AsyncIterator[bytes]:
-        """``chunks`` to send, one every ``pace_s``; once the caller spoke over them, only
-        the ``late`` ones already on their way (then ``state.cut`` is set)."""
+    async def _paced(self, rec: Connection, state: StreamState, chunks: list[bytes],
+                     stall_s: float = 0.0) -> AsyncIterator[bytes]:
+        """``chunks`` to send, one every ``pace_s`` (and a pause of ``stall_s`` halfway);
+        once the caller spoke over them, only the ``late`` ones already on their way (then
+        ``state.cut`` is set)."""
         late = None
-        for chunk in chunks:
+        for i, chunk in enumerate(chunks):
+            if stall_s and i == len(chunks) // 2:
+                await asyncio.sleep(stall_s)
             if self.pace_s and state.cancel.is_set():
                 late = self.late if late is None else late - 1
                 if late <= 0:

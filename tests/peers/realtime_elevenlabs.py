@@ -5,7 +5,8 @@ first client message is ``conversation_initiation_client_data``, answered with t
 formats; the agent says its ``first_message`` (``agent_response`` then ``audio`` events
 sharing one event id); it pings and expects pongs; its VAD sends ``interruption`` with the
 event id of the reply the caller spoke over (while the audio it sent would still be
-playing), then the caller's transcript and the next reply; tools are ``client_tool_call``s;
+playing), then the caller's transcript and the next reply; a ``user_message`` gets the next
+reply with no transcript (as the agent's own reprompt); tools are ``client_tool_call``s;
 an agent that ends the call closes the socket normally (1000) after its goodbye, once its
 tool calls have their results."""
 
@@ -91,7 +92,9 @@ class FakeElevenLabs(FakeServer):
                     await self._listen(ws, rec, state, raw)
                     continue
                 rec.events.append(ev)
-                if ev.get("type") == "client_tool_result":
+                if ev.get("type") == "user_message":  # answered, with no transcript
+                    await self._reply(ws, rec, state)
+                elif ev.get("type") == "client_tool_result":
                     state.waiting.discard(ev["tool_call_id"])
                     if state.ending and not state.waiting:
                         await ws.close(1000, "")
@@ -137,7 +140,8 @@ class FakeElevenLabs(FakeServer):
         ms = len(reply.pcm) * 1000 // 32000
         state.speaking_until = time.monotonic() + ms / 1000
         state.cut = False
-        async for chunk in self._paced(rec, state, self._chunks(self._encode(reply.pcm), ms)):
+        chunks = self._chunks(self._encode(reply.pcm), ms)
+        async for chunk in self._paced(rec, state, chunks, reply.stall_s):
             await _send(ws, {"type": "audio", "audio_event": {
                 "audio_base_64": base64.b64encode(chunk).decode(), "event_id": eid}})
         for i, (name, args) in enumerate(reply.calls):

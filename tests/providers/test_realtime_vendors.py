@@ -109,6 +109,30 @@ def test_elevenlabs_replies_text_and_interruptions() -> None:
     assert events[-2:] == [ReplyDone(), ToolRequest("t1", "end_call", {"outcome": "completed"})]
 
 
+def response(p: ElevenLabsAgent, text: str) -> list[Any]:
+    return p.receive(json.dumps({"type": "agent_response",
+                                 "agent_response_event": {"agent_response": text}}))
+
+
+def test_elevenlabs_audio_of_a_later_event_is_the_next_reply() -> None:
+    """With no caller turn between (the agent's reprompt), a new event id starts a new reply;
+    a reply's words may come just after its first audio, or before it."""
+    p, _ = eleven()
+    assert kinds(audio_event(p, 1)) == ["AudioOut"]
+    assert response(p, "Hello.") == [AssistantText("reply_1", "Hello.")]
+    assert response(p, "Are you still there?") == []  # the next reply's, held
+    assert kinds(audio_event(p, 1)) == ["AudioOut"]  # more of the first
+    events = audio_event(p, 2)
+    assert kinds(events) == ["ReplyDone", "AudioOut", "AssistantText"]
+    assert events[1].item == "reply_2"
+    assert events[2] == AssistantText("reply_2", "Are you still there?")
+    # An interruption voids the words of a reply whose audio had not come.
+    response(p, "Let me check.")
+    p.receive(json.dumps({"type": "interruption", "interruption_event": {"event_id": 2}}))
+    assert kinds(audio_event(p, 3)) == ["AudioOut"]
+    assert response(p, "Yes?") == [AssistantText("reply_3", "Yes?")]
+
+
 def test_elevenlabs_pong_tool_results_and_closing() -> None:
     p, events = eleven(type="ping", ping_event={"event_id": 7, "ping_ms": 40})
     assert events == [] and sent(p) == [{"type": "pong", "event_id": 7}]

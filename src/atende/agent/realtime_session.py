@@ -62,6 +62,9 @@ log = logging.getLogger(__name__)
 
 CALLER_AUDIBLE_DBFS = -45.0  # louder frames count as the caller making a sound
 GOODBYE_WAIT_S = 8.0  # for the model's goodbye to a silent caller, before hanging up
+# A vendor that never says its reply is over may still send more of it after all it sent
+# has played (its network or voice fell behind): the reply is over after this much quiet.
+REPLY_GAP_S = 1.5
 
 # The pipeline session that takes the call over when the vendor fails: it opens with the
 # given speech; brain None: the assistant's own.
@@ -82,6 +85,7 @@ class _Item:
     text: str = ""
     cut: bool = False  # the caller barged in: later audio of it is dropped
     produced: bool = False  # the vendor finished its reply
+    heard_at: float | None = None  # all it sent had played then; more may come (see REPLY_GAP_S)
     truncated: bool = False  # the vendor was told what was heard
 
     @property
@@ -248,6 +252,7 @@ class RealtimeSession:
             self._caller_end_at = None
         if item.cut or self.leg.on_hold or self.leg.ended or not ev.pcm:
             return
+        item.heard_at = None
         self.hold.stop(self._now(), "speech")  # the model speaking takes them off hold
         if self._goodbye_at is not None:
             self.hangup_cause = "silence"  # once this goodbye has been heard
@@ -273,7 +278,7 @@ class RealtimeSession:
             item.cut = True
         if not item.playing and not self.protocol.signals_reply_end:
             # A vendor that never says its reply is over: all it sent has been played.
-            item.produced = True
+            item.heard_at = ev.at
             self._producing = any(i.playing for i in self._items.values())
         self._settle(item)
         self._check_drained()
@@ -282,7 +287,8 @@ class RealtimeSession:
         """The caller spoke (or the vendor voided its reply): stop what is being said."""
         cut = False
         for item in self._items.values():
-            if not item.cut and (item.playing or not item.produced):
+            if not item.cut and (item.playing
+                                 or not (item.produced or item.heard_at is not None)):
                 item.cut = True
                 cut = cut or item.playing
         if cut:
@@ -337,6 +343,10 @@ class RealtimeSession:
     def _tick(self, ev: AudioIn) -> None:
         """The line's clock (a frame every 20 ms): keys to pass on, silence to act on."""
         self._keys(self.keypad.due(ev.at))
+        for item in list(self._items.values()):
+            if item.heard_at is not None and ev.at - item.heard_at >= REPLY_GAP_S:
+                item.produced = True
+                self._settle(item)
         if rms_dbfs(ev.pcm) > CALLER_AUDIBLE_DBFS:
             self.silence.restart()  # someone is making a sound: not silence
         if self._goodbye_at is not None:

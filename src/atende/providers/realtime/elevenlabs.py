@@ -9,10 +9,12 @@ declare them.
 Audio formats are the agent's: the server says which in its first message
 (``pcm_16000``, ``ulaw_8000``, …) and we convert at the edge. The server's VAD takes turns:
 when the caller speaks over the agent it sends ``interruption`` with an event id, and
-audio of events up to that id is void. It never says a reply is over; a reply ends where the
-next turn begins (the caller's transcript, a tool call, an interruption), or when
-everything it sent has been played (``signals_reply_end`` is False). A normal close (1000)
-is the agent hanging up (its end-call system tool).
+audio of events up to that id is void. The audio of one reply shares an event id. The
+server never says a reply is over; a reply ends where the next turn begins (the caller's
+transcript, a tool call, an interruption, audio of a later event: the agent's own reprompt
+of a silent caller), or when everything it sent has been played a while
+(``signals_reply_end`` is False). A normal close (1000) is the agent hanging up (its
+end-call system tool).
 """
 
 from __future__ import annotations
@@ -72,6 +74,8 @@ class ElevenLabsAgent:
         self._out = WireAudio("pcm", 16000)
         self._replies = 0
         self._open = False  # audio of the current reply has arrived
+        self._event_id = -1  # the event id of the current reply's audio
+        self._titled = False  # the current reply's words have come
         self._void = -1  # audio events with ids up to this were interrupted
         self._text: str | None = None  # the next reply's words, sent before its audio
 
@@ -140,24 +144,28 @@ class ElevenLabsAgent:
             audio = ev["audio_event"]
             if int(audio["event_id"]) <= self._void:
                 return []  # sent before the server heard the caller cut in
-            out: list[RealtimeEvent] = []
+            event = int(audio["event_id"])
+            out = self._end_reply() if event > self._event_id else []
             if not self._open:
-                self._open = True
+                self._open, self._event_id, self._titled = True, event, False
                 self._replies += 1
             out.append(AudioOut(self._item, self._out.decode(str(audio["audio_base_64"]))))
-            if self._text is not None:
+            if self._text is not None and not self._titled:
                 out.append(AssistantText(self._item, self._text))
-                self._text = None
+                self._text, self._titled = None, True
             return out
         if kind == "agent_response":
+            # It comes with a reply's first audio, before or after it.
             text = str(ev["agent_response_event"]["agent_response"])
-            if self._open:
+            if self._open and not self._titled:
+                self._titled = True
                 return [AssistantText(self._item, text)]
             self._text = text
             return []
         if kind == "interruption":
             self._void = max(self._void, int(ev["interruption_event"]["event_id"]))
             self._out.drop()
+            self._text = None  # the words of a voided reply
             was_open, self._open = self._open, False
             return [Interrupted(), *([ReplyDone()] if was_open else [])]
         if kind == "user_transcript":
