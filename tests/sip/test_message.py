@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from atende.sip import headers
+from atende.sip import headers, message
 from atende.sip.headers import CSeq, Headers, Via, canonical_name
 from atende.sip.message import (
     Request,
@@ -143,6 +143,8 @@ def test_response_parsing() -> None:
         (invite().replace(b'"Alice', b'"Al\xff\xfeice'), 400, True),
         (invite(extra="X-Big: " + "a" * 40000 + "\r\n"), 513, True),
         (invite(extra="Bad Header Line\r\n"), 400, True),
+        # A known name without its colon (names are remembered as written before it)
+        (invite(extra="Via\r\n"), 400, True),
         (invite().replace(b"From: ", b"From: <sip:unterminated"), 400, True),
     ],
 )
@@ -322,3 +324,8 @@ def test_the_names_remembered_are_bounded_whatever_a_peer_sends() -> None:
     assert canonical_name(long) == "X-A" + "a" * 499
     assert len(headers._CANONICAL) <= 1024 and long not in headers._CANONICAL
     assert canonical_name("cseq") == "CSeq"  # still right once full
+    for i in range(3000):  # and in messages
+        msg = parse_message(invite(extra=f"x-made-up-{i}: 1\r\nSUBJECT : {i}\r\n"))
+        assert msg.headers.get(f"X-Made-Up-{i}") == "1"
+        assert msg.headers.get("Subject") == str(i)
+    assert len(message._NAMES) <= 1024

@@ -98,10 +98,11 @@ class Headers:
             self.add(name, value)
 
     @classmethod
-    def parsed(cls, fields: list[list[str]]) -> Headers:
-        """The headers of a message read: [name, value] pairs in their order."""
+    def parsed(cls, fields: list[tuple[str, str]]) -> Headers:
+        """The headers of a message read: (canonical name, stripped value) pairs in their
+        order, taken as they are."""
         h = cls()
-        h._items = [(canonical_name(name), value.strip()) for name, value in fields]
+        h._items = fields
         return h
 
     def add(self, name: str, value: str) -> None:
@@ -125,7 +126,7 @@ class Headers:
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first value (of a list header, the first of its first field's list)."""
-        cname = canonical_name(name)
+        cname = _CANONICAL.get(name) or canonical_name(name)
         multi = cname in MULTI_VALUE
         for n, v in self._items:
             if n != cname:
@@ -156,8 +157,11 @@ class Headers:
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
-        cname = canonical_name(name)
-        return any(n == cname for n, _ in self._items)
+        cname = _CANONICAL.get(name) or canonical_name(name)
+        for n, _ in self._items:
+            if n == cname:
+                return True
+        return False
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(list(self._items))

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar, cast
 
 from atende.sip.grammar import is_digits, is_token
-from atende.sip.headers import CSeq, Headers, Via
+from atende.sip.headers import CSeq, Headers, Via, canonical_name
 from atende.sip.uri import NameAddr, SipUri, UriError
 
 MAX_DATAGRAM = 65535
@@ -81,6 +81,7 @@ _REQUEST_RE = re.compile(r"([^\s]+) ([^\s]+) (SIP/[^\s]+)")
 # A request may carry each of these once (RFC 3261 §20: not a comma-separated list).
 SINGLE_HEADERS = ("Call-ID", "From", "To", "CSeq", "Max-Forwards", "Content-Length",
                   "Content-Type")
+_SINGLE = frozenset(SINGLE_HEADERS)
 
 
 class _Fields:
@@ -176,6 +177,12 @@ def _encode(start: str, headers: Headers, body: bytes) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + body
 
 
+# A header line's name as written (before its colon) → its canonical name, for names
+# that are tokens: every message carries the same few dozen. Bounded in count and
+# length, since a peer may send any names it likes.
+_NAMES: dict[str, str] = {}
+
+
 def _split_head(data: bytes) -> tuple[bytes, bytes]:
     for sep in (b"\r\n\r\n", b"\n\n"):
         idx = data.find(sep)
@@ -205,23 +212,29 @@ def parse_message(data: bytes, *, stream: bool = False) -> Message:
 
     raw_lines = text.replace("\r\n", "\n").split("\n")
     start, header_lines = raw_lines[0], raw_lines[1:]
-    current: list[str] | None = None
-    fields: list[list[str]] = []
+    fields: list[tuple[str, str]] = []
+    foldable = False  # the last line was a header a continuation line may extend
     for line in header_lines:
         if line[:1] in (" ", "\t"):
-            if current is None:
+            if not foldable:
                 errors.append(("continuation line before any header", 400))
                 continue
-            current[1] += " " + line.strip()  # RFC 3261 §7.3.1 folding
+            last, value = fields[-1]
+            fields[-1] = (last, value + " " + line.strip())  # RFC 3261 §7.3.1 folding
             continue
-        name, sep, value = line.partition(":")
-        name = name.strip()
-        if not sep or not is_token(name):
-            errors.append((f"malformed header line {line[:40]!r}", 400))
-            current = None
-            continue
-        current = [name, value.strip()]
-        fields.append(current)
+        written, sep, value = line.partition(":")
+        name = _NAMES.get(written) if sep else None
+        if name is None:
+            stripped = written.strip()
+            if not sep or not is_token(stripped):
+                errors.append((f"malformed header line {line[:40]!r}", 400))
+                foldable = False
+                continue
+            name = canonical_name(stripped)
+            if len(written) <= 32 and len(_NAMES) < 1024:
+                _NAMES[written] = name
+        fields.append((name, value.strip()))
+        foldable = True
     if len(fields) > MAX_HEADER_COUNT:
         errors.append(("too many header fields", 513))
     headers = Headers.parsed(fields)
@@ -279,12 +292,11 @@ def _check_body_length(headers: Headers, msg: Message, stream: bool) -> list[tup
 
 
 def _check_single(headers: Headers) -> list[tuple[str, int]]:
-    seen: set[str] = set()
-    twice: set[str] = set()
-    for name, _ in headers:  # one pass: this runs for every message
-        (twice if name in seen else seen).add(name)
+    names = [name for name, _ in headers if name in _SINGLE]
+    if len(set(names)) == len(names):  # the usual case, found in one pass
+        return []
     return [(f"more than one {name} header", 400) for name in SINGLE_HEADERS
-            if name in twice]
+            if names.count(name) > 1]
 
 
 def _answerable(start: str, headers: Headers) -> Request | None:
