@@ -202,6 +202,15 @@ def test_the_typed_headers_are_parsed_once_while_their_values_stay() -> None:
     msg.headers.remove("Via")
     msg.headers.add("Via", "SIP/2.0/TCP 10.0.0.2:5070;branch=z9hG4bKother")
     assert (msg.top_via.transport, msg.top_via.branch) == ("TCP", "z9hG4bKother")
+    msg.headers.insert_first("Via", "SIP/2.0/UDP 10.0.0.3;branch=z9hG4bKfirst")
+    assert msg.top_via.branch == "z9hG4bKfirst"
+    to = msg.to
+    msg.headers.add("Subject", "other headers changed")  # To's value did not: kept
+    assert msg.to is to
+    msg.headers = msg.headers.copy()  # other headers, the same values: kept
+    assert msg.to is to
+    msg.headers.set("To", "<sip:carol@example.com>")  # in the copy
+    assert msg.to.uri.user == "carol"
 
 
 def test_a_response_reads_through_its_requests_views_where_its_headers_are_the_same() -> None:

@@ -94,6 +94,7 @@ class Headers:
 
     def __init__(self, items: list[tuple[str, str]] | None = None) -> None:
         self._items: list[tuple[str, str]] = []
+        self.version = 0  # counts the changes: a value read at one version still holds
         for name, value in items or []:
             self.add(name, value)
 
@@ -106,10 +107,12 @@ class Headers:
         return h
 
     def add(self, name: str, value: str) -> None:
+        self.version += 1
         self._items.append((canonical_name(name), value.strip()))
 
     def set(self, name: str, value: str) -> None:
         """Replace every field of ``name`` with one, keeping the first one's position."""
+        self.version += 1
         cname = canonical_name(name)
         for i, (n, _) in enumerate(self._items):
             if n == cname:
@@ -121,6 +124,7 @@ class Headers:
         self._items.append((cname, value))
 
     def remove(self, name: str) -> None:
+        self.version += 1
         cname = canonical_name(name)
         self._items = [it for it in self._items if it[0] != cname]
 
@@ -152,6 +156,7 @@ class Headers:
         return out
 
     def insert_first(self, name: str, value: str) -> None:
+        self.version += 1
         self._items.insert(0, (canonical_name(name), value))
 
     def __contains__(self, name: object) -> bool:

@@ -84,20 +84,27 @@ SINGLE_HEADERS = ("Call-ID", "From", "To", "CSeq", "Max-Forwards", "Content-Leng
 _SINGLE = frozenset(SINGLE_HEADERS)
 
 
+# A header's view: the value it was parsed from, what that gave, and the headers (and
+# their version) it was last found in, which tells at a glance that it still holds.
+_Seen = tuple[str, object, Headers | None, int]
+
+
 class _Fields:
     """Typed views of the headers every message carries. Each is parsed once for as long
     as its header's value stays the same (the layers above ask for them again and again),
     so a view is shared: read it, never change it (change a copy, and set the header)."""
 
     headers: Headers
-    views: dict[str, tuple[str, object]]  # header → (the value parsed, what it gave)
+    views: dict[str, _Seen]
 
-    def _view(self, name: str, raw: str, parse: Callable[[str], V]) -> V:
+    def _view(self, name: str, parse: Callable[[str], V]) -> V:
+        h = self.headers
         seen = self.views.get(name)
-        if seen is not None and seen[0] == raw:
-            return cast(V, seen[1])
-        value = parse(raw)
-        self.views[name] = (raw, value)
+        if seen is not None and seen[2] is h and seen[3] == h.version:
+            return cast(V, seen[1])  # nothing changed in the headers since
+        raw = h.get(name) or ""
+        value = cast(V, seen[1]) if seen is not None and seen[0] == raw else parse(raw)
+        self.views[name] = (raw, value, h, h.version)
         return value
 
     @property
@@ -106,24 +113,24 @@ class _Fields:
 
     @property
     def cseq(self) -> CSeq:
-        return self._view("CSeq", self.headers.get("CSeq") or "", CSeq.parse)
+        return self._view("CSeq", CSeq.parse)
 
     @property
     def top_via(self) -> Via:
-        return self._view("Via", self.headers.get("Via") or "", Via.parse)
+        return self._view("Via", Via.parse)
 
     @property
     def from_(self) -> NameAddr:
-        return self._view("From", self.headers.get("From") or "", NameAddr.parse)
+        return self._view("From", NameAddr.parse)
 
     @property
     def to(self) -> NameAddr:
-        return self._view("To", self.headers.get("To") or "", NameAddr.parse)
+        return self._view("To", NameAddr.parse)
 
     @property
     def contact(self) -> NameAddr:
         """The first Contact (ValueError for none or a malformed one)."""
-        return self._view("Contact", self.headers.get("Contact") or "", NameAddr.parse)
+        return self._view("Contact", NameAddr.parse)
 
 
 @dataclass
@@ -134,8 +141,8 @@ class Request(_Fields):
     uri: SipUri
     headers: Headers = field(default_factory=Headers)
     body: bytes = b""
-    views: dict[str, tuple[str, object]] = field(default_factory=dict, init=False,
-                                                 repr=False, compare=False)
+    views: dict[str, _Seen] = field(default_factory=dict, init=False, repr=False,
+                                    compare=False)
 
     @property
     def is_request(self) -> bool:
@@ -153,8 +160,8 @@ class Response(_Fields):
     reason: str = ""
     headers: Headers = field(default_factory=Headers)
     body: bytes = b""
-    views: dict[str, tuple[str, object]] = field(default_factory=dict, init=False,
-                                                 repr=False, compare=False)
+    views: dict[str, _Seen] = field(default_factory=dict, init=False, repr=False,
+                                    compare=False)
 
     @property
     def is_request(self) -> bool:
@@ -479,7 +486,7 @@ def mark_received(req: Request, host: str, port: int) -> None:
     req.headers.remove("Via")
     for value in reversed(vias):
         req.headers.insert_first("Via", value)
-    req.views["Via"] = (vias[0], marked)  # parsed already
+    req.views["Via"] = (vias[0], marked, req.headers, req.headers.version)  # parsed already
 
 
 def local_response(request: Request, status: int, reason: str | None = None) -> Response:
