@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import FrozenInstanceError
+
 import pytest
 
-from atende.sip import headers, message
+from atende.sip import headers, message, uri
 from atende.sip.headers import CSeq, Headers, Via, canonical_name
 from atende.sip.message import (
     Request,
@@ -16,7 +18,7 @@ from atende.sip.message import (
     mark_received,
     parse_message,
 )
-from atende.sip.uri import NameAddr, SipUri
+from atende.sip.uri import NameAddr, SipUri, UriError
 
 SDP = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
 
@@ -313,6 +315,22 @@ def test_uris_and_name_addr() -> None:
     assert na.tag == "9" and na.uri.params == {}
     na = NameAddr.parse('"a<b" <sip:x@y;transport=udp>;tag=1')
     assert na.display == "a<b" and na.uri.params == {"transport": "udp"} and na.tag == "1"
+
+
+def test_uris_parsed_are_shared_unchangeable_and_bounded() -> None:
+    a = SipUri.parse("sip:bob@example.com;transport=tcp")
+    assert SipUri.parse("sip:bob@example.com;transport=tcp") is a
+    assert SipUri.parse(" sip:bob@example.com;transport=tcp ") == a
+    with pytest.raises(FrozenInstanceError):
+        a.user = "eve"  # type: ignore[misc]
+    for _ in range(2):  # a refusal is not remembered
+        with pytest.raises(UriError):
+            SipUri.parse("sip:bob@example.com:99999")
+    for i in range(3000):  # a peer making up URIs
+        assert SipUri.parse(f"sip:u{i}@example.com").user == f"u{i}"
+    assert len(uri._PARSED) <= uri.MAX_PARSED
+    long = f"sip:{'a' * 300}@example.com"
+    assert SipUri.parse(long).user == "a" * 300 and long not in uri._PARSED
 
 
 def test_header_names_are_canonical() -> None:

@@ -19,15 +19,22 @@ _IPV6_RE = re.compile(r"^[0-9A-Fa-f:.]+$")
 _USUAL_RE = re.compile(r"(sips?):(?:([^@:\s\"<>]+)@)?" + HOST_PORT + r"((?:;[^;?\s\"<>@]*)*)")
 
 
+# URIs parsed, by their text: a call's three SIP messages carry a dozen URIs between
+# them, and the same few (ours, the trunk's, the caller's) come again and again.
+MAX_PARSED = 1024
+_PARSED: dict[str, SipUri] = {}
+
+
 class UriError(ValueError):
     """A URI that cannot be parsed."""
 
     pass
 
 
-@dataclass
+@dataclass(frozen=True)
 class SipUri:
-    """A SIP or SIPS URI (RFC 3261 §19.1)."""
+    """A SIP or SIPS URI (RFC 3261 §19.1). Parsed ones are shared (the same text gives
+    the same object): never change one's ``params``; make another."""
 
     host: str
     user: str | None = None
@@ -39,14 +46,22 @@ class SipUri:
 
     @classmethod
     def parse(cls, text: str) -> SipUri:
-        text = text.strip()
-        usual = _USUAL_RE.fullmatch(text)
+        known = _PARSED.get(text)
+        if known is not None:
+            return known
+        stripped = text.strip()
+        usual = _USUAL_RE.fullmatch(stripped)
         if usual is None:
-            return cls.parse_any(text)
-        # Read in one match: a call's three SIP messages carry a dozen URIs between them.
-        scheme, user, host, port_s, paramstr = usual.groups()
-        return cls(host, user, port_number(port_s), scheme, None,
-                   parse_params(paramstr) if paramstr else {}, None)
+            uri = cls.parse_any(stripped)
+        else:  # read in one match
+            scheme, user, host, port_s, paramstr = usual.groups()
+            uri = cls(host, user, port_number(port_s), scheme, None,
+                      parse_params(paramstr) if paramstr else {}, None)
+        if len(text) <= 256:
+            if len(_PARSED) >= MAX_PARSED:
+                _PARSED.clear()  # what a peer made up goes; the usual ones come back
+            _PARSED[text] = uri
+        return uri
 
     @classmethod
     def parse_any(cls, text: str) -> SipUri:
