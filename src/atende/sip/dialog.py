@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import Enum
 
 from atende.sip.headers import CSeq
@@ -157,4 +157,5 @@ class Dialog:
 
 def _untagged(addr: NameAddr) -> NameAddr:
     """``addr`` without its tag (a copy: a message's parsed headers are shared)."""
-    return replace(addr, params={k: v for k, v in addr.params.items() if k != "tag"})
+    return NameAddr(addr.uri, addr.display,
+                    {k: v for k, v in addr.params.items() if k != "tag"})
