@@ -130,7 +130,7 @@ class Headers:
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first value (of a list header, the first of its first field's list)."""
-        cname = _CANONICAL.get(name) or canonical_name(name)
+        cname = _CANONICAL.get(name) or canonical_name(name)  # a known name: no call
         multi = cname in MULTI_VALUE
         for n, v in self._items:
             if n != cname:

@@ -86,7 +86,7 @@ _SINGLE = frozenset(SINGLE_HEADERS)
 
 # A header's view: the value it was parsed from, what that gave, and the headers (and
 # their version) it was last found in, which tells at a glance that it still holds.
-_Seen = tuple[str, object, Headers | None, int]
+_Seen = tuple[str, object, Headers, int]
 
 
 class _Fields:
@@ -184,9 +184,9 @@ def _encode(start: str, headers: Headers, body: bytes) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + body
 
 
-# A header line's name as written (before its colon) → its canonical name, for names
-# that are tokens: every message carries the same few dozen. Bounded in count and
-# length, since a peer may send any names it likes.
+# Header names as a message's lines wrote them (before the colon, spaces and all) →
+# canonical: like headers._CANONICAL, bounded the same way, but holding only names that
+# passed as tokens, so a line may be taken on its name alone.
 _NAMES: dict[str, str] = {}
 
 
