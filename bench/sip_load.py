@@ -7,7 +7,9 @@ long before atende runs out of breath) and it keeps its data in a temporary fold
 Rates double step by step until fewer than 99.9 % of calls succeed, then go up from the
 last rate carried in quarters of it, to the first that fails. Per step: calls/s
 offered and completed, success, INVITE → 200 p50/p95 (SIPp's own timing), atende's CPU
-seconds per 1,000 calls (from /proc, its process only), its RSS, and the load average.
+seconds per 1,000 calls (from /proc, its process only) and its event loop's CPU
+milliseconds per call (its main thread: one core at most, so about 1,000 / that is the
+most calls a second one process can take), its RSS, and the load average.
 `python bench/sip_load.py [seconds per step] [first rate]`."""
 
 from __future__ import annotations
@@ -36,8 +38,10 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return int(s.getsockname()[1])
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def cpu_seconds(pid: int, thread: int | None = None) -> float:
+    """CPU seconds of process ``pid`` so far, or of one of its threads."""
+    stat = Path(f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat")
+    fields = stat.read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
 
 
@@ -60,6 +64,7 @@ class Step:
     load: float
     refused: int = 0  # answered 503 (atende's overload control)
     timed_out: int = 0  # no answer in time, or retransmitted until SIPp gave up
+    loop_s: float = 0.0  # CPU seconds of atende's main thread (its event loop)
 
     @property
     def success(self) -> float:
@@ -70,6 +75,7 @@ class Step:
                     for q in (50, 95))
         return (f"{self.rate:>6} | {self.ok / self.wall_s:>8.0f} | {self.success:>8.2%} | "
                 f"{p50:>6.1f} / {p95:>6.1f} ms | {self.cpu_s * 1000 / max(1, self.ok):>8.2f} | "
+                f"{self.loop_s * 1000 / max(1, self.ok):>7.2f} | "
                 f"{self.rss_mb:>6.0f} MB | {self.load:>4.2f} | {self.refused:>7} | "
                 f"{self.timed_out:>9}")
 
@@ -142,7 +148,7 @@ class Atende:
 def sipp_step(atende: Atende, rate: int, seconds: float, folder: Path) -> Step:
     calls = max(1, int(rate * seconds))
     pid = atende.proc.pid
-    cpu0, t0 = cpu_seconds(pid), time.monotonic()
+    cpu0, loop0, t0 = cpu_seconds(pid), cpu_seconds(pid, pid), time.monotonic()
     stat = folder / f"stat-{rate}.csv"
     run = subprocess.run(
         ["sipp", "-sn", "uac", "-s", "assistant", f"127.0.0.1:{atende.sip_port}",
@@ -154,6 +160,7 @@ def sipp_step(atende: Atende, rate: int, seconds: float, folder: Path) -> Step:
          "-trace_rtt", "-rtt_freq", "1"],
         cwd=folder, capture_output=True, timeout=seconds * 3 + 60)
     wall, cpu = time.monotonic() - t0, cpu_seconds(pid) - cpu0
+    loop = cpu_seconds(pid, pid) - loop0
     rows = list(csv.DictReader(stat.open(), delimiter=";"))
     last = rows[-1] if rows else {}
     ok = int(last.get("SuccessfulCall(C)", 0))
@@ -171,7 +178,7 @@ def sipp_step(atende: Atende, rate: int, seconds: float, folder: Path) -> Step:
     if run.returncode not in (0, 1):
         print(run.stdout.decode(errors="replace")[-2000:], run.stderr.decode()[-2000:])
     return Step(rate, max(calls, ok + failed), ok, wall, cpu, setup, rss_mb(pid),
-                os.getloadavg()[0], refused, timed_out)
+                os.getloadavg()[0], refused, timed_out, loop)
 
 
 def main() -> None:
@@ -186,7 +193,7 @@ def main() -> None:
             idle_rss = rss_mb(atende.proc.pid)
             print(f"atende RSS after start-up: {idle_rss:.0f} MB")
             print("  rate | calls/s | success  |  INVITE→200 p50 / p95  | CPU-s/1000 |"
-                  "    RSS | load | refused | timed out")
+                  " loop ms |    RSS | load | refused | timed out")
             best = None
             while True:
                 step = sipp_step(atende, rate, seconds, folder)
