@@ -28,7 +28,7 @@ LAYERS: list[set[str]] = [
     {"media"},
     {"sip", "esl"},
     {"store"},
-    {"aio", "atende", "egress", "memory"},
+    {"aio", "atende", "egress", "memory", "native"},
 ]
 SANS_IO = ("atende.sip", "atende.esl")
 IO_MODULES = {"asyncio", "socket", "ssl", "selectors", "threading", "concurrent"}

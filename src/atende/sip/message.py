@@ -13,7 +13,7 @@ import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar, cast
+from typing import ClassVar, TypeVar, cast
 
 from atende.sip.grammar import is_digits, is_token
 from atende.sip.headers import CSeq, Headers, Via, canonical_name
@@ -383,7 +383,7 @@ class StreamFramer:
     A stream that cannot be framed raises SipParseError: the connection must be closed.
     """
 
-    PING = b"\r\n\r\n"
+    PING: ClassVar[bytes] = b"\r\n\r\n"  # (ClassVar: compiled, a class attribute too)
 
     def __init__(self) -> None:
         self._buf = bytearray()
