@@ -1,14 +1,16 @@
-"""Compile atende's sans-IO SIP core (src/atende/sip/*.py) to C with mypyc, in place.
+"""Compile atende's SIP core and media plane (src/atende/sip, src/atende/media: the
+packages of ``atende.native.PACKAGES``) to C with mypyc, in place.
 
 The modules stay plain Python: mypyc compiles the same typed code (checked by `mypy
 --strict` anyway) into extension modules that sit beside their sources, which Python
 imports first. A SIP message costs about half as much to parse, a call about a fifth
-less of the event loop (docs/performance.md). `make install` runs this whenever a source
-changes; without a C compiler it says so and atende runs the pure Python.
+less of the event loop, an RTP call's media about a quarter less (docs/performance.md).
+`make install` runs this whenever a source changes; without a C compiler or Python's
+headers it says so, and atende runs the sources.
 
-The last step writes the build's record beside the sources (`atende.native`): as the
-package is imported, the record is checked against the sources, and the sources run
-while it is missing or older than one of them.
+The last step writes the build's record (`src/atende/native.json`): as a compiled
+package is imported, `atende.native` checks the record against the sources, and the
+sources run while it is missing or older than one of them.
 
 `python scripts/compile-native.py [--clean]`: build, or remove what a build left."""
 
@@ -22,16 +24,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src"
-PACKAGE = SRC / "atende" / "sip"
 BUILD = ROOT / "build" / "native"
 SUFFIX = sysconfig.get_config_var("EXT_SUFFIX")
 sys.path.insert(0, str(SRC))
-from atende.native import RECORD, sources, write_record  # noqa: E402  (without installing)
+from atende.native import PACKAGES, RECORD, sources, write_record  # noqa: E402  (not installed)
+
+FOLDERS = [SRC.joinpath(*package.split(".")) for package in PACKAGES]
 
 
 def clean() -> None:
-    (PACKAGE / RECORD).unlink(missing_ok=True)
-    for built in [*PACKAGE.glob(f"*{SUFFIX}"), *SRC.glob(f"*__mypyc{SUFFIX}")]:
+    RECORD.unlink(missing_ok=True)
+    for built in [*(p for f in FOLDERS for p in f.glob(f"*{SUFFIX}")),
+                  *SRC.glob(f"*__mypyc{SUFFIX}")]:
         built.unlink()
     shutil.rmtree(BUILD, ignore_errors=True)
 
@@ -49,20 +53,23 @@ def build() -> int:
     from setuptools import setup
 
     clean()  # the record goes first: a build that fails half-way is never taken
-    files = [str(p.relative_to(SRC)) for p in sources(PACKAGE)]
+    files = [str(p.relative_to(SRC)) for f in FOLDERS for p in sources(f)]
     os.chdir(SRC)  # mypyc names the modules after their paths from here
-    extensions = mypycify(files, opt_level="3", target_dir=str(BUILD / "c"))
+    # Checked with the project's mypy settings (third-party modules without types are
+    # taken as `mypy src` takes them).
+    extensions = mypycify(["--config-file", str(ROOT / "pyproject.toml"), *files],
+                          opt_level="3", target_dir=str(BUILD / "c"))
     setup(name="atende-native", ext_modules=extensions, script_name="compile-native.py",
           script_args=["--quiet", "build_ext", "--inplace", "--parallel", "2",
                        "--build-temp", str(BUILD / "temp"), "--build-lib", str(BUILD / "lib")])
-    missing = [p.name for p in sources(PACKAGE) if not p.with_suffix(SUFFIX).exists()]
+    missing = [p.name for f in FOLDERS for p in sources(f) if not p.with_suffix(SUFFIX).exists()]
     shared = sorted(SRC.glob(f"*__mypyc{SUFFIX}"))  # the code of all of them, one library
     if missing or len(shared) != 1:
         print(f"compile-native: not built: {', '.join(missing) or 'the shared library'}",
               file=sys.stderr)
         return 1
-    write_record(PACKAGE, shared[0].name)
-    print(f"compile-native: {len(files)} modules of atende.sip compiled")
+    write_record(RECORD, FOLDERS, shared[0].name)
+    print(f"compile-native: {len(files)} modules compiled ({', '.join(PACKAGES)})")
     return 0
 
 

@@ -1,6 +1,6 @@
-"""A package's compiled build (scripts/compile-native.py, for the SIP core) is used only
-while it is exactly the sources' build, and then for every module of the package;
-otherwise every module is imported from its source (``atende.native``)."""
+"""The packages compiled by scripts/compile-native.py (the SIP core) run their build only
+while it is exactly their sources' build, and then all of them; otherwise every module
+of them is imported from its source (``atende.native``)."""
 
 from __future__ import annotations
 
@@ -15,55 +15,68 @@ import pytest
 
 import atende.sip
 import atende.sip.message
-from atende.native import RECORD, build_is_current, write_record
+from atende.native import PACKAGES, RECORD, SRC, current_build, write_record
 
 SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]
-SRC = Path(atende.sip.__file__).resolve().parent.parent.parent
 
 
 def fake_build(src: Path) -> Path:
-    """A package of two modules, with (empty) compiled files and the build's record."""
-    package = src / "pkg" / "sip"
-    package.mkdir(parents=True)
-    (package / "__init__.py").write_text("")
-    for name in ("alpha", "beta"):
-        (package / f"{name}.py").write_text(f"NAME = {name!r}\n")
-        (package / f"{name}{SUFFIX}").write_bytes(b"")
+    """Two packages of two modules each, with (empty) compiled files and the record of
+    their build (``src/top/native.json``, as atende's is ``src/atende/native.json``)."""
+    for package in ("sip", "media"):
+        folder = src / "top" / package
+        folder.mkdir(parents=True)
+        (folder / "__init__.py").write_text("")
+        for name in ("alpha", "beta"):
+            (folder / f"{name}.py").write_text(f"NAME = {name!r}\n")
+            (folder / f"{name}{SUFFIX}").write_bytes(b"")
     (src / f"abc__mypyc{SUFFIX}").write_bytes(b"")
-    write_record(package, f"abc__mypyc{SUFFIX}")
-    return package
+    record = src / "top" / "native.json"
+    write_record(record, [src / "top" / "sip", src / "top" / "media"], f"abc__mypyc{SUFFIX}")
+    return record
 
 
 def test_the_build_is_current_only_while_it_matches_every_source(tmp_path: Path) -> None:
-    package = fake_build(tmp_path)
-    assert build_is_current(package)
+    record = fake_build(tmp_path)
+    both = ("top.sip", "top.media")
+    assert current_build(record, both) == set(both)
+    assert current_build(record, ("top.sip",)) == set()  # a build of other packages
 
-    beta = package / "beta.py"
-    beta.write_text("NAME = 'changed'\n")  # edited, not rebuilt
-    assert not build_is_current(package)
+    beta = tmp_path / "top" / "media" / "beta.py"
+    beta.write_text("NAME = 'changed'\n")  # edited, not rebuilt: neither package runs it
+    assert current_build(record, both) == set()
     beta.write_text("NAME = 'beta'\n")
-    assert build_is_current(package)
+    assert current_build(record, both) == set(both)
 
-    (package / f"alpha{SUFFIX}").unlink()  # one module not built
-    assert not build_is_current(package)
-    (package / f"alpha{SUFFIX}").write_bytes(b"")
+    alpha = tmp_path / "top" / "sip" / f"alpha{SUFFIX}"
+    alpha.unlink()  # one module not built
+    assert current_build(record, both) == set()
+    alpha.write_bytes(b"")
 
-    (package / "gamma.py").write_text("")  # a module the build never saw
-    assert not build_is_current(package)
-    (package / "gamma.py").unlink()
+    (tmp_path / "top" / "sip" / "gamma.py").write_text("")  # a module the build never saw
+    assert current_build(record, both) == set()
+    (tmp_path / "top" / "sip" / "gamma.py").unlink()
 
     (tmp_path / f"abc__mypyc{SUFFIX}").unlink()  # the shared library gone
-    assert not build_is_current(package)
+    assert current_build(record, both) == set()
     (tmp_path / f"abc__mypyc{SUFFIX}").write_bytes(b"")
-    assert build_is_current(package)
+    assert current_build(record, both) == set(both)
 
-    record = json.loads((package / RECORD).read_text())
-    (package / RECORD).write_text(json.dumps({**record, "suffix": ".other.so"}))
-    assert not build_is_current(package)  # built for another Python
-    (package / RECORD).write_text("{not json")
-    assert not build_is_current(package)
-    (package / RECORD).unlink()
-    assert not build_is_current(package)
+    built = json.loads(record.read_text())
+    record.write_text(json.dumps({**built, "suffix": ".other.so"}))
+    assert current_build(record, both) == set()  # built for another Python
+    record.write_text("{not json")
+    assert current_build(record, both) == set()
+    record.unlink()
+    assert current_build(record, both) == set()
+
+
+def test_every_compiled_package_asks_before_its_modules_and_make_rebuilds_it() -> None:
+    makefile = (SRC.parent / "Makefile").read_text()
+    for package in PACKAGES:
+        folder = SRC.joinpath(*package.split("."))
+        assert "use_build(__name__)" in (folder / "__init__.py").read_text(), package
+        assert f"$(wildcard src/{package.replace('.', '/')}/*.py)" in makefile, package
 
 
 IMPORTS = """
@@ -90,8 +103,10 @@ def test_a_source_edited_after_the_build_puts_every_module_back_to_python(
     assert atende.sip.message.__file__ is not None
     assert atende.sip.message.__file__.endswith(SUFFIX)  # this process runs the build
     copy = tmp_path / "src"
-    shutil.copytree(SRC / "atende" / "sip", copy / "atende" / "sip")
-    for module in ("__init__.py", "native.py"):
+    for package in PACKAGES:
+        folder = Path(*package.split("."))
+        shutil.copytree(SRC / folder, copy / folder)
+    for module in ("__init__.py", "native.py", RECORD.name):
         shutil.copy(SRC / "atende" / module, copy / "atende" / module)
     for shared in SRC.glob(f"*__mypyc{SUFFIX}"):
         shutil.copy(shared, copy / shared.name)

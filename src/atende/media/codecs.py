@@ -52,7 +52,9 @@ def _silence(samples: int) -> bytes:
 class G711:
     """μ-law (PCMU) or A-law (PCMA): a byte per sample, 8 kHz."""
 
-    decode_rate = encode_rate = clock_rate = 8000
+    decode_rate = 8000
+    encode_rate = 8000
+    clock_rate = 8000
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -101,14 +103,15 @@ class _Av:
         frame.sample_rate = self.rate
         frame.pts = self._pts
         self._pts += samples.shape[1]
-        return b"".join(bytes(p) for p in self.ctx.encode(frame))
+        return b"".join([bytes(p) for p in self.ctx.encode(frame)])
 
 
 class G722:
     """G.722: 16 kHz audio in 64 kbit/s, counted on an 8 kHz RTP clock."""
 
     name = "G722"
-    decode_rate = encode_rate = 16000
+    decode_rate = 16000
+    encode_rate = 16000
     clock_rate = 8000
 
     def __init__(self) -> None:

@@ -74,7 +74,7 @@ class RtcpState:
                 dlsr = int((now - self._last_sr_at) * 65536)
             blocks.append(ReportBlock(stats.ssrc, stats.fraction_lost_since_last(), stats.lost,
                                       stats.extended_max, int(stats.jitter), lsr, dlsr))
-        body = b"".join(b.encode() for b in blocks)
+        body = b"".join([b.encode() for b in blocks])
         if sent_anything:
             secs, frac = ntp_timestamp(wallclock)
             payload = struct.pack("!IIIIII", sender.ssrc, secs, frac, sender.timestamp,

@@ -7,8 +7,6 @@ code, about half the cost of parsing a message. ``COMPILED`` says whether this p
 runs that build; while it is missing or older than a source, the sources run
 (``atende.native``)."""
 
-from pathlib import Path
-
 from atende.native import use_build
 
-COMPILED = use_build(__name__, Path(__file__).resolve().parent)
+COMPILED = use_build(__name__)

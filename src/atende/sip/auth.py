@@ -271,8 +271,8 @@ class DigestServer:
             return Verdict(False, reason=str(exc))
         if scheme.lower() != "digest":
             return Verdict(False, reason="not Digest")
-        username, nonce, uri, resp = (p.get(k) for k in ("username", "nonce", "uri",
-                                                         "response"))
+        username, nonce, uri, resp = [p.get(k) for k in ("username", "nonce", "uri",
+                                                         "response")]
         if not (username and nonce and uri and resp):
             return Verdict(False, reason="incomplete credentials")
         if p.get("realm") != self.realm:

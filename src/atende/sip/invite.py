@@ -452,4 +452,4 @@ class InviteSession:
 
 
 def _without_origin(sdp: bytes) -> bytes:
-    return b"\n".join(ln for ln in sdp.split(b"\n") if not ln.startswith(b"o="))
+    return b"\n".join([ln for ln in sdp.split(b"\n") if not ln.startswith(b"o=")])
