@@ -33,9 +33,10 @@ FOLDERS = [SRC.joinpath(*package.split(".")) for package in PACKAGES]
 
 
 def clean() -> None:
+    """Every compiled file under src/atende, not only PACKAGES': one left from a package
+    no longer compiled would be imported before its source, unchecked."""
     RECORD.unlink(missing_ok=True)
-    for built in [*(p for f in FOLDERS for p in f.glob(f"*{SUFFIX}")),
-                  *SRC.glob(f"*__mypyc{SUFFIX}")]:
+    for built in [*(SRC / "atende").rglob(f"*{SUFFIX}"), *SRC.glob(f"*__mypyc{SUFFIX}")]:
         built.unlink()
     shutil.rmtree(BUILD, ignore_errors=True)
 

@@ -383,7 +383,9 @@ class StreamFramer:
     A stream that cannot be framed raises SipParseError: the connection must be closed.
     """
 
-    PING: ClassVar[bytes] = b"\r\n\r\n"  # (ClassVar: compiled, a class attribute too)
+    # A ClassVar, so that it is read from the class when compiled too (mypyc makes plain
+    # class attributes the defaults of instance slots).
+    PING: ClassVar[bytes] = b"\r\n\r\n"
 
     def __init__(self) -> None:
         self._buf = bytearray()
