@@ -25,9 +25,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src"
 BUILD = ROOT / "build" / "native"
-SUFFIX = sysconfig.get_config_var("EXT_SUFFIX")
 sys.path.insert(0, str(SRC))
-from atende.native import PACKAGES, RECORD, sources, write_record  # noqa: E402  (not installed)
+from atende.native import (  # noqa: E402  (not installed)
+    PACKAGES,
+    RECORD,
+    SUFFIX,
+    sources,
+    write_record,
+)
 
 FOLDERS = [SRC.joinpath(*package.split(".")) for package in PACKAGES]
 

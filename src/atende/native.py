@@ -27,6 +27,7 @@ from types import ModuleType
 PACKAGES = ("atende.sip", "atende.media")
 RECORD = Path(__file__).resolve().with_name("native.json")
 SRC = RECORD.parent.parent  # the folder on sys.path
+SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]  # of this Python's extension modules
 
 
 def sources(package: Path) -> list[Path]:
@@ -48,9 +49,8 @@ def write_record(record: Path, packages: Sequence[Path], shared: str) -> None:
     on ``sys.path``): what it compiled; ``shared``: its library's file name, there."""
     src = record.parent.parent
     modules = {_name(src, p): _digest(p) for package in packages for p in sources(package)}
-    record.write_text(json.dumps(
-        {"suffix": importlib.machinery.EXTENSION_SUFFIXES[0], "shared": shared,
-         "modules": modules}, indent=1, sort_keys=True) + "\n")
+    record.write_text(json.dumps({"suffix": SUFFIX, "shared": shared, "modules": modules},
+                                 indent=1, sort_keys=True) + "\n")
 
 
 def current_build(record: Path = RECORD,
@@ -61,17 +61,17 @@ def current_build(record: Path = RECORD,
     src = record.parent.parent
     try:
         built = json.loads(record.read_text())
-        suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
         modules: dict[str, str] = built["modules"]
-        if built["suffix"] != suffix or not (src / built["shared"]).is_file():
+        if built["suffix"] != SUFFIX or not (src / built["shared"]).is_file():
             return frozenset()
         names = frozenset(name.rpartition(".")[0] for name in modules)
         if names != set(packages):
             return frozenset()
-        found = [p for name in names for p in sources(src.joinpath(*name.split(".")))]
-        if sorted(modules) == sorted(_name(src, p) for p in found) and all(
-                p.with_suffix(suffix).is_file() and _digest(p) == modules[_name(src, p)]
-                for p in found):
+        found = {_name(src, p): p for name in names
+                 for p in sources(src.joinpath(*name.split(".")))}
+        if found.keys() == modules.keys() and all(
+                p.with_suffix(SUFFIX).is_file() and _digest(p) == modules[name]
+                for name, p in found.items()):
             return names
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass
