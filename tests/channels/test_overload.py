@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 import time
 
@@ -81,7 +82,9 @@ async def test_a_trunk_peer_past_its_rate_is_told_to_retry_and_others_are_droppe
             assert len(got) == 2
 
 
-async def test_a_late_loop_sheds_new_calls_and_takes_them_again_when_it_catches_up() -> None:
+async def test_a_late_loop_sheds_new_calls_and_takes_them_again_when_it_catches_up(
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="atende.channels.sip.overload")
     ua = UserAgent(load=LoadMonitor(threshold_s=0.2))
     Busy486(ua, None)
     await ua.start("127.0.0.1", 0)
@@ -106,6 +109,13 @@ async def test_a_late_loop_sheds_new_calls_and_takes_them_again_when_it_catches_
     finally:
         watcher.cancel()
         await ua.close()
+    # The operator reads why callers got 503, and when that stopped.
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 2, said
+    assert "refusing new calls with 503 until it catches up" in said[0]
+    assert "threshold 200 ms" in said[0]
+    assert said[1].startswith("caught up after ")
+    assert said[1].endswith("every new call is taken again (1 refused meanwhile)")
 
 
 async def test_the_udp_socket_says_how_long_requests_waited_to_be_read() -> None:

@@ -148,6 +148,12 @@ async def test_calls_are_spread_failed_over_and_drained(postgres: Postgres,
         done = await nodes_of(a, b_calls)
         assert {c["status"] for c in done.values()} == {"completed"}
         assert "interrupted" not in {c["hangup_cause"] for c in done.values()}
+    except BaseException:
+        # What the nodes and the balancer logged, shown beside the failure.
+        for name, text in (("node-a", a.log()), ("node-b", b.log()),
+                           ("balancer", balancer.log())):
+            print(f"--- {name}, last lines ---\n{text[-4000:]}")
+        raise
     finally:
         for c in callers:
             c.close()

@@ -58,7 +58,7 @@ class AtendeProcess:
 
     def start(self, timeout: float = 120) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        out = open(self.log_path, "wb")
+        out = open(self.log_path, "ab")  # a node started again keeps its earlier lines
         # In its own folder: a .env a test writes there is read, as in a user's install.
         self.proc = subprocess.Popen([sys.executable, "-m", "atende", "serve"], env=self.env,
                                      cwd=self.workdir,

@@ -13,8 +13,13 @@ SHIPPED = Path(__file__).resolve().parents[2] / "deploy" / "kamailio" / "kamaili
 
 
 class Balancer(Kamailio):
-    def __init__(self, workdir: Path, nodes: list[int], probe_interval_s: int = 1,
+    def __init__(self, workdir: Path, nodes: list[int], probe_interval_s: int = 2,
                  fr_timer_ms: int = 1500) -> None:
+        # A probe waits FR_TIMER for its answer. Longer than the interval, a probe sent
+        # while a node was down timed out after the next one had found it back, and left
+        # it out again (kamailio.cfg says so to operators).
+        if fr_timer_ms >= 1000 * probe_interval_s:
+            raise ValueError("the INVITE timer must be shorter than the probe interval")
         super().__init__(workdir, users={})
         self.nodes = nodes  # the nodes' SIP ports on 127.0.0.1
         # Every test caller is on 127.0.0.1: the flood limit is for the outside world.

@@ -16,7 +16,10 @@ late or too deep: the lag trails what was admitted by the better part of a secon
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
 
 SAMPLE_S = 0.05  # how often the lag is sampled
 SMOOTHING = 0.2  # weight of the newest sample
@@ -50,6 +53,7 @@ class LoadMonitor:
     _waited_s: float = field(default=0.0, init=False, repr=False)
     _admitted: int = field(default=0, init=False, repr=False)  # since the last sample
     _asked: int = field(default=0, init=False, repr=False)
+    refused: int = field(default=0, init=False)  # new calls refused, ever (draining too)
     _peak_per_s: float = field(default=0.0, init=False, repr=False)
     _sampled_at: float | None = field(default=None, init=False, repr=False)
     _tokens: float = field(default=0.0, init=False, repr=False)
@@ -96,6 +100,7 @@ class LoadMonitor:
         """Whether a new call that arrives at ``now`` is taken (False: refuse it 503)."""
         self._asked += 1
         if self.draining or self.shedding:
+            self.refused += 1
             return False
         cap = self.cap_per_s
         if cap is not None:
@@ -106,6 +111,7 @@ class LoadMonitor:
                 self._tokens = min(burst, self._tokens + max(0.0, now - self._filled_at) * cap)
             self._filled_at = now
             if self._tokens < 1:
+                self.refused += 1
                 return False
             self._tokens -= 1
         self._admitted += 1
@@ -128,8 +134,22 @@ async def watch_loop(monitor: LoadMonitor) -> None:
     """Sample the running loop's lag into ``monitor`` until cancelled (the server starts
     it once it is up: its own start-up blocks the loop, and is no overload)."""
     loop = asyncio.get_running_loop()
+    began: float | None = None  # when the loop last fell behind (None: all calls taken)
+    refused = 0
     while True:
         asked = loop.time() + SAMPLE_S
         await asyncio.sleep(SAMPLE_S)
         now = loop.time()
         monitor.observe(now - asked, now)
+        # One line when the loop falls behind and one when every call is taken again,
+        # not one per swing between shedding and the cap: an operator learns why callers
+        # got 503 and for how long, without a storm of log lines.
+        if began is None and monitor.shedding:
+            began, refused = now, monitor.refused
+            log.warning("the event loop runs %.0f ms late (threshold %.0f ms): refusing "
+                        "new calls with 503 until it catches up", 1000 * monitor.lag_s,
+                        1000 * monitor.threshold_s)
+        elif began is not None and not monitor.shedding and monitor.cap_per_s is None:
+            log.warning("caught up after %.1f s: every new call is taken again (%d "
+                        "refused meanwhile)", now - began, monitor.refused - refused)
+            began = None
