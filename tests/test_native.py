@@ -84,14 +84,19 @@ msg = m.parse_message(b"OPTIONS sip:a@127.0.0.1 SIP/2.0\\r\\nVia: SIP/2.0/UDP 12
                       b"To: <sip:a@127.0.0.1>\\r\\nCall-ID: c\\r\\nCSeq: 1 OPTIONS\\r\\n"
                       b"Max-Forwards: 70\\r\\nContent-Length: 0\\r\\n\\r\\n")
 print(atende.sip.COMPILED, m.__file__, g.__file__, msg.from_.tag)
+import atende.native
+print(atende.native.summary())
 """
 
 
-def imported(src: Path) -> tuple[bool, str, str, str]:
+def imported(src: Path) -> tuple[bool, str, str, str, str]:
+    """What a fresh interpreter importing the packages from ``src`` runs: whether the
+    build, where two modules came from, a parsed message's tag, and its log's summary."""
     out = subprocess.run([sys.executable, "-c", IMPORTS], env={"PYTHONPATH": str(src)},
                          capture_output=True, text=True, timeout=60, check=True).stdout
-    compiled, message, grammar, tag = out.split()
-    return compiled == "True", message, grammar, tag
+    first, summary = out.splitlines()
+    compiled, message, grammar, tag = first.split()
+    return compiled == "True", message, grammar, tag, summary
 
 
 # Skipped only where nothing was built: where a build was made (make install, so always
@@ -111,13 +116,15 @@ def test_a_source_edited_after_the_build_puts_every_module_back_to_python(
     for shared in SRC.glob(f"*__mypyc{SUFFIX}"):
         shutil.copy(shared, copy / shared.name)
 
-    compiled, message, grammar, tag = imported(copy)
+    compiled, message, grammar, tag, summary = imported(copy)
     assert compiled and message.startswith(str(copy)) and message.endswith(SUFFIX)
     assert grammar.endswith(SUFFIX) and tag == "1"
+    assert summary == "running the compiled build of atende.media, atende.sip"
 
     with (copy / "atende" / "sip" / "grammar.py").open("a") as f:
         f.write("# edited after the build\n")
-    compiled, message, grammar, tag = imported(copy)
+    compiled, message, grammar, tag, summary = imported(copy)
     assert not compiled and tag == "1"
+    assert summary.startswith("running atende.sip, atende.media from their sources")
     assert message == str(copy / "atende" / "sip" / "message.py")  # unchanged, yet Python
     assert grammar == str(copy / "atende" / "sip" / "grammar.py")

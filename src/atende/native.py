@@ -111,3 +111,11 @@ def use_build(name: str) -> bool:
                 (package, SRC.joinpath(*package.split("."))) for package in PACKAGES)
             sys.meta_path.insert(0, _finder)
     return name in _built
+
+
+def summary() -> str:
+    """Which code this process runs for PACKAGES, for its start-up log."""
+    if _built:
+        return "running the compiled build of " + ", ".join(sorted(_built))
+    return ("running " + ", ".join(PACKAGES) + " from their sources, slower (no current "
+            "compiled build: `make install` makes one)")

@@ -17,6 +17,7 @@ from typing import Any
 
 import uvicorn
 
+from atende import native
 from atende.agent.brain import DEFAULT_RULES
 from atende.aio import all_before
 from atende.api.abuse import abuse_router
@@ -296,6 +297,7 @@ class Atende:
               f"{s.audio_stream_port} (audio)" if self.freeswitch else "")
         log.info("atende ready: SIP on %s:%d (udp, tcp%s)%s, API on http://%s:%d", s.bind,
                  self.ua.port, tls, fs, s.bind, s.api_port)
+        log.info("%s", native.summary())  # (an operator sees which code runs)
         settle()
         self._load_task = loop.create_task(watch_loop(self.load))  # (start-up is no load)
         self._memory_task = loop.create_task(keep_memory())
