@@ -1,5 +1,6 @@
-"""Compile atende's SIP core and media plane (src/atende/sip, src/atende/media: the
-packages of ``atende.native.PACKAGES``) to C with mypyc, in place.
+"""Compile atende's SIP core, media plane and SIP channel (src/atende/sip,
+src/atende/media, src/atende/channels/sip: the packages of ``atende.native.PACKAGES``)
+to C with mypyc, in place.
 
 The modules stay plain Python: mypyc compiles the same typed code (checked by `mypy
 --strict` anyway) into extension modules that sit beside their sources, which Python

@@ -4,6 +4,7 @@ otherwise every module of them is imported from its source (``atende.native``)."
 
 from __future__ import annotations
 
+import importlib
 import json
 import shutil
 import subprocess
@@ -104,7 +105,7 @@ def imported(src: Path) -> tuple[bool, str, str, str, str]:
 @pytest.mark.skipif(not RECORD.exists(), reason="no compiled build (make install makes one)")
 def test_a_source_edited_after_the_build_puts_every_module_back_to_python(
         tmp_path: Path) -> None:
-    assert atende.sip.COMPILED and atende.media.COMPILED
+    assert all(importlib.import_module(p).COMPILED for p in PACKAGES)
     assert atende.sip.message.__file__ is not None
     assert atende.sip.message.__file__.endswith(SUFFIX)  # this process runs the build
     copy = tmp_path / "src"
@@ -119,12 +120,14 @@ def test_a_source_edited_after_the_build_puts_every_module_back_to_python(
     compiled, message, grammar, tag, summary = imported(copy)
     assert compiled and message.startswith(str(copy)) and message.endswith(SUFFIX)
     assert grammar.endswith(SUFFIX) and tag == "1"
-    assert summary == "running the compiled build of atende.media, atende.sip"
+    assert summary == ("running the compiled build of atende.channels.sip, atende.media, "
+                       "atende.sip")
 
     with (copy / "atende" / "sip" / "grammar.py").open("a") as f:
         f.write("# edited after the build\n")
     compiled, message, grammar, tag, summary = imported(copy)
     assert not compiled and tag == "1"
-    assert summary.startswith("running atende.sip, atende.media from their sources")
+    assert summary.startswith("running atende.sip, atende.media, atende.channels.sip from "
+                              "their sources")
     assert message == str(copy / "atende" / "sip" / "message.py")  # unchanged, yet Python
     assert grammar == str(copy / "atende" / "sip" / "grammar.py")

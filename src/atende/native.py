@@ -24,7 +24,7 @@ from types import ModuleType
 
 # What scripts/compile-native.py compiles; each one's __init__ calls ``use_build`` before
 # anything else (tests/test_native.py checks).
-PACKAGES = ("atende.sip", "atende.media")
+PACKAGES = ("atende.sip", "atende.media", "atende.channels.sip")
 RECORD = Path(__file__).resolve().with_name("native.json")
 SRC = RECORD.parent.parent  # the folder on sys.path
 SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]  # of this Python's extension modules

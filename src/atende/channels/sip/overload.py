@@ -50,14 +50,20 @@ class LoadMonitor:
     rate_per_s: float = 0.0  # new calls admitted a second, smoothed
     asked_per_s: float = 0.0  # new calls asked for a second (admitted or not), smoothed
     # The longest wait of a SIP message since the last sample.
-    _waited_s: float = field(default=0.0, init=False, repr=False)
-    _admitted: int = field(default=0, init=False, repr=False)  # since the last sample
-    _asked: int = field(default=0, init=False, repr=False)
-    refused: int = field(default=0, init=False)  # new calls refused, ever (draining too)
-    _peak_per_s: float = field(default=0.0, init=False, repr=False)
-    _sampled_at: float | None = field(default=None, init=False, repr=False)
-    _tokens: float = field(default=0.0, init=False, repr=False)
-    _filled_at: float | None = field(default=None, init=False, repr=False)
+    _waited_s: float = field(init=False, repr=False)
+    _admitted: int = field(init=False, repr=False)  # since the last sample
+    _asked: int = field(init=False, repr=False)
+    refused: int = field(init=False)  # new calls refused, ever (draining too)
+    _peak_per_s: float = field(init=False, repr=False)
+    _sampled_at: float | None = field(init=False, repr=False)
+    _tokens: float = field(init=False, repr=False)
+    _filled_at: float | None = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # (Set here, not as the fields' defaults, which compiled dataclasses leave unset.)
+        self._waited_s = self._peak_per_s = self._tokens = 0.0
+        self._admitted = self._asked = self.refused = 0
+        self._sampled_at = self._filled_at = None
 
     def waited(self, wait_s: float) -> None:
         """SIP messages just read had waited up to ``wait_s`` in the socket: a loop that

@@ -493,7 +493,7 @@ class SipChannel:
     async def close(self, deadline: float) -> None:
         """Hang up every call at once, waiting for the answers to our BYEs until
         ``deadline`` (event-loop time): a peer that never answers holds nobody else up."""
-        await asyncio.gather(*(call.leg.hangup("shutdown") for call in list(self.calls.values())))
+        await asyncio.gather(*[call.leg.hangup("shutdown") for call in list(self.calls.values())])
         late = await all_before(self._byes.running(), deadline)
         if late:
             log.warning("%d call(s) did not answer our BYE before the shutdown deadline", late)

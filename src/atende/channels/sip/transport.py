@@ -12,7 +12,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from atende.channels.sip.tls import client_context
 from atende.sip.message import FramingError, SipParseError, StreamFramer
@@ -48,7 +48,7 @@ async def resolve(host: str, port: int) -> list[str]:
 def address(transport: str, ip: str, port: int) -> Address:
     """An Address, with transports we do not speak (sctp, ws…) mapped to udp."""
     t = transport.lower()
-    return (t if t in ("udp", *STREAM_TRANSPORTS) else "udp", ip, port)
+    return (t if t in STREAM_TRANSPORTS else "udp", ip, port)
 
 
 # Linux's receive timestamps (socket(7)): each datagram carries the time the kernel
@@ -247,7 +247,9 @@ class SipTransport:
                                               tls_port, ssl=tls_server, reuse_address=True,
                                               ssl_handshake_timeout=10)
             self.servers.append(server)
-            self.tls_port = int(server.sockets[0].getsockname()[1])
+            # (uvloop's ``sockets`` is a list where asyncio's is the tuple typeshed
+            # declares; compiled, this module checks declared types, so it reads Any.)
+            self.tls_port = int(cast(Any, server).sockets[0].getsockname()[1])
         self._sweeper = loop.create_task(self._sweep())
 
     def accepted_from(self, ip: str) -> int:
