@@ -16,9 +16,9 @@ TEST_DEBS := espeak-ng libopus0 baresip-core kamailio kamailio-tls-modules sox p
 BENCH_DEBS := sip-tester
 # The SIP core, the media plane and the SIP channel compiled with mypyc
 # (scripts/compile-native.py; the packages are atende.native.PACKAGES): the same code,
-# about a quarter less of the event loop per call and per RTP call. Rebuilt whenever one
-# of their sources changes; atende imports the sources instead while the build is
-# missing or older than them.
+# a fifth to a quarter less of the event loop per call and per RTP call. Rebuilt
+# whenever one of their sources changes; atende imports the sources instead while the
+# build is missing or older than them.
 NATIVE_SOURCES := $(filter-out %/__init__.py,$(wildcard src/atende/sip/*.py) \
                     $(wildcard src/atende/media/*.py) $(wildcard src/atende/channels/sip/*.py))
 NATIVE := src/atende/native.json
