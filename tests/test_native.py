@@ -1,6 +1,6 @@
-"""The packages compiled by scripts/compile-native.py (the SIP core, the media plane) run
-their build only while it is exactly their sources' build, and then all of them;
-otherwise every module of them is imported from its source (``atende.native``)."""
+"""The packages compiled by scripts/compile-native.py (the SIP core, the media plane, the
+SIP channel) run their build only while it is exactly their sources' build, and then all
+of them; otherwise every module of them is imported from its source (``atende.native``)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-import atende.media
 import atende.sip
 import atende.sip.message
 from atende.native import PACKAGES, RECORD, SRC, SUFFIX, current_build, write_record
